@@ -1,0 +1,21 @@
+include(GoogleTest)
+
+# ambit_add_test(NAME <name> SOURCES <...> [LIBS <...>] [LABELS <...>] [TIMEOUT <s>])
+# One GoogleTest binary registered with CTest; labels: unit, kernel (needs root + BPF), e2e.
+function(ambit_add_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${T_NAME} PRIVATE
+    AMBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" AMBIT_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  ambit_strict(${T_NAME})
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} --gtest_color=no)
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+endfunction()

@@ -1,0 +1,58 @@
+#include "common/netns.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+
+#include "common/log.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace ambit {
+
+Result<UniqueFd> openNetns(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errnoError(fmt::format("open netns {}", path));
+  return fd;
+}
+
+Result<uint64_t> netnsCookie(int netns_fd) {
+  return inNetns(netns_fd, []() -> Result<uint64_t> {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return errnoError("socket for netns cookie");
+    uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (::getsockopt(s.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) {
+      return errnoError("getsockopt SO_NETNS_COOKIE");
+    }
+    return cookie;
+  });
+}
+
+NetnsGuard::NetnsGuard(int target_netns_fd) {
+  original_ = UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!original_) {
+    status_ = errnoError("open /proc/thread-self/ns/net");
+    return;
+  }
+  if (::setns(target_netns_fd, CLONE_NEWNET) != 0) {
+    status_ = errnoError("setns into target netns");
+    original_.reset();
+  }
+}
+
+NetnsGuard::~NetnsGuard() {
+  if (!original_) return;
+  if (::setns(original_.get(), CLONE_NEWNET) != 0) {
+    // A thread stuck in a pod's namespace would send traffic from the wrong place: an
+    // invariant the process cannot recover from.
+    logCritical("cannot return to original netns: {}", std::strerror(errno));
+    std::abort();
+  }
+}
+
+}  // namespace ambit

@@ -1,0 +1,42 @@
+#pragma once
+// Network namespace helpers. NetnsGuard enters a namespace for the current thread and always
+// returns to the original one when it goes out of scope (even on early return).
+
+#include <string>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace ambit {
+
+// Opens a netns handle (e.g. /run/netns/<name> or /proc/<pid>/ns/net), O_RDONLY|O_CLOEXEC.
+Result<UniqueFd> openNetns(const std::string& path);
+
+// The netns cookie of a namespace handle, as bpf_get_netns_cookie() reports it.
+Result<uint64_t> netnsCookie(int netns_fd);
+
+class NetnsGuard {
+ public:
+  // Enters `target`; check ok() / error() before relying on being inside.
+  explicit NetnsGuard(int target_netns_fd);
+  NetnsGuard(const NetnsGuard&) = delete;
+  NetnsGuard& operator=(const NetnsGuard&) = delete;
+  ~NetnsGuard();
+
+  bool ok() const { return status_.isOk(); }
+  const Status& status() const { return status_; }
+
+ private:
+  UniqueFd original_;
+  Status status_;
+};
+
+// Runs fn() inside the namespace; returns its result or the error entering/leaving.
+template <typename Fn>
+auto inNetns(int netns_fd, Fn&& fn) -> decltype(fn()) {
+  NetnsGuard guard(netns_fd);
+  if (!guard.ok()) return guard.status().error();
+  return fn();
+}
+
+}  // namespace ambit

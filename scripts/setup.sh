@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency of ambit from Debian bookworm packages.
+# Idempotent: a second run installs nothing and finishes in seconds.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  # libraries (DESIGN.md §8)
+  libssl-dev libnghttp2-dev libboost1.81-dev libboost-url1.81-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # lab, peers and test tools
+  iproute2 procps psmisc openssl curl iperf3 wrk nghttp2-client stunnel4 nginx-light haproxy
+  python3 python3-h2 prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Services from these packages (nginx, haproxy, prometheus) must not start on install:
+  # the lab and benchmarks start their own instances on addresses they own.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#PACKAGES[@]} packages present"
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, and runs every test (unit, kernel, e2e).
+# Needs root: kernel and e2e tests attach real BPF programs in throwaway namespaces/cgroups.
+#   scripts/test.sh                 everything
+#   scripts/test.sh -L unit         one label (unit | kernel | e2e)
+#   scripts/test.sh -R Config       tests whose name matches a regex
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $EUID -ne 0 ]]; then
+  echo "scripts/test.sh: must run as root (kernel and e2e tests load BPF and create netns)" >&2
+  exit 1
+fi
+scripts/setup.sh
+scripts/build.sh
+cd "${AMBIT_BUILD_DIR:-build}"
+ctest --output-on-failure --no-tests=error "$@"
