@@ -1,0 +1,96 @@
+// EmbeddedCa signing: CSR checks and leaf issuance.
+
+#include "common/identity/ca.h"
+
+#include "common/identity/pem.h"
+#include "common/identity/x509_builder.h"
+#include "common/log.h"
+
+namespace ambit::identity {
+namespace {
+
+Error badRequest(const Error& e) { return Error{kBadRequest, "CSR rejected: " + e.message}; }
+
+// The CSR's single SAN, which must be a URI.
+Result<std::string> singleUriSan(X509_REQ* csr) {
+  ossl::X509ExtensionStackPtr exts(X509_REQ_get_extensions(csr));
+  ERR_clear_error();
+  if (!exts) return makeError("no subjectAltName (want exactly one SPIFFE URI SAN)");
+  int crit = 0;
+  ossl::GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts.get(), NID_subject_alt_name, &crit, nullptr)));
+  ERR_clear_error();
+  if (!names) {
+    if (crit == -2) return makeError("several subjectAltName extensions");
+    return makeError("no subjectAltName (want exactly one SPIFFE URI SAN)");
+  }
+  int count = sk_GENERAL_NAME_num(names.get());
+  if (count != 1) return makeError("{} SANs, want exactly one SPIFFE URI SAN", count);
+  const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), 0);
+  if (gn->type != GEN_URI) return makeError("the SAN is not a URI (want a SPIFFE URI SAN)");
+  const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+}
+
+}  // namespace
+
+Result<SpiffeId> EmbeddedCa::checkCsr(X509_REQ* csr) const {
+  EVP_PKEY* pub = X509_REQ_get0_pubkey(csr);
+  AMBIT_TRY(requireP256(pub, "CSR public key"));
+  if (X509_REQ_verify(csr, pub) != 1) {
+    ERR_clear_error();
+    return makeError("CSR signature does not verify with its public key");
+  }
+  auto uri = singleUriSan(csr);
+  AMBIT_TRY(uri);
+  auto id = SpiffeId::parse(*uri);
+  AMBIT_TRY(id);
+  AMBIT_TRY(checkTrustDomain(*id, options_.trustDomain));
+  return id;
+}
+
+Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(X509_REQ* csr, const SpiffeId& id,
+                                            std::chrono::seconds ttl) {
+  auto now = options_.clock();
+  auto cert = x509::newCertificate(X509_REQ_get0_pubkey(csr), now - std::chrono::minutes(1),
+                                   now + ttl);
+  AMBIT_TRY(cert);
+  X509* c = cert->get();
+  if (X509_set_issuer_name(c, X509_get_subject_name(root_.get())) != 1) {
+    return ossl::opensslError("set issuer name");
+  }
+  AMBIT_TRY(x509::addExtension(c, root_.get(), NID_basic_constraints, "critical,CA:FALSE"));
+  AMBIT_TRY(x509::addExtension(c, root_.get(), NID_key_usage,
+                               "critical,digitalSignature,keyEncipherment"));
+  AMBIT_TRY(x509::addExtension(c, root_.get(), NID_ext_key_usage, "serverAuth,clientAuth"));
+  AMBIT_TRY(x509::addExtension(c, root_.get(), NID_subject_key_identifier, "hash"));
+  AMBIT_TRY(x509::addExtension(c, root_.get(), NID_authority_key_identifier, "keyid:always"));
+  AMBIT_TRY(x509::addUriSan(c, id.toString()));
+  std::lock_guard lock(signMu_);
+  AMBIT_TRY(x509::signSha256(c, key_.get()));
+  return cert;
+}
+
+Result<IssuedCertificate> EmbeddedCa::sign(std::string_view csrPem, std::chrono::seconds ttl,
+                                           const IdentityAuthorizer& authorize) {
+  auto csr = parseCsrPem(csrPem);
+  if (!csr) return badRequest(csr.error());
+  auto id = checkCsr(csr->get());
+  if (!id) return badRequest(id.error());
+  if (authorize) {
+    if (auto allowed = authorize(*id); !allowed) {
+      return Error{kNotAllowed,
+                   fmt::format("identity {} not allowed: {}", id->toString(), allowed.message())};
+    }
+  }
+  if (ttl <= std::chrono::seconds::zero() || ttl > options_.maxLeafTtl) ttl = options_.maxLeafTtl;
+  auto leaf = issueLeaf(csr->get(), *id, ttl);
+  if (!leaf) return Error{kSignerFailure, leaf.error().message};
+  auto pem = certificateToPem(leaf->get());
+  if (!pem) return Error{kSignerFailure, pem.error().message};
+  logDebug("issued certificate for {} valid {}s", id->toString(), ttl.count());
+  return IssuedCertificate{{std::move(*pem)}, {rootPem_}};
+}
+
+}  // namespace ambit::identity

@@ -1,0 +1,47 @@
+#pragma once
+// The signing contract shared by the agent's embedded CA (local mode) and ambit-control
+// (Kubernetes mode); the gRPC CertificateService serves any CertificateSigner.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/identity/spiffe.h"
+#include "common/status.h"
+
+namespace ambit::identity {
+
+// Wall clock used for certificate validity; injectable so tests can issue past/future certs.
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
+inline WallClock systemWallClock() {
+  return [] { return std::chrono::system_clock::now(); };
+}
+
+// A signed leaf (chain leaf first) and the trust anchors that verify it, all PEM.
+struct IssuedCertificate {
+  std::vector<std::string> chainPem;
+  std::vector<std::string> rootsPem;
+};
+
+// Decides whether the requester may obtain a certificate for id. Returning an error refuses;
+// the error message is sent back to the requester.
+using IdentityAuthorizer = std::function<Status(const SpiffeId& id)>;
+
+// Error codes set by signers, so transports can map them (gRPC INVALID_ARGUMENT, ...).
+inline constexpr int kBadRequest = EINVAL;    // malformed or unacceptable CSR
+inline constexpr int kNotAllowed = EACCES;    // authorizer refused the identity
+inline constexpr int kSignerFailure = EIO;    // internal failure (OpenSSL, storage)
+
+class CertificateSigner {
+ public:
+  virtual ~CertificateSigner() = default;
+  // Verifies csrPem and issues a leaf for its SPIFFE id valid for ttl (the signer may shorten
+  // it; zero means the signer's maximum). Thread-safe.
+  [[nodiscard]] virtual Result<IssuedCertificate> sign(std::string_view csrPem,
+                                                       std::chrono::seconds ttl,
+                                                       const IdentityAuthorizer& authorize) = 0;
+};
+
+}  // namespace ambit::identity
