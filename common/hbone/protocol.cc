@@ -1,0 +1,115 @@
+#include "common/hbone/protocol.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <charconv>
+#include <random>
+
+namespace ambit::hbone {
+
+const std::string* findHeader(const Headers& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.name == name) return &h.value;
+  }
+  return nullptr;
+}
+
+Result<asio::ip::tcp::endpoint> parseAuthority(std::string_view authority) {
+  std::string_view host;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos || close + 1 >= authority.size() ||
+        authority[close + 1] != ':') {
+      return makeError("authority '{}': want [ipv6]:port", authority);
+    }
+    host = authority.substr(1, close - 1);
+    port = authority.substr(close + 2);
+  } else {
+    auto colon = authority.rfind(':');
+    if (colon == std::string_view::npos) {
+      return makeError("authority '{}': missing ':port'", authority);
+    }
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return makeError("authority '{}': IPv6 address must be in brackets", authority);
+    }
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(std::string(host), ec);
+  if (ec) return makeError("authority '{}': '{}' is not an IP address", authority, host);
+  if (addr.is_v6() && authority.front() != '[') {
+    return makeError("authority '{}': IPv6 address must be in brackets", authority);
+  }
+  unsigned value = 0;
+  auto [end, err] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || err != std::errc() || end != port.data() + port.size() || value == 0 ||
+      value > 65535) {
+    return makeError("authority '{}': port '{}' is not in 1..65535", authority, port);
+  }
+  return asio::ip::tcp::endpoint(addr, static_cast<uint16_t>(value));
+}
+
+std::string formatAuthority(const asio::ip::tcp::endpoint& endpoint) {
+  const auto& a = endpoint.address();
+  if (a.is_v6()) return fmt::format("[{}]:{}", a.to_string(), endpoint.port());
+  return fmt::format("{}:{}", a.to_string(), endpoint.port());
+}
+
+std::string formatForwardedFor(const asio::ip::address& source) {
+  if (source.is_v6()) return fmt::format("for=\"[{}]\"", source.to_string());
+  return fmt::format("for=\"{}\"", source.to_string());
+}
+
+namespace {
+
+std::string hex(const uint8_t* data, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+bool allHexNotZero(std::string_view s) {
+  bool nonzero = false;
+  for (char c : s) {
+    bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    if (!digit) return false;
+    nonzero = nonzero || c != '0';
+  }
+  return nonzero;
+}
+
+}  // namespace
+
+std::string generateTraceparent() {
+  std::array<uint8_t, 24> ids{};
+  if (RAND_bytes(ids.data(), static_cast<int>(ids.size())) != 1) {
+    std::random_device rd;
+    for (auto& b : ids) b = static_cast<uint8_t>(rd());
+  }
+  ids[0] |= 1;  // an all-zero id is invalid; keep the trace id non-zero
+  ids[16] |= 1;
+  return fmt::format("00-{}-{}-01", hex(ids.data(), 16), hex(ids.data() + 16, 8));
+}
+
+bool isValidTraceparent(std::string_view v) {
+  // version(2) - trace id(32) - span id(16) - flags(2)
+  if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  if (v.substr(0, 2) == "ff") return false;
+  auto hexOnly = [](std::string_view s) {
+    for (char c : s) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+  };
+  return hexOnly(v.substr(0, 2)) && allHexNotZero(v.substr(3, 32)) &&
+         allHexNotZero(v.substr(36, 16)) && hexOnly(v.substr(53, 2));
+}
+
+}  // namespace ambit::hbone

@@ -1,0 +1,260 @@
+#include "common/hbone/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <list>
+
+#include "common/hbone/stream_state.h"
+#include "common/log.h"
+
+namespace ambit::hbone {
+
+using asio::ip::tcp;
+using boost::system::error_code;
+using detail::H2Session;
+using detail::StreamState;
+
+struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, asio::ssl::context& tls, PeerVerifier verifier,
+       ConnectHandler handler, ServerOptions options)
+      : executor(std::move(ex)),
+        tls(tls),
+        verifier(std::move(verifier)),
+        handler(std::move(handler)),
+        options(std::move(options)) {}
+
+  asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor);
+  asio::awaitable<void> handshake(tcp::socket socket);
+  asio::awaitable<void> serveStream(std::shared_ptr<StreamState> stream);
+  asio::awaitable<ConnectOutcome> callHandler(const ConnectRequest& request);
+  void startSession(detail::TlsStream tls_stream, std::string identity);
+  std::vector<std::shared_ptr<H2Session>> liveSessions();
+  void stopAccepting();
+
+  asio::any_io_executor executor;
+  asio::ssl::context& tls;
+  PeerVerifier verifier;
+  ConnectHandler handler;
+  ServerOptions options;
+  Status tls_status;
+  std::list<std::shared_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::weak_ptr<H2Session>> sessions;
+  ServerStats stats;
+  bool stopping = false;
+};
+
+namespace {
+
+struct Handshake {
+  Handshake(tcp::socket socket, asio::ssl::context& ctx) : tls(std::move(socket), ctx) {}
+  detail::TlsStream tls;
+  PeerVerification verification;
+  bool done = false;
+};
+
+// 0 when the request is an acceptable CONNECT, else the status to refuse it with.
+int validateRequest(const StreamState& st, ConnectRequest& req, std::string& why) {
+  if (st.method != "CONNECT") {
+    why = fmt::format("method '{}' is not CONNECT", st.method);
+    return 405;
+  }
+  if (!st.scheme_or_path.empty()) {
+    why = "CONNECT with :scheme/:path (extended CONNECT is not HBONE)";
+    return 400;
+  }
+  if (st.remoteEnded()) {
+    why = "CONNECT request ended the stream";
+    return 400;
+  }
+  auto target = parseAuthority(st.authority);
+  if (!target) {
+    why = target.error().message;
+    return 400;
+  }
+  req.target = *target;
+  return 0;
+}
+
+}  // namespace
+
+asio::awaitable<void> HboneServer::Impl::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor) {
+  auto self = shared_from_this();
+  while (!stopping && acceptor->is_open()) {
+    error_code ec;
+    tcp::socket socket =
+        co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping || ec == asio::error::operation_aborted) break;
+    if (ec) {
+      // EMFILE and friends: back off instead of spinning; the listener stays.
+      logWarn("HBONE accept: {}", ec.message());
+      asio::steady_timer pause(executor, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    ++stats.connections_accepted;
+    asio::co_spawn(executor, handshake(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
+  auto self = shared_from_this();
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto peer = socket.remote_endpoint(ec);
+  auto hs = std::make_shared<Handshake>(std::move(socket), tls);
+  hs->verification.verifier = verifier;
+  if (Status st = hs->verification.attach(hs->tls.native_handle()); !st) {
+    logError("HBONE: {}", st.message());
+    co_return;
+  }
+  asio::steady_timer timer(executor, options.handshake_timeout);
+  timer.async_wait([hs](error_code e) {
+    if (!e && !hs->done) {
+      error_code ignored;
+      hs->tls.lowest_layer().close(ignored);
+    }
+  });
+  co_await hs->tls.async_handshake(asio::ssl::stream_base::server,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+  hs->done = true;
+  timer.cancel();
+  hs->verification.detach(hs->tls.native_handle());
+  std::string alpn = negotiatedAlpn(hs->tls.native_handle());
+  if (ec || alpn != kAlpnH2) {
+    ++stats.handshake_failures;
+    logInfo("HBONE {}: TLS handshake failed: {}{}", peer.address().to_string(),
+            ec ? ec.message() : fmt::format("ALPN '{}' is not h2", alpn),
+            hs->verification.error.empty() ? "" : " (" + hs->verification.error + ")");
+    hs->tls.lowest_layer().close(ec);
+    co_return;
+  }
+  startSession(std::move(hs->tls), std::move(hs->verification.identity));
+}
+
+void HboneServer::Impl::startSession(detail::TlsStream tls_stream, std::string identity) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  detail::SessionHooks hooks;
+  hooks.on_request = [weak](std::shared_ptr<StreamState> st) {
+    if (auto impl = weak.lock()) {
+      asio::co_spawn(impl->executor, impl->serveStream(std::move(st)), asio::detached);
+    }
+  };
+  auto session = std::make_shared<H2Session>(std::move(tls_stream), H2Session::Role::kServer,
+                                             options.http2, std::move(identity), std::move(hooks));
+  if (Status st = session->start(); !st) {
+    logError("HBONE: {}", st.message());
+    session->close(st.message());
+    return;
+  }
+  if (stopping) session->shutdown();
+  std::erase_if(sessions, [](const auto& w) { return w.expired(); });
+  sessions.push_back(session);
+}
+
+asio::awaitable<ConnectOutcome> HboneServer::Impl::callHandler(const ConnectRequest& request) {
+  try {
+    co_return co_await handler(request);
+  } catch (const std::exception& e) {
+    logError("HBONE connect handler for {} threw: {}", request.authority, e.what());
+  }
+  co_return 503;
+}
+
+asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState> st) {
+  auto self = shared_from_this();
+  auto session = st->session();
+  ConnectRequest req{session->peerIdentity(), session->remoteEndpoint(), st->authority, {},
+                     st->headers};
+  std::string why;
+  int refuse = validateRequest(*st, req, why);
+  ConnectOutcome outcome = refuse;
+  if (refuse == 0) outcome = co_await callHandler(req);
+  if (auto* status = std::get_if<int>(&outcome)) {
+    int code = (*status >= 400 && *status <= 599) ? *status : 500;
+    logDebug("HBONE {} -> {}: refused with {} {}", req.peer_identity, req.authority, code, why);
+    ++stats.streams_refused;
+    (void)session->submitResponse(*st, code, false);
+    co_return;
+  }
+  auto& upstream = std::get<tcp::socket>(outcome);
+  if (Status s = session->submitResponse(*st, 200, true); !s) {
+    logDebug("HBONE {} -> {}: {}", req.peer_identity, req.authority, s.message());
+    co_return;
+  }
+  ++stats.streams_accepted;
+  HboneStream stream(st);
+  SpliceResult result = co_await stream.spliceWith(upstream);
+  if (options.on_tunnel_closed) options.on_tunnel_closed(req, result);
+}
+
+std::vector<std::shared_ptr<H2Session>> HboneServer::Impl::liveSessions() {
+  std::vector<std::shared_ptr<H2Session>> live;
+  for (auto& w : sessions) {
+    if (auto s = w.lock(); s && !s->closed()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
+void HboneServer::Impl::stopAccepting() {
+  stopping = true;
+  for (auto& a : acceptors) {
+    error_code ec;
+    a->close(ec);
+  }
+  acceptors.clear();
+}
+
+HboneServer::HboneServer(asio::any_io_executor executor, asio::ssl::context& tls,
+                         PeerVerifier verifier, ConnectHandler handler, ServerOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), tls, std::move(verifier),
+                                   std::move(handler), std::move(options))) {
+  impl_->tls_status = configureServerContext(tls.native_handle());
+}
+
+HboneServer::~HboneServer() { close(); }
+
+Status HboneServer::listen(tcp::acceptor acceptor) {
+  AMBIT_TRY(impl_->tls_status);
+  if (!acceptor.is_open()) return makeError("HBONE listen: acceptor is not open");
+  if (impl_->stopping) return makeError("HBONE listen: server is draining");
+  auto shared = std::make_shared<tcp::acceptor>(std::move(acceptor));
+  impl_->acceptors.push_back(shared);
+  asio::co_spawn(impl_->executor, impl_->acceptLoop(shared), asio::detached);
+  return Status::ok();
+}
+
+void HboneServer::adopt(tcp::socket socket) {
+  ++impl_->stats.connections_accepted;
+  asio::co_spawn(impl_->executor, impl_->handshake(std::move(socket)), asio::detached);
+}
+
+asio::awaitable<void> HboneServer::drain(std::chrono::steady_clock::time_point deadline) {
+  auto impl = impl_;
+  impl->stopAccepting();
+  auto live = impl->liveSessions();
+  for (auto& s : live) s->shutdown();
+  asio::steady_timer timer(impl->executor, deadline);
+  timer.async_wait([impl](error_code ec) {
+    if (ec) return;
+    for (auto& s : impl->liveSessions()) s->close("drain deadline");
+  });
+  for (auto& s : live) co_await s->waitClosed();
+  timer.cancel();
+}
+
+void HboneServer::close() {
+  impl_->stopAccepting();
+  for (auto& s : impl_->liveSessions()) s->close("server closed");
+}
+
+ServerStats HboneServer::stats() const {
+  ServerStats s = impl_->stats;
+  s.active_connections = impl_->liveSessions().size();
+  return s;
+}
+
+}  // namespace ambit::hbone

@@ -1,0 +1,93 @@
+#pragma once
+// HboneServer: the HBONE (port 15008) side. Accepts TLS 1.3 connections on listening sockets
+// the caller opened (the ztunnel opens them inside each pod's netns), requires and verifies a
+// client certificate (chain by OpenSSL against the context's trust store, identity by the
+// PeerVerifier), speaks HTTP/2 and, for each CONNECT, asks the ConnectHandler for either a
+// refusal status or a connected upstream socket, then splices tunnel <-> socket.
+//
+// Thread model: the server, its listeners and every connection run on the one executor given
+// to the constructor (a single-threaded io_context); a connection stays there for its whole
+// life. Scale out with one HboneServer per io_context thread (SO_REUSEPORT listeners).
+// Call every method from that executor. The ssl::context must outlive the server.
+//
+// Refusals the server makes itself (the handler never sees them): method other than CONNECT
+// -> 405; :scheme/:path present, missing or non-IP :authority -> 400. Protocol violations and
+// header blocks over Http2Options::max_header_list_size close the connection (GOAWAY);
+// nothing a peer sends affects other connections.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "common/hbone/protocol.h"
+#include "common/hbone/session.h"
+#include "common/hbone/stream.h"
+#include "common/hbone/tls.h"
+#include "common/status.h"
+
+namespace ambit::hbone {
+
+struct ConnectRequest {
+  std::string peer_identity;            // verified SPIFFE id of the TLS client
+  asio::ip::tcp::endpoint peer_address;  // TLS client's address
+  std::string authority;                // as received
+  asio::ip::tcp::endpoint target;       // parsed :authority
+  Headers headers;                      // forwarded, traceparent, baggage, ...
+};
+
+// An HTTP status to refuse with (400 bad target, 401 policy deny, 503 app refused...), or the
+// upstream socket, already connected, on the server's executor.
+using ConnectOutcome = std::variant<int, asio::ip::tcp::socket>;
+using ConnectHandler = std::function<asio::awaitable<ConnectOutcome>(const ConnectRequest&)>;
+// Called when a tunnel ends (for metrics and access logs).
+using TunnelObserver = std::function<void(const ConnectRequest&, const SpliceResult&)>;
+
+struct ServerOptions {
+  Http2Options http2;
+  // A TLS handshake not finished by then is closed (half-open / slowloris clients).
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  TunnelObserver on_tunnel_closed;
+};
+
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t handshake_failures = 0;
+  uint64_t streams_accepted = 0;  // tunnels spliced
+  uint64_t streams_refused = 0;   // answered with an error status
+  size_t active_connections = 0;
+};
+
+class HboneServer {
+ public:
+  // Configures `tls` for HBONE (TLS 1.3 only, ALPN h2): see configureServerContext().
+  HboneServer(asio::any_io_executor executor, asio::ssl::context& tls, PeerVerifier verifier,
+              ConnectHandler handler, ServerOptions options = {});
+  ~HboneServer();  // closes every listener and connection
+  HboneServer(const HboneServer&) = delete;
+  HboneServer& operator=(const HboneServer&) = delete;
+
+  // Starts accepting on a bound, listening acceptor (any number of them).
+  Status listen(asio::ip::tcp::acceptor acceptor);
+  // Serves one already accepted TCP connection.
+  void adopt(asio::ip::tcp::socket socket);
+  // Stops accepting, sends GOAWAY on every connection, lets open tunnels run until
+  // `deadline`, then closes what is left. Completes when every connection is closed.
+  asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline);
+  // Stops accepting and closes every connection now.
+  void close();
+
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ambit::hbone

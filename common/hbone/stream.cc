@@ -1,0 +1,247 @@
+#include "common/hbone/stream.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/hbone/stream_state.h"
+
+namespace ambit::hbone {
+namespace detail {
+
+void ByteQueue::append(const uint8_t* data, size_t n) {
+  if (n == 0) return;
+  chunks_.emplace_back(data, data + n);
+  size_ += n;
+}
+
+size_t ByteQueue::pop(uint8_t* out, size_t max) {
+  size_t copied = 0;
+  while (copied < max && !chunks_.empty()) {
+    const auto& chunk = chunks_.front();
+    size_t n = std::min(max - copied, chunk.size() - front_offset_);
+    std::memcpy(out + copied, chunk.data() + front_offset_, n);
+    copied += n;
+    drop(n);
+  }
+  return copied;
+}
+
+void ByteQueue::drop(size_t n) {
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0) {
+    size_t avail = chunks_.front().size() - front_offset_;
+    size_t take = std::min(n, avail);
+    front_offset_ += take;
+    n -= take;
+    if (front_offset_ == chunks_.front().size()) {
+      chunks_.pop_front();
+      front_offset_ = 0;
+    }
+  }
+}
+
+asio::const_buffer ByteQueue::front() const {
+  if (chunks_.empty()) return {};
+  const auto& chunk = chunks_.front();
+  return asio::const_buffer(chunk.data() + front_offset_, chunk.size() - front_offset_);
+}
+
+void ByteQueue::clear() {
+  chunks_.clear();
+  front_offset_ = 0;
+  size_ = 0;
+}
+
+StreamState::StreamState(std::shared_ptr<H2Session> session, int32_t id)
+    : session_(std::move(session)),
+      id_(id),
+      recv_signal_(session_->executor()),
+      send_signal_(session_->executor()),
+      response_signal_(session_->executor()) {}
+
+bool StreamState::addHeader(std::string_view name, std::string_view value, size_t max_bytes) {
+  header_bytes_ += name.size() + value.size() + 32;
+  if (header_bytes_ > max_bytes) return false;
+  if (name == ":method") {
+    method = value;
+  } else if (name == ":authority") {
+    authority = value;
+  } else if (name == ":scheme" || name == ":path") {
+    scheme_or_path = value;
+  } else if (name == ":status") {
+    int v = 0;
+    for (char c : value) v = v * 10 + (c - '0');  // nghttp2 validated: 3 digits
+    status = v;
+  } else if (name.empty() || name.front() != ':') {
+    headers.push_back(Header{std::string(name), std::string(value)});
+  }
+  return true;
+}
+
+void StreamState::onData(const uint8_t* data, size_t len) {
+  recv_.append(data, len);
+  recv_signal_.notify();
+}
+
+void StreamState::onRemoteEnd() {
+  remote_end_ = true;
+  recv_signal_.notify();
+}
+
+void StreamState::onClosed(uint32_t error_code) {
+  if (closed_) return;
+  closed_ = true;
+  close_code_ = error_code;
+  if (!remote_end_ && !recv_.empty() && !session_->closed()) {
+    // A reset stream's unread bytes are discarded: return them to the connection window now.
+    // The buffer itself stays until consume(): a splice may be writing from it.
+    nghttp2_session_consume_connection(session_->raw(), recv_.size());
+    window_returned_ = true;
+  }
+  send_.clear();
+  recv_signal_.notify();
+  send_signal_.notify();
+  response_signal_.notify();
+}
+
+nghttp2_data_provider StreamState::dataProvider() {
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = &StreamState::provide;
+  return provider;
+}
+
+ssize_t StreamState::provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                             uint32_t* flags, nghttp2_data_source* source, void*) {
+  auto* self = static_cast<StreamState*>(source->ptr);
+  size_t n = self->send_.pop(buf, length);
+  if (n > 0) self->send_signal_.notify();
+  if (self->send_.empty() && self->write_shut_) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (n == 0) {
+    self->deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void StreamState::kickSend() {
+  if (closed_ || session_->closed()) return;
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(session_->raw(), id_);
+  }
+  session_->signalWrite();
+}
+
+asio::awaitable<Result<asio::const_buffer>> StreamState::readable() {
+  for (;;) {
+    if (closed_ && !remote_end_) {
+      co_return Error{ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})",
+                                              id_, close_code_)};
+    }
+    if (!recv_.empty()) break;
+    if (remote_end_) co_return asio::const_buffer{};
+    co_await recv_signal_.wait();
+  }
+  co_return recv_.front();
+}
+
+void StreamState::consume(size_t n) {
+  n = std::min(n, recv_.size());
+  recv_.drop(n);
+  if (n == 0 || window_returned_ || session_->closed()) return;
+  nghttp2_session_consume(session_->raw(), id_, n);  // connection + (if open) stream window
+  session_->signalWrite();
+}
+
+asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
+  const auto* p = static_cast<const uint8_t*>(data.data());
+  size_t left = data.size();
+  const size_t limit = session_->options().stream_send_buffer;
+  while (left > 0) {
+    if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
+    if (write_shut_) co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
+    if (send_.size() >= limit) {
+      co_await send_signal_.wait();
+      continue;
+    }
+    size_t n = std::min(left, limit - send_.size());
+    send_.append(p, n);
+    p += n;
+    left -= n;
+    kickSend();
+  }
+  co_return Status::ok();
+}
+
+void StreamState::shutdownWrite() {
+  if (write_shut_) return;
+  write_shut_ = true;
+  kickSend();
+}
+
+void StreamState::reset(uint32_t error_code) {
+  if (closed_ || session_->closed()) return;
+  nghttp2_submit_rst_stream(session_->raw(), NGHTTP2_FLAG_NONE, id_, error_code);
+  session_->signalWrite();
+}
+
+asio::awaitable<void> StreamState::waitResponse() {
+  while (status == 0 && !closed_) co_await response_signal_.wait();
+}
+
+void StreamState::abandon() {
+  if (!recv_.empty()) consume(recv_.size());
+  if (!closed_) reset(NGHTTP2_CANCEL);
+}
+
+}  // namespace detail
+
+HboneStream::HboneStream(std::shared_ptr<detail::StreamState> state) : state_(std::move(state)) {}
+HboneStream::HboneStream(HboneStream&&) noexcept = default;
+HboneStream& HboneStream::operator=(HboneStream&& other) noexcept {
+  if (this != &other) {
+    if (state_) state_->abandon();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+HboneStream::~HboneStream() {
+  if (state_) state_->abandon();
+}
+
+int32_t HboneStream::streamId() const { return state_ ? state_->id() : -1; }
+
+const std::string& HboneStream::peerIdentity() const {
+  static const std::string kNone;
+  return state_ ? state_->session()->peerIdentity() : kNone;
+}
+
+asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {
+  if (!state_) co_return makeError("read on an empty HboneStream");
+  auto readable = co_await state_->readable();
+  if (!readable) co_return readable.error();
+  size_t n = asio::buffer_copy(buffer, *readable);
+  state_->consume(n);
+  co_return n;
+}
+
+asio::awaitable<Status> HboneStream::write(asio::const_buffer data) {
+  if (!state_) co_return makeError("write on an empty HboneStream");
+  co_return co_await state_->write(data);
+}
+
+void HboneStream::shutdownWrite() {
+  if (state_) state_->shutdownWrite();
+}
+
+void HboneStream::reset(uint32_t h2_error_code) {
+  if (state_) state_->reset(h2_error_code);
+}
+
+}  // namespace ambit::hbone

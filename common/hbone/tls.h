@@ -1,0 +1,57 @@
+#pragma once
+// TLS for HBONE: TLS 1.3 only, ALPN "h2", no SNI, mutual certificate authentication with the
+// peer's SPIFFE identity decided by a caller-supplied verifier.
+//
+// Why asio::ssl::stream rather than raw SSL over a socket: it is the project's one event loop's
+// own TLS layer; it drives SSL_read/SSL_write's WANT_READ/WANT_WRITE state machine and supports
+// one outstanding read and one outstanding write at a time (what an HTTP/2 connection needs)
+// without us re-implementing BIO pumping. We still reach the SSL* (native_handle()) for the
+// per-connection settings asio does not wrap: protocol version, ALPN, and the verify callback.
+//
+// Credentials and trust are the caller's: the SSL_CTX carries the certificate chain, private
+// key and trust store (common/identity builds it). This library only adds the HBONE protocol
+// constraints and calls the PeerVerifier once OpenSSL has verified the chain.
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ambit::hbone {
+
+// Given the peer's leaf certificate and its verified chain (leaf first, as OpenSSL built it),
+// returns the peer's SPIFFE id ("spiffe://td/ns/x/sa/y") or an error saying why it is refused
+// (e.g. wrong trust domain, not exactly one URI SAN). Called during the handshake, on the
+// connection's thread; a refusal fails the handshake with a TLS alert.
+using PeerVerifier = std::function<Result<std::string>(X509* leaf, STACK_OF(X509) * chain)>;
+
+// Server side: TLS 1.3 only and the ALPN selector (accepts only "h2"). Idempotent; changes the
+// context for every user of it.
+Status configureServerContext(SSL_CTX* ctx);
+// Client side: TLS 1.3 only and ALPN offer "h2".
+Status configureClientContext(SSL_CTX* ctx);
+
+// Per-connection verification state, attached to one SSL*. Must outlive the handshake.
+struct PeerVerification {
+  PeerVerifier verifier;
+  std::vector<std::string> expected_ids;  // client side: server id must be one of these
+  std::string identity;                   // the verified peer id, after a good handshake
+  std::string error;                      // why verification failed, if it did
+
+  // Installs the verify callback on `ssl` (peer certificate required) and pins TLS 1.3.
+  Status attach(SSL* ssl);
+  // Removes the link from `ssl` (after the handshake, before this object goes away).
+  static void detach(SSL* ssl);
+};
+
+// The ALPN protocol the handshake selected ("" if none).
+std::string negotiatedAlpn(const SSL* ssl);
+
+// The most recent OpenSSL error queue entry as text (and clears the queue).
+std::string lastSslError();
+
+}  // namespace ambit::hbone
