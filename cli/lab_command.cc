@@ -1,6 +1,91 @@
-// Placeholder until the lab commands land (issue 2, the lab).
+// `ambitctl lab up|down|status|exec`: flag parsing only; the lab library does the work.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
 #include "cli/commands.h"
+#include "cli/lab/lab.h"
 
 namespace ambit::cli {
-void addLabCommands(CLI::App& app) { app.add_subcommand("lab", "single-machine lab"); }
+namespace {
+
+[[noreturn]] void fail(const char* command, const Error& e) {
+  std::fflush(stdout);
+  fmt::print(stderr, "ambitctl lab {}: {}\n", command, e.message);
+  std::exit(1);
+}
+
+void addLabIdentity(CLI::App& cmd, lab::LabOptions& o) {
+  cmd.add_option("--name", o.name,
+                 "lab name: prefixes every netns/cgroup and names the run dir /run/<name>-lab")
+      ->capture_default_str();
+  cmd.add_option("--run-dir", o.run_dir, "state, logs and config live here (default /run/<name>-lab)");
+}
+
+void addUp(CLI::App& lab, lab::LabOptions& o) {
+  auto* up = lab.add_subcommand("up", "create the lab (idempotent; repairs a half-created lab)");
+  addLabIdentity(*up, o);
+  up->add_option("--nodes", o.nodes, "number of nodes (1-200)")->capture_default_str();
+  up->add_option("--config-dir", o.config_dir, "where the lab's YAML goes (default <run-dir>/config)");
+  up->add_option("--bin-dir", o.bin_dir,
+                 "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
+  up->callback([&o] {
+    if (Status s = lab::labUp(o); !s) fail("up", s.error());
+    auto status = lab::labStatus(o);
+    if (!status) fail("up", status.error());
+    fmt::print("lab {} is up: {} nodes, {} pods; config in {}\n", status->lab, status->nodes.size(),
+               status->pods.size(), status->config_dir);
+  });
+}
+
+void addStatus(CLI::App& lab, lab::LabOptions& o, std::string& format) {
+  auto* status = lab.add_subcommand("status", "show nodes, pods and processes of the lab");
+  addLabIdentity(*status, o);
+  status->add_option("-o,--output", format, "text|json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  status->callback([&o, &format] {
+    auto s = lab::labStatus(o);
+    if (!s) fail("status", s.error());
+    if (format == "json") {
+      std::cout << lab::toJson(*s).dump(2) << "\n";
+    } else {
+      std::cout << lab::formatStatus(*s);
+    }
+  });
+}
+
+void addExec(CLI::App& lab, lab::LabOptions& o, std::string& pod, std::vector<std::string>& argv) {
+  auto* exec = lab.add_subcommand(
+      "exec", "run a command inside a pod's netns and cgroup: lab exec POD -- CMD [ARGS...]");
+  addLabIdentity(*exec, o);
+  exec->add_option("pod", pod, "pod name (see lab status)")->required();
+  exec->add_option("command", argv, "command and arguments (after --)")->required();
+  exec->callback([&o, &pod, &argv] {
+    auto code = lab::labExec(o, pod, argv);
+    if (!code) fail("exec", code.error());
+    std::fflush(stdout);
+    std::exit(*code);
+  });
+}
+
+}  // namespace
+
+void addLabCommands(CLI::App& app) {
+  // Parsed values must outlive parsing: the callbacks run after add* returns.
+  static lab::LabOptions options;
+  static std::string format = "text", pod;
+  static std::vector<std::string> argv;
+  auto* lab = app.add_subcommand("lab", "single-machine lab: nodes and pods as network namespaces");
+  lab->require_subcommand(1);
+  addUp(*lab, options);
+  auto* down = lab->add_subcommand("down", "remove everything the lab created (idempotent)");
+  addLabIdentity(*down, options);
+  down->callback([] {
+    if (Status s = lab::labDown(options); !s) fail("down", s.error());
+  });
+  addStatus(*lab, options, format);
+  addExec(*lab, options, pod, argv);
+}
+
 }  // namespace ambit::cli

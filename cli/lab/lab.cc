@@ -1,0 +1,292 @@
+#include "cli/lab/lab.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "cli/lab/lab_yaml.h"
+#include "cli/lab/network.h"
+#include "cli/lab/process.h"
+#include "cli/lab/state.h"
+#include "common/cgroup.h"
+#include "common/log.h"
+#include "common/netns.h"
+#include "common/unique_fd.h"
+
+namespace ambit::lab {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr auto kStopGrace = std::chrono::seconds(5);
+constexpr auto kAppReadyTimeout = std::chrono::seconds(10);
+
+void pausePoint(const std::string& step) {
+  const char* want = std::getenv("AMBIT_LAB_PAUSE_AFTER");
+  if (want == nullptr || step != want) return;
+  fmt::print(stderr, "ambitctl lab: paused after {} (AMBIT_LAB_PAUSE_AFTER)\n", step);
+  std::fflush(stderr);
+  for (;;) ::pause();
+}
+
+// The intent log: records an object in the state file (saved) before the caller creates it.
+class Intent {
+ public:
+  Intent(LabState& state, std::string path) : state_(state), path_(std::move(path)) {}
+  Status add(std::vector<std::string> LabState::*list, const std::string& value) {
+    if (!LabState::addUnique(state_.*list, value)) return Status::ok();
+    return save();
+  }
+  Status save() { return saveState(path_, state_); }
+  LabState& state() { return state_; }
+
+ private:
+  LabState& state_;
+  std::string path_;
+};
+
+Status ensureDir(Intent& intent, const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return Status::ok();  // ours if recorded, else the user's
+  AMBIT_TRY(intent.add(&LabState::dirs, dir));
+  fs::create_directories(dir, ec);
+  if (ec) return makeError("create directory {}: {}", dir, ec.message());
+  return Status::ok();
+}
+
+Status ensureCgroup(Intent& intent, const std::string& dir) {
+  AMBIT_TRY(intent.add(&LabState::cgroups, dir));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return errnoError(fmt::format("create cgroup {}", dir));
+  }
+  return Status::ok();
+}
+
+Result<LabState> loadOrCreateState(const Topology& t) {
+  auto existing = loadState(t.state_file);
+  if (!existing && existing.error().code != ENOENT) return existing.error();
+  if (existing) {
+    if (existing->nodes != t.options.nodes || existing->config_dir != t.options.config_dir) {
+      return makeError(
+          "lab '{}' is already up with {} nodes and config dir {}; run `ambitctl lab down "
+          "--name {}` first to change its shape",
+          t.options.name, existing->nodes, existing->config_dir, t.options.name);
+    }
+    existing->bin_dir = t.options.bin_dir;
+    return existing;
+  }
+  LabState s;
+  s.lab = t.options.name;
+  s.nodes = t.options.nodes;
+  s.run_dir = t.options.run_dir;
+  s.config_dir = t.options.config_dir;
+  s.bin_dir = t.options.bin_dir;
+  return s;
+}
+
+Status buildNetwork(const Topology& t, Intent& intent) {
+  auto record = [&](const std::string& ns) { return intent.add(&LabState::netns, ns); };
+  AMBIT_TRY(ensureUnderlay(t, record));
+  pausePoint("underlay");
+  for (const auto& n : t.nodes) {
+    Status s = ensureNode(t, n, record);
+    if (!s) return s.error().context("node " + n.name);
+    pausePoint("node:" + n.name);
+  }
+  for (const auto& p : t.pods) {
+    Status s = ensurePod(t, p, record);
+    if (!s) return s.error().context("pod " + p.name);
+    pausePoint("pod:" + p.name);
+  }
+  return Status::ok();
+}
+
+Status buildCgroups(const Topology& t, const std::string& mount, Intent& intent) {
+  AMBIT_TRY(ensureCgroup(intent, labCgroupRoot(mount, t)));
+  for (const auto& n : t.nodes) {
+    AMBIT_TRY(ensureCgroup(intent, nodeCgroup(mount, t, n)));
+    for (const auto& p : t.pods) {
+      if (p.node == n.name) AMBIT_TRY(ensureCgroup(intent, podCgroup(mount, t, p)));
+    }
+  }
+  if (t.options.daemons.empty()) return Status::ok();
+  AMBIT_TRY(ensureCgroup(intent, labCgroupRoot(mount, t) + "/system"));
+  for (const auto& n : t.nodes) {
+    for (const auto& d : t.options.daemons) {
+      AMBIT_TRY(ensureCgroup(intent, daemonCgroup(mount, t, n, d.name)));
+    }
+  }
+  return Status::ok();
+}
+
+Status writeConfig(const Topology& t, Intent& intent) {
+  AMBIT_TRY(ensureDir(intent, t.options.config_dir));
+  for (const auto& [name, content] : renderConfig(t)) {
+    std::string path = t.options.config_dir + "/" + name;
+    AMBIT_TRY(intent.add(&LabState::files, path));
+    AMBIT_TRY(writeFileAtomic(path, content));
+  }
+  return Status::ok();
+}
+
+// Starts the process unless the recorded one is still alive.
+Status ensureProcess(Intent& intent, const std::string& kind, const std::string& name,
+                     const LaunchSpec& spec) {
+  LabState& s = intent.state();
+  ProcessRecord* rec = s.findProcess(kind, name);
+  if (rec != nullptr && isAlive({rec->pid, rec->start_time})) return Status::ok();
+  if (rec == nullptr) {
+    s.processes.push_back(ProcessRecord{kind, name, 0, 0, spec.log_file});
+  }
+  AMBIT_TRY(intent.add(&LabState::files, spec.log_file));
+  AMBIT_TRY(intent.save());
+  auto started = spawnDetached(spec, [&](const ProcessId& id) {
+    ProcessRecord* r = s.findProcess(kind, name);
+    r->pid = id.pid;
+    r->start_time = id.start_time;
+    r->log_file = spec.log_file;
+    return intent.save();
+  });
+  if (!started) return started.error().context(fmt::format("start {} {}", kind, name));
+  logInfo("started {} {} (pid {})", kind, name, started->pid);
+  return Status::ok();
+}
+
+Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const NodeSpec& n,
+                                                      const std::string& mount) {
+  return std::map<std::string, std::string>{
+      {"lab", t.options.name},        {"node", n.name},
+      {"node_index", std::to_string(n.index)},
+      {"netns", n.netns},             {"netns_path", netnsPath(n.netns)},
+      {"node_ipv4", n.underlay_ipv4}, {"node_ipv6", n.underlay_ipv6},
+      {"config_dir", t.options.config_dir},
+      {"cgroup", nodeCgroup(mount, t, n)},
+      {"state_dir", t.node_state_root + "/" + n.name},
+      {"run_dir", t.options.run_dir}, {"bin_dir", t.options.bin_dir}};
+}
+
+Status startDaemons(const Topology& t, const std::string& mount, Intent& intent) {
+  if (t.options.daemons.empty()) return Status::ok();
+  AMBIT_TRY(ensureDir(intent, t.node_state_root));
+  for (const auto& n : t.nodes) {
+    auto vars = daemonVars(t, n, mount);
+    AMBIT_TRY(vars);
+    AMBIT_TRY(ensureDir(intent, t.node_state_root + "/" + n.name));
+    for (const auto& d : t.options.daemons) {
+      LaunchSpec spec{.netns_path = netnsPath(n.netns),
+                      .cgroup_dir = daemonCgroup(mount, t, n, d.name)};
+      auto bin = expandPlaceholders(d.binary, *vars);
+      AMBIT_TRY(bin);
+      spec.argv.push_back(*bin);
+      for (const auto& a : d.args) {
+        auto arg = expandPlaceholders(a, *vars);
+        AMBIT_TRY(arg);
+        spec.argv.push_back(*arg);
+      }
+      auto log = expandPlaceholders(
+          d.log_file.empty() ? "{run_dir}/logs/{node}-" + d.name + ".log" : d.log_file, *vars);
+      AMBIT_TRY(log);
+      spec.log_file = *log;
+      AMBIT_TRY(ensureProcess(intent, "daemon", n.name + "/" + d.name, spec));
+    }
+  }
+  return Status::ok();
+}
+
+bool appAccepts(const PodSpec& p) {
+  auto ns = openNetns(netnsPath(p.netns));
+  if (!ns) return false;
+  auto r = inNetns(ns->get(), [&]() -> Result<bool> {
+    UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(kAppPort);
+    ::inet_pton(AF_INET, p.ipv4.c_str(), &a.sin_addr);
+    return s && ::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  });
+  return r && *r;
+}
+
+Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
+  std::string app = t.options.bin_dir + "/ambit-sample-app";
+  if (::access(app.c_str(), X_OK) != 0) {
+    return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
+  }
+  for (const auto& p : t.pods) {
+    LaunchSpec spec{.argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name,
+                             "--version", p.version()},
+                    .netns_path = netnsPath(p.netns),
+                    .cgroup_dir = podCgroup(mount, t, p),
+                    .log_file = t.log_dir + "/" + p.name + ".log"};
+    AMBIT_TRY(ensureProcess(intent, "app", p.name, spec));
+    pausePoint("app:" + p.name);
+  }
+  for (const auto& p : t.pods) {
+    auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
+    while (!appAccepts(p)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name,
+                         p.ipv4, kAppPort, t.log_dir, p.name);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string labCgroupRoot(const std::string& mount, const Topology& t) {
+  return mount + "/" + t.cgroup_subdir;
+}
+std::string nodeCgroup(const std::string& mount, const Topology& t, const NodeSpec& n) {
+  return labCgroupRoot(mount, t) + "/" + n.name;
+}
+std::string podCgroup(const std::string& mount, const Topology& t, const PodSpec& p) {
+  return labCgroupRoot(mount, t) + "/" + p.node + "/" + p.name;
+}
+std::string daemonCgroup(const std::string& mount, const Topology& t, const NodeSpec& n,
+                         const std::string& daemon) {
+  return labCgroupRoot(mount, t) + "/system/" + n.name + "-" + daemon;
+}
+
+std::string stateFilePath(const LabOptions& o) {
+  return (o.run_dir.empty() ? fmt::format("/run/{}-lab", o.name) : o.run_dir) + "/state.json";
+}
+
+Status labUp(const LabOptions& options) {
+  auto t = buildTopology(options);
+  AMBIT_TRY(t);
+  auto mount = ensureCgroup2Mount();
+  AMBIT_TRY(mount);
+  std::error_code ec;
+  bool fresh_run_dir = !fs::exists(t->options.run_dir, ec);
+  fs::create_directories(t->options.run_dir, ec);
+  if (ec) return makeError("create {}: {}", t->options.run_dir, ec.message());
+  auto state = loadOrCreateState(*t);
+  AMBIT_TRY(state);
+  state->phase = "creating";
+  Intent intent(*state, t->state_file);
+  if (fresh_run_dir) AMBIT_TRY(intent.add(&LabState::dirs, t->options.run_dir));
+  AMBIT_TRY(intent.save());
+  AMBIT_TRY(ensureDir(intent, t->log_dir));
+  AMBIT_TRY(buildNetwork(*t, intent));
+  AMBIT_TRY(buildCgroups(*t, *mount, intent));
+  pausePoint("cgroups");
+  AMBIT_TRY(writeConfig(*t, intent));
+  pausePoint("config");
+  AMBIT_TRY(startDaemons(*t, *mount, intent));
+  pausePoint("daemons");
+  AMBIT_TRY(startApps(*t, *mount, intent));
+  state->phase = "ready";
+  AMBIT_TRY(intent.save());
+  pausePoint("ready");
+  return Status::ok();
+}
+
+}  // namespace ambit::lab

@@ -1,0 +1,102 @@
+// `lab down`: removes everything the intent log recorded, in reverse dependency order, and
+// keeps going past failures so one stuck object does not strand the rest.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cli/lab/lab.h"
+#include "cli/lab/network.h"
+#include "cli/lab/process.h"
+#include "cli/lab/state.h"
+#include "common/log.h"
+
+namespace ambit::lab {
+namespace fs = std::filesystem;
+namespace {
+
+bool cgroupEmpty(const std::string& dir) {
+  std::ifstream in(dir + "/cgroup.procs");
+  std::string line;
+  return !in || !std::getline(in, line);
+}
+
+// Processes left in a lab cgroup (e.g. a background command from `lab exec`) are ours by
+// construction: cgroup.kill ends exactly those and nothing else on the host.
+Status removeCgroup(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return Status::ok();
+  if (!cgroupEmpty(dir)) {
+    std::ofstream kill(dir + "/cgroup.kill");
+    kill << "1";
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::ok();
+    if (errno != EBUSY) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return errnoError(fmt::format("remove cgroup {}", dir));
+}
+
+Status removePath(const std::string& path, bool recursive) {
+  std::error_code ec;
+  if (recursive) {
+    fs::remove_all(path, ec);
+  } else {
+    fs::remove(path, ec);
+  }
+  if (ec) return makeError("remove {}: {}", path, ec.message());
+  return Status::ok();
+}
+
+void collect(std::vector<std::string>& errors, const Status& s) {
+  if (!s) errors.push_back(s.message());
+}
+
+std::vector<std::string> removeAll(const LabState& s) {
+  std::vector<std::string> errors;
+  // Daemons first (they may hold pod netns), then apps; both in reverse start order.
+  for (const char* kind : {"daemon", "app"}) {
+    for (auto it = s.processes.rbegin(); it != s.processes.rend(); ++it) {
+      if (it->kind != kind || it->pid == 0) continue;
+      Status st = stopProcess({it->pid, it->start_time}, std::chrono::seconds(5));
+      if (!st) errors.push_back(fmt::format("stop {} {}: {}", kind, it->name, st.message()));
+    }
+  }
+  for (auto it = s.cgroups.rbegin(); it != s.cgroups.rend(); ++it) collect(errors, removeCgroup(*it));
+  for (auto it = s.netns.rbegin(); it != s.netns.rend(); ++it) collect(errors, deleteNetns(*it));
+  for (const auto& f : s.files) collect(errors, removePath(f, false));
+  return errors;
+}
+
+}  // namespace
+
+Status labDown(const LabOptions& options) {
+  std::string state_file = stateFilePath(options);
+  auto state = loadState(state_file);
+  if (!state) {
+    if (state.error().code != ENOENT) return state.error();
+    logInfo("no lab '{}' (no {}): nothing to remove", options.name, state_file);
+    return Status::ok();
+  }
+  std::vector<std::string> errors = removeAll(*state);
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += "\n  " + e;
+    return makeError("lab down left {} object(s) behind (state kept in {}; run down again):{}",
+                     errors.size(), state_file, all);
+  }
+  // Directories last, deepest first: the run dir holds the state file itself.
+  std::vector<std::string> errors_dirs;
+  Status st = removePath(state_file, false);
+  collect(errors_dirs, st);
+  for (auto it = state->dirs.rbegin(); it != state->dirs.rend(); ++it) {
+    collect(errors_dirs, removePath(*it, true));
+  }
+  if (!errors_dirs.empty()) return makeError("lab down: {}", errors_dirs.front());
+  return Status::ok();
+}
+
+}  // namespace ambit::lab

@@ -1,0 +1,52 @@
+#pragma once
+// The lab's intent log: every object `lab up` creates is recorded here BEFORE it is created,
+// so `lab down` can remove a lab that was interrupted at any point (even by kill -9).
+// Saved atomically (write to a temp file, fsync, rename), so it is never half-written.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace ambit::lab {
+
+struct ProcessRecord {
+  std::string kind;  // "app" (a pod's sample app) or "daemon" (a node daemon)
+  std::string name;  // pod name, or "<node>/<daemon>"
+  int pid = 0;       // 0 while the process is being started
+  uint64_t start_time = 0;  // /proc/<pid>/stat field 22; identifies the process with pid
+  std::string log_file;
+};
+
+struct LabState {
+  int version = 1;
+  std::string lab;
+  std::string phase = "creating";  // "creating" until up finishes, then "ready"
+  // The options that built the topology, so status/exec/down rebuild it exactly.
+  int nodes = 0;
+  std::string run_dir, config_dir, bin_dir;
+  std::vector<std::string> netns;     // names under /run/netns
+  std::vector<std::string> cgroups;   // absolute paths, parents before children
+  std::vector<std::string> dirs;      // absolute paths, parents before children
+  std::vector<std::string> files;     // absolute paths
+  std::vector<ProcessRecord> processes;
+
+  // Adds v to list unless present; returns true if it was added.
+  static bool addUnique(std::vector<std::string>& list, const std::string& v);
+  ProcessRecord* findProcess(const std::string& kind, const std::string& name);
+};
+
+nlohmann::json toJson(const LabState& s);
+Result<LabState> stateFromJson(const nlohmann::json& j);
+
+// Missing file: an error with code ENOENT.
+Result<LabState> loadState(const std::string& path);
+Status saveState(const std::string& path, const LabState& s);
+
+// Writes content to path atomically (temp file + fsync + rename).
+Status writeFileAtomic(const std::string& path, const std::string& content);
+
+}  // namespace ambit::lab

@@ -1,0 +1,123 @@
+#pragma once
+// The lab's topology: which nodes, pods, services and per-node daemons exist, their names and
+// addresses. Pure data computed from LabOptions; nothing here touches the kernel.
+//
+// Naming (L = LabOptions::name, "ambit" by default):
+//   netns     L-underlay, L-node<i>, L-pod-<pod>          (/run/netns/<name>)
+//   cgroups   <cgroup2>/L-lab/node<i>/<pod>             (agents attach BPF at .../L-lab/node<i>)
+//             <cgroup2>/L-lab/system/node<i>-<daemon>   (node daemons: outside the pod subtree)
+//   run dir   /run/L-lab: state.json, config/ (YAML), logs/, nodes/<node>/ (daemon state)
+// Interfaces only ever exist inside lab namespaces (veths are created with both ends placed
+// directly in their namespaces), so nothing appears in the root netns:
+//   underlay: bridge ambit-ul, ports ambitu<i>;  node: eth0 (uplink), bridge ambit0,
+//   pod ports ambitv<k>;  pod: eth0.
+// Addressing (decimal numbers reused as IPv6 hex groups):
+//   node i   underlay 172.30.0.<10+i>/24, fd00:172:30::<10+i>/64
+//            pod CIDR 10.244.<i>.0/24, fd00:10:244:<i>::/64, gateway .1 / ::1 on ambit0
+//   pod k    10.244.<i>.<k>/24, fd00:10:244:<i>::<k>/64 (k from 10 upwards per node)
+//   service  cluster IPs 10.96.0.<10+j>, fd00:10:96::<10+j>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ambit::lab {
+
+inline constexpr int kMaxNodes = 200;
+inline constexpr int kFirstPodHost = 10;
+inline constexpr int kAppPort = 8080;
+
+// A mesh daemon started once per node inside the node's netns (e.g. ambit-agent,
+// ambit-ztunnel). binary, args and log_file may contain placeholders, expanded per node:
+//   {lab} {node} {node_index} {netns} {netns_path} {node_ipv4} {node_ipv6} {config_dir}
+//   {cgroup} (the node's pod cgroup subtree, absolute) {state_dir} (<run>/nodes/<node>)
+//   {run_dir} {bin_dir}
+struct NodeDaemonSpec {
+  std::string name;                // short, unique per node: "agent", "ztunnel"
+  std::string binary;              // e.g. "{bin_dir}/ambit-agent"
+  std::vector<std::string> args;   // e.g. {"--node", "{node}", "--config", "{config_dir}"}
+  std::string log_file;            // empty: {run_dir}/logs/{node}-<name>.log
+};
+
+// The daemons `lab up` starts on every node; empty until the agent and ztunnel land.
+std::vector<NodeDaemonSpec> defaultNodeDaemons();
+
+struct LabOptions {
+  std::string name = "ambit";  // prefix of every netns, cgroup and the run dir
+  int nodes = 2;
+  std::string run_dir;     // empty: /run/<name>-lab
+  std::string config_dir;  // empty: <run_dir>/config
+  std::string bin_dir;     // empty: the directory of the running executable
+  std::vector<NodeDaemonSpec> daemons = defaultNodeDaemons();
+};
+
+struct NodeSpec {
+  std::string name;  // node<i>
+  int index = 0;     // i, 1-based
+  std::string netns;
+  std::string underlay_ipv4, underlay_ipv6;  // without prefix length
+  std::string pod_cidr_v4, pod_cidr_v6;
+  std::string gateway_v4, gateway_v6;
+  std::string underlay_port;  // the node's veth end inside the underlay netns
+};
+
+struct PodSpec {
+  std::string name;
+  std::string namespace_name = "default";
+  std::string node;
+  int host = 0;  // k: last octet / last IPv6 group
+  std::map<std::string, std::string> labels;
+  std::string service_account;
+  std::string netns;
+  std::string ipv4, ipv6;  // without prefix length
+  std::string node_port;   // the pod's veth end inside the node netns
+  std::string version() const;  // labels["version"] or "latest"
+};
+
+struct ServicePort {
+  std::string name = "http";
+  int port = 80;
+  int target_port = kAppPort;
+};
+
+struct ServiceSpec {
+  std::string name;
+  std::string namespace_name = "default";
+  std::map<std::string, std::string> selector;
+  std::string cluster_ipv4, cluster_ipv6;
+  std::vector<ServicePort> ports{ServicePort{}};
+};
+
+struct Topology {
+  LabOptions options;  // with every default filled in
+  std::string underlay_netns;
+  std::string state_file, log_dir, node_state_root;
+  std::string cgroup_subdir;  // relative to the cgroup2 mount: "<name>-lab"
+  std::vector<NodeSpec> nodes;
+  std::vector<PodSpec> pods;
+  std::vector<ServiceSpec> services;
+
+  const NodeSpec* findNode(const std::string& name) const;
+  const PodSpec* findPod(const std::string& name) const;
+};
+
+inline constexpr const char* kUnderlayBridge = "ambit-ul";
+inline constexpr const char* kNodeBridge = "ambit0";
+inline constexpr const char* kUplink = "eth0";
+inline constexpr const char* kPodInterface = "eth0";
+
+// Validates options (name, node count) and computes the topology with the default pods
+// (client and my-app-v1 on node1, my-app-v2 on node2 — or node1 for a one-node lab) and
+// services (my-app 10.96.0.10, client 10.96.0.11).
+Result<Topology> buildTopology(const LabOptions& options);
+
+// Replaces each "{key}" in tmpl with vars[key]; an unknown key is an error.
+Result<std::string> expandPlaceholders(const std::string& tmpl,
+                                       const std::map<std::string, std::string>& vars);
+
+// The directory of /proc/self/exe.
+std::string selfBinaryDir();
+
+}  // namespace ambit::lab
