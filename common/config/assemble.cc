@@ -1,0 +1,142 @@
+#include "common/config/assemble.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace ambit::config {
+namespace {
+
+constexpr const char* kDataplaneMode = "istio.io/dataplane-mode";
+constexpr const char* kUseWaypoint = "istio.io/use-waypoint";
+
+template <typename T>
+bool good(const Sourced<T>& item, const std::set<std::string>& bad_files) {
+  return bad_files.count(item.origin->file) == 0;
+}
+
+template <typename T, typename Field>
+void copyGood(const std::vector<Sourced<T>>& in, const std::set<std::string>& bad_files,
+              Field* out) {
+  for (const auto& item : in) {
+    if (good(item, bad_files)) *out->Add() = item.msg;
+  }
+}
+
+std::string label(const google::protobuf::Map<std::string, std::string>& labels,
+                  const std::string& key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? "" : it->second;
+}
+
+bool selects(const google::protobuf::Map<std::string, std::string>& selector,
+             const google::protobuf::Map<std::string, std::string>& labels) {
+  if (selector.empty()) return false;
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+// Traffic type of the waypoint "<ns>/<name>"; "service" (Istio's default) when not declared.
+std::string trafficType(const v1::MeshSnapshot& snap, const std::string& ref) {
+  for (const auto& w : snap.waypoints()) {
+    if (fmt::format("{}/{}", w.namespace_(), w.name()) == ref) return w.traffic_type();
+  }
+  return "service";
+}
+
+// Binding from a resource's own label: nullopt when unlabelled, "" when opted out ("none").
+std::optional<std::string> ownBinding(const google::protobuf::Map<std::string, std::string>& l,
+                                      const std::string& ns) {
+  const std::string v = label(l, kUseWaypoint);
+  if (v.empty()) return std::nullopt;
+  if (v == "none") return std::string();
+  return fmt::format("{}/{}", ns, v);
+}
+
+void bindWorkloads(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
+  for (auto& w : *snap.mutable_workloads()) {
+    auto it = ns.find(w.namespace_());
+    const v1::Namespace* n = it == ns.end() ? nullptr : it->second;
+    const std::string mode = label(w.labels(), kDataplaneMode);
+    w.set_enrolled(mode == "ambient" || (mode != "none" && n != nullptr && n->ambient()));
+    if (auto own = ownBinding(w.labels(), w.namespace_())) {
+      w.set_waypoint(*own);
+    } else if (n != nullptr && !n->waypoint().empty()) {
+      const std::string t = trafficType(snap, n->waypoint());
+      if (t == "workload" || t == "all") w.set_waypoint(n->waypoint());
+    }
+  }
+}
+
+void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
+  for (auto& s : *snap.mutable_services()) {
+    for (const auto& w : snap.workloads()) {
+      if (w.namespace_() == s.namespace_() && selects(s.selector(), w.labels())) {
+        s.add_endpoints(w.uid());
+      }
+    }
+    if (auto own = ownBinding(s.labels(), s.namespace_())) {
+      s.set_waypoint(*own);
+      continue;
+    }
+    auto it = ns.find(s.namespace_());
+    if (it != ns.end() && !it->second->waypoint().empty()) {
+      const std::string t = trafficType(snap, it->second->waypoint());
+      if (t == "service" || t == "all") s.set_waypoint(it->second->waypoint());
+    }
+  }
+}
+
+}  // namespace
+
+void crossCheck(const PartialModel& model, ConfigErrors& errors) {
+  for (const auto& ref : model.subset_refs) {
+    bool found = false;
+    for (const auto& dr : model.destination_policies) {
+      if (dr.msg.host() != ref.host) continue;
+      for (const auto& s : dr.msg.subsets()) found = found || s.name() == ref.subset;
+    }
+    if (!found) {
+      FieldReader(ref.origin->file, ref.origin->object(), ref.origin->doc, errors)
+          .fail(ref.at, fmt::format("subset '{}' of host {} is not defined by any "
+                                    "DestinationRule",
+                                    ref.subset, ref.host));
+    }
+  }
+  std::map<std::string, const IpClaim*> owners;
+  for (const auto& claim : model.ip_claims) {
+    auto [it, inserted] = owners.emplace(claim.ip, &claim);
+    if (!inserted && it->second->origin != claim.origin) {
+      FieldReader(claim.origin->file, claim.origin->object(), claim.origin->doc, errors)
+          .fail(claim.at, fmt::format("pod IP {} is already used by {} ({}:{})", claim.ip,
+                                      it->second->origin->object(), it->second->origin->file,
+                                      it->second->origin->line));
+    }
+  }
+}
+
+v1::MeshSnapshot assemble(const PartialModel& model, const std::set<std::string>& bad_files,
+                          const LoaderOptions& options) {
+  v1::MeshSnapshot snap;
+  snap.set_trust_domain(options.trust_domain);
+  snap.set_root_namespace(options.root_namespace);
+  copyGood(model.namespaces, bad_files, snap.mutable_namespaces());
+  copyGood(model.waypoints, bad_files, snap.mutable_waypoints());
+  copyGood(model.workloads, bad_files, snap.mutable_workloads());
+  copyGood(model.services, bad_files, snap.mutable_services());
+  copyGood(model.authorization_policies, bad_files, snap.mutable_authorization_policies());
+  copyGood(model.peer_authentications, bad_files, snap.mutable_peer_authentications());
+  copyGood(model.request_authentications, bad_files, snap.mutable_request_authentications());
+  copyGood(model.route_tables, bad_files, snap.mutable_route_tables());
+  copyGood(model.destination_policies, bad_files, snap.mutable_destination_policies());
+  std::map<std::string, const v1::Namespace*> ns;
+  for (const auto& n : snap.namespaces()) ns.emplace(n.name(), &n);
+  bindWorkloads(snap, ns);
+  bindServices(snap, ns);
+  return snap;
+}
+
+}  // namespace ambit::config

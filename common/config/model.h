@@ -1,0 +1,81 @@
+#pragma once
+// Internal to ambit_config: the per-resource translation output before cross-resource checks
+// (duplicates, subsets, pod IP clashes) and assembly into a MeshSnapshot. Every item remembers
+// the resource it came from so a bad file can be dropped as a whole.
+
+#include <string>
+#include <vector>
+
+#include "ambit/v1/mesh.pb.h"
+#include "common/config/field_reader.h"
+#include "common/config/resource.h"
+
+namespace ambit::config {
+
+struct LoaderOptions;
+
+template <typename T>
+struct Sourced {
+  T msg;
+  const Resource* origin = nullptr;
+};
+
+// A `destination.subset` reference, checked against DestinationRules after translation.
+struct SubsetRef {
+  std::string host;
+  std::string subset;
+  YAML::Node at;
+  const Resource* origin = nullptr;
+};
+
+// A pod IP claim, checked for clashes between pods.
+struct IpClaim {
+  std::string ip;
+  YAML::Node at;
+  const Resource* origin = nullptr;
+};
+
+struct PartialModel {
+  std::vector<Sourced<v1::Namespace>> namespaces;
+  std::vector<Sourced<v1::Workload>> workloads;
+  std::vector<Sourced<v1::Service>> services;
+  std::vector<Sourced<v1::Waypoint>> waypoints;
+  std::vector<Sourced<v1::AuthorizationPolicy>> authorization_policies;
+  std::vector<Sourced<v1::PeerAuthentication>> peer_authentications;
+  std::vector<Sourced<v1::RequestAuthentication>> request_authentications;
+  std::vector<Sourced<v1::RouteTable>> route_tables;
+  std::vector<Sourced<v1::DestinationPolicy>> destination_policies;
+  std::vector<SubsetRef> subset_refs;
+  std::vector<IpClaim> ip_claims;
+};
+
+// What a kind translator gets: the resource, a reader bound to it, the options, the output.
+struct TranslateContext {
+  const Resource& res;
+  FieldReader& reader;
+  const LoaderOptions& options;
+  PartialModel& model;
+
+  // Resolves a short host name against the resource's namespace.
+  std::string host(std::string_view h) const;
+};
+
+// metadata.labels with key/value validation.
+std::map<std::string, std::string> readLabels(TranslateContext& ctx);
+// A label selector map (matchLabels or a Service selector), validated like labels.
+std::map<std::string, std::string> readSelector(TranslateContext& ctx, const YAML::Node& map,
+                                                std::string_view key, std::string_view path);
+
+// Kind translators, one per family. Each records errors through ctx.reader.
+void translateNamespace(TranslateContext& ctx);
+void translatePod(TranslateContext& ctx);
+void translateService(TranslateContext& ctx);
+void translateGateway(TranslateContext& ctx);
+void translateAuthorizationPolicy(TranslateContext& ctx);
+void translatePeerAuthentication(TranslateContext& ctx);
+void translateRequestAuthentication(TranslateContext& ctx);
+void translateVirtualService(TranslateContext& ctx);
+void translateDestinationRule(TranslateContext& ctx);
+void translateHttpRoute(TranslateContext& ctx);
+
+}  // namespace ambit::config

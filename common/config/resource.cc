@@ -1,0 +1,77 @@
+#include "common/config/resource.h"
+
+#include <fmt/format.h>
+
+#include "common/config/field_reader.h"
+
+namespace ambit::config {
+namespace {
+
+constexpr const char* kDefaultNamespace = "default";
+
+// Reads the identity fields; false (with errors) when the document cannot be identified.
+bool identify(Resource& r, ConfigErrors& errors) {
+  FieldReader reader(r.file, "", r.doc, errors);
+  if (!isMap(r.doc)) {
+    reader.fail(r.doc, "document must be a map with apiVersion, kind and metadata");
+    return false;
+  }
+  const auto kind = reader.str(r.doc, "kind", "", true);
+  const auto api = reader.str(r.doc, "apiVersion", "", true);
+  const YAML::Node meta = child(r.doc, "metadata");
+  std::optional<std::string> name;
+  std::optional<std::string> ns;
+  if (!present(meta)) {
+    reader.fail(r.doc, "missing required field metadata");
+  } else if (reader.checkFields(
+                 meta, "metadata",
+                 {"name", "namespace", "labels", "annotations", "uid", "resourceVersion",
+                  "generation", "creationTimestamp", "deletionTimestamp", "ownerReferences",
+                  "finalizers", "generateName", "managedFields"})) {
+    if (kind) reader.setObject(*kind);
+    name = reader.str(meta, "name", "metadata", true);
+    ns = reader.str(meta, "namespace", "metadata");
+  }
+  if (!kind || !api || !name) return false;
+  r.kind = *kind;
+  r.api_version = *api;
+  r.name = *name;
+  r.ns = r.kind == "Namespace" ? "" : ns.value_or(kDefaultNamespace);
+  return true;
+}
+
+}  // namespace
+
+std::string Resource::object() const {
+  if (ns.empty()) return fmt::format("{} {}", kind, name);
+  return fmt::format("{} {}/{}", kind, ns, name);
+}
+
+std::vector<Resource> splitResources(const std::vector<SourceDocument>& files,
+                                     ConfigErrors& errors) {
+  std::vector<Resource> out;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(files[i].content);
+    } catch (const YAML::Exception& e) {
+      const bool has_mark = !e.mark.is_null();
+      errors.push_back(ConfigError{files[i].path, has_mark ? e.mark.line + 1 : 0,
+                                   has_mark ? e.mark.column + 1 : 0, "",
+                                   fmt::format("invalid YAML: {}", e.msg)});
+      continue;
+    }
+    for (auto& doc : docs) {
+      if (!present(doc)) continue;
+      Resource r;
+      r.file_index = i;
+      r.file = files[i].path;
+      r.doc = doc;
+      r.line = doc.Mark().line + 1;
+      if (identify(r, errors)) out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace ambit::config
