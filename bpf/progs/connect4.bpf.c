@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* cgroup/connect4: capture outbound TCP of enrolled pods to 127.0.0.1:15001. */
+#include "lib/capture.h"
+
+SEC("cgroup/connect4")
+int ambit_connect4(struct bpf_sock_addr *ctx)
+{
+	struct ambit_netns_config *cfg;
+	struct ambit_orig_dst dst = {};
+
+	cfg = capture_config(ctx);
+	if (!cfg)
+		return AMBIT_CG_ALLOW;
+
+	ip_from_v4(&dst.ip, ctx->user_ip4);
+	dst.port = bpf_ntohs((__u16)ctx->user_port);
+	dst.family = AF_INET;
+
+	if (capture_bypassed(cfg, &dst)) {
+		stat_inc(AMBIT_STAT_OUT_PASSED);
+		return AMBIT_CG_ALLOW;
+	}
+	if (!capture_remember(ctx, &dst))
+		return AMBIT_CG_ALLOW;
+
+	ctx->user_ip4 = bpf_htonl(0x7f000001);
+	ctx->user_port = bpf_htons(AMBIT_PORT_OUTBOUND);
+	stat_inc(AMBIT_STAT_OUT_REDIRECTED);
+	return AMBIT_CG_ALLOW;
+}
+
+char LICENSE[] SEC("license") = "GPL";
