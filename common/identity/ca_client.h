@@ -1,0 +1,51 @@
+#pragma once
+// Client side of the CertificateService: the interface the certificate manager fetches through
+// (CertificateFetcher) and its gRPC implementation (CaClient).
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/identity/signer.h"
+#include "common/status.h"
+
+
+namespace ambit::identity {
+
+// Asynchronous CSR signing. fetch() never blocks the caller; done runs exactly once, on a
+// thread of the implementation's choosing (callers re-post it onto their own executor).
+class CertificateFetcher {
+ public:
+  using Done = std::function<void(Result<IssuedCertificate>)>;
+  virtual ~CertificateFetcher() = default;
+  virtual void fetch(std::string csrPem, std::chrono::seconds ttl, Done done) = 0;
+};
+
+struct CaClientOptions {
+  std::string address;  // e.g. "unix:/run/ambit/node-1/ca.sock"
+  std::string node;     // sent as CsrRequest.node
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);  // per call deadline
+};
+
+// gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread
+// of the caller waits on the network; done runs on a gRPC-owned thread. Errors carry
+// kBadRequest (INVALID_ARGUMENT), kNotAllowed (PERMISSION_DENIED), EAGAIN (UNAVAILABLE or
+// DEADLINE_EXCEEDED: worth retrying) or kSignerFailure, with the server's message.
+class CaClient final : public CertificateFetcher {
+ public:
+  explicit CaClient(CaClientOptions options);
+  ~CaClient() override;
+
+  // Blocking call, for tools and tests; never call it on a data thread.
+  [[nodiscard]] Result<IssuedCertificate> createCertificate(std::string_view csrPem,
+                                                            std::chrono::seconds ttl);
+  void fetch(std::string csrPem, std::chrono::seconds ttl, Done done) override;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with in-flight calls
+};
+
+}  // namespace ambit::identity

@@ -1,0 +1,107 @@
+#include "common/identity/ca_service.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/log.h"
+
+namespace ambit::identity {
+namespace {
+
+constexpr std::string_view kUnixPrefix = "unix:";
+
+grpc::Status toGrpc(const Error& e) {
+  switch (e.code) {
+    case kBadRequest:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.message);
+    case kNotAllowed:
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, e.message);
+    default:
+      return grpc::Status(grpc::StatusCode::INTERNAL, e.message);
+  }
+}
+
+// Creates the socket's directory and removes a stale socket left by a previous run.
+Status prepareUnixSocket(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return makeError("create {}: {}", path.parent_path().string(), ec.message());
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::ok();
+    return errnoError(fmt::format("stat {}", path.string()));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return makeError("{} exists and is not a socket; refusing to replace it", path.string());
+  }
+  if (::unlink(path.c_str()) != 0) return errnoError(fmt::format("remove stale {}", path.string()));
+  return Status::ok();
+}
+
+}  // namespace
+
+CertificateServiceImpl::CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
+                                               NodeIdentityAuthorizer authorize)
+    : signer_(std::move(signer)), authorize_(std::move(authorize)) {}
+
+grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext*,
+                                                       const ambit::v1::CsrRequest* request,
+                                                       ambit::v1::CsrResponse* response) {
+  const std::string& node = request->node();
+  IdentityAuthorizer forNode = [&](const SpiffeId& id) {
+    if (!authorize_) return Status(makeError("no authorizer configured"));
+    return authorize_(id, node);
+  };
+  auto issued = signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()),
+                              forNode);
+  if (!issued) {
+    logWarn("CreateCertificate from node '{}' refused: {}", node, issued.error().message);
+    return toGrpc(issued.error());
+  }
+  for (auto& pem : issued->chainPem) response->add_cert_chain_pem(std::move(pem));
+  for (auto& pem : issued->rootsPem) response->add_root_pem(std::move(pem));
+  return grpc::Status::OK;
+}
+
+CaServer::CaServer(std::string address, std::unique_ptr<CertificateServiceImpl> service,
+                   std::unique_ptr<grpc::Server> server)
+    : address_(std::move(address)), service_(std::move(service)), server_(std::move(server)) {}
+
+CaServer::~CaServer() { shutdown(); }
+
+void CaServer::shutdown() {
+  if (server_) {
+    server_->Shutdown();
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+Result<std::unique_ptr<CaServer>> CaServer::start(const std::string& address,
+                                                  std::shared_ptr<CertificateSigner> signer,
+                                                  NodeIdentityAuthorizer authorize) {
+  bool unix = std::string_view(address).starts_with(kUnixPrefix);
+  std::filesystem::path socketPath;
+  if (unix) {
+    socketPath = address.substr(kUnixPrefix.size());
+    AMBIT_TRY(prepareUnixSocket(socketPath));
+  }
+  auto service = std::make_unique<CertificateServiceImpl>(std::move(signer), std::move(authorize));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  builder.RegisterService(service.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return makeError("start CertificateService on {}: gRPC could not listen", address);
+  if (unix && ::chmod(socketPath.c_str(), 0660) != 0) {
+    return errnoError(fmt::format("chmod {}", socketPath.string()));
+  }
+  logInfo("CertificateService listening on {}", address);
+  return std::unique_ptr<CaServer>(
+      new CaServer(address, std::move(service), std::move(server)));
+}
+
+}  // namespace ambit::identity

@@ -1,0 +1,69 @@
+#pragma once
+// The CertificateService (proto/ambit/v1/ca.proto) over gRPC, in front of any
+// CertificateSigner. In local mode the agent hosts it on a unix socket such as
+// "unix:/run/ambit/<node>/ca.sock" with its EmbeddedCa; the ztunnel calls it through CaClient.
+//
+// The server signs only identities its authorizer allows for the requesting node (the agent
+// allows the service accounts of pods on its node). The node name in the request is
+// self-declared: the unix socket's file permissions are what keep other processes out.
+//
+// Threading: gRPC's sync server runs handlers on its own thread pool; the signer and the
+// authorizer must be thread-safe. Status mapping: kBadRequest -> INVALID_ARGUMENT,
+// kNotAllowed -> PERMISSION_DENIED, anything else -> INTERNAL.
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ambit/v1/ca.grpc.pb.h"
+#include "common/identity/signer.h"
+#include "common/status.h"
+
+namespace ambit::identity {
+
+// Error (refuse) unless `node` may obtain a certificate for id.
+using NodeIdentityAuthorizer = std::function<Status(const SpiffeId& id, std::string_view node)>;
+
+class CertificateServiceImpl final : public ambit::v1::CertificateService::Service {
+ public:
+  CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
+                         NodeIdentityAuthorizer authorize);
+
+  grpc::Status CreateCertificate(grpc::ServerContext* context,
+                                 const ambit::v1::CsrRequest* request,
+                                 ambit::v1::CsrResponse* response) override;
+
+ private:
+  std::shared_ptr<CertificateSigner> signer_;
+  NodeIdentityAuthorizer authorize_;
+};
+
+// Owns a running gRPC server hosting CertificateServiceImpl; stops it on destruction.
+class CaServer {
+ public:
+  // address: "unix:<path>" (the parent directory is created, a stale socket file is removed,
+  // the socket is made 0660) or any other gRPC listening address.
+  [[nodiscard]] static Result<std::unique_ptr<CaServer>> start(
+      const std::string& address, std::shared_ptr<CertificateSigner> signer,
+      NodeIdentityAuthorizer authorize);
+  ~CaServer();
+  CaServer(const CaServer&) = delete;
+  CaServer& operator=(const CaServer&) = delete;
+
+  // Stops accepting calls and waits for running ones; idempotent.
+  void shutdown();
+  const std::string& address() const { return address_; }
+
+ private:
+  CaServer(std::string address, std::unique_ptr<CertificateServiceImpl> service,
+           std::unique_ptr<grpc::Server> server);
+
+  std::string address_;
+  std::unique_ptr<CertificateServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace ambit::identity
