@@ -2,6 +2,7 @@
 // Shared helpers for the rbac tests: policies written in protobuf text format, one request.
 
 #include <google/protobuf/text_format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
