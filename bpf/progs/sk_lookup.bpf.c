@@ -3,6 +3,11 @@
  * sk_lookup (one link per pod netns): steer plaintext TCP arriving from the network for a pod
  * IP to the ztunnel's 15006 listener for that pod. Loopback traffic, HBONE (15008), the pod's
  * bypass ports and the node's probe sources are left to the normal socket lookup.
+ *
+ * Local traffic: ingress_ifindex is 1 only for loopback addresses. A pod connecting to its own
+ * pod IP also travels over lo, but the kernel reports the device owning the address (the route
+ * lookup's orig_oif), so such connections are recognised by their source: a loopback address
+ * or an IP of the same pod (same pod_tag).
  */
 #include "lib/addr.h"
 #include "lib/maps.h"
@@ -33,10 +38,23 @@ static __always_inline void sk_lookup_ips(const struct bpf_sk_lookup *ctx,
 	}
 }
 
+static __always_inline bool sk_lookup_from_pod_itself(const struct ambit_pod_config *cfg,
+						      const struct ambit_ip *remote)
+{
+	struct ambit_pod_config *src;
+
+	if (ip_is_local_only(remote))
+		return true;
+	src = bpf_map_lookup_elem(&ambit_pods, remote);
+	return src && src->pod_tag == cfg->pod_tag;
+}
+
 static __always_inline bool sk_lookup_bypassed(const struct ambit_pod_config *cfg,
 					       const struct ambit_ip *remote, __u16 port)
 {
 	if (port == AMBIT_PORT_HBONE)
+		return true;
+	if (sk_lookup_from_pod_itself(cfg, remote))
 		return true;
 	if (port_in_list(cfg->bypass_ports, cfg->n_bypass_ports, port))
 		return true;
