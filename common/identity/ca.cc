@@ -53,8 +53,9 @@ Result<SpiffeId> EmbeddedCa::checkCsr(X509_REQ* csr) const {
 Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(X509_REQ* csr, const SpiffeId& id,
                                             std::chrono::seconds ttl) {
   auto now = options_.clock();
+  auto notAfter = std::min(now + ttl, x509::notAfter(root_.get()));  // never outlive the root
   auto cert = x509::newCertificate(X509_REQ_get0_pubkey(csr), now - std::chrono::minutes(1),
-                                   now + ttl);
+                                   notAfter);
   AMBIT_TRY(cert);
   X509* c = cert->get();
   if (X509_set_issuer_name(c, X509_get_subject_name(root_.get())) != 1) {
@@ -85,6 +86,9 @@ Result<IssuedCertificate> EmbeddedCa::sign(std::string_view csrPem, std::chrono:
     }
   }
   if (ttl <= std::chrono::seconds::zero() || ttl > options_.maxLeafTtl) ttl = options_.maxLeafTtl;
+  if (x509::notAfter(root_.get()) <= options_.clock()) {
+    return Error{kSignerFailure, "CA root has expired; rotate the CA state directory"};
+  }
   auto leaf = issueLeaf(csr->get(), *id, ttl);
   if (!leaf) return Error{kSignerFailure, leaf.error().message};
   auto pem = certificateToPem(leaf->get());

@@ -37,7 +37,8 @@ class EmbeddedCa final : public CertificateSigner {
 
   // Accepts only: a PEM CSR whose signature verifies, an ECDSA P-256 key, exactly one SAN that
   // is a URI SAN holding a SPIFFE id in this CA's trust domain, and which authorize() allows.
-  // Issues: random 128-bit serial, notBefore = now - 1 min, notAfter = now + min(ttl, max),
+  // Issues: random 16-byte serial, notBefore = now - 1 min, notAfter = now + min(ttl, max)
+  // (and never past the root's notAfter),
   // CA:FALSE, digitalSignature+keyEncipherment, serverAuth+clientAuth, SKI/AKI, empty subject,
   // critical URI SAN. Errors carry kBadRequest / kNotAllowed / kSignerFailure.
   [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,

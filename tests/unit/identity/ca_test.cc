@@ -154,6 +154,22 @@ TEST(EmbeddedCaTest, CapsTtlAtConfiguredMaximum) {
   EXPECT_EQ(x509::notAfter(shorter.get()), now + 10min);
 }
 
+TEST(EmbeddedCaTest, LeafNeverOutlivesRoot) {
+  TempDir dir;
+  testing::FakeWallClock clock;
+  auto ca = EmbeddedCa::openOrCreate({.stateDir = dir.path(),
+                                      .trustDomain = "cluster.local",
+                                      .rootValidity = 2h,
+                                      .clock = clock.fn()});
+  ASSERT_TRUE(ca);
+  auto leaf = leafOf((*ca)->sign(p256Csr(), 24h, testing::allowAll()));
+  EXPECT_EQ(x509::notAfter(leaf.get()), x509::notAfter((*ca)->root()));
+  clock.advance(3h);
+  auto expired = (*ca)->sign(p256Csr(), 1h, testing::allowAll());
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().code, kSignerFailure);
+}
+
 void expectRejected(EmbeddedCa& ca, const std::string& csr, std::string_view why,
                     int code = kBadRequest, const IdentityAuthorizer& auth = testing::allowAll()) {
   auto issued = ca.sign(csr, 1h, auth);
