@@ -15,6 +15,8 @@ struct FieldCase {
   Mutate mutate = nullptr;
 };
 
+void PrintTo(const FieldCase& c, std::ostream* os) { *os << c.name; }
+
 void plaintext(Attributes& a) { a.source_principal = ""; }
 void v6Source(Attributes& a) { a.source_ip = *IpAddress::parse("2001:db8::1"); }
 void mappedSource(Attributes& a) { a.source_ip = *IpAddress::parse("::ffff:10.0.0.1"); }

@@ -12,6 +12,8 @@ struct PathCase {
   const char* normalized;  // nullptr: rejected
 };
 
+void PrintTo(const PathCase& c, std::ostream* os) { *os << c.name; }
+
 const PathCase kPaths[] = {
     {"plain", "/api/v1", "/api/v1"},
     {"root", "/", "/"},

@@ -16,6 +16,8 @@ struct PeerCase {
   PA::Mode expected;
 };
 
+void PrintTo(const PeerCase& c, std::ostream* os) { *os << c.name; }
+
 const PeerCase kCases[] = {
     {"default_permissive", {}, 8080, PA::PERMISSIVE},
     {"mesh_strict", {R"(name: "m" namespace: "istio-system" mode: STRICT)"}, 8080, PA::STRICT},

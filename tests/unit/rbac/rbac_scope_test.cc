@@ -74,6 +74,8 @@ struct ScopeCase {
   bool applies;
 };
 
+void PrintTo(const ScopeCase& c, std::ostream* os) { *os << c.name; }
+
 const ScopeCase kScopes[] = {
     {"global_applies_everywhere", R"(namespace: "istio-system")", "foo", true},
     {"global_applies_in_root", R"(namespace: "istio-system")", "istio-system", true},
@@ -159,6 +161,8 @@ struct L4Case {
   bool allowed_l7;
 };
 
+void PrintTo(const L4Case& c, std::ostream* os) { *os << c.name; }
+
 const L4Case kL4Cases[] = {
     {"allow_methods_never_matches", "ALLOW", R"(rules { to { methods { exact: "GET" } } })", false, true},
     {"allow_paths", "ALLOW", R"(rules { to { paths { prefix: "/api/" } } })", false, true},
@@ -197,6 +201,8 @@ struct ErrorCase {
   const char* policy;
   const char* message;
 };
+
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
 
 const ErrorCase kErrors[] = {
     {"bad_cidr_prefix", R"(rules { from { ip_blocks: "10.0.0.0/33" } })",
