@@ -17,6 +17,7 @@ bool identify(Resource& r, ConfigErrors& errors) {
     return false;
   }
   const auto kind = reader.str(r.doc, "kind", "", true);
+  if (kind) reader.setObject(*kind);
   const auto api = reader.str(r.doc, "apiVersion", "", true);
   const YAML::Node meta = child(r.doc, "metadata");
   std::optional<std::string> name;
@@ -28,7 +29,6 @@ bool identify(Resource& r, ConfigErrors& errors) {
                  {"name", "namespace", "labels", "annotations", "uid", "resourceVersion",
                   "generation", "creationTimestamp", "deletionTimestamp", "ownerReferences",
                   "finalizers", "generateName", "managedFields"})) {
-    if (kind) reader.setObject(*kind);
     name = reader.str(meta, "name", "metadata", true);
     ns = reader.str(meta, "namespace", "metadata");
   }

@@ -1,0 +1,151 @@
+// Runs the built ambitctl: `config validate` exit codes and messages, `config dump` output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/unit/config/test_util.h"
+
+namespace ambit::config {
+namespace {
+
+struct CommandRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CommandRun ambitctl(const std::string& args, const testing::TempDir& scratch) {
+  const auto out = scratch.path() / "stdout";
+  const auto err = scratch.path() / "stderr";
+  const std::string cmd = std::string(AMBIT_BINARY_DIR "/bin/ambitctl ") + args + " >" +
+                          out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  CommandRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+constexpr const char* kSeed = R"(apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: my-app
+spec:
+  hosts:
+  - my-app.default.svc.cluster.local
+  http:
+  - route:
+    - destination:
+        host: my-app
+        subset: v1
+      weight: 80
+    - destination:
+        host: my-app
+        subset: v2
+      weight: 20
+)";
+
+constexpr const char* kRule = R"(apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: my-app}
+spec:
+  host: my-app
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+)";
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(AMBIT_BINARY_DIR "/bin/ambitctl"))
+        << "build ambitctl first";
+    config_.write("vs.yaml", kSeed);
+    config_.write("dr.yaml", kRule);
+  }
+  std::string dir() const { return config_.path().string(); }
+
+  testing::TempDir config_;
+  testing::TempDir scratch_;
+};
+
+TEST_F(CliTest, ValidateGoodDirectoryExitsZero) {
+  const CommandRun r = ambitctl("config validate " + dir(), scratch_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "2 resources valid\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, ValidateListsEveryProblemOnItsOwnLine) {
+  config_.write("bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+                            "spec:\n  ports: 80\n  bogus: true\n");
+  config_.write("worse.yaml", "kind: [\n");
+  const CommandRun r = ambitctl("config validate " + dir(), scratch_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  const std::string bad = dir() + "/bad.yaml";
+  EXPECT_NE(r.err.find(bad + ":5: Service default/s: spec.ports: must be a list, got a scalar\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(bad + ":6: Service default/s: unknown field spec.bogus\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(dir() + "/worse.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("3 problem(s) found"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, ValidateMissingArgumentIsAUsageError) {
+  const CommandRun r = ambitctl("config validate", scratch_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("DIR"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, DumpJsonIsTheSnapshot) {
+  const CommandRun r = ambitctl("config dump " + dir() + " -o json", scratch_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["trust_domain"], "cluster.local");
+  EXPECT_EQ(j["version"].get<std::string>().size(), 16u);
+  const auto& dests = j["route_tables"][0]["http"][0]["destinations"];
+  EXPECT_EQ(dests[0]["subset"], "v1");
+  EXPECT_EQ(dests[0]["weight"], 80);
+  EXPECT_EQ(dests[1]["weight"], 20);
+}
+
+TEST_F(CliTest, DumpYamlParsesBackToTheSameValues) {
+  const CommandRun r = ambitctl("config dump " + dir() + " -o yaml", scratch_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const YAML::Node y = YAML::Load(r.out);
+  EXPECT_EQ(y["root_namespace"].as<std::string>(), "istio-system");
+  EXPECT_EQ(y["route_tables"][0]["hosts"][0].as<std::string>(),
+            "my-app.default.svc.cluster.local");
+  EXPECT_EQ(y["route_tables"][0]["http"][0]["destinations"][1]["subset"].as<std::string>(), "v2");
+  EXPECT_EQ(y["route_tables"][0]["http"][0]["destinations"][1]["weight"].as<int>(), 20);
+}
+
+TEST_F(CliTest, DumpOfBadDirectoryFailsWithErrors) {
+  config_.write("bad.yaml", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n");
+  const CommandRun r = ambitctl("config dump " + dir(), scratch_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("bad.yaml:2: Gizmo default/g: unknown kind 'Gizmo'"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(CliTest, DumpRejectsUnknownFormat) {
+  const CommandRun r = ambitctl("config dump " + dir() + " -o xml", scratch_);
+  EXPECT_NE(r.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace ambit::config
