@@ -73,12 +73,14 @@ Result<SockAddr> SockAddr::parse(std::string_view text) {
   std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find("]:");
-    if (close == std::string_view::npos) return makeError("invalid address '{}': want [ip6]:port", text);
+    if (close == std::string_view::npos)
+      return makeError("invalid address '{}': want [ip6]:port", text);
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return makeError("invalid address '{}': want ip:port", text);
+    if (colon == std::string_view::npos)
+      return makeError("invalid address '{}': want ip:port", text);
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }

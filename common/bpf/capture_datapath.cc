@@ -114,10 +114,10 @@ Result<std::unique_ptr<CaptureDatapath::Maps>> mapsOf(const struct connect4* ske
   AMBIT_TRY(lsn);
   auto stats = MapHandle::fromFd(bpf_map__fd(skel->maps.ambit_stats), AMBIT_MAP_STATS);
   AMBIT_TRY(stats);
-  return std::unique_ptr<CaptureDatapath::Maps>(new CaptureDatapath::Maps{
-      EnrolledNetnsMap(std::move(*netns)), OrigDstMap(std::move(*orig)),
-      PodConfigMap(std::move(*pods)), InboundListenerMap(std::move(*lsn)),
-      StatsMap(std::move(*stats))});
+  return std::unique_ptr<CaptureDatapath::Maps>(
+      new CaptureDatapath::Maps{EnrolledNetnsMap(std::move(*netns)), OrigDstMap(std::move(*orig)),
+                                PodConfigMap(std::move(*pods)), InboundListenerMap(std::move(*lsn)),
+                                StatsMap(std::move(*stats))});
 }
 
 struct CgroupHandle {
@@ -211,13 +211,13 @@ Status CaptureDatapath::attachCgroupLinks(int cgroup_fd, uint64_t cgroup_id) {
   };
   for (const Hook& h : hooks) {
     std::string what = fmt::format("{} on cgroup id {}", h.name, cgroup_id);
-    LinkSpec spec{
-        what, pin_dir_.link(h.name), h.prog,
-        [&h, cgroup_id](const bpf_link_info& info) {
-          return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroup_id &&
-                 info.cgroup.attach_type == static_cast<__u32>(h.type);
-        },
-        [&h, cgroup_fd, what] { return BpfLink::attachCgroup(h.prog, cgroup_fd, what); }};
+    LinkSpec spec{what, pin_dir_.link(h.name), h.prog,
+                  [&h, cgroup_id](const bpf_link_info& info) {
+                    return info.type == BPF_LINK_TYPE_CGROUP &&
+                           info.cgroup.cgroup_id == cgroup_id &&
+                           info.cgroup.attach_type == static_cast<__u32>(h.type);
+                  },
+                  [&h, cgroup_fd, what] { return BpfLink::attachCgroup(h.prog, cgroup_fd, what); }};
     auto outcome = adoptOrAttach(spec);
     AMBIT_TRY(outcome);
     if (outcome->adopted) adopted_.push_back(h.name);
@@ -239,14 +239,14 @@ Result<std::vector<uint64_t>> CaptureDatapath::enrolledNetns() const {
 }
 
 Status CaptureDatapath::attachInbound(const std::string& pod_id, int netns_fd,
-                                      const std::vector<IpAddr>& pod_ips,
-                                      const PodConfig& config) {
+                                      const std::vector<IpAddr>& pod_ips, const PodConfig& config) {
   AMBIT_TRY(validatePodId(pod_id));
   const uint64_t tag = podTag(pod_id);
   auto abi = config.toAbi(tag);
   if (!abi) return abi.error().context(fmt::format("pod {}", pod_id));
   struct stat st {};
-  if (::fstat(netns_fd, &st) != 0) return errnoError(fmt::format("fstat netns fd of pod {}", pod_id));
+  if (::fstat(netns_fd, &st) != 0)
+    return errnoError(fmt::format("fstat netns fd of pod {}", pod_id));
   const uint64_t netns_ino = st.st_ino;
 
   for (const IpAddr& ip : pod_ips) AMBIT_TRY(maps_->pods.put(ip, *abi));

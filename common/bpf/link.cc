@@ -3,36 +3,16 @@
 #include <bpf/bpf.h>
 
 #include <cstring>
-#include <mutex>
 
 #include "common/bpf/skeleton.h"
-#include "common/log.h"
 
 namespace ambit::bpf {
 namespace {
-
-int libbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
-  char buf[4096];
-  int n = std::vsnprintf(buf, sizeof(buf), format, args);
-  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
-  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-  if (level == LIBBPF_WARN) {
-    logWarn("libbpf: {}", msg);
-  } else {
-    logDebug("libbpf: {}", msg);
-  }
-  return n;
-}
 
 // libbpf 1.x returns NULL and sets errno; keep a non-zero code for the message.
 int lastErrno() { return errno ? errno : EINVAL; }
 
 }  // namespace
-
-void installLibbpfLogger() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
-}
 
 BpfLink& BpfLink::operator=(BpfLink&& o) noexcept {
   if (this != &o) {

@@ -48,7 +48,8 @@ Result<ambit_pod_config> PodConfig::toAbi(uint64_t pod_tag) const {
 Result<MapHandle> MapHandle::openPinned(const std::string& pin_dir, const char* name,
                                         bool read_only) {
   std::string path = fmt::format("{}/{}/{}", pin_dir, AMBIT_PIN_MAPS_DIR, name);
-  LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
+  LIBBPF_OPTS(bpf_obj_get_opts, opts,
+              .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
   int fd = bpf_obj_get_opts(path.c_str(), &opts);
   if (fd < 0) return errnoError(fmt::format("open pinned map {}", path));
   return MapHandle(UniqueFd(fd), fmt::format("{} ({})", name, path));
@@ -141,7 +142,8 @@ Status InboundListenerMap::put(const IpAddr& pod_ip, int listener_fd) const {
   ambit_ip key = pod_ip.toAbi();
   uint64_t value = static_cast<uint64_t>(listener_fd);
   auto st = map_.update(&key, &value);
-  if (!st) return st.error().context(fmt::format("register listener for pod IP {}", pod_ip.toString()));
+  if (!st)
+    return st.error().context(fmt::format("register listener for pod IP {}", pod_ip.toString()));
   return st;
 }
 

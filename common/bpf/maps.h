@@ -19,7 +19,7 @@ namespace ambit::bpf {
 
 // Outbound capture settings of one enrolled pod netns.
 struct NetnsConfig {
-  std::vector<Cidr> bypass_cidrs;     // at most AMBIT_MAX_BYPASS_CIDRS
+  std::vector<Cidr> bypass_cidrs;      // at most AMBIT_MAX_BYPASS_CIDRS
   std::vector<uint16_t> bypass_ports;  // at most AMBIT_MAX_BYPASS_PORTS
 
   Result<ambit_netns_config> toAbi() const;

@@ -43,7 +43,8 @@ Status ensureBpffsDir(const std::string& dir) {
   if (ec) return Error{ec.value(), fmt::format("create pin dir {}: {}", dir, ec.message())};
   auto is = isBpffs(dir);
   AMBIT_TRY(is);
-  if (!*is) return makeError("pin dir {} is not on a bpffs (mount one at {})", dir, AMBIT_BPFFS_MOUNT);
+  if (!*is)
+    return makeError("pin dir {} is not on a bpffs (mount one at {})", dir, AMBIT_BPFFS_MOUNT);
   return Status::ok();
 }
 

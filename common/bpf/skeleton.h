@@ -24,12 +24,15 @@ class BpfSkeleton {
   BpfSkeleton(const BpfSkeleton&) = delete;
   BpfSkeleton& operator=(const BpfSkeleton&) = delete;
   BpfSkeleton(BpfSkeleton&& o) noexcept
-      : skel_(std::exchange(o.skel_, nullptr)), name_(std::move(o.name_)) {}
+      : skel_(std::exchange(o.skel_, nullptr)),
+        name_(std::move(o.name_)),
+        pin_root_(std::move(o.pin_root_)) {}
   BpfSkeleton& operator=(BpfSkeleton&& o) noexcept {
     if (this != &o) {
       reset();
       skel_ = std::exchange(o.skel_, nullptr);
       name_ = std::move(o.name_);
+      pin_root_ = std::move(o.pin_root_);
     }
     return *this;
   }
@@ -48,13 +51,19 @@ class BpfSkeleton {
     BpfSkeleton s;
     s.skel_ = skel;
     s.name_ = name;
+    s.pin_root_ = pin_root_path;
     return s;
   }
 
   // Loads (and verifies) every program; reuses or pins the maps.
   Status load() {
     int err = T::load(skel_);
-    if (err) return errnoError(fmt::format("load BPF object {}", name_), -err);
+    if (err) {
+      return errnoError(fmt::format("load BPF object {} (maps pinned under {}; an incompatible "
+                                    "older pin needs cleanup)",
+                                    name_, pin_root_),
+                        -err);
+    }
     return Status::ok();
   }
 
@@ -70,6 +79,7 @@ class BpfSkeleton {
 
   T* skel_ = nullptr;
   std::string name_;
+  std::string pin_root_;
 };
 
 }  // namespace ambit::bpf

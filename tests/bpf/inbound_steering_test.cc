@@ -56,7 +56,8 @@ class InboundSteeringTest : public ::testing::Test {
     PodConfig config;
     config.bypass_ports = {8081};
     config.probe_sources = {ip("10.200.0.3")};
-    auto st = dp_->attachInbound("pod-a", pod_->fd(), {ip("10.200.0.2"), ip("fd00:200::2")}, config);
+    auto st =
+        dp_->attachInbound("pod-a", pod_->fd(), {ip("10.200.0.2"), ip("fd00:200::2")}, config);
     ASSERT_TRUE(st) << st.message();
 
     auto zt4 = listenIn(pod_->fd(), addr("127.0.0.1:15006"));
@@ -81,7 +82,8 @@ class InboundSteeringTest : public ::testing::Test {
     auto got = acceptWithin(expected, 2000);
     EXPECT_TRUE(got && got->valid()) << "connection to " << dst.toString() << " not on expected";
     auto stray = acceptWithin(trap, 50);
-    EXPECT_TRUE(stray && !stray->valid()) << "connection to " << dst.toString() << " on the wrong listener";
+    EXPECT_TRUE(stray && !stray->valid())
+        << "connection to " << dst.toString() << " on the wrong listener";
     return got ? std::move(*got) : UniqueFd();
   }
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,11 +91,12 @@ Result<UniqueFd> listenIn(int netns_fd, const SockAddr& addr) {
     if (!fd) return errnoError("socket");
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       return errnoError(fmt::format("bind {}", addr.toString()));
     }
-    if (::listen(fd.get(), 16) != 0) return errnoError("listen");
+    if (::listen(fd.get(), 512) != 0) return errnoError("listen");
     return fd;
   });
 }
@@ -205,12 +207,74 @@ struct WireReport {
   ::_exit(0);
 }
 
+[[noreturn]] void loopMain(const std::string& cgroup, int netns_fd, const SockAddr& dst,
+                           int duration_ms, int report_fd) {
+  ConnectLoopReport r;
+  std::string pid = std::to_string(::getpid());
+  int cfd = ::open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  bool joined = cfd >= 0 && ::write(cfd, pid.data(), pid.size()) > 0;
+  if (cfd >= 0) ::close(cfd);
+  if (!joined || ::setns(netns_fd, CLONE_NEWNET) != 0) {
+    r.failures = -1;
+    r.first_errno = errno;
+  } else {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(duration_ms);
+    sockaddr_storage ss{};
+    socklen_t len = dst.toSockaddr(&ss);
+    while (std::chrono::steady_clock::now() < end) {
+      UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      int err = fd ? connectSocket(fd.get(), ss, len) : errno;
+      ++r.attempts;
+      if (err != 0) {
+        ++r.failures;
+        if (r.first_errno == 0) r.first_errno = err;
+      }
+    }
+  }
+  if (::write(report_fd, &r, sizeof(r)) != sizeof(r)) ::_exit(3);
+  ::_exit(0);
+}
+
 }  // namespace
+
+Result<ConnectLoop> ConnectLoop::start(const std::string& cgroup, int netns_fd, const SockAddr& dst,
+                                       int duration_ms) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errnoError("pipe");
+  UniqueFd r(p[0]), w(p[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return errnoError("fork");
+  if (pid == 0) loopMain(cgroup, netns_fd, dst, duration_ms, w.get());
+  ConnectLoop loop;
+  loop.pid_ = pid;
+  loop.report_ = std::move(r);
+  return loop;
+}
+
+ConnectLoop::ConnectLoop(ConnectLoop&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)), report_(std::move(o.report_)) {}
+
+ConnectLoop::~ConnectLoop() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+Result<ConnectLoopReport> ConnectLoop::join() {
+  ConnectLoopReport r;
+  ssize_t n = ::read(report_.get(), &r, sizeof(r));
+  ::waitpid(std::exchange(pid_, -1), nullptr, 0);
+  if (n != sizeof(r)) return makeError("connect loop process died");
+  if (r.failures < 0) return errnoError("connect loop setup (cgroup/netns)", r.first_errno);
+  return r;
+}
 
 SockAddr localAddr(int fd) { return addrOf(fd, false); }
 SockAddr peerAddr(int fd) { return addrOf(fd, true); }
 
-Result<PodClient> PodClient::start(const std::string& cgroup, int netns_fd, const ClientSpec& spec) {
+Result<PodClient> PodClient::start(const std::string& cgroup, int netns_fd,
+                                   const ClientSpec& spec) {
   int report[2], hold[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return errnoError("pipe");
   UniqueFd report_r(report[0]), report_w(report[1]);

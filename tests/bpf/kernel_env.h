@@ -15,12 +15,12 @@
 namespace ambit::bpf::testing {
 
 // GTEST_SKIP()s loudly unless running as root.
-#define AMBIT_REQUIRE_ROOT()                                                              \
-  do {                                                                                    \
-    if (::geteuid() != 0) {                                                               \
+#define AMBIT_REQUIRE_ROOT()                                                                 \
+  do {                                                                                       \
+    if (::geteuid() != 0) {                                                                  \
       GTEST_SKIP() << "SKIPPED LOUDLY: kernel BPF test needs root (CAP_BPF, CAP_NET_ADMIN, " \
-                      "cgroup and netns creation); run as root";                          \
-    }                                                                                     \
+                      "cgroup and netns creation); run as root";                             \
+    }                                                                                        \
   } while (0)
 
 std::string uniqueName(const char* prefix);  // "<prefix>-<pid>-<counter>"
@@ -32,7 +32,9 @@ Status run(const std::string& cmd);
 class TestNetns {
  public:
   static Result<TestNetns> create();
-  TestNetns(TestNetns&& o) noexcept : name_(std::move(o.name_)), fd_(std::move(o.fd_)) { o.name_.clear(); }
+  TestNetns(TestNetns&& o) noexcept : name_(std::move(o.name_)), fd_(std::move(o.fd_)) {
+    o.name_.clear();
+  }
   ~TestNetns();
   const std::string& name() const { return name_; }
   int fd() const { return fd_.get(); }
@@ -86,9 +88,9 @@ struct ClientReport {
 
 struct ClientSpec {
   SockAddr dst;
-  bool ipv6_socket = false;        // AF_INET6 socket even for an IPv4 dst (v4-mapped)
-  std::optional<SockAddr> bind;    // explicit source
-  uint32_t mark = 0;               // SO_MARK when non-zero
+  bool ipv6_socket = false;      // AF_INET6 socket even for an IPv4 dst (v4-mapped)
+  std::optional<SockAddr> bind;  // explicit source
+  uint32_t mark = 0;             // SO_MARK when non-zero
 };
 
 // A forked process that joins `cgroup` (if non-empty), enters the netns, connects and reports;
@@ -105,6 +107,29 @@ class PodClient {
   pid_t pid_ = -1;
   UniqueFd hold_;
   ClientReport report_;
+};
+
+// A forked process in a pod (cgroup + netns) that connects to dst over and over for
+// duration_ms, closing each connection once established.
+struct ConnectLoopReport {
+  int attempts = 0;
+  int failures = 0;
+  int first_errno = 0;
+};
+
+class ConnectLoop {
+ public:
+  static Result<ConnectLoop> start(const std::string& cgroup, int netns_fd, const SockAddr& dst,
+                                   int duration_ms);
+  ConnectLoop(ConnectLoop&& o) noexcept;
+  ~ConnectLoop();
+  // Waits for the loop to finish.
+  Result<ConnectLoopReport> join();
+
+ private:
+  ConnectLoop() = default;
+  pid_t pid_ = -1;
+  UniqueFd report_;
 };
 
 // Connects from inside a netns (this process, no cgroup), optionally from a bound source.

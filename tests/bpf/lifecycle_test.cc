@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "common/bpf/capture_client.h"
 #include "common/bpf/capture_datapath.h"
@@ -109,7 +112,8 @@ TEST_F(LifecycleTest, RestartAdoptsPinnedLinksAndKeepsCapturing) {
     ASSERT_TRUE(dp) << dp.error().message;
     EXPECT_TRUE((*dp)->adoptedLinks().empty());
     ASSERT_TRUE((*dp)->enrollNetns(cookie_, {}));
-    ASSERT_TRUE((*dp)->attachInbound("pod-a", pod_->fd(), {IpAddr::parse("10.200.0.2").value()}, {}));
+    ASSERT_TRUE(
+        (*dp)->attachInbound("pod-a", pod_->fd(), {IpAddr::parse("10.200.0.2").value()}, {}));
     ids_before = pinnedLinkIds(dir, "pod-a");
     ASSERT_EQ(ids_before.size(), CaptureDatapath::cgroupLinkNames().size() + 1);
   }  // agent "exits" without cleanup
@@ -135,12 +139,45 @@ TEST_F(LifecycleTest, RestartAdoptsPinnedLinksAndKeepsCapturing) {
   EXPECT_EQ(*pods, std::vector<std::string>{"pod-a"});
 }
 
+// Connections made continuously across an agent restart (close + re-open) are all captured.
+TEST_F(LifecycleTest, RestartDropsNoConnection) {
+  auto dp = openDatapath();
+  ASSERT_TRUE(dp) << dp.error().message;
+  ASSERT_TRUE((*dp)->enrollNetns(cookie_, {}));
+
+  auto loop = testing::ConnectLoop::start(cgroup_->path(), pod_->fd(), addr("10.1.2.3:80"), 1500);
+  ASSERT_TRUE(loop) << loop.error().message;
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted{0};
+  std::thread acceptor([&] {
+    while (!stop) {
+      auto fd = acceptWithin(outbound_.get(), 20);
+      if (fd && fd->valid()) ++accepted;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  dp->reset();  // agent exits
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto again = openDatapath();  // agent restarts: new programs swapped into the pinned links
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto report = loop->join();
+  stop = true;
+  acceptor.join();
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE(report) << report.error().message;
+  RecordProperty("attempts", report->attempts);
+  EXPECT_GT(report->attempts, 20);
+  EXPECT_EQ(report->failures, 0) << "first error: " << std::strerror(report->first_errno);
+  EXPECT_GE(accepted.load(), report->attempts - report->failures - 1);
+}
+
 TEST_F(LifecycleTest, CleanupRemovesEverything) {
   {
     auto dp = openDatapath();
     ASSERT_TRUE(dp) << dp.error().message;
     ASSERT_TRUE((*dp)->enrollNetns(cookie_, {}));
-    ASSERT_TRUE((*dp)->attachInbound("pod-a", pod_->fd(), {IpAddr::parse("10.200.0.2").value()}, {}));
+    ASSERT_TRUE(
+        (*dp)->attachInbound("pod-a", pod_->fd(), {IpAddr::parse("10.200.0.2").value()}, {}));
   }
   auto st = CaptureDatapath::cleanup(pin_.path());
   ASSERT_TRUE(st) << st.message();

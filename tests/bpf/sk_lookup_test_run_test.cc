@@ -1,9 +1,9 @@
 // BPF_PROG_TEST_RUN of the sk_lookup program (kernel >= 5.13): decisions without any traffic.
 // The program runs in a throwaway netns; the selected socket is reported as its cookie.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -61,7 +61,8 @@ class SkLookupTestRun : public ::testing::Test {
     ASSERT_TRUE(PodConfigMap(std::move(*pods)).put(IpAddr::parse("10.200.0.2").value(), *abi));
     auto lsn_map = MapHandle::fromFd(bpf_map__fd(skel_->maps.ambit_in_lsn), AMBIT_MAP_IN_LISTENERS);
     ASSERT_TRUE(lsn_map);
-    auto put = InboundListenerMap(std::move(*lsn_map)).put(IpAddr::parse("10.200.0.2").value(), listener_.get());
+    auto put = InboundListenerMap(std::move(*lsn_map))
+                   .put(IpAddr::parse("10.200.0.2").value(), listener_.get());
     ASSERT_TRUE(put) << put.message();
   }
 

@@ -1,5 +1,7 @@
 // The ABI header's layout, checked at compile time for C++ and at run time against the BTF the
 // BPF compiler emitted for the same structs, so the two sides cannot drift apart.
+#include "ambit/abi.h"
+
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -7,7 +9,6 @@
 #include <cstddef>
 #include <string>
 
-#include "ambit/abi.h"
 #include "connect4.skel.h"
 #include "sk_lookup.skel.h"
 
