@@ -162,55 +162,63 @@ std::vector<const T*> sortedByName(const std::vector<T>& in) {
 
 }  // namespace
 
+Status CompiledPolicySet::addAuthorizationPolicy(const v1::AuthorizationPolicy& p) {
+  auto compiled = detail::compilePolicy(p);
+  AMBIT_TRY(compiled);
+  const auto id = static_cast<uint32_t>(policies_.size());
+  if (p.action() == AuthzPolicy::CUSTOM) {
+    warnings_.push_back(fmt::format(
+        "AuthorizationPolicy {}: action CUSTOM is not supported; the policy is ignored",
+        compiled->full_name));
+  }
+  auto& ns = by_namespace_[p.namespace_()];
+  if (!compiled->target_refs.empty()) {
+    ns.targeted.push_back(id);
+  } else if (p.namespace_() == root_namespace_) {
+    (compiled->selector.empty() ? global_ : root_selector_).push_back(id);
+  } else {
+    (compiled->selector.empty() ? ns.namespace_wide : ns.selector).push_back(id);
+  }
+  policies_.push_back(std::move(*compiled));
+  return Status::ok();
+}
+
+Status CompiledPolicySet::addPeerAuthentication(const v1::PeerAuthentication& p) {
+  PeerAuthn pa;
+  pa.full_name = fmt::format("{}/{}", p.namespace_(), p.name());
+  pa.selector.assign(p.selector().begin(), p.selector().end());
+  pa.mode = p.mode();
+  for (const auto& [port, mode] : p.port_level_mtls()) {
+    if (port == 0 || port > 65535) {
+      return makeError("PeerAuthentication {}: portLevelMtls: invalid port {}", pa.full_name,
+                       port);
+    }
+    pa.port_modes.emplace_back(port, mode);
+  }
+  const auto id = static_cast<uint32_t>(peer_authns_.size());
+  auto& ns = peer_authn_by_namespace_[p.namespace_()];
+  if (p.mesh_wide() || (p.namespace_() == root_namespace_ && pa.selector.empty())) {
+    if (!mesh_peer_authn_) mesh_peer_authn_ = id;
+  } else if (pa.selector.empty()) {
+    if (!ns.namespace_wide) ns.namespace_wide = id;
+  } else {
+    ns.selector.push_back(id);
+  }
+  peer_authns_.push_back(std::move(pa));
+  return Status::ok();
+}
+
 Result<std::shared_ptr<const CompiledPolicySet>> compile(
     const std::vector<v1::AuthorizationPolicy>& authorization_policies,
     const std::vector<v1::PeerAuthentication>& peer_authentications,
     std::string root_namespace) {
   auto set = std::make_shared<CompiledPolicySet>();
   set->root_namespace_ = std::move(root_namespace);
-  const std::string& root = set->root_namespace_;
   for (const AuthzPolicy* p : sortedByName(authorization_policies)) {
-    auto compiled = detail::compilePolicy(*p);
-    AMBIT_TRY(compiled);
-    const auto id = static_cast<uint32_t>(set->policies_.size());
-    if (p->action() == AuthzPolicy::CUSTOM) {
-      set->warnings_.push_back(fmt::format(
-          "AuthorizationPolicy {}: action CUSTOM is not supported; the policy is ignored",
-          compiled->full_name));
-    }
-    auto& ns = set->by_namespace_[p->namespace_()];
-    if (!compiled->target_refs.empty()) {
-      ns.targeted.push_back(id);
-    } else if (p->namespace_() == root) {
-      (compiled->selector.empty() ? set->global_ : set->root_selector_).push_back(id);
-    } else {
-      (compiled->selector.empty() ? ns.namespace_wide : ns.selector).push_back(id);
-    }
-    set->policies_.push_back(std::move(*compiled));
+    AMBIT_TRY(set->addAuthorizationPolicy(*p));
   }
   for (const v1::PeerAuthentication* p : sortedByName(peer_authentications)) {
-    CompiledPolicySet::PeerAuthn pa;
-    pa.full_name = fmt::format("{}/{}", p->namespace_(), p->name());
-    pa.selector.assign(p->selector().begin(), p->selector().end());
-    pa.mode = p->mode();
-    for (const auto& [port, mode] : p->port_level_mtls()) {
-      if (port == 0 || port > 65535) {
-        return makeError("PeerAuthentication {}: portLevelMtls: invalid port {}", pa.full_name,
-                         port);
-      }
-      pa.port_modes.emplace_back(port, mode);
-    }
-    const auto id = static_cast<uint32_t>(set->peer_authns_.size());
-    auto& ns = set->peer_authn_by_namespace_[p->namespace_()];
-    const bool mesh_wide = p->mesh_wide() || (p->namespace_() == root && pa.selector.empty());
-    if (mesh_wide) {
-      if (!set->mesh_peer_authn_) set->mesh_peer_authn_ = id;
-    } else if (pa.selector.empty()) {
-      if (!ns.namespace_wide) ns.namespace_wide = id;
-    } else {
-      ns.selector.push_back(id);
-    }
-    set->peer_authns_.push_back(std::move(pa));
+    AMBIT_TRY(set->addPeerAuthentication(*p));
   }
   return std::shared_ptr<const CompiledPolicySet>(std::move(set));
 }

@@ -120,6 +120,8 @@ class CompiledPolicySet {
     std::vector<uint32_t> selector;
   };
 
+  [[nodiscard]] Status addAuthorizationPolicy(const v1::AuthorizationPolicy& p);
+  [[nodiscard]] Status addPeerAuthentication(const v1::PeerAuthentication& p);
   template <typename Fn>
   void forEachApplicable(const Target& target, Fn&& fn) const;
   bool targetRefMatches(const detail::CompiledPolicy& p, const Target& target) const;
