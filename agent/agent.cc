@@ -1,0 +1,165 @@
+#include "agent/agent.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include <filesystem>
+
+#include "agent/agent_impl.h"
+#include "agent/enrollment.h"
+#include "common/admin/admin_server.h"
+#include "common/admin/metrics.h"
+#include "common/bpf/capture_datapath.h"
+#include "common/config/watcher.h"
+#include "common/fd_watch.h"
+#include "common/identity/ca.h"
+#include "common/identity/ca_service.h"
+#include "common/log.h"
+
+namespace ambit::agent {
+
+namespace {
+constexpr auto kResyncInterval = std::chrono::seconds(2);
+}
+
+Status finalizeOptions(AgentOptions& o) {
+  if (o.node.empty()) return makeError("--node is required (the node this agent runs on)");
+  if (o.config_dir.empty()) return makeError("--config-dir is required");
+  if (o.cgroup_path.empty()) return makeError("--cgroup is required (cgroup v2 subtree of the pods)");
+  if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
+  if (o.state_dir.empty()) o.state_dir = "/var/lib/ambit/" + o.node;
+  if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
+  for (const auto& p : o.probe_sources) {
+    if (!bpf::IpAddr::parse(p)) return makeError("--probe-source '{}' is not an IP address", p);
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(o.cgroup_path, ec)) {
+    return makeError("--cgroup {}: not a directory (is cgroup v2 mounted there?)", o.cgroup_path);
+  }
+  if (!std::filesystem::exists(o.cgroup_path + "/cgroup.procs", ec)) {
+    return makeError("--cgroup {}: not a cgroup v2 directory (no cgroup.procs)", o.cgroup_path);
+  }
+  return Status::ok();
+}
+
+Status Agent::Impl::start() {
+  auto dp = bpf::CaptureDatapath::open(options.pin_dir, options.cgroup_path);
+  if (!dp) return dp.error().context("eBPF capture");
+  datapath = std::move(*dp);
+  if (!datapath->adoptedLinks().empty()) {
+    logInfo("adopted {} pinned cgroup links from a previous agent", datapath->adoptedLinks().size());
+  }
+  std::vector<bpf::IpAddr> probes;
+  for (const auto& p : options.probe_sources) probes.push_back(*bpf::IpAddr::parse(p));
+  reconciler = std::make_unique<PodReconciler>(*datapath, handoff, probes);
+
+  identity::EmbeddedCaOptions ca_opts;
+  ca_opts.stateDir = options.state_dir;
+  ca_opts.trustDomain = options.trust_domain;
+  ca_opts.maxLeafTtl = std::chrono::seconds(options.max_cert_ttl_seconds);
+  auto ca_or = identity::EmbeddedCa::openOrCreate(ca_opts);
+  if (!ca_or) return ca_or.error().context("embedded CA");
+  ca = std::move(*ca_or);
+  auto* rec = reconciler.get();
+  auto server = identity::CaServer::start(
+      "unix:" + options.caSocket(), ca,
+      [rec, node = options.node](const identity::SpiffeId& id, std::string_view asking) -> Status {
+        if (asking != node) return makeError("node '{}' may not ask this agent (node {})", asking, node);
+        if (!rec->mayHaveIdentity(id.ns, id.serviceAccount)) {
+          return makeError("no enrolled pod on node {} runs as {}", node, id.toString());
+        }
+        return Status::ok();
+      });
+  if (!server) return server.error().context("certificate service");
+  ca_server = std::move(*server);
+
+  AMBIT_TRY(handoff.start(options.handoffSocket()));
+  registerMetrics();
+  admin.route("/healthz/ready", admin::readinessHandler([this] { return ready; }));
+  admin.route("/metrics", [this](const admin::Request& r) {
+    updateGauges();
+    return admin::metricsHandler(registry)(r);
+  });
+  admin.route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
+  AMBIT_TRY(admin.listen(options.admin_address, options.admin_port));
+
+  config::ConfigWatcher::Options wopts;
+  wopts.loader.trust_domain = options.trust_domain;
+  auto w = config::ConfigWatcher::create(
+      options.config_dir, wopts,
+      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
+      [this](const config::ConfigErrors& errors) {
+        config_rejects->Increment();
+        for (const auto& e : errors) logError("config rejected, last good config stays: {}", e.toString());
+      });
+  if (!w) return w.error().context("config watcher");
+  watcher = std::move(*w);
+  auto fw = FdWatch::start(io, watcher->pollFd(), [this] {
+    if (Status st = watcher->handleEvents(); !st) logError("config watch: {}", st.message());
+    return true;
+  });
+  if (!fw) return fw.error();
+  watcher_fd = std::move(*fw);
+  scheduleResync();
+  return Status::ok();
+}
+
+void Agent::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
+  logInfo("config version {}: {} workloads", s->version(), s->workloads_size());
+  snapshot = std::move(s);
+  reconcileNow();
+}
+
+void Agent::Impl::reconcileNow() {
+  if (!snapshot) return;
+  reconciler->reconcile(planEnrollment(*snapshot, options.node));
+  ready = true;
+}
+
+void Agent::Impl::scheduleResync() {
+  resync.expires_after(kResyncInterval);
+  resync.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    // Retries pods that failed (e.g. a netns that did not exist yet) and repairs drift.
+    if (snapshot && !reconciler->stats().last_problems.empty()) reconcileNow();
+    scheduleResync();
+  });
+}
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() {
+  if (impl_->ca_server) impl_->ca_server->shutdown();
+  impl_->handoff.stop();
+}
+
+Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
+  AMBIT_TRY(finalizeOptions(options));
+  auto impl = std::make_unique<Impl>(std::move(options));
+  AMBIT_TRY(impl->start());
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+void Agent::run() { impl_->io.run(); }
+void Agent::stop() { impl_->io.stop(); }
+boost::asio::io_context& Agent::io() { return impl_->io; }
+
+Status Agent::cleanup(const AgentOptions& options) {
+  std::string pin_dir = options.pin_dir.empty() ? std::string(AMBIT_PIN_ROOT) + "/" + options.node
+                                                : options.pin_dir;
+  AMBIT_TRY(bpf::CaptureDatapath::cleanup(pin_dir));
+  std::string run_dir = options.run_dir.empty() ? "/run/ambit/" + options.node : options.run_dir;
+  std::string state_dir = options.state_dir.empty() ? "/var/lib/ambit/" + options.node
+                                                    : options.state_dir;
+  for (const auto& dir : {run_dir, state_dir}) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) return makeError("remove {}: {}", dir, ec.message());
+  }
+  logInfo("removed pinned eBPF objects under {}, sockets under {}, CA state under {}", pin_dir,
+          run_dir, state_dir);
+  return Status::ok();
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,59 @@
+#pragma once
+// Agent internals shared by agent.cc (start-up, reconcile) and agent_admin.cc (metrics, dumps).
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include "agent/agent.h"
+#include "agent/handoff_server.h"
+#include "agent/pod_reconciler.h"
+#include "common/admin/admin_server.h"
+#include "common/bpf/capture_datapath.h"
+#include "common/config/watcher.h"
+#include "common/fd_watch.h"
+#include "common/identity/ca.h"
+#include "common/identity/ca_service.h"
+
+namespace ambit::agent {
+
+struct Agent::Impl {
+  explicit Impl(AgentOptions o) : options(std::move(o)), admin(io), resync(io) {}
+
+  Status start();
+  void onSnapshot(std::shared_ptr<const v1::MeshSnapshot> snapshot);
+  void reconcileNow();
+  void scheduleResync();
+  std::string configDump() const;
+  void registerMetrics();
+  void updateGauges();
+
+  AgentOptions options;
+  boost::asio::io_context io;
+  admin::AdminServer admin;
+  boost::asio::steady_timer resync;
+  std::unique_ptr<bpf::CaptureDatapath> datapath;
+  HandoffServer handoff;
+  std::unique_ptr<PodReconciler> reconciler;
+  std::unique_ptr<config::ConfigWatcher> watcher;
+  std::unique_ptr<FdWatch> watcher_fd;
+  std::shared_ptr<identity::EmbeddedCa> ca;
+  std::unique_ptr<identity::CaServer> ca_server;
+  std::shared_ptr<const v1::MeshSnapshot> snapshot;
+  bool ready = false;
+
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Gauge* enrolled_gauge = nullptr;
+  prometheus::Gauge* ztunnels_gauge = nullptr;
+  prometheus::Gauge* handoff_errors = nullptr;
+  prometheus::Gauge* pod_errors = nullptr;
+  prometheus::Counter* config_rejects = nullptr;
+  prometheus::Family<prometheus::Gauge>* map_entries = nullptr;
+  prometheus::Family<prometheus::Gauge>* bpf_events = nullptr;
+};
+
+}  // namespace ambit::agent

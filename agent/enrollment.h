@@ -1,0 +1,40 @@
+#pragma once
+// Which pods on this node are in the mesh, and what changed since the last reconcile.
+// Pure functions over the translated config: no kernel objects here (see pod_reconciler.h).
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ambit/v1/mesh.pb.h"
+#include "common/config/config_error.h"
+
+namespace ambit::agent {
+
+// The desired capture state of one enrolled pod on this node.
+struct EnrolledPod {
+  v1::Workload workload;
+  std::string netns_path;
+
+  bool operator==(const EnrolledPod& o) const;
+};
+
+struct EnrollmentPlan {
+  std::map<std::string, EnrolledPod> pods;  // by workload uid
+  // Per-pod problems that keep that pod out of the plan (the others are unaffected), e.g. no
+  // netns annotation in local mode or an IP another pod on the node already claims.
+  std::vector<std::string> problems;
+};
+
+// Enrolled workloads with spec.nodeName == node.
+EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node);
+
+struct EnrollmentDiff {
+  std::vector<std::string> removed;  // uids
+  std::vector<std::string> added;    // uids (new, or changed: removed then added again)
+};
+
+EnrollmentDiff diffEnrollment(const std::map<std::string, EnrolledPod>& current,
+                              const std::map<std::string, EnrolledPod>& desired);
+
+}  // namespace ambit::agent

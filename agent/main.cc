@@ -1,0 +1,54 @@
+// ambit-agent: the per-node agent (capture, enrollment, pod hand-off, embedded CA).
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "agent/agent.h"
+#include "common/log.h"
+
+int main(int argc, char** argv) {
+  ambit::agent::AgentOptions o;
+  bool cleanup = false;
+  std::string log_level = "info";
+  CLI::App app{"ambit-agent: per-node eBPF capture, enrollment and pod hand-off"};
+  app.add_option("--node", o.node, "node this agent runs on (pods with spec.nodeName = NODE)");
+  app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
+  app.add_option("--cgroup", o.cgroup_path, "cgroup v2 directory whose subtree holds the pods");
+  app.add_option("--pin-dir", o.pin_dir, "bpffs directory for pinned maps/links [/sys/fs/bpf/ambit/NODE]");
+  app.add_option("--state-dir", o.state_dir, "CA root and other state [/var/lib/ambit/NODE]");
+  app.add_option("--run-dir", o.run_dir, "hand-off and CA sockets [/run/ambit/NODE]");
+  app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain")->capture_default_str();
+  app.add_option("--admin-address", o.admin_address, "admin/metrics listen address")->capture_default_str();
+  app.add_option("--admin-port", o.admin_port, "admin/metrics port")->capture_default_str();
+  app.add_option("--probe-source", o.probe_sources, "node IP kubelet probes come from (repeatable)");
+  app.add_option("--max-cert-ttl", o.max_cert_ttl_seconds, "longest workload certificate TTL, seconds")
+      ->capture_default_str()->check(CLI::Range(60u, 30u * 24 * 3600));
+  app.add_flag("--cleanup", cleanup, "remove every object an agent for NODE created, then exit");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (!ambit::initLogging("agent", log_level)) {
+    std::fprintf(stderr, "ambit-agent: --log-level '%s' is not a level\n", log_level.c_str());
+    return 2;
+  }
+  if (cleanup) {
+    if (o.node.empty() && o.pin_dir.empty()) {
+      ambit::logError("--cleanup needs --node (or --pin-dir and --run-dir)");
+      return 2;
+    }
+    ambit::Status st = ambit::agent::Agent::cleanup(o);
+    if (!st) ambit::logError("cleanup: {}", st.message());
+    return st ? 0 : 1;
+  }
+  auto agent = ambit::agent::Agent::create(o);
+  if (!agent) {
+    ambit::logError("cannot start: {}", agent.error().message);
+    return 1;
+  }
+  boost::asio::signal_set signals((*agent)->io(), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    ambit::logInfo("signal {}: stopping (pinned capture stays in place)", sig);
+    (*agent)->stop();
+  });
+  ambit::logInfo("agent for node {} running", o.node);
+  (*agent)->run();
+  return 0;
+}

@@ -1,0 +1,150 @@
+#include "agent/pod_reconciler.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "common/netns.h"
+
+namespace ambit::agent {
+
+namespace {
+
+Result<bpf::NetnsConfig> netnsConfig(const v1::Workload& w) {
+  bpf::NetnsConfig cfg;
+  for (const auto& text : w.bypass_outbound_cidrs()) {
+    auto cidr = bpf::Cidr::parse(text);
+    if (!cidr) return cidr.error().context("bypass outbound CIDR");
+    cfg.bypass_cidrs.push_back(*cidr);
+  }
+  return cfg;
+}
+
+}  // namespace
+
+PodReconciler::PodReconciler(bpf::CaptureDatapath& datapath, HandoffServer& handoff,
+                             std::vector<bpf::IpAddr> probe_sources)
+    : datapath_(datapath), handoff_(handoff), probe_sources_(std::move(probe_sources)) {}
+
+std::string PodReconciler::podId(const std::string& uid) {
+  std::string id = uid;
+  std::replace(id.begin(), id.end(), '/', '.');
+  return id;
+}
+
+std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
+  std::vector<std::string> problems = plan.problems;
+  std::map<std::string, EnrolledPod> current;
+  for (const auto& [uid, a] : applied_) current.emplace(uid, a.pod);
+  EnrollmentDiff diff = diffEnrollment(current, plan.pods);
+  for (const auto& uid : diff.removed) {
+    if (Status st = remove(uid); !st) problems.push_back(st.message());
+  }
+  for (const auto& uid : diff.added) {
+    if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
+  }
+  if (!adopted_) {
+    removeLeftovers();
+    adopted_ = true;
+  }
+  {
+    std::lock_guard lock(identities_mu_);
+    identities_.clear();
+    for (const auto& [uid, a] : applied_) {
+      identities_.insert(a.pod.workload.namespace_() + "/" + a.pod.workload.service_account());
+    }
+  }
+  for (const auto& p : problems) logWarn("reconcile: {}", p);
+  pod_errors_ += problems.size() - plan.problems.size();
+  last_problems_ = problems;
+  return problems;
+}
+
+Status PodReconciler::add(const EnrolledPod& pod) {
+  const v1::Workload& w = pod.workload;
+  std::string who = fmt::format("pod {}/{}", w.namespace_(), w.name());
+  auto netns = openNetns(pod.netns_path);
+  if (!netns) return netns.error().context(who);
+  auto cookie = netnsCookie(netns->get());
+  if (!cookie) return cookie.error().context(who);
+  auto out_cfg = netnsConfig(w);
+  if (!out_cfg) return out_cfg.error().context(who);
+
+  std::vector<bpf::IpAddr> ips;
+  for (const auto& text : w.addresses()) {
+    auto ip = bpf::IpAddr::parse(text);
+    if (!ip) return ip.error().context(who);
+    ips.push_back(*ip);
+  }
+  bpf::PodConfig in_cfg;
+  in_cfg.probe_sources = probe_sources_;
+  for (uint32_t port : w.bypass_inbound_ports()) in_cfg.bypass_ports.push_back(static_cast<uint16_t>(port));
+
+  if (Status st = datapath_.attachInbound(podId(w.uid()), netns->get(), ips, in_cfg); !st) {
+    return st.error().context(who + ": inbound capture");
+  }
+  if (Status st = datapath_.enrollNetns(*cookie, *out_cfg); !st) {
+    (void)datapath_.detachInbound(podId(w.uid()));
+    return st.error().context(who + ": outbound capture");
+  }
+  HandoffPod hp;
+  hp.info.set_uid(w.uid());
+  hp.info.set_name(w.name());
+  hp.info.set_namespace_(w.namespace_());
+  hp.info.set_service_account(w.service_account());
+  hp.info.set_trust_domain(w.trust_domain());
+  hp.info.set_node(w.node());
+  for (const auto& a : w.addresses()) hp.info.add_addresses(a);
+  hp.netns = std::make_shared<const UniqueFd>(std::move(*netns));
+  handoff_.upsert(std::move(hp));
+  applied_[w.uid()] = Applied{pod, *cookie};
+  logInfo("enrolled {} (netns cookie {}, IPs {})", who, *cookie, fmt::join(w.addresses(), ","));
+  return Status::ok();
+}
+
+Status PodReconciler::remove(const std::string& uid) {
+  auto it = applied_.find(uid);
+  if (it == applied_.end()) return Status::ok();
+  Applied a = it->second;
+  applied_.erase(it);
+  handoff_.remove(uid);
+  Status out = datapath_.unenrollNetns(a.netns_cookie);
+  Status in = datapath_.detachInbound(podId(uid));
+  logInfo("de-enrolled pod {}", uid);
+  if (!out) return out.error().context("de-enroll " + uid);
+  if (!in) return in.error().context("de-enroll " + uid);
+  return Status::ok();
+}
+
+void PodReconciler::removeLeftovers() {
+  std::set<uint64_t> cookies;
+  std::set<std::string> ids;
+  for (const auto& [uid, a] : applied_) {
+    cookies.insert(a.netns_cookie);
+    ids.insert(podId(uid));
+  }
+  if (auto enrolled = datapath_.enrolledNetns()) {
+    for (uint64_t c : *enrolled) {
+      if (cookies.count(c)) continue;
+      logInfo("removing stale netns enrollment (cookie {}) left by a previous agent", c);
+      if (Status st = datapath_.unenrollNetns(c); !st) logWarn("{}", st.message());
+    }
+  }
+  if (auto pods = datapath_.inboundPods()) {
+    for (const auto& id : *pods) {
+      if (ids.count(id)) continue;
+      logInfo("removing stale inbound capture of pod {} left by a previous agent", id);
+      if (Status st = datapath_.detachInbound(id); !st) logWarn("{}", st.message());
+    }
+  }
+}
+
+ReconcileStats PodReconciler::stats() const {
+  return ReconcileStats{applied_.size(), pod_errors_, last_problems_};
+}
+
+bool PodReconciler::mayHaveIdentity(const std::string& ns, const std::string& sa) const {
+  std::lock_guard lock(identities_mu_);
+  return identities_.count(ns + "/" + sa) > 0;
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,70 @@
+#pragma once
+// Drives the kernel and the ztunnel towards the enrollment plan: for each enrolled pod on this
+// node, outbound capture for its netns, inbound steering (sk_lookup) for its IPs, and a
+// hand-off to the ztunnel; for each pod that left, the reverse, so it is back on plain
+// networking. A pod that fails (missing netns, a map full) is reported by name and retried on
+// the next reconcile; the other pods are unaffected.
+//
+// On the first reconcile after start it adopts what a previous agent pinned: entries and links
+// for desired pods are updated in place (no gap), leftovers are removed.
+//
+// Thread: the agent's control thread only. enrolledIdentities() is safe from any thread.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/enrollment.h"
+#include "agent/handoff_server.h"
+#include "common/bpf/addr.h"
+#include "common/bpf/capture_datapath.h"
+
+namespace ambit::agent {
+
+struct ReconcileStats {
+  uint64_t enrolled_pods = 0;
+  uint64_t pod_errors = 0;  // cumulative failed pod operations
+  std::vector<std::string> last_problems;
+};
+
+class PodReconciler {
+ public:
+  PodReconciler(bpf::CaptureDatapath& datapath, HandoffServer& handoff,
+                std::vector<bpf::IpAddr> probe_sources);
+
+  // Applies the plan; returns the problems of this round (also logged).
+  std::vector<std::string> reconcile(const EnrollmentPlan& plan);
+
+  ReconcileStats stats() const;
+  // "<namespace>/<service account>" of enrolled pods: who may get a certificate on this node.
+  bool mayHaveIdentity(const std::string& ns, const std::string& sa) const;
+
+  // The pin/pod id of a workload uid (pin paths cannot hold '/').
+  static std::string podId(const std::string& uid);
+
+ private:
+  struct Applied {
+    EnrolledPod pod;
+    uint64_t netns_cookie = 0;
+  };
+
+  Status add(const EnrolledPod& pod);
+  Status remove(const std::string& uid);
+  void removeLeftovers();  // first reconcile only
+
+  bpf::CaptureDatapath& datapath_;
+  HandoffServer& handoff_;
+  std::vector<bpf::IpAddr> probe_sources_;
+  std::map<std::string, Applied> applied_;
+  bool adopted_ = false;
+  uint64_t pod_errors_ = 0;
+  std::vector<std::string> last_problems_;
+
+  mutable std::mutex identities_mu_;
+  std::set<std::string> identities_;  // guarded by identities_mu_
+};
+
+}  // namespace ambit::agent

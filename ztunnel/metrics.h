@@ -1,0 +1,67 @@
+#pragma once
+// Istio-standard TCP metrics (names and label set as Istio's ztunnel reports them), so Kiali
+// and Istio's Grafana dashboards work unchanged:
+//   istio_tcp_connections_opened_total, istio_tcp_connections_closed_total,
+//   istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total,
+//   istio_tcp_connections_failed_total
+// reporter="source" for outbound (client side), "destination" for inbound.
+//
+// Thread-safe: prometheus-cpp counters are atomic; label-set lookup takes the family lock once
+// per connection (at open), never per byte.
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "ambit/v1/workload.pb.h"
+
+namespace ambit::ztunnel {
+
+struct ConnectionLabels {
+  std::string reporter = "source";  // source | destination
+  const v1::Workload* source = nullptr;
+  std::string source_principal = "unknown";
+  const v1::Workload* destination = nullptr;
+  const v1::Service* destination_service = nullptr;
+  std::string destination_principal = "unknown";
+  bool mutual_tls = false;
+  std::string response_flags = "-";
+
+  prometheus::Labels toPrometheus() const;
+};
+
+// Counters for one connection, resolved once at open.
+class ConnectionMetrics {
+ public:
+  void addSent(uint64_t n) { if (sent_) sent_->Increment(static_cast<double>(n)); }
+  void addReceived(uint64_t n) { if (received_) received_->Increment(static_cast<double>(n)); }
+  void closed();
+
+ private:
+  friend class TcpMetrics;
+  prometheus::Counter* sent_ = nullptr;
+  prometheus::Counter* received_ = nullptr;
+  prometheus::Counter* closed_ = nullptr;
+  bool is_closed_ = false;
+};
+
+class TcpMetrics {
+ public:
+  explicit TcpMetrics(prometheus::Registry& registry);
+
+  // Counts an opened connection and returns its byte/close counters.
+  ConnectionMetrics opened(const ConnectionLabels& labels);
+  // Counts a connection that could not be established.
+  void failed(const ConnectionLabels& labels);
+
+ private:
+  prometheus::Family<prometheus::Counter>& opened_;
+  prometheus::Family<prometheus::Counter>& closed_;
+  prometheus::Family<prometheus::Counter>& sent_;
+  prometheus::Family<prometheus::Counter>& received_;
+  prometheus::Family<prometheus::Counter>& failed_;
+};
+
+}  // namespace ambit::ztunnel

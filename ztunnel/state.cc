@@ -1,0 +1,155 @@
+#include "ztunnel/state.h"
+
+#include "ambit/abi.h"
+
+namespace ambit::ztunnel {
+
+namespace {
+
+std::optional<Address> parseIp(const std::string& text) {
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(text, ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+const v1::ServicePort* findPort(const v1::Service& svc, uint16_t port) {
+  for (const auto& p : svc.ports()) {
+    if (p.port() == port) return &p;
+  }
+  return nullptr;
+}
+
+// Prefer an endpoint address of the same family as the destination the app dialled.
+std::optional<Address> addressFor(const v1::Workload& w, bool want_v6) {
+  std::optional<Address> fallback;
+  for (const auto& text : w.addresses()) {
+    auto a = parseIp(text);
+    if (!a) continue;
+    if (a->is_v6() == want_v6) return a;
+    if (!fallback) fallback = a;
+  }
+  return fallback;
+}
+
+}  // namespace
+
+MeshState::MeshState(std::shared_ptr<const v1::MeshSnapshot> snapshot)
+    : snapshot_(std::move(snapshot)) {
+  for (const auto& w : snapshot_->workloads()) {
+    workloads_by_uid_[w.uid()] = &w;
+    for (const auto& a : w.addresses()) {
+      if (auto ip = parseIp(a)) workloads_by_ip_[*ip] = &w;
+    }
+  }
+  for (const auto& s : snapshot_->services()) {
+    for (const auto& v : s.vips()) {
+      if (auto ip = parseIp(v)) services_by_vip_[*ip] = &s;
+    }
+  }
+  for (const auto& n : snapshot_->namespaces()) namespaces_[n.name()] = &n;
+  for (const auto& wp : snapshot_->waypoints()) waypoints_[wp.namespace_() + "/" + wp.name()] = &wp;
+}
+
+const v1::Workload* MeshState::workloadByIp(const Address& ip) const {
+  auto it = workloads_by_ip_.find(ip);
+  return it == workloads_by_ip_.end() ? nullptr : it->second;
+}
+
+const v1::Workload* MeshState::workloadByUid(const std::string& uid) const {
+  auto it = workloads_by_uid_.find(uid);
+  return it == workloads_by_uid_.end() ? nullptr : it->second;
+}
+
+const v1::Service* MeshState::serviceByVip(const Address& ip) const {
+  auto it = services_by_vip_.find(ip);
+  return it == services_by_vip_.end() ? nullptr : it->second;
+}
+
+const v1::Namespace* MeshState::namespaceByName(const std::string& name) const {
+  auto it = namespaces_.find(name);
+  return it == namespaces_.end() ? nullptr : it->second;
+}
+
+std::string MeshState::spiffeId(const v1::Workload& w) {
+  std::string td = w.trust_domain().empty() ? "cluster.local" : w.trust_domain();
+  return "spiffe://" + td + "/ns/" + w.namespace_() + "/sa/" + w.service_account();
+}
+
+std::optional<OutboundTarget> MeshState::toWorkload(const v1::Workload& w, uint16_t port,
+                                                    const v1::Service* svc) const {
+  OutboundTarget t;
+  t.workload = &w;
+  t.service = svc;
+  auto ip = addressFor(w, /*want_v6=*/false);
+  if (!ip) return std::nullopt;
+  t.authority = Endpoint(*ip, port);
+  if (w.enrolled()) {
+    t.kind = OutboundTarget::Kind::kMeshWorkload;
+    t.connect_to = Endpoint(*ip, AMBIT_PORT_HBONE);
+    t.expected_identities.push_back(spiffeId(w));
+  } else {
+    t.kind = OutboundTarget::Kind::kPassthrough;
+    t.connect_to = t.authority;
+  }
+  return t;
+}
+
+std::optional<OutboundTarget> MeshState::toWaypoint(const std::string& waypoint,
+                                                    const Endpoint& vip) const {
+  auto it = waypoints_.find(waypoint);
+  if (it == waypoints_.end() || it->second->addresses().empty()) return std::nullopt;
+  const v1::Waypoint& wp = *it->second;
+  auto ip = parseIp(wp.addresses(0));
+  if (!ip) return std::nullopt;
+  OutboundTarget t;
+  t.kind = OutboundTarget::Kind::kWaypoint;
+  t.connect_to = Endpoint(*ip, wp.hbone_port() ? wp.hbone_port() : AMBIT_PORT_HBONE);
+  t.authority = vip;
+  std::string td = snapshot_->trust_domain().empty() ? "cluster.local" : snapshot_->trust_domain();
+  t.expected_identities.push_back("spiffe://" + td + "/ns/" + wp.namespace_() + "/sa/" +
+                                  (wp.service_account().empty() ? wp.name() : wp.service_account()));
+  return t;
+}
+
+std::vector<OutboundTarget> MeshState::resolveOutbound(const Endpoint& dst, uint64_t pick) const {
+  std::vector<OutboundTarget> out;
+  if (const v1::Service* svc = serviceByVip(dst.address())) {
+    const v1::ServicePort* sp = findPort(*svc, dst.port());
+    if (!svc->waypoint().empty()) {
+      if (auto t = toWaypoint(svc->waypoint(), dst)) {
+        t->service = svc;
+        out.push_back(*t);
+        return out;
+      }
+    }
+    const auto& eps = svc->endpoints();
+    for (int i = 0; i < eps.size(); ++i) {
+      const v1::Workload* w = workloadByUid(eps[static_cast<int>((pick + i) % eps.size())]);
+      if (!w) continue;
+      uint16_t port = sp && sp->target_port() ? sp->target_port() : dst.port();
+      if (auto t = toWorkload(*w, port, svc)) out.push_back(*t);
+    }
+    return out;
+  }
+  if (const v1::Workload* w = workloadByIp(dst.address())) {
+    if (auto t = toWorkload(*w, dst.port(), nullptr)) {
+      // The app dialled this exact pod address: keep it (v4 or v6) as the authority.
+      t->authority = dst;
+      if (t->kind == OutboundTarget::Kind::kMeshWorkload) {
+        t->connect_to = Endpoint(dst.address(), AMBIT_PORT_HBONE);
+      } else {
+        t->connect_to = dst;
+      }
+      out.push_back(*t);
+    }
+    return out;
+  }
+  OutboundTarget passthrough;
+  passthrough.connect_to = dst;
+  passthrough.authority = dst;
+  out.push_back(passthrough);
+  return out;
+}
+
+}  // namespace ambit::ztunnel
