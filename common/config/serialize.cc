@@ -8,7 +8,7 @@
 namespace ambit::config {
 namespace {
 
-void emit(YAML::Emitter& out, const nlohmann::json& j) {
+void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
   if (j.is_object()) {
     out << YAML::BeginMap;
     for (const auto& [k, v] : j.items()) {
@@ -48,7 +48,7 @@ Result<std::string> snapshotToJson(const v1::MeshSnapshot& snapshot) {
 Result<std::string> snapshotToYaml(const v1::MeshSnapshot& snapshot) {
   auto json = snapshotToJson(snapshot);
   AMBIT_TRY(json);
-  const auto parsed = nlohmann::json::parse(json.value(), nullptr, false);
+  const auto parsed = nlohmann::ordered_json::parse(json.value(), nullptr, false);
   if (parsed.is_discarded()) return makeError("snapshot to YAML: JSON did not parse");
   YAML::Emitter out;
   emit(out, parsed);

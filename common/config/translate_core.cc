@@ -114,48 +114,33 @@ void translateNamespace(TranslateContext& ctx) {
   ctx.model.namespaces.push_back({std::move(ns), &ctx.res});
 }
 
+namespace {
+
+// Strictness for the PodSpec/PodStatus fields ambit does not read: known fields are accepted
+// as-is so real manifests load; anything else is a typo worth reporting.
+void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
+  // clang-format off
+  ctx.reader.checkFields(spec, "spec", {
+      "nodeName", "serviceAccountName", "serviceAccount", "containers", "initContainers",
+      "ephemeralContainers", "volumes", "hostNetwork", "hostPID", "hostIPC", "restartPolicy",
+      "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "dnsConfig",
+      "securityContext", "nodeSelector", "affinity", "tolerations", "priorityClassName",
+      "priority", "preemptionPolicy", "schedulerName", "automountServiceAccountToken",
+      "hostname", "subdomain", "imagePullSecrets", "enableServiceLinks", "runtimeClassName",
+      "topologySpreadConstraints", "hostAliases", "shareProcessNamespace", "readinessGates",
+      "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers"});
+  ctx.reader.checkFields(child(ctx.res.doc, "status"), "status", {
+      "podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
+      "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
+      "nominatedNodeName", "ephemeralContainerStatuses", "resize"});
+  // clang-format on
+}
+
+}  // namespace
+
 void translatePod(TranslateContext& ctx) {
   const YAML::Node spec = child(ctx.res.doc, "spec");
-  ctx.reader.checkFields(spec, "spec",
-                         {"nodeName",
-                          "serviceAccountName",
-                          "serviceAccount",
-                          "containers",
-                          "initContainers",
-                          "ephemeralContainers",
-                          "volumes",
-                          "hostNetwork",
-                          "hostPID",
-                          "hostIPC",
-                          "restartPolicy",
-                          "terminationGracePeriodSeconds",
-                          "activeDeadlineSeconds",
-                          "dnsPolicy",
-                          "dnsConfig",
-                          "securityContext",
-                          "nodeSelector",
-                          "affinity",
-                          "tolerations",
-                          "priorityClassName",
-                          "priority",
-                          "preemptionPolicy",
-                          "schedulerName",
-                          "automountServiceAccountToken",
-                          "hostname",
-                          "subdomain",
-                          "imagePullSecrets",
-                          "enableServiceLinks",
-                          "runtimeClassName",
-                          "topologySpreadConstraints",
-                          "hostAliases",
-                          "shareProcessNamespace",
-                          "readinessGates",
-                          "overhead",
-                          "os",
-                          "setHostnameAsFQDN",
-                          "resourceClaims",
-                          "schedulingGates",
-                          "hostUsers"});
+  checkPodShape(ctx, spec);
   v1::Workload w;
   w.set_uid(fmt::format("{}/{}", ctx.res.ns, ctx.res.name));
   w.set_name(ctx.res.name);
@@ -176,11 +161,6 @@ void translatePod(TranslateContext& ctx) {
       "latest"));
   readPodAnnotations(ctx, w);
   const bool host_network = ctx.reader.boolean(spec, "hostNetwork", "spec").value_or(false);
-  ctx.reader.checkFields(
-      child(ctx.res.doc, "status"), "status",
-      {"podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
-       "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
-       "nominatedNodeName", "ephemeralContainerStatuses", "resize"});
   readPodIps(ctx, w, host_network);
   ctx.model.workloads.push_back({std::move(w), &ctx.res});
 }

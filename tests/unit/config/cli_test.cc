@@ -3,9 +3,8 @@
 #include <sys/wait.h>
 
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/unit/config/test_util.h"
 
@@ -87,8 +86,9 @@ TEST_F(CliTest, ValidateGoodDirectoryExitsZero) {
 }
 
 TEST_F(CliTest, ValidateListsEveryProblemOnItsOwnLine) {
-  config_.write("bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
-                            "spec:\n  ports: 80\n  bogus: true\n");
+  config_.write("bad.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+                "spec:\n  ports: 80\n  bogus: true\n");
   config_.write("worse.yaml", "kind: [\n");
   const CommandRun r = ambitctl("config validate " + dir(), scratch_);
   EXPECT_EQ(r.exit_code, 1);
@@ -127,8 +127,7 @@ TEST_F(CliTest, DumpYamlParsesBackToTheSameValues) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const YAML::Node y = YAML::Load(r.out);
   EXPECT_EQ(y["root_namespace"].as<std::string>(), "istio-system");
-  EXPECT_EQ(y["route_tables"][0]["hosts"][0].as<std::string>(),
-            "my-app.default.svc.cluster.local");
+  EXPECT_EQ(y["route_tables"][0]["hosts"][0].as<std::string>(), "my-app.default.svc.cluster.local");
   EXPECT_EQ(y["route_tables"][0]["http"][0]["destinations"][1]["subset"].as<std::string>(), "v2");
   EXPECT_EQ(y["route_tables"][0]["http"][0]["destinations"][1]["weight"].as<int>(), 20);
 }

@@ -30,8 +30,7 @@ const BadCase kBadCases[] = {
     {"DocumentNotAMap", "- a\n- b\n", 1, "", "document must be a map"},
     {"UnknownKind", "apiVersion: v1\nkind: Deployment\nmetadata: {name: a}\n", 2,
      "Deployment default/a", "unknown kind 'Deployment'"},
-    {"MissingKind", "apiVersion: v1\nmetadata: {name: a}\n", 1, "",
-     "missing required field kind"},
+    {"MissingKind", "apiVersion: v1\nmetadata: {name: a}\n", 1, "", "missing required field kind"},
     {"MissingApiVersion", "kind: Pod\nmetadata: {name: a}\n", 1, "Pod",
      "missing required field apiVersion"},
     {"MissingName", "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: x\n", 4, "Pod",
@@ -59,9 +58,10 @@ spec:
     - destination: {host: my-app}
       weight: eighty
 )",
-     9, "VirtualService default/vs", "spec.http[0].route[0].weight: must be an integer, got 'eighty'"},
-    {"PortsNotAList", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: 80\n",
-     5, "Service default/s", "spec.ports: must be a list, got a scalar"},
+     9, "VirtualService default/vs",
+     "spec.http[0].route[0].weight: must be an integer, got 'eighty'"},
+    {"PortsNotAList", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: 80\n", 5,
+     "Service default/s", "spec.ports: must be a list, got a scalar"},
     {"WeightsDoNotSumTo100", R"(apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata: {name: my-app}
@@ -110,7 +110,8 @@ spec:
 )",
      10, "VirtualService default/vs",
      "subset 'v3' of host my-app.default.svc.cluster.local is not defined by any DestinationRule"},
-    {"DuplicateName", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\napiVersion: v1\n"
+    {"DuplicateName",
+     "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\napiVersion: v1\n"
      "kind: Pod\nmetadata:\n  name: p\n",
      8, "Pod default/p", "duplicate Pod default/p (first defined at bad.yaml:1)"},
     {"InvalidLabelValue",
@@ -148,10 +149,13 @@ spec:
     - operation:
         ports: ["http"]
 )",
-     8, "AuthorizationPolicy default/ap", "spec.rules[0].to[0].operation.ports[0]: must be an integer"},
-    {"InvalidPodIp", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nstatus:\n  podIP: 10.0.0.300\n",
-     5, "Pod default/p", "invalid pod IP '10.0.0.300'"},
-    {"PodIpClaimedTwice", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nstatus: {podIP: 10.0.0.1}\n"
+     8, "AuthorizationPolicy default/ap",
+     "spec.rules[0].to[0].operation.ports[0]: must be an integer"},
+    {"InvalidPodIp",
+     "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nstatus:\n  podIP: 10.0.0.300\n", 5,
+     "Pod default/p", "invalid pod IP '10.0.0.300'"},
+    {"PodIpClaimedTwice",
+     "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nstatus: {podIP: 10.0.0.1}\n"
      "---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\nstatus:\n  podIP: 10.0.0.1\n",
      10, "Pod default/b", "pod IP 10.0.0.1 is already used by Pod default/a"},
     {"InvalidClusterIp",
@@ -323,7 +327,8 @@ INSTANTIATE_TEST_SUITE_P(Config, BadInput, ::testing::ValuesIn(kBadCases),
 TEST(BadInputs, AtLeast25DistinctCases) { EXPECT_GE(std::size(kBadCases), 25u); }
 
 TEST(BadInputs, EveryProblemIsCollectedNotJustTheFirst) {
-  const LoadResult r = translate({{"a.yaml", R"(apiVersion: v1
+  const LoadResult r =
+      translate({{"a.yaml", R"(apiVersion: v1
 kind: Service
 metadata: {name: s}
 spec:
@@ -333,7 +338,7 @@ spec:
     protocol: TCPX
   bogus: 1
 )"},
-                                  {"b.yaml", "apiVersion: v1\nkind: Widget\nmetadata: {name: w}\n"}});
+                 {"b.yaml", "apiVersion: v1\nkind: Widget\nmetadata: {name: w}\n"}});
   ASSERT_EQ(r.errors.size(), 4u) << allErrors(r);
   EXPECT_EQ(r.errors[0].toString(),
             "a.yaml:6: Service default/s: spec.ports[0].port: 0 is out of range [1, 65535]");

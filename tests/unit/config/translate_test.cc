@@ -355,7 +355,8 @@ apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: global, namespace: mesh-root}
 spec: {}
-)", o);
+)",
+                        o);
   EXPECT_EQ(s.trust_domain(), "example.org");
   EXPECT_EQ(s.workloads(0).trust_domain(), "example.org");
   EXPECT_EQ(s.authorization_policies(0).scope(), v1::AuthorizationPolicy::GLOBAL);
@@ -393,8 +394,7 @@ TEST(Files, MultiDocumentAndRecursiveDirectoryLoad) {
 }
 
 TEST(Files, BadFileIsRejectedAsAWholeOthersStillLoad) {
-  const auto r = translate({{"good.yaml", kSeedRule},
-                            {"bad.yaml", R"(apiVersion: v1
+  const auto r = translate({{"good.yaml", kSeedRule}, {"bad.yaml", R"(apiVersion: v1
 kind: Service
 metadata: {name: fine}
 ---
@@ -406,6 +406,20 @@ spec: {ports: [{port: 99999}]}
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.snapshot.destination_policies_size(), 1);
   EXPECT_EQ(r.snapshot.services_size(), 0) << "'fine' shares the bad file";
+}
+
+TEST(Samples, AmbientDemoLoadsCleanly) {
+  const auto r = loadConfigDir(AMBIT_SOURCE_DIR "/deploy/samples/ambient-demo");
+  ASSERT_TRUE(r.ok()) << testing::allErrors(r);
+  const auto& s = r.snapshot;
+  EXPECT_EQ(workload(s, "demo/client").enrolled(), true);
+  EXPECT_EQ(workload(s, "demo/demo-waypoint").enrolled(), false);
+  EXPECT_EQ(service(s, "my-app").endpoints_size(), 2);
+  EXPECT_EQ(service(s, "my-app").waypoint(), "demo/demo-waypoint");
+  ASSERT_EQ(s.route_tables_size(), 2);
+  EXPECT_EQ(s.route_tables(0).http(0).destinations(0).weight(), 80u);
+  EXPECT_EQ(s.route_tables(1).hosts(0), "my-app.demo.svc.cluster.local");
+  EXPECT_TRUE(s.peer_authentications(0).mesh_wide());
 }
 
 }  // namespace

@@ -19,8 +19,8 @@ std::string route(int v1, int v2) {
          "metadata: {name: my-app}\nspec:\n  hosts: [my-app]\n  http:\n  - route:\n"
          "    - destination: {host: my-app, subset: v1}\n      weight: " +
          std::to_string(v1) +
-         "\n    - destination: {host: my-app, subset: v2}\n      weight: " +
-         std::to_string(v2) + "\n";
+         "\n    - destination: {host: my-app, subset: v2}\n      weight: " + std::to_string(v2) +
+         "\n";
 }
 
 constexpr const char* kRule =
@@ -115,8 +115,8 @@ TEST(Watcher, BadInitialDirectoryHasNoCurrentSnapshot) {
   testing::TempDir dir;
   dir.write("bad.yaml", "kind: [");
   size_t error_calls = 0;
-  auto w = ConfigWatcher::create(dir.path(), {}, nullptr,
-                                 [&](const ConfigErrors&) { ++error_calls; });
+  auto w =
+      ConfigWatcher::create(dir.path(), {}, nullptr, [&](const ConfigErrors&) { ++error_calls; });
   ASSERT_TRUE(w) << w.error().message;
   EXPECT_EQ(w.value()->current(), nullptr);
   EXPECT_EQ(error_calls, 1u);
