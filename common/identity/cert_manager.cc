@@ -139,7 +139,7 @@ void CertificateManager::doTrack(const SpiffeId& id) {
   startFetch(e);
 }
 
-void CertificateManager::doUntrack(const SpiffeId& id) {
+void CertificateManager::doUntrack(SpiffeId id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   it->second->timer->cancel();

@@ -91,7 +91,7 @@ class CertificateManager : public std::enable_shared_from_this<CertificateManage
                      CertificateManagerOptions options, RotationCallback onRotate);
 
   void doTrack(const SpiffeId& id);
-  void doUntrack(const SpiffeId& id);
+  void doUntrack(SpiffeId id);  // by value: callers may pass a key of entries_
   void startFetch(Entry& entry);
   void onFetched(const SpiffeId& id, uint64_t generation, Result<IssuedCertificate> issued);
   Status publish(Entry& entry, IssuedCertificate issued);

@@ -59,6 +59,7 @@ TEST_F(CaServiceTest, RoundTripIssuesVerifiableCertificate) {
   struct stat st {};
   ASSERT_EQ(::stat(address_.substr(5).c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
   auto req = csr("my-app");
   auto issued = client().createCertificate(req.csrPem, 2h);
   ASSERT_TRUE(issued) << issued.error().message;
