@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "cli/lab/lab.h"
@@ -57,12 +58,19 @@ void collect(std::vector<std::string>& errors, const Status& s) {
 
 std::vector<std::string> removeAll(const LabState& s) {
   std::vector<std::string> errors;
-  // Daemons first (they may hold pod netns), then apps; both in reverse start order.
+  // Daemons first (they may hold pod netns), then apps. Each group is stopped in parallel so
+  // the grace periods overlap instead of adding up.
   for (const char* kind : {"daemon", "app"}) {
-    for (auto it = s.processes.rbegin(); it != s.processes.rend(); ++it) {
-      if (it->kind != kind || it->pid == 0) continue;
-      Status st = stopProcess({it->pid, it->start_time}, std::chrono::seconds(5));
-      if (!st) errors.push_back(fmt::format("stop {} {}: {}", kind, it->name, st.message()));
+    std::vector<std::pair<const ProcessRecord*, std::future<Status>>> stops;
+    for (const auto& p : s.processes) {
+      if (p.kind != kind || p.pid == 0) continue;
+      stops.emplace_back(&p, std::async(std::launch::async, [id = ProcessId{p.pid, p.start_time}] {
+                           return stopProcess(id, std::chrono::seconds(5));
+                         }));
+    }
+    for (auto& [p, f] : stops) {
+      Status st = f.get();
+      if (!st) errors.push_back(fmt::format("stop {} {}: {}", kind, p->name, st.message()));
     }
   }
   for (auto it = s.cgroups.rbegin(); it != s.cgroups.rend(); ++it) collect(errors, removeCgroup(*it));

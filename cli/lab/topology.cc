@@ -73,8 +73,6 @@ void addDefaultWorkloads(Topology& t) {
 
 }  // namespace
 
-std::vector<NodeDaemonSpec> defaultNodeDaemons() { return {}; }
-
 std::string PodSpec::version() const {
   auto it = labels.find("version");
   return it == labels.end() ? "latest" : it->second;
