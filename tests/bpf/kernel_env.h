@@ -3,6 +3,7 @@
 // (so also when an ASSERT fails). Names carry the test pid: ambit-t-<pid>-<n>.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <optional>
 #include <string>

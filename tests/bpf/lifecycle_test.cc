@@ -171,6 +171,24 @@ TEST_F(LifecycleTest, RestartDropsNoConnection) {
   EXPECT_GE(accepted.load(), report->attempts - report->failures - 1);
 }
 
+// Re-opening for another cgroup moves the pinned links there (new attached before old goes).
+TEST_F(LifecycleTest, OpenForAnotherCgroupMovesTheLinks) {
+  {
+    auto dp = openDatapath();
+    ASSERT_TRUE(dp) << dp.error().message;
+  }
+  auto other = TestCgroup::create();
+  ASSERT_TRUE(other) << other.error().message;
+  auto dp = CaptureDatapath::open(pin_.path(), other->path());
+  ASSERT_TRUE(dp) << dp.error().message;
+  EXPECT_TRUE((*dp)->adoptedLinks().empty());
+  EXPECT_EQ(attachedCount(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 0u);
+  EXPECT_EQ(attachedCount(other->path(), BPF_CGROUP_INET4_CONNECT), 1u);
+  EXPECT_EQ(attachedCount(other->path(), BPF_CGROUP_INET6_GETPEERNAME), 1u);
+  dp->reset();
+  EXPECT_TRUE(CaptureDatapath::cleanup(pin_.path()));
+}
+
 TEST_F(LifecycleTest, CleanupRemovesEverything) {
   {
     auto dp = openDatapath();

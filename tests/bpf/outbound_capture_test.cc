@@ -159,6 +159,35 @@ TEST_F(OutboundCaptureTest, TwoPodsSameClientPortGetTheirOwnOriginalDst) {
   EXPECT_EQ(**orig_b, dst_b) << (*orig_b)->toString();
 }
 
+// A direct (uncaptured) connect to 15001 from a client ip:port that a captured connection used
+// must not inherit that connection's original destination.
+TEST_F(OutboundCaptureTest, DirectConnectTo15001NeverSeesAStaleOriginalDst) {
+  auto pod = makePod();
+  ASSERT_TRUE(pod);
+  auto lsn = listenIn(pod->fd(), addr("0.0.0.0:15001"));
+  ASSERT_TRUE(lsn) << lsn.error().message;
+  const SockAddr src = addr("127.0.0.1:40200");
+
+  auto captured =
+      PodClient::start(cgroup_->path(), pod->fd(), ClientSpec{addr("10.1.2.3:80"), false, src});
+  ASSERT_TRUE(captured && captured->report().connect_errno == 0);
+  auto first = acceptWithin(lsn->get(), 3000);
+  ASSERT_TRUE(first && first->valid());
+  auto orig = dp_->lookupOriginalDst(first->get());
+  ASSERT_TRUE(orig && orig->has_value());
+
+  auto direct =
+      PodClient::start(cgroup_->path(), pod->fd(), ClientSpec{addr("127.0.0.5:15001"), false, src});
+  ASSERT_TRUE(direct) << direct.error().message;
+  ASSERT_EQ(direct->report().connect_errno, 0) << std::strerror(direct->report().connect_errno);
+  EXPECT_EQ(direct->report().local, src);
+  auto second = acceptWithin(lsn->get(), 3000);
+  ASSERT_TRUE(second && second->valid());
+  auto none = dp_->lookupOriginalDst(second->get());
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->has_value()) << "stale entry " << (*none)->toString();
+}
+
 // Where a connection to 10.99.0.1:8080 (a real listener in the pod netns) ends up.
 enum class Landed { kReal, kCaptured, kNowhere };
 
