@@ -189,6 +189,26 @@ TEST_F(LifecycleTest, OpenForAnotherCgroupMovesTheLinks) {
   EXPECT_TRUE(CaptureDatapath::cleanup(pin_.path()));
 }
 
+// A pod whose netns is already gone (its sk_lookup link is defunct) still detaches cleanly.
+TEST_F(LifecycleTest, DetachInboundAfterPodNetnsIsGone) {
+  auto dp = openDatapath();
+  ASSERT_TRUE(dp) << dp.error().message;
+  auto gone = TestNetns::create();
+  ASSERT_TRUE(gone) << gone.error().message;
+  {
+    TestNetns doomed = std::move(*gone);
+    auto st =
+        (*dp)->attachInbound("pod-gone", doomed.fd(), {IpAddr::parse("10.200.0.9").value()}, {});
+    ASSERT_TRUE(st) << st.message();
+  }                                                             // netns deleted
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // netns teardown is async
+  auto st = (*dp)->detachInbound("pod-gone");
+  EXPECT_TRUE(st) << st.message();
+  auto pods = (*dp)->inboundPods();
+  ASSERT_TRUE(pods);
+  EXPECT_TRUE(pods->empty());
+}
+
 TEST_F(LifecycleTest, CleanupRemovesEverything) {
   {
     auto dp = openDatapath();
