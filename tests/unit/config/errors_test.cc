@@ -2,6 +2,8 @@
 // problems are collected; a bad file contributes nothing.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
@@ -389,6 +391,63 @@ TEST(BadInputs, MissingDirectoryIsReported) {
   const LoadResult r = loadConfigDir("/nonexistent/ambit-config");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].toString(), "/nonexistent/ambit-config: not a readable directory");
+}
+
+}  // namespace
+}  // namespace ambit::config
+
+namespace ambit::config {
+namespace {
+
+// Every truncation of every sample file and bad case must yield errors or a snapshot, never an
+// exception or a crash: config comes from users, and a half-written file is a normal event.
+TEST(Robustness, EveryPrefixOfRealInputIsHandled) {
+  std::vector<std::string> inputs;
+  for (const auto& c : kBadCases) inputs.emplace_back(c.yaml);
+  ConfigErrors ignored;
+  for (const auto& f : readConfigDir(AMBIT_SOURCE_DIR "/deploy/samples", ignored)) {
+    inputs.push_back(f.content);
+  }
+  size_t runs = 0;
+  for (const auto& in : inputs) {
+    for (size_t n = 0; n <= in.size(); n += 3) {
+      EXPECT_NO_THROW({
+        const auto r = translate({{"p.yaml", in.substr(0, n)}});
+        for (const auto& e : r.errors) EXPECT_EQ(e.file, "p.yaml");
+      }) << in.substr(0, n);
+      ++runs;
+    }
+  }
+  EXPECT_GT(runs, 1000u);
+}
+
+// Replaces each "key: value" with values of the wrong shape, one line at a time.
+TEST(Robustness, WrongShapedValuesAreReportedNotThrown) {
+  ConfigErrors ignored;
+  size_t rejected = 0;
+  for (const auto& f : readConfigDir(AMBIT_SOURCE_DIR "/deploy/samples", ignored)) {
+    std::vector<std::string> lines;
+    std::stringstream ss(f.content);
+    for (std::string line; std::getline(ss, line);) lines.push_back(line);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const size_t colon = lines[i].find(": ");
+      if (colon == std::string::npos) continue;
+      for (const char* value : {"[1, [2]]", "{a: {b: c}}", "-1", "~", "\"x\""}) {
+        std::string text;
+        for (size_t j = 0; j < lines.size(); ++j) {
+          text += (j == i ? lines[j].substr(0, colon + 2) + value : lines[j]) + "\n";
+        }
+        EXPECT_NO_THROW({
+          const auto r = translate({{"m.yaml", text}});
+          if (!r.ok()) ++rejected;
+          for (const auto& e : r.errors) {
+            EXPECT_EQ(e.reason.find("malformed"), std::string::npos) << "imprecise: " << text;
+          }
+        }) << text;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 100u);
 }
 
 }  // namespace
