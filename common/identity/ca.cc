@@ -17,8 +17,8 @@ Result<std::string> singleUriSan(X509_REQ* csr) {
   ERR_clear_error();
   if (!exts) return makeError("no subjectAltName (want exactly one SPIFFE URI SAN)");
   int crit = 0;
-  ossl::GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts.get(), NID_subject_alt_name, &crit, nullptr)));
+  ossl::GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
+      X509V3_get_d2i(exts.get(), NID_subject_alt_name, &crit, nullptr)));
   ERR_clear_error();
   if (!names) {
     if (crit == -2) return makeError("several subjectAltName extensions");
@@ -54,8 +54,8 @@ Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(X509_REQ* csr, const SpiffeId& id,
                                             std::chrono::seconds ttl) {
   auto now = options_.clock();
   auto notAfter = std::min(now + ttl, x509::notAfter(root_.get()));  // never outlive the root
-  auto cert = x509::newCertificate(X509_REQ_get0_pubkey(csr), now - std::chrono::minutes(1),
-                                   notAfter);
+  auto cert =
+      x509::newCertificate(X509_REQ_get0_pubkey(csr), now - std::chrono::minutes(1), notAfter);
   AMBIT_TRY(cert);
   X509* c = cert->get();
   if (X509_set_issuer_name(c, X509_get_subject_name(root_.get())) != 1) {

@@ -22,7 +22,7 @@ namespace ambit::identity {
 
 struct EmbeddedCaOptions {
   std::filesystem::path stateDir;
-  std::string trustDomain;                                 // e.g. "cluster.local"
+  std::string trustDomain;                                   // e.g. "cluster.local"
   std::chrono::seconds maxLeafTtl = std::chrono::hours(24);  // requested TTLs are capped here
   std::chrono::seconds rootValidity = std::chrono::hours(24 * 3650);
   WallClock clock = systemWallClock();

@@ -27,22 +27,28 @@ struct CaClient::Impl {
     if (!s.ok()) {
       int code = kSignerFailure;
       switch (s.error_code()) {
-        case grpc::StatusCode::INVALID_ARGUMENT: code = kBadRequest; break;
-        case grpc::StatusCode::PERMISSION_DENIED: code = kNotAllowed; break;
+        case grpc::StatusCode::INVALID_ARGUMENT:
+          code = kBadRequest;
+          break;
+        case grpc::StatusCode::PERMISSION_DENIED:
+          code = kNotAllowed;
+          break;
         case grpc::StatusCode::UNAVAILABLE:
-        case grpc::StatusCode::DEADLINE_EXCEEDED: code = EAGAIN; break;
-        default: break;
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+          code = EAGAIN;
+          break;
+        default:
+          break;
       }
-      return Error{code, fmt::format("CreateCertificate via {}: {} (gRPC code {})",
-                                     options.address, s.error_message(),
-                                     static_cast<int>(s.error_code()))};
+      return Error{code, fmt::format("CreateCertificate via {}: {} (gRPC code {})", options.address,
+                                     s.error_message(), static_cast<int>(s.error_code()))};
     }
     IssuedCertificate out;
     for (auto& pem : *resp.mutable_cert_chain_pem()) out.chainPem.push_back(std::move(pem));
     for (auto& pem : *resp.mutable_root_pem()) out.rootsPem.push_back(std::move(pem));
     if (out.chainPem.empty() || out.rootsPem.empty()) {
-      return Error{kSignerFailure, fmt::format("CreateCertificate via {}: empty chain or roots",
-                                               options.address)};
+      return Error{kSignerFailure,
+                   fmt::format("CreateCertificate via {}: empty chain or roots", options.address)};
     }
     return out;
   }

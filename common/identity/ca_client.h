@@ -11,7 +11,6 @@
 #include "common/identity/signer.h"
 #include "common/status.h"
 
-
 namespace ambit::identity {
 
 // Asynchronous CSR signing. fetch() never blocks the caller; done runs exactly once, on a

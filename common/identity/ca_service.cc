@@ -56,8 +56,8 @@ grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext*,
     if (!authorize_) return Status(makeError("no authorizer configured"));
     return authorize_(id, node);
   };
-  auto issued = signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()),
-                              forNode);
+  auto issued =
+      signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()), forNode);
   if (!issued) {
     logWarn("CreateCertificate from node '{}' refused: {}", node, issued.error().message);
     return toGrpc(issued.error());
@@ -100,8 +100,7 @@ Result<std::unique_ptr<CaServer>> CaServer::start(const std::string& address,
     return errnoError(fmt::format("chmod {}", socketPath.string()));
   }
   logInfo("CertificateService listening on {}", address);
-  return std::unique_ptr<CaServer>(
-      new CaServer(address, std::move(service), std::move(server)));
+  return std::unique_ptr<CaServer>(new CaServer(address, std::move(service), std::move(server)));
 }
 
 }  // namespace ambit::identity

@@ -32,8 +32,7 @@ class CertificateServiceImpl final : public ambit::v1::CertificateService::Servi
   CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
                          NodeIdentityAuthorizer authorize);
 
-  grpc::Status CreateCertificate(grpc::ServerContext* context,
-                                 const ambit::v1::CsrRequest* request,
+  grpc::Status CreateCertificate(grpc::ServerContext* context, const ambit::v1::CsrRequest* request,
                                  ambit::v1::CsrResponse* response) override;
 
  private:

@@ -18,9 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string rootCommonName(const std::string& trustDomain) {
-  return "ambit root " + trustDomain;
-}
+std::string rootCommonName(const std::string& trustDomain) { return "ambit root " + trustDomain; }
 
 Status writeAll(int fd, std::string_view data, const fs::path& path) {
   while (!data.empty()) {
@@ -152,9 +150,10 @@ Result<std::unique_ptr<EmbeddedCa>> EmbeddedCa::openOrCreate(EmbeddedCaOptions o
   bool haveKey = fs::exists(keyPath, ec);
   bool haveCert = fs::exists(certPath, ec);
   if (haveKey != haveCert) {
-    return makeError("CA state incomplete: {} exists but {} is missing; restore it, or remove "
-                     "both to create a new root (every workload must then trust the new root)",
-                     (haveKey ? keyPath : certPath).string(), (haveKey ? certPath : keyPath).string());
+    return makeError(
+        "CA state incomplete: {} exists but {} is missing; restore it, or remove "
+        "both to create a new root (every workload must then trust the new root)",
+        (haveKey ? keyPath : certPath).string(), (haveKey ? certPath : keyPath).string());
   }
   auto root = haveKey ? loadRoot(o, keyPath, certPath) : generateRoot(o);
   AMBIT_TRY(root);
@@ -164,9 +163,8 @@ Result<std::unique_ptr<EmbeddedCa>> EmbeddedCa::openOrCreate(EmbeddedCaOptions o
     AMBIT_TRY(persistRoot(o.stateDir, *root, *pem));
     logInfo("created CA root for trust domain {} in {}", o.trustDomain, o.stateDir.string());
   }
-  return std::unique_ptr<EmbeddedCa>(new EmbeddedCa(std::move(o), std::move(root->key),
-                                                    std::move(root->cert), std::move(*pem),
-                                                    !haveKey));
+  return std::unique_ptr<EmbeddedCa>(new EmbeddedCa(
+      std::move(o), std::move(root->key), std::move(root->cert), std::move(*pem), !haveKey));
 }
 
 }  // namespace ambit::identity

@@ -1,10 +1,10 @@
 #include "common/identity/cert_manager.h"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/chrono.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cmath>
 #include <random>
 
@@ -46,15 +46,14 @@ RefreshTimerFactory asioRefreshTimers(asio::any_io_executor executor) {
 struct CertificateManager::Entry {
   SpiffeId id;
   std::unique_ptr<RefreshTimer> timer;
-  uint64_t generation = 0;     // of the fetch in flight; completions of older ones are dropped
+  uint64_t generation = 0;      // of the fetch in flight; completions of older ones are dropped
   ossl::EvpPkeyPtr pendingKey;  // key of the CSR in flight
-  int failures = 0;            // consecutive
+  int failures = 0;             // consecutive
 };
 
 CertificateManager::CertificateManager(asio::any_io_executor executor,
                                        std::shared_ptr<CertificateFetcher> fetcher,
-                                       CertificateManagerOptions options,
-                                       RotationCallback onRotate)
+                                       CertificateManagerOptions options, RotationCallback onRotate)
     : executor_(std::move(executor)),
       postTarget_(std::make_shared<PostTarget>()),
       fetcher_(std::move(fetcher)),
@@ -183,8 +182,7 @@ Status CertificateManager::publish(Entry& entry, IssuedCertificate issued) {
                      entry.id.toString());
   }
   if (assembled->notAfter <= options_.clock()) {
-    return makeError("CA issued a certificate for {} that is already expired",
-                     entry.id.toString());
+    return makeError("CA issued a certificate for {} that is already expired", entry.id.toString());
   }
   auto snapshot = std::make_shared<const WorkloadCertificate>(std::move(*assembled));
   entry.failures = 0;

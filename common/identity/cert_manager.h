@@ -20,7 +20,6 @@
 //  - Destroy the manager on the executor's thread or after its io_context has stopped.
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <chrono>
 #include <functional>
 #include <map>
@@ -51,7 +50,7 @@ struct CertificateManagerOptions {
   double refreshFraction = 0.5;  // refresh when this fraction of the lifetime has passed
   std::chrono::milliseconds backoffBase = std::chrono::seconds(1);
   std::chrono::milliseconds backoffCap = std::chrono::seconds(60);
-  double backoffJitter = 0.2;          // each retry delay is multiplied by 1 +/- this
+  double backoffJitter = 0.2;           // each retry delay is multiplied by 1 +/- this
   WallClock clock = systemWallClock();  // certificate validity is wall-clock time
   std::function<double()> random;       // uniform in [0,1); default: seeded std::mt19937_64
   RefreshTimerFactory timers;           // default: asioRefreshTimers(executor)
@@ -87,8 +86,8 @@ class CertificateManager : public std::enable_shared_from_this<CertificateManage
  private:
   struct Entry;
   CertificateManager(boost::asio::any_io_executor executor,
-                     std::shared_ptr<CertificateFetcher> fetcher,
-                     CertificateManagerOptions options, RotationCallback onRotate);
+                     std::shared_ptr<CertificateFetcher> fetcher, CertificateManagerOptions options,
+                     RotationCallback onRotate);
 
   void doTrack(const SpiffeId& id);
   void doUntrack(SpiffeId id);  // by value: callers may pass a key of entries_

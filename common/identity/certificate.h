@@ -14,13 +14,13 @@
 namespace ambit::identity {
 
 struct WorkloadCertificate {
-  SpiffeId id;                     // from the leaf's URI SAN
-  ossl::EvpPkeyPtr key;            // matches the leaf's public key
+  SpiffeId id;                       // from the leaf's URI SAN
+  ossl::EvpPkeyPtr key;              // matches the leaf's public key
   std::vector<ossl::X509Ptr> chain;  // leaf first, then intermediates (never empty)
   std::vector<ossl::X509Ptr> roots;  // trust anchors for peers (never empty)
   std::chrono::system_clock::time_point notBefore;
   std::chrono::system_clock::time_point notAfter;
-  IssuedCertificate pem;           // the same chain and roots as PEM, for dumps and files
+  IssuedCertificate pem;  // the same chain and roots as PEM, for dumps and files
 
   X509* leaf() const { return chain.front().get(); }
 

@@ -89,8 +89,8 @@ std::string SpiffeId::toString() const {
 Result<SpiffeId> spiffeIdFromCertificate(const X509* cert) {
   if (cert == nullptr) return makeError("no certificate");
   int crit = 0;
-  ossl::GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
+  ossl::GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
   if (!names) {
     ERR_clear_error();
     if (crit == -2) return makeError("certificate has several subjectAltName extensions");

@@ -88,8 +88,8 @@ Result<SpiffeId> verifyPeerChain(X509_STORE* store, X509* leaf,
 int spiffeVerifyCallback(int preverifyOk, X509_STORE_CTX* storeCtx) {
   if (preverifyOk != 1) return 0;
   if (X509_STORE_CTX_get_error_depth(storeCtx) != 0) return 1;
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(storeCtx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(storeCtx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   const std::string* td = nullptr;
   if (ssl != nullptr) {
     td = static_cast<const std::string*>(
@@ -124,10 +124,22 @@ Status configureMtls(SSL_CTX* ctx, const WorkloadCertificate& cert, const MtlsOp
   auto store = buildTrustStore(cert.roots);
   AMBIT_TRY(store);
   SSL_CTX_set_cert_store(ctx, store->release());  // ctx owns it now
-  AMBIT_TRY(setCtxTrustDomain(ctx, options.trustDomain.empty() ? cert.id.trustDomain
-                                                              : options.trustDomain));
+  AMBIT_TRY(setCtxTrustDomain(
+      ctx, options.trustDomain.empty() ? cert.id.trustDomain : options.trustDomain));
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, spiffeVerifyCallback);
   return Status::ok();
+}
+
+Status checkExpectedPeer(const SpiffeId& peer, const std::vector<SpiffeId>& expected) {
+  for (const SpiffeId& id : expected) {
+    if (id == peer) return Status::ok();
+  }
+  std::string want;
+  for (const SpiffeId& id : expected) {
+    want += want.empty() ? id.toString() : ", " + id.toString();
+  }
+  return makeError("peer {} is not an expected identity (expected: {})", peer.toString(),
+                   want.empty() ? "none" : want);
 }
 
 Result<SpiffeId> peerSpiffeId(const SSL* ssl) {

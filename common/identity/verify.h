@@ -49,6 +49,10 @@ struct MtlsOptions {
 // SSL_CTX. Fails with X509_V_ERR_APPLICATION_VERIFICATION otherwise.
 int spiffeVerifyCallback(int preverifyOk, X509_STORE_CTX* storeCtx);
 
+// Error unless peer is one of expected (HBONE client: the server must be one of the identities
+// expected for the destination). The message lists what was expected.
+[[nodiscard]] Status checkExpectedPeer(const SpiffeId& peer, const std::vector<SpiffeId>& expected);
+
 // The verified peer's SPIFFE id after a successful handshake (callers then check it against
 // the identities expected for the destination).
 [[nodiscard]] Result<SpiffeId> peerSpiffeId(const SSL* ssl);

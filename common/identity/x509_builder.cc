@@ -36,8 +36,7 @@ TimePoint fromAsn1(const ASN1_TIME* t) {
 
 }  // namespace
 
-Result<ossl::X509Ptr> newCertificate(EVP_PKEY* publicKey, TimePoint notBefore,
-                                     TimePoint notAfter) {
+Result<ossl::X509Ptr> newCertificate(EVP_PKEY* publicKey, TimePoint notBefore, TimePoint notAfter) {
   ossl::X509Ptr cert(X509_new());
   if (!cert || X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
       X509_set_pubkey(cert.get(), publicKey) != 1) {
@@ -49,7 +48,8 @@ Result<ossl::X509Ptr> newCertificate(EVP_PKEY* publicKey, TimePoint notBefore,
   return cert;
 }
 
-Result<ossl::X509NamePtr> makeName(const std::vector<std::pair<std::string, std::string>>& entries) {
+Result<ossl::X509NamePtr> makeName(
+    const std::vector<std::pair<std::string, std::string>>& entries) {
   ossl::X509NamePtr name(X509_NAME_new());
   if (!name) return ossl::opensslError("allocate name");
   for (const auto& [field, value] : entries) {

@@ -2,11 +2,11 @@
 
 #include "common/identity/ca_service.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <future>
 
 #include "common/identity/ca_client.h"
@@ -30,8 +30,8 @@ class CaServiceTest : public ::testing::Test {
     // The agent's rule: only service accounts of pods on the requesting node.
     auto server = CaServer::start(address_, ca, [](const SpiffeId& id, std::string_view node) {
       if (node == "node-1" && id.serviceAccount != "not-here") return Status::ok();
-      return Status(makeError("no pod with service account {} on node '{}'", id.serviceAccount,
-                              node));
+      return Status(
+          makeError("no pod with service account {} on node '{}'", id.serviceAccount, node));
     });
     ASSERT_TRUE(server) << server.error().message;
     server_ = std::move(*server);
@@ -110,9 +110,8 @@ TEST_F(CaServiceTest, UnreachableServerIsARetryableError) {
 
 TEST_F(CaServiceTest, RestartReplacesStaleSocket) {
   server_.reset();
-  auto again = CaServer::start(address_, ca_, [](const SpiffeId&, std::string_view) {
-    return Status::ok();
-  });
+  auto again = CaServer::start(address_, ca_,
+                               [](const SpiffeId&, std::string_view) { return Status::ok(); });
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_TRUE(client().createCertificate(csr("my-app").csrPem, 1h));
 }

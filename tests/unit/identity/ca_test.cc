@@ -92,6 +92,17 @@ TEST(EmbeddedCaTest, CorruptKeyFileIsAnErrorNamingTheFile) {
   EXPECT_EQ(testing::readText(dir.path() / EmbeddedCa::kCertFile), cert);
 }
 
+TEST(EmbeddedCaTest, CorruptCertFileIsAnErrorNamingTheFile) {
+  TempDir dir;
+  ASSERT_TRUE(testing::openCa(dir.path()));
+  auto certPath = dir.path() / EmbeddedCa::kCertFile;
+  testing::writeText(certPath, "not a certificate\n");
+  auto ca = EmbeddedCa::openOrCreate({.stateDir = dir.path(), .trustDomain = "cluster.local"});
+  ASSERT_FALSE(ca);
+  EXPECT_NE(ca.error().message.find(certPath.string()), std::string::npos) << ca.error().message;
+  EXPECT_EQ(testing::readText(certPath), "not a certificate\n");
+}
+
 TEST(EmbeddedCaTest, MismatchedKeyAndCertIsAnError) {
   TempDir a, b;
   ASSERT_TRUE(testing::openCa(a.path()));
@@ -133,7 +144,8 @@ TEST(EmbeddedCaTest, IssuesLeafWithExpectedProfile) {
   EXPECT_NE(X509_get0_subject_key_id(leaf.get()), nullptr);
   EXPECT_NE(X509_get0_authority_key_id(leaf.get()), nullptr);
   EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(leaf.get())), 0);
-  EXPECT_EQ(x509::notBefore(leaf.get()), std::chrono::floor<std::chrono::seconds>(*clock.now) - 1min);
+  EXPECT_EQ(x509::notBefore(leaf.get()),
+            std::chrono::floor<std::chrono::seconds>(*clock.now) - 1min);
   EXPECT_EQ(x509::notAfter(leaf.get()), std::chrono::floor<std::chrono::seconds>(*clock.now) + 2h);
   const ASN1_INTEGER* serial = X509_get0_serialNumber(leaf.get());
   EXPECT_EQ(ASN1_STRING_length(serial), 16);
@@ -142,8 +154,10 @@ TEST(EmbeddedCaTest, IssuesLeafWithExpectedProfile) {
 TEST(EmbeddedCaTest, CapsTtlAtConfiguredMaximum) {
   TempDir dir;
   testing::FakeWallClock clock;
-  auto ca = EmbeddedCa::openOrCreate(
-      {.stateDir = dir.path(), .trustDomain = "cluster.local", .maxLeafTtl = 3h, .clock = clock.fn()});
+  auto ca = EmbeddedCa::openOrCreate({.stateDir = dir.path(),
+                                      .trustDomain = "cluster.local",
+                                      .maxLeafTtl = 3h,
+                                      .clock = clock.fn()});
   ASSERT_TRUE(ca);
   auto now = std::chrono::floor<std::chrono::seconds>(*clock.now);
   auto capped = leafOf((*ca)->sign(p256Csr(), 48h, testing::allowAll()));
@@ -211,7 +225,8 @@ TEST(EmbeddedCaTest, RejectsBadRequests) {
                  "not in trust domain 'cluster.local'");
   expectRejected(*ca, p256Csr({"spiffe://cluster.local/ns/default"}), "invalid SPIFFE id");
   expectRejected(*ca, tamperCsr(p256Csr()), "signature does not verify");
-  expectRejected(*ca, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+  expectRejected(*ca,
+                 "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
                  "parse CSR");
   expectRejected(*ca, "not a pem at all", "parse CSR");
   expectRejected(*ca, p256Csr(), "not allowed: pod not on this node", kNotAllowed,

@@ -3,15 +3,14 @@
 
 #include "common/identity/cert_manager.h"
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cmath>
 #include <deque>
 #include <random>
 
 #include "common/identity/csr.h"
-
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {
@@ -185,7 +184,8 @@ TEST_F(CertManagerTest, KeepsValidCertificateWhileRetrying) {
   ASSERT_NE(good, nullptr);
 
   fire();  // refresh due
-  const milliseconds expected[] = {800ms, 1600ms, 3200ms, 6400ms, 12800ms, 25600ms, 48000ms, 48000ms};
+  const milliseconds expected[] = {800ms,   1600ms,  3200ms,  6400ms,
+                                   12800ms, 25600ms, 48000ms, 48000ms};
   for (milliseconds want : expected) {
     fetcher_->fail("CA unavailable");
     poll();

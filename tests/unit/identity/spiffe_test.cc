@@ -15,8 +15,9 @@ TEST(SpiffeIdTest, ParsesCanonicalForm) {
 }
 
 TEST(SpiffeIdTest, AcceptsValidVariants) {
-  for (const char* uri : {"spiffe://td/ns/a/sa/b", "spiffe://my_corp-1.example/ns/kube-system/sa/x.y",
-                          "spiffe://cluster.local/ns/n0/sa/0"}) {
+  for (const char* uri :
+       {"spiffe://td/ns/a/sa/b", "spiffe://my_corp-1.example/ns/kube-system/sa/x.y",
+        "spiffe://cluster.local/ns/n0/sa/0"}) {
     auto id = SpiffeId::parse(uri);
     EXPECT_TRUE(id) << uri << ": " << id.error().message;
     if (id) {

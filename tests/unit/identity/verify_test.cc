@@ -106,18 +106,18 @@ TEST(VerifyTest, OpensslCliVerifiesChainAndShowsProfile) {
   testing::writeText(rootPath, wc.pem.rootsPem.at(0));
 
   for (const char* purpose : {"sslserver", "sslclient"}) {
-    auto v = run(fmt::format("openssl verify -purpose {} -CAfile {} {}", purpose,
-                             rootPath.string(), leafPath.string()));
+    auto v = run(fmt::format("openssl verify -purpose {} -CAfile {} {}", purpose, rootPath.string(),
+                             leafPath.string()));
     EXPECT_EQ(v.exitCode, 0) << v.output;
     EXPECT_NE(v.output.find(": OK"), std::string::npos) << v.output;
   }
   auto text = run(fmt::format("openssl x509 -noout -text -in {}", leafPath.string()));
   ASSERT_EQ(text.exitCode, 0) << text.output;
-  for (const char* want : {"URI:spiffe://cluster.local/ns/default/sa/my-app",
-                           "TLS Web Server Authentication, TLS Web Client Authentication",
-                           "CA:FALSE", "Digital Signature, Key Encipherment",
-                           "X509v3 Subject Alternative Name: critical", "prime256v1",
-                           "X509v3 Authority Key Identifier", "X509v3 Subject Key Identifier"}) {
+  for (const char* want :
+       {"URI:spiffe://cluster.local/ns/default/sa/my-app",
+        "TLS Web Server Authentication, TLS Web Client Authentication", "CA:FALSE",
+        "Digital Signature, Key Encipherment", "X509v3 Subject Alternative Name: critical",
+        "prime256v1", "X509v3 Authority Key Identifier", "X509v3 Subject Key Identifier"}) {
     EXPECT_NE(text.output.find(want), std::string::npos) << "missing '" << want << "' in\n"
                                                          << text.output;
   }
@@ -129,7 +129,8 @@ TEST(VerifyTest, OpensslCliVerifiesChainAndShowsProfile) {
   ASSERT_TRUE(otherCa);
   auto otherRoot = dir.path() / "other-root.pem";
   testing::writeText(otherRoot, otherCa->rootPem());
-  auto bad = run(fmt::format("openssl verify -CAfile {} {}", otherRoot.string(), leafPath.string()));
+  auto bad =
+      run(fmt::format("openssl verify -CAfile {} {}", otherRoot.string(), leafPath.string()));
   EXPECT_NE(bad.exitCode, 0) << bad.output;
 }
 
@@ -185,6 +186,13 @@ TEST(VerifyTest, MtlsHandshakeExchangesSpiffeIds) {
   ASSERT_TRUE(serverSees && clientSees);
   EXPECT_EQ(serverSees->serviceAccount, "client");
   EXPECT_EQ(clientSees->serviceAccount, "server");
+  auto server = SpiffeId::make("cluster.local", "default", "server");
+  auto other = SpiffeId::make("cluster.local", "default", "other");
+  ASSERT_TRUE(server && other);
+  EXPECT_TRUE(checkExpectedPeer(*clientSees, {*other, *server}));
+  Status unexpected = checkExpectedPeer(*clientSees, {*other});
+  ASSERT_FALSE(unexpected);
+  EXPECT_NE(unexpected.message().find("sa/other"), std::string::npos) << unexpected.message();
 }
 
 TEST(VerifyTest, MtlsRejectsPeerFromOtherTrustDomain) {
