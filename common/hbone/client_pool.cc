@@ -80,6 +80,8 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<Status> establish(const Destination& dest, ConnectionPtr conn);
   asio::awaitable<Result<std::shared_ptr<Dial>>> dialTls(const Destination& dest);
   asio::awaitable<Status> waitSettings(const ConnectionPtr& conn);
+  asio::awaitable<bool> waitUntil(ConnectionPtr conn, std::function<bool()> done,
+                                  std::chrono::milliseconds timeout);
   asio::awaitable<void> keepalive(ConnectionPtr conn);
   bool hasRoom(const PooledConnection& c) const;
   detail::SessionHooks hooksFor(const ConnectionPtr& conn);
@@ -192,8 +194,14 @@ detail::SessionHooks HboneClientPool::Impl::hooksFor(const ConnectionPtr& conn) 
       c->ready.notify();
     }
   };
+  hooks.on_closed = [weak]() {
+    if (auto c = weak.lock()) c->ready.notify();
+  };
   hooks.on_ping_ack = [weak, weak_pool]() {
-    if (auto c = weak.lock()) ++c->ping_acks;
+    if (auto c = weak.lock()) {
+      ++c->ping_acks;
+      c->ready.notify();
+    }
     if (auto p = weak_pool.lock()) ++p->counters.pings_acked;
   };
   return hooks;
@@ -218,21 +226,33 @@ asio::awaitable<Status> HboneClientPool::Impl::establish(const Destination& dest
   co_return Status::ok();
 }
 
-// The server's limits come in its first SETTINGS frame; wait for it so the stream limit holds.
-asio::awaitable<Status> HboneClientPool::Impl::waitSettings(const ConnectionPtr& conn) {
+// Waits until done() holds (re-checked whenever conn->ready is notified); false on timeout.
+asio::awaitable<bool> HboneClientPool::Impl::waitUntil(ConnectionPtr conn,
+                                                       std::function<bool()> done,
+                                                       std::chrono::milliseconds timeout) {
   auto expired = std::make_shared<bool>(false);
-  asio::steady_timer timer(executor, options.handshake_timeout);
+  asio::steady_timer timer(executor, timeout);
   timer.async_wait([conn, expired](error_code ec) {
     if (ec) return;
     *expired = true;
     conn->ready.notify();
   });
-  while (!conn->settings_received && !conn->session->closed() && !*expired) {
-    co_await conn->ready.wait();
-  }
+  while (!done() && !*expired) co_await conn->ready.wait();
   timer.cancel();
-  if (*expired) conn->session->close("no SETTINGS from server");
-  if (conn->session->closed()) co_return makeError("HBONE server closed before its SETTINGS");
+  co_return done();
+}
+
+// The server's limits come in its first SETTINGS frame; wait for it so the stream limit holds.
+asio::awaitable<Status> HboneClientPool::Impl::waitSettings(const ConnectionPtr& conn) {
+  auto session = conn->session;
+  bool ok = co_await waitUntil(
+      conn, [&]() { return conn->settings_received || session->closed(); },
+      options.handshake_timeout);
+  if (!ok) session->close("no SETTINGS from server");
+  if (session->closed()) {
+    co_return makeError("HBONE server {} closed the connection before its SETTINGS (did it "
+                        "refuse our certificate?)", formatAuthority(session->remoteEndpoint()));
+  }
   co_return Status::ok();
 }
 
@@ -250,9 +270,11 @@ asio::awaitable<void> HboneClientPool::Impl::keepalive(ConnectionPtr conn) {
     const uint64_t acks = conn->ping_acks;
     session->submitPing();
     ++pool_impl->counters.pings_sent;
-    timer.expires_after(options.keepalive_timeout);
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!session->closed() && conn->ping_acks == acks) {
+    bool answered = co_await waitUntil(
+        conn, [&]() { return conn->ping_acks != acks || session->closed(); },
+        options.keepalive_timeout);
+    if (session->closed()) co_return;
+    if (!answered) {
       logWarn("HBONE {}: no PING answer within {} ms, closing",
               formatAuthority(session->remoteEndpoint()), options.keepalive_timeout.count());
       session->close("keepalive timeout");

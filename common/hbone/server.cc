@@ -54,6 +54,7 @@ struct Handshake {
   detail::TlsStream tls;
   PeerVerification verification;
   bool done = false;
+  bool timed_out = false;
 };
 
 // 0 when the request is an acceptable CONNECT, else the status to refuse it with.
@@ -114,6 +115,7 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
   asio::steady_timer timer(executor, options.handshake_timeout);
   timer.async_wait([hs](error_code e) {
     if (!e && !hs->done) {
+      hs->timed_out = true;
       error_code ignored;
       hs->tls.lowest_layer().close(ignored);
     }
@@ -127,7 +129,9 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
   if (ec || alpn != kAlpnH2) {
     ++stats.handshake_failures;
     logInfo("HBONE {}: TLS handshake failed: {}{}", peer.address().to_string(),
-            ec ? ec.message() : fmt::format("ALPN '{}' is not h2", alpn),
+            hs->timed_out ? "timed out"
+            : ec          ? ec.message()
+                          : fmt::format("ALPN '{}' is not h2", alpn),
             hs->verification.error.empty() ? "" : " (" + hs->verification.error + ")");
     hs->tls.lowest_layer().close(ec);
     co_return;

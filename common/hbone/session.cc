@@ -285,6 +285,7 @@ void H2Session::close(std::string_view why) {
   for (auto& [id, st] : streams) st->onClosed(NGHTTP2_INTERNAL_ERROR);
   write_signal_.notify();
   closed_signal_.notify();
+  if (hooks_.on_closed) hooks_.on_closed();
 }
 
 void H2Session::shutdown() {

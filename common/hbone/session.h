@@ -65,6 +65,8 @@ struct SessionHooks {
   std::function<void()> on_ping_ack;
   // The peer's SETTINGS frame arrived (its limits, e.g. max concurrent streams, are known).
   std::function<void()> on_settings;
+  // The connection closed (for whatever reason).
+  std::function<void()> on_closed;
 };
 
 class H2Session : public std::enable_shared_from_this<H2Session> {

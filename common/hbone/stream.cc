@@ -197,6 +197,8 @@ asio::awaitable<void> StreamState::waitResponse() {
 
 void StreamState::abandon() {
   if (!recv_.empty()) consume(recv_.size());
+  // Both halves finished: nghttp2 may still be sending our queued tail and END_STREAM.
+  if (write_shut_ && remote_end_) return;
   if (!closed_) reset(NGHTTP2_CANCEL);
 }
 

@@ -58,7 +58,8 @@ class StreamState {
   void reset(uint32_t error_code);
   // Client: waits for the response header block (or stream end).
   asio::awaitable<void> waitResponse();
-  // Drops unread data (returning its window) and resets the stream if still open.
+  // Drops unread data (returning its window) and resets the stream unless both halves have
+  // ended (then the queued tail and END_STREAM still go out).
   void abandon();
 
   int32_t id() const { return id_; }

@@ -1,0 +1,155 @@
+// HboneClientPool: stream limits (ours and the server's SETTINGS), idle release, PING
+// keepalive, the socket factory and SO_MARK.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/unit/hbone/hbone_fixture.h"
+
+namespace ambit::hbone::testing {
+namespace {
+
+class HbonePoolTest : public HboneFixture {
+ protected:
+  // Opens `n` tunnels and keeps them open; returns how many succeeded.
+  asio::awaitable<size_t> openHeld(HboneClientPool& pool, size_t n,
+                                   std::vector<HboneStream>& held) {
+    for (size_t i = 0; i < n; ++i) {
+      auto s = co_await pool.connect(destination(), request(echo_port_));
+      if (!s) {
+        ADD_FAILURE() << s.error().message;
+        co_return held.size();
+      }
+      held.push_back(std::move(*s));
+    }
+    co_return held.size();
+  }
+};
+
+TEST_F(HbonePoolTest, OpensSecondConnectionPastPoolStreamLimit) {
+  startServer();
+  PoolOptions opts;
+  opts.max_streams_per_connection = 2;
+  auto pool = makePool(opts);
+  run([&]() -> asio::awaitable<void> {
+    std::vector<HboneStream> held;
+    CO_ASSERT(co_await openHeld(*pool, 3, held) == 3);
+    EXPECT_EQ(pool->stats().connections, 2u);
+    EXPECT_EQ(pool->stats().connections_opened, 2u);
+    EXPECT_EQ(pool->stats().active_streams, 3u);
+  });
+}
+
+TEST_F(HbonePoolTest, RespectsServerMaxConcurrentStreamsSetting) {
+  ServerOptions server_opts;
+  server_opts.http2.max_concurrent_streams = 2;
+  startServer(server_opts);
+  auto pool = makePool();  // default limit 100
+  run([&]() -> asio::awaitable<void> {
+    std::vector<HboneStream> held;
+    CO_ASSERT(co_await openHeld(*pool, 5, held) == 5);
+    EXPECT_EQ(pool->stats().connections_opened, 3u);
+  });
+}
+
+TEST_F(HbonePoolTest, SeparateConnectionsPerSourceIdentity) {
+  startServer();
+  auto pool = makePool();
+  CertKey other = pki_.issue("spiffe://cluster.local/ns/other/sa/app");
+  run([&]() -> asio::awaitable<void> {
+    auto a = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(a);
+    Destination d = destination();
+    d.source_identity = "spiffe://cluster.local/ns/other/sa/app";
+    d.tls = makeContext(&other, pki_.caPem());
+    auto b = co_await pool->connect(d, request(echo_port_));
+    CO_ASSERT_OK(b);
+    auto c = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(c);
+    EXPECT_EQ(pool->stats().connections_opened, 2u);
+  });
+  ASSERT_EQ(requests_.size(), 3u);
+  EXPECT_EQ(requests_[1].peer_identity, "spiffe://cluster.local/ns/other/sa/app");
+  EXPECT_EQ(requests_[2].peer_identity, kClientId);
+}
+
+TEST_F(HbonePoolTest, ReleasesIdleConnection) {
+  startServer();
+  PoolOptions opts;
+  opts.http2.idle_timeout = 200ms;
+  auto pool = makePool(opts);
+  run([&]() -> asio::awaitable<void> {
+    {
+      auto s = co_await pool->connect(destination(), request(echo_port_));
+      CO_ASSERT_OK(s);
+      s->shutdownWrite();
+      EXPECT_EQ(co_await readAll(*s), "");
+    }
+    co_await sleep(50ms);
+    EXPECT_EQ(pool->stats().connections, 1u);  // not idle long enough yet
+    co_await sleep(500ms);
+    EXPECT_EQ(pool->stats().connections, 0u);
+    auto again = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(again);
+    EXPECT_EQ(pool->stats().connections_opened, 2u);
+  });
+  EXPECT_EQ(server_->stats().connections_accepted, 2u);
+}
+
+TEST_F(HbonePoolTest, SendsPingKeepalivesThatTheServerAnswers) {
+  startServer();
+  PoolOptions opts;
+  opts.keepalive_interval = 50ms;
+  opts.keepalive_timeout = 2s;
+  auto pool = makePool(opts);
+  run([&]() -> asio::awaitable<void> {
+    auto s = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(s);
+    co_await sleep(400ms);
+    EXPECT_GE(pool->stats().pings_sent, 3u);
+    EXPECT_GE(pool->stats().pings_acked, 3u);
+    EXPECT_EQ(pool->stats().connections, 1u);
+  });
+}
+
+TEST_F(HbonePoolTest, UsesSocketFactoryAndSetsSocketMark) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "SKIPPED LOUDLY: SO_MARK needs CAP_NET_ADMIN (run as root)";
+  }
+  startServer();
+  PoolOptions opts;
+  opts.socket_mark = kZtunnelSocketMark;
+  auto pool = makePool(opts);
+  int factory_fd = -1;
+  int factory_calls = 0;
+  run([&]() -> asio::awaitable<void> {
+    Destination d = destination();
+    d.socket_factory = [&](int family) -> Result<int> {
+      ++factory_calls;
+      factory_fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (factory_fd < 0) return errnoError("socket");
+      return factory_fd;
+    };
+    auto s = co_await pool->connect(d, request(echo_port_));
+    CO_ASSERT_OK(s);
+    uint32_t mark = 0;
+    socklen_t len = sizeof(mark);
+    CO_ASSERT(::getsockopt(factory_fd, SOL_SOCKET, SO_MARK, &mark, &len) == 0);
+    EXPECT_EQ(mark, 0x539u);
+  });
+  EXPECT_EQ(factory_calls, 1);
+}
+
+TEST_F(HbonePoolTest, SocketFactoryErrorIsReported) {
+  startServer();
+  auto pool = makePool();
+  run([&]() -> asio::awaitable<void> {
+    Destination d = destination();
+    d.socket_factory = [](int) -> Result<int> { return makeError("netns gone"); };
+    auto s = co_await pool->connect(d, request(echo_port_));
+    CO_ASSERT(!s);
+    EXPECT_NE(s.error().message.find("netns gone"), std::string::npos) << s.error().message;
+  });
+}
+
+}  // namespace
+}  // namespace ambit::hbone::testing

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include "common/hbone/protocol.h"
+
+namespace ambit::hbone {
+namespace {
+
+TEST(HboneProtocol, ParsesIpv4AndBracketedIpv6Authorities) {
+  auto v4 = parseAuthority("10.0.0.1:8080");
+  ASSERT_TRUE(v4) << v4.error().message;
+  EXPECT_EQ(v4->address().to_string(), "10.0.0.1");
+  EXPECT_EQ(v4->port(), 8080);
+  auto v6 = parseAuthority("[fd00::1]:443");
+  ASSERT_TRUE(v6) << v6.error().message;
+  EXPECT_EQ(v6->address().to_string(), "fd00::1");
+  EXPECT_EQ(formatAuthority(*v6), "[fd00::1]:443");
+  EXPECT_EQ(formatAuthority(*v4), "10.0.0.1:8080");
+}
+
+TEST(HboneProtocol, RejectsBadAuthoritiesWithReason) {
+  for (const char* bad : {"", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
+                          "10.0.0.1:80x", "example.com:80", "fd00::1:80", "[fd00::1]",
+                          "[fd00::1:80", "[10.0.0.1]:80x", ":80"}) {
+    auto r = parseAuthority(bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_NE(r.error().message.find("authority"), std::string::npos);
+    }
+  }
+}
+
+TEST(HboneProtocol, ForwardedQuotesAndBracketsIpv6) {
+  EXPECT_EQ(formatForwardedFor(asio::ip::make_address("10.1.2.3")), "for=\"10.1.2.3\"");
+  EXPECT_EQ(formatForwardedFor(asio::ip::make_address("fd00::7")), "for=\"[fd00::7]\"");
+}
+
+TEST(HboneProtocol, GeneratesValidDistinctTraceparents) {
+  std::string a = generateTraceparent();
+  std::string b = generateTraceparent();
+  EXPECT_TRUE(isValidTraceparent(a)) << a;
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.substr(0, 3), "00-");
+  EXPECT_FALSE(isValidTraceparent("00-00000000000000000000000000000000-0000000000000001-01"));
+  EXPECT_FALSE(isValidTraceparent("00-abc-def-01"));
+  EXPECT_TRUE(isValidTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+}
+
+TEST(HboneProtocol, FindHeaderReturnsFirstMatch) {
+  Headers h{{"a", "1"}, {"b", "2"}, {"a", "3"}};
+  ASSERT_NE(findHeader(h, "a"), nullptr);
+  EXPECT_EQ(*findHeader(h, "a"), "1");
+  EXPECT_EQ(findHeader(h, "c"), nullptr);
+}
+
+}  // namespace
+}  // namespace ambit::hbone

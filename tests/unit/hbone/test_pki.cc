@@ -1,0 +1,148 @@
+#include "tests/unit/hbone/test_pki.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace ambit::hbone::testing {
+namespace {
+
+struct Free {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(BIO* p) const { BIO_free(p); }
+  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Free>;
+using X509Ptr = std::unique_ptr<X509, Free>;
+using BioPtr = std::unique_ptr<BIO, Free>;
+
+void check(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(std::string("test PKI: ") + what);
+}
+
+std::string bioString(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);  // NOLINT(runtime/int)
+  return std::string(data, static_cast<size_t>(n));
+}
+
+std::string certPem(X509* x) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  check(PEM_write_bio_X509(bio.get(), x) == 1, "PEM_write_bio_X509");
+  return bioString(bio.get());
+}
+
+std::string keyPem(EVP_PKEY* k) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  check(PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "PEM_write_bio_PrivateKey");
+  return bioString(bio.get());
+}
+
+void addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  check(ext != nullptr, "X509V3_EXT_conf_nid");
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+X509Ptr newCert(EVP_PKEY* key, const std::string& cn, long serial) {  // NOLINT(runtime/int)
+  X509Ptr x(X509_new());
+  X509_set_version(x.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), serial);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 24 * 3600);
+  X509_set_pubkey(x.get(), key);
+  X509_NAME* name = X509_get_subject_name(x.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("ambit test"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  return x;
+}
+
+}  // namespace
+
+struct TestPki::Keys {
+  PkeyPtr ca_key;
+  X509Ptr ca_cert;
+};
+
+TestPki::TestPki(const std::string& ca_name) : keys_(std::make_unique<Keys>()) {
+  keys_->ca_key.reset(EVP_EC_gen("P-256"));
+  check(keys_->ca_key != nullptr, "EVP_EC_gen");
+  keys_->ca_cert = newCert(keys_->ca_key.get(), ca_name, 1);
+  X509* ca = keys_->ca_cert.get();
+  X509_set_issuer_name(ca, X509_get_subject_name(ca));
+  addExt(ca, ca, NID_basic_constraints, "critical,CA:TRUE");
+  addExt(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign");
+  addExt(ca, ca, NID_subject_key_identifier, "hash");
+  check(X509_sign(ca, keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign CA");
+  ca_ = CertKey{certPem(ca), keyPem(keys_->ca_key.get())};
+}
+
+TestPki::~TestPki() = default;
+
+CertKey TestPki::issue(const std::string& uri_san) const {
+  static long serial = 100;  // NOLINT(runtime/int)
+  PkeyPtr key(EVP_EC_gen("P-256"));
+  check(key != nullptr, "EVP_EC_gen");
+  X509Ptr cert = newCert(key.get(), "workload", ++serial);
+  X509* ca = keys_->ca_cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));
+  addExt(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
+  addExt(cert.get(), ca, NID_key_usage, "critical,digitalSignature,keyAgreement");
+  addExt(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth");
+  addExt(cert.get(), ca, NID_authority_key_identifier, "keyid:always");
+  if (!uri_san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, "URI:" + uri_san);
+  check(X509_sign(cert.get(), keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign leaf");
+  return CertKey{certPem(cert.get()), keyPem(key.get())};
+}
+
+std::shared_ptr<boost::asio::ssl::context> makeContext(const CertKey* identity,
+                                                       const std::string& ca_pem) {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls);
+  if (identity != nullptr) {
+    ctx->use_certificate_chain(boost::asio::buffer(identity->cert_pem));
+    ctx->use_private_key(boost::asio::buffer(identity->key_pem), ssl::context::pem);
+  }
+  ctx->add_certificate_authority(boost::asio::buffer(ca_pem));
+  return ctx;
+}
+
+PeerVerifier spiffeVerifier(const std::string& trust_domain) {
+  return [prefix = "spiffe://" + trust_domain + "/"](X509* leaf,
+                                                     STACK_OF(X509) *) -> Result<std::string> {
+    std::unique_ptr<GENERAL_NAMES, Free> names(static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr)));
+    std::vector<std::string> uris;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+      if (gn->type != GEN_URI) continue;
+      const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+      uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                        static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+    if (uris.size() != 1) return makeError("want exactly one URI SAN, got {}", uris.size());
+    if (uris[0].rfind(prefix, 0) != 0) {
+      return makeError("SPIFFE id {} is outside trust domain {}", uris[0], prefix);
+    }
+    return uris[0];
+  };
+}
+
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  check(static_cast<bool>(out), "write file");
+}
+
+}  // namespace ambit::hbone::testing
