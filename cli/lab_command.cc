@@ -19,14 +19,16 @@ void addLabIdentity(CLI::App& cmd, lab::LabOptions& o) {
   cmd.add_option("--name", o.name,
                  "lab name: prefixes every netns/cgroup and names the run dir /run/<name>-lab")
       ->capture_default_str();
-  cmd.add_option("--run-dir", o.run_dir, "state, logs and config live here (default /run/<name>-lab)");
+  cmd.add_option("--run-dir", o.run_dir,
+                 "state, logs and config live here (default /run/<name>-lab)");
 }
 
 void addUp(CLI::App& lab, lab::LabOptions& o) {
   auto* up = lab.add_subcommand("up", "create the lab (idempotent; repairs a half-created lab)");
   addLabIdentity(*up, o);
   up->add_option("--nodes", o.nodes, "number of nodes (1-200)")->capture_default_str();
-  up->add_option("--config-dir", o.config_dir, "where the lab's YAML goes (default <run-dir>/config)");
+  up->add_option("--config-dir", o.config_dir,
+                 "where the lab's YAML goes (default <run-dir>/config)");
   up->add_option("--bin-dir", o.bin_dir,
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
   up->callback([&o] {

@@ -101,16 +101,16 @@ Status HttpServer::listenOn(const tcp::endpoint& ep) {
 }
 
 void HttpServer::accept(tcp::acceptor& acceptor) {
-  acceptor.async_accept(asio::make_strand(ioc_), [this, &acceptor](beast::error_code ec,
-                                                                   tcp::socket socket) {
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), handler_)->start();
-    } else {
-      logWarn("accept: {}", ec.message());
-    }
-    accept(acceptor);
-  });
+  acceptor.async_accept(asio::make_strand(ioc_),
+                        [this, &acceptor](beast::error_code ec, tcp::socket socket) {
+                          if (!ec) {
+                            socket.set_option(tcp::no_delay(true), ec);
+                            std::make_shared<Session>(std::move(socket), handler_)->start();
+                          } else {
+                            logWarn("accept: {}", ec.message());
+                          }
+                          accept(acceptor);
+                        });
 }
 
 }  // namespace ambit::sample

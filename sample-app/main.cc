@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "TCP port on 0.0.0.0 and [::]")->capture_default_str();
   app.add_option("--pod", id.pod, "pod name reported in responses")->capture_default_str();
   app.add_option("--version", id.version, "version reported in responses")->capture_default_str();
-  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1u, 64u))->capture_default_str();
+  app.add_option("--threads", threads, "I/O threads")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("ambit-sample-app", log_level)) {

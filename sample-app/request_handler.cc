@@ -1,9 +1,8 @@
 #include "sample-app/request_handler.h"
 
 #include <charconv>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace ambit::sample {
 namespace {

@@ -8,10 +8,9 @@
 // Thread-safe: handle() may run on several threads at once.
 
 #include <atomic>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <string>
-
-#include <boost/beast/http.hpp>
 
 namespace ambit::sample {
 

@@ -159,15 +159,18 @@ Status ensureProcess(Intent& intent, const std::string& kind, const std::string&
 
 Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const NodeSpec& n,
                                                       const std::string& mount) {
-  return std::map<std::string, std::string>{
-      {"lab", t.options.name},        {"node", n.name},
-      {"node_index", std::to_string(n.index)},
-      {"netns", n.netns},             {"netns_path", netnsPath(n.netns)},
-      {"node_ipv4", n.underlay_ipv4}, {"node_ipv6", n.underlay_ipv6},
-      {"config_dir", t.options.config_dir},
-      {"cgroup", nodeCgroup(mount, t, n)},
-      {"state_dir", t.node_state_root + "/" + n.name},
-      {"run_dir", t.options.run_dir}, {"bin_dir", t.options.bin_dir}};
+  return std::map<std::string, std::string>{{"lab", t.options.name},
+                                            {"node", n.name},
+                                            {"node_index", std::to_string(n.index)},
+                                            {"netns", n.netns},
+                                            {"netns_path", netnsPath(n.netns)},
+                                            {"node_ipv4", n.underlay_ipv4},
+                                            {"node_ipv6", n.underlay_ipv6},
+                                            {"config_dir", t.options.config_dir},
+                                            {"cgroup", nodeCgroup(mount, t, n)},
+                                            {"state_dir", t.node_state_root + "/" + n.name},
+                                            {"run_dir", t.options.run_dir},
+                                            {"bin_dir", t.options.bin_dir}};
 }
 
 Status startDaemons(const Topology& t, const std::string& mount, Intent& intent) {
@@ -218,8 +221,8 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
     return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
   }
   for (const auto& p : t.pods) {
-    LaunchSpec spec{.argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name,
-                             "--version", p.version()},
+    LaunchSpec spec{.argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name, "--version",
+                             p.version()},
                     .netns_path = netnsPath(p.netns),
                     .cgroup_dir = podCgroup(mount, t, p),
                     .log_file = t.log_dir + "/" + p.name + ".log"};
@@ -230,8 +233,8 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
     auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
     while (!appAccepts(p)) {
       if (std::chrono::steady_clock::now() > deadline) {
-        return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name,
-                         p.ipv4, kAppPort, t.log_dir, p.name);
+        return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
+                         kAppPort, t.log_dir, p.name);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

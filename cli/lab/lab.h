@@ -9,10 +9,9 @@
 // Setting AMBIT_LAB_PAUSE_AFTER=<step> makes `up` stop after that step (for crash tests);
 // steps: underlay, node:<node>, pod:<pod>, cgroups, config, daemons, app:<pod>, ready.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/lab/topology.h"
 #include "common/status.h"

@@ -65,15 +65,16 @@ std::vector<std::string> removeAll(const LabState& s) {
     for (const auto& p : s.processes) {
       if (p.kind != kind || p.pid == 0) continue;
       stops.emplace_back(&p, std::async(std::launch::async, [id = ProcessId{p.pid, p.start_time}] {
-                           return stopProcess(id, std::chrono::seconds(5));
-                         }));
+        return stopProcess(id, std::chrono::seconds(5));
+      }));
     }
     for (auto& [p, f] : stops) {
       Status st = f.get();
       if (!st) errors.push_back(fmt::format("stop {} {}: {}", kind, p->name, st.message()));
     }
   }
-  for (auto it = s.cgroups.rbegin(); it != s.cgroups.rend(); ++it) collect(errors, removeCgroup(*it));
+  for (auto it = s.cgroups.rbegin(); it != s.cgroups.rend(); ++it)
+    collect(errors, removeCgroup(*it));
   for (auto it = s.netns.rbegin(); it != s.netns.rend(); ++it) collect(errors, deleteNetns(*it));
   for (const auto& f : s.files) collect(errors, removePath(f, false));
   return errors;

@@ -85,9 +85,8 @@ Result<int> labExec(const LabOptions& options, const std::string& pod,
   }
   auto mount = findCgroup2Mount();
   AMBIT_TRY(mount);
-  return runForeground(LaunchSpec{.argv = argv,
-                                  .netns_path = netnsPath(p->netns),
-                                  .cgroup_dir = podCgroup(*mount, *t, *p)});
+  return runForeground(LaunchSpec{
+      .argv = argv, .netns_path = netnsPath(p->netns), .cgroup_dir = podCgroup(*mount, *t, *p)});
 }
 
 nlohmann::json toJson(const LabStatus& s) {
@@ -118,14 +117,21 @@ nlohmann::json toJson(const LabStatus& s) {
                     {"alive", p.alive}});
   }
   for (const auto& d : s.daemons) {
-    daemons.push_back({{"node", d.node}, {"name", d.name}, {"pid", d.pid}, {"alive", d.alive},
+    daemons.push_back({{"node", d.node},
+                       {"name", d.name},
+                       {"pid", d.pid},
+                       {"alive", d.alive},
                        {"log_file", d.log_file}});
   }
-  return {{"lab", s.lab},           {"phase", s.phase},
-          {"run_dir", s.run_dir},   {"state_file", s.state_file},
-          {"config_dir", s.config_dir}, {"cgroup_root", s.cgroup_root},
+  return {{"lab", s.lab},
+          {"phase", s.phase},
+          {"run_dir", s.run_dir},
+          {"state_file", s.state_file},
+          {"config_dir", s.config_dir},
+          {"cgroup_root", s.cgroup_root},
           {"underlay_netns", s.underlay_netns},
-          {"nodes", nodes},         {"pods", pods},
+          {"nodes", nodes},
+          {"pods", pods},
           {"daemons", daemons}};
 }
 
@@ -134,7 +140,8 @@ std::string formatStatus(const LabStatus& s) {
                                 s.config_dir, s.cgroup_root);
   out += fmt::format("{:<8} {:<16} {:<14} {}\n", "NODE", "NETNS", "UNDERLAY-IPV4", "UNDERLAY-IPV6");
   for (const auto& n : s.nodes) {
-    out += fmt::format("{:<8} {:<16} {:<14} {}\n", n.name, n.netns, n.underlay_ipv4, n.underlay_ipv6);
+    out +=
+        fmt::format("{:<8} {:<16} {:<14} {}\n", n.name, n.netns, n.underlay_ipv4, n.underlay_ipv6);
   }
   out += fmt::format("\n{:<12} {:<7} {:<13} {:<20} {:<8} {:<8} {}\n", "POD", "NODE", "IPV4", "IPV6",
                      "VERSION", "PID", "NETNS");

@@ -81,8 +81,8 @@ std::string services(const Topology& t) {
     emitMap(e, "selector", s.selector);
     e << YAML::Key << "type" << YAML::Value << "ClusterIP";
     e << YAML::Key << "clusterIP" << YAML::Value << s.cluster_ipv4;
-    e << YAML::Key << "clusterIPs" << YAML::Value << YAML::Flow << YAML::BeginSeq
-      << s.cluster_ipv4 << s.cluster_ipv6 << YAML::EndSeq;
+    e << YAML::Key << "clusterIPs" << YAML::Value << YAML::Flow << YAML::BeginSeq << s.cluster_ipv4
+      << s.cluster_ipv6 << YAML::EndSeq;
     e << YAML::Key << "ipFamilies" << YAML::Value << YAML::Flow << YAML::BeginSeq << "IPv4"
       << "IPv6" << YAML::EndSeq;
     e << YAML::Key << "ipFamilyPolicy" << YAML::Value << "RequireDualStack";

@@ -17,7 +17,8 @@ constexpr long kNsfsMagic = 0x6e736673;
 
 // Sysctls under /proc/sys/net resolve against the opening thread's netns, so write them from
 // inside the lab namespace (never the host's).
-Status setSysctls(const std::string& netns, const std::vector<std::pair<std::string, std::string>>& kv) {
+Status setSysctls(const std::string& netns,
+                  const std::vector<std::pair<std::string, std::string>>& kv) {
   auto fd = openNetns(netnsPath(netns));
   AMBIT_TRY(fd);
   return inNetns(fd->get(), [&]() -> Status {
@@ -42,7 +43,8 @@ Status ensureNetns(const std::string& name, const NetnsRecorder& record) {
   }
   AMBIT_TRY(ip(name, {"link", "set", "lo", "up"}));
   // Addresses are added with nodad too; this also covers link-local addresses.
-  return setSysctls(name, {{"ipv6/conf/all/accept_dad", "0"}, {"ipv6/conf/default/accept_dad", "0"}});
+  return setSysctls(name,
+                    {{"ipv6/conf/all/accept_dad", "0"}, {"ipv6/conf/default/accept_dad", "0"}});
 }
 
 // A veth pair created with both ends directly in their namespaces: never in the root netns.
@@ -82,10 +84,13 @@ Status ensureNode(const Topology& t, const NodeSpec& node, const NetnsRecorder& 
   AMBIT_TRY(ensureNetns(node.netns, record));
   AMBIT_TRY(setSysctls(node.netns, {{"ipv4/ip_forward", "1"}, {"ipv6/conf/all/forwarding", "1"}}));
   AMBIT_TRY(ensureVeth(node.netns, kUplink, t.underlay_netns, node.underlay_port));
-  AMBIT_TRY(ip(t.underlay_netns, {"link", "set", node.underlay_port, "master", kUnderlayBridge, "up"}));
-  AMBIT_TRY(addAddresses(node.netns, kUplink, node.underlay_ipv4 + "/24", node.underlay_ipv6 + "/64"));
+  AMBIT_TRY(
+      ip(t.underlay_netns, {"link", "set", node.underlay_port, "master", kUnderlayBridge, "up"}));
+  AMBIT_TRY(
+      addAddresses(node.netns, kUplink, node.underlay_ipv4 + "/24", node.underlay_ipv6 + "/64"));
   AMBIT_TRY(ensureBridge(node.netns, kNodeBridge));
-  AMBIT_TRY(addAddresses(node.netns, kNodeBridge, node.gateway_v4 + "/24", node.gateway_v6 + "/64"));
+  AMBIT_TRY(
+      addAddresses(node.netns, kNodeBridge, node.gateway_v4 + "/24", node.gateway_v6 + "/64"));
   for (const auto& other : t.nodes) {
     if (other.name == node.name) continue;
     AMBIT_TRY(ip(node.netns, {"route", "replace", other.pod_cidr_v4, "via", other.underlay_ipv4,
@@ -103,10 +108,10 @@ Status ensurePod(const Topology& t, const PodSpec& pod, const NetnsRecorder& rec
   AMBIT_TRY(ensureVeth(pod.netns, kPodInterface, node->netns, pod.node_port));
   AMBIT_TRY(ip(node->netns, {"link", "set", pod.node_port, "master", kNodeBridge, "up"}));
   AMBIT_TRY(addAddresses(pod.netns, kPodInterface, pod.ipv4 + "/24", pod.ipv6 + "/64"));
-  AMBIT_TRY(ip(pod.netns, {"route", "replace", "default", "via", node->gateway_v4, "dev",
-                           kPodInterface}));
-  return ip(pod.netns, {"-6", "route", "replace", "default", "via", node->gateway_v6, "dev",
-                        kPodInterface});
+  AMBIT_TRY(ip(pod.netns,
+               {"route", "replace", "default", "via", node->gateway_v4, "dev", kPodInterface}));
+  return ip(pod.netns,
+            {"-6", "route", "replace", "default", "via", node->gateway_v6, "dev", kPodInterface});
 }
 
 Status deleteNetns(const std::string& name) {

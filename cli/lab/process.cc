@@ -25,10 +25,14 @@ constexpr int kStageCgroup = 1, kStageNetns = 2, kStageLog = 3, kStageExec = 4;
 
 const char* stageName(int stage) {
   switch (stage) {
-    case kStageCgroup: return "join cgroup";
-    case kStageNetns: return "enter netns";
-    case kStageLog: return "open log file";
-    default: return "exec";
+    case kStageCgroup:
+      return "join cgroup";
+    case kStageNetns:
+      return "enter netns";
+    case kStageLog:
+      return "open log file";
+    default:
+      return "exec";
   }
 }
 
@@ -199,7 +203,8 @@ Result<int> runForeground(const LaunchSpec& spec) {
     ::_exit(127);
   }
   // Like system(): the child owns the terminal's interrupts while it runs.
-  struct sigaction ignore {}, old_int{}, old_quit{};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &old_int);
   ::sigaction(SIGQUIT, &ignore, &old_quit);

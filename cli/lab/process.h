@@ -27,7 +27,8 @@ bool isAlive(const ProcessId& id);
 // Where and what to run. The process joins cgroup_dir (if set) and then the network namespace
 // at netns_path (required) before exec, so it never runs in the host netns by accident.
 struct LaunchSpec {
-  std::vector<std::string> argv;  // argv[0]: a path (detached) or a name looked up in PATH (foreground)
+  std::vector<std::string>
+      argv;  // argv[0]: a path (detached) or a name looked up in PATH (foreground)
   std::string netns_path;
   std::string cgroup_dir;
   std::string log_file;  // detached only: stdout and stderr are appended here

@@ -33,10 +33,10 @@ nlohmann::json toJson(const LabState& s) {
                      {"start_time", p.start_time},
                      {"log_file", p.log_file}});
   }
-  return {{"version", s.version}, {"lab", s.lab},       {"phase", s.phase},
+  return {{"version", s.version}, {"lab", s.lab},         {"phase", s.phase},
           {"nodes", s.nodes},     {"run_dir", s.run_dir}, {"config_dir", s.config_dir},
-          {"bin_dir", s.bin_dir}, {"netns", s.netns},   {"cgroups", s.cgroups},
-          {"dirs", s.dirs},       {"files", s.files},   {"processes", procs}};
+          {"bin_dir", s.bin_dir}, {"netns", s.netns},     {"cgroups", s.cgroups},
+          {"dirs", s.dirs},       {"files", s.files},     {"processes", procs}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {
@@ -55,11 +55,9 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.dirs = j.at("dirs").get<std::vector<std::string>>();
     s.files = j.at("files").get<std::vector<std::string>>();
     for (const auto& p : j.at("processes")) {
-      s.processes.push_back(ProcessRecord{p.at("kind").get<std::string>(),
-                                          p.at("name").get<std::string>(),
-                                          p.at("pid").get<int>(),
-                                          p.at("start_time").get<uint64_t>(),
-                                          p.at("log_file").get<std::string>()});
+      s.processes.push_back(ProcessRecord{
+          p.at("kind").get<std::string>(), p.at("name").get<std::string>(), p.at("pid").get<int>(),
+          p.at("start_time").get<uint64_t>(), p.at("log_file").get<std::string>()});
     }
     return s;
   } catch (const nlohmann::json::exception& e) {
@@ -96,7 +94,8 @@ Status writeFileAtomic(const std::string& path, const std::string& content) {
   }
   if (::fsync(fd.get()) != 0) return errnoError(fmt::format("fsync {}", tmp));
   fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoError(fmt::format("rename to {}", path));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return errnoError(fmt::format("rename to {}", path));
   return Status::ok();
 }
 

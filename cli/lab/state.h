@@ -4,19 +4,18 @@
 // Saved atomically (write to a temp file, fsync, rename), so it is never half-written.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
 namespace ambit::lab {
 
 struct ProcessRecord {
-  std::string kind;  // "app" (a pod's sample app) or "daemon" (a node daemon)
-  std::string name;  // pod name, or "<node>/<daemon>"
-  int pid = 0;       // 0 while the process is being started
+  std::string kind;         // "app" (a pod's sample app) or "daemon" (a node daemon)
+  std::string name;         // pod name, or "<node>/<daemon>"
+  int pid = 0;              // 0 while the process is being started
   uint64_t start_time = 0;  // /proc/<pid>/stat field 22; identifies the process with pid
   std::string log_file;
 };
@@ -28,10 +27,10 @@ struct LabState {
   // The options that built the topology, so status/exec/down rebuild it exactly.
   int nodes = 0;
   std::string run_dir, config_dir, bin_dir;
-  std::vector<std::string> netns;     // names under /run/netns
-  std::vector<std::string> cgroups;   // absolute paths, parents before children
-  std::vector<std::string> dirs;      // absolute paths, parents before children
-  std::vector<std::string> files;     // absolute paths
+  std::vector<std::string> netns;    // names under /run/netns
+  std::vector<std::string> cgroups;  // absolute paths, parents before children
+  std::vector<std::string> dirs;     // absolute paths, parents before children
+  std::vector<std::string> files;    // absolute paths
   std::vector<ProcessRecord> processes;
 
   // Adds v to list unless present; returns true if it was added.

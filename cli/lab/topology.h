@@ -35,10 +35,10 @@ inline constexpr int kAppPort = 8080;
 //   {cgroup} (the node's pod cgroup subtree, absolute) {state_dir} (<run>/nodes/<node>)
 //   {run_dir} {bin_dir}
 struct NodeDaemonSpec {
-  std::string name;                // short, unique per node: "agent", "ztunnel"
-  std::string binary;              // e.g. "{bin_dir}/ambit-agent"
-  std::vector<std::string> args;   // e.g. {"--node", "{node}", "--config", "{config_dir}"}
-  std::string log_file;            // empty: {run_dir}/logs/{node}-<name>.log
+  std::string name;               // short, unique per node: "agent", "ztunnel"
+  std::string binary;             // e.g. "{bin_dir}/ambit-agent"
+  std::vector<std::string> args;  // e.g. {"--node", "{node}", "--config", "{config_dir}"}
+  std::string log_file;           // empty: {run_dir}/logs/{node}-<name>.log
 };
 
 // The daemons `lab up` starts on every node; empty until the agent and ztunnel land.
@@ -71,8 +71,8 @@ struct PodSpec {
   std::map<std::string, std::string> labels;
   std::string service_account;
   std::string netns;
-  std::string ipv4, ipv6;  // without prefix length
-  std::string node_port;   // the pod's veth end inside the node netns
+  std::string ipv4, ipv6;       // without prefix length
+  std::string node_port;        // the pod's veth end inside the node netns
   std::string version() const;  // labels["version"] or "latest"
 };
 

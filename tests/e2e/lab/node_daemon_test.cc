@@ -1,15 +1,14 @@
 // The node-daemon extension point, through the library: a daemon spec with placeholders is
 // started once per node inside the node netns and its own cgroup, shows up in status, and
 // `down` stops it even when it ignores SIGTERM.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "cli/lab/lab.h"
 #include "common/cgroup.h"
@@ -42,8 +41,9 @@ class NodeDaemonTest : public testing::Test {
     options_.daemons = {NodeDaemonSpec{
         .name = "stubborn",
         .binary = "/bin/sh",
-        .args = {"-c", "echo node={node} cgroup={cgroup} state={state_dir} config={config_dir}; "
-                       "trap '' TERM; exec sleep 3600"}}};
+        .args = {"-c",
+                 "echo node={node} cgroup={cgroup} state={state_dir} config={config_dir}; "
+                 "trap '' TERM; exec sleep 3600"}}};
     ASSERT_TRUE(labDown(options_).isOk());
   }
   void TearDown() override {

@@ -118,7 +118,8 @@ TEST(Topology, RejectsIncompleteDaemonSpec) {
 }
 
 TEST(Placeholders, ExpandsKnownKeys) {
-  auto r = expandPlaceholders("{bin_dir}/ambit-agent --node={node}", {{"bin_dir", "/b"}, {"node", "n1"}});
+  auto r = expandPlaceholders("{bin_dir}/ambit-agent --node={node}",
+                              {{"bin_dir", "/b"}, {"node", "n1"}});
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(*r, "/b/ambit-agent --node=n1");
   EXPECT_EQ(expandPlaceholders("plain", {}).value(), "plain");
