@@ -7,6 +7,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+
 namespace ambit::hbone::testing {
 namespace {
 
@@ -40,14 +42,13 @@ asio::awaitable<void> summarySession(tcp::socket s) {
   s.shutdown(tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<void> upstreamLoop(std::shared_ptr<tcp::acceptor> acceptor, bool echo) {
+asio::awaitable<void> upstreamLoop(std::shared_ptr<tcp::acceptor> acceptor,
+                                   UpstreamSession session) {
   for (;;) {
     error_code ec;
     tcp::socket s = co_await acceptor->async_accept(asio::redirect_error(kUse, ec));
     if (ec) co_return;
-    auto ex = acceptor->get_executor();
-    asio::co_spawn(ex, echo ? echoSession(std::move(s)) : summarySession(std::move(s)),
-                   asio::detached);
+    asio::co_spawn(acceptor->get_executor(), session(std::move(s)), asio::detached);
   }
 }
 
@@ -57,8 +58,8 @@ HboneFixture::HboneFixture()
     : server_cert_(pki_.issue(kServerId)), client_cert_(pki_.issue(kClientId)) {
   server_tls_ = makeContext(&server_cert_, pki_.caPem());
   client_tls_ = makeContext(&client_cert_, pki_.caPem());
-  echo_port_ = startUpstream(true);
-  summary_port_ = startUpstream(false);
+  echo_port_ = startUpstream(echoSession);
+  summary_port_ = startUpstream(summarySession);
 }
 
 HboneFixture::~HboneFixture() {
@@ -69,17 +70,21 @@ HboneFixture::~HboneFixture() {
   server_.reset();
 }
 
-uint16_t HboneFixture::startUpstream(bool echo) {
+uint16_t HboneFixture::startUpstream(UpstreamSession session) {
   auto acceptor = std::make_shared<tcp::acceptor>(
       ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   upstreams_.push_back(acceptor);
-  asio::co_spawn(ioc_, upstreamLoop(acceptor, echo), asio::detached);
-  return acceptor->local_endpoint().port();
+  asio::co_spawn(ioc_, upstreamLoop(acceptor, std::move(session)), asio::detached);
+  upstream_ports_.push_back(acceptor->local_endpoint().port());
+  return upstream_ports_.back();
 }
 
 asio::awaitable<ConnectOutcome> HboneFixture::handleConnect(const ConnectRequest& req) {
   requests_.push_back(req);
-  if (req.target.port() != echo_port_ && req.target.port() != summary_port_) co_return 503;
+  if (std::find(upstream_ports_.begin(), upstream_ports_.end(), req.target.port()) ==
+      upstream_ports_.end()) {
+    co_return 503;
+  }
   tcp::socket upstream(ioc_);
   error_code ec;
   co_await upstream.async_connect(req.target, asio::redirect_error(kUse, ec));

@@ -42,6 +42,8 @@ inline constexpr char kTrustDomain[] = "cluster.local";
 inline constexpr char kServerId[] = "spiffe://cluster.local/ns/server/sa/srv";
 inline constexpr char kClientId[] = "spiffe://cluster.local/ns/client/sa/cli";
 
+using UpstreamSession = std::function<asio::awaitable<void>(tcp::socket)>;
+
 class HboneFixture : public ::testing::Test {
  protected:
   HboneFixture();
@@ -57,6 +59,9 @@ class HboneFixture : public ::testing::Test {
   asio::awaitable<void> sleep(std::chrono::milliseconds d);
   // Reads from `stream` until END_STREAM; returns everything (or error text prefixed "ERR:").
   asio::awaitable<std::string> readAll(HboneStream& stream);
+  // Another upstream TCP server on 127.0.0.1:0 running `session` per connection; the connect
+  // handler accepts tunnels to its port.
+  uint16_t startUpstream(UpstreamSession session);
 
   asio::io_context ioc_;
   TestPki pki_{"ambit test CA"};
@@ -72,9 +77,9 @@ class HboneFixture : public ::testing::Test {
   std::vector<SpliceResult> tunnels_;     // finished server-side tunnels
 
  private:
-  uint16_t startUpstream(bool echo);
   asio::awaitable<ConnectOutcome> handleConnect(const ConnectRequest& req);
   std::vector<std::shared_ptr<tcp::acceptor>> upstreams_;
+  std::vector<uint16_t> upstream_ports_;
 };
 
 }  // namespace ambit::hbone::testing
