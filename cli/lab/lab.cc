@@ -271,6 +271,8 @@ Status labUp(const LabOptions& options) {
   bool fresh_run_dir = !fs::exists(t->options.run_dir, ec);
   fs::create_directories(t->options.run_dir, ec);
   if (ec) return makeError("create {}: {}", t->options.run_dir, ec.message());
+  auto lock = lockRunDir(t->options.run_dir);
+  AMBIT_TRY(lock);
   auto state = loadOrCreateState(*t);
   AMBIT_TRY(state);
   state->phase = "creating";

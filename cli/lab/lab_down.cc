@@ -84,6 +84,13 @@ std::vector<std::string> removeAll(const LabState& s) {
 
 Status labDown(const LabOptions& options) {
   std::string state_file = stateFilePath(options);
+  std::error_code ec;
+  UniqueFd lock;
+  if (std::string dir = fs::path(state_file).parent_path(); fs::is_directory(dir, ec)) {
+    auto locked = lockRunDir(dir);
+    AMBIT_TRY(locked);
+    lock = std::move(*locked);
+  }
   auto state = loadState(state_file);
   if (!state) {
     if (state.error().code != ENOENT) return state.error();

@@ -1,6 +1,7 @@
 #include "cli/lab/state.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +80,19 @@ Result<LabState> loadState(const std::string& path) {
 
 Status saveState(const std::string& path, const LabState& s) {
   return writeFileAtomic(path, toJson(s).dump(2) + "\n");
+}
+
+Result<UniqueFd> lockRunDir(const std::string& run_dir) {
+  UniqueFd fd(::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return errnoError(fmt::format("open {}", run_dir));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return makeError("another `ambitctl lab up` or `down` is working on {}; wait for it",
+                       run_dir);
+    }
+    return errnoError(fmt::format("lock {}", run_dir));
+  }
+  return fd;
 }
 
 Status writeFileAtomic(const std::string& path, const std::string& content) {

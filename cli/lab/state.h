@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace ambit::lab {
 
@@ -44,6 +45,10 @@ Result<LabState> stateFromJson(const nlohmann::json& j);
 // Missing file: an error with code ENOENT.
 Result<LabState> loadState(const std::string& path);
 Status saveState(const std::string& path, const LabState& s);
+
+// Takes an exclusive lock on the lab's run dir (flock, released when the fd closes or the
+// process dies), so two `lab up`/`lab down` of the same lab never interleave.
+Result<UniqueFd> lockRunDir(const std::string& run_dir);
 
 // Writes content to path atomically (temp file + fsync + rename).
 Status writeFileAtomic(const std::string& path, const std::string& content);
