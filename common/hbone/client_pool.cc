@@ -156,6 +156,7 @@ asio::awaitable<Result<std::shared_ptr<Dial>>> HboneClientPool::Impl::dialTls(
   dial->verification.verifier = verifier;
   dial->verification.expected_ids = dest.expected_server_ids;
   if (Status st = dial->verification.attach(dial->tls.native_handle()); !st) co_return st.error();
+  if (Status st = offerAlpnH2(dial->tls.native_handle()); !st) co_return st.error();
   asio::steady_timer timer(executor, options.connect_timeout);
   armTimeout(timer, dial);
   co_await dial->tls.lowest_layer().async_connect(dest.address,
@@ -210,7 +211,6 @@ detail::SessionHooks HboneClientPool::Impl::hooksFor(const ConnectionPtr& conn) 
 asio::awaitable<Status> HboneClientPool::Impl::establish(const Destination& dest,
                                                          ConnectionPtr conn) {
   if (!dest.tls) co_return makeError("HBONE destination has no TLS context");
-  if (Status st = configureClientContext(dest.tls->native_handle()); !st) co_return st;
   auto dial = co_await dialTls(dest);
   if (!dial) co_return dial.error();
   std::string identity = (*dial)->verification.identity;

@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <array>
 
 #include "common/hbone/stream_state.h"
 #include "common/log.h"
@@ -186,12 +185,12 @@ Status H2Session::start() {
 }
 
 Status H2Session::sendSettings() {
-  std::array<nghttp2_settings_entry, 4> settings = {{
+  std::vector<nghttp2_settings_entry> settings = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_size},
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-  }};
+  };
+  if (role_ == Role::kClient) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
   int rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   if (rv == 0) {
     rv = nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,

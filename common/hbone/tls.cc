@@ -95,6 +95,13 @@ Status configureClientContext(SSL_CTX* ctx) {
   return Status::ok();
 }
 
+Status offerAlpnH2(SSL* ssl) {
+  if (SSL_set_alpn_protos(ssl, kAlpnWire.data(), kAlpnWire.size()) != 0) {
+    return makeError("SSL_set_alpn_protos: {}", lastSslError());
+  }
+  return Status::ok();
+}
+
 Status PeerVerification::attach(SSL* ssl) {
   if (SSL_set_min_proto_version(ssl, TLS1_3_VERSION) != 1 ||
       SSL_set_max_proto_version(ssl, TLS1_3_VERSION) != 1) {

@@ -32,8 +32,11 @@ using PeerVerifier = std::function<Result<std::string>(X509* leaf, STACK_OF(X509
 // Server side: TLS 1.3 only and the ALPN selector (accepts only "h2"). Idempotent; changes the
 // context for every user of it.
 Status configureServerContext(SSL_CTX* ctx);
-// Client side: TLS 1.3 only and ALPN offer "h2".
+// Client side: TLS 1.3 only and ALPN offer "h2". (HboneClientPool does not need it: it sets
+// both on each SSL, leaving shared contexts untouched.)
 Status configureClientContext(SSL_CTX* ctx);
+// Offers ALPN "h2" on one client connection.
+Status offerAlpnH2(SSL* ssl);
 
 // Per-connection verification state, attached to one SSL*. Must outlive the handshake.
 struct PeerVerification {
