@@ -90,6 +90,20 @@ void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::
   }
 }
 
+// A waypoint without status addresses takes the IPs of its pods (Istio labels them with
+// gateway.networking.k8s.io/gateway-name).
+void resolveWaypointAddresses(v1::MeshSnapshot& snap) {
+  for (auto& wp : *snap.mutable_waypoints()) {
+    if (wp.addresses_size() > 0) continue;
+    for (const auto& w : snap.workloads()) {
+      if (w.namespace_() == wp.namespace_() &&
+          label(w.labels(), "gateway.networking.k8s.io/gateway-name") == wp.name()) {
+        for (const auto& a : w.addresses()) wp.add_addresses(a);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void crossCheck(const PartialModel& model, ConfigErrors& errors) {
@@ -134,6 +148,7 @@ v1::MeshSnapshot assemble(const PartialModel& model, const std::set<std::string>
   copyGood(model.destination_policies, bad_files, snap.mutable_destination_policies());
   std::map<std::string, const v1::Namespace*> ns;
   for (const auto& n : snap.namespaces()) ns.emplace(n.name(), &n);
+  resolveWaypointAddresses(snap);
   bindWorkloads(snap, ns);
   bindServices(snap, ns);
   return snap;

@@ -126,8 +126,11 @@ void ConfigWatcher::reload() {
     last_errors_ = std::move(result.errors);
     logWarn("config {}: {} problem(s), keeping last good version {}", dir_.string(),
             last_errors_.size(), current_ ? current_->version() : "(none)");
-    for (const auto& e : last_errors_) logWarn("{}", e.toString());
-    if (on_errors_) on_errors_(last_errors_);
+    if (on_errors_) {
+      on_errors_(last_errors_);
+    } else {
+      for (const auto& e : last_errors_) logWarn("{}", e.toString());
+    }
     return;
   }
   last_errors_.clear();

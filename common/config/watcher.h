@@ -5,6 +5,8 @@
 // the last change (debounce). A good result becomes the current snapshot and is delivered to
 // `on_snapshot`; a bad result is delivered to `on_errors` and the last good snapshot stays in
 // force — nothing is ever half-applied. Unchanged content (same version hash) is not delivered.
+// Each rejection logs a one-line summary; the individual errors are logged only when there is
+// no `on_errors` callback (the callback owner reports them).
 //
 // Threading: the watcher runs no thread of its own. It exposes one pollable fd (an epoll set
 // holding the inotify fd and the debounce timerfd); when it is readable the owner calls

@@ -339,8 +339,27 @@ apiVersion: v1
 kind: Pod
 metadata: {name: b, namespace: ns, labels: {istio.io/use-waypoint: other}}
 )");
+  EXPECT_EQ(s.waypoints(0).addresses_size(), 0) << "no status, no labelled pod";
   EXPECT_EQ(workload(s, "ns/a").waypoint(), "ns/wp");
   EXPECT_EQ(workload(s, "ns/b").waypoint(), "ns/other");
+}
+
+TEST(Topology, WaypointAddressesComeFromItsPodsWithoutStatus) {
+  const auto s = loadOk(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp, namespace: ns}
+spec: {gatewayClassName: istio-waypoint}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: wp-7d9f
+  namespace: ns
+  labels: {gateway.networking.k8s.io/gateway-name: wp}
+status: {podIP: 10.2.0.9}
+)");
+  ASSERT_EQ(s.waypoints(0).addresses_size(), 1);
+  EXPECT_EQ(s.waypoints(0).addresses(0), "10.2.0.9");
 }
 
 TEST(Options, TrustDomainAndRootNamespaceAreConfigurable) {
