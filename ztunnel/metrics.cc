@@ -46,7 +46,7 @@ prometheus::Labels ConnectionLabels::toPrometheus() const {
   }
   l["request_protocol"] = "tcp";
   l["response_flags"] = response_flags;
-  l["connection_security_policy"] = mutual_tls ? "mutual_tls" : "unknown";
+  l["connection_security_policy"] = mutual_tls ? "mutual_tls" : (reporter == "destination" ? "none" : "unknown");
   return l;
 }
 
@@ -61,11 +61,11 @@ TcpMetrics::TcpMetrics(prometheus::Registry& r)
                   .Register(r)),
       sent_(prometheus::BuildCounter()
                 .Name("istio_tcp_sent_bytes_total")
-                .Help("Bytes sent during a TCP connection (towards the destination)")
+                .Help("Bytes sent during response (destination to source) of TCP connections")
                 .Register(r)),
       received_(prometheus::BuildCounter()
                     .Name("istio_tcp_received_bytes_total")
-                    .Help("Bytes received during a TCP connection (from the destination)")
+                    .Help("Bytes received during request (source to destination) of TCP connections")
                     .Register(r)),
       failed_(prometheus::BuildCounter()
                   .Name("istio_tcp_connections_failed_total")

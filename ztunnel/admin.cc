@@ -1,0 +1,104 @@
+// The ztunnel's operational endpoints: 15020 /metrics, 15021 /healthz/ready, and on localhost
+// 15000 /config_dump, /logging and /quitquitquit.
+#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+#include <openssl/x509.h>
+
+#include "common/admin/metrics.h"
+#include "common/log.h"
+#include "ztunnel/ztunnel_impl.h"
+
+namespace ambit::ztunnel {
+
+namespace {
+
+nlohmann::json protoJson(const google::protobuf::Message& m) {
+  std::string s;
+  (void)google::protobuf::util::MessageToJsonString(m, &s);
+  return nlohmann::json::parse(s, nullptr, false);
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  return buf;
+}
+
+}  // namespace
+
+std::string Ztunnel::Impl::configDump() {
+  auto dump = onDataThread([this]() -> Result<std::string> {
+    nlohmann::json j;
+    j["node"] = options.node;
+    j["draining"] = draining;
+    nlohmann::json pods_json = nlohmann::json::array();
+    for (const auto& [uid, pod] : pods) {
+      nlohmann::json p = protoJson(pod->info);
+      p["identity"] = pod->spiffe_id;
+      pods_json.push_back(p);
+    }
+    j["pods"] = pods_json;
+    if (state) {
+      const auto& s = state->snapshot();
+      j["config_version"] = s.version();
+      for (const auto& w : s.workloads()) j["workloads"].push_back(protoJson(w));
+      for (const auto& v : s.services()) j["services"].push_back(protoJson(v));
+      for (const auto& p : s.authorization_policies()) j["policies"].push_back(protoJson(p));
+      for (const auto& p : s.peer_authentications()) j["peer_authentications"].push_back(protoJson(p));
+    }
+    nlohmann::json certs = nlohmann::json::array();
+    for (const auto& [id, cert] : identities->certificates()) {
+      nlohmann::json c{{"identity", id}, {"state", cert ? "Available" : "Initializing"}};
+      if (cert) {
+        c["valid_from"] = isoTime(cert->notBefore);
+        c["expiration_time"] = isoTime(cert->notAfter);
+        c["cert_chain"] = cert->pem.chainPem;
+        c["root_certs"] = cert->pem.rootsPem;
+      }
+      certs.push_back(c);
+    }
+    j["certificates"] = certs;
+    j["certificate_rotations"] = identities->rotations();
+    auto ps = pool->stats();
+    j["hbone_pool"] = {{"connections", ps.connections}, {"opened", ps.connections_opened},
+                       {"active_streams", ps.active_streams}};
+    j["tracked_connections"] = tracker.size();
+    j["outbound_active"] = outbound_active;
+    return j.dump(2);
+  });
+  return dump ? *dump : nlohmann::json{{"error", dump.error().message}}.dump();
+}
+
+void Ztunnel::Impl::registerAdmin() {
+  admin_server = std::make_unique<admin::AdminServer>(admin_io);
+  metrics_server = std::make_unique<admin::AdminServer>(admin_io);
+  ready_server = std::make_unique<admin::AdminServer>(admin_io);
+  metrics_server->route("/metrics", admin::metricsHandler(registry));
+  ready_server->route("/healthz/ready", admin::readinessHandler([this] {
+    return handoff && handoff->synced() && state != nullptr && !draining;
+  }));
+  admin_server->route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
+  admin_server->route("/metrics", admin::metricsHandler(registry));
+  admin_server->route("/logging", [](const admin::Request& r) {
+    auto eq = r.query.find("level=");
+    if (eq == std::string::npos) {
+      return admin::Response{200, "text/plain", fmt::format("level: {}\n",
+          spdlog::level::to_string_view(spdlog::get_level()))};
+    }
+    std::string level = r.query.substr(eq + 6);
+    auto lvl = spdlog::level::from_str(level);
+    if (lvl == spdlog::level::off && level != "off") {
+      return admin::Response{400, "text/plain", "unknown level '" + level + "'\n"};
+    }
+    spdlog::set_level(lvl);
+    return admin::Response{200, "text/plain", "level: " + level + "\n"};
+  });
+  admin_server->route("/quitquitquit", [this](const admin::Request& r) {
+    if (r.method != "POST") return admin::Response{405, "text/plain", "use POST\n"};
+    asio::post(io, [this] { beginDrain(); });
+    return admin::Response{200, "text/plain", "draining\n"};
+  });
+}
+
+}  // namespace ambit::ztunnel

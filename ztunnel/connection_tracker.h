@@ -1,0 +1,43 @@
+#pragma once
+// Open proxied connections of this ztunnel, for the late policy re-check (a policy change
+// closes connections it now denies) and for the access log/drain bookkeeping.
+//
+// Thread: the data io_context thread only.
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/rbac/attributes.h"
+
+namespace ambit::ztunnel {
+
+struct TrackedConnection {
+  std::string pod_uid;           // destination pod (inbound)
+  rbac::IpAddress source_ip;
+  rbac::IpAddress destination_ip;
+  uint16_t destination_port = 0;
+  std::string source_principal;  // empty for plaintext
+  int fd = -1;                   // a socket of the connection; shutdown() ends it
+  ino_t inode = 0;               // guards against a reused fd number
+};
+
+class ConnectionTracker {
+ public:
+  uint64_t add(TrackedConnection c);
+  void remove(uint64_t id);
+  size_t size() const { return open_.size(); }
+
+  // Shuts down (both directions) every connection for which `deny` returns a reason; returns
+  // how many were closed.
+  size_t closeIf(const std::function<bool(const TrackedConnection&)>& deny);
+
+ private:
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, TrackedConnection> open_;
+};
+
+}  // namespace ambit::ztunnel

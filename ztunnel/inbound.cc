@@ -1,0 +1,189 @@
+// Inbound: HBONE tunnels (15008) and steered plaintext (15006) for a pod, after L4 policy, to
+// the app over loopback inside the pod's netns.
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/hbone/protocol.h"
+#include "common/log.h"
+#include "ztunnel/socket_util.h"
+#include "ztunnel/tcp_splice.h"
+#include "ztunnel/ztunnel_impl.h"
+
+namespace ambit::ztunnel {
+
+namespace {
+
+rbac::IpAddress toRbac(const Address& a) {
+  Address v = a;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    v = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return rbac::IpAddress::parse(v.to_string()).value_or(rbac::IpAddress{});
+}
+
+Address unmapped(const Address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
+bool isProxyPort(uint16_t port) {
+  return port == AMBIT_PORT_OUTBOUND || port == AMBIT_PORT_INBOUND || port == AMBIT_PORT_HBONE;
+}
+
+}  // namespace
+
+rbac::Target Ztunnel::Impl::targetFor(const Pod& pod) const {
+  rbac::Target t;
+  t.ns = pod.info.namespace_();
+  if (state) {
+    if (const v1::Workload* w = state->workloadByUid(pod.info.uid())) t.labels = &w->labels();
+  }
+  return t;
+}
+
+rbac::Decision Ztunnel::Impl::authorize(const Pod& pod, const rbac::Attributes& attrs) const {
+  if (!policies) return rbac::Decision{};
+  return policies->evaluate(targetFor(pod), attrs, rbac::Mode::kL4);
+}
+
+asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
+                                                                 const Endpoint& target) {
+  std::vector<Address> tries;
+  if (target.address().is_v6()) tries.push_back(asio::ip::address_v6::loopback());
+  tries.push_back(asio::ip::address_v4::loopback());
+  Error last;
+  for (const auto& lo : tries) {
+    auto fd = podSocket(pod.netns.get(), lo.is_v6() ? AF_INET6 : AF_INET);
+    if (!fd) co_return fd.error();
+    tcp::socket s(io);
+    boost::system::error_code ec;
+    Endpoint ep(lo, target.port());
+    s.assign(ep.protocol(), fd->release(), ec);
+    if (!ec) co_await s.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_return std::move(s);
+    last = makeError("app at {}: {}", hbone::formatAuthority(ep), ec.message());
+  }
+  co_return last;
+}
+
+asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
+    std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req) {
+  Address dst_ip = unmapped(req.target.address());
+  bool ours = std::find(pod->ips.begin(), pod->ips.end(), dst_ip) != pod->ips.end();
+  if (!ours || isProxyPort(req.target.port())) {
+    logWarn("inbound {}: refused {} from {}: {}", pod->info.uid(), req.authority, req.peer_identity,
+            ours ? "a self-call to a ztunnel port" : "authority is not this pod");
+    co_return 400;
+  }
+  rbac::Attributes attrs;
+  attrs.source_ip = toRbac(req.peer_address.address());
+  attrs.destination_ip = toRbac(dst_ip);
+  attrs.destination_port = req.target.port();
+  attrs.source_principal = req.peer_identity;
+  ConnectionLabels labels;
+  labels.reporter = "destination";
+  labels.source_principal = req.peer_identity;
+  labels.destination_principal = pod->spiffe_id;
+  labels.mutual_tls = true;
+  if (state) {
+    labels.source = state->workloadByIp(unmapped(req.peer_address.address()));
+    labels.destination = state->workloadByUid(pod->info.uid());
+  }
+  rbac::Decision d = authorize(*pod, attrs);
+  if (!d.allowed) {
+    labels.response_flags = "DENY";
+    metrics->failed(labels);
+    logInfo("access: inbound DENY src={} dst={} policy={} reason={}", req.peer_identity,
+            req.authority, d.policy, d.reasonText());
+    co_return 401;
+  }
+  auto app = co_await connectToApp(*pod, req.target);
+  if (!app) {
+    labels.response_flags = "UF";
+    metrics->failed(labels);
+    logInfo("access: inbound src={} dst={} error={}", req.peer_identity, req.authority,
+            app.error().message);
+    co_return 503;
+  }
+  TrackedConnection tc{pod->info.uid(), attrs.source_ip, attrs.destination_ip,
+                       attrs.destination_port, req.peer_identity, app->native_handle(), 0};
+  InboundTunnel tunnel{metrics->opened(labels), tracker.add(tc), std::chrono::steady_clock::now()};
+  inbound_tunnels[&req] = tunnel;
+  co_return std::move(*app);
+}
+
+void Ztunnel::Impl::onHboneClosed(std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req,
+                                  const hbone::SpliceResult& r) {
+  auto it = inbound_tunnels.find(&req);
+  if (it == inbound_tunnels.end()) return;
+  InboundTunnel t = it->second;
+  inbound_tunnels.erase(it);
+  tracker.remove(t.tracker_id);
+  // Istio's meaning: received = request bytes (tunnel -> app), sent = response (app -> tunnel).
+  t.metrics.addReceived(r.bytes_received);
+  t.metrics.addSent(r.bytes_sent);
+  t.metrics.closed();
+  if (options.access_log) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t.start).count();
+    logInfo("access: inbound src={} dst={} pod={} from_client={} to_client={} duration={}ms",
+            req.peer_identity, req.authority, pod->info.uid(), r.bytes_received, r.bytes_sent, ms);
+  }
+}
+
+asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client) {
+  boost::system::error_code ec;
+  Endpoint local = client.local_endpoint(ec);
+  Endpoint peer = client.remote_endpoint(ec);
+  if (ec) co_return;
+  Address dst_ip = unmapped(local.address());
+  rbac::Attributes attrs;
+  attrs.source_ip = toRbac(peer.address());
+  attrs.destination_ip = toRbac(dst_ip);
+  attrs.destination_port = local.port();
+  ConnectionLabels labels;
+  labels.reporter = "destination";
+  if (state) {
+    labels.source = state->workloadByIp(unmapped(peer.address()));
+    labels.destination = state->workloadByUid(pod->info.uid());
+  }
+  labels.destination_principal = pod->spiffe_id;
+  std::string who = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));
+  std::string to = hbone::formatAuthority(Endpoint(dst_ip, local.port()));
+  if (policies && !policies->plaintextAllowed(targetFor(*pod), local.port())) {
+    labels.response_flags = "DENY";
+    metrics->failed(labels);
+    logInfo("access: inbound plaintext DENY src={} dst={} reason=PeerAuthentication STRICT", who, to);
+    co_return;
+  }
+  if (rbac::Decision d = authorize(*pod, attrs); !d.allowed) {
+    labels.response_flags = "DENY";
+    metrics->failed(labels);
+    logInfo("access: inbound plaintext DENY src={} dst={} policy={} reason={}", who, to, d.policy,
+            d.reasonText());
+    co_return;
+  }
+  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()));
+  if (!app) {
+    labels.response_flags = "UF";
+    metrics->failed(labels);
+    co_return;
+  }
+  TrackedConnection tc{pod->info.uid(), attrs.source_ip, attrs.destination_ip,
+                       attrs.destination_port, "", client.native_handle(), 0};
+  uint64_t tid = tracker.add(tc);
+  ConnectionMetrics m = metrics->opened(labels);
+  auto r = co_await spliceTcp(client, *app);
+  tracker.remove(tid);
+  m.addReceived(r.a_to_b);
+  m.addSent(r.b_to_a);
+  m.closed();
+  if (options.access_log) {
+    logInfo("access: inbound plaintext src={} dst={} pod={} from_client={} to_client={}", who, to,
+            pod->info.uid(), r.a_to_b, r.b_to_a);
+  }
+}
+
+}  // namespace ambit::ztunnel

@@ -1,0 +1,57 @@
+// ambit-ztunnel: the per-node mTLS tunnel (HBONE), fed pods by the node agent.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <thread>
+
+#include "common/log.h"
+#include "ztunnel/ztunnel.h"
+
+int main(int argc, char** argv) {
+  ambit::ztunnel::ZtunnelOptions o;
+  std::string log_level = "info";
+  uint32_t drain_ms = 5000;
+  CLI::App app{"ambit-ztunnel: node mTLS tunnel for ambient pods"};
+  app.add_option("--node", o.node, "node name (must match the agent's)");
+  app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
+  app.add_option("--pin-dir", o.pin_dir, "agent's bpffs pin directory [/sys/fs/bpf/ambit/NODE]");
+  app.add_option("--run-dir", o.run_dir, "agent's socket directory [/run/ambit/NODE]");
+  app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain")->capture_default_str();
+  app.add_option("--cert-ttl", o.cert_ttl_seconds, "requested workload certificate TTL, seconds")
+      ->capture_default_str();
+  app.add_option("--admin-port", o.admin_port, "admin port on localhost")->capture_default_str();
+  app.add_option("--metrics-port", o.metrics_port, "Prometheus port")->capture_default_str();
+  app.add_option("--readiness-port", o.readiness_port, "readiness port")->capture_default_str();
+  app.add_option("--stats-address", o.stats_address, "address for metrics and readiness")
+      ->capture_default_str();
+  app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
+      ->capture_default_str();
+  app.add_flag("!--no-access-log", o.access_log, "disable the per-connection access log");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (!ambit::initLogging("ztunnel", log_level)) {
+    std::fprintf(stderr, "ambit-ztunnel: --log-level '%s' is not a level\n", log_level.c_str());
+    return 2;
+  }
+  o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread created below inherits the mask
+  auto zt = ambit::ztunnel::Ztunnel::create(o);
+  if (!zt) {
+    ambit::logError("cannot start: {}", zt.error().message);
+    return 1;
+  }
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    ambit::logInfo("signal {}: draining", sig);
+    (*zt)->requestDrain();
+  });
+  signals.detach();
+  (*zt)->run();
+  ambit::logInfo("ztunnel stopped");
+  return 0;
+}

@@ -1,0 +1,62 @@
+#include "ztunnel/tcp_splice.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
+
+namespace ambit::ztunnel {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr size_t kBufferBytes = 64 * 1024;
+
+// One direction: from -> to, half-closing `to` on EOF. Returns bytes copied; an error resets
+// both sockets so the other direction ends too.
+asio::awaitable<uint64_t> pump(tcp::socket& from, tcp::socket& to, Status& status) {
+  std::array<char, kBufferBytes> buf;
+  uint64_t total = 0;
+  for (;;) {
+    boost::system::error_code ec;
+    size_t n = co_await from.async_read_some(asio::buffer(buf),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) {
+      boost::system::error_code ignored;
+      to.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return total;
+    }
+    if (ec) {
+      if (status) status = makeError("read: {}", ec.message());
+      break;
+    }
+    co_await asio::async_write(to, asio::buffer(buf.data(), n),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (status) status = makeError("write: {}", ec.message());
+      break;
+    }
+    total += n;
+  }
+  boost::system::error_code ignored;
+  from.close(ignored);
+  to.close(ignored);
+  co_return total;
+}
+
+}  // namespace
+
+asio::awaitable<TcpSpliceResult> spliceTcp(tcp::socket& a, tcp::socket& b) {
+  TcpSpliceResult r;
+  auto [ab, ba] = co_await (pump(a, b, r.status) && pump(b, a, r.status));
+  r.a_to_b = ab;
+  r.b_to_a = ba;
+  co_return r;
+}
+
+}  // namespace ambit::ztunnel

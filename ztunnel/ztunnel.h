@@ -1,0 +1,56 @@
+#pragma once
+// ambit-ztunnel: the node's mTLS tunnel. For every pod the agent hands over it opens, inside
+// the pod's network namespace, 15001 (captured outbound), 15006 (inbound plaintext, steered by
+// sk_lookup) and 15008 (HBONE), and proxies: outbound to HBONE with the source pod's
+// certificate (or plain TCP outside the mesh), inbound HBONE and plaintext to the app over
+// loopback after L4 policy. Serves metrics (15020), readiness (15021) and admin (15000).
+//
+// Threads: one data thread runs every listener, connection, the config watcher and the
+// certificate manager (so the mesh state needs no locks); the admin servers run on a second
+// thread and read through posted tasks; the agent hand-off has its own blocking thread.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace ambit::ztunnel {
+
+struct ZtunnelOptions {
+  std::string node;
+  std::string config_dir;
+  std::string pin_dir;  // default /sys/fs/bpf/ambit/<node>
+  std::string run_dir;  // agent sockets; default /run/ambit/<node>
+  std::string trust_domain = "cluster.local";
+  uint32_t cert_ttl_seconds = 24 * 3600;
+  std::string admin_address = "127.0.0.1";
+  uint16_t admin_port = 15000;
+  std::string stats_address = "0.0.0.0";
+  uint16_t metrics_port = 15020;
+  uint16_t readiness_port = 15021;
+  std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  bool access_log = true;
+};
+
+Status finalizeOptions(ZtunnelOptions& options);
+
+class Ztunnel {
+ public:
+  static Result<std::unique_ptr<Ztunnel>> create(ZtunnelOptions options);
+  ~Ztunnel();
+
+  // Runs until shutdown completes (drain after requestDrain(), or stop()).
+  void run();
+  // Graceful: stop accepting, GOAWAY, let tunnels finish until the drain deadline, exit.
+  void requestDrain();
+
+  struct Impl;
+
+ private:
+  explicit Ztunnel(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ambit::ztunnel
