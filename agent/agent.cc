@@ -5,6 +5,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <filesystem>
 
 #include "agent/agent_impl.h"
@@ -23,6 +26,22 @@ namespace ambit::agent {
 namespace {
 constexpr auto kResyncInterval = std::chrono::seconds(2);
 }
+
+namespace {
+
+// Creates `dir` and takes an exclusive flock on <dir>/.lock (released with the fd).
+Result<UniqueFd> lockDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return makeError("create {}: {}", dir, ec.message());
+  std::string path = dir + "/.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return errnoError("open " + path);
+  if (::flock(fd.get(), LOCK_EX) != 0) return errnoError("flock " + path);
+  return fd;
+}
+
+}  // namespace
 
 Status finalizeOptions(AgentOptions& o) {
   if (o.node.empty()) return makeError("--node is required (the node this agent runs on)");
@@ -59,6 +78,10 @@ Status Agent::Impl::start() {
   ca_opts.stateDir = options.state_dir;
   ca_opts.trustDomain = options.trust_domain;
   ca_opts.maxLeafTtl = std::chrono::seconds(options.max_cert_ttl_seconds);
+  // Agents of several nodes may share one CA directory (a single cluster root, as in the
+  // lab): the lock makes the first create the root and the others load it.
+  auto lock = lockDirectory(options.state_dir);
+  if (!lock) return lock.error().context("embedded CA");
   auto ca_or = identity::EmbeddedCa::openOrCreate(ca_opts);
   if (!ca_or) return ca_or.error().context("embedded CA");
   ca = std::move(*ca_or);

@@ -26,8 +26,11 @@ PodReconciler::PodReconciler(bpf::CaptureDatapath& datapath, HandoffServer& hand
     : datapath_(datapath), handoff_(handoff), probe_sources_(std::move(probe_sources)) {}
 
 std::string PodReconciler::podId(const std::string& uid) {
+  // Kubernetes names are DNS labels/subdomains ([a-z0-9.-]) and never contain '_', so
+  // mapping both '/' and '.' to '_' is unambiguous; bpffs refuses '.' in names.
   std::string id = uid;
-  std::replace(id.begin(), id.end(), '/', '.');
+  std::replace(id.begin(), id.end(), '/', '_');
+  std::replace(id.begin(), id.end(), '.', '_');
   return id;
 }
 

@@ -42,7 +42,7 @@ class PodReconciler {
   // "<namespace>/<service account>" of enrolled pods: who may get a certificate on this node.
   bool mayHaveIdentity(const std::string& ns, const std::string& sa) const;
 
-  // The pin/pod id of a workload uid (pin paths cannot hold '/').
+  // The pin/pod id of a workload uid (bpffs names cannot hold '/' or '.').
   static std::string podId(const std::string& uid);
 
  private:

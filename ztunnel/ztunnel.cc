@@ -16,6 +16,7 @@ namespace ambit::ztunnel {
 
 namespace {
 constexpr auto kIdentityWait = std::chrono::seconds(5);
+constexpr auto kAgentWait = std::chrono::seconds(60);
 }  // namespace
 
 Status finalizeOptions(ZtunnelOptions& o) {
@@ -30,7 +31,14 @@ Status finalizeOptions(ZtunnelOptions& o) {
 Ztunnel::Impl::Impl(ZtunnelOptions o) : options(std::move(o)) {}
 
 Status Ztunnel::Impl::start() {
+  // The agent creates the pinned maps; on a fresh node the ztunnel may start first.
   auto cap = bpf::CaptureClient::open(options.pin_dir);
+  for (auto waited = std::chrono::milliseconds(0); !cap && waited < kAgentWait;
+       waited += std::chrono::milliseconds(100)) {
+    if (waited.count() == 0) logInfo("waiting for the agent's capture maps: {}", cap.error().message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cap = bpf::CaptureClient::open(options.pin_dir);
+  }
   if (!cap) return cap.error().context("capture maps (is the agent running?)");
   capture = std::make_unique<bpf::CaptureClient>(std::move(*cap));
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -49,6 +50,13 @@ class Intent {
   LabState& state_;
   std::string path_;
 };
+
+Status recordCleanup(Intent& intent, std::vector<std::string> cmd) {
+  auto& list = intent.state().cleanup_commands;
+  if (std::find(list.begin(), list.end(), cmd) != list.end()) return Status::ok();
+  list.push_back(std::move(cmd));
+  return intent.save();
+}
 
 Status ensureDir(Intent& intent, const std::string& dir) {
   std::error_code ec;
@@ -166,6 +174,8 @@ Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const N
                                             {"netns_path", netnsPath(n.netns)},
                                             {"node_ipv4", n.underlay_ipv4},
                                             {"node_ipv6", n.underlay_ipv6},
+                                            {"gateway_ipv4", n.gateway_v4},
+                                            {"gateway_ipv6", n.gateway_v6},
                                             {"config_dir", t.options.config_dir},
                                             {"cgroup", nodeCgroup(mount, t, n)},
                                             {"state_dir", t.node_state_root + "/" + n.name},
@@ -195,6 +205,15 @@ Status startDaemons(const Topology& t, const std::string& mount, Intent& intent)
           d.log_file.empty() ? "{run_dir}/logs/{node}-" + d.name + ".log" : d.log_file, *vars);
       AMBIT_TRY(log);
       spec.log_file = *log;
+      if (!d.cleanup_args.empty()) {
+        std::vector<std::string> cmd{*bin};
+        for (const auto& a : d.cleanup_args) {
+          auto arg = expandPlaceholders(a, *vars);
+          AMBIT_TRY(arg);
+          cmd.push_back(*arg);
+        }
+        AMBIT_TRY(recordCleanup(intent, std::move(cmd)));
+      }
       AMBIT_TRY(ensureProcess(intent, "daemon", n.name + "/" + d.name, spec));
     }
   }

@@ -12,6 +12,7 @@
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
 #include "cli/lab/state.h"
+#include "cli/lab/subprocess.h"
 #include "common/log.h"
 
 namespace ambit::lab {
@@ -72,6 +73,9 @@ std::vector<std::string> removeAll(const LabState& s) {
       Status st = f.get();
       if (!st) errors.push_back(fmt::format("stop {} {}: {}", kind, p->name, st.message()));
     }
+  }
+  for (const auto& cmd : s.cleanup_commands) {
+    if (auto out = runChecked(cmd); !out) errors.push_back(out.error().message);
   }
   for (auto it = s.cgroups.rbegin(); it != s.cgroups.rend(); ++it)
     collect(errors, removeCgroup(*it));

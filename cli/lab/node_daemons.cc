@@ -1,16 +1,35 @@
 // The mesh daemons `lab up` starts in every node netns (see NodeDaemonSpec in topology.h for
-// the placeholders). Each runs in <cgroup2>/<lab>-lab/system/<node>-<name>, logs to
-// <run_dir>/logs/<node>-<name>.log unless log_file says otherwise, and is stopped by
-// `lab down` with SIGTERM, then SIGKILL after 5 s.
-//
-// Example, once the binaries exist:
-//   {.name = "agent", .binary = "{bin_dir}/ambit-agent",
-//    .args = {"--node", "{node}", "--config-dir", "{config_dir}", "--cgroup", "{cgroup}",
-//             "--state-dir", "{state_dir}"}},
+// the placeholders): the node agent (eBPF capture + pod hand-off + embedded CA) and the
+// ztunnel. Each runs in <cgroup2>/<lab>-lab/system/<node>-<name> - outside the node's pod
+// subtree, so capture never applies to the daemons themselves - logs to
+// <run_dir>/logs/<node>-<name>.log, and is stopped by `lab down` with SIGTERM, then SIGKILL
+// after 5 s; then `ambit-agent --cleanup` removes the node's pinned eBPF objects.
 #include "cli/lab/topology.h"
 
 namespace ambit::lab {
 
-std::vector<NodeDaemonSpec> defaultNodeDaemons() { return {}; }
+namespace {
+// One CA root for the whole lab ({run_dir}/ca, shared by every node's agent, like a cluster
+// CA), and per-lab, per-node locations for the rest, so two labs (e.g. a test lab beside a demo lab) never share
+// pinned maps or sockets.
+const std::vector<std::string> kNodePaths = {
+    "--pin-dir", "/sys/fs/bpf/ambit/{lab}-{node}", "--run-dir", "{state_dir}/run",
+};
+}  // namespace
+
+std::vector<NodeDaemonSpec> defaultNodeDaemons() {
+  NodeDaemonSpec agent{.name = "agent", .binary = "{bin_dir}/ambit-agent"};
+  agent.args = {"--node", "{node}", "--config-dir", "{config_dir}", "--cgroup", "{cgroup}",
+                "--state-dir", "{run_dir}/ca", "--probe-source", "{gateway_ipv4}",
+                "--probe-source", "{gateway_ipv6}"};
+  agent.args.insert(agent.args.end(), kNodePaths.begin(), kNodePaths.end());
+  agent.cleanup_args = {"--cleanup", "--node", "{node}", "--state-dir", "{run_dir}/ca"};
+  agent.cleanup_args.insert(agent.cleanup_args.end(), kNodePaths.begin(), kNodePaths.end());
+
+  NodeDaemonSpec ztunnel{.name = "ztunnel", .binary = "{bin_dir}/ambit-ztunnel"};
+  ztunnel.args = {"--node", "{node}", "--config-dir", "{config_dir}"};
+  ztunnel.args.insert(ztunnel.args.end(), kNodePaths.begin(), kNodePaths.end());
+  return {agent, ztunnel};
+}
 
 }  // namespace ambit::lab

@@ -37,7 +37,8 @@ nlohmann::json toJson(const LabState& s) {
   return {{"version", s.version}, {"lab", s.lab},         {"phase", s.phase},
           {"nodes", s.nodes},     {"run_dir", s.run_dir}, {"config_dir", s.config_dir},
           {"bin_dir", s.bin_dir}, {"netns", s.netns},     {"cgroups", s.cgroups},
-          {"dirs", s.dirs},       {"files", s.files},     {"processes", procs}};
+          {"dirs", s.dirs},       {"files", s.files},     {"processes", procs},
+          {"cleanup_commands", s.cleanup_commands}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {
@@ -55,6 +56,9 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.cgroups = j.at("cgroups").get<std::vector<std::string>>();
     s.dirs = j.at("dirs").get<std::vector<std::string>>();
     s.files = j.at("files").get<std::vector<std::string>>();
+    if (j.contains("cleanup_commands")) {
+      s.cleanup_commands = j.at("cleanup_commands").get<std::vector<std::vector<std::string>>>();
+    }
     for (const auto& p : j.at("processes")) {
       s.processes.push_back(ProcessRecord{
           p.at("kind").get<std::string>(), p.at("name").get<std::string>(), p.at("pid").get<int>(),

@@ -33,6 +33,9 @@ struct LabState {
   std::vector<std::string> dirs;     // absolute paths, parents before children
   std::vector<std::string> files;    // absolute paths
   std::vector<ProcessRecord> processes;
+  // Commands `down` runs after stopping the daemons, to remove what they leave on purpose
+  // (e.g. `ambit-agent --cleanup`: pinned eBPF objects outlive the agent by design).
+  std::vector<std::vector<std::string>> cleanup_commands;
 
   // Adds v to list unless present; returns true if it was added.
   static bool addUnique(std::vector<std::string>& list, const std::string& v);

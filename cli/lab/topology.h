@@ -39,6 +39,8 @@ struct NodeDaemonSpec {
   std::string binary;             // e.g. "{bin_dir}/ambit-agent"
   std::vector<std::string> args;  // e.g. {"--node", "{node}", "--config", "{config_dir}"}
   std::string log_file;           // empty: {run_dir}/logs/{node}-<name>.log
+  // Run (with `binary`) by `lab down` after every daemon stopped; empty: nothing to clean.
+  std::vector<std::string> cleanup_args;
 };
 
 // The daemons `lab up` starts on every node; empty until the agent and ztunnel land.

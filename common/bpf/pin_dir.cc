@@ -67,13 +67,14 @@ bool pathExists(const std::string& path) {
 }
 
 Status validatePodId(const std::string& id) {
-  bool ok = !id.empty() && id.size() <= 200 && id != "." && id != "..";
+  // bpffs refuses names containing '.' (EPERM), so ids are limited to [A-Za-z0-9_-].
+  bool ok = !id.empty() && id.size() <= 200;
   for (char c : id) {
     bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '.' || c == '_' || c == '-';
+                   c == '_' || c == '-';
     ok = ok && allowed;
   }
-  if (!ok) return makeError("invalid pod id '{}': want 1..200 chars of [A-Za-z0-9._-]", id);
+  if (!ok) return makeError("invalid pod id '{}': want 1..200 chars of [A-Za-z0-9_-]", id);
   return Status::ok();
 }
 

@@ -50,7 +50,8 @@ TEST(AddrTest, ConfigLimitsAreErrors) {
 }
 
 TEST(AddrTest, PodIdValidation) {
-  EXPECT_TRUE(validatePodId("default_my-app-7d9.abc"));
+  EXPECT_TRUE(validatePodId("default_my-app-7d9_abc"));
+  EXPECT_FALSE(validatePodId("default_my-app.abc")) << "bpffs refuses names with a dot";
   EXPECT_FALSE(validatePodId(".."));
   EXPECT_FALSE(validatePodId("a/b"));
   EXPECT_FALSE(validatePodId(""));
