@@ -70,7 +70,7 @@ std::string Ztunnel::Impl::configDump() {
   return dump ? *dump : nlohmann::json{{"error", dump.error().message}}.dump();
 }
 
-void Ztunnel::Impl::registerAdmin() {
+Status Ztunnel::Impl::registerAdmin() {
   admin_server = std::make_unique<admin::AdminServer>(admin_io);
   metrics_server = std::make_unique<admin::AdminServer>(admin_io);
   ready_server = std::make_unique<admin::AdminServer>(admin_io);
@@ -99,6 +99,10 @@ void Ztunnel::Impl::registerAdmin() {
     asio::post(io, [this] { beginDrain(); });
     return admin::Response{200, "text/plain", "draining\n"};
   });
+  AMBIT_TRY(admin_server->listen(options.admin_address, options.admin_port));
+  AMBIT_TRY(metrics_server->listen(options.stats_address, options.metrics_port));
+  AMBIT_TRY(ready_server->listen(options.stats_address, options.readiness_port));
+  return Status::ok();
 }
 
 }  // namespace ambit::ztunnel

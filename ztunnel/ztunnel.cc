@@ -73,7 +73,7 @@ Status Ztunnel::Impl::start() {
   if (!fw) return fw.error();
   watcher_fd = std::move(*fw);
 
-  registerAdmin();
+  AMBIT_TRY(registerAdmin());
   handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *this);
   handoff->start();
   return Status::ok();

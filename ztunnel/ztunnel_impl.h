@@ -92,7 +92,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   void recheckConnections();
 
   // admin.cc (admin thread; reads via posted tasks)
-  void registerAdmin();
+  Status registerAdmin();
   std::string configDump();
   // Runs fn on the data thread and waits for its result (hand-off and admin threads only).
   template <typename Fn>
