@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # lab, peers and test tools
-  iproute2 procps psmisc openssl curl iperf3 wrk nghttp2-client stunnel4 nginx-light haproxy
+  iproute2 procps psmisc tcpdump openssl curl iperf3 wrk nghttp2-client stunnel4 nginx-light haproxy
   python3 python3-h2 prometheus
 )
 
