@@ -2,13 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
 #include <map>
 
 #include "common/hbone/stream_state.h"
@@ -76,6 +75,8 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
       : executor(std::move(ex)), verifier(std::move(verifier)), options(std::move(opts)) {}
 
   using ConnectionPtr = std::shared_ptr<PooledConnection>;
+  asio::awaitable<Result<HboneStream>> openTunnel(const Destination& destination,
+                                                  const TunnelRequest& request);
   asio::awaitable<Result<std::shared_ptr<H2Session>>> acquire(const Destination& dest);
   asio::awaitable<Status> establish(const Destination& dest, ConnectionPtr conn);
   asio::awaitable<Result<std::shared_ptr<Dial>>> dialTls(const Destination& dest);
@@ -97,8 +98,8 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
 bool HboneClientPool::Impl::hasRoom(const PooledConnection& c) const {
   if (c.connecting) return c.reserved < options.max_streams_per_connection;
   if (!c.session || c.session->closed() || c.session->goawayReceived()) return false;
-  uint32_t limit = std::min(options.max_streams_per_connection,
-                            c.session->peerMaxConcurrentStreams());
+  uint32_t limit =
+      std::min(options.max_streams_per_connection, c.session->peerMaxConcurrentStreams());
   return c.session->streamCount() + c.reserved < limit;
 }
 
@@ -130,8 +131,8 @@ asio::awaitable<Result<std::shared_ptr<H2Session>>> HboneClientPool::Impl::acqui
   while (conn->connecting) co_await conn->ready.wait();
   --conn->reserved;
   if (!conn->failure) co_return conn->failure.error();
-  if (conn->session->closed()) co_return makeError("HBONE connection to {} closed",
-                                                   formatAuthority(dest.address));
+  if (conn->session->closed())
+    co_return makeError("HBONE connection to {} closed", formatAuthority(dest.address));
   co_return conn->session;
 }
 
@@ -163,8 +164,9 @@ asio::awaitable<Result<std::shared_ptr<Dial>>> HboneClientPool::Impl::dialTls(
                                                   asio::redirect_error(asio::use_awaitable, ec));
   dial->done = true;
   timer.cancel();
-  if (ec) co_return Error{ec.value(), fmt::format("connect {}: {}", formatAuthority(dest.address),
-                                                  ec.message())};
+  if (ec)
+    co_return Error{ec.value(),
+                    fmt::format("connect {}: {}", formatAuthority(dest.address), ec.message())};
   dial->tls.lowest_layer().set_option(tcp::no_delay(true), ec);
   timer.expires_after(options.handshake_timeout);
   armTimeout(timer, dial);
@@ -250,8 +252,10 @@ asio::awaitable<Status> HboneClientPool::Impl::waitSettings(const ConnectionPtr&
       options.handshake_timeout);
   if (!ok) session->close("no SETTINGS from server");
   if (session->closed()) {
-    co_return makeError("HBONE server {} closed the connection before its SETTINGS (did it "
-                        "refuse our certificate?)", formatAuthority(session->remoteEndpoint()));
+    co_return makeError(
+        "HBONE server {} closed the connection before its SETTINGS (did it "
+        "refuse our certificate?)",
+        formatAuthority(session->remoteEndpoint()));
   }
   co_return Status::ok();
 }
@@ -292,7 +296,12 @@ HboneClientPool::~HboneClientPool() { close(); }
 
 asio::awaitable<Result<HboneStream>> HboneClientPool::connect(const Destination& destination,
                                                               const TunnelRequest& request) {
-  auto impl = impl_;
+  co_return co_await impl_->openTunnel(destination, request);
+}
+
+asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::openTunnel(
+    const Destination& destination, const TunnelRequest& request) {
+  auto impl = shared_from_this();
   if (impl->closed) co_return makeError("HBONE client pool is closed");
   auto session = co_await impl->acquire(destination);
   if (!session) co_return session.error();
@@ -314,16 +323,28 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::connect(const Destination&
   HboneStream stream(st);  // resets the stream on every error path below
   if (st->status == 0) {
     co_return Error{ECONNRESET, fmt::format("HBONE CONNECT {} via {}: no response (HTTP/2 error "
-                                            "code {})", request.authority,
-                                            formatAuthority(destination.address), st->closeCode())};
+                                            "code {})",
+                                            request.authority, formatAuthority(destination.address),
+                                            st->closeCode())};
   }
   if (st->status != 200) {
-    co_return Error{ECONNREFUSED, fmt::format("HBONE CONNECT {} via {} refused: HTTP {}",
-                                              request.authority,
-                                              formatAuthority(destination.address), st->status)};
+    co_return Error{ECONNREFUSED,
+                    fmt::format("HBONE CONNECT {} via {} refused: HTTP {}", request.authority,
+                                formatAuthority(destination.address), st->status)};
   }
   co_return stream;
 }
+
+void HboneClientPool::asyncConnect(Destination destination, TunnelRequest request,
+                                   ConnectCallback done) {
+  auto op = [impl = impl_, destination = std::move(destination), request = std::move(request),
+             done = std::move(done)]() -> asio::awaitable<void> {
+    done(co_await impl->openTunnel(destination, request));
+  };
+  asio::co_spawn(impl_->executor, std::move(op), asio::detached);
+}
+
+asio::any_io_executor HboneClientPool::executor() const { return impl_->executor; }
 
 void HboneClientPool::close() {
   impl_->closed = true;

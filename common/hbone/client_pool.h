@@ -17,7 +17,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,9 +43,9 @@ using SocketFactory = std::function<Result<int>(int family)>;
 struct PoolOptions {
   Http2Options http2;
   uint32_t max_streams_per_connection = 100;
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};    // TCP connect
-  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};  // TLS + SETTINGS
-  std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};   // CONNECT -> status
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};     // TCP connect
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};   // TLS + SETTINGS
+  std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};    // CONNECT -> status
   std::chrono::milliseconds keepalive_interval{std::chrono::seconds(30)};  // 0: no PINGs
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(10)};
   std::optional<uint32_t> socket_mark;  // SO_MARK (kZtunnelSocketMark in the ztunnel)
@@ -63,16 +62,16 @@ struct Destination {
 };
 
 struct TunnelRequest {
-  std::string authority;       // final target "ip:port" ([v6]:port); the server validates it
-  asio::ip::address source;    // original client address -> `forwarded`; unspecified: omitted
-  std::string traceparent;     // empty: a fresh one is generated
-  std::string baggage;         // empty: omitted
-  Headers extra;               // more request headers (lowercase names)
+  std::string authority;     // final target "ip:port" ([v6]:port); the server validates it
+  asio::ip::address source;  // original client address -> `forwarded`; unspecified: omitted
+  std::string traceparent;   // empty: a fresh one is generated
+  std::string baggage;       // empty: omitted
+  Headers extra;             // more request headers (lowercase names)
 };
 
 struct PoolStats {
-  size_t connections = 0;            // open now
-  uint64_t connections_opened = 0;   // since start
+  size_t connections = 0;           // open now
+  uint64_t connections_opened = 0;  // since start
   size_t active_streams = 0;
   uint64_t pings_sent = 0;
   uint64_t pings_acked = 0;
@@ -91,6 +90,11 @@ class HboneClientPool {
   // message carries the HTTP status ("... refused: HTTP 401").
   asio::awaitable<Result<HboneStream>> connect(const Destination& destination,
                                                const TunnelRequest& request);
+  // The same for callers without coroutines: `done` runs on the pool's executor. The
+  // arguments are copied into the operation.
+  using ConnectCallback = std::function<void(Result<HboneStream>)>;
+  void asyncConnect(Destination destination, TunnelRequest request, ConnectCallback done);
+  asio::any_io_executor executor() const;
   // Closes every connection (open streams see a reset).
   void close();
   PoolStats stats() const;

@@ -4,7 +4,6 @@
 // (RFC 7239) and every tunnel carries a W3C `traceparent`. Pure functions, no I/O.
 
 #include <boost/asio/ip/tcp.hpp>
-
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -5,7 +5,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <list>
 
 #include "common/hbone/stream_state.h"
@@ -171,8 +170,8 @@ asio::awaitable<ConnectOutcome> HboneServer::Impl::callHandler(const ConnectRequ
 asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState> st) {
   auto self = shared_from_this();
   auto session = st->session();
-  ConnectRequest req{session->peerIdentity(), session->remoteEndpoint(), st->authority, {},
-                     st->headers};
+  ConnectRequest req{
+      session->peerIdentity(), session->remoteEndpoint(), st->authority, {}, st->headers};
   std::string why;
   int refuse = validateRequest(*st, req, why);
   ConnectOutcome outcome = refuse;

@@ -19,7 +19,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -35,11 +34,11 @@
 namespace ambit::hbone {
 
 struct ConnectRequest {
-  std::string peer_identity;            // verified SPIFFE id of the TLS client
+  std::string peer_identity;             // verified SPIFFE id of the TLS client
   asio::ip::tcp::endpoint peer_address;  // TLS client's address
-  std::string authority;                // as received
-  asio::ip::tcp::endpoint target;       // parsed :authority
-  Headers headers;                      // forwarded, traceparent, baggage, ...
+  std::string authority;                 // as received
+  asio::ip::tcp::endpoint target;        // parsed :authority
+  Headers headers;                       // forwarded, traceparent, baggage, ...
 };
 
 // An HTTP status to refuse with (400 bad target, 401 policy deny, 503 app refused...), or the

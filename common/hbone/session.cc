@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-
 #include "common/hbone/stream_state.h"
 #include "common/log.h"
 
@@ -178,9 +177,12 @@ Status H2Session::start() {
   if (rv != 0) return makeError("nghttp2 session: {}", nghttp2_strerror(rv));
   AMBIT_TRY(sendSettings());
   auto self = shared_from_this();
-  asio::co_spawn(executor(), [self]() { return self->readLoop(); }, asio::detached);
-  asio::co_spawn(executor(), [self]() { return self->writeLoop(); }, asio::detached);
-  asio::co_spawn(executor(), [self]() { return self->idleLoop(); }, asio::detached);
+  asio::co_spawn(
+      executor(), [self]() { return self->readLoop(); }, asio::detached);
+  asio::co_spawn(
+      executor(), [self]() { return self->writeLoop(); }, asio::detached);
+  asio::co_spawn(
+      executor(), [self]() { return self->idleLoop(); }, asio::detached);
   return Status::ok();
 }
 
@@ -318,8 +320,8 @@ Result<std::shared_ptr<StreamState>> H2Session::submitRequest(const Headers& hea
   // The stream id is known only after submission; the provider's source is patched below.
   auto state = std::make_shared<StreamState>(shared_from_this(), 0);
   nghttp2_data_provider provider = state->dataProvider();
-  int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider,
-                                      state.get());
+  int32_t id =
+      nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider, state.get());
   if (id < 0) return makeError("nghttp2_submit_request: {}", nghttp2_strerror(id));
   state->setId(id);
   streams_[id] = state;

@@ -3,7 +3,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
 #include <vector>
 
 #include "common/hbone/stream.h"

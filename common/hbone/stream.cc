@@ -1,9 +1,8 @@
 #include "common/hbone/stream.h"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
 #include <cstring>
 
 #include "common/hbone/stream_state.h"
@@ -141,8 +140,8 @@ void StreamState::kickSend() {
 asio::awaitable<Result<asio::const_buffer>> StreamState::readable() {
   for (;;) {
     if (closed_ && !remote_end_) {
-      co_return Error{ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})",
-                                              id_, close_code_)};
+      co_return Error{ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})", id_,
+                                              close_code_)};
     }
     if (!recv_.empty()) break;
     if (remote_end_) co_return asio::const_buffer{};
@@ -165,7 +164,8 @@ asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
   const size_t limit = session_->options().stream_send_buffer;
   while (left > 0) {
     if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
-    if (write_shut_) co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
+    if (write_shut_)
+      co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
     if (send_.size() >= limit) {
       co_await send_signal_.wait();
       continue;

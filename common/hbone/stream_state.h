@@ -78,8 +78,8 @@ class StreamState {
   Headers headers;  // regular (non-pseudo) headers
 
  private:
-  static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                         uint32_t* flags, nghttp2_data_source* source, void*);
+  static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                         nghttp2_data_source* source, void*);
   void kickSend();
 
   std::shared_ptr<H2Session> session_;

@@ -37,8 +37,8 @@ Status pinTls13(SSL_CTX* ctx) {
 
 // Runs at every chain depth; the leaf (depth 0) comes last, after the chain verified.
 int verifyCallback(int preverify_ok, X509_STORE_CTX* store) {
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* state = ssl ? static_cast<PeerVerification*>(SSL_get_ex_data(ssl, exIndex())) : nullptr;
   if (state == nullptr) return 0;
   if (!preverify_ok) {
@@ -50,8 +50,8 @@ int verifyCallback(int preverify_ok, X509_STORE_CTX* store) {
   Result<std::string> id = makeError("no peer verifier configured");
   if (state->verifier) {
     try {
-      id = state->verifier(X509_STORE_CTX_get_current_cert(store),
-                           X509_STORE_CTX_get0_chain(store));
+      id =
+          state->verifier(X509_STORE_CTX_get_current_cert(store), X509_STORE_CTX_get0_chain(store));
     } catch (const std::exception& e) {
       id = makeError("peer verifier threw: {}", e.what());
     }

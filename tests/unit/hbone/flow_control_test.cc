@@ -49,28 +49,30 @@ TEST_F(HboneFlowControlTest, StalledUpstreamStopsTheClientWriter) {
   constexpr size_t kTotal = 64 * kMiB;
   size_t accepted = 0;
   uint64_t delivered = 0;
-  run([&]() -> asio::awaitable<void> {
-    auto s = co_await pool->connect(destination(), request(port));
-    CO_ASSERT_OK(s);
-    auto writer = [&]() -> asio::awaitable<void> {
-      std::vector<uint8_t> chunk(64 << 10, 0x5a);
-      while (accepted < kTotal) {
-        CO_ASSERT_OK(co_await s->write(asio::buffer(chunk)));
-        accepted += chunk.size();
-      }
-      s->shutdownWrite();
-    };
-    auto observer = [&]() -> asio::awaitable<void> {
-      co_await sleep(1000ms);
-      size_t stalled_at = accepted;
-      co_await sleep(300ms);
-      EXPECT_EQ(accepted, stalled_at) << "writer kept going while nobody read";
-      EXPECT_LT(accepted, 1 * kMiB + kKernelSlack);
-      CO_ASSERT(parked_.size() == 1);
-      delivered = co_await drainSocket(*parked_[0]);  // now read: the writer must resume
-    };
-    co_await (writer() && observer());
-  }, 60s);
+  run(
+      [&]() -> asio::awaitable<void> {
+        auto s = co_await pool->connect(destination(), request(port));
+        CO_ASSERT_OK(s);
+        auto writer = [&]() -> asio::awaitable<void> {
+          std::vector<uint8_t> chunk(64 << 10, 0x5a);
+          while (accepted < kTotal) {
+            CO_ASSERT_OK(co_await s->write(asio::buffer(chunk)));
+            accepted += chunk.size();
+          }
+          s->shutdownWrite();
+        };
+        auto observer = [&]() -> asio::awaitable<void> {
+          co_await sleep(1000ms);
+          size_t stalled_at = accepted;
+          co_await sleep(300ms);
+          EXPECT_EQ(accepted, stalled_at) << "writer kept going while nobody read";
+          EXPECT_LT(accepted, 1 * kMiB + kKernelSlack);
+          CO_ASSERT(parked_.size() == 1);
+          delivered = co_await drainSocket(*parked_[0]);  // now read: the writer must resume
+        };
+        co_await (writer() && observer());
+      },
+      60s);
   EXPECT_EQ(accepted, kTotal);
   EXPECT_EQ(delivered, kTotal);
 }
@@ -90,17 +92,19 @@ TEST_F(HboneFlowControlTest, ClientNotReadingStopsTheUpstreamWriter) {
   });
   auto pool = makePool();
   std::string got;
-  run([&]() -> asio::awaitable<void> {
-    auto s = co_await pool->connect(destination(), request(port));
-    CO_ASSERT_OK(s);
-    co_await sleep(1000ms);
-    size_t stalled_at = produced;
-    co_await sleep(300ms);
-    EXPECT_EQ(produced, stalled_at) << "upstream kept being read while the client did not";
-    EXPECT_LT(produced, 4 * kMiB + kKernelSlack);
-    s->shutdownWrite();
-    got = co_await readAll(*s);
-  }, 60s);
+  run(
+      [&]() -> asio::awaitable<void> {
+        auto s = co_await pool->connect(destination(), request(port));
+        CO_ASSERT_OK(s);
+        co_await sleep(1000ms);
+        size_t stalled_at = produced;
+        co_await sleep(300ms);
+        EXPECT_EQ(produced, stalled_at) << "upstream kept being read while the client did not";
+        EXPECT_LT(produced, 4 * kMiB + kKernelSlack);
+        s->shutdownWrite();
+        got = co_await readAll(*s);
+      },
+      60s);
   EXPECT_EQ(got.size(), kTotal);
 }
 

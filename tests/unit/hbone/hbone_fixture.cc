@@ -1,13 +1,12 @@
 #include "tests/unit/hbone/hbone_fixture.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
 
 namespace ambit::hbone::testing {
 namespace {
@@ -71,8 +70,8 @@ HboneFixture::~HboneFixture() {
 }
 
 uint16_t HboneFixture::startUpstream(UpstreamSession session) {
-  auto acceptor = std::make_shared<tcp::acceptor>(
-      ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto acceptor =
+      std::make_shared<tcp::acceptor>(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   upstreams_.push_back(acceptor);
   asio::co_spawn(ioc_, upstreamLoop(acceptor, std::move(session)), asio::detached);
   upstream_ports_.push_back(acceptor->local_endpoint().port());

@@ -7,7 +7,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,17 +18,17 @@
 #include "tests/unit/hbone/test_pki.h"
 
 // gtest's ASSERT_* return from void functions; coroutines need co_return.
-#define CO_ASSERT(cond)                                  \
-  if (!(cond)) {                                         \
-    ADD_FAILURE() << "assertion failed: " #cond;         \
-    co_return;                                           \
-  } else                                                 \
+#define CO_ASSERT(cond)                          \
+  if (!(cond)) {                                 \
+    ADD_FAILURE() << "assertion failed: " #cond; \
+    co_return;                                   \
+  } else                                         \
     (void)0
-#define CO_ASSERT_OK(r)                                  \
-  if (!(r)) {                                            \
+#define CO_ASSERT_OK(r)                                     \
+  if (!(r)) {                                               \
     ADD_FAILURE() << #r " failed: " << (r).error().message; \
-    co_return;                                           \
-  } else                                                 \
+    co_return;                                              \
+  } else                                                    \
     (void)0
 
 namespace ambit::hbone::testing {

@@ -54,9 +54,8 @@ class HboneInteropTest : public HboneFixture {
   ProcessResult runClient(const std::string& extra_args) {
     std::string cmd = std::string(kPython) + " " + AMBIT_SOURCE_DIR +
                       "/tests/unit/hbone/h2_connect_client.py --server 127.0.0.1:" +
-                      std::to_string(server_address_.port()) + " --ca " + dir_ +
-                      "/ca.pem --cert " + dir_ + "/client.pem --key " + dir_ + "/client.key " +
-                      extra_args;
+                      std::to_string(server_address_.port()) + " --ca " + dir_ + "/ca.pem --cert " +
+                      dir_ + "/client.pem --key " + dir_ + "/client.key " + extra_args;
     auto fut = std::async(std::launch::async, runCommand, cmd);
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (fut.wait_for(0ms) != std::future_status::ready &&
@@ -71,8 +70,8 @@ class HboneInteropTest : public HboneFixture {
 };
 
 TEST_F(HboneInteropTest, PythonH2ClientTunnelsThroughConnect) {
-  auto r = runClient("--authority 127.0.0.1:" + std::to_string(echo_port_) +
-                     " --payload-size 3000000");
+  auto r =
+      runClient("--authority 127.0.0.1:" + std::to_string(echo_port_) + " --payload-size 3000000");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("OK status=200 bytes=3000000"), std::string::npos) << r.output;
   ASSERT_EQ(requests_.size(), 1u);

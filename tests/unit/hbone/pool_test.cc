@@ -139,6 +139,19 @@ TEST_F(HbonePoolTest, UsesSocketFactoryAndSetsSocketMark) {
   EXPECT_EQ(factory_calls, 1);
 }
 
+TEST_F(HbonePoolTest, AsyncConnectWithCompletionHandler) {
+  startServer();
+  auto pool = makePool();
+  bool called = false;
+  pool->asyncConnect(destination(), request(echo_port_), [&](Result<HboneStream> s) {
+    called = true;
+    EXPECT_TRUE(s) << (s ? "" : s.error().message);
+  });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!called && std::chrono::steady_clock::now() < deadline) ioc_.run_one_for(20ms);
+  EXPECT_TRUE(called);
+}
+
 TEST_F(HbonePoolTest, SocketFactoryErrorIsReported) {
   startServer();
   auto pool = makePool();

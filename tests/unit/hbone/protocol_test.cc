@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "common/hbone/protocol.h"
+
+#include <gtest/gtest.h>
 
 namespace ambit::hbone {
 namespace {
@@ -18,9 +18,9 @@ TEST(HboneProtocol, ParsesIpv4AndBracketedIpv6Authorities) {
 }
 
 TEST(HboneProtocol, RejectsBadAuthoritiesWithReason) {
-  for (const char* bad : {"", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
-                          "10.0.0.1:80x", "example.com:80", "fd00::1:80", "[fd00::1]",
-                          "[fd00::1:80", "[10.0.0.1]:80x", ":80"}) {
+  for (const char* bad :
+       {"", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:80x",
+        "example.com:80", "fd00::1:80", "[fd00::1]", "[fd00::1:80", "[10.0.0.1]:80x", ":80"}) {
     auto r = parseAuthority(bad);
     EXPECT_FALSE(r) << bad;
     if (!r) {

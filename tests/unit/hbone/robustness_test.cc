@@ -51,7 +51,7 @@ class HboneRobustnessTest : public HboneFixture {
     }
     Status st = co_await s->write(asio::buffer(std::string("still alive")));
     s->shutdownWrite();
-    co_return st && co_await readAll(*s) == "still alive";
+    co_return st&& co_await readAll(*s) == "still alive";
   }
 
   asio::awaitable<Result<HboneStream>> connectWith(Destination d, TunnelRequest r) {
@@ -67,8 +67,7 @@ TEST_F(HboneRobustnessTest, ClientRejectsUnexpectedServerIdentity) {
     d.expected_server_ids = {"spiffe://cluster.local/ns/server/sa/someone-else"};
     auto s = co_await connectWith(d, request(echo_port_));
     CO_ASSERT(!s);
-    EXPECT_NE(s.error().message.find("not one expected"), std::string::npos)
-        << s.error().message;
+    EXPECT_NE(s.error().message.find("not one expected"), std::string::npos) << s.error().message;
   });
   EXPECT_TRUE(requests_.empty());
 }
@@ -217,10 +216,13 @@ TEST_F(HboneRobustnessTest, DrainLetsOpenTunnelFinishAndRefusesNewConnections) {
     auto s = co_await pool->connect(destination(), request(echo_port_));
     CO_ASSERT_OK(s);
     bool drained = false;
-    asio::co_spawn(ioc_, [&]() -> asio::awaitable<void> {
-      co_await server_->drain(std::chrono::steady_clock::now() + 10s);
-      drained = true;
-    }, asio::detached);
+    asio::co_spawn(
+        ioc_,
+        [&]() -> asio::awaitable<void> {
+          co_await server_->drain(std::chrono::steady_clock::now() + 10s);
+          drained = true;
+        },
+        asio::detached);
     co_await sleep(50ms);
     EXPECT_FALSE(drained);
     auto refused = co_await pool->connect(destination(), request(echo_port_));  // GOAWAY seen

@@ -120,7 +120,7 @@ std::shared_ptr<boost::asio::ssl::context> makeContext(const CertKey* identity,
 
 PeerVerifier spiffeVerifier(const std::string& trust_domain) {
   return [prefix = "spiffe://" + trust_domain + "/"](X509* leaf,
-                                                     STACK_OF(X509) *) -> Result<std::string> {
+                                                     STACK_OF(X509)*) -> Result<std::string> {
     std::unique_ptr<GENERAL_NAMES, Free> names(static_cast<GENERAL_NAMES*>(
         X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr)));
     std::vector<std::string> uris;

@@ -4,7 +4,6 @@
 // lives in common/identity; this library must not depend on it).
 
 #include <boost/asio/ssl/context.hpp>
-
 #include <memory>
 #include <string>
 

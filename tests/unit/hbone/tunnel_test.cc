@@ -69,35 +69,37 @@ TEST_F(HboneTunnelTest, Transfers64MiBByteExactBothWays) {
   Checksum sent, received;
   size_t received_bytes = 0;
   auto started = std::chrono::steady_clock::now();
-  run([&]() -> asio::awaitable<void> {
-    auto s = co_await pool->connect(destination(), request(echo_port_));
-    CO_ASSERT_OK(s);
-    HboneStream& stream = *s;
-    auto writer = [&]() -> asio::awaitable<void> {
-      Pattern pattern;
-      std::vector<uint8_t> buf(48 << 10);
-      for (size_t off = 0; off < kTotal; off += buf.size()) {
-        buf.resize(std::min(buf.size(), kTotal - off));
-        pattern.fill(buf);
-        sent.add(buf.data(), buf.size());
-        Status st = co_await stream.write(asio::buffer(buf));
-        CO_ASSERT_OK(st);
-      }
-      stream.shutdownWrite();
-    };
-    auto reader = [&]() -> asio::awaitable<void> {
-      std::vector<uint8_t> buf(100 << 10);
-      for (;;) {
-        auto n = co_await stream.read(asio::buffer(buf));
-        CO_ASSERT_OK(n);
-        if (*n == 0) break;
-        received.add(buf.data(), *n);
-        received_bytes += *n;
-      }
-    };
-    co_await (writer() && reader());
-    for (int i = 0; i < 200 && tunnels_.empty(); ++i) co_await sleep(10ms);
-  }, 120s);
+  run(
+      [&]() -> asio::awaitable<void> {
+        auto s = co_await pool->connect(destination(), request(echo_port_));
+        CO_ASSERT_OK(s);
+        HboneStream& stream = *s;
+        auto writer = [&]() -> asio::awaitable<void> {
+          Pattern pattern;
+          std::vector<uint8_t> buf(48 << 10);
+          for (size_t off = 0; off < kTotal; off += buf.size()) {
+            buf.resize(std::min(buf.size(), kTotal - off));
+            pattern.fill(buf);
+            sent.add(buf.data(), buf.size());
+            Status st = co_await stream.write(asio::buffer(buf));
+            CO_ASSERT_OK(st);
+          }
+          stream.shutdownWrite();
+        };
+        auto reader = [&]() -> asio::awaitable<void> {
+          std::vector<uint8_t> buf(100 << 10);
+          for (;;) {
+            auto n = co_await stream.read(asio::buffer(buf));
+            CO_ASSERT_OK(n);
+            if (*n == 0) break;
+            received.add(buf.data(), *n);
+            received_bytes += *n;
+          }
+        };
+        co_await (writer() && reader());
+        for (int i = 0; i < 200 && tunnels_.empty(); ++i) co_await sleep(10ms);
+      },
+      120s);
   auto elapsed = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(received_bytes, kTotal);
   EXPECT_EQ(received.h, sent.h);
@@ -155,17 +157,20 @@ TEST_F(HboneTunnelTest, ManyConcurrentStreamsShareOneConnection) {
   run([&]() -> asio::awaitable<void> {
     int finished = 0;
     for (int i = 0; i < kStreams; ++i) {
-      asio::co_spawn(ioc_, [&, i]() -> asio::awaitable<void> {
-        auto s = co_await pool->connect(destination(), request(echo_port_));
-        if (s) {
-          peak_streams = std::max(peak_streams, pool->stats().active_streams);
-          std::string msg(100000 + i, static_cast<char>('a' + i % 26));
-          Status st = co_await s->write(asio::buffer(msg));
-          s->shutdownWrite();
-          if (st && co_await readAll(*s) == msg) ++ok;
-        }
-        ++finished;
-      }, asio::detached);
+      asio::co_spawn(
+          ioc_,
+          [&, i]() -> asio::awaitable<void> {
+            auto s = co_await pool->connect(destination(), request(echo_port_));
+            if (s) {
+              peak_streams = std::max(peak_streams, pool->stats().active_streams);
+              std::string msg(100000 + i, static_cast<char>('a' + i % 26));
+              Status st = co_await s->write(asio::buffer(msg));
+              s->shutdownWrite();
+              if (st && co_await readAll(*s) == msg) ++ok;
+            }
+            ++finished;
+          },
+          asio::detached);
     }
     while (finished < kStreams) co_await sleep(5ms);
   });
