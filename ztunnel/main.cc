@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   ambit::ztunnel::ZtunnelOptions o;
   std::string log_level = "info";
   uint32_t drain_ms = 5000;
+  uint32_t handshake_timeout_ms = 10000;
   CLI::App app{"ambit-ztunnel: node mTLS tunnel for ambient pods"};
   app.add_option("--node", o.node, "node name (must match the agent's)");
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
+  app.add_option("--handshake-timeout-ms", handshake_timeout_ms,
+                 "an inbound TLS handshake not finished by then is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 600000u));
   app.add_flag("!--no-access-log", o.access_log, "disable the per-connection access log");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -33,6 +38,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);

@@ -179,14 +179,28 @@ void Ztunnel::Impl::beginDrain() {
     for (auto& a : pod->outbound) a->close(ignored);
     if (pod->inbound_plaintext) pod->inbound_plaintext->close(ignored);
   }
+  // Every pod's HBONE server drains at once: each stops accepting and sends GOAWAY now, not
+  // after the pods before it have finished.
+  auto draining_servers = std::make_shared<size_t>(0);
+  for (auto& [uid, pod] : pods) {
+    if (!pod->hbone) continue;
+    ++*draining_servers;
+    asio::co_spawn(
+        io,
+        [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
+        [draining_servers](std::exception_ptr) { --*draining_servers; });
+  }
   asio::co_spawn(
       io,
-      [self = shared_from_this(), deadline]() -> asio::awaitable<void> {
-        for (auto& [uid, pod] : self->pods) {
-          if (pod->hbone) co_await pod->hbone->drain(deadline);
-        }
+      [self = shared_from_this(), deadline, draining_servers]() -> asio::awaitable<void> {
         asio::steady_timer t(self->io);
-        while (self->outbound_active > 0 && std::chrono::steady_clock::now() < deadline) {
+        while ((*draining_servers > 0 || self->outbound_active > 0) &&
+               std::chrono::steady_clock::now() < deadline) {
+          t.expires_after(std::chrono::milliseconds(50));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        // Past the deadline the servers close what is left themselves; wait for that.
+        while (*draining_servers > 0) {
           t.expires_after(std::chrono::milliseconds(50));
           co_await t.async_wait(asio::use_awaitable);
         }
