@@ -67,7 +67,12 @@ def main():
         headers.append(("x-big", "b" * a.big_header))
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, headers, end_stream=False)
-    tls.sendall(conn.data_to_send())
+    try:
+        tls.sendall(conn.data_to_send())
+    except ssl.SSLError as e:
+        out(result="tls_error", error=str(e))
+    except OSError as e:  # the server closed while we were still writing the header block
+        out(result="closed", error=str(e))
 
     status = None
     data = bytearray()
@@ -109,8 +114,11 @@ def main():
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 out(result="closed", error="GOAWAY %d" % ev.error_code, status=status)
         pending = conn.data_to_send()
-        if pending:
-            tls.sendall(pending)
+        try:
+            if pending:
+                tls.sendall(pending)
+        except OSError as e:
+            out(result="closed", error=str(e), status=status)
 
 
 if __name__ == "__main__":
