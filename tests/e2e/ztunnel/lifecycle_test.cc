@@ -19,7 +19,13 @@ constexpr int kShortTtl = 20;
 
 class LifecycleTest : public SharedLabTest {
  protected:
-  static void SetUpTestSuite() { upLab("ambitzl"); }
+  static void SetUpTestSuite() {
+    upLab("ambitzl");
+    // Kept from the start: the lab's ztunnels are replaced during the suite.
+    if (lab_up_) {
+      for (const char* node : {"node1", "node2"}) argv_[node] = daemonArgv(node, "ztunnel");
+    }
+  }
   static void TearDownTestSuite() {
     for (auto& z : replacements_) z.second->process.stop();
     replacements_.clear();
@@ -32,15 +38,16 @@ class LifecycleTest : public SharedLabTest {
     auto& z = replacements_[node];
     if (z && z->process.running()) return z.get();
     z = std::make_unique<OwnedZtunnel>();
-    EXPECT_TRUE(z->start(lab(), node, portBase(node),
+    EXPECT_TRUE(z->start(lab(), argv_[node], node, portBase(node),
                          {"--cert-ttl", std::to_string(kShortTtl), "--drain-ms", "5000"}));
     bool up = eventually([&] { return ready(node, z->readiness_port); }, std::chrono::seconds(30));
-    EXPECT_TRUE(up) << "replacement ztunnel on " << node << " never became ready";
+    EXPECT_TRUE(up) << "replacement ztunnel on " << node << " never became ready:\n"
+                    << sh("tail -n 30 " + z->log_file).out;
     return up ? z.get() : nullptr;
   }
   // SIGTERM to the lab's ztunnel of `node`; true once it has exited.
   static bool stopLabZtunnel(const std::string& node) {
-    int pid = lab().daemonPid(node, "ztunnel");
+    int pid = daemonPid(node, "ztunnel");
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0) return true;  // already gone
     ::kill(pid, SIGTERM);
@@ -64,9 +71,11 @@ class LifecycleTest : public SharedLabTest {
   }
 
   static std::map<std::string, std::unique_ptr<OwnedZtunnel>> replacements_;
+  static std::map<std::string, std::vector<std::string>> argv_;
 };
 
 std::map<std::string, std::unique_ptr<OwnedZtunnel>> LifecycleTest::replacements_;
+std::map<std::string, std::vector<std::string>> LifecycleTest::argv_;
 
 TEST_F(LifecycleTest, UpgradeUnder2000NewConnectionsRefusesNone) {
   ASSERT_EQ(curlStatus("client", appUrl("my-app-v2")), 200);
@@ -91,6 +100,10 @@ TEST_F(LifecycleTest, UpgradeUnder2000NewConnectionsRefusesNone) {
   EXPECT_EQ(r.value("ok", 0), 2000) << r.dump();
   EXPECT_TRUE(next->process.running());
   EXPECT_TRUE(ready("node2", next->readiness_port));
+  EXPECT_GT(metricSum(metrics("node2", next->metrics_port), "istio_tcp_connections_opened_total",
+                      {{"reporter", "destination"}, {"destination_workload", "my-app-v2"}}),
+            0)
+      << "the new ztunnel never took over";
   EXPECT_EQ(curlStatus("client", appUrl("my-app-v2")), 200);
 }
 

@@ -226,15 +226,33 @@ void OwnedProcess::stop() {
   }
 }
 
-bool OwnedZtunnel::start(Lab& lab, const std::string& n, int port_base,
-                         const std::vector<std::string>& extra) {
+int SharedLabTest::daemonPid(const std::string& node, const std::string& daemon) {
+  auto daemons = lab_->status()["daemons"];
+  for (const auto& d : daemons) {
+    if (d.value("node", "") == node && d.value("name", "") == daemon) return d.value("pid", -1);
+  }
+  ADD_FAILURE() << "no daemon " << daemon << " on " << node << " in " << daemons.dump();
+  return -1;
+}
+
+std::vector<std::string> SharedLabTest::daemonArgv(const std::string& node,
+                                                   const std::string& daemon) {
+  std::ifstream in("/proc/" + std::to_string(daemonPid(node, daemon)) + "/cmdline");
+  std::vector<std::string> argv;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) argv.push_back(arg);
+  return argv;
+}
+
+bool OwnedZtunnel::start(Lab& lab, const std::vector<std::string>& argv, const std::string& n,
+                         int port_base, const std::vector<std::string>& extra) {
   node = n;
   admin_port = port_base;
   metrics_port = port_base + 20;
   readiness_port = port_base + 21;
-  auto argv = lab.daemonArgv(node, "ztunnel");
   if (argv.empty()) return false;
-  std::vector<std::string> full{"ip", "netns", "exec", lab.name() + "-" + node};
+  // nsenter, not `ip netns exec`: that one remounts /sys, hiding the agent's bpffs pins.
+  std::vector<std::string> full{"nsenter", "--net=/run/netns/" + lab.name() + "-" + node};
   full.insert(full.end(), argv.begin(), argv.end());
   for (const auto& [flag, port] : {std::pair{"--admin-port", admin_port},
                                     std::pair{"--metrics-port", metrics_port},

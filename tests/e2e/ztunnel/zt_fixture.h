@@ -52,6 +52,9 @@ class SharedLabTest : public testing::Test {
                                 const std::vector<std::string>& args,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
   static std::string ip(const std::string& pod);
+  // PID / argv of a lab node daemon (status lists them with separate "node" and "name").
+  static int daemonPid(const std::string& node, const std::string& daemon);
+  static std::vector<std::string> daemonArgv(const std::string& node, const std::string& daemon);
   static std::string appUrl(const std::string& pod, const std::string& path = "/");
   static std::string metrics(const std::string& node, int port = 15020);
   static nlohmann::json configDump(const std::string& node, int admin_port = 15000);
@@ -107,8 +110,9 @@ struct OwnedZtunnel {
   int admin_port = 0, metrics_port = 0, readiness_port = 0;
   std::string log_file;
   OwnedProcess process;
-  bool start(Lab& lab, const std::string& node, int port_base,
-             const std::vector<std::string>& extra);
+  // argv: the lab ztunnel's command line (SharedLabTest::daemonArgv).
+  bool start(Lab& lab, const std::vector<std::string>& argv, const std::string& node,
+             int port_base, const std::vector<std::string>& extra);
 };
 
 // Certificates for the third-party HBONE client: keys and leafs under a temp dir.
