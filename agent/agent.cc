@@ -91,7 +91,7 @@ Status Agent::Impl::start() {
       [rec, node = options.node](const identity::SpiffeId& id, std::string_view asking) -> Status {
         if (asking != node) return makeError("node '{}' may not ask this agent (node {})", asking, node);
         if (!rec->mayHaveIdentity(id.ns, id.serviceAccount)) {
-          return makeError("no enrolled pod on node {} runs as {}", node, id.toString());
+          return makeError("no pod on node {} runs as {}", node, id.toString());
         }
         return Status::ok();
       });
@@ -132,6 +132,7 @@ Status Agent::Impl::start() {
 void Agent::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
   logInfo("config version {}: {} workloads", s->version(), s->workloads_size());
   snapshot = std::move(s);
+  reconciler->setNodeIdentities(*snapshot, options.node);
   reconcileNow();
 }
 

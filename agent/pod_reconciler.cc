@@ -49,13 +49,6 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
     removeLeftovers();
     adopted_ = true;
   }
-  {
-    std::lock_guard lock(identities_mu_);
-    identities_.clear();
-    for (const auto& [uid, a] : applied_) {
-      identities_.insert(a.pod.workload.namespace_() + "/" + a.pod.workload.service_account());
-    }
-  }
   for (const auto& p : problems) logWarn("reconcile: {}", p);
   pod_errors_ += problems.size() - plan.problems.size();
   last_problems_ = problems;
@@ -143,6 +136,15 @@ void PodReconciler::removeLeftovers() {
 
 ReconcileStats PodReconciler::stats() const {
   return ReconcileStats{applied_.size(), pod_errors_, last_problems_};
+}
+
+void PodReconciler::setNodeIdentities(const v1::MeshSnapshot& snapshot, const std::string& node) {
+  std::set<std::string> ids;
+  for (const auto& w : snapshot.workloads()) {
+    if (w.node() == node) ids.insert(w.namespace_() + "/" + w.service_account());
+  }
+  std::lock_guard lock(identities_mu_);
+  identities_ = std::move(ids);
 }
 
 bool PodReconciler::mayHaveIdentity(const std::string& ns, const std::string& sa) const {

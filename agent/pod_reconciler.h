@@ -39,7 +39,9 @@ class PodReconciler {
   std::vector<std::string> reconcile(const EnrollmentPlan& plan);
 
   ReconcileStats stats() const;
-  // "<namespace>/<service account>" of enrolled pods: who may get a certificate on this node.
+  // Who may get a certificate from this node's CA: the service accounts of every pod scheduled
+  // on the node, enrolled or not (a waypoint pod is not captured but speaks HBONE).
+  void setNodeIdentities(const v1::MeshSnapshot& snapshot, const std::string& node);
   bool mayHaveIdentity(const std::string& ns, const std::string& sa) const;
 
   // The pin/pod id of a workload uid (bpffs names cannot hold '/' or '.').
