@@ -102,6 +102,14 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(std::shared_ptr<Pod> pod, tcp
         result = makeError("no certificate for {} yet", pod->spiffe_id);
       } else {
         auto stream = co_await pool->connect(d, req);
+        // No response at all (REFUSED_STREAM, or a stream past the GOAWAY of a peer ztunnel
+        // draining during an upgrade): the tunnel never reached the app and the app's bytes
+        // are still unread here, so one more try (on a fresh connection) is safe.
+        if (!stream && stream.error().code == ECONNRESET) {
+          logDebug("outbound {} -> {}: {}; retrying once", pod->info.uid(),
+                   hbone::formatAuthority(dst), stream.error().message);
+          stream = co_await pool->connect(d, req);
+        }
         if (!stream) {
           result = stream.error();
         } else {

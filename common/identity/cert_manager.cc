@@ -195,8 +195,16 @@ Status CertificateManager::publish(Entry& entry, IssuedCertificate issued) {
 }
 
 void CertificateManager::scheduleRefresh(Entry& entry, const WorkloadCertificate& cert) {
-  auto delay = std::chrono::duration_cast<milliseconds>(refreshTime(cert) - options_.clock());
-  delay = std::max(delay, milliseconds::zero());
+  auto now = options_.clock();
+  auto at = refreshTime(cert);
+  // CAs backdate notBefore against clock skew (ours by a minute): with a short TTL that share
+  // of the validity window can be over on arrival, and refreshing at once would loop. Then
+  // refresh at the same fraction of what is left.
+  if (at <= now && cert.notAfter > now) {
+    at = now + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                   (cert.notAfter - now) * options_.refreshFraction);
+  }
+  auto delay = std::max(std::chrono::duration_cast<milliseconds>(at - now), milliseconds::zero());
   entry.timer->arm(delay, [weak = weak_from_this(), id = entry.id] {
     auto self = weak.lock();
     if (!self) return;

@@ -96,7 +96,11 @@ TEST_F(LifecycleTest, UpgradeUnder2000NewConnectionsRefusesNone) {
   std::printf("upgrade: %d connections, %d ok, %d failed in %.1f s\n", r.value("attempts", 0),
               r.value("ok", 0), r.value("failed", 0), r.value("seconds", 0.0));
   EXPECT_EQ(r.value("attempts", 0), 2000) << r.dump();
-  EXPECT_EQ(r.value("failed", -1), 0) << r.dump();
+  EXPECT_EQ(r.value("failed", -1), 0)
+      << r.dump() << "\nnode1 ztunnel warnings:\n"
+      << sh("grep -E 'warn|error' " + lab().runDir() + "/logs/node1-ztunnel.log | tail -n 20").out
+      << "\nold node2 ztunnel warnings:\n"
+      << sh("grep -E 'warn|error|drain' " + lab().runDir() + "/logs/node2-ztunnel.log | tail -n 20").out;
   EXPECT_EQ(r.value("ok", 0), 2000) << r.dump();
   EXPECT_TRUE(next->process.running());
   EXPECT_TRUE(ready("node2", next->readiness_port));
