@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <set>
 
 namespace ambit::agent {
@@ -42,16 +43,35 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
   return plan;
 }
 
+namespace {
+
+// What the ztunnel was handed for the pod (it serves a uid once: a change needs delete + add).
+bool sameHandoff(const EnrolledPod& a, const EnrolledPod& b) {
+  const v1::Workload& x = a.workload;
+  const v1::Workload& y = b.workload;
+  return a.netns_path == b.netns_path && x.name() == y.name() &&
+         x.namespace_() == y.namespace_() && x.service_account() == y.service_account() &&
+         x.trust_domain() == y.trust_domain() && x.node() == y.node() &&
+         std::equal(x.addresses().begin(), x.addresses().end(), y.addresses().begin(),
+                    y.addresses().end());
+}
+
+}  // namespace
+
 EnrollmentDiff diffEnrollment(const std::map<std::string, EnrolledPod>& current,
                               const std::map<std::string, EnrolledPod>& desired) {
   EnrollmentDiff d;
   for (const auto& [uid, pod] : current) {
     auto it = desired.find(uid);
-    if (it == desired.end() || !(it->second == pod)) d.removed.push_back(uid);
+    if (it == desired.end() || !sameHandoff(it->second, pod)) d.removed.push_back(uid);
   }
   for (const auto& [uid, pod] : desired) {
     auto it = current.find(uid);
-    if (it == current.end() || !(it->second == pod)) d.added.push_back(uid);
+    if (it == current.end() || !sameHandoff(it->second, pod)) {
+      d.added.push_back(uid);
+    } else if (!(it->second == pod)) {
+      d.updated.push_back(uid);
+    }
   }
   return d;
 }

@@ -30,8 +30,12 @@ struct EnrollmentPlan {
 EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node);
 
 struct EnrollmentDiff {
-  std::vector<std::string> removed;  // uids
-  std::vector<std::string> added;    // uids (new, or changed: removed then added again)
+  std::vector<std::string> removed;  // uids: gone, or handed-off identity changed (re-added)
+  std::vector<std::string> added;    // uids: new, or re-added after such a change
+  // uids still enrolled whose netns and handed-off identity (name, namespace, service account,
+  // IPs, trust domain, node) are unchanged but something else changed (labels, bypass
+  // settings...): applied in place, with no moment out of the mesh.
+  std::vector<std::string> updated;
 };
 
 EnrollmentDiff diffEnrollment(const std::map<std::string, EnrolledPod>& current,

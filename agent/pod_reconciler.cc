@@ -45,6 +45,11 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   for (const auto& uid : diff.added) {
     if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
   }
+  // add() over an applied pod updates in place: same netns link and map keys, and the ztunnel
+  // keeps serving a uid it already has.
+  for (const auto& uid : diff.updated) {
+    if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
+  }
   if (!adopted_) {
     removeLeftovers();
     adopted_ = true;

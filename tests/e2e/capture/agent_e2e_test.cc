@@ -101,6 +101,56 @@ TEST_F(AgentTest, KillAndRestartDuringTwoThousandConnectionsLosesNone) {
       << "the restarted agent did not de-enroll the client";
 }
 
+TEST_F(AgentTest, UnrelatedLabelChangesDoNotDisturbTraffic) {
+  // Pods stay enrolled through label edits that do not concern the mesh: no connection fails.
+  constexpr int kConnections = 400;
+  std::string progress = testing::TempDir() + "/ambitcap-churn-progress";
+  std::filesystem::remove(progress);
+  auto loop = std::async(std::launch::async, [&] {
+    return lab().exec("client",
+                      {"/usr/bin/python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/capture/connect_loop.py",
+                       kServiceV4, "80", std::to_string(kConnections), "60", "0.005", progress},
+                      70s);
+  });
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(progress); }, 20s));
+  for (int i = 0; i < 4; ++i) {
+    std::string yaml = original_pods_;
+    for (const char* pod : {"client", "my-app-v1", "my-app-v2"}) {
+      yaml = withPodLabel(yaml, pod, "e2e-churn", std::to_string(i));
+    }
+    publishPods(yaml);
+    std::this_thread::sleep_for(400ms);
+  }
+  CommandOutput r = loop.get();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto summary = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(summary.is_object()) << r.out << r.err;
+  std::printf("label churn loop: %s\n", summary.dump().c_str());
+  EXPECT_EQ(summary["ok"], kConnections) << summary.dump(2);
+}
+
+TEST_F(AgentTest, PodDeEnrolledWhileTheAgentIsDownIsReleasedByTheNextAgent) {
+  ASSERT_GT(restartNode1Agent(), 0);
+  ASSERT_TRUE(waitAgentReady("node1", 20s)) << agentLog("node1");
+  // Agent down: capture keeps working from the pins; the config changes meanwhile.
+  killOwnNode1Agent();
+  EXPECT_TRUE(meshPathWorks()) << "capture stopped with the agent down";
+  setPodLabel("client", "istio.io/dataplane-mode", "none");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(meshPathWorks()) << "nobody should have de-enrolled the client yet";
+  // The next agent adopts the pins and removes what is no longer wanted.
+  ASSERT_GT(startOwnNode1Agent(), 0);
+  ASSERT_TRUE(waitAgentReady("node1", 20s)) << agentLog("node1");
+  std::string client = podIp("client");
+  EXPECT_TRUE(eventually([&] {
+    HttpResult r = podGet("client", url(podIp("my-app-v2"), 8080), {"-m", "1"});
+    return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0 &&
+           !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
+  }, 10s)) << "the client is still captured after the new agent started:\n" << agentLog("node1");
+  EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_enrolled_pods"), 1);
+  EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 1);
+}
+
 TEST_F(AgentTest, MissingNetnsNamesThePodAndOthersKeepWorking) {
   writeExtraConfig("50-e2e-ghost.yaml",
                    ghostPod("ghost", "10.244.1.99", "/run/netns/ambitcap-pod-ghost-missing"));
@@ -189,6 +239,15 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
   EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 2) << text;
   EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"sk_lookup_links\""), 2) << text;
   EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", "event=\"outbound_redirected\""), 0) << text;
+
+  // De-enrolling a pod shows in the gauges.
+  setPodLabel("client", "istio.io/dataplane-mode", "none");
+  EXPECT_TRUE(eventually([&] {
+    std::string t = agentMetrics("node1");
+    return metricValue(t, "ambit_agent_enrolled_pods") == 1 &&
+           metricValue(t, "ambit_agent_bpf_map_entries", "map=\"ambit_netns\"") == 1 &&
+           metricValue(t, "ambit_agent_bpf_map_entries", "map=\"sk_lookup_links\"") == 1;
+  })) << agentMetrics("node1");
 
   std::string file = testing::TempDir() + "/ambitcap-agent-metrics.txt";
   std::ofstream(file) << text;

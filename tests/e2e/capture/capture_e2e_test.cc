@@ -13,6 +13,7 @@
 namespace ambit::e2e {
 namespace {
 
+using testing::HasSubstr;
 using testing::StartsWith;
 using namespace std::chrono_literals;
 
@@ -149,6 +150,24 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
   EXPECT_TRUE(meshed_again) << "the mesh path did not come back after re-enrolling";
 }
 
+TEST_F(CaptureTest, ReEnrolledPodSteersPlaintextTo15006Again) {
+  // my-app-v1 leaves and rejoins the mesh; a plaintext client (client, de-enrolled) must land
+  // on its new 15006 listener again, not on the app directly.
+  std::string client = podIp("client"), v1 = podIp("my-app-v1");
+  std::string yaml = withPodLabel(original_pods_, "client", "istio.io/dataplane-mode", "none");
+  publishPods(withPodLabel(yaml, "my-app-v1", "istio.io/dataplane-mode", "none"));
+  ASSERT_TRUE(eventually([&] {
+    HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
+    return r.ok() && r.peer().rfind(client + ":", 0) == 0;
+  }, 5s)) << "the direct path did not come back";
+  publishPods(yaml);
+  EXPECT_TRUE(eventually([&] {
+    HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
+    return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0;
+  }, 10s)) << "plaintext to the re-enrolled pod does not reach its 15006 listener: "
+           << podGet("client", url(v1, 8080), {"-m", "1"}).raw;
+}
+
 TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
   std::string client = podIp("client"), v1 = podIp("my-app-v1");
   setPodLabel("client", "istio.io/dataplane-mode", "none");
@@ -156,13 +175,18 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
       << "client still captured after de-enrolling it";
 
   // Plaintext from client arrives on my-app-v1's eth0: sk_lookup steers it to 15006.
-  HttpResult plain = podGet("client", url(v1, 8080, "/plain"));
-  ASSERT_TRUE(plain.ok()) << plain.raw;
-  EXPECT_EQ(plain.pod(), "my-app-v1");
-  EXPECT_THAT(plain.peer(), StartsWith("127.0.0.1:")) << "plaintext bypassed the 15006 listener";
-  EXPECT_TRUE(eventually([&] {
-    return ztunnelLog("node1").find("access: inbound plaintext src=" + client) != std::string::npos;
-  })) << "no 'inbound plaintext' access log line for " << client << " on node1";
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    std::string src = v6 ? "[" + podIp("client", true) + "]:" : client + ":";
+    HttpResult plain = podGet("client", url(podIp("my-app-v1", v6), 8080, "/plain"));
+    ASSERT_TRUE(plain.ok()) << plain.raw;
+    EXPECT_EQ(plain.pod(), "my-app-v1");
+    EXPECT_THAT(plain.peer(), testing::AnyOf(StartsWith("127.0.0.1:"), StartsWith("[::1]:")))
+        << "plaintext bypassed the 15006 listener";
+    EXPECT_TRUE(eventually([&] {
+      return ztunnelLog("node1").find("access: inbound plaintext src=" + src) != std::string::npos;
+    })) << "no 'inbound plaintext src=" << src << "' access log line on node1";
+  }
 
   writeExtraConfig("40-e2e-strict.yaml",
                    "apiVersion: security.istio.io/v1beta1\n"
@@ -184,6 +208,45 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
   HttpResult probe = nodeGet("node1", url(v1, 8080, "/healthz"));
   EXPECT_TRUE(probe.ok()) << probe.raw;
   EXPECT_THAT(probe.peer(), StartsWith(gatewayIp("node1") + ":"));
+}
+
+TEST_F(CaptureTest, ZtunnelMarkedSocketIsNotCaptured) {
+  // A socket carrying SO_MARK 0x539 (what the ztunnel's own sockets carry) in an enrolled pod:
+  // connect() is left alone, so the service VIP (mesh-only) does not answer, and a connection
+  // to my-app-v1 arrives there as plaintext from the client's own address and port.
+  std::string v1 = podIp("my-app-v1");
+  std::string script =
+      "import socket,sys\n"
+      "def conn(host,port):\n"
+      "  s=socket.socket()\n"
+      "  s.setsockopt(socket.SOL_SOCKET,socket.SO_MARK,0x539)\n"
+      "  s.settimeout(1)\n"
+      "  s.connect((host,port))\n"
+      "  return s\n"
+      "try:\n"
+      "  conn('" + std::string(kServiceV4) + "',80)\n"
+      "  print('vip-connected')\n"
+      "except OSError as e:\n"
+      "  print('vip-failed')\n"
+      "s=conn('" + v1 + "',8080)\n"
+      "print('port=%d peer=%s' % (s.getsockname()[1], s.getpeername()[0]))\n"
+      "s.sendall(b'GET /marked HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+      "d=b''\n"
+      "while True:\n"
+      "  c=s.recv(65536)\n"
+      "  if not c: break\n"
+      "  d+=c\n"
+      "print(d.split(b'\\r\\n')[0].decode())\n";
+  CommandOutput r = lab().exec("client", {"/usr/bin/python3", "-c", script}, 20s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("vip-failed")) << "a 0x539-marked socket was captured";
+  EXPECT_THAT(r.out, HasSubstr("HTTP/1.1 200"));
+  size_t at = r.out.find("port=");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string port = r.out.substr(at + 5, r.out.find(' ', at) - at - 5);
+  std::string line = "access: inbound plaintext src=" + podIp("client") + ":" + port + " ";
+  EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
+      << "no '" << line << "' on node1: the marked connection did not leave the pod directly";
 }
 
 }  // namespace

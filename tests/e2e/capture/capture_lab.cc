@@ -144,6 +144,7 @@ void CaptureLabTest::TearDownTestSuite() {
     stopOwnProcess(own_agent_);
     own_agent_ = -1;
   }
+  agent_argv_.clear();
   lab_->down();
   // down runs `ambit-agent --cleanup` for every node: nothing pinned may remain, also for
   // node1 whose last agent was the test's own.
@@ -162,6 +163,10 @@ void CaptureLabTest::SetUp() {
 
 void CaptureLabTest::TearDown() {
   if (!lab_up_) return;
+  if (!agent_argv_.empty() && own_agent_ <= 0) {  // a test stopped with node1's agent down
+    startOwnNode1Agent();
+    EXPECT_TRUE(waitAgentReady("node1", std::chrono::seconds(20)));
+  }
   if (pods_changed_) publishPods(original_pods_);
   for (const auto& f : extra_files_) std::filesystem::remove(config_dir_ + "/" + f);
   if (pods_changed_ || !extra_files_.empty()) {
@@ -307,22 +312,34 @@ bool CaptureLabTest::waitAgentReady(const std::string& node, std::chrono::millis
 
 pid_t CaptureLabTest::restartNode1Agent() {
   pid_t old = own_agent_ > 0 ? own_agent_ : labDaemonPid("node1", "agent");
-  if (old <= 0) {
-    ADD_FAILURE() << "no agent running on node1";
-    return -1;
-  }
-  std::vector<std::string> argv = cmdline(old);
-  if (argv.empty()) {
+  if (old <= 0) return -1;
+  if (agent_argv_.empty()) agent_argv_ = cmdline(old);
+  if (agent_argv_.empty()) {
     ADD_FAILURE() << "cannot read the argv of agent " << old;
     return -1;
   }
-  ::kill(old, SIGKILL);
-  if (old == own_agent_) ::waitpid(old, nullptr, 0);
-  if (!eventually([&] { return processGone(old); }, std::chrono::seconds(5))) {
-    ADD_FAILURE() << "agent " << old << " survived kill -9";
-    return -1;
+  if (old == own_agent_) {
+    killOwnNode1Agent();
+  } else {
+    ::kill(old, SIGKILL);
+    if (!eventually([&] { return processGone(old); }, std::chrono::seconds(5))) {
+      ADD_FAILURE() << "agent " << old << " survived kill -9";
+      return -1;
+    }
   }
-  own_agent_ = spawnInNetns("/run/netns/" + std::string(kLabName) + "-node1", argv, own_agent_log_);
+  return startOwnNode1Agent();
+}
+
+void CaptureLabTest::killOwnNode1Agent() {
+  if (own_agent_ <= 0) return;
+  ::kill(own_agent_, SIGKILL);
+  ::waitpid(own_agent_, nullptr, 0);
+  own_agent_ = -1;
+}
+
+pid_t CaptureLabTest::startOwnNode1Agent() {
+  own_agent_ = spawnInNetns("/run/netns/" + std::string(kLabName) + "-node1", agent_argv_,
+                            own_agent_log_);
   return own_agent_;
 }
 

@@ -89,6 +89,9 @@ class CaptureLabTest : public testing::Test {
   // Replaces node1's agent: kill -9 of the running one, then the same argv started by the test
   // in node1's netns (stopped in TearDownTestSuite, before lab down). Returns the new PID.
   static pid_t restartNode1Agent();
+  // kill -9 of the test's own node1 agent / a new one with the same argv.
+  static void killOwnNode1Agent();
+  static pid_t startOwnNode1Agent();
   static bool waitAgentReady(const std::string& node, std::chrono::milliseconds timeout);
 
   // True when client -> service VIP answers through the mesh (the suite's healthy state).
@@ -101,6 +104,7 @@ class CaptureLabTest : public testing::Test {
   static inline nlohmann::json status_;
   static inline pid_t own_agent_ = -1;       // node1 agent started by the test, if any
   static inline std::string own_agent_log_;  // its stdout+stderr
+  static inline std::vector<std::string> agent_argv_;  // node1's agent, as the lab started it
 
  private:
   bool pods_changed_ = false;

@@ -68,6 +68,25 @@ TEST(Enrollment, DiffReportsAddedRemovedAndChanged) {
   auto none = diffEnrollment(desired, desired);
   EXPECT_TRUE(none.added.empty());
   EXPECT_TRUE(none.removed.empty());
+  EXPECT_TRUE(none.updated.empty());
+}
+
+TEST(Enrollment, ChangeOutsideTheHandoffIsAnInPlaceUpdate) {
+  std::map<std::string, EnrolledPod> current, desired;
+  current["default/a"] = EnrolledPod{pod("a", "n", true, {"10.0.0.1"}), "/run/netns/x"};
+  desired = current;
+  (*desired["default/a"].workload.mutable_labels())["team"] = "x";
+  desired["default/a"].workload.add_bypass_inbound_ports(9090);
+  auto d = diffEnrollment(current, desired);
+  EXPECT_TRUE(d.removed.empty());
+  EXPECT_TRUE(d.added.empty());
+  EXPECT_EQ(d.updated, (std::vector<std::string>{"default/a"}));
+  // A new netns or service account is a new hand-off: removed, then added again.
+  desired["default/a"].netns_path = "/run/netns/y";
+  d = diffEnrollment(current, desired);
+  EXPECT_EQ(d.removed, (std::vector<std::string>{"default/a"}));
+  EXPECT_EQ(d.added, (std::vector<std::string>{"default/a"}));
+  EXPECT_TRUE(d.updated.empty());
 }
 
 }  // namespace
