@@ -16,6 +16,7 @@ namespace ambit::e2e::zt {
 namespace {
 
 constexpr int kShortTtl = 20;
+constexpr int kHandshakeTimeoutMs = 1500;
 
 class LifecycleTest : public SharedLabTest {
  protected:
@@ -39,7 +40,8 @@ class LifecycleTest : public SharedLabTest {
     if (z && z->process.running()) return z.get();
     z = std::make_unique<OwnedZtunnel>();
     EXPECT_TRUE(z->start(lab(), argv_[node], node, portBase(node),
-                         {"--cert-ttl", std::to_string(kShortTtl), "--drain-ms", "5000"}));
+                         {"--cert-ttl", std::to_string(kShortTtl), "--drain-ms", "5000",
+                          "--handshake-timeout-ms", std::to_string(kHandshakeTimeoutMs)}));
     bool up = eventually([&] { return ready(node, z->readiness_port); }, std::chrono::seconds(30));
     EXPECT_TRUE(up) << "replacement ztunnel on " << node << " never became ready:\n"
                     << sh("tail -n 30 " + z->log_file).out;
@@ -64,6 +66,10 @@ class LifecycleTest : public SharedLabTest {
       ASSERT_NE(startReplacement(node), nullptr);
       ASSERT_TRUE(stopLabZtunnel(node)) << "the lab's ztunnel on " << node << " did not exit";
     }
+  }
+  static size_t certificates(const std::string& node) {
+    auto d = configDump(node, replacements_[node]->admin_port);
+    return d.is_object() && d["certificates"].is_array() ? d["certificates"].size() : 0;
   }
   static uint64_t rotations(const std::string& node) {
     auto d = configDump(node, replacements_[node]->admin_port);
@@ -127,11 +133,36 @@ TEST_F(LifecycleTest, CertificatesRotateUnderContinuousTrafficWithNoFailure) {
               static_cast<unsigned long>(d2));
   EXPECT_GT(r.value("ok", 0), 100) << r.dump();
   EXPECT_EQ(r.value("failed", -1), 0) << r.dump();
-  EXPECT_GE(d1, 2u) << "client-side ztunnel did not rotate";
-  EXPECT_GE(d2, 2u) << "server-side ztunnel did not rotate";
+  // Every identity (node1: client and my-app; node2: my-app) rotates at least twice, and
+  // not in a loop (at most one rotation per ~8 s per identity).
+  size_t n1 = certificates("node1"), n2 = certificates("node2");
+  EXPECT_EQ(n1, 2u);
+  EXPECT_EQ(n2, 1u);
+  EXPECT_GE(d1, 2 * n1) << "client-side ztunnel did not rotate";
+  EXPECT_GE(d2, 2 * n2) << "server-side ztunnel did not rotate";
+  EXPECT_LE(d1, 5 * n1) << "client-side ztunnel rotates far too often";
+  EXPECT_LE(d2, 5 * n2) << "server-side ztunnel rotates far too often";
   auto dump = configDump("node2", replacements_["node2"]->admin_port);
   ASSERT_TRUE(dump.is_object());
   for (const auto& c : dump["certificates"]) EXPECT_EQ(c["state"], "Available") << c.dump();
+}
+
+TEST_F(LifecycleTest, HalfOpenHandshakeIsClosedAfterTheConfiguredTimeout) {
+  ASSERT_NE(startReplacement("node2"), nullptr);
+  ASSERT_TRUE(stopLabZtunnel("node2"));
+  // A TLS record header announcing a 512-byte ClientHello, then only its first bytes.
+  auto r = pyNetns("client", "tcp_probe.py",
+                   {"garbage", "--target", ip("my-app-v2") + ":15008", "--hex",
+                    "160301020001000200030300112233", "--timeout", "10"});
+  ASSERT_TRUE(r.is_object());
+  EXPECT_NE(r.value("ended", "timeout"), "timeout") << r.dump();
+  double after = r.value("after", 1e9), limit = kHandshakeTimeoutMs / 1000.0;
+  std::printf("half-open handshake closed after %.2f s (--handshake-timeout-ms %d)\n", after,
+              kHandshakeTimeoutMs);
+  EXPECT_GT(after, limit - 0.5) << r.dump();
+  EXPECT_LT(after, limit + 1.0) << r.dump();
+  EXPECT_TRUE(ready("node2", replacements_["node2"]->readiness_port));
+  EXPECT_EQ(curlStatus("client", appUrl("my-app-v2")), 200);
 }
 
 TEST_F(LifecycleTest, DrainLetsAnOpenTunnelFinishThenExits) {
