@@ -112,4 +112,22 @@ bool isValidTraceparent(std::string_view v) {
          allHexNotZero(v.substr(36, 16)) && hexOnly(v.substr(53, 2));
 }
 
+Result<asio::ip::address> parseForwardedFor(std::string_view value) {
+  size_t at = 0;
+  for (;;) {
+    at = value.find("for=", at);
+    if (at == std::string_view::npos) return makeError("forwarded '{}': no for=", value);
+    if (at == 0 || value[at - 1] == ' ' || value[at - 1] == ';' || value[at - 1] == ',') break;
+    at += 4;
+  }
+  std::string_view v = value.substr(at + 4);
+  v = v.substr(0, v.find_first_of(";,"));
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(std::string(v), ec);
+  if (ec) return makeError("forwarded '{}': for= is not an IP address", value);
+  return ip;
+}
+
 }  // namespace ambit::hbone

@@ -34,6 +34,9 @@ std::string formatAuthority(const asio::ip::tcp::endpoint& endpoint);
 
 // `for="10.0.0.1"` / `for="[fd00::1]"` (RFC 7239 §6: IPv6 quoted and bracketed).
 std::string formatForwardedFor(const asio::ip::address& source);
+// The address in the first `for=` of a `forwarded` value (quoted or not, v6 bracketed);
+// an error for obfuscated identifiers ("_hidden", "unknown") or anything not an IP.
+Result<asio::ip::address> parseForwardedFor(std::string_view value);
 
 // A fresh sampled W3C trace context: "00-<32 hex trace id>-<16 hex span id>-01".
 std::string generateTraceparent();

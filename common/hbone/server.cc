@@ -183,13 +183,17 @@ asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState
     (void)session->submitResponse(*st, code, false);
     co_return;
   }
-  auto& upstream = std::get<tcp::socket>(outcome);
   if (Status s = session->submitResponse(*st, 200, true); !s) {
     logDebug("HBONE {} -> {}: {}", req.peer_identity, req.authority, s.message());
     co_return;
   }
   ++stats.streams_accepted;
   HboneStream stream(st);
+  if (auto* terminate = std::get_if<TerminateTunnel>(&outcome)) {
+    if (terminate->serve) co_await terminate->serve(std::move(stream));
+    co_return;
+  }
+  auto& upstream = std::get<tcp::socket>(outcome);
   SpliceResult result = co_await stream.spliceWith(upstream);
   if (options.on_tunnel_closed) options.on_tunnel_closed(req, result);
 }

@@ -2,8 +2,9 @@
 // HboneServer: the HBONE (port 15008) side. Accepts TLS 1.3 connections on listening sockets
 // the caller opened (the ztunnel opens them inside each pod's netns), requires and verifies a
 // client certificate (chain by OpenSSL against the context's trust store, identity by the
-// PeerVerifier), speaks HTTP/2 and, for each CONNECT, asks the ConnectHandler for either a
-// refusal status or a connected upstream socket, then splices tunnel <-> socket.
+// PeerVerifier), speaks HTTP/2 and, for each CONNECT, asks the ConnectHandler for a refusal
+// status, a connected upstream socket (then splices tunnel <-> socket), or a TerminateTunnel
+// (then hands the tunnel's HboneStream to the caller, e.g. the waypoint's HTTP proxy).
 //
 // Thread model: the server, its listeners and every connection run on the one executor given
 // to the constructor (a single-threaded io_context); a connection stays there for its whole
@@ -41,9 +42,17 @@ struct ConnectRequest {
   Headers headers;                       // forwarded, traceparent, baggage, ...
 };
 
-// An HTTP status to refuse with (400 bad target, 401 policy deny, 503 app refused...), or the
-// upstream socket, already connected, on the server's executor.
-using ConnectOutcome = std::variant<int, asio::ip::tcp::socket>;
+// Terminates the tunnel in this process instead of splicing it to a socket: the server answers
+// 200 and runs serve(stream) on its executor. The tunnel lives as long as the stream handle
+// (dropping it before both directions ended resets the stream). on_tunnel_closed is not called
+// for terminated tunnels: the caller sees the bytes itself.
+struct TerminateTunnel {
+  std::function<asio::awaitable<void>(HboneStream stream)> serve;
+};
+
+// An HTTP status to refuse with (400 bad target, 401 policy deny, 503 app refused...), the
+// upstream socket, already connected, on the server's executor, or a TerminateTunnel.
+using ConnectOutcome = std::variant<int, asio::ip::tcp::socket, TerminateTunnel>;
 using ConnectHandler = std::function<asio::awaitable<ConnectOutcome>(const ConnectRequest&)>;
 // Called when a tunnel ends (for metrics and access logs).
 using TunnelObserver = std::function<void(const ConnectRequest&, const SpliceResult&)>;
@@ -58,7 +67,7 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t connections_accepted = 0;
   uint64_t handshake_failures = 0;
-  uint64_t streams_accepted = 0;  // tunnels spliced
+  uint64_t streams_accepted = 0;  // tunnels spliced or terminated
   uint64_t streams_refused = 0;   // answered with an error status
   size_t active_connections = 0;
 };

@@ -34,6 +34,21 @@ TEST(HboneProtocol, ForwardedQuotesAndBracketsIpv6) {
   EXPECT_EQ(formatForwardedFor(asio::ip::make_address("fd00::7")), "for=\"[fd00::7]\"");
 }
 
+TEST(HboneProtocol, ParsesForwardedForBothWays) {
+  for (auto ip : {"10.1.2.3", "fd00::7"}) {
+    auto addr = asio::ip::make_address(ip);
+    auto parsed = parseForwardedFor(formatForwardedFor(addr));
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(*parsed, addr);
+  }
+  auto second = parseForwardedFor("proto=http;for=10.0.0.9, for=10.0.0.1");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->to_string(), "10.0.0.9");
+  EXPECT_FALSE(parseForwardedFor("for=_hidden"));
+  EXPECT_FALSE(parseForwardedFor("by=10.0.0.1"));
+  EXPECT_FALSE(parseForwardedFor("xfor=10.0.0.1"));
+}
+
 TEST(HboneProtocol, GeneratesValidDistinctTraceparents) {
   std::string a = generateTraceparent();
   std::string b = generateTraceparent();
