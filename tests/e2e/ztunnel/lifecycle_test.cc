@@ -92,7 +92,7 @@ TEST_F(LifecycleTest, UpgradeUnder2000NewConnectionsRefusesNone) {
                   {"loop", "--target", ip("my-app-v2") + ":8080", "--count", "2000"},
                   std::chrono::seconds(300));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
   ASSERT_NE(loop.wait_for(std::chrono::seconds(0)), std::future_status::ready)
       << "the loop ended before the upgrade: " << loop.get().dump();
   ASSERT_TRUE(stopLabZtunnel("node2")) << "the old ztunnel did not exit";
