@@ -1,6 +1,8 @@
 // ambit-ztunnel: the per-node mTLS tunnel (HBONE), fed pods by the node agent.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include "common/log.h"
@@ -45,18 +47,27 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread created below inherits the mask
+  // Signals are taken from the start: create() may wait up to a minute for the agent, and a
+  // SIGTERM then (e.g. `lab down`) must not have to wait for it. Nothing runs yet to drain.
+  static std::atomic<ambit::ztunnel::Ztunnel*> started{nullptr};
+  std::thread signals([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    ambit::ztunnel::Ztunnel* z = started.load();
+    if (z == nullptr) {
+      ambit::logInfo("signal {} while starting: exiting", sig);
+      std::_Exit(0);
+    }
+    ambit::logInfo("signal {}: draining", sig);
+    z->requestDrain();
+  });
+  signals.detach();
   auto zt = ambit::ztunnel::Ztunnel::create(o);
   if (!zt) {
     ambit::logError("cannot start: {}", zt.error().message);
     return 1;
   }
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    ambit::logInfo("signal {}: draining", sig);
-    (*zt)->requestDrain();
-  });
-  signals.detach();
+  started.store(zt->get());
   (*zt)->run();
   ambit::logInfo("ztunnel stopped");
   return 0;
