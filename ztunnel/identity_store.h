@@ -1,62 +1,12 @@
 #pragma once
-// Workload identities of the pods on this node: one certificate per SPIFFE id (service
-// account), kept fresh by identity::CertificateManager, and the TLS contexts built from it.
-//
-// Thread model: everything here runs on the data io_context thread except the certificate
-// manager's fetches (gRPC completion threads post back to the same io_context). On rotation
-// the SSL_CTXs are updated in place on that thread, so new handshakes use the new certificate
-// while established connections keep theirs.
+// The ztunnel's workload identities: the shared store in common/identity (also used by the
+// waypoint for its own identity).
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <map>
-#include <memory>
-#include <string>
-
-#include "common/hbone/tls.h"
-#include "common/identity/cert_manager.h"
-#include "common/identity/spiffe.h"
-#include "common/status.h"
+#include "common/identity/identity_store.h"
 
 namespace ambit::ztunnel {
 
-struct IdentityTls {
-  std::shared_ptr<boost::asio::ssl::context> client;  // outbound HBONE as this identity
-  std::shared_ptr<boost::asio::ssl::context> server;  // inbound HBONE as this identity
-  std::shared_ptr<const identity::WorkloadCertificate> cert;  // null until first issued
-};
-
-class IdentityStore {
- public:
-  IdentityStore(boost::asio::io_context& io, std::shared_ptr<identity::CertificateFetcher> ca,
-                identity::CertificateManagerOptions options, std::string trust_domain);
-  ~IdentityStore();
-
-  // Starts keeping a certificate for id (ref-counted by pods using it).
-  void acquire(const identity::SpiffeId& id);
-  void release(const identity::SpiffeId& id);
-
-  // The TLS contexts for id; contexts exist from acquire() on but hold no certificate until the
-  // first one is issued (handshakes fail until then: `ready(id)` says whether it is there).
-  std::shared_ptr<IdentityTls> tls(const std::string& spiffe_id);
-  bool ready(const std::string& spiffe_id) const;
-
-  // Turns a verified peer certificate into its SPIFFE id, requiring our trust domain.
-  hbone::PeerVerifier peerVerifier() const;
-
-  // For /config_dump: identity -> (serial, not_after, state).
-  std::map<std::string, std::shared_ptr<const identity::WorkloadCertificate>> certificates() const;
-  uint64_t rotations() const { return rotations_; }
-
- private:
-  void onRotate(const identity::SpiffeId& id, std::shared_ptr<const identity::WorkloadCertificate> c);
-
-  boost::asio::io_context& io_;
-  std::string trust_domain_;
-  std::shared_ptr<identity::CertificateManager> manager_;
-  std::map<std::string, std::shared_ptr<IdentityTls>> contexts_;
-  std::map<std::string, int> refs_;
-  uint64_t rotations_ = 0;
-};
+using IdentityStore = identity::IdentityStore;
+using IdentityTls = identity::IdentityTls;
 
 }  // namespace ambit::ztunnel

@@ -1,49 +1,17 @@
 #include "ztunnel/metrics.h"
 
+#include "common/admin/istio_labels.h"
+
 namespace ambit::ztunnel {
-
-namespace {
-
-std::string labelOr(const v1::Workload* w, const char* key, const std::string& fallback) {
-  if (!w) return fallback;
-  auto it = w->labels().find(key);
-  return it == w->labels().end() ? fallback : it->second;
-}
-
-void addWorkload(prometheus::Labels& l, const std::string& side, const v1::Workload* w) {
-  l[side + "_workload"] = w ? w->name() : "unknown";
-  l[side + "_workload_namespace"] = w ? w->namespace_() : "unknown";
-  l[side + "_app"] = labelOr(w, "app", "unknown");
-  l[side + "_version"] = labelOr(w, "version", "unknown");
-  l[side + "_canonical_service"] =
-      w ? (w->canonical_name().empty() ? w->name() : w->canonical_name()) : "unknown";
-  l[side + "_canonical_revision"] =
-      w ? (w->canonical_revision().empty() ? "latest" : w->canonical_revision()) : "unknown";
-  l[side + "_cluster"] = "Kubernetes";
-}
-
-}  // namespace
 
 prometheus::Labels ConnectionLabels::toPrometheus() const {
   prometheus::Labels l;
   l["reporter"] = reporter;
-  addWorkload(l, "source", source);
+  admin::addWorkloadLabels(l, "source", source);
   l["source_principal"] = source_principal;
-  addWorkload(l, "destination", destination);
+  admin::addWorkloadLabels(l, "destination", destination);
   l["destination_principal"] = destination_principal;
-  if (destination_service) {
-    l["destination_service"] = destination_service->hostname();
-    l["destination_service_name"] = destination_service->name();
-    l["destination_service_namespace"] = destination_service->namespace_();
-  } else if (destination) {
-    l["destination_service"] = "unknown";
-    l["destination_service_name"] = "unknown";
-    l["destination_service_namespace"] = destination->namespace_();
-  } else {
-    l["destination_service"] = "unknown";
-    l["destination_service_name"] = "unknown";
-    l["destination_service_namespace"] = "unknown";
-  }
+  admin::addServiceLabels(l, destination_service, destination);
   l["request_protocol"] = "tcp";
   l["response_flags"] = response_flags;
   l["connection_security_policy"] = mutual_tls ? "mutual_tls" : (reporter == "destination" ? "none" : "unknown");

@@ -12,16 +12,17 @@ class HboneTerminateTest : public HboneFixture {
   void startTerminatingServer() {
     auto handler = [this](const ConnectRequest& req) -> asio::awaitable<ConnectOutcome> {
       seen_identity_ = req.peer_identity;
-      co_return TerminateTunnel{[authority = req.authority](HboneStream s) -> asio::awaitable<void> {
-        std::vector<char> buf(1024);
-        for (;;) {
-          auto n = co_await s.read(asio::buffer(buf));
-          if (!n || *n == 0) break;
-          std::string reply = authority + " says " + std::string(buf.data(), *n);
-          if (!co_await s.write(asio::buffer(reply))) co_return;
-        }
-        s.shutdownWrite();
-      }};
+      co_return TerminateTunnel{
+          [authority = req.authority](HboneStream s) -> asio::awaitable<void> {
+            std::vector<char> buf(1024);
+            for (;;) {
+              auto n = co_await s.read(asio::buffer(buf));
+              if (!n || *n == 0) break;
+              std::string reply = authority + " says " + std::string(buf.data(), *n);
+              if (!co_await s.write(asio::buffer(reply))) co_return;
+            }
+            s.shutdownWrite();
+          }};
     };
     terminating_ = std::make_unique<HboneServer>(ioc_.get_executor(), *server_tls_,
                                                  spiffeVerifier(kTrustDomain), handler);

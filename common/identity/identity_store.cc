@@ -1,26 +1,25 @@
-#include "ztunnel/identity_store.h"
+#include "common/identity/identity_store.h"
 
 #include "common/identity/verify.h"
 #include "common/log.h"
 
-namespace ambit::ztunnel {
+namespace ambit::identity {
 
 namespace ssl = boost::asio::ssl;
 
-IdentityStore::IdentityStore(boost::asio::io_context& io,
-                             std::shared_ptr<identity::CertificateFetcher> ca,
-                             identity::CertificateManagerOptions options, std::string trust_domain)
+IdentityStore::IdentityStore(boost::asio::io_context& io, std::shared_ptr<CertificateFetcher> ca,
+                             CertificateManagerOptions options, std::string trust_domain)
     : io_(io), trust_domain_(std::move(trust_domain)) {
-  manager_ = identity::CertificateManager::create(
+  manager_ = CertificateManager::create(
       io.get_executor(), std::move(ca), std::move(options),
-      [this](const identity::SpiffeId& id, std::shared_ptr<const identity::WorkloadCertificate> c) {
+      [this](const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> c) {
         onRotate(id, std::move(c));
       });
 }
 
 IdentityStore::~IdentityStore() { manager_->stop(); }
 
-void IdentityStore::acquire(const identity::SpiffeId& id) {
+void IdentityStore::acquire(const SpiffeId& id) {
   std::string key = id.toString();
   if (refs_[key]++ > 0) return;
   auto tls = std::make_shared<IdentityTls>();
@@ -36,7 +35,7 @@ void IdentityStore::acquire(const identity::SpiffeId& id) {
   manager_->track(id);
 }
 
-void IdentityStore::release(const identity::SpiffeId& id) {
+void IdentityStore::release(const SpiffeId& id) {
   std::string key = id.toString();
   auto it = refs_.find(key);
   if (it == refs_.end() || --it->second > 0) return;
@@ -45,13 +44,12 @@ void IdentityStore::release(const identity::SpiffeId& id) {
   manager_->untrack(id);
 }
 
-void IdentityStore::onRotate(const identity::SpiffeId& id,
-                             std::shared_ptr<const identity::WorkloadCertificate> cert) {
+void IdentityStore::onRotate(const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> cert) {
   auto it = contexts_.find(id.toString());
   if (it == contexts_.end()) return;
-  identity::MtlsOptions mtls{trust_domain_};
+  MtlsOptions mtls{trust_domain_};
   for (auto* ctx : {it->second->client.get(), it->second->server.get()}) {
-    if (Status st = identity::configureMtls(ctx->native_handle(), *cert, mtls); !st) {
+    if (Status st = configureMtls(ctx->native_handle(), *cert, mtls); !st) {
       logError("identity {}: installing rotated certificate: {}", id.toString(), st.message());
       return;
     }
@@ -76,18 +74,18 @@ bool IdentityStore::ready(const std::string& spiffe_id) const {
 
 hbone::PeerVerifier IdentityStore::peerVerifier() const {
   return [td = trust_domain_](X509* leaf, STACK_OF(X509)*) -> Result<std::string> {
-    auto id = identity::spiffeIdFromCertificate(leaf);
+    auto id = spiffeIdFromCertificate(leaf);
     if (!id) return id.error();
-    AMBIT_TRY(identity::checkTrustDomain(*id, td));
+    AMBIT_TRY(checkTrustDomain(*id, td));
     return id->toString();
   };
 }
 
-std::map<std::string, std::shared_ptr<const identity::WorkloadCertificate>>
-IdentityStore::certificates() const {
-  std::map<std::string, std::shared_ptr<const identity::WorkloadCertificate>> out;
+std::map<std::string, std::shared_ptr<const WorkloadCertificate>> IdentityStore::certificates()
+    const {
+  std::map<std::string, std::shared_ptr<const WorkloadCertificate>> out;
   for (const auto& [id, tls] : contexts_) out[id] = tls->cert;
   return out;
 }
 
-}  // namespace ambit::ztunnel
+}  // namespace ambit::identity

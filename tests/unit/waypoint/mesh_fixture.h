@@ -1,0 +1,95 @@
+#pragma once
+// A small mesh for the waypoint tests: Service my-app (10.96.0.10:80 -> 8080) with endpoints
+// my-app-v1 (127.0.0.2), my-app-v1b (127.0.0.4) labelled version v1 and my-app-v2
+// (127.0.0.3) labelled v2, a DestinationRule with subsets v1/v2, and whatever extra YAML a
+// test adds (routes, policies).
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "common/config/loader.h"
+#include "waypoint/mesh_index.h"
+
+namespace ambit::waypoint::testing {
+
+inline constexpr char kMeshYaml[] = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: my-app-v1, namespace: default, labels: {app: my-app, version: v1}}
+spec: {nodeName: node1, serviceAccountName: my-app}
+status: {podIP: 127.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: my-app-v1b, namespace: default, labels: {app: my-app, version: v1}}
+spec: {nodeName: node1, serviceAccountName: my-app}
+status: {podIP: 127.0.0.4}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: my-app-v2, namespace: default, labels: {app: my-app, version: v2}}
+spec: {nodeName: node2, serviceAccountName: my-app}
+status: {podIP: 127.0.0.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default, labels: {app: client}}
+spec: {nodeName: node1, serviceAccountName: client}
+status: {podIP: 10.1.2.3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: my-app, namespace: default}
+spec:
+  selector: {app: my-app}
+  clusterIP: 10.96.0.10
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: my-app, namespace: default}
+spec:
+  host: my-app
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+)";
+
+// The seed VirtualService, verbatim.
+inline constexpr char kSeedVirtualService[] = R"(
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: my-app
+spec:
+  hosts:
+  - my-app.default.svc.cluster.local
+  http:
+  - route:
+    - destination:
+        host: my-app
+        subset: v1
+      weight: 80
+    - destination:
+        host: my-app
+        subset: v2
+      weight: 20
+)";
+
+inline std::shared_ptr<const MeshIndex> buildIndex(const std::string& extra_yaml = "") {
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", kMeshYaml}};
+  if (!extra_yaml.empty()) docs.push_back({"extra.yaml", extra_yaml});
+  config::LoadResult r = config::translate(docs);
+  for (const auto& e : r.errors) ADD_FAILURE() << e.toString();
+  auto index = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(std::move(r.snapshot)));
+  EXPECT_TRUE(index) << (index ? "" : index.error().message);
+  return index ? *index : nullptr;
+}
+
+}  // namespace ambit::waypoint::testing

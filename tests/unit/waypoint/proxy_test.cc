@@ -1,0 +1,335 @@
+// HttpProxy end to end over real HBONE on loopback: a client tunnels to the waypoint
+// (:authority = the service VIP), the waypoint routes each HTTP/1.1 request to one of three
+// fake endpoints (HBONE servers on 127.0.0.2/3/4 that answer HTTP themselves).
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+
+#include "common/hbone/client_pool.h"
+#include "common/hbone/server.h"
+#include "tests/unit/hbone/test_pki.h"
+#include "tests/unit/waypoint/mesh_fixture.h"
+#include "waypoint/http_proxy.h"
+#include "waypoint/metrics.h"
+
+namespace ambit::waypoint::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using tcp = asio::ip::tcp;
+using hbone::testing::CertKey;
+using hbone::testing::makeContext;
+using hbone::testing::spiffeVerifier;
+
+constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
+constexpr char kWaypointId[] = "spiffe://cluster.local/ns/default/sa/waypoint";
+constexpr char kAppId[] = "spiffe://cluster.local/ns/default/sa/my-app";
+
+// A fake endpoint: its ztunnel and app in one. Answers every request with its pod name;
+// "/flaky" fails every other request with 503, "/slow" waits 300 ms.
+struct FakeEndpoint {
+  std::string pod;
+  std::unique_ptr<hbone::HboneServer> server;
+  int requests = 0;
+  int flaky = 0;
+};
+
+class WaypointProxyTest : public ::testing::Test {
+ protected:
+  WaypointProxyTest()
+      : client_tls_(makeContext(&client_cert_, pki_.caPem())),
+        waypoint_tls_(makeContext(&waypoint_cert_, pki_.caPem())),
+        app_tls_(makeContext(&app_cert_, pki_.caPem())) {}
+
+  ~WaypointProxyTest() override {
+    if (waypoint_) waypoint_->close();
+    for (auto& [ip, e] : endpoints_) e.server->close();
+    if (client_) client_->close();
+    if (upstream_pool_) upstream_pool_->close();
+    ioc_.restart();
+    ioc_.run_for(20ms);
+  }
+
+  void start(const std::string& extra_yaml) {
+    index_ = buildIndex(extra_yaml);
+    ASSERT_TRUE(index_);
+    startEndpoints();
+    upstream_pool_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
+                                                              spiffeVerifier("cluster.local"));
+    upstream_ = std::make_unique<UpstreamPool>(
+        *upstream_pool_,
+        [this] {
+          return UpstreamCredentials{kWaypointId, waypoint_tls_};
+        },
+        HttpLimits{});
+    router_ = std::make_unique<Router>([n = std::make_shared<uint64_t>(0)] {
+      return static_cast<uint32_t>(((*n)++ % 100) * (4294967296ull / 100));
+    });
+    ProxyServices services;
+    services.index = [this] { return index_; };
+    services.router = router_.get();
+    services.upstream = upstream_.get();
+    services.limits.header_bytes = 8192;
+    services.endpoint_hbone_port = endpoint_port_;
+    services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
+    proxy_ = std::make_unique<HttpProxy>(std::move(services));
+    waypoint_ = std::make_unique<hbone::HboneServer>(
+        ioc_.get_executor(), *waypoint_tls_, spiffeVerifier("cluster.local"),
+        [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
+          co_return hbone::TerminateTunnel{
+              [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
+        });
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    waypoint_address_ = acceptor.local_endpoint();
+    ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
+    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
+                                                       spiffeVerifier("cluster.local"));
+  }
+
+  void startEndpoints() {
+    const std::map<std::string, std::string> pods{
+        {"127.0.0.2", "my-app-v1"}, {"127.0.0.3", "my-app-v2"}, {"127.0.0.4", "my-app-v1b"}};
+    for (const auto& [ip, pod] : pods) {
+      FakeEndpoint& e = endpoints_[ip];
+      e.pod = pod;
+      e.server = std::make_unique<hbone::HboneServer>(
+          ioc_.get_executor(), *app_tls_, spiffeVerifier("cluster.local"),
+          [&e](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
+            co_return hbone::TerminateTunnel{
+                [&e](hbone::HboneStream s) { return serveApp(e, std::move(s)); }};
+          });
+      tcp::acceptor a(ioc_);
+      tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
+      a.open(ep.protocol());
+      a.bind(ep);
+      a.listen();
+      endpoint_port_ = a.local_endpoint().port();
+      ASSERT_TRUE(e.server->listen(std::move(a)));
+    }
+  }
+
+  static asio::awaitable<void> serveApp(FakeEndpoint& e, hbone::HboneStream s) {
+    MessageReader reader(s, HttpLimits{});
+    for (;;) {
+      auto req = co_await reader.readRequest();
+      if (!req || !*req) break;
+      ++e.requests;
+      HttpResponse r{http::status::ok, 11};
+      if ((*req)->target() == "/flaky" && e.flaky++ % 2 == 0)
+        r.result(http::status::service_unavailable);
+      if ((*req)->target() == "/slow") {
+        asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      r.set("x-pod", e.pod);
+      r.body() = e.pod;
+      r.keep_alive(true);
+      r.prepare_payload();
+      if (!co_await writeMessage(s, r)) break;
+    }
+    s.shutdownWrite();
+  }
+
+  hbone::Destination waypointDestination() const {
+    hbone::Destination d;
+    d.source_identity = kClientId;
+    d.tls = client_tls_;
+    d.address = waypoint_address_;
+    d.expected_server_ids = {kWaypointId};
+    return d;
+  }
+
+  asio::awaitable<Result<hbone::HboneStream>> tunnel() {
+    hbone::TunnelRequest req;
+    req.authority = "10.96.0.10:80";
+    req.source = asio::ip::make_address("10.1.2.3");
+    co_return co_await client_->connect(waypointDestination(), req);
+  }
+
+  static HttpRequest get(const std::string& target) {
+    HttpRequest r{http::verb::get, target, 11};
+    r.set(http::field::host, "my-app.default.svc.cluster.local");
+    r.keep_alive(true);
+    return r;
+  }
+
+  void run(std::function<asio::awaitable<void>()> body) {
+    bool done = false;
+    std::exception_ptr error;
+    asio::co_spawn(ioc_, body(), [&](std::exception_ptr e) {
+      done = true;
+      error = e;
+    });
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      if (ioc_.stopped()) ioc_.restart();
+      ioc_.run_one_for(50ms);
+    }
+    ASSERT_TRUE(done) << "test body did not finish";
+    if (error) std::rethrow_exception(error);
+  }
+
+  // Sends each request on one keep-alive tunnel; returns "<status> <body>" per request.
+  std::vector<std::string> exchange(std::vector<HttpRequest> requests) {
+    std::vector<std::string> out;
+    run([&]() -> asio::awaitable<void> {
+      auto s = co_await tunnel();
+      if (!s) {
+        ADD_FAILURE() << s.error().message;
+        co_return;
+      }
+      MessageReader reader(*s, HttpLimits{});
+      for (const auto& r : requests) {
+        if (!co_await writeMessage(*s, r)) break;
+        bool ends = false;
+        auto resp = co_await reader.readResponse(false, ends);
+        if (!resp) {
+          out.push_back("ERR " + resp.error().message);
+          break;
+        }
+        out.push_back(std::to_string(resp->result_int()) + " " + resp->body());
+      }
+      s->shutdownWrite();
+    });
+    return out;
+  }
+
+  asio::io_context ioc_;
+  hbone::testing::TestPki pki_{"waypoint test CA"};
+  CertKey client_cert_ = pki_.issue(kClientId);
+  CertKey waypoint_cert_ = pki_.issue(kWaypointId);
+  CertKey app_cert_ = pki_.issue(kAppId);
+  std::shared_ptr<asio::ssl::context> client_tls_;
+  std::shared_ptr<asio::ssl::context> waypoint_tls_;
+  std::shared_ptr<asio::ssl::context> app_tls_;
+  std::shared_ptr<const MeshIndex> index_;
+  std::map<std::string, FakeEndpoint> endpoints_;
+  uint16_t endpoint_port_ = 0;
+  std::unique_ptr<hbone::HboneClientPool> upstream_pool_;
+  std::unique_ptr<UpstreamPool> upstream_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpProxy> proxy_;
+  std::unique_ptr<hbone::HboneServer> waypoint_;
+  tcp::endpoint waypoint_address_;
+  std::unique_ptr<hbone::HboneClientPool> client_;
+  std::vector<RequestRecord> records_;
+};
+
+TEST_F(WaypointProxyTest, SeedSplitOverKeepAliveReusesUpstreamTunnels) {
+  start(kSeedVirtualService);
+  std::vector<HttpRequest> reqs(100, get("/"));
+  auto out = exchange(reqs);
+  ASSERT_EQ(out.size(), 100u);
+  std::map<std::string, int> by_body;
+  for (const auto& o : out) ++by_body[o];
+  EXPECT_EQ(by_body["200 my-app-v1"] + by_body["200 my-app-v1b"], 80);
+  EXPECT_EQ(by_body["200 my-app-v2"], 20);
+  EXPECT_EQ(by_body["200 my-app-v1"], 40);  // round robin within the subset
+  for (auto& [ip, e] : endpoints_) {
+    EXPECT_EQ(e.server->stats().streams_accepted, 1u) << e.pod << ": upstream tunnel not reused";
+  }
+  ASSERT_EQ(records_.size(), 100u);
+  prometheus::Labels l = requestLabels(records_.front());
+  EXPECT_EQ(l["reporter"], "waypoint");
+  EXPECT_EQ(l["response_code"], "200");
+  EXPECT_EQ(l["request_protocol"], "http");
+  EXPECT_EQ(l["source_workload"], "client");
+  EXPECT_EQ(l["source_principal"], kClientId);
+  EXPECT_EQ(l["destination_service"], "my-app.default.svc.cluster.local");
+  EXPECT_EQ(l["destination_principal"], kAppId);
+  EXPECT_NE(accessLogLine(records_.front()).find("\"GET / HTTP/1.1\" 200"), std::string::npos);
+}
+
+constexpr char kDenyAdmin[] = R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin", "/admin/*"]}}]}]
+)";
+
+TEST_F(WaypointProxyTest, L7DenyGives403EvenForBypassForms) {
+  start(kDenyAdmin);
+  auto out = exchange({get("/admin"), get("/public/../admin/x"), get("//admin"), get("/%61dmin/x"),
+                       get("/admin;x=1"), get("/"), get("/ADMIN/../admin?x=1")});
+  ASSERT_EQ(out.size(), 7u);
+  for (size_t i : {0, 1, 2, 3, 4, 6}) EXPECT_EQ(out[i], "403 RBAC: access denied") << i;
+  EXPECT_EQ(out[5].substr(0, 3), "200");
+  int upstream = 0;
+  for (auto& [ip, e] : endpoints_) upstream += e.requests;
+  EXPECT_EQ(upstream, 1);
+}
+
+TEST_F(WaypointProxyTest, RetriesRecoverFromEveryOtherRequestFailing) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - route: [{destination: {host: my-app, subset: v2}}]
+    retries: {attempts: 2, retryOn: 5xx}
+)");
+  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+  ASSERT_EQ(out.size(), 6u);
+  for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+}
+
+TEST_F(WaypointProxyTest, TimeoutAndFaultAbortFire) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - match: [{uri: {exact: /teapot}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: my-app}}]
+  - route: [{destination: {host: my-app}}]
+    timeout: 100ms
+)");
+  auto out = exchange({get("/teapot"), get("/slow"), get("/")});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], "418 fault filter abort");
+  EXPECT_EQ(out[1], "504 upstream request timeout");
+  EXPECT_EQ(out[2].substr(0, 3), "200");
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_EQ(records_[0].response_flags, "FI");
+  EXPECT_EQ(records_[1].response_flags, "UT");
+}
+
+TEST_F(WaypointProxyTest, MalformedAndOversizedRequestsGet4xxAndNothingReachesTheApp) {
+  start("");
+  std::vector<std::string> raw{
+      "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(10000, 'x') + "\r\n\r\n",
+      "NOT HTTP\r\n\r\n"};
+  std::vector<std::string> statuses;
+  for (const auto& bytes : raw) {
+    run([&]() -> asio::awaitable<void> {
+      auto s = co_await tunnel();
+      if (!s) co_return;
+      (void)co_await s->write(asio::buffer(bytes));
+      MessageReader reader(*s, HttpLimits{});
+      bool ends = false;
+      auto resp = co_await reader.readResponse(false, ends);
+      statuses.push_back(resp ? std::to_string(resp->result_int()) : "ERR");
+      s->shutdownWrite();
+    });
+  }
+  EXPECT_EQ(statuses, (std::vector<std::string>{"400", "431", "400"}));
+  for (auto& [ip, e] : endpoints_) EXPECT_EQ(e.requests, 0) << e.pod;
+}
+
+}  // namespace
+}  // namespace ambit::waypoint::testing

@@ -1,0 +1,164 @@
+// Router: match kinds, weighted subsets with injected randomness, rule order, round robin.
+#include "waypoint/router.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "tests/unit/waypoint/mesh_fixture.h"
+
+namespace ambit::waypoint::testing {
+namespace {
+
+// Cycles through 0..n-1 scaled over [0, 2^32): a perfectly even "random" source.
+RandomSource evenSource(uint32_t n) {
+  auto i = std::make_shared<uint64_t>(0);
+  return [i, n]() { return static_cast<uint32_t>(((*i)++ % n) * (4294967296ull / n)); };
+}
+
+struct Req {
+  std::string method = "GET";
+  std::string path = "/";
+  std::string query;
+  rbac::HeaderList headers;
+  RouteInput input() const { return {method, path, query, &headers, 80}; }
+};
+
+const v1::Service& myApp(const MeshIndex& index) {
+  return *index.serviceByHost("my-app.default.svc.cluster.local");
+}
+
+std::string endpointName(const RouteDecision& d) {
+  return d.endpoints.empty() ? "<none " + std::to_string(d.direct_status) + ">"
+                             : d.endpoints.front()->name();
+}
+
+TEST(WaypointRouter, SeedVirtualServiceSplitsEightyTwenty) {
+  auto index = buildIndex(kSeedVirtualService);
+  ASSERT_TRUE(index);
+  Router router(evenSource(100));
+  std::map<std::string, int> subsets;
+  Req req;
+  for (int i = 0; i < 1000; ++i) {
+    RouteDecision d = router.route(*index, myApp(*index), req.input());
+    ASSERT_EQ(d.direct_status, 0) << d.reason;
+    ++subsets[d.subset];
+    EXPECT_EQ(d.target_port, 8080);
+    for (const auto* w : d.endpoints) EXPECT_EQ(w->labels().at("version"), d.subset);
+  }
+  EXPECT_EQ(subsets["v1"], 800);
+  EXPECT_EQ(subsets["v2"], 200);
+}
+
+TEST(WaypointRouter, RoundRobinWithinSubsetAndWithoutRouteTable) {
+  auto index = buildIndex(kSeedVirtualService);
+  Router router([] { return 0u; });  // always v1
+  Req req;
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 10; ++i)
+    ++hits[endpointName(router.route(*index, myApp(*index), req.input()))];
+  EXPECT_EQ(hits["my-app-v1"], 5);
+  EXPECT_EQ(hits["my-app-v1b"], 5);
+
+  auto plain = buildIndex();
+  hits.clear();
+  for (int i = 0; i < 9; ++i)
+    ++hits[endpointName(router.route(*plain, myApp(*plain), req.input()))];
+  EXPECT_EQ(hits.size(), 3u);
+  for (const auto& [name, n] : hits) EXPECT_EQ(n, 3) << name;
+}
+
+constexpr char kMatchRoutes[] = R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - name: canary-header
+    match: [{headers: {x-canary: {exact: "yes"}}}]
+    route: [{destination: {host: my-app, subset: v2}}]
+  - name: exact
+    match: [{uri: {exact: /v2-only}}]
+    route: [{destination: {host: my-app, subset: v2}}]
+  - name: regex-post
+    match: [{uri: {regex: "/items/[0-9]+"}, method: {exact: POST}}]
+    route: [{destination: {host: my-app, subset: v2}}]
+  - name: query
+    match: [{queryParams: {tier: {prefix: gold}}}]
+    route: [{destination: {host: my-app, subset: v2}}]
+  - name: api-prefix
+    match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: my-app, subset: v1}}]
+  - name: split
+    match: [{uri: {prefix: /}}]
+    route:
+    - {destination: {host: my-app, subset: v1}, weight: 100}
+    - {destination: {host: my-app, subset: v2}, weight: 0}
+)";
+
+TEST(WaypointRouter, MatchesInOrderHeaderBeforeWeights) {
+  auto index = buildIndex(kMatchRoutes);
+  Router router(evenSource(7));
+  auto routeOf = [&](const Req& r) {
+    RouteDecision d = router.route(*index, myApp(*index), r.input());
+    return (d.route ? d.route->name() : "-") + ":" + d.subset;
+  };
+  Req plain;
+  EXPECT_EQ(routeOf(plain), "split:v1");
+  Req canary;
+  canary.headers.add("X-Canary", "yes");
+  canary.path = "/api/x";
+  EXPECT_EQ(routeOf(canary), "canary-header:v2");
+  Req exact;
+  exact.path = "/v2-only";
+  EXPECT_EQ(routeOf(exact), "exact:v2");
+  exact.path = "/v2-only/more";
+  EXPECT_EQ(routeOf(exact), "split:v1");
+  Req post;
+  post.method = "POST";
+  post.path = "/items/42";
+  EXPECT_EQ(routeOf(post), "regex-post:v2");
+  post.method = "GET";
+  EXPECT_EQ(routeOf(post), "split:v1");
+  post.method = "POST";
+  post.path = "/items/42x";
+  EXPECT_EQ(routeOf(post), "split:v1");
+  Req query;
+  query.query = "a=1&tier=golden";
+  EXPECT_EQ(routeOf(query), "query:v2");
+  query.query = "tier=silver";
+  EXPECT_EQ(routeOf(query), "split:v1");
+  Req api;
+  api.path = "/api/users";
+  EXPECT_EQ(routeOf(api), "api-prefix:v1");
+}
+
+TEST(WaypointRouter, NoMatchingRouteIs404) {
+  auto index = buildIndex(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - match: [{uri: {prefix: /only}}]
+    route: [{destination: {host: my-app, subset: v1}}]
+)");
+  Router router;
+  Req req;
+  req.path = "/elsewhere";
+  RouteDecision d = router.route(*index, myApp(*index), req.input());
+  EXPECT_EQ(d.direct_status, 404);
+  EXPECT_TRUE(d.endpoints.empty());
+}
+
+TEST(WaypointRouter, QueryParamLookup) {
+  EXPECT_EQ(queryParam("a=1&b=2", "b"), "2");
+  EXPECT_EQ(queryParam("a=1&flag", "flag"), "");
+  EXPECT_FALSE(queryParam("ab=1", "a"));
+  EXPECT_FALSE(queryParam("", "a"));
+}
+
+}  // namespace
+}  // namespace ambit::waypoint::testing

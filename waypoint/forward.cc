@@ -1,0 +1,134 @@
+// HttpProxy::forward: endpoint choice, retries and timeouts for one routed request.
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <set>
+
+#include "common/hbone/protocol.h"
+#include "common/log.h"
+#include "waypoint/http_proxy.h"
+
+namespace ambit::waypoint {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// With no retry policy a request that could not be delivered (connect failure) is tried on up
+// to two more endpoints, as Istio's default retry policy does.
+constexpr uint32_t kDefaultRetries = 2;
+
+struct RetryPlan {
+  uint32_t attempts = 1 + kDefaultRetries;
+  milliseconds per_try{0};
+  milliseconds total{0};
+  std::set<std::string, std::less<>> retry_on{"connect-failure"};
+};
+
+RetryPlan planFor(const v1::HttpRoute* route) {
+  RetryPlan plan;
+  if (!route) return plan;
+  plan.total = milliseconds(route->timeout_ms());
+  if (route->has_retries()) {
+    const auto& r = route->retries();
+    plan.attempts = 1 + r.attempts();
+    plan.per_try = milliseconds(r.per_try_timeout_ms());
+    plan.retry_on.clear();
+    for (const auto& on : r.retry_on()) plan.retry_on.insert(on);
+    if (plan.retry_on.empty()) plan.retry_on = {"connect-failure", "gateway-error"};
+  }
+  return plan;
+}
+
+bool retriableStatus(const RetryPlan& plan, unsigned status) {
+  if (status >= 500 && plan.retry_on.count("5xx")) return true;
+  if ((status == 502 || status == 503 || status == 504) && plan.retry_on.count("gateway-error")) {
+    return true;
+  }
+  return status == 503 && plan.retry_on.count("retriable-status-codes");
+}
+
+bool retriableError(const RetryPlan& plan, const Error& e) {
+  if (e.code == ECONNREFUSED || e.code == EAGAIN) return plan.retry_on.count("connect-failure") > 0;
+  if (e.code == ETIMEDOUT)
+    return plan.retry_on.count("5xx") > 0 || plan.retry_on.count("gateway-error") > 0;
+  return plan.retry_on.count("reset") > 0 || plan.retry_on.count("5xx") > 0;
+}
+
+// The request as the endpoint gets it: hop-by-hop headers dropped, keep-alive upstream.
+HttpRequest upstreamRequest(const HttpRequest& in) {
+  HttpRequest out = in;
+  for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+                 http::field::te, http::field::upgrade, http::field::transfer_encoding}) {
+    out.erase(f);
+  }
+  out.version(11);
+  out.keep_alive(true);
+  out.prepare_payload();
+  return out;
+}
+
+// The response as the client gets it: hop-by-hop headers dropped, body framed by length.
+void prepareDownstream(HttpResponse& r, bool head) {
+  for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+                 http::field::transfer_encoding, http::field::upgrade}) {
+    r.erase(f);
+  }
+  const unsigned s = r.result_int();
+  if (s == 204 || s == 304 || s < 200) return;
+  if (!head) r.content_length(r.body().size());
+}
+
+}  // namespace
+
+asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecision& decision) {
+  RequestRecord& rec = x.rec;
+  const RetryPlan plan = planFor(decision.route);
+  const HttpRequest request = upstreamRequest(x.request);
+  const Clock::time_point deadline =
+      plan.total.count() > 0 ? Clock::now() + plan.total : Clock::time_point::max();
+  Error last{0, "no attempt made"};
+  unsigned last_status = 0;
+  HttpResponse last_response;
+  for (uint32_t attempt = 0; attempt < plan.attempts; ++attempt) {
+    if (attempt > 0) rec.response_flags = "URX";
+    milliseconds timeout = plan.per_try;
+    if (deadline != Clock::time_point::max()) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        last = Error{ETIMEDOUT, "route timeout"};
+        last_status = 0;
+        break;
+      }
+      if (timeout.count() == 0 || left < timeout) timeout = left;
+    }
+    const v1::Workload* w = decision.endpoints[attempt % decision.endpoints.size()];
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(w->addresses(0), ec);
+    if (ec) continue;
+    UpstreamTarget target{asio::ip::tcp::endpoint(ip, services_.endpoint_hbone_port),
+                          asio::ip::tcp::endpoint(ip, decision.target_port),
+                          rec.index->spiffeId(*w)};
+    rec.upstream = hbone::formatAuthority(target.authority);
+    rec.destination = w;
+    auto result = co_await services_.upstream->exchange(target, request, timeout);
+    if (!result) {
+      last = result.error();
+      last_status = 0;
+      logDebug("waypoint: {} {} -> {}: {}", rec.method, rec.path, rec.upstream, last.message);
+      if (!retriableError(plan, last)) break;
+      continue;
+    }
+    last_status = result->response.result_int();
+    last_response = std::move(result->response);
+    if (!retriableStatus(plan, last_status) || attempt + 1 == plan.attempts) break;
+  }
+  if (last_status == 0) {
+    rec.response_flags = last.code == ETIMEDOUT ? "UT" : "UF";
+    if (last.code == ETIMEDOUT) co_return localReply(504, "upstream request timeout");
+    co_return localReply(503, "upstream connect error or disconnect/reset before headers");
+  }
+  prepareDownstream(last_response, x.request.method() == http::verb::head);
+  co_return last_response;
+}
+
+}  // namespace ambit::waypoint

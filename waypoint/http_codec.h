@@ -1,0 +1,63 @@
+#pragma once
+// HTTP/1.1 messages over an HBONE stream, framed by Boost.Beast's parser and serializer.
+//
+// MessageReader keeps the bytes it read past one message for the next one, so keep-alive and
+// pipelined requests work on one tunnel. Limits protect the waypoint: a header block past
+// HttpLimits::header_bytes or a body past body_bytes is an error with code EMSGSIZE; a
+// malformed message (bad framing, both Content-Length and Transfer-Encoding, obs-fold, ...) is
+// an error with code EBADMSG; anything else is a transport error.
+//
+// Thread model: one reader per stream, used from the stream's executor only.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <optional>
+
+#include "common/hbone/stream.h"
+#include "common/status.h"
+
+namespace ambit::waypoint {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+struct HttpLimits {
+  uint32_t header_bytes = 64u << 10;
+  uint64_t body_bytes = 16u << 20;
+};
+
+class MessageReader {
+ public:
+  MessageReader(hbone::HboneStream& stream, HttpLimits limits) : stream_(stream), limits_(limits) {}
+
+  // The next request; nullopt when the peer half-closed cleanly between requests.
+  asio::awaitable<Result<std::optional<HttpRequest>>> readRequest();
+  // The response to a request; `head_request` says the response has no body whatever its
+  // headers claim. A response delimited by the end of the stream sets `ends_stream`.
+  asio::awaitable<Result<HttpResponse>> readResponse(bool head_request, bool& ends_stream);
+
+  uint64_t bytesRead() const { return bytes_read_; }
+
+ private:
+  template <typename Parser>
+  asio::awaitable<Status> parse(Parser& parser, bool& clean_eof);
+
+  hbone::HboneStream& stream_;
+  HttpLimits limits_;
+  boost::beast::flat_buffer buffer_;
+  uint64_t bytes_read_ = 0;
+};
+
+// Serializes and writes one message; returns the bytes written.
+asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,
+                                               const HttpRequest& request);
+asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,
+                                               const HttpResponse& response);
+
+}  // namespace ambit::waypoint

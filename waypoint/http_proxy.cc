@@ -1,0 +1,200 @@
+#include "waypoint/http_proxy.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+
+#include "common/hbone/protocol.h"
+#include "common/log.h"
+#include "common/rbac/path_normalize.h"
+
+namespace ambit::waypoint {
+namespace {
+
+constexpr auto kDrainWait = std::chrono::seconds(2);
+
+// Request headers as the policy engine sees them: duplicates joined with ','.
+class FieldHeaders final : public rbac::HeaderSource {
+ public:
+  explicit FieldHeaders(const http::fields& fields) : fields_(fields) {}
+  std::optional<std::string_view> get(std::string_view lower_name) const override {
+    auto [first, last] =
+        fields_.equal_range(boost::beast::string_view(lower_name.data(), lower_name.size()));
+    if (first == last) return std::nullopt;
+    if (std::next(first) == last)
+      return std::string_view(first->value().data(), first->value().size());
+    std::string joined;
+    for (auto it = first; it != last; ++it) {
+      if (!joined.empty()) joined += ',';
+      joined.append(it->value().data(), it->value().size());
+    }
+    return joined_.emplace_back(std::move(joined));
+  }
+
+ private:
+  const http::fields& fields_;
+  mutable std::deque<std::string> joined_;
+};
+
+std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+rbac::IpAddress toRbacIp(const asio::ip::address& a) {
+  return rbac::IpAddress::parse(a.to_string()).value_or(rbac::IpAddress{});
+}
+
+unsigned statusForReadError(const Error& e) {
+  if (e.code == EMSGSIZE) return e.message.find("body") != std::string::npos ? 413 : 431;
+  return 400;
+}
+
+}  // namespace
+
+HttpResponse localReply(unsigned status, std::string body, unsigned http_version) {
+  HttpResponse r{static_cast<http::status>(status), http_version};
+  r.set(http::field::content_type, "text/plain");
+  r.body() = std::move(body);
+  r.prepare_payload();
+  return r;
+}
+
+void HttpProxy::finish(RequestRecord& rec) const {
+  rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - rec.start);
+  if (services_.on_request) services_.on_request(rec);
+}
+
+asio::awaitable<void> HttpProxy::serveTunnel(hbone::ConnectRequest tunnel,
+                                             hbone::HboneStream stream) {
+  asio::ip::address source = tunnel.peer_address.address();
+  if (const std::string* fwd = hbone::findHeader(tunnel.headers, "forwarded")) {
+    if (auto ip = hbone::parseForwardedFor(*fwd)) source = *ip;
+  }
+  MessageReader reader(stream, services_.limits);
+  for (;;) {
+    const uint64_t before = reader.bytesRead();
+    auto request = co_await reader.readRequest();
+    if (request && !*request) break;  // the client half-closed between requests
+    HttpRequest none;
+    Exchange x{tunnel, request && *request ? **request : none, {}, source};
+    x.rec.start = std::chrono::steady_clock::now();
+    x.rec.source_ip = source.to_string();
+    x.rec.source_principal = tunnel.peer_identity;
+    HttpResponse response;
+    bool keep_alive = false;
+    if (!request) {
+      if (request.error().code != EBADMSG && request.error().code != EMSGSIZE) break;
+      logDebug("waypoint: bad request from {}: {}", x.rec.source_ip, request.error().message);
+      response = localReply(statusForReadError(request.error()), "bad request");
+    } else {
+      keep_alive = x.request.keep_alive();
+      response = co_await handle(x);
+      response.version(x.request.version());
+    }
+    response.keep_alive(keep_alive);
+    x.rec.request_bytes = reader.bytesRead() - before;
+    x.rec.status = response.result_int();
+    auto written = co_await writeMessage(stream, response);
+    x.rec.response_bytes = written ? *written : 0;
+    finish(x.rec);
+    if (!written || !keep_alive) break;
+  }
+  stream.shutdownWrite();
+  // Let our last bytes and END_STREAM go out: wait (bounded) for the client's END_STREAM.
+  asio::steady_timer timer(co_await asio::this_coro::executor, kDrainWait);
+  bool expired = false;
+  timer.async_wait([&](boost::system::error_code ec) {
+    if (!ec) {
+      expired = true;
+      stream.reset();
+    }
+  });
+  std::vector<char> sink(4096);
+  while (!expired) {
+    auto n = co_await stream.read(asio::buffer(sink));
+    if (!n || *n == 0) break;
+  }
+  timer.cancel();
+}
+
+bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path) const {
+  const v1::Service& svc = *x.rec.service;
+  rbac::Target target;
+  target.ns = svc.namespace_();
+  target.service = svc.name();
+  target.gateway = services_.gateway.name;
+  target.gateway_class = services_.gateway.gateway_class;
+  if (target.ns != services_.gateway.ns) target.gateway = {};
+  FieldHeaders headers(x.request.base());
+  rbac::Attributes attrs;
+  attrs.source_ip = toRbacIp(x.source_ip);
+  attrs.destination_ip = toRbacIp(x.tunnel.target.address());
+  attrs.destination_port = x.tunnel.target.port();
+  attrs.source_principal = x.tunnel.peer_identity;
+  attrs.method = view(x.request.method_string());
+  attrs.path = normalized_path;
+  attrs.host = view(x.request[http::field::host]);
+  attrs.headers = &headers;
+  rbac::Decision d = x.rec.index->policies().evaluate(target, attrs, rbac::Mode::kL7);
+  if (!d.allowed) {
+    logDebug("waypoint: {} {} {} denied: {} {}", x.tunnel.peer_identity, x.rec.method, x.rec.path,
+             d.reasonText(), d.policy);
+  }
+  return d.allowed;
+}
+
+asio::awaitable<std::optional<HttpResponse>> HttpProxy::injectFault(const v1::HttpRoute& route,
+                                                                    RequestRecord& rec) {
+  const v1::FaultInjection& f = route.fault();
+  if (f.delay_ms() > 0 && services_.router->chance(f.delay_percent())) {
+    asio::steady_timer t(co_await asio::this_coro::executor,
+                         std::chrono::milliseconds(f.delay_ms()));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    rec.response_flags = "DI";
+  }
+  if (f.abort_status() > 0 && services_.router->chance(f.abort_percent())) {
+    rec.response_flags = "FI";
+    co_return localReply(f.abort_status(), "fault filter abort");
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
+  RequestRecord& rec = x.rec;
+  rec.index = services_.index ? services_.index() : nullptr;
+  rec.method = std::string(view(x.request.method_string()));
+  rec.path = std::string(view(x.request.target()));
+  rec.host = std::string(view(x.request[http::field::host]));
+  if (!rec.index) co_return localReply(503, "no configuration yet");
+  rec.source = rec.index->workloadByIp(x.source_ip);
+  rec.service = rec.index->serviceByVip(x.tunnel.target.address());
+  if (!rec.service) {
+    rec.response_flags = "NR";
+    co_return localReply(404, "no service for " + x.tunnel.authority);
+  }
+  auto normalized = rbac::normalizePath(rec.path);
+  if (!normalized) co_return localReply(400, "bad request path");
+  if (!authorized(x, *normalized)) co_return localReply(403, "RBAC: access denied");
+  std::string_view target = rec.path;
+  size_t q = target.find('?');
+  FieldHeaders headers(x.request.base());
+  RouteInput in{view(x.request.method_string()), rbac::pathForMatch(*normalized),
+                q == std::string_view::npos ? std::string_view{} : target.substr(q + 1), &headers,
+                x.tunnel.target.port()};
+  RouteDecision decision = services_.router->route(*rec.index, *rec.service, in);
+  rec.route = decision.route && !decision.route->name().empty() ? decision.route->name() : "-";
+  if (decision.direct_status) {
+    rec.response_flags = decision.direct_status == 404 ? "NR" : "UH";
+    co_return localReply(static_cast<unsigned>(decision.direct_status),
+                         std::string(decision.reason));
+  }
+  if (decision.route && decision.route->has_fault()) {
+    if (auto aborted = co_await injectFault(*decision.route, rec)) co_return std::move(*aborted);
+  }
+  if (decision.endpoints.empty()) co_return localReply(503, "route has no destination");
+  co_return co_await forward(x, decision);
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,70 @@
+// ambit-waypoint: the L7 proxy of a namespace (HBONE in, HTTP routing and policy, HBONE out).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <thread>
+
+#include "common/log.h"
+#include "waypoint/waypoint.h"
+
+int main(int argc, char** argv) {
+  ambit::waypoint::WaypointOptions o;
+  std::string log_level = "info";
+  uint32_t drain_ms = 5000;
+  CLI::App app{"ambit-waypoint: L7 proxy for ambient services"};
+  app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)")
+      ->required();
+  app.add_option("--ca-address", o.ca_address, "CertificateService, e.g. unix:/run/ambit/N/ca.sock")
+      ->required();
+  app.add_option("--node", o.node, "node name sent with certificate requests");
+  app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain")->capture_default_str();
+  app.add_option("--namespace", o.gateway.ns, "the waypoint's namespace")->capture_default_str();
+  app.add_option("--gateway", o.gateway.name, "the waypoint's Gateway name")->capture_default_str();
+  app.add_option("--gateway-class", o.gateway.gateway_class, "its gatewayClassName")
+      ->capture_default_str();
+  app.add_option("--service-account", o.service_account, "service account (identity)")
+      ->capture_default_str();
+  app.add_option("--listen", o.listen_address, "HBONE listen address")->capture_default_str();
+  app.add_option("--hbone-port", o.hbone_port, "HBONE port")->capture_default_str();
+  app.add_option("--stats-address", o.stats_address, "address for metrics and readiness")
+      ->capture_default_str();
+  app.add_option("--metrics-port", o.metrics_port, "Prometheus port")->capture_default_str();
+  app.add_option("--readiness-port", o.readiness_port, "readiness port")->capture_default_str();
+  app.add_option("--cert-ttl", o.cert_ttl_seconds, "requested certificate TTL, seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(10u, 365u * 24 * 3600));
+  app.add_option("--max-header-bytes", o.limits.header_bytes, "request/response header limit")
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", o.limits.body_bytes, "request/response body limit")
+      ->capture_default_str();
+  app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
+      ->capture_default_str();
+  app.add_flag("!--no-access-log", o.access_log, "disable the per-request access log");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (!ambit::initLogging("waypoint", log_level)) {
+    std::fprintf(stderr, "ambit-waypoint: --log-level '%s' is not a level\n", log_level.c_str());
+    return 2;
+  }
+  o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread created below inherits the mask
+  auto wp = ambit::waypoint::Waypoint::create(o);
+  if (!wp) {
+    ambit::logError("cannot start: {}", wp.error().message);
+    return 1;
+  }
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    ambit::logInfo("signal {}: draining", sig);
+    (*wp)->stop();
+  });
+  signals.detach();
+  (*wp)->run();
+  ambit::logInfo("waypoint stopped");
+  return 0;
+}

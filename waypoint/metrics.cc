@@ -1,0 +1,79 @@
+#include "waypoint/metrics.h"
+
+#include <fmt/format.h>
+
+#include "common/admin/istio_labels.h"
+
+namespace ambit::waypoint {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& durationBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
+      2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
+  return kBuckets;
+}
+
+const prometheus::Histogram::BucketBoundaries& byteBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+  return kBuckets;
+}
+
+}  // namespace
+
+prometheus::Labels requestLabels(const RequestRecord& rec) {
+  prometheus::Labels l;
+  l["reporter"] = "waypoint";
+  admin::addWorkloadLabels(l, "source", rec.source);
+  l["source_principal"] = rec.source_principal.empty() ? "unknown" : rec.source_principal;
+  admin::addWorkloadLabels(l, "destination", rec.destination);
+  l["destination_principal"] =
+      rec.destination && rec.index ? rec.index->spiffeId(*rec.destination) : std::string("unknown");
+  admin::addServiceLabels(l, rec.service, rec.destination);
+  l["request_protocol"] = "http";
+  l["response_code"] = std::to_string(rec.status);
+  l["grpc_response_status"] = "";
+  l["response_flags"] = rec.response_flags;
+  l["connection_security_policy"] = "mutual_tls";
+  return l;
+}
+
+HttpMetrics::HttpMetrics(prometheus::Registry& r)
+    : requests_(prometheus::BuildCounter()
+                    .Name("istio_requests_total")
+                    .Help("Total requests handled by the waypoint")
+                    .Register(r)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("istio_request_duration_milliseconds")
+                    .Help("Request duration in milliseconds")
+                    .Register(r)),
+      request_bytes_(prometheus::BuildHistogram()
+                         .Name("istio_request_bytes")
+                         .Help("Request sizes in bytes (headers and body)")
+                         .Register(r)),
+      response_bytes_(prometheus::BuildHistogram()
+                          .Name("istio_response_bytes")
+                          .Help("Response sizes in bytes (headers and body)")
+                          .Register(r)) {}
+
+void HttpMetrics::record(const RequestRecord& rec) {
+  prometheus::Labels labels = requestLabels(rec);
+  requests_.Add(labels).Increment();
+  duration_.Add(labels, durationBuckets())
+      .Observe(static_cast<double>(rec.duration.count()) / 1000.0);
+  request_bytes_.Add(labels, byteBuckets()).Observe(static_cast<double>(rec.request_bytes));
+  response_bytes_.Add(labels, byteBuckets()).Observe(static_cast<double>(rec.response_bytes));
+}
+
+std::string accessLogLine(const RequestRecord& rec) {
+  return fmt::format(
+      "\"{} {} HTTP/1.1\" {} {} {} {} {:.3f} \"{}\" \"{}\" route={} src={} src_ip={} dst={}",
+      rec.method, rec.path, rec.status, rec.response_flags, rec.request_bytes, rec.response_bytes,
+      static_cast<double>(rec.duration.count()) / 1000.0, rec.host,
+      rec.upstream.empty() ? "-" : rec.upstream, rec.route.empty() ? "-" : rec.route,
+      rec.source_principal.empty() ? "-" : rec.source_principal, rec.source_ip,
+      rec.service ? rec.service->hostname() : "-");
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,42 @@
+#pragma once
+// Istio-standard HTTP metrics reported by the waypoint (reporter="waypoint"), with Istio's
+// label set (source/destination workload, principal, service, response_code,
+// request_protocol="http", response_flags, connection_security_policy):
+//   istio_requests_total                       counter
+//   istio_request_duration_milliseconds        histogram
+//   istio_request_bytes, istio_response_bytes  histograms
+// plus the access log line per request.
+//
+// Thread-safe (prometheus-cpp metrics are atomic); the label lookup takes the family lock
+// once per request.
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <string>
+
+#include "waypoint/http_proxy.h"
+
+namespace ambit::waypoint {
+
+class HttpMetrics {
+ public:
+  explicit HttpMetrics(prometheus::Registry& registry);
+  void record(const RequestRecord& rec);
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Histogram>& request_bytes_;
+  prometheus::Family<prometheus::Histogram>& response_bytes_;
+};
+
+prometheus::Labels requestLabels(const RequestRecord& rec);
+
+// One line in Envoy's default access-log spirit:
+// [start] "GET /path HTTP/1.1" 200 <flags> <bytes in> <bytes out> <ms> "<host>" "<upstream>"
+// route=<name> src=<principal> src_ip=<ip> dst=<service>
+std::string accessLogLine(const RequestRecord& rec);
+
+}  // namespace ambit::waypoint

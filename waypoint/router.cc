@@ -1,0 +1,209 @@
+#include "waypoint/router.h"
+
+#include <algorithm>
+#include <random>
+
+namespace ambit::waypoint {
+namespace {
+
+bool startsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool labelsSelect(const google::protobuf::Map<std::string, std::string>& want,
+                  const v1::Workload& w) {
+  for (const auto& [k, v] : want) {
+    auto it = w.labels().find(k);
+    if (it == w.labels().end() || it->second != v) return false;
+  }
+  return true;
+}
+
+uint16_t targetPortFor(const v1::Service& svc, uint32_t port) {
+  for (const auto& p : svc.ports()) {
+    if (p.port() == port) return static_cast<uint16_t>(p.target_port() ? p.target_port() : port);
+  }
+  return static_cast<uint16_t>(port);
+}
+
+}  // namespace
+
+RandomSource defaultRandomSource() {
+  auto engine = std::make_shared<std::mt19937>(std::random_device{}());
+  return [engine]() { return static_cast<uint32_t>((*engine)()); };
+}
+
+std::optional<std::string_view> queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+bool Router::chance(double percent) {
+  if (percent <= 0) return false;
+  if (percent >= 100) return true;
+  return static_cast<double>(random_()) < percent / 100.0 * 4294967296.0;
+}
+
+bool Router::regexMatches(const std::string& pattern, std::string_view value, bool icase) {
+  auto key = std::make_pair(pattern, icase);
+  auto it = regexes_.find(key);
+  if (it == regexes_.end()) {
+    auto flags = std::regex::ECMAScript | (icase ? std::regex::icase : std::regex::ECMAScript);
+    try {
+      it = regexes_.emplace(key, std::regex(pattern, flags)).first;
+    } catch (const std::regex_error&) {
+      return false;  // validated at translation; never matches if it slipped through
+    }
+  }
+  return std::regex_match(value.begin(), value.end(), it->second);
+}
+
+bool Router::headerMatches(const v1::HeaderMatch& m, std::optional<std::string_view> value) {
+  bool hit = false;
+  switch (m.kind_case()) {
+    case v1::HeaderMatch::kExact:
+      hit = value && *value == m.exact();
+      break;
+    case v1::HeaderMatch::kPrefix:
+      hit = value && startsWith(*value, m.prefix());
+      break;
+    case v1::HeaderMatch::kRegex:
+      hit = value && regexMatches(m.regex(), *value);
+      break;
+    case v1::HeaderMatch::kPresent:
+      hit = value.has_value() == m.present();
+      break;
+    default:
+      hit = value.has_value();
+      break;
+  }
+  return hit != m.invert();
+}
+
+bool Router::matches(const v1::HttpMatch& m, const RouteInput& in) {
+  const bool icase = m.ignore_uri_case();
+  switch (m.uri_case()) {
+    case v1::HttpMatch::kUriExact:
+      if (!(icase ? iequals(in.path, m.uri_exact()) : in.path == m.uri_exact())) return false;
+      break;
+    case v1::HttpMatch::kUriPrefix:
+      if (in.path.size() < m.uri_prefix().size()) return false;
+      if (!(icase ? iequals(in.path.substr(0, m.uri_prefix().size()), m.uri_prefix())
+                  : startsWith(in.path, m.uri_prefix())))
+        return false;
+      break;
+    case v1::HttpMatch::kUriRegex:
+      if (!regexMatches(m.uri_regex(), in.path, icase)) return false;
+      break;
+    default:
+      break;
+  }
+  if (m.port() != 0 && m.port() != in.port) return false;
+  if (m.has_method()) {
+    const auto& mm = m.method();
+    if (mm.kind_case() == v1::StringMatch::kExact && in.method != mm.exact()) return false;
+    if (mm.kind_case() == v1::StringMatch::kPrefix && !startsWith(in.method, mm.prefix())) {
+      return false;
+    }
+  }
+  for (const auto& h : m.headers()) {
+    auto value = in.headers ? in.headers->get(h.name()) : std::nullopt;
+    if (!headerMatches(h, value)) return false;
+  }
+  for (const auto& q : m.query_params()) {
+    if (!headerMatches(q, queryParam(in.query, q.name()))) return false;
+  }
+  return true;
+}
+
+const v1::RouteDestination* Router::pickDestination(const v1::HttpRoute& route) {
+  if (route.destinations().empty()) return nullptr;
+  uint64_t total = 0;
+  for (const auto& d : route.destinations()) total += d.weight();
+  if (total == 0)
+    return &route.destinations(static_cast<int>(random_() % route.destinations_size()));
+  uint64_t point = random_() % total;
+  for (const auto& d : route.destinations()) {
+    if (point < d.weight()) return &d;
+    point -= d.weight();
+  }
+  return &route.destinations(route.destinations_size() - 1);
+}
+
+void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
+                           const std::string& subset, RouteDecision& out) {
+  const google::protobuf::Map<std::string, std::string>* labels = nullptr;
+  if (!subset.empty()) {
+    labels = index.subsetLabels(service.hostname(), subset);
+    if (!labels) {
+      out.direct_status = 503;
+      out.reason = "subset not defined by a DestinationRule";
+      return;
+    }
+  }
+  std::vector<const v1::Workload*> eps;
+  for (const auto& uid : service.endpoints()) {
+    const v1::Workload* w = index.workloadByUid(uid);
+    if (w && !w->addresses().empty() && (!labels || labelsSelect(*labels, *w))) eps.push_back(w);
+  }
+  if (eps.empty()) {
+    out.direct_status = 503;
+    out.reason = "no healthy upstream";
+    return;
+  }
+  uint64_t& next = round_robin_[service.hostname() + "|" + subset];
+  std::rotate(eps.begin(), eps.begin() + static_cast<long>(next++ % eps.size()), eps.end());
+  out.endpoints = std::move(eps);
+}
+
+RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
+                            const RouteInput& in) {
+  RouteDecision out;
+  out.service = &service;
+  out.target_port = targetPortFor(service, in.port);
+  const v1::RouteTable* table = index.routeTableFor(service);
+  if (!table) {
+    fillEndpoints(index, service, "", out);
+    return out;
+  }
+  for (const auto& r : table->http()) {
+    bool hit = r.matches().empty();
+    for (const auto& m : r.matches()) hit = hit || matches(m, in);
+    if (!hit) continue;
+    out.route = &r;
+    if (r.has_redirect() || r.destinations().empty()) return out;  // answered by the proxy
+    const v1::RouteDestination* d = pickDestination(r);
+    const v1::Service* dest = d->host().empty() ? &service : index.serviceByHost(d->host());
+    if (!dest) {
+      out.direct_status = 503;
+      out.reason = "route destination host is not a known service";
+      return out;
+    }
+    out.service = dest;
+    out.subset = d->subset();
+    out.target_port = targetPortFor(*dest, d->port() ? d->port() : in.port);
+    fillEndpoints(index, *dest, d->subset(), out);
+    return out;
+  }
+  out.direct_status = 404;
+  out.reason = "no route matched";
+  return out;
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,71 @@
+#pragma once
+// L7 routing for one request to a service: the first matching HttpRoute of the service's
+// VirtualService / HTTPRoute (uri exact/prefix/regex, headers, queryParams, method, port), a
+// weighted destination, the DestinationRule subset's endpoints, and round robin among them.
+// Without a route table every endpoint of the service is a candidate.
+//
+// Thread model: a Router belongs to one data thread (it keeps round-robin positions and a
+// regex cache); route() reads an immutable MeshIndex. Randomness (weighted picks, fault
+// percentages) comes from the injected RandomSource so tests are deterministic.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ambit/v1/route.pb.h"
+#include "common/rbac/attributes.h"
+#include "waypoint/mesh_index.h"
+
+namespace ambit::waypoint {
+
+// Uniform in [0, 2^32).
+using RandomSource = std::function<uint32_t()>;
+RandomSource defaultRandomSource();
+
+struct RouteInput {
+  std::string_view method;
+  std::string_view path;   // normalised, without query
+  std::string_view query;  // after '?', undecoded; empty when none
+  const rbac::HeaderSource* headers = nullptr;
+  uint16_t port = 0;  // the service port the client dialled
+};
+
+struct RouteDecision {
+  int direct_status = 0;  // non-zero: answer with this status (404 no route, 503 no endpoint)
+  std::string_view reason;
+  const v1::HttpRoute* route = nullptr;  // null without a route table
+  const v1::Service* service = nullptr;  // destination service
+  std::string subset;
+  uint16_t target_port = 0;                    // the endpoint's port
+  std::vector<const v1::Workload*> endpoints;  // candidates, in round-robin order from now
+};
+
+class Router {
+ public:
+  explicit Router(RandomSource random = defaultRandomSource()) : random_(std::move(random)) {}
+
+  RouteDecision route(const MeshIndex& index, const v1::Service& service, const RouteInput& in);
+  // Percent in [0, 100]: true with that probability.
+  bool chance(double percent);
+
+ private:
+  bool matches(const v1::HttpMatch& m, const RouteInput& in);
+  bool headerMatches(const v1::HeaderMatch& m, std::optional<std::string_view> value);
+  bool regexMatches(const std::string& pattern, std::string_view value, bool icase = false);
+  const v1::RouteDestination* pickDestination(const v1::HttpRoute& route);
+  void fillEndpoints(const MeshIndex& index, const v1::Service& service, const std::string& subset,
+                     RouteDecision& out);
+
+  RandomSource random_;
+  std::map<std::string, uint64_t> round_robin_;  // "host|subset" -> next position
+  std::map<std::pair<std::string, bool>, std::regex> regexes_;
+};
+
+// The value of query parameter `name` in `query` (undecoded), or nullopt.
+std::optional<std::string_view> queryParam(std::string_view query, std::string_view name);
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,104 @@
+#include "waypoint/upstream.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/hbone/protocol.h"
+
+namespace ambit::waypoint {
+
+struct UpstreamPool::Tunnel {
+  explicit Tunnel(hbone::HboneStream s, HttpLimits limits)
+      : stream(std::move(s)), reader(stream, limits) {}
+  hbone::HboneStream stream;
+  MessageReader reader;
+  bool timed_out = false;
+};
+
+asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::open(
+    const UpstreamTarget& target) {
+  UpstreamCredentials creds = credentials_();
+  if (!creds.tls) co_return Error{EAGAIN, "waypoint certificate not issued yet"};
+  hbone::Destination dest;
+  dest.source_identity = creds.identity;
+  dest.tls = creds.tls;
+  dest.address = target.hbone;
+  dest.expected_server_ids = {target.identity};
+  hbone::TunnelRequest req;
+  req.authority = hbone::formatAuthority(target.authority);
+  auto stream = co_await pool_.connect(dest, req);
+  if (!stream) co_return Error{ECONNREFUSED, stream.error().message};
+  co_return std::make_shared<Tunnel>(std::move(*stream), limits_);
+}
+
+asio::awaitable<Result<UpstreamResult>> UpstreamPool::tryOnce(const std::shared_ptr<Tunnel>& tunnel,
+                                                              const HttpRequest& request,
+                                                              std::chrono::milliseconds timeout,
+                                                              bool& reusable) {
+  reusable = false;
+  std::optional<asio::steady_timer> timer;
+  if (timeout.count() > 0) {
+    timer.emplace(co_await asio::this_coro::executor, timeout);
+    timer->async_wait([weak = std::weak_ptr<Tunnel>(tunnel)](boost::system::error_code ec) {
+      if (auto t = weak.lock(); t && !ec) {
+        t->timed_out = true;
+        t->stream.reset();
+      }
+    });
+  }
+  auto written = co_await writeMessage(tunnel->stream, request);
+  UpstreamResult result;
+  Status status = written.status();
+  if (written) {
+    const uint64_t before = tunnel->reader.bytesRead();
+    bool ends_stream = false;
+    auto response =
+        co_await tunnel->reader.readResponse(request.method() == http::verb::head, ends_stream);
+    status = response.status();
+    if (response) {
+      result.response = std::move(*response);
+      result.bytes_received = tunnel->reader.bytesRead() - before;
+      reusable = !ends_stream && result.response.keep_alive();
+    }
+  }
+  if (timer) timer->cancel();
+  if (tunnel->timed_out) co_return Error{ETIMEDOUT, "upstream request timeout"};
+  if (!status) co_return status.error();
+  co_return result;
+}
+
+asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTarget& target,
+                                                               const HttpRequest& request,
+                                                               std::chrono::milliseconds timeout) {
+  const std::string key = hbone::formatAuthority(target.authority) + "|" + target.identity;
+  auto& idle = idle_[key];
+  std::shared_ptr<Tunnel> tunnel;
+  bool reused = !idle.empty();
+  if (reused) {
+    tunnel = std::move(idle.back());
+    idle.pop_back();
+  } else {
+    auto fresh = co_await open(target);
+    if (!fresh) co_return fresh.error();
+    tunnel = std::move(*fresh);
+  }
+  bool reusable = false;
+  auto result = co_await tryOnce(tunnel, request, timeout, reusable);
+  if (!result && reused && result.error().code != ETIMEDOUT) {
+    // The endpoint closed the idle connection while it waited: once more on a fresh tunnel.
+    auto fresh = co_await open(target);
+    if (!fresh) co_return fresh.error();
+    tunnel = std::move(*fresh);
+    result = co_await tryOnce(tunnel, request, timeout, reusable);
+  }
+  auto& still_idle = idle_[key];  // the map may have changed while we waited
+  if (result && reusable && still_idle.size() < max_idle_) still_idle.push_back(std::move(tunnel));
+  co_return result;
+}
+
+size_t UpstreamPool::idleCount() const {
+  size_t n = 0;
+  for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace ambit::waypoint

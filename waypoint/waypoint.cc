@@ -1,0 +1,230 @@
+#include "waypoint/waypoint.h"
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <thread>
+
+#include "common/admin/admin_server.h"
+#include "common/admin/metrics.h"
+#include "common/config/watcher.h"
+#include "common/fd_watch.h"
+#include "common/identity/ca_client.h"
+#include "common/identity/identity_store.h"
+#include "common/log.h"
+#include "waypoint/metrics.h"
+
+namespace ambit::waypoint {
+
+struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
+  explicit Impl(WaypointOptions o) : options(std::move(o)) {}
+  Status start();
+  Status startIdentity();
+  Status startConfig();
+  Status startServer();
+  Status startAdmin();
+  void onSnapshot(std::shared_ptr<const v1::MeshSnapshot> snapshot);
+  asio::awaitable<hbone::ConnectOutcome> onConnect(const hbone::ConnectRequest& req);
+  void onRequest(const RequestRecord& rec);
+
+  WaypointOptions options;
+  std::string identity;
+  asio::io_context io{1};
+  asio::io_context admin_io{1};
+  std::thread admin_thread;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<HttpMetrics> metrics;
+  std::unique_ptr<identity::IdentityStore> identities;
+  std::unique_ptr<config::ConfigWatcher> watcher;
+  std::unique_ptr<FdWatch> watcher_fd;
+  std::shared_ptr<const MeshIndex> index;
+  std::unique_ptr<hbone::HboneClientPool> pool;
+  std::unique_ptr<UpstreamPool> upstream;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<HttpProxy> proxy;
+  std::unique_ptr<hbone::HboneServer> server;
+  std::unique_ptr<admin::AdminServer> metrics_server;
+  std::unique_ptr<admin::AdminServer> ready_server;
+  std::atomic<bool> config_loaded{false};
+  std::atomic<bool> stopping{false};
+  uint16_t hbone_port = 0;
+};
+
+Status Waypoint::Impl::start() {
+  if (options.config_dir.empty()) return makeError("--config-dir is required");
+  if (options.ca_address.empty()) return makeError("--ca-address is required");
+  auto id =
+      identity::SpiffeId::make(options.trust_domain, options.gateway.ns, options.service_account);
+  if (!id) return id.error().context("waypoint identity");
+  identity = id->toString();
+  metrics = std::make_unique<HttpMetrics>(*registry);
+  AMBIT_TRY(startIdentity());
+  AMBIT_TRY(startConfig());
+  AMBIT_TRY(startServer());
+  return startAdmin();
+}
+
+Status Waypoint::Impl::startIdentity() {
+  identity::CaClientOptions ca;
+  ca.address = options.ca_address;
+  ca.node = options.node;
+  identity::CertificateManagerOptions cm;
+  cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
+  identities = std::make_unique<identity::IdentityStore>(
+      io, std::make_shared<identity::CaClient>(ca), cm, options.trust_domain);
+  auto id = identity::SpiffeId::parse(identity);
+  if (!id) return id.error();
+  identities->acquire(*id);
+  pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier());
+  upstream = std::make_unique<UpstreamPool>(
+      *pool,
+      [this]() {
+        auto tls = identities->tls(identity);
+        bool ready = tls && identities->ready(identity);
+        return UpstreamCredentials{identity, ready ? tls->client : nullptr};
+      },
+      options.limits);
+  router = std::make_unique<Router>();
+  ProxyServices services;
+  services.index = [this]() { return index; };
+  services.router = router.get();
+  services.upstream = upstream.get();
+  services.gateway = options.gateway;
+  services.limits = options.limits;
+  services.on_request = [this](const RequestRecord& rec) { onRequest(rec); };
+  proxy = std::make_unique<HttpProxy>(std::move(services));
+  return Status::ok();
+}
+
+Status Waypoint::Impl::startConfig() {
+  config::ConfigWatcher::Options wopts;
+  wopts.loader.trust_domain = options.trust_domain;
+  auto w = config::ConfigWatcher::create(
+      options.config_dir, wopts,
+      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
+      [](const config::ConfigErrors& errors) {
+        for (const auto& e : errors) logError("config rejected, last good stays: {}", e.toString());
+      });
+  if (!w) return w.error().context("config watcher");
+  watcher = std::move(*w);
+  auto fw = FdWatch::start(io, watcher->pollFd(), [this] {
+    if (Status st = watcher->handleEvents(); !st) logError("config watch: {}", st.message());
+    return true;
+  });
+  if (!fw) return fw.error();
+  watcher_fd = std::move(*fw);
+  return Status::ok();
+}
+
+void Waypoint::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
+  auto built = MeshIndex::build(s);
+  if (!built) {
+    logError("config version {}: rejected, previous config stays: {}", s->version(),
+             built.error().message);
+    return;
+  }
+  index = *built;
+  config_loaded = true;
+  logInfo("config version {}: {} services, {} route tables, {} authorization policies",
+          s->version(), s->services_size(), s->route_tables_size(),
+          s->authorization_policies_size());
+}
+
+asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::ConnectRequest& req) {
+  if (!index || !index->serviceByVip(req.target.address())) {
+    logDebug("waypoint: CONNECT {} from {}: not a service VIP", req.authority, req.peer_identity);
+    co_return 400;
+  }
+  co_return hbone::TerminateTunnel{[self = shared_from_this(), req](hbone::HboneStream s) {
+    return self->proxy->serveTunnel(req, std::move(s));
+  }};
+}
+
+void Waypoint::Impl::onRequest(const RequestRecord& rec) {
+  metrics->record(rec);
+  if (options.access_log) logInfo("access {}", accessLogLine(rec));
+}
+
+Status Waypoint::Impl::startServer() {
+  auto tls = identities->tls(identity);
+  if (!tls) return makeError("no TLS context for {}", identity);
+  server = std::make_unique<hbone::HboneServer>(
+      io.get_executor(), *tls->server, identities->peerVerifier(),
+      [this](const hbone::ConnectRequest& r) { return onConnect(r); });
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options.listen_address, ec);
+  if (ec) return makeError("--listen '{}': not an IP address", options.listen_address);
+  asio::ip::tcp::acceptor acceptor(io);
+  asio::ip::tcp::endpoint ep(addr, options.hbone_port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Error{ec.value(),
+                 fmt::format("HBONE listen {}: {}", hbone::formatAuthority(ep), ec.message())};
+  hbone_port = acceptor.local_endpoint().port();
+  return server->listen(std::move(acceptor));
+}
+
+Status Waypoint::Impl::startAdmin() {
+  metrics_server = std::make_unique<admin::AdminServer>(admin_io);
+  ready_server = std::make_unique<admin::AdminServer>(admin_io);
+  metrics_server->route("/metrics", admin::metricsHandler(registry));
+  std::weak_ptr<Impl> weak = weak_from_this();
+  ready_server->route("/healthz/ready", admin::readinessHandler([weak] {
+                        auto self = weak.lock();
+                        return self && self->config_loaded && !self->stopping && self->identities &&
+                               self->identities->ready(self->identity);
+                      }));
+  AMBIT_TRY(metrics_server->listen(options.stats_address, options.metrics_port));
+  return ready_server->listen(options.stats_address, options.readiness_port);
+}
+
+Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
+  auto impl = std::make_shared<Impl>(std::move(options));
+  AMBIT_TRY(impl->start());
+  return std::unique_ptr<Waypoint>(new Waypoint(std::move(impl)));
+}
+
+Waypoint::~Waypoint() {
+  if (impl_->metrics_server) impl_->metrics_server->stop();
+  if (impl_->ready_server) impl_->ready_server->stop();
+  impl_->admin_io.stop();
+  if (impl_->admin_thread.joinable()) impl_->admin_thread.join();
+}
+
+void Waypoint::run() {
+  impl_->admin_thread = std::thread([impl = impl_] {
+    auto guard = asio::make_work_guard(impl->admin_io);
+    impl->admin_io.run();
+  });
+  auto guard = asio::make_work_guard(impl_->io);
+  impl_->io.run();
+}
+
+void Waypoint::stop() {
+  asio::post(impl_->io, [impl = impl_] {
+    if (impl->stopping.exchange(true)) return;
+    logInfo("draining: open tunnels have {}ms", impl->options.drain_deadline.count());
+    auto deadline = std::chrono::steady_clock::now() + impl->options.drain_deadline;
+    asio::co_spawn(
+        impl->io,
+        [impl, deadline]() -> asio::awaitable<void> {
+          co_await impl->server->drain(deadline);
+          impl->pool->close();
+          impl->watcher_fd.reset();
+          impl->io.stop();
+        },
+        asio::detached);
+  });
+}
+
+uint16_t Waypoint::hbonePort() const { return impl_->hbone_port; }
+uint16_t Waypoint::metricsPort() const { return impl_->metrics_server->port(); }
+uint16_t Waypoint::readinessPort() const { return impl_->ready_server->port(); }
+
+}  // namespace ambit::waypoint

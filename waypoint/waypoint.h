@@ -1,0 +1,63 @@
+#pragma once
+// ambit-waypoint: the L7 proxy of a namespace. Accepts HBONE from client ztunnels on
+// <listen>:15008 as spiffe://<td>/ns/<ns>/sa/<service account> (certificate from the node
+// agent's CertificateService), serves HTTP/1.1 inside each tunnel (HttpProxy: routes,
+// L7 authorization, retries, faults) and forwards over HBONE to the chosen endpoints.
+// Operational endpoints: /metrics on 15020, /healthz/ready on 15021 (ready once the
+// certificate is issued and a configuration is loaded).
+//
+// Threads: one data thread (io_context) runs the config watcher, identity, HBONE server and
+// client pool and every request; one admin thread serves metrics and readiness.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "waypoint/http_codec.h"
+#include "waypoint/http_proxy.h"
+
+namespace ambit::waypoint {
+
+struct WaypointOptions {
+  std::string config_dir;
+  std::string ca_address;  // "unix:/run/ambit/<node>/ca.sock"
+  std::string node;        // sent with certificate requests
+  std::string trust_domain = "cluster.local";
+  std::string service_account = "waypoint";
+  WaypointGateway gateway;  // gateway.ns is also the waypoint's namespace
+  std::string listen_address = "::";
+  uint16_t hbone_port = 15008;  // 0: any free port (tests)
+  std::string stats_address = "0.0.0.0";
+  uint16_t metrics_port = 15020;
+  uint16_t readiness_port = 15021;
+  uint32_t cert_ttl_seconds = 24 * 3600;
+  HttpLimits limits;
+  bool access_log = true;
+  std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+};
+
+class Waypoint {
+ public:
+  static Result<std::unique_ptr<Waypoint>> create(WaypointOptions options);
+  ~Waypoint();
+  Waypoint(const Waypoint&) = delete;
+  Waypoint& operator=(const Waypoint&) = delete;
+
+  // Runs until stop() (blocks the calling thread, which becomes the data thread).
+  void run();
+  // Thread-safe: drains open tunnels (up to drain_deadline) and makes run() return.
+  void stop();
+  uint16_t hbonePort() const;
+  uint16_t metricsPort() const;
+  uint16_t readinessPort() const;
+
+  struct Impl;
+
+ private:
+  explicit Waypoint(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ambit::waypoint
