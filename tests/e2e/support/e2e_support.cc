@@ -103,7 +103,8 @@ void Lab::up() {
   auto r = ctl({"up"});
   ASSERT_EQ(r.exit_code, 0) << "lab up failed:\n" << r.out << r.err;
   // Ready = every node's ztunnel reports ready (hand-off synced, config loaded).
-  for (const auto& node : status()["nodes"]) {
+  nlohmann::json st = status();  // keep the document alive for the loop
+  for (const auto& node : st["nodes"]) {
     std::string n = node["name"];
     bool ready = eventually([&] {
       return inNode(n, {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"}).exit_code == 0;
@@ -124,7 +125,8 @@ nlohmann::json Lab::status() {
 }
 
 std::string Lab::podIp(const std::string& pod, bool v6) {
-  for (const auto& p : status()["pods"]) {
+  nlohmann::json st = status();
+  for (const auto& p : st["pods"]) {
     if (p["name"] == pod) return p[v6 ? "ipv6" : "ipv4"];
   }
   ADD_FAILURE() << "no pod " << pod << " in lab " << name_;
@@ -154,8 +156,9 @@ void Lab::writeConfig(const std::string& file, const std::string& yaml) {
 void Lab::removeConfig(const std::string& file) { std::filesystem::remove(configDir() + "/" + file); }
 
 int Lab::daemonPid(const std::string& node, const std::string& daemon) {
-  for (const auto& d : status()["daemons"]) {
-    if (d["name"] == node + "/" + daemon) return d["pid"];
+  nlohmann::json st = status();
+  for (const auto& d : st["daemons"]) {
+    if (d["node"] == node && d["name"] == daemon) return d["pid"];
   }
   ADD_FAILURE() << "no daemon " << node << "/" << daemon;
   return -1;
