@@ -29,6 +29,8 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
   up->add_option("--nodes", o.nodes, "number of nodes (1-200)")->capture_default_str();
   up->add_option("--config-dir", o.config_dir,
                  "where the lab's YAML goes (default <run-dir>/config)");
+  up->add_flag("--waypoint", o.waypoint,
+               "add a waypoint pod (ambit-waypoint) on node1 and send Service my-app through it");
   up->add_option("--bin-dir", o.bin_dir,
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
   up->callback([&o] {

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -79,11 +79,13 @@ Result<LabState> loadOrCreateState(const Topology& t) {
   auto existing = loadState(t.state_file);
   if (!existing && existing.error().code != ENOENT) return existing.error();
   if (existing) {
-    if (existing->nodes != t.options.nodes || existing->config_dir != t.options.config_dir) {
+    if (existing->nodes != t.options.nodes || existing->config_dir != t.options.config_dir ||
+        existing->waypoint != t.options.waypoint) {
       return makeError(
-          "lab '{}' is already up with {} nodes and config dir {}; run `ambitctl lab down "
-          "--name {}` first to change its shape",
-          t.options.name, existing->nodes, existing->config_dir, t.options.name);
+          "lab '{}' is already up with {} nodes, config dir {} and {}waypoint; run `ambitctl lab "
+          "down --name {}` first to change its shape",
+          t.options.name, existing->nodes, existing->config_dir, existing->waypoint ? "a " : "no ",
+          t.options.name);
     }
     existing->bin_dir = t.options.bin_dir;
     return existing;
@@ -91,6 +93,7 @@ Result<LabState> loadOrCreateState(const Topology& t) {
   LabState s;
   s.lab = t.options.name;
   s.nodes = t.options.nodes;
+  s.waypoint = t.options.waypoint;
   s.run_dir = t.options.run_dir;
   s.config_dir = t.options.config_dir;
   s.bin_dir = t.options.bin_dir;
@@ -227,11 +230,28 @@ bool appAccepts(const PodSpec& p) {
     UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(kAppPort);
+    a.sin_port = htons(static_cast<uint16_t>(p.ready_port));
     ::inet_pton(AF_INET, p.ipv4.c_str(), &a.sin_addr);
     return s && ::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   });
   return r && *r;
+}
+
+// A pod's own command with its node's placeholders and {pod} expanded.
+Result<std::vector<std::string>> podCommand(const Topology& t, const PodSpec& p,
+                                            const std::string& mount) {
+  const NodeSpec* node = t.findNode(p.node);
+  if (!node) return makeError("pod {}: unknown node {}", p.name, p.node);
+  auto vars = daemonVars(t, *node, mount);
+  AMBIT_TRY(vars);
+  (*vars)["pod"] = p.name;
+  std::vector<std::string> argv;
+  for (const auto& a : p.command) {
+    auto arg = expandPlaceholders(a, *vars);
+    AMBIT_TRY(arg);
+    argv.push_back(std::move(*arg));
+  }
+  return argv;
 }
 
 Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
@@ -245,6 +265,11 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
                     .netns_path = netnsPath(p.netns),
                     .cgroup_dir = podCgroup(mount, t, p),
                     .log_file = t.log_dir + "/" + p.name + ".log"};
+    if (!p.command.empty()) {
+      auto argv = podCommand(t, p, mount);
+      AMBIT_TRY(argv);
+      spec.argv = std::move(*argv);
+    }
     AMBIT_TRY(ensureProcess(intent, "app", p.name, spec));
     pausePoint("app:" + p.name);
   }
@@ -253,7 +278,7 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
     while (!appAccepts(p)) {
       if (std::chrono::steady_clock::now() > deadline) {
         return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
-                         kAppPort, t.log_dir, p.name);
+                         p.ready_port, t.log_dir, p.name);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -23,6 +23,7 @@ Result<std::pair<Topology, LabState>> load(const LabOptions& options) {
   LabOptions o = options;
   o.name = state->lab;
   o.nodes = state->nodes;
+  o.waypoint = state->waypoint;
   o.run_dir = state->run_dir;
   o.config_dir = state->config_dir;
   o.bin_dir = state->bin_dir;

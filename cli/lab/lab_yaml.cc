@@ -76,6 +76,7 @@ std::string services(const Topology& t) {
   YAML::Emitter e;
   for (const auto& s : t.services) {
     beginObject(e, "v1", "Service", s.name, s.namespace_name);
+    if (!s.labels.empty()) emitMap(e, "labels", s.labels);
     e << YAML::EndMap;  // metadata
     e << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
     emitMap(e, "selector", s.selector);
@@ -126,14 +127,37 @@ std::string destinationRules(const Topology& t) {
   return e.c_str();
 }
 
+// The Gateway of the waypoint pod, if the lab has one (its address comes from the pod).
+std::string waypointGateway(const Topology& t) {
+  const PodSpec* p = t.findPod(kWaypointName);
+  if (p == nullptr) return "";
+  YAML::Emitter e;
+  beginObject(e, "gateway.networking.k8s.io/v1", "Gateway", kWaypointName, p->namespace_name);
+  emitMap(e, "labels", {{"istio.io/waypoint-for", "service"}});
+  e << YAML::EndMap;  // metadata
+  e << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "gatewayClassName" << YAML::Value << "istio-waypoint";
+  e << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << "mesh";
+  e << YAML::Key << "port" << YAML::Value << kWaypointHbonePort;
+  e << YAML::Key << "protocol" << YAML::Value << "HBONE";
+  e << YAML::EndMap << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
+  return e.c_str();
+}
+
 }  // namespace
 
 std::map<std::string, std::string> renderConfig(const Topology& t) {
   auto withNewline = [](std::string s) { return s.empty() || s.back() == '\n' ? s : s + "\n"; };
-  return {{"00-namespaces.yaml", withNewline(namespaces(t))},
-          {"10-pods.yaml", withNewline(pods(t))},
-          {"20-services.yaml", withNewline(services(t))},
-          {"30-destination-rules.yaml", withNewline(destinationRules(t))}};
+  std::map<std::string, std::string> files{
+      {"00-namespaces.yaml", withNewline(namespaces(t))},
+      {"10-pods.yaml", withNewline(pods(t))},
+      {"20-services.yaml", withNewline(services(t))},
+      {"30-destination-rules.yaml", withNewline(destinationRules(t))}};
+  if (std::string gateway = waypointGateway(t); !gateway.empty()) {
+    files["40-waypoint.yaml"] = withNewline(gateway);
+  }
+  return files;
 }
 
 }  // namespace ambit::lab

@@ -38,7 +38,7 @@ nlohmann::json toJson(const LabState& s) {
           {"nodes", s.nodes},     {"run_dir", s.run_dir}, {"config_dir", s.config_dir},
           {"bin_dir", s.bin_dir}, {"netns", s.netns},     {"cgroups", s.cgroups},
           {"dirs", s.dirs},       {"files", s.files},     {"processes", procs},
-          {"cleanup_commands", s.cleanup_commands}};
+          {"cleanup_commands", s.cleanup_commands}, {"waypoint", s.waypoint}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {
@@ -49,6 +49,7 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.lab = j.at("lab").get<std::string>();
     s.phase = j.at("phase").get<std::string>();
     s.nodes = j.at("nodes").get<int>();
+    s.waypoint = j.value("waypoint", false);
     s.run_dir = j.at("run_dir").get<std::string>();
     s.config_dir = j.at("config_dir").get<std::string>();
     s.bin_dir = j.at("bin_dir").get<std::string>();

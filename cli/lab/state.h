@@ -27,6 +27,7 @@ struct LabState {
   std::string phase = "creating";  // "creating" until up finishes, then "ready"
   // The options that built the topology, so status/exec/down rebuild it exactly.
   int nodes = 0;
+  bool waypoint = false;
   std::string run_dir, config_dir, bin_dir;
   std::vector<std::string> netns;    // names under /run/netns
   std::vector<std::string> cgroups;  // absolute paths, parents before children

@@ -71,6 +71,32 @@ void addDefaultWorkloads(Topology& t) {
                                    .cluster_ipv6 = "fd00:10:96::11"});
 }
 
+// The namespace's waypoint as a pod of its own (not captured), bound to Service my-app.
+void addWaypoint(Topology& t) {
+  addPod(t, kWaypointName, t.nodes.front(),
+         {{"istio.io/dataplane-mode", "none"},
+          {"gateway.networking.k8s.io/gateway-name", kWaypointName}},
+         kWaypointName);
+  PodSpec& p = t.pods.back();
+  p.command = {"{bin_dir}/ambit-waypoint",
+               "--config-dir",
+               "{config_dir}",
+               "--ca-address",
+               "unix:{state_dir}/run/ca.sock",
+               "--node",
+               "{node}",
+               "--namespace",
+               p.namespace_name,
+               "--gateway",
+               kWaypointName,
+               "--service-account",
+               kWaypointName};
+  p.ready_port = kWaypointHbonePort;
+  for (auto& s : t.services) {
+    if (s.name == "my-app") s.labels["istio.io/use-waypoint"] = kWaypointName;
+  }
+}
+
 }  // namespace
 
 std::string PodSpec::version() const {
@@ -121,6 +147,7 @@ Result<Topology> buildTopology(const LabOptions& options) {
   t.cgroup_subdir = options.name + "-lab";
   for (int i = 1; i <= options.nodes; ++i) t.nodes.push_back(makeNode(options.name, i));
   addDefaultWorkloads(t);
+  if (options.waypoint) addWaypoint(t);
   return t;
 }
 

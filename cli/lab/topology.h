@@ -28,6 +28,8 @@ namespace ambit::lab {
 inline constexpr int kMaxNodes = 200;
 inline constexpr int kFirstPodHost = 10;
 inline constexpr int kAppPort = 8080;
+inline constexpr int kWaypointHbonePort = 15008;
+inline constexpr const char* kWaypointName = "waypoint";  // Gateway, pod and service account
 
 // A mesh daemon started once per node inside the node's netns (e.g. ambit-agent,
 // ambit-ztunnel). binary, args and log_file may contain placeholders, expanded per node:
@@ -53,6 +55,9 @@ struct LabOptions {
   std::string config_dir;  // empty: <run_dir>/config
   std::string bin_dir;     // empty: the directory of the running executable
   std::vector<NodeDaemonSpec> daemons = defaultNodeDaemons();
+  // Adds a waypoint pod (ambit-waypoint, Gateway "waypoint") on node1 and binds Service
+  // my-app to it (label istio.io/use-waypoint), so its HTTP traffic goes through L7.
+  bool waypoint = false;
 };
 
 struct NodeSpec {
@@ -75,6 +80,10 @@ struct PodSpec {
   std::string netns;
   std::string ipv4, ipv6;       // without prefix length
   std::string node_port;        // the pod's veth end inside the node netns
+  // What runs in the pod; empty: the sample app on kAppPort. Placeholders as for node
+  // daemons ({bin_dir} {config_dir} {node} {state_dir} {run_dir} ...) plus {pod}.
+  std::vector<std::string> command;
+  int ready_port = kAppPort;    // `lab up` waits until the pod accepts on it
   std::string version() const;  // labels["version"] or "latest"
 };
 
@@ -90,6 +99,7 @@ struct ServiceSpec {
   std::map<std::string, std::string> selector;
   std::string cluster_ipv4, cluster_ipv6;
   std::vector<ServicePort> ports{ServicePort{}};
+  std::map<std::string, std::string> labels;
 };
 
 struct Topology {
@@ -111,8 +121,9 @@ inline constexpr const char* kUplink = "eth0";
 inline constexpr const char* kPodInterface = "eth0";
 
 // Validates options (name, node count) and computes the topology with the default pods
-// (client and my-app-v1 on node1, my-app-v2 on node2 — or node1 for a one-node lab) and
-// services (my-app 10.96.0.10, client 10.96.0.11).
+// (client and my-app-v1 on node1, my-app-v2 on node2 — or node1 for a one-node lab; with
+// options.waypoint also the waypoint pod on node1) and services (my-app 10.96.0.10, client
+// 10.96.0.11).
 Result<Topology> buildTopology(const LabOptions& options);
 
 // Replaces each "{key}" in tmpl with vars[key]; an unknown key is an error.
