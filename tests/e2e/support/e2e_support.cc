@@ -99,8 +99,10 @@ CommandOutput Lab::ctl(const std::vector<std::string>& args) {
   return run(argv, std::chrono::seconds(120));
 }
 
-void Lab::up() {
-  auto r = ctl({"up"});
+void Lab::up(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args{"up"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto r = ctl(args);
   ASSERT_EQ(r.exit_code, 0) << "lab up failed:\n" << r.out << r.err;
   // Ready = every node's ztunnel reports ready (hand-off synced, config loaded).
   nlohmann::json st = status();  // keep the document alive for the loop

@@ -38,8 +38,9 @@ std::string binary(const std::string& name);  // AMBIT_BINARY_DIR/bin/<name>
 class Lab {
  public:
   explicit Lab(std::string name) : name_(std::move(name)) {}
-  // lab up (fails the test on error) / lab down (idempotent).
-  void up();
+  // lab up (fails the test on error) / lab down (idempotent). `extra_args` go to `lab up`
+  // (e.g. "--waypoint").
+  void up(const std::vector<std::string>& extra_args = {});
   void down();
   CommandOutput ctl(const std::vector<std::string>& args);
   nlohmann::json status();
