@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <boost/asio/post.hpp>
 #include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
@@ -98,7 +99,9 @@ Status Agent::Impl::start() {
   if (!server) return server.error().context("certificate service");
   ca_server = std::move(*server);
 
-  AMBIT_TRY(handoff.start(options.handoffSocket()));
+  AMBIT_TRY(handoff.start(options.handoffSocket(), [this](const std::string& uid) {
+    boost::asio::post(io, [this, uid] { reconciler->onServed(uid); });
+  }));
   registerMetrics();
   admin.route("/healthz/ready", admin::readinessHandler([this] { return ready; }));
   admin.route("/metrics", [this](const admin::Request& r) {

@@ -13,7 +13,8 @@ HandoffServer::HandoffServer(std::chrono::milliseconds ack_timeout) : ack_timeou
 
 HandoffServer::~HandoffServer() { stop(); }
 
-Status HandoffServer::start(const std::string& socket_path) {
+Status HandoffServer::start(const std::string& socket_path, ServedCallback on_served) {
+  on_served_ = std::move(on_served);
   auto listener = handoff::listenSocket(socket_path);
   if (!listener) return listener.error();
   listener_ = std::move(*listener);
@@ -138,6 +139,8 @@ Status HandoffServer::deliver(Connection* conn, Item& item) {
     return Status::ok();
   }
   acked_++;
+  if (on_served_ && item.message.has_add()) on_served_(item.message.add().pod().uid());
+  if (on_served_ && item.message.has_keep()) on_served_(item.message.keep().uid());
   return Status::ok();
 }
 

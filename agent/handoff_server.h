@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -38,12 +39,19 @@ struct HandoffStats {
 
 class HandoffServer {
  public:
-  explicit HandoffServer(std::chrono::milliseconds ack_timeout = std::chrono::seconds(5));
+  // Called on a sender thread each time a ztunnel acks a pod (PodAdd/PodKeep) as served, i.e.
+  // its listeners are up in the pod's netns.
+  using ServedCallback = std::function<void(const std::string& uid)>;
+
+  // The ztunnel acks a pod once its listeners are up and, bounded by 5 s, its certificate is
+  // in place: the default leaves room for that wait, so a slow CA does not cause a reconnect.
+  explicit HandoffServer(std::chrono::milliseconds ack_timeout = std::chrono::seconds(10));
   ~HandoffServer();
   HandoffServer(const HandoffServer&) = delete;
   HandoffServer& operator=(const HandoffServer&) = delete;
 
-  Status start(const std::string& socket_path);
+  // on_served may be empty.
+  Status start(const std::string& socket_path, ServedCallback on_served = {});
   void stop();
 
   void upsert(HandoffPod pod);
@@ -70,6 +78,7 @@ class HandoffServer {
   void reapClosed();           // requires mu_ not held
 
   std::chrono::milliseconds ack_timeout_;
+  ServedCallback on_served_;
   UniqueFd listener_;
   UniqueFd stop_event_;
   std::thread acceptor_;

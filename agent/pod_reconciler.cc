@@ -50,6 +50,10 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   for (const auto& uid : diff.updated) {
     if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
   }
+  for (auto& [uid, a] : applied_) {
+    if (!a.served || a.capturing) continue;
+    if (Status st = startCapture(uid, a); !st) problems.push_back(st.message());
+  }
   if (!adopted_) {
     removeLeftovers();
     adopted_ = true;
@@ -83,9 +87,19 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   if (Status st = datapath_.attachInbound(podId(w.uid()), netns->get(), ips, in_cfg); !st) {
     return st.error().context(who + ": inbound capture");
   }
-  if (Status st = datapath_.enrollNetns(*cookie, *out_cfg); !st) {
-    (void)datapath_.detachInbound(podId(w.uid()));
-    return st.error().context(who + ": outbound capture");
+  // Already captured (an in-place update, or adopted from a previous agent's pins): update
+  // the entry now. Otherwise capture starts in onServed(), once the ztunnel listens.
+  auto prev = applied_.find(w.uid());
+  bool same_netns = prev != applied_.end() && prev->second.netns_cookie == *cookie;
+  bool capturing = same_netns && prev->second.capturing;
+  bool served = same_netns && prev->second.served;
+  if (auto enrolled = datapath_.enrolledNetns(); !capturing && enrolled) {
+    capturing = std::find(enrolled->begin(), enrolled->end(), *cookie) != enrolled->end();
+  }
+  if (capturing) {
+    if (Status st = datapath_.enrollNetns(*cookie, *out_cfg); !st) {
+      return st.error().context(who + ": outbound capture");
+    }
   }
   HandoffPod hp;
   hp.info.set_uid(w.uid());
@@ -96,8 +110,8 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   hp.info.set_node(w.node());
   for (const auto& a : w.addresses()) hp.info.add_addresses(a);
   hp.netns = std::make_shared<const UniqueFd>(std::move(*netns));
+  applied_[w.uid()] = Applied{pod, *cookie, *out_cfg, capturing, served};
   handoff_.upsert(std::move(hp));
-  applied_[w.uid()] = Applied{pod, *cookie};
   logInfo("enrolled {} (netns cookie {}, IPs {})", who, *cookie, fmt::join(w.addresses(), ","));
   return Status::ok();
 }
@@ -107,12 +121,33 @@ Status PodReconciler::remove(const std::string& uid) {
   if (it == applied_.end()) return Status::ok();
   Applied a = it->second;
   applied_.erase(it);
-  handoff_.remove(uid);
+  // Capture off first, then the ztunnel may close the pod's listeners.
   Status out = datapath_.unenrollNetns(a.netns_cookie);
   Status in = datapath_.detachInbound(podId(uid));
+  handoff_.remove(uid);
   logInfo("de-enrolled pod {}", uid);
   if (!out) return out.error().context("de-enroll " + uid);
   if (!in) return in.error().context("de-enroll " + uid);
+  return Status::ok();
+}
+
+void PodReconciler::onServed(const std::string& uid) {
+  auto it = applied_.find(uid);
+  if (it == applied_.end() || it->second.capturing) return;
+  it->second.served = true;
+  if (Status st = startCapture(uid, it->second); !st) {
+    logWarn("{}", st.message());
+    last_problems_.push_back(st.message());  // retried by the next reconcile
+    pod_errors_++;
+  }
+}
+
+Status PodReconciler::startCapture(const std::string& uid, Applied& a) {
+  if (Status st = datapath_.enrollNetns(a.netns_cookie, a.outbound); !st) {
+    return st.error().context(fmt::format("pod {}: outbound capture", uid));
+  }
+  a.capturing = true;
+  logInfo("pod {}: served by the ztunnel, outbound capture on", uid);
   return Status::ok();
 }
 

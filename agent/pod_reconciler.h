@@ -38,6 +38,11 @@ class PodReconciler {
   // Applies the plan; returns the problems of this round (also logged).
   std::vector<std::string> reconcile(const EnrollmentPlan& plan);
 
+  // The ztunnel acked the pod (its listeners are up): outbound capture starts now, never
+  // before, so no captured connection meets a closed 15001. (Pods found captured in the pins
+  // of a previous agent stay captured throughout.)
+  void onServed(const std::string& uid);
+
   ReconcileStats stats() const;
   // Who may get a certificate from this node's CA: the service accounts of every pod scheduled
   // on the node, enrolled or not (a waypoint pod is not captured but speaks HBONE).
@@ -51,11 +56,15 @@ class PodReconciler {
   struct Applied {
     EnrolledPod pod;
     uint64_t netns_cookie = 0;
+    bpf::NetnsConfig outbound;
+    bool capturing = false;  // outbound capture on for netns_cookie
+    bool served = false;     // acked by the ztunnel
   };
 
   Status add(const EnrolledPod& pod);
   Status remove(const std::string& uid);
   void removeLeftovers();  // first reconcile only
+  Status startCapture(const std::string& uid, Applied& a);
 
   bpf::CaptureDatapath& datapath_;
   HandoffServer& handoff_;

@@ -135,7 +135,16 @@ void CaptureLabTest::SetUpTestSuite() {
   original_pods_ = slurp(config_dir_ + "/" + kPodsFile);
   own_agent_log_ = std::string(testing::TempDir()) + "/" + kLabName + "-node1-agent.log";
   std::filesystem::remove(own_agent_log_);
-  lab_up_ = !config_dir_.empty() && !original_pods_.empty();
+  if (config_dir_.empty() || original_pods_.empty()) {
+    ADD_FAILURE() << "lab status has no config dir or pods file: " << status_.dump();
+    return;
+  }
+  // Ready for the tests = the client reaches the service through the mesh.
+  lab_up_ = eventually(meshPathWorks, std::chrono::seconds(30));
+  if (!lab_up_) {
+    ADD_FAILURE() << "the mesh never served client -> service after lab up:\n"
+                  << lab_->daemonLog("node1", "agent") << lab_->daemonLog("node1", "ztunnel");
+  }
 }
 
 void CaptureLabTest::TearDownTestSuite() {
