@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -118,6 +120,40 @@ TEST_F(HandoffServerTest, NackIsCountedAndDeliveryContinues) {
   receiveAndAck(sock->get(), true, /*ok=*/false);
   EXPECT_TRUE(receiveAndAck(sock->get(), false).has_snapshot_done());
   EXPECT_EQ(server_.stats().errors, 1u);
+}
+
+TEST(HandoffServerServed, ReportsEachPodTheZtunnelAckedOk) {
+  char tmpl[] = "/tmp/ambit-hs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::mutex mu;
+  std::vector<std::string> served;
+  HandoffServer server(500ms);
+  ASSERT_TRUE(server.start(dir + "/ztunnel.sock", [&](const std::string& uid) {
+    std::lock_guard lock(mu);
+    served.push_back(uid);
+  }));
+  server.upsert(makePod("default/a"));
+  auto sock = handoff::connectSocket(dir + "/ztunnel.sock");
+  ASSERT_TRUE(sock);
+  auto ackNext = [&](bool ok) {
+    auto got = handoff::receiveMessage(sock->get(), 2s);
+    ASSERT_TRUE(got);
+    v1::HandoffAck ack;
+    ack.set_seq(got->message.seq());
+    ack.set_ok(ok);
+    ASSERT_TRUE(handoff::sendAck(sock->get(), ack));
+  };
+  ackNext(true);   // PodKeep default/a
+  ackNext(true);   // SnapshotDone
+  server.upsert(makePod("default/b"));
+  ackNext(false);  // PodAdd default/b, refused: not served
+  server.upsert(makePod("default/c"));
+  ackNext(true);   // PodAdd default/c
+  server.stop();
+  std::filesystem::remove_all(dir);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(served, (std::vector<std::string>{"default/a", "default/c"}));
 }
 
 }  // namespace
