@@ -90,11 +90,20 @@ Status Ztunnel::Impl::openPod(std::shared_ptr<Pod> pod) {
         co_return co_await onHboneConnect(p, r);
       },
       sopts);
-  AMBIT_TRY(pod->hbone->listen(std::move(**hb)));
+  pod->hbone_pending = std::move(*hb);
   pods[uid] = pod;
   for (auto& a : pod->outbound) acceptOutbound(pod, *a);
   acceptPlaintext(pod);
   logInfo("pod {} ({}): listening on 15001, 15006, 15008 in its netns", uid, pod->spiffe_id);
+  return Status::ok();
+}
+
+Status Ztunnel::Impl::startHbone(const std::string& uid) {
+  auto it = pods.find(uid);
+  if (it == pods.end() || !it->second->hbone_pending) return Status::ok();  // gone, or serving
+  auto acceptor = std::move(it->second->hbone_pending);
+  Status st = it->second->hbone->listen(std::move(*acceptor));
+  if (!st) return st.error().context("pod " + uid + ": HBONE");
   return Status::ok();
 }
 
@@ -109,6 +118,7 @@ void Ztunnel::Impl::closePod(const std::string& uid) {
     if (auto bip = bpf::IpAddr::parse(ip)) (void)capture->unregisterInboundListener(*bip);
   }
   if (pod->inbound_plaintext) pod->inbound_plaintext->close(ignored);
+  if (pod->hbone_pending) pod->hbone_pending->close(ignored);
   if (pod->hbone) pod->hbone->close();
   if (auto id = identity::SpiffeId::parse(pod->spiffe_id)) identities->release(*id);
   logInfo("pod {}: removed, listeners closed", uid);

@@ -48,7 +48,7 @@ Status Ztunnel::Impl::start() {
   auto ca = std::make_shared<identity::CaClient>(ca_opts);
   identity::CertificateManagerOptions cm;
   cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
-  identities = std::make_unique<IdentityStore>(io, ca, cm, options.trust_domain);
+  identities = std::make_unique<identity::IdentityStore>(io, ca, cm, options.trust_domain);
 
   hbone::PoolOptions pool_opts;
   pool_opts.socket_mark = AMBIT_SOCKET_MARK;
@@ -122,15 +122,16 @@ Status Ztunnel::Impl::addPod(const v1::PodInfo& info, UniqueFd netns) {
   pod->info = info;
   pod->netns = std::move(netns);
   AMBIT_TRY(onDataThread([&]() -> Status { return openPod(pod); }));
-  // Ack only once the pod can also present its certificate (bounded wait).
+  // Serve HBONE and ack only once the pod can present its certificate (bounded wait).
   auto deadline = std::chrono::steady_clock::now() + kIdentityWait;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto ready = onDataThread([&]() -> Result<bool> { return identities->ready(pod->spiffe_id); });
-    if (ready && *ready) return Status::ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bool ready = false;
+  while (!ready && std::chrono::steady_clock::now() < deadline) {
+    auto r = onDataThread([&]() -> Result<bool> { return identities->ready(pod->spiffe_id); });
+    ready = r && *r;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  logWarn("pod {}: listeners up but no certificate for {} yet", info.uid(), pod->spiffe_id);
-  return Status::ok();
+  if (!ready) logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
+  return onDataThread([&]() -> Status { return startHbone(info.uid()); });
 }
 
 Status Ztunnel::Impl::deletePod(const std::string& uid) {

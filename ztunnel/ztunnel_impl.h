@@ -24,7 +24,7 @@
 #include "common/rbac/rbac.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/handoff_client.h"
-#include "ztunnel/identity_store.h"
+#include "common/identity/identity_store.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/state.h"
 #include "ztunnel/ztunnel.h"
@@ -45,7 +45,10 @@ struct Pod {
   std::vector<std::unique_ptr<tcp::acceptor>> outbound;  // 127.0.0.1:15001, [::1]:15001
   std::unique_ptr<tcp::acceptor> inbound_plaintext;      // [::]:15006, steered by sk_lookup
   std::unique_ptr<hbone::HboneServer> hbone;             // [::]:15008
-  std::shared_ptr<IdentityTls> tls;
+  // The bound, listening 15008 socket until the pod's certificate is installed: connections
+  // wait in the kernel's backlog instead of failing a handshake the pod cannot complete yet.
+  std::unique_ptr<tcp::acceptor> hbone_pending;
+  std::shared_ptr<identity::IdentityTls> tls;
   bool seen_in_snapshot = true;
 };
 
@@ -70,6 +73,8 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
 
   // pods.cc (data thread)
   Status openPod(std::shared_ptr<Pod> pod);
+  // Starts serving HBONE for a pod opened by openPod (once its certificate is there).
+  Status startHbone(const std::string& uid);
   void closePod(const std::string& uid);
   void acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& acceptor);
   void acceptPlaintext(std::shared_ptr<Pod> pod);
@@ -112,7 +117,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   asio::io_context admin_io;  // admin thread
   std::thread admin_thread;
   std::unique_ptr<bpf::CaptureClient> capture;
-  std::unique_ptr<IdentityStore> identities;
+  std::unique_ptr<identity::IdentityStore> identities;
   std::unique_ptr<hbone::HboneClientPool> pool;
   std::unique_ptr<config::ConfigWatcher> watcher;
   std::unique_ptr<FdWatch> watcher_fd;
