@@ -16,7 +16,7 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/bpf/capture_datapath.h"
-#include "common/config/watcher.h"
+#include "common/config/loop_watch.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -113,21 +113,12 @@ Status Agent::Impl::start() {
 
   config::ConfigWatcher::Options wopts;
   wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::ConfigWatcher::create(
-      options.config_dir, wopts,
+  auto w = config::LoopConfigWatch::start(
+      io, options.config_dir, wopts,
       [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
-      [this](const config::ConfigErrors& errors) {
-        config_rejects->Increment();
-        for (const auto& e : errors) logError("config rejected, last good config stays: {}", e.toString());
-      });
-  if (!w) return w.error().context("config watcher");
-  watcher = std::move(*w);
-  auto fw = FdWatch::start(io, watcher->pollFd(), [this] {
-    if (Status st = watcher->handleEvents(); !st) logError("config watch: {}", st.message());
-    return true;
-  });
-  if (!fw) return fw.error();
-  watcher_fd = std::move(*fw);
+      [this](const config::ConfigErrors&) { config_rejects->Increment(); });
+  if (!w) return w.error();
+  config_watch = std::move(*w);
   scheduleResync();
   return Status::ok();
 }

@@ -14,7 +14,7 @@
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
 #include "common/bpf/capture_datapath.h"
-#include "common/config/watcher.h"
+#include "common/config/loop_watch.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -39,8 +39,7 @@ struct Agent::Impl {
   std::unique_ptr<bpf::CaptureDatapath> datapath;
   HandoffServer handoff;
   std::unique_ptr<PodReconciler> reconciler;
-  std::unique_ptr<config::ConfigWatcher> watcher;
-  std::unique_ptr<FdWatch> watcher_fd;
+  std::unique_ptr<config::LoopConfigWatch> config_watch;
   std::shared_ptr<identity::EmbeddedCa> ca;
   std::unique_ptr<identity::CaServer> ca_server;
   std::shared_ptr<const v1::MeshSnapshot> snapshot;

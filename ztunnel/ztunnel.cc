@@ -58,20 +58,11 @@ Status Ztunnel::Impl::start() {
 
   config::ConfigWatcher::Options wopts;
   wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::ConfigWatcher::create(
-      options.config_dir, wopts,
-      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
-      [](const config::ConfigErrors& errors) {
-        for (const auto& e : errors) logError("config rejected, last good config stays: {}", e.toString());
-      });
-  if (!w) return w.error().context("config watcher");
-  watcher = std::move(*w);
-  auto fw = FdWatch::start(io, watcher->pollFd(), [this] {
-    if (Status st = watcher->handleEvents(); !st) logError("config watch: {}", st.message());
-    return true;
-  });
-  if (!fw) return fw.error();
-  watcher_fd = std::move(*fw);
+  auto w = config::LoopConfigWatch::start(
+      io, options.config_dir, wopts,
+      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); });
+  if (!w) return w.error();
+  config_watch = std::move(*w);
 
   AMBIT_TRY(registerAdmin());
   handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *this);
@@ -207,7 +198,7 @@ void Ztunnel::Impl::beginDrain() {
         }
         self->pool->close();
         self->identities.reset();
-        self->watcher_fd.reset();
+        self->config_watch.reset();
         self->io.stop();
       },
       asio::detached);

@@ -17,7 +17,7 @@
 #include "ambit/v1/handoff.pb.h"
 #include "common/admin/admin_server.h"
 #include "common/bpf/capture_client.h"
-#include "common/config/watcher.h"
+#include "common/config/loop_watch.h"
 #include "common/fd_watch.h"
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
@@ -119,8 +119,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   std::unique_ptr<bpf::CaptureClient> capture;
   std::unique_ptr<identity::IdentityStore> identities;
   std::unique_ptr<hbone::HboneClientPool> pool;
-  std::unique_ptr<config::ConfigWatcher> watcher;
-  std::unique_ptr<FdWatch> watcher_fd;
+  std::unique_ptr<config::LoopConfigWatch> config_watch;
   std::shared_ptr<const MeshState> state;
   std::shared_ptr<const rbac::CompiledPolicySet> policies;
   std::map<std::string, std::shared_ptr<Pod>> pods;  // by uid
