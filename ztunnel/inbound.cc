@@ -90,6 +90,7 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
   if (state) {
     labels.source = state->workloadByIp(unmapped(req.peer_address.address()));
     labels.destination = state->workloadByUid(pod->info.uid());
+    labels.destination_service = state->serviceOfWorkload(pod->info.uid());
   }
   rbac::Decision d = authorize(*pod, attrs);
   if (!d.allowed) {
@@ -148,6 +149,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   if (state) {
     labels.source = state->workloadByIp(unmapped(peer.address()));
     labels.destination = state->workloadByUid(pod->info.uid());
+    labels.destination_service = state->serviceOfWorkload(pod->info.uid());
   }
   labels.destination_principal = pod->spiffe_id;
   std::string who = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));

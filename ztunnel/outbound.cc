@@ -58,7 +58,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(std::shared_ptr<Pod> pod, tcp
   auto targets = st->resolveOutbound(dst, pick++);
   for (const auto& t : targets) {
     labels.destination = t.workload;
-    labels.destination_service = t.service;
+    labels.destination_service =
+        t.service ? t.service : (t.workload ? st->serviceOfWorkload(t.workload->uid()) : nullptr);
     labels.mutual_tls = t.kind != OutboundTarget::Kind::kPassthrough;
     labels.destination_principal = t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
     uint64_t sent = 0, received = 0;

@@ -46,6 +46,7 @@ MeshState::MeshState(std::shared_ptr<const v1::MeshSnapshot> snapshot)
     for (const auto& v : s.vips()) {
       if (auto ip = parseIp(v)) services_by_vip_[*ip] = &s;
     }
+    for (const auto& uid : s.endpoints()) service_of_workload_.emplace(uid, &s);
   }
   for (const auto& n : snapshot_->namespaces()) namespaces_[n.name()] = &n;
   for (const auto& wp : snapshot_->waypoints()) waypoints_[wp.namespace_() + "/" + wp.name()] = &wp;
@@ -69,6 +70,11 @@ const v1::Service* MeshState::serviceByVip(const Address& ip) const {
 const v1::Namespace* MeshState::namespaceByName(const std::string& name) const {
   auto it = namespaces_.find(name);
   return it == namespaces_.end() ? nullptr : it->second;
+}
+
+const v1::Service* MeshState::serviceOfWorkload(const std::string& uid) const {
+  auto it = service_of_workload_.find(uid);
+  return it == service_of_workload_.end() ? nullptr : it->second;
 }
 
 std::string MeshState::spiffeId(const v1::Workload& w) {

@@ -39,6 +39,9 @@ class MeshState {
   const v1::Workload* workloadByUid(const std::string& uid) const;
   const v1::Service* serviceByVip(const Address& ip) const;
   const v1::Namespace* namespaceByName(const std::string& name) const;
+  // A service selecting the workload (the first by name), for destination_service labels on
+  // inbound connections, where the original VIP is no longer known.
+  const v1::Service* serviceOfWorkload(const std::string& uid) const;
 
   // Candidate targets for an original destination, best first; the caller tries them in order
   // (a refused endpoint falls through to the next). `pick` rotates the service endpoint list
@@ -57,6 +60,7 @@ class MeshState {
   std::map<std::string, const v1::Workload*> workloads_by_uid_;
   std::map<Address, const v1::Service*> services_by_vip_;
   std::map<std::string, const v1::Namespace*> namespaces_;
+  std::map<std::string, const v1::Service*> service_of_workload_;  // by workload uid
   std::map<std::string, const v1::Waypoint*> waypoints_;  // "<ns>/<name>"
 };
 
