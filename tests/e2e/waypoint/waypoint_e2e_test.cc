@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -74,9 +75,22 @@ class WaypointE2eTest : public testing::Test {
     return ss.str();
   }
 
+  static size_t configVersionsLoaded() {
+    std::string log = waypointLog();
+    size_t n = 0;
+    for (size_t at = log.find("config version"); at != std::string::npos;
+         at = log.find("config version", at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
   // Writes (or, for empty yaml, removes) the test's config file and waits until the waypoint
-  // reports a config with that many route tables and authorization policies.
+  // loaded the new config, with that many route tables and authorization policies.
   static void applyConfig(const std::string& yaml, int route_tables, int policies) {
+    const bool present = std::filesystem::exists(lab_->configDir() + "/" + kRoutesFile);
+    if (yaml.empty() && !present) return;
+    const size_t before = configVersionsLoaded();
     if (yaml.empty()) {
       lab_->removeConfig(kRoutesFile);
     } else {
@@ -85,10 +99,10 @@ class WaypointE2eTest : public testing::Test {
     std::string want = std::to_string(route_tables) + " route tables, " + std::to_string(policies) +
                        " authorization policies";
     bool applied = eventually([&] {
+      if (configVersionsLoaded() <= before) return false;
       std::string log = waypointLog();
       size_t last = log.rfind("config version");
-      return last != std::string::npos && log.find(want, last) != std::string::npos &&
-             log.find('\n', last) > log.find(want, last);
+      return log.substr(last, log.find('\n', last) - last).find(want) != std::string::npos;
     });
     ASSERT_TRUE(applied) << "waypoint did not load the config (" << want << "):\n" << waypointLog();
   }
@@ -169,6 +183,54 @@ spec:
   }
   CommandOutput ok = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/public"});
   EXPECT_EQ(ok.out, "200");
+}
+
+TEST_F(WaypointE2eTest, BlueGreenFlipByEditingTheYamlTakesEffectWithoutRestart) {
+  applyConfig(kSeedVirtualService, 1, 0);
+  std::string flipped = kSeedVirtualService;
+  flipped.replace(flipped.find("weight: 80"), 10, "weight: 0");
+  flipped.replace(flipped.find("weight: 20"), 10, "weight: 100");
+  applyConfig(flipped, 1, 0);
+  nlohmann::json r = split(200);
+  EXPECT_EQ(r["versions"].value("v2", 0), 200) << r;
+}
+
+TEST_F(WaypointE2eTest, RetriesRecoverFromAnEveryOtherRequestFailure) {
+  applyConfig(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - match: [{uri: {prefix: /flaky}, queryParams: {retry: {exact: "no"}}}]
+    route: [{destination: {host: my-app, subset: v1}}]
+    retries: {attempts: 0}
+  - match: [{uri: {prefix: /flaky}}]
+    route: [{destination: {host: my-app, subset: v1}}]
+    retries: {attempts: 2, retryOn: 5xx}
+  - match: [{uri: {prefix: /delay}}]
+    route: [{destination: {host: my-app, subset: v1}}]
+    timeout: 200ms
+  - match: [{uri: {prefix: /teapot}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: my-app, subset: v1}}]
+  - route: [{destination: {host: my-app, subset: v2}}]
+)",
+              1, 0);
+  nlohmann::json r = split(40, "/flaky");
+  EXPECT_EQ(r["statuses"].value("200", 0), 40) << r;
+  CommandOutput slow =
+      curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/delay/2000"});
+  EXPECT_EQ(slow.out, "504");
+  CommandOutput fast =
+      curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/delay/10"});
+  EXPECT_EQ(fast.out, "200");
+  CommandOutput teapot =
+      curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/teapot"});
+  EXPECT_EQ(teapot.out, "418");
+  // Without retries the same backend does fail every other request: the retries did the work.
+  nlohmann::json bare = split(40, "/flaky?retry=no");
+  EXPECT_GE(bare["statuses"].value("503", 0), 19) << bare;
 }
 
 TEST_F(WaypointE2eTest, ReportsIstioRequestMetrics) {
