@@ -30,6 +30,10 @@ class AgentTest : public CaptureLabTest {
       EXPECT_TRUE(r.ok()) << pod << ": " << r.raw;
       EXPECT_EQ(r.pod(), pod);
       EXPECT_THAT(r.peer(), testing::StartsWith("127.0.0.1:")) << pod << " not reached via the mesh";
+      if (!r.ok()) {
+        std::string log = ztunnelLog("node1");
+        ADD_FAILURE() << "node1 ztunnel log (tail):\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+      }
     }
   }
 
