@@ -41,10 +41,38 @@ asio::awaitable<Result<uint64_t>> writeAny(hbone::HboneStream& stream,
   co_return wire.size();
 }
 
+// RFC 9112 strictness Beast does not enforce on its own: every header line ends in CRLF (a bare
+// LF is how a front end and a back end are made to disagree about where a message ends) and
+// no obs-fold continuation lines. Checks the header block at the start of `bytes` as far as it
+// goes.
+Status checkHeaderLines(std::string_view bytes) {
+  size_t line_start = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != '\n') continue;
+    if (i == 0 || bytes[i - 1] != '\r') return Error{EBADMSG, "HTTP parse: bare LF in the header"};
+    if (i - line_start == 1) return Status::ok();  // the empty line ending the header
+    line_start = i + 1;
+    if (line_start < bytes.size() && (bytes[line_start] == ' ' || bytes[line_start] == '\t')) {
+      return Error{EBADMSG, "HTTP parse: obs-fold header continuation"};
+    }
+  }
+  return Status::ok();
+}
+
+// One way to frame a request body, stated once (request smuggling: CL.TE, CL.CL).
+Status checkBodyFraming(const HttpRequest& r) {
+  const size_t lengths = r.count(http::field::content_length);
+  if (lengths > 1) return Error{EBADMSG, "HTTP parse: more than one Content-Length"};
+  if (lengths == 1 && r.count(http::field::transfer_encoding) > 0) {
+    return Error{EBADMSG, "HTTP parse: both Content-Length and Transfer-Encoding"};
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 template <typename Parser>
-asio::awaitable<Status> MessageReader::parse(Parser& parser, bool& clean_eof) {
+asio::awaitable<Status> MessageReader::parse(Parser& parser, bool& clean_eof, bool strict) {
   parser.eager(true);
   parser.header_limit(limits_.header_bytes);
   parser.body_limit(limits_.body_bytes);
@@ -53,6 +81,11 @@ asio::awaitable<Status> MessageReader::parse(Parser& parser, bool& clean_eof) {
   while (!parser.is_done()) {
     error_code ec;
     if (buffer_.size() > 0) {
+      if (strict && !parser.is_header_done()) {
+        const auto bytes = buffer_.data();
+        Status lines = checkHeaderLines({static_cast<const char*>(bytes.data()), bytes.size()});
+        if (!lines) co_return lines;
+      }
       size_t used = parser.put(buffer_.data(), ec);
       buffer_.consume(used);
       any = any || used > 0;
@@ -86,10 +119,12 @@ asio::awaitable<Status> MessageReader::parse(Parser& parser, bool& clean_eof) {
 asio::awaitable<Result<std::optional<HttpRequest>>> MessageReader::readRequest() {
   http::request_parser<http::string_body> parser;
   bool eof = false;
-  Status st = co_await parse(parser, eof);
+  Status st = co_await parse(parser, eof, /*strict=*/true);
   if (!st) co_return st.error();
   if (eof) co_return std::optional<HttpRequest>{};
-  co_return std::optional<HttpRequest>{parser.release()};
+  HttpRequest request = parser.release();
+  if (Status framing = checkBodyFraming(request); !framing) co_return framing.error();
+  co_return std::optional<HttpRequest>{std::move(request)};
 }
 
 asio::awaitable<Result<HttpResponse>> MessageReader::readResponse(bool head_request,
@@ -97,7 +132,7 @@ asio::awaitable<Result<HttpResponse>> MessageReader::readResponse(bool head_requ
   http::response_parser<http::string_body> parser;
   parser.skip(head_request);
   bool eof = false;
-  Status st = co_await parse(parser, eof);
+  Status st = co_await parse(parser, eof, /*strict=*/false);
   if (!st) co_return st.error();
   if (eof) co_return Error{ECONNRESET, "upstream closed before a response"};
   ends_stream = parser.need_eof();

@@ -4,8 +4,10 @@
 // MessageReader keeps the bytes it read past one message for the next one, so keep-alive and
 // pipelined requests work on one tunnel. Limits protect the waypoint: a header block past
 // HttpLimits::header_bytes or a body past body_bytes is an error with code EMSGSIZE; a
-// malformed message (bad framing, both Content-Length and Transfer-Encoding, obs-fold, ...) is
-// an error with code EBADMSG; anything else is a transport error.
+// malformed message is an error with code EBADMSG; anything else is a transport error. Requests
+// are held to stricter framing than Beast alone enforces (request smuggling): CRLF line ends
+// only (no bare LF), no obs-fold, at most one Content-Length and never together with
+// Transfer-Encoding.
 //
 // Thread model: one reader per stream, used from the stream's executor only.
 
@@ -46,7 +48,7 @@ class MessageReader {
 
  private:
   template <typename Parser>
-  asio::awaitable<Status> parse(Parser& parser, bool& clean_eof);
+  asio::awaitable<Status> parse(Parser& parser, bool& clean_eof, bool strict);
 
   hbone::HboneStream& stream_;
   HttpLimits limits_;

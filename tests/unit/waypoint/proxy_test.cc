@@ -308,12 +308,17 @@ spec:
   EXPECT_EQ(records_[1].response_flags, "UT");
 }
 
-TEST_F(WaypointProxyTest, MalformedAndOversizedRequestsGet4xxAndNothingReachesTheApp) {
+TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingReachesTheApp) {
   start("");
   std::vector<std::string> raw{
       "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
       "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(10000, 'x') + "\r\n\r\n",
-      "NOT HTTP\r\n\r\n"};
+      "NOT HTTP\r\n\r\n",
+      // Request smuggling: CL.TE, two equal Content-Lengths, obs-fold, bare LF.
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n", "GET / HTTP/1.1\nHost: a\n\n"};
   std::vector<std::string> statuses;
   for (const auto& bytes : raw) {
     run([&]() -> asio::awaitable<void> {
@@ -327,7 +332,7 @@ TEST_F(WaypointProxyTest, MalformedAndOversizedRequestsGet4xxAndNothingReachesTh
       s->shutdownWrite();
     });
   }
-  EXPECT_EQ(statuses, (std::vector<std::string>{"400", "431", "400"}));
+  EXPECT_EQ(statuses, (std::vector<std::string>{"400", "431", "400", "400", "400", "400", "400"}));
   for (auto& [ip, e] : endpoints_) EXPECT_EQ(e.requests, 0) << e.pod;
 }
 
