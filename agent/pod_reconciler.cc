@@ -45,8 +45,8 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   for (const auto& uid : diff.added) {
     if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
   }
-  // add() over an applied pod updates in place: same netns link and map keys, and the ztunnel
-  // keeps serving a uid it already has.
+  // add() over an applied pod updates in place: same netns link and map keys, and nothing is
+  // re-sent to the ztunnel (what it was handed did not change).
   for (const auto& uid : diff.updated) {
     if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
   }
@@ -110,8 +110,9 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   hp.info.set_node(w.node());
   for (const auto& a : w.addresses()) hp.info.add_addresses(a);
   hp.netns = std::make_shared<const UniqueFd>(std::move(*netns));
+  bool in_place = prev != applied_.end();  // diffEnrollment: same hand-off, nothing to re-send
   applied_[w.uid()] = Applied{pod, *cookie, *out_cfg, capturing, served};
-  handoff_.upsert(std::move(hp));
+  if (!in_place) handoff_.upsert(std::move(hp));
   logInfo("enrolled {} (netns cookie {}, IPs {})", who, *cookie, fmt::join(w.addresses(), ","));
   return Status::ok();
 }
