@@ -6,6 +6,7 @@
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "waypoint/http_proxy.h"
+#include "waypoint/route_actions.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -54,9 +55,15 @@ bool retriableError(const RetryPlan& plan, const Error& e) {
   return plan.retry_on.count("reset") > 0 || plan.retry_on.count("5xx") > 0;
 }
 
-// The request as the endpoint gets it: hop-by-hop headers dropped, keep-alive upstream.
-HttpRequest upstreamRequest(const HttpRequest& in) {
+// The request as the endpoint gets it: hop-by-hop headers dropped, keep-alive upstream, the
+// route's rewrite and header operations applied.
+HttpRequest upstreamRequest(const HttpRequest& in, const RouteDecision& decision) {
   HttpRequest out = in;
+  if (decision.route) {
+    applyRewrite(*decision.route, decision.match, out);
+    applyRequestHeaderOps(decision.route->headers(), out);
+  }
+  if (decision.destination) applyRequestHeaderOps(decision.destination->headers(), out);
   for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
                  http::field::te, http::field::upgrade, http::field::transfer_encoding}) {
     out.erase(f);
@@ -83,7 +90,7 @@ void prepareDownstream(HttpResponse& r, bool head) {
 asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecision& decision) {
   RequestRecord& rec = x.rec;
   const RetryPlan plan = planFor(decision.route);
-  const HttpRequest request = upstreamRequest(x.request);
+  const HttpRequest request = upstreamRequest(x.request, decision);
   const Clock::time_point deadline =
       plan.total.count() > 0 ? Clock::now() + plan.total : Clock::time_point::max();
   Error last{0, "no attempt made"};
@@ -127,6 +134,8 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
     if (last.code == ETIMEDOUT) co_return localReply(504, "upstream request timeout");
     co_return localReply(503, "upstream connect error or disconnect/reset before headers");
   }
+  if (decision.route) applyResponseHeaderOps(decision.route->headers(), last_response);
+  if (decision.destination) applyResponseHeaderOps(decision.destination->headers(), last_response);
   prepareDownstream(last_response, x.request.method() == http::verb::head);
   co_return last_response;
 }

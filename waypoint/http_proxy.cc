@@ -9,6 +9,7 @@
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "common/rbac/path_normalize.h"
+#include "waypoint/route_actions.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -192,6 +193,9 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   }
   if (decision.route && decision.route->has_fault()) {
     if (auto aborted = co_await injectFault(*decision.route, rec)) co_return std::move(*aborted);
+  }
+  if (decision.route) {
+    if (auto redirect = redirectFor(*decision.route, x.request)) co_return std::move(*redirect);
   }
   if (decision.endpoints.empty()) co_return localReply(503, "route has no destination");
   co_return co_await forward(x, decision);

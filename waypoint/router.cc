@@ -184,11 +184,18 @@ RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
   }
   for (const auto& r : table->http()) {
     bool hit = r.matches().empty();
-    for (const auto& m : r.matches()) hit = hit || matches(m, in);
+    for (const auto& m : r.matches()) {
+      if (hit) break;
+      if (matches(m, in)) {
+        hit = true;
+        out.match = &m;
+      }
+    }
     if (!hit) continue;
     out.route = &r;
     if (r.has_redirect() || r.destinations().empty()) return out;  // answered by the proxy
     const v1::RouteDestination* d = pickDestination(r);
+    out.destination = d;
     const v1::Service* dest = d->host().empty() ? &service : index.serviceByHost(d->host());
     if (!dest) {
       out.direct_status = 503;

@@ -38,7 +38,9 @@ struct RouteDecision {
   int direct_status = 0;  // non-zero: answer with this status (404 no route, 503 no endpoint)
   std::string_view reason;
   const v1::HttpRoute* route = nullptr;  // null without a route table
-  const v1::Service* service = nullptr;  // destination service
+  const v1::HttpMatch* match = nullptr;  // the match that selected `route` (null: catch-all)
+  const v1::RouteDestination* destination = nullptr;  // the weighted pick
+  const v1::Service* service = nullptr;               // destination service
   std::string subset;
   uint16_t target_port = 0;                    // the endpoint's port
   std::vector<const v1::Workload*> endpoints;  // candidates, in round-robin order from now

@@ -1,8 +1,8 @@
 #pragma once
 // A small mesh for the waypoint tests: Service my-app (10.96.0.10:80 -> 8080) with endpoints
 // my-app-v1 (127.0.0.2), my-app-v1b (127.0.0.4) labelled version v1 and my-app-v2
-// (127.0.0.3) labelled v2, a DestinationRule with subsets v1/v2, and whatever extra YAML a
-// test adds (routes, policies).
+// (127.0.0.3) labelled v2, a DestinationRule with subsets v1/v2, per-version Services
+// my-app-v1 / my-app-v2 (for HTTPRoute backendRefs), and whatever extra YAML a test adds.
 
 #include <gtest/gtest.h>
 
@@ -49,6 +49,22 @@ metadata: {name: my-app, namespace: default}
 spec:
   selector: {app: my-app}
   clusterIP: 10.96.0.10
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: my-app-v1, namespace: default}
+spec:
+  selector: {app: my-app, version: v1}
+  clusterIP: 10.96.0.20
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: my-app-v2, namespace: default}
+spec:
+  selector: {app: my-app, version: v2}
+  clusterIP: 10.96.0.21
   ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: networking.istio.io/v1beta1

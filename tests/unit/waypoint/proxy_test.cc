@@ -308,6 +308,30 @@ spec:
   EXPECT_EQ(records_[1].response_flags, "UT");
 }
 
+TEST_F(WaypointProxyTest, RedirectAndRewriteRoutes) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new}
+  - match: [{uri: {prefix: /legacy}}]
+    rewrite: {uri: /slow}
+    route: [{destination: {host: my-app, subset: v2}}]
+    timeout: 100ms
+  - route: [{destination: {host: my-app, subset: v2}}]
+)");
+  auto out = exchange({get("/old/page"), get("/legacy"), get("/")});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], "301 ");
+  EXPECT_EQ(out[1], "504 upstream request timeout");  // rewritten to the app's slow path
+  EXPECT_EQ(out[2], "200 my-app-v2");
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 2);
+}
+
 TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingReachesTheApp) {
   start("");
   std::vector<std::string> raw{

@@ -153,6 +153,41 @@ spec:
   EXPECT_TRUE(d.endpoints.empty());
 }
 
+constexpr char kHttpRoute[] = R"(
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: my-app, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: my-app, port: 80}]
+  rules:
+  - matches: [{headers: [{name: x-canary, value: "yes"}]}]
+    backendRefs: [{name: my-app-v2, port: 80}]
+  - backendRefs:
+    - {name: my-app-v1, port: 80, weight: 80}
+    - {name: my-app-v2, port: 80, weight: 20}
+)";
+
+TEST(WaypointRouter, HttpRouteWeightsBackendServicesAndMatchesHeaders) {
+  auto index = buildIndex(kHttpRoute);
+  ASSERT_TRUE(index);
+  Router router(evenSource(100));
+  std::map<std::string, int> services;
+  Req req;
+  for (int i = 0; i < 1000; ++i) {
+    RouteDecision d = router.route(*index, myApp(*index), req.input());
+    ASSERT_EQ(d.direct_status, 0) << d.reason;
+    ++services[d.service->name()];
+    EXPECT_EQ(d.target_port, 8080);
+  }
+  EXPECT_EQ(services["my-app-v1"], 800);
+  EXPECT_EQ(services["my-app-v2"], 200);
+  Req canary;
+  canary.headers.add("x-canary", "yes");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(endpointName(router.route(*index, myApp(*index), canary.input())), "my-app-v2");
+  }
+}
+
 TEST(WaypointRouter, QueryParamLookup) {
   EXPECT_EQ(queryParam("a=1&b=2", "b"), "2");
   EXPECT_EQ(queryParam("a=1&flag", "flag"), "");
