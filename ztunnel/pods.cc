@@ -39,15 +39,15 @@ void enableRequestMigration(int netns) {
 
 Status Ztunnel::Impl::openPod(std::shared_ptr<Pod> pod) {
   const std::string& uid = pod->info.uid();
+  std::string td = pod->info.trust_domain().empty() ? options.trust_domain : pod->info.trust_domain();
+  auto id = identity::SpiffeId::make(td, pod->info.namespace_(), pod->info.service_account());
+  if (!id) return id.error().context("pod " + uid);
+  pod->spiffe_id = id->toString();  // also for a repeated add: the caller waits on it
   if (auto it = pods.find(uid); it != pods.end()) {
     it->second->seen_in_snapshot = true;  // already served (PodKeep or a repeated add)
     return Status::ok();
   }
   if (draining) return makeError("pod {}: ztunnel is draining", uid);
-  std::string td = pod->info.trust_domain().empty() ? options.trust_domain : pod->info.trust_domain();
-  auto id = identity::SpiffeId::make(td, pod->info.namespace_(), pod->info.service_account());
-  if (!id) return id.error().context("pod " + uid);
-  pod->spiffe_id = id->toString();
   for (const auto& a : pod->info.addresses()) {
     boost::system::error_code ec;
     auto ip = asio::ip::make_address(a, ec);
