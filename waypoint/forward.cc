@@ -85,6 +85,24 @@ void prepareDownstream(HttpResponse& r, bool head) {
   if (!head) r.content_length(r.body().size());
 }
 
+// The time this try may take: the per-try timeout bounded by what is left of the route's
+// timeout (0: unlimited); nullopt when the route's deadline has passed.
+std::optional<milliseconds> tryTimeout(const RetryPlan& plan, Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) return plan.per_try;
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+  if (left.count() <= 0) return std::nullopt;
+  return plan.per_try.count() == 0 || left < plan.per_try ? left : plan.per_try;
+}
+
+std::optional<UpstreamTarget> targetFor(const v1::Workload& w, const MeshIndex& index,
+                                        uint16_t hbone_port, uint16_t target_port) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(w.addresses(0), ec);
+  if (ec) return std::nullopt;
+  return UpstreamTarget{asio::ip::tcp::endpoint(ip, hbone_port),
+                        asio::ip::tcp::endpoint(ip, target_port), index.spiffeId(w)};
+}
+
 }  // namespace
 
 asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecision& decision) {
@@ -98,26 +116,18 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
   HttpResponse last_response;
   for (uint32_t attempt = 0; attempt < plan.attempts; ++attempt) {
     if (attempt > 0) rec.response_flags = "URX";
-    milliseconds timeout = plan.per_try;
-    if (deadline != Clock::time_point::max()) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) {
-        last = Error{ETIMEDOUT, "route timeout"};
-        last_status = 0;
-        break;
-      }
-      if (timeout.count() == 0 || left < timeout) timeout = left;
+    std::optional<milliseconds> timeout = tryTimeout(plan, deadline);
+    if (!timeout) {
+      last = Error{ETIMEDOUT, "route timeout"};
+      last_status = 0;
+      break;
     }
     const v1::Workload* w = decision.endpoints[attempt % decision.endpoints.size()];
-    boost::system::error_code ec;
-    auto ip = asio::ip::make_address(w->addresses(0), ec);
-    if (ec) continue;
-    UpstreamTarget target{asio::ip::tcp::endpoint(ip, services_.endpoint_hbone_port),
-                          asio::ip::tcp::endpoint(ip, decision.target_port),
-                          rec.index->spiffeId(*w)};
-    rec.upstream = hbone::formatAuthority(target.authority);
+    auto target = targetFor(*w, *rec.index, services_.endpoint_hbone_port, decision.target_port);
+    if (!target) continue;
+    rec.upstream = hbone::formatAuthority(target->authority);
     rec.destination = w;
-    auto result = co_await services_.upstream->exchange(target, request, timeout);
+    auto result = co_await services_.upstream->exchange(*target, request, *timeout);
     if (!result) {
       last = result.error();
       last_status = 0;

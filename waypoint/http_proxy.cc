@@ -101,8 +101,13 @@ asio::awaitable<void> HttpProxy::serveTunnel(hbone::ConnectRequest tunnel,
     finish(x.rec);
     if (!written || !keep_alive) break;
   }
+  co_await endTunnel(stream);
+}
+
+// Half-closes our side and lets our last bytes and END_STREAM go out: waits (bounded) for the
+// client's END_STREAM before the stream handle is dropped (dropping it earlier resets it).
+asio::awaitable<void> HttpProxy::endTunnel(hbone::HboneStream& stream) {
   stream.shutdownWrite();
-  // Let our last bytes and END_STREAM go out: wait (bounded) for the client's END_STREAM.
   asio::steady_timer timer(co_await asio::this_coro::executor, kDrainWait);
   bool expired = false;
   timer.async_wait([&](boost::system::error_code ec) {

@@ -78,6 +78,7 @@ class HttpProxy {
     asio::ip::address source_ip;  // the client (from `forwarded`), not its ztunnel
   };
   asio::awaitable<HttpResponse> handle(Exchange& x);
+  static asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
   bool authorized(const Exchange& x, std::string_view normalized_path) const;
   asio::awaitable<std::optional<HttpResponse>> injectFault(const v1::HttpRoute& route,
                                                            RequestRecord& rec);
