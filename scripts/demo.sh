@@ -6,16 +6,20 @@
 #   scripts/demo.sh            leave the lab up at the end (tear down with: ambitctl lab down)
 #   scripts/demo.sh --down     tear the lab down at the end
 #   scripts/demo.sh --no-build skip setup.sh and build.sh (use an existing build)
+#   scripts/demo.sh --waypoint also run a waypoint (L7): the seed VirtualService 80/20 split,
+#                              a blue-green flip by editing YAML, a header route, a denied path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 down=0
 build=1
+waypoint=0
 for arg in "$@"; do
   case "$arg" in
     --down) down=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --waypoint) waypoint=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,8 +39,10 @@ if ((build)); then
   scripts/build.sh
 fi
 
-step "Bringing up the lab: ambitctl lab up"
-"$CTL" lab up
+up_args=()
+((waypoint)) && up_args+=(--waypoint)
+step "Bringing up the lab: ambitctl lab up ${up_args[*]}"
+"$CTL" lab up "${up_args[@]}"
 step "Lab status: ambitctl lab status"
 "$CTL" lab status
 
@@ -92,6 +98,90 @@ if grep -q 'secret-path' "$cap"; then echo "   !! plaintext seen on the wire"; e
   echo "   the request path 'secret-path' does not appear in the captured bytes: they are encrypted"; fi
 rm -f "$cap"
 
+waypoint_demo() {
+  local split="$PWD/tests/e2e/waypoint/http_split.py"
+  shares() {  # shares <label> [header:value]: 2,000 requests on one keep-alive connection
+    local label=$1; shift
+    "$CTL" lab exec client -- /usr/bin/python3 "$split" 10.96.0.10 80 / 2000 "$@" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = d["versions"]
+print("   %-28s v1=%4d (%4.1f%%)  v2=%4d (%4.1f%%)  errors=%d" % (sys.argv[1], v.get("v1", 0),
+      v.get("v1", 0) / 20.0, v.get("v2", 0), v.get("v2", 0) / 20.0, d["errors"]))' "$label"
+  }
+  vs() {  # vs <v1 weight> <v2 weight>: the seed VirtualService with these weights
+    cat >"$CONFIG_DIR/60-my-app-vs.yaml" <<YAML
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: my-app
+spec:
+  hosts:
+  - my-app.default.svc.cluster.local
+  http:
+  - match:
+    - headers:
+        x-canary:
+          exact: "yes"
+    route:
+    - destination:
+        host: my-app
+        subset: v2
+  - route:
+    - destination:
+        host: my-app
+        subset: v1
+      weight: $1
+    - destination:
+        host: my-app
+        subset: v2
+      weight: $2
+YAML
+    sleep 1
+  }
+  step "L7 through the waypoint: Service my-app carries istio.io/use-waypoint=waypoint"
+  echo "   The client's ztunnel tunnels to the waypoint pod (10.244.1.12:15008); the waypoint"
+  echo "   parses HTTP, routes each request and opens HBONE to the chosen endpoint."
+  vs 80 20
+  shares "seed VirtualService 80/20:"
+  vs 0 100
+  shares "blue-green flip 0/100:"
+  vs 80 20
+  shares "header x-canary: yes:" "x-canary:yes"
+  cat >"$CONFIG_DIR/61-deny-admin.yaml" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-admin
+  namespace: default
+spec:
+  targetRefs:
+  - kind: Service
+    group: ""
+    name: my-app
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: ["/admin", "/admin/*"]
+YAML
+  sleep 1
+  for path in /admin /public/../admin /%61dmin /public; do
+    printf '   $ curl --path-as-is http://10.96.0.10%-18s ->  ' "$path"
+    "$CTL" lab exec client -- curl -sS -m 5 --path-as-is -o /dev/null -w '%{http_code}\n' \
+      "http://10.96.0.10$path"
+  done
+  rm -f "$CONFIG_DIR/60-my-app-vs.yaml" "$CONFIG_DIR/61-deny-admin.yaml"
+  echo "   waypoint metrics (:15020/metrics in the waypoint pod):"
+  "$CTL" lab exec waypoint -- curl -sS http://127.0.0.1:15020/metrics |
+    grep '^istio_requests_total' | sed -E 's/\{.*destination_version="([^"]*)".*response_code="([0-9]+)".*\} / {version=\1,code=\2} /' |
+    sed 's/^/     /'
+}
+((waypoint)) && waypoint_demo
+
+# With a waypoint the destination ztunnel sees the waypoint's identity, not the client's, so
+# this L4 policy on the client principal is shown only without one.
+l4_deny_demo() {
 step "A DENY policy, applied live by editing YAML (no restart): client may not call my-app"
 cat >"$CONFIG_DIR/50-deny-client.yaml" <<'YAML'
 apiVersion: security.istio.io/v1
@@ -117,6 +207,8 @@ rm -f "$CONFIG_DIR/50-deny-client.yaml"
 sleep 1
 printf '   policy removed: $ curl http://10.96.0.10/  ->  '
 "$CTL" lab exec client -- curl -sS -m 5 -o /dev/null -w '%{http_code}\n' http://10.96.0.10/
+}
+((waypoint)) || l4_deny_demo
 
 step "Istio-standard metrics (node2 ztunnel :15020/metrics, what Prometheus/Kiali scrape)"
 in_node node2 curl -sS http://127.0.0.1:15020/metrics | python3 -c '
