@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/rbac/path_normalize.h"
 #include "waypoint/route_actions.h"
+#include "waypoint/tracing.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -80,6 +81,7 @@ asio::awaitable<void> HttpProxy::serveTunnel(hbone::ConnectRequest tunnel,
     HttpRequest none;
     Exchange x{tunnel, request && *request ? **request : none, {}, source};
     x.rec.start = std::chrono::steady_clock::now();
+    x.rec.wall_start = std::chrono::system_clock::now();
     x.rec.source_ip = source.to_string();
     x.rec.source_principal = tunnel.peer_identity;
     HttpResponse response;
@@ -173,6 +175,11 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   rec.method = std::string(view(x.request.method_string()));
   rec.path = std::string(view(x.request.target()));
   rec.host = std::string(view(x.request[http::field::host]));
+  TraceContext trace = extractTrace(x.request).value_or(newTrace());
+  rec.trace_id = trace.trace_id;
+  rec.parent_span_id = trace.parent_span_id;
+  rec.span_id = newSpanId();
+  injectTrace(x.request, trace, rec.span_id);
   if (!rec.index) co_return localReply(503, "no configuration yet");
   rec.source = rec.index->workloadByIp(x.source_ip);
   rec.service = rec.index->serviceByVip(x.tunnel.target.address());

@@ -49,7 +49,11 @@ struct RequestRecord {
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
   std::chrono::steady_clock::time_point start;
+  std::chrono::system_clock::time_point wall_start;
   std::chrono::microseconds duration{0};
+  std::string trace_id;        // the request's trace
+  std::string span_id;         // the waypoint's span (the upstream request's parent)
+  std::string parent_span_id;  // the caller's span; empty when the waypoint started the trace
 };
 
 struct ProxyServices {

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
   app.add_flag("!--no-access-log", o.access_log, "disable the per-request access log");
+  app.add_option("--zipkin-address", o.zipkin_address,
+                 "ip:port of a Zipkin collector (spans POSTed to /api/v2/spans)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("waypoint", log_level)) {

@@ -76,4 +76,23 @@ std::string accessLogLine(const RequestRecord& rec) {
       rec.service ? rec.service->hostname() : "-");
 }
 
+Span spanFor(const RequestRecord& rec) {
+  Span s;
+  s.trace_id = rec.trace_id;
+  s.id = rec.span_id;
+  s.parent_id = rec.parent_span_id;
+  s.name = (rec.service ? rec.service->hostname() : rec.host) + "/*";
+  s.start = rec.wall_start;
+  s.duration = rec.duration;
+  s.tags = {{"http.method", rec.method},
+            {"http.url", rec.path},
+            {"http.status_code", std::to_string(rec.status)},
+            {"response_flags", rec.response_flags},
+            {"upstream_cluster", rec.upstream.empty() ? "-" : rec.upstream},
+            {"istio.source_principal", rec.source_principal},
+            {"component", "proxy"}};
+  if (rec.status >= 500) s.tags["error"] = "true";
+  return s;
+}
+
 }  // namespace ambit::waypoint

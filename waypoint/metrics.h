@@ -17,6 +17,7 @@
 #include <string>
 
 #include "waypoint/http_proxy.h"
+#include "waypoint/tracing.h"
 
 namespace ambit::waypoint {
 
@@ -38,5 +39,9 @@ prometheus::Labels requestLabels(const RequestRecord& rec);
 // [start] "GET /path HTTP/1.1" 200 <flags> <bytes in> <bytes out> <ms> "<host>" "<upstream>"
 // route=<name> src=<principal> src_ip=<ip> dst=<service>
 std::string accessLogLine(const RequestRecord& rec);
+
+// The waypoint's span for a request (Zipkin tags: http.method, http.path, http.status_code,
+// upstream_cluster, response_flags, istio.canonical_service ...).
+Span spanFor(const RequestRecord& rec);
 
 }  // namespace ambit::waypoint

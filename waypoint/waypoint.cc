@@ -37,6 +37,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::thread admin_thread;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<HttpMetrics> metrics;
+  std::unique_ptr<ZipkinExporter> zipkin;
   std::unique_ptr<identity::IdentityStore> identities;
   std::unique_ptr<config::ConfigWatcher> watcher;
   std::unique_ptr<FdWatch> watcher_fd;
@@ -61,6 +62,12 @@ Status Waypoint::Impl::start() {
   if (!id) return id.error().context("waypoint identity");
   identity = id->toString();
   metrics = std::make_unique<HttpMetrics>(*registry);
+  if (!options.zipkin_address.empty()) {
+    auto collector = hbone::parseAuthority(options.zipkin_address);
+    if (!collector) return collector.error().context("--zipkin-address");
+    zipkin = std::make_unique<ZipkinExporter>(io.get_executor(), *collector,
+                                              options.gateway.name + "." + options.gateway.ns);
+  }
   AMBIT_TRY(startIdentity());
   AMBIT_TRY(startConfig());
   AMBIT_TRY(startServer());
@@ -145,6 +152,7 @@ asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::Co
 
 void Waypoint::Impl::onRequest(const RequestRecord& rec) {
   metrics->record(rec);
+  if (zipkin) zipkin->add(spanFor(rec));
   if (options.access_log) logInfo("access {}", accessLogLine(rec));
 }
 
@@ -216,6 +224,7 @@ void Waypoint::stop() {
         [impl, deadline]() -> asio::awaitable<void> {
           co_await impl->server->drain(deadline);
           impl->pool->close();
+          impl->zipkin.reset();
           impl->watcher_fd.reset();
           impl->io.stop();
         },

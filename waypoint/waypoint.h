@@ -35,6 +35,7 @@ struct WaypointOptions {
   uint32_t cert_ttl_seconds = 24 * 3600;
   HttpLimits limits;
   bool access_log = true;
+  std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no span export
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
 };
 

@@ -37,6 +37,7 @@ struct FakeEndpoint {
   std::unique_ptr<hbone::HboneServer> server;
   int requests = 0;
   int flaky = 0;
+  std::string last_traceparent;
 };
 
 class WaypointProxyTest : public ::testing::Test {
@@ -119,6 +120,8 @@ class WaypointProxyTest : public ::testing::Test {
       auto req = co_await reader.readRequest();
       if (!req || !*req) break;
       ++e.requests;
+      auto tp = (*req)->base()["traceparent"];
+      e.last_traceparent.assign(tp.data(), tp.size());
       HttpResponse r{http::status::ok, 11};
       if ((*req)->target() == "/flaky" && e.flaky++ % 2 == 0)
         r.result(http::status::service_unavailable);
@@ -330,6 +333,30 @@ spec:
   EXPECT_EQ(out[1], "504 upstream request timeout");  // rewritten to the app's slow path
   EXPECT_EQ(out[2], "200 my-app-v2");
   EXPECT_EQ(endpoints_["127.0.0.3"].requests, 2);
+}
+
+TEST_F(WaypointProxyTest, TraceContextContinuesWithTheWaypointSpanAsParent) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - route: [{destination: {host: my-app, subset: v2}}]
+)");
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  HttpRequest r = get("/");
+  r.set("traceparent", "00-" + trace + "-00f067aa0ba902b7-01");
+  auto out = exchange({r});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].trace_id, trace);
+  EXPECT_EQ(records_[0].parent_span_id, "00f067aa0ba902b7");
+  ASSERT_EQ(records_[0].span_id.size(), 16u);
+  EXPECT_NE(records_[0].span_id, "00f067aa0ba902b7");
+  EXPECT_EQ(endpoints_["127.0.0.3"].last_traceparent,
+            "00-" + trace + "-" + records_[0].span_id + "-01");
 }
 
 TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingReachesTheApp) {
