@@ -96,6 +96,12 @@ const google::protobuf::Map<std::string, std::string>* MeshIndex::subsetLabels(
   return nullptr;
 }
 
+const v1::TrafficPolicy* MeshIndex::trafficPolicy(const std::string& host) const {
+  auto it = destination_policies_.find(host);
+  if (it == destination_policies_.end() || !it->second->has_traffic_policy()) return nullptr;
+  return &it->second->traffic_policy();
+}
+
 std::string MeshIndex::spiffeId(const v1::Workload& w) const {
   const std::string& td = w.trust_domain().empty() ? trust_domain_ : w.trust_domain();
   return "spiffe://" + td + "/ns/" + w.namespace_() + "/sa/" + w.service_account();

@@ -33,6 +33,8 @@ class MeshIndex {
   // Labels of a DestinationRule subset of `host`; null when the subset is not defined.
   const google::protobuf::Map<std::string, std::string>* subsetLabels(
       const std::string& host, const std::string& subset) const;
+  // The DestinationRule trafficPolicy of `host`; null when none.
+  const v1::TrafficPolicy* trafficPolicy(const std::string& host) const;
   const rbac::CompiledPolicySet& policies() const { return *policies_; }
   const std::string& trustDomain() const { return trust_domain_; }
 

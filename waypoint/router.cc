@@ -167,9 +167,24 @@ void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
     out.reason = "no healthy upstream";
     return;
   }
-  uint64_t& next = round_robin_[service.hostname() + "|" + subset];
-  std::rotate(eps.begin(), eps.begin() + static_cast<long>(next++ % eps.size()), eps.end());
+  orderEndpoints(index, service.hostname(), subset, eps);
   out.endpoints = std::move(eps);
+}
+
+// Puts the chosen endpoint first; the rest follow in round-robin order (retries use them).
+void Router::orderEndpoints(const MeshIndex& index, const std::string& host,
+                            const std::string& subset, std::vector<const v1::Workload*>& eps) {
+  uint64_t& next = round_robin_[host + "|" + subset];
+  std::rotate(eps.begin(), eps.begin() + static_cast<long>(next++ % eps.size()), eps.end());
+  const v1::TrafficPolicy* policy = index.trafficPolicy(host);
+  const std::string lb = policy ? policy->lb_policy() : "";
+  if (eps.size() < 2 || (lb != "LEAST_REQUEST" && lb != "RANDOM")) return;
+  size_t pick = random_() % eps.size();
+  if (lb == "LEAST_REQUEST" && load_) {
+    size_t other = (pick + 1 + random_() % (eps.size() - 1)) % eps.size();
+    if (load_(*eps[other]) < load_(*eps[pick])) pick = other;
+  }
+  std::rotate(eps.begin(), eps.begin() + static_cast<long>(pick), eps.end());
 }
 
 RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,

@@ -1,7 +1,9 @@
 #pragma once
 // L7 routing for one request to a service: the first matching HttpRoute of the service's
 // VirtualService / HTTPRoute (uri exact/prefix/regex, headers, queryParams, method, port), a
-// weighted destination, the DestinationRule subset's endpoints, and round robin among them.
+// weighted destination, the DestinationRule subset's endpoints, and the DestinationRule's load
+// balancing among them: ROUND_ROBIN (default), RANDOM, or LEAST_REQUEST (power of two
+// choices on requests in flight, Envoy's algorithm).
 // Without a route table every endpoint of the service is a candidate.
 //
 // Thread model: a Router belongs to one data thread (it keeps round-robin positions and a
@@ -24,6 +26,8 @@ namespace ambit::waypoint {
 
 // Uniform in [0, 2^32).
 using RandomSource = std::function<uint32_t()>;
+// Requests in flight to a workload (for LEAST_REQUEST).
+using LoadProbe = std::function<size_t(const v1::Workload&)>;
 RandomSource defaultRandomSource();
 
 struct RouteInput {
@@ -49,6 +53,8 @@ struct RouteDecision {
 class Router {
  public:
   explicit Router(RandomSource random = defaultRandomSource()) : random_(std::move(random)) {}
+  // Without a probe LEAST_REQUEST falls back to round robin.
+  void setLoadProbe(LoadProbe probe) { load_ = std::move(probe); }
 
   RouteDecision route(const MeshIndex& index, const v1::Service& service, const RouteInput& in);
   // Percent in [0, 100]: true with that probability.
@@ -62,7 +68,11 @@ class Router {
   void fillEndpoints(const MeshIndex& index, const v1::Service& service, const std::string& subset,
                      RouteDecision& out);
 
+  void orderEndpoints(const MeshIndex& index, const std::string& host, const std::string& subset,
+                      std::vector<const v1::Workload*>& eps);
+
   RandomSource random_;
+  LoadProbe load_;
   std::map<std::string, uint64_t> round_robin_;  // "host|subset" -> next position
   std::map<std::pair<std::string, bool>, std::regex> regexes_;
 };

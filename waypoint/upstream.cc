@@ -70,6 +70,13 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTar
                                                                const HttpRequest& request,
                                                                std::chrono::milliseconds timeout) {
   const std::string key = hbone::formatAuthority(target.authority) + "|" + target.identity;
+  const std::string ip = target.authority.address().to_string();
+  ++active_[ip];
+  struct InFlight {
+    std::map<std::string, size_t>& active;
+    const std::string& ip;
+    ~InFlight() { --active[ip]; }
+  } in_flight{active_, ip};
   auto& idle = idle_[key];
   std::shared_ptr<Tunnel> tunnel;
   bool reused = !idle.empty();
@@ -93,6 +100,11 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTar
   auto& still_idle = idle_[key];  // the map may have changed while we waited
   if (result && reusable && still_idle.size() < max_idle_) still_idle.push_back(std::move(tunnel));
   co_return result;
+}
+
+size_t UpstreamPool::activeRequests(const std::string& ip) const {
+  auto it = active_.find(ip);
+  return it == active_.end() ? 0 : it->second;
 }
 
 size_t UpstreamPool::idleCount() const {

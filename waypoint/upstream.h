@@ -55,6 +55,8 @@ class UpstreamPool {
                                                    const HttpRequest& request,
                                                    std::chrono::milliseconds timeout);
   size_t idleCount() const;
+  // Requests in flight to the endpoint with this address (textual IP).
+  size_t activeRequests(const std::string& ip) const;
 
  private:
   struct Tunnel;
@@ -69,6 +71,7 @@ class UpstreamPool {
   HttpLimits limits_;
   size_t max_idle_;
   std::map<std::string, std::vector<std::shared_ptr<Tunnel>>> idle_;
+  std::map<std::string, size_t> active_;  // by endpoint IP
 };
 
 }  // namespace ambit::waypoint

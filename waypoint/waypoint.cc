@@ -95,6 +95,9 @@ Status Waypoint::Impl::startIdentity() {
       },
       options.limits);
   router = std::make_unique<Router>();
+  router->setLoadProbe([this](const v1::Workload& w) {
+    return w.addresses().empty() ? 0 : upstream->activeRequests(w.addresses(0));
+  });
   ProxyServices services;
   services.index = [this]() { return index; };
   services.router = router.get();

@@ -188,6 +188,35 @@ TEST(WaypointRouter, HttpRouteWeightsBackendServicesAndMatchesHeaders) {
   }
 }
 
+TEST(WaypointRouter, LeastRequestPrefersTheLessBusyEndpoint) {
+  auto index = buildIndex(R"(
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: my-app-v1, namespace: default}
+spec:
+  host: my-app-v1
+  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}
+)");
+  ASSERT_TRUE(index);
+  const v1::Service& v1only = *index->serviceByHost("my-app-v1.default.svc.cluster.local");
+  Router router(evenSource(7));
+  std::map<std::string, size_t> load{{"my-app-v1", 5}, {"my-app-v1b", 0}};
+  router.setLoadProbe([&](const v1::Workload& w) { return load[w.name()]; });
+  Req req;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(endpointName(router.route(*index, v1only, req.input())), "my-app-v1b");
+  }
+  load = {{"my-app-v1", 0}, {"my-app-v1b", 3}};
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(endpointName(router.route(*index, v1only, req.input())), "my-app-v1");
+  }
+  // The other service keeps round robin.
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 6; ++i)
+    ++hits[endpointName(router.route(*index, myApp(*index), req.input()))];
+  EXPECT_EQ(hits.size(), 3u);
+}
+
 TEST(WaypointRouter, QueryParamLookup) {
   EXPECT_EQ(queryParam("a=1&b=2", "b"), "2");
   EXPECT_EQ(queryParam("a=1&flag", "flag"), "");
