@@ -10,8 +10,7 @@
 
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
-#include "common/config/watcher.h"
-#include "common/fd_watch.h"
+#include "common/config/loop_watch.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
 #include "common/log.h"
@@ -39,8 +38,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<HttpMetrics> metrics;
   std::unique_ptr<ZipkinExporter> zipkin;
   std::unique_ptr<identity::IdentityStore> identities;
-  std::unique_ptr<config::ConfigWatcher> watcher;
-  std::unique_ptr<FdWatch> watcher_fd;
+  std::unique_ptr<config::LoopConfigWatch> config_watch;
   std::shared_ptr<const MeshIndex> index;
   std::unique_ptr<hbone::HboneClientPool> pool;
   std::unique_ptr<UpstreamPool> upstream;
@@ -112,20 +110,11 @@ Status Waypoint::Impl::startIdentity() {
 Status Waypoint::Impl::startConfig() {
   config::ConfigWatcher::Options wopts;
   wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::ConfigWatcher::create(
-      options.config_dir, wopts,
-      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
-      [](const config::ConfigErrors& errors) {
-        for (const auto& e : errors) logError("config rejected, last good stays: {}", e.toString());
-      });
+  auto w = config::LoopConfigWatch::start(
+      io, options.config_dir, wopts,
+      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); });
   if (!w) return w.error().context("config watcher");
-  watcher = std::move(*w);
-  auto fw = FdWatch::start(io, watcher->pollFd(), [this] {
-    if (Status st = watcher->handleEvents(); !st) logError("config watch: {}", st.message());
-    return true;
-  });
-  if (!fw) return fw.error();
-  watcher_fd = std::move(*fw);
+  config_watch = std::move(*w);
   return Status::ok();
 }
 
@@ -228,7 +217,7 @@ void Waypoint::stop() {
           co_await impl->server->drain(deadline);
           impl->pool->close();
           impl->zipkin.reset();
-          impl->watcher_fd.reset();
+          impl->config_watch.reset();
           impl->io.stop();
         },
         asio::detached);
