@@ -41,7 +41,9 @@ std::string RequestHandler::echoBody(const http::request<http::string_body>& req
                          {"path", std::string(req.target())},
                          {"peer", peer},
                          {"headers", headers}};
-  return body.dump() + "\n";
+  // Header bytes need not be UTF-8; replace invalid sequences instead of throwing (which would
+  // take the whole app down on one odd request).
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Reply RequestHandler::handle(const http::request<http::string_body>& req, const std::string& peer) {

@@ -31,8 +31,14 @@ class AgentTest : public CaptureLabTest {
       EXPECT_EQ(r.pod(), pod);
       EXPECT_THAT(r.peer(), testing::StartsWith("127.0.0.1:")) << pod << " not reached via the mesh";
       if (!r.ok()) {
-        std::string log = ztunnelLog("node1");
-        ADD_FAILURE() << "node1 ztunnel log (tail):\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+        auto tail = [](const std::string& log) {
+          return log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
+        };
+        std::string app_log = "/run/" + std::string(kLabName) + "-lab/logs/" + pod + ".log";
+        ADD_FAILURE() << "node1 ztunnel log (tail):\n" << tail(ztunnelLog("node1"))
+                      << "\nnode2 ztunnel log (tail):\n" << tail(ztunnelLog("node2"))
+                      << "\n" << app_log << " (tail):\n"
+                      << tail(sh("cat " + app_log + " 2>&1; pgrep -a ambit-sample").out);
       }
     }
   }
