@@ -99,9 +99,6 @@ Status Agent::Impl::start() {
   if (!server) return server.error().context("certificate service");
   ca_server = std::move(*server);
 
-  AMBIT_TRY(handoff.start(options.handoffSocket(), [this](const std::string& uid) {
-    boost::asio::post(io, [this, uid] { reconciler->onServed(uid); });
-  }));
   registerMetrics();
   admin.route("/healthz/ready", admin::readinessHandler([this] { return ready; }));
   admin.route("/metrics", [this](const admin::Request& r) {
@@ -119,6 +116,11 @@ Status Agent::Impl::start() {
       [this](const config::ConfigErrors&) { config_rejects->Increment(); });
   if (!w) return w.error();
   config_watch = std::move(*w);
+  // Only now accept ztunnels: the first snapshot they get already holds every enrolled pod, so
+  // a ztunnel that reports ready really serves the node.
+  AMBIT_TRY(handoff.start(options.handoffSocket(), [this](const std::string& uid) {
+    boost::asio::post(io, [this, uid] { reconciler->onServed(uid); });
+  }));
   scheduleResync();
   return Status::ok();
 }

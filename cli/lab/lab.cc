@@ -15,6 +15,7 @@
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
 #include "cli/lab/state.h"
+#include "cli/lab/subprocess.h"
 #include "common/cgroup.h"
 #include "common/log.h"
 #include "common/netns.h"
@@ -254,6 +255,29 @@ Result<std::vector<std::string>> podCommand(const Topology& t, const PodSpec& p,
   return argv;
 }
 
+// Waits until every daemon with a ready_url answers it from its node's netns (the ztunnel is
+// ready once it serves every enrolled pod), so traffic right after `lab up` goes through the mesh.
+Status waitDaemonsReady(const Topology& t) {
+  constexpr auto kTimeout = std::chrono::seconds(30);
+  for (const auto& n : t.nodes) {
+    for (const auto& d : t.options.daemons) {
+      if (d.ready_url.empty()) continue;
+      auto deadline = std::chrono::steady_clock::now() + kTimeout;
+      for (;;) {
+        auto r = runCommand({"ip", "netns", "exec", n.netns, "curl", "-sf", "-o", "/dev/null",
+                             "-m", "1", d.ready_url});
+        if (r && r->exit_code == 0) break;
+        if (std::chrono::steady_clock::now() > deadline) {
+          return makeError("{} on {} not ready after {}s ({}); see {}/logs/{}-{}.log", d.name,
+                           n.name, kTimeout.count(), d.ready_url, t.options.run_dir, n.name, d.name);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+  return Status::ok();
+}
+
 Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
   std::string app = t.options.bin_dir + "/ambit-sample-app";
   if (::access(app.c_str(), X_OK) != 0) {
@@ -332,6 +356,7 @@ Status labUp(const LabOptions& options) {
   AMBIT_TRY(startDaemons(*t, *mount, intent));
   pausePoint("daemons");
   AMBIT_TRY(startApps(*t, *mount, intent));
+  AMBIT_TRY(waitDaemonsReady(*t));
   state->phase = "ready";
   AMBIT_TRY(intent.save());
   pausePoint("ready");

@@ -29,6 +29,7 @@ std::vector<NodeDaemonSpec> defaultNodeDaemons() {
   NodeDaemonSpec ztunnel{.name = "ztunnel", .binary = "{bin_dir}/ambit-ztunnel"};
   ztunnel.args = {"--node", "{node}", "--config-dir", "{config_dir}"};
   ztunnel.args.insert(ztunnel.args.end(), kNodePaths.begin(), kNodePaths.end());
+  ztunnel.ready_url = "http://127.0.0.1:15021/healthz/ready";
   return {agent, ztunnel};
 }
 

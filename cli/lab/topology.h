@@ -43,6 +43,8 @@ struct NodeDaemonSpec {
   std::string log_file;           // empty: {run_dir}/logs/{node}-<name>.log
   // Run (with `binary`) by `lab down` after every daemon stopped; empty: nothing to clean.
   std::vector<std::string> cleanup_args;
+  // `lab up` returns only once GET <ready_url> from the node netns succeeds; empty: no wait.
+  std::string ready_url;
 };
 
 // The daemons `lab up` starts on every node; empty until the agent and ztunnel land.
