@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # The ambit demo: builds ambit, brings up the single-machine lab (2 nodes, 3 pods as network
 # namespaces, an agent + ztunnel per node) and shows the mesh at work: transparent eBPF
-# capture, mTLS between ztunnels across nodes (identities and TLS on the wire), a DENY policy
-# applied live, and Istio-standard metrics. Needs root.
+# capture, mTLS between ztunnels across nodes (identities and TLS on the wire), a canary split
+# and L7 policy in the waypoint, a DENY policy applied live, and Istio-standard metrics.
+# Needs root.
 #   scripts/demo.sh            leave the lab up at the end (tear down with: ambitctl lab down)
 #   scripts/demo.sh --down     tear the lab down at the end
 #   scripts/demo.sh --no-build skip setup.sh and build.sh (use an existing build)
-#   scripts/demo.sh --waypoint also run a waypoint (L7): the seed VirtualService 80/20 split,
-#                              a blue-green flip by editing YAML, a header route, a denied path
+#   scripts/demo.sh --no-waypoint  skip the waypoint (L7) part; by default the lab also runs a
+#                              waypoint for my-app: the seed VirtualService 80/20 split, a
+#                              blue-green flip by editing YAML, a header route, a denied path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 down=0
 build=1
-waypoint=0
+waypoint=1
 for arg in "$@"; do
   case "$arg" in
     --down) down=1 ;;
     --no-build) build=0 ;;
     --waypoint) waypoint=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --no-waypoint) waypoint=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,7 +96,7 @@ sleep 0.5
 "$CTL" lab exec client -- curl -sS -m 5 -o /dev/null "http://$(pod_ip my-app-v2 ipv4):8080/secret-path"
 wait "$tcpdump_pid" || true
 awk '/^[0-9:.]+ IP /{n++} n==1' "$cap" | head -7 | sed 's/^/   /'
-echo "   (payload starts with 17 03 03: a TLS application-data record)"
+echo "   (the TCP payload starts with a TLS record header: 16 03 01 handshake, 17 03 03 application data)"
 if grep -q 'secret-path' "$cap"; then echo "   !! plaintext seen on the wire"; else
   echo "   the request path 'secret-path' does not appear in the captured bytes: they are encrypted"; fi
 rm -f "$cap"
