@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/e2e/support/e2e_support.h"
+#include "tests/support/seed.h"
 
 namespace ambit::e2e {
 namespace {
@@ -18,24 +19,7 @@ const std::string kRoutesFile = "50-waypoint-test.yaml";
 const std::string kSplitScript =
     std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/waypoint/http_split.py";
 
-constexpr char kSeedVirtualService[] = R"(apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: my-app
-spec:
-  hosts:
-  - my-app.default.svc.cluster.local
-  http:
-  - route:
-    - destination:
-        host: my-app
-        subset: v1
-      weight: 80
-    - destination:
-        host: my-app
-        subset: v2
-      weight: 20
-)";
+using testdata::kSeedVirtualService;
 
 class WaypointE2eTest : public testing::Test {
  public:

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tests/unit/config/test_util.h"
+#include "tests/support/seed.h"
 
 namespace ambit::config {
 namespace {
@@ -37,24 +38,7 @@ CommandRun ambitctl(const std::string& args, const testing::TempDir& scratch) {
   return r;
 }
 
-constexpr const char* kSeed = R"(apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: my-app
-spec:
-  hosts:
-  - my-app.default.svc.cluster.local
-  http:
-  - route:
-    - destination:
-        host: my-app
-        subset: v1
-      weight: 80
-    - destination:
-        host: my-app
-        subset: v2
-      weight: 20
-)";
+constexpr const char* kSeed = testdata::kSeedVirtualService;
 
 constexpr const char* kRule = R"(apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule

@@ -3,6 +3,7 @@
 
 #include "common/config/validators.h"
 #include "tests/unit/config/test_util.h"
+#include "tests/support/seed.h"
 
 namespace ambit::config {
 namespace {
@@ -10,24 +11,7 @@ namespace {
 using testing::load;
 using testing::loadOk;
 
-constexpr const char* kSeed = R"(apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: my-app
-spec:
-  hosts:
-  - my-app.default.svc.cluster.local
-  http:
-  - route:
-    - destination:
-        host: my-app
-        subset: v1
-      weight: 80
-    - destination:
-        host: my-app
-        subset: v2
-      weight: 20
-)";
+constexpr const char* kSeed = testdata::kSeedVirtualService;
 
 constexpr const char* kSeedRule = R"(apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule

@@ -11,6 +11,7 @@
 
 #include "common/config/loader.h"
 #include "waypoint/mesh_index.h"
+#include "tests/support/seed.h"
 
 namespace ambit::waypoint::testing {
 
@@ -77,26 +78,7 @@ spec:
   - {name: v2, labels: {version: v2}}
 )";
 
-// The seed VirtualService, verbatim.
-inline constexpr char kSeedVirtualService[] = R"(
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: my-app
-spec:
-  hosts:
-  - my-app.default.svc.cluster.local
-  http:
-  - route:
-    - destination:
-        host: my-app
-        subset: v1
-      weight: 80
-    - destination:
-        host: my-app
-        subset: v2
-      weight: 20
-)";
+using testdata::kSeedVirtualService;  // the seed VirtualService, verbatim
 
 inline std::shared_ptr<const MeshIndex> buildIndex(const std::string& extra_yaml = "") {
   std::vector<config::SourceDocument> docs{{"mesh.yaml", kMeshYaml}};
