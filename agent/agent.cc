@@ -1,15 +1,14 @@
 #include "agent/agent.h"
 
-#include <boost/asio/post.hpp>
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
-#include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
-
-#include <fcntl.h>
 #include <sys/file.h>
 
+#include <boost/asio/post.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "agent/agent_impl.h"
 #include "agent/enrollment.h"
@@ -47,7 +46,8 @@ Result<UniqueFd> lockDirectory(const std::string& dir) {
 Status finalizeOptions(AgentOptions& o) {
   if (o.node.empty()) return makeError("--node is required (the node this agent runs on)");
   if (o.config_dir.empty()) return makeError("--config-dir is required");
-  if (o.cgroup_path.empty()) return makeError("--cgroup is required (cgroup v2 subtree of the pods)");
+  if (o.cgroup_path.empty())
+    return makeError("--cgroup is required (cgroup v2 subtree of the pods)");
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.state_dir.empty()) o.state_dir = "/var/lib/ambit/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
@@ -69,7 +69,8 @@ Status Agent::Impl::start() {
   if (!dp) return dp.error().context("eBPF capture");
   datapath = std::move(*dp);
   if (!datapath->adoptedLinks().empty()) {
-    logInfo("adopted {} pinned cgroup links from a previous agent", datapath->adoptedLinks().size());
+    logInfo("adopted {} pinned cgroup links from a previous agent",
+            datapath->adoptedLinks().size());
   }
   std::vector<bpf::IpAddr> probes;
   for (const auto& p : options.probe_sources) probes.push_back(*bpf::IpAddr::parse(p));
@@ -90,7 +91,8 @@ Status Agent::Impl::start() {
   auto server = identity::CaServer::start(
       "unix:" + options.caSocket(), ca,
       [rec, node = options.node](const identity::SpiffeId& id, std::string_view asking) -> Status {
-        if (asking != node) return makeError("node '{}' may not ask this agent (node {})", asking, node);
+        if (asking != node)
+          return makeError("node '{}' may not ask this agent (node {})", asking, node);
         if (!rec->mayHaveIdentity(id.ns, id.serviceAccount)) {
           return makeError("no pod on node {} runs as {}", node, id.toString());
         }
@@ -166,12 +168,12 @@ void Agent::stop() { impl_->io.stop(); }
 boost::asio::io_context& Agent::io() { return impl_->io; }
 
 Status Agent::cleanup(const AgentOptions& options) {
-  std::string pin_dir = options.pin_dir.empty() ? std::string(AMBIT_PIN_ROOT) + "/" + options.node
-                                                : options.pin_dir;
+  std::string pin_dir =
+      options.pin_dir.empty() ? std::string(AMBIT_PIN_ROOT) + "/" + options.node : options.pin_dir;
   AMBIT_TRY(bpf::CaptureDatapath::cleanup(pin_dir));
   std::string run_dir = options.run_dir.empty() ? "/run/ambit/" + options.node : options.run_dir;
-  std::string state_dir = options.state_dir.empty() ? "/var/lib/ambit/" + options.node
-                                                    : options.state_dir;
+  std::string state_dir =
+      options.state_dir.empty() ? "/var/lib/ambit/" + options.node : options.state_dir;
   for (const auto& dir : {run_dir, state_dir}) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);

@@ -21,10 +21,10 @@ namespace ambit::agent {
 struct AgentOptions {
   std::string node;
   std::string config_dir;
-  std::string cgroup_path;    // cgroup v2 subtree holding this node's pods
-  std::string pin_dir;        // default /sys/fs/bpf/ambit/<node>
-  std::string state_dir;      // CA root; default /var/lib/ambit/<node>
-  std::string run_dir;        // sockets; default /run/ambit/<node>
+  std::string cgroup_path;  // cgroup v2 subtree holding this node's pods
+  std::string pin_dir;      // default /sys/fs/bpf/ambit/<node>
+  std::string state_dir;    // CA root; default /var/lib/ambit/<node>
+  std::string run_dir;      // sockets; default /run/ambit/<node>
   std::string trust_domain = "cluster.local";
   std::string admin_address = "127.0.0.1";
   uint16_t admin_port = 15030;

@@ -1,8 +1,9 @@
 // The agent's /metrics and /config_dump (split from agent.cc to keep each file focused).
 #include <google/protobuf/util/json_util.h>
-#include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/agent_impl.h"
 

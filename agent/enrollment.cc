@@ -49,9 +49,9 @@ namespace {
 bool sameHandoff(const EnrolledPod& a, const EnrolledPod& b) {
   const v1::Workload& x = a.workload;
   const v1::Workload& y = b.workload;
-  return a.netns_path == b.netns_path && x.name() == y.name() &&
-         x.namespace_() == y.namespace_() && x.service_account() == y.service_account() &&
-         x.trust_domain() == y.trust_domain() && x.node() == y.node() &&
+  return a.netns_path == b.netns_path && x.name() == y.name() && x.namespace_() == y.namespace_() &&
+         x.service_account() == y.service_account() && x.trust_domain() == y.trust_domain() &&
+         x.node() == y.node() &&
          std::equal(x.addresses().begin(), x.addresses().end(), y.addresses().begin(),
                     y.addresses().end());
 }

@@ -128,7 +128,8 @@ Status HandoffServer::deliver(Connection* conn, Item& item) {
   int fd = item.fd && item.fd->valid() ? item.fd->get() : -1;
   AMBIT_TRY(handoff::sendMessage(conn->sock.get(), item.message, fd));
   auto ack = handoff::receiveAck(conn->sock.get(), ack_timeout_);
-  if (!ack) return ack.error().context(fmt::format("waiting for ack of seq {}", item.message.seq()));
+  if (!ack)
+    return ack.error().context(fmt::format("waiting for ack of seq {}", item.message.seq()));
   if (ack->seq() != item.message.seq()) {
     return makeError("ack for seq {} while waiting for seq {}", ack->seq(), item.message.seq());
   }

@@ -13,15 +13,20 @@ int main(int argc, char** argv) {
   app.add_option("--node", o.node, "node this agent runs on (pods with spec.nodeName = NODE)");
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
   app.add_option("--cgroup", o.cgroup_path, "cgroup v2 directory whose subtree holds the pods");
-  app.add_option("--pin-dir", o.pin_dir, "bpffs directory for pinned maps/links [/sys/fs/bpf/ambit/NODE]");
+  app.add_option("--pin-dir", o.pin_dir,
+                 "bpffs directory for pinned maps/links [/sys/fs/bpf/ambit/NODE]");
   app.add_option("--state-dir", o.state_dir, "CA root and other state [/var/lib/ambit/NODE]");
   app.add_option("--run-dir", o.run_dir, "hand-off and CA sockets [/run/ambit/NODE]");
   app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain")->capture_default_str();
-  app.add_option("--admin-address", o.admin_address, "admin/metrics listen address")->capture_default_str();
+  app.add_option("--admin-address", o.admin_address, "admin/metrics listen address")
+      ->capture_default_str();
   app.add_option("--admin-port", o.admin_port, "admin/metrics port")->capture_default_str();
-  app.add_option("--probe-source", o.probe_sources, "node IP kubelet probes come from (repeatable)");
-  app.add_option("--max-cert-ttl", o.max_cert_ttl_seconds, "longest workload certificate TTL, seconds")
-      ->capture_default_str()->check(CLI::Range(60u, 30u * 24 * 3600));
+  app.add_option("--probe-source", o.probe_sources,
+                 "node IP kubelet probes come from (repeatable)");
+  app.add_option("--max-cert-ttl", o.max_cert_ttl_seconds,
+                 "longest workload certificate TTL, seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(60u, 30u * 24 * 3600));
   app.add_flag("--cleanup", cleanup, "remove every object an agent for NODE created, then exit");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

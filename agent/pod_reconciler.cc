@@ -82,7 +82,8 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   }
   bpf::PodConfig in_cfg;
   in_cfg.probe_sources = probe_sources_;
-  for (uint32_t port : w.bypass_inbound_ports()) in_cfg.bypass_ports.push_back(static_cast<uint16_t>(port));
+  for (uint32_t port : w.bypass_inbound_ports())
+    in_cfg.bypass_ports.push_back(static_cast<uint16_t>(port));
 
   if (Status st = datapath_.attachInbound(podId(w.uid()), netns->get(), ips, in_cfg); !st) {
     return st.error().context(who + ": inbound capture");

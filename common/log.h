@@ -12,14 +12,24 @@ namespace ambit {
 bool initLogging(const std::string& component, const std::string& level);
 
 template <typename... Args>
-void logDebug(spdlog::format_string_t<Args...> f, Args&&... a) { spdlog::debug(f, std::forward<Args>(a)...); }
+void logDebug(spdlog::format_string_t<Args...> f, Args&&... a) {
+  spdlog::debug(f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void logInfo(spdlog::format_string_t<Args...> f, Args&&... a) { spdlog::info(f, std::forward<Args>(a)...); }
+void logInfo(spdlog::format_string_t<Args...> f, Args&&... a) {
+  spdlog::info(f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void logWarn(spdlog::format_string_t<Args...> f, Args&&... a) { spdlog::warn(f, std::forward<Args>(a)...); }
+void logWarn(spdlog::format_string_t<Args...> f, Args&&... a) {
+  spdlog::warn(f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void logError(spdlog::format_string_t<Args...> f, Args&&... a) { spdlog::error(f, std::forward<Args>(a)...); }
+void logError(spdlog::format_string_t<Args...> f, Args&&... a) {
+  spdlog::error(f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void logCritical(spdlog::format_string_t<Args...> f, Args&&... a) { spdlog::critical(f, std::forward<Args>(a)...); }
+void logCritical(spdlog::format_string_t<Args...> f, Args&&... a) {
+  spdlog::critical(f, std::forward<Args>(a)...);
+}
 
 }  // namespace ambit

@@ -3,13 +3,13 @@
 // [[nodiscard]]. An Error carries an errno-style code (0 when none applies) and a message that
 // names the operation and its object, e.g. "open netns /run/netns/x: No such file or directory".
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <variant>
-
-#include <fmt/format.h>
 
 namespace ambit {
 
@@ -52,9 +52,9 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}   // NOLINT: implicit by design
-  Result(Error e) : v_(std::move(e)) {}       // NOLINT
-  Result(Status s) : v_(s.error()) {}         // NOLINT: only from a failed Status
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error e) : v_(std::move(e)) {}      // NOLINT
+  Result(Status s) : v_(s.error()) {}        // NOLINT: only from a failed Status
 
   bool isOk() const { return v_.index() == 0; }
   explicit operator bool() const { return isOk(); }
@@ -77,10 +77,10 @@ class [[nodiscard]] Result {
 
 // Returns early from the enclosing function on failure: AMBIT_TRY(doThing());
 // Works for Status and Result<T>, inside functions returning Status or any Result<U>.
-#define AMBIT_TRY(expr)                   \
-  do {                                    \
-    auto&& ambit_try_ = (expr);           \
-    if (!ambit_try_) {                    \
-      return ambit_try_.error();          \
-    }                                     \
+#define AMBIT_TRY(expr)          \
+  do {                           \
+    auto&& ambit_try_ = (expr);  \
+    if (!ambit_try_) {           \
+      return ambit_try_.error(); \
+    }                            \
   } while (0)

@@ -1,8 +1,9 @@
 // The ztunnel's operational endpoints: 15020 /metrics, 15021 /healthz/ready, and on localhost
 // 15000 /config_dump, /logging and /quitquitquit.
 #include <google/protobuf/util/json_util.h>
-#include <nlohmann/json.hpp>
 #include <openssl/x509.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/admin/metrics.h"
 #include "common/log.h"
@@ -45,7 +46,8 @@ std::string Ztunnel::Impl::configDump() {
       for (const auto& w : s.workloads()) j["workloads"].push_back(protoJson(w));
       for (const auto& v : s.services()) j["services"].push_back(protoJson(v));
       for (const auto& p : s.authorization_policies()) j["policies"].push_back(protoJson(p));
-      for (const auto& p : s.peer_authentications()) j["peer_authentications"].push_back(protoJson(p));
+      for (const auto& p : s.peer_authentications())
+        j["peer_authentications"].push_back(protoJson(p));
     }
     nlohmann::json certs = nlohmann::json::array();
     for (const auto& [id, cert] : identities->certificates()) {
@@ -61,7 +63,8 @@ std::string Ztunnel::Impl::configDump() {
     j["certificates"] = certs;
     j["certificate_rotations"] = identities->rotations();
     auto ps = pool->stats();
-    j["hbone_pool"] = {{"connections", ps.connections}, {"opened", ps.connections_opened},
+    j["hbone_pool"] = {{"connections", ps.connections},
+                       {"opened", ps.connections_opened},
                        {"active_streams", ps.active_streams}};
     j["tracked_connections"] = tracker.size();
     j["outbound_active"] = outbound_active;
@@ -76,15 +79,16 @@ Status Ztunnel::Impl::registerAdmin() {
   ready_server = std::make_unique<admin::AdminServer>(admin_io);
   metrics_server->route("/metrics", admin::metricsHandler(registry));
   ready_server->route("/healthz/ready", admin::readinessHandler([this] {
-    return handoff && handoff->synced() && state != nullptr && !draining;
-  }));
+                        return handoff && handoff->synced() && state != nullptr && !draining;
+                      }));
   admin_server->route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
   admin_server->route("/metrics", admin::metricsHandler(registry));
   admin_server->route("/logging", [](const admin::Request& r) {
     auto eq = r.query.find("level=");
     if (eq == std::string::npos) {
-      return admin::Response{200, "text/plain", fmt::format("level: {}\n",
-          spdlog::level::to_string_view(spdlog::get_level()))};
+      return admin::Response{
+          200, "text/plain",
+          fmt::format("level: {}\n", spdlog::level::to_string_view(spdlog::get_level()))};
     }
     std::string level = r.query.substr(eq + 6);
     auto lvl = spdlog::level::from_str(level);

@@ -18,7 +18,8 @@ size_t ConnectionTracker::closeIf(const std::function<bool(const TrackedConnecti
   size_t closed = 0;
   for (auto it = open_.begin(); it != open_.end();) {
     struct stat st {};
-    bool same = it->second.fd >= 0 && ::fstat(it->second.fd, &st) == 0 && st.st_ino == it->second.inode;
+    bool same =
+        it->second.fd >= 0 && ::fstat(it->second.fd, &st) == 0 && st.st_ino == it->second.inode;
     if (!same) {
       it = open_.erase(it);  // already gone
       continue;

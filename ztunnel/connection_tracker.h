@@ -16,7 +16,7 @@
 namespace ambit::ztunnel {
 
 struct TrackedConnection {
-  std::string pod_uid;           // destination pod (inbound)
+  std::string pod_uid;  // destination pod (inbound)
   rbac::IpAddress source_ip;
   rbac::IpAddress destination_ip;
   uint16_t destination_port = 0;

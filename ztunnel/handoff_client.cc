@@ -15,7 +15,9 @@ HandoffClient::HandoffClient(std::string socket_path, PodSink& sink)
 
 HandoffClient::~HandoffClient() { stop(); }
 
-void HandoffClient::start() { thread_ = std::thread([this] { run(); }); }
+void HandoffClient::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void HandoffClient::stop() {
   stopping_ = true;

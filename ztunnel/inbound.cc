@@ -108,8 +108,13 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
             app.error().message);
     co_return 503;
   }
-  TrackedConnection tc{pod->info.uid(), attrs.source_ip, attrs.destination_ip,
-                       attrs.destination_port, req.peer_identity, app->native_handle(), 0};
+  TrackedConnection tc{pod->info.uid(),
+                       attrs.source_ip,
+                       attrs.destination_ip,
+                       attrs.destination_port,
+                       req.peer_identity,
+                       app->native_handle(),
+                       0};
   InboundTunnel tunnel{metrics->opened(labels), tracker.add(tc), std::chrono::steady_clock::now()};
   inbound_tunnels[&req] = tunnel;
   co_return std::move(*app);
@@ -128,7 +133,8 @@ void Ztunnel::Impl::onHboneClosed(std::shared_ptr<Pod> pod, const hbone::Connect
   t.metrics.closed();
   if (options.access_log) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t.start).count();
+                  std::chrono::steady_clock::now() - t.start)
+                  .count();
     logInfo("access: inbound src={} dst={} pod={} from_client={} to_client={} duration={}ms",
             req.peer_identity, req.authority, pod->info.uid(), r.bytes_received, r.bytes_sent, ms);
   }
@@ -157,7 +163,8 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   if (policies && !policies->plaintextAllowed(targetFor(*pod), local.port())) {
     labels.response_flags = "DENY";
     metrics->failed(labels);
-    logInfo("access: inbound plaintext DENY src={} dst={} reason=PeerAuthentication STRICT", who, to);
+    logInfo("access: inbound plaintext DENY src={} dst={} reason=PeerAuthentication STRICT", who,
+            to);
     co_return;
   }
   if (rbac::Decision d = authorize(*pod, attrs); !d.allowed) {
@@ -173,8 +180,13 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
     metrics->failed(labels);
     co_return;
   }
-  TrackedConnection tc{pod->info.uid(), attrs.source_ip, attrs.destination_ip,
-                       attrs.destination_port, "", client.native_handle(), 0};
+  TrackedConnection tc{pod->info.uid(),
+                       attrs.source_ip,
+                       attrs.destination_ip,
+                       attrs.destination_port,
+                       "",
+                       client.native_handle(),
+                       0};
   uint64_t tid = tracker.add(tc);
   ConnectionMetrics m = metrics->opened(labels);
   auto r = co_await spliceTcp(client, *app);

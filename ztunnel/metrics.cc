@@ -14,7 +14,8 @@ prometheus::Labels ConnectionLabels::toPrometheus() const {
   admin::addServiceLabels(l, destination_service, destination);
   l["request_protocol"] = "tcp";
   l["response_flags"] = response_flags;
-  l["connection_security_policy"] = mutual_tls ? "mutual_tls" : (reporter == "destination" ? "none" : "unknown");
+  l["connection_security_policy"] =
+      mutual_tls ? "mutual_tls" : (reporter == "destination" ? "none" : "unknown");
   return l;
 }
 
@@ -31,10 +32,11 @@ TcpMetrics::TcpMetrics(prometheus::Registry& r)
                 .Name("istio_tcp_sent_bytes_total")
                 .Help("Bytes sent during response (destination to source) of TCP connections")
                 .Register(r)),
-      received_(prometheus::BuildCounter()
-                    .Name("istio_tcp_received_bytes_total")
-                    .Help("Bytes received during request (source to destination) of TCP connections")
-                    .Register(r)),
+      received_(
+          prometheus::BuildCounter()
+              .Name("istio_tcp_received_bytes_total")
+              .Help("Bytes received during request (source to destination) of TCP connections")
+              .Register(r)),
       failed_(prometheus::BuildCounter()
                   .Name("istio_tcp_connections_failed_total")
                   .Help("Total TCP connections that could not be established")
@@ -50,7 +52,9 @@ ConnectionMetrics TcpMetrics::opened(const ConnectionLabels& labels) {
   return m;
 }
 
-void TcpMetrics::failed(const ConnectionLabels& labels) { failed_.Add(labels.toPrometheus()).Increment(); }
+void TcpMetrics::failed(const ConnectionLabels& labels) {
+  failed_.Add(labels.toPrometheus()).Increment();
+}
 
 void ConnectionMetrics::closed() {
   if (is_closed_ || !closed_) return;

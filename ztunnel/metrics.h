@@ -35,8 +35,12 @@ struct ConnectionLabels {
 // Counters for one connection, resolved once at open.
 class ConnectionMetrics {
  public:
-  void addSent(uint64_t n) { if (sent_) sent_->Increment(static_cast<double>(n)); }
-  void addReceived(uint64_t n) { if (received_) received_->Increment(static_cast<double>(n)); }
+  void addSent(uint64_t n) {
+    if (sent_) sent_->Increment(static_cast<double>(n));
+  }
+  void addReceived(uint64_t n) {
+    if (received_) received_->Increment(static_cast<double>(n));
+  }
   void closed();
 
  private:

@@ -21,9 +21,12 @@ Endpoint toEndpoint(const bpf::SockAddr& a) {
 
 const char* kindName(OutboundTarget::Kind k) {
   switch (k) {
-    case OutboundTarget::Kind::kMeshWorkload: return "hbone";
-    case OutboundTarget::Kind::kWaypoint: return "waypoint";
-    case OutboundTarget::Kind::kPassthrough: return "passthrough";
+    case OutboundTarget::Kind::kMeshWorkload:
+      return "hbone";
+    case OutboundTarget::Kind::kWaypoint:
+      return "waypoint";
+    case OutboundTarget::Kind::kPassthrough:
+      return "passthrough";
   }
   return "?";
 }
@@ -61,7 +64,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(std::shared_ptr<Pod> pod, tcp
     labels.destination_service =
         t.service ? t.service : (t.workload ? st->serviceOfWorkload(t.workload->uid()) : nullptr);
     labels.mutual_tls = t.kind != OutboundTarget::Kind::kPassthrough;
-    labels.destination_principal = t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
+    labels.destination_principal =
+        t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
     uint64_t sent = 0, received = 0;
     Status result;
     ConnectionMetrics m;
@@ -73,7 +77,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(std::shared_ptr<Pod> pod, tcp
         tcp::socket up(io);
         boost::system::error_code ec;
         up.assign(t.connect_to.protocol(), fd->release(), ec);
-        if (!ec) co_await up.async_connect(t.connect_to, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec)
+          co_await up.async_connect(t.connect_to, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
           result = makeError("connect {}: {}", hbone::formatAuthority(t.connect_to), ec.message());
         } else {
@@ -133,10 +138,12 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(std::shared_ptr<Pod> pod, tcp
     m.closed();
     if (options.access_log) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - start).count();
-      logInfo("access: outbound src={} dst={} via={} to={} peer={} sent={} received={} duration={}ms",
-              pod->spiffe_id, hbone::formatAuthority(dst), kindName(t.kind),
-              hbone::formatAuthority(t.connect_to), labels.destination_principal, sent, received, ms);
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      logInfo(
+          "access: outbound src={} dst={} via={} to={} peer={} sent={} received={} duration={}ms",
+          pod->spiffe_id, hbone::formatAuthority(dst), kindName(t.kind),
+          hbone::formatAuthority(t.connect_to), labels.destination_principal, sent, received, ms);
     }
     co_return;
   }

@@ -19,7 +19,9 @@ Result<std::unique_ptr<tcp::acceptor>> podAcceptor(asio::io_context& io, int net
   boost::system::error_code ec;
   auto a = std::make_unique<tcp::acceptor>(io);
   a->assign(ep.protocol(), fd->release(), ec);
-  if (ec) return makeError("assign listener {}:{}: {}", ep.address().to_string(), ep.port(), ec.message());
+  if (ec)
+    return makeError("assign listener {}:{}: {}", ep.address().to_string(), ep.port(),
+                     ec.message());
   return a;
 }
 
@@ -39,7 +41,8 @@ void enableRequestMigration(int netns) {
 
 Status Ztunnel::Impl::openPod(std::shared_ptr<Pod> pod) {
   const std::string& uid = pod->info.uid();
-  std::string td = pod->info.trust_domain().empty() ? options.trust_domain : pod->info.trust_domain();
+  std::string td =
+      pod->info.trust_domain().empty() ? options.trust_domain : pod->info.trust_domain();
   auto id = identity::SpiffeId::make(td, pod->info.namespace_(), pod->info.service_account());
   if (!id) return id.error().context("pod " + uid);
   pod->spiffe_id = id->toString();  // also for a repeated add: the caller waits on it
@@ -79,7 +82,8 @@ Status Ztunnel::Impl::openPod(std::shared_ptr<Pod> pod) {
   hbone::ServerOptions sopts;
   sopts.handshake_timeout = options.handshake_timeout;
   std::weak_ptr<Pod> weak = pod;
-  sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r, const hbone::SpliceResult& s) {
+  sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r,
+                                        const hbone::SpliceResult& s) {
     if (auto p = weak.lock()) onHboneClosed(p, r, s);
   };
   pod->hbone = std::make_unique<hbone::HboneServer>(

@@ -113,8 +113,9 @@ std::optional<OutboundTarget> MeshState::toWaypoint(const std::string& waypoint,
   t.connect_to = Endpoint(*ip, wp.hbone_port() ? wp.hbone_port() : AMBIT_PORT_HBONE);
   t.authority = vip;
   std::string td = snapshot_->trust_domain().empty() ? "cluster.local" : snapshot_->trust_domain();
-  t.expected_identities.push_back("spiffe://" + td + "/ns/" + wp.namespace_() + "/sa/" +
-                                  (wp.service_account().empty() ? wp.name() : wp.service_account()));
+  t.expected_identities.push_back(
+      "spiffe://" + td + "/ns/" + wp.namespace_() + "/sa/" +
+      (wp.service_account().empty() ? wp.name() : wp.service_account()));
   return t;
 }
 

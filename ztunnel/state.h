@@ -23,10 +23,10 @@ using Endpoint = boost::asio::ip::tcp::endpoint;
 struct OutboundTarget {
   enum class Kind { kMeshWorkload, kWaypoint, kPassthrough };
   Kind kind = Kind::kPassthrough;
-  Endpoint connect_to;             // HBONE: <ip>:15008; passthrough: the original destination
-  Endpoint authority;              // HBONE :authority (pod ip:target port, or VIP:port for waypoints)
-  const v1::Workload* workload = nullptr;  // destination workload (mesh)
-  const v1::Service* service = nullptr;    // when addressed through a service VIP
+  Endpoint connect_to;  // HBONE: <ip>:15008; passthrough: the original destination
+  Endpoint authority;   // HBONE :authority (pod ip:target port, or VIP:port for waypoints)
+  const v1::Workload* workload = nullptr;        // destination workload (mesh)
+  const v1::Service* service = nullptr;          // when addressed through a service VIP
   std::vector<std::string> expected_identities;  // SPIFFE ids the server may present
 };
 
@@ -61,7 +61,7 @@ class MeshState {
   std::map<Address, const v1::Service*> services_by_vip_;
   std::map<std::string, const v1::Namespace*> namespaces_;
   std::map<std::string, const v1::Service*> service_of_workload_;  // by workload uid
-  std::map<std::string, const v1::Waypoint*> waypoints_;  // "<ns>/<name>"
+  std::map<std::string, const v1::Waypoint*> waypoints_;           // "<ns>/<name>"
 };
 
 }  // namespace ambit::ztunnel

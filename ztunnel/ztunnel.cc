@@ -24,7 +24,8 @@ Status finalizeOptions(ZtunnelOptions& o) {
   if (o.config_dir.empty()) return makeError("--config-dir is required");
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
-  if (o.cert_ttl_seconds < 10) return makeError("--cert-ttl {}s is too short (minimum 10s)", o.cert_ttl_seconds);
+  if (o.cert_ttl_seconds < 10)
+    return makeError("--cert-ttl {}s is too short (minimum 10s)", o.cert_ttl_seconds);
   return Status::ok();
 }
 
@@ -35,7 +36,8 @@ Status Ztunnel::Impl::start() {
   auto cap = bpf::CaptureClient::open(options.pin_dir);
   for (auto waited = std::chrono::milliseconds(0); !cap && waited < kAgentWait;
        waited += std::chrono::milliseconds(100)) {
-    if (waited.count() == 0) logInfo("waiting for the agent's capture maps: {}", cap.error().message);
+    if (waited.count() == 0)
+      logInfo("waiting for the agent's capture maps: {}", cap.error().message);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     cap = bpf::CaptureClient::open(options.pin_dir);
   }
@@ -75,8 +77,8 @@ void Ztunnel::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
                                              s->authorization_policies().end());
   std::vector<v1::PeerAuthentication> peer(s->peer_authentications().begin(),
                                            s->peer_authentications().end());
-  auto compiled = rbac::compile(authz, peer, s->root_namespace().empty() ? "istio-system"
-                                                                          : s->root_namespace());
+  auto compiled = rbac::compile(authz, peer,
+                                s->root_namespace().empty() ? "istio-system" : s->root_namespace());
   if (!compiled) {
     logError("config version {}: policies rejected, previous policies stay: {}", s->version(),
              compiled.error().message);
@@ -121,7 +123,8 @@ Status Ztunnel::Impl::addPod(const v1::PodInfo& info, UniqueFd netns) {
     ready = r && *r;
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!ready) logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
+  if (!ready)
+    logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
   return onDataThread([&]() -> Status { return startHbone(info.uid()); });
 }
 
@@ -178,8 +181,7 @@ void Ztunnel::Impl::beginDrain() {
     if (!pod->hbone) continue;
     ++*draining_servers;
     asio::co_spawn(
-        io,
-        [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
+        io, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
         [draining_servers](std::exception_ptr) { --*draining_servers; });
   }
   asio::co_spawn(

@@ -5,9 +5,9 @@
 #include <prometheus/registry.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <future>
-#include <boost/asio/ip/tcp.hpp>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,10 +21,10 @@
 #include "common/fd_watch.h"
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
+#include "common/identity/identity_store.h"
 #include "common/rbac/rbac.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/handoff_client.h"
-#include "common/identity/identity_store.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/state.h"
 #include "ztunnel/ztunnel.h"
@@ -83,7 +83,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   asio::awaitable<void> serveOutbound(std::shared_ptr<Pod> pod, tcp::socket app);
   // inbound.cc
   asio::awaitable<hbone::ConnectOutcome> onHboneConnect(std::shared_ptr<Pod> pod,
-                                                         const hbone::ConnectRequest& req);
+                                                        const hbone::ConnectRequest& req);
   void onHboneClosed(std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req,
                      const hbone::SpliceResult& result);
   asio::awaitable<void> servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client);
@@ -122,7 +122,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   std::unique_ptr<config::LoopConfigWatch> config_watch;
   std::shared_ptr<const MeshState> state;
   std::shared_ptr<const rbac::CompiledPolicySet> policies;
-  std::map<std::string, std::shared_ptr<Pod>> pods;  // by uid
+  std::map<std::string, std::shared_ptr<Pod>> pods;                // by uid
   std::unordered_map<const void*, InboundTunnel> inbound_tunnels;  // by &ConnectRequest
   ConnectionTracker tracker;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();

@@ -264,12 +264,13 @@ Status waitDaemonsReady(const Topology& t) {
       if (d.ready_url.empty()) continue;
       auto deadline = std::chrono::steady_clock::now() + kTimeout;
       for (;;) {
-        auto r = runCommand({"ip", "netns", "exec", n.netns, "curl", "-sf", "-o", "/dev/null",
-                             "-m", "1", d.ready_url});
+        auto r = runCommand({"ip", "netns", "exec", n.netns, "curl", "-sf", "-o", "/dev/null", "-m",
+                             "1", d.ready_url});
         if (r && r->exit_code == 0) break;
         if (std::chrono::steady_clock::now() > deadline) {
           return makeError("{} on {} not ready after {}s ({}); see {}/logs/{}-{}.log", d.name,
-                           n.name, kTimeout.count(), d.ready_url, t.options.run_dir, n.name, d.name);
+                           n.name, kTimeout.count(), d.ready_url, t.options.run_dir, n.name,
+                           d.name);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }

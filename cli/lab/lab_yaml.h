@@ -1,8 +1,8 @@
 #pragma once
 // The Kubernetes-shaped YAML that describes the lab, for the local-mode config directory:
 // Namespaces, Pods (with status.podIPs and the ambit.dev/netns annotation), Services and the
-// my-app DestinationRule (and, with a waypoint, its Gateway). Standard Kubernetes / Istio field names, so the translator reads it
-// the same way it reads objects from a real cluster.
+// my-app DestinationRule (and, with a waypoint, its Gateway). Standard Kubernetes / Istio field
+// names, so the translator reads it the same way it reads objects from a real cluster.
 
 #include <map>
 #include <string>

@@ -10,18 +10,21 @@ namespace ambit::lab {
 
 namespace {
 // One CA root for the whole lab ({run_dir}/ca, shared by every node's agent, like a cluster
-// CA), and per-lab, per-node locations for the rest, so two labs (e.g. a test lab beside a demo lab) never share
-// pinned maps or sockets.
+// CA), and per-lab, per-node locations for the rest, so two labs (e.g. a test lab beside a demo
+// lab) never share pinned maps or sockets.
 const std::vector<std::string> kNodePaths = {
-    "--pin-dir", "/sys/fs/bpf/ambit/{lab}-{node}", "--run-dir", "{state_dir}/run",
+    "--pin-dir",
+    "/sys/fs/bpf/ambit/{lab}-{node}",
+    "--run-dir",
+    "{state_dir}/run",
 };
 }  // namespace
 
 std::vector<NodeDaemonSpec> defaultNodeDaemons() {
   NodeDaemonSpec agent{.name = "agent", .binary = "{bin_dir}/ambit-agent"};
-  agent.args = {"--node", "{node}", "--config-dir", "{config_dir}", "--cgroup", "{cgroup}",
-                "--state-dir", "{run_dir}/ca", "--probe-source", "{gateway_ipv4}",
-                "--probe-source", "{gateway_ipv6}"};
+  agent.args = {"--node",         "{node}",         "--config-dir",   "{config_dir}",
+                "--cgroup",       "{cgroup}",       "--state-dir",    "{run_dir}/ca",
+                "--probe-source", "{gateway_ipv4}", "--probe-source", "{gateway_ipv6}"};
   agent.args.insert(agent.args.end(), kNodePaths.begin(), kNodePaths.end());
   agent.cleanup_args = {"--cleanup", "--node", "{node}", "--state-dir", "{run_dir}/ca"};
   agent.cleanup_args.insert(agent.cleanup_args.end(), kNodePaths.begin(), kNodePaths.end());

@@ -34,11 +34,20 @@ nlohmann::json toJson(const LabState& s) {
                      {"start_time", p.start_time},
                      {"log_file", p.log_file}});
   }
-  return {{"version", s.version}, {"lab", s.lab},         {"phase", s.phase},
-          {"nodes", s.nodes},     {"run_dir", s.run_dir}, {"config_dir", s.config_dir},
-          {"bin_dir", s.bin_dir}, {"netns", s.netns},     {"cgroups", s.cgroups},
-          {"dirs", s.dirs},       {"files", s.files},     {"processes", procs},
-          {"cleanup_commands", s.cleanup_commands}, {"waypoint", s.waypoint}};
+  return {{"version", s.version},
+          {"lab", s.lab},
+          {"phase", s.phase},
+          {"nodes", s.nodes},
+          {"run_dir", s.run_dir},
+          {"config_dir", s.config_dir},
+          {"bin_dir", s.bin_dir},
+          {"netns", s.netns},
+          {"cgroups", s.cgroups},
+          {"dirs", s.dirs},
+          {"files", s.files},
+          {"processes", procs},
+          {"cleanup_commands", s.cleanup_commands},
+          {"waypoint", s.waypoint}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {

@@ -80,8 +80,8 @@ struct PodSpec {
   std::map<std::string, std::string> labels;
   std::string service_account;
   std::string netns;
-  std::string ipv4, ipv6;       // without prefix length
-  std::string node_port;        // the pod's veth end inside the node netns
+  std::string ipv4, ipv6;  // without prefix length
+  std::string node_port;   // the pod's veth end inside the node netns
   // What runs in the pod; empty: the sample app on kAppPort. Placeholders as for node
   // daemons ({bin_dir} {config_dir} {node} {state_dir} {run_dir} ...) plus {pod}.
   std::vector<std::string> command;

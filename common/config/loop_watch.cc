@@ -11,7 +11,8 @@ Result<std::unique_ptr<LoopConfigWatch>> LoopConfigWatch::start(
   auto watcher = ConfigWatcher::create(
       dir, std::move(options), std::move(on_snapshot),
       [on_rejected = std::move(on_rejected)](const ConfigErrors& errors) {
-        for (const auto& e : errors) logError("config rejected, last good config stays: {}", e.toString());
+        for (const auto& e : errors)
+          logError("config rejected, last good config stays: {}", e.toString());
         if (on_rejected) on_rejected(errors);
       });
   if (!watcher) return watcher.error().context("config watcher");

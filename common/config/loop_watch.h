@@ -16,9 +16,8 @@ namespace ambit::config {
 class LoopConfigWatch {
  public:
   static Result<std::unique_ptr<LoopConfigWatch>> start(
-      boost::asio::io_context& io, const std::filesystem::path& dir,
-      ConfigWatcher::Options options, ConfigWatcher::SnapshotCallback on_snapshot,
-      ConfigWatcher::ErrorCallback on_rejected = {});
+      boost::asio::io_context& io, const std::filesystem::path& dir, ConfigWatcher::Options options,
+      ConfigWatcher::SnapshotCallback on_snapshot, ConfigWatcher::ErrorCallback on_rejected = {});
 
   const ConfigWatcher& watcher() const { return *watcher_; }
 

@@ -30,7 +30,8 @@ Status waitReadable(int sock, std::chrono::milliseconds timeout) {
   for (;;) {
     int n = ::poll(&p, 1, timeout_ms);
     if (n > 0) return Status::ok();
-    if (n == 0) return Error{ETIMEDOUT, fmt::format("hand-off: no message within {}ms", timeout.count())};
+    if (n == 0)
+      return Error{ETIMEDOUT, fmt::format("hand-off: no message within {}ms", timeout.count())};
     if (errno != EINTR) return errnoError("hand-off poll");
   }
 }
@@ -62,7 +63,8 @@ Result<std::string> receivePacket(int sock, UniqueFd* fd_out) {
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
     return makeError("hand-off packet truncated (limit {} bytes, 4 fds)", kMaxPacketBytes);
   }
-  if (fds.size() > 1) return makeError("hand-off packet carried {} fds, expected at most 1", fds.size());
+  if (fds.size() > 1)
+    return makeError("hand-off packet carried {} fds, expected at most 1", fds.size());
   if (!fds.empty() && fd_out) *fd_out = std::move(fds.front());
   buf.resize(static_cast<std::size_t>(n));
   return buf;

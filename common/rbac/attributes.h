@@ -6,6 +6,8 @@
 // headers and claims alive for the duration of one evaluate() call. Building an Attributes
 // allocates nothing, so the ztunnel can fill one per connection on the data thread.
 
+#include <google/protobuf/map.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,8 +15,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <google/protobuf/map.h>
 
 #include "common/rbac/ip_match.h"
 

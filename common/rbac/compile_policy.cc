@@ -1,10 +1,10 @@
 // AuthorizationPolicy proto → CompiledPolicy: parses CIDRs, ports and condition keys once and
 // records which rules need L7 attributes.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "common/rbac/compiled_policy.h"
 

@@ -1,9 +1,9 @@
 // CompiledPolicySet: indexing policies by where they apply, the decision order, and
 // PeerAuthentication precedence.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "common/rbac/rbac.h"
 
@@ -29,8 +29,7 @@ std::string_view Decision::reasonText() const {
   return "unknown";
 }
 
-bool CompiledPolicySet::targetRefMatches(const detail::CompiledPolicy& p,
-                                         const Target& t) const {
+bool CompiledPolicySet::targetRefMatches(const detail::CompiledPolicy& p, const Target& t) const {
   for (const auto& ref : p.target_refs) {
     const bool same_ns = p.ns == t.ns;
     if ((ref.kind == "Service" || ref.kind == "ServiceEntry") && same_ns && !t.service.empty() &&
@@ -64,7 +63,8 @@ void CompiledPolicySet::forEachApplicable(const Target& t, Fn&& fn) const {
   if (t.isWaypointTarget()) {
     if (ns != by_namespace_.end()) visit(ns->second.targeted, targeted);
     const auto root = by_namespace_.find(root_namespace_);
-    if (t.ns != root_namespace_ && root != by_namespace_.end()) visit(root->second.targeted, targeted);
+    if (t.ns != root_namespace_ && root != by_namespace_.end())
+      visit(root->second.targeted, targeted);
     return;
   }
   visit(global_, all);
@@ -130,9 +130,8 @@ const CompiledPolicySet::PeerAuthn* CompiledPolicySet::namespacePeerAuthn(
 }
 
 PeerMode CompiledPolicySet::effectiveMtls(const Target& t, uint32_t port) const {
-  const PeerAuthn* levels[] = {
-      workloadPeerAuthn(t), namespacePeerAuthn(t.ns),
-      mesh_peer_authn_ ? &peer_authns_[*mesh_peer_authn_] : nullptr};
+  const PeerAuthn* levels[] = {workloadPeerAuthn(t), namespacePeerAuthn(t.ns),
+                               mesh_peer_authn_ ? &peer_authns_[*mesh_peer_authn_] : nullptr};
   for (const PeerAuthn* pa : levels) {
     if (pa == nullptr) continue;
     for (const auto& [p, mode] : pa->port_modes) {
@@ -167,9 +166,9 @@ Status CompiledPolicySet::addAuthorizationPolicy(const v1::AuthorizationPolicy& 
   AMBIT_TRY(compiled);
   const auto id = static_cast<uint32_t>(policies_.size());
   if (p.action() == AuthzPolicy::CUSTOM) {
-    warnings_.push_back(fmt::format(
-        "AuthorizationPolicy {}: action CUSTOM is not supported; the policy is ignored",
-        compiled->full_name));
+    warnings_.push_back(
+        fmt::format("AuthorizationPolicy {}: action CUSTOM is not supported; the policy is ignored",
+                    compiled->full_name));
   }
   auto& ns = by_namespace_[p.namespace_()];
   if (!compiled->target_refs.empty()) {
@@ -190,8 +189,7 @@ Status CompiledPolicySet::addPeerAuthentication(const v1::PeerAuthentication& p)
   pa.mode = p.mode();
   for (const auto& [port, mode] : p.port_level_mtls()) {
     if (port == 0 || port > 65535) {
-      return makeError("PeerAuthentication {}: portLevelMtls: invalid port {}", pa.full_name,
-                       port);
+      return makeError("PeerAuthentication {}: portLevelMtls: invalid port {}", pa.full_name, port);
     }
     pa.port_modes.emplace_back(port, mode);
   }
@@ -210,8 +208,7 @@ Status CompiledPolicySet::addPeerAuthentication(const v1::PeerAuthentication& p)
 
 Result<std::shared_ptr<const CompiledPolicySet>> compile(
     const std::vector<v1::AuthorizationPolicy>& authorization_policies,
-    const std::vector<v1::PeerAuthentication>& peer_authentications,
-    std::string root_namespace) {
+    const std::vector<v1::PeerAuthentication>& peer_authentications, std::string root_namespace) {
   auto set = std::make_shared<CompiledPolicySet>();
   set->root_namespace_ = std::move(root_namespace);
   for (const AuthzPolicy* p : sortedByName(authorization_policies)) {

@@ -144,7 +144,6 @@ class CompiledPolicySet {
 // callers keep their previous set in force.
 [[nodiscard]] Result<std::shared_ptr<const CompiledPolicySet>> compile(
     const std::vector<v1::AuthorizationPolicy>& authorization_policies,
-    const std::vector<v1::PeerAuthentication>& peer_authentications,
-    std::string root_namespace);
+    const std::vector<v1::PeerAuthentication>& peer_authentications, std::string root_namespace);
 
 }  // namespace ambit::rbac

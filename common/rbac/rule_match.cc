@@ -74,8 +74,7 @@ bool operationMatches(const CompiledOperation& o, const MatchContext& m, Mode mo
   if (!portOk(o.ports, o.not_ports, m.attrs.destination_port)) return false;
   if (mode == Mode::kL4) return true;
   return fieldOk(o.hosts, o.not_hosts, m.host) &&
-         fieldOk(o.methods, o.not_methods, m.attrs.method) &&
-         fieldOk(o.paths, o.not_paths, m.path);
+         fieldOk(o.methods, o.not_methods, m.attrs.method) && fieldOk(o.paths, o.not_paths, m.path);
 }
 
 bool stringConditionOk(const CompiledCondition& c, const MatchContext& m) {
@@ -122,8 +121,9 @@ bool conditionMatches(const CompiledCondition& c, const MatchContext& m, Mode mo
 
 bool ruleMatches(const CompiledRule& r, const MatchContext& m, Mode mode) {
   if (!r.from.empty()) {
-    const bool any = std::any_of(r.from.begin(), r.from.end(),
-                                 [&](const CompiledSource& s) { return sourceMatches(s, m, mode); });
+    const bool any = std::any_of(r.from.begin(), r.from.end(), [&](const CompiledSource& s) {
+      return sourceMatches(s, m, mode);
+    });
     if (!any) return false;
   }
   if (!r.to.empty()) {

@@ -10,9 +10,9 @@ char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 
 }  // namespace
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return lowerAscii(x) == lowerAscii(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lowerAscii(x) == lowerAscii(y);
+         });
 }
 
 std::string toLowerAscii(std::string_view s) {
@@ -44,7 +44,8 @@ StringMatcher StringMatcher::fromPattern(std::string_view p, Case c) {
   if (!p.empty() && p.back() == '*') {
     return StringMatcher(Kind::kPrefix, std::string(p.substr(0, p.size() - 1)), c);
   }
-  if (!p.empty() && p.front() == '*') return StringMatcher(Kind::kSuffix, std::string(p.substr(1)), c);
+  if (!p.empty() && p.front() == '*')
+    return StringMatcher(Kind::kSuffix, std::string(p.substr(1)), c);
   return StringMatcher(Kind::kExact, std::string(p), c);
 }
 

@@ -29,7 +29,8 @@ v1::AuthorizationPolicy allowPolicy(int i, const std::string& ns) {
 
 std::shared_ptr<const CompiledPolicySet> buildSet(int namespaces) {
   std::vector<v1::AuthorizationPolicy> policies;
-  for (int i = 0; i < 1000; ++i) policies.push_back(allowPolicy(i, fmt::format("ns{}", i % namespaces)));
+  for (int i = 0; i < 1000; ++i)
+    policies.push_back(allowPolicy(i, fmt::format("ns{}", i % namespaces)));
   auto set = compile(policies, {}, "istio-system");
   if (!set) throw std::runtime_error(set.error().message);
   return *set;

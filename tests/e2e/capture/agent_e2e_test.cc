@@ -29,15 +29,17 @@ class AgentTest : public CaptureLabTest {
       HttpResult r = podGet("client", url(podIp(pod), 8080));
       EXPECT_TRUE(r.ok()) << pod << ": " << r.raw;
       EXPECT_EQ(r.pod(), pod);
-      EXPECT_THAT(r.peer(), testing::StartsWith("127.0.0.1:")) << pod << " not reached via the mesh";
+      EXPECT_THAT(r.peer(), testing::StartsWith("127.0.0.1:"))
+          << pod << " not reached via the mesh";
       if (!r.ok()) {
         auto tail = [](const std::string& log) {
           return log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
         };
         std::string app_log = "/run/" + std::string(kLabName) + "-lab/logs/" + pod + ".log";
-        ADD_FAILURE() << "node1 ztunnel log (tail):\n" << tail(ztunnelLog("node1"))
-                      << "\nnode2 ztunnel log (tail):\n" << tail(ztunnelLog("node2"))
-                      << "\n" << app_log << " (tail):\n"
+        ADD_FAILURE() << "node1 ztunnel log (tail):\n"
+                      << tail(ztunnelLog("node1")) << "\nnode2 ztunnel log (tail):\n"
+                      << tail(ztunnelLog("node2")) << "\n"
+                      << app_log << " (tail):\n"
                       << tail(sh("cat " + app_log + " 2>&1; pgrep -a ambit-sample").out);
       }
     }
@@ -50,17 +52,29 @@ class AgentTest : public CaptureLabTest {
            "\"\n  annotations:\n    ambit.dev/netns: \"" + netns +
            "\"\nspec:\n  nodeName: node1\n  serviceAccountName: " + name +
            "\n  containers:\n    - name: app\n      image: ambit-sample-app\n"
-           "status:\n  phase: Running\n  podIP: " + ip + "\n  podIPs:\n    - ip: " + ip + "\n";
+           "status:\n  phase: Running\n  podIP: " +
+           ip + "\n  podIPs:\n    - ip: " + ip + "\n";
   }
 
-  static std::string configVersion() { return agentConfigDump("node1").value("config_version", ""); }
+  static std::string configVersion() {
+    return agentConfigDump("node1").value("config_version", "");
+  }
 
   static CommandOutput agentWith(const std::vector<std::string>& extra) {
     std::string tmp = testing::TempDir() + "/ambitcap-badflags";
-    std::vector<std::string> argv{binary("ambit-agent"), "--node", "badflags", "--config-dir",
-                                  config_dir_, "--pin-dir", "/sys/fs/bpf/ambit/ambitcap-badflags",
-                                  "--run-dir", tmp + "/run", "--state-dir", tmp + "/state",
-                                  "--admin-port", "0"};
+    std::vector<std::string> argv{binary("ambit-agent"),
+                                  "--node",
+                                  "badflags",
+                                  "--config-dir",
+                                  config_dir_,
+                                  "--pin-dir",
+                                  "/sys/fs/bpf/ambit/ambitcap-badflags",
+                                  "--run-dir",
+                                  tmp + "/run",
+                                  "--state-dir",
+                                  tmp + "/state",
+                                  "--admin-port",
+                                  "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run(argv, 20s);
   }
@@ -72,10 +86,11 @@ TEST_F(AgentTest, KillAndRestartDuringTwoThousandConnectionsLosesNone) {
   std::filesystem::remove(progress);
   double opened_before = metricSum(ztunnelMetrics("node1"), "istio_tcp_connections_opened_total");
   auto loop = std::async(std::launch::async, [&] {
-    return lab().exec("client",
-                      {"/usr/bin/python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/capture/connect_loop.py",
-                       kServiceV4, "80", std::to_string(kConnections), "110", "0.004", progress},
-                      130s);
+    return lab().exec(
+        "client",
+        {"/usr/bin/python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/capture/connect_loop.py",
+         kServiceV4, "80", std::to_string(kConnections), "110", "0.004", progress},
+        130s);
   });
   auto progressNow = [&] {
     std::ifstream in(progress);
@@ -100,14 +115,19 @@ TEST_F(AgentTest, KillAndRestartDuringTwoThousandConnectionsLosesNone) {
   EXPECT_EQ(summary["failed"], 0) << summary.dump(2);
   EXPECT_LT(at_ready, kConnections - 20) << "the restart did not happen during the loop";
   // Every connection went through node1's ztunnel (the VIP answers nowhere else).
-  EXPECT_GE(metricSum(ztunnelMetrics("node1"), "istio_tcp_connections_opened_total") - opened_before,
-            kConnections);
+  EXPECT_GE(
+      metricSum(ztunnelMetrics("node1"), "istio_tcp_connections_opened_total") - opened_before,
+      kConnections);
   EXPECT_THAT(agentLog("node1"), HasSubstr("adopted")) << "the new agent did not adopt the pins";
   nlohmann::json dump = agentConfigDump("node1");
   EXPECT_EQ(dump["enrolled_pods"].size(), 2u) << dump.dump(2);
   // Live changes still work with the new agent: de-enroll and re-enroll the client.
   setPodLabel("client", "istio.io/dataplane-mode", "none");
-  EXPECT_TRUE(eventually([] { return !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok(); }, 5s))
+  EXPECT_TRUE(eventually(
+      [] {
+        return !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
+      },
+      5s))
       << "the restarted agent did not de-enroll the client";
 }
 
@@ -118,11 +138,14 @@ TEST_F(AgentTest, RestartedAgentResyncsTheZtunnelPromptly) {
   ASSERT_TRUE(waitAgentReady("node1", 20s)) << agentLog("node1");
   auto start = std::chrono::steady_clock::now();
   nlohmann::json handoff;
-  bool synced = eventually([&] {
-    handoff = agentConfigDump("node1")["handoff"];
-    return handoff.is_object() && handoff.value("acked", 0) >= 3;  // 2 PodKeep + SnapshotDone
-  }, 15s);
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  bool synced = eventually(
+      [&] {
+        handoff = agentConfigDump("node1")["handoff"];
+        return handoff.is_object() && handoff.value("acked", 0) >= 3;  // 2 PodKeep + SnapshotDone
+      },
+      15s);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   std::printf("hand-off snapshot after agent restart acked in %lld ms: %s\n",
               static_cast<long long>(took.count()), handoff.dump().c_str());
   EXPECT_TRUE(synced) << handoff.dump();
@@ -138,10 +161,11 @@ TEST_F(AgentTest, UnrelatedLabelChangesDoNotDisturbTraffic) {
   std::string progress = testing::TempDir() + "/ambitcap-churn-progress";
   std::filesystem::remove(progress);
   auto loop = std::async(std::launch::async, [&] {
-    return lab().exec("client",
-                      {"/usr/bin/python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/capture/connect_loop.py",
-                       kServiceV4, "80", std::to_string(kConnections), "60", "0.005", progress},
-                      70s);
+    return lab().exec(
+        "client",
+        {"/usr/bin/python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/capture/connect_loop.py",
+         kServiceV4, "80", std::to_string(kConnections), "60", "0.005", progress},
+        70s);
   });
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(progress); }, 20s));
   for (int i = 0; i < 4; ++i) {
@@ -173,13 +197,18 @@ TEST_F(AgentTest, PodDeEnrolledWhileTheAgentIsDownIsReleasedByTheNextAgent) {
   ASSERT_GT(startOwnNode1Agent(), 0);
   ASSERT_TRUE(waitAgentReady("node1", 20s)) << agentLog("node1");
   std::string client = podIp("client");
-  EXPECT_TRUE(eventually([&] {
-    HttpResult r = podGet("client", url(podIp("my-app-v2"), 8080), {"-m", "1"});
-    return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0 &&
-           !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
-  }, 10s)) << "the client is still captured after the new agent started:\n" << agentLog("node1");
+  EXPECT_TRUE(eventually(
+      [&] {
+        HttpResult r = podGet("client", url(podIp("my-app-v2"), 8080), {"-m", "1"});
+        return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0 &&
+               !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
+      },
+      10s))
+      << "the client is still captured after the new agent started:\n"
+      << agentLog("node1");
   EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_enrolled_pods"), 1);
-  EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 1);
+  EXPECT_EQ(
+      metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 1);
 }
 
 TEST_F(AgentTest, MissingNetnsNamesThePodAndOthersKeepWorking) {
@@ -188,8 +217,10 @@ TEST_F(AgentTest, MissingNetnsNamesThePodAndOthersKeepWorking) {
   nlohmann::json dump;
   ASSERT_TRUE(eventually([&] {
     dump = agentConfigDump("node1");
-    return dump.contains("problems") && dump["problems"].dump().find("default/ghost") != std::string::npos;
-  })) << "config_dump does not name the pod: " << dump.dump(2);
+    return dump.contains("problems") &&
+           dump["problems"].dump().find("default/ghost") != std::string::npos;
+  })) << "config_dump does not name the pod: "
+      << dump.dump(2);
   EXPECT_THAT(dump["problems"].dump(), HasSubstr("ambitcap-pod-ghost-missing"))
       << "the problem does not name the missing netns";
   EXPECT_THAT(agentLog("node1"), HasSubstr("default/ghost"));
@@ -206,7 +237,8 @@ TEST_F(AgentTest, PodIpClaimedTwiceIsRejectedNamingBothPodsAndFile) {
   ASSERT_TRUE(eventually([&] {
     log = agentLog("node1");
     return log.find("50-e2e-twin.yaml") != std::string::npos;
-  })) << "the agent did not report the file:\n" << log;
+  })) << "the agent did not report the file:\n"
+      << log;
   size_t at = log.rfind("50-e2e-twin.yaml");
   std::string line = log.substr(log.rfind('\n', at) + 1);
   line = line.substr(0, line.find('\n'));
@@ -274,7 +306,8 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
   EXPECT_EQ(metricValue(text, "ambit_agent_handoff_errors"), 0) << text;
   EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 2) << text;
   EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"sk_lookup_links\""), 2) << text;
-  EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", "event=\"outbound_redirected\""), 0) << text;
+  EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", "event=\"outbound_redirected\""), 0)
+      << text;
 
   // De-enrolling a pod shows in the gauges.
   setPodLabel("client", "istio.io/dataplane-mode", "none");

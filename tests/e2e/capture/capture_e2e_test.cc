@@ -40,8 +40,9 @@ TEST_F(CaptureTest, EnrolledPodConnectToServiceVipIsCapturedIPv4AndIPv6) {
   }
   // The client's ztunnel learned the exact original destination of each connection.
   for (const char* dst : {"10.96.0.10:80", "[fd00:10:96::10]:80"}) {
-    std::string line = "access: outbound src=spiffe://cluster.local/ns/default/sa/client dst=" +
-                       std::string(dst) + " ";
+    std::string line =
+        "access: outbound src=spiffe://cluster.local/ns/default/sa/client dst=" + std::string(dst) +
+        " ";
     EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
         << "no '" << line << "' in node1's ztunnel log";
   }
@@ -105,7 +106,9 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
       "end=time.monotonic()+10\n"
       "while time.monotonic()<end:\n"
       "  try:\n"
-      "    s=socket.create_connection(('" + v1 + "',8080),timeout=0.5)\n"
+      "    s=socket.create_connection(('" +
+      v1 +
+      "',8080),timeout=0.5)\n"
       "    s.sendall(b'GET /direct HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
       "    d=b''\n"
       "    while True:\n"
@@ -113,7 +116,9 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
       "      if not c: break\n"
       "      d+=c\n"
       "    s.close()\n"
-      "    if b'\"peer\":\"" + client + ":' in d:\n"
+      "    if b'\"peer\":\"" +
+      client +
+      ":' in d:\n"
       "      print('%.6f' % time.monotonic()); sys.exit(0)\n"
       "  except OSError: pass\n"
       "  time.sleep(0.02)\n"
@@ -145,7 +150,8 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
         return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0 && meshPathWorks();
       },
       10s);
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - back);
   std::printf("re-enroll: mesh path after <= %lld ms\n", static_cast<long long>(took.count()));
   EXPECT_TRUE(meshed_again) << "the mesh path did not come back after re-enrolling";
 }
@@ -156,22 +162,32 @@ TEST_F(CaptureTest, ReEnrolledPodSteersPlaintextTo15006Again) {
   std::string client = podIp("client"), v1 = podIp("my-app-v1");
   std::string yaml = withPodLabel(original_pods_, "client", "istio.io/dataplane-mode", "none");
   publishPods(withPodLabel(yaml, "my-app-v1", "istio.io/dataplane-mode", "none"));
-  ASSERT_TRUE(eventually([&] {
-    HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
-    return r.ok() && r.peer().rfind(client + ":", 0) == 0;
-  }, 5s)) << "the direct path did not come back";
+  ASSERT_TRUE(eventually(
+      [&] {
+        HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
+        return r.ok() && r.peer().rfind(client + ":", 0) == 0;
+      },
+      5s))
+      << "the direct path did not come back";
   publishPods(yaml);
-  EXPECT_TRUE(eventually([&] {
-    HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
-    return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0;
-  }, 10s)) << "plaintext to the re-enrolled pod does not reach its 15006 listener: "
-           << podGet("client", url(v1, 8080), {"-m", "1"}).raw;
+  EXPECT_TRUE(eventually(
+      [&] {
+        HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
+        return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0;
+      },
+      10s))
+      << "plaintext to the re-enrolled pod does not reach its 15006 listener: "
+      << podGet("client", url(v1, 8080), {"-m", "1"}).raw;
 }
 
 TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
   std::string client = podIp("client"), v1 = podIp("my-app-v1");
   setPodLabel("client", "istio.io/dataplane-mode", "none");
-  ASSERT_TRUE(eventually([] { return !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok(); }, 5s))
+  ASSERT_TRUE(eventually(
+      [] {
+        return !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
+      },
+      5s))
       << "client still captured after de-enrolling it";
 
   // Plaintext from client arrives on my-app-v1's eth0: sk_lookup steers it to 15006.
@@ -185,7 +201,8 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
         << "plaintext bypassed the 15006 listener";
     EXPECT_TRUE(eventually([&] {
       return ztunnelLog("node1").find("access: inbound plaintext src=" + src) != std::string::npos;
-    })) << "no 'inbound plaintext src=" << src << "' access log line on node1";
+    })) << "no 'inbound plaintext src="
+        << src << "' access log line on node1";
   }
 
   writeExtraConfig("40-e2e-strict.yaml",
@@ -193,7 +210,11 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
                    "kind: PeerAuthentication\n"
                    "metadata:\n  name: e2e-strict\n  namespace: default\n"
                    "spec:\n  mtls:\n    mode: STRICT\n");
-  EXPECT_TRUE(eventually([&] { return !podGet("client", url(v1, 8080), {"-m", "1"}).ok(); }, 5s))
+  EXPECT_TRUE(eventually(
+      [&] {
+        return !podGet("client", url(v1, 8080), {"-m", "1"}).ok();
+      },
+      5s))
       << "plaintext still allowed with STRICT";
   EXPECT_TRUE(eventually([&] {
     return ztunnelLog("node1").find("inbound plaintext DENY src=" + client) != std::string::npos;
@@ -224,11 +245,15 @@ TEST_F(CaptureTest, ZtunnelMarkedSocketIsNotCaptured) {
       "  s.connect((host,port))\n"
       "  return s\n"
       "try:\n"
-      "  conn('" + std::string(kServiceV4) + "',80)\n"
+      "  conn('" +
+      std::string(kServiceV4) +
+      "',80)\n"
       "  print('vip-connected')\n"
       "except OSError as e:\n"
       "  print('vip-failed')\n"
-      "s=conn('" + v1 + "',8080)\n"
+      "s=conn('" +
+      v1 +
+      "',8080)\n"
       "print('port=%d peer=%s' % (s.getsockname()[1], s.getpeername()[0]))\n"
       "s.sendall(b'GET /marked HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
       "d=b''\n"

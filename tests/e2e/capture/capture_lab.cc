@@ -205,7 +205,8 @@ HttpResult parseCurl(const CommandOutput& r) {
 }
 
 std::vector<std::string> curlArgs(const std::string& url, const std::vector<std::string>& extra) {
-  std::vector<std::string> a{"curl", "-sS", "-m", "3", "-w", "\n%{http_code} %{remote_ip} %{remote_port}"};
+  std::vector<std::string> a{"curl", "-sS", "-m",
+                             "3",    "-w",  "\n%{http_code} %{remote_ip} %{remote_port}"};
   a.insert(a.end(), extra.begin(), extra.end());
   a.push_back(url);
   return a;
@@ -313,7 +314,8 @@ std::chrono::steady_clock::time_point CaptureLabTest::writeExtraConfig(const std
 bool CaptureLabTest::waitAgentReady(const std::string& node, std::chrono::milliseconds timeout) {
   return eventually(
       [&] {
-        return lab_->inNode(node, {"curl", "-sf", "-m", "1", "http://127.0.0.1:15030/healthz/ready"})
+        return lab_->inNode(node,
+                            {"curl", "-sf", "-m", "1", "http://127.0.0.1:15030/healthz/ready"})
                    .exit_code == 0;
       },
       timeout);
@@ -347,13 +349,11 @@ void CaptureLabTest::killOwnNode1Agent() {
 }
 
 pid_t CaptureLabTest::startOwnNode1Agent() {
-  own_agent_ = spawnInNetns("/run/netns/" + std::string(kLabName) + "-node1", agent_argv_,
-                            own_agent_log_);
+  own_agent_ =
+      spawnInNetns("/run/netns/" + std::string(kLabName) + "-node1", agent_argv_, own_agent_log_);
   return own_agent_;
 }
 
-bool CaptureLabTest::meshPathWorks() {
-  return podGet("client", url(kServiceV4, 80)).ok();
-}
+bool CaptureLabTest::meshPathWorks() { return podGet("client", url(kServiceV4, 80)).ok(); }
 
 }  // namespace ambit::e2e

@@ -19,12 +19,12 @@ namespace ambit::e2e {
 
 // One HTTP GET made with curl: what the client saw and what the sample app echoed.
 struct HttpResult {
-  int exit_code = -1;      // curl's
-  int status = 0;          // HTTP status, 0 when nothing answered
-  std::string remote_ip;   // as curl's getpeername() saw it
+  int exit_code = -1;     // curl's
+  int status = 0;         // HTTP status, 0 when nothing answered
+  std::string remote_ip;  // as curl's getpeername() saw it
   int remote_port = 0;
-  nlohmann::json body;     // the sample app's echo (pod, peer, ...), null if not JSON
-  std::string raw;         // full curl output, for failure messages
+  nlohmann::json body;  // the sample app's echo (pod, peer, ...), null if not JSON
+  std::string raw;      // full curl output, for failure messages
 
   bool ok() const { return exit_code == 0 && status == 200 && body.is_object(); }
   std::string pod() const { return body.is_object() ? body.value("pod", "") : ""; }
@@ -34,7 +34,8 @@ struct HttpResult {
 // Sums every sample of metric `name` (all label sets) in Prometheus text; -1 if absent.
 double metricSum(const std::string& text, const std::string& name);
 // The value of the sample `name{labels}` exactly as written (labels e.g. `map="x"`); -1 if absent.
-double metricValue(const std::string& text, const std::string& name, const std::string& labels = "");
+double metricValue(const std::string& text, const std::string& name,
+                   const std::string& labels = "");
 
 // Returns `pods_yaml` with `label: "value"` added to pod `pod`'s metadata.labels.
 std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
@@ -102,8 +103,8 @@ class CaptureLabTest : public testing::Test {
   static inline std::string config_dir_;
   static inline std::string original_pods_;
   static inline nlohmann::json status_;
-  static inline pid_t own_agent_ = -1;       // node1 agent started by the test, if any
-  static inline std::string own_agent_log_;  // its stdout+stderr
+  static inline pid_t own_agent_ = -1;                 // node1 agent started by the test, if any
+  static inline std::string own_agent_log_;            // its stdout+stderr
   static inline std::vector<std::string> agent_argv_;  // node1's agent, as the lab started it
 
  private:

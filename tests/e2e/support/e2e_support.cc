@@ -80,7 +80,9 @@ CommandOutput sh(const std::string& script, std::chrono::milliseconds timeout) {
   return run({"/bin/sh", "-c", script}, timeout);
 }
 
-std::string binary(const std::string& name) { return std::string(AMBIT_BINARY_DIR) + "/bin/" + name; }
+std::string binary(const std::string& name) {
+  return std::string(AMBIT_BINARY_DIR) + "/bin/" + name;
+}
 
 bool eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -108,9 +110,12 @@ void Lab::up(const std::vector<std::string>& extra_args) {
   nlohmann::json st = status();  // keep the document alive for the loop
   for (const auto& node : st["nodes"]) {
     std::string n = node["name"];
-    bool ready = eventually([&] {
-      return inNode(n, {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"}).exit_code == 0;
-    }, std::chrono::seconds(30));
+    bool ready = eventually(
+        [&] {
+          return inNode(n, {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"})
+                     .exit_code == 0;
+        },
+        std::chrono::seconds(30));
     ASSERT_TRUE(ready) << "ztunnel on " << n << " never became ready:\n" << daemonLog(n, "ztunnel");
   }
 }
@@ -155,7 +160,9 @@ void Lab::writeConfig(const std::string& file, const std::string& yaml) {
   std::filesystem::rename(tmp, dir + "/" + file);
 }
 
-void Lab::removeConfig(const std::string& file) { std::filesystem::remove(configDir() + "/" + file); }
+void Lab::removeConfig(const std::string& file) {
+  std::filesystem::remove(configDir() + "/" + file);
+}
 
 int Lab::daemonPid(const std::string& node, const std::string& daemon) {
   nlohmann::json st = status();

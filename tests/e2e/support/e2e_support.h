@@ -4,9 +4,9 @@
 // Every fixture tears its lab down in TearDown, also after a failed assertion.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -106,7 +106,8 @@ TEST_F(LifecycleTest, UpgradeUnder2000NewConnectionsRefusesNone) {
       << r.dump() << "\nnode1 ztunnel warnings:\n"
       << sh("grep -E 'warn|error' " + lab().runDir() + "/logs/node1-ztunnel.log | tail -n 20").out
       << "\nold node2 ztunnel warnings:\n"
-      << sh("grep -E 'warn|error|drain' " + lab().runDir() + "/logs/node2-ztunnel.log | tail -n 20").out;
+      << sh("grep -E 'warn|error|drain' " + lab().runDir() + "/logs/node2-ztunnel.log | tail -n 20")
+             .out;
   EXPECT_EQ(r.value("ok", 0), 2000) << r.dump();
   EXPECT_TRUE(next->process.running());
   EXPECT_TRUE(ready("node2", next->readiness_port));
@@ -123,8 +124,8 @@ TEST_F(LifecycleTest, CertificatesRotateUnderContinuousTrafficWithNoFailure) {
   uint64_t r1 = rotations("node1"), r2 = rotations("node2");
   // Over 1.5 lifetimes (refresh at half of each 20 s lifetime): >= 2 rotations per identity.
   auto r = pyJson("client", "tcp_probe.py",
-                  {"loop", "--target", ip("my-app-v2") + ":8080", "--count", "100000",
-                   "--duration", "32", "--interval", "20"},
+                  {"loop", "--target", ip("my-app-v2") + ":8080", "--count", "100000", "--duration",
+                   "32", "--interval", "20"},
                   std::chrono::seconds(90));
   ASSERT_TRUE(r.is_object());
   uint64_t d1 = rotations("node1") - r1, d2 = rotations("node2") - r2;
@@ -170,10 +171,10 @@ TEST_F(LifecycleTest, DrainLetsAnOpenTunnelFinishThenExits) {
   ASSERT_NE(z, nullptr);
   ASSERT_TRUE(stopLabZtunnel("node2"));
   auto held = std::async(std::launch::async, [&] {
-    return pyJson("client", "tcp_probe.py",
-                  {"hold", "--target", ip("my-app-v2") + ":8080", "--path", "/delay/2000",
-                   "--timeout", "15"},
-                  std::chrono::seconds(30));
+    return pyJson(
+        "client", "tcp_probe.py",
+        {"hold", "--target", ip("my-app-v2") + ":8080", "--path", "/delay/2000", "--timeout", "15"},
+        std::chrono::seconds(30));
   });
   ASSERT_TRUE(eventually([&] {
     auto d = configDump("node2", z->admin_port);

@@ -16,8 +16,10 @@ namespace {
 using testing::HasSubstr;
 
 std::map<std::string, std::string> destLabels(const std::string& pod) {
-  return {{"reporter", "destination"}, {"destination_workload", pod},
-          {"source_principal", kClientId}, {"connection_security_policy", "mutual_tls"}};
+  return {{"reporter", "destination"},
+          {"destination_workload", pod},
+          {"source_principal", kClientId},
+          {"connection_security_policy", "mutual_tls"}};
 }
 
 std::string nodeOf(const std::string& pod) { return pod == "my-app-v2" ? "node2" : "node1"; }
@@ -37,10 +39,13 @@ TEST_F(MeshTest, CurlReachesMyAppAcrossNodesAndOnTheSameNode) {
     EXPECT_TRUE(eventually([&] {
       return metricSum(metrics(node), "istio_tcp_connections_opened_total", destLabels(pod)) >
              before;
-    })) << "destination ztunnel on " << node << " did not count an mTLS connection";
+    })) << "destination ztunnel on "
+        << node << " did not count an mTLS connection";
     EXPECT_TRUE(eventually([&] {
-      return lab().daemonLog(node, "ztunnel").find("access: inbound src=" + kClientId + " dst=" +
-                                                   ip(pod) + ":8080") != std::string::npos;
+      return lab()
+                 .daemonLog(node, "ztunnel")
+                 .find("access: inbound src=" + kClientId + " dst=" + ip(pod) + ":8080") !=
+             std::string::npos;
     })) << lab().daemonLog(node, "ztunnel");
   }
   // Through the service VIP (10.96.0.10:80 -> 8080), unchanged app config.
@@ -66,7 +71,8 @@ IperfResult runIperf(Lab& lab, const std::string& pod, const std::string& pod_ip
       std::filesystem::remove(pidfile);
     }
   } kill_server{pidfile};
-  EXPECT_TRUE(eventually([&] { return std::filesystem::exists(pidfile); }, std::chrono::seconds(5)));
+  EXPECT_TRUE(
+      eventually([&] { return std::filesystem::exists(pidfile); }, std::chrono::seconds(5)));
   IperfResult out;
   CommandOutput c;
   // The server may need a moment to listen after writing its pidfile.
@@ -104,7 +110,8 @@ TEST_F(MeshTest, Iperf3ThroughTheMeshAcrossNodesAndOnTheSameNode) {
     EXPECT_TRUE(eventually([&] {
       return lab().daemonLog(node, "ztunnel").find(ip(pod) + ":5201", log_before) !=
              std::string::npos;
-    })) << "no access log line for the iperf3 connections on " << node;
+    })) << "no access log line for the iperf3 connections on "
+        << node;
   }
 }
 
@@ -123,8 +130,8 @@ class ThirdPartyClient : public MeshTest {
   // hbone_client.py from the client pod's netns to my-app-v2:15008.
   nlohmann::json connect(const TestPki::Leaf* leaf, const std::string& authority,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--target", ip("my-app-v2") + ":15008", "--authority",
-                                  authority, "--ca", ca_cert_};
+    std::vector<std::string> args{
+        "--target", ip("my-app-v2") + ":15008", "--authority", authority, "--ca", ca_cert_};
     if (leaf) args.insert(args.end(), {"--cert", leaf->cert, "--key", leaf->key});
     args.insert(args.end(), extra.begin(), extra.end());
     return pyNetns("client", "hbone_client.py", args);
@@ -196,9 +203,8 @@ TEST_F(ThirdPartyClient, SelfCallToZtunnelPortsGets400) {
 // --- metrics --------------------------------------------------------------------------------
 
 TEST_F(MeshTest, TcpByteMetricsMatchWhatWasSentOnBothReporters) {
-  const std::map<std::string, std::string> src{{"reporter", "source"},
-                                               {"source_workload", "client"},
-                                               {"destination_workload", "my-app-v2"}};
+  const std::map<std::string, std::string> src{
+      {"reporter", "source"}, {"source_workload", "client"}, {"destination_workload", "my-app-v2"}};
   const std::map<std::string, std::string> dst{{"reporter", "destination"},
                                                {"source_workload", "client"},
                                                {"destination_workload", "my-app-v2"}};

@@ -32,14 +32,16 @@ class PolicyTest : public MeshTest {
   static std::string policy(const std::string& action, const std::string& rules) {
     return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n"
            "  name: e2e\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n"
-           "      app: my-app\n      version: v2\n  action: " + action + "\n  rules:\n" + rules;
+           "      app: my-app\n      version: v2\n  action: " +
+           action + "\n  rules:\n" + rules;
   }
 };
 
 TEST_F(PolicyTest, AllowOnlyTheClientPrincipal) {
   ASSERT_TRUE(allowed("my-app-v1")) << "precondition: no policy yet";
   apply(policy("ALLOW",
-               "  - from:\n    - source:\n        principals: [\"cluster.local/ns/default/sa/client\"]\n"),
+               "  - from:\n    - source:\n        principals: "
+               "[\"cluster.local/ns/default/sa/client\"]\n"),
         [] { return !allowed("my-app-v1"); });
   EXPECT_TRUE(allowed("client"));
   EXPECT_FALSE(allowed("my-app-v1")) << "a third principal (sa my-app) got through";
@@ -70,9 +72,9 @@ TEST_F(PolicyTest, DenyByIpBlocksAndNotIpBlocks) {
   apply(policy("DENY", "  - from:\n    - source:\n        ipBlocks: [\"" + client_cidr + "\"]\n"),
         [] { return !allowed("client"); });
   EXPECT_TRUE(allowed("my-app-v1")) << "ipBlocks matched a source outside the block";
-  apply(policy("DENY",
-               "  - from:\n    - source:\n        notIpBlocks: [\"" + client_cidr + "\"]\n"),
-        [] { return !allowed("my-app-v1"); });
+  apply(
+      policy("DENY", "  - from:\n    - source:\n        notIpBlocks: [\"" + client_cidr + "\"]\n"),
+      [] { return !allowed("my-app-v1"); });
   EXPECT_TRUE(allowed("client")) << "notIpBlocks matched the excluded source";
 }
 
@@ -80,8 +82,10 @@ TEST_F(PolicyTest, StrictPeerAuthenticationRefusesPlaintextOn15006) {
   // node1's netns is outside the mesh: its connection to my-app-v2 arrives as plaintext and
   // sk_lookup steers it to the ztunnel's 15006 for that pod.
   auto plaintext = [&] {
-    return lab().inNode("node1", {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m",
-                                  "3", appUrl("my-app-v2")}).out == "200";
+    return lab()
+               .inNode("node1", {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3",
+                                 appUrl("my-app-v2")})
+               .out == "200";
   };
   double before = metricSum(metrics("node2"), "istio_tcp_connections_opened_total",
                             {{"reporter", "destination"}, {"connection_security_policy", "none"}});
@@ -90,28 +94,29 @@ TEST_F(PolicyTest, StrictPeerAuthenticationRefusesPlaintextOn15006) {
                       {{"reporter", "destination"}, {"connection_security_policy", "none"}}),
             before)
       << "the plaintext connection did not go through the ztunnel's 15006";
-  apply("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: strict\n"
-        "  namespace: default\nspec:\n  mtls:\n    mode: STRICT\n",
-        [&] { return !plaintext(); });
+  apply(
+      "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: strict\n"
+      "  namespace: default\nspec:\n  mtls:\n    mode: STRICT\n",
+      [&] { return !plaintext(); });
   EXPECT_TRUE(allowed("client")) << "STRICT must still accept mTLS";
 }
 
 TEST_F(PolicyTest, LiveUpdateClosesAnOpenConnectionItNowDenies) {
   // A request the app answers only after 5 s keeps the tunnel open.
   auto held = std::async(std::launch::async, [&] {
-    return pyJson("client", "tcp_probe.py",
-                  {"hold", "--target", ip("my-app-v2") + ":8080", "--path", "/delay/5000",
-                   "--timeout", "15"},
-                  std::chrono::seconds(30));
+    return pyJson(
+        "client", "tcp_probe.py",
+        {"hold", "--target", ip("my-app-v2") + ":8080", "--path", "/delay/5000", "--timeout", "15"},
+        std::chrono::seconds(30));
   });
   ASSERT_TRUE(eventually([&] {
     auto d = configDump("node2");
     return d.is_object() && d.value("tracked_connections", 0) >= 1;
   })) << "the held connection never reached the destination ztunnel";
   auto applied_at = std::chrono::system_clock::now();
-  lab().writeConfig(kPolicyFile,
-                    policy("DENY", "  - from:\n    - source:\n        principals: "
-                                   "[\"cluster.local/ns/default/sa/client\"]\n"));
+  lab().writeConfig(kPolicyFile, policy("DENY",
+                                        "  - from:\n    - source:\n        principals: "
+                                        "[\"cluster.local/ns/default/sa/client\"]\n"));
   ASSERT_EQ(held.wait_for(std::chrono::seconds(20)), std::future_status::ready);
   auto r = held.get();
   ASSERT_TRUE(r.is_object());

@@ -31,8 +31,13 @@ class BadInputTest : public MeshTest {
   }
   nlohmann::json sendFromNode(const std::string& node, const std::string& target,
                               const std::vector<std::string>& what) {
-    std::vector<std::string> argv{"/usr/bin/python3", scriptPath("tcp_probe.py"), "garbage",
-                                  "--target", target, "--timeout", "5"};
+    std::vector<std::string> argv{"/usr/bin/python3",
+                                  scriptPath("tcp_probe.py"),
+                                  "garbage",
+                                  "--target",
+                                  target,
+                                  "--timeout",
+                                  "5"};
     argv.insert(argv.end(), what.begin(), what.end());
     auto r = lab().inNode(node, argv);
     auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -48,7 +53,8 @@ class BadInputTest : public MeshTest {
 };
 
 TEST_F(BadInputTest, GarbageOn15008IsClosed) {
-  auto r = send("client", hbone(), {"--hex", "00ff13370badc0de0000000000ffffffff" + std::string(200, 'a')});
+  auto r = send("client", hbone(),
+                {"--hex", "00ff13370badc0de0000000000ffffffff" + std::string(200, 'a')});
   expectClosed(r, 2.0);
 }
 
@@ -78,8 +84,8 @@ TEST_F(BadInputTest, OversizedHeaderBlockOn15008IsRefused) {
 
 TEST_F(BadInputTest, HalfOpenTlsHandshakeIsClosedWithinTheHandshakeTimeout) {
   // A TLS record header announcing a 512-byte ClientHello, then only its first bytes.
-  auto r = send("client", hbone(), {"--hex", "160301020001000200030300112233"},
-                kHandshakeTimeoutS + 10);
+  auto r =
+      send("client", hbone(), {"--hex", "160301020001000200030300112233"}, kHandshakeTimeoutS + 10);
   ASSERT_TRUE(r.is_object());
   EXPECT_NE(r.value("ended", "timeout"), "timeout") << r.dump();
   double after = r.value("after", 1e9);
@@ -99,9 +105,10 @@ TEST_F(BadInputTest, GarbageToMetricsReadinessAndAdminPortsIsClosed) {
     SCOPED_TRACE(target);
     expectClosed(sendFromNode("node2", target, {"--hex", "00ff0d0a0d0a" + std::string(64, 'f')}),
                  3.0);
-    expectClosed(sendFromNode("node2", target,
-                              {"--text", "GET /" + std::string(100000, 'x') + " HTTP/1.1\\r\\n\\r\\n"}),
-                 3.0);
+    expectClosed(
+        sendFromNode("node2", target,
+                     {"--text", "GET /" + std::string(100000, 'x') + " HTTP/1.1\\r\\n\\r\\n"}),
+        3.0);
   }
   EXPECT_FALSE(metrics("node2").empty());
 }

@@ -1,8 +1,8 @@
 #include "tests/e2e/ztunnel/zt_fixture.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -59,13 +59,16 @@ void SharedLabTest::upLab(const std::string& name) {
         << "ztunnel on " << node << " never became ready";
   }
   int tries = 0;
-  ASSERT_TRUE(eventually([&] {
-    ++tries;
-    return curlStatus("client", appUrl("my-app-v2"), 2) == 200 &&
-           curlStatus("client", appUrl("my-app-v1"), 2) == 200;
-  }, std::chrono::seconds(20)))
+  ASSERT_TRUE(eventually(
+      [&] {
+        ++tries;
+        return curlStatus("client", appUrl("my-app-v2"), 2) == 200 &&
+               curlStatus("client", appUrl("my-app-v1"), 2) == 200;
+      },
+      std::chrono::seconds(20)))
       << "both ztunnels are ready but the mesh does not serve client -> my-app";
-  if (tries > 1) std::printf("NOTE: lab %s: ready, but the mesh served only on try %d\n", name.c_str(), tries);
+  if (tries > 1)
+    std::printf("NOTE: lab %s: ready, but the mesh served only on try %d\n", name.c_str(), tries);
   lab_up_ = true;
 }
 
@@ -177,7 +180,8 @@ double metricSum(const std::string& exposition, const std::string& name,
       auto it = labels.find(k);
       if (it == labels.end() || it->second != v) all = false;
     }
-    if (all && value_at != std::string::npos) sum += std::strtod(line.c_str() + value_at + 1, nullptr);
+    if (all && value_at != std::string::npos)
+      sum += std::strtod(line.c_str() + value_at + 1, nullptr);
   }
   return sum;
 }
@@ -269,9 +273,9 @@ bool OwnedZtunnel::start(Lab& lab, const std::vector<std::string>& argv, const s
   // nsenter, not `ip netns exec`: that one remounts /sys, hiding the agent's bpffs pins.
   std::vector<std::string> full{"nsenter", "--net=/run/netns/" + lab.name() + "-" + node};
   full.insert(full.end(), argv.begin(), argv.end());
-  for (const auto& [flag, port] : {std::pair{"--admin-port", admin_port},
-                                    std::pair{"--metrics-port", metrics_port},
-                                    std::pair{"--readiness-port", readiness_port}}) {
+  for (const auto& [flag, port] :
+       {std::pair{"--admin-port", admin_port}, std::pair{"--metrics-port", metrics_port},
+        std::pair{"--readiness-port", readiness_port}}) {
     full.push_back(flag);
     full.push_back(std::to_string(port));
   }
@@ -290,9 +294,10 @@ TestPki::TestPki() {
   }
   std::ofstream(dir_ + "/index.txt").close();
   std::ofstream(dir_ + "/serial.txt") << "1000\n";
-  std::ofstream(dir_ + "/ca.cnf") << "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
-                                     "new_certs_dir = .\nserial = serial.txt\ndefault_md = sha256\n"
-                                     "policy = p\nunique_subject = no\n[p]\norganizationName = optional\n";
+  std::ofstream(dir_ + "/ca.cnf")
+      << "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+         "new_certs_dir = .\nserial = serial.txt\ndefault_md = sha256\n"
+         "policy = p\nunique_subject = no\n[p]\norganizationName = optional\n";
 }
 
 TestPki::~TestPki() {
@@ -308,10 +313,11 @@ TestPki::Leaf TestPki::issue(const std::string& name, const std::string& uri,
                      << "\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                         "extendedKeyUsage=clientAuth,serverAuth\n";
   std::string dates = expired ? "-startdate 20200101000000Z -enddate 20200102000000Z" : "-days 1";
-  auto r = sh("cd " + dir_ + " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
-              l.key + " && openssl req -new -key " + l.key + " -subj /O=ambit-test -out " + name +
-              ".csr && openssl ca -batch -config ca.cnf -cert " + ca_cert + " -keyfile " + ca_key +
-              " -in " + name + ".csr -out " + l.cert + " -notext -extfile " + ext + " " + dates);
+  auto r =
+      sh("cd " + dir_ + " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+         l.key + " && openssl req -new -key " + l.key + " -subj /O=ambit-test -out " + name +
+         ".csr && openssl ca -batch -config ca.cnf -cert " + ca_cert + " -keyfile " + ca_key +
+         " -in " + name + ".csr -out " + l.cert + " -notext -extfile " + ext + " " + dates);
   if (r.exit_code != 0) {
     ADD_FAILURE() << "issuing " << name << " failed:\n" << r.out << r.err;
     return {};
@@ -321,9 +327,10 @@ TestPki::Leaf TestPki::issue(const std::string& name, const std::string& uri,
 
 TestPki::Leaf TestPki::foreignCa() {
   Leaf ca{dir_ + "/foreign-ca.pem", dir_ + "/foreign-ca.key"};
-  auto r = sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + ca.key +
-              " && openssl req -x509 -new -key " + ca.key + " -subj /O=foreign -days 1 -out " +
-              ca.cert + " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
+  auto r = sh(
+      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + ca.key +
+      " && openssl req -x509 -new -key " + ca.key + " -subj /O=foreign -days 1 -out " + ca.cert +
+      " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
   if (r.exit_code != 0) {
     ADD_FAILURE() << "foreign CA failed:\n" << r.out << r.err;
     return {};

@@ -111,8 +111,8 @@ struct OwnedZtunnel {
   std::string log_file;
   OwnedProcess process;
   // argv: the lab ztunnel's command line (SharedLabTest::daemonArgv).
-  bool start(Lab& lab, const std::vector<std::string>& argv, const std::string& node,
-             int port_base, const std::vector<std::string>& extra);
+  bool start(Lab& lab, const std::vector<std::string>& argv, const std::string& node, int port_base,
+             const std::vector<std::string>& extra);
 };
 
 // Certificates for the third-party HBONE client: keys and leafs under a temp dir.

@@ -1,12 +1,13 @@
+#include "common/admin/admin_server.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <prometheus/counter.h>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 
 namespace ambit::admin {
@@ -39,7 +40,8 @@ class AdminServerTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<AdminServer>(io_);
     registry_ = std::make_shared<prometheus::Registry>();
-    auto& family = prometheus::BuildCounter().Name("ambit_test_total").Help("test").Register(*registry_);
+    auto& family =
+        prometheus::BuildCounter().Name("ambit_test_total").Help("test").Register(*registry_);
     family.Add({{"kind", "a"}}).Increment(3);
     server_->route("/healthz/ready", readinessHandler([this] { return ready_.load(); }));
     server_->route("/metrics", metricsHandler(registry_));

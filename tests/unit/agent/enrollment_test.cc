@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "agent/enrollment.h"
+
+#include <gtest/gtest.h>
 
 namespace ambit::agent {
 namespace {

@@ -1,13 +1,13 @@
+#include "agent/handoff_server.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "agent/handoff_server.h"
 #include "common/handoff/handoff_socket.h"
 
 namespace ambit::agent {
@@ -144,12 +144,12 @@ TEST(HandoffServerServed, ReportsEachPodTheZtunnelAckedOk) {
     ack.set_ok(ok);
     ASSERT_TRUE(handoff::sendAck(sock->get(), ack));
   };
-  ackNext(true);   // PodKeep default/a
-  ackNext(true);   // SnapshotDone
+  ackNext(true);  // PodKeep default/a
+  ackNext(true);  // SnapshotDone
   server.upsert(makePod("default/b"));
   ackNext(false);  // PodAdd default/b, refused: not served
   server.upsert(makePod("default/c"));
-  ackNext(true);   // PodAdd default/c
+  ackNext(true);  // PodAdd default/c
   server.stop();
   std::filesystem::remove_all(dir);
   std::lock_guard lock(mu);

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tests/unit/config/test_util.h"
 #include "tests/support/seed.h"
+#include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
 namespace {

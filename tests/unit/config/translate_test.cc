@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "common/config/validators.h"
-#include "tests/unit/config/test_util.h"
 #include "tests/support/seed.h"
+#include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
 namespace {

@@ -1,12 +1,11 @@
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/handoff/handoff_socket.h"
 
@@ -55,7 +54,8 @@ TEST_F(HandoffTest, MessageWithNetnsFdAndAckRoundTrip) {
   EXPECT_EQ(got->message.seq(), 7u);
   EXPECT_EQ(got->message.add().pod().uid(), "default/my-app-v1");
   ASSERT_TRUE(got->fd.valid());
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::fstat(netns.get(), &a), 0);
   ASSERT_EQ(::fstat(got->fd.get(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino) << "received fd refers to a different namespace";

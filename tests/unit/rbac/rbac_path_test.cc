@@ -1,7 +1,6 @@
 // Path/host canonicalisation (one case per known bypass class) and IP/CIDR parsing.
-#include "tests/unit/rbac/rbac_test_util.h"
-
 #include "common/rbac/path_normalize.h"
+#include "tests/unit/rbac/rbac_test_util.h"
 
 namespace ambit::rbac::testing {
 namespace {
@@ -117,8 +116,8 @@ TEST(RbacIp, ParseAndContain) {
   ASSERT_TRUE(v6.isOk());
   EXPECT_TRUE(v6->contains(*IpAddress::parse("febf::1")));
   EXPECT_FALSE(v6->contains(*IpAddress::parse("fec0::1")));
-  for (const char* bad : {"10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8x", "x/8",
-                          "::ffff:10.0.0.0/90"}) {
+  for (const char* bad :
+       {"10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8x", "x/8", "::ffff:10.0.0.0/90"}) {
     EXPECT_FALSE(Cidr::parse(bad).isOk()) << bad;
   }
 }

@@ -82,13 +82,21 @@ const ScopeCase kScopes[] = {
     {"namespace_applies_own", R"(namespace: "foo")", "foo", true},
     {"namespace_not_other", R"(namespace: "bar")", "foo", false},
     {"selector_match", R"(namespace: "foo" selector { key: "app" value: "web" })", "foo", true},
-    {"selector_all_labels", R"(namespace: "foo" selector { key: "app" value: "web" } selector { key: "version" value: "v1" })", "foo", true},
-    {"selector_value_mismatch", R"(namespace: "foo" selector { key: "app" value: "db" })", "foo", false},
-    {"selector_missing_label", R"(namespace: "foo" selector { key: "tier" value: "x" })", "foo", false},
-    {"selector_other_namespace", R"(namespace: "bar" selector { key: "app" value: "web" })", "foo", false},
-    {"root_selector_any_namespace", R"(namespace: "istio-system" selector { key: "app" value: "web" })", "foo", true},
-    {"root_selector_mismatch", R"(namespace: "istio-system" selector { key: "app" value: "db" })", "foo", false},
-    {"target_ref_not_for_workloads", R"(namespace: "foo" target_refs: "Service/web")", "foo", false},
+    {"selector_all_labels",
+     R"(namespace: "foo" selector { key: "app" value: "web" } selector { key: "version" value: "v1" })",
+     "foo", true},
+    {"selector_value_mismatch", R"(namespace: "foo" selector { key: "app" value: "db" })", "foo",
+     false},
+    {"selector_missing_label", R"(namespace: "foo" selector { key: "tier" value: "x" })", "foo",
+     false},
+    {"selector_other_namespace", R"(namespace: "bar" selector { key: "app" value: "web" })", "foo",
+     false},
+    {"root_selector_any_namespace",
+     R"(namespace: "istio-system" selector { key: "app" value: "web" })", "foo", true},
+    {"root_selector_mismatch", R"(namespace: "istio-system" selector { key: "app" value: "db" })",
+     "foo", false},
+    {"target_ref_not_for_workloads", R"(namespace: "foo" target_refs: "Service/web")", "foo",
+     false},
     // The scope field is informational: a GLOBAL label on a non-root policy does not widen it.
     {"scope_field_ignored", R"(namespace: "bar" scope: GLOBAL)", "foo", false},
 };
@@ -111,7 +119,8 @@ TEST(RbacScope, WaypointTargetsUseTargetRefs) {
   const auto set = compileOk({
       authz(R"(name: "svc" namespace: "foo" target_refs: "Service/web" action: DENY rules {})"),
       authz(R"(name: "gw" namespace: "foo" target_refs: "Gateway/waypoint" )" + kFromOther),
-      authz(R"(name: "cls" namespace: "istio-system" target_refs: "GatewayClass/istio-waypoint" action: AUDIT rules {})"),
+      authz(
+          R"(name: "cls" namespace: "istio-system" target_refs: "GatewayClass/istio-waypoint" action: AUDIT rules {})"),
       authz(R"(name: "ns-wide" namespace: "foo" action: DENY rules {})"),
   });
   Request req;
@@ -119,9 +128,9 @@ TEST(RbacScope, WaypointTargetsUseTargetRefs) {
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.policy, "foo/svc");
 
-  d = set->evaluate({.ns = "foo", .service = "api", .gateway = "waypoint",
-                     .gateway_class = "istio-waypoint"},
-                    req.attrs, Mode::kL7);
+  d = set->evaluate(
+      {.ns = "foo", .service = "api", .gateway = "waypoint", .gateway_class = "istio-waypoint"},
+      req.attrs, Mode::kL7);
   EXPECT_FALSE(d.allowed);  // only foo/gw (ALLOW from other) applies; ns-wide DENY does not
   EXPECT_EQ(d.reason, Decision::Reason::kNoAllowMatched);
   EXPECT_EQ(d.audit_policy, "istio-system/cls");
@@ -131,8 +140,9 @@ TEST(RbacScope, WaypointTargetsUseTargetRefs) {
 }
 
 TEST(RbacScope, AuditNeverChangesDecision) {
-  const auto set = compileOk({authz(R"(name: "audit" namespace: "foo" action: AUDIT rules {})"),
-                              authz(R"(name: "deny" namespace: "foo" action: DENY )" + kFromOther)});
+  const auto set =
+      compileOk({authz(R"(name: "audit" namespace: "foo" action: AUDIT rules {})"),
+                 authz(R"(name: "deny" namespace: "foo" action: DENY )" + kFromOther)});
   Request req;
   const Decision d = set->evaluate({.ns = "foo"}, req.attrs, Mode::kL7);
   EXPECT_TRUE(d.allowed);
@@ -164,22 +174,38 @@ struct L4Case {
 void PrintTo(const L4Case& c, std::ostream* os) { *os << c.name; }
 
 const L4Case kL4Cases[] = {
-    {"allow_methods_never_matches", "ALLOW", R"(rules { to { methods { exact: "GET" } } })", false, true},
+    {"allow_methods_never_matches", "ALLOW", R"(rules { to { methods { exact: "GET" } } })", false,
+     true},
     {"allow_paths", "ALLOW", R"(rules { to { paths { prefix: "/api/" } } })", false, true},
     {"allow_hosts", "ALLOW", R"(rules { to { hosts { presence: true } } })", false, true},
     {"allow_not_paths", "ALLOW", R"(rules { to { not_paths { exact: "/x" } } })", false, true},
-    {"allow_request_principals", "ALLOW", R"(rules { from { request_principals { presence: true } } })", false, true},
-    {"allow_remote_ip", "ALLOW", R"(rules { from { remote_ip_blocks: "10.0.0.0/8" } })", false, true},
-    {"allow_when_header", "ALLOW", R"(rules { when { key: "request.headers[x-user]" values: "alice" } })", false, true},
-    {"allow_when_claim", "ALLOW", R"(rules { when { key: "request.auth.claims[groups]" values: "g1" } })", false, true},
-    {"allow_l7_and_l4_rule", "ALLOW", R"(rules { to { methods { exact: "GET" } } } rules { to { ports: 8080 } })", true, true},
-    {"allow_l4_rule_unaffected", "ALLOW", R"(rules { from { namespaces { exact: "client" } } to { ports: 8080 } })", true, true},
+    {"allow_request_principals", "ALLOW",
+     R"(rules { from { request_principals { presence: true } } })", false, true},
+    {"allow_remote_ip", "ALLOW", R"(rules { from { remote_ip_blocks: "10.0.0.0/8" } })", false,
+     true},
+    {"allow_when_header", "ALLOW",
+     R"(rules { when { key: "request.headers[x-user]" values: "alice" } })", false, true},
+    {"allow_when_claim", "ALLOW",
+     R"(rules { when { key: "request.auth.claims[groups]" values: "g1" } })", false, true},
+    {"allow_l7_and_l4_rule", "ALLOW",
+     R"(rules { to { methods { exact: "GET" } } } rules { to { ports: 8080 } })", true, true},
+    {"allow_l4_rule_unaffected", "ALLOW",
+     R"(rules { from { namespaces { exact: "client" } } to { ports: 8080 } })", true, true},
     {"deny_methods_ignored", "DENY", R"(rules { to { methods { exact: "POST" } } })", false, true},
-    {"deny_l7_with_l4_match", "DENY", R"(rules { from { namespaces { exact: "client" } } to { paths { exact: "/admin" } } })", false, true},
-    {"deny_l7_with_l4_miss", "DENY", R"(rules { from { namespaces { exact: "other" } } to { paths { exact: "/admin" } } })", true, true},
-    {"deny_when_header_ignored", "DENY", R"(rules { to { ports: 8080 } when { key: "request.headers[x-user]" values: "bob" } })", false, true},
-    {"deny_when_l4_key_still_checked", "DENY", R"(rules { when { key: "destination.port" values: "9090" } when { key: "request.auth.principal" values: "*" } })", true, true},
-    {"deny_request_principal_ignored", "DENY", R"(rules { from { request_principals { exact: "nobody" } } })", false, true},
+    {"deny_l7_with_l4_match", "DENY",
+     R"(rules { from { namespaces { exact: "client" } } to { paths { exact: "/admin" } } })", false,
+     true},
+    {"deny_l7_with_l4_miss", "DENY",
+     R"(rules { from { namespaces { exact: "other" } } to { paths { exact: "/admin" } } })", true,
+     true},
+    {"deny_when_header_ignored", "DENY",
+     R"(rules { to { ports: 8080 } when { key: "request.headers[x-user]" values: "bob" } })", false,
+     true},
+    {"deny_when_l4_key_still_checked", "DENY",
+     R"(rules { when { key: "destination.port" values: "9090" } when { key: "request.auth.principal" values: "*" } })",
+     true, true},
+    {"deny_request_principal_ignored", "DENY",
+     R"(rules { from { request_principals { exact: "nobody" } } })", false, true},
 };
 
 class L4Test : public ::testing::TestWithParam<L4Case> {};
@@ -206,13 +232,15 @@ void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
 
 const ErrorCase kErrors[] = {
     {"bad_cidr_prefix", R"(rules { from { ip_blocks: "10.0.0.0/33" } })",
-     "AuthorizationPolicy foo/bad: rules[0].from[0].source.ipBlocks[0]: invalid CIDR '10.0.0.0/33'"},
+     "AuthorizationPolicy foo/bad: rules[0].from[0].source.ipBlocks[0]: invalid CIDR "
+     "'10.0.0.0/33'"},
     {"bad_cidr_addr", R"(rules {} rules { from {} from { not_ip_blocks: "10.0.0.300" } })",
      "AuthorizationPolicy foo/bad: rules[1].from[1].source.notIpBlocks[0]: invalid CIDR"},
     {"bad_v6_prefix", R"(rules { from { remote_ip_blocks: "2001:db8::/129" } })",
      "remoteIpBlocks[0]: invalid CIDR '2001:db8::/129'"},
     {"unknown_key", R"(rules { when { key: "request.body" values: "x" } })",
-     "AuthorizationPolicy foo/bad: rules[0].when[0]: unknown or unsupported condition key 'request.body'"},
+     "AuthorizationPolicy foo/bad: rules[0].when[0]: unknown or unsupported condition key "
+     "'request.body'"},
     {"empty_header_name", R"(rules { when { key: "request.headers[]" values: "x" } })",
      "unknown or unsupported condition key 'request.headers[]'"},
     {"bad_claim_path", R"(rules { when { key: "request.auth.claims[a][]" values: "x" } })",

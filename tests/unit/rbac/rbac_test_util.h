@@ -1,8 +1,8 @@
 #pragma once
 // Shared helpers for the rbac tests: policies written in protobuf text format, one request.
 
-#include <google/protobuf/text_format.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
 #include <string>

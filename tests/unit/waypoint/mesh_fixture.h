@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/config/loader.h"
-#include "waypoint/mesh_index.h"
 #include "tests/support/seed.h"
+#include "waypoint/mesh_index.h"
 
 namespace ambit::waypoint::testing {
 
