@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  build-essential ccache cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   # libraries (DESIGN.md §8)
   libssl-dev libnghttp2-dev libboost1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
