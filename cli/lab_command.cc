@@ -31,6 +31,10 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "where the lab's YAML goes (default <run-dir>/config)");
   up->add_flag("--waypoint", o.waypoint,
                "add a waypoint pod (ambit-waypoint) on node1 and send Service my-app through it");
+  up->add_option("--waypoint-arg", o.waypoint_args,
+                 "extra flag for the waypoint pod's ambit-waypoint, e.g. "
+                 "--waypoint-arg=--zipkin-address=10.244.1.10:9411 (repeatable)")
+      ->allow_extra_args(false);
   up->add_option("--bin-dir", o.bin_dir,
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
   up->callback([&o] {

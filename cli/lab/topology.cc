@@ -91,6 +91,7 @@ void addWaypoint(Topology& t) {
                kWaypointName,
                "--service-account",
                kWaypointName};
+  p.command.insert(p.command.end(), t.options.waypoint_args.begin(), t.options.waypoint_args.end());
   p.ready_port = kWaypointHbonePort;
   for (auto& s : t.services) {
     if (s.name == "my-app") s.labels["istio.io/use-waypoint"] = kWaypointName;
@@ -147,6 +148,10 @@ Result<Topology> buildTopology(const LabOptions& options) {
   t.cgroup_subdir = options.name + "-lab";
   for (int i = 1; i <= options.nodes; ++i) t.nodes.push_back(makeNode(options.name, i));
   addDefaultWorkloads(t);
+  if (!options.waypoint && !options.waypoint_args.empty()) {
+    return makeError("--waypoint-arg '{}' needs --waypoint (there is no waypoint pod without it)",
+                     options.waypoint_args.front());
+  }
   if (options.waypoint) addWaypoint(t);
   return t;
 }

@@ -60,6 +60,8 @@ struct LabOptions {
   // Adds a waypoint pod (ambit-waypoint, Gateway "waypoint") on node1 and binds Service
   // my-app to it (label istio.io/use-waypoint), so its HTTP traffic goes through L7.
   bool waypoint = false;
+  // Extra command-line flags for the waypoint pod's ambit-waypoint (e.g. "--zipkin-address=…").
+  std::vector<std::string> waypoint_args;
 };
 
 struct NodeSpec {

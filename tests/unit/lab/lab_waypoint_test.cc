@@ -38,6 +38,32 @@ TEST(LabWaypoint, WaypointPodRunsAmbitWaypointOnNode1) {
   EXPECT_EQ(renderConfig(*t2).count("40-waypoint.yaml"), 0u);
 }
 
+TEST(LabWaypoint, WaypointArgsGoToTheWaypointCommandOnly) {
+  LabOptions o;
+  o.waypoint = true;
+  o.waypoint_args = {"--zipkin-address=10.244.1.10:9411", "--no-access-log"};
+  auto t = buildTopology(o);
+  ASSERT_TRUE(t.isOk()) << t.error().message;
+  const PodSpec* p = t->findPod("waypoint");
+  ASSERT_NE(p, nullptr);
+  ASSERT_GE(p->command.size(), 2u);
+  EXPECT_EQ(p->command[p->command.size() - 2], "--zipkin-address=10.244.1.10:9411");
+  EXPECT_EQ(p->command.back(), "--no-access-log");
+  for (const auto& other : t->pods) {
+    if (other.name == "waypoint") continue;
+    EXPECT_EQ(std::find(other.command.begin(), other.command.end(), "--no-access-log"),
+              other.command.end())
+        << other.name;
+  }
+  o.waypoint = false;
+  auto refused = buildTopology(o);
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_NE(refused.error().message.find(
+                "--waypoint-arg '--zipkin-address=10.244.1.10:9411' needs --waypoint"),
+            std::string::npos)
+      << refused.error().message;
+}
+
 TEST(LabWaypoint, ConfigBindsMyAppToTheWaypoint) {
   std::vector<config::SourceDocument> docs;
   for (const auto& [name, content] : renderConfig(waypointLab())) docs.push_back({name, content});
