@@ -5,10 +5,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
+#include "common/netns.h"
 #include "tests/e2e/support/e2e_support.h"
 #include "tests/support/seed.h"
 
@@ -18,6 +25,93 @@ namespace {
 const std::string kRoutesFile = "50-waypoint-test.yaml";
 const std::string kSplitScript =
     std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/waypoint/http_split.py";
+const std::string kRawScript = std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/waypoint/raw_http.py";
+constexpr uint16_t kZipkinPort = 19411;  // the collector, inside the waypoint pod
+
+// A Zipkin collector the test runs inside a pod's netns on 127.0.0.1:kZipkinPort: answers
+// every POST /api/v2/spans with 202 and keeps the spans it carried.
+class ZipkinCollector {
+ public:
+  explicit ZipkinCollector(const std::string& netns) {
+    namespace asio = boost::asio;
+    auto ns = openNetns("/run/netns/" + netns);
+    if (!ns) {
+      ADD_FAILURE() << ns.error().message;
+      return;
+    }
+    // The listening socket is created inside the pod's netns and stays bound to it.
+    Status bound = inNetns(ns->get(), [&]() -> Status {
+      boost::system::error_code ec;
+      asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), kZipkinPort);
+      acceptor_.open(ep.protocol(), ec);
+      if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) acceptor_.bind(ep, ec);
+      if (!ec) acceptor_.listen(16, ec);
+      if (ec) return makeError("collector listen: {}", ec.message());
+      return Status::ok();
+    });
+    if (!bound) {
+      ADD_FAILURE() << bound.error().message;
+      return;
+    }
+    acceptNext();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~ZipkinCollector() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  nlohmann::json spans() const {
+    std::lock_guard lock(mu_);
+    return spans_;
+  }
+
+ private:
+  struct Connection {
+    explicit Connection(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}
+    boost::asio::ip::tcp::socket sock;
+    boost::beast::flat_buffer buf;
+    boost::beast::http::request<boost::beast::http::string_body> req;
+    boost::beast::http::response<boost::beast::http::string_body> res;
+  };
+
+  void acceptNext() {
+    acceptor_.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      readNext(std::make_shared<Connection>(std::move(s)));
+      acceptNext();
+    });
+  }
+
+  // One POST per exchange; the exporter may keep the connection alive.
+  void readNext(const std::shared_ptr<Connection>& c) {
+    namespace http = boost::beast::http;
+    c->req = {};
+    http::async_read(c->sock, c->buf, c->req, [this, c](boost::system::error_code ec, size_t) {
+      if (ec) return;
+      auto batch = nlohmann::json::parse(c->req.body(), nullptr, false);
+      {
+        std::lock_guard lock(mu_);
+        if (batch.is_array()) {
+          for (auto& span : batch) spans_.push_back(span);
+        }
+      }
+      c->res = {http::status::accepted, c->req.version()};
+      c->res.keep_alive(c->req.keep_alive());
+      c->res.prepare_payload();
+      http::async_write(c->sock, c->res, [this, c](boost::system::error_code wec, size_t) {
+        if (!wec && c->req.keep_alive()) readNext(c);
+      });
+    });
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::thread thread_;
+  mutable std::mutex mu_;
+  nlohmann::json spans_ = nlohmann::json::array();
+};
 
 using testdata::kSeedVirtualService;
 
@@ -27,7 +121,8 @@ class WaypointE2eTest : public testing::Test {
     if (::geteuid() != 0) return;
     lab_ = new Lab("wpe2e");
     lab_->down();
-    lab_->up({"--waypoint"});
+    lab_->up(
+        {"--waypoint", "--waypoint-arg=--zipkin-address=127.0.0.1:" + std::to_string(kZipkinPort)});
   }
   static void TearDownTestSuite() {
     if (lab_ != nullptr) lab_->down();
@@ -59,15 +154,13 @@ class WaypointE2eTest : public testing::Test {
     return ss.str();
   }
 
-  static size_t configVersionsLoaded() {
-    std::string log = waypointLog();
+  static size_t occurrences(const std::string& text, const std::string& what) {
     size_t n = 0;
-    for (size_t at = log.find("config version"); at != std::string::npos;
-         at = log.find("config version", at + 1)) {
-      ++n;
-    }
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
   }
+
+  static size_t configVersionsLoaded() { return occurrences(waypointLog(), "config version"); }
 
   // Writes (or, for empty yaml, removes) the test's config file and waits until the waypoint
   // loaded the new config, with that many route tables and authorization policies.
@@ -106,6 +199,14 @@ class WaypointE2eTest : public testing::Test {
     std::vector<std::string> argv{"curl", "-s", "-m", "5", "--path-as-is"};
     argv.insert(argv.end(), args.begin(), args.end());
     return lab_->exec("client", argv);
+  }
+
+  // Raw bytes (a Python string literal) to the VIP from the client pod; what came back.
+  static std::string raw(const std::string& literal) {
+    CommandOutput out =
+        lab_->exec("client", {"/usr/bin/python3", kRawScript, "10.96.0.10", "80", literal});
+    EXPECT_EQ(out.exit_code, 0) << out.err;
+    return out.out;
   }
 
   static Lab* lab_;
@@ -233,6 +334,176 @@ TEST_F(WaypointE2eTest, ReportsIstioRequestMetrics) {
     EXPECT_NE(m.out.find(want), std::string::npos) << want;
   }
   EXPECT_NE(waypointLog().find("access \"GET / HTTP/1.1\" 200"), std::string::npos);
+}
+
+TEST_F(WaypointE2eTest, HttpRouteWeightsSplitLikeTheVirtualServiceAndHeaderMatchWins) {
+  // GAMMA: an HTTPRoute with the Service as its parent, weighting two per-version Services.
+  applyConfig(R"(apiVersion: v1
+kind: Service
+metadata: {name: my-app-v1, namespace: default}
+spec:
+  clusterIP: 10.96.0.21
+  selector: {app: my-app, version: v1}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: my-app-v2, namespace: default}
+spec:
+  clusterIP: 10.96.0.22
+  selector: {app: my-app, version: v2}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: my-app, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: my-app, port: 80}]
+  rules:
+  - matches: [{headers: [{name: x-canary, value: "yes"}]}]
+    backendRefs: [{name: my-app-v2, port: 80}]
+  - backendRefs:
+    - {name: my-app-v1, port: 80, weight: 80}
+    - {name: my-app-v2, port: 80, weight: 20}
+)",
+              1, 0);
+  nlohmann::json r = split(2000);
+  EXPECT_EQ(r["statuses"].value("200", 0), 2000) << r;
+  int v1 = r["versions"].value("v1", 0);
+  int v2 = r["versions"].value("v2", 0);
+  std::cout << "HTTPRoute split of 2000: v1=" << v1 << " v2=" << v2 << "\n";
+  EXPECT_GE(v1, 1540) << r;
+  EXPECT_LE(v1, 1660) << r;
+  EXPECT_GE(v2, 340) << r;
+  EXPECT_LE(v2, 460) << r;
+  nlohmann::json canary = split(100, "/", {"x-canary:yes"});
+  EXPECT_EQ(canary["versions"].value("v2", 0), 100) << canary;
+}
+
+TEST_F(WaypointE2eTest, EveryPathBypassClassStaysDenied) {
+  applyConfig(R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin", "/admin/*"]}}]
+  - to: [{operation: {hosts: ["secret.example.com"]}}]
+)",
+              0, 1);
+  // Through curl --path-as-is: dot segments, doubled slashes, escaped slash and backslash,
+  // escaped letters, path parameters (Envoy CVE-2019-9901, CVE-2021-29492; Istio
+  // CVE-2021-31920, CVE-2021-39156).
+  for (const std::string path :
+       {"/admin", "/admin/", "/x/../admin", "/./admin", "//admin", "/admin//users",
+        "/admin%2Fusers", "/admin%2fusers", "/admin%5Cusers", "/%61dmin/users", "/ADMIN/../admin",
+        "/admin;x=1", "/admin/users;jsessionid=1"}) {
+    CommandOutput out = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10" + path});
+    EXPECT_EQ(out.out, "403") << path;
+  }
+  // A fragment is never sent by curl; a raw request carries one (Istio CVE-2021-39155 is the
+  // host case below; fragments: CVE-2021-39156).
+  std::string frag =
+      raw("GET /admin#public HTTP/1.1\\r\\nHost: my-app\\r\\nConnection: close\\r\\n\\r\\n");
+  EXPECT_EQ(frag.rfind("HTTP/1.1 403", 0), 0u) << frag;
+  // Host names are compared case-insensitively, with or without a port.
+  for (const std::string host :
+       {"secret.example.com", "SECRET.Example.COM", "secret.example.com:80"}) {
+    CommandOutput out = curl({"-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: " + host,
+                              "http://10.96.0.10/public"});
+    EXPECT_EQ(out.out, "403") << host;
+  }
+  CommandOutput ok = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/public"});
+  EXPECT_EQ(ok.out, "200");
+}
+
+TEST_F(WaypointE2eTest, SmuggledRequestsGet400AndNeverReachTheApp) {
+  const std::string smuggled = "GET /smuggled HTTP/1.1\\r\\nHost: my-app\\r\\n\\r\\n";
+  const std::string cases[] = {
+      // CL + TE
+      "POST / HTTP/1.1\\r\\nHost: my-app\\r\\nContent-Length: 4\\r\\n"
+      "Transfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n" +
+          smuggled,
+      // two Content-Lengths
+      "POST / HTTP/1.1\\r\\nHost: my-app\\r\\nContent-Length: 0\\r\\n"
+      "Content-Length: 45\\r\\n\\r\\n" +
+          smuggled,
+      // obs-fold
+      "POST / HTTP/1.1\\r\\nHost: my-app\\r\\nX-Fold: a\\r\\n b\\r\\n"
+      "Content-Length: 0\\r\\n\\r\\n" +
+          smuggled,
+      // bare LF
+      "POST / HTTP/1.1\\nHost: my-app\\nContent-Length: 0\\n\\n" + smuggled,
+  };
+  const size_t accessed_before = occurrences(waypointLog(), "/smuggled");
+  for (const auto& c : cases) {
+    std::string got = raw(c);
+    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << c << "\n---\n" << got;
+    EXPECT_EQ(occurrences(got, "HTTP/1.1 "), 1u)
+        << "a second response means the smuggled request was served:\n"
+        << got;
+  }
+  // Oversized header block: 431.
+  std::string big =
+      "GET / HTTP/1.1\\r\\nHost: my-app\\r\\nX-Big: " + std::string(70000, 'a') + "\\r\\n\\r\\n";
+  EXPECT_EQ(raw(big).rfind("HTTP/1.1 431", 0), 0u);
+  EXPECT_EQ(occurrences(waypointLog(), "/smuggled"), accessed_before);
+}
+
+TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesTheWaypointSpan) {
+  ZipkinCollector collector(lab_->name() + "-pod-waypoint");
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string caller = "00f067aa0ba902b7";
+  CommandOutput w3c =
+      curl({"-H", "traceparent: 00-" + trace + "-" + caller + "-01", "http://10.96.0.10/traced"});
+  auto app = nlohmann::json::parse(w3c.out, nullptr, false);
+  ASSERT_TRUE(app.is_object()) << w3c.out << w3c.err;
+  // The app sees the waypoint's span as its parent, in W3C and B3 form.
+  const std::string seen = app["headers"].value("traceparent", "");
+  ASSERT_EQ(seen.size(), 55u) << app;
+  EXPECT_EQ(seen.substr(0, 36), "00-" + trace + "-");
+  const std::string waypoint_span = seen.substr(36, 16);
+  EXPECT_NE(waypoint_span, caller);
+  EXPECT_EQ(app["headers"].value("x-b3-traceid", ""), trace) << app;
+  EXPECT_EQ(app["headers"].value("x-b3-spanid", ""), waypoint_span) << app;
+  EXPECT_EQ(app["headers"].value("x-b3-parentspanid", ""), caller) << app;
+
+  // A B3-only caller (single header), and one with no context: the waypoint starts a trace.
+  const std::string b3_trace = "80f198ee56343ba864fe8b2a57d3eff7";
+  const std::string b3_caller = "e457b5a2e4d86bd1";
+  curl({"-o", "/dev/null", "-H", "b3: " + b3_trace + "-" + b3_caller + "-1",
+        "http://10.96.0.10/b3"});
+  CommandOutput fresh = curl({"http://10.96.0.10/fresh"});
+  auto fresh_app = nlohmann::json::parse(fresh.out, nullptr, false);
+  ASSERT_TRUE(fresh_app.is_object()) << fresh.out;
+  const std::string fresh_seen = fresh_app["headers"].value("traceparent", "");
+  ASSERT_EQ(fresh_seen.size(), 55u) << fresh_app;
+
+  auto find = [&](const std::string& trace_id) {
+    for (const auto& s : collector.spans()) {
+      if (s.value("traceId", "") == trace_id) return s;
+    }
+    return nlohmann::json();
+  };
+  ASSERT_TRUE(eventually([&] { return !find(trace).is_null(); }, std::chrono::seconds(10)))
+      << collector.spans().dump() << "\n"
+      << waypointLog();
+  nlohmann::json span = find(trace);
+  EXPECT_EQ(span.value("id", ""), waypoint_span) << span;
+  EXPECT_EQ(span.value("parentId", ""), caller) << span;
+  EXPECT_EQ(span.value("kind", ""), "SERVER") << span;
+  EXPECT_EQ(span["localEndpoint"].value("serviceName", ""), "waypoint.default") << span;
+  EXPECT_GT(span.value("duration", 0), 0) << span;
+  EXPECT_EQ(span["tags"].value("http.status_code", ""), "200") << span;
+
+  ASSERT_TRUE(eventually([&] { return !find(b3_trace).is_null(); }, std::chrono::seconds(10)));
+  EXPECT_EQ(find(b3_trace).value("parentId", ""), b3_caller);
+  const std::string fresh_trace = fresh_seen.substr(3, 32);
+  ASSERT_TRUE(eventually([&] { return !find(fresh_trace).is_null(); }, std::chrono::seconds(10)));
+  nlohmann::json root = find(fresh_trace);
+  EXPECT_FALSE(root.contains("parentId")) << root;
+  EXPECT_EQ(root.value("id", ""), fresh_seen.substr(36, 16)) << root;
 }
 
 }  // namespace
