@@ -128,6 +128,10 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
     rec.upstream = hbone::formatAuthority(target->authority);
     rec.destination = w;
     auto result = co_await services_.upstream->exchange(*target, request, *timeout);
+    if (decision.service) {
+      services_.router->recordOutcome(*rec.index, *decision.service, *w,
+                                      !result || result->response.result_int() >= 500);
+    }
     if (!result) {
       last = result.error();
       last_status = 0;

@@ -167,6 +167,9 @@ void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
     out.reason = "no healthy upstream";
     return;
   }
+  if (const v1::TrafficPolicy* policy = index.trafficPolicy(service.hostname())) {
+    outliers_.filter(service.hostname(), *policy, eps);
+  }
   orderEndpoints(index, service.hostname(), subset, eps);
   out.endpoints = std::move(eps);
 }
@@ -185,6 +188,14 @@ void Router::orderEndpoints(const MeshIndex& index, const std::string& host,
     if (load_(*eps[other]) < load_(*eps[pick])) pick = other;
   }
   std::rotate(eps.begin(), eps.begin() + static_cast<long>(pick), eps.end());
+}
+
+void Router::recordOutcome(const MeshIndex& index, const v1::Service& service,
+                           const v1::Workload& endpoint, bool failed) {
+  if (const v1::TrafficPolicy* policy = index.trafficPolicy(service.hostname())) {
+    outliers_.record(service.hostname(), *policy, endpoint,
+                     static_cast<size_t>(service.endpoints_size()), failed);
+  }
 }
 
 RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,

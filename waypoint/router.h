@@ -3,7 +3,8 @@
 // VirtualService / HTTPRoute (uri exact/prefix/regex, headers, queryParams, method, port), a
 // weighted destination, the DestinationRule subset's endpoints, and the DestinationRule's load
 // balancing among them: ROUND_ROBIN (default), RANDOM, or LEAST_REQUEST (power of two
-// choices on requests in flight, Envoy's algorithm).
+// choices on requests in flight, Envoy's algorithm), after outlier detection took ejected
+// endpoints out (OutlierDetector).
 // Without a route table every endpoint of the service is a candidate.
 //
 // Thread model: a Router belongs to one data thread (it keeps round-robin positions and a
@@ -21,6 +22,7 @@
 #include "ambit/v1/route.pb.h"
 #include "common/rbac/attributes.h"
 #include "waypoint/mesh_index.h"
+#include "waypoint/outlier.h"
 
 namespace ambit::waypoint {
 
@@ -59,6 +61,11 @@ class Router {
   RouteDecision route(const MeshIndex& index, const v1::Service& service, const RouteInput& in);
   // Percent in [0, 100]: true with that probability.
   bool chance(double percent);
+  // Feeds outlier detection: one exchange with `endpoint` of `service` failed (5xx, connect
+  // failure, reset or timeout) or not.
+  void recordOutcome(const MeshIndex& index, const v1::Service& service,
+                     const v1::Workload& endpoint, bool failed);
+  const OutlierDetector& outliers() const { return outliers_; }
 
  private:
   bool matches(const v1::HttpMatch& m, const RouteInput& in);
@@ -75,6 +82,7 @@ class Router {
   LoadProbe load_;
   std::map<std::string, uint64_t> round_robin_;  // "host|subset" -> next position
   std::map<std::pair<std::string, bool>, std::regex> regexes_;
+  OutlierDetector outliers_;
 };
 
 // The value of query parameter `name` in `query` (undecoded), or nullopt.

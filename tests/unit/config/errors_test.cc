@@ -289,6 +289,15 @@ spec:
   subsets: [{name: v1}]
 )",
      5, "DestinationRule default/dr", "missing required field spec.host"},
+    {"OutlierEjectionPercentOver100", R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr}
+spec:
+  host: a
+  trafficPolicy:
+    outlierDetection: {maxEjectionPercent: 150}
+)",
+     7, "DestinationRule default/dr", "spec.trafficPolicy.outlierDetection.maxEjectionPercent"},
     {"JwtRuleWithoutIssuer", R"(apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: ra}

@@ -1,6 +1,8 @@
 // VirtualService, DestinationRule and HTTPRoute translation.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
@@ -116,6 +118,46 @@ spec:
   EXPECT_EQ(d.traffic_policy().outlier_ejection_ms(), 30000u);
   ASSERT_EQ(d.subsets_size(), 1);
   EXPECT_EQ(d.subsets(0).name(), "v1");
+}
+
+TEST(DestinationRule, OutlierDetectionTakesIstioDefaultsAndIsOffWhenAbsent) {
+  const auto s = loadOk(R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: shop}
+spec:
+  host: a
+  trafficPolicy: {outlierDetection: {}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b, namespace: shop}
+spec:
+  host: b
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, baseEjectionTime: 1.5s, maxEjectionPercent: 50,
+                       minHealthPercent: 20}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: c, namespace: shop}
+spec:
+  host: c
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+)");
+  ASSERT_EQ(s.destination_policies_size(), 3);
+  std::map<std::string, v1::TrafficPolicy> by_name;
+  for (const auto& d : s.destination_policies()) by_name[d.name()] = d.traffic_policy();
+  EXPECT_TRUE(by_name["a"].outlier_detection());
+  EXPECT_EQ(by_name["a"].outlier_consecutive_5xx(), 5u);
+  EXPECT_EQ(by_name["a"].outlier_ejection_ms(), 30000u);
+  EXPECT_EQ(by_name["a"].outlier_max_ejection_percent(), 10u);
+  EXPECT_EQ(by_name["a"].outlier_min_health_percent(), 0u);
+  EXPECT_TRUE(by_name["b"].outlier_detection());
+  EXPECT_EQ(by_name["b"].outlier_consecutive_5xx(), 2u);
+  EXPECT_EQ(by_name["b"].outlier_ejection_ms(), 1500u);
+  EXPECT_EQ(by_name["b"].outlier_max_ejection_percent(), 50u);
+  EXPECT_EQ(by_name["b"].outlier_min_health_percent(), 20u);
+  EXPECT_FALSE(by_name["c"].outlier_detection());
 }
 
 TEST(HttpRoute, MeshRouteWithServiceParentTranslates) {

@@ -3,6 +3,7 @@
 // fake endpoints (HBONE servers on 127.0.0.2/3/4 that answer HTTP themselves).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -31,7 +32,8 @@ constexpr char kWaypointId[] = "spiffe://cluster.local/ns/default/sa/waypoint";
 constexpr char kAppId[] = "spiffe://cluster.local/ns/default/sa/my-app";
 
 // A fake endpoint: its ztunnel and app in one. Answers every request with its pod name;
-// "/flaky" fails every other request with 503, "/slow" waits 300 ms.
+// "/flaky" fails every other request with 503, "/slow" waits 300 ms, "/broken" is a 500 from
+// my-app-v1b only.
 struct FakeEndpoint {
   std::string pod;
   std::unique_ptr<hbone::HboneServer> server;
@@ -125,6 +127,8 @@ class WaypointProxyTest : public ::testing::Test {
       HttpResponse r{http::status::ok, 11};
       if ((*req)->target() == "/flaky" && e.flaky++ % 2 == 0)
         r.result(http::status::service_unavailable);
+      if ((*req)->target() == "/broken" && e.pod == "my-app-v1b")
+        r.result(http::status::internal_server_error);
       if ((*req)->target() == "/slow") {
         asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
         co_await t.async_wait(asio::use_awaitable);
@@ -285,6 +289,45 @@ spec:
   ASSERT_EQ(out.size(), 6u);
   for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
   EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+}
+
+// my-app-v1 has two endpoints; my-app-v1b answers /broken with 500. Without outlier detection
+// round robin keeps sending it half the requests; with it, v1b is ejected after 3 errors.
+constexpr char kBrokenV1bRoute[] = R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - route: [{destination: {host: my-app-v1}}]
+    retries: {attempts: 0}
+)";
+
+TEST_F(WaypointProxyTest, WithoutOutlierDetectionAFailingEndpointKeepsItsShare) {
+  start(kBrokenV1bRoute);
+  auto out = exchange(std::vector<HttpRequest>(20, get("/broken")));
+  ASSERT_EQ(out.size(), 20u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "500 my-app-v1b"), 10);
+  EXPECT_EQ(endpoints_["127.0.0.4"].requests, 10);
+}
+
+TEST_F(WaypointProxyTest, OutlierDetectionEjectsTheFailingEndpoint) {
+  start(std::string(kBrokenV1bRoute) + R"(---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: my-app-v1, namespace: default}
+spec:
+  host: my-app-v1
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 30s, maxEjectionPercent: 100}
+)");
+  auto out = exchange(std::vector<HttpRequest>(20, get("/broken")));
+  ASSERT_EQ(out.size(), 20u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "500 my-app-v1b"), 3);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "200 my-app-v1"), 17);
+  EXPECT_EQ(endpoints_["127.0.0.4"].requests, 3);
+  EXPECT_EQ(router_->outliers().ejections(), 1u);
 }
 
 TEST_F(WaypointProxyTest, TimeoutAndFaultAbortFire) {
