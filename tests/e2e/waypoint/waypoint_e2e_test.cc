@@ -353,19 +353,8 @@ spec:
   clusterIP: 10.96.0.22
   selector: {app: my-app, version: v2}
   ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: my-app, namespace: default}
-spec:
-  parentRefs: [{group: "", kind: Service, name: my-app, port: 80}]
-  rules:
-  - matches: [{headers: [{name: x-canary, value: "yes"}]}]
-    backendRefs: [{name: my-app-v2, port: 80}]
-  - backendRefs:
-    - {name: my-app-v1, port: 80, weight: 80}
-    - {name: my-app-v2, port: 80, weight: 20}
-)",
+)" + std::string("---\n") +
+                  testdata::kCanaryHttpRoute,
               1, 0);
   nlohmann::json r = split(2000);
   EXPECT_EQ(r["statuses"].value("200", 0), 2000) << r;

@@ -153,22 +153,8 @@ spec:
   EXPECT_TRUE(d.endpoints.empty());
 }
 
-constexpr char kHttpRoute[] = R"(
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: my-app, namespace: default}
-spec:
-  parentRefs: [{group: "", kind: Service, name: my-app, port: 80}]
-  rules:
-  - matches: [{headers: [{name: x-canary, value: "yes"}]}]
-    backendRefs: [{name: my-app-v2, port: 80}]
-  - backendRefs:
-    - {name: my-app-v1, port: 80, weight: 80}
-    - {name: my-app-v2, port: 80, weight: 20}
-)";
-
 TEST(WaypointRouter, HttpRouteWeightsBackendServicesAndMatchesHeaders) {
-  auto index = buildIndex(kHttpRoute);
+  auto index = buildIndex(testdata::kCanaryHttpRoute);
   ASSERT_TRUE(index);
   Router router(evenSource(100));
   std::map<std::string, int> services;
