@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/inbound_routing.h"
 #include "common/log.h"
 #include "common/netns.h"
 
@@ -102,7 +103,14 @@ Status PodReconciler::add(const EnrolledPod& pod) {
       return st.error().context(who + ": outbound capture");
     }
   }
+  // Without reply routing the ztunnel falls back to connecting to the app from loopback.
+  bool preserve_source = true;
+  if (Status st = installInboundRouting(netns->get()); !st) {
+    logWarn("{}: {}; the app will see connections from loopback", who, st.message());
+    preserve_source = false;
+  }
   HandoffPod hp;
+  hp.info.set_preserve_source(preserve_source);
   hp.info.set_uid(w.uid());
   hp.info.set_name(w.name());
   hp.info.set_namespace_(w.namespace_());
@@ -127,6 +135,9 @@ Status PodReconciler::remove(const std::string& uid) {
   Status out = datapath_.unenrollNetns(a.netns_cookie);
   Status in = datapath_.detachInbound(podId(uid));
   handoff_.remove(uid);
+  if (auto netns = openNetns(a.pod.netns_path)) {  // a deleted pod took its rules with it
+    if (Status st = removeInboundRouting(netns->get()); !st) logWarn("{}: {}", uid, st.message());
+  }
   logInfo("de-enrolled pod {}", uid);
   if (!out) return out.error().context("de-enroll " + uid);
   if (!in) return in.error().context("de-enroll " + uid);

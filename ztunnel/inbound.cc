@@ -1,6 +1,10 @@
 // Inbound: HBONE tunnels (15008) and steered plaintext (15006) for a pod, after L4 policy, to
-// the app over loopback inside the pod's netns.
+// the app inside the pod's netns: from the client's own IP (source preserved, like Istio's
+// in-pod ztunnel) when the agent installed reply routing, else over loopback.
+#include <netinet/in.h>
+
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/hbone/protocol.h"
@@ -32,6 +36,28 @@ bool isProxyPort(uint16_t port) {
   return port == AMBIT_PORT_OUTBOUND || port == AMBIT_PORT_INBOUND || port == AMBIT_PORT_HBONE;
 }
 
+// A connect to the app is local to the pod's netns: it answers at once or not at all.
+constexpr auto kAppConnectTimeout = std::chrono::seconds(3);
+
+std::optional<bpf::SockAddr> toBpf(const Endpoint& ep) {
+  auto ip = bpf::IpAddr::parse(ep.address().to_string());
+  if (!ip) return std::nullopt;
+  return bpf::SockAddr{*ip, ep.port()};
+}
+
+// Transparent (may bind a foreign address) and marked for the agent's reply routing.
+Status makeTransparent(int fd, bool v6) {
+  int one = 1;
+  int rc = v6 ? ::setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+              : ::setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+  if (rc != 0) return errnoError(v6 ? "setsockopt IPV6_TRANSPARENT" : "setsockopt IP_TRANSPARENT");
+  int mark = AMBIT_INBOUND_MARK;
+  if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    return errnoError("setsockopt SO_MARK");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 rbac::Target Ztunnel::Impl::targetFor(const Pod& pod) const {
@@ -48,8 +74,54 @@ rbac::Decision Ztunnel::Impl::authorize(const Pod& pod, const rbac::Attributes& 
   return policies->evaluate(targetFor(pod), attrs, rbac::Mode::kL4);
 }
 
+asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod& pod,
+                                                                      const Endpoint& target,
+                                                                      const Address& client,
+                                                                      uint16_t avoid_port) {
+  const bool v6 = target.address().is_v6();
+  tcp::socket s(io);
+  boost::system::error_code ec;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto fd = podSocket(pod.netns.get(), v6 ? AF_INET6 : AF_INET);
+    if (!fd) co_return fd.error();
+    if (Status st = makeTransparent(fd->get(), v6); !st) co_return st.error();
+    s = tcp::socket(io);
+    s.assign(v6 ? tcp::v6() : tcp::v4(), fd->release(), ec);
+    if (!ec) s.bind(Endpoint(client, 0), ec);
+    if (ec) co_return makeError("bind {}: {}", client.to_string(), ec.message());
+    if (avoid_port == 0 || s.local_endpoint(ec).port() != avoid_port) break;
+    s.close(ec);
+  }
+  if (!s.is_open()) co_return makeError("no source port on {}", client.to_string());
+  auto from = toBpf(s.local_endpoint(ec));
+  auto to = toBpf(target);
+  if (ec || !from || !to) co_return makeError("connect from {}: bad address", client.to_string());
+  // Listed while the SYN is in flight, so the pod's sk_lookup does not steer it to 15006.
+  if (Status st = capture->allowInboundConnect(*from, *to); !st) co_return st.error();
+  asio::steady_timer timer(io, kAppConnectTimeout);
+  timer.async_wait([&s](boost::system::error_code tec) {
+    if (!tec) s.cancel();
+  });
+  co_await s.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
+  timer.cancel();
+  (void)capture->endInboundConnect(*from, *to);
+  if (ec) {
+    co_return makeError("app at {} from {}: {}", hbone::formatAuthority(target), client.to_string(),
+                        ec == asio::error::operation_aborted ? "timed out" : ec.message());
+  }
+  co_return std::move(s);
+}
+
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
-                                                                 const Endpoint& target) {
+                                                                 const Endpoint& target,
+                                                                 const Address& client,
+                                                                 uint16_t avoid_port) {
+  if (pod.info.preserve_source() && capture && client.is_v6() == target.address().is_v6() &&
+      !client.is_loopback()) {
+    auto s = co_await connectFromClient(pod, target, client, avoid_port);
+    if (s) co_return std::move(*s);
+    logDebug("inbound {}: {}; trying loopback", pod.info.uid(), s.error().message);
+  }
   std::vector<Address> tries;
   if (target.address().is_v6()) tries.push_back(asio::ip::address_v6::loopback());
   tries.push_back(asio::ip::address_v4::loopback());
@@ -100,7 +172,8 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
             req.authority, d.policy, d.reasonText());
     co_return 401;
   }
-  auto app = co_await connectToApp(*pod, req.target);
+  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, req.target.port()),
+                                   unmapped(req.peer_address.address()));
   if (!app) {
     labels.response_flags = "UF";
     metrics->failed(labels);
@@ -174,7 +247,8 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
             d.reasonText());
     co_return;
   }
-  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()));
+  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()), unmapped(peer.address()),
+                                   peer.port());
   if (!app) {
     labels.response_flags = "UF";
     metrics->failed(labels);

@@ -87,7 +87,15 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   void onHboneClosed(std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req,
                      const hbone::SpliceResult& result);
   asio::awaitable<void> servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client);
-  asio::awaitable<Result<tcp::socket>> connectToApp(const Pod& pod, const Endpoint& target);
+  // To the app inside the pod's netns: from `client` (the original source, IP_TRANSPARENT)
+  // when the agent set up reply routing, else (or if that fails) from loopback. `avoid_port`
+  // (a steered plaintext connection's own client port) is never used as the source port: the
+  // same 4-tuple already names that connection in the pod's netns.
+  asio::awaitable<Result<tcp::socket>> connectToApp(const Pod& pod, const Endpoint& target,
+                                                    const Address& client, uint16_t avoid_port = 0);
+  asio::awaitable<Result<tcp::socket>> connectFromClient(const Pod& pod, const Endpoint& target,
+                                                         const Address& client,
+                                                         uint16_t avoid_port);
   rbac::Decision authorize(const Pod& pod, const rbac::Attributes& attrs) const;
   // The policy target of a pod: its namespace and (from the config) its labels.
   rbac::Target targetFor(const Pod& pod) const;

@@ -14,7 +14,7 @@ static __always_inline struct ambit_netns_config *capture_config(struct bpf_sock
 
 	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return NULL;
-	if (!sk || sk->mark == AMBIT_SOCKET_MARK)
+	if (!sk || sk->mark == AMBIT_SOCKET_MARK || sk->mark == AMBIT_INBOUND_MARK)
 		return NULL;
 	cookie = bpf_get_netns_cookie(ctx);
 	return bpf_map_lookup_elem(&ambit_netns, &cookie);

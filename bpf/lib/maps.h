@@ -55,6 +55,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ambit_in_lsn SEC(".maps");
 
+/* Connections the ztunnel is opening to an app from the client's IP: sk_lookup passes them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AMBIT_MAX_IN_PENDING);
+	__type(key, struct ambit_flow_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ambit_in_pend SEC(".maps");
+
 /* enum ambit_stat -> counter. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -2,7 +2,8 @@
 /*
  * sk_lookup (one link per pod netns): steer plaintext TCP arriving from the network for a pod
  * IP to the ztunnel's 15006 listener for that pod. Loopback traffic, HBONE (15008), the pod's
- * bypass ports and the node's probe sources are left to the normal socket lookup.
+ * bypass ports, the node's probe sources and the ztunnel's own source-preserving connects to
+ * the app (AMBIT_MAP_IN_PENDING) are left to the normal socket lookup.
  *
  * Local traffic: ingress_ifindex is 1 only for loopback addresses. A pod connecting to its own
  * pod IP also travels over lo, but the kernel reports the device owning the address (the route
@@ -49,6 +50,20 @@ static __always_inline bool sk_lookup_from_pod_itself(const struct ambit_pod_con
 	return src && src->pod_tag == cfg->pod_tag;
 }
 
+/* The ztunnel's own source-preserving connect to the app (AMBIT_MAP_IN_PENDING). */
+static __always_inline bool sk_lookup_from_ztunnel(const struct ambit_ip *local,
+						   const struct ambit_ip *remote, __u16 local_port,
+						   __u16 remote_port)
+{
+	struct ambit_flow_key key = {};
+
+	key.remote = *remote;
+	key.local = *local;
+	key.remote_port = remote_port;
+	key.local_port = local_port;
+	return bpf_map_lookup_elem(&ambit_in_pend, &key) != NULL;
+}
+
 static __always_inline bool sk_lookup_bypassed(const struct ambit_pod_config *cfg,
 					       const struct ambit_ip *remote, __u16 port)
 {
@@ -82,7 +97,9 @@ int ambit_sk_lookup(struct bpf_sk_lookup *ctx)
 	if (!cfg)
 		return SK_PASS;
 
-	if (sk_lookup_bypassed(cfg, &remote, (__u16)ctx->local_port)) {
+	if (sk_lookup_bypassed(cfg, &remote, (__u16)ctx->local_port) ||
+	    sk_lookup_from_ztunnel(&local, &remote, (__u16)ctx->local_port,
+				   bpf_ntohs((__u16)ctx->remote_port))) {
 		stat_inc(AMBIT_STAT_IN_PASSED);
 		return SK_PASS;
 	}

@@ -35,7 +35,10 @@ Result<CaptureClient> CaptureClient::open(const std::string& pin_dir) {
   AMBIT_TRY(orig);
   auto lsn = MapHandle::openPinned(pin_dir, AMBIT_MAP_IN_LISTENERS);
   AMBIT_TRY(lsn);
-  return CaptureClient(OrigDstMap(std::move(*orig)), InboundListenerMap(std::move(*lsn)));
+  auto pending = MapHandle::openPinned(pin_dir, AMBIT_MAP_IN_PENDING);
+  AMBIT_TRY(pending);
+  return CaptureClient(OrigDstMap(std::move(*orig)), InboundListenerMap(std::move(*lsn)),
+                       InboundPendingMap(std::move(*pending)));
 }
 
 Result<std::optional<SockAddr>> CaptureClient::lookupOriginalDst(int accepted_fd) const {

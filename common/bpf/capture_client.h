@@ -26,12 +26,24 @@ class CaptureClient {
   Status registerInboundListener(const IpAddr& pod_ip, int listener_fd) const;
   Status unregisterInboundListener(const IpAddr& pod_ip) const;
 
+  // Brackets a source-preserving connect from `client` (the original client's IP, bound with
+  // IP_TRANSPARENT) to `pod` inside the pod's netns, so sk_lookup lets that SYN through.
+  Status allowInboundConnect(const SockAddr& client, const SockAddr& pod) const {
+    return pending_.put(client, pod);
+  }
+  Status endInboundConnect(const SockAddr& client, const SockAddr& pod) const {
+    return pending_.remove(client, pod);
+  }
+
  private:
-  CaptureClient(OrigDstMap orig_dst, InboundListenerMap listeners)
-      : orig_dst_(std::move(orig_dst)), listeners_(std::move(listeners)) {}
+  CaptureClient(OrigDstMap orig_dst, InboundListenerMap listeners, InboundPendingMap pending)
+      : orig_dst_(std::move(orig_dst)),
+        listeners_(std::move(listeners)),
+        pending_(std::move(pending)) {}
 
   OrigDstMap orig_dst_;
   InboundListenerMap listeners_;
+  InboundPendingMap pending_;
 };
 
 // The netns cookie of the namespace a socket lives in (SO_NETNS_COOKIE).

@@ -152,6 +152,35 @@ Status InboundListenerMap::remove(const IpAddr& pod_ip) const {
   return map_.remove(&key);
 }
 
+namespace {
+
+ambit_flow_key flowKey(const SockAddr& client, const SockAddr& pod) {
+  ambit_flow_key key{};
+  key.remote = client.ip.toAbi();
+  key.local = pod.ip.toAbi();
+  key.remote_port = client.port;
+  key.local_port = pod.port;
+  return key;
+}
+
+}  // namespace
+
+Status InboundPendingMap::put(const SockAddr& client, const SockAddr& pod) const {
+  ambit_flow_key key = flowKey(client, pod);
+  uint32_t one = 1;
+  auto st = map_.update(&key, &one);
+  if (!st) {
+    return st.error().context(
+        fmt::format("list connect {} -> {}", client.toString(), pod.toString()));
+  }
+  return st;
+}
+
+Status InboundPendingMap::remove(const SockAddr& client, const SockAddr& pod) const {
+  ambit_flow_key key = flowKey(client, pod);
+  return map_.remove(&key);
+}
+
 Result<StatCounters> StatsMap::read() const {
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return errnoError("count possible CPUs", -ncpu);

@@ -122,6 +122,18 @@ class InboundListenerMap {
   MapHandle map_;
 };
 
+// LRU hash of the connections the ztunnel is opening to an app from the client's IP
+// (sk_lookup passes them instead of steering them to 15006).
+class InboundPendingMap {
+ public:
+  explicit InboundPendingMap(MapHandle map) : map_(std::move(map)) {}
+  Status put(const SockAddr& client, const SockAddr& pod) const;
+  Status remove(const SockAddr& client, const SockAddr& pod) const;
+
+ private:
+  MapHandle map_;
+};
+
 using StatCounters = std::array<uint64_t, AMBIT_STAT_MAX>;
 
 class StatsMap {

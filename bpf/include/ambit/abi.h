@@ -37,6 +37,21 @@
 /* SO_MARK carried by every ztunnel socket: capture programs leave these alone. */
 #define AMBIT_SOCKET_MARK 0x539
 
+/*
+ * Source-preserving inbound: the ztunnel connects to the app from the original client's IP
+ * (IP_TRANSPARENT) with SO_MARK AMBIT_INBOUND_MARK, after listing the connection's 4-tuple in
+ * AMBIT_MAP_IN_PENDING so sk_lookup does not steer that SYN back to 15006. Inside an enrolled
+ * pod netns the agent installs
+ *     ip rule  fwmark AMBIT_INBOUND_MARK lookup AMBIT_INBOUND_ROUTE_TABLE   (IPv4 and IPv6)
+ *     ip route local default dev lo table AMBIT_INBOUND_ROUTE_TABLE         (IPv4 and IPv6)
+ *     net.ipv4.tcp_fwmark_accept = 1
+ * so the app's accepted socket inherits the mark from the SYN and its replies to the client
+ * IP are delivered locally, to the ztunnel. Capture programs leave marked sockets alone.
+ */
+#define AMBIT_INBOUND_MARK 0x53a
+#define AMBIT_INBOUND_ROUTE_TABLE 133
+#define AMBIT_INBOUND_RULE_PRIORITY 32000 /* before main (32766) */
+
 /* Loopback is ifindex 1 in every network namespace (the first device registered). */
 #define AMBIT_LOOPBACK_IFINDEX 1
 
@@ -49,6 +64,7 @@
 #define AMBIT_MAX_NETNS 4096
 #define AMBIT_MAX_POD_IPS 8192
 #define AMBIT_MAX_ORIG_DST 65536
+#define AMBIT_MAX_IN_PENDING 16384
 
 /* Map names: the pin file names under <pin dir>/maps/ (LIBBPF_PIN_BY_NAME). */
 #define AMBIT_MAP_NETNS "ambit_netns"
@@ -57,6 +73,7 @@
 #define AMBIT_MAP_PODS "ambit_pods"
 #define AMBIT_MAP_IN_LISTENERS "ambit_in_lsn"
 #define AMBIT_MAP_STATS "ambit_stats"
+#define AMBIT_MAP_IN_PENDING "ambit_in_pend"
 
 /*
  * Pin layout, relative to a node's pin dir (default AMBIT_PIN_ROOT/<node>):
@@ -114,6 +131,17 @@ struct ambit_conn_key {
 	__u16 client_port; /* host byte order */
 	__u16 _pad0;
 	__u32 _pad1;
+};
+
+/* Key of AMBIT_MAP_IN_PENDING: a connection the ztunnel is opening to an app, as the pod's
+ * sk_lookup sees it (remote = the client IP the ztunnel bound to, local = the pod IP).
+ * Value: __u32, unused (1). Entries live from just before connect() until it completes. */
+struct ambit_flow_key {
+	struct ambit_ip remote;
+	struct ambit_ip local;
+	__u16 remote_port; /* host byte order */
+	__u16 local_port;  /* host byte order */
+	__u32 _pad;
 };
 
 /* Value of AMBIT_MAP_PODS, keyed by struct ambit_ip (a pod IP): inbound steering config. */

@@ -32,6 +32,11 @@ static_assert(offsetof(ambit_conn_key, client_ip) == 8);
 static_assert(offsetof(ambit_conn_key, client_port) == 24);
 static_assert(sizeof(ambit_conn_key) == 32);
 
+static_assert(offsetof(ambit_flow_key, local) == 16);
+static_assert(offsetof(ambit_flow_key, remote_port) == 32);
+static_assert(offsetof(ambit_flow_key, local_port) == 34);
+static_assert(sizeof(ambit_flow_key) == 40);
+
 static_assert(offsetof(ambit_pod_config, flags) == 8);
 static_assert(offsetof(ambit_pod_config, n_bypass_ports) == 12);
 static_assert(offsetof(ambit_pod_config, bypass_ports) == 16);
@@ -42,6 +47,7 @@ static_assert(sizeof(ambit_pod_config) == 40 + 16 * AMBIT_MAX_PROBE_SOURCES);
 static_assert(AMBIT_STAT_MAX == 6);
 static_assert(sizeof(AMBIT_MAP_IN_LISTENERS) <= 16, "BPF object names hold 15 chars");
 static_assert(sizeof(AMBIT_MAP_SOCK_DST) <= 16 && sizeof(AMBIT_MAP_ORIG_DST) <= 16);
+static_assert(sizeof(AMBIT_MAP_IN_PENDING) <= 16);
 
 struct Member {
   const char* name;
@@ -88,6 +94,11 @@ void expectAbiMatchesBtf() {
                   {{"netns_cookie", offsetof(ambit_conn_key, netns_cookie)},
                    {"client_ip", offsetof(ambit_conn_key, client_ip)},
                    {"client_port", offsetof(ambit_conn_key, client_port)}});
+  expectBtfLayout(b, "ambit_flow_key", sizeof(ambit_flow_key),
+                  {{"remote", offsetof(ambit_flow_key, remote)},
+                   {"local", offsetof(ambit_flow_key, local)},
+                   {"remote_port", offsetof(ambit_flow_key, remote_port)},
+                   {"local_port", offsetof(ambit_flow_key, local_port)}});
   expectBtfLayout(b, "ambit_pod_config", sizeof(ambit_pod_config),
                   {{"pod_tag", offsetof(ambit_pod_config, pod_tag)},
                    {"n_bypass_ports", offsetof(ambit_pod_config, n_bypass_ports)},
@@ -109,6 +120,7 @@ TEST(AbiTest, RuntimeOffsets) {
   EXPECT_EQ(AMBIT_PORT_INBOUND, 15006);
   EXPECT_EQ(AMBIT_PORT_HBONE, 15008);
   EXPECT_EQ(AMBIT_SOCKET_MARK, 0x539);
+  EXPECT_NE(AMBIT_INBOUND_MARK, AMBIT_SOCKET_MARK);
 }
 
 }  // namespace
