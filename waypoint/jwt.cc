@@ -5,8 +5,6 @@
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
 
-#include <array>
-
 namespace ambit::waypoint::jwt {
 namespace {
 

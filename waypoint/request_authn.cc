@@ -127,6 +127,7 @@ CompiledRule compileRule(const v1::RequestAuthentication& ra, int i) {
 }  // namespace
 
 struct RequestAuthenticator::Compiled {
+  std::shared_ptr<const MeshIndex> index;  // the rules point into its snapshot
   std::string root_ns;
   std::vector<CompiledAuthn> authns;
 };
@@ -136,10 +137,11 @@ RequestAuthenticator::RequestAuthenticator(JwksCache* remote, Clock clock)
 
 RequestAuthenticator::~RequestAuthenticator() = default;
 
-const RequestAuthenticator::Compiled& RequestAuthenticator::compiled(
+std::shared_ptr<const RequestAuthenticator::Compiled> RequestAuthenticator::compiled(
     const std::shared_ptr<const MeshIndex>& index) {
-  if (compiled_ && compiled_for_ == index) return *compiled_;
-  auto c = std::make_unique<Compiled>();
+  if (compiled_ && compiled_->index == index) return compiled_;
+  auto c = std::make_shared<Compiled>();
+  c->index = index;
   c->root_ns = index->policies().rootNamespace();
   std::set<std::string> uris;
   for (const auto& ra : index->snapshot().request_authentications()) {
@@ -158,18 +160,17 @@ const RequestAuthenticator::Compiled& RequestAuthenticator::compiled(
     c->authns.push_back(std::move(a));
   }
   if (remote_) remote_->retainOnly(uris);
-  compiled_for_ = index;
   compiled_ = std::move(c);
-  return *compiled_;
+  return compiled_;
 }
 
 asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(
     const std::shared_ptr<const MeshIndex>& index, const rbac::Target& target,
     HttpRequest& request) {
-  const Compiled& c = compiled(index);
+  const std::shared_ptr<const Compiled> c = compiled(index);
   std::vector<const CompiledRule*> rules;
-  for (const auto& a : c.authns) {
-    if (!applies(a, target, c.root_ns)) continue;
+  for (const auto& a : c->authns) {
+    if (!applies(a, target, c->root_ns)) continue;
     for (const auto& r : a.rules) rules.push_back(&r);
   }
   std::optional<std::string> token;

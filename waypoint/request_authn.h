@@ -60,12 +60,13 @@ class RequestAuthenticator {
   struct Compiled;
 
  private:
-  const Compiled& compiled(const std::shared_ptr<const MeshIndex>& index);
+  // The rules of `index`, compiled once per configuration. Shared: a request suspended while
+  // a JWKS is fetched keeps its rules even if the configuration changes meanwhile.
+  std::shared_ptr<const Compiled> compiled(const std::shared_ptr<const MeshIndex>& index);
 
   JwksCache* remote_;
   Clock clock_;
-  std::shared_ptr<const MeshIndex> compiled_for_;
-  std::unique_ptr<Compiled> compiled_;
+  std::shared_ptr<const Compiled> compiled_;
 };
 
 // The 401 for a rejected token (body = reason, www-authenticate naming the request URL).
