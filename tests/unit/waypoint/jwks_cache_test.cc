@@ -91,14 +91,20 @@ class JwksCacheTest : public ::testing::Test {
       out = std::move(v);
     });
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!out && std::chrono::steady_clock::now() < deadline) ioc_.run_one_for(20ms);
+    while (!out && std::chrono::steady_clock::now() < deadline) {
+      if (ioc_.stopped()) ioc_.restart();
+      ioc_.run_one_for(20ms);
+    }
     EXPECT_TRUE(out) << "did not finish";
     return out ? std::move(*out) : T{};
   }
   // Runs the loop until done() (at most 10 s); returns done().
   bool runUntil(const std::function<bool()>& done) {
     auto until = std::chrono::steady_clock::now() + 10s;
-    while (!done() && std::chrono::steady_clock::now() < until) ioc_.run_one_for(10ms);
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      if (ioc_.stopped()) ioc_.restart();
+      ioc_.run_one_for(10ms);
+    }
     return done();
   }
 
@@ -221,6 +227,72 @@ TEST_F(JwksCacheTest, FetchIsBoundedInSizeAndTime) {
   for (const char* bad : {"http://", "http://host:99999/", "http://[::1/", "http://u@h/"}) {
     EXPECT_EQ(fetch(bad).rfind("bad URI: ", 0), 0u) << bad << ": " << fetch(bad);
   }
+}
+
+TEST_F(JwksCacheTest, RulesApplyOnlyToTheServiceGatewayOrClassTheyTarget) {
+  JwtSigner key = JwtSigner::ec("k");
+  RequestAuthenticator authn(nullptr);
+  const auto kind = [&](const std::string& ref_ns, const std::string& ref,
+                        const std::string& gateway, const std::string& gateway_class) {
+    index_ = buildIndex(R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ra, namespace: )" +
+                        ref_ns + R"(}
+spec:
+  targetRefs: [)" + ref +
+                        R"(]
+  jwtRules: [{issuer: x, jwks: ')" +
+                        JwtSigner::jwks(key) + R"('}]
+)");
+    HttpRequest req{http::verb::get, "/", 11};
+    req.set(http::field::authorization, "Bearer garbage");
+    rbac::Target target;
+    target.ns = "default";
+    target.service = "my-app";
+    target.gateway = gateway;
+    target.gateway_class = gateway_class;
+    return await(authn.authenticate(index_, target, req)).kind;
+  };
+  using K = AuthnResult::Kind;
+  EXPECT_EQ(kind("default", "{kind: Service, name: my-app}", "", ""), K::kRejected);
+  EXPECT_EQ(kind("default", "{kind: Service, name: my-app-v2}", "", ""), K::kNoToken);
+  EXPECT_EQ(kind("other", "{kind: Service, name: my-app}", "", ""), K::kNoToken);
+  EXPECT_EQ(kind("default", "{kind: Gateway, name: waypoint}", "waypoint", ""), K::kRejected);
+  EXPECT_EQ(kind("default", "{kind: Gateway, name: waypoint}", "", ""), K::kNoToken);
+  EXPECT_EQ(
+      kind("istio-system", "{kind: GatewayClass, name: istio-waypoint}", "", "istio-waypoint"),
+      K::kRejected);
+  EXPECT_EQ(kind("default", "{kind: GatewayClass, name: istio-waypoint}", "", "istio-waypoint"),
+            K::kNoToken);
+}
+
+TEST_F(JwksCacheTest, ConfigChangeWhileARequestWaitsForItsJwksIsSafe) {
+  JwksServer server(ioc_);
+  server.hang = true;
+  JwksFetchOptions options;
+  options.timeout = 300ms;
+  JwksCache cache(ioc_.get_executor(), options);
+  RequestAuthenticator authn(&cache);
+  useJwksUri(server.uri());
+  JwtSigner key = JwtSigner::ec("k");
+  std::optional<AuthnResult> first;
+  auto first_request = std::make_shared<HttpRequest>(http::verb::get, "/", 11);
+  first_request->set(http::field::authorization, "Bearer " + token(key));
+  rbac::Target target;
+  target.ns = "default";
+  target.service = "my-app";
+  asio::co_spawn(ioc_, authn.authenticate(index_, target, *first_request),
+                 [&](std::exception_ptr, AuthnResult r) { first = std::move(r); });
+  ASSERT_TRUE(runUntil([&] { return server.requests > 0; }));
+  useJwksUri("http://127.0.0.1:1/other");  // the first request is suspended in get()
+  EXPECT_EQ(authenticate(authn, token(key)), "401 Jwks remote fetch is failed");
+  ASSERT_TRUE(runUntil([&] { return first.has_value(); }));
+  EXPECT_EQ(first->reason, "Jwks remote fetch is failed");
 }
 
 }  // namespace
