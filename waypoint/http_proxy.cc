@@ -126,14 +126,20 @@ asio::awaitable<void> HttpProxy::endTunnel(hbone::HboneStream& stream) {
   timer.cancel();
 }
 
-bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path) const {
-  const v1::Service& svc = *x.rec.service;
+rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {
   rbac::Target target;
   target.ns = svc.namespace_();
   target.service = svc.name();
   target.gateway = services_.gateway.name;
   target.gateway_class = services_.gateway.gateway_class;
   if (target.ns != services_.gateway.ns) target.gateway = {};
+  return target;
+}
+
+bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path,
+                           const jwt::VerifiedJwt* jwt) const {
+  const rbac::Target target = policyTarget(*x.rec.service);
+  const std::string request_principal = jwt ? jwt->principal() : std::string();
   FieldHeaders headers(x.request.base());
   rbac::Attributes attrs;
   attrs.source_ip = toRbacIp(x.source_ip);
@@ -144,6 +150,8 @@ bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path) 
   attrs.path = normalized_path;
   attrs.host = view(x.request[http::field::host]);
   attrs.headers = &headers;
+  attrs.request_principal = request_principal;
+  if (jwt) attrs.claims = &jwt->claims;
   rbac::Decision d = x.rec.index->policies().evaluate(target, attrs, rbac::Mode::kL7);
   if (!d.allowed) {
     logDebug("waypoint: {} {} {} denied: {} {}", x.tunnel.peer_identity, x.rec.method, x.rec.path,
@@ -189,7 +197,18 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   }
   auto normalized = rbac::normalizePath(rec.path);
   if (!normalized) co_return localReply(400, "bad request path");
-  if (!authorized(x, *normalized)) co_return localReply(403, "RBAC: access denied");
+  AuthnResult authn;
+  if (services_.authn) {
+    authn =
+        co_await services_.authn->authenticate(rec.index, policyTarget(*rec.service), x.request);
+    if (authn.rejected()) {
+      logDebug("waypoint: {} {} {}: JWT rejected: {}", x.tunnel.peer_identity, rec.method, rec.path,
+               authn.reason);
+      co_return unauthorizedReply(x.request, authn.reason);
+    }
+  }
+  if (!authorized(x, *normalized, authn.jwt ? &*authn.jwt : nullptr))
+    co_return localReply(403, "RBAC: access denied");
   std::string_view target = rec.path;
   size_t q = target.find('?');
   FieldHeaders headers(x.request.base());

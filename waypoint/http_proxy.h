@@ -2,7 +2,8 @@
 // HttpProxy: the waypoint's L7 data path. For each HBONE tunnel a client ztunnel opens to a
 // service (:authority = VIP:port) it reads HTTP/1.1 requests (keep-alive, pipelining), and
 // for each one: normalises the path, applies the L7 AuthorizationPolicies that target the
-// service or the waypoint's Gateway (deny -> 403 "RBAC: access denied"), routes it (Router),
+// service or the waypoint's Gateway (deny -> 403 "RBAC: access denied") after
+// RequestAuthentication (an invalid JWT -> 401; see request_authn.h), routes it (Router),
 // applies fault injection, forwards it to an endpoint over a new or reused HBONE tunnel with
 // the route's timeout and retries, and relays the response. Every request ends in one
 // RequestRecord for metrics and the access log.
@@ -19,6 +20,7 @@
 #include "common/hbone/server.h"
 #include "waypoint/http_codec.h"
 #include "waypoint/mesh_index.h"
+#include "waypoint/request_authn.h"
 #include "waypoint/router.h"
 #include "waypoint/upstream.h"
 
@@ -62,7 +64,8 @@ struct ProxyServices {
   UpstreamPool* upstream = nullptr;
   WaypointGateway gateway;
   HttpLimits limits;
-  uint16_t endpoint_hbone_port = 15008;  // where endpoints' ztunnels accept HBONE (tests: other)
+  uint16_t endpoint_hbone_port = 15008;   // where endpoints' ztunnels accept HBONE (tests: other)
+  RequestAuthenticator* authn = nullptr;  // RequestAuthentication (JWT); null: not checked
   std::function<void(const RequestRecord&)> on_request;
 };
 
@@ -83,7 +86,9 @@ class HttpProxy {
   };
   asio::awaitable<HttpResponse> handle(Exchange& x);
   static asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
-  bool authorized(const Exchange& x, std::string_view normalized_path) const;
+  rbac::Target policyTarget(const v1::Service& service) const;
+  bool authorized(const Exchange& x, std::string_view normalized_path,
+                  const jwt::VerifiedJwt* jwt) const;
   asio::awaitable<std::optional<HttpResponse>> injectFault(const v1::HttpRoute& route,
                                                            RequestRecord& rec);
   asio::awaitable<HttpResponse> forward(Exchange& x, const RouteDecision& decision);

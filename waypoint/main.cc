@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-access-log", o.access_log, "disable the per-request access log");
   app.add_option("--zipkin-address", o.zipkin_address,
                  "ip:port of a Zipkin collector (spans POSTed to /api/v2/spans)");
+  uint32_t jwks_refresh_s = 20 * 60;
+  app.add_option("--jwks-refresh-interval", jwks_refresh_s,
+                 "seconds between refetches of RequestAuthentication jwksUri keys")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 7u * 24 * 3600));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("waypoint", log_level)) {
@@ -48,6 +53,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);

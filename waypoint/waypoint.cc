@@ -14,6 +14,7 @@
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
 #include "common/log.h"
+#include "waypoint/jwks_cache.h"
 #include "waypoint/metrics.h"
 
 namespace ambit::waypoint {
@@ -43,6 +44,8 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<hbone::HboneClientPool> pool;
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<Router> router;
+  std::unique_ptr<JwksCache> jwks;
+  std::unique_ptr<RequestAuthenticator> authn;
   std::unique_ptr<HttpProxy> proxy;
   std::unique_ptr<hbone::HboneServer> server;
   std::unique_ptr<admin::AdminServer> metrics_server;
@@ -96,8 +99,13 @@ Status Waypoint::Impl::startIdentity() {
   router->setLoadProbe([this](const v1::Workload& w) {
     return w.addresses().empty() ? 0 : upstream->activeRequests(w.addresses(0));
   });
+  JwksFetchOptions jwks_options;
+  jwks_options.refresh_interval = options.jwks_refresh_interval;
+  jwks = std::make_unique<JwksCache>(io.get_executor(), jwks_options);
+  authn = std::make_unique<RequestAuthenticator>(jwks.get());
   ProxyServices services;
   services.index = [this]() { return index; };
+  services.authn = authn.get();
   services.router = router.get();
   services.upstream = upstream.get();
   services.gateway = options.gateway;
@@ -127,9 +135,11 @@ void Waypoint::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
   }
   index = *built;
   config_loaded = true;
-  logInfo("config version {}: {} services, {} route tables, {} authorization policies",
-          s->version(), s->services_size(), s->route_tables_size(),
-          s->authorization_policies_size());
+  logInfo(
+      "config version {}: {} services, {} route tables, {} authorization policies, {} request "
+      "authentications",
+      s->version(), s->services_size(), s->route_tables_size(), s->authorization_policies_size(),
+      s->request_authentications_size());
 }
 
 asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::ConnectRequest& req) {

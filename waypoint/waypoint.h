@@ -2,8 +2,8 @@
 // ambit-waypoint: the L7 proxy of a namespace. Accepts HBONE from client ztunnels on
 // <listen>:15008 as spiffe://<td>/ns/<ns>/sa/<service account> (certificate from the node
 // agent's CertificateService), serves HTTP/1.1 inside each tunnel (HttpProxy: routes,
-// L7 authorization, retries, faults) and forwards over HBONE to the chosen endpoints.
-// Operational endpoints: /metrics on 15020, /healthz/ready on 15021 (ready once the
+// RequestAuthentication, L7 authorization, retries, faults) and forwards over HBONE to the chosen
+// endpoints. Operational endpoints: /metrics on 15020, /healthz/ready on 15021 (ready once the
 // certificate is issued and a configuration is loaded).
 //
 // Threads: one data thread (io_context) runs the config watcher, identity, HBONE server and
@@ -37,6 +37,8 @@ struct WaypointOptions {
   bool access_log = true;
   std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no span export
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).
+  std::chrono::milliseconds jwks_refresh_interval{std::chrono::minutes(20)};
 };
 
 class Waypoint {

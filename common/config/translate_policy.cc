@@ -267,8 +267,10 @@ v1::JwtRule readJwtRule(TranslateContext& ctx, const YAML::Node& r, const std::s
   for (size_t i = 0; i < headers.size(); ++i) {
     const std::string hp = fieldPath(fieldPath(p, "fromHeaders"), i);
     ctx.reader.checkFields(headers[i], hp, {"name", "prefix"});
-    if (auto n = ctx.reader.str(headers[i], "name", hp, true)) out.add_from_headers(*n);
-    ctx.reader.str(headers[i], "prefix", hp);
+    if (auto n = ctx.reader.str(headers[i], "name", hp, true)) {
+      out.add_from_headers(*n);
+      out.add_from_header_prefixes(ctx.reader.str(headers[i], "prefix", hp).value_or(""));
+    }
   }
   for (const auto& s : ctx.reader.stringList(r, "fromParams", p)) out.add_from_params(s);
   out.set_forward_original_token(ctx.reader.boolean(r, "forwardOriginalToken", p).value_or(false));

@@ -150,6 +150,7 @@ spec:
   EXPECT_EQ(r.jwt_rules(0).audiences(0), "api");
   EXPECT_EQ(r.jwt_rules(0).jwks_uri(), "https://issuer.example.com/jwks");
   EXPECT_EQ(r.jwt_rules(0).from_headers(0), "x-jwt");
+  EXPECT_EQ(r.jwt_rules(0).from_header_prefixes(0), "Bearer ");
   EXPECT_EQ(r.jwt_rules(0).from_params(0), "token");
   EXPECT_TRUE(r.jwt_rules(0).forward_original_token());
   EXPECT_EQ(r.jwt_rules(0).output_payload_to_header(), "x-payload");

@@ -13,6 +13,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
+#include "tests/support/jwt_signer.h"
 #include "tests/unit/hbone/test_pki.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 #include "waypoint/http_proxy.h"
@@ -40,6 +41,7 @@ struct FakeEndpoint {
   int requests = 0;
   int flaky = 0;
   std::string last_traceparent;
+  http::fields last_headers;
 };
 
 class WaypointProxyTest : public ::testing::Test {
@@ -80,6 +82,8 @@ class WaypointProxyTest : public ::testing::Test {
     services.limits.header_bytes = 8192;
     services.endpoint_hbone_port = endpoint_port_;
     services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
+    authn_ = std::make_unique<RequestAuthenticator>(jwks_.get());
+    services.authn = authn_.get();
     proxy_ = std::make_unique<HttpProxy>(std::move(services));
     waypoint_ = std::make_unique<hbone::HboneServer>(
         ioc_.get_executor(), *waypoint_tls_, spiffeVerifier("cluster.local"),
@@ -124,6 +128,7 @@ class WaypointProxyTest : public ::testing::Test {
       ++e.requests;
       auto tp = (*req)->base()["traceparent"];
       e.last_traceparent.assign(tp.data(), tp.size());
+      e.last_headers = (*req)->base();
       HttpResponse r{http::status::ok, 11};
       if ((*req)->target() == "/flaky" && e.flaky++ % 2 == 0)
         r.result(http::status::service_unavailable);
@@ -200,6 +205,7 @@ class WaypointProxyTest : public ::testing::Test {
           break;
         }
         out.push_back(std::to_string(resp->result_int()) + " " + resp->body());
+        responses_.push_back(std::move(*resp));
       }
       s->shutdownWrite();
     });
@@ -220,11 +226,14 @@ class WaypointProxyTest : public ::testing::Test {
   std::unique_ptr<hbone::HboneClientPool> upstream_pool_;
   std::unique_ptr<UpstreamPool> upstream_;
   std::unique_ptr<Router> router_;
+  std::unique_ptr<JwksCache> jwks_;
+  std::unique_ptr<RequestAuthenticator> authn_;
   std::unique_ptr<HttpProxy> proxy_;
   std::unique_ptr<hbone::HboneServer> waypoint_;
   tcp::endpoint waypoint_address_;
   std::unique_ptr<hbone::HboneClientPool> client_;
   std::vector<RequestRecord> records_;
+  std::vector<HttpResponse> responses_;
 };
 
 TEST_F(WaypointProxyTest, SeedSplitOverKeepAliveReusesUpstreamTunnels) {
@@ -428,6 +437,135 @@ TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingR
   }
   EXPECT_EQ(statuses, (std::vector<std::string>{"400", "431", "400", "400", "400", "400", "400"}));
   for (auto& [ip, e] : endpoints_) EXPECT_EQ(e.requests, 0) << e.pod;
+}
+
+// RequestAuthentication + AuthorizationPolicy through the proxy.
+const ambit::testing::JwtSigner& jwtKey() {
+  static const auto k = ambit::testing::JwtSigner::ec("wp-1");
+  return k;
+}
+
+std::string requestAuthentication(const std::string& rule_extra = "") {
+  return R"(
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  jwtRules:
+  - issuer: https://issuer.example
+    audiences: [my-app]
+    jwks: ')" +
+         ambit::testing::JwtSigner::jwks(jwtKey()) + "'\n" + rule_extra;
+}
+
+HttpRequest withToken(HttpRequest r, const std::string& token) {
+  r.set(http::field::authorization, "Bearer " + token);
+  return r;
+}
+
+std::string token(const std::string& sub, nlohmann::json extra = nlohmann::json::object()) {
+  auto c = ambit::testing::JwtSigner::claims("https://issuer.example", sub, "my-app");
+  c.update(extra);
+  return jwtKey().sign(c);
+}
+
+TEST_F(WaypointProxyTest, InvalidJwtGets401MissingJwtPassesValidJwtIsStripped) {
+  start(requestAuthentication());
+  const int64_t past = 1000000000;
+  auto out = exchange({
+      withToken(get("/a?x=1"), token("alice")),
+      get("/"),
+      withToken(get("/a?x=1"), token("alice", {{"exp", past}})),
+      withToken(get("/"), jwtKey().sign(ambit::testing::JwtSigner::claims("https://other", "x"))),
+      withToken(get("/"), token("alice", {{"aud", "reviews"}})),
+      withToken(get("/"), "not-a-jwt"),
+  });
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_EQ(out[0].substr(0, 3), "200");
+  EXPECT_EQ(out[1].substr(0, 3), "200");
+  EXPECT_EQ(out[2], "401 Jwt is expired");
+  EXPECT_EQ(out[3], "401 Jwt issuer is not configured");
+  EXPECT_EQ(out[4], "401 Audiences in Jwt are not allowed");
+  EXPECT_EQ(out[5],
+            "401 Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections");
+  EXPECT_EQ(responses_[2][http::field::www_authenticate],
+            "Bearer realm=\"http://my-app.default.svc.cluster.local/a\", error=\"invalid_token\"");
+  int upstream = 0;
+  for (auto& [ip, e] : endpoints_) {
+    upstream += e.requests;
+    if (e.requests > 0) {
+      EXPECT_EQ(e.last_headers.count(http::field::authorization), 0u) << e.pod;
+    }
+  }
+  EXPECT_EQ(upstream, 2);
+}
+
+TEST_F(WaypointProxyTest, RequestPrincipalsAndClaimsDecideWithAuthorizationPolicy) {
+  start(requestAuthentication() + R"(---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  rules:
+  - from: [{source: {requestPrincipals: ["https://issuer.example/*"]}}]
+    to: [{operation: {paths: ["/public"]}}]
+  - from: [{source: {requestPrincipals: ["*"]}}]
+    to: [{operation: {paths: ["/admin"]}}]
+    when:
+    - {key: "request.auth.claims[groups]", values: [admin]}
+    - {key: "request.auth.claims[org][team]", values: [core]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-bob, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  action: DENY
+  rules: [{from: [{source: {requestPrincipals: ["https://issuer.example/bob"]}}]}]
+)");
+  nlohmann::json admin{{"groups", {"dev", "admin"}}, {"org", {{"team", "core"}}}};
+  nlohmann::json dev{{"groups", {"dev"}}, {"org", {{"team", "core"}}}};
+  auto out = exchange({
+      get("/public"),
+      withToken(get("/public"), token("alice")),
+      withToken(get("/admin"), token("alice", admin)),
+      withToken(get("/admin"), token("alice", dev)),
+      withToken(get("/public"), token("bob")),
+  });
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0], "403 RBAC: access denied");  // no token: no request principal
+  EXPECT_EQ(out[1].substr(0, 3), "200");
+  EXPECT_EQ(out[2].substr(0, 3), "200");
+  EXPECT_EQ(out[3], "403 RBAC: access denied");
+  EXPECT_EQ(out[4], "403 RBAC: access denied");
+}
+
+TEST_F(WaypointProxyTest, JwtLocationsForwardingAndPayloadHeader) {
+  start(requestAuthentication(R"(    fromHeaders: [{name: x-jwt, prefix: "Token "}]
+    fromParams: [jwt]
+    forwardOriginalToken: true
+    outputPayloadToHeader: x-jwt-payload
+)"));
+  const std::string t = token("carol");
+  HttpRequest custom = get("/");
+  custom.set("x-jwt", "Token " + t);
+  auto out =
+      exchange({custom, get("/?jwt=" + t), withToken(get("/"), "garbage"), get("/?jwt=garbage")});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].substr(0, 3), "200");
+  EXPECT_EQ(out[1].substr(0, 3), "200");
+  EXPECT_EQ(out[2].substr(0, 3), "200");  // Authorization is not a location of this rule
+  EXPECT_EQ(out[3].substr(0, 3), "401");
+  const FakeEndpoint* seen = nullptr;
+  for (auto& [ip, e] : endpoints_) {
+    if (e.last_headers.count("x-jwt") > 0) seen = &e;
+  }
+  ASSERT_NE(seen, nullptr) << "forwardOriginalToken: the x-jwt header must reach the app";
+  auto payload = jwt::base64UrlDecode(std::string(seen->last_headers["x-jwt-payload"]));
+  ASSERT_TRUE(payload);
+  EXPECT_EQ(nlohmann::json::parse(*payload)["sub"], "carol");
 }
 
 }  // namespace
