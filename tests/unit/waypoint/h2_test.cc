@@ -75,6 +75,12 @@ struct ProcessResult {
   std::string output;
 };
 
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 ProcessResult runCommand(const std::string& command) {
   ProcessResult r;
   FILE* pipe = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
@@ -434,6 +440,11 @@ TEST_F(H2ProxyTest, CurlAndH2loadSpeakPriorKnowledge) {
       "'%{http_code} %{http_version}' http://127.0.0.1:" +
       std::to_string(my_app_port_) + "/");
   EXPECT_EQ(r.output, "200 2") << r.output;
+  // Several streams on one connection (nghttp; curl 7.88 cannot reuse an h2c connection).
+  const std::string url = "http://127.0.0.1:" + std::to_string(my_app_port_) + "/";
+  auto multi = runPeer("nghttp -t 20 -s " + url + "a " + url + "b " + url + "c");
+  EXPECT_EQ(multi.exit_code, 0) << multi.output;
+  EXPECT_EQ(count(multi.output, " 200 "), 3u) << multi.output;
   auto load =
       runPeer("h2load -n 400 -c 2 -m 10 http://127.0.0.1:" + std::to_string(my_app_port_) + "/");
   EXPECT_EQ(load.exit_code, 0) << load.output;
