@@ -199,6 +199,21 @@ struct H2Session::Callbacks {
     return 0;
   }
 
+  // Our response ended while the client is still sending (e.g. 413 before the body ended):
+  // RST_STREAM NO_ERROR tells it to stop (RFC 9113 §8.1).
+  static int onFrameSend(nghttp2_session* ng, const nghttp2_frame* frame, void* user_data) {
+    H2Session& s = self(user_data);
+    if (s.role_ != Role::kServer || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)) {
+      return 0;
+    }
+    Stream* st = find(s, frame->hd.stream_id);
+    if (st != nullptr && !st->complete) {
+      nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+  }
+
   static int onError(nghttp2_session*, int code, const char* msg, size_t len, void*) {
     logDebug("waypoint: HTTP/2 in tunnel: error {}: {}", code, std::string_view(msg, len));
     return 0;
@@ -236,6 +251,7 @@ Status H2Session::start() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, Callbacks::onFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, Callbacks::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, Callbacks::onStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, Callbacks::onFrameSend);
   nghttp2_session_callbacks_set_error_callback2(cbs, Callbacks::onError);
   int rv = role_ == Role::kServer ? nghttp2_session_server_new2(&session_, cbs, this, opt)
                                   : nghttp2_session_client_new2(&session_, cbs, this, opt);
@@ -433,7 +449,10 @@ Status H2Session::respond(Stream& st, const HttpResponse& response, bool head_re
   auto nva = nv.nva();
   int rv = nghttp2_submit_response(session_, st.id, nva.data(), nva.size(),
                                    send_data ? &provider : nullptr);
-  if (rv != 0) return makeError("nghttp2_submit_response: {}", nghttp2_strerror(rv));
+  if (rv != 0) {
+    reset(st, NGHTTP2_INTERNAL_ERROR);  // the stream must not stay open without an answer
+    return makeError("nghttp2_submit_response: {}", nghttp2_strerror(rv));
+  }
   signalWrite();
   return Status::ok();
 }

@@ -198,7 +198,10 @@ asio::awaitable<void> HttpProxy::serveHttp2Stream(
   x.rec.request_bytes = st->wire_bytes;
   x.rec.status = response.result_int();
   Status sent = session->respond(*st, response, request.method() == http::verb::head);
-  if (!sent) logDebug("waypoint: HTTP/2 response not sent: {}", sent.error().message);
+  if (!sent) {
+    x.rec.response_flags = "DC";  // Envoy's: downstream connection termination
+    logDebug("waypoint: HTTP/2 response not sent: {}", sent.error().message);
+  }
   x.rec.response_bytes = sent ? response.body().size() : 0;
   for (const auto& f : response.base())
     x.rec.response_bytes += f.name_string().size() + f.value().size();

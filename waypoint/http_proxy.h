@@ -53,7 +53,7 @@ struct RequestRecord {
   std::string route;     // route name, "-" when none
   std::string upstream;  // endpoint ip:port, "-" when none
   unsigned status = 0;
-  std::string response_flags = "-";  // Envoy's: NR, UH, UF, UT, URX, FI, DI, "-"
+  std::string response_flags = "-";  // Envoy's: NR, UH, UF, UT, URX, FI, DI, DC, "-"
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
   std::chrono::steady_clock::time_point start;
