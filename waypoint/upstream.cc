@@ -62,16 +62,15 @@ asio::awaitable<Result<std::shared_ptr<H2Session>>> UpstreamPool::http2Session(
   auto stream = co_await openStream(target);
   H2Slot& slot = h2_[key];  // the map may have changed while we waited
   slot.opening = false;
-  opened->notify();
+  opened->notify();  // waiters resume after this coroutine suspends: the slot is final by then
   if (!stream) co_return stream.error();
   H2Options options;
   options.limits = limits_;
-  auto session = std::make_shared<H2Session>(std::move(*stream), H2Session::Role::kClient, options,
+  slot.session = std::make_shared<H2Session>(std::move(*stream), H2Session::Role::kClient, options,
                                              H2Session::RequestHandler{}, ex);
   asio::co_spawn(
-      ex, [session]() { return session->run(); }, asio::detached);
-  slot.session = session;
-  co_return session;
+      ex, [session = slot.session]() { return session->run(); }, asio::detached);
+  co_return slot.session;
 }
 
 asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
