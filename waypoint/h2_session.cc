@@ -203,6 +203,7 @@ struct H2Session::Callbacks {
   // RST_STREAM NO_ERROR tells it to stop (RFC 9113 §8.1).
   static int onFrameSend(nghttp2_session* ng, const nghttp2_frame* frame, void* user_data) {
     H2Session& s = self(user_data);
+    s.last_activity_ = std::chrono::steady_clock::now();
     if (s.role_ != Role::kServer || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
         (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)) {
       return 0;
@@ -371,6 +372,9 @@ void H2Session::finish() {
   writer_signal_.notify();
 }
 
+// No frame either way for idle_timeout: an idle session ends with GOAWAY; one with open
+// streams is stalled (a peer that stopped reading or sending, an upstream that never answers)
+// and its tunnel is reset, which also unblocks a writer stuck on a full window.
 asio::awaitable<void> H2Session::idleLoop() {
   auto self = shared_from_this();
   while (!writer_done_) {
@@ -378,15 +382,16 @@ asio::awaitable<void> H2Session::idleLoop() {
     error_code ec;
     co_await idle_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (writer_done_) break;
-    if (!streams_.empty()) {
-      last_activity_ = std::chrono::steady_clock::now();
-      continue;
-    }
-    if (std::chrono::steady_clock::now() >= last_activity_ + options_.idle_timeout) {
+    if (std::chrono::steady_clock::now() < last_activity_ + options_.idle_timeout) continue;
+    if (streams_.empty()) {
       nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
       signalWrite();
-      break;
+    } else {
+      logInfo("waypoint: HTTP/2 session with {} open streams stalled for {}ms, resetting",
+              streams_.size(), options_.idle_timeout.count());
+      transport_.reset();
     }
+    break;
   }
 }
 

@@ -12,8 +12,9 @@
 // have in flight. nghttp2 enforces RFC 9113 message rules (pseudo-headers, connection-specific
 // fields, TE other than "trailers", uppercase names: the stream is reset with PROTOCOL_ERROR);
 // connection-level protocol errors end in GOAWAY with nghttp2's error code. A session ends
-// when both sides are done (GOAWAY and no open stream), the tunnel ends, or it idled
-// for `idle_timeout` with no stream.
+// when both sides are done (GOAWAY and no open stream) or the tunnel ends. No frame either way
+// for `idle_timeout`: an idle session sends GOAWAY; one with open streams is stalled and its
+// tunnel is reset (Envoy's stream idle timeout, also 5 minutes by default).
 //
 // Thread model: a session and its streams live on the executor of the tunnel; call everything
 // there. The session keeps itself alive (shared_from_this) while its loops run.
@@ -44,10 +45,10 @@ bool isHttp2AppProtocol(std::string_view app_protocol);
 
 struct H2Options {
   HttpLimits limits;
-  uint32_t max_concurrent_streams = 100;  // advertised in our SETTINGS
-  uint32_t stream_window = 1u << 20;      // our per-stream receive window
-  uint32_t connection_window = 8u << 20;  // our connection receive window
-  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  uint32_t max_concurrent_streams = 100;                            // advertised in our SETTINGS
+  uint32_t stream_window = 1u << 20;                                // our per-stream receive window
+  uint32_t connection_window = 8u << 20;                            // our connection receive window
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // see above
 };
 
 class H2Session : public std::enable_shared_from_this<H2Session> {

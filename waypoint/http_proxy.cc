@@ -163,6 +163,7 @@ asio::awaitable<void> HttpProxy::serveHttp2(std::shared_ptr<const hbone::Connect
   auto ex = co_await asio::this_coro::executor;
   H2Options options;
   options.limits = services_.limits;
+  options.idle_timeout = services_.http2_idle_timeout;
   auto session = std::make_shared<H2Session>(
       std::move(stream), H2Session::Role::kServer, options,
       [this, ex, tunnel, source](std::shared_ptr<H2Session> s,

@@ -71,6 +71,8 @@ struct ProxyServices {
   WaypointGateway gateway;
   HttpLimits limits;
   uint16_t endpoint_hbone_port = 15008;  // where endpoints' ztunnels accept HBONE (tests: other)
+  // Downstream HTTP/2 sessions with no frame for this long end (H2Options::idle_timeout).
+  std::chrono::milliseconds http2_idle_timeout{std::chrono::minutes(5)};
   std::function<void(const RequestRecord&)> on_request;
 };
 

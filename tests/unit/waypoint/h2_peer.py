@@ -179,6 +179,18 @@ def run_client(args):
         c.streams[sid]["done"] = True
         c.flush()
         time.sleep(0.2)
+    elif args.bad == "stall":
+        # Opens a stream, then neither sends its body nor reads: the proxy must give up.
+        c.request("/echo", "POST", b"", headers=[("content-length", "100")], end=False)
+        t0 = time.time()
+        c.sock.settimeout(30)
+        try:
+            while c.sock.recv(65536):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+        print(json.dumps({"closed_after_ms": int((time.time() - t0) * 1000)}))
+        return
     elif args.bad == "abrupt-close":
         c.request("/echo", "POST", b"", headers=[("content-length", "100")], end=False)
         c.sock.close()

@@ -172,6 +172,7 @@ class H2ProxyTest : public ::testing::Test {
     services.upstream = upstream_.get();
     services.limits = limits;
     services.endpoint_hbone_port = endpoint_port_;
+    services.http2_idle_timeout = 3s;
     services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
     proxy_ = std::make_unique<HttpProxy>(std::move(services));
     waypoint_ = std::make_unique<hbone::HboneServer>(
@@ -493,6 +494,13 @@ TEST_F(H2ProxyTest, ResetMidBodyAndAbruptCloseLeaveTheProxyServing) {
       json::array({{{"path", "/"}}, {{"path", "/echo"}, {"method", "POST"}, {"body", 5000}}}));
   EXPECT_EQ(out[0]["status"], 200);
   EXPECT_EQ(out[1]["body_sha"], out[1]["sent_sha"]);
+}
+
+TEST_F(H2ProxyTest, StalledSessionIsClosedAfterTheIdleTimeout) {
+  auto j = python(my_app_port_, "--bad stall");
+  EXPECT_GE(j["closed_after_ms"].get<int>(), 2500) << j.dump();
+  EXPECT_LT(j["closed_after_ms"].get<int>(), 10000) << j.dump();
+  EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
 }
 
 TEST_F(H2ProxyTest, DrainSendsGoawayAndFinishesOpenStreams) {
