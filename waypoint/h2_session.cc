@@ -284,7 +284,8 @@ asio::awaitable<void> H2Session::run(std::string already_read) {
       executor_, [self]() { return self->idleLoop(); }, asio::detached);
   std::vector<uint8_t> buf(kReadChunk);
   std::string_view pending = already_read;
-  while (!writer_done_) {
+  bool rejected = false;  // bad input: GOAWAY is on its way, the rest is not parsed
+  for (;;) {
     size_t n = 0;
     const uint8_t* data = buf.data();
     if (!pending.empty()) {
@@ -296,14 +297,15 @@ asio::awaitable<void> H2Session::run(std::string already_read) {
       if (!r || *r == 0) break;
       n = *r;
     }
-    if (writer_done_) continue;  // draining after the end of the session
+    // Once the session is over, input is discarded until the peer ends the tunnel (bounded by
+    // the drain timer): dropping the tunnel earlier would reset it and could lose our GOAWAY.
+    if (writer_done_ || rejected) continue;
     ssize_t rv = nghttp2_session_mem_recv(session_, data, n);
     if (rv < 0) {
       logInfo("waypoint: bad HTTP/2 input in tunnel: {}", nghttp2_strerror(static_cast<int>(rv)));
       nghttp2_session_terminate_session(
           session_, rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
-      signalWrite();
-      break;
+      rejected = true;
     }
     signalWrite();
   }
@@ -328,6 +330,7 @@ void H2Session::onInputEnded() {
 asio::awaitable<void> H2Session::writeLoop() {
   std::vector<uint8_t> out;
   out.reserve(kWriteBatch + 16384);
+  bool failed = false;
   for (;;) {
     out.clear();
     while (out.size() < kWriteBatch) {
@@ -335,16 +338,15 @@ asio::awaitable<void> H2Session::writeLoop() {
       ssize_t n = nghttp2_session_mem_send(session_, &data);
       if (n < 0) {
         logInfo("waypoint: HTTP/2 in tunnel: {}", nghttp2_strerror(static_cast<int>(n)));
-        out.clear();
+        failed = true;
         break;
       }
       if (n == 0) break;
       out.insert(out.end(), data, data + n);
     }
-    if (!out.empty()) {
-      if (!co_await transport_.write(asio::buffer(out))) break;
-      continue;
-    }
+    if (!out.empty() && !co_await transport_.write(asio::buffer(out))) break;
+    if (failed) break;
+    if (!out.empty()) continue;
     const bool done = !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
     if (done || (input_ended_ && streams_.empty())) break;
     co_await write_signal_.wait();
