@@ -516,7 +516,7 @@ void H2Session::shutdown() {
 HttpRequest toHttpRequest(const H2Session::Stream& st) {
   HttpRequest r;
   r.version(11);
-  r.method_string(st.method);
+  if (!st.method.empty()) r.method_string(st.method);  // empty: over a limit, never routed
   r.target(st.path);
   std::string cookies;
   for (const auto& [name, value] : st.headers) {

@@ -141,6 +141,13 @@ class Client:
                 "trailers": s["trailers"]}
 
 
+def header_list(headers):
+    """Headers from the spec: {"name": "value", ...} or [["name", "value"], ...]."""
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return [tuple(h) for h in headers]
+
+
 def run_client(args):
     out = {}
     if args.bad == "garbage":
@@ -153,7 +160,7 @@ def run_client(args):
     if args.bad is None:
         spec = json.loads(args.spec)
         sids = [c.request(r["path"], r.get("method", "GET"), pattern(r.get("body", 0)),
-                          [tuple(h) for h in r.get("headers", [])]) for r in spec]
+                          header_list(r.get("headers", {}))) for r in spec]
         c.wait(sids)
         out["results"] = [c.result(s) for s in sids]
     elif args.bad in ("uppercase", "connection", "te"):

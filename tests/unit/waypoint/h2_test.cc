@@ -423,6 +423,18 @@ TEST_F(H2ProxyTest, AppProtocolHttp2ForwardsAsHttp2OnOneConnectionWithTrailers) 
   ASSERT_EQ(again.size(), 1u);
   EXPECT_NE(again[0]["body"].get<std::string>().find("body=100000"), std::string::npos);
   EXPECT_EQ(backend_tunnels_, 1);
+  // gRPC-shaped: Istio labels it request_protocol="grpc"; grpc-status arrives as a trailer.
+  auto grpc = requests(
+      h2_app_port_,
+      json::array({{{"path", "/pkg.Svc/Call"},
+                    {"method", "POST"},
+                    {"body", 5},
+                    {"headers", {{"content-type", "application/grpc"}, {"te", "trailers"}}}}}));
+  ASSERT_EQ(grpc.size(), 1u);
+  EXPECT_EQ(grpc[0]["status"], 200) << grpc.dump();
+  EXPECT_EQ(grpc[0]["trailers"]["grpc-status"], "0") << grpc.dump();
+  ASSERT_FALSE(records_.empty());
+  EXPECT_EQ(requestLabels(records_.back())["request_protocol"], "grpc");
 }
 
 TEST_F(H2ProxyTest, Http11ClientsStillWork) {
