@@ -55,8 +55,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
  public:
   enum class Role { kServer, kClient };
 
-  // One request/response exchange. `in` is what the peer sent (request on the server,
-  // response on the client).
+  // One request/response exchange. The received fields are what the peer sent (the request
+  // on the server, the response on the client); out_* is what we send.
   struct Stream {
     int32_t id = 0;
     std::string method, path, authority, scheme;               // request pseudo-headers (server)
@@ -106,7 +106,6 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool closed() const { return writer_done_; }
   // False once closed or either side sent GOAWAY, or the peer's stream limit is reached.
   bool acceptsStreams() const;
-  size_t openStreams() const { return streams_.size(); }
 
  private:
   struct Callbacks;
