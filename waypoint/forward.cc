@@ -94,13 +94,25 @@ std::optional<milliseconds> tryTimeout(const RetryPlan& plan, Clock::time_point 
   return plan.per_try.count() == 0 || left < plan.per_try ? left : plan.per_try;
 }
 
+// The destination Service port (by its target port) declares HTTP/2.
+bool speaksHttp2(const RouteDecision& d) {
+  if (!d.service) return false;
+  for (const auto& p : d.service->ports()) {
+    if ((p.target_port() ? p.target_port() : p.port()) == d.target_port) {
+      return isHttp2AppProtocol(p.app_protocol());
+    }
+  }
+  return false;
+}
+
 std::optional<UpstreamTarget> targetFor(const v1::Workload& w, const MeshIndex& index,
-                                        uint16_t hbone_port, uint16_t target_port) {
+                                        uint16_t hbone_port, const RouteDecision& d) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(w.addresses(0), ec);
   if (ec) return std::nullopt;
   return UpstreamTarget{asio::ip::tcp::endpoint(ip, hbone_port),
-                        asio::ip::tcp::endpoint(ip, target_port), index.spiffeId(w)};
+                        asio::ip::tcp::endpoint(ip, d.target_port), index.spiffeId(w),
+                        speaksHttp2(d)};
 }
 
 }  // namespace
@@ -123,7 +135,7 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
       break;
     }
     const v1::Workload* w = decision.endpoints[attempt % decision.endpoints.size()];
-    auto target = targetFor(*w, *rec.index, services_.endpoint_hbone_port, decision.target_port);
+    auto target = targetFor(*w, *rec.index, services_.endpoint_hbone_port, decision);
     if (!target) continue;
     rec.upstream = hbone::formatAuthority(target->authority);
     rec.destination = w;

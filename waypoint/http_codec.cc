@@ -1,10 +1,13 @@
 #include "waypoint/http_codec.h"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <string>
+#include <vector>
 
 namespace ambit::waypoint {
 namespace {
@@ -13,6 +16,7 @@ namespace beast = boost::beast;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 16u << 10;
+constexpr auto kDrainWait = std::chrono::seconds(2);
 
 bool isLimitError(const error_code& ec) {
   return ec == http::error::header_limit || ec == http::error::body_limit ||
@@ -114,6 +118,31 @@ asio::awaitable<Status> MessageReader::parse(Parser& parser, bool& clean_eof, bo
     any = true;
   }
   co_return Status::ok();
+}
+
+void MessageReader::prime(std::string_view bytes) {
+  auto dst = buffer_.prepare(bytes.size());
+  asio::buffer_copy(dst, asio::buffer(bytes.data(), bytes.size()));
+  buffer_.commit(bytes.size());
+  bytes_read_ += bytes.size();
+}
+
+asio::awaitable<void> endTunnel(hbone::HboneStream& stream) {
+  stream.shutdownWrite();
+  asio::steady_timer timer(co_await asio::this_coro::executor, kDrainWait);
+  bool expired = false;
+  timer.async_wait([&](error_code ec) {
+    if (!ec) {
+      expired = true;
+      stream.reset();
+    }
+  });
+  std::vector<char> sink(4096);
+  while (!expired) {
+    auto n = co_await stream.read(asio::buffer(sink));
+    if (!n || *n == 0) break;
+  }
+  timer.cancel();
 }
 
 asio::awaitable<Result<std::optional<HttpRequest>>> MessageReader::readRequest() {

@@ -45,6 +45,9 @@ class MessageReader {
   asio::awaitable<Result<HttpResponse>> readResponse(bool head_request, bool& ends_stream);
 
   uint64_t bytesRead() const { return bytes_read_; }
+  // Bytes read from the stream by someone else before (e.g. while sniffing the protocol), to
+  // be parsed first.
+  void prime(std::string_view bytes);
 
  private:
   template <typename Parser>
@@ -55,6 +58,11 @@ class MessageReader {
   boost::beast::flat_buffer buffer_;
   uint64_t bytes_read_ = 0;
 };
+
+// Half-closes our side of a terminated tunnel and lets our last bytes and END_STREAM go out:
+// waits (bounded) for the peer's END_STREAM before the handle may be dropped (dropping it
+// earlier resets the stream).
+asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
 
 // Serializes and writes one message; returns the bytes written.
 asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,

@@ -1,5 +1,7 @@
 #include "waypoint/http_proxy.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -14,8 +16,6 @@
 
 namespace ambit::waypoint {
 namespace {
-
-constexpr auto kDrainWait = std::chrono::seconds(2);
 
 // Request headers as the policy engine sees them: duplicates joined with ','.
 class FieldHeaders final : public rbac::HeaderSource {
@@ -46,6 +46,21 @@ rbac::IpAddress toRbacIp(const asio::ip::address& a) {
   return rbac::IpAddress::parse(a.to_string()).value_or(rbac::IpAddress{});
 }
 
+// Reads the start of a tunnel until it either is the HTTP/2 connection preface (true) or
+// cannot be (false); returns the bytes read, which belong to whichever protocol it is.
+asio::awaitable<Result<std::pair<bool, std::string>>> sniffPreface(hbone::HboneStream& stream) {
+  std::string got;
+  char buf[kH2Preface.size()];
+  while (got.size() < kH2Preface.size()) {
+    auto n = co_await stream.read(asio::buffer(buf, kH2Preface.size() - got.size()));
+    if (!n) co_return n.error();
+    if (*n == 0) break;
+    got.append(buf, *n);
+    if (!kH2Preface.starts_with(got)) co_return std::make_pair(false, std::move(got));
+  }
+  co_return std::make_pair(got == kH2Preface, std::move(got));
+}
+
 unsigned statusForReadError(const Error& e) {
   if (e.code == EMSGSIZE) return e.message.find("body") != std::string::npos ? 413 : 431;
   return 400;
@@ -67,23 +82,60 @@ void HttpProxy::finish(RequestRecord& rec) const {
   if (services_.on_request) services_.on_request(rec);
 }
 
+void HttpProxy::startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
+                            const asio::ip::address& source) const {
+  rec.start = std::chrono::steady_clock::now();
+  rec.wall_start = std::chrono::system_clock::now();
+  rec.source_ip = source.to_string();
+  rec.source_principal = tunnel.peer_identity;
+}
+
+bool HttpProxy::declaresHttp2(const hbone::ConnectRequest& tunnel) const {
+  auto index = services_.index ? services_.index() : nullptr;
+  const v1::Service* svc = index ? index->serviceByVip(tunnel.target.address()) : nullptr;
+  if (!svc) return false;
+  for (const auto& p : svc->ports()) {
+    if (p.port() == tunnel.target.port()) return isHttp2AppProtocol(p.app_protocol());
+  }
+  return false;
+}
+
 asio::awaitable<void> HttpProxy::serveTunnel(hbone::ConnectRequest tunnel,
                                              hbone::HboneStream stream) {
   asio::ip::address source = tunnel.peer_address.address();
   if (const std::string* fwd = hbone::findHeader(tunnel.headers, "forwarded")) {
     if (auto ip = hbone::parseForwardedFor(*fwd)) source = *ip;
   }
+  std::string sniffed;
+  bool h2 = declaresHttp2(tunnel);
+  if (!h2) {
+    auto prefix = co_await sniffPreface(stream);
+    if (!prefix) co_return co_await endTunnel(stream);
+    h2 = prefix->first;
+    sniffed = std::move(prefix->second);
+  }
+  if (h2) {
+    co_await serveHttp2(std::make_shared<const hbone::ConnectRequest>(std::move(tunnel)),
+                        std::move(stream), source, std::move(sniffed));
+    co_return;
+  }
+  co_await serveHttp1(tunnel, stream, source, sniffed);
+  co_await endTunnel(stream);
+}
+
+asio::awaitable<void> HttpProxy::serveHttp1(const hbone::ConnectRequest& tunnel,
+                                            hbone::HboneStream& stream,
+                                            const asio::ip::address& source,
+                                            std::string_view sniffed) {
   MessageReader reader(stream, services_.limits);
+  reader.prime(sniffed);
   for (;;) {
     const uint64_t before = reader.bytesRead();
     auto request = co_await reader.readRequest();
     if (request && !*request) break;  // the client half-closed between requests
     HttpRequest none;
     Exchange x{tunnel, request && *request ? **request : none, {}, source};
-    x.rec.start = std::chrono::steady_clock::now();
-    x.rec.wall_start = std::chrono::system_clock::now();
-    x.rec.source_ip = source.to_string();
-    x.rec.source_principal = tunnel.peer_identity;
+    startRecord(x.rec, tunnel, source);
     HttpResponse response;
     bool keep_alive = false;
     if (!request) {
@@ -103,27 +155,66 @@ asio::awaitable<void> HttpProxy::serveTunnel(hbone::ConnectRequest tunnel,
     finish(x.rec);
     if (!written || !keep_alive) break;
   }
-  co_await endTunnel(stream);
 }
 
-// Half-closes our side and lets our last bytes and END_STREAM go out: waits (bounded) for the
-// client's END_STREAM before the stream handle is dropped (dropping it earlier resets it).
-asio::awaitable<void> HttpProxy::endTunnel(hbone::HboneStream& stream) {
-  stream.shutdownWrite();
-  asio::steady_timer timer(co_await asio::this_coro::executor, kDrainWait);
-  bool expired = false;
-  timer.async_wait([&](boost::system::error_code ec) {
-    if (!ec) {
-      expired = true;
-      stream.reset();
-    }
-  });
-  std::vector<char> sink(4096);
-  while (!expired) {
-    auto n = co_await stream.read(asio::buffer(sink));
-    if (!n || *n == 0) break;
+asio::awaitable<void> HttpProxy::serveHttp2(std::shared_ptr<const hbone::ConnectRequest> tunnel,
+                                            hbone::HboneStream stream, asio::ip::address source,
+                                            std::string sniffed) {
+  auto ex = co_await asio::this_coro::executor;
+  H2Options options;
+  options.limits = services_.limits;
+  options.idle_timeout = services_.http2_idle_timeout;
+  auto session = std::make_shared<H2Session>(
+      std::move(stream), H2Session::Role::kServer, options,
+      [this, ex, tunnel, source](std::shared_ptr<H2Session> s,
+                                 std::shared_ptr<H2Session::Stream> st) {
+        asio::co_spawn(ex, serveHttp2Stream(tunnel, source, std::move(s), std::move(st)),
+                       asio::detached);
+      },
+      ex);
+  std::erase_if(h2_sessions_, [](const auto& w) { return w.expired(); });
+  h2_sessions_.push_back(session);
+  if (draining_) session->shutdown();
+  co_await session->run(std::move(sniffed));
+}
+
+asio::awaitable<void> HttpProxy::serveHttp2Stream(
+    std::shared_ptr<const hbone::ConnectRequest> tunnel, asio::ip::address source,
+    std::shared_ptr<H2Session> session, std::shared_ptr<H2Session::Stream> st) {
+  HttpRequest request = toHttpRequest(*st);
+  Exchange x{*tunnel, request, {}, source};
+  startRecord(x.rec, *tunnel, source);
+  x.rec.protocol = "HTTP/2";
+  x.rec.grpc = view(request[http::field::content_type]).starts_with("application/grpc");
+  HttpResponse response;
+  if (st->header_overflow || st->body_overflow) {
+    x.rec.method = st->method;
+    x.rec.path = st->path;
+    logDebug("waypoint: HTTP/2 request from {} over the {} limit", x.rec.source_ip,
+             st->header_overflow ? "header list" : "body");
+    response = localReply(st->header_overflow ? 431 : 413, "bad request");
+  } else {
+    response = co_await handle(x);
   }
-  timer.cancel();
+  x.rec.request_bytes = st->wire_bytes;
+  x.rec.status = response.result_int();
+  Status sent = session->respond(*st, response, request.method() == http::verb::head);
+  if (!sent) {
+    x.rec.response_flags = "DC";  // Envoy's: downstream connection termination
+    logDebug("waypoint: HTTP/2 response not sent: {}", sent.error().message);
+  }
+  x.rec.response_bytes = sent ? response.body().size() : 0;
+  for (const auto& f : response.base())
+    x.rec.response_bytes += f.name_string().size() + f.value().size();
+  finish(x.rec);
+}
+
+void HttpProxy::drain() {
+  draining_ = true;
+  for (auto& w : h2_sessions_) {
+    if (auto s = w.lock()) s->shutdown();
+  }
+  h2_sessions_.clear();
 }
 
 rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {

@@ -1,12 +1,16 @@
 #pragma once
 // HttpProxy: the waypoint's L7 data path. For each HBONE tunnel a client ztunnel opens to a
-// service (:authority = VIP:port) it reads HTTP/1.1 requests (keep-alive, pipelining), and
-// for each one: normalises the path, applies the L7 AuthorizationPolicies that target the
-// service or the waypoint's Gateway (deny -> 403 "RBAC: access denied") after
-// RequestAuthentication (an invalid JWT -> 401; see request_authn.h), routes it (Router),
-// applies fault injection, forwards it to an endpoint over a new or reused HBONE tunnel with
-// the route's timeout and retries, and relays the response. Every request ends in one
-// RequestRecord for metrics and the access log.
+// service (:authority = VIP:port) it reads HTTP/1.1 requests (keep-alive, pipelining) or, when
+// the tunnel starts with the HTTP/2 connection preface or the Service port's appProtocol says
+// HTTP/2 (http2, grpc, h2c, kubernetes.io/h2c), serves cleartext HTTP/2 (H2Session: streams
+// are handled concurrently, each as one request), and for each request: normalises the path,
+// checks RequestAuthentication (an invalid JWT -> 401; see request_authn.h), applies the L7
+// AuthorizationPolicies that target the service or the waypoint's Gateway (deny -> 403 "RBAC:
+// access denied"), routes it (Router), applies fault injection, forwards it to an endpoint over
+// a new or reused HBONE tunnel with the route's timeout and retries (as HTTP/2 when the
+// destination port declares it, else as HTTP/1.1), and relays the response. Every request ends
+// in one RequestRecord for metrics and the access log. The pipeline (handle()) is the same for
+// both protocols.
 //
 // Thread model: one HttpProxy per data thread; tunnels and their requests run as coroutines
 // on that thread's executor.
@@ -16,8 +20,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/hbone/server.h"
+#include "waypoint/h2_session.h"
 #include "waypoint/http_codec.h"
 #include "waypoint/mesh_index.h"
 #include "waypoint/request_authn.h"
@@ -41,13 +47,15 @@ struct RequestRecord {
   const v1::Workload* source = nullptr;
   const v1::Service* service = nullptr;       // destination service
   const v1::Workload* destination = nullptr;  // endpoint that answered
+  std::string protocol = "HTTP/1.1";          // downstream: HTTP/1.1 or HTTP/2
+  bool grpc = false;                          // content-type application/grpc*
   std::string method;
   std::string path;
   std::string host;
   std::string route;     // route name, "-" when none
   std::string upstream;  // endpoint ip:port, "-" when none
   unsigned status = 0;
-  std::string response_flags = "-";  // Envoy's: NR, UH, UF, UT, URX, FI, DI, "-"
+  std::string response_flags = "-";  // Envoy's: NR, UH, UF, UT, URX, FI, DI, DC, "-"
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
   std::chrono::steady_clock::time_point start;
@@ -66,6 +74,8 @@ struct ProxyServices {
   HttpLimits limits;
   uint16_t endpoint_hbone_port = 15008;   // where endpoints' ztunnels accept HBONE (tests: other)
   RequestAuthenticator* authn = nullptr;  // RequestAuthentication (JWT); null: not checked
+  // Downstream HTTP/2 sessions with no frame for this long end (H2Options::idle_timeout).
+  std::chrono::milliseconds http2_idle_timeout{std::chrono::minutes(5)};
   std::function<void(const RequestRecord&)> on_request;
 };
 
@@ -75,6 +85,8 @@ class HttpProxy {
 
   // Serves every request on one terminated tunnel until either side ends it.
   asio::awaitable<void> serveTunnel(hbone::ConnectRequest tunnel, hbone::HboneStream stream);
+  // Sends GOAWAY on every HTTP/2 session (draining): open streams finish, no new ones start.
+  void drain();
 
  private:
   // One request on a tunnel, while it is handled.
@@ -85,7 +97,18 @@ class HttpProxy {
     asio::ip::address source_ip;  // the client (from `forwarded`), not its ztunnel
   };
   asio::awaitable<HttpResponse> handle(Exchange& x);
-  static asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
+  asio::awaitable<void> serveHttp1(const hbone::ConnectRequest& tunnel, hbone::HboneStream& stream,
+                                   const asio::ip::address& source, std::string_view sniffed);
+  asio::awaitable<void> serveHttp2(std::shared_ptr<const hbone::ConnectRequest> tunnel,
+                                   hbone::HboneStream stream, asio::ip::address source,
+                                   std::string sniffed);
+  asio::awaitable<void> serveHttp2Stream(std::shared_ptr<const hbone::ConnectRequest> tunnel,
+                                         asio::ip::address source,
+                                         std::shared_ptr<H2Session> session,
+                                         std::shared_ptr<H2Session::Stream> stream);
+  bool declaresHttp2(const hbone::ConnectRequest& tunnel) const;
+  void startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
+                   const asio::ip::address& source) const;
   rbac::Target policyTarget(const v1::Service& service) const;
   bool authorized(const Exchange& x, std::string_view normalized_path,
                   const jwt::VerifiedJwt* jwt) const;
@@ -95,6 +118,8 @@ class HttpProxy {
   void finish(RequestRecord& rec) const;
 
   ProxyServices services_;
+  std::vector<std::weak_ptr<H2Session>> h2_sessions_;  // downstream sessions, for drain()
+  bool draining_ = false;
 };
 
 // A response generated by the waypoint itself (Envoy's "local reply").

@@ -31,7 +31,7 @@ prometheus::Labels requestLabels(const RequestRecord& rec) {
   l["destination_principal"] =
       rec.destination && rec.index ? rec.index->spiffeId(*rec.destination) : std::string("unknown");
   admin::addServiceLabels(l, rec.service, rec.destination);
-  l["request_protocol"] = "http";
+  l["request_protocol"] = rec.grpc ? "grpc" : "http";  // Istio's values, HTTP/1.1 and HTTP/2 alike
   l["response_code"] = std::to_string(rec.status);
   l["grpc_response_status"] = "";
   l["response_flags"] = rec.response_flags;
@@ -68,8 +68,8 @@ void HttpMetrics::record(const RequestRecord& rec) {
 
 std::string accessLogLine(const RequestRecord& rec) {
   return fmt::format(
-      "\"{} {} HTTP/1.1\" {} {} {} {} {:.3f} \"{}\" \"{}\" route={} src={} src_ip={} dst={}",
-      rec.method, rec.path, rec.status, rec.response_flags, rec.request_bytes, rec.response_bytes,
+      "\"{} {} {}\" {} {} {} {} {:.3f} \"{}\" \"{}\" route={} src={} src_ip={} dst={}", rec.method,
+      rec.path, rec.protocol, rec.status, rec.response_flags, rec.request_bytes, rec.response_bytes,
       static_cast<double>(rec.duration.count()) / 1000.0, rec.host,
       rec.upstream.empty() ? "-" : rec.upstream, rec.route.empty() ? "-" : rec.route,
       rec.source_principal.empty() ? "-" : rec.source_principal, rec.source_ip,

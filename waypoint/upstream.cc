@@ -1,6 +1,10 @@
 #include "waypoint/upstream.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <optional>
 
 #include "common/hbone/protocol.h"
 
@@ -14,8 +18,7 @@ struct UpstreamPool::Tunnel {
   bool timed_out = false;
 };
 
-asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::open(
-    const UpstreamTarget& target) {
+asio::awaitable<Result<hbone::HboneStream>> UpstreamPool::openStream(const UpstreamTarget& target) {
   UpstreamCredentials creds = credentials_();
   if (!creds.tls) co_return Error{EAGAIN, "waypoint certificate not issued yet"};
   hbone::Destination dest;
@@ -27,7 +30,88 @@ asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::ope
   req.authority = hbone::formatAuthority(target.authority);
   auto stream = co_await pool_.connect(dest, req);
   if (!stream) co_return Error{ECONNREFUSED, stream.error().message};
+  co_return std::move(*stream);
+}
+
+asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::open(
+    const UpstreamTarget& target) {
+  auto stream = co_await openStream(target);
+  if (!stream) co_return stream.error();
   co_return std::make_shared<Tunnel>(std::move(*stream), limits_);
+}
+
+// The endpoint's session, or a new one. Requests arriving while it is being opened wait for
+// it instead of opening their own.
+asio::awaitable<Result<std::shared_ptr<H2Session>>> UpstreamPool::http2Session(
+    const std::string& key, const UpstreamTarget& target, bool& reused) {
+  auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    H2Slot& slot = h2_[key];
+    if (slot.session && slot.session->acceptsStreams()) {
+      reused = true;
+      co_return slot.session;
+    }
+    if (!slot.opening) break;
+    auto opened = slot.opened;
+    co_await opened->wait();
+  }
+  reused = false;
+  auto opened = std::make_shared<hbone::detail::Signal>(ex);
+  h2_[key].opening = true;
+  h2_[key].opened = opened;
+  auto stream = co_await openStream(target);
+  H2Slot& slot = h2_[key];  // the map may have changed while we waited
+  slot.opening = false;
+  opened->notify();  // waiters resume after this coroutine suspends: the slot is final by then
+  if (!stream) co_return stream.error();
+  H2Options options;
+  options.limits = limits_;
+  slot.session = std::make_shared<H2Session>(std::move(*stream), H2Session::Role::kClient, options,
+                                             H2Session::RequestHandler{}, ex);
+  asio::co_spawn(
+      ex, [session = slot.session]() { return session->run(); }, asio::detached);
+  co_return slot.session;
+}
+
+asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
+    const std::string& key, const UpstreamTarget& target, const HttpRequest& request,
+    std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    auto session = co_await http2Session(key, target, reused);
+    if (!session) co_return session.error();
+    auto stream = (*session)->submit(request);
+    if (!stream) {
+      if (reused && attempt == 0) continue;
+      co_return stream.error();
+    }
+    auto st = *stream;
+    auto timed_out = std::make_shared<bool>(false);
+    std::optional<asio::steady_timer> timer;
+    if (timeout.count() > 0) {
+      timer.emplace(co_await asio::this_coro::executor, deadline);
+      timer->async_wait([timed_out, st, s = *session](boost::system::error_code ec) {
+        if (ec) return;
+        *timed_out = true;
+        s->reset(*st, NGHTTP2_CANCEL);
+        st->done->notify();
+      });
+    }
+    while (!st->complete && !st->closed && !*timed_out) co_await st->done->wait();
+    if (timer) timer->cancel();
+    if (*timed_out) co_return Error{ETIMEDOUT, "upstream request timeout"};
+    if (st->complete && st->status >= 200 && !st->header_overflow && !st->body_overflow) {
+      co_return UpstreamResult{toHttpResponse(*st), st->wire_bytes};
+    }
+    // The session went away before this stream was answered: once more on a fresh one.
+    if (reused && attempt == 0 && st->status == 0) continue;
+    if (st->header_overflow || st->body_overflow) {
+      co_return Error{EMSGSIZE, "upstream HTTP/2 response over the size limit"};
+    }
+    co_return Error{ECONNRESET,
+                    fmt::format("upstream reset HTTP/2 stream (error code {})", st->close_code)};
+  }
 }
 
 asio::awaitable<Result<UpstreamResult>> UpstreamPool::tryOnce(const std::shared_ptr<Tunnel>& tunnel,
@@ -77,6 +161,7 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTar
     const std::string& ip;
     ~InFlight() { --active[ip]; }
   } in_flight{active_, ip};
+  if (target.http2) co_return co_await exchangeHttp2(key, target, request, timeout);
   auto& idle = idle_[key];
   std::shared_ptr<Tunnel> tunnel;
   bool reused = !idle.empty();

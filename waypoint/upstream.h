@@ -1,9 +1,12 @@
 #pragma once
-// UpstreamPool: sends one HTTP/1.1 request to an endpoint over a fresh or reused HBONE tunnel
-// (the endpoint's ztunnel on <pod ip>:15008, :authority <pod ip>:<target port>, server id the
-// endpoint's SPIFFE id) and reads the response. A tunnel whose exchange ended cleanly with
-// keep-alive goes back to an idle list for its authority; a reused tunnel that turns out to
-// be closed is replaced by a fresh one once, transparently.
+// UpstreamPool: sends one request to an endpoint over a fresh or reused HBONE tunnel (the
+// endpoint's ztunnel on <pod ip>:15008, :authority <pod ip>:<target port>, server id the
+// endpoint's SPIFFE id) and reads the response. HTTP/1.1: a tunnel whose exchange ended
+// cleanly with keep-alive goes back to an idle list for its authority. HTTP/2 (the target's
+// Service port declares it; cleartext with prior knowledge inside the tunnel): one H2Session
+// per endpoint carries concurrent requests as streams, up to the endpoint's stream limit. A
+// reused tunnel or session that turns out to be closed is replaced by a fresh one once,
+// transparently.
 //
 // Thread model: one pool per data thread, on the executor of its HboneClientPool.
 
@@ -19,6 +22,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/status.h"
+#include "waypoint/h2_session.h"
 #include "waypoint/http_codec.h"
 
 namespace ambit::waypoint {
@@ -27,6 +31,7 @@ struct UpstreamTarget {
   asio::ip::tcp::endpoint hbone;      // <pod ip>:15008
   asio::ip::tcp::endpoint authority;  // <pod ip>:<target port>
   std::string identity;               // expected SPIFFE id of the endpoint
+  bool http2 = false;                 // speak HTTP/2 to the application
 };
 
 // Our own identity and its client TLS context (null until the certificate is issued).
@@ -60,7 +65,15 @@ class UpstreamPool {
 
  private:
   struct Tunnel;
+  asio::awaitable<Result<hbone::HboneStream>> openStream(const UpstreamTarget& target);
   asio::awaitable<Result<std::shared_ptr<Tunnel>>> open(const UpstreamTarget& target);
+  asio::awaitable<Result<UpstreamResult>> exchangeHttp2(const std::string& key,
+                                                        const UpstreamTarget& target,
+                                                        const HttpRequest& request,
+                                                        std::chrono::milliseconds timeout);
+  asio::awaitable<Result<std::shared_ptr<H2Session>>> http2Session(const std::string& key,
+                                                                   const UpstreamTarget& target,
+                                                                   bool& reused);
   asio::awaitable<Result<UpstreamResult>> tryOnce(const std::shared_ptr<Tunnel>& tunnel,
                                                   const HttpRequest& request,
                                                   std::chrono::milliseconds timeout,
@@ -71,6 +84,12 @@ class UpstreamPool {
   HttpLimits limits_;
   size_t max_idle_;
   std::map<std::string, std::vector<std::shared_ptr<Tunnel>>> idle_;
+  struct H2Slot {
+    std::shared_ptr<H2Session> session;
+    bool opening = false;  // a tunnel for a new session is being opened
+    std::shared_ptr<hbone::detail::Signal> opened;
+  };
+  std::map<std::string, H2Slot> h2_;      // by authority|identity
   std::map<std::string, size_t> active_;  // by endpoint IP
 };
 

@@ -224,6 +224,7 @@ void Waypoint::stop() {
     asio::co_spawn(
         impl->io,
         [impl, deadline]() -> asio::awaitable<void> {
+          impl->proxy->drain();
           co_await impl->server->drain(deadline);
           impl->pool->close();
           impl->zipkin.reset();

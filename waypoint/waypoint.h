@@ -1,9 +1,11 @@
 #pragma once
 // ambit-waypoint: the L7 proxy of a namespace. Accepts HBONE from client ztunnels on
 // <listen>:15008 as spiffe://<td>/ns/<ns>/sa/<service account> (certificate from the node
-// agent's CertificateService), serves HTTP/1.1 inside each tunnel (HttpProxy: routes,
-// RequestAuthentication, L7 authorization, retries, faults) and forwards over HBONE to the chosen
-// endpoints. Operational endpoints: /metrics on 15020, /healthz/ready on 15021 (ready once the
+// agent's CertificateService), serves HTTP/1.1 or HTTP/2 (h2c) inside each tunnel (HttpProxy:
+// routes, RequestAuthentication, L7 authorization, retries, faults) and forwards over HBONE to
+// the chosen endpoints. Draining (stop()) sends GOAWAY inside every HTTP/2 tunnel as well as on
+// the HBONE connections. Operational endpoints: /metrics on 15020, /healthz/ready on 15021
+// (ready once the
 // certificate is issued and a configuration is loaded).
 //
 // Threads: one data thread (io_context) runs the config watcher, identity, HBONE server and

@@ -1,0 +1,197 @@
+// End-to-end: HTTP/2 through the waypoint in a lab of its own ("h2e2e", `lab up --waypoint`).
+// The unchanged client speaks h2c with prior knowledge (h2load, curl) to Service my-app
+// (10.96.0.10:80, HTTP/1.1 sample app behind it); its ztunnel tunnels to the waypoint, which
+// serves HTTP/2 inside the tunnel, routes each stream and forwards HTTP/1.1 to the endpoints.
+// A second Service with appProtocol http2 targets nginx (h2c) started in my-app-v1's netns:
+// the waypoint forwards to it as HTTP/2.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/support/seed.h"
+
+namespace ambit::e2e {
+namespace {
+
+const std::string kConfigFile = "50-h2-test.yaml";
+using testdata::kSeedVirtualService;
+
+// Service my-app-h2: my-app-v1 only, port 80 -> 8090 (nginx, h2c), appProtocol http2.
+constexpr char kH2Service[] = R"(apiVersion: v1
+kind: Service
+metadata:
+  name: my-app-h2
+  namespace: default
+  labels: {istio.io/use-waypoint: waypoint}
+spec:
+  selector: {app: my-app, version: v1}
+  clusterIP: 10.96.0.12
+  ports: [{name: h2, port: 80, targetPort: 8090, appProtocol: http2}]
+)";
+
+class H2E2eTest : public testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) return;
+    lab_ = new Lab("h2e2e");
+    lab_->down();
+    lab_->up({"--waypoint"});
+  }
+  static void TearDownTestSuite() {
+    if (lab_ != nullptr) lab_->down();
+    delete lab_;
+    lab_ = nullptr;
+  }
+
+ protected:
+  void SetUp() override {
+    AMBIT_REQUIRE_ROOT();
+    ASSERT_NE(lab_, nullptr);
+    bool ready = eventually(
+        [] {
+          return lab_->exec("waypoint",
+                            {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"})
+                     .exit_code == 0;
+        },
+        std::chrono::seconds(30));
+    ASSERT_TRUE(ready) << "waypoint never became ready:\n" << waypointLog();
+  }
+  void TearDown() override {
+    if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", "");
+  }
+
+  static std::string waypointLog() {
+    std::ifstream in(lab_->runDir() + "/logs/waypoint.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  static size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+
+  // Writes (or, for empty yaml, removes) the test's config file and waits until the waypoint
+  // logged a config version containing `want` (e.g. "1 route tables").
+  static void applyConfig(const std::string& yaml, const std::string& want) {
+    const bool present = std::filesystem::exists(lab_->configDir() + "/" + kConfigFile);
+    if (yaml.empty() && !present) return;
+    const size_t before = count(waypointLog(), "config version");
+    if (yaml.empty()) {
+      lab_->removeConfig(kConfigFile);
+    } else {
+      lab_->writeConfig(kConfigFile, yaml);
+    }
+    bool applied = eventually([&] {
+      std::string log = waypointLog();
+      if (count(log, "config version") <= before) return false;
+      size_t last = log.rfind("config version");
+      return log.substr(last, log.find('\n', last) - last).find(want) != std::string::npos;
+    });
+    ASSERT_TRUE(applied) << "waypoint did not load the config (" << want << "):\n" << waypointLog();
+  }
+
+  static CommandOutput curlH2(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"curl", "-sS", "-m", "20", "--http2-prior-knowledge"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return lab_->exec("client", argv, std::chrono::seconds(120));
+  }
+
+  static Lab* lab_;
+};
+
+Lab* H2E2eTest::lab_ = nullptr;
+
+TEST_F(H2E2eTest, CurlPriorKnowledgeSingleRequest) {
+  CommandOutput out = curlH2({"-w", "\n%{http_code} %{http_version}", "http://10.96.0.10/hello"});
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_NE(out.out.find("\"pod\":\"my-app-v"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("\n200 2"), std::string::npos) << out.out;
+}
+
+TEST_F(H2E2eTest, H2loadAllSucceedAndMetricsSayHttp) {
+  CommandOutput load =
+      lab_->exec("client", {"h2load", "-n", "2000", "-c", "4", "-m", "8", "http://10.96.0.10/"},
+                 std::chrono::seconds(180));
+  ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+  std::cout << load.out << "\n";
+  EXPECT_NE(load.out.find("2000 succeeded, 0 failed, 0 errored"), std::string::npos) << load.out;
+  EXPECT_NE(load.out.find("status codes: 2000 2xx"), std::string::npos) << load.out;
+  std::smatch m;
+  if (std::regex_search(load.out, m, std::regex(R"(finished in ([0-9.]+\w+), ([0-9.]+) req/s)"))) {
+    RecordProperty("h2load_req_per_s", m[2].str());
+    std::cout << "h2load through the waypoint: " << m[2].str() << " req/s\n";
+  }
+  CommandOutput metrics =
+      lab_->exec("waypoint", {"curl", "-s", "-m", "5", "http://127.0.0.1:15020/metrics"});
+  ASSERT_EQ(metrics.exit_code, 0);
+  // Istio labels HTTP/1.1 and HTTP/2 alike request_protocol="http" (gRPC: "grpc").
+  EXPECT_NE(metrics.out.find("request_protocol=\"http\""), std::string::npos);
+  EXPECT_NE(waypointLog().find("access \"GET / HTTP/2\" 200"), std::string::npos);
+}
+
+TEST_F(H2E2eTest, SeedSplitHoldsForHttp2) {
+  applyConfig(kSeedVirtualService, "1 route tables");
+  // One connection, 1000 streams (nghttp; curl 7.88 cannot reuse an h2c connection).
+  std::vector<std::string> argv{"nghttp", "-t", "60"};
+  for (int i = 0; i < 1000; ++i) argv.push_back("http://10.96.0.10/?n=" + std::to_string(i));
+  CommandOutput out = lab_->exec("client", argv, std::chrono::seconds(120));
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  const size_t v1 = count(out.out, "\"version\":\"v1\"");
+  const size_t v2 = count(out.out, "\"version\":\"v2\"");
+  std::cout << "h2 split of 1000: v1=" << v1 << " v2=" << v2 << "\n";
+  RecordProperty("v1", static_cast<int>(v1));
+  RecordProperty("v2", static_cast<int>(v2));
+  EXPECT_EQ(v1 + v2, 1000u) << out.out.substr(0, 2000);
+  EXPECT_GE(v1, 750u);  // 80% +- 5% of 1000 (sd ~12.6)
+  EXPECT_LE(v1, 850u);
+}
+
+TEST_F(H2E2eTest, AppProtocolHttp2ReachesAnH2cBackendAsHttp2) {
+  // nginx (h2c on 8090) in my-app-v1's netns; stopped below even when an assertion fails.
+  const std::string dir = "/tmp/ambit-h2e2e-nginx";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream conf(dir + "/nginx.conf");
+    conf << "daemon on;\npid " << dir << "/nginx.pid;\nerror_log " << dir
+         << "/error.log;\nevents {}\nhttp {\n  access_log off;\n  server {\n"
+         << "    listen 8090 http2;\n"
+         << "    location / { return 200 \"nginx $server_protocol $request_uri\\n\"; }\n"
+         << "  }\n}\n";
+  }
+  CommandOutput started = lab_->exec("my-app-v1", {"nginx", "-p", dir, "-c", dir + "/nginx.conf"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  struct StopNginx {
+    std::string dir;
+    ~StopNginx() {
+      sh("kill -QUIT $(cat " + dir + "/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf " + dir);
+    }
+  } stop{dir};
+  applyConfig(kH2Service, "0 route tables");
+  bool routed = eventually(
+      [] {
+        return curlH2({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.12/"}).out == "200";
+      },
+      std::chrono::seconds(20));
+  ASSERT_TRUE(routed) << waypointLog();
+  CommandOutput out =
+      lab_->exec("client", {"nghttp", "-t", "20", "http://10.96.0.12/a", "http://10.96.0.12/b"});
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_NE(out.out.find("nginx HTTP/2.0 /a\n"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("nginx HTTP/2.0 /b\n"), std::string::npos) << out.out;
+  CommandOutput load =
+      lab_->exec("client", {"h2load", "-n", "500", "-c", "2", "-m", "8", "http://10.96.0.12/"},
+                 std::chrono::seconds(120));
+  EXPECT_NE(load.out.find("status codes: 500 2xx"), std::string::npos) << load.out;
+}
+
+}  // namespace
+}  // namespace ambit::e2e

@@ -1,0 +1,540 @@
+// HTTP/2 inside the tunnel, end to end over real HBONE on loopback with third-party peers:
+// python3-h2 (tests/unit/waypoint/h2_peer.py), h2load and curl talk h2c (prior knowledge) to a
+// local "client ztunnel" (a TCP listener that tunnels each connection to the waypoint with the
+// service VIP as :authority); the waypoint routes to fake endpoints that answer HTTP/1.1
+// themselves, or, for a Service port with appProtocol http2, to a python h2c backend behind
+// the endpoint's HBONE server.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <future>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/hbone/client_pool.h"
+#include "common/hbone/server.h"
+#include "tests/unit/hbone/test_pki.h"
+#include "tests/unit/waypoint/mesh_fixture.h"
+#include "waypoint/http_proxy.h"
+#include "waypoint/metrics.h"
+
+namespace ambit::waypoint::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using tcp = asio::ip::tcp;
+using hbone::testing::CertKey;
+using hbone::testing::makeContext;
+using hbone::testing::spiffeVerifier;
+using nlohmann::json;
+
+constexpr char kPython[] = "/usr/bin/python3";
+constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
+constexpr char kWaypointId[] = "spiffe://cluster.local/ns/default/sa/waypoint";
+constexpr char kAppId[] = "spiffe://cluster.local/ns/default/sa/my-app";
+constexpr uint64_t kBodyLimit = 6u << 20;
+
+// my-app gets an L7 deny for /admin; h2-app (10.96.0.30:80 -> 8090, appProtocol http2) has
+// one endpoint, 127.0.0.5, which runs an HTTP/2 backend.
+constexpr char kExtraYaml[] = R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  targetRefs: [{kind: Service, group: "", name: my-app}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: h2-app, namespace: default, labels: {app: h2-app}}
+spec: {nodeName: node1, serviceAccountName: my-app}
+status: {podIP: 127.0.0.5}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: h2-app, namespace: default}
+spec:
+  selector: {app: h2-app}
+  clusterIP: 10.96.0.30
+  ports: [{port: 80, targetPort: 8090, appProtocol: http2}]
+)";
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+ProcessResult runCommand(const std::string& command) {
+  ProcessResult r;
+  FILE* pipe = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// An HTTP/1.1 app behind each fake endpoint: "/delay" answers after 1 s, "/echo" returns the
+// request body, "/big" 4 MiB of a known pattern, everything else the pod name.
+asio::awaitable<void> serveApp(std::string pod, hbone::HboneStream s) {
+  MessageReader reader(s, HttpLimits{64u << 10, 64u << 20});
+  for (;;) {
+    auto req = co_await reader.readRequest();
+    if (!req || !*req) break;
+    HttpResponse r{http::status::ok, 11};
+    std::string_view target((*req)->target().data(), (*req)->target().size());
+    if (target == "/delay") {
+      asio::steady_timer t(co_await asio::this_coro::executor, 1s);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    if (target == "/echo") {
+      r.body() = (*req)->body();
+    } else if (target == "/big") {
+      r.body().resize(4u << 20);
+      for (size_t i = 0; i < r.body().size(); ++i) r.body()[i] = static_cast<char>(i % 256);
+    } else {
+      r.body() = pod;
+    }
+    r.set("x-pod", pod);
+    r.keep_alive(true);
+    r.prepare_payload();
+    if (!co_await writeMessage(s, r)) break;
+  }
+  s.shutdownWrite();
+}
+
+class H2ProxyTest : public ::testing::Test {
+ protected:
+  H2ProxyTest()
+      : client_tls_(makeContext(&client_cert_, pki_.caPem())),
+        waypoint_tls_(makeContext(&waypoint_cert_, pki_.caPem())),
+        app_tls_(makeContext(&app_cert_, pki_.caPem())) {}
+
+  void SetUp() override {
+    if (runCommand(std::string(kPython) + " -c 'import h2'").exit_code != 0) {
+      GTEST_SKIP() << "SKIPPED LOUDLY: " << kPython << " lacks the h2 module (apt install "
+                   << "python3-h2); the HTTP/2 interop tests cannot run";
+    }
+    start();
+  }
+
+  ~H2ProxyTest() override {
+    if (backend_pid_ > 0) {
+      ::kill(backend_pid_, SIGTERM);
+      ::waitpid(backend_pid_, nullptr, 0);
+    }
+    for (auto& a : front_doors_) a->close();
+    if (waypoint_) waypoint_->close();
+    for (auto& e : endpoints_) e->close();
+    if (client_) client_->close();
+    if (upstream_pool_) upstream_pool_->close();
+    ioc_.restart();
+    ioc_.run_for(50ms);
+  }
+
+  void start() {
+    index_ = buildIndex(kExtraYaml);
+    ASSERT_TRUE(index_);
+    startBackend();
+    startEndpoints();
+    upstream_pool_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
+                                                              spiffeVerifier("cluster.local"));
+    HttpLimits limits{8192, kBodyLimit};
+    upstream_ = std::make_unique<UpstreamPool>(
+        *upstream_pool_,
+        [this] {
+          return UpstreamCredentials{kWaypointId, waypoint_tls_};
+        },
+        HttpLimits{64u << 10, 64u << 20});
+    router_ = std::make_unique<Router>();
+    ProxyServices services;
+    services.index = [this] { return index_; };
+    services.router = router_.get();
+    services.upstream = upstream_.get();
+    services.limits = limits;
+    services.endpoint_hbone_port = endpoint_port_;
+    services.http2_idle_timeout = 3s;
+    services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
+    proxy_ = std::make_unique<HttpProxy>(std::move(services));
+    waypoint_ = std::make_unique<hbone::HboneServer>(
+        ioc_.get_executor(), *waypoint_tls_, spiffeVerifier("cluster.local"),
+        [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
+          co_return hbone::TerminateTunnel{
+              [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
+        });
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    waypoint_address_ = acceptor.local_endpoint();
+    ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
+    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
+                                                       spiffeVerifier("cluster.local"));
+    my_app_port_ = frontDoor("10.96.0.10:80");
+    h2_app_port_ = frontDoor("10.96.0.30:80");
+  }
+
+  // The python h2c backend behind 127.0.0.5 (its port on the first line of its output).
+  void startBackend() {
+    int out[2];
+    ASSERT_EQ(::pipe(out), 0);
+    backend_pid_ = ::fork();
+    ASSERT_GE(backend_pid_, 0);
+    if (backend_pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      std::string script = std::string(AMBIT_SOURCE_DIR) + "/tests/unit/waypoint/h2_peer.py";
+      ::execl(kPython, kPython, script.c_str(), "backend", nullptr);
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c = 0;
+    while (line.size() < 16 && ::read(out[0], &c, 1) == 1 && c != '\n') line += c;
+    ::close(out[0]);
+    ASSERT_FALSE(line.empty()) << "h2 backend did not start";
+    backend_port_ = static_cast<uint16_t>(std::atoi(line.c_str()));
+  }
+
+  void startEndpoints() {
+    const std::map<std::string, std::string> pods{{"127.0.0.2", "my-app-v1"},
+                                                  {"127.0.0.3", "my-app-v2"},
+                                                  {"127.0.0.4", "my-app-v1b"},
+                                                  {"127.0.0.5", "h2-app"}};
+    for (const auto& [ip, pod] : pods) {
+      auto server = std::make_unique<hbone::HboneServer>(
+          ioc_.get_executor(), *app_tls_, spiffeVerifier("cluster.local"),
+          [this, pod](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
+            if (pod == "h2-app") {
+              ++backend_tunnels_;
+              tcp::socket s(ioc_);
+              boost::system::error_code ec;
+              co_await s.async_connect(
+                  tcp::endpoint(asio::ip::make_address("127.0.0.1"), backend_port_),
+                  asio::redirect_error(asio::use_awaitable, ec));
+              if (ec) co_return 503;
+              co_return std::move(s);
+            }
+            co_return hbone::TerminateTunnel{
+                [pod](hbone::HboneStream s) { return serveApp(pod, std::move(s)); }};
+          });
+      tcp::acceptor a(ioc_);
+      tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
+      a.open(ep.protocol());
+      a.bind(ep);
+      a.listen();
+      endpoint_port_ = a.local_endpoint().port();
+      ASSERT_TRUE(server->listen(std::move(a)));
+      endpoints_.push_back(std::move(server));
+    }
+  }
+
+  // A client ztunnel for one service: every TCP connection to the returned port becomes an
+  // HBONE tunnel to the waypoint with `authority` as its target.
+  uint16_t frontDoor(const std::string& authority) {
+    auto& acceptor = front_doors_.emplace_back(std::make_unique<tcp::acceptor>(
+        ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    asio::co_spawn(ioc_, acceptLoop(*acceptor, authority), asio::detached);
+    return acceptor->local_endpoint().port();
+  }
+
+  asio::awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::string authority) {
+    for (;;) {
+      boost::system::error_code ec;
+      tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::co_spawn(ioc_, tunnelOne(std::move(s), authority), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> tunnelOne(tcp::socket s, std::string authority) {
+    hbone::Destination d;
+    d.source_identity = kClientId;
+    d.tls = client_tls_;
+    d.address = waypoint_address_;
+    hbone::TunnelRequest req;
+    req.authority = authority;
+    req.source = asio::ip::make_address("10.1.2.3");
+    auto stream = co_await client_->connect(d, req);
+    if (!stream) co_return;
+    co_await stream->spliceWith(s);
+  }
+
+  // Runs a peer while this thread keeps serving on the io_context.
+  ProcessResult runPeer(const std::string& command) {
+    auto fut = std::async(std::launch::async, runCommand, command);
+    auto deadline = std::chrono::steady_clock::now() + 90s;
+    while (fut.wait_for(0ms) != std::future_status::ready &&
+           std::chrono::steady_clock::now() < deadline) {
+      if (ioc_.stopped()) ioc_.restart();
+      ioc_.run_one_for(20ms);
+    }
+    return fut.get();
+  }
+
+  json python(uint16_t port, const std::string& args) {
+    auto r = runPeer(std::string(kPython) + " " + AMBIT_SOURCE_DIR +
+                     "/tests/unit/waypoint/h2_peer.py client --port " + std::to_string(port) + " " +
+                     args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    auto j = json::parse(r.output, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.output;
+    return j.is_discarded() ? json::object() : j;
+  }
+
+  json requests(uint16_t port, const json& spec) {
+    return python(port, "--spec '" + spec.dump() + "'")["results"];
+  }
+
+  asio::io_context ioc_;
+  hbone::testing::TestPki pki_{"waypoint h2 test CA"};
+  CertKey client_cert_ = pki_.issue(kClientId);
+  CertKey waypoint_cert_ = pki_.issue(kWaypointId);
+  CertKey app_cert_ = pki_.issue(kAppId);
+  std::shared_ptr<asio::ssl::context> client_tls_;
+  std::shared_ptr<asio::ssl::context> waypoint_tls_;
+  std::shared_ptr<asio::ssl::context> app_tls_;
+  std::shared_ptr<const MeshIndex> index_;
+  std::vector<std::unique_ptr<hbone::HboneServer>> endpoints_;
+  uint16_t endpoint_port_ = 0;
+  pid_t backend_pid_ = -1;
+  uint16_t backend_port_ = 0;
+  int backend_tunnels_ = 0;
+  std::unique_ptr<hbone::HboneClientPool> upstream_pool_;
+  std::unique_ptr<UpstreamPool> upstream_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpProxy> proxy_;
+  std::unique_ptr<hbone::HboneServer> waypoint_;
+  tcp::endpoint waypoint_address_;
+  std::unique_ptr<hbone::HboneClientPool> client_;
+  std::vector<std::unique_ptr<tcp::acceptor>> front_doors_;
+  uint16_t my_app_port_ = 0;
+  uint16_t h2_app_port_ = 0;
+  std::vector<RequestRecord> records_;
+};
+
+TEST_F(H2ProxyTest, PriorKnowledgeRequestsReachAnHttp11Backend) {
+  auto out = requests(my_app_port_, json::array({{{"path", "/"}}, {{"path", "/x?q=1"}}}));
+  ASSERT_EQ(out.size(), 2u);
+  std::set<std::string> pods{"my-app-v1", "my-app-v1b", "my-app-v2"};
+  for (const auto& r : out) {
+    EXPECT_EQ(r["status"], 200) << r.dump();
+    EXPECT_TRUE(pods.count(r["body"].get<std::string>())) << r.dump();
+    EXPECT_EQ(r["headers"]["x-pod"], r["body"]);
+    EXPECT_FALSE(r["headers"].contains("connection")) << r.dump();
+  }
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(records_[0].protocol, "HTTP/2");
+  EXPECT_EQ(records_[0].source_ip, "10.1.2.3");
+  EXPECT_EQ(requestLabels(records_[0])["request_protocol"], "http");
+  EXPECT_NE(accessLogLine(records_[0]).find("HTTP/2\" 200"), std::string::npos)
+      << accessLogLine(records_[0]);
+}
+
+TEST_F(H2ProxyTest, SeedSplitHoldsForHttp2) {
+  index_ = buildIndex(std::string(kExtraYaml) + "---\n" + kSeedVirtualService);
+  json spec = json::array();
+  for (int i = 0; i < 200; ++i) spec.push_back({{"path", "/"}});
+  auto out = requests(my_app_port_, spec);
+  ASSERT_EQ(out.size(), 200u);
+  std::map<std::string, int> by_pod;
+  for (const auto& r : out) {
+    EXPECT_EQ(r["status"], 200) << r.dump();
+    ++by_pod[r["body"].get<std::string>()];
+  }
+  const int v1 = by_pod["my-app-v1"] + by_pod["my-app-v1b"];
+  EXPECT_EQ(v1 + by_pod["my-app-v2"], 200);
+  EXPECT_GT(v1, 130);  // 80% of 200 = 160, binomial sd ~5.7
+  EXPECT_LT(v1, 190);
+}
+
+TEST_F(H2ProxyTest, SlowStreamDoesNotBlockTheOthers) {
+  json spec = json::array({{{"path", "/delay"}}});
+  for (int i = 0; i < 10; ++i) spec.push_back({{"path", "/"}});
+  auto out = requests(my_app_port_, spec);
+  ASSERT_EQ(out.size(), 11u);
+  EXPECT_EQ(out[0]["status"], 200);
+  EXPECT_GE(out[0]["ms"].get<int>(), 900);
+  for (size_t i = 1; i < out.size(); ++i) {
+    EXPECT_EQ(out[i]["status"], 200) << out[i].dump();
+    EXPECT_LT(out[i]["ms"].get<int>(), 800) << "stream " << i << " waited for the slow one";
+  }
+}
+
+TEST_F(H2ProxyTest, FourMegabyteBodiesBothWaysAreByteExact) {
+  auto out = requests(my_app_port_,
+                      json::array({{{"path", "/echo"}, {"method", "POST"}, {"body", 4 << 20}},
+                                   {{"path", "/big"}}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]["status"], 200);
+  EXPECT_EQ(out[0]["body_len"], 4 << 20);
+  EXPECT_EQ(out[0]["body_sha"], out[0]["sent_sha"]) << "echoed body differs";
+  EXPECT_EQ(out[1]["status"], 200);
+  EXPECT_EQ(out[1]["body_len"], 4 << 20);
+  // sha256 of 4 MiB of bytes 0..255 repeating, i.e. what /big sends.
+  auto sent_same = requests(
+      my_app_port_, json::array({{{"path", "/echo"}, {"method", "POST"}, {"body", 4 << 20}}}));
+  EXPECT_EQ(out[1]["body_sha"], sent_same[0]["sent_sha"]);
+}
+
+TEST_F(H2ProxyTest, AuthorizationAppliesToHttp2Requests) {
+  auto out = requests(my_app_port_, json::array({{{"path", "/admin/x"}}, {{"path", "/ok"}}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]["status"], 403);
+  EXPECT_EQ(out[0]["body"], "RBAC: access denied");
+  EXPECT_EQ(out[1]["status"], 200);
+}
+
+TEST_F(H2ProxyTest, AppProtocolHttp2ForwardsAsHttp2OnOneConnectionWithTrailers) {
+  json spec = json::array();
+  for (int i = 0; i < 20; ++i) spec.push_back({{"path", "/h2/" + std::to_string(i)}});
+  auto out = requests(h2_app_port_, spec);
+  ASSERT_EQ(out.size(), 20u);
+  std::set<std::string> conns;
+  for (const auto& r : out) {
+    ASSERT_EQ(r["status"], 200) << r.dump();
+    EXPECT_EQ(r["headers"]["x-backend"], "h2");
+    EXPECT_EQ(r["trailers"]["grpc-status"], "0") << r.dump();
+    std::string body = r["body"];
+    EXPECT_EQ(body.rfind("h2 backend path=/h2/", 0), 0u) << body;
+    conns.insert(body.substr(body.find("conn=")));
+  }
+  EXPECT_EQ(conns.size(), 1u) << "upstream HTTP/2 connection not reused";
+  EXPECT_EQ(backend_tunnels_, 1);
+  // A second client connection reuses the same upstream session.
+  auto again = requests(h2_app_port_,
+                        json::array({{{"path", "/again"}, {"method", "POST"}, {"body", 100000}}}));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0]["body"].get<std::string>().find("body=100000"), std::string::npos);
+  EXPECT_EQ(backend_tunnels_, 1);
+  // gRPC-shaped: Istio labels it request_protocol="grpc"; grpc-status arrives as a trailer.
+  auto grpc = requests(
+      h2_app_port_,
+      json::array({{{"path", "/pkg.Svc/Call"},
+                    {"method", "POST"},
+                    {"body", 5},
+                    {"headers", {{"content-type", "application/grpc"}, {"te", "trailers"}}}}}));
+  ASSERT_EQ(grpc.size(), 1u);
+  EXPECT_EQ(grpc[0]["status"], 200) << grpc.dump();
+  EXPECT_EQ(grpc[0]["trailers"]["grpc-status"], "0") << grpc.dump();
+  ASSERT_FALSE(records_.empty());
+  EXPECT_EQ(requestLabels(records_.back())["request_protocol"], "grpc");
+}
+
+TEST_F(H2ProxyTest, Http11ClientsStillWork) {
+  auto r =
+      runPeer("curl -sS --max-time 20 -o - -w ' %{http_code} %{http_version}' http://127.0.0.1:" +
+              std::to_string(my_app_port_) + "/");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(" 200 1.1"), std::string::npos) << r.output;
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].protocol, "HTTP/1.1");
+}
+
+TEST_F(H2ProxyTest, CurlAndH2loadSpeakPriorKnowledge) {
+  auto r = runPeer(
+      "curl -sS --max-time 20 --http2-prior-knowledge -o /dev/null -w "
+      "'%{http_code} %{http_version}' http://127.0.0.1:" +
+      std::to_string(my_app_port_) + "/");
+  EXPECT_EQ(r.output, "200 2") << r.output;
+  // Several streams on one connection (nghttp; curl 7.88 cannot reuse an h2c connection).
+  const std::string url = "http://127.0.0.1:" + std::to_string(my_app_port_) + "/";
+  auto multi = runPeer("nghttp -t 20 -s " + url + "a " + url + "b " + url + "c");
+  EXPECT_EQ(multi.exit_code, 0) << multi.output;
+  EXPECT_EQ(count(multi.output, " 200 "), 3u) << multi.output;
+  auto load =
+      runPeer("h2load -n 400 -c 2 -m 10 http://127.0.0.1:" + std::to_string(my_app_port_) + "/");
+  EXPECT_EQ(load.exit_code, 0) << load.output;
+  EXPECT_NE(load.output.find("400 succeeded, 0 failed, 0 errored"), std::string::npos)
+      << load.output;
+  EXPECT_NE(load.output.find("status codes: 400 2xx"), std::string::npos) << load.output;
+}
+
+TEST_F(H2ProxyTest, GarbageAfterThePrefaceGetsGoawayProtocolError) {
+  auto j = python(my_app_port_, "--bad garbage");
+  bool goaway = false;
+  for (const auto& f : j["frames"]) {
+    if (f["type"] == 7) {
+      goaway = true;
+      EXPECT_NE(f["error"], 0) << j.dump();
+    }
+  }
+  EXPECT_TRUE(goaway) << j.dump();
+  EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
+}
+
+TEST_F(H2ProxyTest, InvalidHeadersAreRejectedPerRfc9113) {
+  for (const char* bad : {"uppercase", "connection", "te"}) {
+    auto j = python(my_app_port_, std::string("--bad ") + bad);
+    EXPECT_EQ(j["bad"]["reset"], 1) << bad << ": " << j.dump();  // PROTOCOL_ERROR
+    EXPECT_TRUE(j["bad"]["status"].is_null()) << bad << ": " << j.dump();
+  }
+  EXPECT_TRUE(records_.empty()) << "a malformed request reached the pipeline";
+  EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
+}
+
+TEST_F(H2ProxyTest, OversizedHeaderListGets431AndOversizedBody413) {
+  auto j = python(my_app_port_, "--bad huge-headers");
+  EXPECT_EQ(j["bad"]["status"], 431) << j.dump();
+  j = python(my_app_port_, "--bad big-body --size " + std::to_string(kBodyLimit + 100000));
+  EXPECT_EQ(j["bad"]["status"], 413) << j.dump();
+  EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
+}
+
+TEST_F(H2ProxyTest, ResetMidBodyAndAbruptCloseLeaveTheProxyServing) {
+  auto j = python(my_app_port_, "--bad rst-mid-body");
+  EXPECT_EQ(j["after"]["status"], 200) << j.dump();
+  python(my_app_port_, "--bad abrupt-close");
+  auto out = requests(
+      my_app_port_,
+      json::array({{{"path", "/"}}, {{"path", "/echo"}, {"method", "POST"}, {"body", 5000}}}));
+  EXPECT_EQ(out[0]["status"], 200);
+  EXPECT_EQ(out[1]["body_sha"], out[1]["sent_sha"]);
+}
+
+TEST_F(H2ProxyTest, StalledSessionIsClosedAfterTheIdleTimeout) {
+  auto j = python(my_app_port_, "--bad stall");
+  EXPECT_GE(j["closed_after_ms"].get<int>(), 2500) << j.dump();
+  EXPECT_LT(j["closed_after_ms"].get<int>(), 10000) << j.dump();
+  EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
+}
+
+TEST_F(H2ProxyTest, DrainSendsGoawayAndFinishesOpenStreams) {
+  // nghttp (python-h2 stops processing frames after a GOAWAY) logs every frame it receives.
+  auto fut =
+      std::async(std::launch::async, runCommand,
+                 "nghttp -v -t 20 http://127.0.0.1:" + std::to_string(my_app_port_) + "/delay");
+  auto until = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < until) ioc_.run_one_for(10ms);
+  proxy_->drain();
+  while (fut.wait_for(0ms) != std::future_status::ready) ioc_.run_one_for(20ms);
+  auto r = fut.get();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const size_t goaway = r.output.find("recv GOAWAY frame");
+  const size_t status = r.output.find(":status: 200");
+  ASSERT_NE(goaway, std::string::npos) << r.output;
+  ASSERT_NE(status, std::string::npos) << r.output;
+  EXPECT_LT(goaway, status) << "GOAWAY should come first, then the open stream finishes";
+  EXPECT_NE(r.output.find("error_code=NO_ERROR"), std::string::npos) << r.output;
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].status, 200u);
+}
+
+}  // namespace
+}  // namespace ambit::waypoint::testing

@@ -1,0 +1,43 @@
+// Conversions between HTTP/2 streams (H2Session) and the Beast messages the proxy pipeline
+// works on.
+#include "waypoint/h2_session.h"
+
+namespace ambit::waypoint {
+
+HttpRequest toHttpRequest(const H2Session::Stream& st) {
+  HttpRequest r;
+  r.version(11);
+  if (!st.method.empty()) r.method_string(st.method);  // empty: over a limit, never routed
+  r.target(st.path);
+  std::string cookies;
+  for (const auto& [name, value] : st.headers) {
+    if (name == "cookie") {
+      cookies += cookies.empty() ? "" : "; ";
+      cookies += value;
+      continue;
+    }
+    if (name == "host" && !st.authority.empty()) continue;
+    r.insert(name, value);
+  }
+  if (!cookies.empty()) r.set(http::field::cookie, cookies);
+  if (!st.authority.empty()) r.set(http::field::host, st.authority);
+  r.body() = st.body;
+  if (!r.body().empty() || r.count(http::field::content_length)) r.prepare_payload();
+  return r;
+}
+
+HttpResponse toHttpResponse(const H2Session::Stream& st) {
+  HttpResponse r{static_cast<http::status>(st.status), 11};
+  for (const auto& [name, value] : st.headers) r.insert(name, value);
+  std::string declared;
+  for (const auto& [name, value] : st.trailers) {
+    if (!declared.empty()) declared += ", ";
+    declared += name;
+    r.insert(name, value);
+  }
+  if (!declared.empty()) r.set(http::field::trailer, declared);
+  r.body() = st.body;
+  return r;
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,148 @@
+#pragma once
+// H2Session: cleartext HTTP/2 (h2c, prior knowledge) inside one HBONE tunnel, with nghttp2.
+// The waypoint uses it both ways: as a server for clients that speak HTTP/2 to a service
+// (HttpProxy, one session per terminated tunnel) and as a client towards endpoints whose
+// Service port declares HTTP/2 (UpstreamPool, one session per endpoint, shared by concurrent
+// requests).
+//
+// Messages are buffered whole, like the HTTP/1.1 path: a request (server) or a response
+// (client) is handed over once its END_STREAM arrived. Limits: a header list past
+// HttpLimits::header_bytes or a body past body_bytes marks the stream (the server answers
+// 431 / 413, the client resets it); the receive windows we advertise bound what a peer can
+// have in flight. nghttp2 enforces RFC 9113 message rules (pseudo-headers, connection-specific
+// fields, TE other than "trailers", uppercase names: the stream is reset with PROTOCOL_ERROR);
+// connection-level protocol errors end in GOAWAY with nghttp2's error code. A session ends
+// when both sides are done (GOAWAY and no open stream) or the tunnel ends. No frame either way
+// for `idle_timeout`: an idle session sends GOAWAY; one with open streams is stalled and its
+// tunnel is reset (Envoy's stream idle timeout, also 5 minutes by default).
+//
+// Thread model: a session and its streams live on the executor of the tunnel; call everything
+// there. The session keeps itself alive (shared_from_this) while its loops run.
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/hbone/session.h"
+#include "common/hbone/stream.h"
+#include "waypoint/http_codec.h"
+
+namespace ambit::waypoint {
+
+// The client connection preface (RFC 9113 §3.4) that starts a prior-knowledge h2c stream.
+inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// True when a Service port's appProtocol says the application speaks HTTP/2 in cleartext.
+bool isHttp2AppProtocol(std::string_view app_protocol);
+
+struct H2Options {
+  HttpLimits limits;
+  uint32_t max_concurrent_streams = 100;                            // advertised in our SETTINGS
+  uint32_t stream_window = 1u << 20;                                // our per-stream receive window
+  uint32_t connection_window = 8u << 20;                            // our connection receive window
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // see above
+};
+
+class H2Session : public std::enable_shared_from_this<H2Session> {
+ public:
+  enum class Role { kServer, kClient };
+
+  // One request/response exchange. The received fields are what the peer sent (the request
+  // on the server, the response on the client); out_* is what we send.
+  struct Stream {
+    int32_t id = 0;
+    std::string method, path, authority, scheme;               // request pseudo-headers (server)
+    unsigned status = 0;                                       // :status (client)
+    std::vector<std::pair<std::string, std::string>> headers;  // lowercase names
+    std::vector<std::pair<std::string, std::string>> trailers;
+    std::string body;
+    uint64_t wire_bytes = 0;  // header list (RFC 7541 sizes) + body as received
+    size_t header_bytes = 0;
+    bool header_overflow = false;  // header list past the limit (the rest was dropped)
+    bool body_overflow = false;    // body past the limit (the rest was dropped)
+    bool complete = false;         // END_STREAM received
+    bool closed = false;
+    uint32_t close_code = NGHTTP2_NO_ERROR;
+    bool dispatched = false;  // server: handed to the request handler
+    // Outgoing body and trailers (owned here while nghttp2 sends them).
+    std::string out_body;
+    size_t out_offset = 0;
+    std::vector<std::pair<std::string, std::string>> out_trailers;
+    std::unique_ptr<hbone::detail::Signal> done;  // notified on complete/closed
+  };
+
+  // Server: a request is ready (complete, or over a limit: see the overflow flags).
+  using RequestHandler = std::function<void(std::shared_ptr<H2Session>, std::shared_ptr<Stream>)>;
+
+  H2Session(hbone::HboneStream transport, Role role, H2Options options, RequestHandler on_request,
+            asio::any_io_executor executor);
+  ~H2Session();
+  H2Session(const H2Session&) = delete;
+  H2Session& operator=(const H2Session&) = delete;
+
+  // Starts the session; `already_read` are bytes taken from the tunnel before (the preface a
+  // server sniffed). Runs the read loop in the caller and completes when the session ended;
+  // the tunnel has then been half-closed and drained (bounded).
+  asio::awaitable<void> run(std::string already_read = {});
+
+  // Server: answers `stream` (no body for HEAD, 1xx, 204, 304). A response `Trailer` header
+  // naming fields moves them to HTTP/2 trailers.
+  Status respond(Stream& stream, const HttpResponse& response, bool head_request);
+  // Client: sends `request` on a new stream; wait on stream->done for the response.
+  Result<std::shared_ptr<Stream>> submit(const HttpRequest& request);
+  // RST_STREAM.
+  void reset(Stream& stream, uint32_t error_code = NGHTTP2_CANCEL);
+  // GOAWAY (NO_ERROR): open streams finish, no new ones; the session ends after them.
+  void shutdown();
+
+  bool closed() const { return writer_done_; }
+  // False once closed or either side sent GOAWAY, or the peer's stream limit is reached.
+  bool acceptsStreams() const;
+
+ private:
+  struct Callbacks;
+  friend struct Callbacks;
+
+  Status start();
+  asio::awaitable<void> writeLoop();
+  asio::awaitable<void> idleLoop();
+  void onInputEnded();
+  void finish();
+  void dispatch(const std::shared_ptr<Stream>& stream);
+  void signalWrite() { write_signal_.notify(); }
+  static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                         nghttp2_data_source* source, void* user_data);
+
+  hbone::HboneStream transport_;
+  Role role_;
+  H2Options options_;
+  RequestHandler on_request_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, std::shared_ptr<Stream>> streams_;
+  asio::any_io_executor executor_;
+  hbone::detail::Signal write_signal_;   // frames may be ready to send
+  hbone::detail::Signal writer_signal_;  // the writer finished
+  asio::steady_timer idle_timer_;
+  asio::steady_timer drain_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool input_ended_ = false;  // the tunnel's read side ended
+  bool writer_done_ = false;  // nothing more goes out: the session is over
+  bool closing_ = false;      // we sent GOAWAY
+  bool goaway_received_ = false;
+};
+
+// The request a server stream carries, as the proxy pipeline sees it (:authority -> Host,
+// cookies joined per RFC 9113 §8.2.3).
+HttpRequest toHttpRequest(const H2Session::Stream& stream);
+// The response a client stream carries; trailers become fields listed in a `Trailer` header.
+HttpResponse toHttpResponse(const H2Session::Stream& stream);
+
+}  // namespace ambit::waypoint
