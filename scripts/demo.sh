@@ -75,12 +75,16 @@ wait_ready
 step "The app is unchanged: client calls the my-app Service VIP 10.96.0.10:80"
 echo "   No kube-proxy and no iptables here: the eBPF connect hook sends the connection to the"
 echo "   node's ztunnel, which picks an endpoint and tunnels it over mTLS (HBONE) to the"
-echo "   destination pod's ztunnel. The app sees the ztunnel's loopback connection."
+echo "   destination pod's ztunnel, which connects to the app from the caller's own IP: the app"
+echo "   sees the real peer (here the waypoint, when the Service is bound to it; else the client)."
 for _ in 1 2 3 4; do
   "$CTL" lab exec client -- curl -sS -m 5 http://10.96.0.10/hello | python3 -c \
     'import json,sys; d=json.load(sys.stdin); print("   -> pod=%-10s version=%s peer=%s" % (d["pod"], d["version"], d["peer"]))'
 done
 call client "http://[fd00:10:96::10]/ipv6"
+echo "   straight to my-app-v2's pod IP on node2 (no waypoint): the app sees the client's IP"
+"$CTL" lab exec client -- curl -sS -m 5 "http://$(pod_ip my-app-v2 ipv4):8080/pod-ip" | python3 -c \
+  'import json,sys; d=json.load(sys.stdin); print("   -> pod=%-10s peer=%s" % (d["pod"], d["peer"]))'
 
 step "Workload identities: certificates the ztunnel on node1 holds (admin :15000/config_dump)"
 in_node node1 curl -sS http://127.0.0.1:15000/config_dump | python3 -c '
