@@ -67,13 +67,14 @@ class SkLookupTestRun : public ::testing::Test {
   }
 
   // Runs the program for a TCP/IPv4 lookup; returns the cookie of the selected socket (0: none).
-  uint64_t selected(const char* remote, const char* local, uint16_t local_port) {
+  uint64_t selected(const char* remote, const char* local, uint16_t local_port,
+                    uint16_t remote_port = 40000) {
     bpf_sk_lookup ctx;
     std::memset(&ctx, 0, sizeof(ctx));
     ctx.family = AF_INET;
     ctx.protocol = IPPROTO_TCP;
     ctx.remote_ip4 = v4(remote);
-    ctx.remote_port = htons(40000);
+    ctx.remote_port = htons(remote_port);  // network byte order; local_port is host order
     ctx.local_ip4 = v4(local);
     ctx.local_port = local_port;
     LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_out = &ctx,
@@ -106,6 +107,32 @@ TEST_F(SkLookupTestRun, HboneBypassPortsProbesAndStrangersAreNotSelected) {
   EXPECT_EQ(selected("10.200.0.2", "10.200.0.2", 80), 0u);  // the pod itself
   EXPECT_EQ(selected("127.0.0.1", "10.200.0.2", 80), 0u);
   EXPECT_EQ(selected("10.200.0.1", "10.200.0.9", 80), 0u);  // not a pod IP
+}
+
+TEST_F(SkLookupTestRun, ZtunnelsPendingConnectIsPassedOnlyWhileListed) {
+  // The ztunnel's source-preserving connect to the app looks like a remote SYN to the pod IP:
+  // only its exact 4-tuple in ambit_in_pend keeps sk_lookup from steering it back to 15006.
+  auto map = MapHandle::fromFd(bpf_map__fd(skel_->maps.ambit_in_pend), AMBIT_MAP_IN_PENDING);
+  ASSERT_TRUE(map);
+  InboundPendingMap pending(std::move(*map));
+  SockAddr client = SockAddr::parse("10.200.0.1:40000").value();
+  SockAddr app = SockAddr::parse("10.200.0.2:8080").value();
+  EXPECT_EQ(selected("10.200.0.1", "10.200.0.2", 8080), listener_cookie_);
+
+  auto put = pending.put(client, app);
+  ASSERT_TRUE(put) << put.message();
+  EXPECT_EQ(selected("10.200.0.1", "10.200.0.2", 8080), 0u) << "the listed connect was steered";
+  EXPECT_EQ(selected("10.200.0.1", "10.200.0.2", 8080, 40001), listener_cookie_)
+      << "another client port passed";
+  EXPECT_EQ(selected("10.200.0.1", "10.200.0.2", 9090), listener_cookie_)
+      << "another app port passed";
+  EXPECT_EQ(selected("10.200.0.4", "10.200.0.2", 8080), listener_cookie_)
+      << "another client passed";
+
+  auto removed = pending.remove(client, app);
+  ASSERT_TRUE(removed) << removed.message();
+  EXPECT_EQ(selected("10.200.0.1", "10.200.0.2", 8080), listener_cookie_)
+      << "still passed after the entry was removed";
 }
 
 TEST_F(SkLookupTestRun, MissingListenerPassesAndCountsError) {

@@ -1,10 +1,15 @@
 // Issue 3, traffic cases: outbound capture of arbitrary IPv4/IPv6 destinations, two pods on
 // the same source port, de-enrollment restoring the direct path within 1 s, and inbound
 // plaintext steered to the destination's 15006 listener (PeerAuthentication STRICT denies it;
-// probes from the node keep working).
+// probes from the node keep working), and source preservation: the app sees the client's own
+// IP over HBONE and steered plaintext, so an app bound only to its pod IP works, thanks to the
+// agent's reply routing in each enrolled pod netns.
 #include <gmock/gmock.h>
+#include <signal.h>
 
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -33,8 +38,10 @@ TEST_F(CaptureTest, EnrolledPodConnectToServiceVipIsCapturedIPv4AndIPv6) {
     // getpeername() in the app shows the original destination, not 127.0.0.1:15001.
     EXPECT_EQ(r.remote_ip, vip);
     EXPECT_EQ(r.remote_port, 80);
-    // The destination ztunnel connects to the app over loopback: never the client's IP.
-    EXPECT_THAT(r.peer(), testing::AnyOf(StartsWith("127.0.0.1:"), StartsWith("[::1]:")));
+    // A destination ztunnel opened the app's connection, from the client's own pod IP (the
+    // endpoint picked for the VIP may be of either family).
+    EXPECT_TRUE(r.relayed()) << "the app saw curl's own socket: " << r.peer() << " " << r.raw;
+    EXPECT_THAT(r.peerIp(), testing::AnyOf(podIp("client"), podIp("client", true)));
     EXPECT_GT(metricSum(ztunnelMetrics("node1"), kOpened), before)
         << "node1's ztunnel did not count the connection";
   }
@@ -52,15 +59,15 @@ TEST_F(CaptureTest, ConnectToCrossNodePodIpGoesThroughHbone) {
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
     std::string dst = podIp("my-app-v2", v6);
-    double before = metricSum(ztunnelMetrics("node2"), kOpened);
+    double before = inboundOpened("node2", "my-app-v2", true);
     HttpResult r = podGet("client", url(dst, 8080));
     ASSERT_TRUE(r.ok()) << r.raw;
     EXPECT_EQ(r.pod(), "my-app-v2");
     EXPECT_EQ(r.remote_ip, dst);
-    // Direct, the app would see the client's pod IP; through HBONE it sees node2's ztunnel
-    // connecting over loopback.
-    EXPECT_THAT(r.peer(), testing::AnyOf(StartsWith("127.0.0.1:"), StartsWith("[::1]:")));
-    EXPECT_GT(metricSum(ztunnelMetrics("node2"), kOpened), before)
+    // Direct, the app would see curl's own socket; through HBONE it sees node2's ztunnel
+    // connecting from the client's IP and another port.
+    EXPECT_TRUE(r.relayed()) << "the app saw curl's own socket: " << r.peer();
+    EXPECT_GT(inboundOpened("node2", "my-app-v2", true), before)
         << "node2's ztunnel did not count the inbound HBONE connection";
   }
 }
@@ -94,13 +101,15 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
   ASSERT_TRUE(meshPathWorks());
   HttpResult meshed = podGet("client", url(v1, 8080));
   ASSERT_TRUE(meshed.ok()) << meshed.raw;
-  ASSERT_THAT(meshed.peer(), StartsWith("127.0.0.1:")) << "not through the mesh to begin with";
+  ASSERT_TRUE(meshed.relayed()) << "not through the mesh to begin with: " << meshed.peer();
 
   std::string yaml = original_pods_;
   for (const char* pod : {"client", "my-app-v1"}) {
     yaml = withPodLabel(yaml, pod, "istio.io/dataplane-mode", "none");
   }
-  // A poller inside the client pod (one process: no per-attempt exec cost) tries every 20 ms.
+  // A poller inside the client pod (one process: no per-attempt exec cost) tries every 20 ms
+  // until the app's peer is the poller's own socket (the mesh path shows the client's IP too,
+  // but from the ztunnel's port).
   std::string script =
       "import socket,time,sys\n"
       "end=time.monotonic()+10\n"
@@ -109,6 +118,9 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
       "    s=socket.create_connection(('" +
       v1 +
       "',8080),timeout=0.5)\n"
+      "    me=b'\"peer\":\"" +
+      client +
+      ":%d\"' % s.getsockname()[1]\n"
       "    s.sendall(b'GET /direct HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
       "    d=b''\n"
       "    while True:\n"
@@ -116,9 +128,7 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
       "      if not c: break\n"
       "      d+=c\n"
       "    s.close()\n"
-      "    if b'\"peer\":\"" +
-      client +
-      ":' in d:\n"
+      "    if me in d:\n"
       "      print('%.6f' % time.monotonic()); sys.exit(0)\n"
       "  except OSError: pass\n"
       "  time.sleep(0.02)\n"
@@ -147,7 +157,7 @@ TEST_F(CaptureTest, DeEnrollingRestoresTheDirectPathWithinOneSecond) {
   bool meshed_again = eventually(
       [&] {
         HttpResult r = podGet("client", url(v1, 8080));
-        return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0 && meshPathWorks();
+        return r.relayed() && r.peerIp() == client && meshPathWorks();
       },
       10s);
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -164,20 +174,24 @@ TEST_F(CaptureTest, ReEnrolledPodSteersPlaintextTo15006Again) {
   publishPods(withPodLabel(yaml, "my-app-v1", "istio.io/dataplane-mode", "none"));
   ASSERT_TRUE(eventually(
       [&] {
-        HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
-        return r.ok() && r.peer().rfind(client + ":", 0) == 0;
+        return podGet("client", url(v1, 8080), {"-m", "1"}).direct();
       },
       5s))
       << "the direct path did not come back";
   publishPods(yaml);
+  HttpResult steered;
   EXPECT_TRUE(eventually(
       [&] {
-        HttpResult r = podGet("client", url(v1, 8080), {"-m", "1"});
-        return r.ok() && r.peer().rfind("127.0.0.1:", 0) == 0;
+        steered = podGet("client", url(v1, 8080), {"-m", "1"});
+        return steered.relayed() && steered.peerIp() == client;
       },
       10s))
-      << "plaintext to the re-enrolled pod does not reach its 15006 listener: "
-      << podGet("client", url(v1, 8080), {"-m", "1"}).raw;
+      << "plaintext to the re-enrolled pod does not reach its 15006 listener: " << steered.peer()
+      << " " << steered.raw;
+  std::string line = "access: inbound plaintext src=" + client + ":" +
+                     std::to_string(steered.local_port) + " dst=" + v1 + ":8080 ";
+  EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
+      << "no '" << line << "' on node1";
 }
 
 TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
@@ -193,12 +207,17 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
   // Plaintext from client arrives on my-app-v1's eth0: sk_lookup steers it to 15006.
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
-    std::string src = v6 ? "[" + podIp("client", true) + "]:" : client + ":";
+    std::string client_ip = podIp("client", v6);
+    double before = inboundOpened("node1", "my-app-v1", false);
     HttpResult plain = podGet("client", url(podIp("my-app-v1", v6), 8080, "/plain"));
     ASSERT_TRUE(plain.ok()) << plain.raw;
     EXPECT_EQ(plain.pod(), "my-app-v1");
-    EXPECT_THAT(plain.peer(), testing::AnyOf(StartsWith("127.0.0.1:"), StartsWith("[::1]:")))
-        << "plaintext bypassed the 15006 listener";
+    EXPECT_TRUE(plain.relayed()) << "plaintext bypassed the 15006 listener: " << plain.peer();
+    EXPECT_EQ(plain.peerIp(), client_ip) << "the app does not see the plaintext client's IP";
+    std::string src =
+        (v6 ? "[" + client_ip + "]:" : client_ip + ":") + std::to_string(plain.local_port) + " ";
+    EXPECT_GT(inboundOpened("node1", "my-app-v1", false), before)
+        << "node1's ztunnel did not count the plaintext connection";
     EXPECT_TRUE(eventually([&] {
       return ztunnelLog("node1").find("access: inbound plaintext src=" + src) != std::string::npos;
     })) << "no 'inbound plaintext src="
@@ -228,7 +247,160 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
   // and the app sees the gateway address directly.
   HttpResult probe = nodeGet("node1", url(v1, 8080, "/healthz"));
   EXPECT_TRUE(probe.ok()) << probe.raw;
-  EXPECT_THAT(probe.peer(), StartsWith(gatewayIp("node1") + ":"));
+  EXPECT_TRUE(probe.direct()) << "the probe was relayed: " << probe.peer();
+  EXPECT_EQ(probe.peerIp(), gatewayIp("node1"));
+}
+
+// Source preservation (the destination ztunnel connects to the app from the client's own IP).
+
+TEST_F(CaptureTest, HboneInboundShowsTheClientPodIpToTheAppSameNodeAndCrossNode) {
+  for (const std::string pod : {"my-app-v1", "my-app-v2"}) {
+    std::string node = pod == "my-app-v2" ? "node2" : "node1";
+    for (bool v6 : {false, true}) {
+      SCOPED_TRACE(pod + (v6 ? " IPv6" : " IPv4"));
+      std::string client = podIp("client", v6), dst = podIp(pod, v6);
+      double before = inboundOpened(node, pod, true);
+      HttpResult r = podGet("client", url(dst, 8080, "/source"));
+      ASSERT_TRUE(r.ok()) << r.raw;
+      EXPECT_EQ(r.pod(), pod);
+      EXPECT_EQ(r.peerIp(), client) << "the app did not see the client pod's IP: " << r.peer();
+      EXPECT_TRUE(r.relayed()) << "the app saw curl's own socket: " << r.peer();
+      EXPECT_GT(inboundOpened(node, pod, true), before)
+          << node << "'s ztunnel did not count the inbound HBONE connection";
+      std::string line = "access: inbound src=spiffe://cluster.local/ns/default/sa/client dst=" +
+                         (v6 ? "[" + dst + "]" : dst) + ":8080 ";
+      EXPECT_TRUE(eventually([&] { return ztunnelLog(node).find(line) != std::string::npos; }))
+          << "no '" << line << "' in " << node << "'s ztunnel log";
+    }
+  }
+}
+
+TEST_F(CaptureTest, SteeredPlaintextShowsThePlaintextClientIpToTheApp) {
+  setPodLabel("client", "istio.io/dataplane-mode", "none");
+  ASSERT_TRUE(eventually(
+      [] {
+        return !podGet("client", url(kServiceV4, 80), {"-m", "1"}).ok();
+      },
+      5s))
+      << "client still captured after de-enrolling it";
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    std::string client = podIp("client", v6), dst = podIp("my-app-v1", v6);
+    double before = inboundOpened("node1", "my-app-v1", false);
+    HttpResult r = podGet("client", url(dst, 8080, "/steered"));
+    ASSERT_TRUE(r.ok()) << r.raw;
+    EXPECT_EQ(r.pod(), "my-app-v1");
+    ASSERT_EQ(r.local_ip, client) << r.raw;
+    EXPECT_EQ(r.peerIp(), client) << "the app did not see the plaintext client's IP: " << r.peer();
+    EXPECT_TRUE(r.relayed()) << "plaintext bypassed the 15006 listener: " << r.peer();
+    EXPECT_GT(inboundOpened("node1", "my-app-v1", false), before)
+        << "node1's ztunnel did not count a plaintext (15006) connection";
+    std::string line = "access: inbound plaintext src=" + (v6 ? "[" + client + "]" : client) + ":" +
+                       std::to_string(r.local_port) + " ";
+    EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
+        << "no '" << line << "' in node1's ztunnel log";
+  }
+}
+
+// A server inside a pod's netns started with `lab exec` in the background; killed by PID (from
+// its pidfile) when the guard goes, also after a failed assertion.
+class PodServer {
+ public:
+  PodServer(Lab& lab, const std::string& pod, const std::string& script,
+            std::vector<std::string> args)
+      : pidfile_(testing::TempDir() + "/ambitcap-" + pod + "-server.pid") {
+    std::filesystem::remove(pidfile_);
+    std::vector<std::string> argv{"/usr/bin/python3", "-c", script, pidfile_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    done_ = std::async(std::launch::async, [&lab, pod, argv] { return lab.exec(pod, argv, 60s); });
+  }
+  ~PodServer() {
+    pid_t pid = -1;
+    eventually(
+        [&] {
+          std::ifstream in(pidfile_);
+          return static_cast<bool>(in >> pid);
+        },
+        3s);
+    if (pid > 0) ::kill(pid, SIGKILL);
+    CommandOutput r = done_.get();
+    std::filesystem::remove(pidfile_);
+    if (pid <= 0) ADD_FAILURE() << "the pod server never wrote its PID: " << r.out << r.err;
+  }
+  PodServer(const PodServer&) = delete;
+  PodServer& operator=(const PodServer&) = delete;
+
+ private:
+  std::string pidfile_;
+  std::future<CommandOutput> done_;
+};
+
+TEST_F(CaptureTest, AppBoundOnlyToItsPodIpIsReachedThroughTheMesh) {
+  // Connecting to the app from loopback (the ztunnel's fallback) cannot reach this server.
+  std::string v1 = podIp("my-app-v1"), client = podIp("client");
+  std::string ns = std::string(kLabName) + "-pod-my-app-v1";
+  std::string script =
+      "import http.server,json,os,sys\n"
+      "open(sys.argv[1],'w').write(str(os.getpid()))\n"
+      "class H(http.server.BaseHTTPRequestHandler):\n"
+      "  def do_GET(self):\n"
+      "    b=json.dumps({'pod':'pod-ip-only','peer':'%s:%d' % self.client_address[:2]}).encode()\n"
+      "    self.send_response(200)\n"
+      "    self.send_header('Content-Length',str(len(b)))\n"
+      "    self.end_headers()\n"
+      "    self.wfile.write(b)\n"
+      "  def log_message(self,*a): pass\n"
+      "http.server.HTTPServer((sys.argv[2],int(sys.argv[3])),H).serve_forever()\n";
+  PodServer server(lab(), "my-app-v1", script, {v1, "18080"});
+  ASSERT_TRUE(eventually(
+      [&] { return !sh("ip netns exec " + ns + " ss -Htln 'sport = :18080'").out.empty(); }, 5s))
+      << "the pod-IP-only server did not start in my-app-v1";
+  CommandOutput lo = sh("ip netns exec " + ns + " curl -sS -m 1 http://127.0.0.1:18080/");
+  EXPECT_NE(lo.exit_code, 0) << "the server answers on loopback: " << lo.out;
+
+  double before = inboundOpened("node1", "my-app-v1", true);
+  HttpResult r = podGet("client", url(v1, 18080, "/only-pod-ip"));
+  ASSERT_TRUE(r.ok()) << r.raw;
+  EXPECT_EQ(r.pod(), "pod-ip-only");
+  EXPECT_EQ(r.peerIp(), client) << r.peer();
+  EXPECT_TRUE(r.relayed()) << "the app saw curl's own socket: " << r.peer();
+  EXPECT_GT(inboundOpened("node1", "my-app-v1", true), before)
+      << "node1's ztunnel did not count the inbound HBONE connection";
+}
+
+TEST_F(CaptureTest, AgentInstallsReplyRoutingInEnrolledPodNetnsOnly) {
+  std::string ns = std::string(kLabName) + "-pod-my-app-v1";
+  auto in = [&](const std::string& cmd) { return sh("ip netns exec " + ns + " " + cmd).out; };
+  // Every piece: the IPv4 and IPv6 rule and route, and tcp_fwmark_accept.
+  auto installed = [&] {
+    return in("ip -4 rule").find("fwmark 0x53a lookup 133") != std::string::npos &&
+           in("ip -6 rule").find("fwmark 0x53a lookup 133") != std::string::npos &&
+           in("ip -4 route show table 133").find("local default dev lo") != std::string::npos &&
+           in("ip -6 route show table 133").find("local default dev lo") != std::string::npos &&
+           in("cat /proc/sys/net/ipv4/tcp_fwmark_accept") == "1\n";
+  };
+  // None of them left.
+  auto removed = [&] {
+    return in("ip rule").find("0x53a") == std::string::npos &&
+           in("ip -6 rule").find("0x53a") == std::string::npos &&
+           in("ip -4 route show table 133").empty() && in("ip -6 route show table 133").empty() &&
+           in("cat /proc/sys/net/ipv4/tcp_fwmark_accept") == "0\n";
+  };
+  auto state = [&] {
+    return in("ip -4 rule") + in("ip -6 rule") + in("ip -4 route show table 133") +
+           in("ip -6 route show table 133") +
+           "tcp_fwmark_accept=" + in("cat /proc/sys/net/ipv4/tcp_fwmark_accept");
+  };
+  ASSERT_TRUE(installed()) << "enrolled my-app-v1 lacks the reply routing:\n" << state();
+
+  setPodLabel("my-app-v1", "istio.io/dataplane-mode", "none");
+  EXPECT_TRUE(eventually(removed, 5s)) << "de-enrolled my-app-v1 kept reply routing:\n" << state();
+
+  publishPods(original_pods_);
+  EXPECT_TRUE(eventually(installed, 5s)) << "re-enrolled my-app-v1 lacks reply routing:\n"
+                                         << state();
+  HttpResult r = podGet("client", url(podIp("my-app-v1"), 8080));
+  EXPECT_TRUE(r.relayed() && r.peerIp() == podIp("client")) << r.peer() << " " << r.raw;
 }
 
 TEST_F(CaptureTest, ZtunnelMarkedSocketIsNotCaptured) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -94,12 +95,52 @@ void stopOwnProcess(pid_t pid) {
 
 }  // namespace
 
+std::string HttpResult::peerIp() const {
+  std::string p = peer();
+  size_t colon = p.rfind(':');
+  if (colon == std::string::npos || colon == 0) return "";
+  if (p[0] == '[') return p[colon - 1] == ']' ? p.substr(1, colon - 2) : "";
+  return p.substr(0, colon);
+}
+
+int HttpResult::peerPort() const {
+  std::string p = peer();
+  size_t colon = p.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(p.c_str() + colon + 1);
+}
+
+bool HttpResult::direct() const {
+  return ok() && local_port != 0 && peerIp() == local_ip && peerPort() == local_port;
+}
+
+bool HttpResult::relayed() const {
+  return ok() && local_port != 0 && peerPort() != 0 && peerPort() != local_port;
+}
+
 double metricSum(const std::string& text, const std::string& name) {
   return sampleValue(text, name, true);
 }
 
 double metricValue(const std::string& text, const std::string& name, const std::string& labels) {
   return sampleValue(text, labels.empty() ? name : name + "{" + labels + "}", false);
+}
+
+double metricSumWhere(const std::string& text, const std::string& name,
+                      const std::vector<std::string>& labels) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + "{", 0) != 0) continue;
+    size_t close = line.rfind('}');
+    if (close == std::string::npos) continue;
+    std::string set = "," + line.substr(name.size() + 1, close - name.size() - 1) + ",";
+    bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& l) {
+      return set.find("," + l + ",") != std::string::npos;
+    });
+    if (all) sum += std::strtod(line.c_str() + close + 1, nullptr);
+  }
+  return sum;
 }
 
 std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
@@ -141,6 +182,7 @@ void CaptureLabTest::SetUpTestSuite() {
   }
   // Ready for the tests = the client reaches the service through the mesh.
   lab_up_ = eventually(meshPathWorks, std::chrono::seconds(30));
+  base_config_version_ = agentConfigDump("node1").value("config_version", "");
   if (!lab_up_) {
     ADD_FAILURE() << "the mesh never served client -> service after lab up:\n"
                   << lab_->daemonLog("node1", "agent") << lab_->daemonLog("node1", "ztunnel");
@@ -181,6 +223,11 @@ void CaptureLabTest::TearDown() {
   if (pods_changed_ || !extra_files_.empty()) {
     EXPECT_TRUE(eventually(meshPathWorks, std::chrono::seconds(15)))
         << "the mesh path did not come back after restoring the config";
+    // The next test starts from the suite's config, not from one the agent has yet to replace.
+    EXPECT_TRUE(eventually(
+        [] { return agentConfigDump("node1").value("config_version", "") == base_config_version_; },
+        std::chrono::seconds(15)))
+        << "node1's agent did not come back to the suite's config version " << base_config_version_;
   }
 }
 
@@ -198,15 +245,16 @@ HttpResult parseCurl(const CommandOutput& r) {
   size_t nl = r.out.rfind('\n');
   std::string tail = nl == std::string::npos ? r.out : r.out.substr(nl + 1);
   std::istringstream in(tail);
-  in >> h.status >> h.remote_ip >> h.remote_port;
+  in >> h.status >> h.remote_ip >> h.remote_port >> h.local_ip >> h.local_port;
   if (nl != std::string::npos) h.body = nlohmann::json::parse(r.out.substr(0, nl), nullptr, false);
   if (h.body.is_discarded()) h.body = nullptr;
   return h;
 }
 
 std::vector<std::string> curlArgs(const std::string& url, const std::vector<std::string>& extra) {
-  std::vector<std::string> a{"curl", "-sS", "-m",
-                             "3",    "-w",  "\n%{http_code} %{remote_ip} %{remote_port}"};
+  std::vector<std::string> a{
+      "curl", "-sS", "-m",
+      "3",    "-w",  "\n%{http_code} %{remote_ip} %{remote_port} %{local_ip} %{local_port}"};
   a.insert(a.end(), extra.begin(), extra.end());
   a.push_back(url);
   return a;
@@ -247,6 +295,14 @@ std::string CaptureLabTest::ztunnelMetrics(const std::string& node) {
 
 std::string CaptureLabTest::agentMetrics(const std::string& node) {
   return lab_->inNode(node, {"curl", "-sS", "-m", "3", "http://127.0.0.1:15030/metrics"}).out;
+}
+
+double CaptureLabTest::inboundOpened(const std::string& node, const std::string& workload,
+                                     bool mtls) {
+  return metricSumWhere(
+      ztunnelMetrics(node), "istio_tcp_connections_opened_total",
+      {"reporter=\"destination\"", "destination_workload=\"" + workload + "\"",
+       std::string("connection_security_policy=\"") + (mtls ? "mutual_tls" : "none") + "\""});
 }
 
 nlohmann::json CaptureLabTest::agentConfigDump(const std::string& node) {

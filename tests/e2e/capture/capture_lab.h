@@ -18,17 +18,33 @@
 namespace ambit::e2e {
 
 // One HTTP GET made with curl: what the client saw and what the sample app echoed.
+//
+// Which path a connection took: the destination ztunnel connects to the app from the client's
+// own IP (source preserved), so the app's peer IP is the client's whether or not the mesh was in
+// between. Its peer port tells them apart: a direct connection is curl's own socket (same port);
+// a ztunnel opens a new connection to the app from another port.
 struct HttpResult {
   int exit_code = -1;     // curl's
   int status = 0;         // HTTP status, 0 when nothing answered
   std::string remote_ip;  // as curl's getpeername() saw it
   int remote_port = 0;
+  // curl's own socket (getsockname), IPv6 without brackets: on loopback (127.0.0.1:15001's
+  // side) when capture redirected the connect().
+  std::string local_ip;
+  int local_port = 0;
   nlohmann::json body;  // the sample app's echo (pod, peer, ...), null if not JSON
   std::string raw;      // full curl output, for failure messages
 
   bool ok() const { return exit_code == 0 && status == 200 && body.is_object(); }
   std::string pod() const { return body.is_object() ? body.value("pod", "") : ""; }
   std::string peer() const { return body.is_object() ? body.value("peer", "") : ""; }
+  // The app's peer split as "ip" (IPv6 without brackets) and port; "" / 0 when unparsable.
+  std::string peerIp() const;
+  int peerPort() const;
+  // The app's peer is curl's own socket: nothing relayed the connection.
+  bool direct() const;
+  // The app answered a connection that someone else (a ztunnel) opened for curl's.
+  bool relayed() const;
 };
 
 // Sums every sample of metric `name` (all label sets) in Prometheus text; -1 if absent.
@@ -36,6 +52,10 @@ double metricSum(const std::string& text, const std::string& name);
 // The value of the sample `name{labels}` exactly as written (labels e.g. `map="x"`); -1 if absent.
 double metricValue(const std::string& text, const std::string& name,
                    const std::string& labels = "");
+
+// Sums the samples of metric `name` whose label set holds every `key="value"` in `labels`.
+double metricSumWhere(const std::string& text, const std::string& name,
+                      const std::vector<std::string>& labels);
 
 // Returns `pods_yaml` with `label: "value"` added to pod `pod`'s metadata.labels.
 std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
@@ -69,6 +89,9 @@ class CaptureLabTest : public testing::Test {
   // Metrics/admin text of a node's ztunnel (15020) or agent (15030).
   static std::string ztunnelMetrics(const std::string& node);
   static std::string agentMetrics(const std::string& node);
+  // Connections node's ztunnel opened to `workload`'s app as the destination (inbound), over
+  // HBONE (mTLS) or steered plaintext (15006).
+  static double inboundOpened(const std::string& node, const std::string& workload, bool mtls);
   static nlohmann::json agentConfigDump(const std::string& node);
   // Everything the node's agents logged (the lab's agent and, on node1, the test's own).
   static std::string agentLog(const std::string& node);
@@ -103,6 +126,7 @@ class CaptureLabTest : public testing::Test {
   static inline std::string config_dir_;
   static inline std::string original_pods_;
   static inline nlohmann::json status_;
+  static inline std::string base_config_version_;      // node1 agent's, with the original config
   static inline pid_t own_agent_ = -1;                 // node1 agent started by the test, if any
   static inline std::string own_agent_log_;            // its stdout+stderr
   static inline std::vector<std::string> agent_argv_;  // node1's agent, as the lab started it
