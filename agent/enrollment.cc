@@ -17,7 +17,11 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
   EnrollmentPlan plan;
   std::map<std::string, std::string> ip_owner;
   for (const auto& w : snapshot.workloads()) {
-    if (w.node() != node || !w.enrolled()) continue;
+    if (w.node() != node) continue;
+    if (!w.enrolled()) {
+      if (!w.netns_path().empty()) plan.outside_netns.push_back(w.netns_path());
+      continue;
+    }
     std::string id = w.namespace_() + "/" + w.name();
     if (w.netns_path().empty()) {
       plan.problems.push_back(fmt::format(

@@ -24,6 +24,9 @@ struct EnrollmentPlan {
   // Per-pod problems that keep that pod out of the plan (the others are unaffected), e.g. no
   // netns annotation in local mode or an IP another pod on the node already claims.
   std::vector<std::string> problems;
+  // Network namespaces of this node's pods that are not in the mesh (a previous agent may have
+  // left reply routing there).
+  std::vector<std::string> outside_netns;
 };
 
 // Enrolled workloads with spec.nodeName == node.

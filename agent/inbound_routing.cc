@@ -124,10 +124,12 @@ const char* what(uint16_t type) {
   }
 }
 
-// Runs the four requests of one direction; `ignore` is the errno meaning "already so".
-Status apply(uint16_t rule_type, uint16_t route_type, int ignore, int ignore_route) {
+// Runs the four requests of one direction; `ignore` is the errno meaning "already so". True when
+// some rule was actually added or deleted.
+Result<bool> apply(uint16_t rule_type, uint16_t route_type, int ignore, int ignore_route) {
   auto fd = openRtnetlink();
   AMBIT_TRY(fd);
+  bool changed = false;
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
     const char* fam = family == AF_INET ? "IPv4" : "IPv6";
     auto rule = transact(fd->get(), ruleRequest(rule_type, family));
@@ -137,6 +139,7 @@ Status apply(uint16_t rule_type, uint16_t route_type, int ignore, int ignore_rou
           *rule, fmt::format("{} {} fwmark {:#x} lookup {}: {}", fam, what(rule_type),
                              AMBIT_INBOUND_MARK, AMBIT_INBOUND_ROUTE_TABLE, std::strerror(*rule))};
     }
+    changed = changed || *rule == 0;
     auto route = transact(fd->get(), routeRequest(route_type, family));
     AMBIT_TRY(route);
     if (*route != 0 && *route != ignore_route && *route != ignore) {
@@ -145,7 +148,7 @@ Status apply(uint16_t rule_type, uint16_t route_type, int ignore, int ignore_rou
                                AMBIT_INBOUND_ROUTE_TABLE, std::strerror(*route))};
     }
   }
-  return Status::ok();
+  return changed;
 }
 
 }  // namespace
@@ -161,8 +164,10 @@ Status installInboundRouting(int netns_fd) {
 
 Status removeInboundRouting(int netns_fd) {
   Status st = inNetns(netns_fd, []() -> Status {
-    AMBIT_TRY(apply(RTM_DELRULE, RTM_DELROUTE, ENOENT, ESRCH));
-    return writeSysctl(kFwmarkAccept, "0");
+    auto removed = apply(RTM_DELRULE, RTM_DELROUTE, ENOENT, ESRCH);
+    AMBIT_TRY(removed);
+    // Only a netns we had set up gets the sysctl back to its default.
+    return *removed ? writeSysctl(kFwmarkAccept, "0") : Status::ok();
   });
   if (!st) return st.error().context("remove inbound reply routing");
   return st;

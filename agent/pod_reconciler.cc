@@ -56,7 +56,7 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
     if (Status st = startCapture(uid, a); !st) problems.push_back(st.message());
   }
   if (!adopted_) {
-    removeLeftovers();
+    removeLeftovers(plan);
     adopted_ = true;
   }
   for (const auto& p : problems) logWarn("reconcile: {}", p);
@@ -164,7 +164,13 @@ Status PodReconciler::startCapture(const std::string& uid, Applied& a) {
   return Status::ok();
 }
 
-void PodReconciler::removeLeftovers() {
+void PodReconciler::removeLeftovers(const EnrollmentPlan& plan) {
+  // Pods that left the mesh while no agent ran keep the reply routing a previous agent added.
+  for (const auto& path : plan.outside_netns) {
+    auto netns = openNetns(path);
+    if (!netns) continue;  // the pod is gone, and its rules with it
+    if (Status st = removeInboundRouting(netns->get()); !st) logWarn("{}: {}", path, st.message());
+  }
   std::set<uint64_t> cookies;
   std::set<std::string> ids;
   for (const auto& [uid, a] : applied_) {

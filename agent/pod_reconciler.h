@@ -63,7 +63,7 @@ class PodReconciler {
 
   Status add(const EnrolledPod& pod);
   Status remove(const std::string& uid);
-  void removeLeftovers();  // first reconcile only
+  void removeLeftovers(const EnrollmentPlan& plan);  // first reconcile only
   Status startCapture(const std::string& uid, Applied& a);
 
   bpf::CaptureDatapath& datapath_;

@@ -159,10 +159,13 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
   labels.source_principal = req.peer_identity;
   labels.destination_principal = pod->spiffe_id;
   labels.mutual_tls = true;
-  if (state) {
-    labels.source = state->workloadByIp(unmapped(req.peer_address.address()));
-    labels.destination = state->workloadByUid(pod->info.uid());
-    labels.destination_service = state->serviceOfWorkload(pod->info.uid());
+  // Held for the whole connect: the labels point into this snapshot, and a config update
+  // during the co_await below replaces `state`.
+  const std::shared_ptr<const MeshState> st = state;
+  if (st) {
+    labels.source = st->workloadByIp(unmapped(req.peer_address.address()));
+    labels.destination = st->workloadByUid(pod->info.uid());
+    labels.destination_service = st->serviceOfWorkload(pod->info.uid());
   }
   rbac::Decision d = authorize(*pod, attrs);
   if (!d.allowed) {
@@ -225,10 +228,11 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   attrs.destination_port = local.port();
   ConnectionLabels labels;
   labels.reporter = "destination";
-  if (state) {
-    labels.source = state->workloadByIp(unmapped(peer.address()));
-    labels.destination = state->workloadByUid(pod->info.uid());
-    labels.destination_service = state->serviceOfWorkload(pod->info.uid());
+  const std::shared_ptr<const MeshState> st = state;  // the labels point into it (see above)
+  if (st) {
+    labels.source = st->workloadByIp(unmapped(peer.address()));
+    labels.destination = st->workloadByUid(pod->info.uid());
+    labels.destination_service = st->serviceOfWorkload(pod->info.uid());
   }
   labels.destination_principal = pod->spiffe_id;
   std::string who = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));

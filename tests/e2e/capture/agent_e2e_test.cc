@@ -219,6 +219,12 @@ TEST_F(AgentTest, PodDeEnrolledWhileTheAgentIsDownIsReleasedByTheNextAgent) {
   EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_enrolled_pods"), 1);
   EXPECT_EQ(
       metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 1);
+  // The reply routing the old agent put in the client's netns is gone too.
+  CommandOutput rules = sh("ip netns exec " + lab().name() + "-pod-client ip rule; ip netns exec " +
+                           lab().name() + "-pod-client ip -6 rule; ip netns exec " + lab().name() +
+                           "-pod-client cat /proc/sys/net/ipv4/tcp_fwmark_accept");
+  EXPECT_EQ(rules.out.find("0x53a"), std::string::npos) << rules.out;
+  EXPECT_EQ(rules.out.substr(rules.out.size() - 2), "0\n") << rules.out;
 }
 
 TEST_F(AgentTest, MissingNetnsNamesThePodAndOthersKeepWorking) {

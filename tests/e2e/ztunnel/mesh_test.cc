@@ -35,7 +35,9 @@ TEST_F(MeshTest, CurlReachesMyAppAcrossNodesAndOnTheSameNode) {
     ASSERT_FALSE(body.is_discarded()) << r.out;
     EXPECT_EQ(body["pod"], pod);
     EXPECT_EQ(body["path"], "/hello");
-    // The app sees the connection from its own loopback (the ztunnel), not the client.
+    // The app sees the client's IP (the ztunnel connects from it) and the destination ztunnel
+    // counted the connection.
+    EXPECT_EQ(body.value("peer", "").rfind("10.244.1.10:", 0), 0u) << body.dump();
     EXPECT_TRUE(eventually([&] {
       return metricSum(metrics(node), "istio_tcp_connections_opened_total", destLabels(pod)) >
              before;
