@@ -625,6 +625,9 @@ backend be
             self.failures.append(f"setup: {e}")
             log(f"FAILED: {e}")
         finally:
+            # A second Ctrl-C must not cut the cleanup short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stop_all()
             self.down()
             shutil.rmtree(self.work, ignore_errors=True)
