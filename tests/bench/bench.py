@@ -564,13 +564,20 @@ backend be
                 finally:
                     self.stop(f"perf-{target}")
         for target, (data, _) in recs.items():
-            rep = run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
-                       "--sort", "dso,symbol", "--percent-limit", "2"], 120)
-            lines = [ln.rstrip()[:150] for ln in rep.stdout.splitlines()
-                     if ln.strip() and not ln.startswith("#")]
-            if not lines:
+            lines = []
+            for sort, limit, keep in (("dso", 6, lambda ln: True),
+                                      ("dso,symbol", 10, lambda ln: "[.]" in ln)):
+                rep = run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                           "--sort", sort, "--percent-limit", "0.5"], 120)
+                rows = [re.sub(r"( -)+$", "", re.sub(r"\s+", " ", ln.strip()))[:140]
+                        for ln in rep.stdout.splitlines()
+                        if ln.strip() and not ln.startswith("#") and keep(ln)]
+                lines += rows[:limit]
+                if sort == "dso":
+                    lines.append("-- top user-space symbols:")
+            if len(lines) < 2:
                 raise ScenarioError(f"perf report for {target} is empty")
-            out[target] = lines[:12]
+            out[target] = lines
         return out
 
     # ---- the run

@@ -158,7 +158,8 @@ def render(bench):
     prof = bench.rows.get("profile")
     if prof and "failed" not in prof:
         L.append("")
-        L.append("### 6. perf, top self time under wrk load through the waypoint")
+        L.append("### 6. perf: self time by library, then the top user-space symbols, under "
+                 "`wrk` load through the waypoint (no frame pointers: flat profile)")
         for target, lines in prof.items():
             L.append("")
             L.append(f"{target}:")
