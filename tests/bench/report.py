@@ -92,7 +92,7 @@ def render(bench):
              "(connect, 1 request, close). The L4 rows target my-app-v2's pod IP (cross-node); "
              "the L7 rows split 80/20 over my-app-v1 (node1) and my-app-v2 (node2).")
     L.append("")
-    L.append("| path | achieved req/s | p50 ms | p90 ms | p99 ms | p50 added vs direct p50 | "
+    L.append("| path | achieved req/s | p50 ms | p90 ms | p99 ms | added p50 ÷ direct p50 | "
              "max req/s | max vs direct | new conn/s | conn/s vs direct |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     d50 = get(bench, "fixed/direct", "p50")
