@@ -12,21 +12,7 @@ namespace detail {
 
 void ByteQueue::append(const uint8_t* data, size_t n) {
   if (n == 0) return;
-  // Coalesce into the last chunk while its capacity lasts. Never reallocate it: a splice may be
-  // writing from front() meanwhile. A reader then gets several DATA frames per front(), one
-  // write to the socket instead of one per frame.
-  if (!chunks_.empty()) {
-    auto& back = chunks_.back();
-    const size_t take = std::min(n, back.capacity() - back.size());
-    back.insert(back.end(), data, data + take);
-    data += take;
-    n -= take;
-    size_ += take;
-    if (n == 0) return;
-  }
-  auto& chunk = chunks_.emplace_back();
-  chunk.reserve(std::max(n, kChunkBytes));
-  chunk.insert(chunk.end(), data, data + n);
+  chunks_.emplace_back(data, data + n);
   size_ += n;
 }
 

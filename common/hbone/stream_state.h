@@ -17,11 +17,9 @@
 
 namespace ambit::hbone::detail {
 
-// FIFO of byte chunks; appends fill the last chunk (up to kChunkBytes) before starting another.
+// FIFO of byte chunks.
 class ByteQueue {
  public:
-  static constexpr size_t kChunkBytes = 64u << 10;
-
   void append(const uint8_t* data, size_t n);
   size_t pop(uint8_t* out, size_t max);  // copies and removes up to max bytes
   void drop(size_t n);
