@@ -14,6 +14,8 @@ PACKAGES=(
   # lab, peers and test tools
   iproute2 procps psmisc tcpdump openssl curl iperf3 wrk nghttp2-client stunnel4 nginx-light haproxy
   python3 python3-h2 prometheus
+  # benchmarks (tests/bench)
+  hey linux-perf
 )
 
 missing=()

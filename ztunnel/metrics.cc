@@ -44,11 +44,21 @@ TcpMetrics::TcpMetrics(prometheus::Registry& r)
 
 ConnectionMetrics TcpMetrics::opened(const ConnectionLabels& labels) {
   auto l = labels.toPrometheus();
-  opened_.Add(l).Increment();
+  Series s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = series_.find(l);
+    if (it == series_.end()) {
+      Series fresh{&opened_.Add(l), &closed_.Add(l), &sent_.Add(l), &received_.Add(l)};
+      it = series_.emplace(std::move(l), fresh).first;
+    }
+    s = it->second;
+  }
+  s.opened->Increment();
   ConnectionMetrics m;
-  m.sent_ = &sent_.Add(l);
-  m.received_ = &received_.Add(l);
-  m.closed_ = &closed_.Add(l);
+  m.sent_ = s.sent;
+  m.received_ = s.received;
+  m.closed_ = s.closed;
   return m;
 }
 

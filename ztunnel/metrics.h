@@ -6,13 +6,17 @@
 //   istio_tcp_connections_failed_total
 // reporter="source" for outbound (client side), "destination" for inbound.
 //
-// Thread-safe: prometheus-cpp counters are atomic; label-set lookup takes the family lock once
-// per connection (at open), never per byte.
+// Thread-safe: prometheus-cpp counters are atomic; label-set lookup takes one lock once per
+// connection (at open), never per byte. The counters of each label set are resolved in the
+// families once and cached: prometheus-cpp's Family::Add copies the label map and allocates a
+// metric on every call, even when the series exists (4 families x ~20 labels per connection).
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ambit/v1/workload.pb.h"
@@ -66,6 +70,15 @@ class TcpMetrics {
   prometheus::Family<prometheus::Counter>& sent_;
   prometheus::Family<prometheus::Counter>& received_;
   prometheus::Family<prometheus::Counter>& failed_;
+
+  struct Series {
+    prometheus::Counter* opened;
+    prometheus::Counter* closed;
+    prometheus::Counter* sent;
+    prometheus::Counter* received;
+  };
+  std::mutex mu_;
+  std::map<prometheus::Labels, Series> series_;  // guarded by mu_; grows like the families
 };
 
 }  // namespace ambit::ztunnel

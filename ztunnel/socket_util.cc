@@ -1,9 +1,16 @@
 #include "ztunnel/socket_util.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "ambit/abi.h"
+#include "common/log.h"
 #include "common/netns.h"
 
 namespace ambit::ztunnel {
@@ -17,14 +24,39 @@ Result<UniqueFd> markedSocket(int family) {
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
     return errnoError("setsockopt SO_MARK");
   }
+  // A proxy must not add Nagle delays: a response split over two writes otherwise waits for
+  // the peer's delayed ACK (~40 ms p99 at 1,000 req/s in tests/bench). Accepted sockets inherit
+  // it from the listener.
+  int one = 1;
+  if (::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+    return errnoError("setsockopt TCP_NODELAY");
+  }
   return fd;
+}
+
+// The handle of the calling thread's own netns, opened on the thread's first podSocket() (data
+// threads only ever leave their netns inside podSocket(), so the handle stays right for the
+// thread's life). NetnsGuard opens /proc/thread-self/ns/net on every use; per connection that
+// open/close was ~7% of the inbound ztunnel's CPU in tests/bench.
+int homeNetns() {
+  thread_local const UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  return home.get();
 }
 
 }  // namespace
 
 Result<UniqueFd> podSocket(int netns_fd, int family) {
   if (netns_fd < 0) return markedSocket(family);
-  return inNetns(netns_fd, [&] { return markedSocket(family); });
+  const int home = homeNetns();
+  if (home < 0) return inNetns(netns_fd, [&] { return markedSocket(family); });
+  if (::setns(netns_fd, CLONE_NEWNET) != 0) return errnoError("setns into pod netns");
+  auto fd = markedSocket(family);
+  if (::setns(home, CLONE_NEWNET) != 0) {
+    // As NetnsGuard: a data thread stuck in a pod's netns would send from the wrong place.
+    logCritical("cannot return to the thread's netns: {}", std::strerror(errno));
+    std::abort();
+  }
+  return fd;
 }
 
 Result<UniqueFd> podListener(int netns_fd, const boost::asio::ip::tcp::endpoint& ep, bool v6_only) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <unordered_map>
+#include <vector>
 
 namespace ambit::config {
 namespace {
@@ -71,11 +73,50 @@ void bindWorkloads(v1::MeshSnapshot& snap, const std::map<std::string, const v1:
   }
 }
 
-void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
-  for (auto& s : *snap.mutable_services()) {
+// Workloads by (namespace, label key, label value), each list in snapshot order. A service's
+// candidate endpoints are the workloads carrying its selector's rarest label, so binding costs
+// O(candidates) per service instead of a scan of every workload (quadratic at 100k pods).
+class WorkloadsByLabel {
+ public:
+  using Labels = google::protobuf::Map<std::string, std::string>;
+
+  explicit WorkloadsByLabel(const v1::MeshSnapshot& snap) {
     for (const auto& w : snap.workloads()) {
-      if (w.namespace_() == s.namespace_() && selects(s.selector(), w.labels())) {
-        s.add_endpoints(w.uid());
+      for (const auto& [k, v] : w.labels()) index_[key(w.namespace_(), k, v)].push_back(&w);
+    }
+  }
+
+  // Null when no workload can match (empty selector, or a label nobody carries).
+  const std::vector<const v1::Workload*>* candidates(const std::string& ns,
+                                                     const Labels& selector) const {
+    const std::vector<const v1::Workload*>* best = nullptr;
+    for (const auto& [k, v] : selector) {
+      auto it = index_.find(key(ns, k, v));
+      if (it == index_.end()) return nullptr;
+      if (best == nullptr || it->second.size() < best->size()) best = &it->second;
+    }
+    return best;
+  }
+
+ private:
+  static std::string key(const std::string& ns, const std::string& k, const std::string& v) {
+    std::string out;
+    out.reserve(ns.size() + k.size() + v.size() + 2);
+    out.append(ns).push_back('\0');
+    out.append(k).push_back('\0');
+    out.append(v);
+    return out;
+  }
+
+  std::unordered_map<std::string, std::vector<const v1::Workload*>> index_;
+};
+
+void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
+  const WorkloadsByLabel workloads(snap);
+  for (auto& s : *snap.mutable_services()) {
+    if (const auto* candidates = workloads.candidates(s.namespace_(), s.selector())) {
+      for (const v1::Workload* w : *candidates) {
+        if (selects(s.selector(), w->labels())) s.add_endpoints(w->uid());
       }
     }
     if (auto own = ownBinding(s.labels(), s.namespace_())) {

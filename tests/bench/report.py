@@ -1,0 +1,243 @@
+"""Markdown report of a tests/bench run (see bench.py): tables, ratios against the baselines
+measured in the same run, and the goals with met / not met."""
+
+import os
+import platform
+import re
+import subprocess
+import time
+
+HTTP_ROWS = [
+    ("direct", "direct (no mesh)"),
+    ("ambit-l4", "ambit L4 (2 ztunnels, HBONE mTLS)"),
+    ("ambit-waypoint", "ambit + waypoint (VIP, 80/20)"),
+    ("stunnel", "stunnel pair (L4 alternative)"),
+    ("nginx", "nginx 80/20 (L7 alternative)"),
+    ("haproxy", "haproxy 80/20 (L7 alternative)"),
+]
+IPERF_ROWS = [("direct", "direct (no mesh)"), ("ambit", "ambit L4 (2 ztunnels, HBONE mTLS)"),
+              ("stunnel", "stunnel pair (TLS 1.3, same CA)")]
+
+
+def num(v, nd=2):
+    if v is None:
+        return "—"
+    return f"{v:,.{nd}f}"
+
+
+def cell(row, key, nd=2):
+    if row is None:
+        return "not run"
+    if "failed" in row:
+        return f"failed: {row['failed']}"
+    v = row.get(key)
+    return "failed: no number" if v is None else num(v, nd)
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def get(bench, key, field):
+    r = bench.rows.get(key)
+    if not r or "failed" in r:
+        return None
+    return r.get(field)
+
+
+def machine():
+    model = cores = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        m = re.search(r"Model name:\s+(.*)", out)
+        model = m.group(1).strip() if m else "?"
+    except OSError:
+        model = "?"
+    cores = os.cpu_count()
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {cores} vCPU, {mem_gb:.0f} GiB RAM, Linux {platform.release()}"
+
+
+def render(bench):
+    L = []
+    mode = "quick" if bench.quick else "full"
+    L.append(f"## ambit benchmarks ({mode} run, lab `{bench.lab}`, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    L.append("")
+    L.append(f"Machine: {machine()}. Run time {getattr(bench, 'elapsed', 0):.0f} s. "
+             f"Durations: iperf3 {bench.t_iperf} s, fixed rate {bench.t_fixed} s, "
+             f"max rate {bench.t_max} s, connection rate {bench.t_conn} s.")
+    if getattr(bench, "baseline_bypass", None):
+        L.append(f"Baselines ran with the namespace de-enrolled: {bench.baseline_bypass}.")
+    L.append("")
+    L.append("### 1. L4 throughput, cross-node (client pod node1 -> my-app-v2 pod node2, iperf3)")
+    L.append("")
+    L.append("| path | 1 stream Gbit/s | 8 streams Gbit/s | 1 stream vs direct | "
+             "8 streams vs direct |")
+    L.append("|---|---:|---:|---:|---:|")
+    for key, label in IPERF_ROWS:
+        row = bench.rows.get(f"iperf/{key}")
+        r1 = ratio(get(bench, f"iperf/{key}", "gbps1"), get(bench, "iperf/direct", "gbps1"))
+        r8 = ratio(get(bench, f"iperf/{key}", "gbps8"), get(bench, "iperf/direct", "gbps8"))
+        L.append(f"| {label} | {cell(row, 'gbps1')} | {cell(row, 'gbps8')} | "
+                 f"{num(r1)}x | {num(r8)}x |")
+    L.append("")
+    L.append(f"### 2-3. HTTP/1.1, 1 KiB responses, 16 "
+             "connections")
+    L.append("")
+    L.append("Fixed rate: `hey -c 16 -q 62.5` (1,000 req/s total). Max rate: `wrk -t2 -c16` "
+             "(keep-alive). New connections: `wrk -t2 -c16 -H 'Connection: close'` "
+             "(connect, 1 request, close). The L4 rows target my-app-v2's pod IP (cross-node); "
+             "the L7 rows split 80/20 over my-app-v1 (node1) and my-app-v2 (node2).")
+    L.append("")
+    L.append("| path | achieved req/s | p50 ms | p90 ms | p99 ms | added p50 ÷ direct p50 | "
+             "max req/s | max vs direct | new conn/s | conn/s vs direct |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    d50 = get(bench, "fixed/direct", "p50")
+    dmax = get(bench, "max/direct", "rps")
+    dconn = get(bench, "conn/direct", "rps")
+    for key, label in HTTP_ROWS:
+        f = bench.rows.get(f"fixed/{key}")
+        p50 = get(bench, f"fixed/{key}", "p50")
+        added = None if p50 is None or d50 is None or key == "direct" else (p50 - d50) / d50
+        conn = bench.rows.get(f"conn/{key}")
+        conn_cell = cell(conn, "rps", 0) if key in ("direct", "ambit-l4", "ambit-waypoint",
+                                                     "stunnel") else "—"
+        L.append(f"| {label} | {cell(f, 'rps', 0)} | {cell(f, 'p50')} | {cell(f, 'p90')} | "
+                 f"{cell(f, 'p99')} | {num(added) + 'x' if added is not None else '—'} | "
+                 f"{cell(bench.rows.get(f'max/{key}'), 'rps', 0)} | "
+                 f"{num(ratio(get(bench, f'max/{key}', 'rps'), dmax))}x | {conn_cell} | "
+                 f"{num(ratio(get(bench, f'conn/{key}', 'rps'), dconn)) + 'x' if conn_cell != '—' else '—'} |")
+    L.append("")
+    L.append("### 4. Cost at 1,000 req/s (during the fixed-rate run)")
+    L.append("")
+    L.append("CPU = utime+stime from /proc/<pid>/stat (process and children) before/after; "
+             "CPU-seconds per 1,000 requests equals vCPU per 1,000 req/s. Peak RSS = VmHWM "
+             "after `echo 5 > clear_refs`.")
+    L.append("")
+    L.append("| scenario | process | CPU-s per 1,000 req (vCPU per 1k req/s) | RSS before MB | "
+             "peak RSS MB |")
+    L.append("|---|---|---:|---:|---:|")
+    for key, label in HTTP_ROWS:
+        f = bench.rows.get(f"fixed/{key}")
+        if not f or "failed" in f:
+            if key != "direct":
+                L.append(f"| {label} | — | {cell(f, 'x')} | — | — |")
+            continue
+        for proc, c in f.get("cost", {}).items():
+            L.append(f"| {label} | {proc} | {num(c['cpu_per_1k'], 4)} | "
+                     f"{num(c.get('rss0_mb'), 1)} | {num(c['hwm_mb'], 1)} |")
+    idle = bench.rows.get("idle")
+    L.append("")
+    L.append(f"### 4b. ztunnel memory with {bench.idle_conns:,} idle connections held through "
+             "the mesh (client pod -> my-app-v2)")
+    L.append("")
+    L.append("| ztunnel | RSS before MB | RSS holding MB | per 1,000 connections MB |")
+    L.append("|---|---:|---:|---:|")
+    for node in ("node1", "node2"):
+        if not idle or "failed" in idle:
+            L.append(f"| {node} | {cell(idle, 'x')} | — | — |")
+            continue
+        b, d = idle["before"][node], idle["during"][node]
+        L.append(f"| {node} | {num(b, 1)} | {num(d, 1)} | "
+                 f"{num((d - b) * 1000.0 / idle['conns'], 2)} |")
+    micro = bench.rows.get("micro")
+    L.append("")
+    L.append("### 5. Micro-benchmarks (Google Benchmark, build/bench/*, real time)")
+    L.append("")
+    L.append("| benchmark | time |")
+    L.append("|---|---:|")
+    if not micro or "failed" in micro:
+        L.append(f"| micro | {cell(micro, 'x')} |")
+    else:
+        for name, us in micro.items():
+            t = f"{us / 1000.0:,.2f} ms" if us >= 1000 else f"{us:,.3f} µs"
+            L.append(f"| {name} | {t} |")
+    prof = bench.rows.get("profile")
+    if prof and "failed" not in prof:
+        L.append("")
+        L.append("### 6. perf: self time by library, then the top user-space symbols, under "
+                 "`wrk` load through the waypoint (no frame pointers: flat profile)")
+        for target, lines in prof.items():
+            L.append("")
+            L.append(f"{target}:")
+            L.append("```")
+            L.extend(lines)
+            L.append("```")
+    L.append("")
+    L.extend(goals(bench))
+    if bench.failures:
+        L.append("")
+        L.append("Failures: " + "; ".join(bench.failures))
+    L.append("")
+    return "\n".join(L)
+
+
+def verdict(ok):
+    return "—" if ok is None else ("met" if ok else "**not met**")
+
+
+def goals(bench):
+    L = ["### Goals (reported, not asserted)", "",
+         "| goal | measured | verdict |", "|---|---|---|"]
+    for s, label in ((1, "1 stream"), (8, "8 streams")):
+        r = ratio(get(bench, "iperf/ambit", f"gbps{s}"), get(bench, "iperf/stunnel", f"gbps{s}"))
+        L.append(f"| L4 throughput ≥ 1.2x stunnel pair ({label}) | {num(r)}x | "
+                 f"{verdict(None if r is None else r >= 1.2)} |")
+    d50 = get(bench, "fixed/direct", "p50")
+    for key, label in (("ambit-l4", "ambit L4"), ("ambit-waypoint", "ambit + waypoint")):
+        p50 = get(bench, f"fixed/{key}", "p50")
+        added = None if p50 is None or not d50 else p50 - d50
+        ok = None if added is None else added <= 2 * d50
+        L.append(f"| added p50 at 1,000 req/s ≤ 2x direct p50 ({label}) | "
+                 f"{num(added, 3)} ms added vs direct {num(d50, 3)} ms | {verdict(ok)} |")
+    cost = (bench.rows.get("fixed/ambit-l4") or {}).get("cost", {})
+    for node in ("ztunnel node1", "ztunnel node2"):
+        c = cost.get(node)
+        cpu = c["cpu_per_1k"] if c else None
+        mem = c["hwm_mb"] if c else None
+        L.append(f"| {node} ≤ 0.03 vCPU per 1,000 req/s (L4 row; Istio ztunnel 0.06) | "
+                 f"{num(cpu, 4)} | {verdict(None if cpu is None else cpu <= 0.03)} |")
+        L.append(f"| {node} ≤ 12 MB at 1,000 req/s (peak RSS, L4 row; Istio 12 MB) | "
+                 f"{num(mem, 1)} MB | {verdict(None if mem is None else mem <= 12)} |")
+    wcost = (bench.rows.get("fixed/ambit-waypoint") or {}).get("cost", {}).get("waypoint")
+    wcpu = wcost["cpu_per_1k"] if wcost else None
+    L.append(f"| waypoint ≤ 0.12 vCPU per 1,000 req/s (Istio Envoy waypoint 0.25) | "
+             f"{num(wcpu, 4)} | {verdict(None if wcpu is None else wcpu <= 0.12)} |")
+    wp99 = get(bench, "fixed/ambit-waypoint", "p99")
+    np99 = get(bench, "fixed/nginx", "p99")
+    ok = None if wp99 is None or np99 is None else wp99 <= np99
+    L.append(f"| waypoint p99 no worse than nginx (at 1,000 req/s) | waypoint {num(wp99)} ms, "
+             f"nginx {num(np99)} ms (ambit+waypoint path has 2 ztunnel hops more) | "
+             f"{verdict(ok)} |")
+    return L
+
+
+def missing_numbers(bench):
+    """Every scenario must have produced positive numbers (the --quick ctest asserts this)."""
+    need = [(f"iperf/{k}", ("gbps1", "gbps8")) for k, _ in IPERF_ROWS]
+    need += [(f"fixed/{k}", ("rps", "p50", "p90", "p99")) for k, _ in HTTP_ROWS]
+    need += [(f"max/{k}", ("rps",)) for k, _ in HTTP_ROWS]
+    need += [(f"conn/{k}", ("rps",)) for k in ("direct", "ambit-l4", "ambit-waypoint", "stunnel")]
+    need += [("idle", ("conns",))]
+    problems = []
+    for key, fields in need:
+        row = bench.rows.get(key)
+        if row is None:
+            problems.append(f"{key}: not run")
+            continue
+        if "failed" in row:
+            continue  # already in bench.failures
+        for f in fields:
+            v = row.get(f)
+            if not isinstance(v, (int, float)) or v <= 0:
+                problems.append(f"{key}: {f} = {v!r}")
+        for proc, c in row.get("cost", {}).items():
+            if c["cpu_per_1k"] <= 0 or c["hwm_mb"] <= 0:
+                problems.append(f"{key}: cost of {proc} = {c}")
+    micro = bench.rows.get("micro")
+    if micro is None:
+        problems.append("micro: not run")
+    return problems
