@@ -59,11 +59,22 @@ HttpMetrics::HttpMetrics(prometheus::Registry& r)
 
 void HttpMetrics::record(const RequestRecord& rec) {
   prometheus::Labels labels = requestLabels(rec);
-  requests_.Add(labels).Increment();
-  duration_.Add(labels, durationBuckets())
-      .Observe(static_cast<double>(rec.duration.count()) / 1000.0);
-  request_bytes_.Add(labels, byteBuckets()).Observe(static_cast<double>(rec.request_bytes));
-  response_bytes_.Add(labels, byteBuckets()).Observe(static_cast<double>(rec.response_bytes));
+  Series s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = series_.find(labels);
+    if (it == series_.end()) {
+      Series fresh{&requests_.Add(labels), &duration_.Add(labels, durationBuckets()),
+                   &request_bytes_.Add(labels, byteBuckets()),
+                   &response_bytes_.Add(labels, byteBuckets())};
+      it = series_.emplace(std::move(labels), fresh).first;
+    }
+    s = it->second;
+  }
+  s.requests->Increment();
+  s.duration->Observe(static_cast<double>(rec.duration.count()) / 1000.0);
+  s.request_bytes->Observe(static_cast<double>(rec.request_bytes));
+  s.response_bytes->Observe(static_cast<double>(rec.response_bytes));
 }
 
 std::string accessLogLine(const RequestRecord& rec) {
