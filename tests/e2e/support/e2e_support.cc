@@ -188,6 +188,19 @@ std::vector<std::string> Lab::daemonArgv(const std::string& node, const std::str
   return argv;
 }
 
+std::string Lab::podLog(const std::string& pod) {
+  return readFile(runDir() + "/logs/" + pod + ".log");
+}
+
+bool Lab::waitWaypointReady(std::chrono::seconds timeout) {
+  return eventually(
+      [&] {
+        return exec("waypoint", {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"})
+                   .exit_code == 0;
+      },
+      timeout);
+}
+
 std::string Lab::daemonLog(const std::string& node, const std::string& daemon) {
   return readFile(runDir() + "/logs/" + node + "-" + daemon + ".log");
 }

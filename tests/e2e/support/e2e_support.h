@@ -58,6 +58,10 @@ class Lab {
   int daemonPid(const std::string& node, const std::string& daemon);
   std::vector<std::string> daemonArgv(const std::string& node, const std::string& daemon);
   std::string daemonLog(const std::string& node, const std::string& daemon);
+  // A pod's own log (<run dir>/logs/<pod>.log), e.g. the waypoint's.
+  std::string podLog(const std::string& pod);
+  // Polls the waypoint pod's readiness (:15021/healthz/ready) until it answers or `timeout`.
+  bool waitWaypointReady(std::chrono::seconds timeout = std::chrono::seconds(30));
   // Runs `cmd` inside a node's netns (e.g. curl to the ztunnel's 15020), like a kubelet.
   CommandOutput inNode(const std::string& node, const std::vector<std::string>& argv);
   // GET http://<addr>:<port><path> from the node netns.

@@ -134,25 +134,13 @@ class WaypointE2eTest : public testing::Test {
   void SetUp() override {
     AMBIT_REQUIRE_ROOT();
     ASSERT_NE(lab_, nullptr);
-    bool ready = eventually(
-        [] {
-          return lab_->exec("waypoint",
-                            {"curl", "-sf", "-m", "1", "http://127.0.0.1:15021/healthz/ready"})
-                     .exit_code == 0;
-        },
-        std::chrono::seconds(30));
-    ASSERT_TRUE(ready) << "waypoint never became ready:\n" << waypointLog();
+    ASSERT_TRUE(lab_->waitWaypointReady()) << "waypoint never became ready:\n" << waypointLog();
   }
   void TearDown() override {
     if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", 0, 0);
   }
 
-  static std::string waypointLog() {
-    std::ifstream in(lab_->runDir() + "/logs/waypoint.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string waypointLog() { return lab_->podLog("waypoint"); }
 
   static size_t occurrences(const std::string& text, const std::string& what) {
     size_t n = 0;
