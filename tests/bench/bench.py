@@ -127,6 +127,17 @@ def status_kb(pid, key):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size: shared library pages split among the processes mapping them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def reset_hwm(pids):
     for pid in pids:
         try:
@@ -466,8 +477,11 @@ backend be
         r["cost"] = {}
         for label, pids in trees.items():
             hwm = sum(status_kb(pid, "VmHWM") for pid in pids) / 1024.0
+            anon = sum(status_kb(pid, "RssAnon") for pid in pids) / 1024.0
+            pss = sum(pss_kb(pid) for pid in pids) / 1024.0
             r["cost"][label] = {"cpu_per_1k": (cpu1[label] - cpu0[label]) * 1000.0 / requests,
-                                "hwm_mb": hwm, "rss0_mb": rss0[label]}
+                                "hwm_mb": hwm, "rss0_mb": rss0[label], "anon_mb": anon,
+                                "pss_mb": pss}
         return r
 
     def wrk(self, url, close=False, duration=None):
