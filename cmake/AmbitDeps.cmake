@@ -15,6 +15,8 @@ find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
 pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2>=1.52)
+# RE2 for every user-supplied regex (routes, rewrites): linear time, Istio's/Envoy's dialect.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 
 find_program(CLANG_BPF clang REQUIRED)
 find_program(BPFTOOL bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)

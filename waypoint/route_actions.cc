@@ -1,6 +1,7 @@
 #include "waypoint/route_actions.h"
 
-#include <regex>
+#include <re2/re2.h>
+
 #include <string>
 
 namespace ambit::waypoint {
@@ -46,11 +47,12 @@ void applyRewrite(const v1::HttpRoute& route, const v1::HttpMatch* matched, Http
   std::string path = target.substr(0, q);
   const std::string query = q == std::string::npos ? "" : target.substr(q);
   if (!rw.uri_regex().empty()) {
-    try {
-      path = std::regex_replace(path, std::regex(rw.uri_regex()), rw.uri_regex_substitution());
-    } catch (const std::regex_error&) {
-      return;  // validated at translation
-    }
+    // Istio's uriRegexRewrite (Envoy's regex_rewrite): every match replaced, \1 for groups.
+    RE2::Options options;
+    options.set_log_errors(false);
+    RE2 re(rw.uri_regex(), options);
+    if (!re.ok()) return;  // validated at translation
+    RE2::GlobalReplace(&path, re, rw.uri_regex_substitution());
   } else if (!rw.uri().empty()) {
     if (matched && matched->uri_case() == v1::HttpMatch::kUriPrefix &&
         path.size() >= matched->uri_prefix().size()) {

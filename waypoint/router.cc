@@ -64,14 +64,14 @@ bool Router::regexMatches(const std::string& pattern, std::string_view value, bo
   auto key = std::make_pair(pattern, icase);
   auto it = regexes_.find(key);
   if (it == regexes_.end()) {
-    auto flags = std::regex::ECMAScript | (icase ? std::regex::icase : std::regex::ECMAScript);
-    try {
-      it = regexes_.emplace(key, std::regex(pattern, flags)).first;
-    } catch (const std::regex_error&) {
-      return false;  // validated at translation; never matches if it slipped through
-    }
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_case_sensitive(!icase);
+    it = regexes_.emplace(key, std::make_unique<RE2>(pattern, options)).first;
   }
-  return std::regex_match(value.begin(), value.end(), it->second);
+  // Validated at translation; an invalid pattern that slipped through never matches.
+  return it->second->ok() &&
+         RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *it->second);
 }
 
 bool Router::headerMatches(const v1::HeaderMatch& m, std::optional<std::string_view> value) {

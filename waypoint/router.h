@@ -8,13 +8,16 @@
 // Without a route table every endpoint of the service is a candidate.
 //
 // Thread model: a Router belongs to one data thread (it keeps round-robin positions and a
-// regex cache); route() reads an immutable MeshIndex. Randomness (weighted picks, fault
-// percentages) comes from the injected RandomSource so tests are deterministic.
+// RE2 regex cache: linear-time matching, so no path can make it recurse or backtrack); route()
+// reads an immutable MeshIndex. Randomness (weighted picks, fault percentages) comes from the
+// injected RandomSource so tests are deterministic.
+
+#include <re2/re2.h>
 
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <regex>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,7 +84,7 @@ class Router {
   RandomSource random_;
   LoadProbe load_;
   std::map<std::string, uint64_t> round_robin_;  // "host|subset" -> next position
-  std::map<std::pair<std::string, bool>, std::regex> regexes_;
+  std::map<std::pair<std::string, bool>, std::unique_ptr<re2::RE2>> regexes_;
   OutlierDetector outliers_;
 };
 

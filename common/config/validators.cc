@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cctype>
@@ -126,11 +127,10 @@ std::optional<uint32_t> parseDurationMs(std::string_view text) {
 }
 
 std::optional<std::string> checkRegex(const std::string& pattern) {
-  try {
-    std::regex re(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return fmt::format("invalid regex '{}': {}", pattern, e.what());
-  }
+  RE2::Options options;
+  options.set_log_errors(false);
+  RE2 re(pattern, options);
+  if (!re.ok()) return fmt::format("invalid regex '{}' (RE2 syntax): {}", pattern, re.error());
   return std::nullopt;
 }
 

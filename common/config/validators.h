@@ -27,8 +27,8 @@ std::optional<std::string> checkCidr(std::string_view text);
 // so a sub-millisecond timeout never becomes "no timeout". nullopt when malformed.
 std::optional<uint32_t> parseDurationMs(std::string_view text);
 
-// Compiles `pattern` as std::regex ECMAScript. Istio/Envoy use RE2; the common subset
-// (no backreferences or lookaround) behaves the same. Returns the reason when invalid.
+// Compiles `pattern` with RE2, the dialect Istio/Envoy use (no backreferences or lookaround;
+// matching is linear in the input). Returns the reason when invalid.
 std::optional<std::string> checkRegex(const std::string& pattern);
 
 // "8080, 9090" -> {"8080", "9090"}: trimmed, empty items dropped.

@@ -197,6 +197,20 @@ spec:
     route: [{destination: {host: my-app}}]
 )",
      9, "VirtualService default/vs", "spec.http[0].match[0].uri.regex: invalid regex '(unclosed'"},
+    // ECMAScript accepts a backreference; RE2 (Istio's dialect) does not.
+    {"BackreferenceIsNotRe2", R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: [my-app]
+  http:
+  - match:
+    - uri:
+        regex: "/(a+)/\\1"
+    route: [{destination: {host: my-app}}]
+)",
+     9, "VirtualService default/vs",
+     "spec.http[0].match[0].uri.regex: invalid regex '/(a+)/\\1' (RE2 syntax)"},
     {"UnknownPeerAuthenticationMode", R"(apiVersion: security.istio.io/v1beta1
 kind: PeerAuthentication
 metadata: {name: pa}

@@ -46,7 +46,7 @@ TEST(WaypointRouteActions, RewriteReplacesTheMatchedPrefixAndKeepsTheQuery) {
   EXPECT_EQ(str(whole.target()), "/v2/api?q");
   v1::HttpRoute regex;
   regex.mutable_rewrite()->set_uri_regex("^/items/([0-9]+)$");
-  regex.mutable_rewrite()->set_uri_regex_substitution("/item?id=$1");
+  regex.mutable_rewrite()->set_uri_regex_substitution("/item?id=\\1");
   HttpRequest item = get("/items/42");
   applyRewrite(regex, nullptr, item);
   EXPECT_EQ(str(item.target()), "/item?id=42");

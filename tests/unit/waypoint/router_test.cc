@@ -174,6 +174,35 @@ TEST(WaypointRouter, HttpRouteWeightsBackendServicesAndMatchesHeaders) {
   }
 }
 
+// A regex route against the longest path a request can carry: std::regex recursed once per
+// character and overflowed the stack at ~30 KB; RE2 matches in linear time.
+TEST(WaypointRouter, RegexMatchOnAHugePathNeitherCrashesNorMisses) {
+  auto index = buildIndex(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - name: api
+    match: [{uri: {regex: "/api/(a|b)*.*"}}]
+    route: [{destination: {host: my-app, subset: v2}}]
+  - name: rest
+    route: [{destination: {host: my-app, subset: v1}}]
+)");
+  ASSERT_TRUE(index);
+  Router router(evenSource(100));
+  Req huge;
+  huge.path = "/api/" + std::string(200000, 'a');
+  RouteDecision d = router.route(*index, myApp(*index), huge.input());
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->name(), "api");
+  huge.path = "/other/" + std::string(200000, 'a');
+  d = router.route(*index, myApp(*index), huge.input());
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->name(), "rest");
+}
+
 TEST(WaypointRouter, LeastRequestPrefersTheLessBusyEndpoint) {
   auto index = buildIndex(R"(
 apiVersion: networking.istio.io/v1
