@@ -66,7 +66,7 @@ std::optional<TraceContext> extractTrace(const HttpRequest& r) {
 }
 
 TraceContext newTrace() {
-  std::string tp = hbone::generateTraceparent();  // "00-<32>-<16>-01", from a CSPRNG
+  std::string tp = hbone::generateTraceparent();  // "00-<32>-<16>-01"
   return TraceContext{tp.substr(3, 32), "", true};
 }
 
