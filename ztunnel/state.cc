@@ -83,11 +83,11 @@ std::string MeshState::spiffeId(const v1::Workload& w) {
 }
 
 std::optional<OutboundTarget> MeshState::toWorkload(const v1::Workload& w, uint16_t port,
-                                                    const v1::Service* svc) const {
+                                                    const v1::Service* svc, bool want_v6) const {
   OutboundTarget t;
   t.workload = &w;
   t.service = svc;
-  auto ip = addressFor(w, /*want_v6=*/false);
+  auto ip = addressFor(w, want_v6);
   if (!ip) return std::nullopt;
   t.authority = Endpoint(*ip, port);
   if (w.enrolled()) {
@@ -135,12 +135,14 @@ std::vector<OutboundTarget> MeshState::resolveOutbound(const Endpoint& dst, uint
       const v1::Workload* w = workloadByUid(eps[static_cast<int>((pick + i) % eps.size())]);
       if (!w) continue;
       uint16_t port = sp && sp->target_port() ? sp->target_port() : dst.port();
-      if (auto t = toWorkload(*w, port, svc)) out.push_back(*t);
+      // The endpoint address of the family the app dialled (a v6 VIP reaches the pod over v6),
+      // else whichever it has.
+      if (auto t = toWorkload(*w, port, svc, dst.address().is_v6())) out.push_back(*t);
     }
     return out;
   }
   if (const v1::Workload* w = workloadByIp(dst.address())) {
-    if (auto t = toWorkload(*w, dst.port(), nullptr)) {
+    if (auto t = toWorkload(*w, dst.port(), nullptr, dst.address().is_v6())) {
       // The app dialled this exact pod address: keep it (v4 or v6) as the authority.
       t->authority = dst;
       if (t->kind == OutboundTarget::Kind::kMeshWorkload) {

@@ -52,7 +52,7 @@ class MeshState {
 
  private:
   std::optional<OutboundTarget> toWorkload(const v1::Workload& w, uint16_t port,
-                                           const v1::Service* svc) const;
+                                           const v1::Service* svc, bool want_v6) const;
   std::optional<OutboundTarget> toWaypoint(const std::string& waypoint, const Endpoint& vip) const;
 
   std::shared_ptr<const v1::MeshSnapshot> snapshot_;
