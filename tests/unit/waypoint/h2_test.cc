@@ -21,10 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/hbone/client_pool.h"
-#include "common/hbone/server.h"
-#include "tests/unit/hbone/test_pki.h"
-#include "tests/unit/waypoint/mesh_fixture.h"
+#include "tests/unit/waypoint/proxy_fixture.h"
 #include "waypoint/http_proxy.h"
 #include "waypoint/metrics.h"
 
@@ -33,15 +30,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using tcp = asio::ip::tcp;
-using hbone::testing::CertKey;
-using hbone::testing::makeContext;
-using hbone::testing::spiffeVerifier;
 using nlohmann::json;
 
 constexpr char kPython[] = "/usr/bin/python3";
-constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
-constexpr char kWaypointId[] = "spiffe://cluster.local/ns/default/sa/waypoint";
-constexpr char kAppId[] = "spiffe://cluster.local/ns/default/sa/my-app";
 constexpr uint64_t kBodyLimit = 6u << 20;
 
 // my-app gets an L7 deny for /admin; h2-app (10.96.0.30:80 -> 8090, appProtocol http2) has
@@ -122,12 +113,9 @@ asio::awaitable<void> serveApp(std::string pod, hbone::HboneStream s) {
   s.shutdownWrite();
 }
 
-class H2ProxyTest : public ::testing::Test {
+class H2ProxyTest : public WaypointProxyFixture {
  protected:
-  H2ProxyTest()
-      : client_tls_(makeContext(&client_cert_, pki_.caPem())),
-        waypoint_tls_(makeContext(&waypoint_cert_, pki_.caPem())),
-        app_tls_(makeContext(&app_cert_, pki_.caPem())) {}
+  H2ProxyTest() : WaypointProxyFixture("waypoint h2 test CA") {}
 
   void SetUp() override {
     if (runCommand(std::string(kPython) + " -c 'import h2'").exit_code != 0) {
@@ -143,12 +131,7 @@ class H2ProxyTest : public ::testing::Test {
       ::waitpid(backend_pid_, nullptr, 0);
     }
     for (auto& a : front_doors_) a->close();
-    if (waypoint_) waypoint_->close();
-    for (auto& e : endpoints_) e->close();
-    if (client_) client_->close();
-    if (upstream_pool_) upstream_pool_->close();
-    ioc_.restart();
-    ioc_.run_for(50ms);
+    shutdown(50ms);
   }
 
   void start() {
@@ -156,36 +139,10 @@ class H2ProxyTest : public ::testing::Test {
     ASSERT_TRUE(index_);
     startBackend();
     startEndpoints();
-    upstream_pool_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
-                                                              spiffeVerifier("cluster.local"));
-    HttpLimits limits{8192, kBodyLimit};
-    upstream_ = std::make_unique<UpstreamPool>(
-        *upstream_pool_,
-        [this] {
-          return UpstreamCredentials{kWaypointId, waypoint_tls_};
-        },
-        HttpLimits{64u << 10, 64u << 20});
-    router_ = std::make_unique<Router>();
     ProxyServices services;
-    services.index = [this] { return index_; };
-    services.router = router_.get();
-    services.upstream = upstream_.get();
-    services.limits = limits;
-    services.endpoint_hbone_port = endpoint_port_;
+    services.limits = HttpLimits{8192, kBodyLimit};
     services.http2_idle_timeout = 3s;
-    services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
-    proxy_ = std::make_unique<HttpProxy>(std::move(services));
-    waypoint_ = std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *waypoint_tls_, spiffeVerifier("cluster.local"),
-        [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
-          co_return hbone::TerminateTunnel{
-              [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
-        });
-    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    waypoint_address_ = acceptor.local_endpoint();
-    ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
-    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
-                                                       spiffeVerifier("cluster.local"));
+    startProxy(std::move(services), HttpLimits{64u << 10, 64u << 20});
     my_app_port_ = frontDoor("10.96.0.10:80");
     h2_app_port_ = frontDoor("10.96.0.30:80");
   }
@@ -218,9 +175,8 @@ class H2ProxyTest : public ::testing::Test {
                                                   {"127.0.0.4", "my-app-v1b"},
                                                   {"127.0.0.5", "h2-app"}};
     for (const auto& [ip, pod] : pods) {
-      auto server = std::make_unique<hbone::HboneServer>(
-          ioc_.get_executor(), *app_tls_, spiffeVerifier("cluster.local"),
-          [this, pod](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
+      listenEndpoint(
+          ip, [this, pod](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
             if (pod == "h2-app") {
               ++backend_tunnels_;
               tcp::socket s(ioc_);
@@ -234,14 +190,7 @@ class H2ProxyTest : public ::testing::Test {
             co_return hbone::TerminateTunnel{
                 [pod](hbone::HboneStream s) { return serveApp(pod, std::move(s)); }};
           });
-      tcp::acceptor a(ioc_);
-      tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
-      a.open(ep.protocol());
-      a.bind(ep);
-      a.listen();
-      endpoint_port_ = a.local_endpoint().port();
-      ASSERT_TRUE(server->listen(std::move(a)));
-      endpoints_.push_back(std::move(server));
+      if (HasFatalFailure()) return;
     }
   }
 
@@ -264,14 +213,7 @@ class H2ProxyTest : public ::testing::Test {
   }
 
   asio::awaitable<void> tunnelOne(tcp::socket s, std::string authority) {
-    hbone::Destination d;
-    d.source_identity = kClientId;
-    d.tls = client_tls_;
-    d.address = waypoint_address_;
-    hbone::TunnelRequest req;
-    req.authority = authority;
-    req.source = asio::ip::make_address("10.1.2.3");
-    auto stream = co_await client_->connect(d, req);
+    auto stream = co_await tunnel(std::move(authority));
     if (!stream) co_return;
     co_await stream->spliceWith(s);
   }
@@ -302,31 +244,12 @@ class H2ProxyTest : public ::testing::Test {
     return python(port, "--spec '" + spec.dump() + "'")["results"];
   }
 
-  asio::io_context ioc_;
-  hbone::testing::TestPki pki_{"waypoint h2 test CA"};
-  CertKey client_cert_ = pki_.issue(kClientId);
-  CertKey waypoint_cert_ = pki_.issue(kWaypointId);
-  CertKey app_cert_ = pki_.issue(kAppId);
-  std::shared_ptr<asio::ssl::context> client_tls_;
-  std::shared_ptr<asio::ssl::context> waypoint_tls_;
-  std::shared_ptr<asio::ssl::context> app_tls_;
-  std::shared_ptr<const MeshIndex> index_;
-  std::vector<std::unique_ptr<hbone::HboneServer>> endpoints_;
-  uint16_t endpoint_port_ = 0;
   pid_t backend_pid_ = -1;
   uint16_t backend_port_ = 0;
   int backend_tunnels_ = 0;
-  std::unique_ptr<hbone::HboneClientPool> upstream_pool_;
-  std::unique_ptr<UpstreamPool> upstream_;
-  std::unique_ptr<Router> router_;
-  std::unique_ptr<HttpProxy> proxy_;
-  std::unique_ptr<hbone::HboneServer> waypoint_;
-  tcp::endpoint waypoint_address_;
-  std::unique_ptr<hbone::HboneClientPool> client_;
   std::vector<std::unique_ptr<tcp::acceptor>> front_doors_;
   uint16_t my_app_port_ = 0;
   uint16_t h2_app_port_ = 0;
-  std::vector<RequestRecord> records_;
 };
 
 TEST_F(H2ProxyTest, PriorKnowledgeRequestsReachAnHttp11Backend) {

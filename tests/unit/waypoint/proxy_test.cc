@@ -4,18 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 
-#include "common/hbone/client_pool.h"
-#include "common/hbone/server.h"
 #include "tests/support/jwt_signer.h"
-#include "tests/unit/hbone/test_pki.h"
-#include "tests/unit/waypoint/mesh_fixture.h"
+#include "tests/unit/waypoint/proxy_fixture.h"
 #include "waypoint/http_proxy.h"
 #include "waypoint/metrics.h"
 
@@ -23,79 +17,37 @@ namespace ambit::waypoint::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using tcp = asio::ip::tcp;
-using hbone::testing::CertKey;
-using hbone::testing::makeContext;
-using hbone::testing::spiffeVerifier;
-
-constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
-constexpr char kWaypointId[] = "spiffe://cluster.local/ns/default/sa/waypoint";
-constexpr char kAppId[] = "spiffe://cluster.local/ns/default/sa/my-app";
 
 // A fake endpoint: its ztunnel and app in one. Answers every request with its pod name;
 // "/flaky" fails every other request with 503, "/slow" waits 300 ms, "/broken" is a 500 from
 // my-app-v1b only.
 struct FakeEndpoint {
   std::string pod;
-  std::unique_ptr<hbone::HboneServer> server;
+  hbone::HboneServer* server = nullptr;  // owned by the fixture's endpoint_servers_
   int requests = 0;
   int flaky = 0;
   std::string last_traceparent;
   http::fields last_headers;
 };
 
-class WaypointProxyTest : public ::testing::Test {
+class WaypointProxyTest : public WaypointProxyFixture {
  protected:
-  WaypointProxyTest()
-      : client_tls_(makeContext(&client_cert_, pki_.caPem())),
-        waypoint_tls_(makeContext(&waypoint_cert_, pki_.caPem())),
-        app_tls_(makeContext(&app_cert_, pki_.caPem())) {}
+  WaypointProxyTest() : WaypointProxyFixture("waypoint test CA") {}
 
-  ~WaypointProxyTest() override {
-    if (waypoint_) waypoint_->close();
-    for (auto& [ip, e] : endpoints_) e.server->close();
-    if (client_) client_->close();
-    if (upstream_pool_) upstream_pool_->close();
-    ioc_.restart();
-    ioc_.run_for(20ms);
-  }
+  ~WaypointProxyTest() override { shutdown(20ms); }
 
   void start(const std::string& extra_yaml) {
     index_ = buildIndex(extra_yaml);
     ASSERT_TRUE(index_);
     startEndpoints();
-    upstream_pool_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
-                                                              spiffeVerifier("cluster.local"));
-    upstream_ = std::make_unique<UpstreamPool>(
-        *upstream_pool_,
-        [this] {
-          return UpstreamCredentials{kWaypointId, waypoint_tls_};
-        },
-        HttpLimits{});
     router_ = std::make_unique<Router>([n = std::make_shared<uint64_t>(0)] {
       return static_cast<uint32_t>(((*n)++ % 100) * (4294967296ull / 100));
     });
     ProxyServices services;
-    services.index = [this] { return index_; };
-    services.router = router_.get();
-    services.upstream = upstream_.get();
     services.limits.header_bytes = 8192;
-    services.endpoint_hbone_port = endpoint_port_;
-    services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
     authn_ = std::make_unique<RequestAuthenticator>(jwks_.get());
     services.authn = authn_.get();
-    proxy_ = std::make_unique<HttpProxy>(std::move(services));
-    waypoint_ = std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *waypoint_tls_, spiffeVerifier("cluster.local"),
-        [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
-          co_return hbone::TerminateTunnel{
-              [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
-        });
-    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    waypoint_address_ = acceptor.local_endpoint();
-    ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
-    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
-                                                       spiffeVerifier("cluster.local"));
+    startProxy(std::move(services), HttpLimits{});
   }
 
   void startEndpoints() {
@@ -104,19 +56,13 @@ class WaypointProxyTest : public ::testing::Test {
     for (const auto& [ip, pod] : pods) {
       FakeEndpoint& e = endpoints_[ip];
       e.pod = pod;
-      e.server = std::make_unique<hbone::HboneServer>(
-          ioc_.get_executor(), *app_tls_, spiffeVerifier("cluster.local"),
-          [&e](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
-            co_return hbone::TerminateTunnel{
-                [&e](hbone::HboneStream s) { return serveApp(e, std::move(s)); }};
-          });
-      tcp::acceptor a(ioc_);
-      tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
-      a.open(ep.protocol());
-      a.bind(ep);
-      a.listen();
-      endpoint_port_ = a.local_endpoint().port();
-      ASSERT_TRUE(e.server->listen(std::move(a)));
+      listenEndpoint(ip,
+                     [&e](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
+                       co_return hbone::TerminateTunnel{
+                           [&e](hbone::HboneStream s) { return serveApp(e, std::move(s)); }};
+                     });
+      e.server = endpoint_servers_.back().get();
+      if (HasFatalFailure()) return;
     }
   }
 
@@ -147,43 +93,11 @@ class WaypointProxyTest : public ::testing::Test {
     s.shutdownWrite();
   }
 
-  hbone::Destination waypointDestination() const {
-    hbone::Destination d;
-    d.source_identity = kClientId;
-    d.tls = client_tls_;
-    d.address = waypoint_address_;
-    d.expected_server_ids = {kWaypointId};
-    return d;
-  }
-
-  asio::awaitable<Result<hbone::HboneStream>> tunnel() {
-    hbone::TunnelRequest req;
-    req.authority = "10.96.0.10:80";
-    req.source = asio::ip::make_address("10.1.2.3");
-    co_return co_await client_->connect(waypointDestination(), req);
-  }
-
   static HttpRequest get(const std::string& target) {
     HttpRequest r{http::verb::get, target, 11};
     r.set(http::field::host, "my-app.default.svc.cluster.local");
     r.keep_alive(true);
     return r;
-  }
-
-  void run(std::function<asio::awaitable<void>()> body) {
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(ioc_, body(), [&](std::exception_ptr e) {
-      done = true;
-      error = e;
-    });
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done && std::chrono::steady_clock::now() < deadline) {
-      if (ioc_.stopped()) ioc_.restart();
-      ioc_.run_one_for(50ms);
-    }
-    ASSERT_TRUE(done) << "test body did not finish";
-    if (error) std::rethrow_exception(error);
   }
 
   // Sends each request on one keep-alive tunnel; returns "<status> <body>" per request.
@@ -212,27 +126,9 @@ class WaypointProxyTest : public ::testing::Test {
     return out;
   }
 
-  asio::io_context ioc_;
-  hbone::testing::TestPki pki_{"waypoint test CA"};
-  CertKey client_cert_ = pki_.issue(kClientId);
-  CertKey waypoint_cert_ = pki_.issue(kWaypointId);
-  CertKey app_cert_ = pki_.issue(kAppId);
-  std::shared_ptr<asio::ssl::context> client_tls_;
-  std::shared_ptr<asio::ssl::context> waypoint_tls_;
-  std::shared_ptr<asio::ssl::context> app_tls_;
-  std::shared_ptr<const MeshIndex> index_;
   std::map<std::string, FakeEndpoint> endpoints_;
-  uint16_t endpoint_port_ = 0;
-  std::unique_ptr<hbone::HboneClientPool> upstream_pool_;
-  std::unique_ptr<UpstreamPool> upstream_;
-  std::unique_ptr<Router> router_;
   std::unique_ptr<JwksCache> jwks_;
   std::unique_ptr<RequestAuthenticator> authn_;
-  std::unique_ptr<HttpProxy> proxy_;
-  std::unique_ptr<hbone::HboneServer> waypoint_;
-  tcp::endpoint waypoint_address_;
-  std::unique_ptr<hbone::HboneClientPool> client_;
-  std::vector<RequestRecord> records_;
   std::vector<HttpResponse> responses_;
 };
 
