@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/waypoint_lab.h"
 #include "tests/support/seed.h"
 
 namespace ambit::e2e {
@@ -35,31 +36,14 @@ spec:
   ports: [{name: h2, port: 80, targetPort: 8090, appProtocol: http2}]
 )";
 
-class H2E2eTest : public testing::Test {
+class H2E2eTest : public WaypointLabTest {
  public:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    lab_ = new Lab("h2e2e");
-    lab_->down();
-    lab_->up({"--waypoint"});
-  }
-  static void TearDownTestSuite() {
-    if (lab_ != nullptr) lab_->down();
-    delete lab_;
-    lab_ = nullptr;
-  }
+  static void SetUpTestSuite() { upLab("h2e2e"); }
 
  protected:
-  void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->waitWaypointReady()) << "waypoint never became ready:\n" << waypointLog();
-  }
   void TearDown() override {
     if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", "");
   }
-
-  static std::string waypointLog() { return lab_->podLog("waypoint"); }
 
   static size_t count(const std::string& text, const std::string& what) {
     size_t n = 0;
@@ -92,11 +76,7 @@ class H2E2eTest : public testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     return lab_->exec("client", argv, std::chrono::seconds(120));
   }
-
-  static Lab* lab_;
 };
-
-Lab* H2E2eTest::lab_ = nullptr;
 
 TEST_F(H2E2eTest, CurlPriorKnowledgeSingleRequest) {
   CommandOutput out = curlH2({"-w", "\n%{http_code} %{http_version}", "http://10.96.0.10/hello"});

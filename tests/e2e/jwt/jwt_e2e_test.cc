@@ -22,6 +22,7 @@
 
 #include "common/netns.h"
 #include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/waypoint_lab.h"
 #include "tests/support/jwt_signer.h"
 #include "waypoint/http_codec.h"
 
@@ -116,32 +117,15 @@ const JwtSigner& remoteKey() {
   return k;
 }
 
-class JwtE2eTest : public ::testing::Test {
+class JwtE2eTest : public WaypointLabTest {
  public:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    lab_ = new Lab("jwte2e");
-    lab_->down();
-    lab_->up({"--waypoint"});
-  }
+  static void SetUpTestSuite() { upLab("jwte2e"); }
   static void TearDownTestSuite() {
-    if (lab_ != nullptr) {
-      lab_->removeConfig(kConfigFile);
-      lab_->down();
-    }
-    delete lab_;
-    lab_ = nullptr;
+    if (lab_ != nullptr) lab_->removeConfig(kConfigFile);
+    WaypointLabTest::TearDownTestSuite();
   }
 
  protected:
-  void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->waitWaypointReady()) << "waypoint never became ready:\n" << waypointLog();
-  }
-
-  static std::string waypointLog() { return lab_->podLog("waypoint"); }
-
   static size_t configVersionsLoaded() {
     std::string log = waypointLog();
     size_t n = 0;
@@ -216,11 +200,7 @@ spec:
   static std::string status(const std::string& response) {
     return response.substr(response.rfind('\n') + 1);
   }
-
-  static Lab* lab_;
 };
-
-Lab* JwtE2eTest::lab_ = nullptr;
 
 TEST_F(JwtE2eTest, ValidTokensPassInvalidOnesGet401AndNoTokenIsDenied) {
   const std::string client_ip = lab_->podIp("client");

@@ -17,6 +17,7 @@
 
 #include "common/netns.h"
 #include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/waypoint_lab.h"
 #include "tests/support/seed.h"
 
 namespace ambit::e2e {
@@ -115,32 +116,16 @@ class ZipkinCollector {
 
 using testdata::kSeedVirtualService;
 
-class WaypointE2eTest : public testing::Test {
+class WaypointE2eTest : public WaypointLabTest {
  public:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    lab_ = new Lab("wpe2e");
-    lab_->down();
-    lab_->up(
-        {"--waypoint", "--waypoint-arg=--zipkin-address=127.0.0.1:" + std::to_string(kZipkinPort)});
-  }
-  static void TearDownTestSuite() {
-    if (lab_ != nullptr) lab_->down();
-    delete lab_;
-    lab_ = nullptr;
+    upLab("wpe2e", {"--waypoint-arg=--zipkin-address=127.0.0.1:" + std::to_string(kZipkinPort)});
   }
 
  protected:
-  void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->waitWaypointReady()) << "waypoint never became ready:\n" << waypointLog();
-  }
   void TearDown() override {
     if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", 0, 0);
   }
-
-  static std::string waypointLog() { return lab_->podLog("waypoint"); }
 
   static size_t occurrences(const std::string& text, const std::string& what) {
     size_t n = 0;
@@ -196,11 +181,7 @@ class WaypointE2eTest : public testing::Test {
     EXPECT_EQ(out.exit_code, 0) << out.err;
     return out.out;
   }
-
-  static Lab* lab_;
 };
-
-Lab* WaypointE2eTest::lab_ = nullptr;
 
 TEST_F(WaypointE2eTest, SeedVirtualServiceSplits2000RequestsEightyTwenty) {
   applyConfig(kSeedVirtualService, 1, 0);
