@@ -4,7 +4,7 @@
 
 namespace ambit::waypoint {
 
-HttpRequest toHttpRequest(const H2Session::Stream& st) {
+HttpRequest toHttpRequest(H2Session::Stream& st) {
   HttpRequest r;
   r.version(11);
   if (!st.method.empty()) r.method_string(st.method);  // empty: over a limit, never routed
@@ -21,7 +21,7 @@ HttpRequest toHttpRequest(const H2Session::Stream& st) {
   }
   if (!cookies.empty()) r.set(http::field::cookie, cookies);
   if (!st.authority.empty()) r.set(http::field::host, st.authority);
-  r.body() = st.body;
+  r.body() = std::move(st.body);
   if (!r.body().empty() || r.count(http::field::content_length)) r.prepare_payload();
   return r;
 }

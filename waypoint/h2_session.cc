@@ -96,6 +96,12 @@ struct H2Session::Callbacks {
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     H2Session& s = self(user_data);
     if (s.role_ != Role::kServer || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (s.handling_ >= s.options_.max_concurrent_streams) {
+      // Streams reset by the client still have handlers running: refuse until they finish.
+      nghttp2_submit_rst_stream(s.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
     auto st = std::make_shared<Stream>();
     st->id = frame->hd.stream_id;
     st->done = std::make_unique<hbone::detail::Signal>(s.executor_);
@@ -161,7 +167,20 @@ struct H2Session::Callbacks {
       }
       return 0;
     }
+    if (s.role_ == Role::kServer && s.buffered_ + len > s.options_.limits.body_bytes) {
+      // Over the session's budget for unanswered request bodies: refused, nothing processed.
+      s.release(*st);
+      st->body.clear();
+      st->body_overflow = true;
+      st->dispatched = true;  // never handed over
+      nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
     st->body.append(reinterpret_cast<const char*>(data), len);
+    if (s.role_ == Role::kServer) {
+      st->accounted += len;
+      s.buffered_ += len;
+    }
     return 0;
   }
 
@@ -192,6 +211,7 @@ struct H2Session::Callbacks {
     if (it == s.streams_.end()) return 0;
     std::shared_ptr<Stream> st = std::move(it->second);
     s.streams_.erase(it);
+    if (!st->dispatched) s.release(*st);  // a dispatched one is released when answered
     st->closed = true;
     st->close_code = error_code;
     st->done->notify();
@@ -400,7 +420,13 @@ asio::awaitable<void> H2Session::idleLoop() {
 void H2Session::dispatch(const std::shared_ptr<Stream>& st) {
   if (st->dispatched || !on_request_) return;
   st->dispatched = true;
+  ++handling_;
   on_request_(shared_from_this(), st);
+}
+
+void H2Session::release(Stream& st) {
+  buffered_ -= std::min<uint64_t>(buffered_, st.accounted);
+  st.accounted = 0;
 }
 
 bool H2Session::acceptsStreams() const {
@@ -433,6 +459,11 @@ ssize_t H2Session::provide(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t
 }
 
 Status H2Session::respond(Stream& st, const HttpResponse& response, bool head_request) {
+  if (!st.answered) {
+    st.answered = true;
+    release(st);
+    if (st.dispatched && handling_ > 0) --handling_;
+  }
   if (writer_done_ || st.closed) return makeError("HTTP/2 stream {} already closed", st.id);
   const unsigned status = response.result_int();
   NvList nv;

@@ -8,13 +8,17 @@
 // Messages are buffered whole, like the HTTP/1.1 path: a request (server) or a response
 // (client) is handed over once its END_STREAM arrived. Limits: a header list past
 // HttpLimits::header_bytes or a body past body_bytes marks the stream (the server answers
-// 431 / 413, the client resets it); the receive windows we advertise bound what a peer can
-// have in flight. nghttp2 enforces RFC 9113 message rules (pseudo-headers, connection-specific
-// fields, TE other than "trailers", uppercase names: the stream is reset with PROTOCOL_ERROR);
-// connection-level protocol errors end in GOAWAY with nghttp2's error code. A session ends
-// when both sides are done (GOAWAY and no open stream) or the tunnel ends. No frame either way
-// for `idle_timeout`: an idle session sends GOAWAY; one with open streams is stalled and its
-// tunnel is reset (Envoy's stream idle timeout, also 5 minutes by default).
+// 431 / 413, the client resets it). Server side, what one client can make the waypoint hold is
+// bounded per session: request body bytes received and not yet answered stay under
+// HttpLimits::body_bytes in total (a stream that would pass it is refused with REFUSED_STREAM,
+// safe to retry), and at most max_concurrent_streams requests are being handled at once, also
+// when their streams were reset (rapid reset: new streams are refused meanwhile). nghttp2 enforces
+// RFC 9113 message rules (pseudo-headers, connection-specific fields, TE other than "trailers",
+// uppercase names: the stream is reset with PROTOCOL_ERROR); connection-level protocol errors end
+// in GOAWAY with nghttp2's error code. A session ends when both sides are done (GOAWAY and no open
+// stream) or the tunnel ends. No frame either way for `idle_timeout`: an idle session sends GOAWAY;
+// one with open streams is stalled and its tunnel is reset (Envoy's stream idle timeout, also 5
+// minutes by default).
 //
 // Thread model: a session and its streams live on the executor of the tunnel; call everything
 // there. The session keeps itself alive (shared_from_this) while its loops run.
@@ -72,6 +76,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
     bool closed = false;
     uint32_t close_code = NGHTTP2_NO_ERROR;
     bool dispatched = false;  // server: handed to the request handler
+    bool answered = false;    // server: respond() was called (the handler is done with it)
+    size_t accounted = 0;     // server: body bytes counted in the session's budget
     // Outgoing body and trailers (owned here while nghttp2 sends them).
     std::string out_body;
     size_t out_offset = 0;
@@ -117,6 +123,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void onInputEnded();
   void finish();
   void dispatch(const std::shared_ptr<Stream>& stream);
+  // Server: the stream no longer holds request memory (answered, or closed before dispatch).
+  void release(Stream& stream);
   void signalWrite() { write_signal_.notify(); }
   static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                          nghttp2_data_source* source, void* user_data);
@@ -137,11 +145,14 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool writer_done_ = false;  // nothing more goes out: the session is over
   bool closing_ = false;      // we sent GOAWAY
   bool goaway_received_ = false;
+  uint64_t buffered_ = 0;  // server: request body bytes received and not yet answered
+  size_t handling_ = 0;    // server: requests dispatched and not yet answered
 };
 
 // The request a server stream carries, as the proxy pipeline sees it (:authority -> Host,
 // cookies joined per RFC 9113 §8.2.3).
-HttpRequest toHttpRequest(const H2Session::Stream& stream);
+// The body is moved out of the stream.
+HttpRequest toHttpRequest(H2Session::Stream& stream);
 // The response a client stream carries; trailers become fields listed in a `Trailer` header.
 HttpResponse toHttpResponse(const H2Session::Stream& stream);
 

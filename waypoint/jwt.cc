@@ -3,6 +3,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 
 namespace ambit::waypoint::jwt {
@@ -44,6 +45,7 @@ std::shared_ptr<EVP_PKEY> keyFromParams(const char* type, OSSL_PARAM_BLD* bld) {
   EVP_PKEY* key = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    ERR_clear_error();  // a bad key leaves nothing on the thread's error queue
     return nullptr;
   }
   return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
@@ -214,11 +216,13 @@ bool signatureValid(const DecodedJwt& token, const Jwk& key) {
     sig = der;
   }
   MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.key.get()) != 1)
-    return false;
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                          reinterpret_cast<const unsigned char*>(token.signing_input.data()),
-                          token.signing_input.size()) == 1;
+  const bool ok =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.key.get()) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(token.signing_input.data()),
+                       token.signing_input.size()) == 1;
+  if (!ok) ERR_clear_error();  // every forged signature would otherwise leave errors queued
+  return ok;
 }
 
 void flattenInto(const nlohmann::json& value, const std::string& key, size_t depth,
@@ -351,7 +355,7 @@ Result<VerifiedJwt> verify(const DecodedJwt& token, const JwtRequirements& req, 
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const int64_t skew = kClockSkew.count();
   if (auto exp = token.payload.find("exp");
-      exp != token.payload.end() && now_s > exp->get<int64_t>() + skew) {
+      exp != token.payload.end() && now_s - skew > exp->get<int64_t>()) {
     return makeError("Jwt is expired");
   }
   if (auto nbf = token.payload.find("nbf");
@@ -363,7 +367,8 @@ Result<VerifiedJwt> verify(const DecodedJwt& token, const JwtRequirements& req, 
   bool candidate = false;
   bool verified = false;
   for (const Jwk& key : jwks.keys()) {
-    if (key.alg != token.alg || (token.kid && key.kid != *token.kid)) continue;
+    // A key without a kid matches any token kid (Envoy's jwt_verify_lib).
+    if (key.alg != token.alg || (token.kid && !key.kid.empty() && key.kid != *token.kid)) continue;
     candidate = true;
     if (signatureValid(token, key)) {
       verified = true;

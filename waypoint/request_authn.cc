@@ -52,18 +52,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::optional<std::string> extract(const HttpRequest& request, const TokenLocation& at) {
-  if (!at.header.empty()) {
-    auto it = request.find(boost::beast::string_view(at.header.data(), at.header.size()));
-    if (it == request.end()) return std::nullopt;
-    std::string_view v(it->value().data(), it->value().size());
-    if (v.size() < at.prefix.size() ||
-        !rbac::equalsIgnoreCase(v.substr(0, at.prefix.size()), at.prefix)) {
-      return std::nullopt;
-    }
-    v = trim(v.substr(at.prefix.size()));
-    return v.empty() ? std::nullopt : std::optional<std::string>(v);
-  }
+std::optional<std::string> queryToken(const HttpRequest& request, const TokenLocation& at) {
   std::string_view target(request.target().data(), request.target().size());
   const size_t q = target.find('?');
   if (q == std::string_view::npos) return std::nullopt;
@@ -79,6 +68,27 @@ std::optional<std::string> extract(const HttpRequest& request, const TokenLocati
     query.remove_prefix(amp + 1);
   }
   return std::nullopt;
+}
+
+// Every token at `at`: each field of a repeated header is a candidate (a forged second
+// Authorization header must not slip past a first one without the prefix), a query parameter
+// gives its first value.
+void extract(const HttpRequest& request, const TokenLocation& at, std::vector<std::string>& out) {
+  if (!at.header.empty()) {
+    auto [first, last] =
+        request.equal_range(boost::beast::string_view(at.header.data(), at.header.size()));
+    for (auto it = first; it != last; ++it) {
+      std::string_view v(it->value().data(), it->value().size());
+      if (v.size() < at.prefix.size() ||
+          !rbac::equalsIgnoreCase(v.substr(0, at.prefix.size()), at.prefix)) {
+        continue;
+      }
+      v = trim(v.substr(at.prefix.size()));
+      if (!v.empty()) out.emplace_back(v);
+    }
+    return;
+  }
+  if (auto v = queryToken(request, at)) out.push_back(std::move(*v));
 }
 
 bool applies(const CompiledAuthn& a, const rbac::Target& t, std::string_view root_ns) {
@@ -173,47 +183,65 @@ asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(
     if (!applies(a, target, c->root_ns)) continue;
     for (const auto& r : a.rules) rules.push_back(&r);
   }
-  std::optional<std::string> token;
-  const TokenLocation* location = nullptr;
+  // Every token the applicable rules' locations carry (each location once).
+  std::vector<std::string> tokens;
+  std::set<std::pair<std::string, std::string>> seen;  // header/param, prefix
+  std::set<std::string> token_headers;
   for (const CompiledRule* r : rules) {
     for (const auto& at : r->locations) {
-      if ((token = extract(request, at))) {
-        location = &at;
-        break;
-      }
+      if (!seen.insert({at.header.empty() ? "?" + at.param : at.header, at.prefix}).second)
+        continue;
+      const size_t before = tokens.size();
+      extract(request, at, tokens);
+      if (tokens.size() > before && !at.header.empty()) token_headers.insert(at.header);
     }
-    if (token) break;
   }
-  if (!token) co_return AuthnResult{};
+  if (tokens.empty()) co_return AuthnResult{};
   const auto reject = [](std::string reason) {
     return AuthnResult{AuthnResult::Kind::kRejected, std::nullopt, std::move(reason)};
   };
-  auto decoded = jwt::decode(*token);
-  if (!decoded) co_return reject(decoded.error().message);
-  std::string reason = "Jwt issuer is not configured";
-  for (const CompiledRule* r : rules) {
-    if (r->rule->issuer() != decoded->issuer) continue;
-    std::shared_ptr<const jwt::Jwks> keys = r->inline_jwks;
-    if (!keys && r->unusable.empty() && remote_)
-      keys = co_await remote_->get(r->rule->jwks_uri(), r->owner);
-    if (!keys) {
-      reason = r->unusable.empty() ? kRemoteFetchFailed : r->unusable;
-      continue;
+  // All of them must verify (Envoy's behaviour): one bad token rejects the request.
+  std::optional<jwt::VerifiedJwt> accepted;
+  const CompiledRule* accepting = nullptr;
+  for (const std::string& token : tokens) {
+    auto decoded = jwt::decode(token);
+    if (!decoded) co_return reject(decoded.error().message);
+    std::string reason = "Jwt issuer is not configured";
+    std::optional<jwt::VerifiedJwt> ok;
+    const CompiledRule* by = nullptr;
+    for (const CompiledRule* r : rules) {
+      if (r->rule->issuer() != decoded->issuer) continue;
+      std::shared_ptr<const jwt::Jwks> keys = r->inline_jwks;
+      if (!keys && r->unusable.empty() && remote_)
+        keys = co_await remote_->get(r->rule->jwks_uri(), r->owner);
+      if (!keys) {
+        reason = r->unusable.empty() ? kRemoteFetchFailed : r->unusable;
+        continue;
+      }
+      jwt::JwtRequirements req{r->rule->issuer(),
+                               {r->rule->audiences().begin(), r->rule->audiences().end()}};
+      auto verified = jwt::verify(*decoded, req, *keys, clock_());
+      if (!verified) {
+        reason = verified.error().message;
+        continue;
+      }
+      ok = std::move(*verified);
+      by = r;
+      break;
     }
-    jwt::JwtRequirements req{r->rule->issuer(),
-                             {r->rule->audiences().begin(), r->rule->audiences().end()}};
-    auto verified = jwt::verify(*decoded, req, *keys, clock_());
-    if (!verified) {
-      reason = verified.error().message;
-      continue;
+    if (!ok) co_return reject(std::move(reason));
+    if (!accepted) {
+      accepted = std::move(ok);
+      accepting = by;
     }
-    if (!r->rule->forward_original_token() && !location->header.empty())
-      request.erase(boost::beast::string_view(location->header.data(), location->header.size()));
-    if (!r->rule->output_payload_to_header().empty())
-      request.set(r->rule->output_payload_to_header(), verified->payload_base64url);
-    co_return AuthnResult{AuthnResult::Kind::kAuthenticated, std::move(*verified), {}};
   }
-  co_return reject(std::move(reason));
+  if (!accepting->rule->forward_original_token()) {
+    for (const auto& h : token_headers)
+      request.erase(boost::beast::string_view(h.data(), h.size()));
+  }
+  if (!accepting->rule->output_payload_to_header().empty())
+    request.set(accepting->rule->output_payload_to_header(), accepted->payload_base64url);
+  co_return AuthnResult{AuthnResult::Kind::kAuthenticated, std::move(*accepted), {}};
 }
 
 HttpResponse unauthorizedReply(const HttpRequest& request, const std::string& reason) {
