@@ -134,6 +134,7 @@ Result<bool> apply(uint16_t rule_type, uint16_t route_type, int ignore, int igno
     const char* fam = family == AF_INET ? "IPv4" : "IPv6";
     auto rule = transact(fd->get(), ruleRequest(rule_type, family));
     AMBIT_TRY(rule);
+    if (family == AF_INET6 && *rule == EAFNOSUPPORT) break;  // IPv6 disabled on this kernel
     if (*rule != 0 && *rule != ignore) {
       return Error{
           *rule, fmt::format("{} {} fwmark {:#x} lookup {}: {}", fam, what(rule_type),

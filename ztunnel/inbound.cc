@@ -77,7 +77,9 @@ rbac::Decision Ztunnel::Impl::authorize(const Pod& pod, const rbac::Attributes& 
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod& pod,
                                                                       const Endpoint& target,
                                                                       const Address& client,
-                                                                      uint16_t avoid_port) {
+                                                                      uint16_t avoid_port,
+                                                                      bool& dialled) {
+  dialled = false;
   const bool v6 = target.address().is_v6();
   tcp::socket s(io);
   boost::system::error_code ec;
@@ -86,7 +88,8 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
     if (!fd) co_return fd.error();
     if (Status st = makeTransparent(fd->get(), v6); !st) co_return st.error();
     s = tcp::socket(io);
-    s.assign(v6 ? tcp::v6() : tcp::v4(), fd->release(), ec);
+    s.assign(v6 ? tcp::v6() : tcp::v4(), fd->get(), ec);
+    if (!ec) (void)fd->release();  // the socket owns it now
     if (!ec) s.bind(Endpoint(client, 0), ec);
     if (ec) co_return makeError("bind {}: {}", client.to_string(), ec.message());
     if (avoid_port == 0 || s.local_endpoint(ec).port() != avoid_port) break;
@@ -98,11 +101,16 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
   if (ec || !from || !to) co_return makeError("connect from {}: bad address", client.to_string());
   // Listed while the SYN is in flight, so the pod's sk_lookup does not steer it to 15006.
   if (Status st = capture->allowInboundConnect(*from, *to); !st) co_return st.error();
+  dialled = true;
   asio::steady_timer timer(io, kAppConnectTimeout);
-  timer.async_wait([&s](boost::system::error_code tec) {
-    if (!tec) s.cancel();
+  // The handler may already be queued when the connect completes: `done` (which outlives this
+  // frame) keeps it from touching the socket after we returned.
+  auto done = std::make_shared<bool>(false);
+  timer.async_wait([&s, done](boost::system::error_code tec) {
+    if (!tec && !*done) s.cancel();
   });
   co_await s.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
+  *done = true;
   timer.cancel();
   (void)capture->endInboundConnect(*from, *to);
   if (ec) {
@@ -118,8 +126,12 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
                                                                  uint16_t avoid_port) {
   if (pod.info.preserve_source() && capture && client.is_v6() == target.address().is_v6() &&
       !client.is_loopback()) {
-    auto s = co_await connectFromClient(pod, target, client, avoid_port);
+    bool dialled = false;
+    auto s = co_await connectFromClient(pod, target, client, avoid_port, dialled);
     if (s) co_return std::move(*s);
+    // The app refused or did not answer on its pod IP: no loopback retry, which would reach
+    // listeners bound to 127.0.0.1 only (Istio's in-pod ztunnel does not either).
+    if (dialled) co_return s.error();
     logDebug("inbound {}: {}; trying loopback", pod.info.uid(), s.error().message);
   }
   std::vector<Address> tries;
@@ -132,7 +144,8 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
     tcp::socket s(io);
     boost::system::error_code ec;
     Endpoint ep(lo, target.port());
-    s.assign(ep.protocol(), fd->release(), ec);
+    s.assign(ep.protocol(), fd->get(), ec);
+    if (!ec) (void)fd->release();  // the socket owns it now
     if (!ec) co_await s.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) co_return std::move(s);
     last = makeError("app at {}: {}", hbone::formatAuthority(ep), ec.message());

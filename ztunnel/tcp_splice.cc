@@ -1,12 +1,12 @@
 #include "ztunnel/tcp_splice.h"
 
 #include <array>
-#include <memory>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <memory>
 
 namespace ambit::ztunnel {
 
@@ -31,8 +31,7 @@ asio::awaitable<uint64_t> pump(tcp::socket& from, tcp::socket& to, Status& statu
   for (;;) {
     boost::system::error_code ec;
     const auto buf = bulk ? asio::buffer(bulk.get(), kBulkReadChunk) : asio::buffer(small);
-    size_t n =
-        co_await from.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
+    size_t n = co_await from.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::eof) {
       boost::system::error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);

@@ -93,9 +93,10 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
   // same 4-tuple already names that connection in the pod's netns.
   asio::awaitable<Result<tcp::socket>> connectToApp(const Pod& pod, const Endpoint& target,
                                                     const Address& client, uint16_t avoid_port = 0);
+  // `dialled`: the SYN went out (a failure then is the app's answer, not a setup problem).
   asio::awaitable<Result<tcp::socket>> connectFromClient(const Pod& pod, const Endpoint& target,
-                                                         const Address& client,
-                                                         uint16_t avoid_port);
+                                                         const Address& client, uint16_t avoid_port,
+                                                         bool& dialled);
   rbac::Decision authorize(const Pod& pod, const rbac::Attributes& attrs) const;
   // The policy target of a pod: its namespace and (from the config) its labels.
   rbac::Target targetFor(const Pod& pod) const;
