@@ -131,8 +131,9 @@ asio::awaitable<void> endTunnel(hbone::HboneStream& stream) {
   stream.shutdownWrite();
   asio::steady_timer timer(co_await asio::this_coro::executor, kDrainWait);
   bool expired = false;
-  timer.async_wait([&](error_code ec) {
-    if (!ec) {
+  auto done = std::make_shared<bool>(false);  // outlives this frame: see the handler
+  timer.async_wait([&, done](error_code ec) {
+    if (!ec && !*done) {
       expired = true;
       stream.reset();
     }
@@ -142,6 +143,7 @@ asio::awaitable<void> endTunnel(hbone::HboneStream& stream) {
     auto n = co_await stream.read(asio::buffer(sink));
     if (!n || *n == 0) break;
   }
+  *done = true;
   timer.cancel();
 }
 

@@ -109,8 +109,15 @@ asio::awaitable<Result<std::string>> fetchUri(asio::any_io_executor executor, st
   // One deadline for the whole fetch (name resolution included): expiry cancels everything.
   asio::steady_timer deadline(executor, options.timeout);
   bool timed_out = false;
-  deadline.async_wait([&](boost::system::error_code ec) {
-    if (ec) return;  // cancelled: the fetch finished (the locals may be gone; touch nothing)
+  // The handler may already be queued when the fetch finishes: `done` (which outlives this
+  // frame) keeps it from touching the locals after we returned.
+  auto done = std::make_shared<bool>(false);
+  struct Done {
+    std::shared_ptr<bool> flag;
+    ~Done() { *flag = true; }
+  } mark_done{done};
+  deadline.async_wait([&, done](boost::system::error_code ec) {
+    if (ec || *done) return;  // cancelled or finished: the locals may be gone; touch nothing
     timed_out = true;
     resolver.cancel();
     tcp_stream.cancel();

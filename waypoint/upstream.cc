@@ -104,8 +104,15 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
     if (st->complete && st->status >= 200 && !st->header_overflow && !st->body_overflow) {
       co_return UpstreamResult{toHttpResponse(*st), st->wire_bytes};
     }
-    // The session went away before this stream was answered: once more on a fresh one.
-    if (reused && attempt == 0 && st->status == 0) continue;
+    // The session went away before this stream was answered: once more on a fresh one, when
+    // the server said it did not process it (REFUSED_STREAM, also what nghttp2 reports for
+    // streams past a GOAWAY) or the method is safe to repeat.
+    const bool safe = request.method() == http::verb::get || request.method() == http::verb::head ||
+                      request.method() == http::verb::options;
+    if (reused && attempt == 0 && st->status == 0 &&
+        (st->close_code == NGHTTP2_REFUSED_STREAM || safe)) {
+      continue;
+    }
     if (st->header_overflow || st->body_overflow) {
       co_return Error{EMSGSIZE, "upstream HTTP/2 response over the size limit"};
     }
