@@ -186,6 +186,25 @@ def run_client(args):
         c.streams[sid]["done"] = True
         c.flush()
         time.sleep(0.2)
+    elif args.bad == "budget":
+        # Three POST bodies of --size bytes each, all sent before any stream ends: together
+        # they pass what the proxy holds per session, so a stream must be refused.
+        keys = [c.request("/echo", "POST", pattern(args.size), end=False) for _ in range(3)]
+        end = time.time() + 30
+        while not c.closed and time.time() < end and any(
+                c.streams[c.ids[k]]["pending"] and not c.streams[c.ids[k]]["done"] for k in keys
+                if k in c.ids):
+            c.step()
+        for k in keys:
+            s = c.streams[c.ids[k]]
+            if not s["done"]:
+                c.conn.end_stream(c.ids[k])
+        c.flush()
+        c.wait(keys)
+        out["results"] = [c.result(k) for k in keys]
+        sid = c.request("/")
+        c.wait([sid])
+        out["after"] = c.result(sid)
     elif args.bad == "stall":
         # Opens a stream, then neither sends its body nor reads: the proxy must give up.
         c.request("/echo", "POST", b"", headers=[("content-length", "100")], end=False)

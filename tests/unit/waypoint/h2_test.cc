@@ -420,6 +420,21 @@ TEST_F(H2ProxyTest, OversizedHeaderListGets431AndOversizedBody413) {
   EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
 }
 
+// Request bodies the proxy holds per session stay under the body limit: three 2.5 MiB bodies
+// in flight at once (7.5 MiB > 6 MiB) get one stream refused (REFUSED_STREAM, 7), safe to retry.
+TEST_F(H2ProxyTest, BodiesHeldPerSessionStayUnderTheBodyLimit) {
+  auto j = python(my_app_port_, "--bad budget --size " + std::to_string(5u << 19));
+  ASSERT_EQ(j["results"].size(), 3u) << j.dump();
+  int ok = 0, refused = 0;
+  for (const auto& r : j["results"]) {
+    if (r["status"] == 200) ++ok;
+    if (r["reset"] == 7) ++refused;
+  }
+  EXPECT_EQ(ok, 2) << j.dump();
+  EXPECT_EQ(refused, 1) << j.dump();
+  EXPECT_EQ(j["after"]["status"], 200) << j.dump();
+}
+
 TEST_F(H2ProxyTest, ResetMidBodyAndAbruptCloseLeaveTheProxyServing) {
   auto j = python(my_app_port_, "--bad rst-mid-body");
   EXPECT_EQ(j["after"]["status"], 200) << j.dump();

@@ -74,6 +74,17 @@ TEST_F(JwtVerifyTest, TokenWithoutKidIsTriedAgainstEveryKeyOfItsAlgorithm) {
   EXPECT_EQ(check(rsaKey().sign(JwtSigner::claims(kIssuer, "bob"), false)), "");
 }
 
+TEST_F(JwtVerifyTest, KeyWithoutKidMatchesATokenWithOne) {
+  nlohmann::json jwk = rsaKey().jwk();
+  jwk.erase("kid");
+  auto jwks = Jwks::parse(nlohmann::json{{"keys", {jwk}}}.dump());
+  ASSERT_TRUE(jwks) << jwks.error().message;
+  auto decoded = decode(rsaKey().sign(JwtSigner::claims(kIssuer, "carol")));  // kid "rsa-1"
+  ASSERT_TRUE(decoded);
+  auto v = verify(*decoded, {kIssuer, {}}, *jwks, std::chrono::system_clock::now());
+  EXPECT_TRUE(v) << v.error().message;
+}
+
 TEST_F(JwtVerifyTest, TimeChecksUseSixtySecondsOfSkew) {
   const auto now = std::chrono::system_clock::now();
   json c = JwtSigner::claims(kIssuer, "alice");

@@ -397,6 +397,32 @@ TEST_F(WaypointProxyTest, InvalidJwtGets401MissingJwtPassesValidJwtIsStripped) {
   EXPECT_EQ(upstream, 2);
 }
 
+// Every Authorization field is checked: a forged Bearer token behind a first field without the
+// prefix is not waved through (with it the app would see an unchecked token).
+TEST_F(WaypointProxyTest, EveryRepeatedTokenHeaderIsVerified) {
+  start(requestAuthentication());
+  HttpRequest forged = get("/");
+  forged.insert(http::field::authorization, "Basic dXNlcjpwYXNz");
+  forged.insert(http::field::authorization, "Bearer " + token("mallory") + "x");
+  HttpRequest two_good = get("/");
+  two_good.insert(http::field::authorization, "Bearer " + token("alice"));
+  two_good.insert(http::field::authorization, "Bearer " + token("alice"));
+  HttpRequest good_and_expired = get("/");
+  good_and_expired.insert(http::field::authorization, "Bearer " + token("alice"));
+  good_and_expired.insert(http::field::authorization,
+                          "Bearer " + token("alice", {{"exp", 1000000000}}));
+  auto out = exchange({forged, two_good, good_and_expired});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].substr(0, 4), "401 ") << out[0];  // the forged second field was checked
+  EXPECT_EQ(out[1].substr(0, 3), "200");
+  EXPECT_EQ(out[2], "401 Jwt is expired");
+  for (auto& [ip, e] : endpoints_) {
+    if (e.requests > 0) {
+      EXPECT_EQ(e.last_headers.count(http::field::authorization), 0u) << e.pod;
+    }
+  }
+}
+
 TEST_F(WaypointProxyTest, RequestPrincipalsAndClaimsDecideWithAuthorizationPolicy) {
   start(requestAuthentication() + R"(---
 apiVersion: security.istio.io/v1
