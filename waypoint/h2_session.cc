@@ -128,8 +128,10 @@ struct H2Session::Callbacks {
       }
       return 0;
     }
+    // A HEADERS block after the request/response headers is trailers, except the final
+    // response headers that follow a 1xx (also category HEADERS in nghttp2).
     const bool trailer = frame->headers.cat == NGHTTP2_HCAT_HEADERS &&
-                         (s.role_ == Role::kServer || st->status >= 200);
+                         (s.role_ == Role::kServer || st->final_headers_done);
     if (n == ":method") {
       st->method = v;
     } else if (n == ":path") {
@@ -195,6 +197,8 @@ struct H2Session::Callbacks {
     auto it = s.streams_.find(frame->hd.stream_id);
     if (it == s.streams_.end()) return 0;
     std::shared_ptr<Stream> st = it->second;
+    if (frame->hd.type == NGHTTP2_HEADERS && s.role_ == Role::kClient && st->status >= 200)
+      st->final_headers_done = true;
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
       st->complete = true;
       if (s.role_ == Role::kServer) s.dispatch(st);
@@ -289,6 +293,7 @@ Status H2Session::start() {
                                                static_cast<int32_t>(options_.connection_window));
   }
   if (rv != 0) return makeError("nghttp2 SETTINGS: {}", nghttp2_strerror(rv));
+  if (shutdown_requested_) shutdown();  // drained before it started
   return Status::ok();
 }
 
@@ -536,7 +541,11 @@ void H2Session::reset(Stream& st, uint32_t error_code) {
 }
 
 void H2Session::shutdown() {
-  if (writer_done_ || closing_ || session_ == nullptr) return;
+  if (session_ == nullptr) {
+    shutdown_requested_ = true;  // not started yet: start() sends the GOAWAY
+    return;
+  }
+  if (writer_done_ || closing_) return;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);

@@ -63,8 +63,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   // on the server, the response on the client); out_* is what we send.
   struct Stream {
     int32_t id = 0;
-    std::string method, path, authority, scheme;               // request pseudo-headers (server)
-    unsigned status = 0;                                       // :status (client)
+    std::string method, path, authority, scheme;  // request pseudo-headers (server)
+    unsigned status = 0;                          // :status (client)
+    bool final_headers_done = false;  // client: the final (non-1xx) response headers arrived
     std::vector<std::pair<std::string, std::string>> headers;  // lowercase names
     std::vector<std::pair<std::string, std::string>> trailers;
     std::string body;
@@ -145,8 +146,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool writer_done_ = false;  // nothing more goes out: the session is over
   bool closing_ = false;      // we sent GOAWAY
   bool goaway_received_ = false;
-  uint64_t buffered_ = 0;  // server: request body bytes received and not yet answered
-  size_t handling_ = 0;    // server: requests dispatched and not yet answered
+  bool shutdown_requested_ = false;  // shutdown() before start(): GOAWAY once started
+  uint64_t buffered_ = 0;            // server: request body bytes received and not yet answered
+  size_t handling_ = 0;              // server: requests dispatched and not yet answered
 };
 
 // The request a server stream carries, as the proxy pipeline sees it (:authority -> Host,
