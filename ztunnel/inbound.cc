@@ -77,13 +77,12 @@ rbac::Decision Ztunnel::Impl::authorize(const Pod& pod, const rbac::Attributes& 
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod& pod,
                                                                       const Endpoint& target,
                                                                       const Address& client,
-                                                                      uint16_t avoid_port,
                                                                       bool& dialled) {
   dialled = false;
   const bool v6 = target.address().is_v6();
   tcp::socket s(io);
   boost::system::error_code ec;
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
     auto fd = podSocket(pod.netns.get(), v6 ? AF_INET6 : AF_INET);
     if (!fd) co_return fd.error();
     if (Status st = makeTransparent(fd->get(), v6); !st) co_return st.error();
@@ -92,8 +91,9 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
     if (!ec) (void)fd->release();  // the socket owns it now
     if (!ec) s.bind(Endpoint(client, 0), ec);
     if (ec) co_return makeError("bind {}: {}", client.to_string(), ec.message());
-    if (avoid_port == 0 || s.local_endpoint(ec).port() != avoid_port) break;
-    s.close(ec);
+    const uint16_t port = s.local_endpoint(ec).port();
+    if (!pod.steered.count({client, port, target.port()})) break;
+    s.close(ec);  // that 4-tuple is a live steered connection's: another port
   }
   if (!s.is_open()) co_return makeError("no source port on {}", client.to_string());
   auto from = toBpf(s.local_endpoint(ec));
@@ -122,12 +122,11 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
 
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
                                                                  const Endpoint& target,
-                                                                 const Address& client,
-                                                                 uint16_t avoid_port) {
+                                                                 const Address& client) {
   if (pod.info.preserve_source() && capture && client.is_v6() == target.address().is_v6() &&
       !client.is_loopback()) {
     bool dialled = false;
-    auto s = co_await connectFromClient(pod, target, client, avoid_port, dialled);
+    auto s = co_await connectFromClient(pod, target, client, dialled);
     if (s) co_return std::move(*s);
     // The app refused or did not answer on its pod IP: no loopback retry, which would reach
     // listeners bound to 127.0.0.1 only (Istio's in-pod ztunnel does not either).
@@ -235,6 +234,12 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   Endpoint peer = client.remote_endpoint(ec);
   if (ec) co_return;
   Address dst_ip = unmapped(local.address());
+  // Listed while the connection lives (see Pod::steered).
+  struct Steered {
+    Pod& pod;
+    std::multiset<std::tuple<Address, uint16_t, uint16_t>>::iterator it;
+    ~Steered() { pod.steered.erase(it); }
+  } steered{*pod, pod->steered.insert({unmapped(peer.address()), peer.port(), local.port()})};
   rbac::Attributes attrs;
   attrs.source_ip = toRbac(peer.address());
   attrs.destination_ip = toRbac(dst_ip);
@@ -264,8 +269,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
             d.reasonText());
     co_return;
   }
-  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()), unmapped(peer.address()),
-                                   peer.port());
+  auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()), unmapped(peer.address()));
   if (!app) {
     labels.response_flags = "UF";
     metrics->failed(labels);

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "ambit/v1/handoff.pb.h"
@@ -50,6 +52,9 @@ struct Pod {
   std::unique_ptr<tcp::acceptor> hbone_pending;
   std::shared_ptr<identity::IdentityTls> tls;
   bool seen_in_snapshot = true;
+  // Live steered plaintext connections (client IP, client port, pod port): a source-preserving
+  // connect to the app must not reuse one of these 4-tuples (the pod's netns already has it).
+  std::multiset<std::tuple<Address, uint16_t, uint16_t>> steered;
 };
 
 struct InboundTunnel {
@@ -88,15 +93,13 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl>, PodSink {
                      const hbone::SpliceResult& result);
   asio::awaitable<void> servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client);
   // To the app inside the pod's netns: from `client` (the original source, IP_TRANSPARENT)
-  // when the agent set up reply routing, else (or if that fails) from loopback. `avoid_port`
-  // (a steered plaintext connection's own client port) is never used as the source port: the
-  // same 4-tuple already names that connection in the pod's netns.
+  // when the agent set up reply routing, else (or if that fails) from loopback. The source
+  // port never repeats a live steered connection's 4-tuple (Pod::steered).
   asio::awaitable<Result<tcp::socket>> connectToApp(const Pod& pod, const Endpoint& target,
-                                                    const Address& client, uint16_t avoid_port = 0);
+                                                    const Address& client);
   // `dialled`: the SYN went out (a failure then is the app's answer, not a setup problem).
   asio::awaitable<Result<tcp::socket>> connectFromClient(const Pod& pod, const Endpoint& target,
-                                                         const Address& client, uint16_t avoid_port,
-                                                         bool& dialled);
+                                                         const Address& client, bool& dialled);
   rbac::Decision authorize(const Pod& pod, const rbac::Attributes& attrs) const;
   // The policy target of a pod: its namespace and (from the config) its labels.
   rbac::Target targetFor(const Pod& pod) const;
