@@ -339,10 +339,10 @@ v1::TrafficPolicy readTrafficPolicy(TranslateContext& ctx, const YAML::Node& tp,
   out.set_outlier_consecutive_5xx(static_cast<uint32_t>(
       ctx.reader.integer(od, "consecutive5xxErrors", op, 0, 1000000).value_or(5)));
   out.set_outlier_ejection_ms(readDuration(ctx, od, "baseEjectionTime", op).value_or(30000));
-  out.set_outlier_max_ejection_percent(static_cast<uint32_t>(
-      ctx.reader.integer(od, "maxEjectionPercent", op, 0, 100).value_or(10)));
-  out.set_outlier_min_health_percent(static_cast<uint32_t>(
-      ctx.reader.integer(od, "minHealthPercent", op, 0, 100).value_or(0)));
+  out.set_outlier_max_ejection_percent(
+      static_cast<uint32_t>(ctx.reader.integer(od, "maxEjectionPercent", op, 0, 100).value_or(10)));
+  out.set_outlier_min_health_percent(
+      static_cast<uint32_t>(ctx.reader.integer(od, "minHealthPercent", op, 0, 100).value_or(0)));
   readDuration(ctx, od, "interval", op);
   return out;
 }

@@ -1,9 +1,9 @@
 // HboneStream::spliceWith: the two copy loops between a tunnel and a TCP socket.
+#include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 #include <memory>
 
 #include "common/hbone/stream.h"

@@ -39,25 +39,11 @@ NOT_ENROLLED = 'bench.ambit.dev/dataplane-mode-was: "ambient"'
 RATE, CONNS = 1000, 16
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-SEED_VS = """apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: my-app
-  namespace: default
-spec:
-  hosts:
-  - my-app.default.svc.cluster.local
-  http:
-  - route:
-    - destination:
-        host: my-app
-        subset: v1
-      weight: 80
-    - destination:
-        host: my-app
-        subset: v2
-      weight: 20
-"""
+def seed_virtual_service():
+    """The seed VirtualService, verbatim, from its one definition (tests/support/seed.h)."""
+    text = (Path(__file__).resolve().parents[2] / "tests/support/seed.h").read_text()
+    start = text.index('kSeedVirtualService[] = R"(') + len('kSeedVirtualService[] = R"(')
+    return text[start:text.index(')";', start)]
 
 
 class ScenarioError(Exception):
@@ -269,7 +255,7 @@ class Bench:
         self.lab_up = True
         run([self.ctl, "lab", "up", "--name", self.lab, "--waypoint",
              "--waypoint-arg=--no-access-log"], 180)
-        (self.run_dir / "config" / "50-bench-seed-vs.yaml").write_text(SEED_VS)
+        (self.run_dir / "config" / "50-bench-seed-vs.yaml").write_text(seed_virtual_service())
         st = self.lab_status()
         self.pids = {}
         for d in st["daemons"]:

@@ -1,4 +1,4 @@
-// Waypoint route matching (waypoint::Router::route) on the lab's mesh: the seed 80/20
+// Waypoint route matching (waypoint::Router::route) on the unit tests' mesh: the seed 80/20
 // VirtualService, and a 100-rule VirtualService (header + uri prefix matches) where only the
 // last rule matches, with and without regex matches.
 #include <benchmark/benchmark.h>
@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/config/loader.h"
+#include "tests/support/mesh_yaml.h"
 #include "tests/support/seed.h"
 #include "waypoint/mesh_index.h"
 #include "waypoint/router.h"
@@ -14,40 +15,7 @@
 namespace ambit::waypoint {
 namespace {
 
-constexpr char kMesh[] = R"(
-apiVersion: v1
-kind: Namespace
-metadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: my-app-v1, namespace: default, labels: {app: my-app, version: v1}}
-spec: {nodeName: node1, serviceAccountName: my-app}
-status: {podIP: 10.244.1.11}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: my-app-v2, namespace: default, labels: {app: my-app, version: v2}}
-spec: {nodeName: node2, serviceAccountName: my-app}
-status: {podIP: 10.244.2.10}
----
-apiVersion: v1
-kind: Service
-metadata: {name: my-app, namespace: default}
-spec:
-  selector: {app: my-app}
-  clusterIP: 10.96.0.10
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.istio.io/v1beta1
-kind: DestinationRule
-metadata: {name: my-app, namespace: default}
-spec:
-  host: my-app
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-)";
+using testdata::kMeshYaml;
 
 // `rules` rules; rule i matches header x-tenant: t<i> and uri prefix /api/<i>/ (or a regex).
 std::string manyRules(int rules, bool regex) {
@@ -64,7 +32,7 @@ std::string manyRules(int rules, bool regex) {
 }
 
 std::shared_ptr<const MeshIndex> index(const std::string& routes) {
-  auto r = config::translate({{"mesh.yaml", kMesh}, {"routes.yaml", routes}});
+  auto r = config::translate({{"mesh.yaml", kMeshYaml}, {"routes.yaml", routes}});
   if (!r.ok()) throw std::runtime_error(r.errors.front().toString());
   auto idx = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(std::move(r.snapshot)));
   if (!idx) throw std::runtime_error(idx.error().message);
