@@ -195,13 +195,13 @@ class Cluster:
         data_dir = os.path.join(self.root, "etcd")
         shutil.rmtree(data_dir, ignore_errors=True)  # a failed attempt's member of other ports
         self.state["etcd_url"] = f"http://127.0.0.1:{client}"
-        argv = [self.binary("etcd"), "--name=default",
+        argv = [self.binary("etcd"), "--name=ambit-test",
                 f"--data-dir={data_dir}",
                 f"--listen-client-urls=http://127.0.0.1:{client}",
                 f"--advertise-client-urls=http://127.0.0.1:{client}",
                 f"--listen-peer-urls=http://127.0.0.1:{peer}",
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                f"--initial-cluster=ambit-test=http://127.0.0.1:{peer}",
                 f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
                 "--unsafe-no-fsync",  # throwaway data; fsync only slows the shared machine
                 "--log-level=warn", *extra]
@@ -214,6 +214,9 @@ class Cluster:
         argv = [self.binary("kube-apiserver"),
                 f"--etcd-servers={self.etcd_url}",
                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                # The endpoint reconciler refuses a loopback address for the kubernetes
+                # Service's endpoints; a run with a real node passes its own address.
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={port}", f"--cert-dir={p.directory}",
                 f"--tls-cert-file={p.serving_cert}", f"--tls-private-key-file={p.serving_key}",
                 f"--client-ca-file={p.ca_cert}",

@@ -8,7 +8,6 @@ process after the daemon died never matches, so `stop` cannot hit a stranger.
 
 import os
 import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 
@@ -61,13 +60,17 @@ def is_running(daemon: Daemon) -> bool:
 
 
 def start(name: str, argv: list[str], log: str, env: dict[str, str]) -> Daemon:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                   env={**os.environ, **env}, start_new_session=True)
-    start_time = start_time_of(process.pid)
-    if start_time is None:  # exited before we could look: still a record that matches nothing
+    """Starts argv as a session leader with stdin from /dev/null and its output in `log`."""
+    output = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    pid = os.posix_spawnp(argv[0], argv, {**os.environ, **env}, setsid=True, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, log, output, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ])
+    start_time = start_time_of(pid)
+    if start_time is None:  # exited before we could look: a record that matches nothing
         start_time = -1
-    return Daemon(name, process.pid, start_time, argv, log)
+    return Daemon(name, pid, start_time, argv, log)
 
 
 def exit_code(daemon: Daemon) -> int | None:
