@@ -65,10 +65,12 @@ ldflags_of() {
   echo "$flags"
 }
 
-# What a built binary must match to be reused: the pins and the flags (BUILD_DATE follows from
-# the pins, so it is left out and --check needs no Go), then the Go toolchain that built it.
+# What a built binary must match to be reused: the pins (go.mod without its comments, go.sum)
+# and the flags (BUILD_DATE follows from the pins, so it is left out and --check needs no Go),
+# then the Go toolchain that built it.
 pins_of() {
-  { cat "$TOOLS/go.mod" "$TOOLS/go.sum"; echo "$1"; BUILD_DATE= ldflags_of "$1"; } |
+  { grep -v '^[[:space:]]*//' "$TOOLS/go.mod"; cat "$TOOLS/go.sum"; echo "$1"
+    BUILD_DATE= ldflags_of "$1"; } |
     sha256sum | cut -d' ' -f1
 }
 

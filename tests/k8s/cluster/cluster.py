@@ -149,9 +149,9 @@ class Cluster:
             self._start_watchdog(owner_pid)
         pki_lib.create(self.pki.directory, ["127.0.0.1", KUBERNETES_SERVICE_IP])
         try:
-            self._start_with_free_ports("etcd", lambda: self._start_etcd(list(etcd_args)), timeout)
-            self._start_with_free_ports(
-                "kube-apiserver", lambda: self._start_apiserver(list(apiserver_args)), timeout)
+            self._start_with_free_ports(lambda: self._start_etcd(list(etcd_args)), timeout)
+            self._start_with_free_ports(lambda: self._start_apiserver(list(apiserver_args)),
+                                        timeout)
         except BaseException:
             # The logs stay for the caller; `down` (or the watchdog) removes them.
             self.stop_daemons(keep=WATCHDOG)
@@ -177,8 +177,8 @@ class Cluster:
                 return
             time.sleep(1.0)
 
-    def _start_with_free_ports(self, name: str, start, timeout: float) -> None:
-        """Starts `name`; a port taken between picking and binding gets new ports."""
+    def _start_with_free_ports(self, start, timeout: float) -> None:
+        """Runs `start` until ready; a port taken between picking and binding: new ports."""
         for attempt in range(1, PORT_ATTEMPTS + 1):
             daemon = start()
             try:
@@ -419,7 +419,7 @@ def main() -> int:
         elif args.command == "compact-etcd":
             print(f"etcd compacted at revision {cluster.compact_etcd()}")
     except (ClusterError, pki_lib.PkiError) as e:
-        print(f"cluster {args.command}: {e}", file=sys.stderr)
+        print(f"cluster.py {args.command}: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -43,12 +43,18 @@ def start_time_of(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+# Exit codes of daemons this process started and reaped, for error messages.
+_exit_codes: dict[int, int] = {}
+
+
 def _reap(pid: int) -> None:
     """Collects the exit status if this process is the daemon's parent (else init does)."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass
+        return
+    if reaped == pid:
+        _exit_codes[pid] = os.waitstatus_to_exitcode(status)
 
 
 def is_running(daemon: Daemon) -> bool:
@@ -74,12 +80,9 @@ def start(name: str, argv: list[str], log: str, env: dict[str, str]) -> Daemon:
 
 
 def exit_code(daemon: Daemon) -> int | None:
-    """The exit code if this process is the parent and the daemon has exited, else None."""
-    try:
-        pid, status = os.waitpid(daemon.pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return os.waitstatus_to_exitcode(status) if pid == daemon.pid else None
+    """The exit code if this process started the daemon and it has exited, else None."""
+    _reap(daemon.pid)
+    return _exit_codes.get(daemon.pid)
 
 
 def stop(daemon: Daemon, grace_seconds: float = 10.0) -> None:

@@ -6,6 +6,12 @@
 // the published tag of the same release (v1.X.Y -> v0.X.Y). sample-cli-plugin and
 // sample-controller are only replaced, never required, by k8s.io/kubernetes, so they are
 // not in the build graph and need no mapping.
+//
+// The pins are the requirements on k8s.io/kubernetes, go.etcd.io/etcd/{server,etcdctl}/v3 and
+// helm.sh/helm/v4 (listed as indirect: the tool directives use them). To move to another
+// release: `go get k8s.io/kubernetes@v1.X.Y`, set every replace below to v0.X.Y (the same set
+// as the replace block of that release's go.mod), `go mod tidy`; scripts/setup-k8s.sh then
+// builds into a new directory named after the version.
 module ambit/tests/k8s/tools
 
 go 1.26.0
