@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"
 DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
-ALL_COMPONENTS=(kube-apiserver kubectl etcd helm etcdctl kube-controller-manager kube-scheduler kubelet)
+ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl kube-controller-manager kube-scheduler kubelet)
 
 die() { echo "setup-k8s: $*" >&2; exit 1; }
 
@@ -31,6 +31,9 @@ K8S_VERSION=$(pinned k8s.io/kubernetes)
 HELM_VERSION=$(pinned helm.sh/helm/v4)
 ETCD_VERSION=$(pinned go.etcd.io/etcd/server/v3)
 BIN_DIR=${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/$K8S_VERSION}
+# Static binaries (as the projects' releases are), no local paths or VCS state inside.
+export CGO_ENABLED=0
+GO_BUILD_FLAGS=(-trimpath -buildvcs=false)
 
 package_of() {
   case "$1" in
@@ -70,7 +73,7 @@ ldflags_of() {
 # then the Go toolchain that built it.
 pins_of() {
   { grep -v '^[[:space:]]*//' "$TOOLS/go.mod"; cat "$TOOLS/go.sum"; echo "$1"
-    BUILD_DATE= ldflags_of "$1"; } |
+    echo "CGO_ENABLED=$CGO_ENABLED ${GO_BUILD_FLAGS[*]}"; BUILD_DATE= ldflags_of "$1"; } |
     sha256sum | cut -d' ' -f1
 }
 
@@ -112,11 +115,24 @@ if [[ $mode == check ]]; then
   exit 0
 fi
 
-command -v go >/dev/null ||
-  die "needs the Go toolchain ('go' on PATH, version $(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod") or newer; not a Debian bookworm package: install it from go.dev/dl)"
-export GOTOOLCHAIN=local CGO_ENABLED=0
-GO_VERSION=$(go env GOVERSION)
+# The cluster harness (tests/k8s/cluster) needs these from Debian; Go itself is not packaged
+# in a recent enough version.
+missing=()
+for p in openssl python3; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup-k8s: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod")
+command -v go >/dev/null ||
+  die "needs the Go toolchain ('go' on PATH, go $need or newer; bookworm's golang package is" \
+    "older: install it from go.dev/dl)"
+export GOTOOLCHAIN=local
+GO_VERSION=$(go env GOVERSION)
 go_newer_or_equal() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$2" ]]; }
 go_newer_or_equal "${GO_VERSION#go}" "$need" ||
   die "$GO_VERSION is older than the go $need that $TOOLS/go.mod needs"
@@ -129,15 +145,17 @@ flock 9 # another checkout building into the same directory finishes first
 cd "$TOOLS"
 # The release date of the pinned kubernetes module: reproducible, unlike the build time.
 BUILD_DATE=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
-echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION ($GO_VERSION) -> $BIN_DIR"
+echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION" \
+  "($GO_VERSION) -> $BIN_DIR"
 for c in "${components[@]}"; do
   if [[ "$(stamp_in_bin_dir "$c")" == "$(pins_of "$c") $GO_VERSION" ]]; then
     echo "setup-k8s: $c is current"
     continue
   fi
   start=$SECONDS
-  go build -trimpath -ldflags "$(ldflags_of "$c")" -o "$BIN_DIR/.$c.tmp" "$(package_of "$c")" ||
-    die "building $c ($(package_of "$c")) failed"
+  package=$(package_of "$c")
+  go build "${GO_BUILD_FLAGS[@]}" -ldflags "$(ldflags_of "$c")" -o "$BIN_DIR/.$c.tmp" "$package" ||
+    die "building $c ($package) failed"
   mv -f "$BIN_DIR/.$c.tmp" "$BIN_DIR/$c"
   echo "$(pins_of "$c") $GO_VERSION" >"$BIN_DIR/.$c.stamp"
   echo "setup-k8s: built $c in $((SECONDS - start)) s"

@@ -62,7 +62,10 @@ class Pki:
 
 
 def _openssl(*args: str) -> None:
-    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError as e:
+        raise PkiError("the openssl CLI is not installed (apt-get install openssl)") from e
     if result.returncode != 0:
         raise PkiError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
