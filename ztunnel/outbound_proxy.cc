@@ -81,9 +81,12 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
     labels.mutual_tls = t.kind != OutboundTarget::Kind::kPassthrough;
     labels.destination_principal =
         t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
-    auto carried = co_await (t.kind == OutboundTarget::Kind::kPassthrough
-                                 ? passthrough(*pod, t, app, labels)
-                                 : viaHbone(*pod, t, dst, app, labels));
+    Result<Carried> carried = makeError("not tried");
+    if (t.kind == OutboundTarget::Kind::kPassthrough) {
+      carried = co_await passthrough(*pod, t, app, labels);
+    } else {
+      carried = co_await viaHbone(*pod, t, dst, app, labels);
+    }
     if (!carried) {
       metrics_.failed(labels);
       logWarn("outbound {} -> {} via {} {}: {}", pod->info.uid(), hbone::formatAuthority(dst),
@@ -106,8 +109,11 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
     }
     co_return;
   }
+  // RST: the app sees a refusal. The close must be explicit: a socket's destructor turns
+  // SO_LINGER off before closing (so it never blocks), which would send a FIN instead.
   boost::system::error_code ignored;
-  app.set_option(asio::socket_base::linger(true, 0), ignored);  // RST: the app sees a refusal
+  app.set_option(asio::socket_base::linger(true, 0), ignored);
+  app.close(ignored);
 }
 
 asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::passthrough(

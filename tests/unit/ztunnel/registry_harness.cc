@@ -39,6 +39,7 @@ std::shared_ptr<Pod> RegistryTest::openPod(const std::string& name,
   pod->info = podInfo(name, service_account, ips);
   Status opened = pods.openPod(pod);
   EXPECT_TRUE(opened) << opened.message();
+  runUntil([&] { return identities.ready(pod->spiffe_id); });  // as the hand-off's ack waits
   Status serving = pods.startHbone(pod->info.uid());
   EXPECT_TRUE(serving) << serving.message();
   return pod;

@@ -30,7 +30,8 @@ class InProcessCa final : public identity::CertificateFetcher {
 
 class RegistryTest : public ProxyTest {
  protected:
-  // Opens a pod as the hand-off does (listeners, then HBONE); fails the test on error.
+  // Opens a pod as the hand-off does (listeners, its certificate, then HBONE); fails the test
+  // on error.
   std::shared_ptr<Pod> openPod(const std::string& name, const std::string& service_account,
                                const std::vector<std::string>& ips);
   // Runs the io_context for `d` (for checks that something has NOT happened meanwhile).
