@@ -5,6 +5,9 @@
 // networking. A pod that fails (missing netns, a map full) is reported by name and retried on
 // the next reconcile; the other pods are unaffected.
 //
+// It reaches the kernel and the ztunnel only through PodCapture, PodNetns and PodHandoff
+// (pod_datapath.h).
+//
 // On the first reconcile after start it adopts what a previous agent pinned: entries and links
 // for desired pods are updated in place (no gap), leftovers are removed.
 //

@@ -17,13 +17,13 @@ using tcp = asio::ip::tcp;
 
 class RecheckTest : public RegistryTest {
  protected:
-  // An HBONE tunnel from `peer_identity` admitted to server-a's app; returns the app's side.
+  // An HBONE tunnel from `peer_identity` admitted to my-app-v1's app; returns the app's side.
   tcp::socket admit(const std::string& peer_identity) {
     hbone::ConnectRequest req;
     req.peer_identity = peer_identity;
-    req.peer_address = tcp::endpoint(asio::ip::make_address("10.0.0.1"), 40000);
-    req.target = tcp::endpoint(asio::ip::make_address("10.0.0.2"), app.local_endpoint().port());
-    req.authority = "10.0.0.2:" + std::to_string(req.target.port());
+    req.peer_address = tcp::endpoint(asio::ip::make_address("10.1.2.3"), 40000);
+    req.target = tcp::endpoint(asio::ip::make_address("127.0.0.2"), app.local_endpoint().port());
+    req.authority = "127.0.0.2:" + std::to_string(req.target.port());
     hbone::ConnectOutcome outcome = run(inbound.onHboneConnect(server, req));
     EXPECT_TRUE(std::holds_alternative<tcp::socket>(outcome));
     if (auto* s = std::get_if<tcp::socket>(&outcome)) upstreams.push_back(std::move(*s));
@@ -33,7 +33,7 @@ class RecheckTest : public RegistryTest {
   bool ended(tcp::socket& s) { return run(exchange(s, "")).end == asio::error::eof; }
 
   tcp::acceptor app = listenLoopback();
-  std::shared_ptr<Pod> server = openPod("server-a", "server", {"10.0.0.2"});
+  std::shared_ptr<Pod> server = openPod("my-app-v1", "my-app", {"127.0.0.2"});
   std::vector<tcp::socket> upstreams;  // the ztunnel's side (HboneServer would splice it)
 };
 
@@ -62,8 +62,8 @@ TEST_F(RecheckTest, ConnectionsOfAPodThatLeftAreClosed) {
 TEST_F(RecheckTest, PlaintextIsClosedWhenMtlsBecomesRequired) {
   applyMesh();
   auto [client, accepted] = connectedPair();
-  tracker.add(TrackedConnection{server->info.uid(), *rbac::IpAddress::parse("10.0.0.1"),
-                                *rbac::IpAddress::parse("10.0.0.2"), 8080, "",
+  tracker.add(TrackedConnection{server->info.uid(), *rbac::IpAddress::parse("10.1.2.3"),
+                                *rbac::IpAddress::parse("127.0.0.2"), 8080, "",
                                 accepted.native_handle(), 0});
   EXPECT_EQ(connections.recheck(*config.current()), 0u);
   applyMesh(kStrictYaml);
@@ -89,7 +89,7 @@ class DrainTest : public RegistryTest {
     return ec == asio::error::connection_refused;
   }
 
-  std::shared_ptr<Pod> client = openPod("client", "client", {"10.0.0.1"});
+  std::shared_ptr<Pod> client = openPod("client", "client", {"10.1.2.3"});
   tcp::endpoint outbound_listener;
   tcp::socket app{io};
   bool done = false;

@@ -13,43 +13,13 @@ namespace ambit::ztunnel::testing {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-const char kMeshYaml[] = R"(
-apiVersion: v1
-kind: Namespace
-metadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default, labels: {app: client}}
-spec: {nodeName: node1, serviceAccountName: client}
-status: {podIP: 10.0.0.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: server-a, namespace: default, labels: {app: server}}
-spec: {nodeName: node1, serviceAccountName: server}
-status: {podIP: 10.0.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: server-b, namespace: default, labels: {app: server}}
-spec: {nodeName: node2, serviceAccountName: server}
-status: {podIP: 10.0.0.3}
----
-apiVersion: v1
-kind: Service
-metadata: {name: server, namespace: default}
-spec:
-  selector: {app: server}
-  clusterIP: 10.96.0.10
-  ports: [{port: 80, targetPort: 8080}]
----
+const char kWaypointYaml[] = R"(
 apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: default, labels: {istio.io/use-waypoint: waypoint}}
 spec:
   selector: {app: reviews}
-  clusterIP: 10.96.0.20
+  clusterIP: 10.96.0.30
   ports: [{port: 9080}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -59,7 +29,7 @@ spec:
   gatewayClassName: istio-waypoint
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 status:
-  addresses: [{type: IPAddress, value: 10.0.0.9}]
+  addresses: [{type: IPAddress, value: 10.1.0.9}]
 )";
 
 v1::PodInfo podInfo(const std::string& name, const std::string& service_account,
@@ -98,7 +68,8 @@ asio::awaitable<Exchange> exchange(tcp::socket& socket, std::string send) {
 }
 
 void ProxyTest::applyMesh(const std::string& extra_yaml) {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", kMeshYaml}};
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", testdata::kMeshYaml},
+                                           {"waypoint.yaml", kWaypointYaml}};
   if (!extra_yaml.empty()) docs.push_back({"extra.yaml", extra_yaml});
   config::LoadResult loaded = config::translate(docs);
   for (const auto& e : loaded.errors) ADD_FAILURE() << e.toString();

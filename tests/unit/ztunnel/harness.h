@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/mesh_yaml.h"
 #include "tests/unit/ztunnel/fakes.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/inbound_proxy.h"
@@ -28,10 +29,11 @@
 
 namespace ambit::ztunnel::testing {
 
-// Namespace `default` (ambient): pods client (10.0.0.1, sa client), server-a (10.0.0.2) and
-// server-b (10.0.0.3) (sa server, app=server); Service server 10.96.0.10:80 -> 8080; Service
-// reviews 10.96.0.20:9080 through waypoint `waypoint` (10.0.0.9, sa waypoint).
-extern const char kMeshYaml[];
+// The tests' mesh is tests/support/mesh_yaml.h (namespace default: pod client 10.1.2.3 with
+// service account client; Service my-app 10.96.0.10:80 -> 8080 over pods my-app-v1 127.0.0.2,
+// my-app-v1b 127.0.0.4, my-app-v2 127.0.0.3, service account my-app, label app=my-app) plus
+// Service reviews 10.96.0.30:9080 bound to waypoint `waypoint` (10.1.0.9, sa waypoint).
+extern const char kWaypointYaml[];
 
 // The PodInfo the agent hands over for a pod of namespace default.
 v1::PodInfo podInfo(const std::string& name, const std::string& service_account,
@@ -55,7 +57,7 @@ class ProxyTest : public ::testing::Test {
  protected:
   using tcp = boost::asio::ip::tcp;
 
-  // Translates kMeshYaml plus `extra_yaml` and makes it the configuration in force.
+  // Translates the tests' mesh plus `extra_yaml` and makes it the configuration in force.
   void applyMesh(const std::string& extra_yaml = "");
   // Runs the io_context until done() holds (fails the test after 10 s).
   bool runUntil(const std::function<bool()>& done);

@@ -26,7 +26,7 @@ class InboundTest : public ProxyTest {
   hbone::ConnectRequest request(const std::string& ip, uint16_t port) {
     hbone::ConnectRequest r;
     r.peer_identity = kClientId;
-    r.peer_address = tcp::endpoint(asio::ip::make_address("10.0.0.1"), 40000);
+    r.peer_address = tcp::endpoint(asio::ip::make_address("10.1.2.3"), 40000);
     r.target = tcp::endpoint(asio::ip::make_address(ip), port);
     r.authority = ip + ":" + std::to_string(port);
     return r;
@@ -37,14 +37,14 @@ class InboundTest : public ProxyTest {
   // A port nothing listens on (it was bound a moment ago).
   uint16_t closedPort() { return listenLoopback().local_endpoint().port(); }
 
-  std::shared_ptr<Pod> server = makePod("server-a", "server", {"10.0.0.2"});
+  std::shared_ptr<Pod> server = makePod("my-app-v1", "my-app", {"127.0.0.2"});
   tcp::acceptor app = listenLoopback();
   uint16_t app_port = app.local_endpoint().port();
 };
 
 TEST_F(InboundTest, AuthorityThatIsNotThisPodIs400) {
   applyMesh();
-  auto req = request("10.0.0.3", app_port);
+  auto req = request("127.0.0.3", app_port);
   EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 400);
   EXPECT_FALSE(hasPendingConnection(app));
 }
@@ -52,7 +52,7 @@ TEST_F(InboundTest, AuthorityThatIsNotThisPodIs400) {
 TEST_F(InboundTest, SelfCallToAZtunnelPortIs400) {
   applyMesh();
   for (uint16_t port : {15001, 15006, 15008}) {
-    auto req = request("10.0.0.2", port);
+    auto req = request("127.0.0.2", port);
     EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 400) << port;
   }
   EXPECT_EQ(sockets.sockets_made, 0);
@@ -60,7 +60,7 @@ TEST_F(InboundTest, SelfCallToAZtunnelPortIs400) {
 
 TEST_F(InboundTest, PolicyDenyIs401AndNothingReachesTheApp) {
   applyMesh(kDenyClientYaml);
-  auto req = request("10.0.0.2", app_port);
+  auto req = request("127.0.0.2", app_port);
   EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 401);
   EXPECT_FALSE(hasPendingConnection(app));
   EXPECT_EQ(tracker.size(), 0u);
@@ -71,7 +71,7 @@ TEST_F(InboundTest, PolicyDenyIs401AndNothingReachesTheApp) {
 
 TEST_F(InboundTest, AppRefusingIs503) {
   applyMesh();
-  auto req = request("10.0.0.2", closedPort());
+  auto req = request("127.0.0.2", closedPort());
   EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 503);
   EXPECT_EQ(tracker.size(), 0u);
   EXPECT_EQ(counter("istio_tcp_connections_failed_total", {{"response_flags", "UF"}}), 1);
@@ -79,7 +79,7 @@ TEST_F(InboundTest, AppRefusingIs503) {
 
 TEST_F(InboundTest, AdmittedTunnelGetsTheAppSocketAndIsTrackedUntilClosed) {
   applyMesh();
-  auto req = request("10.0.0.2", app_port);
+  auto req = request("127.0.0.2", app_port);
   hbone::ConnectOutcome outcome = run(inbound.onHboneConnect(server, req));
   ASSERT_TRUE(std::holds_alternative<tcp::socket>(outcome));
   EXPECT_EQ(std::get<tcp::socket>(outcome).remote_endpoint(), app.local_endpoint());
@@ -132,7 +132,7 @@ class PlaintextTest : public ProxyTest {
     return client;
   }
 
-  std::shared_ptr<Pod> pod = makePod("server-a", "server", {"127.0.0.2"});
+  std::shared_ptr<Pod> pod = makePod("my-app-v1", "my-app", {"127.0.0.2"});
   tcp::acceptor steered{io};
   tcp::acceptor app{io};
   uint16_t port = 0;

@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 const std::string kClientId = "spiffe://cluster.local/ns/default/sa/client";
-const std::string kServerId = "spiffe://cluster.local/ns/default/sa/server";
+const std::string kServerId = "spiffe://cluster.local/ns/default/sa/my-app";
 
 std::string hostOf(const std::string& authority) {
   return authority.substr(0, authority.rfind(':'));
@@ -30,7 +30,7 @@ class OutboundTest : public ProxyTest {
  protected:
   // One app connection captured on the client pod's 15001, served to its end.
   Exchange serveOne(std::string send, std::shared_ptr<Pod> pod = nullptr) {
-    if (!pod) pod = makePod("client", "client", {"10.0.0.1"});
+    if (!pod) pod = makePod("client", "client", {"10.1.2.3"});
     auto [app, accepted] = connectedPair();
     asio::co_spawn(io, outbound.serve(pod, std::move(accepted)), asio::detached);
     Exchange x = run(exchange(app, std::move(send)));
@@ -49,12 +49,12 @@ TEST_F(OutboundTest, ServiceVipGoesThroughHboneToAnEndpointsTargetPort) {
   ASSERT_EQ(dialer.dials.size(), 1u);
   const Dial& d = dialer.dials[0];
   const std::string ip = hostOf(d.address);
-  EXPECT_TRUE(ip == "10.0.0.2" || ip == "10.0.0.3") << d.address;
+  EXPECT_TRUE(ip == "127.0.0.2" || ip == "127.0.0.3" || ip == "127.0.0.4") << d.address;
   EXPECT_EQ(d.address, ip + ":15008");
   EXPECT_EQ(d.authority, ip + ":8080");
   EXPECT_EQ(d.expected_server_ids, std::vector<std::string>{kServerId});
   EXPECT_EQ(d.source_identity, kClientId);
-  EXPECT_EQ(d.source, "10.0.0.1");
+  EXPECT_EQ(d.source, "10.1.2.3");
   std::map<std::string, std::string> mtls{{"reporter", "source"},
                                           {"connection_security_policy", "mutual_tls"}};
   EXPECT_EQ(counter("istio_tcp_connections_opened_total", mtls), 1);
@@ -74,26 +74,33 @@ TEST_F(OutboundTest, ServiceEndpointsTakeTurnsAcrossConnections) {
   EXPECT_NE(dialer.dials[0].address, dialer.dials[1].address);
 }
 
-TEST_F(OutboundTest, PodAddressGoesToThatPod) {
-  applyMesh();
-  original_dst.answer = std::optional{sockAddr("10.0.0.3", 8080)};
-  dialer.accept("pong");
-  EXPECT_EQ(serveOne("ping").received, "pong");
-  ASSERT_EQ(dialer.dials.size(), 1u);
-  EXPECT_EQ(dialer.dials[0].address, "10.0.0.3:15008");
-  EXPECT_EQ(dialer.dials[0].authority, "10.0.0.3:8080");
-}
+struct Resolution {
+  const char* what;
+  const char* original_dst;
+  uint16_t port;
+  const char* connect_to;
+  const char* authority;
+  const char* expected_id;
+};
 
-TEST_F(OutboundTest, ServiceWithWaypointGoesToTheWaypointWithTheVipAsAuthority) {
+TEST_F(OutboundTest, MeshDestinationsResolveToTheirHbonePeer) {
+  const Resolution cases[] = {
+      {"pod address", "127.0.0.3", 8080, "127.0.0.3:15008", "127.0.0.3:8080", kServerId.c_str()},
+      {"service with a waypoint", "10.96.0.30", 9080, "10.1.0.9:15008", "10.96.0.30:9080",
+       "spiffe://cluster.local/ns/default/sa/waypoint"},
+  };
   applyMesh();
-  original_dst.answer = std::optional{sockAddr("10.96.0.20", 9080)};
-  dialer.accept("pong");
-  EXPECT_EQ(serveOne("ping").received, "pong");
-  ASSERT_EQ(dialer.dials.size(), 1u);
-  EXPECT_EQ(dialer.dials[0].address, "10.0.0.9:15008");
-  EXPECT_EQ(dialer.dials[0].authority, "10.96.0.20:9080");
-  EXPECT_EQ(dialer.dials[0].expected_server_ids,
-            std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/waypoint"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    dialer.dials.clear();
+    original_dst.answer = std::optional{sockAddr(c.original_dst, c.port)};
+    dialer.accept("pong");
+    EXPECT_EQ(serveOne("ping").received, "pong");
+    ASSERT_EQ(dialer.dials.size(), 1u);
+    EXPECT_EQ(dialer.dials[0].address, c.connect_to);
+    EXPECT_EQ(dialer.dials[0].authority, c.authority);
+    EXPECT_EQ(dialer.dials[0].expected_server_ids, std::vector<std::string>{c.expected_id});
+  }
 }
 
 asio::awaitable<void> echoOnce(tcp::acceptor& acceptor) {
@@ -183,12 +190,11 @@ TEST_F(OutboundTest, RefusedEndpointFailsOverToTheNextWithoutRetry) {
 TEST_F(OutboundTest, EveryEndpointFailingResetsTheAppConnection) {
   applyMesh();
   original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
-  dialer.refuse(0, "refused: HTTP 503");
-  dialer.refuse(0, "refused: HTTP 503");
+  for (int i = 0; i < 3; ++i) dialer.refuse(0, "refused: HTTP 503");
   Exchange x = serveOne("");
   EXPECT_EQ(x.end, asio::error::connection_reset);
-  EXPECT_EQ(dialer.dials.size(), 2u);
-  EXPECT_EQ(counter("istio_tcp_connections_failed_total"), 2);
+  EXPECT_EQ(dialer.dials.size(), 3u) << "each of the service's 3 endpoints";
+  EXPECT_EQ(counter("istio_tcp_connections_failed_total"), 3);
   EXPECT_EQ(counter("istio_tcp_connections_opened_total"), 0);
 }
 
@@ -196,7 +202,7 @@ TEST_F(OutboundTest, PodWithoutItsCertificateYetDialsNothingAndIsRefused) {
   applyMesh();
   original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
   dialer.accept("pong");
-  Exchange x = serveOne("", makePod("client", "client", {"10.0.0.1"}, /*with_cert=*/false));
+  Exchange x = serveOne("", makePod("client", "client", {"10.1.2.3"}, /*with_cert=*/false));
   EXPECT_EQ(x.end, asio::error::connection_reset);
   EXPECT_TRUE(dialer.dials.empty());
 }

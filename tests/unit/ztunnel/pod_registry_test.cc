@@ -25,26 +25,26 @@ bool refused(asio::io_context& io, const tcp::endpoint& ep) {
 
 TEST_F(RegistryTest, OpenedPodListensOnItsPortsAndSteersItsAddresses) {
   auto pod = std::make_shared<Pod>();
-  pod->info = podInfo("server-a", "server", {"10.0.0.2", "fd00::2"});
+  pod->info = podInfo("my-app-v1", "my-app", {"127.0.0.2", "fd00::2"});
   ASSERT_TRUE(pods.openPod(pod));
-  EXPECT_EQ(pod->spiffe_id, "spiffe://cluster.local/ns/default/sa/server");
+  EXPECT_EQ(pod->spiffe_id, "spiffe://cluster.local/ns/default/sa/my-app");
   std::vector<std::string> asked;
   for (const auto& ep : sockets.requested) asked.push_back(hbone::formatAuthority(ep));
   EXPECT_EQ(asked, (std::vector<std::string>{"127.0.0.1:15001", "[::1]:15001", "[::]:15006",
                                              "[::]:15008"}));
   ASSERT_EQ(steering.listeners.size(), 2u);
-  EXPECT_EQ(steering.listeners["10.0.0.2"], pod->inbound_plaintext->native_handle());
+  EXPECT_EQ(steering.listeners["127.0.0.2"], pod->inbound_plaintext->native_handle());
   EXPECT_EQ(steering.listeners["fd00::2"], pod->inbound_plaintext->native_handle());
-  EXPECT_EQ(pods.find("default/server-a"), pod.get());
+  EXPECT_EQ(pods.find("default/my-app-v1"), pod.get());
   EXPECT_TRUE(pod->hbone_pending) << "HBONE waits for startHbone";
-  ASSERT_TRUE(pods.startHbone("default/server-a"));
+  ASSERT_TRUE(pods.startHbone("default/my-app-v1"));
   EXPECT_FALSE(pod->hbone_pending);
 }
 
 TEST_F(RegistryTest, CapturedConnectionOnAPodsOutboundListenerIsProxied) {
   applyMesh();
-  openPod("client", "client", {"10.0.0.1"});
-  original_dst.answer = std::optional{sockAddr("10.0.0.2", 8080)};
+  openPod("client", "client", {"10.1.2.3"});
+  original_dst.answer = std::optional{sockAddr("127.0.0.2", 8080)};
   dialer.accept("pong");
   for (const char* lo : {"127.0.0.1", "::1"}) {
     tcp::socket app(io);
@@ -57,38 +57,38 @@ TEST_F(RegistryTest, CapturedConnectionOnAPodsOutboundListenerIsProxied) {
 }
 
 TEST_F(RegistryTest, ClosedPodStopsListeningAndSteering) {
-  auto pod = openPod("server-a", "server", {"10.0.0.2"});
+  auto pod = openPod("my-app-v1", "my-app", {"127.0.0.2"});
   tcp::endpoint out = sockets.where("127.0.0.1", 15001);
-  pods.closePod("default/server-a");
-  EXPECT_EQ(pods.find("default/server-a"), nullptr);
+  pods.closePod("default/my-app-v1");
+  EXPECT_EQ(pods.find("default/my-app-v1"), nullptr);
   EXPECT_TRUE(steering.listeners.empty());
   EXPECT_TRUE(refused(io, out));
   EXPECT_FALSE(pod->inbound_plaintext->is_open());
 }
 
 TEST_F(RegistryTest, RepeatedOpenKeepsThePodAsItIs) {
-  auto pod = openPod("server-a", "server", {"10.0.0.2"});
+  auto pod = openPod("my-app-v1", "my-app", {"127.0.0.2"});
   auto again = std::make_shared<Pod>();
   again->info = pod->info;
   EXPECT_TRUE(pods.openPod(again));
-  EXPECT_EQ(pods.find("default/server-a"), pod.get());
+  EXPECT_EQ(pods.find("default/my-app-v1"), pod.get());
   EXPECT_EQ(again->spiffe_id, pod->spiffe_id) << "the caller waits on it";
   EXPECT_EQ(sockets.requested.size(), 4u) << "no second set of listeners";
 }
 
 TEST_F(RegistryTest, BadInputIsRefusedWithTheReason) {
   auto bad_ip = std::make_shared<Pod>();
-  bad_ip->info = podInfo("odd", "odd", {"10.0.0.300"});
+  bad_ip->info = podInfo("odd", "odd", {"127.0.0.300"});
   Status st = pods.openPod(bad_ip);
   ASSERT_FALSE(st);
-  EXPECT_NE(st.message().find("bad address '10.0.0.300'"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("bad address '127.0.0.300'"), std::string::npos) << st.message();
   EXPECT_EQ(pods.find("default/odd"), nullptr);
 
   EXPECT_FALSE(pods.addPod(podInfo("no-netns", "sa", {"10.0.0.8"}), UniqueFd()));
 }
 
 TEST_F(RegistryTest, DrainingRefusesNewPodsAndClosesListeners) {
-  auto pod = openPod("server-a", "server", {"10.0.0.2"});
+  auto pod = openPod("my-app-v1", "my-app", {"127.0.0.2"});
   pods.stopAccepting();
   EXPECT_FALSE(pod->outbound[0]->is_open());
   EXPECT_FALSE(pod->inbound_plaintext->is_open());
@@ -121,22 +121,22 @@ class HandoffTest : public RegistryTest {
 };
 
 TEST_F(HandoffTest, AddedPodIsAckedWithItsCertificateAndSnapshotsDropTheUnnamed) {
-  ASSERT_TRUE(pods.addPod(podInfo("server-a", "server", {"10.0.0.2"}), netns()));
-  ASSERT_TRUE(pods.addPod(podInfo("server-b", "server", {"10.0.0.3"}), netns()));
+  ASSERT_TRUE(pods.addPod(podInfo("my-app-v1", "my-app", {"127.0.0.2"}), netns()));
+  ASSERT_TRUE(pods.addPod(podInfo("my-app-v2", "my-app", {"127.0.0.3"}), netns()));
   auto ready = runOnDataThread(io, [&]() -> Result<bool> {
-    return identities.ready("spiffe://cluster.local/ns/default/sa/server");
+    return identities.ready("spiffe://cluster.local/ns/default/sa/my-app");
   });
   EXPECT_TRUE(ready && *ready) << "the ack waits for the certificate";
-  EXPECT_TRUE(served("default/server-a"));
+  EXPECT_TRUE(served("default/my-app-v1"));
 
   pods.snapshotStart();  // a reconnect: the agent names every pod it still has
-  ASSERT_TRUE(pods.addPod(podInfo("server-a", "server", {"10.0.0.2"}), netns()));
+  ASSERT_TRUE(pods.addPod(podInfo("my-app-v1", "my-app", {"127.0.0.2"}), netns()));
   pods.snapshotDone();
-  EXPECT_TRUE(served("default/server-a"));
-  EXPECT_FALSE(served("default/server-b"));
+  EXPECT_TRUE(served("default/my-app-v1"));
+  EXPECT_FALSE(served("default/my-app-v2"));
 
-  ASSERT_TRUE(pods.deletePod("default/server-a"));
-  EXPECT_FALSE(served("default/server-a"));
+  ASSERT_TRUE(pods.deletePod("default/my-app-v1"));
+  EXPECT_FALSE(served("default/my-app-v1"));
 }
 
 }  // namespace

@@ -1,29 +1,29 @@
 #pragma once
-// Policies the ztunnel tests apply on top of kMeshYaml.
+// Policies the ztunnel tests apply on top of the tests' mesh (harness.h).
+
+#include <string>
 
 namespace ambit::ztunnel::testing {
 
-// DENY connections from the client's identity to the server pods.
-inline constexpr char kDenyClientYaml[] = R"(
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-client, namespace: default}
-spec:
-  selector: {matchLabels: {app: server}}
-  action: DENY
-  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]
-)";
+// An AuthorizationPolicy denying connections from `source` (a YAML flow map of
+// AuthorizationPolicy source fields) to the my-app pods.
+inline std::string denyToMyApp(const std::string& name, const std::string& source) {
+  return "apiVersion: security.istio.io/v1\n"
+         "kind: AuthorizationPolicy\n"
+         "metadata: {name: " +
+         name +
+         ", namespace: default}\n"
+         "spec:\n"
+         "  selector: {matchLabels: {app: my-app}}\n"
+         "  action: DENY\n"
+         "  rules: [{from: [{source: " +
+         source + "}]}]\n";
+}
 
-// DENY connections from loopback sources to the server pods.
-inline constexpr char kDenyLoopbackYaml[] = R"(
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-loopback, namespace: default}
-spec:
-  selector: {matchLabels: {app: server}}
-  action: DENY
-  rules: [{from: [{source: {ipBlocks: [127.0.0.0/8]}}]}]
-)";
+inline const std::string kDenyClientYaml =
+    denyToMyApp("deny-client", "{principals: [cluster.local/ns/default/sa/client]}");
+inline const std::string kDenyLoopbackYaml =
+    denyToMyApp("deny-loopback", "{ipBlocks: [127.0.0.0/8]}");
 
 // mTLS required in namespace default: plaintext is refused.
 inline constexpr char kStrictYaml[] = R"(

@@ -12,7 +12,7 @@ namespace ambit::ztunnel::testing {
 namespace {
 
 std::shared_ptr<const v1::MeshSnapshot> translated(const std::string& extra = "") {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", kMeshYaml}};
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", testdata::kMeshYaml}};
   if (!extra.empty()) docs.push_back({"extra.yaml", extra});
   config::LoadResult r = config::translate(docs);
   for (const auto& e : r.errors) ADD_FAILURE() << e.toString();
@@ -32,7 +32,7 @@ TEST(ZtunnelConfig, PreparedOnAnotherThreadIndexesTheMeshAndCompilesPolicies) {
   ASSERT_NE(c.policies, nullptr);
 
   rbac::Labels server_labels;
-  server_labels["app"] = "server";
+  server_labels["app"] = "my-app";
   rbac::Attributes attrs;
   attrs.source_principal = "spiffe://cluster.local/ns/default/sa/client";
   attrs.destination_port = 8080;
