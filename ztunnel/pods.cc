@@ -1,8 +1,7 @@
 // Per-pod listeners: opened inside the pod's netns when the agent hands the pod over, closed
 // when it is deleted.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 
+#include "common/async/spawn.h"
 #include "common/log.h"
 #include "common/netns.h"
 #include "ztunnel/socket_util.h"
@@ -28,13 +27,7 @@ Result<std::unique_ptr<tcp::acceptor>> podAcceptor(asio::io_context& io, int net
 // Lets a listener closed during an upgrade hand its queued connections to the new ztunnel's
 // listener of the same SO_REUSEPORT group instead of resetting them.
 void enableRequestMigration(int netns) {
-  (void)inNetns(netns, []() -> Status {
-    FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_migrate_req", "w");
-    if (!f) return errnoError("open tcp_migrate_req");
-    std::fputs("1", f);
-    std::fclose(f);
-    return Status::ok();
-  });
+  (void)writeSysctlInNetns(netns, "net/ipv4/tcp_migrate_req", "1");
 }
 
 }  // namespace
@@ -131,7 +124,7 @@ void Ztunnel::Impl::closePod(const std::string& uid) {
 void Ztunnel::Impl::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& acceptor) {
   acceptor.async_accept([this, pod, &acceptor](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) asio::co_spawn(io, serveOutbound(pod, std::move(s)), asio::detached);
+    if (!ec) spawn(io, serveOutbound(pod, std::move(s)), "outbound connection");
     acceptOutbound(pod, acceptor);
   });
 }
@@ -139,7 +132,7 @@ void Ztunnel::Impl::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& acce
 void Ztunnel::Impl::acceptPlaintext(std::shared_ptr<Pod> pod) {
   pod->inbound_plaintext->async_accept([this, pod](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !pod->inbound_plaintext->is_open()) return;
-    if (!ec) asio::co_spawn(io, servePlaintext(pod, std::move(s)), asio::detached);
+    if (!ec) spawn(io, servePlaintext(pod, std::move(s)), "inbound plaintext connection");
     acceptPlaintext(pod);
   });
 }

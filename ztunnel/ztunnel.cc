@@ -1,13 +1,13 @@
 #include "ztunnel/ztunnel.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <future>
 
+#include "common/async/spawn.h"
 #include "common/identity/ca_client.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel_impl.h"
@@ -184,7 +184,7 @@ void Ztunnel::Impl::beginDrain() {
         io, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
         [draining_servers](std::exception_ptr) { --*draining_servers; });
   }
-  asio::co_spawn(
+  spawn(
       io,
       [self = shared_from_this(), deadline, draining_servers]() -> asio::awaitable<void> {
         asio::steady_timer t(self->io);
@@ -203,7 +203,7 @@ void Ztunnel::Impl::beginDrain() {
         self->config_watch.reset();
         self->io.stop();
       },
-      asio::detached);
+      "ztunnel drain");
 }
 
 Ztunnel::Ztunnel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
