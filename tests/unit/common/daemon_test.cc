@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <future>
@@ -22,7 +23,7 @@ void logToStderr() {
 
 class DaemonTest : public ::testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG(death_test_style) = "threadsafe"; }
+  void SetUp() override { ::testing::GTEST_FLAG(death_test_style) = "threadsafe"; }
 };
 
 TEST_F(DaemonTest, FirstSignalDrainsAndServeReturns) {
