@@ -104,18 +104,19 @@ class H2cConnection final : public http2::Connection {
   // limit is reached.
   bool acceptsStreams() const;
 
- protected:
-  void onRequestBegin(int32_t stream_id) override;
+ private:
+  // Messages out of the core's events (called by http2::Connection only), in the order a
+  // request meets them.
+  void onRequestBegin(int32_t stream_id) override;  // or REFUSED_STREAM (rapid reset)
   int onHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override;
-  void onFrameReceived(const nghttp2_frame& frame) override;
-  void onData(int32_t stream_id, const uint8_t* data, size_t len) override;
-  void onStreamClosed(int32_t stream_id, uint32_t error_code) override;
+  void onData(int32_t stream_id, const uint8_t* data, size_t len) override;  // body, limits
+  void onFrameReceived(const nghttp2_frame& frame) override;                 // END_STREAM: dispatch
   void onFrameSent(const nghttp2_frame& frame) override;
-  void onInputEnded(std::string_view why) override;
+  void onStreamClosed(int32_t stream_id, uint32_t error_code) override;
+  void onInputEnded(std::string_view why) override;  // incomplete streams are reset
   void onClosed() override;
   size_t openStreams() const override { return streams_.size(); }
 
- private:
   std::shared_ptr<H2cConnection> self();
   Stream* find(int32_t id) const;
   void dispatch(const std::shared_ptr<Stream>& stream);

@@ -58,16 +58,16 @@ class HboneConnection final : public http2::Connection {
   const asio::ip::tcp::endpoint& remoteEndpoint() const { return remote_; }
   const Http2Options& options() const { return options_; }
 
- protected:
-  void onRequestBegin(int32_t stream_id) override;
+ private:
+  // What HBONE makes of the core's events (called by http2::Connection only).
+  void onRequestBegin(int32_t stream_id) override;  // server: a CONNECT stream's StreamState
   int onHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override;
-  void onFrameReceived(const nghttp2_frame& frame) override;
+  void onFrameReceived(const nghttp2_frame& frame) override;  // -> hooks, END_STREAM
   void onData(int32_t stream_id, const uint8_t* data, size_t len) override;
   void onStreamClosed(int32_t stream_id, uint32_t error_code) override;
-  void onClosed() override;
+  void onClosed() override;  // every tunnel sees a reset, then hooks.on_closed
   size_t openStreams() const override { return streams_.size(); }
 
- private:
   HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor, TlsStream&& tls,
                   http2::Role role, Http2Options options, std::string peer_identity,
                   ConnectionHooks hooks);

@@ -30,6 +30,14 @@ class Http2ConnectionTest : public ::testing::Test {
     ASSERT_TRUE(server_->startDetached());
   }
 
+  // The server closes idle connections after `timeout` under `policy`.
+  void connectWithServerIdle(IdlePolicy policy, std::chrono::milliseconds timeout) {
+    ConnectionOptions server_options;
+    server_options.idle_timeout = timeout;
+    server_options.idle_policy = policy;
+    connect({}, server_options);
+  }
+
   // Runs the loop until `done` holds; fails the test after 10 s (a hang, not a timing check).
   void runUntil(const std::function<bool()>& done) {
     const auto give_up = std::chrono::steady_clock::now() + 10s;
@@ -119,19 +127,14 @@ TEST_F(Http2ConnectionTest, ShutdownBeforeStartSendsGoawayOnStart) {
 }
 
 TEST_F(Http2ConnectionTest, IdleConnectionWithoutStreamsSendsGoawayAndCloses) {
-  ConnectionOptions server_options;
-  server_options.idle_timeout = 100ms;
-  connect({}, server_options);
+  connectWithServerIdle(IdlePolicy::kNoOpenStreams, 100ms);
   runUntil([&] { return server_->closed() && client_->closed(); });
   EXPECT_TRUE(server_->goawaySent());
   EXPECT_TRUE(client_->goawayReceived());
 }
 
 TEST_F(Http2ConnectionTest, NoOpenStreamsPolicyKeepsAQuietStreamOpen) {
-  ConnectionOptions server_options;
-  server_options.idle_timeout = 50ms;
-  server_options.idle_policy = IdlePolicy::kNoOpenStreams;
-  connect({}, server_options);
+  connectWithServerIdle(IdlePolicy::kNoOpenStreams, 50ms);
   auto st = client_->request("", /*hold=*/true);
   runUntil([&] { return server_->seen.size() == 1; });
   const auto quiet_until = std::chrono::steady_clock::now() + 400ms;
@@ -143,10 +146,7 @@ TEST_F(Http2ConnectionTest, NoOpenStreamsPolicyKeepsAQuietStreamOpen) {
 }
 
 TEST_F(Http2ConnectionTest, NoFramesPolicyClosesAStalledConnection) {
-  ConnectionOptions server_options;
-  server_options.idle_timeout = 100ms;
-  server_options.idle_policy = IdlePolicy::kNoFrames;
-  connect({}, server_options);
+  connectWithServerIdle(IdlePolicy::kNoFrames, 100ms);
   auto st = client_->request("never finished", /*hold=*/true);
   runUntil([&] { return server_->closed(); });
   EXPECT_FALSE(server_->goawaySent()) << "a stalled connection is closed, not drained";
