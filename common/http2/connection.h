@@ -14,8 +14,9 @@
 // Life: start() creates the session and queues SETTINGS; run() serves until the connection
 // is over, which happens when
 //   - nghttp2 wants neither to read nor to write (GOAWAY sent or received, no open stream,
-//     or a terminating GOAWAY is out), or the peer ended its direction and no stream is open:
-//     the transport is finished gracefully;
+//     or a terminating GOAWAY is out): the transport is finished gracefully;
+//   - the peer ended its direction: by default the connection closes (onInputEnded()); a layer
+//     that still answers open streams ends gracefully once none is left;
 //   - writing fails, or close() is called: the transport is closed at once.
 // Either way onClosed() lets the layer fail what is still open. Bad input (the session rejects
 // bytes: not HTTP/2, a flood) is answered with GOAWAY (PROTOCOL_ERROR / ENHANCE_YOUR_CALM); the
