@@ -528,7 +528,7 @@ backend be
 
     def micro(self):
         out = {}
-        for name in ("rbac_bench", "route_bench", "config_bench"):
+        for name in ("rbac_bench", "route_bench", "config_bench", "reload_stall_bench"):
             exe = self.build / "bench" / name
             if not exe.exists():
                 raise ScenarioError(f"{exe} not built")

@@ -218,7 +218,22 @@ def goals(bench):
     L.append(f"| waypoint p99 no worse than nginx (at 1,000 req/s) | waypoint {num(wp99)} ms, "
              f"nginx {num(np99)} ms (ambit+waypoint path has 2 ztunnel hops more) | "
              f"{verdict(ok)} |")
+    L.append(reload_stall_goal(bench))
     return L
+
+
+def reload_stall_goal(bench):
+    """The longest data-thread stall while 100k pods reload (reload_stall_bench, µs)."""
+    micro = bench.rows.get("micro") or {}
+    stall = {}
+    for name, us in micro.items():
+        for variant in ("pipeline", "in_loop"):
+            if name.startswith(f"reload_stall_bench/BM_ReloadStall/{variant}/"):
+                stall[variant] = us / 1000.0
+    after, before = stall.get("pipeline"), stall.get("in_loop")
+    return (f"| config reload of 100k pods stalls the data thread ≤ 1 ms | "
+            f"{num(after, 3)} ms (in the data loop: {num(before, 1)} ms) | "
+            f"{verdict(None if after is None else after <= 1.0)} |")
 
 
 def missing_numbers(bench):

@@ -1,0 +1,166 @@
+#include "common/config/pipeline.h"
+
+#include <pthread.h>
+
+#include <boost/asio/post.hpp>
+#include <exception>
+#include <future>
+#include <mutex>
+
+#include "common/log.h"
+
+namespace ambit::config {
+
+namespace asio = boost::asio;
+
+// Where prepared snapshots go when their last reference is dropped: destroyed on the config
+// thread while the pipeline runs, on the dropping thread once it has shut down.
+class PipelineCore::ReleaseQueue : public std::enable_shared_from_this<ReleaseQueue> {
+ public:
+  explicit ReleaseQueue(asio::io_context::executor_type config) : config_(std::move(config)) {}
+
+  // `object`, owned by a pointer that comes back to this queue when its last copy is gone.
+  std::shared_ptr<const void> adopt(std::shared_ptr<const void> object) {
+    const void* raw = object.get();
+    return std::shared_ptr<const void>(
+        raw, [queue = shared_from_this(), object = std::move(object)](const void*) mutable {
+          queue->release(std::move(object));
+        });
+  }
+
+  // After close() the config thread is gone: objects are destroyed where they are released.
+  void close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+
+ private:
+  void release(std::shared_ptr<const void> object) {
+    {
+      std::lock_guard lock(mu_);
+      if (open_) {
+        asio::post(config_, [object = std::move(object)]() mutable { object.reset(); });
+        return;
+      }
+    }
+    object.reset();
+  }
+
+  asio::io_context::executor_type config_;
+  std::mutex mu_;
+  bool open_ = true;  // guarded by mu_
+};
+
+// The daemon's callbacks, reached through handlers posted to the data executor; those may
+// outlive the pipeline, so `live` (data thread only) stops them once it is destroyed.
+struct PipelineCore::DataSide {
+  std::function<void(std::shared_ptr<const void>)> apply;
+  RejectCallback on_rejected;
+  bool live = true;
+
+  void deliver(Outcome outcome) {
+    if (!live) return;
+    if (outcome.prepared) {
+      apply(std::move(outcome.prepared));
+    } else if (on_rejected) {
+      on_rejected(outcome.errors);
+    }
+  }
+};
+
+PipelineCore::PipelineCore(asio::any_io_executor data, std::unique_ptr<ConfigSource> source,
+                           Stages stages)
+    : data_(std::move(data)),
+      prepare_(std::move(stages.prepare)),
+      data_side_(std::make_shared<DataSide>(
+          DataSide{std::move(stages.apply), std::move(stages.on_rejected), true})),
+      releases_(std::make_shared<ReleaseQueue>(config_io_.get_executor())),
+      work_(config_io_.get_executor()),
+      source_(std::move(source)) {}
+
+Result<std::unique_ptr<PipelineCore>> PipelineCore::start(asio::any_io_executor data,
+                                                          std::unique_ptr<ConfigSource> source,
+                                                          Stages stages) {
+  std::unique_ptr<PipelineCore> core(
+      new PipelineCore(std::move(data), std::move(source), std::move(stages)));
+  // Shared with the handler: the promise must outlive set_value(), which may still be running
+  // when the waiting thread wakes up.
+  auto started = std::make_shared<std::promise<Status>>();
+  std::future<Status> done = started->get_future();
+  asio::post(core->config_io_,
+             [c = core.get(), started] { started->set_value(c->startOnConfigThread()); });
+  core->thread_ = std::thread([c = core.get()] { c->config_io_.run(); });
+  pthread_setname_np(core->thread_.native_handle(), "ambit-config");
+  if (Status st = done.get(); !st) return st.error();  // the destructor joins the thread
+  for (Outcome& outcome : core->initial_) core->data_side_->deliver(std::move(outcome));
+  core->initial_.clear();
+  return core;
+}
+
+PipelineCore::~PipelineCore() {
+  data_side_->live = false;
+  stopping_ = true;
+  asio::post(config_io_, [this] {
+    source_.reset();
+    newest_.reset();
+  });
+  work_.reset();
+  if (thread_.joinable()) thread_.join();
+  releases_->close();
+}
+
+Status PipelineCore::startOnConfigThread() {
+  Status st = source_->start(config_io_, *this);
+  if (st) prepareNewest();
+  starting_ = false;
+  return st;
+}
+
+void PipelineCore::publish(SnapshotPtr snapshot) {
+  newest_ = std::move(snapshot);
+  if (prepare_queued_ || starting_) return;  // while starting, startOnConfigThread prepares it
+  prepare_queued_ = true;
+  asio::post(config_io_, [this] { prepareNewest(); });
+}
+
+void PipelineCore::reject(ConfigErrors errors) {
+  logRejected(errors);
+  deliver(Outcome{nullptr, std::move(errors)});
+}
+
+void PipelineCore::prepareNewest() {
+  prepare_queued_ = false;
+  if (!newest_ || stopping_) return;
+  const SnapshotPtr snapshot = std::move(newest_);
+  newest_.reset();
+  Result<std::shared_ptr<const void>> prepared = makeError("not prepared");
+  try {
+    prepared = prepare_(snapshot);
+  } catch (const std::exception& e) {
+    prepared = makeError("{}", e.what());
+  }
+  if (prepared && !*prepared) prepared = makeError("prepare produced nothing");
+  if (!prepared) {
+    logError("config version {}: rejected, last good config stays: {}", snapshot->version(),
+             prepared.error().message);
+    ConfigError problem;
+    problem.file = source_->name();
+    problem.reason = fmt::format("version {}: {}", snapshot->version(), prepared.error().message);
+    deliver(Outcome{nullptr, {std::move(problem)}});
+    return;
+  }
+  deliver(Outcome{releases_->adopt(std::move(*prepared)), {}});
+}
+
+void PipelineCore::deliver(Outcome outcome) {
+  if (starting_) {
+    initial_.push_back(std::move(outcome));
+    return;
+  }
+  if (stopping_) return;
+  asio::post(data_, [side = data_side_, outcome = std::move(outcome)]() mutable {
+    side->deliver(std::move(outcome));
+  });
+}
+
+}  // namespace ambit::config
