@@ -123,18 +123,14 @@ Status Agent::Impl::start() {
 // Reading, translating and planning a version happen on the pipeline's config thread; this
 // loop only applies the plan (the initial version is applied before start() returns).
 Status Agent::Impl::startConfig() {
-  config::ConfigWatcher::Options wopts;
-  wopts.loader.trust_domain = options.trust_domain;
-  config::ConfigPipeline<NodeConfig>::Stages stages;
-  stages.prepare = [node = options.node](const config::SnapshotPtr& s) {
-    return Result<std::shared_ptr<const NodeConfig>>(
-        std::make_shared<const NodeConfig>(planNode(s, node)));
-  };
-  stages.apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); };
-  stages.on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); };
   auto p = config::ConfigPipeline<NodeConfig>::start(
-      io.get_executor(), std::make_unique<config::DirectorySource>(options.config_dir, wopts),
-      std::move(stages));
+      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      {.prepare =
+           [node = options.node](const config::SnapshotPtr& s) {
+             return std::make_shared<const NodeConfig>(planNode(s, node));
+           },
+       .apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); },
+       .on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); }});
   if (!p) return p.error();
   config_pipeline = std::move(*p);
   return Status::ok();

@@ -119,16 +119,10 @@ Status Waypoint::Impl::startIdentity() {
 // Reading, translating and indexing a version happen on the pipeline's config thread; the
 // data thread only swaps the index in.
 Status Waypoint::Impl::startConfig() {
-  config::ConfigWatcher::Options wopts;
-  wopts.loader.trust_domain = options.trust_domain;
-  config::ConfigPipeline<MeshIndex>::Stages stages;
-  stages.prepare = [](const config::SnapshotPtr& s) { return MeshIndex::build(s); };
-  stages.apply = [this](std::shared_ptr<const MeshIndex> prepared) {
-    onConfig(std::move(prepared));
-  };
   auto p = config::ConfigPipeline<MeshIndex>::start(
-      io.get_executor(), std::make_unique<config::DirectorySource>(options.config_dir, wopts),
-      std::move(stages));
+      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      {.prepare = [](const config::SnapshotPtr& s) { return MeshIndex::build(s); },
+       .apply = [this](std::shared_ptr<const MeshIndex> i) { onConfig(std::move(i)); }});
   if (!p) return p.error();
   config = std::move(*p);
   return Status::ok();

@@ -24,4 +24,11 @@ Status DirectorySource::start(boost::asio::io_context& config_io, ConfigSink& si
   return Status::ok();
 }
 
+std::unique_ptr<ConfigSource> localConfigSource(std::filesystem::path dir,
+                                                std::string trust_domain) {
+  ConfigWatcher::Options options;
+  options.loader.trust_domain = std::move(trust_domain);
+  return std::make_unique<DirectorySource>(std::move(dir), std::move(options));
+}
+
 }  // namespace ambit::config

@@ -29,4 +29,8 @@ class DirectorySource final : public ConfigSource {
   std::unique_ptr<FdWatch> fd_watch_;  // destroyed first: stops calls into watcher_
 };
 
+// The source of a local-mode daemon: `dir`, translated for `trust_domain`, default debounce.
+std::unique_ptr<ConfigSource> localConfigSource(std::filesystem::path dir,
+                                                std::string trust_domain);
+
 }  // namespace ambit::config

@@ -44,15 +44,23 @@ namespace ambit::config {
 using SnapshotPtr = std::shared_ptr<const v1::MeshSnapshot>;
 using RejectCallback = std::function<void(const ConfigErrors&)>;
 
+// A daemon's part of the pipeline.
+template <typename Prepared>
+struct PipelineStages {
+  // Config thread. Derives everything the data thread needs from a snapshot; must not touch
+  // state the data thread uses. An error rejects the version (the last good stays).
+  std::function<Result<std::shared_ptr<const Prepared>>(const SnapshotPtr&)> prepare;
+  // Data thread. Takes a newly prepared snapshot; should be no more than a swap.
+  std::function<void(std::shared_ptr<const Prepared>)> apply;
+  // Data thread, optional: a version was rejected (already logged).
+  RejectCallback on_rejected;
+};
+
 // The untyped machinery behind ConfigPipeline<Prepared> (prepared snapshots as
 // shared_ptr<const void>); use ConfigPipeline.
 class PipelineCore final : private ConfigSink {
  public:
-  struct Stages {
-    std::function<Result<std::shared_ptr<const void>>(const SnapshotPtr&)> prepare;
-    std::function<void(std::shared_ptr<const void>)> apply;
-    RejectCallback on_rejected;
-  };
+  using Stages = PipelineStages<void>;
 
   static Result<std::unique_ptr<PipelineCore>> start(boost::asio::any_io_executor data,
                                                      std::unique_ptr<ConfigSource> source,
@@ -80,7 +88,7 @@ class PipelineCore final : private ConfigSink {
 
   boost::asio::any_io_executor data_;
   boost::asio::io_context config_io_{1};  // declared first: outlives every member below
-  std::function<Result<std::shared_ptr<const void>>(const SnapshotPtr&)> prepare_;
+  std::function<Result<std::shared_ptr<const void>>(const SnapshotPtr&)> prepare_;  // config thread
   std::shared_ptr<DataSide> data_side_;     // apply / on_rejected; used on the data thread
   std::shared_ptr<ReleaseQueue> releases_;  // shared with the deleters of prepared snapshots
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
@@ -96,15 +104,7 @@ class PipelineCore final : private ConfigSink {
 template <typename Prepared>
 class ConfigPipeline {
  public:
-  struct Stages {
-    // Config thread. Derives everything the data thread needs from a snapshot; must not touch
-    // state the data thread uses. An error rejects the version (the last good stays).
-    std::function<Result<std::shared_ptr<const Prepared>>(const SnapshotPtr&)> prepare;
-    // Data thread. Takes a newly prepared snapshot; should be no more than a swap.
-    std::function<void(std::shared_ptr<const Prepared>)> apply;
-    // Data thread, optional: a version was rejected (already logged).
-    RejectCallback on_rejected;
-  };
+  using Stages = PipelineStages<Prepared>;
 
   // Call on the data thread, or before any thread runs `data`. Starts the config thread and
   // `source`, waits until the initial version is prepared (or rejected) and applies (or
