@@ -14,11 +14,12 @@
 // source and prepare() run there, one version at a time; versions published while one is being
 // prepared are coalesced (only the newest is prepared next). apply() and on_rejected() run on
 // the data executor given to start(), in order, posted; only those of the initial version run
-// inside start().
+// inside start(). The config thread runs at nice +10: on a busy core the data thread preempts
+// it rather than waiting out its time slice.
 //
 // Errors. A rejected version (the source's "file:line: Kind ns/name: reason" problems, or the
-// error prepare() returns) is logged and passed to on_rejected(); apply() is not called and the
-// last good snapshot stays in force.
+// error prepare() returns or throws) is logged and passed to on_rejected(); apply() is not called
+// and the last good snapshot stays in force.
 //
 // Ownership and lifetime. apply() receives a shared_ptr<const Prepared>; the daemon keeps it as
 // long as it likes and may hand copies to requests. Its deleter sends the object back to the
