@@ -101,22 +101,23 @@ PipelineCore::PipelineCore(asio::any_io_executor data, std::unique_ptr<ConfigSou
       work_(config_io_.get_executor()),
       source_(std::move(source)) {}
 
-Result<std::unique_ptr<PipelineCore>> PipelineCore::start(asio::any_io_executor data,
-                                                          std::unique_ptr<ConfigSource> source,
-                                                          Stages stages) {
+Result<std::unique_ptr<PipelineCore>> PipelineCore::start(
+    asio::any_io_executor data, std::unique_ptr<ConfigSource> source, Stages stages,
+    std::chrono::milliseconds first_version_wait) {
   std::unique_ptr<PipelineCore> core(
       new PipelineCore(std::move(data), std::move(source), std::move(stages)));
-  // Shared with the handler: the promise must outlive set_value(), which may still be running
-  // when the waiting thread wakes up.
-  auto started = std::make_shared<std::promise<Status>>();
-  std::future<Status> done = started->get_future();
-  asio::post(core->config_io_,
-             [c = core.get(), started] { started->set_value(c->startOnConfigThread()); });
-  core->thread_ = std::thread([c = core.get()] {
+  std::future<Status> done = core->started_.get_future();
+  PipelineCore* c = core.get();
+  asio::post(c->config_io_, [c] { c->startOnConfigThread(); });
+  c->thread_ = std::thread([c] {
     lowerThreadPriority();
     c->config_io_.run();
   });
-  pthread_setname_np(core->thread_.native_handle(), "ambit-config");
+  pthread_setname_np(c->thread_.native_handle(), "ambit-config");
+  if (first_version_wait != kNoDeadline &&
+      done.wait_for(first_version_wait) == std::future_status::timeout) {
+    asio::post(c->config_io_, [c] { c->finishStart(Status::ok()); });  // stop waiting
+  }
   if (Status st = done.get(); !st) return st.error();  // the destructor joins the thread
   for (Outcome& outcome : core->initial_) core->data_side_->deliver(std::move(outcome));
   core->initial_.clear();
@@ -135,16 +136,28 @@ PipelineCore::~PipelineCore() {
   releases_->close();
 }
 
-Status PipelineCore::startOnConfigThread() {
+void PipelineCore::startOnConfigThread() {
+  in_source_start_ = true;
   Status st = source_->start(config_io_, *this);
-  if (st) prepareNewest();
+  in_source_start_ = false;
+  if (!st) return finishStart(std::move(st));
+  prepareNewest();  // the version the source published while starting, if any
+}
+
+// Ends start(): with the first outcome, a source that cannot start, or start() giving up
+// waiting. Later outcomes go to the data executor.
+void PipelineCore::finishStart(Status status) {
+  if (!starting_) {
+    if (!status) logError("config source {}: {}", source_->name(), status.message());
+    return;
+  }
   starting_ = false;
-  return st;
+  started_.set_value(std::move(status));
 }
 
 void PipelineCore::publish(SnapshotPtr snapshot) {
   newest_ = std::move(snapshot);
-  if (prepare_queued_ || starting_) return;  // while starting, startOnConfigThread prepares it
+  if (prepare_queued_ || in_source_start_) return;  // startOnConfigThread prepares it next
   prepare_queued_ = true;
   asio::post(config_io_, [this] { prepareNewest(); });
 }
@@ -181,6 +194,7 @@ void PipelineCore::prepareNewest() {
 void PipelineCore::deliver(Outcome outcome) {
   if (starting_) {
     initial_.push_back(std::move(outcome));
+    finishStart(Status::ok());
     return;
   }
   if (stopping_) return;

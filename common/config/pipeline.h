@@ -33,7 +33,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -44,6 +46,9 @@ namespace ambit::config {
 
 using SnapshotPtr = std::shared_ptr<const v1::MeshSnapshot>;
 using RejectCallback = std::function<void(const ConfigErrors&)>;
+
+// start() waits for the source's first version without a deadline.
+inline constexpr std::chrono::milliseconds kNoDeadline = std::chrono::milliseconds::max();
 
 // A daemon's part of the pipeline.
 template <typename Prepared>
@@ -65,7 +70,8 @@ class PipelineCore final : private ConfigSink {
 
   static Result<std::unique_ptr<PipelineCore>> start(boost::asio::any_io_executor data,
                                                      std::unique_ptr<ConfigSource> source,
-                                                     Stages stages);
+                                                     Stages stages,
+                                                     std::chrono::milliseconds first_version_wait);
   ~PipelineCore() override;
   PipelineCore(const PipelineCore&) = delete;
   PipelineCore& operator=(const PipelineCore&) = delete;
@@ -81,7 +87,8 @@ class PipelineCore final : private ConfigSink {
 
   PipelineCore(boost::asio::any_io_executor data, std::unique_ptr<ConfigSource> source,
                Stages stages);
-  Status startOnConfigThread();
+  void startOnConfigThread();
+  void finishStart(Status status);
   void publish(SnapshotPtr snapshot) override;
   void reject(ConfigErrors errors) override;
   void prepareNewest();
@@ -96,8 +103,10 @@ class PipelineCore final : private ConfigSink {
   std::unique_ptr<ConfigSource> source_;  // config thread
   SnapshotPtr newest_;                    // config thread: published, not yet prepared
   bool prepare_queued_ = false;           // config thread
-  bool starting_ = true;                  // config thread: outcomes go to initial_
-  std::vector<Outcome> initial_;          // handed to start() through a future
+  bool in_source_start_ = false;          // config thread: inside source_->start()
+  bool starting_ = true;                  // config thread: start() waits for the first outcome
+  std::vector<Outcome> initial_;          // the first outcome, handed to start() by started_
+  std::promise<Status> started_;          // set once, on the config thread
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
@@ -108,11 +117,13 @@ class ConfigPipeline {
   using Stages = PipelineStages<Prepared>;
 
   // Call on the data thread, or before any thread runs `data`. Starts the config thread and
-  // `source`, waits until the initial version is prepared (or rejected) and applies (or
-  // reports) it on the calling thread before returning. Fails when the source cannot start.
-  static Result<std::unique_ptr<ConfigPipeline>> start(boost::asio::any_io_executor data,
-                                                       std::unique_ptr<ConfigSource> source,
-                                                       Stages stages) {
+  // `source` and waits for the source's first version (a directory source has it at once, a
+  // remote one after its first sync), at most `first_version_wait`: it is prepared, then
+  // applied (or reported rejected) on the calling thread before start() returns. A first
+  // version that comes later is posted like any other. Fails when the source cannot start.
+  static Result<std::unique_ptr<ConfigPipeline>> start(
+      boost::asio::any_io_executor data, std::unique_ptr<ConfigSource> source, Stages stages,
+      std::chrono::milliseconds first_version_wait = kNoDeadline) {
     PipelineCore::Stages erased;
     erased.prepare = [prepare = std::move(stages.prepare)](
                          const SnapshotPtr& s) -> Result<std::shared_ptr<const void>> {
@@ -124,7 +135,8 @@ class ConfigPipeline {
       apply(std::static_pointer_cast<const Prepared>(std::move(p)));
     };
     erased.on_rejected = std::move(stages.on_rejected);
-    auto core = PipelineCore::start(std::move(data), std::move(source), std::move(erased));
+    auto core = PipelineCore::start(std::move(data), std::move(source), std::move(erased),
+                                    first_version_wait);
     if (!core) return core.error();
     return std::unique_ptr<ConfigPipeline>(new ConfigPipeline(std::move(*core)));
   }

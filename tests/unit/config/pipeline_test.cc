@@ -1,7 +1,8 @@
-// ConfigPipeline: prepare() runs on the config thread and apply() on the data thread only; a
-// rejected change or a failed prepare() keeps the last good snapshot and is reported; replaced
-// snapshots are destroyed off the data thread; queued versions coalesce; destroying the
-// pipeline with a reload in flight joins and delivers nothing more.
+// ConfigPipeline: prepare() runs on the config thread and apply() on the data thread only; start()
+// applies the first version (waiting for a late one up to its deadline); a rejected change or a
+// failed prepare() keeps the last good snapshot and is reported; replaced snapshots are
+// destroyed off the data thread; queued versions coalesce; destroying the pipeline with a
+// reload in flight joins and delivers nothing more.
 //
 // The test thread plays the data thread: it runs `io_` (and nothing else does).
 #include "common/config/pipeline.h"
@@ -105,15 +106,18 @@ class Gate {
   bool open_ = false;
 };
 
-// A source the test drives: publish()/reject() called on the test thread reach the sink on the
-// config thread, in order.
+// A source the test drives: publish() called on the test thread reaches the sink on the config
+// thread, in order. Its first version comes during start(), after it (`later`: as a remote
+// source's first sync would), or never (null).
 class ScriptedSource final : public ConfigSource {
  public:
-  explicit ScriptedSource(SnapshotPtr initial) : initial_(std::move(initial)) {}
+  explicit ScriptedSource(SnapshotPtr initial, bool later = false)
+      : initial_(std::move(initial)), later_(later) {}
   Status start(asio::io_context& config_io, ConfigSink& sink) override {
     io_ = &config_io;
     sink_ = &sink;
-    if (initial_) sink.publish(initial_);
+    if (initial_ && later_) publish(initial_);
+    if (initial_ && !later_) sink.publish(initial_);
     return Status::ok();
   }
   std::string name() const override { return "scripted"; }
@@ -124,6 +128,7 @@ class ScriptedSource final : public ConfigSource {
 
  private:
   SnapshotPtr initial_;
+  bool later_;
   asio::io_context* io_ = nullptr;
   ConfigSink* sink_ = nullptr;
 };
@@ -138,7 +143,8 @@ class PipelineTest : public ::testing::Test {
     return std::make_shared<const Prepared>(s->version(), journal_);
   }
 
-  Status start(std::unique_ptr<ConfigSource> source) {
+  Status start(std::unique_ptr<ConfigSource> source,
+               std::chrono::milliseconds first_version_wait = kNoDeadline) {
     ConfigPipeline<Prepared>::Stages stages;
     stages.prepare = [this](const SnapshotPtr& s) { return prepare(s); };
     stages.apply = [this](std::shared_ptr<const Prepared> p) {
@@ -150,8 +156,8 @@ class PipelineTest : public ::testing::Test {
       data_threads_.insert(std::this_thread::get_id());
       rejections_.push_back(errors);
     };
-    auto p =
-        ConfigPipeline<Prepared>::start(io_.get_executor(), std::move(source), std::move(stages));
+    auto p = ConfigPipeline<Prepared>::start(io_.get_executor(), std::move(source),
+                                             std::move(stages), first_version_wait);
     if (!p) return p.error();
     pipeline_ = std::move(*p);
     return Status::ok();
@@ -199,6 +205,24 @@ TEST_F(PipelineTest, PreparesOnTheConfigThreadAndAppliesOnlyOnTheDataThread) {
   const auto prepare_threads = journal_.prepareThreads();
   ASSERT_EQ(prepare_threads.size(), 1u);
   EXPECT_NE(*prepare_threads.begin(), std::this_thread::get_id());
+}
+
+TEST_F(PipelineTest, StartWaitsForAFirstVersionThatComesAfterTheSourceStarted) {
+  ASSERT_TRUE(start(std::make_unique<ScriptedSource>(version("v1"), /*later=*/true)).isOk());
+  EXPECT_EQ(applied_, std::vector<std::string>{"v1"});
+  EXPECT_EQ(data_threads_, std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
+TEST_F(PipelineTest, StartGivesUpWaitingAfterTheDeadlineAndTheFirstVersionIsPostedLater) {
+  auto source = std::make_unique<ScriptedSource>(nullptr);
+  ScriptedSource* raw = source.get();
+  ASSERT_TRUE(start(std::move(source), 1ms).isOk());
+  EXPECT_TRUE(applied_.empty());
+  raw->publish(version("v1"));
+  ASSERT_TRUE(journal_.waitPrepared("v1"));
+  EXPECT_TRUE(applied_.empty()) << "applied only when the data thread runs";
+  ASSERT_TRUE(runUntil([&] { return applied_.size() == 1; }));
+  EXPECT_EQ(current_->version, "v1");
 }
 
 TEST_F(PipelineTest, RejectedChangeKeepsTheLastGoodAndReportsEveryProblem) {
