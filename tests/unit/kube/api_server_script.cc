@@ -2,8 +2,6 @@
 
 #include <stdlib.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "common/async/spawn.h"
 
 namespace ambit::kube::testing {
 
@@ -95,7 +95,7 @@ void ScriptedApiServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
     if (ec) return;
     auto conn = std::make_shared<Conn>(std::move(s), tls_);
-    asio::co_spawn(
+    spawn(
         io_,
         [this, conn]() -> asio::awaitable<void> {
           boost::system::error_code ec;
@@ -135,7 +135,7 @@ void ScriptedApiServer::accept() {
           }
           co_await conn->tls.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
         },
-        asio::detached);
+        "scripted API server connection");
     accept();
   });
 }

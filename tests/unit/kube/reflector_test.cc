@@ -3,12 +3,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
 
+#include "common/async/spawn.h"
 #include "tests/unit/kube/api_server_script.h"
 
 namespace ambit::kube {
@@ -100,7 +99,7 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return watches >= 3; })) << "watches: " << watches;
   reflector.stop();
   server.stop();
@@ -145,7 +144,7 @@ TEST_F(ReflectorTest, ExpiredContinueTokenRestartsTheList) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
   reflector.stop();
   server.stop();
@@ -167,7 +166,7 @@ TEST_F(ReflectorTest, BadEventRewatchesFromTheLastGoodVersionWithoutRelisting) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return watches >= 2; }));
   reflector.stop();
   server.stop();
@@ -188,7 +187,7 @@ TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
   reflector.stop();
   server.stop();
@@ -213,9 +212,9 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   std::ofstream(dir / "token") << "new\n";  // the kubelet rotated the projected token
   ApiClient client(io_.get_executor(), creds);
   std::optional<Result<ApiResponse>> got;
-  asio::co_spawn(
+  spawn(
       io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
-      asio::detached);
+      "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_TRUE(*got) << got->error().message;
   EXPECT_EQ((*got)->status, 200u);
@@ -233,9 +232,9 @@ TEST_F(ReflectorTest, ServerWithAnUntrustedCertificateIsRefused) {
   cfg.ca_pem = other.restConfig().ca_pem;  // trust the wrong CA
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(cfg));
   std::optional<Result<ApiResponse>> got;
-  asio::co_spawn(
+  spawn(
       io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
-      asio::detached);
+      "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_FALSE(*got);
   EXPECT_TRUE(has(got->error().message, "TLS handshake")) << got->error().message;
