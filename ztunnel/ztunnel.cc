@@ -56,13 +56,18 @@ Status Ztunnel::Impl::start() {
                                        *inbound);
   connections = std::make_unique<ConnectionManager>(io, tracker, *pods, *outbound);
 
-  config::ConfigWatcher::Options wopts;
-  wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::LoopConfigWatch::start(
-      io, options.config_dir, wopts,
-      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); });
-  if (!w) return w.error();
-  config_watch = std::move(*w);
+  // Reading, translating, indexing and compiling policies run on the pipeline's config thread;
+  // the data thread only swaps the result in (apply).
+  auto p = config::ConfigPipeline<ZtunnelConfig>::start(
+      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      {.prepare = [](const config::SnapshotPtr& s) -> Result<std::shared_ptr<const ZtunnelConfig>> {
+         auto c = prepareConfig(s);
+         if (!c) return c.error();
+         return std::make_shared<const ZtunnelConfig>(std::move(*c));
+       },
+       .apply = [this](std::shared_ptr<const ZtunnelConfig> c) { apply(std::move(c)); }});
+  if (!p) return p.error();
+  config = std::move(*p);
 
   AMBIT_TRY(registerAdmin());
   handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *pods);
@@ -70,18 +75,8 @@ Status Ztunnel::Impl::start() {
   return Status::ok();
 }
 
-void Ztunnel::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
-  const std::string version = s->version();
-  auto config = prepareConfig(std::move(s));
-  if (!config) {
-    logError("config version {}: {}; previous policies stay", version, config.error().message);
-    return;
-  }
-  apply(std::move(*config));
-}
-
-void Ztunnel::Impl::apply(ZtunnelConfig config) {
-  const v1::MeshSnapshot& s = config.state->snapshot();
+void Ztunnel::Impl::apply(std::shared_ptr<const ZtunnelConfig> config) {
+  const v1::MeshSnapshot& s = config->state->snapshot();
   logInfo("config version {}: {} workloads, {} services, {} authorization policies", s.version(),
           s.workloads_size(), s.services_size(), s.authorization_policies_size());
   active_config.set(std::move(config));
@@ -93,6 +88,9 @@ void Ztunnel::Impl::run() {
     auto guard = asio::make_work_guard(admin_io);
     admin_io.run();
   });
+  // The data loop may have nothing to do (no pod handed over yet: config arrives on the
+  // pipeline's thread, hand-off on its own); it runs until the drain stops it.
+  auto guard = asio::make_work_guard(io);
   io.run();
   admin_io.stop();
   if (admin_thread.joinable()) admin_thread.join();
@@ -105,7 +103,7 @@ void Ztunnel::Impl::beginDrain() {
                           [self = shared_from_this()] {
                             self->pool->close();
                             self->identities.reset();
-                            self->config_watch.reset();
+                            self->config.reset();
                             self->io.stop();
                           });
 }

@@ -2,9 +2,11 @@
 // The ztunnel's configuration: what one translated MeshSnapshot becomes for the data path
 // (the mesh index that resolves destinations, and the compiled L4 policies).
 //
-// prepareConfig() is a pure function, callable on any thread: the expensive part of a config
-// change (indexing, compiling policies) need not run on the data thread, which only swaps the
-// finished ZtunnelConfig in (ActiveConfig::set) and re-checks open connections.
+// prepareConfig() is a pure function, callable on any thread: the ztunnel runs it on the config
+// pipeline's thread (common/config/pipeline.h), so the data thread only swaps the finished
+// ZtunnelConfig in (ActiveConfig::set) and re-checks open connections. The pointer the
+// pipeline hands over is kept as it is: its deleter frees a replaced configuration on the
+// config thread, not on the data thread.
 //
 // ConfigProvider is how the proxies read the configuration in force; ActiveConfig is the data
 // thread's holder. A ZtunnelConfig is immutable once built; holders share it by shared_ptr.
@@ -42,8 +44,8 @@ class ConfigProvider {
 class ActiveConfig final : public ConfigProvider {
  public:
   std::shared_ptr<const ZtunnelConfig> current() const override { return current_; }
-  void set(ZtunnelConfig config) {
-    current_ = std::make_shared<const ZtunnelConfig>(std::move(config));
+  void set(std::shared_ptr<const ZtunnelConfig> config) {
+    current_ = std::move(config);
     loaded_ = true;
   }
   // A configuration has been set (any thread: readiness).

@@ -12,7 +12,8 @@
 #include <thread>
 
 #include "common/admin/admin_server.h"
-#include "common/config/loop_watch.h"
+#include "common/config/directory_source.h"
+#include "common/config/pipeline.h"
 #include "common/hbone/client_pool.h"
 #include "common/identity/identity_store.h"
 #include "ztunnel/capture_maps.h"
@@ -37,10 +38,9 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   void run();
   void beginDrain();
 
-  // Config source (data thread): prepares and applies each good snapshot.
-  void onSnapshot(std::shared_ptr<const v1::MeshSnapshot> snapshot);
-  // Swaps the configuration in and re-checks open connections against it.
-  void apply(ZtunnelConfig config);
+  // Data thread: swaps a configuration prepared on the config thread in and re-checks open
+  // connections against it.
+  void apply(std::shared_ptr<const ZtunnelConfig> config);
 
   // admin.cc (admin thread; reads via runOnDataThread)
   Status registerAdmin();
@@ -56,7 +56,6 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   std::unique_ptr<hbone::HboneClientPool> pool;
   std::unique_ptr<PoolTunnelDialer> dialer;
   ActiveConfig active_config;
-  std::unique_ptr<config::LoopConfigWatch> config_watch;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<TcpMetrics> metrics;
   ConnectionTracker tracker;
@@ -66,6 +65,8 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   std::unique_ptr<ConnectionManager> connections;
   std::unique_ptr<admin::AdminServer> admin_server, metrics_server, ready_server;
   std::unique_ptr<HandoffClient> handoff;
+  // Last: destroyed first, so apply() never runs on a half-destroyed Impl.
+  std::unique_ptr<config::ConfigPipeline<ZtunnelConfig>> config;
 };
 
 }  // namespace ambit::ztunnel

@@ -76,7 +76,7 @@ void ProxyTest::applyMesh(const std::string& extra_yaml) {
   auto prepared =
       prepareConfig(std::make_shared<const v1::MeshSnapshot>(std::move(loaded.snapshot)));
   ASSERT_TRUE(prepared) << prepared.error().message;
-  config.set(std::move(*prepared));
+  config.set(std::make_shared<const ZtunnelConfig>(std::move(*prepared)));
 }
 
 bool ProxyTest::runUntil(const std::function<bool()>& done) {
