@@ -1,14 +1,13 @@
 #pragma once
-// Helpers for ambit_config tests: translate inline YAML, temporary config directories.
+// Helpers for ambit_config tests: translate inline YAML. Config directories are
+// test::TempDir (tests/support/temp_dir.h).
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "common/config/loader.h"
+#include "tests/support/temp_dir.h"
 
 namespace ambit::config::testing {
 
@@ -29,33 +28,5 @@ inline std::string allErrors(const LoadResult& r) {
   for (const auto& e : r.errors) out += e.toString() + "\n";
   return out;
 }
-
-// A fresh directory under $TMPDIR, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ambit-config-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  // Writes atomically (temp file + rename) so a watcher never sees a torn file.
-  void write(const std::string& rel, const std::string& content) const {
-    const auto target = path_ / rel;
-    std::filesystem::create_directories(target.parent_path());
-    const auto tmp = path_ / (".tmp-" + target.filename().string());
-    std::ofstream(tmp) << content;
-    std::filesystem::rename(tmp, target);
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace ambit::config::testing

@@ -56,7 +56,7 @@ class WatcherTest : public ::testing::Test {
     return true;
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::vector<std::shared_ptr<const v1::MeshSnapshot>> snapshots_;
   std::vector<ConfigErrors> error_batches_;
@@ -112,7 +112,7 @@ TEST(Watcher, MissingDirectoryFailsCreate) {
 }
 
 TEST(Watcher, BadInitialDirectoryHasNoCurrentSnapshot) {
-  testing::TempDir dir;
+  test::TempDir dir;
   dir.write("bad.yaml", "kind: [");
   size_t error_calls = 0;
   auto w =

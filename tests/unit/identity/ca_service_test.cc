@@ -49,7 +49,7 @@ class CaServiceTest : public ::testing::Test {
     return std::move(*req);
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::shared_ptr<EmbeddedCa> ca_;
   std::string address_;
   std::unique_ptr<CaServer> server_;

@@ -106,7 +106,7 @@ class CertManagerTest : public ::testing::Test {
     poll();
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   testing::FakeWallClock clock_;
   std::unique_ptr<EmbeddedCa> ca_;
   SpiffeId id_;
