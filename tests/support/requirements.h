@@ -5,8 +5,9 @@
 //
 //   void SetUp() override { AMBIT_REQUIRE(test::missingRoot("creates network namespaces")); }
 //
-// AMBIT_REQUIRE prints a banner naming the test and the reason on stderr (seen in ctest's
-// output even without --verbose on failure summaries) and GTEST_SKIP()s with the same reason.
+// AMBIT_REQUIRE prints a banner naming the test and the reason on stderr (in the test's output:
+// `ctest -V`, Testing/Temporary/LastTest.log) and GTEST_SKIP()s with the same reason, which
+// gtest lists again in its summary.
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,11 @@
 #pragma once
-// Helpers for ambit_config tests: translate inline YAML. Config directories are
-// test::TempDir (tests/support/temp_dir.h).
+// Helpers for ambit_config tests: translate inline YAML.
 
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "common/config/loader.h"
-#include "tests/support/temp_dir.h"
 
 namespace ambit::config::testing {
 

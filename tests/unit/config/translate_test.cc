@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "common/config/validators.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_data.h"
 #include "tests/unit/config/test_util.h"
 

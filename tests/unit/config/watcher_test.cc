@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 
+#include "tests/support/temp_dir.h"
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {

@@ -13,6 +13,7 @@
 #include "common/identity/cert_manager.h"
 #include "common/identity/csr.h"
 #include "common/identity/verify.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {

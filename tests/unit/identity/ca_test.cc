@@ -9,6 +9,8 @@
 #include "common/identity/pem.h"
 #include "common/identity/verify.h"
 #include "common/identity/x509_builder.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "common/identity/csr.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {

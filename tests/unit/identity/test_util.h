@@ -1,6 +1,6 @@
 #pragma once
-// Shared helpers for identity tests: a settable wall clock, a CA in a temp dir (test::TempDir),
-// workload certificates it issues.
+// Shared helpers for identity tests: a settable wall clock, a CA in a directory, workload
+// certificates it issues.
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,6 @@
 #include "common/identity/ca.h"
 #include "common/identity/certificate.h"
 #include "common/identity/csr.h"
-#include "tests/support/files.h"
-#include "tests/support/temp_dir.h"
 
 namespace ambit::identity::testing {
 

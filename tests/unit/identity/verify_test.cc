@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/identity/pem.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {

@@ -15,11 +15,10 @@
 
 namespace ambit::waypoint::testing {
 
-using test::meshYaml;
 using test::seedVirtualService;  // the seed VirtualService, verbatim
 
 inline std::shared_ptr<const MeshIndex> buildIndex(const std::string& extra_yaml = "") {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", meshYaml()}};
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", test::meshYaml()}};
   if (!extra_yaml.empty()) docs.push_back({"extra.yaml", extra_yaml});
   config::LoadResult r = config::translate(docs);
   for (const auto& e : r.errors) ADD_FAILURE() << e.toString();
