@@ -8,7 +8,8 @@ include(GoogleTest)
 #            openssl CLI) against ambit code running in the test process
 #   kernel   real BPF attach in throwaway netns/cgroups (needs root + BPF)
 #   e2e      a lab of real binaries (needs root)
-# (`bench`, the benchmark command in quick mode, is registered by tests/bench.)
+# (`bench`, the benchmark command in quick mode, is registered by tests/bench; `k8s`, a real
+# kube-apiserver + etcd, by tests/k8s.)
 function(ambit_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT T_TIMEOUT)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds, and runs every test (unit, interop, kernel,
-# e2e, bench). Needs root: kernel and e2e tests attach real BPF programs in throwaway
+# e2e, bench, k8s). Needs root: kernel and e2e tests attach real BPF programs in throwaway
 # namespaces/cgroups.
 #   scripts/test.sh                 everything
-#   scripts/test.sh -L unit         one label (unit | interop | kernel | e2e | bench)
+#   scripts/test.sh -L unit         one label (unit | interop | kernel | e2e | bench | k8s)
 #   scripts/test.sh -R Config       tests whose name matches a regex
+# The Kubernetes components (label k8s) are built first when every test or a k8s one runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $EUID -ne 0 ]]; then
@@ -13,5 +14,8 @@ if [[ $EUID -ne 0 ]]; then
 fi
 scripts/setup.sh
 scripts/build.sh
+if [[ $# -eq 0 || "$*" == *k8s* ]]; then
+  scripts/setup-k8s.sh
+fi
 cd "${AMBIT_BUILD_DIR:-build}"
 ctest --output-on-failure --no-tests=error "$@"
