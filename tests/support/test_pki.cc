@@ -111,6 +111,14 @@ TestPki& TestPki::operator=(TestPki&&) noexcept = default;
 TestPki::~TestPki() = default;
 
 CertKey TestPki::issue(const std::string& uri_san, Validity validity) const {
+  return issueWithSan(uri_san.empty() ? "" : "URI:" + uri_san, validity);
+}
+
+CertKey TestPki::issueForIp(const std::string& ip, Validity validity) const {
+  return issueWithSan("IP:" + ip, validity);
+}
+
+CertKey TestPki::issueWithSan(const std::string& san, Validity validity) const {
   static long serial = 100;  // NOLINT(runtime/int)
   PkeyPtr key(EVP_EC_gen("P-256"));
   check(key != nullptr, "EVP_EC_gen");
@@ -126,7 +134,7 @@ CertKey TestPki::issue(const std::string& uri_san, Validity validity) const {
   addExt(cert.get(), ca, NID_key_usage, "critical,digitalSignature,keyAgreement");
   addExt(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth");
   addExt(cert.get(), ca, NID_authority_key_identifier, "keyid:always");
-  if (!uri_san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, "URI:" + uri_san);
+  if (!san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, san);
   check(X509_sign(cert.get(), keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign leaf");
   return CertKey{certPem(cert.get()), keyPem(key.get())};
 }

@@ -36,6 +36,8 @@ class TestPki {
   };
   // A leaf for `uri_san` (e.g. "spiffe://cluster.local/ns/a/sa/b"); empty: no SAN at all.
   CertKey issue(const std::string& uri_san, Validity validity = Validity::kCurrent) const;
+  // A server leaf for an IP address (an IP SAN, e.g. "127.0.0.1") that HTTPS clients check.
+  CertKey issueForIp(const std::string& ip, Validity validity = Validity::kCurrent) const;
   const std::string& caPem() const { return ca_.cert_pem; }
   // The CA's own certificate and key (e.g. to write them where another process loads them).
   const CertKey& ca() const { return ca_; }
@@ -43,6 +45,8 @@ class TestPki {
  private:
   struct Keys;
   TestPki(std::unique_ptr<Keys> keys, CertKey ca);
+  // `san` in OpenSSL's configuration form ("URI:...", "IP:..."); empty: no SAN.
+  CertKey issueWithSan(const std::string& san, Validity validity) const;
   std::unique_ptr<Keys> keys_;
   CertKey ca_;
 };

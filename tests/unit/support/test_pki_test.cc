@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 
@@ -47,6 +48,16 @@ TEST(TestPki, IssuesLeafsTheRootVerifiesWithTheirSpiffeId) {
   ASSERT_FALSE(none);
   EXPECT_NE(none.error().message.find("exactly one URI SAN"), std::string::npos);
   EXPECT_NE(verify(TestPki("another CA").caPem(), leaf.cert_pem), X509_V_OK);
+}
+
+TEST(TestPki, ServerLeafForAnIpAddressCarriesThatIpSan) {
+  TestPki pki("support test CA");
+  CertKey server = pki.issueForIp("127.0.0.1");
+  EXPECT_EQ(verify(pki.caPem(), server.cert_pem), X509_V_OK);
+  X509Ptr cert = parse(server.cert_pem);
+  EXPECT_EQ(X509_check_ip_asc(cert.get(), "127.0.0.1", 0), 1);
+  EXPECT_EQ(X509_check_ip_asc(cert.get(), "127.0.0.2", 0), 0);
+  EXPECT_FALSE(spiffeVerifier("cluster.local")(cert.get(), nullptr)) << "no URI SAN";
 }
 
 TEST(TestPki, ExpiredLeafFailsVerificationAsExpired) {
