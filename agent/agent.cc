@@ -74,7 +74,8 @@ Status Agent::Impl::start() {
   }
   std::vector<bpf::IpAddr> probes;
   for (const auto& p : options.probe_sources) probes.push_back(*bpf::IpAddr::parse(p));
-  reconciler = std::make_unique<PodReconciler>(*datapath, handoff, probes);
+  pod_capture = std::make_unique<DatapathPodCapture>(*datapath);
+  reconciler = std::make_unique<PodReconciler>(*pod_capture, pod_netns, handoff, probes);
 
   identity::EmbeddedCaOptions ca_opts;
   ca_opts.stateDir = options.state_dir;

@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/handoff_server.h"
+#include "agent/pod_datapath.h"
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
 #include "common/bpf/capture_datapath.h"
@@ -37,6 +38,8 @@ struct Agent::Impl {
   admin::AdminServer admin;
   boost::asio::steady_timer resync;
   std::unique_ptr<bpf::CaptureDatapath> datapath;
+  std::unique_ptr<DatapathPodCapture> pod_capture;
+  HostPodNetns pod_netns;
   HandoffServer handoff;
   std::unique_ptr<PodReconciler> reconciler;
   std::unique_ptr<config::LoopConfigWatch> config_watch;

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/pod_datapath.h"
 #include "ambit/v1/handoff.pb.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -37,7 +38,7 @@ struct HandoffStats {
   uint64_t errors = 0;  // nacks, timeouts, send failures
 };
 
-class HandoffServer {
+class HandoffServer final : public PodHandoff {
  public:
   // Called on a sender thread each time a ztunnel acks a pod (PodAdd/PodKeep) as served, i.e.
   // its listeners are up in the pod's netns.
@@ -54,8 +55,8 @@ class HandoffServer {
   Status start(const std::string& socket_path, ServedCallback on_served = {});
   void stop();
 
-  void upsert(HandoffPod pod);
-  void remove(const std::string& uid);
+  void upsert(HandoffPod pod) override;
+  void remove(const std::string& uid) override;
 
   HandoffStats stats() const;
 

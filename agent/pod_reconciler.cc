@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#include "agent/inbound_routing.h"
 #include "common/log.h"
-#include "common/netns.h"
 
 namespace ambit::agent {
 
@@ -22,9 +20,12 @@ Result<bpf::NetnsConfig> netnsConfig(const v1::Workload& w) {
 
 }  // namespace
 
-PodReconciler::PodReconciler(bpf::CaptureDatapath& datapath, HandoffServer& handoff,
+PodReconciler::PodReconciler(PodCapture& capture, PodNetns& netns, PodHandoff& handoff,
                              std::vector<bpf::IpAddr> probe_sources)
-    : datapath_(datapath), handoff_(handoff), probe_sources_(std::move(probe_sources)) {}
+    : capture_(capture),
+      netns_(netns),
+      handoff_(handoff),
+      probe_sources_(std::move(probe_sources)) {}
 
 std::string PodReconciler::podId(const std::string& uid) {
   // Kubernetes names are DNS labels/subdomains ([a-z0-9.-]) and never contain '_', so
@@ -68,9 +69,9 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
 Status PodReconciler::add(const EnrolledPod& pod) {
   const v1::Workload& w = pod.workload;
   std::string who = fmt::format("pod {}/{}", w.namespace_(), w.name());
-  auto netns = openNetns(pod.netns_path);
+  auto netns = netns_.open(pod.netns_path);
   if (!netns) return netns.error().context(who);
-  auto cookie = netnsCookie(netns->get());
+  auto cookie = netns_.cookie(netns->get());
   if (!cookie) return cookie.error().context(who);
   auto out_cfg = netnsConfig(w);
   if (!out_cfg) return out_cfg.error().context(who);
@@ -86,7 +87,7 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   for (uint32_t port : w.bypass_inbound_ports())
     in_cfg.bypass_ports.push_back(static_cast<uint16_t>(port));
 
-  if (Status st = datapath_.attachInbound(podId(w.uid()), netns->get(), ips, in_cfg); !st) {
+  if (Status st = capture_.attachInbound(podId(w.uid()), netns->get(), ips, in_cfg); !st) {
     return st.error().context(who + ": inbound capture");
   }
   // Already captured (an in-place update, or adopted from a previous agent's pins): update
@@ -95,17 +96,17 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   bool same_netns = prev != applied_.end() && prev->second.netns_cookie == *cookie;
   bool capturing = same_netns && prev->second.capturing;
   bool served = same_netns && prev->second.served;
-  if (auto enrolled = datapath_.enrolledNetns(); !capturing && enrolled) {
+  if (auto enrolled = capture_.enrolledNetns(); !capturing && enrolled) {
     capturing = std::find(enrolled->begin(), enrolled->end(), *cookie) != enrolled->end();
   }
   if (capturing) {
-    if (Status st = datapath_.enrollNetns(*cookie, *out_cfg); !st) {
+    if (Status st = capture_.enrollNetns(*cookie, *out_cfg); !st) {
       return st.error().context(who + ": outbound capture");
     }
   }
   // Without reply routing the ztunnel falls back to connecting to the app from loopback.
   bool preserve_source = true;
-  if (Status st = installInboundRouting(netns->get()); !st) {
+  if (Status st = netns_.installReplyRouting(netns->get()); !st) {
     logWarn("{}: {}; the app will see connections from loopback", who, st.message());
     preserve_source = false;
   }
@@ -132,11 +133,12 @@ Status PodReconciler::remove(const std::string& uid) {
   Applied a = it->second;
   applied_.erase(it);
   // Capture off first, then the ztunnel may close the pod's listeners.
-  Status out = datapath_.unenrollNetns(a.netns_cookie);
-  Status in = datapath_.detachInbound(podId(uid));
+  Status out = capture_.unenrollNetns(a.netns_cookie);
+  Status in = capture_.detachInbound(podId(uid));
   handoff_.remove(uid);
-  if (auto netns = openNetns(a.pod.netns_path)) {  // a deleted pod took its rules with it
-    if (Status st = removeInboundRouting(netns->get()); !st) logWarn("{}: {}", uid, st.message());
+  if (auto netns = netns_.open(a.pod.netns_path)) {  // a deleted pod took its rules with it
+    if (Status st = netns_.removeReplyRouting(netns->get()); !st)
+      logWarn("{}: {}", uid, st.message());
   }
   logInfo("de-enrolled pod {}", uid);
   if (!out) return out.error().context("de-enroll " + uid);
@@ -156,7 +158,7 @@ void PodReconciler::onServed(const std::string& uid) {
 }
 
 Status PodReconciler::startCapture(const std::string& uid, Applied& a) {
-  if (Status st = datapath_.enrollNetns(a.netns_cookie, a.outbound); !st) {
+  if (Status st = capture_.enrollNetns(a.netns_cookie, a.outbound); !st) {
     return st.error().context(fmt::format("pod {}: outbound capture", uid));
   }
   a.capturing = true;
@@ -167,9 +169,10 @@ Status PodReconciler::startCapture(const std::string& uid, Applied& a) {
 void PodReconciler::removeLeftovers(const EnrollmentPlan& plan) {
   // Pods that left the mesh while no agent ran keep the reply routing a previous agent added.
   for (const auto& path : plan.outside_netns) {
-    auto netns = openNetns(path);
+    auto netns = netns_.open(path);
     if (!netns) continue;  // the pod is gone, and its rules with it
-    if (Status st = removeInboundRouting(netns->get()); !st) logWarn("{}: {}", path, st.message());
+    if (Status st = netns_.removeReplyRouting(netns->get()); !st)
+      logWarn("{}: {}", path, st.message());
   }
   std::set<uint64_t> cookies;
   std::set<std::string> ids;
@@ -177,18 +180,18 @@ void PodReconciler::removeLeftovers(const EnrollmentPlan& plan) {
     cookies.insert(a.netns_cookie);
     ids.insert(podId(uid));
   }
-  if (auto enrolled = datapath_.enrolledNetns()) {
+  if (auto enrolled = capture_.enrolledNetns()) {
     for (uint64_t c : *enrolled) {
       if (cookies.count(c)) continue;
       logInfo("removing stale netns enrollment (cookie {}) left by a previous agent", c);
-      if (Status st = datapath_.unenrollNetns(c); !st) logWarn("{}", st.message());
+      if (Status st = capture_.unenrollNetns(c); !st) logWarn("{}", st.message());
     }
   }
-  if (auto pods = datapath_.inboundPods()) {
+  if (auto pods = capture_.inboundPods()) {
     for (const auto& id : *pods) {
       if (ids.count(id)) continue;
       logInfo("removing stale inbound capture of pod {} left by a previous agent", id);
-      if (Status st = datapath_.detachInbound(id); !st) logWarn("{}", st.message());
+      if (Status st = capture_.detachInbound(id); !st) logWarn("{}", st.message());
     }
   }
 }

@@ -5,6 +5,9 @@
 // networking. A pod that fails (missing netns, a map full) is reported by name and retried on
 // the next reconcile; the other pods are unaffected.
 //
+// It reaches the kernel and the ztunnel only through PodCapture, PodNetns and PodHandoff
+// (pod_datapath.h).
+//
 // On the first reconcile after start it adopts what a previous agent pinned: entries and links
 // for desired pods are updated in place (no gap), leftovers are removed.
 //
@@ -19,8 +22,8 @@
 
 #include "agent/enrollment.h"
 #include "agent/handoff_server.h"
+#include "agent/pod_datapath.h"
 #include "common/bpf/addr.h"
-#include "common/bpf/capture_datapath.h"
 
 namespace ambit::agent {
 
@@ -32,7 +35,8 @@ struct ReconcileStats {
 
 class PodReconciler {
  public:
-  PodReconciler(bpf::CaptureDatapath& datapath, HandoffServer& handoff,
+  // The capture, netns and hand-off implementations must outlive the reconciler.
+  PodReconciler(PodCapture& capture, PodNetns& netns, PodHandoff& handoff,
                 std::vector<bpf::IpAddr> probe_sources);
 
   // Applies the plan; returns the problems of this round (also logged).
@@ -66,8 +70,9 @@ class PodReconciler {
   void removeLeftovers(const EnrollmentPlan& plan);  // first reconcile only
   Status startCapture(const std::string& uid, Applied& a);
 
-  bpf::CaptureDatapath& datapath_;
-  HandoffServer& handoff_;
+  PodCapture& capture_;
+  PodNetns& netns_;
+  PodHandoff& handoff_;
   std::vector<bpf::IpAddr> probe_sources_;
   std::map<std::string, Applied> applied_;
   bool adopted_ = false;

@@ -7,6 +7,7 @@
 
 #include "common/admin/metrics.h"
 #include "common/log.h"
+#include "ztunnel/data_thread.h"
 #include "ztunnel/ztunnel_impl.h"
 
 namespace ambit::ztunnel {
@@ -29,19 +30,19 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 std::string Ztunnel::Impl::configDump() {
-  auto dump = onDataThread([this]() -> Result<std::string> {
+  auto dump = runOnDataThread(io, [this]() -> Result<std::string> {
     nlohmann::json j;
     j["node"] = options.node;
-    j["draining"] = draining;
+    j["draining"] = connections->draining();
     nlohmann::json pods_json = nlohmann::json::array();
-    for (const auto& [uid, pod] : pods) {
+    for (const auto& [uid, pod] : pods->pods()) {
       nlohmann::json p = protoJson(pod->info);
       p["identity"] = pod->spiffe_id;
       pods_json.push_back(p);
     }
     j["pods"] = pods_json;
-    if (state) {
-      const auto& s = state->snapshot();
+    if (auto config = active_config.current()) {
+      const auto& s = config->state->snapshot();
       j["config_version"] = s.version();
       for (const auto& w : s.workloads()) j["workloads"].push_back(protoJson(w));
       for (const auto& v : s.services()) j["services"].push_back(protoJson(v));
@@ -67,7 +68,7 @@ std::string Ztunnel::Impl::configDump() {
                        {"opened", ps.connections_opened},
                        {"active_streams", ps.active_streams}};
     j["tracked_connections"] = tracker.size();
-    j["outbound_active"] = outbound_active;
+    j["outbound_active"] = outbound->active();
     return j.dump(2);
   });
   return dump ? *dump : nlohmann::json{{"error", dump.error().message}}.dump();
@@ -79,7 +80,8 @@ Status Ztunnel::Impl::registerAdmin() {
   ready_server = std::make_unique<admin::AdminServer>(admin_io);
   metrics_server->route("/metrics", admin::metricsHandler(registry));
   ready_server->route("/healthz/ready", admin::readinessHandler([this] {
-                        return handoff && handoff->synced() && state != nullptr && !draining;
+                        return handoff && handoff->synced() && active_config.loaded() &&
+                               !connections->draining();
                       }));
   admin_server->route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
   admin_server->route("/metrics", admin::metricsHandler(registry));
@@ -100,7 +102,7 @@ Status Ztunnel::Impl::registerAdmin() {
   });
   admin_server->route("/quitquitquit", [this](const admin::Request& r) {
     if (r.method != "POST") return admin::Response{405, "text/plain", "use POST\n"};
-    asio::post(io, [this] { beginDrain(); });
+    boost::asio::post(io, [this] { beginDrain(); });
     return admin::Response{200, "text/plain", "draining\n"};
   });
   AMBIT_TRY(admin_server->listen(options.admin_address, options.admin_port));

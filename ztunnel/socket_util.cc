@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -41,6 +42,18 @@ Result<UniqueFd> markedSocket(int family) {
 int homeNetns() {
   thread_local const UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   return home.get();
+}
+
+// Lets a listener closed during an upgrade hand its queued connections to the new ztunnel's
+// listener of the same SO_REUSEPORT group instead of resetting them.
+void enableRequestMigration(int netns) {
+  (void)inNetns(netns, []() -> Status {
+    FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_migrate_req", "w");
+    if (!f) return errnoError("open tcp_migrate_req");
+    std::fputs("1", f);
+    std::fclose(f);
+    return Status::ok();
+  });
 }
 
 }  // namespace
@@ -84,6 +97,17 @@ Result<UniqueFd> podListener(int netns_fd, const boost::asio::ip::tcp::endpoint&
   };
   if (netns_fd < 0) return make();
   return inNetns(netns_fd, make);
+}
+
+Result<UniqueFd> NetnsSocketFactory::socket(int netns_fd, int family) {
+  return podSocket(netns_fd, family);
+}
+
+Result<UniqueFd> NetnsSocketFactory::listener(int netns_fd,
+                                              const boost::asio::ip::tcp::endpoint& endpoint,
+                                              bool v6_only) {
+  enableRequestMigration(netns_fd);
+  return podListener(netns_fd, endpoint, v6_only);
 }
 
 }  // namespace ambit::ztunnel

@@ -1,6 +1,10 @@
 #pragma once
 // Sockets the ztunnel opens on behalf of a pod: created inside the pod's network namespace and
 // marked AMBIT_SOCKET_MARK so the capture programs never loop them back.
+//
+// PodSocketFactory is the seam the proxies and the pod registry get their sockets through;
+// NetnsSocketFactory is the production one (stateless, any thread). Tests use plain loopback
+// sockets instead.
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -17,5 +21,24 @@ Result<UniqueFd> podSocket(int netns_fd, int family);
 // IPv6 wildcard listener dual-stack.
 Result<UniqueFd> podListener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
                              bool v6_only);
+
+class PodSocketFactory {
+ public:
+  virtual ~PodSocketFactory() = default;
+  // An unconnected TCP socket of `family` (AF_INET/AF_INET6) in the pod's netns.
+  virtual Result<UniqueFd> socket(int netns_fd, int family) = 0;
+  // A bound, listening TCP socket in the pod's netns (see podListener()).
+  virtual Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
+                                    bool v6_only) = 0;
+};
+
+class NetnsSocketFactory final : public PodSocketFactory {
+ public:
+  Result<UniqueFd> socket(int netns_fd, int family) override;
+  // Also lets connections queued on a listener closed during an upgrade migrate to the new
+  // ztunnel's listener of the same SO_REUSEPORT group (tcp_migrate_req in that netns).
+  Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
+                            bool v6_only) override;
+};
 
 }  // namespace ambit::ztunnel

@@ -1,12 +1,6 @@
 #include "ztunnel/ztunnel.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <filesystem>
-#include <future>
 
 #include "common/identity/ca_client.h"
 #include "common/log.h"
@@ -14,8 +8,9 @@
 
 namespace ambit::ztunnel {
 
+namespace asio = boost::asio;
+
 namespace {
-constexpr auto kIdentityWait = std::chrono::seconds(5);
 constexpr auto kAgentWait = std::chrono::seconds(60);
 }  // namespace
 
@@ -29,20 +24,11 @@ Status finalizeOptions(ZtunnelOptions& o) {
   return Status::ok();
 }
 
-Ztunnel::Impl::Impl(ZtunnelOptions o) : options(std::move(o)) {}
-
 Status Ztunnel::Impl::start() {
   // The agent creates the pinned maps; on a fresh node the ztunnel may start first.
-  auto cap = bpf::CaptureClient::open(options.pin_dir);
-  for (auto waited = std::chrono::milliseconds(0); !cap && waited < kAgentWait;
-       waited += std::chrono::milliseconds(100)) {
-    if (waited.count() == 0)
-      logInfo("waiting for the agent's capture maps: {}", cap.error().message);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    cap = bpf::CaptureClient::open(options.pin_dir);
-  }
-  if (!cap) return cap.error().context("capture maps (is the agent running?)");
-  capture = std::make_unique<bpf::CaptureClient>(std::move(*cap));
+  auto cap = CaptureMaps::open(options.pin_dir, kAgentWait);
+  if (!cap) return cap.error();
+  capture = std::move(*cap);
 
   identity::CaClientOptions ca_opts;
   ca_opts.address = "unix:" + options.run_dir + "/ca.sock";
@@ -56,7 +42,19 @@ Status Ztunnel::Impl::start() {
   pool_opts.socket_mark = AMBIT_SOCKET_MARK;
   pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier(),
                                                   pool_opts);
+  dialer = std::make_unique<PoolTunnelDialer>(*pool);
   metrics = std::make_unique<TcpMetrics>(*registry);
+
+  outbound = std::make_unique<OutboundProxy>(io, *capture, sockets, *dialer, active_config,
+                                             *metrics, options.access_log);
+  inbound = std::make_unique<InboundProxy>(io, *capture, sockets, active_config, *metrics, tracker,
+                                           options.access_log);
+  PodRegistry::Options pod_opts;
+  pod_opts.trust_domain = options.trust_domain;
+  pod_opts.handshake_timeout = options.handshake_timeout;
+  pods = std::make_unique<PodRegistry>(io, pod_opts, sockets, *capture, *identities, *outbound,
+                                       *inbound);
+  connections = std::make_unique<ConnectionManager>(io, tracker, *pods, *outbound);
 
   config::ConfigWatcher::Options wopts;
   wopts.loader.trust_domain = options.trust_domain;
@@ -67,90 +65,27 @@ Status Ztunnel::Impl::start() {
   config_watch = std::move(*w);
 
   AMBIT_TRY(registerAdmin());
-  handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *this);
+  handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *pods);
   handoff->start();
   return Status::ok();
 }
 
 void Ztunnel::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
-  std::vector<v1::AuthorizationPolicy> authz(s->authorization_policies().begin(),
-                                             s->authorization_policies().end());
-  std::vector<v1::PeerAuthentication> peer(s->peer_authentications().begin(),
-                                           s->peer_authentications().end());
-  auto compiled = rbac::compile(authz, peer,
-                                s->root_namespace().empty() ? "istio-system" : s->root_namespace());
-  if (!compiled) {
-    logError("config version {}: policies rejected, previous policies stay: {}", s->version(),
-             compiled.error().message);
+  const std::string version = s->version();
+  auto config = prepareConfig(std::move(s));
+  if (!config) {
+    logError("config version {}: {}; previous policies stay", version, config.error().message);
     return;
   }
-  state = std::make_shared<MeshState>(s);
-  policies = *compiled;
-  logInfo("config version {}: {} workloads, {} services, {} authorization policies", s->version(),
-          s->workloads_size(), s->services_size(), s->authorization_policies_size());
-  recheckConnections();
+  apply(std::move(*config));
 }
 
-void Ztunnel::Impl::recheckConnections() {
-  size_t closed = tracker.closeIf([this](const TrackedConnection& c) {
-    auto it = pods.find(c.pod_uid);
-    if (it == pods.end()) return true;
-    rbac::Attributes attrs;
-    attrs.source_ip = c.source_ip;
-    attrs.destination_ip = c.destination_ip;
-    attrs.destination_port = c.destination_port;
-    attrs.source_principal = c.source_principal;
-    if (c.source_principal.empty() &&
-        !policies->plaintextAllowed(targetFor(*it->second), c.destination_port)) {
-      return true;
-    }
-    return !authorize(*it->second, attrs).allowed;
-  });
-  if (closed) logInfo("policy update closed {} connections it now denies", closed);
-}
-
-Status Ztunnel::Impl::addPod(const v1::PodInfo& info, UniqueFd netns) {
-  if (!netns) return makeError("pod {}: hand-off carried no netns fd", info.uid());
-  auto pod = std::make_shared<Pod>();
-  pod->info = info;
-  pod->netns = std::move(netns);
-  AMBIT_TRY(onDataThread([&]() -> Status { return openPod(pod); }));
-  // Serve HBONE and ack only once the pod can present its certificate (bounded wait).
-  auto deadline = std::chrono::steady_clock::now() + kIdentityWait;
-  bool ready = false;
-  while (!ready && std::chrono::steady_clock::now() < deadline) {
-    auto r = onDataThread([&]() -> Result<bool> { return identities->ready(pod->spiffe_id); });
-    ready = r && *r;
-    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!ready)
-    logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
-  return onDataThread([&]() -> Status { return startHbone(info.uid()); });
-}
-
-Status Ztunnel::Impl::deletePod(const std::string& uid) {
-  return onDataThread([&]() -> Status {
-    closePod(uid);
-    return Status::ok();
-  });
-}
-
-void Ztunnel::Impl::snapshotStart() {
-  (void)onDataThread([&]() -> Status {
-    for (auto& [uid, pod] : pods) pod->seen_in_snapshot = false;
-    return Status::ok();
-  });
-}
-
-void Ztunnel::Impl::snapshotDone() {
-  (void)onDataThread([&]() -> Status {
-    std::vector<std::string> gone;
-    for (auto& [uid, pod] : pods) {
-      if (!pod->seen_in_snapshot) gone.push_back(uid);
-    }
-    for (const auto& uid : gone) closePod(uid);
-    return Status::ok();
-  });
+void Ztunnel::Impl::apply(ZtunnelConfig config) {
+  const v1::MeshSnapshot& s = config.state->snapshot();
+  logInfo("config version {}: {} workloads, {} services, {} authorization policies", s.version(),
+          s.workloads_size(), s.services_size(), s.authorization_policies_size());
+  active_config.set(std::move(config));
+  connections->recheck(*active_config.current());
 }
 
 void Ztunnel::Impl::run() {
@@ -164,46 +99,15 @@ void Ztunnel::Impl::run() {
 }
 
 void Ztunnel::Impl::beginDrain() {
-  if (draining) return;
-  draining = true;
-  logInfo("draining: no new connections; open tunnels have {}ms", options.drain_deadline.count());
+  if (connections->draining()) return;
   handoff->stop();
-  auto deadline = std::chrono::steady_clock::now() + options.drain_deadline;
-  for (auto& [uid, pod] : pods) {
-    boost::system::error_code ignored;
-    for (auto& a : pod->outbound) a->close(ignored);
-    if (pod->inbound_plaintext) pod->inbound_plaintext->close(ignored);
-  }
-  // Every pod's HBONE server drains at once: each stops accepting and sends GOAWAY now, not
-  // after the pods before it have finished.
-  auto draining_servers = std::make_shared<size_t>(0);
-  for (auto& [uid, pod] : pods) {
-    if (!pod->hbone) continue;
-    ++*draining_servers;
-    asio::co_spawn(
-        io, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
-        [draining_servers](std::exception_ptr) { --*draining_servers; });
-  }
-  asio::co_spawn(
-      io,
-      [self = shared_from_this(), deadline, draining_servers]() -> asio::awaitable<void> {
-        asio::steady_timer t(self->io);
-        while ((*draining_servers > 0 || self->outbound_active > 0) &&
-               std::chrono::steady_clock::now() < deadline) {
-          t.expires_after(std::chrono::milliseconds(50));
-          co_await t.async_wait(asio::use_awaitable);
-        }
-        // Past the deadline the servers close what is left themselves; wait for that.
-        while (*draining_servers > 0) {
-          t.expires_after(std::chrono::milliseconds(50));
-          co_await t.async_wait(asio::use_awaitable);
-        }
-        self->pool->close();
-        self->identities.reset();
-        self->config_watch.reset();
-        self->io.stop();
-      },
-      asio::detached);
+  connections->beginDrain(std::chrono::steady_clock::now() + options.drain_deadline,
+                          [self = shared_from_this()] {
+                            self->pool->close();
+                            self->identities.reset();
+                            self->config_watch.reset();
+                            self->io.stop();
+                          });
 }
 
 Ztunnel::Ztunnel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -1,35 +1,34 @@
-// Inbound: HBONE tunnels (15008) and steered plaintext (15006) for a pod, after L4 policy, to
-// the app inside the pod's netns: from the client's own IP (source preserved, like Istio's
-// in-pod ztunnel) when the agent installed reply routing, else over loopback.
+#include "ztunnel/inbound_proxy.h"
+
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "ambit/abi.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
-#include "ztunnel/socket_util.h"
+#include "ztunnel/inbound_policy.h"
 #include "ztunnel/tcp_splice.h"
-#include "ztunnel/ztunnel_impl.h"
 
 namespace ambit::ztunnel {
 
-namespace {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
 
-rbac::IpAddress toRbac(const Address& a) {
-  Address v = a;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    v = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  }
-  return rbac::IpAddress::parse(v.to_string()).value_or(rbac::IpAddress{});
-}
+namespace {
 
 Address unmapped(const Address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
   }
   return a;
+}
+
+rbac::IpAddress toRbac(const Address& a) {
+  return rbac::IpAddress::parse(unmapped(a).to_string()).value_or(rbac::IpAddress{});
 }
 
 bool isProxyPort(uint16_t port) {
@@ -58,35 +57,47 @@ Status makeTransparent(int fd, bool v6) {
   return Status::ok();
 }
 
+// Labels of a connection from `peer` into `pod`; they point into `config`, which the caller
+// holds while it uses them.
+ConnectionLabels destinationLabels(const Pod& pod, const Address& peer,
+                                   const ZtunnelConfig* config) {
+  ConnectionLabels labels;
+  labels.reporter = "destination";
+  labels.destination_principal = pod.spiffe_id;
+  if (config) {
+    labels.source = config->state->workloadByIp(unmapped(peer));
+    labels.destination = config->state->workloadByUid(pod.info.uid());
+    labels.destination_service = config->state->serviceOfWorkload(pod.info.uid());
+  }
+  return labels;
+}
+
 }  // namespace
 
-rbac::Target Ztunnel::Impl::targetFor(const Pod& pod) const {
-  rbac::Target t;
-  t.ns = pod.info.namespace_();
-  if (state) {
-    if (const v1::Workload* w = state->workloadByUid(pod.info.uid())) t.labels = &w->labels();
-  }
-  return t;
-}
+InboundProxy::InboundProxy(asio::io_context& io, InboundConnectGate& gate,
+                           PodSocketFactory& sockets, const ConfigProvider& config,
+                           TcpMetrics& metrics, ConnectionTracker& tracker, bool access_log)
+    : io_(io),
+      gate_(gate),
+      sockets_(sockets),
+      config_(config),
+      metrics_(metrics),
+      tracker_(tracker),
+      access_log_(access_log) {}
 
-rbac::Decision Ztunnel::Impl::authorize(const Pod& pod, const rbac::Attributes& attrs) const {
-  if (!policies) return rbac::Decision{};
-  return policies->evaluate(targetFor(pod), attrs, rbac::Mode::kL4);
-}
-
-asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod& pod,
-                                                                      const Endpoint& target,
-                                                                      const Address& client,
-                                                                      bool& dialled) {
+asio::awaitable<Result<tcp::socket>> InboundProxy::connectFromClient(const Pod& pod,
+                                                                     const Endpoint& target,
+                                                                     const Address& client,
+                                                                     bool& dialled) {
   dialled = false;
   const bool v6 = target.address().is_v6();
-  tcp::socket s(io);
+  tcp::socket s(io_);
   boost::system::error_code ec;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    auto fd = podSocket(pod.netns.get(), v6 ? AF_INET6 : AF_INET);
+    auto fd = sockets_.socket(pod.netns.get(), v6 ? AF_INET6 : AF_INET);
     if (!fd) co_return fd.error();
     if (Status st = makeTransparent(fd->get(), v6); !st) co_return st.error();
-    s = tcp::socket(io);
+    s = tcp::socket(io_);
     s.assign(v6 ? tcp::v6() : tcp::v4(), fd->get(), ec);
     if (!ec) (void)fd->release();  // the socket owns it now
     if (!ec) s.bind(Endpoint(client, 0), ec);
@@ -100,9 +111,9 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
   auto to = toBpf(target);
   if (ec || !from || !to) co_return makeError("connect from {}: bad address", client.to_string());
   // Listed while the SYN is in flight, so the pod's sk_lookup does not steer it to 15006.
-  if (Status st = capture->allowInboundConnect(*from, *to); !st) co_return st.error();
+  if (Status st = gate_.allow(*from, *to); !st) co_return st.error();
   dialled = true;
-  asio::steady_timer timer(io, kAppConnectTimeout);
+  asio::steady_timer timer(io_, kAppConnectTimeout);
   // The handler may already be queued when the connect completes: `done` (which outlives this
   // frame) keeps it from touching the socket after we returned.
   auto done = std::make_shared<bool>(false);
@@ -112,7 +123,7 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
   co_await s.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
   *done = true;
   timer.cancel();
-  (void)capture->endInboundConnect(*from, *to);
+  (void)gate_.end(*from, *to);
   if (ec) {
     co_return makeError("app at {} from {}: {}", hbone::formatAuthority(target), client.to_string(),
                         ec == asio::error::operation_aborted ? "timed out" : ec.message());
@@ -120,27 +131,16 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectFromClient(const Pod&
   co_return std::move(s);
 }
 
-asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
-                                                                 const Endpoint& target,
-                                                                 const Address& client) {
-  if (pod.info.preserve_source() && capture && client.is_v6() == target.address().is_v6() &&
-      !client.is_loopback()) {
-    bool dialled = false;
-    auto s = co_await connectFromClient(pod, target, client, dialled);
-    if (s) co_return std::move(*s);
-    // The app refused or did not answer on its pod IP: no loopback retry, which would reach
-    // listeners bound to 127.0.0.1 only (Istio's in-pod ztunnel does not either).
-    if (dialled) co_return s.error();
-    logDebug("inbound {}: {}; trying loopback", pod.info.uid(), s.error().message);
-  }
+asio::awaitable<Result<tcp::socket>> InboundProxy::connectFromLoopback(const Pod& pod,
+                                                                       const Endpoint& target) {
   std::vector<Address> tries;
   if (target.address().is_v6()) tries.push_back(asio::ip::address_v6::loopback());
   tries.push_back(asio::ip::address_v4::loopback());
   Error last;
   for (const auto& lo : tries) {
-    auto fd = podSocket(pod.netns.get(), lo.is_v6() ? AF_INET6 : AF_INET);
+    auto fd = sockets_.socket(pod.netns.get(), lo.is_v6() ? AF_INET6 : AF_INET);
     if (!fd) co_return fd.error();
-    tcp::socket s(io);
+    tcp::socket s(io_);
     boost::system::error_code ec;
     Endpoint ep(lo, target.port());
     s.assign(ep.protocol(), fd->get(), ec);
@@ -152,7 +152,23 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectToApp(const Pod& pod,
   co_return last;
 }
 
-asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
+asio::awaitable<Result<tcp::socket>> InboundProxy::connectToApp(const Pod& pod,
+                                                                const Endpoint& target,
+                                                                const Address& client) {
+  if (pod.info.preserve_source() && client.is_v6() == target.address().is_v6() &&
+      !client.is_loopback()) {
+    bool dialled = false;
+    auto s = co_await connectFromClient(pod, target, client, dialled);
+    if (s) co_return std::move(*s);
+    // The app refused or did not answer on its pod IP: no loopback retry, which would reach
+    // listeners bound to 127.0.0.1 only (Istio's in-pod ztunnel does not either).
+    if (dialled) co_return s.error();
+    logDebug("inbound {}: {}; trying loopback", pod.info.uid(), s.error().message);
+  }
+  co_return co_await connectFromLoopback(pod, target);
+}
+
+asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
     std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req) {
   Address dst_ip = unmapped(req.target.address());
   bool ours = std::find(pod->ips.begin(), pod->ips.end(), dst_ip) != pod->ips.end();
@@ -166,23 +182,16 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
   attrs.destination_ip = toRbac(dst_ip);
   attrs.destination_port = req.target.port();
   attrs.source_principal = req.peer_identity;
-  ConnectionLabels labels;
-  labels.reporter = "destination";
+  // Held for the whole connect: the labels point into it, and a config update during the
+  // co_await below replaces the current one.
+  const std::shared_ptr<const ZtunnelConfig> config = config_.current();
+  ConnectionLabels labels = destinationLabels(*pod, req.peer_address.address(), config.get());
   labels.source_principal = req.peer_identity;
-  labels.destination_principal = pod->spiffe_id;
   labels.mutual_tls = true;
-  // Held for the whole connect: the labels point into this snapshot, and a config update
-  // during the co_await below replaces `state`.
-  const std::shared_ptr<const MeshState> st = state;
-  if (st) {
-    labels.source = st->workloadByIp(unmapped(req.peer_address.address()));
-    labels.destination = st->workloadByUid(pod->info.uid());
-    labels.destination_service = st->serviceOfWorkload(pod->info.uid());
-  }
-  rbac::Decision d = authorize(*pod, attrs);
+  rbac::Decision d = authorizeInbound(*pod, attrs, config.get());
   if (!d.allowed) {
     labels.response_flags = "DENY";
-    metrics->failed(labels);
+    metrics_.failed(labels);
     logInfo("access: inbound DENY src={} dst={} policy={} reason={}", req.peer_identity,
             req.authority, d.policy, d.reasonText());
     co_return 401;
@@ -191,7 +200,7 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
                                    unmapped(req.peer_address.address()));
   if (!app) {
     labels.response_flags = "UF";
-    metrics->failed(labels);
+    metrics_.failed(labels);
     logInfo("access: inbound src={} dst={} error={}", req.peer_identity, req.authority,
             app.error().message);
     co_return 503;
@@ -203,32 +212,32 @@ asio::awaitable<hbone::ConnectOutcome> Ztunnel::Impl::onHboneConnect(
                        req.peer_identity,
                        app->native_handle(),
                        0};
-  InboundTunnel tunnel{metrics->opened(labels), tracker.add(tc), std::chrono::steady_clock::now()};
-  inbound_tunnels[&req] = tunnel;
+  tunnels_[&req] =
+      AdmittedTunnel{metrics_.opened(labels), tracker_.add(tc), std::chrono::steady_clock::now()};
   co_return std::move(*app);
 }
 
-void Ztunnel::Impl::onHboneClosed(std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req,
-                                  const hbone::SpliceResult& r) {
-  auto it = inbound_tunnels.find(&req);
-  if (it == inbound_tunnels.end()) return;
-  InboundTunnel t = it->second;
-  inbound_tunnels.erase(it);
-  tracker.remove(t.tracker_id);
+void InboundProxy::onHboneClosed(const Pod& pod, const hbone::ConnectRequest& req,
+                                 const hbone::SpliceResult& r) {
+  auto it = tunnels_.find(&req);
+  if (it == tunnels_.end()) return;
+  AdmittedTunnel t = it->second;
+  tunnels_.erase(it);
+  tracker_.remove(t.tracker_id);
   // Istio's meaning: received = request bytes (tunnel -> app), sent = response (app -> tunnel).
   t.metrics.addReceived(r.bytes_received);
   t.metrics.addSent(r.bytes_sent);
   t.metrics.closed();
-  if (options.access_log) {
+  if (access_log_) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - t.start)
                   .count();
     logInfo("access: inbound src={} dst={} pod={} from_client={} to_client={} duration={}ms",
-            req.peer_identity, req.authority, pod->info.uid(), r.bytes_received, r.bytes_sent, ms);
+            req.peer_identity, req.authority, pod.info.uid(), r.bytes_received, r.bytes_sent, ms);
   }
 }
 
-asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client) {
+asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client) {
   boost::system::error_code ec;
   Endpoint local = client.local_endpoint(ec);
   Endpoint peer = client.remote_endpoint(ec);
@@ -244,27 +253,20 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   attrs.source_ip = toRbac(peer.address());
   attrs.destination_ip = toRbac(dst_ip);
   attrs.destination_port = local.port();
-  ConnectionLabels labels;
-  labels.reporter = "destination";
-  const std::shared_ptr<const MeshState> st = state;  // the labels point into it (see above)
-  if (st) {
-    labels.source = st->workloadByIp(unmapped(peer.address()));
-    labels.destination = st->workloadByUid(pod->info.uid());
-    labels.destination_service = st->serviceOfWorkload(pod->info.uid());
-  }
-  labels.destination_principal = pod->spiffe_id;
+  const std::shared_ptr<const ZtunnelConfig> config = config_.current();  // as above
+  ConnectionLabels labels = destinationLabels(*pod, peer.address(), config.get());
   std::string who = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));
   std::string to = hbone::formatAuthority(Endpoint(dst_ip, local.port()));
-  if (policies && !policies->plaintextAllowed(targetFor(*pod), local.port())) {
+  if (!plaintextAllowed(*pod, local.port(), config.get())) {
     labels.response_flags = "DENY";
-    metrics->failed(labels);
+    metrics_.failed(labels);
     logInfo("access: inbound plaintext DENY src={} dst={} reason=PeerAuthentication STRICT", who,
             to);
     co_return;
   }
-  if (rbac::Decision d = authorize(*pod, attrs); !d.allowed) {
+  if (rbac::Decision d = authorizeInbound(*pod, attrs, config.get()); !d.allowed) {
     labels.response_flags = "DENY";
-    metrics->failed(labels);
+    metrics_.failed(labels);
     logInfo("access: inbound plaintext DENY src={} dst={} policy={} reason={}", who, to, d.policy,
             d.reasonText());
     co_return;
@@ -272,7 +274,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
   auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()), unmapped(peer.address()));
   if (!app) {
     labels.response_flags = "UF";
-    metrics->failed(labels);
+    metrics_.failed(labels);
     co_return;
   }
   TrackedConnection tc{pod->info.uid(),
@@ -282,14 +284,14 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(std::shared_ptr<Pod> pod, tc
                        "",
                        client.native_handle(),
                        0};
-  uint64_t tid = tracker.add(tc);
-  ConnectionMetrics m = metrics->opened(labels);
+  uint64_t tid = tracker_.add(tc);
+  ConnectionMetrics m = metrics_.opened(labels);
   auto r = co_await spliceTcp(client, *app);
-  tracker.remove(tid);
+  tracker_.remove(tid);
   m.addReceived(r.a_to_b);
   m.addSent(r.b_to_a);
   m.closed();
-  if (options.access_log) {
+  if (access_log_) {
     logInfo("access: inbound plaintext src={} dst={} pod={} from_client={} to_client={}", who, to,
             pod->info.uid(), r.a_to_b, r.b_to_a);
   }

@@ -1,0 +1,280 @@
+// PodReconciler through fakes of what it drives (capture maps, pod netns, hand-off): enroll,
+// de-enroll, relabel in place, an identity change re-handed off, opt-out, the bypass
+// annotations, failures reported by pod and retried, and adoption of a previous agent's pins.
+#include "agent/pod_reconciler.h"
+
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/config/loader.h"
+
+namespace ambit::agent {
+namespace {
+
+class FakeCapture final : public PodCapture {
+ public:
+  std::map<uint64_t, bpf::NetnsConfig> outbound;                // enrolled netns cookies
+  std::map<std::string, std::vector<std::string>> inbound_ips;  // by pod id
+  std::map<std::string, bpf::PodConfig> inbound_config;         // by pod id
+  int enroll_calls = 0;
+  int unenroll_calls = 0;
+
+  Status enrollNetns(uint64_t cookie, const bpf::NetnsConfig& config) override {
+    ++enroll_calls;
+    outbound[cookie] = config;
+    return Status::ok();
+  }
+  Status unenrollNetns(uint64_t cookie) override {
+    ++unenroll_calls;
+    outbound.erase(cookie);
+    return Status::ok();
+  }
+  Result<std::vector<uint64_t>> enrolledNetns() const override {
+    std::vector<uint64_t> out;
+    for (const auto& [cookie, cfg] : outbound) out.push_back(cookie);
+    return out;
+  }
+  Status attachInbound(const std::string& pod_id, int, const std::vector<bpf::IpAddr>& ips,
+                       const bpf::PodConfig& config) override {
+    auto& list = inbound_ips[pod_id];
+    list.clear();
+    for (const auto& ip : ips) list.push_back(ip.toString());
+    inbound_config[pod_id] = config;
+    return Status::ok();
+  }
+  Status detachInbound(const std::string& pod_id) override {
+    inbound_ips.erase(pod_id);
+    inbound_config.erase(pod_id);
+    return Status::ok();
+  }
+  Result<std::vector<std::string>> inboundPods() const override {
+    std::vector<std::string> out;
+    for (const auto& [id, ips] : inbound_ips) out.push_back(id);
+    return out;
+  }
+};
+
+// Namespaces are paths with a cookie; a path without one does not exist (yet).
+class FakeNetns final : public PodNetns {
+ public:
+  std::map<std::string, uint64_t> cookies;
+  std::set<std::string> routed;  // paths with reply routing installed
+  bool routing_fails = false;
+
+  Result<UniqueFd> open(const std::string& path) override {
+    if (!cookies.count(path)) return errnoError("open netns " + path, ENOENT);
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
+    if (!fd) return errnoError("eventfd");
+    paths_[fd.get()] = path;
+    return fd;
+  }
+  Result<uint64_t> cookie(int fd) override { return cookies.at(paths_.at(fd)); }
+  Status installReplyRouting(int fd) override {
+    if (routing_fails) return makeError("rtnetlink: Operation not permitted");
+    routed.insert(paths_.at(fd));
+    return Status::ok();
+  }
+  Status removeReplyRouting(int fd) override {
+    routed.erase(paths_.at(fd));
+    return Status::ok();
+  }
+
+ private:
+  std::map<int, std::string> paths_;  // open fd -> its path (fd numbers are reused)
+};
+
+class FakeHandoff final : public PodHandoff {
+ public:
+  std::map<std::string, v1::PodInfo> pods;
+  std::vector<std::string> log;  // "upsert <uid>" / "remove <uid>"
+
+  void upsert(HandoffPod pod) override {
+    log.push_back("upsert " + pod.info.uid());
+    pods[pod.info.uid()] = pod.info;
+  }
+  void remove(const std::string& uid) override {
+    log.push_back("remove " + uid);
+    pods.erase(uid);
+  }
+};
+
+constexpr char kNamespaces[] = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}
+)";
+
+// A pod on node1 in namespace default; `extra_metadata` goes into its metadata block.
+std::string podYaml(const std::string& name, const std::string& ip,
+                    const std::string& extra_metadata = "", const std::string& sa = "web") {
+  return "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+         "\n  namespace: default\n  annotations: {ambit.dev/netns: /run/netns/" + name + "}\n" +
+         extra_metadata + "spec: {nodeName: node1, serviceAccountName: " + sa +
+         "}\nstatus: {podIP: " + ip + "}\n";
+}
+
+EnrollmentPlan plan(const std::string& pods_yaml) {
+  config::LoadResult r = config::translate({{"t.yaml", kNamespaces + pods_yaml}});
+  for (const auto& e : r.errors) ADD_FAILURE() << e.toString();
+  return planEnrollment(r.snapshot, "node1");
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest() {
+    netns.cookies["/run/netns/web"] = 101;
+    netns.cookies["/run/netns/db"] = 102;
+  }
+  std::vector<std::string> reconcile(const std::string& pods_yaml) {
+    return reconciler.reconcile(plan(pods_yaml));
+  }
+
+  FakeCapture capture;
+  FakeNetns netns;
+  FakeHandoff handoff;
+  PodReconciler reconciler{capture, netns, handoff, {*bpf::IpAddr::parse("169.254.7.127")}};
+};
+
+TEST_F(ReconcilerTest, EnrolledPodIsSteeredAndHandedOffAndCapturedOnceServed) {
+  EXPECT_TRUE(reconcile(podYaml("web", "10.0.0.5")).empty());
+  EXPECT_EQ(capture.inbound_ips["default_web"], std::vector<std::string>{"10.0.0.5"});
+  EXPECT_EQ(capture.inbound_config["default_web"].probe_sources.size(), 1u);
+  ASSERT_TRUE(handoff.pods.count("default/web"));
+  const v1::PodInfo& info = handoff.pods["default/web"];
+  EXPECT_EQ(info.service_account(), "web");
+  EXPECT_EQ(info.addresses(0), "10.0.0.5");
+  EXPECT_TRUE(info.preserve_source());
+  EXPECT_TRUE(netns.routed.count("/run/netns/web"));
+  EXPECT_TRUE(capture.outbound.empty()) << "no outbound capture before the ztunnel listens";
+
+  reconciler.onServed("default/web");
+  EXPECT_TRUE(capture.outbound.count(101));
+  EXPECT_EQ(reconciler.stats().enrolled_pods, 1u);
+}
+
+TEST_F(ReconcilerTest, PodThatLeavesTheMeshIsBackOnPlainNetworking) {
+  (void)reconcile(podYaml("web", "10.0.0.5") + podYaml("db", "10.0.0.6"));
+  reconciler.onServed("default/web");
+  EXPECT_TRUE(reconcile(podYaml("db", "10.0.0.6")).empty());
+  EXPECT_FALSE(capture.outbound.count(101));
+  EXPECT_FALSE(capture.inbound_ips.count("default_web"));
+  EXPECT_FALSE(handoff.pods.count("default/web"));
+  EXPECT_FALSE(netns.routed.count("/run/netns/web"));
+  EXPECT_TRUE(handoff.pods.count("default/db")) << "the other pod is untouched";
+  EXPECT_EQ(reconciler.stats().enrolled_pods, 1u);
+}
+
+TEST_F(ReconcilerTest, OptedOutPodIsNotEnrolledAndLeftoverRoutingIsRemoved) {
+  netns.routed.insert("/run/netns/web");  // left by a previous agent
+  EXPECT_TRUE(
+      reconcile(podYaml("web", "10.0.0.5", "  labels: {istio.io/dataplane-mode: none}\n")).empty());
+  EXPECT_TRUE(handoff.pods.empty());
+  EXPECT_TRUE(capture.inbound_ips.empty());
+  EXPECT_FALSE(netns.routed.count("/run/netns/web"));
+}
+
+TEST_F(ReconcilerTest, BypassAnnotationsReachTheCaptureConfig) {
+  const std::string annotated =
+      "  labels: {}\n"
+      "  annotations:\n"
+      "    ambit.dev/netns: /run/netns/web\n"
+      "    ambit.dev/bypass-inbound-ports: \"8081, 9090\"\n"
+      "    ambit.dev/bypass-outbound-cidrs: \"169.254.0.0/16\"\n";
+  std::string yaml =
+      "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\n" + annotated +
+      "spec: {nodeName: node1, serviceAccountName: web}\nstatus: {podIP: 10.0.0.5}\n";
+  ASSERT_TRUE(reconcile(yaml).empty());
+  EXPECT_EQ(capture.inbound_config["default_web"].bypass_ports,
+            (std::vector<uint16_t>{8081, 9090}));
+  reconciler.onServed("default/web");
+  ASSERT_TRUE(capture.outbound.count(101));
+  EXPECT_EQ(capture.outbound[101].bypass_cidrs,
+            std::vector<bpf::Cidr>{*bpf::Cidr::parse("169.254.0.0/16")});
+}
+
+TEST_F(ReconcilerTest, RelabelledPodIsUpdatedInPlaceWithoutAGap) {
+  (void)reconcile(podYaml("web", "10.0.0.5", "  labels: {version: v1}\n"));
+  reconciler.onServed("default/web");
+  const int unenrolls = capture.unenroll_calls;
+  EXPECT_TRUE(reconcile(podYaml("web", "10.0.0.5", "  labels: {version: v2}\n")).empty());
+  EXPECT_EQ(handoff.log, std::vector<std::string>{"upsert default/web"}) << "nothing re-sent";
+  EXPECT_EQ(capture.unenroll_calls, unenrolls);
+  EXPECT_TRUE(capture.outbound.count(101)) << "captured throughout";
+}
+
+TEST_F(ReconcilerTest, IdentityChangeIsHandedOffAgainAndCapturedOnceServedAgain) {
+  (void)reconcile(podYaml("web", "10.0.0.5"));
+  reconciler.onServed("default/web");
+  (void)reconcile(podYaml("web", "10.0.0.5", "", "web-v2"));
+  EXPECT_EQ(handoff.log, (std::vector<std::string>{"upsert default/web", "remove default/web",
+                                                   "upsert default/web"}));
+  EXPECT_EQ(handoff.pods["default/web"].service_account(), "web-v2");
+  EXPECT_FALSE(capture.outbound.count(101)) << "off until the ztunnel serves the new identity";
+  reconciler.onServed("default/web");
+  EXPECT_TRUE(capture.outbound.count(101));
+}
+
+TEST_F(ReconcilerTest, FailingPodIsReportedByNameOthersProceedAndItIsRetried) {
+  netns.cookies.erase("/run/netns/web");  // not created yet
+  auto problems = reconcile(podYaml("web", "10.0.0.5") + podYaml("db", "10.0.0.6"));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("pod default/web"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("/run/netns/web"), std::string::npos) << problems[0];
+  EXPECT_TRUE(handoff.pods.count("default/db"));
+  EXPECT_EQ(reconciler.stats().pod_errors, 1u);
+
+  netns.cookies["/run/netns/web"] = 101;
+  EXPECT_TRUE(reconcile(podYaml("web", "10.0.0.5") + podYaml("db", "10.0.0.6")).empty());
+  EXPECT_TRUE(handoff.pods.count("default/web"));
+}
+
+TEST_F(ReconcilerTest, WithoutReplyRoutingTheZtunnelIsToldToUseLoopback) {
+  netns.routing_fails = true;
+  EXPECT_TRUE(reconcile(podYaml("web", "10.0.0.5")).empty());
+  EXPECT_FALSE(handoff.pods["default/web"].preserve_source());
+}
+
+TEST_F(ReconcilerTest, RestartAdoptsPinnedStateAndRemovesLeftovers) {
+  // What a previous agent pinned: web captured, plus a pod that has gone since.
+  capture.outbound[101] = {};
+  capture.outbound[999] = {};
+  capture.inbound_ips["default_web"] = {"10.0.0.5"};
+  capture.inbound_ips["default_gone"] = {"10.0.0.9"};
+
+  EXPECT_TRUE(reconcile(podYaml("web", "10.0.0.5")).empty());
+  EXPECT_TRUE(capture.outbound.count(101)) << "kept captured without waiting for the ztunnel";
+  EXPECT_FALSE(capture.outbound.count(999));
+  EXPECT_TRUE(capture.inbound_ips.count("default_web"));
+  EXPECT_FALSE(capture.inbound_ips.count("default_gone"));
+  EXPECT_TRUE(handoff.pods.count("default/web"));
+}
+
+TEST_F(ReconcilerTest, LeftoversAreOnlyRemovedOnTheFirstReconcile) {
+  (void)reconcile(podYaml("web", "10.0.0.5"));
+  capture.inbound_ips["default_other"] = {"10.0.0.9"};  // not ours to judge after start-up
+  (void)reconcile(podYaml("web", "10.0.0.5"));
+  EXPECT_TRUE(capture.inbound_ips.count("default_other"));
+}
+
+TEST(PodReconciler, PodIdsAreValidBpffsNames) {
+  EXPECT_EQ(PodReconciler::podId("default/my.app-1"), "default_my_app-1");
+}
+
+TEST_F(ReconcilerTest, OnlyServiceAccountsOfThisNodesPodsMayGetIdentities) {
+  config::LoadResult r = config::translate(
+      {{"t.yaml", std::string(kNamespaces) + podYaml("web", "10.0.0.5") +
+                      "---\napiVersion: v1\nkind: Pod\nmetadata: {name: far, namespace: default}\n"
+                      "spec: {nodeName: node2, serviceAccountName: far}\n"
+                      "status: {podIP: 10.0.0.7}\n"}});
+  reconciler.setNodeIdentities(r.snapshot, "node1");
+  EXPECT_TRUE(reconciler.mayHaveIdentity("default", "web"));
+  EXPECT_FALSE(reconciler.mayHaveIdentity("default", "far"));
+}
+
+}  // namespace
+}  // namespace ambit::agent

@@ -1,0 +1,173 @@
+#include "ztunnel/outbound_proxy.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+
+#include "common/hbone/protocol.h"
+#include "common/log.h"
+#include "ztunnel/tcp_splice.h"
+
+namespace ambit::ztunnel {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+Endpoint toEndpoint(const bpf::SockAddr& a) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(a.ip.toString(), ec);
+  return Endpoint(ec ? Address() : ip, a.port);
+}
+
+const char* kindName(OutboundTarget::Kind k) {
+  switch (k) {
+    case OutboundTarget::Kind::kMeshWorkload:
+      return "hbone";
+    case OutboundTarget::Kind::kWaypoint:
+      return "waypoint";
+    case OutboundTarget::Kind::kPassthrough:
+      return "passthrough";
+  }
+  return "?";
+}
+
+}  // namespace
+
+OutboundProxy::OutboundProxy(asio::io_context& io, OriginalDstLookup& original_dst,
+                             PodSocketFactory& sockets, TunnelDialer& dialer,
+                             const ConfigProvider& config, TcpMetrics& metrics, bool access_log)
+    : io_(io),
+      original_dst_(original_dst),
+      sockets_(sockets),
+      dialer_(dialer),
+      config_(config),
+      metrics_(metrics),
+      access_log_(access_log) {}
+
+asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app) {
+  ++*active_;
+  struct Done {
+    std::shared_ptr<size_t> n;
+    ~Done() { --*n; }
+  } done{active_};
+
+  auto orig = original_dst_.originalDst(app.native_handle());
+  if (!orig || !*orig) {
+    logWarn("pod {}: outbound connection with no recorded original destination: {}",
+            pod->info.uid(), orig ? "not captured" : orig.error().message);
+    co_return;
+  }
+  Endpoint dst = toEndpoint(**orig);
+  // Held for the whole connection: the targets and labels point into it.
+  const std::shared_ptr<const ZtunnelConfig> config = config_.current();
+  if (!config) {
+    logWarn("pod {}: no configuration yet, refusing connection to {}", pod->info.uid(),
+            hbone::formatAuthority(dst));
+    co_return;
+  }
+  const MeshState& st = *config->state;
+  ConnectionLabels labels;
+  labels.reporter = "source";
+  labels.source = st.workloadByUid(pod->info.uid());
+  labels.source_principal = pod->spiffe_id;
+  auto start = std::chrono::steady_clock::now();
+  const std::vector<OutboundTarget> targets = st.resolveOutbound(dst, pick_++);
+  for (const auto& t : targets) {
+    labels.destination = t.workload;
+    labels.destination_service =
+        t.service ? t.service : (t.workload ? st.serviceOfWorkload(t.workload->uid()) : nullptr);
+    labels.mutual_tls = t.kind != OutboundTarget::Kind::kPassthrough;
+    labels.destination_principal =
+        t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
+    Result<Carried> carried = makeError("not tried");
+    if (t.kind == OutboundTarget::Kind::kPassthrough) {
+      carried = co_await passthrough(*pod, t, app, labels);
+    } else {
+      carried = co_await viaHbone(*pod, t, dst, app, labels);
+    }
+    if (!carried) {
+      metrics_.failed(labels);
+      logWarn("outbound {} -> {} via {} {}: {}", pod->info.uid(), hbone::formatAuthority(dst),
+              kindName(t.kind), hbone::formatAuthority(t.connect_to), carried.error().message);
+      continue;  // next endpoint, if any
+    }
+    // Istio's meaning: received = request bytes (towards the destination), sent = response.
+    carried->metrics.addReceived(carried->sent);
+    carried->metrics.addSent(carried->received);
+    carried->metrics.closed();
+    if (access_log_) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      logInfo(
+          "access: outbound src={} dst={} via={} to={} peer={} sent={} received={} duration={}ms",
+          pod->spiffe_id, hbone::formatAuthority(dst), kindName(t.kind),
+          hbone::formatAuthority(t.connect_to), labels.destination_principal, carried->sent,
+          carried->received, ms);
+    }
+    co_return;
+  }
+  // RST: the app sees a refusal. The close must be explicit: a socket's destructor turns
+  // SO_LINGER off before closing (so it never blocks), which would send a FIN instead.
+  boost::system::error_code ignored;
+  app.set_option(asio::socket_base::linger(true, 0), ignored);
+  app.close(ignored);
+}
+
+asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::passthrough(
+    const Pod& pod, const OutboundTarget& t, tcp::socket& app, const ConnectionLabels& labels) {
+  auto fd = sockets_.socket(pod.netns.get(), t.connect_to.address().is_v6() ? AF_INET6 : AF_INET);
+  if (!fd) co_return fd.error();
+  tcp::socket up(io_);
+  boost::system::error_code ec;
+  up.assign(t.connect_to.protocol(), fd->get(), ec);
+  if (!ec) (void)fd->release();  // the socket owns it now
+  if (!ec) co_await up.async_connect(t.connect_to, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    co_return makeError("connect {}: {}", hbone::formatAuthority(t.connect_to), ec.message());
+  }
+  Carried c{metrics_.opened(labels)};
+  auto r = co_await spliceTcp(app, up);
+  c.sent = r.a_to_b;
+  c.received = r.b_to_a;
+  co_return c;
+}
+
+asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::viaHbone(
+    const Pod& pod, const OutboundTarget& t, const Endpoint& dst, tcp::socket& app,
+    const ConnectionLabels& labels) {
+  auto tls = pod.tls;
+  if (!tls || !tls->cert) co_return makeError("no certificate for {} yet", pod.spiffe_id);
+  hbone::Destination d;
+  d.source_identity = pod.spiffe_id;
+  d.tls = tls->client;
+  d.address = t.connect_to;
+  d.expected_server_ids = t.expected_identities;
+  d.socket_factory = [&sockets = sockets_, ns = pod.netns.get()](int family) -> Result<int> {
+    auto fd = sockets.socket(ns, family);
+    if (!fd) return fd.error();
+    return fd->release();
+  };
+  hbone::TunnelRequest req;
+  req.authority = hbone::formatAuthority(t.authority);
+  if (!pod.ips.empty()) req.source = pod.ips.front();
+  auto tunnel = co_await dialer_.dial(d, req);
+  // No response at all (REFUSED_STREAM, or a stream past the GOAWAY of a peer ztunnel draining
+  // during an upgrade): the tunnel never reached the app and the app's bytes are still unread
+  // here, so one more try (on a fresh connection) is safe.
+  if (!tunnel && tunnel.error().code == ECONNRESET) {
+    logDebug("outbound {} -> {}: {}; retrying once", pod.info.uid(), hbone::formatAuthority(dst),
+             tunnel.error().message);
+    tunnel = co_await dialer_.dial(d, req);
+  }
+  if (!tunnel) co_return tunnel.error();
+  Carried c{metrics_.opened(labels)};
+  auto r = co_await (*tunnel)->spliceWith(app);
+  c.sent = r.bytes_sent;
+  c.received = r.bytes_received;
+  co_return c;
+}
+
+}  // namespace ambit::ztunnel

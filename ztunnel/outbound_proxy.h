@@ -1,0 +1,73 @@
+#pragma once
+// Outbound: a connection an enrolled pod's app made, captured on the pod's 15001, goes to its
+// original destination, through HBONE with the pod's certificate (mesh workloads, waypoints)
+// or as plain TCP (outside the mesh).
+//
+// Per connection: the original destination (OriginalDstLookup) -> candidate targets, best
+// first (MeshState::resolveOutbound over the current ZtunnelConfig) -> each tried in turn:
+// HBONE through the TunnelDialer (a reset with no response at all is retried once), or a
+// passthrough socket from the PodSocketFactory. The first target that connects carries the
+// connection; when every one fails the app's connection is reset, so the app sees a refusal.
+// No original destination, or no configuration yet: the connection is closed. Istio TCP
+// metrics (reporter="source") and an access log line for each connection.
+//
+// Ownership: the caller owns the proxy and its dependencies; they must outlive it and every
+// connection it serves. Thread: the data thread (the io_context given) only.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+
+#include "ztunnel/capture_maps.h"
+#include "ztunnel/metrics.h"
+#include "ztunnel/pod.h"
+#include "ztunnel/socket_util.h"
+#include "ztunnel/tunnel_dialer.h"
+#include "ztunnel/ztunnel_config.h"
+
+namespace ambit::ztunnel {
+
+class OutboundProxy {
+ public:
+  OutboundProxy(boost::asio::io_context& io, OriginalDstLookup& original_dst,
+                PodSocketFactory& sockets, TunnelDialer& dialer, const ConfigProvider& config,
+                TcpMetrics& metrics, bool access_log);
+
+  // Serves one connection accepted on `pod`'s 15001 until it ends.
+  boost::asio::awaitable<void> serve(std::shared_ptr<Pod> pod, boost::asio::ip::tcp::socket app);
+
+  // Connections being served now (drain waits for them).
+  size_t active() const { return *active_; }
+
+ private:
+  // A connection that reached its target: its counters and byte counts.
+  struct Carried {
+    ConnectionMetrics metrics;
+    uint64_t sent = 0;      // app -> destination
+    uint64_t received = 0;  // destination -> app
+  };
+
+  boost::asio::awaitable<Result<Carried>> passthrough(const Pod& pod, const OutboundTarget& target,
+                                                      boost::asio::ip::tcp::socket& app,
+                                                      const ConnectionLabels& labels);
+  boost::asio::awaitable<Result<Carried>> viaHbone(const Pod& pod, const OutboundTarget& target,
+                                                   const Endpoint& original_dst,
+                                                   boost::asio::ip::tcp::socket& app,
+                                                   const ConnectionLabels& labels);
+
+  boost::asio::io_context& io_;
+  OriginalDstLookup& original_dst_;
+  PodSocketFactory& sockets_;
+  TunnelDialer& dialer_;
+  const ConfigProvider& config_;
+  TcpMetrics& metrics_;
+  bool access_log_;
+  uint64_t pick_ = 0;  // rotates service endpoints across connections
+  // Shared with each connection's frame, which may be destroyed after the proxy (when the
+  // io_context is destroyed with connections still suspended in it).
+  std::shared_ptr<size_t> active_ = std::make_shared<size_t>(0);
+};
+
+}  // namespace ambit::ztunnel
