@@ -166,7 +166,6 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
 
 void Agent::run() { impl_->io.run(); }
 void Agent::stop() { impl_->io.stop(); }
-boost::asio::io_context& Agent::io() { return impl_->io; }
 
 Status Agent::cleanup(const AgentOptions& options) {
   std::string pin_dir =

@@ -43,10 +43,10 @@ class Agent {
   static Result<std::unique_ptr<Agent>> create(AgentOptions options);
   ~Agent();
 
-  // Runs until stop() (e.g. from a signal handler posted to io()).
+  // Runs until stop().
   void run();
+  // Thread-safe: makes run() return.
   void stop();
-  boost::asio::io_context& io();
 
   // Removes every kernel object and file an agent for `options.node` ever created.
   static Status cleanup(const AgentOptions& options);

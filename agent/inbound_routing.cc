@@ -1,6 +1,5 @@
 #include "agent/inbound_routing.h"
 
-#include <fcntl.h>
 #include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -18,7 +17,7 @@
 namespace ambit::agent {
 namespace {
 
-constexpr const char* kFwmarkAccept = "/proc/sys/net/ipv4/tcp_fwmark_accept";
+constexpr std::string_view kFwmarkAccept = "net/ipv4/tcp_fwmark_accept";
 
 // One rtnetlink request: header, family header, attributes.
 class NetlinkRequest {
@@ -100,15 +99,6 @@ Result<UniqueFd> openRtnetlink() {
   timeval tv{2, 0};  // never hang on a kernel that does not answer
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return fd;
-}
-
-Status writeSysctl(const char* path, const char* value) {
-  UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
-  if (!fd) return errnoError(fmt::format("open {}", path));
-  if (::write(fd.get(), value, std::strlen(value)) < 0) {
-    return errnoError(fmt::format("write {} to {}", value, path));
-  }
-  return Status::ok();
 }
 
 const char* what(uint16_t type) {

@@ -1,8 +1,8 @@
 // ambit-agent: the per-node agent (capture, enrollment, pod hand-off, embedded CA).
 #include <CLI/CLI.hpp>
-#include <boost/asio/signal_set.hpp>
 
 #include "agent/agent.h"
+#include "common/daemon.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
@@ -43,17 +43,16 @@ int main(int argc, char** argv) {
     if (!st) ambit::logError("cleanup: {}", st.message());
     return st ? 0 : 1;
   }
+  ambit::Daemon daemon("agent", std::chrono::seconds(5));
   auto agent = ambit::agent::Agent::create(o);
   if (!agent) {
     ambit::logError("cannot start: {}", agent.error().message);
     return 1;
   }
-  boost::asio::signal_set signals((*agent)->io(), SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int sig) {
-    ambit::logInfo("signal {}: stopping (pinned capture stays in place)", sig);
-    (*agent)->stop();
-  });
   ambit::logInfo("agent for node {} running", o.node);
-  (*agent)->run();
-  return 0;
+  return daemon.serve([&] { (*agent)->run(); },
+                      [&] {
+                        ambit::logInfo("stopping (pinned capture stays in place)");
+                        (*agent)->stop();
+                      });
 }

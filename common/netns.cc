@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -31,6 +32,20 @@ Result<uint64_t> netnsCookie(int netns_fd) {
     }
     return cookie;
   });
+}
+
+Status writeSysctl(std::string_view key, std::string_view value) {
+  const std::string path = fmt::format("/proc/sys/{}", key);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errnoError(fmt::format("set sysctl {}={}: open {}", key, value, path));
+  if (::write(fd.get(), value.data(), value.size()) < 0) {
+    return errnoError(fmt::format("set sysctl {}={}: write {}", key, value, path));
+  }
+  return Status::ok();
+}
+
+Status writeSysctlInNetns(int netns_fd, std::string_view key, std::string_view value) {
+  return inNetns(netns_fd, [&]() { return writeSysctl(key, value); });
 }
 
 NetnsGuard::NetnsGuard(int target_netns_fd) {

@@ -1,8 +1,11 @@
 #pragma once
 // Network namespace helpers. NetnsGuard enters a namespace for the current thread and always
-// returns to the original one when it goes out of scope (even on early return).
+// returns to the original one when it goes out of scope (even on early return). Per-namespace
+// sysctls (net.*) are written through writeSysctl*, never with a path of our own: /proc/sys/net
+// resolves against the namespace of the thread that opens it.
 
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -38,5 +41,11 @@ auto inNetns(int netns_fd, Fn&& fn) -> decltype(fn()) {
   if (!guard.ok()) return guard.status().error();
   return fn();
 }
+
+// Writes `value` to the sysctl `key`, given as its path below /proc/sys
+// ("net/ipv4/tcp_migrate_req"), in the calling thread's network namespace.
+Status writeSysctl(std::string_view key, std::string_view value);
+// The same inside the network namespace `netns_fd` (this thread enters it and returns).
+Status writeSysctlInNetns(int netns_fd, std::string_view key, std::string_view value);
 
 }  // namespace ambit

@@ -1,13 +1,12 @@
 #include "waypoint/http_proxy.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
 
+#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "common/rbac/path_normalize.h"
@@ -161,26 +160,30 @@ asio::awaitable<void> HttpProxy::serveHttp2(std::shared_ptr<const hbone::Connect
                                             hbone::HboneStream stream, asio::ip::address source,
                                             std::string sniffed) {
   auto ex = co_await asio::this_coro::executor;
-  H2Options options;
+  H2cOptions options;
   options.limits = services_.limits;
   options.idle_timeout = services_.http2_idle_timeout;
-  auto session = std::make_shared<H2Session>(
-      std::move(stream), H2Session::Role::kServer, options,
-      [this, ex, tunnel, source](std::shared_ptr<H2Session> s,
-                                 std::shared_ptr<H2Session::Stream> st) {
-        asio::co_spawn(ex, serveHttp2Stream(tunnel, source, std::move(s), std::move(st)),
-                       asio::detached);
+  auto connection = std::make_shared<H2cConnection>(
+      std::move(stream), http2::Role::kServer, options,
+      [this, ex, tunnel, source](std::shared_ptr<H2cConnection> c,
+                                 std::shared_ptr<H2cConnection::Stream> st) {
+        spawn(ex, serveHttp2Stream(tunnel, source, std::move(c), std::move(st)),
+              "waypoint HTTP/2 request");
       },
       ex);
-  std::erase_if(h2_sessions_, [](const auto& w) { return w.expired(); });
-  h2_sessions_.push_back(session);
-  if (draining_) session->shutdown();
-  co_await session->run(std::move(sniffed));
+  std::erase_if(h2_connections_, [](const auto& w) { return w.expired(); });
+  h2_connections_.push_back(connection);
+  if (draining_) connection->shutdown();
+  if (Status st = connection->start(); !st) {
+    logWarn("waypoint: HTTP/2 in tunnel: {}", st.message());
+    co_return;
+  }
+  co_await connection->run(std::move(sniffed));
 }
 
 asio::awaitable<void> HttpProxy::serveHttp2Stream(
     std::shared_ptr<const hbone::ConnectRequest> tunnel, asio::ip::address source,
-    std::shared_ptr<H2Session> session, std::shared_ptr<H2Session::Stream> st) {
+    std::shared_ptr<H2cConnection> connection, std::shared_ptr<H2cConnection::Stream> st) {
   HttpRequest request = toHttpRequest(*st);
   Exchange x{*tunnel, request, {}, source};
   startRecord(x.rec, *tunnel, source);
@@ -198,7 +201,7 @@ asio::awaitable<void> HttpProxy::serveHttp2Stream(
   }
   x.rec.request_bytes = st->wire_bytes;
   x.rec.status = response.result_int();
-  Status sent = session->respond(*st, response, request.method() == http::verb::head);
+  Status sent = connection->respond(*st, response, request.method() == http::verb::head);
   if (!sent) {
     x.rec.response_flags = "DC";  // Envoy's: downstream connection termination
     logDebug("waypoint: HTTP/2 response not sent: {}", sent.error().message);
@@ -211,10 +214,10 @@ asio::awaitable<void> HttpProxy::serveHttp2Stream(
 
 void HttpProxy::drain() {
   draining_ = true;
-  for (auto& w : h2_sessions_) {
-    if (auto s = w.lock()) s->shutdown();
+  for (auto& w : h2_connections_) {
+    if (auto c = w.lock()) c->shutdown();
   }
-  h2_sessions_.clear();
+  h2_connections_.clear();
 }
 
 rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {

@@ -2,7 +2,7 @@
 // HttpProxy: the waypoint's L7 data path. For each HBONE tunnel a client ztunnel opens to a
 // service (:authority = VIP:port) it reads HTTP/1.1 requests (keep-alive, pipelining) or, when
 // the tunnel starts with the HTTP/2 connection preface or the Service port's appProtocol says
-// HTTP/2 (http2, grpc, h2c, kubernetes.io/h2c), serves cleartext HTTP/2 (H2Session: streams
+// HTTP/2 (http2, grpc, h2c, kubernetes.io/h2c), serves cleartext HTTP/2 (H2cConnection: streams
 // are handled concurrently, each as one request), and for each request: normalises the path,
 // checks RequestAuthentication (an invalid JWT -> 401; see request_authn.h), applies the L7
 // AuthorizationPolicies that target the service or the waypoint's Gateway (deny -> 403 "RBAC:
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "common/hbone/server.h"
-#include "waypoint/h2_session.h"
+#include "waypoint/h2c_connection.h"
 #include "waypoint/http_codec.h"
 #include "waypoint/mesh_index.h"
 #include "waypoint/request_authn.h"
@@ -74,7 +74,7 @@ struct ProxyServices {
   HttpLimits limits;
   uint16_t endpoint_hbone_port = 15008;   // where endpoints' ztunnels accept HBONE (tests: other)
   RequestAuthenticator* authn = nullptr;  // RequestAuthentication (JWT); null: not checked
-  // Downstream HTTP/2 sessions with no frame for this long end (H2Options::idle_timeout).
+  // Downstream HTTP/2 connections with no frame for this long end (H2cOptions::idle_timeout).
   std::chrono::milliseconds http2_idle_timeout{std::chrono::minutes(5)};
   std::function<void(const RequestRecord&)> on_request;
 };
@@ -85,7 +85,7 @@ class HttpProxy {
 
   // Serves every request on one terminated tunnel until either side ends it.
   asio::awaitable<void> serveTunnel(hbone::ConnectRequest tunnel, hbone::HboneStream stream);
-  // Sends GOAWAY on every HTTP/2 session (draining): open streams finish, no new ones start.
+  // Sends GOAWAY on every HTTP/2 connection (draining): open streams finish, no new ones start.
   void drain();
 
  private:
@@ -104,8 +104,8 @@ class HttpProxy {
                                    std::string sniffed);
   asio::awaitable<void> serveHttp2Stream(std::shared_ptr<const hbone::ConnectRequest> tunnel,
                                          asio::ip::address source,
-                                         std::shared_ptr<H2Session> session,
-                                         std::shared_ptr<H2Session::Stream> stream);
+                                         std::shared_ptr<H2cConnection> connection,
+                                         std::shared_ptr<H2cConnection::Stream> stream);
   bool declaresHttp2(const hbone::ConnectRequest& tunnel) const;
   void startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
                    const asio::ip::address& source) const;
@@ -118,7 +118,7 @@ class HttpProxy {
   void finish(RequestRecord& rec) const;
 
   ProxyServices services_;
-  std::vector<std::weak_ptr<H2Session>> h2_sessions_;  // downstream sessions, for drain()
+  std::vector<std::weak_ptr<H2cConnection>> h2_connections_;  // downstream, for drain()
   bool draining_ = false;
 };
 

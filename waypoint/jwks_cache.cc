@@ -1,7 +1,5 @@
 #include "waypoint/jwks_cache.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -16,6 +14,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 
+#include "common/async/spawn.h"
 #include "common/log.h"
 
 namespace ambit::waypoint {
@@ -220,7 +219,7 @@ asio::awaitable<std::shared_ptr<const jwt::Jwks>> JwksCache::get(const std::stri
   if (!slot) {
     slot = std::make_shared<Entry>(executor_, uri, owner);
     slot->first_attempt.expires_after(options_.timeout + std::chrono::seconds(1));
-    asio::co_spawn(executor_, refreshLoop(slot, executor_, options_), asio::detached);
+    spawn(executor_, refreshLoop(slot, executor_, options_), "JWKS refresh");
   }
   std::shared_ptr<Entry> e = slot;
   if (!e->attempted && !e->stopped) {

@@ -1,8 +1,7 @@
 // ambit-waypoint: the L7 proxy of a namespace (HBONE in, HTTP routing and policy, HBONE out).
 #include <CLI/CLI.hpp>
-#include <csignal>
-#include <thread>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "waypoint/waypoint.h"
 
@@ -54,25 +53,13 @@ int main(int argc, char** argv) {
   }
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread created below inherits the mask
+  ambit::Daemon daemon("waypoint", o.drain_deadline);
   auto wp = ambit::waypoint::Waypoint::create(o);
   if (!wp) {
     ambit::logError("cannot start: {}", wp.error().message);
     return 1;
   }
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    ambit::logInfo("signal {}: draining", sig);
-    (*wp)->stop();
-  });
-  signals.detach();
-  (*wp)->run();
+  int status = daemon.serve([&] { (*wp)->run(); }, [&] { (*wp)->stop(); });
   ambit::logInfo("waypoint stopped");
-  return 0;
+  return status;
 }

@@ -1,7 +1,5 @@
 #include "waypoint/tracing.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,6 +8,7 @@
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 
@@ -170,7 +169,7 @@ ZipkinExporter::ZipkinExporter(asio::any_io_executor executor, asio::ip::tcp::en
                                size_t max_batch)
     : state_(std::make_shared<State>(std::move(executor), collector, std::move(service),
                                      flush_interval, max_batch)) {
-  asio::co_spawn(state_->executor, state_->run(), asio::detached);
+  spawn(state_->executor, state_->run(), "Zipkin exporter");
 }
 
 ZipkinExporter::~ZipkinExporter() {

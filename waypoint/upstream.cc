@@ -1,7 +1,5 @@
 #include "waypoint/upstream.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <optional>
@@ -40,23 +38,23 @@ asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::ope
   co_return std::make_shared<Tunnel>(std::move(*stream), limits_);
 }
 
-// The endpoint's session, or a new one. Requests arriving while it is being opened wait for
-// it instead of opening their own.
-asio::awaitable<Result<std::shared_ptr<H2Session>>> UpstreamPool::http2Session(
+// The endpoint's connection, or a new one. Requests arriving while it is being opened wait
+// for it instead of opening their own.
+asio::awaitable<Result<std::shared_ptr<H2cConnection>>> UpstreamPool::http2Connection(
     const std::string& key, const UpstreamTarget& target, bool& reused) {
   auto ex = co_await asio::this_coro::executor;
   for (;;) {
     H2Slot& slot = h2_[key];
-    if (slot.session && slot.session->acceptsStreams()) {
+    if (slot.connection && slot.connection->acceptsStreams()) {
       reused = true;
-      co_return slot.session;
+      co_return slot.connection;
     }
     if (!slot.opening) break;
     auto opened = slot.opened;
     co_await opened->wait();
   }
   reused = false;
-  auto opened = std::make_shared<hbone::detail::Signal>(ex);
+  auto opened = std::make_shared<Signal>(ex);
   h2_[key].opening = true;
   h2_[key].opened = opened;
   auto stream = co_await openStream(target);
@@ -64,13 +62,12 @@ asio::awaitable<Result<std::shared_ptr<H2Session>>> UpstreamPool::http2Session(
   slot.opening = false;
   opened->notify();  // waiters resume after this coroutine suspends: the slot is final by then
   if (!stream) co_return stream.error();
-  H2Options options;
+  H2cOptions options;
   options.limits = limits_;
-  slot.session = std::make_shared<H2Session>(std::move(*stream), H2Session::Role::kClient, options,
-                                             H2Session::RequestHandler{}, ex);
-  asio::co_spawn(
-      ex, [session = slot.session]() { return session->run(); }, asio::detached);
-  co_return slot.session;
+  slot.connection = std::make_shared<H2cConnection>(std::move(*stream), http2::Role::kClient,
+                                                    options, H2cConnection::RequestHandler{}, ex);
+  if (Status st = slot.connection->startDetached(); !st) co_return st.error();
+  co_return slot.connection;
 }
 
 asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
@@ -79,9 +76,9 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
-    auto session = co_await http2Session(key, target, reused);
-    if (!session) co_return session.error();
-    auto stream = (*session)->submit(request);
+    auto connection = co_await http2Connection(key, target, reused);
+    if (!connection) co_return connection.error();
+    auto stream = (*connection)->submit(request);
     if (!stream) {
       if (reused && attempt == 0) continue;
       co_return stream.error();
@@ -91,10 +88,10 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
     std::optional<asio::steady_timer> timer;
     if (timeout.count() > 0) {
       timer.emplace(co_await asio::this_coro::executor, deadline);
-      timer->async_wait([timed_out, st, s = *session](boost::system::error_code ec) {
+      timer->async_wait([timed_out, st, c = *connection](boost::system::error_code ec) {
         if (ec) return;
         *timed_out = true;
-        s->reset(*st, NGHTTP2_CANCEL);
+        c->reset(*st, NGHTTP2_CANCEL);
         st->done->notify();
       });
     }
@@ -104,7 +101,7 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
     if (st->complete && st->status >= 200 && !st->header_overflow && !st->body_overflow) {
       co_return UpstreamResult{toHttpResponse(*st), st->wire_bytes};
     }
-    // The session went away before this stream was answered: once more on a fresh one, when
+    // The connection went away before this stream was answered: once more on a fresh one, when
     // the server said it did not process it (REFUSED_STREAM, also what nghttp2 reports for
     // streams past a GOAWAY) or the method is safe to repeat.
     const bool safe = request.method() == http::verb::get || request.method() == http::verb::head ||

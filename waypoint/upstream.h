@@ -3,9 +3,9 @@
 // endpoint's ztunnel on <pod ip>:15008, :authority <pod ip>:<target port>, server id the
 // endpoint's SPIFFE id) and reads the response. HTTP/1.1: a tunnel whose exchange ended
 // cleanly with keep-alive goes back to an idle list for its authority. HTTP/2 (the target's
-// Service port declares it; cleartext with prior knowledge inside the tunnel): one H2Session
+// Service port declares it; cleartext with prior knowledge inside the tunnel): one H2cConnection
 // per endpoint carries concurrent requests as streams, up to the endpoint's stream limit. A
-// reused tunnel or session that turns out to be closed is replaced by a fresh one once,
+// reused tunnel or connection that turns out to be closed is replaced by a fresh one once,
 // transparently.
 //
 // Thread model: one pool per data thread, on the executor of its HboneClientPool.
@@ -22,7 +22,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/status.h"
-#include "waypoint/h2_session.h"
+#include "waypoint/h2c_connection.h"
 #include "waypoint/http_codec.h"
 
 namespace ambit::waypoint {
@@ -71,9 +71,8 @@ class UpstreamPool {
                                                         const UpstreamTarget& target,
                                                         const HttpRequest& request,
                                                         std::chrono::milliseconds timeout);
-  asio::awaitable<Result<std::shared_ptr<H2Session>>> http2Session(const std::string& key,
-                                                                   const UpstreamTarget& target,
-                                                                   bool& reused);
+  asio::awaitable<Result<std::shared_ptr<H2cConnection>>> http2Connection(
+      const std::string& key, const UpstreamTarget& target, bool& reused);
   asio::awaitable<Result<UpstreamResult>> tryOnce(const std::shared_ptr<Tunnel>& tunnel,
                                                   const HttpRequest& request,
                                                   std::chrono::milliseconds timeout,
@@ -85,9 +84,9 @@ class UpstreamPool {
   size_t max_idle_;
   std::map<std::string, std::vector<std::shared_ptr<Tunnel>>> idle_;
   struct H2Slot {
-    std::shared_ptr<H2Session> session;
-    bool opening = false;  // a tunnel for a new session is being opened
-    std::shared_ptr<hbone::detail::Signal> opened;
+    std::shared_ptr<H2cConnection> connection;
+    bool opening = false;  // a tunnel for a new connection is being opened
+    std::shared_ptr<Signal> opened;
   };
   std::map<std::string, H2Slot> h2_;      // by authority|identity
   std::map<std::string, size_t> active_;  // by endpoint IP

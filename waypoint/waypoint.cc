@@ -1,8 +1,6 @@
 #include "waypoint/waypoint.h"
 
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -10,6 +8,7 @@
 
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
+#include "common/async/spawn.h"
 #include "common/config/loop_watch.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
@@ -221,7 +220,7 @@ void Waypoint::stop() {
     if (impl->stopping.exchange(true)) return;
     logInfo("draining: open tunnels have {}ms", impl->options.drain_deadline.count());
     auto deadline = std::chrono::steady_clock::now() + impl->options.drain_deadline;
-    asio::co_spawn(
+    spawn(
         impl->io,
         [impl, deadline]() -> asio::awaitable<void> {
           impl->proxy->drain();
@@ -231,7 +230,7 @@ void Waypoint::stop() {
           impl->config_watch.reset();
           impl->io.stop();
         },
-        asio::detached);
+        "waypoint drain");
   });
 }
 

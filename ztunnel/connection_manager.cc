@@ -1,11 +1,11 @@
 #include "ztunnel/connection_manager.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
 
+#include "common/async/spawn.h"
 #include "common/log.h"
 #include "ztunnel/inbound_policy.h"
 
@@ -57,7 +57,7 @@ void ConnectionManager::beginDrain(std::chrono::steady_clock::time_point deadlin
         io_, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
         [draining_servers](std::exception_ptr) { --*draining_servers; });
   }
-  asio::co_spawn(
+  spawn(
       io_,
       [this, deadline, draining_servers, done = std::move(done)]() -> asio::awaitable<void> {
         asio::steady_timer t(io_);
@@ -73,7 +73,7 @@ void ConnectionManager::beginDrain(std::chrono::steady_clock::time_point deadlin
         }
         done();
       },
-      asio::detached);
+      "ztunnel drain");
 }
 
 }  // namespace ambit::ztunnel

@@ -1,10 +1,7 @@
 // ambit-ztunnel: the per-node mTLS tunnel (HBONE), fed pods by the node agent.
 #include <CLI/CLI.hpp>
-#include <atomic>
-#include <csignal>
-#include <cstdlib>
-#include <thread>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel.h"
 
@@ -41,34 +38,15 @@ int main(int argc, char** argv) {
   }
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread created below inherits the mask
-  // Signals are taken from the start: create() may wait up to a minute for the agent, and a
-  // SIGTERM then (e.g. `lab down`) must not have to wait for it. Nothing runs yet to drain.
-  static std::atomic<ambit::ztunnel::Ztunnel*> started{nullptr};
-  std::thread signals([set] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    ambit::ztunnel::Ztunnel* z = started.load();
-    if (z == nullptr) {
-      ambit::logInfo("signal {} while starting: exiting", sig);
-      std::_Exit(0);
-    }
-    ambit::logInfo("signal {}: draining", sig);
-    z->requestDrain();
-  });
-  signals.detach();
+  // Signals are taken from here on: create() may wait up to a minute for the agent, and a
+  // SIGTERM then (e.g. `lab down`) must not have to wait for it.
+  ambit::Daemon daemon("ztunnel", o.drain_deadline);
   auto zt = ambit::ztunnel::Ztunnel::create(o);
   if (!zt) {
     ambit::logError("cannot start: {}", zt.error().message);
     return 1;
   }
-  started.store(zt->get());
-  (*zt)->run();
+  int status = daemon.serve([&] { (*zt)->run(); }, [&] { (*zt)->requestDrain(); });
   ambit::logInfo("ztunnel stopped");
-  return 0;
+  return status;
 }

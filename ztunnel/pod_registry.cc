@@ -1,10 +1,9 @@
 #include "ztunnel/pod_registry.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <thread>
 
 #include "ambit/abi.h"
+#include "common/async/spawn.h"
 #include "common/log.h"
 #include "ztunnel/data_thread.h"
 
@@ -196,7 +195,7 @@ void PodRegistry::stopAccepting() {
 void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& acceptor) {
   acceptor.async_accept([this, pod, &acceptor](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) asio::co_spawn(io_, outbound_.serve(pod, std::move(s)), asio::detached);
+    if (!ec) spawn(io_, outbound_.serve(pod, std::move(s)), "outbound connection");
     acceptOutbound(pod, acceptor);
   });
 }
@@ -204,7 +203,7 @@ void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& accept
 void PodRegistry::acceptPlaintext(std::shared_ptr<Pod> pod) {
   pod->inbound_plaintext->async_accept([this, pod](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !pod->inbound_plaintext->is_open()) return;
-    if (!ec) asio::co_spawn(io_, inbound_.servePlaintext(pod, std::move(s)), asio::detached);
+    if (!ec) spawn(io_, inbound_.servePlaintext(pod, std::move(s)), "inbound plaintext connection");
     acceptPlaintext(pod);
   });
 }

@@ -47,13 +47,7 @@ int homeNetns() {
 // Lets a listener closed during an upgrade hand its queued connections to the new ztunnel's
 // listener of the same SO_REUSEPORT group instead of resetting them.
 void enableRequestMigration(int netns) {
-  (void)inNetns(netns, []() -> Status {
-    FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_migrate_req", "w");
-    if (!f) return errnoError("open tcp_migrate_req");
-    std::fputs("1", f);
-    std::fclose(f);
-    return Status::ok();
-  });
+  (void)writeSysctlInNetns(netns, "net/ipv4/tcp_migrate_req", "1");
 }
 
 }  // namespace

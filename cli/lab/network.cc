@@ -1,36 +1,27 @@
 #include "cli/lab/network.h"
 
-#include <fcntl.h>
 #include <sys/statfs.h>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "cli/lab/subprocess.h"
 #include "common/netns.h"
-#include "common/unique_fd.h"
 
 namespace ambit::lab {
 namespace {
 
 constexpr long kNsfsMagic = 0x6e736673;
 
-// Sysctls under /proc/sys/net resolve against the opening thread's netns, so write them from
-// inside the lab namespace (never the host's).
+// Written from inside the lab namespace (never the host's).
 Status setSysctls(const std::string& netns,
                   const std::vector<std::pair<std::string, std::string>>& kv) {
   auto fd = openNetns(netnsPath(netns));
   AMBIT_TRY(fd);
-  return inNetns(fd->get(), [&]() -> Status {
-    for (const auto& [key, value] : kv) {
-      std::string path = "/proc/sys/net/" + key;
-      UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-      if (!f || ::write(f.get(), value.data(), value.size()) < 0) {
-        return errnoError(fmt::format("set {}={} in netns {}", path, value, netns));
-      }
-    }
-    return Status::ok();
-  });
+  for (const auto& [key, value] : kv) {
+    Status st = writeSysctlInNetns(fd->get(), "net/" + key, value);
+    if (!st) return st.error().context(fmt::format("netns {}", netns));
+  }
+  return Status::ok();
 }
 
 Status ensureNetns(const std::string& name, const NetnsRecorder& record) {

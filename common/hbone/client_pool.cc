@@ -3,13 +3,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 
+#include "common/async/signal.h"
+#include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
@@ -18,15 +18,15 @@ namespace ambit::hbone {
 
 using asio::ip::tcp;
 using boost::system::error_code;
-using detail::H2Session;
+using detail::HboneConnection;
 
 namespace {
 
 // One pooled connection; `session` is null while it is being established.
 struct PooledConnection {
   explicit PooledConnection(const asio::any_io_executor& ex) : ready(ex) {}
-  std::shared_ptr<H2Session> session;
-  detail::Signal ready;
+  std::shared_ptr<HboneConnection> session;
+  Signal ready;
   Status failure;
   uint32_t reserved = 0;  // callers that picked this connection and have not submitted yet
   bool connecting = true;
@@ -77,7 +77,7 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
   using ConnectionPtr = std::shared_ptr<PooledConnection>;
   asio::awaitable<Result<HboneStream>> openTunnel(const Destination& destination,
                                                   const TunnelRequest& request);
-  asio::awaitable<Result<std::shared_ptr<H2Session>>> acquire(const Destination& dest);
+  asio::awaitable<Result<std::shared_ptr<HboneConnection>>> acquire(const Destination& dest);
   asio::awaitable<Status> establish(const Destination& dest, ConnectionPtr conn);
   asio::awaitable<Result<std::shared_ptr<Dial>>> dialTls(const Destination& dest);
   asio::awaitable<Status> waitSettings(const ConnectionPtr& conn);
@@ -85,7 +85,7 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
                                   std::chrono::milliseconds timeout);
   asio::awaitable<void> keepalive(ConnectionPtr conn);
   bool hasRoom(const PooledConnection& c) const;
-  detail::SessionHooks hooksFor(const ConnectionPtr& conn);
+  detail::ConnectionHooks hooksFor(const ConnectionPtr& conn);
 
   asio::any_io_executor executor;
   PeerVerifier verifier;
@@ -103,7 +103,7 @@ bool HboneClientPool::Impl::hasRoom(const PooledConnection& c) const {
   return c.session->streamCount() + c.reserved < limit;
 }
 
-asio::awaitable<Result<std::shared_ptr<H2Session>>> HboneClientPool::Impl::acquire(
+asio::awaitable<Result<std::shared_ptr<HboneConnection>>> HboneClientPool::Impl::acquire(
     const Destination& dest) {
   auto self = shared_from_this();
   auto& conns = pool[dest.source_identity + "|" + formatAuthority(dest.address)];
@@ -187,10 +187,10 @@ asio::awaitable<Result<std::shared_ptr<Dial>>> HboneClientPool::Impl::dialTls(
   co_return dial;
 }
 
-detail::SessionHooks HboneClientPool::Impl::hooksFor(const ConnectionPtr& conn) {
+detail::ConnectionHooks HboneClientPool::Impl::hooksFor(const ConnectionPtr& conn) {
   std::weak_ptr<PooledConnection> weak = conn;
   std::weak_ptr<Impl> weak_pool = weak_from_this();
-  detail::SessionHooks hooks;
+  detail::ConnectionHooks hooks;
   hooks.on_settings = [weak]() {
     if (auto c = weak.lock()) {
       c->settings_received = true;
@@ -216,14 +216,15 @@ asio::awaitable<Status> HboneClientPool::Impl::establish(const Destination& dest
   auto dial = co_await dialTls(dest);
   if (!dial) co_return dial.error();
   std::string identity = (*dial)->verification.identity;
-  auto session = std::make_shared<H2Session>(std::move((*dial)->tls), H2Session::Role::kClient,
-                                             options.http2, std::move(identity), hooksFor(conn));
+  auto session =
+      std::make_shared<HboneConnection>(std::move((*dial)->tls), http2::Role::kClient,
+                                        options.http2, std::move(identity), hooksFor(conn));
   conn->session = session;
-  if (Status st = session->start(); !st) co_return st;
+  if (Status st = session->startDetached(); !st) co_return st;
   ++counters.connections_opened;
   if (Status st = co_await waitSettings(conn); !st) co_return st;
   if (options.keepalive_interval.count() > 0) {
-    asio::co_spawn(executor, keepalive(conn), asio::detached);
+    spawn(executor, keepalive(conn), "HBONE keepalive");
   }
   co_return Status::ok();
 }
@@ -262,7 +263,7 @@ asio::awaitable<Status> HboneClientPool::Impl::waitSettings(const ConnectionPtr&
 
 asio::awaitable<void> HboneClientPool::Impl::keepalive(ConnectionPtr conn) {
   std::weak_ptr<Impl> weak_pool = weak_from_this();
-  std::weak_ptr<H2Session> weak_session = conn->session;
+  std::weak_ptr<HboneConnection> weak_session = conn->session;
   asio::steady_timer timer(executor);
   for (;;) {
     error_code ec;
@@ -311,7 +312,7 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::openTunnel(
     co_return makeError("HBONE {}: server identity {} is not one expected for this destination",
                         formatAuthority(destination.address), peer);
   }
-  auto state = (*session)->submitRequest(requestHeaders(request));
+  auto state = (*session)->openTunnel(requestHeaders(request));
   if (!state) co_return state.error();
   auto st = std::move(*state);
   asio::steady_timer timer(impl->executor, impl->options.response_timeout);
@@ -341,7 +342,7 @@ void HboneClientPool::asyncConnect(Destination destination, TunnelRequest reques
              done = std::move(done)]() -> asio::awaitable<void> {
     done(co_await impl->openTunnel(destination, request));
   };
-  asio::co_spawn(impl_->executor, std::move(op), asio::detached);
+  spawn(impl_->executor, std::move(op), "HBONE connect");
 }
 
 asio::any_io_executor HboneClientPool::executor() const { return impl_->executor; }

@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "common/hbone/http2_options.h"
 #include "common/hbone/protocol.h"
-#include "common/hbone/session.h"
 #include "common/hbone/stream.h"
 #include "common/hbone/tls.h"
 #include "common/status.h"

@@ -1,12 +1,11 @@
 #include "common/hbone/server.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <list>
 
+#include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
 #include "common/log.h"
 
@@ -14,7 +13,7 @@ namespace ambit::hbone {
 
 using asio::ip::tcp;
 using boost::system::error_code;
-using detail::H2Session;
+using detail::HboneConnection;
 using detail::StreamState;
 
 struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
@@ -31,7 +30,7 @@ struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> serveStream(std::shared_ptr<StreamState> stream);
   asio::awaitable<ConnectOutcome> callHandler(const ConnectRequest& request);
   void startSession(detail::TlsStream tls_stream, std::string identity);
-  std::vector<std::shared_ptr<H2Session>> liveSessions();
+  std::vector<std::shared_ptr<HboneConnection>> liveSessions();
   void stopAccepting();
 
   asio::any_io_executor executor;
@@ -41,7 +40,7 @@ struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
   ServerOptions options;
   Status tls_status;
   std::list<std::shared_ptr<tcp::acceptor>> acceptors;
-  std::vector<std::weak_ptr<H2Session>> sessions;
+  std::vector<std::weak_ptr<HboneConnection>> sessions;
   ServerStats stats;
   bool stopping = false;
 };
@@ -96,7 +95,7 @@ asio::awaitable<void> HboneServer::Impl::acceptLoop(std::shared_ptr<tcp::accepto
       continue;
     }
     ++stats.connections_accepted;
-    asio::co_spawn(executor, handshake(std::move(socket)), asio::detached);
+    spawn(executor, handshake(std::move(socket)), "HBONE TLS handshake");
   }
 }
 
@@ -140,15 +139,16 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
 
 void HboneServer::Impl::startSession(detail::TlsStream tls_stream, std::string identity) {
   std::weak_ptr<Impl> weak = weak_from_this();
-  detail::SessionHooks hooks;
+  detail::ConnectionHooks hooks;
   hooks.on_request = [weak](std::shared_ptr<StreamState> st) {
     if (auto impl = weak.lock()) {
-      asio::co_spawn(impl->executor, impl->serveStream(std::move(st)), asio::detached);
+      spawn(impl->executor, impl->serveStream(std::move(st)), "HBONE tunnel");
     }
   };
-  auto session = std::make_shared<H2Session>(std::move(tls_stream), H2Session::Role::kServer,
-                                             options.http2, std::move(identity), std::move(hooks));
-  if (Status st = session->start(); !st) {
+  auto session =
+      std::make_shared<HboneConnection>(std::move(tls_stream), http2::Role::kServer, options.http2,
+                                        std::move(identity), std::move(hooks));
+  if (Status st = session->startDetached(); !st) {
     logError("HBONE: {}", st.message());
     session->close(st.message());
     return;
@@ -169,7 +169,7 @@ asio::awaitable<ConnectOutcome> HboneServer::Impl::callHandler(const ConnectRequ
 
 asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState> st) {
   auto self = shared_from_this();
-  auto session = st->session();
+  auto session = st->connection();
   ConnectRequest req{
       session->peerIdentity(), session->remoteEndpoint(), st->authority, {}, st->headers};
   std::string why;
@@ -180,10 +180,10 @@ asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState
     int code = (*status >= 400 && *status <= 599) ? *status : 500;
     logDebug("HBONE {} -> {}: refused with {} {}", req.peer_identity, req.authority, code, why);
     ++stats.streams_refused;
-    (void)session->submitResponse(*st, code, false);
+    (void)session->respond(*st, code, false);
     co_return;
   }
-  if (Status s = session->submitResponse(*st, 200, true); !s) {
+  if (Status s = session->respond(*st, 200, true); !s) {
     logDebug("HBONE {} -> {}: {}", req.peer_identity, req.authority, s.message());
     co_return;
   }
@@ -198,8 +198,8 @@ asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState
   if (options.on_tunnel_closed) options.on_tunnel_closed(req, result);
 }
 
-std::vector<std::shared_ptr<H2Session>> HboneServer::Impl::liveSessions() {
-  std::vector<std::shared_ptr<H2Session>> live;
+std::vector<std::shared_ptr<HboneConnection>> HboneServer::Impl::liveSessions() {
+  std::vector<std::shared_ptr<HboneConnection>> live;
   for (auto& w : sessions) {
     if (auto s = w.lock(); s && !s->closed()) live.push_back(std::move(s));
   }
@@ -230,13 +230,13 @@ Status HboneServer::listen(tcp::acceptor acceptor) {
   if (impl_->stopping) return makeError("HBONE listen: server is draining");
   auto shared = std::make_shared<tcp::acceptor>(std::move(acceptor));
   impl_->acceptors.push_back(shared);
-  asio::co_spawn(impl_->executor, impl_->acceptLoop(shared), asio::detached);
+  spawn(impl_->executor, impl_->acceptLoop(shared), "HBONE accept loop");
   return Status::ok();
 }
 
 void HboneServer::adopt(tcp::socket socket) {
   ++impl_->stats.connections_accepted;
-  asio::co_spawn(impl_->executor, impl_->handshake(std::move(socket)), asio::detached);
+  spawn(impl_->executor, impl_->handshake(std::move(socket)), "HBONE TLS handshake");
 }
 
 asio::awaitable<void> HboneServer::drain(std::chrono::steady_clock::time_point deadline) {

@@ -26,8 +26,8 @@
 #include <string>
 #include <variant>
 
+#include "common/hbone/http2_options.h"
 #include "common/hbone/protocol.h"
-#include "common/hbone/session.h"
 #include "common/hbone/stream.h"
 #include "common/hbone/tls.h"
 #include "common/status.h"

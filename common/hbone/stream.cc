@@ -55,12 +55,12 @@ void ByteQueue::clear() {
   size_ = 0;
 }
 
-StreamState::StreamState(std::shared_ptr<H2Session> session, int32_t id)
-    : session_(std::move(session)),
+StreamState::StreamState(std::shared_ptr<HboneConnection> connection, int32_t id)
+    : connection_(std::move(connection)),
       id_(id),
-      recv_signal_(session_->executor()),
-      send_signal_(session_->executor()),
-      response_signal_(session_->executor()) {}
+      recv_signal_(connection_->executor()),
+      send_signal_(connection_->executor()),
+      response_signal_(connection_->executor()) {}
 
 bool StreamState::addHeader(std::string_view name, std::string_view value, size_t max_bytes) {
   header_bytes_ += name.size() + value.size() + 32;
@@ -95,10 +95,10 @@ void StreamState::onClosed(uint32_t error_code) {
   if (closed_) return;
   closed_ = true;
   close_code_ = error_code;
-  if (!remote_end_ && !recv_.empty() && !session_->closed()) {
+  if (!remote_end_ && !recv_.empty() && !connection_->closed()) {
     // A reset stream's unread bytes are discarded: return them to the connection window now.
     // The buffer itself stays until consume(): a splice may be writing from it.
-    nghttp2_session_consume_connection(session_->raw(), recv_.size());
+    connection_->consumeConnection(recv_.size());
     window_returned_ = true;
   }
   send_.clear();
@@ -129,12 +129,12 @@ ssize_t StreamState::provide(nghttp2_session*, int32_t, uint8_t* buf, size_t len
 }
 
 void StreamState::kickSend() {
-  if (closed_ || session_->closed()) return;
+  if (closed_ || connection_->closed()) return;
   if (deferred_) {
     deferred_ = false;
-    nghttp2_session_resume_data(session_->raw(), id_);
+    connection_->resumeData(id_);
   }
-  session_->signalWrite();
+  connection_->signalWrite();
 }
 
 asio::awaitable<Result<asio::const_buffer>> StreamState::readable() {
@@ -153,15 +153,14 @@ asio::awaitable<Result<asio::const_buffer>> StreamState::readable() {
 void StreamState::consume(size_t n) {
   n = std::min(n, recv_.size());
   recv_.drop(n);
-  if (n == 0 || window_returned_ || session_->closed()) return;
-  nghttp2_session_consume(session_->raw(), id_, n);  // connection + (if open) stream window
-  session_->signalWrite();
+  if (n == 0 || window_returned_) return;
+  connection_->consume(id_, n);
 }
 
 asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
   const auto* p = static_cast<const uint8_t*>(data.data());
   size_t left = data.size();
-  const size_t limit = session_->options().stream_send_buffer;
+  const size_t limit = connection_->options().stream_send_buffer;
   while (left > 0) {
     if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
     if (write_shut_)
@@ -186,9 +185,8 @@ void StreamState::shutdownWrite() {
 }
 
 void StreamState::reset(uint32_t error_code) {
-  if (closed_ || session_->closed()) return;
-  nghttp2_submit_rst_stream(session_->raw(), NGHTTP2_FLAG_NONE, id_, error_code);
-  session_->signalWrite();
+  if (closed_) return;
+  connection_->resetStream(id_, error_code);
 }
 
 asio::awaitable<void> StreamState::waitResponse() {
@@ -221,7 +219,7 @@ int32_t HboneStream::streamId() const { return state_ ? state_->id() : -1; }
 
 const std::string& HboneStream::peerIdentity() const {
   static const std::string kNone;
-  return state_ ? state_->session()->peerIdentity() : kNone;
+  return state_ ? state_->connection()->peerIdentity() : kNone;
 }
 
 asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {

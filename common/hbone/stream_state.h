@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "common/hbone/session.h"
+#include "common/async/signal.h"
+#include "common/hbone/connection.h"
 
 namespace ambit::hbone::detail {
 
@@ -36,7 +37,7 @@ class ByteQueue {
 
 class StreamState {
  public:
-  StreamState(std::shared_ptr<H2Session> session, int32_t id);
+  StreamState(std::shared_ptr<HboneConnection> connection, int32_t id);
 
   // --- nghttp2 side (called from session callbacks) ---
   // Records one header; false when the block passes `max_bytes` (RFC 7541 size accounting).
@@ -68,7 +69,7 @@ class StreamState {
   bool remoteEnded() const { return remote_end_; }
   bool localEnded() const { return write_shut_; }
   uint32_t closeCode() const { return close_code_; }
-  const std::shared_ptr<H2Session>& session() const { return session_; }
+  const std::shared_ptr<HboneConnection>& connection() const { return connection_; }
 
   // Header block fields (request on the server, response on the client).
   std::string method;
@@ -82,7 +83,7 @@ class StreamState {
                          nghttp2_data_source* source, void*);
   void kickSend();
 
-  std::shared_ptr<H2Session> session_;
+  std::shared_ptr<HboneConnection> connection_;
   int32_t id_;
   ByteQueue recv_;
   ByteQueue send_;

@@ -7,8 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -20,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/async/spawn.h"
 #include "common/netns.h"
 #include "tests/support/jwt_signer.h"
 #include "tests/support/waypoint_lab.h"
@@ -65,7 +64,7 @@ class NetnsJwksServer {
       error_ = "listen on port " + std::to_string(port) + ": " + ec.message();
       return;
     }
-    asio::co_spawn(io_, serve(), asio::detached);
+    spawn(io_, serve(), "test JWKS server");
     thread_ = std::thread([this] { io_.run(); });
   }
   ~NetnsJwksServer() {

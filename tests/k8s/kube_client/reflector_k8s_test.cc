@@ -5,14 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <memory>
 #include <optional>
 
+#include "common/async/spawn.h"
 #include "common/kube/reflector.h"
 #include "tests/k8s/kube_client/tcp_relay.h"
 #include "tests/support/requirements.h"
@@ -81,9 +80,9 @@ class KubeClientK8sTest : public ::testing::Test {
     std::optional<Result<ApiResponse>> got;
     // Built before the coroutine: GCC 12 mis-destroys temporaries of a conditional in co_await.
     std::string text = body.is_null() ? std::string() : body.dump();
-    asio::co_spawn(
+    spawn(
         io_, [&]() -> asio::awaitable<void> { got = co_await client_->request(verb, target, text, type); },
-        asio::detached);
+        "api call");
     EXPECT_TRUE(runUntil([&] { return got.has_value(); }));
     if (!got || !*got) {
       ADD_FAILURE() << target << ": " << (got ? got->error().message : "no answer");
@@ -130,7 +129,7 @@ TEST_F(KubeClientK8sTest, PaginatedListThenLiveEvents) {
   for (int i = 0; i < 5; ++i) createConfigMap(ns, "cm" + std::to_string(i));
   Recorder rec;
   Reflector reflector(*client_, kConfigMaps, rec, options(ns));
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced(); })) << reflector.stats().last_error;
   EXPECT_EQ(reflector.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(rec.saw("upsert " + ns + "/cm" + std::to_string(i)));
@@ -162,7 +161,7 @@ TEST_F(KubeClientK8sTest, PartitionRestartAndCompactionLoseNoDelete) {
   ApiClient partitioned(io_.get_executor(), std::make_shared<Credentials>(via));
   Recorder rec;
   Reflector reflector(partitioned, kConfigMaps, rec, options(ns));
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced() && reflector.stats().watches > 0; }));
   const std::string rv_before = reflector.resourceVersion();
 

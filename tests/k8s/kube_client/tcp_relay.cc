@@ -1,8 +1,8 @@
 #include "tests/k8s/kube_client/tcp_relay.h"
 
+#include "common/async/spawn.h"
+
 #include <array>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -75,8 +75,8 @@ void TcpRelay::accept() {
         pair->close();
         return;
       }
-      asio::co_spawn(pair->client.get_executor(), pump(pair, pair->client, pair->server), asio::detached);
-      asio::co_spawn(pair->client.get_executor(), pump(pair, pair->server, pair->client), asio::detached);
+      spawn(pair->client.get_executor(), pump(pair, pair->client, pair->server), "relay client->server");
+      spawn(pair->client.get_executor(), pump(pair, pair->server, pair->client), "relay server->client");
     });
   });
 }

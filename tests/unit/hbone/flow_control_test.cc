@@ -1,14 +1,13 @@
 // Back-pressure and resets: a stalled reader on either side stops the sender instead of
 // growing buffers; TCP resets and RST_STREAM map onto each other; a peer that stops
 // answering PINGs is dropped.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/unit/hbone/hbone_fixture.h"
 
 namespace ambit::hbone::testing {
@@ -166,7 +165,7 @@ TEST_F(HboneFlowControlTest, UnansweredPingsCloseTheConnection) {
   ASSERT_TRUE(configureServerContext(ctx->native_handle()));
   tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   server_address_ = acceptor.local_endpoint();
-  asio::co_spawn(ioc_, silentServer(acceptor, *ctx), asio::detached);
+  spawn(ioc_, silentServer(acceptor, *ctx), "silent HBONE server");
   PoolOptions opts;
   opts.keepalive_interval = 100ms;
   opts.keepalive_timeout = 200ms;

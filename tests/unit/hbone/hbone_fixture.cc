@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+
+#include "common/async/spawn.h"
 
 namespace ambit::hbone::testing {
 namespace {
@@ -47,7 +48,7 @@ asio::awaitable<void> upstreamLoop(std::shared_ptr<tcp::acceptor> acceptor,
     error_code ec;
     tcp::socket s = co_await acceptor->async_accept(asio::redirect_error(kUse, ec));
     if (ec) co_return;
-    asio::co_spawn(acceptor->get_executor(), session(std::move(s)), asio::detached);
+    spawn(acceptor->get_executor(), session(std::move(s)), "test upstream connection");
   }
 }
 
@@ -73,7 +74,7 @@ uint16_t HboneFixture::startUpstream(UpstreamSession session) {
   auto acceptor =
       std::make_shared<tcp::acceptor>(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   upstreams_.push_back(acceptor);
-  asio::co_spawn(ioc_, upstreamLoop(acceptor, std::move(session)), asio::detached);
+  spawn(ioc_, upstreamLoop(acceptor, std::move(session)), "test upstream");
   upstream_ports_.push_back(acceptor->local_endpoint().port());
   return upstream_ports_.back();
 }

@@ -1,14 +1,13 @@
 // Bad peers and lifecycle: identity failures both ways, bad requests, junk on the wire,
 // half-open handshakes, oversized headers, idle timeout and graceful drain. After each bad
 // client, a good one must still be served.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/unit/hbone/hbone_fixture.h"
 
 namespace ambit::hbone::testing {
@@ -216,13 +215,13 @@ TEST_F(HboneRobustnessTest, DrainLetsOpenTunnelFinishAndRefusesNewConnections) {
     auto s = co_await pool->connect(destination(), request(echo_port_));
     CO_ASSERT_OK(s);
     bool drained = false;
-    asio::co_spawn(
+    spawn(
         ioc_,
         [&]() -> asio::awaitable<void> {
           co_await server_->drain(std::chrono::steady_clock::now() + 10s);
           drained = true;
         },
-        asio::detached);
+        "test drain");
     co_await sleep(50ms);
     EXPECT_FALSE(drained);
     auto refused = co_await pool->connect(destination(), request(echo_port_));  // GOAWAY seen

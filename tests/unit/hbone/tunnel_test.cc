@@ -1,12 +1,11 @@
 // Data path: CONNECT round trips, request headers, a 64 MiB byte-exact transfer, half-close
 // through spliceWith, and many concurrent streams on one connection.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/unit/hbone/hbone_fixture.h"
 
 namespace ambit::hbone::testing {
@@ -157,7 +156,7 @@ TEST_F(HboneTunnelTest, ManyConcurrentStreamsShareOneConnection) {
   run([&]() -> asio::awaitable<void> {
     int finished = 0;
     for (int i = 0; i < kStreams; ++i) {
-      asio::co_spawn(
+      spawn(
           ioc_,
           [&, i]() -> asio::awaitable<void> {
             auto s = co_await pool->connect(destination(), request(echo_port_));
@@ -170,7 +169,7 @@ TEST_F(HboneTunnelTest, ManyConcurrentStreamsShareOneConnection) {
             }
             ++finished;
           },
-          asio::detached);
+          "test tunnel");
     }
     while (finished < kStreams) co_await sleep(5ms);
   });

@@ -1,7 +1,5 @@
 #include "tests/unit/kube/api_server_script.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +10,7 @@
 #include <boost/beast/http/write.hpp>
 #include <stdexcept>
 
+#include "common/async/spawn.h"
 #include "tests/support/test_pki.h"
 
 namespace ambit::kube::testing {
@@ -63,7 +62,7 @@ void ScriptedApiServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
     if (ec) return;
     auto conn = std::make_shared<Conn>(std::move(s), tls_);
-    asio::co_spawn(
+    spawn(
         io_,
         [this, conn]() -> asio::awaitable<void> {
           boost::system::error_code ec;
@@ -103,7 +102,7 @@ void ScriptedApiServer::accept() {
           }
           co_await conn->tls.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
         },
-        asio::detached);
+        "scripted API server connection");
     accept();
   });
 }

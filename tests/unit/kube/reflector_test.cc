@@ -2,10 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/kube/api_server_script.h"
@@ -99,7 +98,7 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return watches >= 3; })) << "watches: " << watches;
   reflector.stop();
   server.stop();
@@ -144,7 +143,7 @@ TEST_F(ReflectorTest, ExpiredContinueTokenRestartsTheList) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
   reflector.stop();
   server.stop();
@@ -166,7 +165,7 @@ TEST_F(ReflectorTest, BadEventRewatchesFromTheLastGoodVersionWithoutRelisting) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return watches >= 2; }));
   reflector.stop();
   server.stop();
@@ -187,7 +186,7 @@ TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
   Reflector reflector(client, kPods, rec, fastOptions());
-  asio::co_spawn(io_, reflector.run(), asio::detached);
+  spawn(io_, reflector.run(), "test reflector");
   ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
   reflector.stop();
   server.stop();
@@ -210,9 +209,9 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   test::writeFile(dir.file("token"), "new\n");  // the kubelet rotated the projected token
   ApiClient client(io_.get_executor(), creds);
   std::optional<Result<ApiResponse>> got;
-  asio::co_spawn(
+  spawn(
       io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
-      asio::detached);
+      "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_TRUE(*got) << got->error().message;
   EXPECT_EQ((*got)->status, 200u);
@@ -229,9 +228,9 @@ TEST_F(ReflectorTest, ServerWithAnUntrustedCertificateIsRefused) {
   cfg.ca_pem = other.restConfig().ca_pem;  // trust the wrong CA
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(cfg));
   std::optional<Result<ApiResponse>> got;
-  asio::co_spawn(
+  spawn(
       io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
-      asio::detached);
+      "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_FALSE(*got);
   EXPECT_TRUE(has(got->error().message, "TLS handshake")) << got->error().message;

@@ -6,8 +6,6 @@
 // the endpoint's HBONE server.
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/async/spawn.h"
 #include "tests/support/peer.h"
 #include "tests/support/requirements.h"
 #include "tests/support/subprocess.h"
@@ -161,7 +160,7 @@ class H2ProxyTest : public WaypointProxyFixture {
   uint16_t frontDoor(const std::string& authority) {
     auto& acceptor = front_doors_.emplace_back(std::make_unique<tcp::acceptor>(
         ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
-    asio::co_spawn(ioc_, acceptLoop(*acceptor, authority), asio::detached);
+    spawn(ioc_, acceptLoop(*acceptor, authority), "test front door");
     return acceptor->local_endpoint().port();
   }
 
@@ -170,7 +169,7 @@ class H2ProxyTest : public WaypointProxyFixture {
       boost::system::error_code ec;
       tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
-      asio::co_spawn(ioc_, tunnelOne(std::move(s), authority), asio::detached);
+      spawn(ioc_, tunnelOne(std::move(s), authority), "test tunnel");
     }
   }
 

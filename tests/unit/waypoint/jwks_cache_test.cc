@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -15,6 +14,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/support/jwt_signer.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 #include "waypoint/request_authn.h"
@@ -36,7 +36,7 @@ class JwksServer {
       : acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
         uri_("http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) +
              "/jwks.json") {
-    asio::co_spawn(ioc, serve(), asio::detached);
+    spawn(ioc, serve(), "test JWKS server");
   }
   ~JwksServer() { stop(); }
   const std::string& uri() const { return uri_; }

@@ -4,13 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
+
+#include "common/async/spawn.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -65,7 +65,7 @@ TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   std::string received;
   std::string target;
-  asio::co_spawn(
+  spawn(
       io,
       [&]() -> asio::awaitable<void> {
         auto socket = co_await acceptor.async_accept(asio::use_awaitable);
@@ -78,7 +78,7 @@ TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
         resp.prepare_payload();
         co_await http::async_write(socket, resp, asio::use_awaitable);
       },
-      asio::detached);
+      "fake Zipkin collector");
   ZipkinExporter exporter(io.get_executor(), acceptor.local_endpoint(), "waypoint.default", 20ms);
   Span s;
   s.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -1,10 +1,10 @@
-// Conversions between HTTP/2 streams (H2Session) and the Beast messages the proxy pipeline
+// Conversions between HTTP/2 streams (H2cConnection) and the Beast messages the proxy pipeline
 // works on.
-#include "waypoint/h2_session.h"
+#include "waypoint/h2c_connection.h"
 
 namespace ambit::waypoint {
 
-HttpRequest toHttpRequest(H2Session::Stream& st) {
+HttpRequest toHttpRequest(H2cConnection::Stream& st) {
   HttpRequest r;
   r.version(11);
   if (!st.method.empty()) r.method_string(st.method);  // empty: over a limit, never routed
@@ -26,7 +26,7 @@ HttpRequest toHttpRequest(H2Session::Stream& st) {
   return r;
 }
 
-HttpResponse toHttpResponse(const H2Session::Stream& st) {
+HttpResponse toHttpResponse(const H2cConnection::Stream& st) {
   HttpResponse r{static_cast<http::status>(st.status), 11};
   for (const auto& [name, value] : st.headers) r.insert(name, value);
   std::string declared;

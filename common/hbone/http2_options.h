@@ -1,0 +1,23 @@
+#pragma once
+// Http2Options: HTTP/2 tuning of HBONE connections, the same for both ends (ServerOptions and
+// PoolOptions carry one). Windows are the receive windows we advertise: the peer may have at
+// most this many bytes not yet taken by the tunnel's reader in flight towards us (per stream /
+// in total).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace ambit::hbone {
+
+struct Http2Options {
+  uint32_t stream_window = 4u << 20;
+  uint32_t connection_window = 16u << 20;
+  uint32_t max_header_list_size = 16u << 10;  // larger request header blocks: connection error
+  uint32_t max_concurrent_streams = 100;      // advertised in our SETTINGS
+  size_t stream_send_buffer = 256u << 10;     // bytes queued per stream before write() waits
+  // A connection with no open stream for this long is closed (GOAWAY first).
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+};
+
+}  // namespace ambit::hbone

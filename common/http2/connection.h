@@ -1,0 +1,199 @@
+#pragma once
+// http2::Connection: one HTTP/2 connection (nghttp2) over any byte stream, the part every
+// HTTP/2 user in ambit shares. Two layers derive from it and give streams their meaning:
+// HBONE's CONNECT tunnels over mTLS (hbone::detail::HboneConnection) and the waypoint's
+// buffered h2c messages inside a tunnel (waypoint::H2cConnection).
+//
+// The core owns: the nghttp2 session and its callbacks, our SETTINGS (stream limit, initial
+// stream window, header list size) and connection receive window, the read loop that feeds
+// the session, the write loop that batches its output onto the Transport, GOAWAY (graceful
+// drain and protocol errors), PING, the idle timeout and the end of the connection. A layer
+// overrides the protected hooks (called from inside nghttp2 callbacks) and submits frames
+// through the methods below, each of which wakes the writer.
+//
+// Life: start() creates the session and queues SETTINGS; run() serves until the connection
+// is over, which happens when
+//   - nghttp2 wants neither to read nor to write (GOAWAY sent or received, no open stream,
+//     or a terminating GOAWAY is out): the transport is finished gracefully;
+//   - the peer ended its direction: by default the connection closes (onInputEnded()); a layer
+//     that still answers open streams ends gracefully once none is left;
+//   - writing fails, or close() is called: the transport is closed at once.
+// Either way onClosed() lets the layer fail what is still open. Bad input (the session rejects
+// bytes: not HTTP/2, a flood) is answered with GOAWAY (PROTOCOL_ERROR / ENHANCE_YOUR_CALM); the
+// rest of the input is discarded and the connection ends once the GOAWAY is written.
+//
+// Idle: see IdlePolicy. The connection measures activity itself (streams opened and closed,
+// and under kNoFrames every frame either way); layers may add their own (touch()).
+//
+// Thread model: a connection lives on one single-threaded executor (an io_context thread or a
+// strand); call everything there. Hooks run inside nghttp2 callbacks: they may submit frames
+// and read state, and must not destroy the connection. The connection keeps itself alive
+// (shared_from_this) while run() and its helper loops are running.
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/async/signal.h"
+#include "common/http2/header_list.h"
+#include "common/http2/transport.h"
+#include "common/status.h"
+
+namespace ambit::http2 {
+
+enum class Role { kClient, kServer };
+
+enum class IdlePolicy {
+  // Idle means no stream open for idle_timeout; the connection then sends GOAWAY and ends.
+  // Open streams keep it alive however quiet they are (HBONE tunnels may be silent for hours).
+  kNoOpenStreams,
+  // Idle means no frame sent or received for idle_timeout. Without open
+  // streams the connection sends GOAWAY; with open streams it is stalled (a peer that stopped
+  // reading or sending, an upstream that never answers) and the transport is closed.
+  kNoFrames,
+};
+
+struct ConnectionOptions {
+  uint32_t max_concurrent_streams = 100;      // advertised in our SETTINGS
+  uint32_t stream_window = 1u << 20;          // SETTINGS_INITIAL_WINDOW_SIZE we advertise
+  uint32_t connection_window = 8u << 20;      // our connection receive window
+  uint32_t max_header_list_size = 16u << 10;  // SETTINGS_MAX_HEADER_LIST_SIZE we advertise
+  // false: nghttp2 returns receive window as DATA arrives. true: only consume() returns it,
+  // so the peer can have at most one window of bytes unread by the application in flight.
+  bool manual_window_update = false;
+  // Largest header block we send; 0 keeps nghttp2's default (64 KiB).
+  size_t max_send_header_block = 0;
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  IdlePolicy idle_policy = IdlePolicy::kNoOpenStreams;
+  std::string log_name = "HTTP/2";  // prefixes every log line ("HBONE 10.0.0.1")
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::unique_ptr<Transport> transport, asio::any_io_executor executor, Role role,
+             ConnectionOptions options);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Creates the nghttp2 session and queues our SETTINGS (and a GOAWAY when shutdown() came
+  // first).
+  Status start();
+  // Serves a started connection until it is over (see above). `already_read` are bytes taken
+  // from the transport before (e.g. a sniffed client preface).
+  asio::awaitable<void> run(std::string already_read = {});
+  // start(), then run() detached: the connection goes on by itself.
+  Status startDetached();
+
+  // GOAWAY (NO_ERROR): streams already open finish, no new ones start; the connection ends
+  // after them. Before start(): sent as soon as it starts.
+  void shutdown();
+  // Ends the connection now: the transport is closed, onClosed() fails what is open.
+  void close(std::string_view why);
+  // GOAWAY with `error_code`: nothing more is processed; ends once the GOAWAY is out.
+  void terminate(uint32_t error_code);
+  void submitPing();
+  // Completes once the connection is over.
+  asio::awaitable<void> waitClosed();
+
+  bool closed() const { return closed_; }
+  bool started() const { return session_ != nullptr; }
+  bool goawayReceived() const { return goaway_received_; }
+  bool goawaySent() const { return goaway_sent_; }
+  bool inputEnded() const { return input_ended_; }
+  // The peer's SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2's default until its SETTINGS arrive).
+  uint32_t peerMaxConcurrentStreams() const;
+  // Client: stream ids are running out (a new connection should take new streams).
+  bool streamIdsExhausted() const;
+  asio::any_io_executor executor() const { return executor_; }
+  const ConnectionOptions& connectionOptions() const { return options_; }
+  Role role() const { return role_; }
+
+  // --- streams (each wakes the writer) ---
+  // Client: a new stream; returns its id, or a negative nghttp2 error code.
+  int32_t submitRequest(const HeaderList& headers, const nghttp2_data_provider* body,
+                        void* stream_data);
+  // Server: the response header block; `body` null ends the stream with it.
+  Status submitResponse(int32_t stream_id, const HeaderList& headers,
+                        const nghttp2_data_provider* body);
+  // RST_STREAM.
+  void resetStream(int32_t stream_id, uint32_t error_code);
+  // A data provider that returned NGHTTP2_ERR_DEFERRED has data again.
+  void resumeData(int32_t stream_id);
+  // manual_window_update: the application took `n` bytes of the stream (and the connection).
+  void consume(int32_t stream_id, size_t n);
+  // The same for bytes that no stream will ever take (a reset stream's unread data).
+  void consumeConnection(size_t n);
+  // Wakes the writer after anything queued frames in nghttp2.
+  void signalWrite() { write_signal_.notify(); }
+
+ protected:
+  // --- hooks for the layer, called from nghttp2 callbacks unless said otherwise ---
+  // Server: a HEADERS frame opens stream `stream_id` (a request begins).
+  virtual void onRequestBegin(int32_t stream_id) { (void)stream_id; }
+  // One received header field; returns 0 or an nghttp2 callback error code.
+  virtual int onHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) {
+    (void)frame, (void)name, (void)value;
+    return 0;
+  }
+  // A whole frame arrived (after the core noted GOAWAY).
+  virtual void onFrameReceived(const nghttp2_frame& frame) { (void)frame; }
+  virtual void onData(int32_t stream_id, const uint8_t* data, size_t len) {
+    (void)stream_id, (void)data, (void)len;
+  }
+  virtual void onStreamClosed(int32_t stream_id, uint32_t error_code) {
+    (void)stream_id, (void)error_code;
+  }
+  virtual void onFrameSent(const nghttp2_frame& frame) { (void)frame; }
+  // Not from a callback: the transport's read side ended (`why`: "peer closed" or the error).
+  // No more input will come. Default: the connection is over (close()). A layer whose open
+  // streams may still be answered overrides it; the connection then ends gracefully once no
+  // stream is left.
+  virtual void onInputEnded(std::string_view why) { close(why); }
+  // Not from a callback: the connection is over; fail whatever is still open.
+  virtual void onClosed() {}
+  // Streams the layer still tracks (for idle and for ending after the input ended).
+  virtual size_t openStreams() const = 0;
+
+  // Records activity for the idle timeout.
+  void touch() { last_activity_ = std::chrono::steady_clock::now(); }
+  const std::string& logName() const { return options_.log_name; }
+  // The stream's pointer given to submitRequest() (null if none or closed).
+  void* streamData(int32_t stream_id) const;
+  void setStreamData(int32_t stream_id, void* data);
+
+ private:
+  struct Callbacks;
+  friend struct Callbacks;
+
+  asio::awaitable<void> writeLoop();
+  asio::awaitable<void> idleLoop();
+  void receive(const uint8_t* data, size_t len);
+  // Ends the connection: gracefully (the transport is finished) or not (closed).
+  void end(std::string_view why, bool graceful);
+
+  std::unique_ptr<Transport> transport_;
+  asio::any_io_executor executor_;
+  Role role_;
+  ConnectionOptions options_;
+  nghttp2_session* session_ = nullptr;
+  Signal write_signal_;   // frames may be ready to send
+  Signal closed_signal_;  // the connection is over
+  asio::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool closed_ = false;
+  bool input_ended_ = false;     // the transport's read side ended
+  bool input_rejected_ = false;  // bad input: the rest is discarded
+  bool goaway_received_ = false;
+  bool goaway_sent_ = false;
+  bool shutdown_requested_ = false;  // shutdown() before start()
+};
+
+}  // namespace ambit::http2

@@ -1,0 +1,121 @@
+// spawn(): what a detached coroutine throws is logged with what it was, and the loop goes on.
+// Signal: notify() wakes every waiter, and only the waiters present when it is called.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+
+#include "common/async/signal.h"
+#include "common/async/spawn.h"
+#include "tests/support/log_capture.h"
+
+namespace ambit {
+namespace {
+
+using test::LogCapture;
+
+TEST(Spawn, LogsWhatAThrownExceptionSaysAndTheLoopGoesOn) {
+  LogCapture log;
+  asio::io_context io;
+  bool later_ran = false;
+  spawn(
+      io,
+      []() -> asio::awaitable<void> {
+        throw std::runtime_error("disk on fire");
+        co_return;
+      },
+      "test job");
+  spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        later_ran = true;
+        co_return;
+      },
+      "second job");
+  EXPECT_NO_THROW(io.run());
+  EXPECT_TRUE(later_ran);
+  EXPECT_NE(log.text().find("test job failed: disk on fire"), std::string::npos) << log.text();
+  EXPECT_EQ(log.text().find("second job"), std::string::npos) << log.text();
+}
+
+TEST(Spawn, LogsAnExceptionNotDerivedFromStdException) {
+  LogCapture log;
+  asio::io_context io;
+  spawn(
+      io,
+      []() -> asio::awaitable<void> {
+        throw 42;
+        co_return;
+      },
+      "odd job");
+  EXPECT_NO_THROW(io.run());
+  EXPECT_NE(log.text().find("odd job failed: an exception not derived from std::exception"),
+            std::string::npos)
+      << log.text();
+}
+
+TEST(Spawn, TheCallableKeepsItsCapturesForTheCoroutinesLife) {
+  asio::io_context io;
+  int seen = 0;
+  {
+    auto value = std::make_shared<int>(7);
+    spawn(
+        io,
+        [value, &seen]() -> asio::awaitable<void> {
+          asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+          co_await t.async_wait(asio::use_awaitable);
+          seen = *value;
+        },
+        "capture job");
+  }
+  io.run();
+  EXPECT_EQ(seen, 7);
+}
+
+TEST(Signal, NotifyWakesEveryWaiter) {
+  asio::io_context io;
+  Signal signal(io.get_executor());
+  bool ready = false;
+  int woke = 0;
+  for (int i = 0; i < 3; ++i) {
+    spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          while (!ready) co_await signal.wait();
+          ++woke;
+        },
+        "waiter");
+  }
+  io.poll();  // every waiter is now waiting
+  EXPECT_EQ(woke, 0);
+  ready = true;
+  signal.notify();
+  io.run();
+  EXPECT_EQ(woke, 3);
+}
+
+TEST(Signal, ANotifyWithNobodyWaitingDoesNotWakeALaterWaiter) {
+  asio::io_context io;
+  Signal signal(io.get_executor());
+  signal.notify();
+  bool woke = false;
+  spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await signal.wait();
+        woke = true;
+      },
+      "waiter");
+  io.poll();
+  EXPECT_FALSE(woke);
+  signal.notify();
+  io.poll();
+  EXPECT_TRUE(woke);
+}
+
+}  // namespace
+}  // namespace ambit

@@ -1,0 +1,227 @@
+// http2::Connection by itself, two ends over a socketpair: SETTINGS exchange, request/response,
+// PING, GOAWAY drain, idle timeout under both policies, flow control with a body much larger
+// than the windows (automatic and application-paced window updates), and bad input answered
+// with GOAWAY.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <functional>
+
+#include "tests/unit/http2/test_connection.h"
+
+namespace ambit::http2::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Http2ConnectionTest : public ::testing::Test {
+ protected:
+  void connect(ConnectionOptions client_options = {}, ConnectionOptions server_options = {}) {
+    Socket a(io_), b(io_);
+    asio::local::connect_pair(a, b);
+    client_options.log_name = "test client";
+    server_options.log_name = "test server";
+    client_ = std::make_shared<TestConnection>(std::move(a), Role::kClient, client_options);
+    server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, server_options);
+    ASSERT_TRUE(client_->startDetached());
+    ASSERT_TRUE(server_->startDetached());
+  }
+
+  // The server closes idle connections after `timeout` under `policy`.
+  void connectWithServerIdle(IdlePolicy policy, std::chrono::milliseconds timeout) {
+    ConnectionOptions server_options;
+    server_options.idle_timeout = timeout;
+    server_options.idle_policy = policy;
+    connect({}, server_options);
+  }
+
+  // Runs the loop until `done` holds; fails the test after 10 s (a hang, not a timing check).
+  void runUntil(const std::function<bool()>& done) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < give_up) {
+      io_.restart();
+      io_.run_one_for(20ms);
+    }
+    ASSERT_TRUE(done()) << "condition not reached within 10 s";
+  }
+  // Runs every handler that is ready, including socket I/O, until nothing is left to do.
+  void runUntilQuiet() {
+    for (int idle = 0; idle < 3;) {
+      io_.restart();
+      idle = io_.poll() == 0 ? idle + 1 : 0;
+    }
+  }
+  void settle() {
+    runUntil([&] { return client_->settings_received > 0 && server_->settings_received > 0; });
+  }
+
+  asio::io_context io_;
+  std::shared_ptr<TestConnection> client_;
+  std::shared_ptr<TestConnection> server_;
+};
+
+TEST_F(Http2ConnectionTest, SettingsExchangeTellsEachSideThePeersLimits) {
+  ConnectionOptions client_options, server_options;
+  client_options.max_concurrent_streams = 5;
+  server_options.max_concurrent_streams = 7;
+  connect(client_options, server_options);
+  settle();
+  EXPECT_EQ(client_->peerMaxConcurrentStreams(), 7u);
+  EXPECT_EQ(server_->peerMaxConcurrentStreams(), 5u);
+  EXPECT_FALSE(client_->closed());
+  EXPECT_FALSE(server_->closed());
+}
+
+TEST_F(Http2ConnectionTest, RequestAndResponseRoundTrip) {
+  connect();
+  auto st = client_->request("hello");
+  ASSERT_GT(st->id, 0);
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->status, "200");
+  EXPECT_EQ(st->received, "hello");
+  EXPECT_EQ(st->close_code, uint32_t{NGHTTP2_NO_ERROR});
+}
+
+TEST_F(Http2ConnectionTest, PingIsAnswered) {
+  connect();
+  settle();
+  client_->submitPing();
+  runUntil([&] { return client_->ping_acks == 1; });
+  EXPECT_EQ(server_->ping_acks, 0);
+}
+
+TEST_F(Http2ConnectionTest, GoawayLetsTheOpenStreamFinishThenBothEndsClose) {
+  connect();
+  auto st = client_->request("first half, ", /*hold=*/true);
+  runUntil([&] {
+    return server_->seen.size() == 1 && server_->seen.begin()->second->received == "first half, ";
+  });
+  server_->shutdown();
+  runUntil([&] { return client_->goawayReceived(); });
+  EXPECT_TRUE(server_->goawaySent());
+  EXPECT_FALSE(server_->closed()) << "a stream is still open";
+  st->out += "second half";
+  client_->release(*st);
+  runUntil([&] { return client_->closed() && server_->closed(); });
+  EXPECT_EQ(st->status, "200");
+  EXPECT_EQ(st->received, "first half, second half");
+  EXPECT_TRUE(client_->closed_hook);
+  EXPECT_TRUE(server_->closed_hook);
+}
+
+TEST_F(Http2ConnectionTest, ShutdownBeforeStartSendsGoawayOnStart) {
+  Socket a(io_), b(io_);
+  asio::local::connect_pair(a, b);
+  auto client = std::make_shared<TestConnection>(std::move(a), Role::kClient, ConnectionOptions{});
+  auto server = std::make_shared<TestConnection>(std::move(b), Role::kServer, ConnectionOptions{});
+  server->shutdown();
+  ASSERT_TRUE(client->startDetached());
+  ASSERT_TRUE(server->startDetached());
+  client_ = client;
+  server_ = server;
+  runUntil([&] { return client->closed() && server->closed(); });
+  EXPECT_TRUE(client->goawayReceived());
+}
+
+TEST_F(Http2ConnectionTest, IdleConnectionWithoutStreamsSendsGoawayAndCloses) {
+  connectWithServerIdle(IdlePolicy::kNoOpenStreams, 100ms);
+  runUntil([&] { return server_->closed() && client_->closed(); });
+  EXPECT_TRUE(server_->goawaySent());
+  EXPECT_TRUE(client_->goawayReceived());
+}
+
+TEST_F(Http2ConnectionTest, NoOpenStreamsPolicyKeepsAQuietStreamOpen) {
+  connectWithServerIdle(IdlePolicy::kNoOpenStreams, 50ms);
+  auto st = client_->request("", /*hold=*/true);
+  runUntil([&] { return server_->seen.size() == 1; });
+  const auto quiet_until = std::chrono::steady_clock::now() + 400ms;
+  runUntil([&] { return std::chrono::steady_clock::now() >= quiet_until; });
+  EXPECT_FALSE(server_->closed()) << "a connection with an open tunnel is not idle";
+  client_->release(*st);
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->status, "200");
+}
+
+TEST_F(Http2ConnectionTest, NoFramesPolicyClosesAStalledConnection) {
+  connectWithServerIdle(IdlePolicy::kNoFrames, 100ms);
+  auto st = client_->request("never finished", /*hold=*/true);
+  runUntil([&] { return server_->closed(); });
+  EXPECT_FALSE(server_->goawaySent()) << "a stalled connection is closed, not drained";
+  runUntil([&] { return st->closed; });
+  EXPECT_TRUE(client_->input_ended_hook);
+  EXPECT_EQ(st->status, "");
+}
+
+TEST_F(Http2ConnectionTest, LargeBodyCrossesSmallWindowsByWindowUpdates) {
+  ConnectionOptions small;
+  small.stream_window = 64u << 10;
+  small.connection_window = 128u << 10;
+  connect(small, small);
+  std::string body(8u << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 131 % 251);
+  auto st = client_->request(body);
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->status, "200");
+  EXPECT_TRUE(st->received == body)
+      << "echo of " << body.size() << " bytes differs, got " << st->received.size() << " bytes";
+}
+
+TEST_F(Http2ConnectionTest, ManualWindowUpdateHoldsTheSenderUntilConsumed) {
+  ConnectionOptions server_options;
+  server_options.stream_window = 64u << 10;
+  server_options.connection_window = 1u << 20;
+  server_options.manual_window_update = true;
+  connect({}, server_options);
+  settle();
+  runUntilQuiet();  // our SETTINGS are acknowledged: the client sends within our windows
+  const std::string body(1u << 20, 'x');
+  auto st = client_->request(body);
+  runUntil([&] { return server_->seen.size() == 1; });
+  auto& at_server = *server_->seen.begin()->second;
+  runUntilQuiet();
+  EXPECT_EQ(at_server.received.size(), size_t{64u << 10}) << "exactly one stream window";
+  while (!at_server.ended) {
+    const size_t before = at_server.received.size();
+    server_->consumeAll(at_server);
+    runUntil([&] { return at_server.received.size() > before || at_server.ended; });
+    runUntilQuiet();
+    EXPECT_LE(at_server.received.size(), before + (64u << 10));
+  }
+  EXPECT_EQ(at_server.received, body);
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->received, body);
+}
+
+TEST_F(Http2ConnectionTest, BadInputIsAnsweredWithGoawayThenClosed) {
+  Socket raw(io_), b(io_);
+  asio::local::connect_pair(raw, b);
+  server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, ConnectionOptions{});
+  ASSERT_TRUE(server_->startDetached());
+  const std::string http1 = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(raw, asio::buffer(http1));
+  std::string got;
+  boost::system::error_code ec;
+  runUntil([&] { return server_->closed(); });
+  asio::read(raw, asio::dynamic_buffer(got), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  // Frames: 9-byte header (length:24, type:8, flags:8, stream:32), then the payload.
+  bool goaway_seen = false;
+  for (size_t at = 0; at + 9 <= got.size();) {
+    auto byte = [&](size_t i) { return static_cast<uint8_t>(got[at + i]); };
+    const size_t len = (size_t{byte(0)} << 16) | (size_t{byte(1)} << 8) | byte(2);
+    if (byte(3) == NGHTTP2_GOAWAY && at + 9 + len <= got.size() && len >= 8) {
+      const uint32_t code = (uint32_t{byte(13)} << 24) | (uint32_t{byte(14)} << 16) |
+                            (uint32_t{byte(15)} << 8) | byte(16);
+      EXPECT_EQ(code, uint32_t{NGHTTP2_PROTOCOL_ERROR});
+      goaway_seen = true;
+    }
+    at += 9 + len;
+  }
+  EXPECT_TRUE(goaway_seen) << got.size() << " bytes before EOF, no GOAWAY";
+}
+
+}  // namespace
+}  // namespace ambit::http2::testing
