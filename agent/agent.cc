@@ -15,7 +15,7 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/bpf/capture_datapath.h"
-#include "common/config/loop_watch.h"
+#include "common/config/directory_source.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -111,14 +111,7 @@ Status Agent::Impl::start() {
   admin.route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
   AMBIT_TRY(admin.listen(options.admin_address, options.admin_port));
 
-  config::ConfigWatcher::Options wopts;
-  wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::LoopConfigWatch::start(
-      io, options.config_dir, wopts,
-      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); },
-      [this](const config::ConfigErrors&) { config_rejects->Increment(); });
-  if (!w) return w.error();
-  config_watch = std::move(*w);
+  AMBIT_TRY(startConfig());
   // Only now accept ztunnels: the first snapshot they get already holds every enrolled pod, so
   // a ztunnel that reports ready really serves the node.
   AMBIT_TRY(handoff.start(options.handoffSocket(), [this](const std::string& uid) {
@@ -128,16 +121,35 @@ Status Agent::Impl::start() {
   return Status::ok();
 }
 
-void Agent::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
-  logInfo("config version {}: {} workloads", s->version(), s->workloads_size());
-  snapshot = std::move(s);
-  reconciler->setNodeIdentities(*snapshot, options.node);
+// Reading, translating and planning a version happen on the pipeline's config thread; this
+// loop only applies the plan (the initial version is applied before start() returns).
+Status Agent::Impl::startConfig() {
+  auto p = config::ConfigPipeline<NodeConfig>::start(
+      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      {.prepare =
+           [node = options.node](const config::SnapshotPtr& s) {
+             return std::make_shared<const NodeConfig>(planNode(s, node));
+           },
+       .apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); },
+       .on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); }});
+  if (!p) return p.error();
+  config_pipeline = std::move(*p);
+  return Status::ok();
+}
+
+void Agent::Impl::onConfig(std::shared_ptr<const NodeConfig> prepared) {
+  config = std::move(prepared);
+  logInfo("config version {}: {} workloads", config->snapshot->version(),
+          config->snapshot->workloads_size());
+  // Aliases `config`: the set lives (and is released) with it.
+  reconciler->setNodeIdentities(
+      std::shared_ptr<const std::set<std::string>>(config, &config->identities));
   reconcileNow();
 }
 
 void Agent::Impl::reconcileNow() {
-  if (!snapshot) return;
-  reconciler->reconcile(planEnrollment(*snapshot, options.node));
+  if (!config) return;
+  reconciler->reconcile(config->plan);
   ready = true;
 }
 
@@ -146,7 +158,7 @@ void Agent::Impl::scheduleResync() {
   resync.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     // Retries pods that failed (e.g. a netns that did not exist yet) and repairs drift.
-    if (snapshot && !reconciler->stats().last_problems.empty()) reconcileNow();
+    if (config && !reconciler->stats().last_problems.empty()) reconcileNow();
     scheduleResync();
   });
 }

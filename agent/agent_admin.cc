@@ -75,12 +75,12 @@ std::string Agent::Impl::configDump() const {
   j["config_dir"] = options.config_dir;
   j["cgroup"] = options.cgroup_path;
   j["pin_dir"] = options.pin_dir;
-  j["config_version"] = snapshot ? snapshot->version() : "";
+  j["config_version"] = config ? config->snapshot->version() : "";
   auto rs = reconciler->stats();
   j["problems"] = rs.last_problems;
   nlohmann::json pods = nlohmann::json::array();
-  if (snapshot) {
-    for (const auto& [uid, pod] : planEnrollment(*snapshot, options.node).pods) {
+  if (config) {
+    for (const auto& [uid, pod] : config->plan.pods) {
       std::string w;
       (void)google::protobuf::util::MessageToJsonString(pod.workload, &w);
       pods.push_back(nlohmann::json::parse(w));

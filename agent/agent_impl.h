@@ -15,7 +15,7 @@
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
 #include "common/bpf/capture_datapath.h"
-#include "common/config/loop_watch.h"
+#include "common/config/pipeline.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -26,7 +26,8 @@ struct Agent::Impl {
   explicit Impl(AgentOptions o) : options(std::move(o)), admin(io), resync(io) {}
 
   Status start();
-  void onSnapshot(std::shared_ptr<const v1::MeshSnapshot> snapshot);
+  Status startConfig();
+  void onConfig(std::shared_ptr<const NodeConfig> prepared);
   void reconcileNow();
   void scheduleResync();
   std::string configDump() const;
@@ -42,10 +43,10 @@ struct Agent::Impl {
   HostPodNetns pod_netns;
   HandoffServer handoff;
   std::unique_ptr<PodReconciler> reconciler;
-  std::unique_ptr<config::LoopConfigWatch> config_watch;
+  std::unique_ptr<config::ConfigPipeline<NodeConfig>> config_pipeline;
   std::shared_ptr<identity::EmbeddedCa> ca;
   std::unique_ptr<identity::CaServer> ca_server;
-  std::shared_ptr<const v1::MeshSnapshot> snapshot;
+  std::shared_ptr<const NodeConfig> config;  // the loop thread's; null until a good version
   bool ready = false;
 
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();

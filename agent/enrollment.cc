@@ -47,6 +47,16 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
   return plan;
 }
 
+NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node) {
+  NodeConfig config;
+  config.plan = planEnrollment(*snapshot, node);
+  for (const auto& w : snapshot->workloads()) {
+    if (w.node() == node) config.identities.insert(w.namespace_() + "/" + w.service_account());
+  }
+  config.snapshot = std::move(snapshot);
+  return config;
+}
+
 namespace {
 
 // What the ztunnel was handed for the pod (it serves a uid once: a change needs delete + add).

@@ -3,6 +3,8 @@
 // Pure functions over the translated config: no kernel objects here (see pod_reconciler.h).
 
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,17 @@ struct EnrollmentPlan {
 
 // Enrolled workloads with spec.nodeName == node.
 EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node);
+
+// Everything the agent derives from one snapshot for its node. Built off the agent's loop
+// thread (the config pipeline's prepare step), then only read.
+struct NodeConfig {
+  std::shared_ptr<const v1::MeshSnapshot> snapshot;
+  EnrollmentPlan plan;  // planEnrollment(*snapshot, node)
+  // "<namespace>/<service account>" of every pod scheduled on the node, enrolled or not.
+  std::set<std::string> identities;
+};
+
+NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node);
 
 struct EnrollmentDiff {
   std::vector<std::string> removed;  // uids: gone, or handed-off identity changed (re-added)

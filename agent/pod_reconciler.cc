@@ -200,18 +200,14 @@ ReconcileStats PodReconciler::stats() const {
   return ReconcileStats{applied_.size(), pod_errors_, last_problems_};
 }
 
-void PodReconciler::setNodeIdentities(const v1::MeshSnapshot& snapshot, const std::string& node) {
-  std::set<std::string> ids;
-  for (const auto& w : snapshot.workloads()) {
-    if (w.node() == node) ids.insert(w.namespace_() + "/" + w.service_account());
-  }
+void PodReconciler::setNodeIdentities(std::shared_ptr<const std::set<std::string>> identities) {
   std::lock_guard lock(identities_mu_);
-  identities_ = std::move(ids);
+  identities_.swap(identities);
 }
 
 bool PodReconciler::mayHaveIdentity(const std::string& ns, const std::string& sa) const {
   std::lock_guard lock(identities_mu_);
-  return identities_.count(ns + "/" + sa) > 0;
+  return identities_ && identities_->count(ns + "/" + sa) > 0;
 }
 
 }  // namespace ambit::agent

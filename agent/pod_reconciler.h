@@ -48,9 +48,10 @@ class PodReconciler {
   void onServed(const std::string& uid);
 
   ReconcileStats stats() const;
-  // Who may get a certificate from this node's CA: the service accounts of every pod scheduled
-  // on the node, enrolled or not (a waypoint pod is not captured but speaks HBONE).
-  void setNodeIdentities(const v1::MeshSnapshot& snapshot, const std::string& node);
+  // Who may get a certificate from this node's CA: NodeConfig::identities (the service accounts
+  // of every pod scheduled on the node, enrolled or not: a waypoint pod is not captured but
+  // speaks HBONE). The set replaced is released outside the lock.
+  void setNodeIdentities(std::shared_ptr<const std::set<std::string>> identities);
   bool mayHaveIdentity(const std::string& ns, const std::string& sa) const;
 
   // The pin/pod id of a workload uid (bpffs names cannot hold '/' or '.').
@@ -80,7 +81,7 @@ class PodReconciler {
   std::vector<std::string> last_problems_;
 
   mutable std::mutex identities_mu_;
-  std::set<std::string> identities_;  // guarded by identities_mu_
+  std::shared_ptr<const std::set<std::string>> identities_;  // guarded by identities_mu_
 };
 
 }  // namespace ambit::agent

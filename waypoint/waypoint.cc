@@ -9,7 +9,8 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/async/spawn.h"
-#include "common/config/loop_watch.h"
+#include "common/config/directory_source.h"
+#include "common/config/pipeline.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
 #include "common/log.h"
@@ -25,7 +26,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   Status startConfig();
   Status startServer();
   Status startAdmin();
-  void onSnapshot(std::shared_ptr<const v1::MeshSnapshot> snapshot);
+  void onConfig(std::shared_ptr<const MeshIndex> prepared);
   asio::awaitable<hbone::ConnectOutcome> onConnect(const hbone::ConnectRequest& req);
   void onRequest(const RequestRecord& rec);
 
@@ -38,8 +39,8 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<HttpMetrics> metrics;
   std::unique_ptr<ZipkinExporter> zipkin;
   std::unique_ptr<identity::IdentityStore> identities;
-  std::unique_ptr<config::LoopConfigWatch> config_watch;
-  std::shared_ptr<const MeshIndex> index;
+  std::unique_ptr<config::ConfigPipeline<MeshIndex>> config;
+  std::shared_ptr<const MeshIndex> index;  // data thread
   std::unique_ptr<hbone::HboneClientPool> pool;
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<Router> router;
@@ -114,31 +115,27 @@ Status Waypoint::Impl::startIdentity() {
   return Status::ok();
 }
 
+// Reading, translating and indexing a version happen on the pipeline's config thread; the
+// data thread only swaps the index in.
 Status Waypoint::Impl::startConfig() {
-  config::ConfigWatcher::Options wopts;
-  wopts.loader.trust_domain = options.trust_domain;
-  auto w = config::LoopConfigWatch::start(
-      io, options.config_dir, wopts,
-      [this](std::shared_ptr<const v1::MeshSnapshot> s) { onSnapshot(std::move(s)); });
-  if (!w) return w.error().context("config watcher");
-  config_watch = std::move(*w);
+  auto p = config::ConfigPipeline<MeshIndex>::start(
+      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      {.prepare = [](const config::SnapshotPtr& s) { return MeshIndex::build(s); },
+       .apply = [this](std::shared_ptr<const MeshIndex> i) { onConfig(std::move(i)); }});
+  if (!p) return p.error();
+  config = std::move(*p);
   return Status::ok();
 }
 
-void Waypoint::Impl::onSnapshot(std::shared_ptr<const v1::MeshSnapshot> s) {
-  auto built = MeshIndex::build(s);
-  if (!built) {
-    logError("config version {}: rejected, previous config stays: {}", s->version(),
-             built.error().message);
-    return;
-  }
-  index = *built;
+void Waypoint::Impl::onConfig(std::shared_ptr<const MeshIndex> prepared) {
+  index = std::move(prepared);
   config_loaded = true;
+  const v1::MeshSnapshot& s = index->snapshot();
   logInfo(
       "config version {}: {} services, {} route tables, {} authorization policies, {} request "
       "authentications",
-      s->version(), s->services_size(), s->route_tables_size(), s->authorization_policies_size(),
-      s->request_authentications_size());
+      s.version(), s.services_size(), s.route_tables_size(), s.authorization_policies_size(),
+      s.request_authentications_size());
 }
 
 asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::ConnectRequest& req) {
@@ -227,7 +224,7 @@ void Waypoint::stop() {
           co_await impl->server->drain(deadline);
           impl->pool->close();
           impl->zipkin.reset();
-          impl->config_watch.reset();
+          impl->config.reset();
           impl->io.stop();
         },
         "waypoint drain");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
+
 namespace ambit::config {
 
 std::string ConfigError::toString() const {
@@ -11,6 +13,11 @@ std::string ConfigError::toString() const {
   if (!object.empty()) out += object + ": ";
   out += reason;
   return out;
+}
+
+void logRejected(const ConfigErrors& errors) {
+  for (const auto& e : errors)
+    logError("config rejected, last good config stays: {}", e.toString());
 }
 
 }  // namespace ambit::config

@@ -24,4 +24,8 @@ struct ConfigError {
 
 using ConfigErrors = std::vector<ConfigError>;
 
+// Logs each problem of a rejected version as an error, saying that the last good
+// configuration stays in force.
+void logRejected(const ConfigErrors& errors);
+
 }  // namespace ambit::config

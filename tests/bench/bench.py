@@ -526,13 +526,15 @@ backend be
 
     def micro(self):
         out = {}
-        for name in ("rbac_bench", "route_bench", "config_bench"):
+        for name in ("rbac_bench", "route_bench", "config_bench", "reload_stall_bench"):
             exe = self.build / "bench" / name
             if not exe.exists():
                 raise ScenarioError(f"{exe} not built")
             p = run([str(exe), "--benchmark_format=json",
                      f"--benchmark_min_time={self.micro_min_time}"], 600)
             for b in json.loads(p.stdout)["benchmarks"]:
+                if b.get("error_occurred"):
+                    raise ScenarioError(f"{name}/{b['name']}: {b.get('error_message')}")
                 unit = b.get("time_unit", "ns")
                 scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[unit]
                 out[f"{name}/{b['name']}"] = b["real_time"] * scale  # microseconds

@@ -218,7 +218,24 @@ def goals(bench):
     L.append(f"| waypoint p99 no worse than nginx (at 1,000 req/s) | waypoint {num(wp99)} ms, "
              f"nginx {num(np99)} ms (ambit+waypoint path has 2 ztunnel hops more) | "
              f"{verdict(ok)} |")
+    L.append(reload_stall_goal(bench))
     return L
+
+
+def reload_stall_goal(bench):
+    """The longest data-thread stall while 100k pods reload (reload_stall_bench, µs). The verdict
+    is on the real-time data thread, which other processes on the machine cannot delay."""
+    micro = bench.rows.get("micro") or {}
+    stall = {}
+    for name, us in micro.items():
+        for variant in ("pipeline", "pipeline_rt", "in_loop"):
+            if name.startswith(f"reload_stall_bench/BM_ReloadStall/{variant}/"):
+                stall[variant] = us / 1000.0
+    rt = stall.get("pipeline_rt")
+    return (f"| config reload of 100k pods stalls the data thread ≤ 1 ms (ConfigPipeline, "
+            f"real-time data thread) | {num(rt, 3)} ms (normal priority: "
+            f"{num(stall.get('pipeline'), 3)} ms; in the data loop: "
+            f"{num(stall.get('in_loop'), 1)} ms) | {verdict(None if rt is None else rt <= 1.0)} |")
 
 
 def missing_numbers(bench):

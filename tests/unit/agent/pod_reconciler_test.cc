@@ -271,7 +271,11 @@ TEST_F(ReconcilerTest, OnlyServiceAccountsOfThisNodesPodsMayGetIdentities) {
                       "---\napiVersion: v1\nkind: Pod\nmetadata: {name: far, namespace: default}\n"
                       "spec: {nodeName: node2, serviceAccountName: far}\n"
                       "status: {podIP: 10.0.0.7}\n"}});
-  reconciler.setNodeIdentities(r.snapshot, "node1");
+  NodeConfig config =
+      planNode(std::make_shared<const v1::MeshSnapshot>(std::move(r.snapshot)), "node1");
+  EXPECT_TRUE(config.plan.pods.count("default/web")) << "planNode plans the node's enrollment";
+  reconciler.setNodeIdentities(
+      std::make_shared<const std::set<std::string>>(std::move(config.identities)));
   EXPECT_TRUE(reconciler.mayHaveIdentity("default", "web"));
   EXPECT_FALSE(reconciler.mayHaveIdentity("default", "far"));
 }

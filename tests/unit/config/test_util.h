@@ -27,4 +27,19 @@ inline std::string allErrors(const LoadResult& r) {
   return out;
 }
 
+// A VirtualService splitting my-app between subsets v1 and v2 by weight, and the
+// DestinationRule defining them: a small valid config whose weights tests can break.
+inline std::string canaryRoute(int v1, int v2) {
+  return "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\n"
+         "metadata: {name: my-app}\nspec:\n  hosts: [my-app]\n  http:\n  - route:\n"
+         "    - destination: {host: my-app, subset: v1}\n      weight: " +
+         std::to_string(v1) +
+         "\n    - destination: {host: my-app, subset: v2}\n      weight: " + std::to_string(v2) +
+         "\n";
+}
+
+constexpr const char* kCanaryRule =
+    "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: my-app}\n"
+    "spec:\n  host: my-app\n  subsets: [{name: v1}, {name: v2}]\n";
+
 }  // namespace ambit::config::testing

@@ -15,19 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string route(int v1, int v2) {
-  return "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\n"
-         "metadata: {name: my-app}\nspec:\n  hosts: [my-app]\n  http:\n  - route:\n"
-         "    - destination: {host: my-app, subset: v1}\n      weight: " +
-         std::to_string(v1) +
-         "\n    - destination: {host: my-app, subset: v2}\n      weight: " + std::to_string(v2) +
-         "\n";
-}
-
-constexpr const char* kRule =
-    "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: my-app}\n"
-    "spec:\n  host: my-app\n  subsets: [{name: v1}, {name: v2}]\n";
-
 uint32_t firstWeight(const v1::MeshSnapshot& s) {
   return s.route_tables(0).http(0).destinations(0).weight();
 }
@@ -35,8 +22,8 @@ uint32_t firstWeight(const v1::MeshSnapshot& s) {
 class WatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.write("vs.yaml", route(80, 20));
-    dir_.write("dr.yaml", kRule);
+    dir_.write("vs.yaml", testing::canaryRoute(80, 20));
+    dir_.write("dr.yaml", testing::kCanaryRule);
     ConfigWatcher::Options options;
     options.debounce = 50ms;
     auto w = ConfigWatcher::create(
@@ -71,12 +58,12 @@ TEST_F(WatcherTest, InitialLoadIsDeliveredSynchronously) {
 }
 
 TEST_F(WatcherTest, EditReloadsBadEditKeepsLastGoodThenRecovers) {
-  dir_.write("vs.yaml", route(70, 30));
+  dir_.write("vs.yaml", testing::canaryRoute(70, 30));
   ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 2; }));
   EXPECT_EQ(firstWeight(*watcher_->current()), 70u);
   const std::string good_version = watcher_->current()->version();
 
-  dir_.write("vs.yaml", route(70, 20));
+  dir_.write("vs.yaml", testing::canaryRoute(70, 20));
   ASSERT_TRUE(runUntil([&] { return !error_batches_.empty(); }));
   ASSERT_EQ(error_batches_.back().size(), 1u);
   EXPECT_NE(error_batches_.back()[0].reason.find("route weights sum to 90"), std::string::npos);
@@ -85,7 +72,7 @@ TEST_F(WatcherTest, EditReloadsBadEditKeepsLastGoodThenRecovers) {
   EXPECT_EQ(firstWeight(*watcher_->current()), 70u);
   EXPECT_FALSE(watcher_->lastErrors().empty());
 
-  dir_.write("vs.yaml", route(50, 50));
+  dir_.write("vs.yaml", testing::canaryRoute(50, 50));
   ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 3; }));
   EXPECT_EQ(firstWeight(*watcher_->current()), 50u);
   EXPECT_TRUE(watcher_->lastErrors().empty());
@@ -100,7 +87,7 @@ TEST_F(WatcherTest, NewFileInNewSubdirectoryIsPickedUp) {
 }
 
 TEST_F(WatcherTest, UnchangedContentIsNotRedelivered) {
-  dir_.write("vs.yaml", route(80, 20));  // same bytes, new inode
+  dir_.write("vs.yaml", testing::canaryRoute(80, 20));  // same bytes, new inode
   ASSERT_TRUE(watcher_->runFor(400ms).isOk());
   EXPECT_EQ(snapshots_.size(), 1u);
   EXPECT_TRUE(error_batches_.empty());
