@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds, and runs every test (unit, kernel, e2e).
-# Needs root: kernel and e2e tests attach real BPF programs in throwaway namespaces/cgroups.
+# The test command: installs dependencies, builds, and runs every test (unit, interop, kernel,
+# e2e, bench, k8s). Needs root: kernel and e2e tests attach real BPF programs in throwaway
+# namespaces/cgroups.
 #   scripts/test.sh                 everything
-#   scripts/test.sh -L unit         one label (unit | kernel | e2e | bench | k8s)
+#   scripts/test.sh -L unit         one label (unit | interop | kernel | e2e | bench | k8s)
 #   scripts/test.sh -R Config       tests whose name matches a regex
 # The Kubernetes components (label k8s) are built first when every test or a k8s one runs.
 set -euo pipefail

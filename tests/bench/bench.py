@@ -40,10 +40,8 @@ RATE, CONNS = 1000, 16
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def seed_virtual_service():
-    """The seed VirtualService, verbatim, from its one definition (tests/support/seed.h)."""
-    text = (Path(__file__).resolve().parents[2] / "tests/support/seed.h").read_text()
-    start = text.index('kSeedVirtualService[] = R"(') + len('kSeedVirtualService[] = R"(')
-    return text[start:text.index(')";', start)]
+    """The seed VirtualService, verbatim, from its one definition (tests/data/)."""
+    return (Path(__file__).resolve().parents[2] / "tests/data/seed-virtualservice.yaml").read_text()
 
 
 class ScenarioError(Exception):

@@ -13,30 +13,17 @@ namespace ambit::bpf {
 namespace {
 
 using testing::acceptWithin;
+using testing::addr;
 using testing::connectFrom;
+using testing::ip;
 using testing::listenIn;
-using testing::TestCgroup;
 using testing::TestNetns;
-using testing::TestPinDir;
 
-SockAddr addr(const char* text) {
-  auto a = SockAddr::parse(text);
-  EXPECT_TRUE(a) << a.error().message;
-  return a ? *a : SockAddr{};
-}
-
-IpAddr ip(const char* text) { return addr(fmt::format("{}:0", text).c_str()).ip; }
-
-class InboundSteeringTest : public ::testing::Test {
+class InboundSteeringTest : public testing::DatapathTest {
  protected:
   void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
-    auto cg = TestCgroup::create();
-    ASSERT_TRUE(cg) << cg.error().message;
-    cgroup_.emplace(std::move(*cg));
-    auto dp = CaptureDatapath::open(pin_.path(), cgroup_->path());
-    ASSERT_TRUE(dp) << dp.error().message;
-    dp_ = std::move(*dp);
+    DatapathTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
 
     auto pod = TestNetns::create();
     auto peer = TestNetns::create();
@@ -87,9 +74,6 @@ class InboundSteeringTest : public ::testing::Test {
     return got ? std::move(*got) : UniqueFd();
   }
 
-  std::optional<TestCgroup> cgroup_;
-  TestPinDir pin_;
-  std::unique_ptr<CaptureDatapath> dp_;
   std::optional<TestNetns> pod_;
   std::optional<TestNetns> peer_;
   UniqueFd ztunnel4_, ztunnel6_, client_;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,8 +18,26 @@
 #include "common/bpf/capture_datapath.h"
 #include "common/cgroup.h"
 #include "common/netns.h"
+#include "tests/support/subprocess.h"
 
 namespace ambit::bpf::testing {
+
+std::optional<std::string> missingKernelTestEnv() {
+  return test::firstMissing({test::missingRoot("attaches BPF programs, creates cgroups and netns"),
+                             test::missingCgroup2(), test::missingBpf()});
+}
+
+SockAddr addr(const char* text) {
+  auto a = SockAddr::parse(text);
+  EXPECT_TRUE(a) << a.error().message;
+  return a ? *a : SockAddr{};
+}
+
+IpAddr ip(const char* text) {
+  auto a = IpAddr::parse(text);
+  EXPECT_TRUE(a) << a.error().message;
+  return a ? *a : IpAddr{};
+}
 
 std::string uniqueName(const char* prefix) {
   static std::atomic<int> counter{0};
@@ -28,8 +45,10 @@ std::string uniqueName(const char* prefix) {
 }
 
 Status run(const std::string& cmd) {
-  int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-  if (rc != 0) return makeError("command failed (status {}): {}", rc, cmd);
+  test::CommandOutput r = test::sh(cmd, std::chrono::seconds(60), /*merge_stderr=*/true);
+  if (r.exit_code != 0) {
+    return makeError("command failed (status {}): {}: {}", r.exit_code, cmd, r.out);
+  }
   return Status::ok();
 }
 
@@ -81,6 +100,16 @@ TestPinDir::~TestPinDir() {
   if (!st) ADD_FAILURE() << "cleanup of " << path_ << ": " << st.message();
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+void DatapathTest::SetUp() {
+  AMBIT_REQUIRE(missingKernelTestEnv());
+  auto cg = TestCgroup::create();
+  ASSERT_TRUE(cg) << cg.error().message;
+  cgroup_.emplace(std::move(*cg));
+  auto dp = CaptureDatapath::open(pin_.path(), cgroup_->path());
+  ASSERT_TRUE(dp) << dp.error().message;
+  dp_ = std::move(*dp);
 }
 
 Result<UniqueFd> listenIn(int netns_fd, const SockAddr& addr) {

@@ -3,30 +3,31 @@
 // (so also when an ASSERT fails). Names carry the test pid: ambit-t-<pid>-<n>.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/bpf/addr.h"
+#include "common/bpf/capture_datapath.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "tests/support/requirements.h"
 
 namespace ambit::bpf::testing {
 
-// GTEST_SKIP()s loudly unless running as root.
-#define AMBIT_REQUIRE_ROOT()                                                                 \
-  do {                                                                                       \
-    if (::geteuid() != 0) {                                                                  \
-      GTEST_SKIP() << "SKIPPED LOUDLY: kernel BPF test needs root (CAP_BPF, CAP_NET_ADMIN, " \
-                      "cgroup and netns creation); run as root";                             \
-    }                                                                                        \
-  } while (0)
+// Why kernel tests cannot run here (root, cgroup v2, BPF), or nullopt:
+//   AMBIT_REQUIRE(testing::missingKernelTestEnv());
+std::optional<std::string> missingKernelTestEnv();
+
+// "10.1.2.3:80" / "[::1]:15006" and "10.1.2.3" / "fd00::2"; a test failure when malformed.
+SockAddr addr(const char* text);
+IpAddr ip(const char* text);
 
 std::string uniqueName(const char* prefix);  // "<prefix>-<pid>-<counter>"
 
-// Runs a shell command; error with its text and exit status when it fails.
+// Runs a shell command; error with its text, exit status and output when it fails.
 Status run(const std::string& cmd);
 
 // `ip netns add`, lo up; deleted on destruction.
@@ -131,6 +132,18 @@ class ConnectLoop {
   ConnectLoop() = default;
   pid_t pid_ = -1;
   UniqueFd report_;
+};
+
+// A CaptureDatapath on a throwaway cgroup and pin dir, skipped loudly where kernel tests cannot
+// run. Derived fixtures call DatapathTest::SetUp() first; members go away datapath first, then
+// the pins (links detached), then the cgroup.
+class DatapathTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  std::optional<TestCgroup> cgroup_;
+  TestPinDir pin_;
+  std::unique_ptr<CaptureDatapath> dp_;
 };
 
 // Connects from inside a netns (this process, no cgroup), optionally from a bound source.

@@ -20,18 +20,13 @@ namespace ambit::bpf {
 namespace {
 
 using testing::acceptWithin;
+using testing::addr;
 using testing::ClientSpec;
 using testing::listenIn;
 using testing::PodClient;
 using testing::TestCgroup;
 using testing::TestNetns;
 using testing::TestPinDir;
-
-SockAddr addr(const char* text) {
-  auto a = SockAddr::parse(text);
-  EXPECT_TRUE(a) << a.error().message;
-  return a ? *a : SockAddr{};
-}
 
 // Programs attached to the cgroup for one attach type.
 uint32_t attachedCount(const std::string& cgroup, bpf_attach_type type) {
@@ -63,7 +58,7 @@ std::map<std::string, uint32_t> pinnedLinkIds(const PinDir& dir, const std::stri
 class LifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
+    AMBIT_REQUIRE(testing::missingKernelTestEnv());
     auto cg = TestCgroup::create();
     ASSERT_TRUE(cg) << cg.error().message;
     cgroup_.emplace(std::move(*cg));

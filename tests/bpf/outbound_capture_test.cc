@@ -13,31 +13,14 @@ namespace ambit::bpf {
 namespace {
 
 using testing::acceptWithin;
+using testing::addr;
 using testing::ClientSpec;
 using testing::listenIn;
 using testing::PodClient;
-using testing::TestCgroup;
 using testing::TestNetns;
-using testing::TestPinDir;
 
-SockAddr addr(const char* text) {
-  auto a = SockAddr::parse(text);
-  EXPECT_TRUE(a) << a.error().message;
-  return a ? *a : SockAddr{};
-}
-
-class OutboundCaptureTest : public ::testing::Test {
+class OutboundCaptureTest : public testing::DatapathTest {
  protected:
-  void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
-    auto cg = TestCgroup::create();
-    ASSERT_TRUE(cg) << cg.error().message;
-    cgroup_.emplace(std::move(*cg));
-    auto dp = CaptureDatapath::open(pin_.path(), cgroup_->path());
-    ASSERT_TRUE(dp) << dp.error().message;
-    dp_ = std::move(*dp);
-  }
-
   // A fresh netns, enrolled with `config` unless enroll is false.
   std::optional<TestNetns> makePod(bool enroll = true, const NetnsConfig& config = {}) {
     auto ns = TestNetns::create();
@@ -52,11 +35,6 @@ class OutboundCaptureTest : public ::testing::Test {
     }
     return std::move(*ns);
   }
-
-  // Destruction order matters: datapath, then pins (links detached), then the cgroup.
-  std::optional<TestCgroup> cgroup_;
-  TestPinDir pin_;
-  std::unique_ptr<CaptureDatapath> dp_;
 };
 
 TEST_F(OutboundCaptureTest, Ipv4ConnectLandsOn15001WithExactOriginalDst) {

@@ -33,7 +33,7 @@ uint32_t v4(const char* text) {
 class SkLookupTestRun : public ::testing::Test {
  protected:
   void SetUp() override {
-    AMBIT_REQUIRE_ROOT();
+    AMBIT_REQUIRE(test::missingBpf());
     ASSERT_TRUE(ensureBpffs());
     ASSERT_TRUE(ensureBpffsDir(PinDir(pin_.path()).maps()));
     auto skel = BpfSkeleton<struct sk_lookup>::open("sk_lookup", PinDir(pin_.path()).maps());

@@ -1,7 +1,8 @@
 #pragma once
 // Test-only JWT issuer: generates an RSA 2048 or EC P-256 key with OpenSSL, publishes it as a
 // JWK, and signs compact JWS tokens (RS256 / ES256), plus HS256 and unsigned forms for
-// negative tests. Header-only so the unit and end-to-end tests share it.
+// negative tests. Header-only (tests/support links no waypoint code); unit and end-to-end tests
+// share it.
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -17,7 +18,7 @@
 
 #include "waypoint/jwt.h"
 
-namespace ambit::testing {
+namespace ambit::test {
 
 class JwtSigner {
  public:
@@ -132,4 +133,4 @@ class JwtSigner {
   std::string kid_;
 };
 
-}  // namespace ambit::testing
+}  // namespace ambit::test

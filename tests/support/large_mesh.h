@@ -2,7 +2,7 @@
 // A generated mesh of `workloads` pods for the configuration micro-benchmarks: 100 ambient
 // namespaces, one Service per 10 pods, a DestinationRule and an AuthorizationPolicy per
 // namespace, in three files (namespaces, pods, services), as a large cluster's config directory
-// would hold them.
+// would hold them. Header-only (generated, not a file under tests/data: its size is a parameter).
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 
 #include "common/config/resource.h"
 
-namespace ambit::testdata {
+namespace ambit::test {
 
 inline std::vector<config::SourceDocument> largeMesh(int workloads) {
   constexpr int kNamespaces = 100;
@@ -55,4 +55,4 @@ inline std::vector<config::SourceDocument> largeMesh(int workloads) {
   return docs;
 }
 
-}  // namespace ambit::testdata
+}  // namespace ambit::test

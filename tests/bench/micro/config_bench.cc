@@ -12,7 +12,7 @@ namespace ambit::config {
 namespace {
 
 void BM_Translate(benchmark::State& state) {
-  const auto docs = testdata::largeMesh(static_cast<int>(state.range(0)));
+  const auto docs = test::largeMesh(static_cast<int>(state.range(0)));
   size_t workloads = 0;
   for (auto _ : state) {
     LoadResult r = translate(docs);

@@ -44,6 +44,7 @@
 #include "common/fd_watch.h"
 #include "common/log.h"
 #include "tests/support/large_mesh.h"
+#include "tests/support/temp_dir.h"
 #include "waypoint/mesh_index.h"
 
 namespace ambit {
@@ -154,31 +155,6 @@ class DataThread {
   std::thread thread_;
 };
 
-// A generated config directory under $TMPDIR, removed on destruction.
-class MeshDirectory {
- public:
-  explicit MeshDirectory(int workloads) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ambit-stall-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-    for (const auto& doc : testdata::largeMesh(workloads)) write(doc.path, doc.content);
-  }
-  ~MeshDirectory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  // Written beside and renamed, so the watcher never reads half a file.
-  void write(const std::string& name, const std::string& content) const {
-    const auto tmp = path_ / ("." + name);
-    std::ofstream(tmp) << content;
-    std::filesystem::rename(tmp, path_ / name);
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
 struct StallReport {
   DataThread::PhaseStats idle, reload;
   Clock::duration handler{}, applied_after{};
@@ -186,7 +162,7 @@ struct StallReport {
 
 // With the data thread ticking: 1 s idle, then adds a file to the directory and waits
 // until `applied` (the new version is in use) and `released` (the old one is freed) hold.
-StallReport reloadAndWait(DataThread& data, bool realtime, const MeshDirectory& dir,
+StallReport reloadAndWait(DataThread& data, bool realtime, const test::TempDir& dir,
                           const std::function<bool()>& applied,
                           const std::function<bool()>& released) {
   StallReport report;
@@ -210,7 +186,7 @@ StallReport reloadAndWait(DataThread& data, bool realtime, const MeshDirectory& 
   return report;
 }
 
-StallReport reloadInLoop(const MeshDirectory& dir) {
+StallReport reloadInLoop(const test::TempDir& dir) {
   DataThread data;
   std::atomic<int> applied{0};
   std::shared_ptr<const waypoint::MeshIndex> index;
@@ -251,7 +227,7 @@ struct PreparedIndex {
   std::atomic<int>* released;
 };
 
-StallReport reloadWithPipeline(const MeshDirectory& dir, bool realtime) {
+StallReport reloadWithPipeline(const test::TempDir& dir, bool realtime) {
   DataThread data;
   std::atomic<int> applied{0}, released{0};
   std::shared_ptr<const PreparedIndex> current;
@@ -285,7 +261,8 @@ void BM_ReloadStall(benchmark::State& state, Variant variant) {
   const int workloads = static_cast<int>(state.range(0));
   StallReport r;
   for (auto _ : state) {
-    MeshDirectory dir(workloads);
+    test::TempDir dir("ambit-stall");  // the generated config directory
+    for (const auto& doc : test::largeMesh(workloads)) dir.write(doc.path, doc.content);
     try {
       r = variant == Variant::kInLoop
               ? reloadInLoop(dir)

@@ -7,15 +7,12 @@
 #include <stdexcept>
 
 #include "common/config/loader.h"
-#include "tests/support/mesh_yaml.h"
-#include "tests/support/seed.h"
+#include "tests/support/test_data.h"
 #include "waypoint/mesh_index.h"
 #include "waypoint/router.h"
 
 namespace ambit::waypoint {
 namespace {
-
-using testdata::kMeshYaml;
 
 // `rules` rules; rule i matches header x-tenant: t<i> and uri prefix /api/<i>/ (or a regex).
 std::string manyRules(int rules, bool regex) {
@@ -32,7 +29,7 @@ std::string manyRules(int rules, bool regex) {
 }
 
 std::shared_ptr<const MeshIndex> index(const std::string& routes) {
-  auto r = config::translate({{"mesh.yaml", kMeshYaml}, {"routes.yaml", routes}});
+  auto r = config::translate({{"mesh.yaml", test::meshYaml()}, {"routes.yaml", routes}});
   if (!r.ok()) throw std::runtime_error(r.errors.front().toString());
   auto idx = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(std::move(r.snapshot)));
   if (!idx) throw std::runtime_error(idx.error().message);
@@ -57,7 +54,7 @@ void run(benchmark::State& state, const std::string& routes, const std::string& 
 }
 
 void BM_RouteSeed8020(benchmark::State& s) {
-  run(s, testdata::kSeedVirtualService, "/bytes/1024", "");
+  run(s, test::seedVirtualService(), "/bytes/1024", "");
 }
 void BM_Route100RulesPrefixLastMatches(benchmark::State& s) {
   run(s, manyRules(100, false), "/api/99/items/7", "t99");

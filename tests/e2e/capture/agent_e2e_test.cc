@@ -218,7 +218,8 @@ TEST_F(AgentTest, PodDeEnrolledWhileTheAgentIsDownIsReleasedByTheNextAgent) {
       << agentLog("node1");
   EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_agent_enrolled_pods"), 1);
   EXPECT_EQ(
-      metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 1);
+      metricValue(agentMetrics("node1"), "ambit_agent_bpf_map_entries", {{"map", "ambit_netns"}}),
+      1);
   // The reply routing the old agent put in the client's netns is gone too.
   CommandOutput rules = sh("ip netns exec " + lab().name() + "-pod-client ip rule; ip netns exec " +
                            lab().name() + "-pod-client ip -6 rule; ip netns exec " + lab().name() +
@@ -320,9 +321,10 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
   EXPECT_EQ(metricValue(text, "ambit_agent_enrolled_pods"), 2) << text;
   EXPECT_EQ(metricValue(text, "ambit_agent_connected_ztunnels"), 1) << text;
   EXPECT_EQ(metricValue(text, "ambit_agent_handoff_errors"), 0) << text;
-  EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"ambit_netns\""), 2) << text;
-  EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", "map=\"sk_lookup_links\""), 2) << text;
-  EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", "event=\"outbound_redirected\""), 0)
+  EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", {{"map", "ambit_netns"}}), 2) << text;
+  EXPECT_EQ(metricValue(text, "ambit_agent_bpf_map_entries", {{"map", "sk_lookup_links"}}), 2)
+      << text;
+  EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", {{"event", "outbound_redirected"}}), 0)
       << text;
 
   // De-enrolling a pod shows in the gauges.
@@ -330,8 +332,8 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
   EXPECT_TRUE(eventually([&] {
     std::string t = agentMetrics("node1");
     return metricValue(t, "ambit_agent_enrolled_pods") == 1 &&
-           metricValue(t, "ambit_agent_bpf_map_entries", "map=\"ambit_netns\"") == 1 &&
-           metricValue(t, "ambit_agent_bpf_map_entries", "map=\"sk_lookup_links\"") == 1;
+           metricValue(t, "ambit_agent_bpf_map_entries", {{"map", "ambit_netns"}}) == 1 &&
+           metricValue(t, "ambit_agent_bpf_map_entries", {{"map", "sk_lookup_links"}}) == 1;
   })) << agentMetrics("node1");
 
   std::string file = testing::TempDir() + "/ambitcap-agent-metrics.txt";

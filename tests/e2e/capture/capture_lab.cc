@@ -1,99 +1,15 @@
 #include "tests/e2e/capture/capture_lab.h"
 
-#include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/files.h"
+#include "tests/support/requirements.h"
 
 namespace ambit::e2e {
-
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Value of a sample line "<series> <value>" whose series is exactly `series`.
-double sampleValue(const std::string& text, const std::string& series, bool prefix_only) {
-  std::istringstream in(text);
-  std::string line;
-  double sum = -1;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind(series, 0) != 0) continue;
-    char next = line.size() > series.size() ? line[series.size()] : '\0';
-    if (prefix_only ? (next != ' ' && next != '{') : next != ' ') continue;
-    size_t space = line.rfind(' ');
-    double v = std::strtod(line.c_str() + space + 1, nullptr);
-    sum = (sum < 0 ? 0 : sum) + v;
-    if (!prefix_only) return v;
-  }
-  return sum;
-}
-
-bool processGone(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  if (stat.empty()) return true;
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
-
-std::vector<std::string> cmdline(pid_t pid) {
-  std::string raw = slurp("/proc/" + std::to_string(pid) + "/cmdline");
-  std::vector<std::string> argv;
-  std::string cur;
-  for (char c : raw) {
-    if (c != '\0') {
-      cur += c;
-      continue;
-    }
-    argv.push_back(cur);
-    cur.clear();
-  }
-  return argv;
-}
-
-// fork + setns(node netns) + exec, output to `log`; the caller owns the returned PID.
-pid_t spawnInNetns(const std::string& netns_path, const std::vector<std::string>& argv,
-                   const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) ::_exit(126);
-  int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (out < 0 || in < 0) ::_exit(126);
-  ::dup2(in, 0);
-  ::dup2(out, 1);
-  ::dup2(out, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  ::_exit(127);
-}
-
-void stopOwnProcess(pid_t pid) {
-  ::kill(pid, SIGTERM);
-  for (int i = 0; i < 100; ++i) {  // 5 s
-    if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-}
-
-}  // namespace
 
 std::string HttpResult::peerIp() const {
   std::string p = peer();
@@ -117,32 +33,6 @@ bool HttpResult::relayed() const {
   return ok() && local_port != 0 && peerPort() != 0 && peerPort() != local_port;
 }
 
-double metricSum(const std::string& text, const std::string& name) {
-  return sampleValue(text, name, true);
-}
-
-double metricValue(const std::string& text, const std::string& name, const std::string& labels) {
-  return sampleValue(text, labels.empty() ? name : name + "{" + labels + "}", false);
-}
-
-double metricSumWhere(const std::string& text, const std::string& name,
-                      const std::vector<std::string>& labels) {
-  std::istringstream in(text);
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) != 0) continue;
-    size_t close = line.rfind('}');
-    if (close == std::string::npos) continue;
-    std::string set = "," + line.substr(name.size() + 1, close - name.size() - 1) + ",";
-    bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& l) {
-      return set.find("," + l + ",") != std::string::npos;
-    });
-    if (all) sum += std::strtod(line.c_str() + close + 1, nullptr);
-  }
-  return sum;
-}
-
 std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
                          const std::string& label, const std::string& value) {
   size_t at = pods_yaml.find("kind: Pod\nmetadata:\n  name: " + pod + "\n");
@@ -163,17 +53,14 @@ std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
 }
 
 void CaptureLabTest::SetUpTestSuite() {
-  if (::geteuid() != 0) {
-    std::fprintf(stderr, "\n*** capture_e2e_test NOT RUN: end-to-end tests need root ***\n\n");
-    return;
-  }
+  if (!test::runningAsRoot()) return;  // SetUp skips every test loudly
   lab_ = std::make_unique<Lab>(kLabName);
   lab_->down();  // a lab left behind by an interrupted run
   lab_->up();
   if (testing::Test::HasFatalFailure()) return;
   status_ = lab_->status();
   config_dir_ = status_.value("config_dir", "");
-  original_pods_ = slurp(config_dir_ + "/" + kPodsFile);
+  original_pods_ = test::readFile(config_dir_ + "/" + kPodsFile);
   own_agent_log_ = std::string(testing::TempDir()) + "/" + kLabName + "-node1-agent.log";
   std::filesystem::remove(own_agent_log_);
   if (config_dir_.empty() || original_pods_.empty()) {
@@ -191,10 +78,8 @@ void CaptureLabTest::SetUpTestSuite() {
 
 void CaptureLabTest::TearDownTestSuite() {
   if (!lab_) return;
-  if (own_agent_ > 0) {
-    stopOwnProcess(own_agent_);
-    own_agent_ = -1;
-  }
+  own_agent_.stop(std::chrono::seconds(5));
+  own_agent_ = test::Subprocess();
   agent_argv_.clear();
   lab_->down();
   // down runs `ambit-agent --cleanup` for every node: nothing pinned may remain, also for
@@ -208,13 +93,13 @@ void CaptureLabTest::TearDownTestSuite() {
 }
 
 void CaptureLabTest::SetUp() {
-  AMBIT_REQUIRE_ROOT();
+  AMBIT_REQUIRE(test::missingRoot("end-to-end tests run a lab: network namespaces, cgroups, BPF"));
   ASSERT_TRUE(lab_up_) << "the suite's lab '" << kLabName << "' did not come up";
 }
 
 void CaptureLabTest::TearDown() {
   if (!lab_up_) return;
-  if (!agent_argv_.empty() && own_agent_ <= 0) {  // a test stopped with node1's agent down
+  if (!agent_argv_.empty() && own_agent_.pid() <= 0) {  // a test left node1's agent down
     startOwnNode1Agent();
     EXPECT_TRUE(waitAgentReady("node1", std::chrono::seconds(20)));
   }
@@ -224,9 +109,8 @@ void CaptureLabTest::TearDown() {
     EXPECT_TRUE(eventually(meshPathWorks, std::chrono::seconds(15)))
         << "the mesh path did not come back after restoring the config";
     // The next test starts from the suite's config, not from one the agent has yet to replace.
-    EXPECT_TRUE(eventually(
-        [] { return agentConfigDump("node1").value("config_version", "") == base_config_version_; },
-        std::chrono::seconds(15)))
+    EXPECT_TRUE(
+        lab_->waitForConfigVersion("node1", 15030, base_config_version_, std::chrono::seconds(15)))
         << "node1's agent did not come back to the suite's config version " << base_config_version_;
   }
 }
@@ -290,30 +174,28 @@ std::string CaptureLabTest::gatewayIp(const std::string& node) {
 }
 
 std::string CaptureLabTest::ztunnelMetrics(const std::string& node) {
-  return lab_->inNode(node, {"curl", "-sS", "-m", "3", "http://127.0.0.1:15020/metrics"}).out;
+  return lab_->nodeHttpGet(node, "http://127.0.0.1:15020/metrics");
 }
 
 std::string CaptureLabTest::agentMetrics(const std::string& node) {
-  return lab_->inNode(node, {"curl", "-sS", "-m", "3", "http://127.0.0.1:15030/metrics"}).out;
+  return lab_->nodeHttpGet(node, "http://127.0.0.1:15030/metrics");
 }
 
 double CaptureLabTest::inboundOpened(const std::string& node, const std::string& workload,
                                      bool mtls) {
-  return metricSumWhere(
-      ztunnelMetrics(node), "istio_tcp_connections_opened_total",
-      {"reporter=\"destination\"", "destination_workload=\"" + workload + "\"",
-       std::string("connection_security_policy=\"") + (mtls ? "mutual_tls" : "none") + "\""});
+  return metricSum(ztunnelMetrics(node), "istio_tcp_connections_opened_total",
+                   {{"reporter", "destination"},
+                    {"destination_workload", workload},
+                    {"connection_security_policy", mtls ? "mutual_tls" : "none"}});
 }
 
 nlohmann::json CaptureLabTest::agentConfigDump(const std::string& node) {
-  auto r = lab_->inNode(node, {"curl", "-sS", "-m", "3", "http://127.0.0.1:15030/config_dump"});
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  return j.is_discarded() ? nlohmann::json::object() : j;
+  return lab_->adminConfigDump(node, 15030);
 }
 
 std::string CaptureLabTest::agentLog(const std::string& node) {
   std::string log = lab_->daemonLog(node, "agent");
-  if (node == "node1") log += slurp(own_agent_log_);
+  if (node == "node1") log += test::readFile(own_agent_log_);
   return log;
 }
 
@@ -321,25 +203,9 @@ std::string CaptureLabTest::ztunnelLog(const std::string& node) {
   return lab_->daemonLog(node, "ztunnel");
 }
 
-int CaptureLabTest::labDaemonPid(const std::string& node, const std::string& daemon) {
-  nlohmann::json status = lab_->status();
-  for (const auto& d : status["daemons"]) {
-    if (d["node"] == node && d["name"] == daemon) return d["pid"];
-  }
-  ADD_FAILURE() << "no daemon " << node << "/" << daemon << " in the lab status: " << status.dump();
-  return -1;
-}
-
 std::chrono::steady_clock::time_point CaptureLabTest::publishPods(const std::string& yaml) {
   pods_changed_ = true;
-  std::string tmp = config_dir_ + "/." + kPodsFile + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << yaml;
-  }
-  auto t = std::chrono::steady_clock::now();
-  std::filesystem::rename(tmp, config_dir_ + "/" + kPodsFile);
-  return t;
+  return lab_->writeConfig(kPodsFile, yaml);
 }
 
 void CaptureLabTest::setPodLabel(const std::string& pod, const std::string& label,
@@ -357,14 +223,7 @@ void CaptureLabTest::setPodLabels(const std::vector<std::string>& pods, const st
 std::chrono::steady_clock::time_point CaptureLabTest::writeExtraConfig(const std::string& file,
                                                                        const std::string& yaml) {
   extra_files_.push_back(file);
-  std::string tmp = config_dir_ + "/." + file + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << yaml;
-  }
-  auto t = std::chrono::steady_clock::now();
-  std::filesystem::rename(tmp, config_dir_ + "/" + file);
-  return t;
+  return lab_->writeConfig(file, yaml);
 }
 
 bool CaptureLabTest::waitAgentReady(const std::string& node, std::chrono::milliseconds timeout) {
@@ -378,18 +237,18 @@ bool CaptureLabTest::waitAgentReady(const std::string& node, std::chrono::millis
 }
 
 pid_t CaptureLabTest::restartNode1Agent() {
-  pid_t old = own_agent_ > 0 ? own_agent_ : labDaemonPid("node1", "agent");
+  pid_t old = own_agent_.pid() > 0 ? own_agent_.pid() : lab_->daemonPid("node1", "agent");
   if (old <= 0) return -1;
-  if (agent_argv_.empty()) agent_argv_ = cmdline(old);
+  if (agent_argv_.empty()) agent_argv_ = test::processArgv(old);
   if (agent_argv_.empty()) {
     ADD_FAILURE() << "cannot read the argv of agent " << old;
     return -1;
   }
-  if (old == own_agent_) {
+  if (old == own_agent_.pid()) {
     killOwnNode1Agent();
   } else {
     ::kill(old, SIGKILL);
-    if (!eventually([&] { return processGone(old); }, std::chrono::seconds(5))) {
+    if (!eventually([&] { return test::processGone(old); }, std::chrono::seconds(5))) {
       ADD_FAILURE() << "agent " << old << " survived kill -9";
       return -1;
     }
@@ -398,16 +257,19 @@ pid_t CaptureLabTest::restartNode1Agent() {
 }
 
 void CaptureLabTest::killOwnNode1Agent() {
-  if (own_agent_ <= 0) return;
-  ::kill(own_agent_, SIGKILL);
-  ::waitpid(own_agent_, nullptr, 0);
-  own_agent_ = -1;
+  own_agent_.kill();
+  own_agent_ = test::Subprocess();
 }
 
 pid_t CaptureLabTest::startOwnNode1Agent() {
-  own_agent_ =
-      spawnInNetns("/run/netns/" + std::string(kLabName) + "-node1", agent_argv_, own_agent_log_);
-  return own_agent_;
+  Status started = own_agent_.start({.argv = agent_argv_,
+                                     .netns = "/run/netns/" + std::string(kLabName) + "-node1",
+                                     .log_file = own_agent_log_});
+  if (!started) {
+    ADD_FAILURE() << "starting node1's agent: " << started.message();
+    return -1;
+  }
+  return own_agent_.pid();
 }
 
 bool CaptureLabTest::meshPathWorks() { return podGet("client", url(kServiceV4, 80)).ok(); }

@@ -6,16 +6,31 @@
 // the test owns (kill -9 + restart). Every test restores the config it changed in TearDown
 // and waits until the mesh path works again, so tests do not depend on each other's order.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "tests/e2e/support/e2e_support.h"
+#include "tests/support/lab.h"
+#include "tests/support/prometheus.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wait.h"
 
 namespace ambit::e2e {
+
+// The test library (tests/support) by the names the capture suites use.
+using test::binary;
+using test::CommandOutput;
+using test::eventually;
+using test::Lab;
+using test::metricSum;
+using test::metricValue;
+using test::run;
+using test::sh;
 
 // One HTTP GET made with curl: what the client saw and what the sample app echoed.
 //
@@ -46,16 +61,6 @@ struct HttpResult {
   // The app answered a connection that someone else (a ztunnel) opened for curl's.
   bool relayed() const;
 };
-
-// Sums every sample of metric `name` (all label sets) in Prometheus text; -1 if absent.
-double metricSum(const std::string& text, const std::string& name);
-// The value of the sample `name{labels}` exactly as written (labels e.g. `map="x"`); -1 if absent.
-double metricValue(const std::string& text, const std::string& name,
-                   const std::string& labels = "");
-
-// Sums the samples of metric `name` whose label set holds every `key="value"` in `labels`.
-double metricSumWhere(const std::string& text, const std::string& name,
-                      const std::vector<std::string>& labels);
 
 // Returns `pods_yaml` with `label: "value"` added to pod `pod`'s metadata.labels.
 std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
@@ -96,9 +101,6 @@ class CaptureLabTest : public testing::Test {
   // Everything the node's agents logged (the lab's agent and, on node1, the test's own).
   static std::string agentLog(const std::string& node);
   static std::string ztunnelLog(const std::string& node);
-  // PID of a lab daemon as recorded in the lab state (-1 if none).
-  static int labDaemonPid(const std::string& node, const std::string& daemon);
-
   // Config edits undone in TearDown: the pods file with changed labels, extra files.
   void setPodLabel(const std::string& pod, const std::string& label, const std::string& value);
   void setPodLabels(const std::vector<std::string>& pods, const std::string& label,
@@ -127,7 +129,7 @@ class CaptureLabTest : public testing::Test {
   static inline std::string original_pods_;
   static inline nlohmann::json status_;
   static inline std::string base_config_version_;      // node1 agent's, with the original config
-  static inline pid_t own_agent_ = -1;                 // node1 agent started by the test, if any
+  static inline test::Subprocess own_agent_;           // node1 agent started by the test, if any
   static inline std::string own_agent_log_;            // its stdout+stderr
   static inline std::vector<std::string> agent_argv_;  // node1's agent, as the lab started it
 

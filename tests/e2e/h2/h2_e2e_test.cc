@@ -5,23 +5,26 @@
 // A second Service with appProtocol http2 targets nginx (h2c) started in my-app-v1's netns:
 // the waypoint forwards to it as HTTP/2.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <regex>
-#include <sstream>
 
-#include "tests/e2e/support/e2e_support.h"
-#include "tests/e2e/support/waypoint_lab.h"
-#include "tests/support/seed.h"
+#include "tests/support/requirements.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_data.h"
+#include "tests/support/text.h"
+#include "tests/support/wait.h"
+#include "tests/support/waypoint_lab.h"
 
 namespace ambit::e2e {
 namespace {
 
+using test::CommandOutput;
+using test::eventually;
+
 const std::string kConfigFile = "50-h2-test.yaml";
-using testdata::kSeedVirtualService;
 
 // Service my-app-h2: my-app-v1 only, port 80 -> 8090 (nginx, h2c), appProtocol http2.
 constexpr char kH2Service[] = R"(apiVersion: v1
@@ -36,39 +39,19 @@ spec:
   ports: [{name: h2, port: 80, targetPort: 8090, appProtocol: http2}]
 )";
 
-class H2E2eTest : public WaypointLabTest {
+class H2E2eTest : public test::WaypointLabTest {
  public:
   static void SetUpTestSuite() { upLab("h2e2e"); }
 
  protected:
   void TearDown() override {
-    if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", "");
-  }
-
-  static size_t count(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
+    if (lab_ != nullptr && test::runningAsRoot()) applyConfig("", "");
   }
 
   // Writes (or, for empty yaml, removes) the test's config file and waits until the waypoint
   // logged a config version containing `want` (e.g. "1 route tables").
   static void applyConfig(const std::string& yaml, const std::string& want) {
-    const bool present = std::filesystem::exists(lab_->configDir() + "/" + kConfigFile);
-    if (yaml.empty() && !present) return;
-    const size_t before = count(waypointLog(), "config version");
-    if (yaml.empty()) {
-      lab_->removeConfig(kConfigFile);
-    } else {
-      lab_->writeConfig(kConfigFile, yaml);
-    }
-    bool applied = eventually([&] {
-      std::string log = waypointLog();
-      if (count(log, "config version") <= before) return false;
-      size_t last = log.rfind("config version");
-      return log.substr(last, log.find('\n', last) - last).find(want) != std::string::npos;
-    });
-    ASSERT_TRUE(applied) << "waypoint did not load the config (" << want << "):\n" << waypointLog();
+    applyWaypointConfig(kConfigFile, yaml, want);
   }
 
   static CommandOutput curlH2(const std::vector<std::string>& args) {
@@ -107,14 +90,14 @@ TEST_F(H2E2eTest, H2loadAllSucceedAndMetricsSayHttp) {
 }
 
 TEST_F(H2E2eTest, SeedSplitHoldsForHttp2) {
-  applyConfig(kSeedVirtualService, "1 route tables");
+  applyConfig(test::seedVirtualService(), "1 route tables");
   // One connection, 1000 streams (nghttp; curl 7.88 cannot reuse an h2c connection).
   std::vector<std::string> argv{"nghttp", "-t", "60"};
   for (int i = 0; i < 1000; ++i) argv.push_back("http://10.96.0.10/?n=" + std::to_string(i));
   CommandOutput out = lab_->exec("client", argv, std::chrono::seconds(120));
   ASSERT_EQ(out.exit_code, 0) << out.err;
-  const size_t v1 = count(out.out, "\"version\":\"v1\"");
-  const size_t v2 = count(out.out, "\"version\":\"v2\"");
+  const size_t v1 = test::occurrences(out.out, "\"version\":\"v1\"");
+  const size_t v2 = test::occurrences(out.out, "\"version\":\"v2\"");
   std::cout << "h2 split of 1000: v1=" << v1 << " v2=" << v2 << "\n";
   RecordProperty("v1", static_cast<int>(v1));
   RecordProperty("v2", static_cast<int>(v2));
@@ -125,8 +108,14 @@ TEST_F(H2E2eTest, SeedSplitHoldsForHttp2) {
 
 TEST_F(H2E2eTest, AppProtocolHttp2ReachesAnH2cBackendAsHttp2) {
   // nginx (h2c on 8090) in my-app-v1's netns; stopped below even when an assertion fails.
-  const std::string dir = "/tmp/ambit-h2e2e-nginx";
-  std::filesystem::create_directories(dir);
+  test::TempDir nginx_dir("ambit-h2e2e-nginx");
+  const std::string dir = nginx_dir.path().string();
+  // nginx's workers run as nobody and must reach the temp paths it creates under the prefix.
+  std::filesystem::permissions(
+      dir,
+      std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+          std::filesystem::perms::others_read | std::filesystem::perms::others_exec,
+      std::filesystem::perm_options::add);
   {
     std::ofstream conf(dir + "/nginx.conf");
     conf << "daemon on;\npid " << dir << "/nginx.pid;\nerror_log " << dir
@@ -139,9 +128,7 @@ TEST_F(H2E2eTest, AppProtocolHttp2ReachesAnH2cBackendAsHttp2) {
   ASSERT_EQ(started.exit_code, 0) << started.err;
   struct StopNginx {
     std::string dir;
-    ~StopNginx() {
-      sh("kill -QUIT $(cat " + dir + "/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf " + dir);
-    }
+    ~StopNginx() { test::sh("kill -QUIT $(cat " + dir + "/nginx.pid) 2>/dev/null; sleep 0.2"); }
   } stop{dir};
   applyConfig(kH2Service, "0 route tables");
   bool routed = eventually(

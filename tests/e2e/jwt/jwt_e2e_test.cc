@@ -20,9 +20,8 @@
 
 #include "common/async/spawn.h"
 #include "common/netns.h"
-#include "tests/e2e/support/e2e_support.h"
-#include "tests/e2e/support/waypoint_lab.h"
 #include "tests/support/jwt_signer.h"
+#include "tests/support/waypoint_lab.h"
 #include "waypoint/http_codec.h"
 
 namespace ambit::e2e {
@@ -30,8 +29,9 @@ namespace {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
-using ambit::testing::JwtSigner;
 using nlohmann::json;
+using test::CommandOutput;
+using test::JwtSigner;
 
 const std::string kConfigFile = "50-jwt-test.yaml";
 constexpr char kIssuer[] = "https://issuer.e2e";
@@ -116,7 +116,7 @@ const JwtSigner& remoteKey() {
   return k;
 }
 
-class JwtE2eTest : public WaypointLabTest {
+class JwtE2eTest : public test::WaypointLabTest {
  public:
   static void SetUpTestSuite() { upLab("jwte2e"); }
   static void TearDownTestSuite() {
@@ -125,16 +125,6 @@ class JwtE2eTest : public WaypointLabTest {
   }
 
  protected:
-  static size_t configVersionsLoaded() {
-    std::string log = waypointLog();
-    size_t n = 0;
-    for (size_t at = log.find("config version"); at != std::string::npos;
-         at = log.find("config version", at + 1)) {
-      ++n;
-    }
-    return n;
-  }
-
   static std::string podNetnsPath(const std::string& pod) {
     const json st = lab_->status();  // alive for the loop
     for (const auto& p : st["pods"]) {
@@ -169,17 +159,7 @@ spec:
   rules:
   - from: [{source: {requestPrincipals: ["*"]}}]
 )";
-    const size_t loaded_before = configVersionsLoaded();
-    lab_->writeConfig(kConfigFile, yaml);
-    bool applied = eventually([&] {
-      if (configVersionsLoaded() <= loaded_before) return false;
-      std::string log = waypointLog();
-      size_t last = log.rfind("config version");
-      if (last == std::string::npos) return false;
-      return log.substr(last, log.find('\n', last) - last)
-                 .find("1 authorization policies, 1 request authentications") != std::string::npos;
-    });
-    ASSERT_TRUE(applied) << "waypoint did not load the config:\n" << waypointLog();
+    applyWaypointConfig(kConfigFile, yaml, "1 authorization policies, 1 request authentications");
   }
 
   // curl from the client pod; returns "<body>\n<status>".

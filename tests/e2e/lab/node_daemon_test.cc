@@ -7,21 +7,15 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cli/lab/lab.h"
 #include "common/cgroup.h"
+#include "tests/support/files.h"
+#include "tests/support/requirements.h"
+#include "tests/support/subprocess.h"
 
 namespace ambit::lab {
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 ino_t inode(const std::string& path) {
   struct stat st {};
@@ -31,10 +25,7 @@ ino_t inode(const std::string& path) {
 class NodeDaemonTest : public testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) {
-      std::fprintf(stderr, "\n*** node_daemon_test NOT RUN: needs root ***\n\n");
-      GTEST_SKIP() << "needs root";
-    }
+    AMBIT_REQUIRE(test::missingRoot("creates network namespaces and cgroups"));
     options_.name = "ambitd";
     options_.bin_dir = std::string(AMBIT_BINARY_DIR) + "/bin";
     // Ignores SIGTERM (inherited across exec), so down must fall back to SIGKILL.
@@ -47,7 +38,7 @@ class NodeDaemonTest : public testing::Test {
     ASSERT_TRUE(labDown(options_).isOk());
   }
   void TearDown() override {
-    if (::geteuid() == 0) {
+    if (test::runningAsRoot()) {
       EXPECT_TRUE(labDown(options_).isOk());
     }
   }
@@ -68,11 +59,11 @@ TEST_F(NodeDaemonTest, StartsPerNodeInNodeNetnsAndCgroupAndStopsOnDown) {
     pids.push_back(d.pid);
     std::string proc = "/proc/" + std::to_string(d.pid);
     EXPECT_EQ(inode(proc + "/ns/net"), inode("/run/netns/ambitd-" + d.node));
-    EXPECT_THAT(slurp(proc + "/cgroup"),
+    EXPECT_THAT(test::readFile(proc + "/cgroup"),
                 testing::HasSubstr("0::/ambitd-lab/system/" + d.node + "-stubborn"));
     std::string log;
     for (int i = 0; i < 100 && log.empty(); ++i) {
-      log = slurp(d.log_file);
+      log = test::readFile(d.log_file);
       if (log.empty()) ::usleep(20000);
     }
     EXPECT_THAT(log, testing::HasSubstr("node=" + d.node + " cgroup=" + *mount + "/ambitd-lab/" +
@@ -91,8 +82,7 @@ TEST_F(NodeDaemonTest, StartsPerNodeInNodeNetnsAndCgroupAndStopsOnDown) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
       << "SIGTERM is ignored: down must wait its grace period, then SIGKILL";
   for (int pid : pids) {
-    std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-    EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << stat;
+    EXPECT_TRUE(test::processGone(pid)) << test::readFile("/proc/" + std::to_string(pid) + "/stat");
   }
   EXPECT_FALSE(std::filesystem::exists(*mount + "/ambitd-lab"));
   EXPECT_FALSE(std::filesystem::exists("/run/ambitd-lab"));

@@ -3,7 +3,6 @@
 // each HTTP request by the VirtualService / DestinationRule in the config directory, applies
 // L7 AuthorizationPolicies and forwards over HBONE to my-app-v1 (node1) or my-app-v2 (node2).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,12 +15,19 @@
 #include <thread>
 
 #include "common/netns.h"
-#include "tests/e2e/support/e2e_support.h"
-#include "tests/e2e/support/waypoint_lab.h"
-#include "tests/support/seed.h"
+#include "tests/support/requirements.h"
+#include "tests/support/test_data.h"
+#include "tests/support/text.h"
+#include "tests/support/wait.h"
+#include "tests/support/waypoint_lab.h"
 
 namespace ambit::e2e {
 namespace {
+
+using test::CommandOutput;
+using test::eventually;
+using test::occurrences;
+using test::seedVirtualService;
 
 const std::string kRoutesFile = "50-waypoint-test.yaml";
 const std::string kSplitScript =
@@ -114,9 +120,7 @@ class ZipkinCollector {
   nlohmann::json spans_ = nlohmann::json::array();
 };
 
-using testdata::kSeedVirtualService;
-
-class WaypointE2eTest : public WaypointLabTest {
+class WaypointE2eTest : public test::WaypointLabTest {
  public:
   static void SetUpTestSuite() {
     upLab("wpe2e", {"--waypoint-arg=--zipkin-address=127.0.0.1:" + std::to_string(kZipkinPort)});
@@ -124,37 +128,15 @@ class WaypointE2eTest : public WaypointLabTest {
 
  protected:
   void TearDown() override {
-    if (lab_ != nullptr && ::geteuid() == 0) applyConfig("", 0, 0);
+    if (lab_ != nullptr && test::runningAsRoot()) applyConfig("", 0, 0);
   }
-
-  static size_t occurrences(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-  }
-
-  static size_t configVersionsLoaded() { return occurrences(waypointLog(), "config version"); }
 
   // Writes (or, for empty yaml, removes) the test's config file and waits until the waypoint
   // loaded the new config, with that many route tables and authorization policies.
   static void applyConfig(const std::string& yaml, int route_tables, int policies) {
-    const bool present = std::filesystem::exists(lab_->configDir() + "/" + kRoutesFile);
-    if (yaml.empty() && !present) return;
-    const size_t before = configVersionsLoaded();
-    if (yaml.empty()) {
-      lab_->removeConfig(kRoutesFile);
-    } else {
-      lab_->writeConfig(kRoutesFile, yaml);
-    }
-    std::string want = std::to_string(route_tables) + " route tables, " + std::to_string(policies) +
-                       " authorization policies";
-    bool applied = eventually([&] {
-      if (configVersionsLoaded() <= before) return false;
-      std::string log = waypointLog();
-      size_t last = log.rfind("config version");
-      return log.substr(last, log.find('\n', last) - last).find(want) != std::string::npos;
-    });
-    ASSERT_TRUE(applied) << "waypoint did not load the config (" << want << "):\n" << waypointLog();
+    applyWaypointConfig(kRoutesFile, yaml,
+                        std::to_string(route_tables) + " route tables, " +
+                            std::to_string(policies) + " authorization policies");
   }
 
   // http_split.py from the client pod: `count` GETs on one keep-alive connection.
@@ -184,7 +166,7 @@ class WaypointE2eTest : public WaypointLabTest {
 };
 
 TEST_F(WaypointE2eTest, SeedVirtualServiceSplits2000RequestsEightyTwenty) {
-  applyConfig(kSeedVirtualService, 1, 0);
+  applyConfig(seedVirtualService(), 1, 0);
   nlohmann::json r = split(2000);
   ASSERT_TRUE(r.is_object()) << r;
   EXPECT_EQ(r["errors"], 0) << r;
@@ -240,8 +222,8 @@ spec:
 }
 
 TEST_F(WaypointE2eTest, BlueGreenFlipByEditingTheYamlTakesEffectWithoutRestart) {
-  applyConfig(kSeedVirtualService, 1, 0);
-  std::string flipped = kSeedVirtualService;
+  applyConfig(seedVirtualService(), 1, 0);
+  std::string flipped = seedVirtualService();
   flipped.replace(flipped.find("weight: 80"), 10, "weight: 0");
   flipped.replace(flipped.find("weight: 20"), 10, "weight: 100");
   applyConfig(flipped, 1, 0);
@@ -323,7 +305,7 @@ spec:
   selector: {app: my-app, version: v2}
   ports: [{name: http, port: 80, targetPort: 8080}]
 )" + std::string("---\n") +
-                  testdata::kCanaryHttpRoute,
+                  test::canaryHttpRoute(),
               1, 0);
   nlohmann::json r = split(2000);
   EXPECT_EQ(r["statuses"].value("200", 0), 2000) << r;

@@ -24,7 +24,7 @@ class LifecycleTest : public SharedLabTest {
     upLab("ambitzl");
     // Kept from the start: the lab's ztunnels are replaced during the suite.
     if (lab_up_) {
-      for (const char* node : {"node1", "node2"}) argv_[node] = daemonArgv(node, "ztunnel");
+      for (const char* node : {"node1", "node2"}) argv_[node] = lab().daemonArgv(node, "ztunnel");
     }
   }
   static void TearDownTestSuite() {
@@ -49,15 +49,11 @@ class LifecycleTest : public SharedLabTest {
   }
   // SIGTERM to the lab's ztunnel of `node`; true once it has exited.
   static bool stopLabZtunnel(const std::string& node) {
-    int pid = daemonPid(node, "ztunnel");
+    int pid = lab().daemonPid(node, "ztunnel");
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0) return true;  // already gone
     ::kill(pid, SIGTERM);
-    return eventually([&] { return ::kill(pid, 0) != 0 || zombie(pid); }, std::chrono::seconds(15));
-  }
-  static bool zombie(int pid) {
-    auto r = sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null");
-    return r.out.rfind("Z", 0) == 0;
+    return eventually([&] { return test::processGone(pid); }, std::chrono::seconds(15));
   }
   // Both nodes served by the test's TTL-20 ztunnels only.
   static void replaceBoth() {

@@ -130,7 +130,7 @@ class ThirdPartyClient : public MeshTest {
     ASSERT_TRUE(std::filesystem::exists(ca_key_)) << ca_key_;
   }
   // hbone_client.py from the client pod's netns to my-app-v2:15008.
-  nlohmann::json connect(const TestPki::Leaf* leaf, const std::string& authority,
+  nlohmann::json connect(const test::PemFiles* leaf, const std::string& authority,
                          std::vector<std::string> extra = {}) {
     std::vector<std::string> args{
         "--target", ip("my-app-v2") + ":15008", "--authority", authority, "--ca", ca_cert_};
@@ -139,13 +139,17 @@ class ThirdPartyClient : public MeshTest {
     return pyNetns("client", "hbone_client.py", args);
   }
   std::string appAuthority() { return ip("my-app-v2") + ":8080"; }
+  test::PemFiles leaf(const std::string& name, const std::string& uri,
+                      test::TestPki::Validity validity = test::TestPki::Validity::kCurrent) {
+    return labLeaf(lab(), pki_dir_, name, uri, validity);
+  }
 
-  TestPki pki_;
+  test::TempDir pki_dir_{"ambitzt-pki"};
   std::string ca_cert_, ca_key_;
 };
 
 TEST_F(ThirdPartyClient, ValidMeshCertificateTunnelsToTheApp) {
-  auto leaf = pki_.issue("client", kClientId, ca_cert_, ca_key_);
+  auto leaf = this->leaf("client", kClientId);
   ASSERT_FALSE(leaf.cert.empty());
   auto r = connect(&leaf, appAuthority(), {"--path", "/from-h2"});
   ASSERT_EQ(r["result"], "ok") << r.dump();
@@ -164,29 +168,29 @@ TEST_F(ThirdPartyClient, NoClientCertificateIsRefusedInTheHandshake) {
 }
 
 TEST_F(ThirdPartyClient, ForeignCaIsRefused) {
-  auto foreign = pki_.foreignCa();
-  auto leaf = pki_.issue("foreign", kClientId, foreign.cert, foreign.key);
+  test::TestPki foreign("foreign");
+  auto leaf = test::writePemFiles(foreign.issue(kClientId), pki_dir_.path(), "foreign");
   ASSERT_FALSE(leaf.cert.empty());
   auto r = connect(&leaf, appAuthority());
   EXPECT_EQ(r["result"], "tls_error") << r.dump();
 }
 
 TEST_F(ThirdPartyClient, ForeignTrustDomainIsRefused) {
-  auto leaf = pki_.issue("evil", "spiffe://evil.example/ns/default/sa/client", ca_cert_, ca_key_);
+  auto leaf = this->leaf("evil", "spiffe://evil.example/ns/default/sa/client");
   ASSERT_FALSE(leaf.cert.empty());
   auto r = connect(&leaf, appAuthority());
   EXPECT_EQ(r["result"], "tls_error") << r.dump();
 }
 
 TEST_F(ThirdPartyClient, ExpiredCertificateIsRefused) {
-  auto leaf = pki_.issue("expired", kClientId, ca_cert_, ca_key_, /*expired=*/true);
+  auto leaf = this->leaf("expired", kClientId, test::TestPki::Validity::kExpired);
   ASSERT_FALSE(leaf.cert.empty());
   auto r = connect(&leaf, appAuthority());
   EXPECT_EQ(r["result"], "tls_error") << r.dump();
 }
 
 TEST_F(ThirdPartyClient, AuthorityThatIsNotThePodGets400) {
-  auto leaf = pki_.issue("client", kClientId, ca_cert_, ca_key_);
+  auto leaf = this->leaf("client", kClientId);
   ASSERT_FALSE(leaf.cert.empty());
   auto r = connect(&leaf, ip("my-app-v1") + ":8080");
   EXPECT_EQ(r["result"], "status") << r.dump();
@@ -194,7 +198,7 @@ TEST_F(ThirdPartyClient, AuthorityThatIsNotThePodGets400) {
 }
 
 TEST_F(ThirdPartyClient, SelfCallToZtunnelPortsGets400) {
-  auto leaf = pki_.issue("client", kClientId, ca_cert_, ca_key_);
+  auto leaf = this->leaf("client", kClientId);
   ASSERT_FALSE(leaf.cert.empty());
   for (const char* port : {"15008", "15006", "15001"}) {
     auto r = connect(&leaf, ip("my-app-v2") + ":" + port);

@@ -66,8 +66,8 @@ TEST_F(BadInputTest, Http1On15008IsClosed) {
 
 TEST_F(BadInputTest, OversizedHeaderBlockOn15008IsRefused) {
   std::string ca = lab().runDir() + "/ca/ca-cert.pem";
-  TestPki pki;
-  auto leaf = pki.issue("client", kClientId, ca, lab().runDir() + "/ca/ca-key.pem");
+  test::TempDir pki_dir("ambitzt-pki");
+  auto leaf = labLeaf(lab(), pki_dir, "client", kClientId);
   ASSERT_FALSE(leaf.cert.empty());
   auto r = pyNetns("client", "hbone_client.py",
                    {"--target", hbone(), "--authority", ip("my-app-v2") + ":8080", "--ca", ca,

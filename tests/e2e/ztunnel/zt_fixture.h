@@ -1,24 +1,37 @@
 #pragma once
 // Shared pieces of the ztunnel end-to-end tests: one lab per test suite (up in
 // SetUpTestSuite, down in TearDownTestSuite, also after failures), helper scripts run inside
-// pod network namespaces, Prometheus text parsing, mesh certificates made with the lab CA, and
-// ztunnel processes owned by a test.
+// pod network namespaces, mesh certificates made with the lab CA, and ztunnel processes owned by
+// a test. The generic parts (lab driver, processes, Prometheus text, PKI) are tests/support's.
 //
 // Default lab topology: client + my-app-v1 on node1, my-app-v2 on node2 (namespace default,
 // service accounts client / my-app), app port 8080.
 
-#include <sys/types.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "tests/e2e/support/e2e_support.h"
+#include "tests/support/lab.h"
+#include "tests/support/prometheus.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait.h"
 
 namespace ambit::e2e::zt {
+
+// The test library (tests/support) by the names the ztunnel suites use.
+using test::CommandOutput;
+using test::eventually;
+using test::Lab;
+using test::metricSum;
+using test::run;
+using test::sh;
 
 inline constexpr int kAppPort = 8080;
 inline const std::string kClientId = "spiffe://cluster.local/ns/default/sa/client";
@@ -52,9 +65,6 @@ class SharedLabTest : public testing::Test {
                                 const std::vector<std::string>& args,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
   static std::string ip(const std::string& pod);
-  // PID / argv of a lab node daemon (status lists them with separate "node" and "name").
-  static int daemonPid(const std::string& node, const std::string& daemon);
-  static std::vector<std::string> daemonArgv(const std::string& node, const std::string& daemon);
   static std::string appUrl(const std::string& pod, const std::string& path = "/");
   static std::string metrics(const std::string& node, int port = 15020);
   static nlohmann::json configDump(const std::string& node, int admin_port = 15000);
@@ -74,66 +84,25 @@ class MeshTest : public SharedLabTest {
   static void SetUpTestSuite() { upLab("ambitzt"); }
 };
 
-// Sum of the samples of `name` whose labels include every pair of `match`.
-double metricSum(const std::string& exposition, const std::string& name,
-                 const std::map<std::string, std::string>& match);
-
-// A process started by a test (fork + exec, own process group); SIGTERM then SIGKILL on
-// destruction unless it has exited.
-class OwnedProcess {
- public:
-  OwnedProcess() = default;
-  OwnedProcess(const OwnedProcess&) = delete;
-  OwnedProcess& operator=(const OwnedProcess&) = delete;
-  ~OwnedProcess() { stop(); }
-  // stdout and stderr go to log_file.
-  bool start(const std::vector<std::string>& argv, const std::string& log_file);
-  pid_t pid() const { return pid_; }
-  bool running();
-  // Sends sig; nothing when not running.
-  void signal(int sig);
-  // Waits for exit; the exit status (128+signal when killed) or nullopt on timeout.
-  std::optional<int> waitExit(std::chrono::milliseconds timeout);
-  void stop();
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
+// <source dir>/tests/e2e/ztunnel/<script>.
+std::string scriptPath(const std::string& script);
 
 // A ztunnel the test runs beside (or instead of) the lab's, in the node netns: the lab
 // ztunnel's argv plus `extra` (later flags win in CLI11), with its own admin/stats ports.
-std::string scriptPath(const std::string& script);
-
 struct OwnedZtunnel {
   std::string node;
   int admin_port = 0, metrics_port = 0, readiness_port = 0;
   std::string log_file;
-  OwnedProcess process;
-  // argv: the lab ztunnel's command line (SharedLabTest::daemonArgv).
+  test::Subprocess process;
+  // argv: the lab ztunnel's command line (Lab::daemonArgv).
   bool start(Lab& lab, const std::vector<std::string>& argv, const std::string& node, int port_base,
              const std::vector<std::string>& extra);
 };
 
-// Certificates for the third-party HBONE client: keys and leafs under a temp dir.
-class TestPki {
- public:
-  TestPki();
-  ~TestPki();
-  struct Leaf {
-    std::string cert, key;
-  };
-  // A P-256 leaf with URI SAN `uri`, signed by the CA in ca_cert/ca_key; `expired` dates it in
-  // the past. Empty paths on failure (with a test failure recorded).
-  Leaf issue(const std::string& name, const std::string& uri, const std::string& ca_cert,
-             const std::string& ca_key, bool expired = false);
-  // A self-signed P-256 CA unrelated to the lab's.
-  Leaf foreignCa();
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  int serial_ = 1000;
-};
+// A client certificate for `uri` signed by the lab's CA (<run dir>/ca/ca-cert.pem and
+// ca-key.pem), written as <dir>/<name>.pem and .key for the third-party HBONE client.
+test::PemFiles labLeaf(Lab& lab, const test::TempDir& dir, const std::string& name,
+                       const std::string& uri,
+                       test::TestPki::Validity validity = test::TestPki::Validity::kCurrent);
 
 }  // namespace ambit::e2e::zt

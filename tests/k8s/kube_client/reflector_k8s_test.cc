@@ -3,16 +3,20 @@
 // restarts, objects are deleted and etcd is compacted. The reflector's watch then resumes from
 // a resourceVersion the server no longer has (410) and must relist and report every delete.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "common/async/spawn.h"
 #include "common/kube/reflector.h"
 #include "tests/k8s/kube_client/tcp_relay.h"
+#include "tests/support/requirements.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
 
 namespace ambit::kube {
 namespace {
@@ -24,8 +28,10 @@ using json = nlohmann::json;
 const std::string kSource = AMBIT_SOURCE_DIR;
 const ResourceType kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
 
-std::string harness(const std::string& args) {
-  return "python3 " + kSource + "/tests/k8s/cluster/cluster.py " + args;
+// tests/k8s/cluster/cluster.py <args>; its output (stdout and stderr) comes with the result.
+test::CommandOutput harness(const std::string& args) {
+  return test::sh("python3 " + kSource + "/tests/k8s/cluster/cluster.py " + args,
+                  std::chrono::minutes(5), /*merge_stderr=*/true);
 }
 
 struct Recorder : ReflectorHandler {
@@ -39,24 +45,23 @@ struct Recorder : ReflectorHandler {
 class KubeClientK8sTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (std::system(("bash " + kSource + "/scripts/setup-k8s.sh --check >/dev/null 2>&1").c_str()) != 0) {
-      skip_reason_ =
-          "SKIPPED LOUDLY: the Kubernetes test binaries are not built; run scripts/setup-k8s.sh "
-          "(scripts/test.sh does)";
+    if (test::sh("bash " + kSource + "/scripts/setup-k8s.sh --check").exit_code != 0) {
+      missing_ =
+          "the Kubernetes test binaries are not built; run scripts/setup-k8s.sh (scripts/test.sh "
+          "does)";
       return;
     }
-    char tmpl[] = "/tmp/ambit-kube-client-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    std::filesystem::remove(root_);  // the harness creates it
-    int rc = std::system(harness("up --root " + root_ + " --owner-pid " + std::to_string(getpid())).c_str());
-    ASSERT_EQ(rc, 0) << "the test cluster did not start (its error is above)";
+    scratch_ = std::make_unique<test::TempDir>("ambit-kube-client");
+    root_ = scratch_->file("cluster");  // the harness creates it
+    auto up = harness("up --root " + root_ + " --owner-pid " + std::to_string(getpid()));
+    ASSERT_EQ(up.exit_code, 0) << "the test cluster did not start:\n" << up.out;
   }
   static void TearDownTestSuite() {
-    if (!root_.empty()) (void)std::system(harness("down --root " + root_).c_str());
+    if (!root_.empty()) (void)harness("down --root " + root_);
+    scratch_.reset();
   }
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    AMBIT_REQUIRE(missing_);
     auto cfg = loadKubeconfig(root_ + "/kubeconfig");
     ASSERT_TRUE(cfg) << cfg.error().message;
     config_ = *cfg;
@@ -108,7 +113,9 @@ class KubeClientK8sTest : public ::testing::Test {
     return o;
   }
 
-  static inline std::string root_, skip_reason_;
+  static inline std::optional<std::string> missing_;      // why the suite cannot run
+  static inline std::unique_ptr<test::TempDir> scratch_;  // holds the cluster's root
+  static inline std::string root_;
   asio::io_context io_;
   // Keeps io_ from stopping between calls when it briefly has nothing to do.
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
@@ -159,10 +166,12 @@ TEST_F(KubeClientK8sTest, PartitionRestartAndCompactionLoseNoDelete) {
   const std::string rv_before = reflector.resourceVersion();
 
   relay.block();  // the node loses the control plane ...
-  ASSERT_EQ(std::system(harness("restart-apiserver --root " + root_).c_str()), 0);
+  auto restarted = harness("restart-apiserver --root " + root_);
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.out;
   deleteConfigMap(ns, "b");  // ... while objects go away ...
   createConfigMap(ns, "d");
-  ASSERT_EQ(std::system(harness("compact-etcd --root " + root_ + " >/dev/null").c_str()), 0);  // ... and history too
+  auto compacted = harness("compact-etcd --root " + root_);  // ... and history too
+  ASSERT_EQ(compacted.exit_code, 0) << compacted.out;
   rec.log.clear();
   relay.unblock();
 

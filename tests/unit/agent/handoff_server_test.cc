@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "common/handoff/handoff_socket.h"
+#include "tests/support/temp_dir.h"
 
 namespace ambit::agent {
 namespace {
@@ -26,16 +26,8 @@ HandoffPod makePod(const std::string& uid) {
 
 class HandoffServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ambit-hs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    ASSERT_TRUE(server_.start(dir_ + "/ztunnel.sock"));
-  }
-  void TearDown() override {
-    server_.stop();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { ASSERT_TRUE(server_.start(dir_ + "/ztunnel.sock")); }
+  void TearDown() override { server_.stop(); }
 
   // Receives one message and acks it (ok = true).
   v1::HandoffMessage receiveAndAck(int sock, bool expect_fd, bool ok = true) {
@@ -50,7 +42,8 @@ class HandoffServerTest : public ::testing::Test {
     return got->message;
   }
 
-  std::string dir_;
+  test::TempDir tmp_{"ambit-hs"};
+  const std::string dir_ = tmp_.path().string();
   HandoffServer server_{500ms};
 };
 
@@ -123,9 +116,8 @@ TEST_F(HandoffServerTest, NackIsCountedAndDeliveryContinues) {
 }
 
 TEST(HandoffServerServed, ReportsEachPodTheZtunnelAckedOk) {
-  char tmpl[] = "/tmp/ambit-hs-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
+  test::TempDir tmp("ambit-hs");
+  const std::string dir = tmp.path().string();
   std::mutex mu;
   std::vector<std::string> served;
   HandoffServer server(500ms);
@@ -151,7 +143,6 @@ TEST(HandoffServerServed, ReportsEachPodTheZtunnelAckedOk) {
   server.upsert(makePod("default/c"));
   ackNext(true);  // PodAdd default/c
   server.stop();
-  std::filesystem::remove_all(dir);
   std::lock_guard lock(mu);
   EXPECT_EQ(served, (std::vector<std::string>{"default/a", "default/c"}));
 }

@@ -11,12 +11,12 @@
 
 #include "common/async/signal.h"
 #include "common/async/spawn.h"
-#include "tests/unit/common/log_capture.h"
+#include "tests/support/log_capture.h"
 
 namespace ambit {
 namespace {
 
-using testing::LogCapture;
+using test::LogCapture;
 
 TEST(Spawn, LogsWhatAThrownExceptionSaysAndTheLoopGoesOn) {
   LogCapture log;

@@ -6,24 +6,19 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "common/netns.h"
 #include "common/unique_fd.h"
+#include "tests/support/files.h"
+#include "tests/support/requirements.h"
 
 namespace ambit {
 namespace {
 
 constexpr const char* kKey = "net/ipv4/tcp_fwmark_accept";
 
-std::string readSysctl(const std::string& key) {
-  std::ifstream in("/proc/sys/" + key);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string readSysctl(const std::string& key) { return test::readFile("/proc/sys/" + key); }
 
 // A fresh, anonymous network namespace (gone when the handle closes).
 UniqueFd privateNetns() {
@@ -37,7 +32,7 @@ UniqueFd privateNetns() {
 }
 
 TEST(Sysctl, WritesInsideTheGivenNetnsOnly) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN) to create a network namespace";
+  AMBIT_REQUIRE(test::missingRoot("CAP_SYS_ADMIN to create a network namespace"));
   UniqueFd ns = privateNetns();
   ASSERT_TRUE(ns) << "unshare(CLONE_NEWNET): " << std::strerror(errno);
   const std::string host_before = readSysctl(kKey);

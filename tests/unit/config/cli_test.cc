@@ -1,44 +1,21 @@
 // Runs the built ambitctl: `config validate` exit codes and messages, `config dump` output.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <fstream>
+#include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "tests/support/seed.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_data.h"
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
 namespace {
 
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// `ambitctl <args>` (split by /bin/sh, like a user's shell would).
+test::CommandOutput ambitctl(const std::string& args) {
+  return test::sh(test::binary("ambitctl") + " " + args);
 }
-
-CommandRun ambitctl(const std::string& args, const testing::TempDir& scratch) {
-  const auto out = scratch.path() / "stdout";
-  const auto err = scratch.path() / "stderr";
-  const std::string cmd = std::string(AMBIT_BINARY_DIR "/bin/ambitctl ") + args + " >" +
-                          out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  CommandRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-constexpr const char* kSeed = testdata::kSeedVirtualService;
 
 constexpr const char* kRule = R"(apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
@@ -51,19 +28,17 @@ spec:
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(AMBIT_BINARY_DIR "/bin/ambitctl"))
-        << "build ambitctl first";
-    config_.write("vs.yaml", kSeed);
+    ASSERT_TRUE(std::filesystem::exists(test::binary("ambitctl"))) << "build ambitctl first";
+    config_.write("vs.yaml", test::seedVirtualService());
     config_.write("dr.yaml", kRule);
   }
   std::string dir() const { return config_.path().string(); }
 
-  testing::TempDir config_;
-  testing::TempDir scratch_;
+  test::TempDir config_;
 };
 
 TEST_F(CliTest, ValidateGoodDirectoryExitsZero) {
-  const CommandRun r = ambitctl("config validate " + dir(), scratch_);
+  const test::CommandOutput r = ambitctl("config validate " + dir());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "2 resources valid\n");
   EXPECT_EQ(r.err, "");
@@ -74,7 +49,7 @@ TEST_F(CliTest, ValidateListsEveryProblemOnItsOwnLine) {
                 "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
                 "spec:\n  ports: 80\n  bogus: true\n");
   config_.write("worse.yaml", "kind: [\n");
-  const CommandRun r = ambitctl("config validate " + dir(), scratch_);
+  const test::CommandOutput r = ambitctl("config validate " + dir());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   const std::string bad = dir() + "/bad.yaml";
@@ -89,13 +64,13 @@ TEST_F(CliTest, ValidateListsEveryProblemOnItsOwnLine) {
 }
 
 TEST_F(CliTest, ValidateMissingArgumentIsAUsageError) {
-  const CommandRun r = ambitctl("config validate", scratch_);
+  const test::CommandOutput r = ambitctl("config validate");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("DIR"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, DumpJsonIsTheSnapshot) {
-  const CommandRun r = ambitctl("config dump " + dir() + " -o json", scratch_);
+  const test::CommandOutput r = ambitctl("config dump " + dir() + " -o json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["trust_domain"], "cluster.local");
@@ -107,7 +82,7 @@ TEST_F(CliTest, DumpJsonIsTheSnapshot) {
 }
 
 TEST_F(CliTest, DumpYamlParsesBackToTheSameValues) {
-  const CommandRun r = ambitctl("config dump " + dir() + " -o yaml", scratch_);
+  const test::CommandOutput r = ambitctl("config dump " + dir() + " -o yaml");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const YAML::Node y = YAML::Load(r.out);
   EXPECT_EQ(y["root_namespace"].as<std::string>(), "istio-system");
@@ -118,7 +93,7 @@ TEST_F(CliTest, DumpYamlParsesBackToTheSameValues) {
 
 TEST_F(CliTest, DumpOfBadDirectoryFailsWithErrors) {
   config_.write("bad.yaml", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n");
-  const CommandRun r = ambitctl("config dump " + dir(), scratch_);
+  const test::CommandOutput r = ambitctl("config dump " + dir());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("bad.yaml:2: Gizmo default/g: unknown kind 'Gizmo'"), std::string::npos)
@@ -126,7 +101,7 @@ TEST_F(CliTest, DumpOfBadDirectoryFailsWithErrors) {
 }
 
 TEST_F(CliTest, DumpRejectsUnknownFormat) {
-  const CommandRun r = ambitctl("config dump " + dir() + " -o xml", scratch_);
+  const test::CommandOutput r = ambitctl("config dump " + dir() + " -o xml");
   EXPECT_NE(r.exit_code, 0);
 }
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/config/directory_source.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
@@ -226,7 +227,7 @@ TEST_F(PipelineTest, StartGivesUpWaitingAfterTheDeadlineAndTheFirstVersionIsPost
 }
 
 TEST_F(PipelineTest, RejectedChangeKeepsTheLastGoodAndReportsEveryProblem) {
-  testing::TempDir dir;
+  test::TempDir dir;
   dir.write("vs.yaml", testing::canaryRoute(80, 20));
   dir.write("dr.yaml", testing::kCanaryRule);
   ConfigWatcher::Options options;
@@ -252,7 +253,7 @@ TEST_F(PipelineTest, RejectedChangeKeepsTheLastGoodAndReportsEveryProblem) {
 }
 
 TEST_F(PipelineTest, BadInitialDirectoryIsReportedInStartAndAGoodOneAppliedLater) {
-  testing::TempDir dir;
+  test::TempDir dir;
   dir.write("bad.yaml", "kind: [");
   ConfigWatcher::Options options;
   options.debounce = 20ms;
@@ -325,7 +326,7 @@ TEST_F(PipelineTest, DestroyingWithAPrepareInFlightJoinsAndDeliversNothingMore) 
 }
 
 TEST_F(PipelineTest, DestroyingWithADebouncedChangePendingJoins) {
-  testing::TempDir dir;
+  test::TempDir dir;
   dir.write("dr.yaml", testing::kCanaryRule);
   ConfigWatcher::Options options;
   options.debounce = std::chrono::hours(1);

@@ -1,11 +1,8 @@
 #pragma once
-// Helpers for ambit_config tests: translate inline YAML, temporary config directories.
+// Helpers for ambit_config tests: translate inline YAML.
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "common/config/loader.h"
@@ -44,33 +41,5 @@ inline std::string canaryRoute(int v1, int v2) {
 constexpr const char* kCanaryRule =
     "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: my-app}\n"
     "spec:\n  host: my-app\n  subsets: [{name: v1}, {name: v2}]\n";
-
-// A fresh directory under $TMPDIR, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ambit-config-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  // Writes atomically (temp file + rename) so a watcher never sees a torn file.
-  void write(const std::string& rel, const std::string& content) const {
-    const auto target = path_ / rel;
-    std::filesystem::create_directories(target.parent_path());
-    const auto tmp = path_ / (".tmp-" + target.filename().string());
-    std::ofstream(tmp) << content;
-    std::filesystem::rename(tmp, target);
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace ambit::config::testing

@@ -2,7 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "common/config/validators.h"
-#include "tests/support/seed.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_data.h"
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
@@ -10,8 +11,6 @@ namespace {
 
 using testing::load;
 using testing::loadOk;
-
-constexpr const char* kSeed = testdata::kSeedVirtualService;
 
 constexpr const char* kSeedRule = R"(apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
@@ -27,7 +26,7 @@ spec:
 )";
 
 TEST(SeedExample, VerbatimVirtualServiceSplits80To20) {
-  const auto r = translate({{"vs.yaml", kSeed}, {"dr.yaml", kSeedRule}});
+  const auto r = translate({{"vs.yaml", test::seedVirtualService()}, {"dr.yaml", kSeedRule}});
   ASSERT_TRUE(r.ok()) << testing::allErrors(r);
   ASSERT_EQ(r.snapshot.route_tables_size(), 1);
   const auto& t = r.snapshot.route_tables(0);
@@ -48,7 +47,7 @@ TEST(SeedExample, VerbatimVirtualServiceSplits80To20) {
 }
 
 TEST(SeedExample, WithoutDestinationRuleTheSubsetsAreReported) {
-  const auto r = load(kSeed, "vs.yaml");
+  const auto r = load(test::seedVirtualService(), "vs.yaml");
   ASSERT_EQ(r.errors.size(), 2u) << testing::allErrors(r);
   EXPECT_EQ(r.errors[0].toString(),
             "vs.yaml:12: VirtualService default/my-app: subset 'v1' of host "
@@ -376,17 +375,18 @@ TEST(Hosts, ShortNamesResolveAgainstTheResourceNamespace) {
 }
 
 TEST(Version, ContentHashIsStableAndChangesWithContent) {
-  const auto a = translate({{"vs.yaml", kSeed}, {"dr.yaml", kSeedRule}});
-  const auto b = translate({{"vs.yaml", kSeed}, {"dr.yaml", kSeedRule}});
-  const auto c = translate({{"vs.yaml", kSeed}, {"dr.yaml", std::string(kSeedRule) + "\n"}});
+  const auto a = translate({{"vs.yaml", test::seedVirtualService()}, {"dr.yaml", kSeedRule}});
+  const auto b = translate({{"vs.yaml", test::seedVirtualService()}, {"dr.yaml", kSeedRule}});
+  const auto c = translate(
+      {{"vs.yaml", test::seedVirtualService()}, {"dr.yaml", std::string(kSeedRule) + "\n"}});
   EXPECT_EQ(a.snapshot.version().size(), 16u);
   EXPECT_EQ(a.snapshot.version(), b.snapshot.version());
   EXPECT_NE(a.snapshot.version(), c.snapshot.version());
 }
 
 TEST(Files, MultiDocumentAndRecursiveDirectoryLoad) {
-  testing::TempDir dir;
-  dir.write("routes/vs.yaml", kSeed);
+  test::TempDir dir;
+  dir.write("routes/vs.yaml", test::seedVirtualService());
   dir.write("rules/deep/dr.yml", kSeedRule);
   dir.write("README.md", "not yaml: [");
   dir.write(".hidden/bad.yaml", "kind: [");

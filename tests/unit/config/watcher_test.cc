@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 
+#include "tests/support/temp_dir.h"
 #include "tests/unit/config/test_util.h"
 
 namespace ambit::config {
@@ -43,7 +44,7 @@ class WatcherTest : public ::testing::Test {
     return true;
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::vector<std::shared_ptr<const v1::MeshSnapshot>> snapshots_;
   std::vector<ConfigErrors> error_batches_;
@@ -99,7 +100,7 @@ TEST(Watcher, MissingDirectoryFailsCreate) {
 }
 
 TEST(Watcher, BadInitialDirectoryHasNoCurrentSnapshot) {
-  testing::TempDir dir;
+  test::TempDir dir;
   dir.write("bad.yaml", "kind: [");
   size_t error_calls = 0;
   auto w =

@@ -8,21 +8,15 @@
 #include <thread>
 
 #include "common/handoff/handoff_socket.h"
+#include "tests/support/temp_dir.h"
 
 namespace ambit::handoff {
 namespace {
 
 class HandoffTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ambit-handoff-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/sock";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string dir_, path_;
+  test::TempDir dir_{"ambit-handoff"};
+  const std::string path_ = dir_.file("sock");
 };
 
 v1::HandoffMessage podAdd(uint64_t seq, const std::string& uid) {
@@ -103,7 +97,7 @@ TEST_F(HandoffTest, BadPathsNameThePath) {
   auto too_long = listenSocket("/tmp/" + std::string(200, 'x'));
   ASSERT_FALSE(too_long);
   EXPECT_NE(too_long.error().message.find("longer than"), std::string::npos);
-  auto missing = connectSocket(dir_ + "/nobody-listens");
+  auto missing = connectSocket(dir_.file("nobody-listens"));
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("nobody-listens"), std::string::npos);
 }

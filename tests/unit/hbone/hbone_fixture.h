@@ -15,7 +15,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
-#include "tests/unit/hbone/test_pki.h"
+#include "tests/support/test_pki.h"
 
 // gtest's ASSERT_* return from void functions; coroutines need co_return.
 #define CO_ASSERT(cond)                          \
@@ -32,6 +32,12 @@
     (void)0
 
 namespace ambit::hbone::testing {
+
+// The test PKI (tests/support/test_pki.h) by the names these tests use.
+using test::CertKey;
+using test::makeContext;
+using test::spiffeVerifier;
+using test::TestPki;
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/support/requirements.h"
 #include "tests/unit/hbone/hbone_fixture.h"
 
 namespace ambit::hbone::testing {
@@ -112,9 +113,7 @@ TEST_F(HbonePoolTest, SendsPingKeepalivesThatTheServerAnswers) {
 }
 
 TEST_F(HbonePoolTest, UsesSocketFactoryAndSetsSocketMark) {
-  if (geteuid() != 0) {
-    GTEST_SKIP() << "SKIPPED LOUDLY: SO_MARK needs CAP_NET_ADMIN (run as root)";
-  }
+  AMBIT_REQUIRE(test::missingRoot("SO_MARK needs CAP_NET_ADMIN"));
   startServer();
   PoolOptions opts;
   opts.socket_mark = kZtunnelSocketMark;

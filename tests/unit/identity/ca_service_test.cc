@@ -13,6 +13,7 @@
 #include "common/identity/cert_manager.h"
 #include "common/identity/csr.h"
 #include "common/identity/verify.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {
@@ -49,7 +50,7 @@ class CaServiceTest : public ::testing::Test {
     return std::move(*req);
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::shared_ptr<EmbeddedCa> ca_;
   std::string address_;
   std::unique_ptr<CaServer> server_;

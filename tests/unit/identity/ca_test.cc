@@ -9,13 +9,15 @@
 #include "common/identity/pem.h"
 #include "common/identity/verify.h"
 #include "common/identity/x509_builder.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TempDir;
+using test::TempDir;
 
 constexpr const char* kId = "spiffe://cluster.local/ns/default/sa/my-app";
 
@@ -82,25 +84,25 @@ TEST(EmbeddedCaTest, CorruptKeyFileIsAnErrorNamingTheFile) {
   TempDir dir;
   ASSERT_TRUE(testing::openCa(dir.path()));
   auto keyPath = dir.path() / EmbeddedCa::kKeyFile;
-  std::string cert = testing::readText(dir.path() / EmbeddedCa::kCertFile);
-  testing::writeText(keyPath, "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n");
+  std::string cert = test::readFile(dir.path() / EmbeddedCa::kCertFile);
+  test::writeFile(keyPath, "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n");
   auto ca = EmbeddedCa::openOrCreate({.stateDir = dir.path(), .trustDomain = "cluster.local"});
   ASSERT_FALSE(ca);
   EXPECT_NE(ca.error().message.find(keyPath.string()), std::string::npos) << ca.error().message;
   EXPECT_NE(ca.error().message.find("corrupt"), std::string::npos) << ca.error().message;
   // Never regenerated behind the operator's back.
-  EXPECT_EQ(testing::readText(dir.path() / EmbeddedCa::kCertFile), cert);
+  EXPECT_EQ(test::readFile(dir.path() / EmbeddedCa::kCertFile), cert);
 }
 
 TEST(EmbeddedCaTest, CorruptCertFileIsAnErrorNamingTheFile) {
   TempDir dir;
   ASSERT_TRUE(testing::openCa(dir.path()));
   auto certPath = dir.path() / EmbeddedCa::kCertFile;
-  testing::writeText(certPath, "not a certificate\n");
+  test::writeFile(certPath, "not a certificate\n");
   auto ca = EmbeddedCa::openOrCreate({.stateDir = dir.path(), .trustDomain = "cluster.local"});
   ASSERT_FALSE(ca);
   EXPECT_NE(ca.error().message.find(certPath.string()), std::string::npos) << ca.error().message;
-  EXPECT_EQ(testing::readText(certPath), "not a certificate\n");
+  EXPECT_EQ(test::readFile(certPath), "not a certificate\n");
 }
 
 TEST(EmbeddedCaTest, MismatchedKeyAndCertIsAnError) {

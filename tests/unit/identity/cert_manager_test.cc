@@ -11,6 +11,7 @@
 #include <random>
 
 #include "common/identity/csr.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::identity {
@@ -106,7 +107,7 @@ class CertManagerTest : public ::testing::Test {
     poll();
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   testing::FakeWallClock clock_;
   std::unique_ptr<EmbeddedCa> ca_;
   SpiffeId id_;

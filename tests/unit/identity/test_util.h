@@ -1,36 +1,19 @@
 #pragma once
-// Shared helpers for identity tests: temp dirs, a settable wall clock, a CA in a temp dir.
+// Shared helpers for identity tests: a settable wall clock, a CA in a directory, workload
+// certificates it issues.
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include "common/identity/ca.h"
+#include "common/identity/certificate.h"
+#include "common/identity/csr.h"
 
 namespace ambit::identity::testing {
-
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ambit-identity-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Wall clock the test moves by hand.
 struct FakeWallClock {
@@ -54,17 +37,23 @@ inline std::unique_ptr<EmbeddedCa> openCa(const std::filesystem::path& dir,
   return ca ? std::move(*ca) : nullptr;
 }
 
-inline void writeText(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-
-inline std::string readText(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 inline IdentityAuthorizer allowAll() {
   return [](const SpiffeId&) { return Status::ok(); };
+}
+
+// A workload certificate for spiffe://<td>/ns/default/sa/<sa> signed by `ca`.
+inline WorkloadCertificate issueWorkload(EmbeddedCa& ca, const std::string& td,
+                                         const std::string& sa,
+                                         std::chrono::seconds ttl = std::chrono::hours(1)) {
+  auto id = SpiffeId::make(td, "default", sa);
+  EXPECT_TRUE(id);
+  auto req = createWorkloadCsr(*id);
+  EXPECT_TRUE(req);
+  auto issued = ca.sign(req->csrPem, ttl, allowAll());
+  EXPECT_TRUE(issued) << (issued ? "" : issued.error().message);
+  auto wc = WorkloadCertificate::assemble(std::move(req->key), std::move(*issued));
+  EXPECT_TRUE(wc) << (wc ? "" : wc.error().message);
+  return std::move(*wc);
 }
 
 }  // namespace ambit::identity::testing

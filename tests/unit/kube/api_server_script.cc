@@ -1,7 +1,5 @@
 #include "tests/unit/kube/api_server_script.h"
 
-#include <stdlib.h>
-
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,11 +8,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "common/async/spawn.h"
+#include "tests/support/test_pki.h"
 
 namespace ambit::kube::testing {
 
@@ -23,31 +20,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A CA and a server certificate for 127.0.0.1 in `dir`, made by the openssl CLI.
-void makeCertificates(const std::filesystem::path& dir) {
-  const std::string d = dir.string();
-  const std::string cmd =
-      "cd " + d + " && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && " +
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
-      "-out ca.crt -subj /CN=scripted-ca -days 1 2>/dev/null && "
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr "
-      "-subj /CN=scripted-apiserver 2>/dev/null && "
-      "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 "
-      "-extfile san.ext 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl failed making test certificates");
-}
-
-}  // namespace
-
 struct ScriptedApiServer::Conn {
   explicit Conn(tcp::socket s, asio::ssl::context& ctx) : tls(std::move(s), ctx) {}
   asio::ssl::stream<tcp::socket> tls;
@@ -55,13 +27,11 @@ struct ScriptedApiServer::Conn {
 
 ScriptedApiServer::ScriptedApiServer(asio::io_context& io, Handler handler)
     : io_(io), handler_(std::move(handler)), tls_(asio::ssl::context::tls_server), acceptor_(io) {
-  char tmpl[] = "/tmp/ambit-scripted-api-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-  dir_ = tmpl;
-  makeCertificates(dir_);
-  ca_pem_ = slurp(dir_ / "ca.crt");
-  tls_.use_certificate_chain_file((dir_ / "srv.crt").string());
-  tls_.use_private_key_file((dir_ / "srv.key").string(), asio::ssl::context::pem);
+  const test::TestPki pki("scripted-ca");
+  const test::CertKey server = pki.issueForIp("127.0.0.1");
+  ca_pem_ = pki.caPem();
+  tls_.use_certificate_chain(asio::buffer(server.cert_pem));
+  tls_.use_private_key(asio::buffer(server.key_pem), asio::ssl::context::pem);
   tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
   acceptor_.open(ep.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -70,10 +40,7 @@ ScriptedApiServer::ScriptedApiServer(asio::io_context& io, Handler handler)
   accept();
 }
 
-ScriptedApiServer::~ScriptedApiServer() {
-  stop();
-  std::filesystem::remove_all(dir_);
-}
+ScriptedApiServer::~ScriptedApiServer() { stop(); }
 
 RestConfig ScriptedApiServer::restConfig() const {
   RestConfig c;

@@ -4,13 +4,12 @@
 // continue token, a 401 before a token rotation): sequences a real API server produces only by
 // chance. The real kube-apiserver runs in the k8s-labelled tests. Each request is answered by the
 // test's handler; an answer may stream watch lines (chunked, like the API server) and stay open.
-// Its certificate (IP SAN 127.0.0.1) comes from a throwaway CA made with the openssl CLI.
+// Its certificate (IP SAN 127.0.0.1) comes from a throwaway test CA (tests/support/test_pki.h).
 // Runs on the test's io_context (single thread).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,7 +47,6 @@ class ScriptedApiServer {
 
   boost::asio::io_context& io_;
   Handler handler_;
-  std::filesystem::path dir_;
   std::string ca_pem_;
   boost::asio::ssl::context tls_;
   boost::asio::ip::tcp::acceptor acceptor_;

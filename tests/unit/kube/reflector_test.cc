@@ -1,13 +1,12 @@
 #include "common/kube/reflector.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/asio/io_context.hpp>
-#include <filesystem>
-#include <fstream>
 
 #include "common/async/spawn.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/kube/api_server_script.h"
 
 namespace ambit::kube {
@@ -197,19 +196,17 @@ TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
 }
 
 TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
-  char tmpl[] = "/tmp/ambit-kube-token-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::filesystem::path dir(tmpl);
-  std::ofstream(dir / "token") << "old\n";
+  test::TempDir dir("ambit-kube-token");
+  test::writeFile(dir.file("token"), "old\n");
   ScriptedApiServer server(io_, [&](const ScriptedApiServer::Request& r) -> Reply {
     if (r.authorization != "Bearer new") return {401, R"({"kind":"Status","code":401,"reason":"Unauthorized"})"};
     return {200, R"({"ok":true})"};
   });
   RestConfig cfg = server.restConfig();
-  cfg.token_file = dir / "token";
+  cfg.token_file = dir.path() / "token";
   auto creds = std::make_shared<Credentials>(cfg, std::chrono::seconds(3600));
   ASSERT_EQ(*creds->token(), "old");
-  std::ofstream(dir / "token") << "new\n";  // the kubelet rotated the projected token
+  test::writeFile(dir.file("token"), "new\n");  // the kubelet rotated the projected token
   ApiClient client(io_.get_executor(), creds);
   std::optional<Result<ApiResponse>> got;
   spawn(
@@ -222,7 +219,6 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   EXPECT_EQ(server.requests()[0].authorization, "Bearer old");
   EXPECT_EQ(server.requests()[1].authorization, "Bearer new");
   server.stop();
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ReflectorTest, ServerWithAnUntrustedCertificateIsRefused) {

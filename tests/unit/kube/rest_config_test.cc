@@ -1,10 +1,11 @@
 #include "common/kube/rest_config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "tests/support/temp_dir.h"
 
 namespace ambit::kube {
 namespace {
@@ -13,18 +14,10 @@ namespace fs = std::filesystem;
 
 class KubeconfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ambit-kubeconfig-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& name, const std::string& text) {
-    fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
+    return dir_.write(name, text);
   }
-  fs::path dir_;
+  test::TempDir dir_{"ambit-kubeconfig"};
 };
 
 // "CA PEM" and friends, base64 encoded.
@@ -76,7 +69,7 @@ users: [{name: u, user: {tokenFile: token}}]
   EXPECT_EQ(c->host, "::1");
   EXPECT_EQ(c->port, "8443");
   EXPECT_EQ(c->ca_pem, "FILE CA");
-  EXPECT_EQ(c->token_file, dir_ / "token");
+  EXPECT_EQ(c->token_file, dir_.path() / "token");
 
   Credentials creds(*c, std::chrono::seconds(3600));
   auto t = creds.token();
@@ -86,7 +79,7 @@ users: [{name: u, user: {tokenFile: token}}]
   EXPECT_EQ(*creds.token(), "tok-1");  // cached until the refresh interval or a 401
   creds.invalidate();
   EXPECT_EQ(*creds.token(), "tok-2");
-  fs::remove(dir_ / "token");  // mid-rotation: keep the last good token
+  fs::remove(dir_.path() / "token");  // mid-rotation: keep the last good token
   creds.invalidate();
   EXPECT_EQ(*creds.token(), "tok-2");
 }
@@ -94,7 +87,7 @@ users: [{name: u, user: {tokenFile: token}}]
 TEST_F(KubeconfigTest, ZeroRefreshRereadsEveryTime) {
   write("token", "a");
   RestConfig c;
-  c.token_file = dir_ / "token";
+  c.token_file = dir_.path() / "token";
   Credentials creds(c, std::chrono::seconds(0));
   EXPECT_EQ(*creds.token(), "a");
   write("token", "b");
@@ -140,17 +133,17 @@ TEST_F(KubeconfigTest, ErrorsNameTheFileAndTheField) {
 
 TEST_F(KubeconfigTest, InClusterNeedsEnvironmentAndMount) {
   unsetenv("KUBERNETES_SERVICE_HOST");
-  auto r = inClusterConfig(dir_);
+  auto r = inClusterConfig(dir_.path());
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("KUBERNETES_SERVICE_HOST"), std::string::npos);
   setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
   setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-  r = inClusterConfig(dir_);
+  r = inClusterConfig(dir_.path());
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("token does not exist"), std::string::npos) << r.error().message;
   write("token", "t");
   write("ca.crt", "c");
-  r = inClusterConfig(dir_);
+  r = inClusterConfig(dir_.path());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->host, "fd00::1");
   EXPECT_EQ(r->port, "443");

@@ -7,19 +7,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/temp_dir.h"
+
 namespace ambit::lab {
 namespace {
 
 class StateFile : public testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ambit-lab-state-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/state.json";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_, path_;
+  test::TempDir dir_{"ambit-lab-state"};
+  const std::string path_ = dir_.file("state.json");
 };
 
 TEST_F(StateFile, RoundTrips) {

@@ -5,21 +5,21 @@
 // themselves, or, for a Service port with appProtocol http2, to a python h2c backend behind
 // the endpoint's HBONE server.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstdio>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/async/spawn.h"
+#include "tests/support/peer.h"
+#include "tests/support/requirements.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/text.h"
 #include "tests/unit/waypoint/proxy_fixture.h"
 #include "waypoint/http_proxy.h"
 #include "waypoint/metrics.h"
@@ -60,28 +60,8 @@ spec:
   ports: [{port: 80, targetPort: 8090, appProtocol: http2}]
 )";
 
-struct ProcessResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-ProcessResult runCommand(const std::string& command) {
-  ProcessResult r;
-  FILE* pipe = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
-  int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+// `command` through /bin/sh (killed after 60 s), stdout and stderr together.
+test::CommandOutput runCommand(const std::string& command) { return test::sh(command, 60s, true); }
 
 // An HTTP/1.1 app behind each fake endpoint: "/delay" answers after 1 s, "/echo" returns the
 // request body, "/big" 4 MiB of a known pattern, everything else the pod name.
@@ -117,18 +97,13 @@ class H2ProxyTest : public WaypointProxyFixture {
   H2ProxyTest() : WaypointProxyFixture("waypoint h2 test CA") {}
 
   void SetUp() override {
-    if (runCommand(std::string(kPython) + " -c 'import h2'").exit_code != 0) {
-      GTEST_SKIP() << "SKIPPED LOUDLY: " << kPython << " lacks the h2 module (apt install "
-                   << "python3-h2); the HTTP/2 interop tests cannot run";
-    }
+    AMBIT_REQUIRE(test::missingPythonModule("h2", "python3-h2"))
+        << "; the HTTP/2 interop tests cannot run";
     start();
   }
 
   ~H2ProxyTest() override {
-    if (backend_pid_ > 0) {
-      ::kill(backend_pid_, SIGTERM);
-      ::waitpid(backend_pid_, nullptr, 0);
-    }
+    backend_.stop();
     for (auto& a : front_doors_) a->close();
     shutdown(50ms);
   }
@@ -148,24 +123,11 @@ class H2ProxyTest : public WaypointProxyFixture {
 
   // The python h2c backend behind 127.0.0.5 (its port on the first line of its output).
   void startBackend() {
-    int out[2];
-    ASSERT_EQ(::pipe(out), 0);
-    backend_pid_ = ::fork();
-    ASSERT_GE(backend_pid_, 0);
-    if (backend_pid_ == 0) {
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      std::string script = std::string(AMBIT_SOURCE_DIR) + "/tests/unit/waypoint/h2_peer.py";
-      ::execl(kPython, kPython, script.c_str(), "backend", nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c = 0;
-    while (line.size() < 16 && ::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    ASSERT_FALSE(line.empty()) << "h2 backend did not start";
-    backend_port_ = static_cast<uint16_t>(std::atoi(line.c_str()));
+    std::string script = std::string(AMBIT_SOURCE_DIR) + "/tests/unit/waypoint/h2_peer.py";
+    ASSERT_TRUE(backend_.start({.argv = {kPython, script, "backend"}, .inherit_stderr = true}));
+    auto line = backend_.readLine(test::Subprocess::Stream::kOut, 30s);
+    ASSERT_TRUE(line && !line->empty()) << "h2 backend did not start";
+    backend_port_ = static_cast<uint16_t>(std::atoi(line->c_str()));
   }
 
   void startEndpoints() {
@@ -218,24 +180,17 @@ class H2ProxyTest : public WaypointProxyFixture {
   }
 
   // Runs a peer while this thread keeps serving on the io_context.
-  ProcessResult runPeer(const std::string& command) {
-    auto fut = std::async(std::launch::async, runCommand, command);
-    auto deadline = std::chrono::steady_clock::now() + 90s;
-    while (fut.wait_for(0ms) != std::future_status::ready &&
-           std::chrono::steady_clock::now() < deadline) {
-      if (ioc_.stopped()) ioc_.restart();
-      ioc_.run_one_for(20ms);
-    }
-    return fut.get();
+  test::CommandOutput runPeer(const std::string& command) {
+    return test::runPeer(ioc_, command, 60s);
   }
 
   json python(uint16_t port, const std::string& args) {
     auto r = runPeer(std::string(kPython) + " " + AMBIT_SOURCE_DIR +
                      "/tests/unit/waypoint/h2_peer.py client --port " + std::to_string(port) + " " +
                      args);
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    auto j = json::parse(r.output, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
     return j.is_discarded() ? json::object() : j;
   }
 
@@ -243,7 +198,7 @@ class H2ProxyTest : public WaypointProxyFixture {
     return python(port, "--spec '" + spec.dump() + "'")["results"];
   }
 
-  pid_t backend_pid_ = -1;
+  test::Subprocess backend_;
   uint16_t backend_port_ = 0;
   int backend_tunnels_ = 0;
   std::vector<std::unique_ptr<tcp::acceptor>> front_doors_;
@@ -270,7 +225,7 @@ TEST_F(H2ProxyTest, PriorKnowledgeRequestsReachAnHttp11Backend) {
 }
 
 TEST_F(H2ProxyTest, SeedSplitHoldsForHttp2) {
-  index_ = buildIndex(std::string(kExtraYaml) + "---\n" + kSeedVirtualService);
+  index_ = buildIndex(std::string(kExtraYaml) + "---\n" + seedVirtualService());
   json spec = json::array();
   for (int i = 0; i < 200; ++i) spec.push_back({{"path", "/"}});
   auto out = requests(my_app_port_, spec);
@@ -363,8 +318,8 @@ TEST_F(H2ProxyTest, Http11ClientsStillWork) {
   auto r =
       runPeer("curl -sS --max-time 20 -o - -w ' %{http_code} %{http_version}' http://127.0.0.1:" +
               std::to_string(my_app_port_) + "/");
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find(" 200 1.1"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find(" 200 1.1"), std::string::npos) << r.out;
   ASSERT_EQ(records_.size(), 1u);
   EXPECT_EQ(records_[0].protocol, "HTTP/1.1");
 }
@@ -374,18 +329,17 @@ TEST_F(H2ProxyTest, CurlAndH2loadSpeakPriorKnowledge) {
       "curl -sS --max-time 20 --http2-prior-knowledge -o /dev/null -w "
       "'%{http_code} %{http_version}' http://127.0.0.1:" +
       std::to_string(my_app_port_) + "/");
-  EXPECT_EQ(r.output, "200 2") << r.output;
+  EXPECT_EQ(r.out, "200 2") << r.out;
   // Several streams on one connection (nghttp; curl 7.88 cannot reuse an h2c connection).
   const std::string url = "http://127.0.0.1:" + std::to_string(my_app_port_) + "/";
   auto multi = runPeer("nghttp -t 20 -s " + url + "a " + url + "b " + url + "c");
-  EXPECT_EQ(multi.exit_code, 0) << multi.output;
-  EXPECT_EQ(count(multi.output, " 200 "), 3u) << multi.output;
+  EXPECT_EQ(multi.exit_code, 0) << multi.out;
+  EXPECT_EQ(test::occurrences(multi.out, " 200 "), 3u) << multi.out;
   auto load =
       runPeer("h2load -n 400 -c 2 -m 10 http://127.0.0.1:" + std::to_string(my_app_port_) + "/");
-  EXPECT_EQ(load.exit_code, 0) << load.output;
-  EXPECT_NE(load.output.find("400 succeeded, 0 failed, 0 errored"), std::string::npos)
-      << load.output;
-  EXPECT_NE(load.output.find("status codes: 400 2xx"), std::string::npos) << load.output;
+  EXPECT_EQ(load.exit_code, 0) << load.out;
+  EXPECT_NE(load.out.find("400 succeeded, 0 failed, 0 errored"), std::string::npos) << load.out;
+  EXPECT_NE(load.out.find("status codes: 400 2xx"), std::string::npos) << load.out;
 }
 
 TEST_F(H2ProxyTest, GarbageAfterThePrefaceGetsGoawayProtocolError) {
@@ -462,13 +416,13 @@ TEST_F(H2ProxyTest, DrainSendsGoawayAndFinishesOpenStreams) {
   proxy_->drain();
   while (fut.wait_for(0ms) != std::future_status::ready) ioc_.run_one_for(20ms);
   auto r = fut.get();
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  const size_t goaway = r.output.find("recv GOAWAY frame");
-  const size_t status = r.output.find(":status: 200");
-  ASSERT_NE(goaway, std::string::npos) << r.output;
-  ASSERT_NE(status, std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  const size_t goaway = r.out.find("recv GOAWAY frame");
+  const size_t status = r.out.find(":status: 200");
+  ASSERT_NE(goaway, std::string::npos) << r.out;
+  ASSERT_NE(status, std::string::npos) << r.out;
   EXPECT_LT(goaway, status) << "GOAWAY should come first, then the open stream finishes";
-  EXPECT_NE(r.output.find("error_code=NO_ERROR"), std::string::npos) << r.output;
+  EXPECT_NE(r.out.find("error_code=NO_ERROR"), std::string::npos) << r.out;
   ASSERT_EQ(records_.size(), 1u);
   EXPECT_EQ(records_[0].status, 200u);
 }

@@ -23,7 +23,7 @@ namespace ambit::waypoint::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using ambit::testing::JwtSigner;
+using ambit::test::JwtSigner;
 using tcp = asio::ip::tcp;
 
 constexpr char kIssuer[] = "https://issuer.example";

@@ -9,7 +9,7 @@
 namespace ambit::waypoint::jwt {
 namespace {
 
-using ambit::testing::JwtSigner;
+using ambit::test::JwtSigner;
 using nlohmann::json;
 
 constexpr char kIssuer[] = "https://issuer.example";

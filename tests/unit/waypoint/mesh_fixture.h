@@ -1,6 +1,6 @@
 #pragma once
-// A small mesh for the waypoint tests: Service my-app (10.96.0.10:80 -> 8080) with endpoints
-// my-app-v1 (127.0.0.2), my-app-v1b (127.0.0.4) labelled version v1 and my-app-v2
+// The waypoint tests' mesh (tests/data/mesh.yaml): Service my-app (10.96.0.10:80 -> 8080) with
+// endpoints my-app-v1 (127.0.0.2), my-app-v1b (127.0.0.4) labelled version v1 and my-app-v2
 // (127.0.0.3) labelled v2, a DestinationRule with subsets v1/v2, per-version Services
 // my-app-v1 / my-app-v2 (for HTTPRoute backendRefs), and whatever extra YAML a test adds.
 
@@ -10,18 +10,15 @@
 #include <string>
 
 #include "common/config/loader.h"
-#include "tests/support/mesh_yaml.h"
-#include "tests/support/seed.h"
+#include "tests/support/test_data.h"
 #include "waypoint/mesh_index.h"
 
 namespace ambit::waypoint::testing {
 
-using testdata::kMeshYaml;
-
-using testdata::kSeedVirtualService;  // the seed VirtualService, verbatim
+using test::seedVirtualService;  // the seed VirtualService, verbatim
 
 inline std::shared_ptr<const MeshIndex> buildIndex(const std::string& extra_yaml = "") {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", kMeshYaml}};
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", test::meshYaml()}};
   if (!extra_yaml.empty()) docs.push_back({"extra.yaml", extra_yaml});
   config::LoadResult r = config::translate(docs);
   for (const auto& e : r.errors) ADD_FAILURE() << e.toString();

@@ -21,7 +21,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
-#include "tests/unit/hbone/test_pki.h"
+#include "tests/support/test_pki.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 #include "waypoint/http_proxy.h"
 
@@ -35,9 +35,9 @@ class WaypointProxyFixture : public ::testing::Test {
  protected:
   explicit WaypointProxyFixture(const std::string& ca_name)
       : pki_(ca_name),
-        client_tls_(hbone::testing::makeContext(&client_cert_, pki_.caPem())),
-        waypoint_tls_(hbone::testing::makeContext(&waypoint_cert_, pki_.caPem())),
-        app_tls_(hbone::testing::makeContext(&app_cert_, pki_.caPem())) {}
+        client_tls_(test::makeContext(&client_cert_, pki_.caPem())),
+        waypoint_tls_(test::makeContext(&waypoint_cert_, pki_.caPem())),
+        app_tls_(test::makeContext(&app_cert_, pki_.caPem())) {}
 
   ~WaypointProxyFixture() override { shutdown(std::chrono::milliseconds(20)); }
 
@@ -58,8 +58,7 @@ class WaypointProxyFixture : public ::testing::Test {
   // it); the server is endpoint_servers_.back().
   void listenEndpoint(const std::string& ip, hbone::ConnectHandler handler) {
     auto& server = endpoint_servers_.emplace_back(std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *app_tls_, hbone::testing::spiffeVerifier("cluster.local"),
-        std::move(handler)));
+        ioc_.get_executor(), *app_tls_, test::spiffeVerifier("cluster.local"), std::move(handler)));
     asio::ip::tcp::acceptor a(ioc_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
     a.open(ep.protocol());
@@ -74,7 +73,7 @@ class WaypointProxyFixture : public ::testing::Test {
   // recorder. Call after listenEndpoint().
   void startProxy(ProxyServices services, HttpLimits upstream_limits) {
     upstream_pool_ = std::make_unique<hbone::HboneClientPool>(
-        ioc_.get_executor(), hbone::testing::spiffeVerifier("cluster.local"));
+        ioc_.get_executor(), test::spiffeVerifier("cluster.local"));
     upstream_ = std::make_unique<UpstreamPool>(
         *upstream_pool_,
         [this] {
@@ -89,7 +88,7 @@ class WaypointProxyFixture : public ::testing::Test {
     services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
     proxy_ = std::make_unique<HttpProxy>(std::move(services));
     waypoint_ = std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *waypoint_tls_, hbone::testing::spiffeVerifier("cluster.local"),
+        ioc_.get_executor(), *waypoint_tls_, test::spiffeVerifier("cluster.local"),
         [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
           co_return hbone::TerminateTunnel{
               [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
@@ -98,8 +97,8 @@ class WaypointProxyFixture : public ::testing::Test {
         ioc_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     waypoint_address_ = acceptor.local_endpoint();
     ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
-    client_ = std::make_unique<hbone::HboneClientPool>(
-        ioc_.get_executor(), hbone::testing::spiffeVerifier("cluster.local"));
+    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
+                                                       test::spiffeVerifier("cluster.local"));
   }
 
   // The client (10.1.2.3, identity kClientId) tunnels to the waypoint for `authority`.
@@ -133,10 +132,10 @@ class WaypointProxyFixture : public ::testing::Test {
   }
 
   asio::io_context ioc_;
-  hbone::testing::TestPki pki_;
-  hbone::testing::CertKey client_cert_ = pki_.issue(kClientId);
-  hbone::testing::CertKey waypoint_cert_ = pki_.issue(kWaypointId);
-  hbone::testing::CertKey app_cert_ = pki_.issue(kAppId);
+  test::TestPki pki_;
+  test::CertKey client_cert_ = pki_.issue(kClientId);
+  test::CertKey waypoint_cert_ = pki_.issue(kWaypointId);
+  test::CertKey app_cert_ = pki_.issue(kAppId);
   std::shared_ptr<asio::ssl::context> client_tls_;
   std::shared_ptr<asio::ssl::context> waypoint_tls_;
   std::shared_ptr<asio::ssl::context> app_tls_;

@@ -133,7 +133,7 @@ class WaypointProxyTest : public WaypointProxyFixture {
 };
 
 TEST_F(WaypointProxyTest, SeedSplitOverKeepAliveReusesUpstreamTunnels) {
-  start(kSeedVirtualService);
+  start(seedVirtualService());
   std::vector<HttpRequest> reqs(100, get("/"));
   auto out = exchange(reqs);
   ASSERT_EQ(out.size(), 100u);
@@ -336,8 +336,8 @@ TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingR
 }
 
 // RequestAuthentication + AuthorizationPolicy through the proxy.
-const ambit::testing::JwtSigner& jwtKey() {
-  static const auto k = ambit::testing::JwtSigner::ec("wp-1");
+const ambit::test::JwtSigner& jwtKey() {
+  static const auto k = ambit::test::JwtSigner::ec("wp-1");
   return k;
 }
 
@@ -352,7 +352,7 @@ spec:
   - issuer: https://issuer.example
     audiences: [my-app]
     jwks: ')" +
-         ambit::testing::JwtSigner::jwks(jwtKey()) + "'\n" + rule_extra;
+         ambit::test::JwtSigner::jwks(jwtKey()) + "'\n" + rule_extra;
 }
 
 HttpRequest withToken(HttpRequest r, const std::string& token) {
@@ -361,7 +361,7 @@ HttpRequest withToken(HttpRequest r, const std::string& token) {
 }
 
 std::string token(const std::string& sub, nlohmann::json extra = nlohmann::json::object()) {
-  auto c = ambit::testing::JwtSigner::claims("https://issuer.example", sub, "my-app");
+  auto c = ambit::test::JwtSigner::claims("https://issuer.example", sub, "my-app");
   c.update(extra);
   return jwtKey().sign(c);
 }
@@ -373,7 +373,7 @@ TEST_F(WaypointProxyTest, InvalidJwtGets401MissingJwtPassesValidJwtIsStripped) {
       withToken(get("/a?x=1"), token("alice")),
       get("/"),
       withToken(get("/a?x=1"), token("alice", {{"exp", past}})),
-      withToken(get("/"), jwtKey().sign(ambit::testing::JwtSigner::claims("https://other", "x"))),
+      withToken(get("/"), jwtKey().sign(ambit::test::JwtSigner::claims("https://other", "x"))),
       withToken(get("/"), token("alice", {{"aud", "reviews"}})),
       withToken(get("/"), "not-a-jwt"),
   });

@@ -34,7 +34,7 @@ std::string endpointName(const RouteDecision& d) {
 }
 
 TEST(WaypointRouter, SeedVirtualServiceSplitsEightyTwenty) {
-  auto index = buildIndex(kSeedVirtualService);
+  auto index = buildIndex(seedVirtualService());
   ASSERT_TRUE(index);
   Router router(evenSource(100));
   std::map<std::string, int> subsets;
@@ -51,7 +51,7 @@ TEST(WaypointRouter, SeedVirtualServiceSplitsEightyTwenty) {
 }
 
 TEST(WaypointRouter, RoundRobinWithinSubsetAndWithoutRouteTable) {
-  auto index = buildIndex(kSeedVirtualService);
+  auto index = buildIndex(seedVirtualService());
   Router router([] { return 0u; });  // always v1
   Req req;
   std::map<std::string, int> hits;
@@ -154,7 +154,7 @@ spec:
 }
 
 TEST(WaypointRouter, HttpRouteWeightsBackendServicesAndMatchesHeaders) {
-  auto index = buildIndex(testdata::kCanaryHttpRoute);
+  auto index = buildIndex(test::canaryHttpRoute());
   ASSERT_TRUE(index);
   Router router(evenSource(100));
   std::map<std::string, int> services;

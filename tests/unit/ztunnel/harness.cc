@@ -68,7 +68,7 @@ asio::awaitable<Exchange> exchange(tcp::socket& socket, std::string send) {
 }
 
 void ProxyTest::applyMesh(const std::string& extra_yaml) {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", testdata::kMeshYaml},
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", test::meshYaml()},
                                            {"waypoint.yaml", kWaypointYaml}};
   if (!extra_yaml.empty()) docs.push_back({"extra.yaml", extra_yaml});
   config::LoadResult loaded = config::translate(docs);

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "tests/support/mesh_yaml.h"
+#include "tests/support/test_data.h"
 #include "tests/unit/ztunnel/fakes.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/inbound_proxy.h"
@@ -29,7 +29,7 @@
 
 namespace ambit::ztunnel::testing {
 
-// The tests' mesh is tests/support/mesh_yaml.h (namespace default: pod client 10.1.2.3 with
+// The tests' mesh is tests/data/mesh.yaml (namespace default: pod client 10.1.2.3 with
 // service account client; Service my-app 10.96.0.10:80 -> 8080 over pods my-app-v1 127.0.0.2,
 // my-app-v1b 127.0.0.4, my-app-v2 127.0.0.3, service account my-app, label app=my-app) plus
 // Service reviews 10.96.0.30:9080 bound to waypoint `waypoint` (10.1.0.9, sa waypoint).

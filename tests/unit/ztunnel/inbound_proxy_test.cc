@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "tests/support/requirements.h"
 #include "tests/unit/ztunnel/harness.h"
 #include "tests/unit/ztunnel/policies.h"
 
@@ -121,7 +122,9 @@ class PlaintextTest : public ProxyTest {
     boost::system::error_code ec;
     app.open(tcp::v4());
     app.bind(tcp::endpoint(asio::ip::address_v4::loopback(), port), ec);
-    if (ec) GTEST_SKIP() << "127.0.0.1:" << port << " is taken: " << ec.message();
+    AMBIT_REQUIRE(ec ? std::optional<std::string>("127.0.0.1:" + std::to_string(port) +
+                                                  " is taken: " + ec.message())
+                     : std::nullopt);
     app.listen();
   }
   // Connects a client through the steered listener and serves it.

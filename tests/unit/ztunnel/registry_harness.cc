@@ -1,18 +1,10 @@
 #include "tests/unit/ztunnel/registry_harness.h"
 
-#include <stdlib.h>
-
 namespace ambit::ztunnel::testing {
 
 InProcessCa::InProcessCa() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ambit-ztunnel-ca-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp " << tmpl;
-    return;
-  }
-  dir_ = tmpl;
   identity::EmbeddedCaOptions o;
-  o.stateDir = dir_;
+  o.stateDir = dir_.path();
   o.trustDomain = "cluster.local";
   auto ca = identity::EmbeddedCa::openOrCreate(std::move(o));
   if (!ca) {
@@ -20,11 +12,6 @@ InProcessCa::InProcessCa() {
     return;
   }
   ca_ = std::move(*ca);
-}
-
-InProcessCa::~InProcessCa() {
-  std::error_code ec;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }
 
 void InProcessCa::fetch(std::string csr_pem, std::chrono::seconds ttl, Done done) {

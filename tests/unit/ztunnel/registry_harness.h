@@ -10,6 +10,7 @@
 #include "common/identity/ca.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/ztunnel/harness.h"
 #include "ztunnel/connection_manager.h"
 #include "ztunnel/pod_registry.h"
@@ -20,11 +21,10 @@ namespace ambit::ztunnel::testing {
 class InProcessCa final : public identity::CertificateFetcher {
  public:
   InProcessCa();
-  ~InProcessCa() override;
   void fetch(std::string csr_pem, std::chrono::seconds ttl, Done done) override;
 
  private:
-  std::filesystem::path dir_;
+  test::TempDir dir_{"ambit-ztunnel-ca"};
   std::unique_ptr<identity::EmbeddedCa> ca_;
 };
 

@@ -12,7 +12,7 @@ namespace ambit::ztunnel::testing {
 namespace {
 
 std::shared_ptr<const v1::MeshSnapshot> translated(const std::string& extra = "") {
-  std::vector<config::SourceDocument> docs{{"mesh.yaml", testdata::kMeshYaml}};
+  std::vector<config::SourceDocument> docs{{"mesh.yaml", test::meshYaml()}};
   if (!extra.empty()) docs.push_back({"extra.yaml", extra});
   config::LoadResult r = config::translate(docs);
   for (const auto& e : r.errors) ADD_FAILURE() << e.toString();

@@ -1,5 +1,6 @@
 #pragma once
 // LogCapture: while it lives, ambit's log lines (common/log.h) go to a string the test reads.
+// Header-only.
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -8,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-namespace ambit::testing {
+namespace ambit::test {
 
 class LogCapture {
  public:
@@ -27,4 +28,4 @@ class LogCapture {
   std::shared_ptr<spdlog::logger> previous_;
 };
 
-}  // namespace ambit::testing
+}  // namespace ambit::test

@@ -1,14 +1,16 @@
-#include "tests/unit/hbone/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include <fstream>
 #include <stdexcept>
+#include <vector>
 
-namespace ambit::hbone::testing {
+#include "tests/support/files.h"
+
+namespace ambit::test {
 namespace {
 
 struct Free {
@@ -21,8 +23,8 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Free>;
 using X509Ptr = std::unique_ptr<X509, Free>;
 using BioPtr = std::unique_ptr<BIO, Free>;
 
-void check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string("test PKI: ") + what);
+void check(bool ok, const std::string& what) {
+  if (!ok) throw std::runtime_error("test PKI: " + what);
 }
 
 std::string bioString(BIO* bio) {
@@ -48,7 +50,7 @@ void addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  check(ext != nullptr, "X509V3_EXT_conf_nid");
+  check(ext != nullptr, "X509V3_EXT_conf_nid " + value);
   X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
 }
@@ -75,6 +77,8 @@ struct TestPki::Keys {
   X509Ptr ca_cert;
 };
 
+TestPki::TestPki(std::unique_ptr<Keys> keys, CertKey ca) : keys_(std::move(keys)), ca_(ca) {}
+
 TestPki::TestPki(const std::string& ca_name) : keys_(std::make_unique<Keys>()) {
   keys_->ca_key.reset(EVP_EC_gen("P-256"));
   check(keys_->ca_key != nullptr, "EVP_EC_gen");
@@ -88,22 +92,60 @@ TestPki::TestPki(const std::string& ca_name) : keys_(std::make_unique<Keys>()) {
   ca_ = CertKey{certPem(ca), keyPem(keys_->ca_key.get())};
 }
 
+TestPki TestPki::load(const std::filesystem::path& cert_pem, const std::filesystem::path& key_pem) {
+  auto keys = std::make_unique<Keys>();
+  CertKey ca{readFile(cert_pem), readFile(key_pem)};
+  BioPtr cert_bio(BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size())));
+  keys->ca_cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  check(keys->ca_cert != nullptr, "no PEM certificate in " + cert_pem.string());
+  BioPtr key_bio(BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size())));
+  keys->ca_key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  check(keys->ca_key != nullptr, "no PEM private key in " + key_pem.string());
+  check(X509_check_private_key(keys->ca_cert.get(), keys->ca_key.get()) == 1,
+        key_pem.string() + " is not the key of " + cert_pem.string());
+  return TestPki(std::move(keys), std::move(ca));
+}
+
+TestPki::TestPki(TestPki&&) noexcept = default;
+TestPki& TestPki::operator=(TestPki&&) noexcept = default;
 TestPki::~TestPki() = default;
 
-CertKey TestPki::issue(const std::string& uri_san) const {
+CertKey TestPki::issue(const std::string& uri_san, Validity validity) const {
+  return issueWithSan(uri_san.empty() ? "" : "URI:" + uri_san, validity);
+}
+
+CertKey TestPki::issueForIp(const std::string& ip, Validity validity) const {
+  return issueWithSan("IP:" + ip, validity);
+}
+
+CertKey TestPki::issueWithSan(const std::string& san, Validity validity) const {
   static long serial = 100;  // NOLINT(runtime/int)
   PkeyPtr key(EVP_EC_gen("P-256"));
   check(key != nullptr, "EVP_EC_gen");
   X509Ptr cert = newCert(key.get(), "workload", ++serial);
+  if (validity == Validity::kExpired) {
+    check(ASN1_TIME_set_string_X509(X509_getm_notBefore(cert.get()), "20200101000000Z") == 1 &&
+              ASN1_TIME_set_string_X509(X509_getm_notAfter(cert.get()), "20200102000000Z") == 1,
+          "ASN1_TIME_set_string_X509");
+  }
   X509* ca = keys_->ca_cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));
   addExt(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
   addExt(cert.get(), ca, NID_key_usage, "critical,digitalSignature,keyAgreement");
   addExt(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth");
   addExt(cert.get(), ca, NID_authority_key_identifier, "keyid:always");
-  if (!uri_san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, "URI:" + uri_san);
+  if (!san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, san);
   check(X509_sign(cert.get(), keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign leaf");
   return CertKey{certPem(cert.get()), keyPem(key.get())};
+}
+
+PemFiles writePemFiles(const CertKey& cert_key, const std::filesystem::path& dir,
+                       std::string_view name) {
+  PemFiles files{(dir / (std::string(name) + ".pem")).string(),
+                 (dir / (std::string(name) + ".key")).string()};
+  writeFile(files.cert, cert_key.cert_pem);
+  writeFile(files.key, cert_key.key_pem);
+  return files;
 }
 
 std::shared_ptr<boost::asio::ssl::context> makeContext(const CertKey* identity,
@@ -118,7 +160,7 @@ std::shared_ptr<boost::asio::ssl::context> makeContext(const CertKey* identity,
   return ctx;
 }
 
-PeerVerifier spiffeVerifier(const std::string& trust_domain) {
+hbone::PeerVerifier spiffeVerifier(const std::string& trust_domain) {
   return [prefix = "spiffe://" + trust_domain + "/"](X509* leaf,
                                                      STACK_OF(X509)*) -> Result<std::string> {
     std::unique_ptr<GENERAL_NAMES, Free> names(static_cast<GENERAL_NAMES*>(
@@ -139,10 +181,4 @@ PeerVerifier spiffeVerifier(const std::string& trust_domain) {
   };
 }
 
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  check(static_cast<bool>(out), "write file");
-}
-
-}  // namespace ambit::hbone::testing
+}  // namespace ambit::test
