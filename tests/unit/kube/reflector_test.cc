@@ -64,6 +64,29 @@ class ReflectorTest : public ::testing::Test {
     o.seed = 42;
     return o;
   }
+  // Runs a reflector against `server` until `until(reflector)` holds (bounded), then stops both
+  // and returns what the test checks.
+  struct Outcome {
+    bool reached = false;
+    ReflectorStats stats;
+    size_t size = 0;
+    std::string resource_version;
+  };
+  template <typename Until>
+  Outcome runReflector(ScriptedApiServer& server, Recorder& rec, Until until) {
+    ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
+    Reflector reflector(client, kPods, rec, fastOptions());
+    spawn(io_, reflector.run(), "test reflector");
+    Outcome out;
+    out.reached = runUntil([&] { return until(reflector); });
+    reflector.stop();
+    server.stop();
+    io_.run_for(std::chrono::milliseconds(100));
+    out.stats = reflector.stats();
+    out.size = reflector.size();
+    out.resource_version = reflector.resourceVersion();
+    return out;
+  }
   asio::io_context io_;
 };
 
@@ -95,14 +118,9 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
     }
     return {200, "", {}, /*hold_open=*/true};
   });
-  ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
-  Reflector reflector(client, kPods, rec, fastOptions());
-  spawn(io_, reflector.run(), "test reflector");
-  ASSERT_TRUE(runUntil([&] { return watches >= 3; })) << "watches: " << watches;
-  reflector.stop();
-  server.stop();
-  io_.run_for(std::chrono::milliseconds(100));
+  Outcome out = runReflector(server, rec, [&](const Reflector&) { return watches >= 3; });
+  ASSERT_TRUE(out.reached) << "watches: " << watches;
 
   std::vector<std::string> want = {
       "upsert ns/a 1", "upsert ns/b 2", "upsert ns/c 3", "synced",             // paginated list
@@ -111,11 +129,11 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
       "synced",                                                                  // relist after HTTP 410
   };
   EXPECT_EQ(rec.log, want);
-  EXPECT_EQ(reflector.stats().lists, 3u);
-  EXPECT_EQ(reflector.stats().relists_410, 2u);
-  EXPECT_EQ(reflector.stats().bookmarks, 1u);
-  EXPECT_EQ(reflector.size(), 2u);
-  EXPECT_EQ(reflector.resourceVersion(), "30");
+  EXPECT_EQ(out.stats.lists, 3u);
+  EXPECT_EQ(out.stats.relists_410, 2u);
+  EXPECT_EQ(out.stats.bookmarks, 1u);
+  EXPECT_EQ(out.size, 2u);
+  EXPECT_EQ(out.resource_version, "30");
   // Every watch asks for bookmarks and a randomized timeout in [300, 600).
   for (const auto& r : server.requests()) {
     if (!has(r.target, "watch=true")) {
@@ -140,16 +158,11 @@ TEST_F(ReflectorTest, ExpiredContinueTokenRestartsTheList) {
     return lists == 1 ? Reply{200, list({pod("a", 1), pod("b", 2)}, "", "stale")}
                       : Reply{200, list({pod("a", 1), pod("c", 5)}, "7")};
   });
-  ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
-  Reflector reflector(client, kPods, rec, fastOptions());
-  spawn(io_, reflector.run(), "test reflector");
-  ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
-  reflector.stop();
-  server.stop();
-  io_.run_for(std::chrono::milliseconds(50));
+  Outcome out = runReflector(server, rec, [&](const Reflector& r) { return r.synced(); });
+  ASSERT_TRUE(out.reached);
   EXPECT_EQ(lists, 3);
-  EXPECT_EQ(reflector.size(), 2u);  // a and c; b never made it into the store
+  EXPECT_EQ(out.size, 2u);  // a and c; b never made it into the store
   EXPECT_EQ(rec.log.back(), "synced");
 }
 
@@ -162,17 +175,12 @@ TEST_F(ReflectorTest, BadEventRewatchesFromTheLastGoodVersionWithoutRelisting) {
     EXPECT_TRUE(has(r.target, "resourceVersion=11")) << r.target;
     return {200, "", {}, true};
   });
-  ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
-  Reflector reflector(client, kPods, rec, fastOptions());
-  spawn(io_, reflector.run(), "test reflector");
-  ASSERT_TRUE(runUntil([&] { return watches >= 2; }));
-  reflector.stop();
-  server.stop();
-  io_.run_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(reflector.stats().lists, 1u);
-  EXPECT_GE(reflector.stats().failures, 1u);
-  EXPECT_TRUE(has(reflector.stats().last_error, "not JSON")) << reflector.stats().last_error;
+  Outcome out = runReflector(server, rec, [&](const Reflector&) { return watches >= 2; });
+  ASSERT_TRUE(out.reached);
+  EXPECT_EQ(out.stats.lists, 1u);
+  EXPECT_GE(out.stats.failures, 1u);
+  EXPECT_TRUE(has(out.stats.last_error, "not JSON")) << out.stats.last_error;
 }
 
 TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
@@ -183,16 +191,11 @@ TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
       return {404, R"({"kind":"Status","code":404,"reason":"NotFound","message":"the server could not find the requested resource"})"};
     return {200, list({pod("a", 1)}, "3")};
   });
-  ApiClient client(io_.get_executor(), std::make_shared<Credentials>(server.restConfig()));
   Recorder rec;
-  Reflector reflector(client, kPods, rec, fastOptions());
-  spawn(io_, reflector.run(), "test reflector");
-  ASSERT_TRUE(runUntil([&] { return reflector.synced(); }));
-  reflector.stop();
-  server.stop();
-  io_.run_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(reflector.stats().failures, 2u);
-  EXPECT_TRUE(has(reflector.stats().last_error, "HTTP 404 NotFound")) << reflector.stats().last_error;
+  Outcome out = runReflector(server, rec, [&](const Reflector& r) { return r.synced(); });
+  ASSERT_TRUE(out.reached);
+  EXPECT_EQ(out.stats.failures, 2u);
+  EXPECT_TRUE(has(out.stats.last_error, "HTTP 404 NotFound")) << out.stats.last_error;
 }
 
 TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
