@@ -4,6 +4,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
 #include "common/admin/admin_server.h"
@@ -48,6 +50,8 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<RequestAuthenticator> authn;
   std::unique_ptr<HttpProxy> proxy;
   std::unique_ptr<hbone::HboneServer> server;
+  // The bound, listening 15008 socket until the waypoint's certificate is installed.
+  std::unique_ptr<asio::ip::tcp::acceptor> hbone_pending;
   std::unique_ptr<admin::AdminServer> metrics_server;
   std::unique_ptr<admin::AdminServer> ready_server;
   std::atomic<bool> config_loaded{false};
@@ -173,7 +177,25 @@ Status Waypoint::Impl::startServer() {
     return Error{ec.value(),
                  fmt::format("HBONE listen {}: {}", hbone::formatAuthority(ep), ec.message())};
   hbone_port = acceptor.local_endpoint().port();
-  return server->listen(std::move(acceptor));
+  if (identities->ready(identity)) return server->listen(std::move(acceptor));
+  // Until the certificate is there, connections wait in the kernel's backlog instead of failing
+  // a handshake the waypoint cannot complete yet (as the ztunnel holds a new pod's 15008).
+  hbone_pending = std::make_unique<asio::ip::tcp::acceptor>(std::move(acceptor));
+  spawn(
+      io,
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        asio::steady_timer t(self->io);
+        while (!self->stopping && !self->identities->ready(self->identity)) {
+          t.expires_after(std::chrono::milliseconds(20));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        if (self->stopping) co_return;
+        auto st = self->server->listen(std::move(*self->hbone_pending));
+        self->hbone_pending.reset();
+        if (!st) logError("waypoint: HBONE listener: {}", st.message());
+      },
+      "waypoint HBONE start");
+  return Status::ok();
 }
 
 Status Waypoint::Impl::startAdmin() {
