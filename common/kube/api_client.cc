@@ -74,8 +74,8 @@ asio::awaitable<Result<std::unique_ptr<ApiClient::Connection>>> ApiClient::conne
   const auto& cfg = credentials_->config();
   boost::system::error_code ec;
   tcp::resolver resolver(executor_);
-  auto endpoints =
-      co_await resolver.async_resolve(cfg.host, cfg.port, asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(cfg.host, cfg.port,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return makeError("{}: resolve {}: {}", what, cfg.host, ec.message());
   conn->lowest().expires_after(options_.request_timeout);
   co_await conn->lowest().async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
@@ -87,7 +87,8 @@ asio::awaitable<Result<std::unique_ptr<ApiClient::Connection>>> ApiClient::conne
   conn->stream.set_verify_callback(asio::ssl::host_name_verification(cfg.host));
   co_await conn->stream.async_handshake(asio::ssl::stream_base::client,
                                         asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return makeError("{}: TLS handshake with {}:{}: {}", what, cfg.host, cfg.port, ec.message());
+  if (ec)
+    co_return makeError("{}: TLS handshake with {}:{}: {}", what, cfg.host, cfg.port, ec.message());
   co_return conn;
 }
 
@@ -96,7 +97,8 @@ namespace {
 template <typename Body>
 Status prepare(http::request<Body>& req, Credentials& creds, const RestConfig& cfg,
                const ApiClientOptions& options) {
-  req.set(http::field::host, cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host);
+  req.set(http::field::host,
+          cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host);
   req.set(http::field::user_agent, options.user_agent);
   req.set(http::field::accept, "application/json");
   auto token = creds.token();
@@ -108,13 +110,15 @@ Status prepare(http::request<Body>& req, Credentials& creds, const RestConfig& c
 }  // namespace
 
 asio::awaitable<Result<ApiResponse>> ApiClient::request(http::verb method, std::string target,
-                                                        std::string body, std::string content_type) {
+                                                        std::string body,
+                                                        std::string content_type) {
   const std::string what = fmt::format("{} {}", std::string(http::to_string(method)), target);
   for (int attempt = 0;; ++attempt) {
     auto conn = co_await connect(what);
     if (!conn) co_return conn.error();
     http::request<http::string_body> req{method, target, 11};
-    if (auto st = prepare(req, *credentials_, config(), options_); !st) co_return st.error().context(what);
+    if (auto st = prepare(req, *credentials_, config(), options_); !st)
+      co_return st.error().context(what);
     if (!body.empty() || method == http::verb::post || method == http::verb::put ||
         method == http::verb::patch) {
       req.set(http::field::content_type, content_type);
@@ -149,10 +153,13 @@ class BeastWatchStream final : public WatchStream {
   using Conn = std::unique_ptr<ApiClient::Connection>;
   BeastWatchStream(Conn conn, std::unique_ptr<http::response_parser<http::buffer_body>> parser,
                    std::string pending, size_t max_line)
-      : conn_(std::move(conn)), parser_(std::move(parser)), pending_(std::move(pending)),
+      : conn_(std::move(conn)),
+        parser_(std::move(parser)),
+        pending_(std::move(pending)),
         max_line_(max_line) {}
 
-  asio::awaitable<Result<std::optional<std::string>>> nextLine(std::chrono::milliseconds idle) override {
+  asio::awaitable<Result<std::optional<std::string>>> nextLine(
+      std::chrono::milliseconds idle) override {
     for (;;) {
       size_t nl = pending_.find('\n', scanned_);
       if (nl != std::string::npos) {
@@ -196,7 +203,8 @@ class BeastWatchStream final : public WatchStream {
                                    asio::redirect_error(asio::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     pending_.append(buf, sizeof buf - parser_->get().body().size);
-    if (ec == beast::error::timeout) co_return makeError("no watch event within {} ms", idle.count());
+    if (ec == beast::error::timeout)
+      co_return makeError("no watch event within {} ms", idle.count());
     if (ec) co_return makeError("read watch: {}", ec.message());
     co_return Status::ok();
   }
@@ -218,7 +226,8 @@ asio::awaitable<Result<WatchStart>> ApiClient::watch(std::string target) {
     auto conn = co_await connect(what);
     if (!conn) co_return conn.error();
     http::request<http::empty_body> req{http::verb::get, target, 11};
-    if (auto st = prepare(req, *credentials_, config(), options_); !st) co_return st.error().context(what);
+    if (auto st = prepare(req, *credentials_, config(), options_); !st)
+      co_return st.error().context(what);
     boost::system::error_code ec;
     (*conn)->lowest().expires_after(options_.request_timeout);
     co_await http::async_write((*conn)->stream, req, asio::redirect_error(asio::use_awaitable, ec));
@@ -229,8 +238,8 @@ asio::awaitable<Result<WatchStart>> ApiClient::watch(std::string target) {
                                      asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return makeError("{}: read response header: {}", what, ec.message());
     const unsigned status = parser->get().result_int();
-    auto stream = std::make_unique<BeastWatchStream>(std::move(*conn), std::move(parser), std::string(),
-                                                     options_.max_event_bytes);
+    auto stream = std::make_unique<BeastWatchStream>(std::move(*conn), std::move(parser),
+                                                     std::string(), options_.max_event_bytes);
     if (status == 200) co_return WatchStart{200, {}, std::move(stream)};
     // An error answer: a (small) Status object. Read it whole, bounded.
     std::string error_body;

@@ -58,9 +58,9 @@ class ApiClient {
   ApiClient(boost::asio::any_io_executor executor, std::shared_ptr<Credentials> credentials,
             ApiClientOptions options = {});
 
-  boost::asio::awaitable<Result<ApiResponse>> request(boost::beast::http::verb method,
-                                                      std::string target, std::string body = {},
-                                                      std::string content_type = "application/json");
+  boost::asio::awaitable<Result<ApiResponse>> request(
+      boost::beast::http::verb method, std::string target, std::string body = {},
+      std::string content_type = "application/json");
   boost::asio::awaitable<Result<WatchStart>> watch(std::string target);
 
   const RestConfig& config() const { return credentials_->config(); }

@@ -15,7 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string encode(std::string_view v) { return boost::urls::encode(v, boost::urls::unreserved_chars); }
+std::string encode(std::string_view v) {
+  return boost::urls::encode(v, boost::urls::unreserved_chars);
+}
 
 // The minimal object a relist-detected delete carries: name and namespace from the key.
 json keyObject(const std::string& key) {
@@ -34,8 +36,12 @@ json keyObject(const std::string& key) {
 
 Reflector::Reflector(ApiClient& client, ResourceType type, ReflectorHandler& handler,
                      ReflectorOptions options)
-    : client_(client), type_(std::move(type)), handler_(handler), options_(std::move(options)),
-      rng_(options_.seed), timer_(client.executor()) {}
+    : client_(client),
+      type_(std::move(type)),
+      handler_(handler),
+      options_(std::move(options)),
+      rng_(options_.seed),
+      timer_(client.executor()) {}
 
 std::string Reflector::query(bool watch) const {
   std::string q;
@@ -65,8 +71,7 @@ std::chrono::milliseconds Reflector::nextBackoff() {
 
 void Reflector::fail(std::string what) {
   ++stats_.failures;
-  if (what != stats_.last_error)
-    logWarn("kube: {}: {}", type_.qualifiedName(), what);
+  if (what != stats_.last_error) logWarn("kube: {}: {}", type_.qualifiedName(), what);
   stats_.last_error = std::move(what);
 }
 

@@ -46,19 +46,19 @@ struct ReflectorOptions {
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::milliseconds initial_backoff{800};
   std::chrono::milliseconds max_backoff{std::chrono::seconds(30)};
-  std::string label_selector;  // e.g. "app=x"
-  std::string field_selector;  // e.g. "spec.nodeName=node1"
-  std::string name_space;      // only this namespace (empty: all)
+  std::string label_selector;              // e.g. "app=x"
+  std::string field_selector;              // e.g. "spec.nodeName=node1"
+  std::string name_space;                  // only this namespace (empty: all)
   uint64_t seed = std::random_device{}();  // jitter and watch timeouts (tests fix it)
 };
 
 struct ReflectorStats {
-  uint64_t lists = 0;          // complete lists (initial + relists)
-  uint64_t relists_410 = 0;    // relists forced by an expired resourceVersion
-  uint64_t watches = 0;        // watch requests opened
-  uint64_t events = 0;         // ADDED/MODIFIED/DELETED applied
+  uint64_t lists = 0;        // complete lists (initial + relists)
+  uint64_t relists_410 = 0;  // relists forced by an expired resourceVersion
+  uint64_t watches = 0;      // watch requests opened
+  uint64_t events = 0;       // ADDED/MODIFIED/DELETED applied
   uint64_t bookmarks = 0;
-  uint64_t failures = 0;       // failed list/watch attempts
+  uint64_t failures = 0;  // failed list/watch attempts
   std::string last_error;
 };
 

@@ -25,7 +25,8 @@ Result<std::string> base64Decode(std::string_view text) {
   for (char c : text) {
     if (c != '\n' && c != '\r' && c != ' ' && c != '\t') clean.push_back(c);
   }
-  if (clean.size() % 4 != 0) return makeError("not base64 (length {} is not a multiple of 4)", clean.size());
+  if (clean.size() % 4 != 0)
+    return makeError("not base64 (length {} is not a multiple of 4)", clean.size());
   std::string out(clean.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(clean.data()),
@@ -89,7 +90,8 @@ Result<RestConfig> parseServerUrl(std::string_view url) {
   std::string_view port = "443";
   if (rest.starts_with("[")) {
     size_t close = rest.find(']');
-    if (close == std::string_view::npos) return makeError("server '{}': unterminated IPv6 address", url);
+    if (close == std::string_view::npos)
+      return makeError("server '{}': unterminated IPv6 address", url);
     c.host = std::string(rest.substr(1, close - 1));
     std::string_view after = rest.substr(close + 1);
     if (!after.empty()) {
@@ -111,7 +113,9 @@ Result<RestConfig> parseServerUrl(std::string_view url) {
 }
 
 Result<RestConfig> loadKubeconfig(const std::filesystem::path& path, const std::string& context) {
-  auto fail = [&](const Error& e) { return e.context(fmt::format("kubeconfig {}", path.string())); };
+  auto fail = [&](const Error& e) {
+    return e.context(fmt::format("kubeconfig {}", path.string()));
+  };
   YAML::Node root;
   try {
     root = YAML::LoadFile(path.string());
@@ -129,11 +133,13 @@ Result<RestConfig> loadKubeconfig(const std::filesystem::path& path, const std::
   if (!server) return fail(server.error());
   RestConfig c = std::move(*server);
   const auto dir = path.parent_path();
-  if (auto st = pemField(*cluster, "certificate-authority", dir, c.ca_pem); !st) return fail(st.error());
+  if (auto st = pemField(*cluster, "certificate-authority", dir, c.ca_pem); !st)
+    return fail(st.error());
   if (std::string user = str(*ctx, "user"); !user.empty()) {
     auto u = namedEntry(root, "users", user, "user");
     if (!u) return fail(u.error());
-    if (auto st = pemField(*u, "client-certificate", dir, c.client_cert_pem); !st) return fail(st.error());
+    if (auto st = pemField(*u, "client-certificate", dir, c.client_cert_pem); !st)
+      return fail(st.error());
     if (auto st = pemField(*u, "client-key", dir, c.client_key_pem); !st) return fail(st.error());
     if (c.client_cert_pem.empty() != c.client_key_pem.empty())
       return fail(makeError("user '{}': client-certificate and client-key go together", user));
@@ -151,16 +157,19 @@ Result<RestConfig> inClusterConfig(const std::filesystem::path& sa_dir) {
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !*host || !port || !*port)
-    return makeError("not in a cluster: KUBERNETES_SERVICE_HOST/PORT are not set (use --kubeconfig)");
+    return makeError(
+        "not in a cluster: KUBERNETES_SERVICE_HOST/PORT are not set (use --kubeconfig)");
   std::string h(host);
-  auto c = parseServerUrl(fmt::format("https://{}:{}", h.find(':') != std::string::npos ? "[" + h + "]" : h, port));
+  auto c = parseServerUrl(
+      fmt::format("https://{}:{}", h.find(':') != std::string::npos ? "[" + h + "]" : h, port));
   if (!c) return c.error().context("in-cluster config");
   c->token_file = sa_dir / "token";
   c->ca_file = sa_dir / "ca.crt";
   for (const auto& f : {c->token_file, c->ca_file}) {
     if (!std::filesystem::exists(f))
-      return makeError("in-cluster config: {} does not exist (is the service-account token mounted?)",
-                       f.string());
+      return makeError(
+          "in-cluster config: {} does not exist (is the service-account token mounted?)",
+          f.string());
   }
   c->source = "in-cluster";
   return c;
@@ -169,8 +178,8 @@ Result<RestConfig> inClusterConfig(const std::filesystem::path& sa_dir) {
 Credentials::Credentials(RestConfig config, std::chrono::seconds refresh)
     : config_(std::move(config)), refresh_(refresh) {}
 
-Result<std::string> Credentials::cached(const std::filesystem::path& file, const std::string& literal,
-                                        std::string& value,
+Result<std::string> Credentials::cached(const std::filesystem::path& file,
+                                        const std::string& literal, std::string& value,
                                         std::chrono::steady_clock::time_point& read_at) {
   if (file.empty()) return literal;
   auto now = std::chrono::steady_clock::now();

@@ -41,7 +41,8 @@ Result<RestConfig> parseServerUrl(std::string_view url);
 // certificate-authority(-data), client-certificate(-data), client-key(-data), token and
 // tokenFile; relative paths are relative to the kubeconfig's directory. Every problem names
 // the file and the field.
-Result<RestConfig> loadKubeconfig(const std::filesystem::path& path, const std::string& context = {});
+Result<RestConfig> loadKubeconfig(const std::filesystem::path& path,
+                                  const std::string& context = {});
 
 // In-cluster: KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT and the service-account
 // directory (token, ca.crt). `sa_dir` is overridable for tests.
@@ -52,8 +53,7 @@ Result<RestConfig> inClusterConfig(
 // the last read, and at once after invalidate() (a 401 from the server). Thread-safe.
 class Credentials {
  public:
-  explicit Credentials(RestConfig config,
-                       std::chrono::seconds refresh = std::chrono::seconds(60));
+  explicit Credentials(RestConfig config, std::chrono::seconds refresh = std::chrono::seconds(60));
 
   const RestConfig& config() const { return config_; }
   // The bearer token to send now (empty when the config has none).

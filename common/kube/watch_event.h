@@ -39,7 +39,7 @@ ApiStatus parseStatus(std::string_view body);
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
   Type type = Type::kAdded;
-  nlohmann::json object;  // the object (for kError: a Status)
+  nlohmann::json object;         // the object (for kError: a Status)
   std::string resource_version;  // object.metadata.resourceVersion ("" for kError)
   std::string key;               // "<namespace>/<name>" or "<name>" ("" for kError, kBookmark)
 };

@@ -35,10 +35,16 @@ test::CommandOutput harness(const std::string& args) {
 }
 
 struct Recorder : ReflectorHandler {
-  void onUpsert(const ResourceType&, const json& o) override { log.push_back("upsert " + objectKey(o)); }
-  void onDelete(const ResourceType&, const json& o) override { log.push_back("delete " + objectKey(o)); }
+  void onUpsert(const ResourceType&, const json& o) override {
+    log.push_back("upsert " + objectKey(o));
+  }
+  void onDelete(const ResourceType&, const json& o) override {
+    log.push_back("delete " + objectKey(o));
+  }
   void onSynced(const ResourceType&) override { log.push_back("synced"); }
-  bool saw(const std::string& line) const { return std::find(log.begin(), log.end(), line) != log.end(); }
+  bool saw(const std::string& line) const {
+    return std::find(log.begin(), log.end(), line) != log.end();
+  }
   std::vector<std::string> log;
 };
 
@@ -65,13 +71,15 @@ class KubeClientK8sTest : public ::testing::Test {
     auto cfg = loadKubeconfig(root_ + "/kubeconfig");
     ASSERT_TRUE(cfg) << cfg.error().message;
     config_ = *cfg;
-    client_ = std::make_unique<ApiClient>(io_.get_executor(), std::make_shared<Credentials>(config_));
+    client_ =
+        std::make_unique<ApiClient>(io_.get_executor(), std::make_shared<Credentials>(config_));
   }
 
   template <typename Pred>
   bool runUntil(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
     auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred() && std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(20));
+    while (!pred() && std::chrono::steady_clock::now() < deadline)
+      io_.run_one_for(std::chrono::milliseconds(20));
     return pred();
   }
   // One API call, run to completion on the test's loop; fails the test on a transport error.
@@ -81,7 +89,10 @@ class KubeClientK8sTest : public ::testing::Test {
     // Built before the coroutine: GCC 12 mis-destroys temporaries of a conditional in co_await.
     std::string text = body.is_null() ? std::string() : body.dump();
     spawn(
-        io_, [&]() -> asio::awaitable<void> { got = co_await client_->request(verb, target, text, type); },
+        io_,
+        [&]() -> asio::awaitable<void> {
+          got = co_await client_->request(verb, target, text, type);
+        },
         "api call");
     EXPECT_TRUE(runUntil([&] { return got.has_value(); }));
     if (!got || !*got) {
@@ -135,13 +146,14 @@ TEST_F(KubeClientK8sTest, PaginatedListThenLiveEvents) {
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(rec.saw("upsert " + ns + "/cm" + std::to_string(i)));
 
   rec.log.clear();
-  auto patched = call(http::verb::patch, kConfigMaps.collectionPath(ns) + "/cm1", json{{"data", {{"k", "v2"}}}},
-                      "application/merge-patch+json");
+  auto patched = call(http::verb::patch, kConfigMaps.collectionPath(ns) + "/cm1",
+                      json{{"data", {{"k", "v2"}}}}, "application/merge-patch+json");
   EXPECT_EQ(patched.status, 200u) << patched.body;
   deleteConfigMap(ns, "cm2");
   createConfigMap(ns, "cm5");
   ASSERT_TRUE(runUntil([&] { return rec.saw("upsert " + ns + "/cm5"); }));
-  std::vector<std::string> want = {"upsert " + ns + "/cm1", "delete " + ns + "/cm2", "upsert " + ns + "/cm5"};
+  std::vector<std::string> want = {"upsert " + ns + "/cm1", "delete " + ns + "/cm2",
+                                   "upsert " + ns + "/cm5"};
   EXPECT_EQ(rec.log, want);
   EXPECT_EQ(reflector.size(), 5u);
   EXPECT_EQ(reflector.stats().lists, 1u);
@@ -154,8 +166,9 @@ TEST_F(KubeClientK8sTest, PartitionRestartAndCompactionLoseNoDelete) {
   createNamespace(ns);
   for (const char* n : {"a", "b", "c"}) createConfigMap(ns, n);
   boost::system::error_code ec;
-  testing::TcpRelay relay(io_, asio::ip::tcp::endpoint(asio::ip::make_address(config_.host, ec),
-                                                       static_cast<uint16_t>(std::stoi(config_.port))));
+  testing::TcpRelay relay(io_,
+                          asio::ip::tcp::endpoint(asio::ip::make_address(config_.host, ec),
+                                                  static_cast<uint16_t>(std::stoi(config_.port))));
   RestConfig via = config_;
   via.port = std::to_string(relay.port());
   ApiClient partitioned(io_.get_executor(), std::make_shared<Credentials>(via));
@@ -175,9 +188,10 @@ TEST_F(KubeClientK8sTest, PartitionRestartAndCompactionLoseNoDelete) {
   rec.log.clear();
   relay.unblock();
 
-  ASSERT_TRUE(runUntil([&] { return rec.saw("delete " + ns + "/b") && rec.saw("upsert " + ns + "/d"); }))
-      << "events after the partition: " << ::testing::PrintToString(rec.log)
-      << " last error: " << reflector.stats().last_error;
+  ASSERT_TRUE(runUntil([&] {
+    return rec.saw("delete " + ns + "/b") && rec.saw("upsert " + ns + "/d");
+  })) << "events after the partition: "
+      << ::testing::PrintToString(rec.log) << " last error: " << reflector.stats().last_error;
   EXPECT_FALSE(rec.saw("delete " + ns + "/a"));
   EXPECT_FALSE(rec.saw("delete " + ns + "/c"));
   EXPECT_EQ(reflector.size(), 3u);  // a, c, d

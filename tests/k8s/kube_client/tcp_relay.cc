@@ -1,11 +1,11 @@
 #include "tests/k8s/kube_client/tcp_relay.h"
 
-#include "common/async/spawn.h"
-
 #include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+
+#include "common/async/spawn.h"
 
 namespace ambit::kube::testing {
 
@@ -28,9 +28,11 @@ asio::awaitable<void> pump(std::shared_ptr<void> keep, tcp::socket& from, tcp::s
   std::array<char, 16384> buf;
   boost::system::error_code ec;
   for (;;) {
-    size_t n = co_await from.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    size_t n = co_await from.async_read_some(asio::buffer(buf),
+                                             asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
-    co_await asio::async_write(to, asio::buffer(buf.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(to, asio::buffer(buf.data(), n),
+                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
   }
   boost::system::error_code ignored;
@@ -41,7 +43,9 @@ asio::awaitable<void> pump(std::shared_ptr<void> keep, tcp::socket& from, tcp::s
 }  // namespace
 
 TcpRelay::TcpRelay(asio::io_context& io, tcp::endpoint upstream)
-    : io_(io), upstream_(upstream), acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    : io_(io),
+      upstream_(upstream),
+      acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
   accept();
 }
 
@@ -75,8 +79,10 @@ void TcpRelay::accept() {
         pair->close();
         return;
       }
-      spawn(pair->client.get_executor(), pump(pair, pair->client, pair->server), "relay client->server");
-      spawn(pair->client.get_executor(), pump(pair, pair->server, pair->client), "relay server->client");
+      spawn(pair->client.get_executor(), pump(pair, pair->client, pair->server),
+            "relay client->server");
+      spawn(pair->client.get_executor(), pump(pair, pair->server, pair->client),
+            "relay server->client");
     });
   });
 }

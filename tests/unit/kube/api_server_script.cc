@@ -71,7 +71,8 @@ void ScriptedApiServer::accept() {
           if (ec) co_return;
           beast::flat_buffer buf;
           http::request<http::string_body> req;
-          co_await http::async_read(conn->tls, buf, req, asio::redirect_error(asio::use_awaitable, ec));
+          co_await http::async_read(conn->tls, buf, req,
+                                    asio::redirect_error(asio::use_awaitable, ec));
           if (ec) co_return;
           Request r{std::string(req.method_string()), std::string(req.target()),
                     std::string(req[http::field::authorization]), req.body()};
@@ -83,10 +84,12 @@ void ScriptedApiServer::accept() {
             resp.body() = reply.body;
             resp.keep_alive(false);
             resp.prepare_payload();
-            co_await http::async_write(conn->tls, resp, asio::redirect_error(asio::use_awaitable, ec));
+            co_await http::async_write(conn->tls, resp,
+                                       asio::redirect_error(asio::use_awaitable, ec));
           } else {
-            std::string out = "HTTP/1.1 " + std::to_string(reply.status) +
-                              " X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            std::string out =
+                "HTTP/1.1 " + std::to_string(reply.status) +
+                " X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
             for (const auto& line : reply.lines) {
               std::ostringstream chunk;
               chunk << std::hex << (line.size() + 1) << "\r\n" << line << "\n\r\n";

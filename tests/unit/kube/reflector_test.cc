@@ -20,10 +20,12 @@ using Reply = ScriptedApiServer::Reply;
 const ResourceType kPods{"", "v1", "pods", "Pod", true};
 
 std::string pod(const std::string& name, int rv) {
-  return json{{"metadata", {{"name", name}, {"namespace", "ns"}, {"resourceVersion", std::to_string(rv)}}}}
+  return json{
+      {"metadata", {{"name", name}, {"namespace", "ns"}, {"resourceVersion", std::to_string(rv)}}}}
       .dump();
 }
-std::string list(std::vector<std::string> items, const std::string& rv, const std::string& cont = {}) {
+std::string list(std::vector<std::string> items, const std::string& rv,
+                 const std::string& cont = {}) {
   json j{{"kind", "PodList"}, {"metadata", {{"resourceVersion", rv}}}, {"items", json::array()}};
   if (!cont.empty()) j["metadata"]["continue"] = cont;
   for (auto& i : items) j["items"].push_back(json::parse(i));
@@ -35,13 +37,17 @@ std::string event(const std::string& type, const std::string& object) {
 std::string status410() {
   return R"j({"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version: 10 (15)","reason":"Expired","code":410})j";
 }
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 struct Recorder : ReflectorHandler {
   void onUpsert(const ResourceType&, const json& o) override {
     log.push_back("upsert " + objectKey(o) + " " + resourceVersionOf(o));
   }
-  void onDelete(const ResourceType&, const json& o) override { log.push_back("delete " + objectKey(o)); }
+  void onDelete(const ResourceType&, const json& o) override {
+    log.push_back("delete " + objectKey(o));
+  }
   void onSynced(const ResourceType&) override { log.push_back("synced"); }
   std::vector<std::string> log;
 };
@@ -106,7 +112,8 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
     ++watches;
     if (watches == 1) {
       EXPECT_TRUE(has(r.target, "resourceVersion=10")) << r.target;
-      return {200, "",
+      return {200,
+              "",
               {event("ADDED", pod("d", 11)), event("MODIFIED", pod("a", 12)),
                event("DELETED", pod("c", 13)),
                R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"14"}}})",
@@ -123,10 +130,10 @@ TEST_F(ReflectorTest, ListWatchAndRelistOn410NeverLosesADelete) {
   ASSERT_TRUE(out.reached) << "watches: " << watches;
 
   std::vector<std::string> want = {
-      "upsert ns/a 1", "upsert ns/b 2", "upsert ns/c 3", "synced",             // paginated list
-      "upsert ns/d 11", "upsert ns/a 12", "delete ns/c",                         // watch events
-      "delete ns/b", "synced",                                                   // relist after ERROR 410
-      "synced",                                                                  // relist after HTTP 410
+      "upsert ns/a 1",  "upsert ns/b 2",  "upsert ns/c 3", "synced",  // paginated list
+      "upsert ns/d 11", "upsert ns/a 12", "delete ns/c",              // watch events
+      "delete ns/b",    "synced",                                     // relist after ERROR 410
+      "synced",                                                       // relist after HTTP 410
   };
   EXPECT_EQ(rec.log, want);
   EXPECT_EQ(out.stats.lists, 3u);
@@ -188,7 +195,9 @@ TEST_F(ReflectorTest, MissingResourceIsRetriedWithBackoff) {
   ScriptedApiServer server(io_, [&](const ScriptedApiServer::Request& r) -> Reply {
     if (has(r.target, "watch=true")) return {200, "", {}, true};
     if (++lists < 3)
-      return {404, R"({"kind":"Status","code":404,"reason":"NotFound","message":"the server could not find the requested resource"})"};
+      return {
+          404,
+          R"({"kind":"Status","code":404,"reason":"NotFound","message":"the server could not find the requested resource"})"};
     return {200, list({pod("a", 1)}, "3")};
   });
   Recorder rec;
@@ -202,7 +211,8 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   test::TempDir dir("ambit-kube-token");
   test::writeFile(dir.file("token"), "old\n");
   ScriptedApiServer server(io_, [&](const ScriptedApiServer::Request& r) -> Reply {
-    if (r.authorization != "Bearer new") return {401, R"({"kind":"Status","code":401,"reason":"Unauthorized"})"};
+    if (r.authorization != "Bearer new")
+      return {401, R"({"kind":"Status","code":401,"reason":"Unauthorized"})"};
     return {200, R"({"ok":true})"};
   });
   RestConfig cfg = server.restConfig();
@@ -213,7 +223,10 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   ApiClient client(io_.get_executor(), creds);
   std::optional<Result<ApiResponse>> got;
   spawn(
-      io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
+      io_,
+      [&]() -> asio::awaitable<void> {
+        got = co_await client.request(boost::beast::http::verb::get, "/api");
+      },
       "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_TRUE(*got) << got->error().message;
@@ -225,14 +238,21 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
 }
 
 TEST_F(ReflectorTest, ServerWithAnUntrustedCertificateIsRefused) {
-  ScriptedApiServer server(io_, [](const ScriptedApiServer::Request&) -> Reply { return {200, "{}"}; });
-  ScriptedApiServer other(io_, [](const ScriptedApiServer::Request&) -> Reply { return {200, "{}"}; });
+  ScriptedApiServer server(io_, [](const ScriptedApiServer::Request&) -> Reply {
+    return {200, "{}"};
+  });
+  ScriptedApiServer other(io_, [](const ScriptedApiServer::Request&) -> Reply {
+    return {200, "{}"};
+  });
   RestConfig cfg = server.restConfig();
   cfg.ca_pem = other.restConfig().ca_pem;  // trust the wrong CA
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(cfg));
   std::optional<Result<ApiResponse>> got;
   spawn(
-      io_, [&]() -> asio::awaitable<void> { got = co_await client.request(boost::beast::http::verb::get, "/api"); },
+      io_,
+      [&]() -> asio::awaitable<void> {
+        got = co_await client.request(boost::beast::http::verb::get, "/api");
+      },
       "test request");
   ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
   ASSERT_FALSE(*got);

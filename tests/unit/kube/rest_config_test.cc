@@ -21,9 +21,9 @@ class KubeconfigTest : public ::testing::Test {
 };
 
 // "CA PEM" and friends, base64 encoded.
-constexpr const char* kCaB64 = "Q0EgUEVN";      // "CA PEM"
-constexpr const char* kCertB64 = "Q0VSVA==";    // "CERT"
-constexpr const char* kKeyB64 = "S0VZIQ==";     // "KEY!"
+constexpr const char* kCaB64 = "Q0EgUEVN";    // "CA PEM"
+constexpr const char* kCertB64 = "Q0VSVA==";  // "CERT"
+constexpr const char* kKeyB64 = "S0VZIQ==";   // "KEY!"
 
 TEST_F(KubeconfigTest, InlineDataAndCurrentContext) {
   auto p = write("config", fmt::format(R"(apiVersion: v1
@@ -45,7 +45,7 @@ users:
     client-certificate-data: {}
     client-key-data: {}
 )",
-                                         kCaB64, kCertB64, kKeyB64));
+                                       kCaB64, kCertB64, kKeyB64));
   auto c = loadKubeconfig(p);
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->host, "127.0.0.1");

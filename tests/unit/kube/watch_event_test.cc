@@ -13,12 +13,14 @@ TEST(WatchEvent, DecodesEachType) {
   EXPECT_EQ(ev->key, "ns/p");
   EXPECT_EQ(ev->resource_version, "7");
 
-  ev = decodeWatchEvent(R"({"type":"DELETED","object":{"metadata":{"name":"n","resourceVersion":"9"}}})");
+  ev = decodeWatchEvent(
+      R"({"type":"DELETED","object":{"metadata":{"name":"n","resourceVersion":"9"}}})");
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->type, WatchEvent::Type::kDeleted);
   EXPECT_EQ(ev->key, "n");  // cluster-scoped
 
-  ev = decodeWatchEvent(R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"12"}}})");
+  ev = decodeWatchEvent(
+      R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"12"}}})");
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->type, WatchEvent::Type::kBookmark);
   EXPECT_EQ(ev->resource_version, "12");
@@ -46,7 +48,8 @@ TEST(WatchEvent, RejectsMalformedEventsWithAReason) {
       {R"({"type":"ADDED","object":"x"})", "has no object"},
       {R"({"type":"ADDED","object":{"metadata":{"name":"p"}}})", "no metadata.resourceVersion"},
       {R"({"type":"MODIFIED","object":{"metadata":{"resourceVersion":"1"}}})", "no metadata.name"},
-      {R"({"type":"ADDED","object":{"metadata":{"name":5,"resourceVersion":"1"}}})", "no metadata.name"},
+      {R"({"type":"ADDED","object":{"metadata":{"name":5,"resourceVersion":"1"}}})",
+       "no metadata.name"},
       {R"({"type":"ADDED","object":{"metadata":"oops"}})", "no metadata.resourceVersion"},
   };
   for (const auto& c : cases) {
