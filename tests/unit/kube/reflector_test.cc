@@ -93,6 +93,18 @@ class ReflectorTest : public ::testing::Test {
     out.resource_version = reflector.resourceVersion();
     return out;
   }
+  // GET /api through `client`, run to completion on the test's loop (nullopt: no answer).
+  std::optional<Result<ApiResponse>> getApi(ApiClient& client) {
+    std::optional<Result<ApiResponse>> got;
+    spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          got = co_await client.request(boost::beast::http::verb::get, "/api");
+        },
+        "test request");
+    runUntil([&] { return got.has_value(); });
+    return got;
+  }
   asio::io_context io_;
 };
 
@@ -221,14 +233,8 @@ TEST_F(ReflectorTest, UnauthorizedRereadsTheRotatedTokenOnce) {
   ASSERT_EQ(*creds->token(), "old");
   test::writeFile(dir.file("token"), "new\n");  // the kubelet rotated the projected token
   ApiClient client(io_.get_executor(), creds);
-  std::optional<Result<ApiResponse>> got;
-  spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        got = co_await client.request(boost::beast::http::verb::get, "/api");
-      },
-      "test request");
-  ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
+  std::optional<Result<ApiResponse>> got = getApi(client);
+  ASSERT_TRUE(got.has_value());
   ASSERT_TRUE(*got) << got->error().message;
   EXPECT_EQ((*got)->status, 200u);
   ASSERT_EQ(server.requests().size(), 2u);
@@ -247,14 +253,8 @@ TEST_F(ReflectorTest, ServerWithAnUntrustedCertificateIsRefused) {
   RestConfig cfg = server.restConfig();
   cfg.ca_pem = other.restConfig().ca_pem;  // trust the wrong CA
   ApiClient client(io_.get_executor(), std::make_shared<Credentials>(cfg));
-  std::optional<Result<ApiResponse>> got;
-  spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        got = co_await client.request(boost::beast::http::verb::get, "/api");
-      },
-      "test request");
-  ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
+  std::optional<Result<ApiResponse>> got = getApi(client);
+  ASSERT_TRUE(got.has_value());
   ASSERT_FALSE(*got);
   EXPECT_TRUE(has(got->error().message, "TLS handshake")) << got->error().message;
   EXPECT_TRUE(has(got->error().message, "GET /api")) << got->error().message;
