@@ -94,7 +94,9 @@ Result<IssuedCertificate> EmbeddedCa::sign(std::string_view csrPem, std::chrono:
   auto pem = certificateToPem(leaf->get());
   if (!pem) return Error{kSignerFailure, pem.error().message};
   logDebug("issued certificate for {} valid {}s", id->toString(), ttl.count());
-  return IssuedCertificate{{std::move(*pem)}, {rootPem_}};
+  IssuedCertificate issued{{std::move(*pem)}, {rootPem_}};
+  issued.chainPem.insert(issued.chainPem.end(), intermediatesPem_.begin(), intermediatesPem_.end());
+  return issued;
 }
 
 }  // namespace ambit::identity

@@ -1,6 +1,9 @@
 #pragma once
-// The agent's embedded certificate authority (local mode): a self-signed ECDSA P-256 root kept
-// in a state directory, and leaf issuance for SPIFFE workload identities.
+// The certificate authority for SPIFFE workload identities. Local mode (the agent): a
+// self-signed ECDSA P-256 root kept in a state directory (openOrCreate). Kubernetes mode
+// (ambit-control): key material held in a Secret (fromMaterial), either a root ambit generated
+// (generateMaterial) or a user's plug-in CA shaped like Istio's `cacerts` — then the signing
+// certificate may be an intermediate, and issued chains carry the intermediates.
 //
 // Files in stateDir: ca-key.pem (0600) and ca-cert.pem (0644), each written atomically (temp
 // file + fsync + rename). The first start creates them; later starts load them. A missing half,
@@ -14,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/identity/openssl_ptr.h"
 #include "common/identity/signer.h"
@@ -28,12 +32,28 @@ struct EmbeddedCaOptions {
   WallClock clock = systemWallClock();
 };
 
+// CA key material as PEM, in the shape of Istio's plug-in `cacerts` Secret.
+struct CaMaterial {
+  std::string keyPem;    // ca-key.pem: the signing key
+  std::string certPem;   // ca-cert.pem: the signing certificate (a root or an intermediate)
+  std::string chainPem;  // cert-chain.pem: from the signing cert towards the root; may be empty
+  std::string rootPem;   // root-cert.pem: the trust anchor(s) workloads verify with
+};
+
 class EmbeddedCa final : public CertificateSigner {
  public:
   static constexpr const char* kKeyFile = "ca-key.pem";
   static constexpr const char* kCertFile = "ca-cert.pem";
 
   [[nodiscard]] static Result<std::unique_ptr<EmbeddedCa>> openOrCreate(EmbeddedCaOptions options);
+  // A new self-signed root for options.trustDomain (certPem == rootPem, chainPem empty).
+  [[nodiscard]] static Result<CaMaterial> generateMaterial(const EmbeddedCaOptions& options);
+  // A CA over existing material. Checks: the key parses and matches ca-cert, ca-cert is a CA
+  // allowed to sign certificates, and it verifies up to root-cert through cert-chain. Errors name
+  // `origin` (e.g. "Secret ambit-system/cacerts") and the key at fault. stateDir is unused.
+  [[nodiscard]] static Result<std::unique_ptr<EmbeddedCa>> fromMaterial(const CaMaterial& material,
+                                                                        EmbeddedCaOptions options,
+                                                                        std::string_view origin);
 
   // Accepts only: a PEM CSR whose signature verifies, an ECDSA P-256 key, exactly one SAN that
   // is a URI SAN holding a SPIFFE id in this CA's trust domain, and which authorize() allows.
@@ -44,7 +64,9 @@ class EmbeddedCa final : public CertificateSigner {
   [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,
                                                const IdentityAuthorizer& authorize) override;
 
+  // The signing certificate (the root itself unless the CA is an intermediate).
   const X509* root() const { return root_.get(); }
+  // The trust anchors, PEM (one or more certificates).
   const std::string& rootPem() const { return rootPem_; }
   const std::string& trustDomain() const { return options_.trustDomain; }
   // True when openOrCreate() generated a new root (first start).
@@ -52,7 +74,7 @@ class EmbeddedCa final : public CertificateSigner {
 
  private:
   EmbeddedCa(EmbeddedCaOptions options, ossl::EvpPkeyPtr key, ossl::X509Ptr root,
-             std::string rootPem, bool created);
+             std::string rootPem, bool created, std::vector<std::string> intermediatesPem = {});
   Result<SpiffeId> checkCsr(X509_REQ* csr) const;
   Result<ossl::X509Ptr> issueLeaf(X509_REQ* csr, const SpiffeId& id, std::chrono::seconds ttl);
 
@@ -61,7 +83,8 @@ class EmbeddedCa final : public CertificateSigner {
   ossl::X509Ptr root_;
   std::string rootPem_;
   bool created_;
-  std::mutex signMu_;  // serialises use of key_ by concurrent gRPC handlers
+  std::vector<std::string> intermediatesPem_;  // appended to every issued chain, leaf side first
+  std::mutex signMu_;                          // serialises use of key_ by concurrent gRPC handlers
 };
 
 }  // namespace ambit::identity

@@ -132,13 +132,25 @@ Result<RootMaterial> loadRoot(const EmbeddedCaOptions& o, const fs::path& keyPat
 
 }  // namespace
 
+Result<CaMaterial> EmbeddedCa::generateMaterial(const EmbeddedCaOptions& options) {
+  AMBIT_TRY(validateTrustDomain(options.trustDomain));
+  auto root = generateRoot(options);
+  AMBIT_TRY(root);
+  auto keyPem = privateKeyToPem(root->key.get());
+  AMBIT_TRY(keyPem);
+  auto certPem = certificateToPem(root->cert.get());
+  AMBIT_TRY(certPem);
+  return CaMaterial{std::move(*keyPem), *certPem, "", *certPem};
+}
+
 EmbeddedCa::EmbeddedCa(EmbeddedCaOptions options, ossl::EvpPkeyPtr key, ossl::X509Ptr root,
-                       std::string rootPem, bool created)
+                       std::string rootPem, bool created, std::vector<std::string> intermediatesPem)
     : options_(std::move(options)),
       key_(std::move(key)),
       root_(std::move(root)),
       rootPem_(std::move(rootPem)),
-      created_(created) {}
+      created_(created),
+      intermediatesPem_(std::move(intermediatesPem)) {}
 
 Result<std::unique_ptr<EmbeddedCa>> EmbeddedCa::openOrCreate(EmbeddedCaOptions o) {
   AMBIT_TRY(validateTrustDomain(o.trustDomain));
