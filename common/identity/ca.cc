@@ -50,12 +50,12 @@ Result<SpiffeId> EmbeddedCa::checkCsr(X509_REQ* csr) const {
   return id;
 }
 
-Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(X509_REQ* csr, const SpiffeId& id,
-                                            std::chrono::seconds ttl) {
+Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(EVP_PKEY* publicKey, const SpiffeId& id,
+                                            std::chrono::seconds ttl,
+                                            const std::vector<std::string>& dnsNames) {
   auto now = options_.clock();
   auto notAfter = std::min(now + ttl, x509::notAfter(root_.get()));  // never outlive the root
-  auto cert =
-      x509::newCertificate(X509_REQ_get0_pubkey(csr), now - std::chrono::minutes(1), notAfter);
+  auto cert = x509::newCertificate(publicKey, now - std::chrono::minutes(1), notAfter);
   AMBIT_TRY(cert);
   X509* c = cert->get();
   if (X509_set_issuer_name(c, X509_get_subject_name(root_.get())) != 1) {
@@ -67,7 +67,7 @@ Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(X509_REQ* csr, const SpiffeId& id,
   AMBIT_TRY(x509::addExtension(c, root_.get(), NID_ext_key_usage, "serverAuth,clientAuth"));
   AMBIT_TRY(x509::addExtension(c, root_.get(), NID_subject_key_identifier, "hash"));
   AMBIT_TRY(x509::addExtension(c, root_.get(), NID_authority_key_identifier, "keyid:always"));
-  AMBIT_TRY(x509::addUriSan(c, id.toString()));
+  AMBIT_TRY(x509::addUriSan(c, id.toString(), dnsNames));
   std::lock_guard lock(signMu_);
   AMBIT_TRY(x509::signSha256(c, key_.get()));
   return cert;
@@ -89,14 +89,34 @@ Result<IssuedCertificate> EmbeddedCa::sign(std::string_view csrPem, std::chrono:
   if (x509::notAfter(root_.get()) <= options_.clock()) {
     return Error{kSignerFailure, "CA root has expired; rotate the CA state directory"};
   }
-  auto leaf = issueLeaf(csr->get(), *id, ttl);
+  auto leaf = issueLeaf(X509_REQ_get0_pubkey(csr->get()), *id, ttl);
   if (!leaf) return Error{kSignerFailure, leaf.error().message};
   auto pem = certificateToPem(leaf->get());
   if (!pem) return Error{kSignerFailure, pem.error().message};
   logDebug("issued certificate for {} valid {}s", id->toString(), ttl.count());
-  IssuedCertificate issued{{std::move(*pem)}, {rootPem_}};
+  return chainFor(std::move(*pem));
+}
+
+IssuedCertificate EmbeddedCa::chainFor(std::string leafPem) const {
+  IssuedCertificate issued{{std::move(leafPem)}, {rootPem_}};
   issued.chainPem.insert(issued.chainPem.end(), intermediatesPem_.begin(), intermediatesPem_.end());
   return issued;
+}
+
+Result<ServingCertificate> EmbeddedCa::issueServing(const SpiffeId& id,
+                                                    const std::vector<std::string>& dnsNames,
+                                                    std::chrono::seconds ttl) {
+  AMBIT_TRY(checkTrustDomain(id, options_.trustDomain));
+  if (ttl <= std::chrono::seconds::zero() || ttl > options_.maxLeafTtl) ttl = options_.maxLeafTtl;
+  auto key = generateP256Key();
+  AMBIT_TRY(key);
+  auto leaf = issueLeaf(key->get(), id, ttl, dnsNames);
+  AMBIT_TRY(leaf);
+  auto pem = certificateToPem(leaf->get());
+  AMBIT_TRY(pem);
+  auto keyPem = privateKeyToPem(key->get());
+  AMBIT_TRY(keyPem);
+  return ServingCertificate{chainFor(std::move(*pem)), std::move(*keyPem)};
 }
 
 }  // namespace ambit::identity

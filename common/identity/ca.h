@@ -40,6 +40,11 @@ struct CaMaterial {
   std::string rootPem;   // root-cert.pem: the trust anchor(s) workloads verify with
 };
 
+struct ServingCertificate {
+  IssuedCertificate issued;  // chain (leaf first) and roots
+  std::string keyPem;
+};
+
 class EmbeddedCa final : public CertificateSigner {
  public:
   static constexpr const char* kKeyFile = "ca-key.pem";
@@ -64,6 +69,12 @@ class EmbeddedCa final : public CertificateSigner {
   [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,
                                                const IdentityAuthorizer& authorize) override;
 
+  // A server certificate for this CA's own services (ambit-control's gRPC port): a new P-256
+  // key, the SPIFFE id `id` and DNS SANs `dnsNames`, valid for `ttl` (capped like sign()).
+  [[nodiscard]] Result<ServingCertificate> issueServing(const SpiffeId& id,
+                                                        const std::vector<std::string>& dnsNames,
+                                                        std::chrono::seconds ttl);
+
   // The signing certificate (the root itself unless the CA is an intermediate).
   const X509* root() const { return root_.get(); }
   // The trust anchors, PEM (one or more certificates).
@@ -76,7 +87,9 @@ class EmbeddedCa final : public CertificateSigner {
   EmbeddedCa(EmbeddedCaOptions options, ossl::EvpPkeyPtr key, ossl::X509Ptr root,
              std::string rootPem, bool created, std::vector<std::string> intermediatesPem = {});
   Result<SpiffeId> checkCsr(X509_REQ* csr) const;
-  Result<ossl::X509Ptr> issueLeaf(X509_REQ* csr, const SpiffeId& id, std::chrono::seconds ttl);
+  Result<ossl::X509Ptr> issueLeaf(EVP_PKEY* publicKey, const SpiffeId& id, std::chrono::seconds ttl,
+                                  const std::vector<std::string>& dnsNames = {});
+  IssuedCertificate chainFor(std::string leafPem) const;
 
   EmbeddedCaOptions options_;
   ossl::EvpPkeyPtr key_;

@@ -18,6 +18,10 @@ grpc::Status toGrpc(const Error& e) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.message);
     case kNotAllowed:
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, e.message);
+    case kUnauthenticated:
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, e.message);
+    case EAGAIN:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, e.message);
     default:
       return grpc::Status(grpc::StatusCode::INTERNAL, e.message);
   }
@@ -46,18 +50,34 @@ Status prepareUnixSocket(const std::filesystem::path& path) {
 
 CertificateServiceImpl::CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
                                                NodeIdentityAuthorizer authorize)
+    : signer_(std::move(signer)) {
+  // Local mode: the node name in the request is trusted (the unix socket's permissions guard it).
+  authorize_ = [authorize = std::move(authorize)](
+                   grpc::ServerContext&,
+                   const ambit::v1::CsrRequest& request) -> Result<IdentityAuthorizer> {
+    return IdentityAuthorizer([authorize, node = request.node()](const SpiffeId& id) {
+      if (!authorize) return Status(makeError("no authorizer configured"));
+      return authorize(id, node);
+    });
+  };
+}
+
+CertificateServiceImpl::CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
+                                               CallAuthorizer authorize)
     : signer_(std::move(signer)), authorize_(std::move(authorize)) {}
 
-grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext*,
+grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext* context,
                                                        const ambit::v1::CsrRequest* request,
                                                        ambit::v1::CsrResponse* response) {
   const std::string& node = request->node();
-  IdentityAuthorizer forNode = [&](const SpiffeId& id) {
-    if (!authorize_) return Status(makeError("no authorizer configured"));
-    return authorize_(id, node);
-  };
+  auto allowed = authorize_(*context, *request);
+  if (!allowed) {
+    logWarn("CreateCertificate from {} (node '{}') refused: {}", context->peer(), node,
+            allowed.error().message);
+    return toGrpc(allowed.error());
+  }
   auto issued =
-      signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()), forNode);
+      signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()), *allowed);
   if (!issued) {
     logWarn("CreateCertificate from node '{}' refused: {}", node, issued.error().message);
     return toGrpc(issued.error());

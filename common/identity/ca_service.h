@@ -9,7 +9,8 @@
 //
 // Threading: gRPC's sync server runs handlers on its own thread pool; the signer and the
 // authorizer must be thread-safe. Status mapping: kBadRequest -> INVALID_ARGUMENT,
-// kNotAllowed -> PERMISSION_DENIED, anything else -> INTERNAL.
+// kNotAllowed -> PERMISSION_DENIED, kUnauthenticated -> UNAUTHENTICATED,
+// EAGAIN -> UNAVAILABLE, anything else -> INTERNAL.
 
 #include <grpcpp/grpcpp.h>
 
@@ -27,17 +28,25 @@ namespace ambit::identity {
 // Error (refuse) unless `node` may obtain a certificate for id.
 using NodeIdentityAuthorizer = std::function<Status(const SpiffeId& id, std::string_view node)>;
 
+// Authenticates one call (Kubernetes mode: the bearer token in the call's metadata, checked with
+// a TokenReview) and returns what the caller may obtain, or an error with kUnauthenticated,
+// kNotAllowed (refused: PERMISSION_DENIED) or EAGAIN (could not check now: UNAVAILABLE) and the
+// reason. Runs on a gRPC handler thread and may block it.
+using CallAuthorizer = std::function<Result<IdentityAuthorizer>(
+    grpc::ServerContext& context, const ambit::v1::CsrRequest& request)>;
+
 class CertificateServiceImpl final : public ambit::v1::CertificateService::Service {
  public:
   CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
                          NodeIdentityAuthorizer authorize);
+  CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer, CallAuthorizer authorize);
 
   grpc::Status CreateCertificate(grpc::ServerContext* context, const ambit::v1::CsrRequest* request,
                                  ambit::v1::CsrResponse* response) override;
 
  private:
   std::shared_ptr<CertificateSigner> signer_;
-  NodeIdentityAuthorizer authorize_;
+  CallAuthorizer authorize_;
 };
 
 // Owns a running gRPC server hosting CertificateServiceImpl; stops it on destruction.

@@ -4,23 +4,27 @@
 
 namespace ambit::identity {
 
-Result<ossl::GeneralNamesPtr> makeUriNames(const std::vector<std::string>& uris) {
+Result<ossl::GeneralNamesPtr> makeUriNames(const std::vector<std::string>& uris,
+                                           const std::vector<std::string>& dnsNames) {
   ossl::GeneralNamesPtr names(sk_GENERAL_NAME_new_null());
   if (!names) return ossl::opensslError("allocate GENERAL_NAMES");
-  for (const std::string& uri : uris) {
+  auto push = [&](int type, const std::string& value) -> Status {
     ossl::GeneralNamePtr gn(GENERAL_NAME_new());
     ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
     if (!gn || ia5 == nullptr ||
-        ASN1_STRING_set(ia5, uri.data(), static_cast<int>(uri.size())) != 1) {
+        ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
       ASN1_IA5STRING_free(ia5);
-      return ossl::opensslError("build URI SAN");
+      return ossl::opensslError("build SAN");
     }
-    GENERAL_NAME_set0_value(gn.get(), GEN_URI, ia5);
+    GENERAL_NAME_set0_value(gn.get(), type, ia5);
     if (sk_GENERAL_NAME_push(names.get(), gn.get()) == 0) {
-      return ossl::opensslError("build URI SAN list");
+      return ossl::opensslError("build SAN list");
     }
     gn.release();  // owned by names now
-  }
+    return Status::ok();
+  };
+  for (const std::string& uri : uris) AMBIT_TRY(push(GEN_URI, uri));
+  for (const std::string& dns : dnsNames) AMBIT_TRY(push(GEN_DNS, dns));
   return names;
 }
 

@@ -30,9 +30,10 @@ struct IssuedCertificate {
 using IdentityAuthorizer = std::function<Status(const SpiffeId& id)>;
 
 // Error codes set by signers, so transports can map them (gRPC INVALID_ARGUMENT, ...).
-inline constexpr int kBadRequest = EINVAL;  // malformed or unacceptable CSR
-inline constexpr int kNotAllowed = EACCES;  // authorizer refused the identity
-inline constexpr int kSignerFailure = EIO;  // internal failure (OpenSSL, storage)
+inline constexpr int kBadRequest = EINVAL;      // malformed or unacceptable CSR
+inline constexpr int kNotAllowed = EACCES;      // authorizer refused the identity
+inline constexpr int kSignerFailure = EIO;      // internal failure (OpenSSL, storage)
+inline constexpr int kUnauthenticated = EPERM;  // the caller's credentials were not accepted
 
 class CertificateSigner {
  public:

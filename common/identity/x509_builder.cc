@@ -72,8 +72,8 @@ Status addExtension(X509* cert, X509* issuer, int nid, const char* value) {
   return Status::ok();
 }
 
-Status addUriSan(X509* cert, const std::string& uri) {
-  auto names = makeUriNames({uri});
+Status addUriSan(X509* cert, const std::string& uri, const std::vector<std::string>& dnsNames) {
+  auto names = makeUriNames({uri}, dnsNames);
   AMBIT_TRY(names);
   if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names->get(), 1, X509V3_ADD_DEFAULT) != 1) {
     return ossl::opensslError("add subjectAltName");

@@ -22,8 +22,9 @@ using TimePoint = std::chrono::system_clock::time_point;
     const std::vector<std::pair<std::string, std::string>>& entries);
 // Adds an extension in openssl.cnf syntax ("critical,CA:TRUE"); issuer may equal cert.
 [[nodiscard]] Status addExtension(X509* cert, X509* issuer, int nid, const char* value);
-// Adds a critical subjectAltName with one URI.
-[[nodiscard]] Status addUriSan(X509* cert, const std::string& uri);
+// Adds a critical subjectAltName with one URI (and DNS names, for servers reached by name).
+[[nodiscard]] Status addUriSan(X509* cert, const std::string& uri,
+                               const std::vector<std::string>& dnsNames = {});
 [[nodiscard]] Status signSha256(X509* cert, EVP_PKEY* issuerKey);
 
 TimePoint notAfter(const X509* cert);

@@ -2,6 +2,7 @@
 // generated roots, intermediates in issued chains, and every way the material can be wrong.
 
 #include <gtest/gtest.h>
+#include <openssl/x509v3.h>
 
 #include "common/identity/ca.h"
 #include "common/identity/csr.h"
@@ -119,6 +120,32 @@ void expectRejected(const CaMaterial& m, const std::string& reason) {
   ASSERT_FALSE(ca) << "accepted material that should fail with: " << reason;
   EXPECT_NE(ca.error().message.find(kOrigin), std::string::npos) << ca.error().message;
   EXPECT_NE(ca.error().message.find(reason), std::string::npos) << ca.error().message;
+}
+
+TEST(CaMaterialTest, ServingCertificateCarriesDnsNamesAndTheSpiffeId) {
+  CaMaterial root = generated();
+  CaMaterial intermediate = signedBy(root, /*ca=*/true, "ambit intermediate");
+  auto ca = EmbeddedCa::fromMaterial(intermediate, options(), kOrigin);
+  ASSERT_TRUE(ca) << ca.error().message;
+  auto id = SpiffeId::parse("spiffe://cluster.local/ns/ambit-system/sa/ambit-control");
+  ASSERT_TRUE(id);
+  auto serving = (*ca)->issueServing(*id, {"ambit-control.ambit-system.svc", "localhost"}, 1h);
+  ASSERT_TRUE(serving) << serving.error().message;
+  ASSERT_EQ(serving->issued.chainPem.size(), 2u);
+  auto verified = verifyIssued(serving->issued, root.rootPem);
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(*verified, *id);
+  auto leaf = parseCertificatePem(serving->issued.chainPem[0]);
+  ASSERT_TRUE(leaf);
+  const std::string host = "ambit-control.ambit-system.svc";
+  EXPECT_EQ(X509_check_host(leaf->get(), host.data(), host.size(), 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(leaf->get(), "evil.example", 12, 0, nullptr), 0);
+  auto key = parsePrivateKeyPem(serving->keyPem);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(leaf->get()), key->get()), 1);
+  auto foreign = SpiffeId::parse("spiffe://other.domain/ns/a/sa/b");
+  ASSERT_TRUE(foreign);
+  EXPECT_FALSE((*ca)->issueServing(*foreign, {"x"}, 1h));
 }
 
 TEST(CaMaterialTest, RejectsKeyThatDoesNotMatchTheCertificate) {
