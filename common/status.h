@@ -84,3 +84,13 @@ class [[nodiscard]] Result {
       return ambit_try_.error(); \
     }                            \
   } while (0)
+
+// AMBIT_TRY for coroutines: co_returns the error. The expression may itself co_await:
+// AMBIT_CO_TRY(co_await step());
+#define AMBIT_CO_TRY(expr)          \
+  do {                              \
+    auto&& ambit_try_ = (expr);     \
+    if (!ambit_try_) {              \
+      co_return ambit_try_.error(); \
+    }                               \
+  } while (0)

@@ -1,0 +1,53 @@
+#pragma once
+// Waypoints on demand, like Istio's gateway controller: for every Gateway whose class is
+// `istio-waypoint` or `ambit-waypoint`, ambit-control keeps a ServiceAccount, a Deployment
+// running ambit-waypoint and a Service (HBONE 15008) named after the Gateway, each owned by the
+// Gateway (ownerReferences: the garbage collector removes them with it; ambit-control also
+// deletes them itself when it sees the Gateway go, so a cluster without the garbage collector
+// running behaves the same). The Gateway's status gets the Service's address, which is how
+// ztunnels find the waypoint.
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/kube/api_client.h"
+#include "common/status.h"
+
+namespace ambit::control {
+
+struct WaypointTemplate {
+  std::string image = "localhost/ambit/ambit-waypoint:latest";
+  std::string image_pull_policy = "IfNotPresent";
+  std::string control_address = "ambit-control.ambit-system.svc:15012";
+  std::string root_cert_configmap = "ambit-ca-root-cert";
+  std::string token_audience = "ambit";
+  std::string trust_domain = "cluster.local";
+  int replicas = 1;
+};
+
+bool isWaypointClass(const std::string& gateway_class);
+
+// The objects for one Gateway (ServiceAccount, Deployment, Service), in creation order.
+// Fails, naming the Gateway, when it lacks a name, namespace or uid.
+Result<std::vector<nlohmann::json>> waypointObjects(const nlohmann::json& gateway,
+                                                    const WaypointTemplate& t);
+
+class WaypointDeployer {
+ public:
+  WaypointDeployer(kube::ApiClient& api, WaypointTemplate t);
+
+  // Brings the Gateway's objects (and its status address) to the desired state.
+  boost::asio::awaitable<Status> apply(const nlohmann::json& gateway);
+  // The Gateway is gone: removes its objects.
+  boost::asio::awaitable<Status> remove(const std::string& ns, const std::string& name);
+
+ private:
+  boost::asio::awaitable<Status> publishAddress(const nlohmann::json& gateway);
+
+  kube::ApiClient& api_;
+  WaypointTemplate template_;
+};
+
+}  // namespace ambit::control
