@@ -68,28 +68,36 @@ boost::asio::awaitable<Result<bool>> ensureObject(kube::ApiClient& api,
   const std::string ns = desired["metadata"].value("namespace", std::string());
   const std::string what = describe(type, ns, name);
   if (name.empty()) co_return makeError("{}: desired object has no metadata.name", type.kind);
+  // Every argument of a co_await is a named local: GCC 12 mis-destroys temporaries there.
+  const std::string path = objectPath(type, ns, name);
+  const std::string collection = type.collectionPath(type.namespaced ? ns : "");
+  const std::string body = desired.dump();
   for (int attempt = 0; attempt < kConflictRetries; ++attempt) {
-    auto got = co_await api.request(http::verb::get, objectPath(type, ns, name));
+    auto got = co_await api.request(http::verb::get, path);
     if (!got) co_return got.error().context(what);
+    bool conflict = false;
     if (got->status == 404) {
-      auto created = co_await api.request(
-          http::verb::post, type.collectionPath(type.namespaced ? ns : ""), desired.dump());
+      auto created = co_await api.request(http::verb::post, collection, body);
       if (!created) co_return created.error().context(what);
-      if (created->status == 409) continue;  // created meanwhile: compare with it
-      if (created->status != 201 && created->status != 200) {
+      conflict = created->status == 409;  // created meanwhile: compare with it
+      if (!conflict && created->status != 201 && created->status != 200) {
         co_return httpError("create " + what, *created);
       }
-      co_return true;
+      if (!conflict) co_return true;
+    } else {
+      if (got->status != 200) co_return httpError("get " + what, *got);
+      auto current = nlohmann::json::parse(got->body, nullptr, false);
+      if (current.is_discarded()) co_return makeError("get {}: answer is not JSON", what);
+      if (!merge(current, desired)) co_return false;
+      const std::string update = current.dump();
+      auto put = co_await api.request(http::verb::put, path, update);
+      if (!put) co_return put.error().context(what);
+      conflict = put->status == 409;  // changed under us: read again
+      if (!conflict && put->status != 200 && put->status != 201) {
+        co_return httpError("update " + what, *put);
+      }
+      if (!conflict) co_return true;
     }
-    if (got->status != 200) co_return httpError("get " + what, *got);
-    auto current = nlohmann::json::parse(got->body, nullptr, false);
-    if (current.is_discarded()) co_return makeError("get {}: answer is not JSON", what);
-    if (!merge(current, desired)) co_return false;
-    auto put = co_await api.request(http::verb::put, objectPath(type, ns, name), current.dump());
-    if (!put) co_return put.error().context(what);
-    if (put->status == 409) continue;  // changed under us: read again
-    if (put->status != 200 && put->status != 201) co_return httpError("update " + what, *put);
-    co_return true;
   }
   co_return makeError("{}: still conflicting after {} attempts", what, kConflictRetries);
 }
@@ -97,7 +105,8 @@ boost::asio::awaitable<Result<bool>> ensureObject(kube::ApiClient& api,
 boost::asio::awaitable<Status> deleteObject(kube::ApiClient& api, const kube::ResourceType& type,
                                             const std::string& ns, const std::string& name) {
   const std::string what = describe(type, ns, name);
-  auto resp = co_await api.request(http::verb::delete_, objectPath(type, ns, name));
+  const std::string path = objectPath(type, ns, name);
+  auto resp = co_await api.request(http::verb::delete_, path);
   if (!resp) co_return resp.error().context(what);
   if (resp->status == 404 || resp->status == 200 || resp->status == 202) co_return Status::ok();
   co_return httpError("delete " + what, *resp);
@@ -122,23 +131,27 @@ boost::asio::awaitable<Status> EventRecorder::record(const nlohmann::json& objec
   if (seen_.count(dedup) > 0) co_return Status::ok();
   // Events of cluster-scoped objects go to "default", as the API server's own do.
   if (ns.empty()) ns = "default";
-  nlohmann::json event = {{"apiVersion", "events.k8s.io/v1"},
-                          {"kind", "Event"},
-                          {"metadata", {{"generateName", name + "."}, {"namespace", ns}}},
-                          {"eventTime", microTimeNow()},
-                          {"reportingController", controller_},
-                          {"reportingInstance", instance_},
-                          {"action", "Translate"},
-                          {"reason", reason},
-                          {"type", type},
-                          {"note", note},
-                          {"regarding",
-                           {{"apiVersion", object.value("apiVersion", std::string())},
-                            {"kind", object.value("kind", std::string())},
-                            {"name", name},
-                            {"namespace", meta.value("namespace", std::string())},
-                            {"uid", uid},
-                            {"resourceVersion", meta.value("resourceVersion", std::string())}}}};
+  nlohmann::json event = {
+      {"apiVersion", "events.k8s.io/v1"},
+      {"kind", "Event"},
+      {"metadata",
+       {{"name",
+         fmt::format("{}.{:x}", name, std::chrono::system_clock::now().time_since_epoch().count())},
+        {"namespace", ns}}},
+      {"eventTime", microTimeNow()},
+      {"reportingController", controller_},
+      {"reportingInstance", instance_},
+      {"action", "Translate"},
+      {"reason", reason},
+      {"type", type},
+      {"note", note},
+      {"regarding",
+       {{"apiVersion", object.value("apiVersion", std::string())},
+        {"kind", object.value("kind", std::string())},
+        {"name", name},
+        {"namespace", meta.value("namespace", std::string())},
+        {"uid", uid},
+        {"resourceVersion", meta.value("resourceVersion", std::string())}}}};
   auto resp = co_await api_.request(http::verb::post,
                                     fmt::format("/apis/events.k8s.io/v1/namespaces/{}/events", ns),
                                     event.dump());

@@ -152,7 +152,8 @@ boost::asio::awaitable<Status> WaypointDeployer::apply(const json& gateway) {
 boost::asio::awaitable<Status> WaypointDeployer::publishAddress(const json& gateway) {
   const std::string name = gateway["metadata"].value("name", std::string());
   const std::string ns = gateway["metadata"].value("namespace", std::string());
-  auto svc = co_await api_.request(http::verb::get, kServices.collectionPath(ns) + "/" + name);
+  const std::string svc_path = kServices.collectionPath(ns) + "/" + name;
+  auto svc = co_await api_.request(http::verb::get, svc_path);
   if (!svc) co_return svc.error();
   if (svc->status != 200) co_return makeError("get Service {}/{}: HTTP {}", ns, name, svc->status);
   auto obj = json::parse(svc->body, nullptr, false);
@@ -163,10 +164,10 @@ boost::asio::awaitable<Status> WaypointDeployer::publishAddress(const json& gate
   if (status != gateway.end() && status->value("addresses", json()) == addresses) {
     co_return Status::ok();
   }
-  json patch = {{"status", {{"addresses", addresses}}}};
-  auto resp = co_await api_.request(http::verb::patch,
-                                    kGateways.collectionPath(ns) + "/" + name + "/status",
-                                    patch.dump(), "application/merge-patch+json");
+  const std::string patch = json{{"status", {{"addresses", addresses}}}}.dump();
+  const std::string status_path = kGateways.collectionPath(ns) + "/" + name + "/status";
+  auto resp =
+      co_await api_.request(http::verb::patch, status_path, patch, "application/merge-patch+json");
   if (!resp) co_return resp.error();
   if (resp->status != 200) {
     co_return makeError("patch Gateway {}/{} status: HTTP {}: {}", ns, name, resp->status,

@@ -14,9 +14,7 @@
 #include "common/async/spawn.h"
 #include "common/kube/reflector.h"
 #include "tests/k8s/kube_client/tcp_relay.h"
-#include "tests/support/requirements.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp_dir.h"
+#include "tests/k8s/support/k8s_cluster.h"
 
 namespace ambit::kube {
 namespace {
@@ -25,14 +23,7 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using json = nlohmann::json;
 
-const std::string kSource = AMBIT_SOURCE_DIR;
 const ResourceType kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
-
-// tests/k8s/cluster/cluster.py <args>; its output (stdout and stderr) comes with the result.
-test::CommandOutput harness(const std::string& args) {
-  return test::sh("python3 " + kSource + "/tests/k8s/cluster/cluster.py " + args,
-                  std::chrono::minutes(5), /*merge_stderr=*/true);
-}
 
 struct Recorder : ReflectorHandler {
   void onUpsert(const ResourceType&, const json& o) override {
@@ -48,63 +39,11 @@ struct Recorder : ReflectorHandler {
   std::vector<std::string> log;
 };
 
-class KubeClientK8sTest : public ::testing::Test {
+class KubeClientK8sTest : public test::KubeClusterTest {
  protected:
-  static void SetUpTestSuite() {
-    if (test::sh("bash " + kSource + "/scripts/setup-k8s.sh --check").exit_code != 0) {
-      missing_ =
-          "the Kubernetes test binaries are not built; run scripts/setup-k8s.sh (scripts/test.sh "
-          "does)";
-      return;
-    }
-    scratch_ = std::make_unique<test::TempDir>("ambit-kube-client");
-    root_ = scratch_->file("cluster");  // the harness creates it
-    auto up = harness("up --root " + root_ + " --owner-pid " + std::to_string(getpid()));
-    ASSERT_EQ(up.exit_code, 0) << "the test cluster did not start:\n" << up.out;
-  }
-  static void TearDownTestSuite() {
-    if (!root_.empty()) (void)harness("down --root " + root_);
-    scratch_.reset();
-  }
-  void SetUp() override {
-    AMBIT_REQUIRE(missing_);
-    auto cfg = loadKubeconfig(root_ + "/kubeconfig");
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    config_ = *cfg;
-    client_ =
-        std::make_unique<ApiClient>(io_.get_executor(), std::make_shared<Credentials>(config_));
-  }
+  static void SetUpTestSuite() { startCluster("ambit-kube-client"); }
+  static void TearDownTestSuite() { stopCluster(); }
 
-  template <typename Pred>
-  bool runUntil(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred() && std::chrono::steady_clock::now() < deadline)
-      io_.run_one_for(std::chrono::milliseconds(20));
-    return pred();
-  }
-  // One API call, run to completion on the test's loop; fails the test on a transport error.
-  ApiResponse call(http::verb verb, const std::string& target, const json& body = nullptr,
-                   const std::string& type = "application/json") {
-    std::optional<Result<ApiResponse>> got;
-    // Built before the coroutine: GCC 12 mis-destroys temporaries of a conditional in co_await.
-    std::string text = body.is_null() ? std::string() : body.dump();
-    spawn(
-        io_,
-        [&]() -> asio::awaitable<void> {
-          got = co_await client_->request(verb, target, text, type);
-        },
-        "api call");
-    EXPECT_TRUE(runUntil([&] { return got.has_value(); }));
-    if (!got || !*got) {
-      ADD_FAILURE() << target << ": " << (got ? got->error().message : "no answer");
-      return {};
-    }
-    return **got;
-  }
-  void createNamespace(const std::string& ns) {
-    auto r = call(http::verb::post, "/api/v1/namespaces", json{{"metadata", {{"name", ns}}}});
-    ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
-  }
   void createConfigMap(const std::string& ns, const std::string& name) {
     auto r = call(http::verb::post, kConfigMaps.collectionPath(ns),
                   json{{"metadata", {{"name", name}}}, {"data", {{"k", "v"}}}});
@@ -123,15 +62,6 @@ class KubeClientK8sTest : public ::testing::Test {
     o.seed = 7;
     return o;
   }
-
-  static inline std::optional<std::string> missing_;      // why the suite cannot run
-  static inline std::unique_ptr<test::TempDir> scratch_;  // holds the cluster's root
-  static inline std::string root_;
-  asio::io_context io_;
-  // Keeps io_ from stopping between calls when it briefly has nothing to do.
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  RestConfig config_;
-  std::unique_ptr<ApiClient> client_;
 };
 
 TEST_F(KubeClientK8sTest, PaginatedListThenLiveEvents) {
@@ -179,11 +109,11 @@ TEST_F(KubeClientK8sTest, PartitionRestartAndCompactionLoseNoDelete) {
   const std::string rv_before = reflector.resourceVersion();
 
   relay.block();  // the node loses the control plane ...
-  auto restarted = harness("restart-apiserver --root " + root_);
+  auto restarted = test::clusterHarness("restart-apiserver --root " + root_);
   ASSERT_EQ(restarted.exit_code, 0) << restarted.out;
   deleteConfigMap(ns, "b");  // ... while objects go away ...
   createConfigMap(ns, "d");
-  auto compacted = harness("compact-etcd --root " + root_);  // ... and history too
+  auto compacted = test::clusterHarness("compact-etcd --root " + root_);  // ... and history too
   ASSERT_EQ(compacted.exit_code, 0) << compacted.out;
   rec.log.clear();
   relay.unblock();
