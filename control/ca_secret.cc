@@ -64,12 +64,13 @@ boost::asio::awaitable<Result<std::optional<nlohmann::json>>> getSecret(kube::Ap
   co_return std::optional<nlohmann::json>(std::move(json));
 }
 
+// Content errors carry kBadCaSecret: retrying cannot fix them.
 Result<LoadedCa> fromSecret(const nlohmann::json& secret, const std::string& origin,
                             const CaSecretOptions& o) {
   auto material = materialOf(secret, origin);
-  AMBIT_TRY(material);
+  if (!material) return Error{kBadCaSecret, material.error().message};
   auto ca = identity::EmbeddedCa::fromMaterial(*material, o.ca, origin);
-  AMBIT_TRY(ca);
+  if (!ca) return Error{kBadCaSecret, ca.error().message};
   return LoadedCa{std::shared_ptr<identity::EmbeddedCa>(std::move(*ca)), origin, false};
 }
 

@@ -10,6 +10,7 @@
 // never replaces a root silently, because every workload trusts it.
 
 #include <boost/asio/awaitable.hpp>
+#include <cerrno>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,9 @@ struct LoadedCa {
   std::string origin;  // "Secret ambit-system/ambit-ca"
   bool created = false;
 };
+
+// Error code of a Secret whose content is wrong (anything else may be transient: retry).
+inline constexpr int kBadCaSecret = EINVAL;
 
 boost::asio::awaitable<Result<LoadedCa>> loadOrCreateCa(kube::ApiClient& api,
                                                         const CaSecretOptions& options);

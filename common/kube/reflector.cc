@@ -100,7 +100,9 @@ asio::awaitable<Status> Reflector::list() {
     }
     if (resp->status != 200) {
       ApiStatus s = parseStatus(resp->body);
-      co_return makeError("list {}: HTTP {} {}: {}", target, resp->status, s.reason, s.message);
+      Error e = makeError("list {}: HTTP {} {}: {}", target, resp->status, s.reason, s.message);
+      if (resp->status == 404) e.code = ENOENT;  // the type is not served (CRD not installed)
+      co_return e;
     }
     json page = json::parse(resp->body, nullptr, false);
     if (!page.is_object() || !page.contains("items") || !page["items"].is_array())
@@ -211,6 +213,7 @@ asio::awaitable<void> Reflector::run() {
     if (need_list) {
       auto st = co_await list();
       if (stopped_) break;
+      stats_.not_served = !st && st.error().code == ENOENT;
       if (!st) {
         fail(st.message());
         co_await sleep(nextBackoff());
