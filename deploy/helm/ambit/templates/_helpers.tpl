@@ -26,7 +26,8 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{/* Selector labels of a workload: ambit.selectorLabels "ambit-control". */}}
+{{/* Selector labels of a workload: ambit.selectorLabels "ambit-control". Its pods carry them
+as app.kubernetes.io/name plus ambit.labels (which holds part-of). */}}
 {{- define "ambit.selectorLabels" -}}
 app.kubernetes.io/name: {{ . }}
 app.kubernetes.io/part-of: ambit
@@ -51,16 +52,6 @@ app.kubernetes.io/part-of: ambit
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ . | quote }}
 prometheus.io/path: /metrics
-{{- end -}}
-
-{{/* imagePullSecrets of the chart's pods. */}}
-{{- define "ambit.pullSecrets" -}}
-{{- with .Values.image.pullSecrets }}
-imagePullSecrets:
-{{- range . }}
-  - name: {{ . }}
-{{- end }}
-{{- end }}
 {{- end -}}
 
 {{/* Annotations of every CRD. */}}
