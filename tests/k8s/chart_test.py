@@ -280,6 +280,11 @@ class InstalledChartTest(unittest.TestCase):
             self.assertFalse(context["privileged"], name)
             self.assertFalse(context["allowPrivilegeEscalation"], name)
             self.assertTrue(context["readOnlyRootFilesystem"], name)
+            self.assertEqual(context["seLinuxOptions"], {"type": "spc_t"}, name)
+        # Only the agent leaves the runtime's AppArmor profile (pinning under /sys/fs/bpf).
+        self.assertEqual(containers["agent"]["securityContext"]["appArmorProfile"],
+                         {"type": "Unconfined"})
+        self.assertNotIn("appArmorProfile", containers["ztunnel"]["securityContext"])
 
     def test_node_volumes_tokens_and_probes(self):
         pod = self.daemonset()["spec"]["template"]["spec"]
