@@ -228,6 +228,22 @@ class ServerDryRunTest(unittest.TestCase):
     def test_helm_template_passes_server_side_dry_run(self):
         self.dry_run(Env.helm("template", RELEASE, CHART, f"--namespace={NAMESPACE}"))
 
+    def test_other_values_render_valid_objects(self):
+        for values in (
+                # Everything optional off.
+                "metrics.podAnnotations=false,metrics.agentService=false,"
+                "control.podDisruptionBudget.enabled=false,crds.install=false,crds.keep=false",
+                # Every list and map value filled in.
+                "image.registry=registry.example/mesh/,image.tag=dev,image.pullSecrets={regcred},"
+                "waypoint.image=registry.example/wp:1,control.priorityClassName=high,"
+                "control.nodeSelector.pool=infra,control.tolerations[0].operator=Exists,"
+                "control.podAnnotations.team=mesh,node.podAnnotations.team=mesh,"
+                "node.nodeSelector.pool=mesh,node.updateStrategy.maxSurge=0,"
+                "node.updateStrategy.maxUnavailable=1,control.replicas=3"):
+            with self.subTest(values=values):
+                self.dry_run(Env.helm("template", RELEASE, CHART, f"--namespace={NAMESPACE}",
+                                      "--set", values))
+
     def test_plain_manifests_pass_server_side_dry_run(self):
         for name in ("crds.yaml", "ambit.yaml"):
             with open(os.path.join(MANIFESTS, name), encoding="utf-8") as f:
