@@ -72,7 +72,8 @@ if [[ $mode == check ]]; then
   stale=0
   for f in crds.yaml ambit.yaml; do
     if ! diff -u "$OUT/$f" "$work/$f" >&2; then
-      echo "render-manifests: deploy/manifests/$f is out of date; run scripts/render-manifests.sh" >&2
+      echo "render-manifests: deploy/manifests/$f is out of date;" \
+        "run scripts/render-manifests.sh" >&2
       stale=1
     fi
   done
