@@ -37,7 +37,7 @@ struct ControlOptions {
   std::string root_cert_configmap = "ambit-ca-root-cert";
   std::string token_audience = "ambit";
   std::string service_account = "ambit-control";  // its own (serving certificate identity)
-  std::string node_agent_service_account = "ambit-node";
+  std::string node_agent_service_account = "ambit-agent";
   std::vector<std::string> server_names;  // DNS SANs; default ambit-control.<ns>.svc[.<domain>]
   std::chrono::hours serving_cert_ttl{24 * 365};
   std::chrono::seconds max_workload_cert_ttl{24 * 3600};

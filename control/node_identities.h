@@ -47,7 +47,7 @@ class NodeIdentities {
 struct CsrRules {
   std::string trust_domain = "cluster.local";
   std::string node_agent_namespace = "ambit-system";
-  std::string node_agent_service_account = "ambit-node";
+  std::string node_agent_service_account = "ambit-agent";
 };
 
 // Ok when `caller` may obtain `id`; otherwise an error (kNotAllowed) saying exactly why.

@@ -158,10 +158,10 @@ TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   createNamespace("ambit-system");
   auto node = call(http::verb::post, "/api/v1/nodes", json{{"metadata", {{"name", "node-a"}}}});
   ASSERT_TRUE(node.status == 201 || node.status == 409) << node.body;
-  std::string plain = token("ambit-system", "ambit-node", "ambit");
-  createPod("ambit-system", "ambit-node-a", "ambit-node", "node-a");
-  std::string bound = token("ambit-system", "ambit-node", "ambit", "ambit-node-a");
-  std::string wrong_audience = token("ambit-system", "ambit-node", "not-ambit");
+  std::string plain = token("ambit-system", "ambit-agent", "ambit");
+  createPod("ambit-system", "ambit-node-a", "ambit-agent", "node-a");
+  std::string bound = token("ambit-system", "ambit-agent", "ambit", "ambit-node-a");
+  std::string wrong_audience = token("ambit-system", "ambit-agent", "not-ambit");
   ASSERT_FALSE(plain.empty() || bound.empty() || wrong_audience.empty());
 
   TokenReviewer reviewer(*client_, "ambit");
@@ -181,7 +181,7 @@ TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   EXPECT_EQ(refused.error().code, identity::kUnauthenticated);
   EXPECT_NE(refused.error().message.find("audience"), std::string::npos) << refused.error().message;
 
-  std::string expired = expiredToken(clusterRoot(), "ambit-system", "ambit-node");
+  std::string expired = expiredToken(clusterRoot(), "ambit-system", "ambit-agent");
   ASSERT_FALSE(expired.empty());
   refused = await(reviewer.review(expired));
   ASSERT_FALSE(refused);

@@ -17,7 +17,7 @@ identity::SpiffeId id(const std::string& ns, const std::string& sa,
 }
 
 Principal nodeAgent(const std::string& node) {
-  return Principal{"ambit-system", "ambit-node", "ambit-node-x1", "pod-uid-agent", node};
+  return Principal{"ambit-system", "ambit-agent", "ambit-node-x1", "pod-uid-agent", node};
 }
 
 void expectRefused(const Status& s, const std::string& why) {
@@ -63,7 +63,7 @@ TEST_F(NodeIdentitiesTest, NodeAgentTokenWithoutNodeFallsBackToItsPodThenRefuses
   p.pod_uid = "agent-pod";
   expectRefused(authorizeIdentity(p, id("shop", "cart"), pods_, rules_),
                 "not bound to a scheduled pod");
-  pods_.upsertPod("agent-pod", "node-a", "ambit-system", "ambit-node");
+  pods_.upsertPod("agent-pod", "node-a", "ambit-system", "ambit-agent");
   EXPECT_TRUE(authorizeIdentity(p, id("shop", "cart"), pods_, rules_));
 }
 
@@ -73,7 +73,7 @@ TEST_F(NodeIdentitiesTest, OtherCallersGetOnlyTheirOwnIdentity) {
   expectRefused(authorizeIdentity(waypoint, id("shop", "cart"), pods_, rules_),
                 "caller shop/waypoint may only obtain its own identity, not shop/cart");
   // The node agent's service account in another namespace is not the node agent.
-  Principal impostor{"shop", "ambit-node", "", "", "node-a"};
+  Principal impostor{"shop", "ambit-agent", "", "", "node-a"};
   expectRefused(authorizeIdentity(impostor, id("shop", "cart"), pods_, rules_),
                 "may only obtain its own identity");
 }

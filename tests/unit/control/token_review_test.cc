@@ -17,7 +17,7 @@ nlohmann::json answer(const std::string& status_json) {
 
 TEST(TokenReviewTest, PodBoundTokenNamesServiceAccountPodAndNode) {
   auto p = parseTokenReview(answer(R"({"authenticated":true,"audiences":["ambit"],
-    "user":{"username":"system:serviceaccount:ambit-system:ambit-node","uid":"u",
+    "user":{"username":"system:serviceaccount:ambit-system:ambit-agent","uid":"u",
       "groups":["system:serviceaccounts"],
       "extra":{"authentication.kubernetes.io/node-name":["node-a"],
                "authentication.kubernetes.io/node-uid":["n-uid"],
@@ -26,7 +26,7 @@ TEST(TokenReviewTest, PodBoundTokenNamesServiceAccountPodAndNode) {
                             "ambit");
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p->ns, "ambit-system");
-  EXPECT_EQ(p->service_account, "ambit-node");
+  EXPECT_EQ(p->service_account, "ambit-agent");
   EXPECT_EQ(p->pod_name, "ambit-node-x1");
   EXPECT_EQ(p->pod_uid, "p-uid");
   EXPECT_EQ(p->node, "node-a");
