@@ -112,7 +112,7 @@ class Generator {
   void forgetPod(const std::string& key) { uids_.erase(key); }
 
   Generated next() {
-    switch (pick(12)) {
+    switch (pick(13)) {
       case 0:
       case 1:
       case 2:
@@ -122,6 +122,7 @@ class Generator {
       case 4:
         return service();
       case 5:
+      case 12:
         return {testing::apiEndpointSlice(ns(), "es" + std::to_string(pick(3)),
                                           "s" + std::to_string(pick(4)), somePods())};
       case 6:
@@ -187,7 +188,7 @@ class Generator {
 
   Generated service() {
     LabelMap selector;
-    const int shape = pick(5);
+    const int shape = pick(6);  // 4, 5: no selector (endpoints from EndpointSlices)
     if (shape < 3) selector["app"] = std::string(1, static_cast<char>('a' + shape));
     if (shape == 3) selector = {{"app", "a"}, {"version", "v1"}};
     LabelMap labels;
@@ -235,7 +236,7 @@ class Generator {
 
   std::vector<std::string> somePods() {
     std::vector<std::string> out;
-    for (int i = 0, n = 1 + pick(3); i < n; ++i) out.push_back("p" + std::to_string(pick(10)) + "-x");
+    for (int i = 0, n = 1 + pick(4); i < n; ++i) out.push_back("p" + std::to_string(pick(10)) + "-x");
     return out;
   }
 
