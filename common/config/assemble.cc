@@ -129,8 +129,7 @@ void resolveWaypointAddresses(v1::MeshSnapshot& snap) {
   for (auto& wp : *snap.mutable_waypoints()) {
     if (wp.addresses_size() > 0) continue;
     for (const auto& w : snap.workloads()) {
-      if (w.namespace_() == wp.namespace_() &&
-          labelOf(w.labels(), kGatewayName) == wp.name()) {
+      if (w.namespace_() == wp.namespace_() && labelOf(w.labels(), kGatewayName) == wp.name()) {
         for (const auto& a : w.addresses()) wp.add_addresses(a);
       }
     }

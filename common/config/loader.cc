@@ -116,8 +116,8 @@ void translateResource(const Resource& r, const LoaderOptions& options, PartialM
   const KindInfo* kind = nullptr;
   if (!admit(r, reader, kind, seen)) return;
   if (r.kind == "EndpointSlice") {  // discovery.k8s.io keeps its fields at the top level
-    reader.checkFields(r.doc, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints",
-                                   "ports"});
+    reader.checkFields(r.doc, "",
+                       {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
   } else {
     reader.checkFields(r.doc, "", {"apiVersion", "kind", "metadata", "spec", "status"});
   }

@@ -88,8 +88,7 @@ void MeshModel::State::setNamespace(const std::string& name,
     return n != nullptr ? std::pair(n->ambient(), n->waypoint()) : std::pair(false, std::string());
   };
   auto it = namespaces.find(name);
-  const v1::Namespace* was =
-      it != namespaces.end() && it->second.msg ? &*it->second.msg : nullptr;
+  const v1::Namespace* was = it != namespaces.end() && it->second.msg ? &*it->second.msg : nullptr;
   const auto before = binding(was);
   const v1::Namespace* now = nullptr;
   if (!in) {
@@ -110,9 +109,9 @@ bool MeshModel::State::ownsClaims(const std::string& key, PodEntry& pod) {
   for (const auto& ip : pod.ips) {
     const std::string& owner = ip_claims[ip].begin()->second;
     if (owner == key) continue;
-    pod.pending.push_back(ConfigError{fileOf(pod.object), 0, 0, pod.object,
-                                      fmt::format("pod IP {} is already used by {}", ip,
-                                                  pods.at(owner).object)});
+    pod.pending.push_back(
+        ConfigError{fileOf(pod.object), 0, 0, pod.object,
+                    fmt::format("pod IP {} is already used by {}", ip, pods.at(owner).object)});
   }
   return pod.pending.empty();
 }
@@ -135,7 +134,8 @@ void MeshModel::State::onPodEffect(const std::string& key, const v1::Workload* b
     if (!gateway.empty()) dirty_waypoints.insert(fmt::format("{}/{}", ns, gateway));
   }
   if (before != nullptr) {
-    for (const auto& [k, v] : before->labels()) eraseFrom(workloads_by_label, labelKey(ns, k, v), key);
+    for (const auto& [k, v] : before->labels())
+      eraseFrom(workloads_by_label, labelKey(ns, k, v), key);
   }
   if (after != nullptr) {
     for (const auto& [k, v] : after->labels()) workloads_by_label[labelKey(ns, k, v)].insert(key);
@@ -271,7 +271,8 @@ void MeshModel::State::setDestinationRule(const std::string& key,
     }
     if (subsets.empty()) subsets_by_host.erase(dp.host());
   };
-  if (auto it = destination_rules.find(key); it != destination_rules.end()) count(*it->second.msg, -1);
+  if (auto it = destination_rules.find(key); it != destination_rules.end())
+    count(*it->second.msg, -1);
   if (in) count(*in->msg, +1);
   setPlain(destination_rules, MeshType::kDestinationPolicy, key, std::move(in));
   for (const auto& host : hosts) {
@@ -422,7 +423,8 @@ UpsertResult MeshModel::upsert(const nlohmann::json& object, std::string_view ki
     RouteEntry route;
     route.object = result.object;
     route.msg = single(partial.route_tables);
-    for (const auto& ref : partial.subset_refs) route.subset_refs.emplace_back(ref.host, ref.subset);
+    for (const auto& ref : partial.subset_refs)
+      route.subset_refs.emplace_back(ref.host, ref.subset);
     s.setRoute(result.object, std::move(route));
     pending = &s.routes.at(result.object).pending;
   } else if (k == "EndpointSlice") {

@@ -34,11 +34,11 @@
 // Thread-safety: none; ambit-control calls it on its config thread only.
 
 #include <google/protobuf/message.h>
-#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>

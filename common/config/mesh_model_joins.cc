@@ -221,10 +221,10 @@ v1::MeshSnapshot MeshModel::snapshot() const {
 Status applyDelta(const MeshDelta& delta, v1::MeshSnapshot& snapshot) {
   std::map<std::pair<MeshType, std::string>, google::protobuf::Any> items;
   Status failed = Status::ok();
-  forEachResource(snapshot, [&](MeshType type, const std::string& name,
-                                const google::protobuf::Message& msg) {
-    items[{type, name}].PackFrom(msg);
-  });
+  forEachResource(
+      snapshot, [&](MeshType type, const std::string& name, const google::protobuf::Message& msg) {
+        items[{type, name}].PackFrom(msg);
+      });
   for (MeshType type : kMeshTypes) {
     for (const auto& name : delta.of(type).removed) items.erase({type, name});
     for (const auto& [name, msg] : delta.of(type).upserted) items[{type, name}].PackFrom(*msg);

@@ -30,8 +30,8 @@ namespace ambit::config {
 // One stored object of a kind that maps to at most one mesh resource without joins.
 template <typename T>
 struct Stored {
-  uint64_t seq = 0;     // order of first store: earlier wins IP clashes
-  std::string object;   // "Pod default/web-1"
+  uint64_t seq = 0;      // order of first store: earlier wins IP clashes
+  std::string object;    // "Pod default/web-1"
   std::optional<T> msg;  // nothing for a completed pod or a non-waypoint Gateway
 };
 
@@ -41,7 +41,7 @@ struct PodEntry : Stored<v1::Workload> {
   ConfigErrors pending;
 };
 
-struct RouteEntry : Stored<v1::RouteTable> {  // a VirtualService or an HTTPRoute
+struct RouteEntry : Stored<v1::RouteTable> {                     // a VirtualService or an HTTPRoute
   std::vector<std::pair<std::string, std::string>> subset_refs;  // (host, subset)
   bool in_effect = false;
   ConfigErrors pending;
@@ -73,7 +73,7 @@ struct MeshModel::State {
 
   // Join indexes. A label key is "<ns>\0<label>\0<value>".
   std::unordered_map<std::string, std::map<uint64_t, std::string>> ip_claims;  // ip → seq → pod
-  std::unordered_map<std::string, std::set<std::string>> workloads_by_label;  // in-effect pods
+  std::unordered_map<std::string, std::set<std::string>> workloads_by_label;   // in-effect pods
   std::unordered_map<std::string, std::set<std::string>> pods_by_ns;
   // Each service with a selector under its first selector label: a pod it selects carries it.
   std::unordered_map<std::string, std::set<std::string>> services_by_label;

@@ -13,8 +13,9 @@ void translateEndpointSlice(TranslateContext& ctx) {
   const auto labels = readLabels(ctx);
   const auto type = ctx.reader.str(doc, "addressType", "", true);
   if (type && *type != "IPv4" && *type != "IPv6" && *type != "FQDN") {
-    ctx.reader.fail(child(doc, "addressType"),
-                    fmt::format("addressType: unknown type '{}', expected IPv4, IPv6 or FQDN", *type));
+    ctx.reader.fail(
+        child(doc, "addressType"),
+        fmt::format("addressType: unknown type '{}', expected IPv4, IPv6 or FQDN", *type));
   }
   ServiceEndpoints out;
   out.ns = ctx.res.ns;

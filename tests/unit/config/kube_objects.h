@@ -71,8 +71,9 @@ inline Json apiPod(const PodSpec& p) {
                      {"terminationMessagePath", "/dev/termination-log"},
                      {"terminationMessagePolicy", "File"},
                      {"imagePullPolicy", "IfNotPresent"}}})},
-      {"volumes", Json::array({{{"name", "kube-api-access"},
-                                {"projected", {{"defaultMode", 420}, {"sources", Json::array()}}}}})},
+      {"volumes",
+       Json::array({{{"name", "kube-api-access"},
+                     {"projected", {{"defaultMode", 420}, {"sources", Json::array()}}}}})},
       {"restartPolicy", "Always"},
       {"terminationGracePeriodSeconds", 30},
       {"dnsPolicy", "ClusterFirst"},
@@ -116,7 +117,10 @@ inline Json apiPod(const PodSpec& p) {
                       {"state", {{"running", {{"startedAt", "2026-12-04T10:00:02Z"}}}}},
                       {"lastState", Json::object()}}});
   }
-  return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", meta}, {"spec", spec},
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", meta},
+          {"spec", spec},
           {"status", status}};
 }
 
@@ -131,17 +135,16 @@ inline Json apiNamespace(const std::string& name, LabelMap labels) {
 
 inline Json apiService(const std::string& ns, const std::string& name, const LabelMap& selector,
                        const std::string& cluster_ip, const LabelMap& labels = {}) {
-  Json spec = {{"ports", Json::array({{{"name", "http"},
-                                       {"protocol", "TCP"},
-                                       {"port", 80},
-                                       {"targetPort", 8080}}})},
-               {"clusterIP", cluster_ip},
-               {"clusterIPs", Json::array({cluster_ip})},
-               {"type", "ClusterIP"},
-               {"sessionAffinity", "None"},
-               {"ipFamilies", Json::array({"IPv4"})},
-               {"ipFamilyPolicy", "SingleStack"},
-               {"internalTrafficPolicy", "Cluster"}};
+  Json spec = {
+      {"ports",
+       Json::array({{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"targetPort", 8080}}})},
+      {"clusterIP", cluster_ip},
+      {"clusterIPs", Json::array({cluster_ip})},
+      {"type", "ClusterIP"},
+      {"sessionAffinity", "None"},
+      {"ipFamilies", Json::array({"IPv4"})},
+      {"ipFamilyPolicy", "SingleStack"},
+      {"internalTrafficPolicy", "Cluster"}};
   if (!selector.empty()) spec["selector"] = selector;
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
@@ -156,16 +159,18 @@ inline Json apiEndpointSlice(const std::string& ns, const std::string& name,
   Json endpoints = Json::array();
   int i = 0;
   for (const auto& pod : pods) {
-    endpoints.push_back({{"addresses", Json::array({"10.9.9." + std::to_string(++i)})},
-                         {"conditions", {{"ready", true}, {"serving", true}, {"terminating", false}}},
-                         {"nodeName", "node-1"},
-                         {"targetRef", {{"kind", "Pod"}, {"namespace", ns}, {"name", pod},
-                                        {"uid", "0f6c2a4e-" + pod}}}});
+    endpoints.push_back(
+        {{"addresses", Json::array({"10.9.9." + std::to_string(++i)})},
+         {"conditions", {{"ready", true}, {"serving", true}, {"terminating", false}}},
+         {"nodeName", "node-1"},
+         {"targetRef",
+          {{"kind", "Pod"}, {"namespace", ns}, {"name", pod}, {"uid", "0f6c2a4e-" + pod}}}});
   }
   endpoints.push_back({{"addresses", Json::array({"192.0.2.7"})},
                        {"conditions", {{"ready", true}}}});  // an external address: no pod
-  Json meta = apiMetadata(ns, name, {{"kubernetes.io/service-name", service},
-                                     {"endpointslice.kubernetes.io/managed-by", "user"}});
+  Json meta = apiMetadata(ns, name,
+                          {{"kubernetes.io/service-name", service},
+                           {"endpointslice.kubernetes.io/managed-by", "user"}});
   return {{"apiVersion", "discovery.k8s.io/v1"},
           {"kind", "EndpointSlice"},
           {"metadata", meta},
@@ -175,22 +180,24 @@ inline Json apiEndpointSlice(const std::string& ns, const std::string& name,
 }
 
 inline Json apiWaypoint(const std::string& ns, const std::string& name,
-                        const std::string& traffic_type, const std::string& cls = "istio-waypoint") {
+                        const std::string& traffic_type,
+                        const std::string& cls = "istio-waypoint") {
   LabelMap labels;
   if (!traffic_type.empty()) labels["istio.io/waypoint-for"] = traffic_type;
-  return {{"apiVersion", "gateway.networking.k8s.io/v1"},
-          {"kind", "Gateway"},
-          {"metadata", apiMetadata(ns, name, labels)},
-          {"spec",
-           {{"gatewayClassName", cls},
-            {"listeners", Json::array({{{"name", "mesh"},
-                                        {"port", 15008},
-                                        {"protocol", "HBONE"},
-                                        {"allowedRoutes", {{"namespaces", {{"from", "Same"}}}}}}})}}},
-          {"status",
-           {{"conditions", Json::array({{{"type", "Programmed"}, {"status", "True"}}})},
-            {"addresses", Json::array({{{"type", "Hostname"},
-                                        {"value", name + "." + ns + ".svc.cluster.local"}}})}}}};
+  return {
+      {"apiVersion", "gateway.networking.k8s.io/v1"},
+      {"kind", "Gateway"},
+      {"metadata", apiMetadata(ns, name, labels)},
+      {"spec",
+       {{"gatewayClassName", cls},
+        {"listeners", Json::array({{{"name", "mesh"},
+                                    {"port", 15008},
+                                    {"protocol", "HBONE"},
+                                    {"allowedRoutes", {{"namespaces", {{"from", "Same"}}}}}}})}}},
+      {"status",
+       {{"conditions", Json::array({{{"type", "Programmed"}, {"status", "True"}}})},
+        {"addresses", Json::array({{{"type", "Hostname"},
+                                    {"value", name + "." + ns + ".svc.cluster.local"}}})}}}};
 }
 
 // A VirtualService on `host` splitting between `subsets` by `weights` (one subset: no weight).
@@ -225,30 +232,32 @@ inline Json apiHttpRoute(const std::string& ns, const std::string& name,
           {"kind", "HTTPRoute"},
           {"metadata", apiMetadata(ns, name, {})},
           {"spec",
-           {{"parentRefs", Json::array({{{"group", ""},
-                                         {"kind", "Service"},
-                                         {"name", parent_service},
-                                         {"port", 80}}})},
-            {"rules", Json::array({{{"matches", Json::array({{{"path", {{"type", "PathPrefix"},
-                                                                        {"value", "/"}}}}})},
-                                    {"backendRefs", Json::array({{{"group", ""},
-                                                                  {"kind", "Service"},
-                                                                  {"name", backend},
-                                                                  {"port", 80},
-                                                                  {"weight", 1}}})}}})}}},
+           {{"parentRefs",
+             Json::array(
+                 {{{"group", ""}, {"kind", "Service"}, {"name", parent_service}, {"port", 80}}})},
+            {"rules",
+             Json::array(
+                 {{{"matches", Json::array({{{"path", {{"type", "PathPrefix"}, {"value", "/"}}}}})},
+                   {"backendRefs", Json::array({{{"group", ""},
+                                                 {"kind", "Service"},
+                                                 {"name", backend},
+                                                 {"port", 80},
+                                                 {"weight", 1}}})}}})}}},
           {"status", {{"parents", Json::array()}}}};
 }
 
 inline Json apiAuthorizationPolicy(const std::string& ns, const std::string& name,
                                    const std::string& app, const std::string& action) {
-  return {{"apiVersion", "security.istio.io/v1"},
-          {"kind", "AuthorizationPolicy"},
-          {"metadata", apiMetadata(ns, name, {})},
-          {"spec",
-           {{"selector", {{"matchLabels", {{"app", app}}}}},
-            {"action", action},
-            {"rules", Json::array({{{"from", Json::array({{{"source",
-                                                            {{"namespaces", Json::array({ns})}}}}})}}})}}}};
+  return {
+      {"apiVersion", "security.istio.io/v1"},
+      {"kind", "AuthorizationPolicy"},
+      {"metadata", apiMetadata(ns, name, {})},
+      {"spec",
+       {{"selector", {{"matchLabels", {{"app", app}}}}},
+        {"action", action},
+        {"rules",
+         Json::array(
+             {{{"from", Json::array({{{"source", {{"namespaces", Json::array({ns})}}}}})}}})}}}};
 }
 
 inline Json apiPeerAuthentication(const std::string& ns, const std::string& name,
@@ -264,8 +273,9 @@ inline Json apiRequestAuthentication(const std::string& ns, const std::string& n
   return {{"apiVersion", "security.istio.io/v1"},
           {"kind", "RequestAuthentication"},
           {"metadata", apiMetadata(ns, name, {})},
-          {"spec", {{"jwtRules", Json::array({{{"issuer", issuer},
-                                               {"jwksUri", "https://" + issuer + "/jwks"}}})}}}};
+          {"spec",
+           {{"jwtRules",
+             Json::array({{{"issuer", issuer}, {"jwksUri", "https://" + issuer + "/jwks"}}})}}}};
 }
 
 // A YAML document (a tests/data fixture) as the JSON an API server would hold: scalars as

@@ -218,7 +218,8 @@ class Generator {
     if (subsets.size() == 1 && !bad) {
       split = {{subsets[0], 100}};
     } else {
-      split = {{"v1", bad ? 80 : 50}, {subsets.back() == "v1" ? "v2" : subsets.back(), bad ? 30 : 50}};
+      split = {{"v1", bad ? 80 : 50},
+               {subsets.back() == "v1" ? "v2" : subsets.back(), bad ? 30 : 50}};
     }
     return {testing::apiVirtualService(ns(), "vs" + std::to_string(pick(3)),
                                        "h" + std::to_string(pick(2)), split),
@@ -236,7 +237,8 @@ class Generator {
 
   std::vector<std::string> somePods() {
     std::vector<std::string> out;
-    for (int i = 0, n = 1 + pick(4); i < n; ++i) out.push_back("p" + std::to_string(pick(10)) + "-x");
+    for (int i = 0, n = 1 + pick(4); i < n; ++i)
+      out.push_back("p" + std::to_string(pick(10)) + "-x");
     return out;
   }
 
@@ -315,7 +317,8 @@ void runSequence(uint32_t seed, int steps) {
     }
     const LoadResult expected = oracle.translateAll(options);
     if (!last.object.empty() && last.outcome != UpsertOutcome::kRejected) {
-      EXPECT_EQ(last.outcome == UpsertOutcome::kPending, objectsOf(expected.errors).count(last.object) > 0)
+      EXPECT_EQ(last.outcome == UpsertOutcome::kPending,
+                objectsOf(expected.errors).count(last.object) > 0)
           << at << " " << last.object;
     }
     expectEquivalent(model, oracle, expected, replica, at);
@@ -337,8 +340,8 @@ TEST(MeshModelEquivalence, FixturesInAnyOrderMatchTranslate) {
   for (const std::string* yaml : {&test::meshYaml(), &test::seedVirtualService()}) {
     for (auto& j : testing::yamlDocsToJson(*yaml)) fixtures.push_back(std::move(j));
   }
-  const LoadResult expected = translate(
-      {{"mesh.yaml", test::meshYaml()}, {"vs.yaml", test::seedVirtualService()}});
+  const LoadResult expected =
+      translate({{"mesh.yaml", test::meshYaml()}, {"vs.yaml", test::seedVirtualService()}});
   ASSERT_TRUE(expected.ok());
   for (size_t rotation = 0; rotation < fixtures.size(); ++rotation) {
     MeshModel model;

@@ -129,10 +129,11 @@ TEST(MeshModel, UnknownKindsAreIgnored) {
 
 TEST(MeshModel, BadObjectKeepsTheLastGoodVersion) {
   MeshModel model;
-  ASSERT_TRUE(model.upsert(testing::apiDestinationRule("default", "my-app", "my-app", {"v1", "v2"}))
-                  .ok());
-  ASSERT_TRUE(model.upsert(testing::apiVirtualService("default", "my-app", "my-app",
-                                                      {{"v1", 80}, {"v2", 20}}))
+  ASSERT_TRUE(
+      model.upsert(testing::apiDestinationRule("default", "my-app", "my-app", {"v1", "v2"})).ok());
+  ASSERT_TRUE(model
+                  .upsert(testing::apiVirtualService("default", "my-app", "my-app",
+                                                     {{"v1", 80}, {"v2", 20}}))
                   .ok());
   model.takeDelta();
   const UpsertResult r = model.upsert(
@@ -158,7 +159,8 @@ TEST(MeshModel, BadObjectKeepsTheLastGoodVersion) {
 // Subsets: a VirtualService naming a subset no DestinationRule defines is stored but pending,
 // and enters the mesh by itself when the DestinationRule arrives; both orders end the same.
 TEST(MeshModel, DanglingSubsetIsPendingWhicheverArrivesFirst) {
-  const Json vs = testing::apiVirtualService("default", "my-app", "my-app", {{"v1", 80}, {"v2", 20}});
+  const Json vs =
+      testing::apiVirtualService("default", "my-app", "my-app", {{"v1", 80}, {"v2", 20}});
   const Json dr = testing::apiDestinationRule("default", "my-app", "my-app", {"v1", "v2"});
   MeshModel vs_first;
   const UpsertResult pending = vs_first.upsert(vs);
@@ -183,8 +185,8 @@ TEST(MeshModel, DanglingSubsetIsPendingWhicheverArrivesFirst) {
   EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
 
   // Dropping subset v2 takes the route out again until it is back.
-  ASSERT_TRUE(vs_first.upsert(testing::apiDestinationRule("default", "my-app", "my-app", {"v1"}))
-                  .ok());
+  ASSERT_TRUE(
+      vs_first.upsert(testing::apiDestinationRule("default", "my-app", "my-app", {"v1"})).ok());
   EXPECT_EQ(vs_first.takeDelta().of(MeshType::kRouteTable).removed,
             std::vector<std::string>{"default/my-app"});
   ASSERT_EQ(vs_first.pendingErrors().size(), 1u);
@@ -252,14 +254,16 @@ TEST(MeshModel, DeltaCoalescesChangesBetweenCalls) {
 TEST(MeshModel, PodLabelChangeTouchesOnlyItsServices) {
   MeshModel model;
   for (int s = 0; s < 20; ++s) {
-    ASSERT_TRUE(model.upsert(testing::apiService("default", "s" + std::to_string(s),
-                                                 {{"app", "s" + std::to_string(s)}},
-                                                 "10.96.0." + std::to_string(s + 1)))
+    ASSERT_TRUE(model
+                    .upsert(testing::apiService("default", "s" + std::to_string(s),
+                                                {{"app", "s" + std::to_string(s)}},
+                                                "10.96.0." + std::to_string(s + 1)))
                     .ok());
   }
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(model.upsert(apiPod(podSpec("p" + std::to_string(i), "s" + std::to_string(i % 20),
-                                            "10.1.0." + std::to_string(i))))
+    ASSERT_TRUE(model
+                    .upsert(apiPod(podSpec("p" + std::to_string(i), "s" + std::to_string(i % 20),
+                                           "10.1.0." + std::to_string(i))))
                     .ok());
   }
   model.takeDelta();
@@ -276,15 +280,16 @@ TEST(MeshModel, PodLabelChangeTouchesOnlyItsServices) {
 TEST(MeshModel, NamespaceFlipTouchesOnlyThatNamespace) {
   MeshModel model;
   for (const std::string ns : {"one", "two"}) {
-    ASSERT_TRUE(model.upsert(testing::apiNamespace(ns, {{"istio.io/dataplane-mode", "ambient"}}))
-                    .ok());
+    ASSERT_TRUE(
+        model.upsert(testing::apiNamespace(ns, {{"istio.io/dataplane-mode", "ambient"}})).ok());
     ASSERT_TRUE(model.upsert(testing::apiService(ns, "web", {{"app", "web"}}, "10.96.1.1")).ok());
     for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(model.upsert(apiPod(podSpec("p" + std::to_string(i), "web",
-                                              "10." + std::to_string(ns.size() + ns[1]) + ".0." +
-                                                  std::to_string(i),
-                                              ns)))
-                      .ok());
+      ASSERT_TRUE(
+          model
+              .upsert(apiPod(podSpec(
+                  "p" + std::to_string(i), "web",
+                  "10." + std::to_string(ns.size() + ns[1]) + ".0." + std::to_string(i), ns)))
+              .ok());
     }
   }
   const auto before = model.snapshot();
@@ -304,13 +309,13 @@ TEST(MeshModel, NamespaceFlipTouchesOnlyThatNamespace) {
 TEST(MeshModel, SelectorlessServiceTakesItsEndpointSlicePods) {
   MeshModel model;
   ASSERT_TRUE(model.upsert(testing::apiService("default", "ext", {}, "10.96.0.9")).ok());
-  ASSERT_TRUE(model.upsert(testing::apiService("default", "sel", {{"app", "web"}}, "10.96.0.8"))
-                  .ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "sel", {{"app", "web"}}, "10.96.0.8")).ok());
   ASSERT_TRUE(model.upsert(apiPod(podSpec("a", "web", "10.0.0.1"))).ok());
   ASSERT_TRUE(model.upsert(apiPod(podSpec("b", "db", "10.0.0.2"))).ok());
   // Slices of both: the selector-less one takes a and b; the selector wins for the other.
-  ASSERT_TRUE(model.upsert(testing::apiEndpointSlice("default", "ext-1", "ext", {"a", "b", "c"}))
-                  .ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiEndpointSlice("default", "ext-1", "ext", {"a", "b", "c"})).ok());
   ASSERT_TRUE(model.upsert(testing::apiEndpointSlice("default", "sel-1", "sel", {"b"})).ok());
   auto snap = model.snapshot();
   EXPECT_EQ(std::vector<std::string>(findService(snap, "ext")->endpoints().begin(),
@@ -336,10 +341,12 @@ TEST(MeshModel, SelectorlessServiceTakesItsEndpointSlicePods) {
 
 TEST(MeshModel, WaypointBindingFollowsTheGatewayAndItsPods) {
   MeshModel model;
-  ASSERT_TRUE(model.upsert(testing::apiNamespace("default", {{"istio.io/dataplane-mode", "ambient"},
-                                                             {"istio.io/use-waypoint", "wp"}}))
+  ASSERT_TRUE(model
+                  .upsert(testing::apiNamespace("default", {{"istio.io/dataplane-mode", "ambient"},
+                                                            {"istio.io/use-waypoint", "wp"}}))
                   .ok());
-  ASSERT_TRUE(model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1")).ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1")).ok());
   ASSERT_TRUE(model.upsert(apiPod(podSpec("web-1", "web", "10.0.0.1"))).ok());
   PodSpec wp_pod = podSpec("wp-1", "wp", "10.0.0.50");
   wp_pod.labels["gateway.networking.k8s.io/gateway-name"] = "wp";
