@@ -121,17 +121,23 @@ void MeshModel::State::onPodEffect(const std::string& key, const v1::Workload* b
   dirty_pods.insert(key);
   if (before != nullptr && after != nullptr && sameForJoins(*before, *after)) return;
   const std::string ns = namespaceOf(key);
+  std::set<std::string> candidates;
   for (const v1::Workload* w : {before, after}) {
     if (w == nullptr) continue;
     for (const auto& [k, v] : w->labels()) {
       auto it = services_by_label.find(labelKey(ns, k, v));
-      if (it == services_by_label.end()) continue;
-      for (const auto& svc : it->second) {
-        if (selects(services.at(svc).msg->selector(), w->labels())) dirty_services.insert(svc);
-      }
+      if (it != services_by_label.end()) candidates.insert(it->second.begin(), it->second.end());
     }
     const std::string gateway = labelOf(w->labels(), kGatewayName);
     if (!gateway.empty()) dirty_waypoints.insert(fmt::format("{}/{}", ns, gateway));
+  }
+  for (const auto& svc : candidates) {
+    ServiceEntry& s = services.at(svc);
+    const bool was = before != nullptr && selects(s.msg->selector(), before->labels());
+    const bool now = after != nullptr && selects(s.msg->selector(), after->labels());
+    if (was) s.selected.erase(before->uid());
+    if (now) s.selected.insert(after->uid());
+    if (was || now) dirty_services.insert(svc);
   }
   if (before != nullptr) {
     for (const auto& [k, v] : before->labels())
@@ -199,29 +205,52 @@ void MeshModel::State::setPod(const std::string& key, std::optional<PodEntry> in
   }
 }
 
-void MeshModel::State::setService(const std::string& key, std::optional<Stored<v1::Service>> in) {
+std::set<std::string> MeshModel::State::selectedBy(const std::string& ns,
+                                                   const Labels& selector) const {
+  std::set<std::string> out;
+  // Candidates: the in-effect pods carrying the selector's rarest label.
+  const std::set<std::string>* best = nullptr;
+  for (const auto& [k, v] : selector) {
+    auto c = workloads_by_label.find(labelKey(ns, k, v));
+    if (c == workloads_by_label.end()) return out;
+    if (best == nullptr || c->second.size() < best->size()) best = &c->second;
+  }
+  if (best == nullptr) return out;
+  for (const auto& pod_key : *best) {
+    const v1::Workload& w = *pods.at(pod_key).msg;
+    if (selects(selector, w.labels())) out.insert(w.uid());
+  }
+  return out;
+}
+
+void MeshModel::State::setService(const std::string& key, std::optional<ServiceEntry> in) {
   auto it = services.find(key);
   const std::string ns = namespaceOf(key);
+  dirty_services.insert(key);
   if (it != services.end() && !it->second.msg->selector().empty()) {
     eraseFrom(services_by_label, indexLabel(ns, it->second.msg->selector()), key);
   }
-  dirty_services.insert(key);
   if (!in) {
     if (it == services.end()) return;
     eraseFrom(services_by_ns, ns, key);
     services.erase(it);
     return;
   }
+  const Labels& selector = in->msg->selector();
+  if (it != services.end() && sameLabels(it->second.msg->selector(), selector)) {
+    in->selected = std::move(it->second.selected);
+  } else {
+    in->selected = selectedBy(ns, selector);
+  }
+  if (!selector.empty()) services_by_label[indexLabel(ns, selector)].insert(key);
   if (it == services.end()) {
     in->seq = next_seq++;
-    it = services.emplace(key, std::move(*in)).first;
+    services.emplace(key, std::move(*in));
     services_by_ns[ns].insert(key);
   } else {
     in->seq = it->second.seq;
     it->second = std::move(*in);
   }
-  const auto& selector = it->second.msg->selector();
-  if (!selector.empty()) services_by_label[indexLabel(ns, selector)].insert(key);
 }
 
 void MeshModel::State::setGateway(const std::string& key, std::optional<Stored<v1::Waypoint>> in) {
@@ -401,7 +430,10 @@ UpsertResult MeshModel::upsert(const nlohmann::json& object, std::string_view ki
     s.setPod(key, std::move(pod));
     pending = &s.pods.at(key).pending;
   } else if (k == "Service") {
-    s.setService(key, Stored<v1::Service>{0, result.object, single(partial.services)});
+    ServiceEntry svc;
+    svc.object = result.object;
+    svc.msg = single(partial.services);
+    s.setService(key, std::move(svc));
   } else if (k == "Gateway") {
     s.setGateway(key, Stored<v1::Waypoint>{0, result.object, single(partial.waypoints)});
   } else if (k == "AuthorizationPolicy") {

@@ -1,6 +1,7 @@
 // MeshModel: final messages (the joins of assemble.cc, per item) and the delta.
 #include <fmt/format.h>
-#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
 #include <map>
@@ -14,6 +15,23 @@ namespace ambit::config {
 namespace {
 
 size_t index(MeshType type) { return static_cast<size_t>(type); }
+
+// The message's bytes with map entries in key order: equal iff the messages are equal (no
+// unknown fields here), and much cheaper than reflection-based comparison.
+std::string canonicalBytes(const google::protobuf::Message& msg) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    msg.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+bool sameMessage(const google::protobuf::Message& a, const google::protobuf::Message& b) {
+  return a.GetDescriptor() == b.GetDescriptor() && canonicalBytes(a) == canonicalBytes(b);
+}
 
 }  // namespace
 
@@ -43,8 +61,7 @@ void MeshModel::State::setFinal(MeshType type, const std::string& name,
     changed[index(type)].try_emplace(name, true);
     items.erase(it);
   } else {
-    if (it != items.end() && google::protobuf::util::MessageDifferencer::Equals(*it->second, *msg))
-      return;
+    if (it != items.end() && sameMessage(*it->second, *msg)) return;
     changed[index(type)].try_emplace(name, it != items.end());
     items.insert_or_assign(name, std::move(msg));
   }
@@ -78,33 +95,22 @@ void MeshModel::State::recomputeService(const std::string& key) {
   }
   auto s = std::make_shared<v1::Service>(*it->second.msg);
   const std::string& ns = s->namespace_();
-  std::set<std::string> endpoints;
-  if (!s->selector().empty()) {
-    // Candidates: the in-effect pods carrying the selector's rarest label.
-    const std::set<std::string>* best = nullptr;
-    for (const auto& [k, v] : s->selector()) {
-      auto c = workloads_by_label.find(labelKey(ns, k, v));
-      if (c == workloads_by_label.end()) {
-        best = nullptr;
-        break;
-      }
-      if (best == nullptr || c->second.size() < best->size()) best = &c->second;
-    }
-    if (best != nullptr) {
-      for (const auto& pod_key : *best) {
-        const v1::Workload& w = *pods.at(pod_key).msg;
-        if (selects(s->selector(), w.labels())) endpoints.insert(w.uid());
-      }
-    }
-  } else if (auto slices_of = slices_by_service.find(key); slices_of != slices_by_service.end()) {
-    for (const auto& slice_key : slices_of->second) {
-      for (const auto& pod_key : slices.at(slice_key).msg->pods) {
-        auto pod = pods.find(pod_key);
-        if (pod != pods.end() && pod->second.in_effect) endpoints.insert(pod->second.msg->uid());
+  std::set<std::string> from_slices;
+  const std::set<std::string>* endpoints = &it->second.selected;
+  if (s->selector().empty()) {
+    endpoints = &from_slices;
+    if (auto slices_of = slices_by_service.find(key); slices_of != slices_by_service.end()) {
+      for (const auto& slice_key : slices_of->second) {
+        for (const auto& pod_key : slices.at(slice_key).msg->pods) {
+          auto pod = pods.find(pod_key);
+          if (pod != pods.end() && pod->second.in_effect)
+            from_slices.insert(pod->second.msg->uid());
+        }
       }
     }
   }
-  for (const auto& uid : endpoints) s->add_endpoints(uid);
+  s->mutable_endpoints()->Reserve(static_cast<int>(endpoints->size()));
+  for (const auto& uid : *endpoints) s->add_endpoints(uid);
   bindServiceWaypoint(*s, namespaceMsg(ns),
                       [this](const std::string& ref) { return trafficType(ref); });
   setFinal(MeshType::kService, key, std::move(s));

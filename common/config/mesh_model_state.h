@@ -47,6 +47,10 @@ struct RouteEntry : Stored<v1::RouteTable> {                     // a VirtualSer
   ConfigErrors pending;
 };
 
+struct ServiceEntry : Stored<v1::Service> {
+  std::set<std::string> selected;  // uids of the in-effect pods its selector selects
+};
+
 struct SliceEntry : Stored<ServiceEndpoints> {
   std::string service_key;  // "<ns>/<service>"
 };
@@ -62,7 +66,7 @@ struct MeshModel::State {
   // VirtualService and an HTTPRoute may share a name), every other kind "<ns>/<name>".
   std::unordered_map<std::string, Stored<v1::Namespace>> namespaces;
   std::unordered_map<std::string, PodEntry> pods;
-  std::unordered_map<std::string, Stored<v1::Service>> services;
+  std::unordered_map<std::string, ServiceEntry> services;
   std::unordered_map<std::string, Stored<v1::Waypoint>> gateways;
   std::unordered_map<std::string, Stored<v1::AuthorizationPolicy>> authorization_policies;
   std::unordered_map<std::string, Stored<v1::PeerAuthentication>> peer_authentications;
@@ -100,7 +104,7 @@ struct MeshModel::State {
   // mesh_model.cc: objects and indexes.
   void setNamespace(const std::string& name, std::optional<Stored<v1::Namespace>> in);
   void setPod(const std::string& key, std::optional<PodEntry> in);
-  void setService(const std::string& key, std::optional<Stored<v1::Service>> in);
+  void setService(const std::string& key, std::optional<ServiceEntry> in);
   void setGateway(const std::string& key, std::optional<Stored<v1::Waypoint>> in);
   void setDestinationRule(const std::string& key, std::optional<Stored<v1::DestinationPolicy>> in);
   void setRoute(const std::string& key, std::optional<RouteEntry> in);
@@ -126,6 +130,8 @@ struct MeshModel::State {
   void updateClaimants(const std::string& key, const std::vector<std::string>& ips,
                        std::map<std::string, std::optional<v1::Workload>>& before);
   bool ownsClaims(const std::string& key, PodEntry& pod);
+  // Uids of the in-effect pods of `ns` that `selector` selects.
+  std::set<std::string> selectedBy(const std::string& ns, const Labels& selector) const;
   void recheckRoute(const std::string& key);
 };
 
