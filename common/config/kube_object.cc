@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/config/field_reader.h"
+#include "common/config/model.h"
 
 namespace ambit::config {
 namespace {
@@ -60,16 +61,20 @@ std::optional<Resource> kubeObjectResource(const nlohmann::json& object, ConfigE
     return std::nullopt;
   }
   r.doc = YAML::Node(YAML::NodeType::Map);
+  const bool pod = k == "Pod";
   for (const auto& [key, v] : object.items()) {
-    if (key != "metadata" || !v.is_object()) {
+    const bool pruned = key == "metadata" || (pod && (key == "spec" || key == "status"));
+    if (!pruned || !v.is_object()) {
       r.doc[key] = jsonToYaml(v);
       continue;
     }
-    YAML::Node m(YAML::NodeType::Map);
-    for (const auto& [mk, mv] : v.items()) {
-      if (mk != "managedFields") m[mk] = jsonToYaml(mv);
+    YAML::Node section(YAML::NodeType::Map);
+    for (const auto& [field, value] : v.items()) {
+      if (key == "metadata" && field == "managedFields") continue;
+      const bool read = key == "metadata" || podReadsField(key, field);
+      section[field] = read ? jsonToYaml(value) : YAML::Node(YAML::NodeType::Null);
     }
-    r.doc["metadata"] = m;
+    r.doc[key] = section;
   }
   if (!child(r.doc, "kind").IsDefined() && !kind.empty()) r.doc["kind"] = std::string(kind);
   if (!child(r.doc, "apiVersion").IsDefined() && !api_version.empty())

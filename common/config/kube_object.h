@@ -27,8 +27,10 @@ YAML::Node jsonToYaml(const nlohmann::json& value);
 
 // The Resource for one API object. `kind`/`api_version` fill in what the object lacks (items of
 // a List response carry neither); the object's own values win. metadata.managedFields is dropped
-// (never read; often the largest part of an object). nullopt, with errors, when the object is
-// not a JSON object or lacks kind, apiVersion or metadata.name.
+// and, in a Pod's spec and status, the values of fields the translator never reads (containers,
+// volumes, conditions, ...) become nulls: their keys stay for the unknown-field check, their
+// content is not converted (most of a pod, and pods are most of a cluster). nullopt, with
+// errors, when the object is not a JSON object or lacks kind, apiVersion or metadata.name.
 std::optional<Resource> kubeObjectResource(const nlohmann::json& object, ConfigErrors& errors,
                                            std::string_view kind = {},
                                            std::string_view api_version = {});

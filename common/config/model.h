@@ -82,6 +82,11 @@ void translateResource(const Resource& r, const LoaderOptions& options, PartialM
 // True when translate() knows `kind`.
 bool isMeshKind(std::string_view kind);
 
+// The fields below a Pod's spec and status that translatePod reads. Every other value there is
+// only checked to be a known key, so the API path (kube_object.h) does not convert it: pods are
+// most of a cluster's objects and most of a pod is container specs and statuses.
+bool podReadsField(std::string_view section, std::string_view key);
+
 // Kind translators, one per family. Each records errors through ctx.reader.
 void translateNamespace(TranslateContext& ctx);
 void translatePod(TranslateContext& ctx);

@@ -140,6 +140,15 @@ void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
 
 }  // namespace
 
+bool podReadsField(std::string_view section, std::string_view key) {
+  if (section == "spec") {
+    return key == "nodeName" || key == "serviceAccountName" || key == "serviceAccount" ||
+           key == "hostNetwork";
+  }
+  if (section == "status") return key == "phase" || key == "podIP" || key == "podIPs";
+  return true;
+}
+
 void translatePod(TranslateContext& ctx) {
   const YAML::Node spec = child(ctx.res.doc, "spec");
   checkPodShape(ctx, spec);
