@@ -26,6 +26,20 @@
 // Which object is "earlier" is the order objects were first stored (an update keeps its place,
 // a removal forgets it): the model equals translate() of its stored objects in that order.
 //
+// An upsert can also make other objects pending or admit them (a DestinationRule losing a
+// subset, a pod giving up an IP): pendingErrors() lists every pending object and why, for
+// ambit-control's Events. A VirtualService and an HTTPRoute of the same name and namespace are
+// one RouteTable name: the earliest stored one in the mesh is served, the other takes over
+// when it goes (translate() would emit both).
+//
+// Joins, as in assemble.cc: enrollment and waypoint binding from the workload's, service's and
+// namespace's labels and the bound Gateway's istio.io/waypoint-for; service endpoints from the
+// selector, or, for a Service without one, from its EndpointSlices' endpoints whose targetRef is
+// a Pod; waypoint addresses from status.addresses, else from its pods (label
+// gateway.networking.k8s.io/gateway-name). Index work happens in upsert()/remove(); the final
+// messages of what changed are rebuilt in takeDelta() (or snapshot()/size()), so a burst of
+// changes (the initial list) rebuilds each touched service once.
+//
 // Output: takeDelta() returns what changed since the previous call as mesh resources
 // (mesh_resources.h names and types), coalesced: an item created and deleted between two calls
 // does not appear; one that existed before and was deleted appears once as removed. Final
