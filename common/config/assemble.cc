@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -25,22 +26,6 @@ void copyGood(const std::vector<Sourced<T>>& in, const std::set<std::string>& ba
   }
 }
 
-std::string label(const google::protobuf::Map<std::string, std::string>& labels,
-                  const std::string& key) {
-  auto it = labels.find(key);
-  return it == labels.end() ? "" : it->second;
-}
-
-bool selects(const google::protobuf::Map<std::string, std::string>& selector,
-             const google::protobuf::Map<std::string, std::string>& labels) {
-  if (selector.empty()) return false;
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return true;
-}
-
 // Traffic type of the waypoint "<ns>/<name>"; "service" (Istio's default) when not declared.
 std::string trafficType(const v1::MeshSnapshot& snap, const std::string& ref) {
   for (const auto& w : snap.waypoints()) {
@@ -50,9 +35,8 @@ std::string trafficType(const v1::MeshSnapshot& snap, const std::string& ref) {
 }
 
 // Binding from a resource's own label: nullopt when unlabelled, "" when opted out ("none").
-std::optional<std::string> ownBinding(const google::protobuf::Map<std::string, std::string>& l,
-                                      const std::string& ns) {
-  const std::string v = label(l, kUseWaypoint);
+std::optional<std::string> ownBinding(const Labels& l, const std::string& ns) {
+  const std::string v = labelOf(l, kUseWaypoint);
   if (v.empty()) return std::nullopt;
   if (v == "none") return std::string();
   return fmt::format("{}/{}", ns, v);
@@ -61,15 +45,8 @@ std::optional<std::string> ownBinding(const google::protobuf::Map<std::string, s
 void bindWorkloads(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
   for (auto& w : *snap.mutable_workloads()) {
     auto it = ns.find(w.namespace_());
-    const v1::Namespace* n = it == ns.end() ? nullptr : it->second;
-    const std::string mode = label(w.labels(), kDataplaneMode);
-    w.set_enrolled(mode == "ambient" || (mode != "none" && n != nullptr && n->ambient()));
-    if (auto own = ownBinding(w.labels(), w.namespace_())) {
-      w.set_waypoint(*own);
-    } else if (n != nullptr && !n->waypoint().empty()) {
-      const std::string t = trafficType(snap, n->waypoint());
-      if (t == "workload" || t == "all") w.set_waypoint(n->waypoint());
-    }
+    bindWorkload(w, it == ns.end() ? nullptr : it->second,
+                 [&](const std::string& ref) { return trafficType(snap, ref); });
   }
 }
 
@@ -78,8 +55,6 @@ void bindWorkloads(v1::MeshSnapshot& snap, const std::map<std::string, const v1:
 // O(candidates) per service instead of a scan of every workload (quadratic at 100k pods).
 class WorkloadsByLabel {
  public:
-  using Labels = google::protobuf::Map<std::string, std::string>;
-
   explicit WorkloadsByLabel(const v1::MeshSnapshot& snap) {
     for (const auto& w : snap.workloads()) {
       for (const auto& [k, v] : w.labels()) index_[key(w.namespace_(), k, v)].push_back(&w);
@@ -111,23 +86,40 @@ class WorkloadsByLabel {
   std::unordered_map<std::string, std::vector<const v1::Workload*>> index_;
 };
 
-void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns) {
+// Pods named by the EndpointSlices of each selector-less Service ("<ns>/<name>"), resolved to
+// workload uids.
+using SlicePods = std::map<std::string, std::vector<std::string>>;
+
+void addSliceEndpoints(v1::Service& s, const SlicePods& slice_pods,
+                       const std::unordered_map<std::string, std::string>& uid_by_pod) {
+  auto it = slice_pods.find(fmt::format("{}/{}", s.namespace_(), s.name()));
+  if (it == slice_pods.end()) return;
+  std::set<std::string> added;
+  for (const auto& pod : it->second) {
+    auto uid = uid_by_pod.find(pod);
+    if (uid != uid_by_pod.end() && added.insert(uid->second).second) s.add_endpoints(uid->second);
+  }
+}
+
+void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns,
+                  const SlicePods& slice_pods) {
   const WorkloadsByLabel workloads(snap);
+  std::unordered_map<std::string, std::string> uid_by_pod;
+  if (!slice_pods.empty()) {
+    for (const auto& w : snap.workloads())
+      uid_by_pod.emplace(fmt::format("{}/{}", w.namespace_(), w.name()), w.uid());
+  }
   for (auto& s : *snap.mutable_services()) {
-    if (const auto* candidates = workloads.candidates(s.namespace_(), s.selector())) {
+    if (s.selector().empty()) {
+      addSliceEndpoints(s, slice_pods, uid_by_pod);
+    } else if (const auto* candidates = workloads.candidates(s.namespace_(), s.selector())) {
       for (const v1::Workload* w : *candidates) {
         if (selects(s.selector(), w->labels())) s.add_endpoints(w->uid());
       }
     }
-    if (auto own = ownBinding(s.labels(), s.namespace_())) {
-      s.set_waypoint(*own);
-      continue;
-    }
     auto it = ns.find(s.namespace_());
-    if (it != ns.end() && !it->second->waypoint().empty()) {
-      const std::string t = trafficType(snap, it->second->waypoint());
-      if (t == "service" || t == "all") s.set_waypoint(it->second->waypoint());
-    }
+    bindServiceWaypoint(s, it == ns.end() ? nullptr : it->second,
+                        [&](const std::string& ref) { return trafficType(snap, ref); });
   }
 }
 
@@ -137,8 +129,7 @@ void resolveWaypointAddresses(v1::MeshSnapshot& snap) {
   for (auto& wp : *snap.mutable_waypoints()) {
     if (wp.addresses_size() > 0) continue;
     for (const auto& w : snap.workloads()) {
-      if (w.namespace_() == wp.namespace_() &&
-          label(w.labels(), "gateway.networking.k8s.io/gateway-name") == wp.name()) {
+      if (w.namespace_() == wp.namespace_() && labelOf(w.labels(), kGatewayName) == wp.name()) {
         for (const auto& a : w.addresses()) wp.add_addresses(a);
       }
     }
@@ -146,6 +137,41 @@ void resolveWaypointAddresses(v1::MeshSnapshot& snap) {
 }
 
 }  // namespace
+
+std::string labelOf(const Labels& labels, const std::string& key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? "" : it->second;
+}
+
+bool selects(const Labels& selector, const Labels& labels) {
+  if (selector.empty()) return false;
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+void bindWorkload(v1::Workload& w, const v1::Namespace* ns, const TrafficTypeOf& traffic_type) {
+  const std::string mode = labelOf(w.labels(), kDataplaneMode);
+  w.set_enrolled(mode == "ambient" || (mode != "none" && ns != nullptr && ns->ambient()));
+  if (auto own = ownBinding(w.labels(), w.namespace_())) {
+    w.set_waypoint(*own);
+  } else if (ns != nullptr && !ns->waypoint().empty()) {
+    const std::string t = traffic_type(ns->waypoint());
+    if (t == "workload" || t == "all") w.set_waypoint(ns->waypoint());
+  }
+}
+
+void bindServiceWaypoint(v1::Service& s, const v1::Namespace* ns,
+                         const TrafficTypeOf& traffic_type) {
+  if (auto own = ownBinding(s.labels(), s.namespace_())) {
+    s.set_waypoint(*own);
+  } else if (ns != nullptr && !ns->waypoint().empty()) {
+    const std::string t = traffic_type(ns->waypoint());
+    if (t == "service" || t == "all") s.set_waypoint(ns->waypoint());
+  }
+}
 
 void crossCheck(const PartialModel& model, ConfigErrors& errors) {
   for (const auto& ref : model.subset_refs) {
@@ -191,7 +217,13 @@ v1::MeshSnapshot assemble(const PartialModel& model, const std::set<std::string>
   for (const auto& n : snap.namespaces()) ns.emplace(n.name(), &n);
   resolveWaypointAddresses(snap);
   bindWorkloads(snap, ns);
-  bindServices(snap, ns);
+  SlicePods slice_pods;
+  for (const auto& slice : model.endpoint_slices) {
+    if (!good(slice, bad_files)) continue;
+    auto& pods = slice_pods[fmt::format("{}/{}", slice.msg.ns, slice.msg.service)];
+    pods.insert(pods.end(), slice.msg.pods.begin(), slice.msg.pods.end());
+  }
+  bindServices(snap, ns, slice_pods);
   return snap;
 }
 

@@ -51,6 +51,7 @@ const KindInfo* findKind(std::string_view kind) {
        translateRequestAuthentication},
       {"Gateway", "gateway.networking.k8s.io", {"v1", "v1beta1"}, translateGateway},
       {"HTTPRoute", "gateway.networking.k8s.io", {"v1", "v1beta1"}, translateHttpRoute},
+      {"EndpointSlice", "discovery.k8s.io", {"v1"}, translateEndpointSlice},
   };
   for (const auto& k : kKinds) {
     if (k.kind == kind) return &k;
@@ -105,12 +106,21 @@ bool admit(const Resource& r, FieldReader& reader, const KindInfo*& kind,
   return ok;
 }
 
+}  // namespace
+
+bool isMeshKind(std::string_view kind) { return findKind(kind) != nullptr; }
+
 void translateResource(const Resource& r, const LoaderOptions& options, PartialModel& model,
                        std::map<std::string, const Resource*>& seen, ConfigErrors& errors) {
   FieldReader reader(r.file, r.object(), r.doc, errors);
   const KindInfo* kind = nullptr;
   if (!admit(r, reader, kind, seen)) return;
-  reader.checkFields(r.doc, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+  if (r.kind == "EndpointSlice") {  // discovery.k8s.io keeps its fields at the top level
+    reader.checkFields(r.doc, "",
+                       {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
+  } else {
+    reader.checkFields(r.doc, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+  }
   TranslateContext ctx{r, reader, options, model};
   try {
     kind->translate(ctx);
@@ -118,8 +128,6 @@ void translateResource(const Resource& r, const LoaderOptions& options, PartialM
     reader.fail(r.doc, fmt::format("malformed {}: {}", r.kind, e.what()));
   }
 }
-
-}  // namespace
 
 std::string TranslateContext::host(std::string_view h) const {
   return resolveHost(h, res.ns, options.cluster_domain);

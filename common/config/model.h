@@ -35,6 +35,14 @@ struct IpClaim {
   const Resource* origin = nullptr;
 };
 
+// An EndpointSlice's Pod endpoints, for a Service without a selector: the slice's service
+// (label kubernetes.io/service-name) and the pods its endpoints point at ("<ns>/<name>").
+struct ServiceEndpoints {
+  std::string ns;
+  std::string service;
+  std::vector<std::string> pods;
+};
+
 struct PartialModel {
   std::vector<Sourced<v1::Namespace>> namespaces;
   std::vector<Sourced<v1::Workload>> workloads;
@@ -45,6 +53,7 @@ struct PartialModel {
   std::vector<Sourced<v1::RequestAuthentication>> request_authentications;
   std::vector<Sourced<v1::RouteTable>> route_tables;
   std::vector<Sourced<v1::DestinationPolicy>> destination_policies;
+  std::vector<Sourced<ServiceEndpoints>> endpoint_slices;
   std::vector<SubsetRef> subset_refs;
   std::vector<IpClaim> ip_claims;
 };
@@ -66,6 +75,18 @@ std::map<std::string, std::string> readLabels(TranslateContext& ctx);
 std::map<std::string, std::string> readSelector(TranslateContext& ctx, const YAML::Node& map,
                                                 std::string_view key, std::string_view path);
 
+// Translates one resource into `model` (identity checks, then its kind's translator); problems go
+// to `errors`. `seen` (object() -> resource) catches duplicates across one translation.
+void translateResource(const Resource& r, const LoaderOptions& options, PartialModel& model,
+                       std::map<std::string, const Resource*>& seen, ConfigErrors& errors);
+// True when translate() knows `kind`.
+bool isMeshKind(std::string_view kind);
+
+// The fields below a Pod's spec and status that translatePod reads. Every other value there is
+// only checked to be a known key, so the API path (kube_object.h) does not convert it: pods are
+// most of a cluster's objects and most of a pod is container specs and statuses.
+bool podReadsField(std::string_view section, std::string_view key);
+
 // Kind translators, one per family. Each records errors through ctx.reader.
 void translateNamespace(TranslateContext& ctx);
 void translatePod(TranslateContext& ctx);
@@ -77,5 +98,6 @@ void translateRequestAuthentication(TranslateContext& ctx);
 void translateVirtualService(TranslateContext& ctx);
 void translateDestinationRule(TranslateContext& ctx);
 void translateHttpRoute(TranslateContext& ctx);
+void translateEndpointSlice(TranslateContext& ctx);
 
 }  // namespace ambit::config

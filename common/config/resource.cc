@@ -9,8 +9,9 @@ namespace {
 
 constexpr const char* kDefaultNamespace = "default";
 
-// Reads the identity fields; false (with errors) when the document cannot be identified.
-bool identify(Resource& r, ConfigErrors& errors) {
+}  // namespace
+
+bool identifyResource(Resource& r, ConfigErrors& errors) {
   FieldReader reader(r.file, "", r.doc, errors);
   if (!isMap(r.doc)) {
     reader.fail(r.doc, "document must be a map with apiVersion, kind and metadata");
@@ -28,7 +29,8 @@ bool identify(Resource& r, ConfigErrors& errors) {
                  meta, "metadata",
                  {"name", "namespace", "labels", "annotations", "uid", "resourceVersion",
                   "generation", "creationTimestamp", "deletionTimestamp", "ownerReferences",
-                  "finalizers", "generateName", "managedFields"})) {
+                  "finalizers", "generateName", "managedFields", "deletionGracePeriodSeconds",
+                  "selfLink"})) {
     name = reader.str(meta, "name", "metadata", true);
     ns = reader.str(meta, "namespace", "metadata");
   }
@@ -39,8 +41,6 @@ bool identify(Resource& r, ConfigErrors& errors) {
   r.ns = r.kind == "Namespace" ? "" : ns.value_or(kDefaultNamespace);
   return true;
 }
-
-}  // namespace
 
 std::string Resource::object() const {
   if (ns.empty()) return fmt::format("{} {}", kind, name);
@@ -68,7 +68,7 @@ std::vector<Resource> splitResources(const std::vector<SourceDocument>& files,
       r.file = files[i].path;
       r.doc = doc;
       r.line = doc.Mark().line + 1;
-      if (identify(r, errors)) out.push_back(std::move(r));
+      if (identifyResource(r, errors)) out.push_back(std::move(r));
     }
   }
   return out;

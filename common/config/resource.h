@@ -30,6 +30,10 @@ struct Resource {
   std::string object() const;
 };
 
+// Reads kind, apiVersion, metadata.name and metadata.namespace of `r.doc` into `r`; false (with
+// errors naming `r.file`) when the document cannot be identified.
+bool identifyResource(Resource& r, ConfigErrors& errors);
+
 // Splits every file into resources. Unparsable YAML, documents that are not maps and documents
 // missing apiVersion/kind/metadata.name are reported and skipped; empty documents are ignored.
 std::vector<Resource> splitResources(const std::vector<SourceDocument>& files,

@@ -128,21 +128,39 @@ void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
       "priority", "preemptionPolicy", "schedulerName", "automountServiceAccountToken",
       "hostname", "subdomain", "imagePullSecrets", "enableServiceLinks", "runtimeClassName",
       "topologySpreadConstraints", "hostAliases", "shareProcessNamespace", "readinessGates",
-      "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers"});
+      "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers",
+      "resources", "hostnameOverride"});
   ctx.reader.checkFields(child(ctx.res.doc, "status"), "status", {
       "podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
       "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
-      "nominatedNodeName", "ephemeralContainerStatuses", "resize"});
+      "nominatedNodeName", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses",
+      "observedGeneration", "extendedResourceClaimStatus"});
   // clang-format on
 }
 
 }  // namespace
 
+bool podReadsField(std::string_view section, std::string_view key) {
+  if (section == "spec") {
+    return key == "nodeName" || key == "serviceAccountName" || key == "serviceAccount" ||
+           key == "hostNetwork";
+  }
+  if (section == "status") return key == "phase" || key == "podIP" || key == "podIPs";
+  return true;
+}
+
 void translatePod(TranslateContext& ctx) {
   const YAML::Node spec = child(ctx.res.doc, "spec");
   checkPodShape(ctx, spec);
+  // A pod that ran to completion is no workload: its IPs go back to the node's pool.
+  const std::string phase =
+      ctx.reader.str(child(ctx.res.doc, "status"), "phase", "status").value_or("");
+  if (phase == "Succeeded" || phase == "Failed") return;
   v1::Workload w;
-  w.set_uid(fmt::format("{}/{}", ctx.res.ns, ctx.res.name));
+  // Kubernetes' metadata.uid when the pod has one (objects from the API server), else the
+  // local-mode "<namespace>/<name>".
+  const auto uid = ctx.reader.str(child(ctx.res.doc, "metadata"), "uid", "metadata");
+  w.set_uid(uid && !uid->empty() ? *uid : fmt::format("{}/{}", ctx.res.ns, ctx.res.name));
   w.set_name(ctx.res.name);
   w.set_namespace_(ctx.res.ns);
   w.set_trust_domain(ctx.options.trust_domain);
@@ -266,7 +284,8 @@ void translateGateway(TranslateContext& ctx) {
   const auto cls = ctx.reader.str(spec, "gatewayClassName", "spec", true);
   if (!cls || (*cls != "istio-waypoint" && *cls != "ambit-waypoint")) return;  // not ours
   ctx.reader.checkFields(spec, "spec",
-                         {"gatewayClassName", "listeners", "addresses", "infrastructure"});
+                         {"gatewayClassName", "listeners", "addresses", "infrastructure",
+                          "backendTLS", "allowedListeners"});
   v1::Waypoint wp;
   wp.set_name(ctx.res.name);
   wp.set_namespace_(ctx.res.ns);
@@ -278,7 +297,10 @@ void translateGateway(TranslateContext& ctx) {
   wp.set_traffic_type(labelOr(labels, {kWaypointFor.data()}, "service"));
   const auto addrs = ctx.reader.list(child(ctx.res.doc, "status"), "addresses", "status");
   for (size_t i = 0; i < addrs.size(); ++i) {
-    const auto v = ctx.reader.str(addrs[i], "value", fieldPath("status.addresses", i), true);
+    const std::string path = fieldPath("status.addresses", i);
+    // Hostname addresses (Istio publishes the waypoint Service's name) say nothing about IPs.
+    if (ctx.reader.str(addrs[i], "type", path).value_or("IPAddress") == "Hostname") continue;
+    const auto v = ctx.reader.str(addrs[i], "value", path, true);
     if (!v) continue;
     if (auto ip = parseIp(*v)) {
       wp.add_addresses(*ip);
