@@ -228,7 +228,7 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
 }
 
 void DeltaStream::trySend() {
-  if (finishing_ || writing_ || !principal_) return;
+  if (finishing_ || writing_ || !principal_ || !host_.store().ready()) return;
   for (size_t i = 0; i < types_.size(); ++i) {
     size_t index = (next_type_ + i) % types_.size();
     TypeState& ts = types_[index];

@@ -42,7 +42,7 @@ std::string contentVersion(const google::protobuf::Any& resource) {
   return fmt::format("{:016x}", hash);
 }
 
-ResourceStore::ResourceStore() {
+ResourceStore::ResourceStore(bool ready) : ready_(ready) {
   for (auto& view : views_) view = std::make_shared<TypeView>();
 }
 
@@ -73,9 +73,27 @@ bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> up
     views_[indexOf(type)] = std::move(next);
     ++system_version_;
   }
+  notify();
+  return true;
+}
+
+void ResourceStore::markReady() {
+  {
+    std::lock_guard lock(mu_);
+    if (ready_) return;
+    ready_ = true;
+  }
+  notify();
+}
+
+bool ResourceStore::ready() const {
+  std::lock_guard lock(mu_);
+  return ready_;
+}
+
+void ResourceStore::notify() {
   std::lock_guard lock(listeners_mu_);
   for (auto& [id, listener] : listeners_) listener();
-  return true;
 }
 
 std::shared_ptr<const TypeView> ResourceStore::view(config::MeshType type) const {

@@ -55,7 +55,10 @@ class ResourceStore {
   using Listener = std::function<void()>;
   using ListenerId = uint64_t;
 
-  ResourceStore();
+  // A store that is not ready holds its streams' responses back until markReady(): a relay or
+  // a control plane that has not loaded its first state must not serve an empty mesh, which a
+  // client would take for the truth.
+  explicit ResourceStore(bool ready = true);
   ResourceStore(const ResourceStore&) = delete;
   ResourceStore& operator=(const ResourceStore&) = delete;
 
@@ -64,6 +67,10 @@ class ResourceStore {
   // not called. Returns whether anything changed.
   bool update(config::MeshType type, std::vector<ResourceUpsert> upserts,
               const std::vector<std::string>& removed);
+
+  // Idempotent; listeners are called on the first call.
+  void markReady();
+  bool ready() const;
 
   std::shared_ptr<const TypeView> view(config::MeshType type) const;
   // Counts every change of any type: the DeltaDiscoveryResponse's system_version.
@@ -77,6 +84,9 @@ class ResourceStore {
   mutable std::mutex mu_;
   std::array<std::shared_ptr<const TypeView>, config::kMeshTypes.size()> views_;  // mu_
   uint64_t system_version_ = 0;                                                  // mu_
+  bool ready_;                                                                   // mu_
+
+  void notify();
 
   std::mutex listeners_mu_;  // held while listeners run, so unsubscribe() waits for them
   std::map<ListenerId, Listener> listeners_;

@@ -6,7 +6,8 @@
 //   type is answered with the type's state minus what `initial_versions` says the client
 //   already holds at the same version, plus `removed` for held names that no longer exist
 //   (resuming after a reconnect, possibly to another replica: versions are content hashes).
-//   That first response is sent even when empty, so a client knows when it is in sync.
+//   That first response is sent even when empty, so a client knows when it is in sync. Nothing
+//   is sent while the store is not ready (ResourceStore::markReady()).
 // - Each response carries a nonce; the client ACKs or NACKs it (nonce + error_detail). A NACK
 //   is logged with the client's node and message and counted; the server treats the rejected
 //   versions as sent and does not resend them (a new version of the resource is sent).
