@@ -5,7 +5,9 @@
 namespace ambit::discovery {
 
 std::string Principal::toString() const {
-  std::string out = fmt::format("{}/{}", namespace_name, service_account);
+  std::string out = namespace_name.empty() && service_account.empty()
+                        ? std::string("local")
+                        : fmt::format("{}/{}", namespace_name, service_account);
   if (node) out += fmt::format(" node={}", *node);
   if (pod) out += fmt::format(" pod={}", *pod);
   return out;

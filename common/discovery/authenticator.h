@@ -19,7 +19,7 @@ struct Principal {
   std::optional<std::string> node;  // the node an agent runs on, when the token names it
   std::optional<std::string> pod;
 
-  // "ns/sa" plus " node=N pod=P" when known, for logs.
+  // "ns/sa" ("local" when both are empty) plus " node=N pod=P" when known, for logs.
   std::string toString() const;
 };
 

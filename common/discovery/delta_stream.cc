@@ -110,6 +110,7 @@ void DeltaStream::readDone(bool ok) {
   handleRequest(request_);
   startRead();
   trySend();
+  host_.requested();
 }
 
 void DeltaStream::writeDone(bool ok) {

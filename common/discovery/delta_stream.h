@@ -34,6 +34,7 @@ class StreamHost {
   virtual void streamStarted(std::shared_ptr<DeltaStream> stream) = 0;  // authenticated
   virtual void streamEnded(const std::shared_ptr<DeltaStream>& stream) = 0;
   virtual void streamRefused() = 0;
+  virtual void requested() = 0;  // after the request's effects (responses) are started
   virtual void responded(config::MeshType type) = 0;
   virtual void acked(config::MeshType type) = 0;
   virtual void nacked(config::MeshType type) = 0;

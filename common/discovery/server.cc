@@ -95,7 +95,7 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   std::atomic<bool> push_queued_{false};
   std::set<std::shared_ptr<internal::DeltaStream>> streams_;  // stream thread
   std::optional<Metrics> metrics_;
-  std::atomic<uint64_t> active_{0}, refused_{0}, responses_{0}, acks_{0}, nacks_{0};
+  std::atomic<uint64_t> active_{0}, refused_{0}, requests_{0}, responses_{0}, acks_{0}, nacks_{0};
 
   grpc::ServerBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>* DeltaStream(
       grpc::CallbackServerContext* context) override {
@@ -123,6 +123,7 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
     ++responses_;
     if (metrics_) metrics_->responses[static_cast<size_t>(type)]->Increment();
   }
+  void requested() override { ++requests_; }
   void acked(config::MeshType) override { ++acks_; }
   void nacked(config::MeshType type) override {
     ++nacks_;
@@ -185,7 +186,13 @@ Status DiscoveryServer::Impl::listen() {
 void DiscoveryServer::Impl::shutdown() {
   if (listener_) store_->unsubscribe(*std::exchange(listener_, std::nullopt));
   if (server_) {
-    // Cancels every stream; their reactors finish on the stream thread, still running here.
+    // Streams never end by themselves: end them now (clients reconnect elsewhere), then give
+    // other calls (certificate requests) a grace period.
+    boost::asio::post(io_, [this] {
+      for (const auto& stream : streams_) {
+        stream->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
+      }
+    });
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();
   }
@@ -223,6 +230,7 @@ int DiscoveryServer::port() const { return impl_->port_; }
 DiscoveryServerStats DiscoveryServer::stats() const {
   return DiscoveryServerStats{.streams_active = impl_->active_,
                               .streams_refused = impl_->refused_,
+                              .requests = impl_->requests_,
                               .responses = impl_->responses_,
                               .acks = impl_->acks_,
                               .nacks = impl_->nacks_};

@@ -60,6 +60,7 @@ struct DiscoveryServerOptions {
 struct DiscoveryServerStats {
   uint64_t streams_active = 0;
   uint64_t streams_refused = 0;  // authentication refused
+  uint64_t requests = 0;         // DeltaDiscoveryRequests handled
   uint64_t responses = 0;        // DeltaDiscoveryResponses sent
   uint64_t acks = 0;
   uint64_t nacks = 0;
