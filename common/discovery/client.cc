@@ -26,10 +26,19 @@ constexpr int kKeepaliveTimeoutMs = 10'000;
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
-std::string describe(const grpc::Status& status) {
+// gRPC's words, plus what a TLS failure most likely means for the operator.
+std::string describe(const grpc::Status& status, const DiscoverySourceOptions& options) {
   if (status.ok()) return "the server closed the stream";
-  return fmt::format("{} (gRPC code {})", status.error_message(),
-                     static_cast<int>(status.error_code()));
+  std::string out = fmt::format("{} (gRPC code {})", status.error_message(),
+                                static_cast<int>(status.error_code()));
+  const std::string& message = status.error_message();
+  if (message.find("certificate verify failed") != std::string::npos) {
+    out += fmt::format(": the server's certificate does not chain to the root in --control-ca {}",
+                       options.control_ca.string());
+  } else if (message.find("not in peer certificate") != std::string::npos) {
+    out += ": the server's certificate is not issued for the name dialed";
+  }
+  return out;
 }
 
 }  // namespace
@@ -276,7 +285,7 @@ void DiscoverySource::Core::onStreamDone(ClientStream* stream, const grpc::Statu
   if (stream != stream_.get()) return;
   stream_.reset();
   if (!stream_answered_) ++failures_;
-  std::string why = describe(status);
+  std::string why = describe(status, options_);
   std::chrono::milliseconds delay = nextBackoff();
   logWarn("discovery: stream to {} ended: {}; reconnecting in {} ms", stream->address(), why,
           delay.count());
