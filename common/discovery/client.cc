@@ -274,6 +274,7 @@ void DiscoverySource::Core::onResponse(ClientStream* stream, v1::DeltaDiscoveryR
     stream_->write(std::move(ack));
   }
   if (!awaiting_.empty()) return;  // publish only a whole mesh
+  status_->update([](DiscoveryStatus::Values& v) { v.from_persisted = false; });
   if (!published_) {
     publishNow();
   } else if (dirty_) {

@@ -46,8 +46,9 @@ void ClientStream::release() {
 }
 
 void ClientStream::waitDone() {
-  std::unique_lock lock(done_mu_);
-  done_cv_.wait(lock, [this] { return done_; });
+  std::shared_ptr<DoneLatch> latch = done_;
+  std::unique_lock lock(latch->mu);
+  latch->cv.wait(lock, [&] { return latch->done; });
 }
 
 void ClientStream::OnReadDone(bool ok) {
@@ -71,13 +72,17 @@ void ClientStream::OnWriteDone(bool ok) {
 }
 
 void ClientStream::OnDone(const grpc::Status& status) {
-  post([this, status] { events_.done(this, status); });
-  std::shared_ptr<ClientStream> self = std::move(self_);
+  std::shared_ptr<DoneLatch> latch = done_;
+  // The posted handler takes the self-reference: the last reference is dropped on the config
+  // thread (or with its io_context), never here. `this` may be gone once it is posted.
+  boost::asio::post(io_, [alive = events_.alive, self = std::move(self_), status] {
+    if (alive.lock()) self->events_.done(self.get(), status);
+  });
   {
-    std::lock_guard lock(done_mu_);
-    done_ = true;
+    std::lock_guard lock(latch->mu);
+    latch->done = true;
   }
-  done_cv_.notify_all();
+  latch->cv.notify_all();
 }
 
 }  // namespace ambit::discovery::internal

@@ -66,9 +66,13 @@ class ClientStream final
   std::deque<v1::DeltaDiscoveryRequest> queue_;  // config thread
   bool writing_ = false;                         // config thread
   bool released_ = false;                        // config thread
-  std::mutex done_mu_;
-  std::condition_variable done_cv_;
-  bool done_ = false;  // done_mu_
+  // Set by OnDone; shared, because the stream itself may be gone by the time it is set.
+  struct DoneLatch {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // mu
+  };
+  std::shared_ptr<DoneLatch> done_ = std::make_shared<DoneLatch>();
 };
 
 }  // namespace ambit::discovery::internal

@@ -4,6 +4,7 @@
 #include "common/discovery/server.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 #include <sys/stat.h>
 
 #include "tests/support/log_capture.h"
@@ -21,7 +22,8 @@ class DiscoveryServerTest : public ::testing::Test {
     putWorkload(*store_, workload("b"));
     server_ = startServer(store_, {.address = "127.0.0.1:0",
                                    .tls = tls_.serverTls(),
-                                   .authenticator = auth_});
+                                   .authenticator = auth_,
+                                   .metrics = metrics_});
     ASSERT_TRUE(server_);
   }
 
@@ -31,8 +33,23 @@ class DiscoveryServerTest : public ::testing::Test {
   Tls tls_{dir_};
   std::shared_ptr<ResourceStore> store_ = std::make_shared<ResourceStore>();
   std::shared_ptr<TokenAuthenticator> auth_ = std::make_shared<TokenAuthenticator>("token-1");
+  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<DiscoveryServer> server_;
 };
+
+// The value of counter `name` with label type=`type`, or -1 when there is none.
+double counterValue(prometheus::Registry& registry, const std::string& name,
+                    const std::string& type) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "type" && label.value == type) return metric.counter.value;
+      }
+    }
+  }
+  return -1;
+}
 
 TEST_F(DiscoveryServerTest, InitialSyncSendsEveryResourceOfTheType) {
   auto c = client();
@@ -87,6 +104,8 @@ TEST_F(DiscoveryServerTest, NackIsLoggedCountedAndNotResent) {
   ASSERT_TRUE(c->nack(first, "workload default/a: bad address"));
   ASSERT_TRUE(eventually([&] { return server_->stats().nacks == 1; }, kWait));
   EXPECT_EQ(server_->stats().acks, 0u);
+  EXPECT_EQ(counterValue(*metrics_, "ambit_discovery_nacks_total", "Workload"), 1);
+  EXPECT_EQ(counterValue(*metrics_, "ambit_discovery_nacks_total", "Service"), 0);
   std::string text = log.text();
   EXPECT_NE(text.find("node-7"), std::string::npos) << text;
   EXPECT_NE(text.find("workload default/a: bad address"), std::string::npos) << text;
