@@ -15,9 +15,10 @@ std::string Principal::toString() const {
 
 void AllowLocal::authenticate(const CallerInfo& caller, Done done) {
   if (!caller.unix_socket) {
-    done(makeError("this discovery server accepts only local callers on its unix socket; "
-                   "{} is not one",
-                   caller.peer));
+    done(
+        makeError("this discovery server accepts only local callers on its unix socket; "
+                  "{} is not one",
+                  caller.peer));
     return;
   }
   done(principal_);

@@ -67,14 +67,16 @@ Result<std::shared_ptr<grpc::Channel>> makeControlChannel(const ChannelOptions& 
     return grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
   }
   if (options.control_ca.empty()) {
-    return makeError("{} is reached over TLS and needs the root certificate it chains to "
-                     "(--control-ca FILE)",
-                     options.address);
+    return makeError(
+        "{} is reached over TLS and needs the root certificate it chains to "
+        "(--control-ca FILE)",
+        options.address);
   }
   auto roots = readFile(options.control_ca, "--control-ca");
   if (!roots) return roots.error();
   if (roots->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-    return makeError("--control-ca {}: no PEM certificate in the file", options.control_ca.string());
+    return makeError("--control-ca {}: no PEM certificate in the file",
+                     options.control_ca.string());
   }
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = std::move(*roots);

@@ -25,10 +25,10 @@
 namespace ambit::discovery {
 
 struct ChannelOptions {
-  std::string address;                 // "unix:/path", "host:port" or "dns:///host:port"
-  std::filesystem::path control_ca;    // root PEM; required for a TLS address
-  std::filesystem::path token_file;    // optional; ignored on a unix socket
-  std::string server_name;             // optional: name checked instead of the address's host
+  std::string address;               // "unix:/path", "host:port" or "dns:///host:port"
+  std::filesystem::path control_ca;  // root PEM; required for a TLS address
+  std::filesystem::path token_file;  // optional; ignored on a unix socket
+  std::string server_name;           // optional: name checked instead of the address's host
 };
 
 // True for a "unix:" address (plaintext), false for one reached over TLS.

@@ -94,7 +94,7 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   std::set<config::MeshType> awaiting_;   // types that have not answered on this stream
   bool stream_answered_ = false;
   size_t next_address_ = 0;
-  int failures_ = 0;  // consecutive streams that got no answer
+  int failures_ = 0;        // consecutive streams that got no answer
   bool dirty_ = false;      // the store differs from the last published snapshot
   bool published_ = false;  // something was published
   bool publish_pending_ = false;
@@ -350,10 +350,11 @@ void DiscoverySource::Core::publishNow() {
 void DiscoverySource::Core::publishPersisted() {
   auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
                                                               persisted_at_);
-  logWarn("discovery: no control plane reachable within {} ms ({}); running from the persisted "
-          "snapshot {} written {} s ago",
-          options_.persisted_after.count(), status_->get().last_error,
-          options_.snapshot_file.string(), age.count());
+  logWarn(
+      "discovery: no control plane reachable within {} ms ({}); running from the persisted "
+      "snapshot {} written {} s ago",
+      options_.persisted_after.count(), status_->get().last_error, options_.snapshot_file.string(),
+      age.count());
   published_ = true;
   status_->update([](DiscoveryStatus::Values& v) {
     ++v.publishes;

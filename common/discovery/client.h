@@ -38,11 +38,11 @@
 namespace ambit::discovery {
 
 struct DiscoverySourceOptions {
-  std::vector<std::string> addresses;  // "host:port", "dns:///host:port" or "unix:/path"
-  std::filesystem::path control_ca;    // for TLS addresses (channel.h)
-  std::filesystem::path token_file;    // optional bearer token, re-read on every (re)connect
-  std::string server_name;             // optional TLS name override (channel.h)
-  std::string node;                    // sent as DeltaDiscoveryRequest.node
+  std::vector<std::string> addresses;   // "host:port", "dns:///host:port" or "unix:/path"
+  std::filesystem::path control_ca;     // for TLS addresses (channel.h)
+  std::filesystem::path token_file;     // optional bearer token, re-read on every (re)connect
+  std::string server_name;              // optional TLS name override (channel.h)
+  std::string node;                     // sent as DeltaDiscoveryRequest.node
   std::filesystem::path snapshot_file;  // optional persistence
   std::chrono::milliseconds debounce{10};
   std::chrono::milliseconds persisted_after{std::chrono::seconds(3)};
@@ -55,13 +55,13 @@ struct DiscoverySourceOptions {
 class DiscoveryStatus {
  public:
   struct Values {
-    bool connected = false;          // a stream is open and has answered
-    bool from_persisted = false;     // the last publish was the persisted snapshot
-    std::string server;              // address of the current or last stream
-    std::string last_error;          // why the last stream ended or failed, "" if none
-    uint64_t streams = 0;            // streams started
+    bool connected = false;       // a stream is open and has answered
+    bool from_persisted = false;  // the last publish was the persisted snapshot
+    std::string server;           // address of the current or last stream
+    std::string last_error;       // why the last stream ended or failed, "" if none
+    uint64_t streams = 0;         // streams started
     uint64_t responses = 0;
-    uint64_t nacks = 0;              // responses this client rejected
+    uint64_t nacks = 0;  // responses this client rejected
     uint64_t publishes = 0;
   };
   Values get() const {

@@ -10,10 +10,10 @@ ClientStream::ClientStream(boost::asio::io_context& io, ClientStreamEvents event
 
 template <typename F>
 void ClientStream::post(F&& f) {
-  boost::asio::post(io_, [alive = events_.alive, self = shared_from_this(),
-                          f = std::forward<F>(f)]() mutable {
-    if (alive.lock()) f();
-  });
+  boost::asio::post(
+      io_, [alive = events_.alive, self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+        if (alive.lock()) f();
+      });
 }
 
 void ClientStream::start(v1::DiscoveryService::Stub& stub) {

@@ -60,9 +60,9 @@ class ClientStream final
   ClientStreamEvents events_;
   std::string address_;
   grpc::ClientContext context_;
-  std::shared_ptr<ClientStream> self_;  // released at OnDone
-  v1::DeltaDiscoveryResponse response_;  // owned by gRPC while a read is in flight
-  v1::DeltaDiscoveryRequest request_;    // owned by gRPC while a write is in flight
+  std::shared_ptr<ClientStream> self_;           // released at OnDone
+  v1::DeltaDiscoveryResponse response_;          // owned by gRPC while a read is in flight
+  v1::DeltaDiscoveryRequest request_;            // owned by gRPC while a write is in flight
   std::deque<v1::DeltaDiscoveryRequest> queue_;  // config thread
   bool writing_ = false;                         // config thread
   bool released_ = false;                        // config thread

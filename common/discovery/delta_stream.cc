@@ -76,8 +76,7 @@ void DeltaStream::OnDone() {
 }
 
 std::string DeltaStream::describe() const {
-  return fmt::format("node '{}' ({}, {})", node_, principal_ ? principal_->toString() : "?",
-                     peer_);
+  return fmt::format("node '{}' ({}, {})", node_, principal_ ? principal_->toString() : "?", peer_);
 }
 
 void DeltaStream::authenticated(Result<Principal> principal) {

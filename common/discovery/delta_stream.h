@@ -91,8 +91,8 @@ class DeltaStream final
   std::optional<Principal> principal_;
   std::string node_;
   std::array<TypeState, config::kMeshTypes.size()> types_;
-  v1::DeltaDiscoveryRequest request_;   // owned by gRPC while a read is in flight
-  v1::DeltaDiscoveryResponse response_; // owned by gRPC while a write is in flight
+  v1::DeltaDiscoveryRequest request_;    // owned by gRPC while a read is in flight
+  v1::DeltaDiscoveryResponse response_;  // owned by gRPC while a write is in flight
   bool writing_ = false;
   bool finishing_ = false;
   bool finished_ = false;

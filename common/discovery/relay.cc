@@ -8,7 +8,8 @@ size_t updateFromSnapshot(ResourceStore& store, const v1::MeshSnapshot& snapshot
   std::array<std::vector<ResourceUpsert>, config::kMeshTypes.size()> upserts;
   std::array<std::map<std::string, bool>, config::kMeshTypes.size()> present;
   std::array<std::shared_ptr<const TypeView>, config::kMeshTypes.size()> views;
-  for (config::MeshType type : config::kMeshTypes) views[static_cast<size_t>(type)] = store.view(type);
+  for (config::MeshType type : config::kMeshTypes)
+    views[static_cast<size_t>(type)] = store.view(type);
   config::forEachResource(snapshot, [&](config::MeshType type, const std::string& name,
                                         const google::protobuf::Message& message) {
     size_t i = static_cast<size_t>(type);

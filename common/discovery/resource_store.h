@@ -83,8 +83,8 @@ class ResourceStore {
  private:
   mutable std::mutex mu_;
   std::array<std::shared_ptr<const TypeView>, config::kMeshTypes.size()> views_;  // mu_
-  uint64_t system_version_ = 0;                                                  // mu_
-  bool ready_;                                                                   // mu_
+  uint64_t system_version_ = 0;                                                   // mu_
+  bool ready_;                                                                    // mu_
 
   void notify();
 

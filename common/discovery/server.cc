@@ -1,6 +1,8 @@
 #include "common/discovery/server.h"
 
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <prometheus/counter.h>
@@ -12,6 +14,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -42,6 +45,41 @@ Status prepareUnixSocket(const std::filesystem::path& path) {
   }
   if (::unlink(path.c_str()) != 0) return errnoError(fmt::format("remove stale {}", path.string()));
   return Status::ok();
+}
+
+bool holdsPem(const std::filesystem::path& file, std::string_view marker) {
+  std::ifstream in(file);  // unreadable: empty
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return content.find(marker) != std::string::npos;
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> serverCredentials(
+    const std::string& address, const std::optional<ServerTls>& tls) {
+  if (tls && !tls->cert_chain_pem.empty() && !tls->key_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_chain_pem});
+    return grpc::SslServerCredentials(ssl);
+  }
+  if (tls && !tls->cert_chain_file.empty() && !tls->key_file.empty()) {
+    // Checked here: gRPC would start anyway and fail every handshake.
+    if (!holdsPem(tls->cert_chain_file, "-----BEGIN CERTIFICATE-----")) {
+      return makeError("discovery server on {}: no PEM certificate in {}", address,
+                       tls->cert_chain_file.string());
+    }
+    if (!holdsPem(tls->key_file, "PRIVATE KEY-----")) {
+      return makeError("discovery server on {}: no PEM private key in {}", address,
+                       tls->key_file.string());
+    }
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls->key_file.string(), tls->cert_chain_file.string(),
+        static_cast<unsigned>(std::max<int64_t>(1, tls->refresh.count())));
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_identity_key_cert_pairs();
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    return grpc::experimental::TlsServerCredentials(options);
+  }
+  return makeError("discovery server on {}: a TCP address needs a TLS certificate and key",
+                   address);
 }
 
 // Prometheus families, one child per mesh type.
@@ -99,8 +137,7 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
 
   grpc::ServerBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>* DeltaStream(
       grpc::CallbackServerContext* context) override {
-    return internal::DeltaStream::begin(*this, weak_from_this(), *options_.authenticator,
-                                        context);
+    return internal::DeltaStream::begin(*this, weak_from_this(), *options_.authenticator, context);
   }
 
   boost::asio::io_context& streamIo() override { return io_; }
@@ -153,13 +190,9 @@ Status DiscoveryServer::Impl::listen() {
     AMBIT_TRY(prepareUnixSocket(socket_path));
     creds = grpc::InsecureServerCredentials();
   } else {
-    if (!options_.tls || options_.tls->cert_chain_pem.empty() || options_.tls->key_pem.empty()) {
-      return makeError("discovery server on {}: a TCP address needs a TLS certificate and key",
-                       address);
-    }
-    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    ssl.pem_key_cert_pairs.push_back({options_.tls->key_pem, options_.tls->cert_chain_pem});
-    creds = grpc::SslServerCredentials(ssl);
+    auto tls = serverCredentials(address, options_.tls);
+    if (!tls) return tls.error();
+    creds = std::move(*tls);
   }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, creds, unix ? nullptr : &port_);
@@ -167,9 +200,10 @@ Status DiscoveryServer::Impl::listen() {
   for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || (!unix && port_ == 0)) {
-    return makeError("start discovery server on {}: gRPC could not listen (address in use, or "
-                     "an invalid certificate or key?)",
-                     address);
+    return makeError(
+        "start discovery server on {}: gRPC could not listen (address in use, or "
+        "an invalid certificate or key?)",
+        address);
   }
   if (unix) {
     if (::chmod(socket_path.c_str(), 0660) != 0) {
@@ -190,7 +224,8 @@ void DiscoveryServer::Impl::shutdown() {
     // other calls (certificate requests) a grace period.
     boost::asio::post(io_, [this] {
       for (const auto& stream : streams_) {
-        stream->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
+        stream->finish(
+            grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
       }
     });
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);

@@ -16,10 +16,10 @@
 // - Each stream is authenticated once, before its first request is read, by the Authenticator
 //   (asynchronous); a refused stream ends with UNAUTHENTICATED and the reason.
 //
-// Listening: "host:port" with TLS (certificate chain and key PEM from the caller; port 0 picks
-// one) or "unix:/path" (plaintext; the directory is created, a stale socket removed, the
-// socket made 0660). Other gRPC services (ambit-control's CertificateService) can share the
-// server and its port.
+// Listening: "host:port" with TLS (certificate chain and key from the caller, as PEM or as
+// files watched for rotation; port 0 picks one) or "unix:/path" (plaintext; the directory is
+// created, a stale socket removed, the socket made 0660). Other gRPC services (ambit-control's
+// CertificateService) can share the server and its port.
 //
 // Threads: gRPC's callback API (no thread per stream); the stream logic runs on one thread
 // the server owns, so a slow client never blocks a producer calling ResourceStore::update().
@@ -27,7 +27,9 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,9 +45,15 @@ class Registry;
 
 namespace ambit::discovery {
 
+// The serving certificate: PEM text fixed for the server's life, or files that gRPC re-reads
+// every `refresh` so that a rotated certificate is served without a restart (write the new
+// key and chain; a pair that does not match yet is skipped until it does).
 struct ServerTls {
   std::string cert_chain_pem;  // the serving certificate first, then intermediates
   std::string key_pem;
+  std::filesystem::path cert_chain_file;  // instead of the PEM text
+  std::filesystem::path key_file;
+  std::chrono::seconds refresh{60};
 };
 
 struct DiscoveryServerOptions {

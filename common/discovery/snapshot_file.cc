@@ -98,8 +98,8 @@ Result<PersistedSnapshot> readSnapshotFile(const std::filesystem::path& file) {
   std::string magic, version, written_text, sum_text, length_text, extra;
   header >> magic >> version >> written_text >> sum_text >> length_text;
   if (magic != kMagic) return corrupt("not an ambit mesh snapshot file");
-  if (version != kFormatVersion) return corrupt(fmt::format("format {} is not {}", version,
-                                                            kFormatVersion));
+  if (version != kFormatVersion)
+    return corrupt(fmt::format("format {} is not {}", version, kFormatVersion));
   int64_t written_ms = 0;
   uint64_t sum = 0;
   size_t length = 0;

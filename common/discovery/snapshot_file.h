@@ -19,10 +19,9 @@ struct PersistedSnapshot {
   std::chrono::system_clock::time_point written_at;
 };
 
-[[nodiscard]] Status writeSnapshotFile(const std::filesystem::path& file,
-                                       const v1::MeshSnapshot& snapshot,
-                                       std::chrono::system_clock::time_point now =
-                                           std::chrono::system_clock::now());
+[[nodiscard]] Status writeSnapshotFile(
+    const std::filesystem::path& file, const v1::MeshSnapshot& snapshot,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // Fails with ENOENT when the file does not exist, with another message when it is corrupt.
 [[nodiscard]] Result<PersistedSnapshot> readSnapshotFile(const std::filesystem::path& file);

@@ -25,10 +25,11 @@ TEST(SharedPort, CertificateServiceAndDiscoveryOnOneTlsPort) {
       });
   auto store = std::make_shared<ResourceStore>();
   putWorkload(*store, workload("a"));
-  auto server = startServer(store, {.address = "127.0.0.1:0",
-                                    .tls = tls.serverTls(),
-                                    .authenticator = std::make_shared<TokenAuthenticator>("token-1"),
-                                    .extra_services = {&certificates}});
+  auto server =
+      startServer(store, {.address = "127.0.0.1:0",
+                          .tls = tls.serverTls(),
+                          .authenticator = std::make_shared<TokenAuthenticator>("token-1"),
+                          .extra_services = {&certificates}});
   ASSERT_TRUE(server);
 
   auto channel = makeControlChannel(

@@ -121,7 +121,8 @@ TEST_F(DiscoverySourceTest, AuthenticationRefusalReachesTheClient) {
 TEST_F(DiscoverySourceTest, RotatedTokenIsReadOnReconnect) {
   dir_.write("discovery-test-ca-token", "expired");
   ASSERT_TRUE(runner_.start(options({server_->address()})));
-  ASSERT_TRUE(eventually([&] { return runner_.status().last_error.find("expired") != std::string::npos; }, kWait));
+  ASSERT_TRUE(eventually(
+      [&] { return runner_.status().last_error.find("expired") != std::string::npos; }, kWait));
   dir_.write("discovery-test-ca-token", "token-1");  // the kubelet rotated the projected token
   ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return s.workloads_size() == 2; }));
   auto seen = auth_->seen();
@@ -141,7 +142,8 @@ TEST_F(DiscoverySourceTest, FailsOverToTheOtherReplicaWithoutRepublishing) {
 
   server_->shutdown();  // replica A goes away
   // B answers every type (with nothing: the client resumed with what it holds) and is ACKed.
-  ASSERT_TRUE(eventually([&] { return server_b->stats().acks == config::kMeshTypes.size(); }, kWait));
+  ASSERT_TRUE(
+      eventually([&] { return server_b->stats().acks == config::kMeshTypes.size(); }, kWait));
   EXPECT_EQ(runner_.status().server, server_b->address());
   EXPECT_EQ(runner_.sink().count(), 1u);  // the same mesh is not published again
 
@@ -160,6 +162,44 @@ TEST_F(DiscoverySourceTest, WrongCaIsAClearTlsError) {
   EXPECT_NE(error.find(server_->address()), std::string::npos) << error;
   EXPECT_NE(error.find("does not chain to the root in --control-ca"), std::string::npos) << error;
   EXPECT_EQ(runner_.sink().count(), 0u);
+}
+
+TEST_F(DiscoverySourceTest, RotatedServingCertificateIsServedWithoutRestart) {
+  // The server starts with a certificate from a CA the client does not trust yet (say, the
+  // control plane's CA was just replaced), from watched files.
+  Tls next(dir_, "next-ca");
+  auto cert = dir_.write("serving/cert.pem", tls_.server.cert_pem);
+  auto key = dir_.write("serving/key.pem", tls_.server.key_pem);
+  ServerTls watched;
+  watched.cert_chain_file = cert;
+  watched.key_file = key;
+  watched.refresh = 1s;
+  auto server =
+      startServer(store_, {.address = "127.0.0.1:0", .tls = watched, .authenticator = auth_});
+  ASSERT_TRUE(server);
+  auto o = options({server->address()});
+  o.control_ca = next.ca_file;
+  ASSERT_TRUE(runner_.start(o));
+  ASSERT_TRUE(eventually(
+      [&] { return runner_.status().last_error.find("does not chain") != std::string::npos; },
+      kWait));
+  EXPECT_EQ(runner_.sink().count(), 0u);
+  dir_.write("serving/key.pem", next.server.key_pem);
+  dir_.write("serving/cert.pem", next.server.cert_pem);
+  ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return s.workloads_size() == 2; }));
+}
+
+TEST(DiscoveryServerTls, UnreadableCertificateFilesAreRefusedAtStart) {
+  test::TempDir dir("discovery-tls");
+  ServerTls watched;
+  watched.cert_chain_file = dir.write("cert.pem", "not a certificate");
+  watched.key_file = dir.path() / "missing.pem";
+  auto server = DiscoveryServer::start(
+      std::make_shared<ResourceStore>(),
+      {.address = "127.0.0.1:0", .tls = watched, .authenticator = std::make_shared<AllowLocal>()});
+  ASSERT_FALSE(server);
+  EXPECT_NE(server.error().message.find("no PEM certificate in"), std::string::npos)
+      << server.error().message;
 }
 
 TEST_F(DiscoverySourceTest, ServerNameIsChecked) {
@@ -210,8 +250,8 @@ TEST_F(DiscoverySourceTest, PersistedSnapshotCarriesARestartWhileTheControlPlane
   // It comes back with changes: only those travel, and the mesh moves on.
   store_->update(MeshType::kWorkload, {}, {"default/a"});
   putWorkload(*store_, workload("c"));
-  auto local = startServer(store_, {.address = "unix:" + socket,
-                                    .authenticator = std::make_shared<AllowLocal>()});
+  auto local = startServer(
+      store_, {.address = "unix:" + socket, .authenticator = std::make_shared<AllowLocal>()});
   ASSERT_TRUE(local);
   auto moved = restarted.waitFor(
       [](const v1::MeshSnapshot& s) { return hasWorkload(s, "c") && !hasWorkload(s, "a"); });

@@ -164,7 +164,8 @@ TEST_F(DiscoveryServerTest, ChangesWhileAnAckIsPendingAreCoalesced) {
   auto merged = c->read();
   EXPECT_EQ(merged.resources_size(), 100);  // b and n1..n99, each once, at its final version
   auto versions = versionsOf(merged);
-  EXPECT_EQ(versions["default/b"], store_->view(MeshType::kWorkload)->resources.at("default/b")->version);
+  EXPECT_EQ(versions["default/b"],
+            store_->view(MeshType::kWorkload)->resources.at("default/b")->version);
   EXPECT_EQ(versions.count("default/n0"), 0u);
   v1::Workload b;
   for (const auto& r : merged.resources()) {
@@ -189,9 +190,8 @@ TEST_F(DiscoveryServerTest, RefusedStreamEndsUnauthenticatedWithTheReason) {
 
 TEST_F(DiscoveryServerTest, UnknownTypeUrlEndsTheStreamWithInvalidArgument) {
   // A request for a type ambit does not serve.
-  auto channel = makeControlChannel({.address = server_->address(),
-                                     .control_ca = tls_.ca_file,
-                                     .token_file = tls_.token_file});
+  auto channel = makeControlChannel(
+      {.address = server_->address(), .control_ca = tls_.ca_file, .token_file = tls_.token_file});
   ASSERT_TRUE(channel);
   auto stub = v1::DiscoveryService::NewStub(*channel);
   grpc::ClientContext ctx;
@@ -220,8 +220,8 @@ TEST(DiscoveryServerUnix, ServesOnAPrivateSocketAndAllowLocalRefusesTcp) {
   EXPECT_NE(refused.error().message.find("not a socket"), std::string::npos);
   std::filesystem::remove(path);
 
-  auto server = startServer(store, {.address = "unix:" + path.string(),
-                                    .authenticator = std::make_shared<AllowLocal>()});
+  auto server = startServer(
+      store, {.address = "unix:" + path.string(), .authenticator = std::make_shared<AllowLocal>()});
   ASSERT_TRUE(server);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -235,8 +235,8 @@ TEST(DiscoveryServerUnix, ServesOnAPrivateSocketAndAllowLocalRefusesTcp) {
 
   // A stale socket from a previous run is replaced.
   server.reset();
-  server = startServer(store, {.address = "unix:" + path.string(),
-                               .authenticator = std::make_shared<AllowLocal>()});
+  server = startServer(
+      store, {.address = "unix:" + path.string(), .authenticator = std::make_shared<AllowLocal>()});
   ASSERT_TRUE(server);
 
   // AllowLocal on TCP by mistake stays closed.
@@ -254,9 +254,9 @@ TEST(DiscoveryServerUnix, ServesOnAPrivateSocketAndAllowLocalRefusesTcp) {
 }
 
 TEST(DiscoveryServerOptions, TcpWithoutTlsIsRefused) {
-  auto server = DiscoveryServer::start(std::make_shared<ResourceStore>(),
-                                       {.address = "127.0.0.1:0",
-                                        .authenticator = std::make_shared<AllowLocal>()});
+  auto server = DiscoveryServer::start(
+      std::make_shared<ResourceStore>(),
+      {.address = "127.0.0.1:0", .authenticator = std::make_shared<AllowLocal>()});
   ASSERT_FALSE(server);
   EXPECT_NE(server.error().message.find("needs a TLS certificate"), std::string::npos);
 }

@@ -33,8 +33,8 @@ TEST(ResourceStore, VersionsAreContentHashesAndNoOpUpdatesChangeNothing) {
   EXPECT_EQ(notified, 1);
   EXPECT_EQ(store.view(MeshType::kWorkload)->revision, v1->revision);
 
-  EXPECT_TRUE(
-      store.update(MeshType::kWorkload, {{"default/a", packResource(workload("a", "10.9.9.9"))}}, {}));
+  EXPECT_TRUE(store.update(MeshType::kWorkload,
+                           {{"default/a", packResource(workload("a", "10.9.9.9"))}}, {}));
   EXPECT_NE(store.view(MeshType::kWorkload)->resources.at("default/a")->version, version);
   // Views already handed out do not change.
   EXPECT_EQ(v1->resources.at("default/a")->version, version);
@@ -54,7 +54,7 @@ TEST(ResourceStore, PackingIsDeterministicForMaps) {
   EXPECT_EQ(contentVersion(packResource(a)), contentVersion(packResource(b)));
   v1::Workload back;
   ASSERT_TRUE(packResource(a).UnpackTo(&back));
-  EXPECT_EQ(back.labels().size(), a.labels().size() );
+  EXPECT_EQ(back.labels().size(), a.labels().size());
 }
 
 TEST(UpdateFromSnapshot, MakesTheStoreHoldExactlyTheSnapshot) {
@@ -84,7 +84,8 @@ TEST(SnapshotFile, RoundTripsAndRefusesCorruptFiles) {
   v1::MeshSnapshot s;
   s.set_trust_domain("cluster.local");
   *s.add_workloads() = workload("a");
-  auto written_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
+  auto written_at =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
   ASSERT_TRUE(writeSnapshotFile(file, s, written_at));
   EXPECT_FALSE(std::filesystem::exists(file.string() + ".tmp"));
   auto back = readSnapshotFile(file);
@@ -126,8 +127,8 @@ TEST(ControlChannel, OptionsAreCheckedAndTokensRead) {
   auto missing = makeControlChannel({.address = "c:15012", .control_ca = dir.path() / "none.pem"});
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("none.pem"), std::string::npos);
-  auto not_pem = makeControlChannel(
-      {.address = "c:15012", .control_ca = dir.write("ca.pem", "hello")});
+  auto not_pem =
+      makeControlChannel({.address = "c:15012", .control_ca = dir.write("ca.pem", "hello")});
   ASSERT_FALSE(not_pem);
   EXPECT_NE(not_pem.error().message.find("no PEM certificate"), std::string::npos);
   EXPECT_TRUE(makeControlChannel({.address = "unix:" + dir.file("x.sock")}));

@@ -242,7 +242,9 @@ class SourceRunner {
     });
   }
   const RecordingSink& sink() const { return sink_; }
-  DiscoveryStatus::Values status() const { return status_ ? status_->get() : DiscoveryStatus::Values{}; }
+  DiscoveryStatus::Values status() const {
+    return status_ ? status_->get() : DiscoveryStatus::Values{};
+  }
 
   // The last published snapshot once `pred` holds for it, or null after kWait.
   std::shared_ptr<const v1::MeshSnapshot> waitFor(
