@@ -107,6 +107,8 @@ Status DiscoverySource::Core::begin() {
   args.SetMaxReceiveMessageSize(-1);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  // A quiet stream is the normal state: keep pinging (the server permits it, server.cc).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // gRPC's own reconnect backoff would otherwise keep a channel failing fast for up to two
   // minutes after its server comes back; ours decides when to try again.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
@@ -325,14 +327,19 @@ void DiscoverySource::Core::schedulePublish() {
 
 void DiscoverySource::Core::publishNow() {
   auto snapshot = std::make_shared<v1::MeshSnapshot>();
+  // Every node that holds the same resources names the snapshot the same.
+  google::protobuf::Any versions;
   for (config::MeshType type : config::kMeshTypes) {
     for (const auto& [name, held] : store_[indexOf(type)]) {
+      versions.mutable_value()->append(
+          fmt::format("{}\n{}\n{}\n", indexOf(type), name, held.version));
       // Validated when received.
       if (Status st = config::addResource(*snapshot, type, name, held.resource); !st) {
         logError("discovery: {}", st.message());
       }
     }
   }
+  snapshot->set_version(contentVersion(versions));
   dirty_ = false;
   published_ = true;
   if (!options_.snapshot_file.empty()) {

@@ -19,6 +19,8 @@
 // no server has answered within `persisted_after`, the persisted snapshot is published and the
 // log says the daemon runs from it and how old it is. A corrupt file is reported and ignored.
 //
+// A published snapshot's `version` is a hash of its resources' names and versions.
+//
 // Threads and lifetime as in source.h: everything runs on `config_io`; gRPC's callbacks only
 // post there. The destructor (on the config thread) cancels the stream and waits for gRPC to
 // let go of it; the sink is never called afterwards.

@@ -1,5 +1,6 @@
 #include "common/discovery/server.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -27,6 +28,9 @@ namespace {
 
 constexpr std::string_view kUnixPrefix = "unix:";
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
+constexpr int kMinPingMs = 10'000;
+constexpr int kKeepaliveMs = 60'000;
+constexpr int kKeepaliveTimeoutMs = 20'000;
 
 // Creates the socket's directory and removes a socket file left by a previous run.
 Status prepareUnixSocket(const std::filesystem::path& path) {
@@ -195,6 +199,10 @@ Status DiscoveryServer::Impl::listen() {
     creds = std::move(*tls);
   }
   grpc::ServerBuilder builder;
+  // Clients ping quiet streams every 30 s (client.cc); find dead clients within minutes.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kMinPingMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   builder.AddListeningPort(address, creds, unix ? nullptr : &port_);
   builder.RegisterService(this);
   for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);

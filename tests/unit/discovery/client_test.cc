@@ -72,6 +72,7 @@ TEST_F(DiscoverySourceTest, PublishesAWholeMeshOnceEveryTypeAnswered) {
   EXPECT_TRUE(eventually([&] { return server_->stats().acks == config::kMeshTypes.size(); }));
   EXPECT_TRUE(runner_.status().connected);
   EXPECT_EQ(runner_.status().server, server_->address());
+  EXPECT_EQ(s->version().size(), 16u);
 }
 
 TEST_F(DiscoverySourceTest, PublishesUpdatesAndRemovals) {
@@ -84,6 +85,7 @@ TEST_F(DiscoverySourceTest, PublishesUpdatesAndRemovals) {
   });
   ASSERT_TRUE(s);
   EXPECT_EQ(s->services_size(), 1);
+  EXPECT_NE(s->version(), runner_.sink().published().front()->version());
 }
 
 TEST_F(DiscoverySourceTest, NacksABadResourceAndKeepsTheLastGood) {
