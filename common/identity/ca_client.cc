@@ -56,7 +56,9 @@ struct CaClient::Impl {
 
 CaClient::CaClient(CaClientOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
-  impl_->channel = grpc::CreateChannel(impl_->options.address, grpc::InsecureChannelCredentials());
+  impl_->channel = impl_->options.channel ? impl_->options.channel
+                                          : grpc::CreateChannel(impl_->options.address,
+                                                                grpc::InsecureChannelCredentials());
   impl_->stub = ambit::v1::CertificateService::NewStub(impl_->channel);
 }
 

@@ -11,6 +11,10 @@
 #include "common/identity/signer.h"
 #include "common/status.h"
 
+namespace grpc {
+class Channel;
+}
+
 namespace ambit::identity {
 
 // Asynchronous CSR signing. fetch() never blocks the caller; done runs exactly once, on a
@@ -23,9 +27,12 @@ class CertificateFetcher {
 };
 
 struct CaClientOptions {
-  std::string address;  // e.g. "unix:/run/ambit/node-1/ca.sock"
+  std::string address;  // e.g. "unix:/run/ambit/node-1/ca.sock"; names the server in errors
   std::string node;     // sent as CsrRequest.node
   std::chrono::milliseconds timeout = std::chrono::seconds(10);  // per call deadline
+  // The channel to call through, e.g. discovery::makeControlChannel() to ambit-control (TLS
+  // plus a bearer token). Unset: a plaintext channel to `address` (a local unix socket).
+  std::shared_ptr<grpc::Channel> channel;
 };
 
 // gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread

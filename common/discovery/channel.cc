@@ -1,0 +1,95 @@
+#include "common/discovery/channel.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+
+namespace ambit::discovery {
+namespace {
+
+constexpr std::string_view kWhitespace = " \t\r\n";
+
+Result<std::string> readFile(const std::filesystem::path& file, std::string_view what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return errnoError(fmt::format("read {} {}", what, file.string()));
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return errnoError(fmt::format("read {} {}", what, file.string()));
+  return content.str();
+}
+
+// Adds `authorization: Bearer <token>` to every call, reading the token file each time.
+// gRPC runs a blocking plugin on its own thread, so the file read never stalls an event loop.
+class BearerTokenPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit BearerTokenPlugin(std::filesystem::path file) : file_(std::move(file)) {}
+
+  bool IsBlocking() const override { return true; }
+  const char* GetType() const override { return "ambit-bearer-token-file"; }
+
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    auto token = readTokenFile(file_);
+    if (!token) {
+      logWarn("control-plane call without credentials: {}", token.error().message);
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, token.error().message);
+    }
+    metadata->emplace("authorization", "Bearer " + *token);
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::filesystem::path file_;
+};
+
+}  // namespace
+
+bool isUnixAddress(std::string_view address) { return address.starts_with("unix:"); }
+
+Result<std::string> readTokenFile(const std::filesystem::path& file) {
+  auto content = readFile(file, "token file");
+  if (!content) return content.error();
+  std::string& token = *content;
+  token.erase(0, token.find_first_not_of(kWhitespace));
+  token.erase(token.find_last_not_of(kWhitespace) + 1);
+  if (token.empty()) return makeError("token file {} is empty", file.string());
+  return std::move(token);
+}
+
+Result<std::shared_ptr<grpc::Channel>> makeControlChannel(const ChannelOptions& options,
+                                                          grpc::ChannelArguments args) {
+  if (options.address.empty()) return makeError("no control-plane address (--discovery-address)");
+  if (isUnixAddress(options.address)) {
+    return grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
+  }
+  if (options.control_ca.empty()) {
+    return makeError(
+        "{} is reached over TLS and needs the root certificate it chains to "
+        "(--control-ca FILE)",
+        options.address);
+  }
+  auto roots = readFile(options.control_ca, "--control-ca");
+  if (!roots) return roots.error();
+  if (roots->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return makeError("--control-ca {}: no PEM certificate in the file",
+                     options.control_ca.string());
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = std::move(*roots);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(ssl);
+  if (!options.token_file.empty()) {
+    creds = grpc::CompositeChannelCredentials(
+        creds, grpc::MetadataCredentialsFromPlugin(
+                   std::make_unique<BearerTokenPlugin>(options.token_file)));
+  }
+  if (!options.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.server_name);
+  }
+  return grpc::CreateCustomChannel(options.address, creds, args);
+}
+
+}  // namespace ambit::discovery

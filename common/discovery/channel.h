@@ -1,0 +1,47 @@
+#pragma once
+// The gRPC channel every client of ambit-control uses (DiscoverySource, CaClient, the agent's
+// CSR proxy), built from the flags of K8S_CONTRACT.md:
+//
+//   --discovery-address unix:/path   plaintext over a local unix socket (the agent's relay and
+//                                     CA socket; the socket's file mode keeps others out)
+//   --discovery-address host:port     TLS to ambit-control: the server's chain is verified
+//   (or dns:///host:port)             against --control-ca and its name against `host`
+//   --token-file FILE                 sent as `authorization: Bearer <token>` on every call
+//                                     over TLS; read afresh for each call, since projected
+//                                     service-account tokens rotate
+//
+// Thread-safe; the channel may be shared by any number of stubs.
+
+#include <grpcpp/channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ambit::discovery {
+
+struct ChannelOptions {
+  std::string address;               // "unix:/path", "host:port" or "dns:///host:port"
+  std::filesystem::path control_ca;  // root PEM; required for a TLS address
+  std::filesystem::path token_file;  // optional; ignored on a unix socket
+  std::string server_name;           // optional: name checked instead of the address's host
+};
+
+// True for a "unix:" address (plaintext), false for one reached over TLS.
+bool isUnixAddress(std::string_view address);
+
+// Reads a bearer token file: its content without surrounding whitespace. Fails, naming the
+// file, when it cannot be read or is empty.
+Result<std::string> readTokenFile(const std::filesystem::path& file);
+
+// A channel to ambit-control. `args` are passed through (e.g. the load-balancing policy or
+// reconnect backoff). Fails when the options are inconsistent (TLS without a CA, an unreadable
+// or non-PEM CA file): the message names the flag and the file.
+Result<std::shared_ptr<grpc::Channel>> makeControlChannel(
+    const ChannelOptions& options, grpc::ChannelArguments args = grpc::ChannelArguments());
+
+}  // namespace ambit::discovery

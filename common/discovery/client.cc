@@ -1,0 +1,394 @@
+#include "common/discovery/client.h"
+
+#include <fmt/chrono.h>
+#include <grpc/grpc.h>
+
+#include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <set>
+
+#include "common/config/mesh_resources.h"
+#include "common/discovery/channel.h"
+#include "common/discovery/client_stream.h"
+#include "common/discovery/resource_store.h"
+#include "common/discovery/snapshot_file.h"
+#include "common/log.h"
+
+namespace ambit::discovery {
+namespace {
+
+using internal::ClientStream;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kKeepaliveMs = 30'000;
+constexpr int kKeepaliveTimeoutMs = 10'000;
+
+size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
+
+// gRPC's words, plus what a TLS failure most likely means for the operator.
+std::string describe(const grpc::Status& status, const DiscoverySourceOptions& options) {
+  if (status.ok()) return "the server closed the stream";
+  std::string out = fmt::format("{} (gRPC code {})", status.error_message(),
+                                static_cast<int>(status.error_code()));
+  const std::string& message = status.error_message();
+  if (message.find("certificate verify failed") != std::string::npos) {
+    out += fmt::format(": the server's certificate does not chain to the root in --control-ca {}",
+                       options.control_ca.string());
+  } else if (message.find("not in peer certificate") != std::string::npos) {
+    out += ": the server's certificate is not issued for the name dialed";
+  }
+  return out;
+}
+
+}  // namespace
+
+class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(const DiscoverySourceOptions& options, std::shared_ptr<DiscoveryStatus> status,
+       boost::asio::io_context& io, config::ConfigSink& sink)
+      : options_(options),
+        status_(std::move(status)),
+        io_(io),
+        sink_(sink),
+        rng_(options.seed),
+        reconnect_timer_(io),
+        publish_timer_(io),
+        persisted_timer_(io) {}
+
+  Status begin();
+  void stop();
+
+ private:
+  struct Held {
+    std::string version;
+    google::protobuf::Any resource;
+  };
+
+  void loadPersisted();
+  void connect();
+  internal::ClientStreamEvents events();
+  void onResponse(ClientStream* stream, v1::DeltaDiscoveryResponse response);
+  void onStreamDone(ClientStream* stream, const grpc::Status& status);
+  // Checks every resource of a response; the first problem, if any.
+  Status validate(const v1::DeltaDiscoveryResponse& response, config::MeshType type) const;
+  bool apply(const v1::DeltaDiscoveryResponse& response, config::MeshType type);
+  void nack(const v1::DeltaDiscoveryResponse& response, const Error& error);
+  void schedulePublish();
+  void publishNow();
+  void publishPersisted();
+  std::chrono::milliseconds nextBackoff();
+
+  DiscoverySourceOptions options_;
+  std::shared_ptr<DiscoveryStatus> status_;
+  boost::asio::io_context& io_;
+  config::ConfigSink& sink_;
+  std::vector<std::unique_ptr<v1::DiscoveryService::Stub>> stubs_;
+  std::mt19937_64 rng_;
+  boost::asio::steady_timer reconnect_timer_;
+  boost::asio::steady_timer publish_timer_;
+  boost::asio::steady_timer persisted_timer_;
+
+  std::array<std::map<std::string, Held>, config::kMeshTypes.size()> store_;
+  std::shared_ptr<ClientStream> stream_;  // the current stream, if any
+  std::set<config::MeshType> awaiting_;   // types that have not answered on this stream
+  bool stream_answered_ = false;
+  size_t next_address_ = 0;
+  int failures_ = 0;        // consecutive streams that got no answer
+  bool dirty_ = false;      // the store differs from the last published snapshot
+  bool published_ = false;  // something was published
+  bool publish_pending_ = false;
+  std::shared_ptr<const v1::MeshSnapshot> persisted_;
+  std::chrono::system_clock::time_point persisted_at_;
+};
+
+Status DiscoverySource::Core::begin() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  // A quiet stream is the normal state: keep pinging (the server permits it, server.cc).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // gRPC's own reconnect backoff would otherwise keep a channel failing fast for up to two
+  // minutes after its server comes back; ours decides when to try again.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options_.initial_backoff.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options_.initial_backoff.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_backoff.count()));
+  for (const std::string& address : options_.addresses) {
+    auto channel = makeControlChannel({.address = address,
+                                       .control_ca = options_.control_ca,
+                                       .token_file = options_.token_file,
+                                       .server_name = options_.server_name},
+                                      args);
+    if (!channel) return channel.error().context("discovery");
+    stubs_.push_back(v1::DiscoveryService::NewStub(*channel));
+  }
+  loadPersisted();
+  connect();
+  return Status::ok();
+}
+
+void DiscoverySource::Core::stop() {
+  reconnect_timer_.cancel();
+  publish_timer_.cancel();
+  persisted_timer_.cancel();
+  if (auto stream = std::exchange(stream_, nullptr)) {
+    stream->cancel();
+    stream->release();
+    stream->waitDone();
+  }
+}
+
+void DiscoverySource::Core::loadPersisted() {
+  if (options_.snapshot_file.empty()) return;
+  auto loaded = readSnapshotFile(options_.snapshot_file);
+  if (!loaded) {
+    if (loaded.error().code == ENOENT) {
+      logInfo("discovery: no persisted snapshot at {} yet", options_.snapshot_file.string());
+    } else {
+      logError("discovery: {}", loaded.error().message);
+    }
+    return;
+  }
+  persisted_ = std::make_shared<const v1::MeshSnapshot>(std::move(loaded->snapshot));
+  persisted_at_ = loaded->written_at;
+  // The first stream resumes from it: the server sends only what differs.
+  config::forEachResource(*persisted_, [this](config::MeshType type, const std::string& name,
+                                              const google::protobuf::Message& message) {
+    google::protobuf::Any any = packResource(message);
+    std::string version = contentVersion(any);
+    store_[indexOf(type)][name] = Held{std::move(version), std::move(any)};
+  });
+  persisted_timer_.expires_after(options_.persisted_after);
+  persisted_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self && !self->published_) self->publishPersisted();
+  });
+}
+
+internal::ClientStreamEvents DiscoverySource::Core::events() {
+  std::weak_ptr<Core> weak = weak_from_this();
+  internal::ClientStreamEvents events;
+  events.alive = weak;
+  events.response = [weak](ClientStream* stream, v1::DeltaDiscoveryResponse response) {
+    if (auto self = weak.lock()) self->onResponse(stream, std::move(response));
+  };
+  events.read_ended = [](ClientStream* stream) { stream->release(); };
+  events.done = [weak](ClientStream* stream, grpc::Status status) {
+    if (auto self = weak.lock()) self->onStreamDone(stream, status);
+  };
+  return events;
+}
+
+void DiscoverySource::Core::connect() {
+  const std::string& address = options_.addresses[next_address_];
+  stream_ = std::make_shared<ClientStream>(io_, events(), address);
+  awaiting_ = std::set<config::MeshType>(config::kMeshTypes.begin(), config::kMeshTypes.end());
+  stream_answered_ = false;
+  status_->update([&](DiscoveryStatus::Values& v) {
+    ++v.streams;
+    v.server = address;
+  });
+  logInfo("discovery: connecting to {} as node '{}'", address, options_.node);
+  stream_->start(*stubs_[next_address_]);
+  for (config::MeshType type : config::kMeshTypes) {
+    v1::DeltaDiscoveryRequest request;
+    request.set_node(options_.node);
+    request.set_type_url(std::string(config::typeUrl(type)));
+    request.add_subscribe("*");
+    for (const auto& [name, held] : store_[indexOf(type)]) {
+      (*request.mutable_initial_versions())[name] = held.version;
+    }
+    stream_->write(std::move(request));
+  }
+}
+
+Status DiscoverySource::Core::validate(const v1::DeltaDiscoveryResponse& response,
+                                       config::MeshType type) const {
+  v1::MeshSnapshot scratch;
+  for (const v1::Resource& r : response.resources()) {
+    if (r.name().empty()) {
+      return makeError("a {} resource without a name", config::typeName(type));
+    }
+    AMBIT_TRY(config::addResource(scratch, type, r.name(), r.resource()));
+  }
+  return Status::ok();
+}
+
+bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response,
+                                  config::MeshType type) {
+  auto& held = store_[indexOf(type)];
+  bool changed = false;
+  for (const v1::Resource& r : response.resources()) {
+    Held& slot = held[r.name()];
+    if (slot.version == r.version() && !r.version().empty()) continue;
+    slot = Held{r.version(), r.resource()};
+    changed = true;
+  }
+  for (const std::string& name : response.removed()) changed |= held.erase(name) > 0;
+  return changed;
+}
+
+void DiscoverySource::Core::nack(const v1::DeltaDiscoveryResponse& response, const Error& error) {
+  logWarn("discovery: rejecting response {} from {}: {} (the last good configuration stays)",
+          response.nonce(), stream_->address(), error.message);
+  v1::DeltaDiscoveryRequest request;
+  request.set_node(options_.node);
+  request.set_type_url(response.type_url());
+  request.set_response_nonce(response.nonce());
+  request.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  request.mutable_error_detail()->set_message(error.message);
+  stream_->write(std::move(request));
+  status_->update([](DiscoveryStatus::Values& v) { ++v.nacks; });
+  sink_.reject({config::ConfigError{.file = stream_->address(),
+                                    .object = std::string(response.type_url()),
+                                    .reason = error.message}});
+}
+
+void DiscoverySource::Core::onResponse(ClientStream* stream, v1::DeltaDiscoveryResponse response) {
+  if (stream != stream_.get()) return;
+  if (!stream_answered_) {
+    stream_answered_ = true;
+    failures_ = 0;
+    logInfo("discovery: connected to {}", stream->address());
+  }
+  status_->update([&](DiscoveryStatus::Values& v) {
+    ++v.responses;
+    v.connected = true;
+    v.last_error.clear();
+  });
+  auto type = config::meshTypeFromUrl(response.type_url());
+  if (!type) {
+    nack(response, type.error());
+    return;
+  }
+  awaiting_.erase(*type);
+  if (Status valid = validate(response, *type); !valid) {
+    nack(response, valid.error());
+  } else {
+    dirty_ |= apply(response, *type);
+    v1::DeltaDiscoveryRequest ack;
+    ack.set_node(options_.node);
+    ack.set_type_url(response.type_url());
+    ack.set_response_nonce(response.nonce());
+    stream_->write(std::move(ack));
+  }
+  if (!awaiting_.empty()) return;  // publish only a whole mesh
+  status_->update([](DiscoveryStatus::Values& v) { v.from_persisted = false; });
+  if (!published_) {
+    publishNow();
+  } else if (dirty_) {
+    schedulePublish();
+  }
+}
+
+void DiscoverySource::Core::onStreamDone(ClientStream* stream, const grpc::Status& status) {
+  if (stream != stream_.get()) return;
+  stream_.reset();
+  if (!stream_answered_) ++failures_;
+  std::string why = describe(status, options_);
+  std::chrono::milliseconds delay = nextBackoff();
+  logWarn("discovery: stream to {} ended: {}; reconnecting in {} ms", stream->address(), why,
+          delay.count());
+  status_->update([&](DiscoveryStatus::Values& v) {
+    v.connected = false;
+    v.last_error = fmt::format("{}: {}", stream->address(), why);
+  });
+  next_address_ = (next_address_ + 1) % options_.addresses.size();
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->connect();
+  });
+}
+
+std::chrono::milliseconds DiscoverySource::Core::nextBackoff() {
+  // Every address gets one quick try before the delay starts to grow.
+  int rounds = failures_ / static_cast<int>(options_.addresses.size());
+  auto ceiling = options_.initial_backoff;
+  for (int i = 0; i < rounds && ceiling < options_.max_backoff; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, options_.max_backoff);
+  std::uniform_int_distribution<int64_t> jitter(ceiling.count() / 2, ceiling.count());
+  return std::chrono::milliseconds(jitter(rng_));
+}
+
+void DiscoverySource::Core::schedulePublish() {
+  if (publish_pending_) return;
+  publish_pending_ = true;
+  publish_timer_.expires_after(options_.debounce);
+  publish_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->publish_pending_ = false;
+    if (self->dirty_) self->publishNow();
+  });
+}
+
+void DiscoverySource::Core::publishNow() {
+  auto snapshot = std::make_shared<v1::MeshSnapshot>();
+  // Every node that holds the same resources names the snapshot the same.
+  google::protobuf::Any versions;
+  for (config::MeshType type : config::kMeshTypes) {
+    for (const auto& [name, held] : store_[indexOf(type)]) {
+      versions.mutable_value()->append(
+          fmt::format("{}\n{}\n{}\n", indexOf(type), name, held.version));
+      // Validated when received.
+      if (Status st = config::addResource(*snapshot, type, name, held.resource); !st) {
+        logError("discovery: {}", st.message());
+      }
+    }
+  }
+  snapshot->set_version(contentVersion(versions));
+  dirty_ = false;
+  published_ = true;
+  if (!options_.snapshot_file.empty()) {
+    if (Status st = writeSnapshotFile(options_.snapshot_file, *snapshot); !st) {
+      logError("discovery: persisting the snapshot: {}", st.message());
+    }
+  }
+  status_->update([](DiscoveryStatus::Values& v) {
+    ++v.publishes;
+    v.from_persisted = false;
+  });
+  sink_.publish(std::move(snapshot));
+}
+
+void DiscoverySource::Core::publishPersisted() {
+  auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                              persisted_at_);
+  logWarn(
+      "discovery: no control plane reachable within {} ms ({}); running from the persisted "
+      "snapshot {} written {} s ago",
+      options_.persisted_after.count(), status_->get().last_error, options_.snapshot_file.string(),
+      age.count());
+  published_ = true;
+  status_->update([](DiscoveryStatus::Values& v) {
+    ++v.publishes;
+    v.from_persisted = true;
+  });
+  sink_.publish(persisted_);
+}
+
+DiscoverySource::DiscoverySource(DiscoverySourceOptions options)
+    : options_(std::move(options)), status_(std::make_shared<DiscoveryStatus>()) {}
+
+DiscoverySource::~DiscoverySource() {
+  if (core_) core_->stop();
+}
+
+Status DiscoverySource::start(boost::asio::io_context& config_io, config::ConfigSink& sink) {
+  if (options_.addresses.empty()) {
+    return makeError("discovery: no control-plane address (--discovery-address)");
+  }
+  auto core = std::make_shared<Core>(options_, status_, config_io, sink);
+  AMBIT_TRY(core->begin());
+  core_ = std::move(core);
+  return Status::ok();
+}
+
+std::string DiscoverySource::name() const {
+  return fmt::format("discovery {}", fmt::join(options_.addresses, ","));
+}
+
+}  // namespace ambit::discovery

@@ -1,0 +1,248 @@
+#include "common/discovery/delta_stream.h"
+
+#include <grpcpp/server_context.h>
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.h"
+
+namespace ambit::discovery::internal {
+namespace {
+
+constexpr std::string_view kBearer = "bearer ";
+
+CallerInfo callerOf(grpc::CallbackServerContext& context) {
+  CallerInfo caller;
+  caller.peer = context.peer();
+  caller.unix_socket = std::string_view(caller.peer).starts_with("unix:");
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    std::string value(it->second.data(), it->second.size());
+    std::string prefix = value.substr(0, kBearer.size());
+    std::transform(prefix.begin(), prefix.end(), prefix.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (prefix == kBearer) caller.bearer_token = value.substr(kBearer.size());
+  }
+  if (auto auth = context.auth_context(); auth && auth->IsPeerAuthenticated()) {
+    for (const grpc::string_ref& id : auth->GetPeerIdentity()) {
+      caller.tls_identities.emplace_back(id.data(), id.size());
+    }
+  }
+  return caller;
+}
+
+size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
+
+}  // namespace
+
+DeltaStream* DeltaStream::begin(StreamHost& host, std::weak_ptr<void> host_alive,
+                                Authenticator& authenticator,
+                                grpc::CallbackServerContext* context) {
+  auto stream = std::make_shared<DeltaStream>(host);
+  stream->self_ = stream;
+  CallerInfo caller = callerOf(*context);
+  stream->peer_ = caller.peer;
+  authenticator.authenticate(caller, [stream, host_alive](Result<Principal> principal) {
+    // The answer may come on any thread, even after the server is gone.
+    auto alive = host_alive.lock();
+    if (!alive) return;
+    boost::asio::post(stream->host_.streamIo(), [stream, principal = std::move(principal)] {
+      stream->authenticated(std::move(principal));
+    });
+  });
+  return stream.get();
+}
+
+template <typename F>
+void DeltaStream::post(F&& f) {
+  boost::asio::post(host_.streamIo(),
+                    [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
+}
+
+void DeltaStream::OnReadDone(bool ok) {
+  post([this, ok] { readDone(ok); });
+}
+void DeltaStream::OnWriteDone(bool ok) {
+  post([this, ok] { writeDone(ok); });
+}
+void DeltaStream::OnCancel() {
+  post([this] { finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled")); });
+}
+void DeltaStream::OnDone() {
+  boost::asio::post(host_.streamIo(), [self = std::move(self_)] {
+    self->finished_ = true;
+    self->host_.streamEnded(self);
+  });
+}
+
+std::string DeltaStream::describe() const {
+  return fmt::format("node '{}' ({}, {})", node_, principal_ ? principal_->toString() : "?", peer_);
+}
+
+void DeltaStream::authenticated(Result<Principal> principal) {
+  if (finishing_) return;
+  if (!principal) {
+    logWarn("discovery stream from {} refused: {}", peer_, principal.error().message);
+    host_.streamRefused();
+    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "discovery stream refused: " + principal.error().message));
+    return;
+  }
+  principal_ = std::move(*principal);
+  host_.streamStarted(shared_from_this());
+  startRead();
+}
+
+void DeltaStream::startRead() {
+  if (finishing_) return;
+  request_.Clear();
+  StartRead(&request_);
+}
+
+void DeltaStream::readDone(bool ok) {
+  if (finishing_) return;
+  if (!ok) {
+    // The client closed its side or went away.
+    finish(grpc::Status::OK);
+    return;
+  }
+  handleRequest(request_);
+  startRead();
+  trySend();
+  host_.requested();
+}
+
+void DeltaStream::writeDone(bool ok) {
+  writing_ = false;
+  if (deferred_finish_) {
+    finished_ = true;
+    Finish(*std::exchange(deferred_finish_, std::nullopt));
+    return;
+  }
+  if (!ok) {
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
+    return;
+  }
+  trySend();
+}
+
+void DeltaStream::finish(grpc::Status status) {
+  if (finishing_) return;
+  finishing_ = true;
+  if (writing_) {
+    deferred_finish_ = std::move(status);
+    return;
+  }
+  finished_ = true;
+  Finish(std::move(status));
+}
+
+void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
+  if (node_.empty() && !request.node().empty()) {
+    node_ = request.node();
+    logInfo("discovery stream from {}", describe());
+  }
+  auto type = config::meshTypeFromUrl(request.type_url());
+  if (!type) {
+    logWarn("discovery stream from {}: {}", describe(), type.error().message);
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, type.error().message));
+    return;
+  }
+  TypeState& ts = types_[indexOf(*type)];
+  if (!request.response_nonce().empty()) acknowledge(*type, request);
+  if (!ts.subscribed && (request.subscribe_size() > 0 || request.response_nonce().empty())) {
+    // The first subscription: resume from what the client says it holds.
+    ts.subscribed = true;
+    ts.must_respond = true;
+    ts.held.insert(request.initial_versions().begin(), request.initial_versions().end());
+    if (request.subscribe_size() == 0) ts.wildcard = true;
+  }
+  for (const std::string& name : request.subscribe()) {
+    if (name == "*") {
+      ts.wildcard = true;
+    } else {
+      ts.names.insert(name);
+    }
+    ts.clean = false;
+  }
+  for (const std::string& name : request.unsubscribe()) {
+    if (name == "*") {
+      ts.wildcard = false;
+    } else {
+      ts.names.erase(name);
+      ts.held.erase(name);
+    }
+    ts.clean = false;
+  }
+}
+
+void DeltaStream::acknowledge(config::MeshType type, const v1::DeltaDiscoveryRequest& request) {
+  TypeState& ts = types_[indexOf(type)];
+  if (request.response_nonce() != ts.pending_nonce) {
+    logDebug("discovery stream from {}: stale nonce {} for {}", describe(),
+             request.response_nonce(), config::typeName(type));
+    return;
+  }
+  ts.pending_nonce.clear();
+  if (request.has_error_detail()) {
+    // The client keeps its last good version; resending the same one would fail again.
+    logWarn("discovery: {} rejected {} response {}: {}", describe(), config::typeName(type),
+            request.response_nonce(), request.error_detail().message());
+    host_.nacked(type);
+  } else {
+    host_.acked(type);
+  }
+}
+
+std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::MeshType type) {
+  TypeState& ts = types_[indexOf(type)];
+  std::shared_ptr<const TypeView> view = host_.store().view(type);
+  if (ts.clean && ts.diffed_revision == view->revision && !ts.must_respond) return std::nullopt;
+  v1::DeltaDiscoveryResponse response;
+  for (const auto& [name, resource] : view->resources) {
+    if (!ts.wildcard && ts.names.count(name) == 0) continue;
+    auto held = ts.held.find(name);
+    if (held != ts.held.end() && held->second == resource->version) continue;
+    v1::Resource* out = response.add_resources();
+    out->set_name(name);
+    out->set_version(resource->version);
+    *out->mutable_resource() = resource->resource;
+  }
+  for (const auto& [name, version] : ts.held) {
+    if (view->resources.count(name) == 0) response.add_removed(name);
+  }
+  ts.clean = true;
+  ts.diffed_revision = view->revision;
+  if (response.resources_size() == 0 && response.removed_size() == 0 && !ts.must_respond) {
+    return std::nullopt;
+  }
+  // From now on the client holds these (or, after a NACK, is not sent them again).
+  for (const v1::Resource& r : response.resources()) ts.held[r.name()] = r.version();
+  for (const std::string& name : response.removed()) ts.held.erase(name);
+  ts.must_respond = false;
+  ts.pending_nonce = std::to_string(next_nonce_++);
+  response.set_type_url(std::string(config::typeUrl(type)));
+  response.set_nonce(ts.pending_nonce);
+  response.set_system_version(std::to_string(host_.store().systemVersion()));
+  return response;
+}
+
+void DeltaStream::trySend() {
+  if (finishing_ || writing_ || !principal_ || !host_.store().ready()) return;
+  for (size_t i = 0; i < types_.size(); ++i) {
+    size_t index = (next_type_ + i) % types_.size();
+    TypeState& ts = types_[index];
+    if (!ts.subscribed || !ts.pending_nonce.empty()) continue;
+    config::MeshType type = config::kMeshTypes[index];
+    std::optional<v1::DeltaDiscoveryResponse> response = buildResponse(type);
+    if (!response) continue;
+    response_ = std::move(*response);
+    writing_ = true;
+    next_type_ = (index + 1) % types_.size();
+    host_.responded(type);
+    StartWrite(&response_);
+    return;
+  }
+}
+
+}  // namespace ambit::discovery::internal

@@ -1,0 +1,121 @@
+#include "common/discovery/resource_store.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+namespace ambit::discovery {
+namespace {
+
+size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
+
+// FNV-1a, 64 bit: stable across processes and builds (unlike std::hash).
+uint64_t fnv1a(uint64_t hash, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+google::protobuf::Any packResource(const google::protobuf::Message& message) {
+  google::protobuf::Any any;
+  any.set_type_url("type.googleapis.com/" + message.GetDescriptor()->full_name());
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  any.set_value(std::move(bytes));
+  return any;
+}
+
+std::string contentVersion(const google::protobuf::Any& resource) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  hash = fnv1a(hash, resource.type_url());
+  hash = fnv1a(hash, std::string_view("\0", 1));
+  hash = fnv1a(hash, resource.value());
+  return fmt::format("{:016x}", hash);
+}
+
+ResourceStore::ResourceStore(bool ready) : ready_(ready) {
+  for (auto& view : views_) view = std::make_shared<TypeView>();
+}
+
+bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> upserts,
+                           const std::vector<std::string>& removed) {
+  {
+    std::lock_guard lock(mu_);
+    const TypeView& current = *views_[indexOf(type)];
+    std::shared_ptr<TypeView> next;  // copied on the first real change
+    auto mutableNext = [&]() -> TypeView& {
+      if (!next) next = std::make_shared<TypeView>(current);
+      return *next;
+    };
+    for (ResourceUpsert& upsert : upserts) {
+      std::string version = contentVersion(upsert.resource);
+      auto it = current.resources.find(upsert.name);
+      if (it != current.resources.end() && it->second->version == version) continue;
+      mutableNext().resources[upsert.name] = std::make_shared<const StoredResource>(
+          StoredResource{std::move(version), std::move(upsert.resource)});
+    }
+    for (const std::string& name : removed) {
+      if (next ? next->resources.count(name) != 0 : current.resources.count(name) != 0) {
+        mutableNext().resources.erase(name);
+      }
+    }
+    if (!next) return false;
+    next->revision = current.revision + 1;
+    views_[indexOf(type)] = std::move(next);
+    ++system_version_;
+  }
+  notify();
+  return true;
+}
+
+void ResourceStore::markReady() {
+  {
+    std::lock_guard lock(mu_);
+    if (ready_) return;
+    ready_ = true;
+  }
+  notify();
+}
+
+bool ResourceStore::ready() const {
+  std::lock_guard lock(mu_);
+  return ready_;
+}
+
+void ResourceStore::notify() {
+  std::lock_guard lock(listeners_mu_);
+  for (auto& [id, listener] : listeners_) listener();
+}
+
+std::shared_ptr<const TypeView> ResourceStore::view(config::MeshType type) const {
+  std::lock_guard lock(mu_);
+  return views_[indexOf(type)];
+}
+
+uint64_t ResourceStore::systemVersion() const {
+  std::lock_guard lock(mu_);
+  return system_version_;
+}
+
+ResourceStore::ListenerId ResourceStore::subscribe(Listener listener) {
+  std::lock_guard lock(listeners_mu_);
+  ListenerId id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void ResourceStore::unsubscribe(ListenerId id) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
+}
+
+}  // namespace ambit::discovery

@@ -1,0 +1,96 @@
+#pragma once
+// ResourceStore: the resources a DiscoveryServer serves, per mesh type (config/mesh_resources.h):
+// name -> (version, serialized Any). Producers (ambit-control's incremental model, the agent's
+// relay) call update(); every DiscoveryServer serving the store is told and pushes the change
+// to its streams.
+//
+// Versions are content hashes (of the Any's type URL and bytes), so two replicas holding the
+// same content give the same versions and a client that resumes against the other replica
+// (initial_versions) is sent only what really differs. Pack resources with packResource()
+// (deterministic serialization) so equal messages give equal bytes.
+//
+// Thread-safe. Reads return immutable per-type views (copy-on-write): a stream diffs against
+// a view without holding the store's lock. Listeners run on the updating thread after the
+// change is visible, with no store lock held except the listener list's.
+
+#include <google/protobuf/any.pb.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/config/mesh_resources.h"
+
+namespace ambit::discovery {
+
+struct StoredResource {
+  std::string version;
+  google::protobuf::Any resource;
+};
+
+// One type's resources at one revision: name -> resource, sorted by name.
+struct TypeView {
+  uint64_t revision = 0;  // bumps on every change of this type
+  std::map<std::string, std::shared_ptr<const StoredResource>> resources;
+};
+
+struct ResourceUpsert {
+  std::string name;
+  google::protobuf::Any resource;
+};
+
+// `message` in an Any, serialized deterministically (map fields in key order).
+google::protobuf::Any packResource(const google::protobuf::Message& message);
+
+// The version of a resource: a hex content hash of its type URL and bytes.
+std::string contentVersion(const google::protobuf::Any& resource);
+
+class ResourceStore {
+ public:
+  using Listener = std::function<void()>;
+  using ListenerId = uint64_t;
+
+  // A store that is not ready holds its streams' responses back until markReady(): a relay or
+  // a control plane that has not loaded its first state must not serve an empty mesh, which a
+  // client would take for the truth.
+  explicit ResourceStore(bool ready = true);
+  ResourceStore(const ResourceStore&) = delete;
+  ResourceStore& operator=(const ResourceStore&) = delete;
+
+  // Inserts or replaces `upserts` and removes `removed` (unknown names are ignored). An upsert
+  // whose content equals the stored one changes nothing; when nothing changes, listeners are
+  // not called. Returns whether anything changed.
+  bool update(config::MeshType type, std::vector<ResourceUpsert> upserts,
+              const std::vector<std::string>& removed);
+
+  // Idempotent; listeners are called on the first call.
+  void markReady();
+  bool ready() const;
+
+  std::shared_ptr<const TypeView> view(config::MeshType type) const;
+  // Counts every change of any type: the DeltaDiscoveryResponse's system_version.
+  uint64_t systemVersion() const;
+
+  // `listener` is called after each change until unsubscribe() returns.
+  ListenerId subscribe(Listener listener);
+  void unsubscribe(ListenerId id);
+
+ private:
+  mutable std::mutex mu_;
+  std::array<std::shared_ptr<const TypeView>, config::kMeshTypes.size()> views_;  // mu_
+  uint64_t system_version_ = 0;                                                   // mu_
+  bool ready_;                                                                    // mu_
+
+  void notify();
+
+  std::mutex listeners_mu_;  // held while listeners run, so unsubscribe() waits for them
+  std::map<ListenerId, Listener> listeners_;
+  ListenerId next_listener_ = 1;
+};
+
+}  // namespace ambit::discovery

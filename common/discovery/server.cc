@@ -1,0 +1,282 @@
+#include "common/discovery/server.h"
+
+#include <grpc/grpc.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "ambit/v1/discovery.grpc.pb.h"
+#include "common/discovery/delta_stream.h"
+#include "common/log.h"
+
+namespace ambit::discovery {
+namespace {
+
+constexpr std::string_view kUnixPrefix = "unix:";
+constexpr auto kShutdownGrace = std::chrono::seconds(2);
+constexpr int kMinPingMs = 10'000;
+constexpr int kKeepaliveMs = 60'000;
+constexpr int kKeepaliveTimeoutMs = 20'000;
+
+// Creates the socket's directory and removes a socket file left by a previous run.
+Status prepareUnixSocket(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return makeError("create {}: {}", path.parent_path().string(), ec.message());
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::ok();
+    return errnoError(fmt::format("stat {}", path.string()));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return makeError("{} exists and is not a socket; refusing to replace it", path.string());
+  }
+  if (::unlink(path.c_str()) != 0) return errnoError(fmt::format("remove stale {}", path.string()));
+  return Status::ok();
+}
+
+bool holdsPem(const std::filesystem::path& file, std::string_view marker) {
+  std::ifstream in(file);  // unreadable: empty
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return content.find(marker) != std::string::npos;
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> serverCredentials(
+    const std::string& address, const std::optional<ServerTls>& tls) {
+  if (tls && !tls->cert_chain_pem.empty() && !tls->key_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_chain_pem});
+    return grpc::SslServerCredentials(ssl);
+  }
+  if (tls && !tls->cert_chain_file.empty() && !tls->key_file.empty()) {
+    // Checked here: gRPC would start anyway and fail every handshake.
+    if (!holdsPem(tls->cert_chain_file, "-----BEGIN CERTIFICATE-----")) {
+      return makeError("discovery server on {}: no PEM certificate in {}", address,
+                       tls->cert_chain_file.string());
+    }
+    if (!holdsPem(tls->key_file, "PRIVATE KEY-----")) {
+      return makeError("discovery server on {}: no PEM private key in {}", address,
+                       tls->key_file.string());
+    }
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls->key_file.string(), tls->cert_chain_file.string(),
+        static_cast<unsigned>(std::max<int64_t>(1, tls->refresh.count())));
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_identity_key_cert_pairs();
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    return grpc::experimental::TlsServerCredentials(options);
+  }
+  return makeError("discovery server on {}: a TCP address needs a TLS certificate and key",
+                   address);
+}
+
+// Prometheus families, one child per mesh type.
+struct Metrics {
+  std::array<prometheus::Counter*, config::kMeshTypes.size()> responses{};
+  std::array<prometheus::Counter*, config::kMeshTypes.size()> nacks{};
+  prometheus::Gauge* streams = nullptr;
+  prometheus::Counter* refused = nullptr;
+
+  explicit Metrics(prometheus::Registry& registry) {
+    auto& responses_family = prometheus::BuildCounter()
+                                 .Name("ambit_discovery_responses_total")
+                                 .Help("Delta discovery responses sent, by resource type")
+                                 .Register(registry);
+    auto& nacks_family = prometheus::BuildCounter()
+                             .Name("ambit_discovery_nacks_total")
+                             .Help("Delta discovery responses rejected by clients, by type")
+                             .Register(registry);
+    for (config::MeshType type : config::kMeshTypes) {
+      std::map<std::string, std::string> labels{{"type", std::string(config::typeName(type))}};
+      responses[static_cast<size_t>(type)] = &responses_family.Add(labels);
+      nacks[static_cast<size_t>(type)] = &nacks_family.Add(labels);
+    }
+    streams = &prometheus::BuildGauge()
+                   .Name("ambit_discovery_streams")
+                   .Help("Open delta discovery streams")
+                   .Register(registry)
+                   .Add({});
+    refused = &prometheus::BuildCounter()
+                   .Name("ambit_discovery_streams_refused_total")
+                   .Help("Delta discovery streams refused by authentication")
+                   .Register(registry)
+                   .Add({});
+  }
+};
+
+}  // namespace
+
+struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackService,
+                                     public internal::StreamHost,
+                                     public std::enable_shared_from_this<Impl> {
+  std::shared_ptr<ResourceStore> store_;
+  DiscoveryServerOptions options_;
+  std::string address_;
+  int port_ = 0;
+  boost::asio::io_context io_{1};
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::unique_ptr<grpc::Server> server_;
+  std::optional<ResourceStore::ListenerId> listener_;
+  std::atomic<bool> push_queued_{false};
+  std::set<std::shared_ptr<internal::DeltaStream>> streams_;  // stream thread
+  std::optional<Metrics> metrics_;
+  std::atomic<uint64_t> active_{0}, refused_{0}, requests_{0}, responses_{0}, acks_{0}, nacks_{0};
+
+  grpc::ServerBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>* DeltaStream(
+      grpc::CallbackServerContext* context) override {
+    return internal::DeltaStream::begin(*this, weak_from_this(), *options_.authenticator, context);
+  }
+
+  boost::asio::io_context& streamIo() override { return io_; }
+  ResourceStore& store() override { return *store_; }
+  void streamStarted(std::shared_ptr<internal::DeltaStream> stream) override {
+    streams_.insert(std::move(stream));
+    ++active_;
+    if (metrics_) metrics_->streams->Increment();
+  }
+  void streamEnded(const std::shared_ptr<internal::DeltaStream>& stream) override {
+    if (streams_.erase(stream) == 0) return;
+    --active_;
+    if (metrics_) metrics_->streams->Decrement();
+  }
+  void streamRefused() override {
+    ++refused_;
+    if (metrics_) metrics_->refused->Increment();
+  }
+  void responded(config::MeshType type) override {
+    ++responses_;
+    if (metrics_) metrics_->responses[static_cast<size_t>(type)]->Increment();
+  }
+  void requested() override { ++requests_; }
+  void acked(config::MeshType) override { ++acks_; }
+  void nacked(config::MeshType type) override {
+    ++nacks_;
+    if (metrics_) metrics_->nacks[static_cast<size_t>(type)]->Increment();
+  }
+
+  // Any thread: a change in the store. Under churn one push pass is queued at a time.
+  void storeChanged() {
+    if (push_queued_.exchange(true)) return;
+    boost::asio::post(io_, [this] {
+      push_queued_ = false;
+      for (const auto& stream : streams_) stream->trySend();
+    });
+  }
+
+  Status listen();
+  void shutdown();
+};
+
+Status DiscoveryServer::Impl::listen() {
+  const std::string& address = options_.address;
+  bool unix = std::string_view(address).starts_with(kUnixPrefix);
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  std::filesystem::path socket_path;
+  if (unix) {
+    socket_path = address.substr(kUnixPrefix.size());
+    AMBIT_TRY(prepareUnixSocket(socket_path));
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    auto tls = serverCredentials(address, options_.tls);
+    if (!tls) return tls.error();
+    creds = std::move(*tls);
+  }
+  grpc::ServerBuilder builder;
+  // Clients ping quiet streams every 30 s (client.cc); find dead clients within minutes.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kMinPingMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  builder.AddListeningPort(address, creds, unix ? nullptr : &port_);
+  builder.RegisterService(this);
+  for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
+  server_ = builder.BuildAndStart();
+  if (!server_ || (!unix && port_ == 0)) {
+    return makeError(
+        "start discovery server on {}: gRPC could not listen (address in use, or "
+        "an invalid certificate or key?)",
+        address);
+  }
+  if (unix) {
+    if (::chmod(socket_path.c_str(), 0660) != 0) {
+      return errnoError(fmt::format("chmod {}", socket_path.string()));
+    }
+    address_ = address;
+  } else {
+    address_ = fmt::format("{}:{}", address.substr(0, address.rfind(':')), port_);
+  }
+  logInfo("DiscoveryService listening on {}", address_);
+  return Status::ok();
+}
+
+void DiscoveryServer::Impl::shutdown() {
+  if (listener_) store_->unsubscribe(*std::exchange(listener_, std::nullopt));
+  if (server_) {
+    // Streams never end by themselves: end them now (clients reconnect elsewhere), then give
+    // other calls (certificate requests) a grace period.
+    boost::asio::post(io_, [this] {
+      for (const auto& stream : streams_) {
+        stream->finish(
+            grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
+      }
+    });
+    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    server_->Wait();
+  }
+  if (thread_.joinable()) {
+    boost::asio::post(io_, [this] { streams_.clear(); });
+    work_.reset();
+    thread_.join();
+  }
+}
+
+DiscoveryServer::DiscoveryServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+DiscoveryServer::~DiscoveryServer() { shutdown(); }
+
+Result<std::unique_ptr<DiscoveryServer>> DiscoveryServer::start(
+    std::shared_ptr<ResourceStore> store, DiscoveryServerOptions options) {
+  if (!store) return makeError("discovery server: no resource store");
+  if (!options.authenticator) return makeError("discovery server: no authenticator");
+  auto impl = std::make_shared<Impl>();
+  impl->store_ = std::move(store);
+  impl->options_ = std::move(options);
+  if (impl->options_.metrics) impl->metrics_.emplace(*impl->options_.metrics);
+  impl->work_.emplace(impl->io_.get_executor());
+  impl->thread_ = std::thread([io = &impl->io_] { io->run(); });
+  std::unique_ptr<DiscoveryServer> server(new DiscoveryServer(impl));
+  AMBIT_TRY(impl->listen());
+  impl->listener_ = impl->store_->subscribe([raw = impl.get()] { raw->storeChanged(); });
+  return server;
+}
+
+void DiscoveryServer::shutdown() { impl_->shutdown(); }
+const std::string& DiscoveryServer::address() const { return impl_->address_; }
+int DiscoveryServer::port() const { return impl_->port_; }
+
+DiscoveryServerStats DiscoveryServer::stats() const {
+  return DiscoveryServerStats{.streams_active = impl_->active_,
+                              .streams_refused = impl_->refused_,
+                              .requests = impl_->requests_,
+                              .responses = impl_->responses_,
+                              .acks = impl_->acks_,
+                              .nacks = impl_->nacks_};
+}
+
+}  // namespace ambit::discovery
