@@ -94,7 +94,7 @@ void ClusterWatch::start() {
   for (const auto& type : watchedTypes()) {
     reflectors_.push_back(
         std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
-    spawn(api_.executor(), reflectors_.back()->run(), "reflector " + type.qualifiedName());
+    spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   }
   checkReady();
 }
