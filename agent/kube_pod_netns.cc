@@ -1,0 +1,103 @@
+#include "agent/kube_pod_netns.h"
+
+#include <time.h>
+
+#include "common/log.h"
+
+namespace ambit::agent {
+
+namespace {
+
+std::string who(const v1::Workload& w) { return w.namespace_() + "/" + w.name(); }
+
+}  // namespace
+
+std::chrono::nanoseconds boottimeNow() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+KubePodNetns::KubePodNetns(const NodePodSource& pods, const PodCgroupLocator& cgroups,
+                           PodNetnsFinder& finder, prometheus::Registry& registry,
+                           CaptureChangeFn on_change, Clock now)
+    : pods_(pods),
+      cgroups_(cgroups),
+      finder_(finder),
+      on_change_(std::move(on_change)),
+      now_(std::move(now)),
+      latency_(&prometheus::BuildHistogram()
+                    .Name("ambit_agent_pod_enroll_seconds")
+                    .Help("Time from a pod's first process starting to its traffic being "
+                          "captured (Kubernetes mode)")
+                    .Register(registry)
+                    .Add({}, prometheus::Histogram::BucketBoundaries{
+                                 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})) {}
+
+std::optional<std::string> KubePodNetns::excluded(const EnrolledPod& pod) {
+  auto p = pods_.pod(pod.workload.uid());
+  if (p && p->host_network) {
+    return std::string(
+        "spec.hostNetwork: the pod shares the node's network namespace, capturing it would "
+        "capture the node");
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<UniqueFd>> KubePodNetns::resolve(const EnrolledPod& pod) {
+  const v1::Workload& w = pod.workload;
+  auto p = pods_.pod(w.uid());
+  if (!p) return std::optional<UniqueFd>();  // the node watch has not seen it yet
+  auto dir = cgroups_.locate(w.uid(), p->qos);
+  if (!dir) return dir.error();
+  if (!*dir) return std::optional<UniqueFd>();  // the kubelet has not created it yet
+  std::vector<bpf::IpAddr> ips;
+  for (const auto& text : w.addresses()) {
+    auto ip = bpf::IpAddr::parse(text);
+    if (!ip) return ip.error().context("pod IP");
+    ips.push_back(*ip);
+  }
+  auto found = finder_.find(**dir, ips);
+  if (!found) return found.error();
+  if (!*found) return std::optional<UniqueFd>();  // no process in it yet
+  auto& f = **found;
+  if (!found_.count(w.uid())) {
+    logInfo("pod {}: network namespace of pid {} (cookie {}) in {}", who(w), f.pid, f.cookie,
+            **dir);
+  }
+  auto& entry = found_[w.uid()];
+  if (entry.pid == 0) entry.first_process_start = f.first_process_start;
+  entry.pid = f.pid;
+  entry.name_space = w.namespace_();
+  entry.name = w.name();
+  return std::optional<UniqueFd>(std::move(f.netns));
+}
+
+void KubePodNetns::captured(const v1::Workload& w) {
+  auto it = found_.find(w.uid());
+  if (it != found_.end() && it->second.first_process_start.count() > 0) {
+    auto elapsed = now_() - it->second.first_process_start;
+    double seconds = std::chrono::duration<double>(elapsed).count();
+    if (seconds >= 0) {
+      latency_->Observe(seconds);
+      logInfo("pod {}: captured {:.3f} s after its first process started", who(w), seconds);
+    }
+    it->second.first_process_start = std::chrono::nanoseconds(0);  // measured once
+  }
+  if (on_change_) on_change_(w.uid(), w.namespace_(), w.name(), true);
+}
+
+void KubePodNetns::released(const std::string& uid) {
+  auto it = found_.find(uid);
+  if (it == found_.end()) return;
+  Found f = std::move(it->second);
+  found_.erase(it);
+  if (on_change_) on_change_(uid, f.name_space, f.name, false);
+}
+
+pid_t KubePodNetns::pidOf(const std::string& uid) const {
+  auto it = found_.find(uid);
+  return it == found_.end() ? 0 : it->second.pid;
+}
+
+}  // namespace ambit::agent
