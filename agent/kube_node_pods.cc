@@ -126,7 +126,8 @@ void KubeNodePods::onUpsert(const kube::ResourceType&, const json& object) {
   }
   if (!parsed) {
     ++stats_.rejected;
-    stats_.last_rejection = fmt::format("pod {}: {}", kube::objectKey(object), parsed.error().message);
+    stats_.last_rejection =
+        fmt::format("pod {}: {}", kube::objectKey(object), parsed.error().message);
     logWarn("node pods: rejected {} (its last good version, if any, stays)", stats_.last_rejection);
     return;
   }

@@ -29,8 +29,8 @@ struct NodePod {
   std::string name;
   std::string node;  // spec.nodeName
   QosClass qos = QosClass::kUnknown;
-  std::string phase;               // status.phase ("" before the kubelet reports it)
-  std::vector<bpf::IpAddr> ips;    // status.podIPs (else status.podIP); empty until assigned
+  std::string phase;             // status.phase ("" before the kubelet reports it)
+  std::vector<bpf::IpAddr> ips;  // status.podIPs (else status.podIP); empty until assigned
   std::map<std::string, std::string> labels;
   bool host_network = false;  // spec.hostNetwork
   bool deleting = false;      // metadata.deletionTimestamp is set

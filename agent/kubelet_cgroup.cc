@@ -77,8 +77,7 @@ std::string_view toString(QosClass qos) {
 Result<std::string> podCgroupPath(CgroupDriver driver, QosClass qos, std::string_view uid) {
   if (uid.empty() || uid.size() > kMaxUidLength ||
       !std::all_of(uid.begin(), uid.end(), isUidChar)) {
-    return makeError("pod uid '{}' is not a Kubernetes UID (expected [0-9a-f-], e.g. a UUID)",
-                     uid);
+    return makeError("pod uid '{}' is not a Kubernetes UID (expected [0-9a-f-], e.g. a UUID)", uid);
   }
   if (qos == QosClass::kUnknown) return makeError("pod {}: QoS class unknown", uid);
   auto parts = components(qos, uid);

@@ -159,7 +159,8 @@ Result<std::optional<FoundNetns>> ProcNetnsFinder::find(const std::string& pod_c
     UniqueFd netns = openProcessNetns(options_.proc_root, p);
     if (!netns) continue;  // exited or moved since the listing: try the next one
     struct stat st {};
-    if (::fstat(netns.get(), &st) != 0) return errnoError("fstat netns of pid " + std::to_string(p.pid));
+    if (::fstat(netns.get(), &st) != 0)
+      return errnoError("fstat netns of pid " + std::to_string(p.pid));
     if (sameFile(st, host)) {
       return makeError(
           "pid {} in {} runs in the node's network namespace (a hostNetwork pod): never enrolled",

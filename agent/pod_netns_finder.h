@@ -45,8 +45,8 @@ struct ProcNetnsFinderOptions {
   std::string proc_root = "/proc";
   // The node's netns (the agent runs with hostNetwork): a pod found in it is refused.
   std::string host_netns = "/proc/self/ns/net";
-  int max_depth = 4;        // cgroup levels searched below the pod cgroup
-  size_t max_pids = 4096;   // pids considered per pod (bounded work for a fork bomb)
+  int max_depth = 4;       // cgroup levels searched below the pod cgroup
+  size_t max_pids = 4096;  // pids considered per pod (bounded work for a fork bomb)
 };
 
 class ProcNetnsFinder final : public PodNetnsFinder {

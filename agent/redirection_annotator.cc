@@ -91,8 +91,8 @@ asio::awaitable<RedirectionAnnotator::Outcome> RedirectionAnnotator::patch(const
       fmt::format("/api/v1/namespaces/{}/pods/{}/status", enc(pod.name_space), enc(pod.name));
   std::string what = fmt::format("pod {}/{}: {} annotation {}", pod.name_space, pod.name,
                                  pod.desired ? "write" : "remove", kRedirectionAnnotation);
-  auto r = co_await client_.request(http::verb::patch, target, body,
-                                    "application/merge-patch+json");
+  auto r =
+      co_await client_.request(http::verb::patch, target, body, "application/merge-patch+json");
   if (!r) {
     stats_.last_error = fmt::format("{}: {}", what, r.error().message);
     logWarn("{} (retrying)", stats_.last_error);

@@ -33,10 +33,10 @@ struct RedirectionAnnotatorOptions {
 };
 
 struct RedirectionAnnotatorStats {
-  uint64_t patched = 0;   // successful writes
-  uint64_t gone = 0;      // 404: the pod no longer exists
-  uint64_t retries = 0;   // failed attempts that were retried
-  uint64_t dropped = 0;   // answers that no retry can fix (403, 422, ...)
+  uint64_t patched = 0;  // successful writes
+  uint64_t gone = 0;     // 404: the pod no longer exists
+  uint64_t retries = 0;  // failed attempts that were retried
+  uint64_t dropped = 0;  // answers that no retry can fix (403, 422, ...)
   std::string last_error;
 };
 

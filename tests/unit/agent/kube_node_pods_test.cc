@@ -2,11 +2,12 @@
 // per pod, the field selector, live changes, deletes, a name reused by a new pod, and malformed
 // Pod objects (rejected with the field named, the last good version kept). Then the writer of
 // Istio's redirection annotation: the merge patch it sends, 404 = gone, retries with backoff.
+#include "agent/kube_node_pods.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 
-#include "agent/kube_node_pods.h"
 #include "agent/redirection_annotator.h"
 #include "common/async/spawn.h"
 #include "tests/unit/kube/api_server_script.h"
@@ -19,7 +20,9 @@ using json = nlohmann::json;
 using kube::testing::ScriptedApiServer;
 using Reply = ScriptedApiServer::Reply;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 json podJson(const std::string& name, const std::string& uid, int rv,
              const std::string& ip = "10.244.1.5") {
@@ -145,15 +148,15 @@ TEST_F(KubeNodePodsTest, WatchesOnlyThisNodeAndKeepsLastGoodVersions) {
     web["metadata"]["labels"]["version"] = "v2";
     return {200,
             "",
-            {event("MODIFIED", web), event("MODIFIED", bad), event("DELETED", podJson("db", "uid-3", 14)),
-             event("ADDED", reused)},
+            {event("MODIFIED", web), event("MODIFIED", bad),
+             event("DELETED", podJson("db", "uid-3", 14)), event("ADDED", reused)},
             true};
   });
   kube::ApiClient client(io_.get_executor(),
                          std::make_shared<kube::Credentials>(server.restConfig()));
   std::vector<std::string> changes;
-  KubeNodePods pods(client, "node1", [&](const std::string& uid) { changes.push_back(uid); },
-                    fast());
+  KubeNodePods pods(
+      client, "node1", [&](const std::string& uid) { changes.push_back(uid); }, fast());
   spawn(io_, pods.run(), "node pods");
   ASSERT_TRUE(runUntil([&] { return pods.pod("uid-3b").has_value(); }))
       << pods.reflectorStats().last_error;
@@ -200,9 +203,10 @@ TEST_F(RedirectionAnnotatorTest, WritesThenRemovesWithAMergePatchOnStatus) {
   EXPECT_EQ(json::parse(first.body),
             json::parse(R"({"metadata":{"uid":"uid-1","annotations":)"
                         R"({"ambient.istio.io/redirection":"enabled"}}})"));
-  EXPECT_EQ(json::parse(server.requests()[1].body)["metadata"]["annotations"]
-                           ["ambient.istio.io/redirection"],
-            nullptr)
+  EXPECT_EQ(
+      json::parse(
+          server.requests()[1].body)["metadata"]["annotations"]["ambient.istio.io/redirection"],
+      nullptr)
       << "null removes the key in a merge patch";
   EXPECT_EQ(annotator.stats().patched, 2u);
   server.stop();

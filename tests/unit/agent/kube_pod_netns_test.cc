@@ -103,7 +103,10 @@ class KubePodNetnsTest : public ::testing::Test {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::chrono::nanoseconds now{10s + 250ms};
   std::vector<std::string> changes;
-  KubePodNetns resolver{pods, cgroups, finder, *registry,
+  KubePodNetns resolver{pods,
+                        cgroups,
+                        finder,
+                        *registry,
                         [this](const std::string& uid, const std::string& ns,
                                const std::string& name, bool captured) {
                           changes.push_back(fmt::format("{} {}/{} {}", uid, ns, name, captured));

@@ -28,11 +28,10 @@ TEST(PodCgroupPath, SystemdDriverEscapesDashesAndNestsSlices) {
   EXPECT_EQ(*podCgroupPath(CgroupDriver::kSystemd, QosClass::kGuaranteed, kUid),
             "kubepods.slice/kubepods-pod" + kEscaped + ".slice");
   EXPECT_EQ(*podCgroupPath(CgroupDriver::kSystemd, QosClass::kBurstable, kUid),
-            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + kEscaped +
-                ".slice");
-  EXPECT_EQ(*podCgroupPath(CgroupDriver::kSystemd, QosClass::kBestEffort, kUid),
-            "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + kEscaped +
-                ".slice");
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + kEscaped + ".slice");
+  EXPECT_EQ(
+      *podCgroupPath(CgroupDriver::kSystemd, QosClass::kBestEffort, kUid),
+      "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + kEscaped + ".slice");
 }
 
 TEST(PodCgroupPath, RejectsWhatIsNotAKubernetesUid) {
@@ -138,8 +137,7 @@ TEST_F(KubeletCgroupsTest, RootMustBeACgroupInsideTheMount) {
   mkcg(".");
   auto escape = KubeletCgroups::create({dir_.path().string(), "/../x", CgroupDriver::kAuto});
   ASSERT_FALSE(escape);
-  EXPECT_NE(escape.error().message.find("must not leave the cgroup2 hierarchy"),
-            std::string::npos);
+  EXPECT_NE(escape.error().message.find("must not leave the cgroup2 hierarchy"), std::string::npos);
   std::filesystem::create_directories(dir_.path() / "plain");
   auto plain = KubeletCgroups::create({dir_.path().string(), "plain", CgroupDriver::kAuto});
   ASSERT_FALSE(plain);

@@ -59,9 +59,9 @@ pid_t spawnInPod(const std::string& cgroup_dir, int netns_fd) {
 class PodNetnsFinderKernelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    AMBIT_REQUIRE(test::firstMissing({test::missingRoot("creates cgroups and network namespaces"),
-                                      test::missingCgroup2(),
-                                      test::missingProgram("ip", "iproute2")}));
+    AMBIT_REQUIRE(
+        test::firstMissing({test::missingRoot("creates cgroups and network namespaces"),
+                            test::missingCgroup2(), test::missingProgram("ip", "iproute2")}));
     auto mount = findCgroup2Mount();
     ASSERT_TRUE(mount) << mount.error().message;
     mount_ = *mount;
@@ -70,8 +70,8 @@ class PodNetnsFinderKernelTest : public ::testing::Test {
     netns_name_ = "ambit-kubelet-test-" + std::to_string(::getpid());
     pod_dir_ = base_ + "/kubepods/burstable/pod" + kUid;
     host_pod_dir_ = base_ + "/kubepods/besteffort/pod" + kHostUid;
-    for (const auto& d : {pod_dir_ + "/ctr-app", host_pod_dir_ + "/ctr",
-                          base_ + "/kubepods/pod" + kEmptyUid}) {
+    for (const auto& d :
+         {pod_dir_ + "/ctr-app", host_pod_dir_ + "/ctr", base_ + "/kubepods/pod" + kEmptyUid}) {
       std::error_code ec;
       fs::create_directories(d, ec);
       ASSERT_FALSE(ec) << "mkdir " << d << ": " << ec.message();
@@ -105,7 +105,8 @@ class PodNetnsFinderKernelTest : public ::testing::Test {
     for (auto it = fs::recursive_directory_iterator(base_); it != fs::end(it); ++it) {
       if (it->is_directory()) dirs.push_back(it->path().string());
     }
-    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    std::sort(dirs.begin(), dirs.end(),
+              [](const auto& a, const auto& b) { return a.size() > b.size(); });
     dirs.push_back(base_);
     for (const auto& d : dirs) {
       for (int i = 0; i < 50 && ::rmdir(d.c_str()) != 0 && errno == EBUSY; ++i) {
@@ -168,8 +169,7 @@ TEST_F(PodNetnsFinderKernelTest, RefusesAProcessInTheNodesNamespace) {
   ProcNetnsFinder finder;
   auto found = finder.find(**dir, ips({"127.0.0.1"}));  // the node holds it: only the netns check
   ASSERT_FALSE(found);
-  EXPECT_NE(found.error().message.find("hostNetwork"), std::string::npos)
-      << found.error().message;
+  EXPECT_NE(found.error().message.find("hostNetwork"), std::string::npos) << found.error().message;
 }
 
 TEST_F(PodNetnsFinderKernelTest, EmptyOrMissingPodCgroupIsNotYet) {
