@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <set>
+
 #include "common/log.h"
 
 namespace ambit::agent {
@@ -20,12 +22,13 @@ std::chrono::nanoseconds boottimeNow() {
 
 KubePodNetns::KubePodNetns(const NodePodSource& pods, const PodCgroupLocator& cgroups,
                            PodNetnsFinder& finder, prometheus::Registry& registry,
-                           CaptureChangeFn on_change, Clock now)
+                           CaptureChangeFn on_change, Clock now, PodCgroupMarker* marker)
     : pods_(pods),
       cgroups_(cgroups),
       finder_(finder),
       on_change_(std::move(on_change)),
       now_(std::move(now)),
+      marker_(marker),
       latency_(&prometheus::BuildHistogram()
                     .Name("ambit_agent_pod_enroll_seconds")
                     .Help("Time from a pod's first process starting to its traffic being "
@@ -51,6 +54,7 @@ Result<std::optional<UniqueFd>> KubePodNetns::resolve(const EnrolledPod& pod) {
   auto dir = cgroups_.locate(w.uid(), p->qos);
   if (!dir) return dir.error();
   if (!*dir) return std::optional<UniqueFd>();  // the kubelet has not created it yet
+  markCgroup(w, **dir);
   std::vector<bpf::IpAddr> ips;
   for (const auto& text : w.addresses()) {
     auto ip = bpf::IpAddr::parse(text);
@@ -87,12 +91,52 @@ void KubePodNetns::captured(const v1::Workload& w) {
   if (on_change_) on_change_(w.uid(), w.namespace_(), w.name(), true);
 }
 
+void KubePodNetns::markCgroup(const v1::Workload& w, const std::string& dir) {
+  if (marker_ == nullptr || marked_.count(w.uid())) return;
+  auto id = marker_->cgroupId(dir);
+  Status st = id ? marker_->mark(*id) : Status(id.error());
+  if (!st) {  // retried on the next resolve; enrollment goes on regardless
+    logWarn("pod {}: cannot hold its connects until it is enrolled: {}", who(w), st.message());
+    return;
+  }
+  marked_[w.uid()] = *id;
+  logInfo("pod {}: connects refused until it is enrolled (cgroup {} id {})", who(w), dir, *id);
+}
+
 void KubePodNetns::released(const std::string& uid) {
+  if (auto m = marked_.find(uid); m != marked_.end()) {
+    if (Status st = marker_->unmark(m->second); !st) logWarn("pod {}: {}", uid, st.message());
+    marked_.erase(m);
+  }
   auto it = found_.find(uid);
   if (it == found_.end()) return;
   Found f = std::move(it->second);
   found_.erase(it);
   if (on_change_) on_change_(uid, f.name_space, f.name, false);
+}
+
+void KubePodNetns::adopted() {
+  if (marker_ == nullptr) return;
+  auto ids = marker_->marked();
+  if (!ids) {
+    logWarn("fail-closed marks left by a previous agent: {}", ids.error().message);
+    return;
+  }
+  std::set<uint64_t> ours;
+  for (const auto& [uid, id] : marked_) ours.insert(id);
+  for (uint64_t id : *ids) {
+    if (ours.count(id)) continue;
+    logInfo("removing the fail-closed mark of cgroup id {} (pod not in the mesh any more)", id);
+    if (Status st = marker_->unmark(id); !st) logWarn("{}", st.message());
+  }
+}
+
+Result<std::vector<uint64_t>> DatapathPodCgroupMarker::marked() {
+  auto entries = datapath_.markedPodCgroups();
+  AMBIT_TRY(entries);
+  std::vector<uint64_t> ids;
+  for (const auto& [id, refused] : *entries) ids.push_back(id);
+  return ids;
 }
 
 pid_t KubePodNetns::pidOf(const std::string& uid) const {

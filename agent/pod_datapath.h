@@ -62,9 +62,13 @@ class NetnsResolver {
   // A handle of the pod's network namespace; nullopt when it does not exist yet (the pod is
   // retried soon, and this is not an error); an error when it cannot or must not be used.
   virtual Result<std::optional<UniqueFd>> resolve(const EnrolledPod& pod) = 0;
-  // The pod is captured now / is out of the mesh (or gone): per-pod state can be dropped.
+  // The pod is captured now / is leaving the mesh (or gone): per-pod state can be dropped.
+  // released() comes before the pod's capture is removed.
   virtual void captured(const v1::Workload&) {}
   virtual void released(const std::string& /*uid*/) {}
+  // The first reconcile after start has resolved every pod of the plan: what a previous agent
+  // left for pods no longer in the plan can go.
+  virtual void adopted() {}
 };
 
 // Local mode: the path from the annotation ambit.dev/netns (EnrolledPod::netns_path).

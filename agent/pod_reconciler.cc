@@ -69,6 +69,7 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   }
   if (!adopted_) {
     removeLeftovers(plan);
+    resolver_.adopted();
     adopted_ = true;
   }
   for (const auto& p : problems) logWarn("reconcile: {}", p);
@@ -158,11 +159,12 @@ Status PodReconciler::remove(const std::string& uid) {
   if (it == applied_.end()) return Status::ok();
   Applied a = it->second;
   applied_.erase(it);
-  // Capture off first, then the ztunnel may close the pod's listeners.
+  // The resolver first (a fail-closed hold must go before the netns leaves the capture), then
+  // capture off, then the ztunnel may close the pod's listeners.
+  resolver_.released(uid);
   Status out = capture_.unenrollNetns(a.netns_cookie);
   Status in = capture_.detachInbound(podId(uid));
   handoff_.remove(uid);
-  resolver_.released(uid);
   // The handle kept since add(): a deleted pod's namespace lives on only as long as it.
   if (Status st = netns_.removeReplyRouting(a.netns->get()); !st)
     logWarn("{}: {}", uid, st.message());

@@ -117,10 +117,10 @@ Result<std::unique_ptr<CaptureDatapath::Maps>> mapsOf(const struct connect4* ske
   AMBIT_TRY(stats);
   auto cgs = MapHandle::fromFd(bpf_map__fd(skel->maps.ambit_pod_cg), AMBIT_MAP_POD_CGROUPS);
   AMBIT_TRY(cgs);
-  return std::unique_ptr<CaptureDatapath::Maps>(new CaptureDatapath::Maps{
-      EnrolledNetnsMap(std::move(*netns)), OrigDstMap(std::move(*orig)),
-      PodConfigMap(std::move(*pods)), InboundListenerMap(std::move(*lsn)),
-      StatsMap(std::move(*stats)), PodCgroupMap(std::move(*cgs))});
+  return std::unique_ptr<CaptureDatapath::Maps>(
+      new CaptureDatapath::Maps{EnrolledNetnsMap(std::move(*netns)), OrigDstMap(std::move(*orig)),
+                                PodConfigMap(std::move(*pods)), InboundListenerMap(std::move(*lsn)),
+                                StatsMap(std::move(*stats)), PodCgroupMap(std::move(*cgs))});
 }
 
 struct CgroupHandle {

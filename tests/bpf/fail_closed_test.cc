@@ -50,8 +50,8 @@ class FailClosedTest : public testing::DatapathTest {
     pod_ = base + "/kubepods/burstable/pod0f6a2b1c-aaaa-4bbb-8ccc-123456789abc";
     container_ = pod_ + "/ctr";
     other_ = base + "/kubepods/burstable/other";
-    for (const auto& d : {base + "/kubepods", base + "/kubepods/burstable", pod_, container_,
-                          other_}) {
+    for (const auto& d :
+         {base + "/kubepods", base + "/kubepods/burstable", pod_, container_, other_}) {
       auto st = cgroups_.add(d);
       ASSERT_TRUE(st) << st.message();
     }

@@ -62,6 +62,34 @@ class FakeFinder final : public PodNetnsFinder {
   testing::FakeNetns& netns_;
 };
 
+// Marks by cgroup dir; records whether the pod's netns was still captured when unmarked.
+class FakeMarker final : public PodCgroupMarker {
+ public:
+  explicit FakeMarker(const testing::FakeCapture& capture) : capture_(capture) {}
+  std::map<uint64_t, std::string> marks;  // id -> why (for the reader)
+  std::vector<bool> captured_at_unmark;
+  Result<uint64_t> cgroupId(const std::string& dir) override {
+    return static_cast<uint64_t>(std::hash<std::string>{}(dir));
+  }
+  Status mark(uint64_t id) override {
+    marks[id] = "marked";
+    return Status::ok();
+  }
+  Status unmark(uint64_t id) override {
+    captured_at_unmark.push_back(!capture_.outbound.empty());
+    marks.erase(id);
+    return Status::ok();
+  }
+  Result<std::vector<uint64_t>> marked() override {
+    std::vector<uint64_t> ids;
+    for (const auto& [id, why] : marks) ids.push_back(id);
+    return ids;
+  }
+
+ private:
+  const testing::FakeCapture& capture_;
+};
+
 v1::Workload workload(const std::string& uid, const std::string& name, const std::string& ip) {
   v1::Workload w;
   w.set_uid(uid);
@@ -103,6 +131,7 @@ class KubePodNetnsTest : public ::testing::Test {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::chrono::nanoseconds now{10s + 250ms};
   std::vector<std::string> changes;
+  FakeMarker marker{capture};
   KubePodNetns resolver{pods,
                         cgroups,
                         finder,
@@ -111,7 +140,8 @@ class KubePodNetnsTest : public ::testing::Test {
                                const std::string& name, bool captured) {
                           changes.push_back(fmt::format("{} {}/{} {}", uid, ns, name, captured));
                         },
-                        [this] { return now; }};
+                        [this] { return now; },
+                        &marker};
   PodReconciler reconciler{capture, netns, handoff, {}, &resolver};
 };
 
@@ -124,8 +154,10 @@ TEST_F(KubePodNetnsTest, PodIsPendingUntilItsProcessExistsThenEnrolledAndMeasure
   EXPECT_TRUE(reconcile({web}).empty()) << "no cgroup yet";
   EXPECT_EQ(cgroups.asked.back(), QosClass::kBurstable) << "the QoS class picks the cgroup";
 
+  EXPECT_TRUE(marker.marks.empty()) << "nothing to hold back before the cgroup exists";
   cgroups.dirs["uid-1"] = "/cg/kubepods/burstable/poduid-1";
   EXPECT_TRUE(reconcile({web}).empty()) << "no process yet";
+  EXPECT_EQ(marker.marks.size(), 1u) << "held back (fail closed) as soon as its cgroup exists";
   EXPECT_EQ(reconciler.stats().pending, std::vector<std::string>{"uid-1"});
   EXPECT_TRUE(handoff.pods.empty());
 
@@ -145,9 +177,13 @@ TEST_F(KubePodNetnsTest, PodIsPendingUntilItsProcessExistsThenEnrolledAndMeasure
   EXPECT_NE(metrics.find("ambit_agent_pod_enroll_seconds_count 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("ambit_agent_pod_enroll_seconds_sum 0.25"), std::string::npos) << metrics;
 
+  EXPECT_EQ(marker.marks.size(), 1u) << "still marked while enrolled";
   EXPECT_TRUE(reconcile({}).empty());
   EXPECT_FALSE(capture.outbound.count(501));
   EXPECT_FALSE(handoff.pods.count("uid-1"));
+  EXPECT_TRUE(marker.marks.empty());
+  EXPECT_EQ(marker.captured_at_unmark, std::vector<bool>{true})
+      << "unmarked before its netns left the capture: no refused connect on the way out";
   EXPECT_EQ(changes.back(), "uid-1 shop/web false");
   EXPECT_EQ(resolver.pidOf("uid-1"), 0);
 }
@@ -162,6 +198,7 @@ TEST_F(KubePodNetnsTest, HostNetworkPodIsExcludedNotRetriedAsAProblem) {
   EXPECT_TRUE(handoff.pods.empty());
   EXPECT_TRUE(capture.inbound_ips.empty());
   EXPECT_TRUE(finder.checked_ips.empty()) << "never looked for";
+  EXPECT_TRUE(marker.marks.empty()) << "never held back";
 }
 
 TEST_F(KubePodNetnsTest, RefusedNamespaceIsAProblemOfThatPodOnly) {
@@ -181,11 +218,26 @@ TEST_F(KubePodNetnsTest, RefusedNamespaceIsAProblemOfThatPodOnly) {
   EXPECT_TRUE(reconciler.stats().pending.empty()) << "refused is not pending";
 }
 
-TEST_F(KubePodNetnsTest, PendingPodThatLeavesThePlanIsForgotten) {
+TEST_F(KubePodNetnsTest, PendingPodThatLeavesThePlanIsForgottenAndReleased) {
+  pods.pods["uid-1"] = nodePod("uid-1", "web");
+  cgroups.dirs["uid-1"] = "/cg/kubepods/burstable/poduid-1";
   EXPECT_TRUE(reconcile({workload("uid-1", "web", "10.244.1.5")}).empty());
   EXPECT_EQ(reconciler.stats().pending.size(), 1u);
+  EXPECT_EQ(marker.marks.size(), 1u);
   EXPECT_TRUE(reconcile({}).empty());
   EXPECT_TRUE(reconciler.stats().pending.empty());
+  EXPECT_TRUE(marker.marks.empty()) << "a pod that left the mesh must not stay held back";
+}
+
+TEST_F(KubePodNetnsTest, MarksLeftByAPreviousAgentForPodsOutOfTheMeshAreRemoved) {
+  marker.marks[7] = "left for a pod that left the mesh while no agent ran";
+  pods.pods["uid-1"] = nodePod("uid-1", "web");
+  cgroups.dirs["uid-1"] = "/cg/kubepods/burstable/poduid-1";
+  const uint64_t web_id = *marker.cgroupId("/cg/kubepods/burstable/poduid-1");
+  marker.marks[web_id] = "left for a pod still in the mesh";
+  EXPECT_TRUE(reconcile({workload("uid-1", "web", "10.244.1.5")}).empty());
+  EXPECT_FALSE(marker.marks.count(7));
+  EXPECT_TRUE(marker.marks.count(web_id)) << "the pending pod stays held back";
 }
 
 TEST(PlanEnrollment, ResolverModeNeedsNoNetnsAnnotation) {
