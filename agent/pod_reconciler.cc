@@ -92,12 +92,16 @@ Status PodReconciler::add(const EnrolledPod& pod) {
     pending_.erase(w.uid());
     return resolved.error().context(who);
   }
-  if (!*resolved) {
+  std::shared_ptr<const UniqueFd> netns;
+  if (*resolved) {
+    netns = std::make_shared<const UniqueFd>(std::move(**resolved));
+  } else if (auto applied = applied_.find(w.uid()); applied != applied_.end()) {
+    netns = applied->second.netns;  // an in-place update of a pod whose processes are going
+  } else {
     if (pending_.insert(w.uid()).second) logInfo("{}: waiting for its network namespace", who);
     return Status::ok();
   }
   pending_.erase(w.uid());
-  auto netns = std::make_shared<const UniqueFd>(std::move(**resolved));
   auto cookie = netns_.cookie(netns->get());
   if (!cookie) return cookie.error().context(who);
   auto out_cfg = netnsConfig(w);

@@ -229,6 +229,21 @@ TEST_F(KubePodNetnsTest, PendingPodThatLeavesThePlanIsForgottenAndReleased) {
   EXPECT_TRUE(marker.marks.empty()) << "a pod that left the mesh must not stay held back";
 }
 
+TEST_F(KubePodNetnsTest, EnrolledPodWhoseProcessesAreGoingIsStillUpdatedInPlace) {
+  auto web = workload("uid-1", "web", "10.244.1.5");
+  pods.pods["uid-1"] = nodePod("uid-1", "web");
+  cgroups.dirs["uid-1"] = "/cg/a";
+  finder.netns_of["/cg/a"] = "/proc/4242/ns/net";
+  ASSERT_TRUE(reconcile({web}).empty());
+  finder.netns_of.clear();  // terminating: its processes are gone, the pod object is not
+  web.add_bypass_inbound_ports(9090);
+  EXPECT_TRUE(reconcile({web}).empty());
+  EXPECT_TRUE(reconciler.stats().pending.empty()) << "an enrolled pod is not pending";
+  EXPECT_EQ(capture.inbound_config["uid-1"].bypass_ports, std::vector<uint16_t>{9090})
+      << "updated with the namespace kept since it was enrolled";
+  EXPECT_EQ(handoff.log, std::vector<std::string>{"upsert uid-1"});
+}
+
 TEST_F(KubePodNetnsTest, MarksLeftByAPreviousAgentForPodsOutOfTheMeshAreRemoved) {
   marker.marks[7] = "left for a pod that left the mesh while no agent ran";
   pods.pods["uid-1"] = nodePod("uid-1", "web");
