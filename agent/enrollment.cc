@@ -13,7 +13,8 @@ bool EnrolledPod::operator==(const EnrolledPod& o) const {
          google::protobuf::util::MessageDifferencer::Equals(workload, o.workload);
 }
 
-EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node) {
+EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node,
+                              NetnsSource source) {
   EnrollmentPlan plan;
   std::map<std::string, std::string> ip_owner;
   for (const auto& w : snapshot.workloads()) {
@@ -23,7 +24,7 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
       continue;
     }
     std::string id = w.namespace_() + "/" + w.name();
-    if (w.netns_path().empty()) {
+    if (source == NetnsSource::kAnnotation && w.netns_path().empty()) {
       plan.problems.push_back(fmt::format(
           "pod {}: no network namespace (annotation ambit.dev/netns) - not enrolled", id));
       continue;
@@ -47,9 +48,10 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
   return plan;
 }
 
-NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node) {
+NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node,
+                    NetnsSource source) {
   NodeConfig config;
-  config.plan = planEnrollment(*snapshot, node);
+  config.plan = planEnrollment(*snapshot, node, source);
   for (const auto& w : snapshot->workloads()) {
     if (w.node() == node) config.identities.insert(w.namespace_() + "/" + w.service_account());
   }

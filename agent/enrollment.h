@@ -31,8 +31,15 @@ struct EnrollmentPlan {
   std::vector<std::string> outside_netns;
 };
 
+// Where a pod's network namespace comes from.
+enum class NetnsSource {
+  kAnnotation,  // local mode: the annotation ambit.dev/netns (a pod without one is a problem)
+  kResolver,    // Kubernetes mode: found by the reconciler's NetnsResolver (kube_pod_netns.h)
+};
+
 // Enrolled workloads with spec.nodeName == node.
-EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node);
+EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::string& node,
+                              NetnsSource source = NetnsSource::kAnnotation);
 
 // Everything the agent derives from one snapshot for its node. Built off the agent's loop
 // thread (the config pipeline's prepare step), then only read.
@@ -43,7 +50,8 @@ struct NodeConfig {
   std::set<std::string> identities;
 };
 
-NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node);
+NodeConfig planNode(std::shared_ptr<const v1::MeshSnapshot> snapshot, const std::string& node,
+                    NetnsSource source = NetnsSource::kAnnotation);
 
 struct EnrollmentDiff {
   std::vector<std::string> removed;  // uids: gone, or handed-off identity changed (re-added)

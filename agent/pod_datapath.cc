@@ -31,6 +31,12 @@ Result<std::vector<std::string>> DatapathPodCapture::inboundPods() const {
   return datapath_.inboundPods();
 }
 
+Result<std::optional<UniqueFd>> AnnotationNetnsResolver::resolve(const EnrolledPod& pod) {
+  auto fd = netns_.open(pod.netns_path);
+  if (!fd) return fd.error();
+  return std::optional<UniqueFd>(std::move(*fd));
+}
+
 Result<UniqueFd> HostPodNetns::open(const std::string& path) { return openNetns(path); }
 
 Result<uint64_t> HostPodNetns::cookie(int netns_fd) { return netnsCookie(netns_fd); }

@@ -1,9 +1,12 @@
 #pragma once
-// What PodReconciler drives to put a pod in the mesh or take it out, as three small
-// interfaces so the reconciler can be tested with fakes:
-//   PodCapture  the eBPF capture: outbound per netns cookie, inbound (sk_lookup) per pod id
-//   PodNetns    the pod's network namespace: opened by path, its cookie, the reply routing in it
-//   PodHandoff  the hand-off of the pod to the node's ztunnel(s)
+// What PodReconciler drives to put a pod in the mesh or take it out, as small interfaces so
+// the reconciler can be tested with fakes:
+//   PodCapture     the eBPF capture: outbound per netns cookie, inbound (sk_lookup) per pod id
+//   PodNetns       a network namespace: opened by path, its cookie, the reply routing in it
+//   NetnsResolver  which namespace is the pod's: the annotation's path (local mode,
+//                  AnnotationNetnsResolver) or found from the pod's processes (Kubernetes mode,
+//                  KubePodNetns in kube_pod_netns.h)
+//   PodHandoff     the hand-off of the pod to the node's ztunnel(s)
 // Production: DatapathPodCapture over bpf::CaptureDatapath, HostPodNetns over common/netns.h
 // and inbound_routing.h, HandoffServer (implements PodHandoff itself).
 //
@@ -11,9 +14,11 @@
 // Lifetime: the agent owns the implementations; they outlive the reconciler.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/enrollment.h"
 #include "common/bpf/addr.h"
 #include "common/bpf/capture_datapath.h"
 #include "common/status.h"
@@ -46,6 +51,34 @@ class PodNetns {
   // Reply routing for source-preserving inbound (inbound_routing.h); both idempotent.
   virtual Status installReplyRouting(int netns_fd) = 0;
   virtual Status removeReplyRouting(int netns_fd) = 0;
+};
+
+class NetnsResolver {
+ public:
+  virtual ~NetnsResolver() = default;
+  // Why the pod must never be enrolled (e.g. hostNetwork: it has no netns of its own), or
+  // nullopt. Not a failure: logged once, not retried.
+  virtual std::optional<std::string> excluded(const EnrolledPod&) { return std::nullopt; }
+  // A handle of the pod's network namespace; nullopt when it does not exist yet (the pod is
+  // retried soon, and this is not an error); an error when it cannot or must not be used.
+  virtual Result<std::optional<UniqueFd>> resolve(const EnrolledPod& pod) = 0;
+  // The pod is captured now / is leaving the mesh (or gone): per-pod state can be dropped.
+  // released() comes before the pod's capture is removed.
+  virtual void captured(const v1::Workload&) {}
+  virtual void released(const std::string& /*uid*/) {}
+  // The first reconcile after start has resolved every pod of the plan: what a previous agent
+  // left for pods no longer in the plan can go.
+  virtual void adopted() {}
+};
+
+// Local mode: the path from the annotation ambit.dev/netns (EnrolledPod::netns_path).
+class AnnotationNetnsResolver final : public NetnsResolver {
+ public:
+  explicit AnnotationNetnsResolver(PodNetns& netns) : netns_(netns) {}
+  Result<std::optional<UniqueFd>> resolve(const EnrolledPod& pod) override;
+
+ private:
+  PodNetns& netns_;
 };
 
 class PodHandoff {

@@ -21,10 +21,12 @@ Result<bpf::NetnsConfig> netnsConfig(const v1::Workload& w) {
 }  // namespace
 
 PodReconciler::PodReconciler(PodCapture& capture, PodNetns& netns, PodHandoff& handoff,
-                             std::vector<bpf::IpAddr> probe_sources)
+                             std::vector<bpf::IpAddr> probe_sources, NetnsResolver* resolver)
     : capture_(capture),
       netns_(netns),
       handoff_(handoff),
+      annotation_resolver_(netns),
+      resolver_(resolver != nullptr ? *resolver : annotation_resolver_),
       probe_sources_(std::move(probe_sources)) {}
 
 std::string PodReconciler::podId(const std::string& uid) {
@@ -44,6 +46,15 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   for (const auto& uid : diff.removed) {
     if (Status st = remove(uid); !st) problems.push_back(st.message());
   }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (plan.pods.count(*it)) {
+      ++it;
+    } else {
+      resolver_.released(*it);
+      it = pending_.erase(it);
+    }
+  }
+  std::erase_if(excluded_, [&](const std::string& uid) { return !plan.pods.count(uid); });
   for (const auto& uid : diff.added) {
     if (Status st = add(plan.pods.at(uid)); !st) problems.push_back(st.message());
   }
@@ -58,6 +69,7 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   }
   if (!adopted_) {
     removeLeftovers(plan);
+    resolver_.adopted();
     adopted_ = true;
   }
   for (const auto& p : problems) logWarn("reconcile: {}", p);
@@ -69,8 +81,27 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
 Status PodReconciler::add(const EnrolledPod& pod) {
   const v1::Workload& w = pod.workload;
   std::string who = fmt::format("pod {}/{}", w.namespace_(), w.name());
-  auto netns = netns_.open(pod.netns_path);
-  if (!netns) return netns.error().context(who);
+  if (auto why = resolver_.excluded(pod)) {
+    if (excluded_.insert(w.uid()).second) logInfo("{}: never enrolled: {}", who, *why);
+    pending_.erase(w.uid());
+    return Status::ok();
+  }
+  excluded_.erase(w.uid());
+  auto resolved = resolver_.resolve(pod);
+  if (!resolved) {
+    pending_.erase(w.uid());
+    return resolved.error().context(who);
+  }
+  std::shared_ptr<const UniqueFd> netns;
+  if (*resolved) {
+    netns = std::make_shared<const UniqueFd>(std::move(**resolved));
+  } else if (auto applied = applied_.find(w.uid()); applied != applied_.end()) {
+    netns = applied->second.netns;  // an in-place update of a pod whose processes are going
+  } else {
+    if (pending_.insert(w.uid()).second) logInfo("{}: waiting for its network namespace", who);
+    return Status::ok();
+  }
+  pending_.erase(w.uid());
   auto cookie = netns_.cookie(netns->get());
   if (!cookie) return cookie.error().context(who);
   auto out_cfg = netnsConfig(w);
@@ -119,9 +150,9 @@ Status PodReconciler::add(const EnrolledPod& pod) {
   hp.info.set_trust_domain(w.trust_domain());
   hp.info.set_node(w.node());
   for (const auto& a : w.addresses()) hp.info.add_addresses(a);
-  hp.netns = std::make_shared<const UniqueFd>(std::move(*netns));
+  hp.netns = netns;
   bool in_place = prev != applied_.end();  // diffEnrollment: same hand-off, nothing to re-send
-  applied_[w.uid()] = Applied{pod, *cookie, *out_cfg, capturing, served};
+  applied_[w.uid()] = Applied{pod, netns, *cookie, *out_cfg, capturing, served};
   if (!in_place) handoff_.upsert(std::move(hp));
   logInfo("enrolled {} (netns cookie {}, IPs {})", who, *cookie, fmt::join(w.addresses(), ","));
   return Status::ok();
@@ -132,14 +163,15 @@ Status PodReconciler::remove(const std::string& uid) {
   if (it == applied_.end()) return Status::ok();
   Applied a = it->second;
   applied_.erase(it);
-  // Capture off first, then the ztunnel may close the pod's listeners.
+  // The resolver first (a fail-closed hold must go before the netns leaves the capture), then
+  // capture off, then the ztunnel may close the pod's listeners.
+  resolver_.released(uid);
   Status out = capture_.unenrollNetns(a.netns_cookie);
   Status in = capture_.detachInbound(podId(uid));
   handoff_.remove(uid);
-  if (auto netns = netns_.open(a.pod.netns_path)) {  // a deleted pod took its rules with it
-    if (Status st = netns_.removeReplyRouting(netns->get()); !st)
-      logWarn("{}: {}", uid, st.message());
-  }
+  // The handle kept since add(): a deleted pod's namespace lives on only as long as it.
+  if (Status st = netns_.removeReplyRouting(a.netns->get()); !st)
+    logWarn("{}: {}", uid, st.message());
   logInfo("de-enrolled pod {}", uid);
   if (!out) return out.error().context("de-enroll " + uid);
   if (!in) return in.error().context("de-enroll " + uid);
@@ -163,6 +195,7 @@ Status PodReconciler::startCapture(const std::string& uid, Applied& a) {
   }
   a.capturing = true;
   logInfo("pod {}: served by the ztunnel, outbound capture on", uid);
+  resolver_.captured(a.pod.workload);
   return Status::ok();
 }
 
@@ -197,7 +230,8 @@ void PodReconciler::removeLeftovers(const EnrollmentPlan& plan) {
 }
 
 ReconcileStats PodReconciler::stats() const {
-  return ReconcileStats{applied_.size(), pod_errors_, last_problems_};
+  return ReconcileStats{applied_.size(), pod_errors_, last_problems_,
+                        std::vector<std::string>(pending_.begin(), pending_.end())};
 }
 
 void PodReconciler::setNodeIdentities(std::shared_ptr<const std::set<std::string>> identities) {

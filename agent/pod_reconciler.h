@@ -5,14 +5,17 @@
 // networking. A pod that fails (missing netns, a map full) is reported by name and retried on
 // the next reconcile; the other pods are unaffected.
 //
-// It reaches the kernel and the ztunnel only through PodCapture, PodNetns and PodHandoff
-// (pod_datapath.h).
+// It reaches the kernel and the ztunnel only through PodCapture, PodNetns, NetnsResolver and
+// PodHandoff (pod_datapath.h). A pod whose namespace does not exist yet (Kubernetes mode: the
+// kubelet has not started its sandbox) is pending, not failed: listed in stats().pending and
+// enrolled by a later reconcile, which the caller should run soon (kPendingRetry).
 //
 // On the first reconcile after start it adopts what a previous agent pinned: entries and links
 // for desired pods are updated in place (no gap), leftovers are removed.
 //
 // Thread: the agent's control thread only. enrolledIdentities() is safe from any thread.
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,13 +34,18 @@ struct ReconcileStats {
   uint64_t enrolled_pods = 0;
   uint64_t pod_errors = 0;  // cumulative failed pod operations
   std::vector<std::string> last_problems;
+  std::vector<std::string> pending;  // uids waiting for their network namespace
 };
+
+// How soon a reconcile with pending pods should be repeated.
+inline constexpr std::chrono::milliseconds kPendingRetry{100};
 
 class PodReconciler {
  public:
-  // The capture, netns and hand-off implementations must outlive the reconciler.
+  // The capture, netns, hand-off and resolver implementations must outlive the reconciler.
+  // Without a resolver, a pod's netns is its annotation's path (local mode).
   PodReconciler(PodCapture& capture, PodNetns& netns, PodHandoff& handoff,
-                std::vector<bpf::IpAddr> probe_sources);
+                std::vector<bpf::IpAddr> probe_sources, NetnsResolver* resolver = nullptr);
 
   // Applies the plan; returns the problems of this round (also logged).
   std::vector<std::string> reconcile(const EnrollmentPlan& plan);
@@ -60,6 +68,7 @@ class PodReconciler {
  private:
   struct Applied {
     EnrolledPod pod;
+    std::shared_ptr<const UniqueFd> netns;
     uint64_t netns_cookie = 0;
     bpf::NetnsConfig outbound;
     bool capturing = false;  // outbound capture on for netns_cookie
@@ -74,6 +83,10 @@ class PodReconciler {
   PodCapture& capture_;
   PodNetns& netns_;
   PodHandoff& handoff_;
+  AnnotationNetnsResolver annotation_resolver_;
+  NetnsResolver& resolver_;
+  std::set<std::string> pending_;   // resolver: not yet
+  std::set<std::string> excluded_;  // resolver: never (logged once)
   std::vector<bpf::IpAddr> probe_sources_;
   std::map<std::string, Applied> applied_;
   bool adopted_ = false;

@@ -6,18 +6,56 @@
 #include "lib/addr.h"
 #include "lib/maps.h"
 
-/* The enrolled-netns config for a TCP socket that is not the ztunnel's, or NULL. */
-static __always_inline struct ambit_netns_config *capture_config(struct bpf_sock_addr *ctx)
+/* A TCP socket that is not the ztunnel's: one the capture may act on. */
+static __always_inline bool capture_candidate(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	__u64 cookie;
 
 	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
-		return NULL;
-	if (!sk || sk->mark == AMBIT_SOCKET_MARK || sk->mark == AMBIT_INBOUND_MARK)
-		return NULL;
-	cookie = bpf_get_netns_cookie(ctx);
+		return false;
+	return sk && sk->mark != AMBIT_SOCKET_MARK && sk->mark != AMBIT_INBOUND_MARK;
+}
+
+/* The enrolled-netns config of the socket's netns, or NULL. */
+static __always_inline struct ambit_netns_config *capture_config(struct bpf_sock_addr *ctx)
+{
+	__u64 cookie = bpf_get_netns_cookie(ctx);
+
 	return bpf_map_lookup_elem(&ambit_netns, &cookie);
+}
+
+/* The marked pod cgroup the current task runs in (or below), or NULL. */
+static __always_inline struct ambit_pod_cgroup *pending_pod_cgroup(void)
+{
+	struct ambit_pod_cgroup *pod;
+	__u64 id;
+
+	for (int level = 1; level <= AMBIT_POD_CGROUP_MAX_LEVEL; level++) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			break; /* deeper than the task's own cgroup */
+		pod = bpf_map_lookup_elem(&ambit_pod_cg, &id);
+		if (pod)
+			return pod;
+	}
+	return NULL;
+}
+
+/*
+ * Fail closed: a connect from a mesh pod whose netns is not enrolled yet is refused, except to
+ * loopback. Counted per pod cgroup.
+ */
+static __always_inline bool capture_refused(const struct ambit_orig_dst *dst)
+{
+	struct ambit_pod_cgroup *pod;
+
+	if (ip_is_local_only(&dst->ip))
+		return false;
+	pod = pending_pod_cgroup();
+	if (!pod)
+		return false;
+	__sync_fetch_and_add(&pod->refused, 1);
+	return true;
 }
 
 static __always_inline bool capture_bypassed(const struct ambit_netns_config *cfg,

@@ -23,6 +23,8 @@
 
 /* cgroup sock_addr programs: 1 = allow the syscall (possibly rewritten). */
 #define AMBIT_CG_ALLOW 1
+/* cgroup sock_addr programs: 0 = refuse the syscall (connect() fails with EPERM). */
+#define AMBIT_CG_REFUSE 0
 /* sockops: the return value is ignored by the kernel for the callbacks ambit uses. */
 #define AMBIT_SOCKOPS_OK 1
 

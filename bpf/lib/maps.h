@@ -64,6 +64,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ambit_in_pend SEC(".maps");
 
+/* cgroup id -> refusal count: mesh pods whose netns is not enrolled yet (fail closed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AMBIT_MAX_POD_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct ambit_pod_cgroup);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ambit_pod_cg SEC(".maps");
+
 /* enum ambit_stat -> counter. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -2,7 +2,8 @@
 /*
  * cgroup/connect6: capture outbound TCP of enrolled pods to [::1]:15001. A v4-mapped
  * destination on a dual-stack socket goes to ::ffff:127.0.0.1:15001 instead (it travels as
- * IPv4, and ::1 would not be reachable from a v4-mapped flow).
+ * IPv4, and ::1 would not be reachable from a v4-mapped flow). Refused from mesh pods not
+ * enrolled yet (fail closed, see AMBIT_MAP_POD_CGROUPS).
  */
 #include "lib/capture.h"
 
@@ -14,8 +15,7 @@ int ambit_connect6(struct bpf_sock_addr *ctx)
 	__u32 v6[4];
 	bool mapped;
 
-	cfg = capture_config(ctx);
-	if (!cfg)
+	if (!capture_candidate(ctx))
 		return AMBIT_CG_ALLOW;
 
 	v6[0] = ctx->user_ip6[0];
@@ -26,6 +26,10 @@ int ambit_connect6(struct bpf_sock_addr *ctx)
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	mapped = ip_is_v4mapped(&dst.ip);
 	dst.family = mapped ? AF_INET : AF_INET6;
+
+	cfg = capture_config(ctx);
+	if (!cfg)
+		return capture_refused(&dst) ? AMBIT_CG_REFUSE : AMBIT_CG_ALLOW;
 
 	if (capture_bypassed(cfg, &dst)) {
 		stat_inc(AMBIT_STAT_OUT_PASSED);

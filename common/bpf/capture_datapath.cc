@@ -39,6 +39,7 @@ struct CaptureDatapath::Maps {
   PodConfigMap pods;
   InboundListenerMap listeners;
   StatsMap stats;
+  PodCgroupMap pod_cgroups;
 };
 
 namespace {
@@ -114,10 +115,12 @@ Result<std::unique_ptr<CaptureDatapath::Maps>> mapsOf(const struct connect4* ske
   AMBIT_TRY(lsn);
   auto stats = MapHandle::fromFd(bpf_map__fd(skel->maps.ambit_stats), AMBIT_MAP_STATS);
   AMBIT_TRY(stats);
+  auto cgs = MapHandle::fromFd(bpf_map__fd(skel->maps.ambit_pod_cg), AMBIT_MAP_POD_CGROUPS);
+  AMBIT_TRY(cgs);
   return std::unique_ptr<CaptureDatapath::Maps>(
       new CaptureDatapath::Maps{EnrolledNetnsMap(std::move(*netns)), OrigDstMap(std::move(*orig)),
                                 PodConfigMap(std::move(*pods)), InboundListenerMap(std::move(*lsn)),
-                                StatsMap(std::move(*stats))});
+                                StatsMap(std::move(*stats)), PodCgroupMap(std::move(*cgs))});
 }
 
 struct CgroupHandle {
@@ -312,5 +315,23 @@ Result<std::optional<SockAddr>> CaptureDatapath::lookupOriginalDst(int accepted_
 }
 
 Result<StatCounters> CaptureDatapath::stats() const { return maps_->stats.read(); }
+
+Result<uint64_t> CaptureDatapath::cgroupId(const std::string& cgroup_path) {
+  auto cgroup = openCgroup(cgroup_path);
+  AMBIT_TRY(cgroup);
+  return cgroup->id;
+}
+
+Status CaptureDatapath::markPodCgroup(uint64_t cgroup_id) {
+  return maps_->pod_cgroups.put(cgroup_id);
+}
+
+Status CaptureDatapath::unmarkPodCgroup(uint64_t cgroup_id) {
+  return maps_->pod_cgroups.remove(cgroup_id);
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> CaptureDatapath::markedPodCgroups() const {
+  return maps_->pod_cgroups.entries();
+}
 
 }  // namespace ambit::bpf

@@ -65,6 +65,16 @@ class CaptureDatapath {
 
   Result<StatCounters> stats() const;
 
+  // Fail closed before enrollment (Kubernetes mode; AMBIT_MAP_POD_CGROUPS in abi.h): while a
+  // pod's cgroup is marked and its netns is not enrolled, its TCP connects (except to loopback)
+  // are refused. Mark as soon as the pod's cgroup exists; unmark BEFORE unenrollNetns() when
+  // the pod leaves the mesh. Marking twice keeps the refusal count.
+  static Result<uint64_t> cgroupId(const std::string& cgroup_path);  // a cgroup v2 directory
+  Status markPodCgroup(uint64_t cgroup_id);
+  Status unmarkPodCgroup(uint64_t cgroup_id);  // not marked: not an error
+  // Marked cgroup ids and the connects refused for each so far.
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> markedPodCgroups() const;
+
   // Removes every object ambit pinned under pin_dir: detaches and unpins all links, unpins the
   // maps, removes the directories. Works without loading anything; absent pin_dir is success.
   static Status cleanup(const std::string& pin_dir);

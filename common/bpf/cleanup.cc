@@ -8,9 +8,9 @@
 namespace ambit::bpf {
 namespace {
 
-const char* const kMapNames[] = {AMBIT_MAP_NETNS,     AMBIT_MAP_SOCK_DST,     AMBIT_MAP_ORIG_DST,
-                                 AMBIT_MAP_PODS,      AMBIT_MAP_IN_LISTENERS, AMBIT_MAP_STATS,
-                                 AMBIT_MAP_IN_PENDING};
+const char* const kMapNames[] = {AMBIT_MAP_NETNS,      AMBIT_MAP_SOCK_DST,     AMBIT_MAP_ORIG_DST,
+                                 AMBIT_MAP_PODS,       AMBIT_MAP_IN_LISTENERS, AMBIT_MAP_STATS,
+                                 AMBIT_MAP_IN_PENDING, AMBIT_MAP_POD_CGROUPS};
 
 // Keeps the first error, carries on with the rest so one bad pin does not strand the others.
 void keepFirst(Status& first, Status next) {

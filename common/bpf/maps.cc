@@ -181,6 +181,28 @@ Status InboundPendingMap::remove(const SockAddr& client, const SockAddr& pod) co
   return map_.remove(&key);
 }
 
+static_assert(sizeof(ambit_pod_cgroup) == 8, "ambit_pod_cgroup is one __u64");
+
+Status PodCgroupMap::put(uint64_t cgroup_id) const {
+  ambit_pod_cgroup fresh{};
+  auto st = map_.update(&cgroup_id, &fresh, BPF_NOEXIST);
+  if (!st && st.error().code == EEXIST) return Status::ok();
+  return st;
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> PodCgroupMap::entries() const {
+  auto ids = map_.keys<uint64_t>();
+  AMBIT_TRY(ids);
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (uint64_t id : *ids) {
+    ambit_pod_cgroup v{};
+    auto found = map_.lookup(&id, &v);
+    AMBIT_TRY(found);
+    if (*found) out.emplace_back(id, v.refused);
+  }
+  return out;
+}
+
 Result<StatCounters> StatsMap::read() const {
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return errnoError("count possible CPUs", -ncpu);

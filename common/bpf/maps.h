@@ -134,6 +134,21 @@ class InboundPendingMap {
   MapHandle map_;
 };
 
+// Hash cgroup id -> refusal count: mesh pods that must not connect before their netns is
+// enrolled (fail closed; see AMBIT_MAP_POD_CGROUPS in abi.h).
+class PodCgroupMap {
+ public:
+  explicit PodCgroupMap(MapHandle map) : map_(std::move(map)) {}
+  // Marks the cgroup; an existing mark keeps its count.
+  Status put(uint64_t cgroup_id) const;
+  Status remove(uint64_t cgroup_id) const { return map_.remove(&cgroup_id); }
+  // Marked cgroup ids with the connects refused so far.
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> entries() const;
+
+ private:
+  MapHandle map_;
+};
+
 using StatCounters = std::array<uint64_t, AMBIT_STAT_MAX>;
 
 class StatsMap {

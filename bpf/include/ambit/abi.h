@@ -65,6 +65,7 @@
 #define AMBIT_MAX_POD_IPS 8192
 #define AMBIT_MAX_ORIG_DST 65536
 #define AMBIT_MAX_IN_PENDING 16384
+#define AMBIT_MAX_POD_CGROUPS 4096
 
 /* Map names: the pin file names under <pin dir>/maps/ (LIBBPF_PIN_BY_NAME). */
 #define AMBIT_MAP_NETNS "ambit_netns"
@@ -74,6 +75,19 @@
 #define AMBIT_MAP_IN_LISTENERS "ambit_in_lsn"
 #define AMBIT_MAP_STATS "ambit_stats"
 #define AMBIT_MAP_IN_PENDING "ambit_in_pend"
+#define AMBIT_MAP_POD_CGROUPS "ambit_pod_cg"
+
+/*
+ * Fail closed before the first connect (Kubernetes mode, DESIGN.md §9): the agent marks a mesh
+ * pod's cgroup (AMBIT_MAP_POD_CGROUPS, key = cgroup id, the cgroup2 directory's inode number)
+ * as soon as the kubelet has created it, before the pod's netns is enrolled. cgroup/connect4|6
+ * refuse (EPERM) a TCP connect from a task in a marked cgroup, or below it down to
+ * AMBIT_POD_CGROUP_MAX_LEVEL levels from the cgroup root, while the task's netns is not
+ * enrolled, unless the destination is loopback (which capture would leave alone too). Never a
+ * bypass: a pod in the mesh either talks through the ztunnel or not at all. The agent unmarks
+ * the cgroup before it de-enrolls the pod's netns.
+ */
+#define AMBIT_POD_CGROUP_MAX_LEVEL 16
 
 /*
  * Pin layout, relative to a node's pin dir (default AMBIT_PIN_ROOT/<node>):
@@ -153,6 +167,11 @@ struct ambit_pod_config {
 	__u32 n_probe_sources;
 	__u32 _pad;
 	struct ambit_ip probe_sources[AMBIT_MAX_PROBE_SOURCES]; /* kubelet/node probe sources */
+};
+
+/* Value of AMBIT_MAP_POD_CGROUPS, keyed by cgroup id (__u64): a mesh pod not enrolled yet. */
+struct ambit_pod_cgroup {
+	__u64 refused; /* connects refused so far (atomically incremented by the programs) */
 };
 
 /* Index into AMBIT_MAP_STATS (per-CPU array of __u64 counters). */
