@@ -374,6 +374,26 @@ TEST(MeshModel, WaypointBindingFollowsTheGatewayAndItsPods) {
   EXPECT_EQ(model.snapshot().waypoints(0).addresses_size(), 0);
 }
 
+// A relist can deliver a recreated pod (same name, new uid) as an update: the old workload goes,
+// the new one comes, and its services follow.
+TEST(MeshModel, PodRecreatedUnderANewUidReplacesItsWorkload) {
+  MeshModel model;
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1")).ok());
+  ASSERT_TRUE(model.upsert(apiPod(podSpec("web-1", "web", "10.0.0.1"))).ok());
+  model.takeDelta();
+  PodSpec again = podSpec("web-1", "web", "10.0.0.7");
+  again.uid = "uid-recreated";
+  ASSERT_TRUE(model.upsert(apiPod(again)).ok());
+  const MeshDelta d = model.takeDelta();
+  EXPECT_EQ(d.of(MeshType::kWorkload).removed, std::vector<std::string>{"uid-default-web-1"});
+  EXPECT_EQ(names(d, MeshType::kWorkload), std::vector<std::string>{"uid-recreated"});
+  const auto snap = model.snapshot();
+  EXPECT_EQ(std::vector<std::string>(findService(snap, "web")->endpoints().begin(),
+                                     findService(snap, "web")->endpoints().end()),
+            std::vector<std::string>{"uid-recreated"});
+}
+
 TEST(MeshModel, RouteNameSharedByTwoKindsServesTheFirstStored) {
   MeshModel model;
   ASSERT_TRUE(model.upsert(testing::apiHttpRoute("default", "my-app", "my-app", "v1")).ok());
