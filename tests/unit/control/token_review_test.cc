@@ -30,7 +30,7 @@ TEST(TokenReviewTest, PodBoundTokenNamesServiceAccountPodAndNode) {
   EXPECT_EQ(p->pod_name, "ambit-node-x1");
   EXPECT_EQ(p->pod_uid, "p-uid");
   EXPECT_EQ(p->node, "node-a");
-  EXPECT_EQ(p->identity(), "ambit-system/ambit-node");
+  EXPECT_EQ(p->identity(), "ambit-system/ambit-agent");
 }
 
 TEST(TokenReviewTest, UnboundTokenHasNoPodOrNode) {
