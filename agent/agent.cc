@@ -12,6 +12,7 @@
 
 #include "agent/agent_impl.h"
 #include "agent/enrollment.h"
+#include "agent/kube_mode.h"
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/bpf/capture_datapath.h"
@@ -45,9 +46,27 @@ Result<UniqueFd> lockDirectory(const std::string& dir) {
 
 Status finalizeOptions(AgentOptions& o) {
   if (o.node.empty()) return makeError("--node is required (the node this agent runs on)");
-  if (o.config_dir.empty()) return makeError("--config-dir is required");
-  if (o.cgroup_path.empty())
-    return makeError("--cgroup is required (cgroup v2 subtree of the pods)");
+  if (o.kubernetes) {
+    if (!o.config_dir.empty()) return makeError("--config-dir is for local mode, not --kubernetes");
+    if (o.discovery_address.empty()) {
+      return makeError("--kubernetes needs --discovery-address (ambit-control, host:port)");
+    }
+    if (o.control_ca.empty()) return makeError("--kubernetes needs --control-ca");
+    if (o.cgroup_path.empty()) {
+      auto root = KubeMode::podCgroupRoot(o);
+      AMBIT_TRY(root);
+      o.cgroup_path = *root;
+    }
+    // Metrics on the pod network, admin dumps on localhost (two listeners).
+    if (o.metrics_port == 0) {
+      o.metrics_port = o.admin_port;
+      o.admin_port = static_cast<uint16_t>(o.admin_port + 1);
+    }
+  } else {
+    if (o.config_dir.empty()) return makeError("--config-dir is required (or --kubernetes)");
+    if (o.cgroup_path.empty())
+      return makeError("--cgroup is required (cgroup v2 subtree of the pods)");
+  }
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.state_dir.empty()) o.state_dir = "/var/lib/ambit/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
@@ -75,41 +94,28 @@ Status Agent::Impl::start() {
   std::vector<bpf::IpAddr> probes;
   for (const auto& p : options.probe_sources) probes.push_back(*bpf::IpAddr::parse(p));
   pod_capture = std::make_unique<DatapathPodCapture>(*datapath);
-  reconciler = std::make_unique<PodReconciler>(*pod_capture, pod_netns, handoff, probes);
-
-  identity::EmbeddedCaOptions ca_opts;
-  ca_opts.stateDir = options.state_dir;
-  ca_opts.trustDomain = options.trust_domain;
-  ca_opts.maxLeafTtl = std::chrono::seconds(options.max_cert_ttl_seconds);
-  // Agents of several nodes may share one CA directory (a single cluster root, as in the
-  // lab): the lock makes the first create the root and the others load it.
-  auto lock = lockDirectory(options.state_dir);
-  if (!lock) return lock.error().context("embedded CA");
-  auto ca_or = identity::EmbeddedCa::openOrCreate(ca_opts);
-  if (!ca_or) return ca_or.error().context("embedded CA");
-  ca = std::move(*ca_or);
-  auto* rec = reconciler.get();
-  auto server = identity::CaServer::start(
-      "unix:" + options.caSocket(), ca,
-      [rec, node = options.node](const identity::SpiffeId& id, std::string_view asking) -> Status {
-        if (asking != node)
-          return makeError("node '{}' may not ask this agent (node {})", asking, node);
-        if (!rec->mayHaveIdentity(id.ns, id.serviceAccount)) {
-          return makeError("no pod on node {} runs as {}", node, id.toString());
-        }
-        return Status::ok();
-      });
-  if (!server) return server.error().context("certificate service");
-  ca_server = std::move(*server);
+  if (options.kubernetes) {
+    auto km = KubeMode::start(io, options, *datapath, *registry, [this] { reconcileNow(); });
+    if (!km) return km.error();
+    kube = std::move(*km);
+  }
+  reconciler = std::make_unique<PodReconciler>(*pod_capture, pod_netns, handoff, probes,
+                                               kube ? &kube->resolver() : nullptr);
+  AMBIT_TRY(startCa());
 
   registerMetrics();
-  admin.route("/healthz/ready", admin::readinessHandler([this] { return ready; }));
-  admin.route("/metrics", [this](const admin::Request& r) {
-    updateGauges();
-    return admin::metricsHandler(registry)(r);
-  });
+  for (admin::AdminServer* server : {&admin, &metrics_server}) {
+    server->route("/healthz/ready", admin::readinessHandler([this] { return ready; }));
+    server->route("/metrics", [this](const admin::Request& r) {
+      updateGauges();
+      return admin::metricsHandler(registry)(r);
+    });
+  }
   admin.route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
   AMBIT_TRY(admin.listen(options.admin_address, options.admin_port));
+  if (options.metrics_port != 0) {
+    AMBIT_TRY(metrics_server.listen(options.metrics_address, options.metrics_port));
+  }
 
   AMBIT_TRY(startConfig());
   // Only now accept ztunnels: the first snapshot they get already holds every enrolled pod, so
@@ -121,14 +127,61 @@ Status Agent::Impl::start() {
   return Status::ok();
 }
 
+Status Agent::Impl::openEmbeddedCa() {
+  identity::EmbeddedCaOptions ca_opts;
+  ca_opts.stateDir = options.state_dir;
+  ca_opts.trustDomain = options.trust_domain;
+  ca_opts.maxLeafTtl = std::chrono::seconds(options.max_cert_ttl_seconds);
+  // Agents of several nodes may share one CA directory (a single cluster root, as in the
+  // lab): the lock makes the first create the root and the others load it.
+  auto lock = lockDirectory(options.state_dir);
+  if (!lock) return lock.error().context("embedded CA");
+  auto ca_or = identity::EmbeddedCa::openOrCreate(ca_opts);
+  if (!ca_or) return ca_or.error().context("embedded CA");
+  ca = std::move(*ca_or);
+  return Status::ok();
+}
+
+// The node's certificate service on its unix socket: the embedded CA (local mode) or
+// forwarding to ambit-control (Kubernetes mode), for identities of this node's pods only.
+Status Agent::Impl::startCa() {
+  std::shared_ptr<identity::CertificateSigner> signer;
+  if (kube) {
+    signer = kube->signer();  // CSRs go to ambit-control
+  } else {
+    AMBIT_TRY(openEmbeddedCa());
+    signer = ca;
+  }
+  auto* rec = reconciler.get();
+  auto server = identity::CaServer::start(
+      "unix:" + options.caSocket(), signer,
+      [rec, node = options.node](const identity::SpiffeId& id, std::string_view asking) -> Status {
+        if (asking != node)
+          return makeError("node '{}' may not ask this agent (node {})", asking, node);
+        if (!rec->mayHaveIdentity(id.ns, id.serviceAccount)) {
+          return makeError("no pod on node {} runs as {}", node, id.toString());
+        }
+        return Status::ok();
+      });
+  if (!server) return server.error().context("certificate service");
+  ca_server = std::move(*server);
+  return Status::ok();
+}
+
 // Reading, translating and planning a version happen on the pipeline's config thread; this
 // loop only applies the plan (the initial version is applied before start() returns).
 Status Agent::Impl::startConfig() {
+  std::unique_ptr<config::ConfigSource> source =
+      kube ? kube->takeConfigSource()
+           : config::localConfigSource(options.config_dir, options.trust_domain);
+  const NetnsSource netns = kube ? NetnsSource::kResolver : NetnsSource::kAnnotation;
   auto p = config::ConfigPipeline<NodeConfig>::start(
-      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      io.get_executor(), std::move(source),
       {.prepare =
-           [node = options.node](const config::SnapshotPtr& s) {
-             return std::make_shared<const NodeConfig>(planNode(s, node));
+           [this, node = options.node, netns](const config::SnapshotPtr& s) {
+             // Config thread: the ztunnel gets the same mesh through the relay.
+             if (kube) kube->relay(*s);
+             return std::make_shared<const NodeConfig>(planNode(s, node, netns));
            },
        .apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); },
        .on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); }});
@@ -149,16 +202,22 @@ void Agent::Impl::onConfig(std::shared_ptr<const NodeConfig> prepared) {
 
 void Agent::Impl::reconcileNow() {
   if (!config) return;
+  // Until the node's pods are listed none is known: a reconcile would take pods out.
+  if (kube && !kube->podsSynced()) return;
   reconciler->reconcile(config->plan);
   ready = true;
 }
 
 void Agent::Impl::scheduleResync() {
-  resync.expires_after(kResyncInterval);
+  resync.expires_after(reconciler->stats().pending.empty()
+                           ? kResyncInterval
+                           : std::chrono::milliseconds(kPendingRetry));
   resync.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    // Retries pods that failed (e.g. a netns that did not exist yet) and repairs drift.
-    if (config && !reconciler->stats().last_problems.empty()) reconcileNow();
+    // Retries pods that failed (e.g. a netns that did not exist yet) and repairs drift; pods
+    // waiting for their sandbox are looked at again soon.
+    const auto& st = reconciler->stats();
+    if (config && (!st.last_problems.empty() || !st.pending.empty())) reconcileNow();
     scheduleResync();
   });
 }
@@ -166,6 +225,7 @@ void Agent::Impl::scheduleResync() {
 Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Agent::~Agent() {
   if (impl_->ca_server) impl_->ca_server->shutdown();
+  if (impl_->kube) impl_->kube->stop();
   impl_->handoff.stop();
 }
 

@@ -93,7 +93,8 @@ std::string Agent::Impl::configDump() const {
   j["handoff"] = {{"connected_ztunnels", hs.connected_ztunnels},
                   {"acked", hs.messages_acked},
                   {"errors", hs.errors}};
-  j["ca"] = {{"trust_domain", ca->trustDomain()}, {"root_pem", ca->rootPem()}};
+  if (ca) j["ca"] = {{"trust_domain", ca->trustDomain()}, {"root_pem", ca->rootPem()}};
+  if (kube) j["kubernetes"] = nlohmann::json::parse(kube->describe());
   return j.dump(2);
 }
 

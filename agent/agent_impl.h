@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/handoff_server.h"
+#include "agent/kube_mode.h"
 #include "agent/pod_datapath.h"
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
@@ -23,9 +24,12 @@
 namespace ambit::agent {
 
 struct Agent::Impl {
-  explicit Impl(AgentOptions o) : options(std::move(o)), admin(io), resync(io) {}
+  explicit Impl(AgentOptions o)
+      : options(std::move(o)), admin(io), metrics_server(io), resync(io) {}
 
   Status start();
+  Status openEmbeddedCa();
+  Status startCa();
   Status startConfig();
   void onConfig(std::shared_ptr<const NodeConfig> prepared);
   void reconcileNow();
@@ -37,11 +41,13 @@ struct Agent::Impl {
   AgentOptions options;
   boost::asio::io_context io;
   admin::AdminServer admin;
+  admin::AdminServer metrics_server;  // Kubernetes mode: /metrics on the pod network
   boost::asio::steady_timer resync;
   std::unique_ptr<bpf::CaptureDatapath> datapath;
   std::unique_ptr<DatapathPodCapture> pod_capture;
   HostPodNetns pod_netns;
   HandoffServer handoff;
+  std::unique_ptr<KubeMode> kube;  // Kubernetes mode only
   std::unique_ptr<PodReconciler> reconciler;
   std::unique_ptr<config::ConfigPipeline<NodeConfig>> config_pipeline;
   std::shared_ptr<identity::EmbeddedCa> ca;

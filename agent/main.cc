@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
   bool cleanup = false;
   std::string log_level = "info";
   CLI::App app{"ambit-agent: per-node eBPF capture, enrollment and pod hand-off"};
-  app.add_option("--node", o.node, "node this agent runs on (pods with spec.nodeName = NODE)");
+  app.add_option("--node", o.node, "node this agent runs on (pods with spec.nodeName = NODE)")
+      ->envname("NODE_NAME");
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
   app.add_option("--cgroup", o.cgroup_path, "cgroup v2 directory whose subtree holds the pods");
   app.add_option("--pin-dir", o.pin_dir,
@@ -27,6 +28,26 @@ int main(int argc, char** argv) {
                  "longest workload certificate TTL, seconds")
       ->capture_default_str()
       ->check(CLI::Range(60u, 30u * 24 * 3600));
+  app.add_option("--metrics-address", o.metrics_address,
+                 "/metrics listener when --metrics-port is set (Kubernetes mode: default on, "
+                 "port 15030, and the admin dumps move to the admin port + 1 on localhost)")
+      ->capture_default_str();
+  app.add_option("--metrics-port", o.metrics_port, "separate /metrics port (0: on the admin port)");
+  app.add_flag("--kubernetes", o.kubernetes,
+               "Kubernetes mode: mesh and certificates from ambit-control, pods of this node "
+               "found through the API and their kubelet cgroups");
+  app.add_option("--kubeconfig", o.kubeconfig, "kubeconfig (Kubernetes mode; default in-cluster)");
+  app.add_option("--discovery-address", o.discovery_address, "ambit-control, host:port");
+  app.add_option("--control-ca", o.control_ca, "ambit-control's root certificate (PEM file)");
+  app.add_option("--token-file", o.token_file,
+                 "projected token (audience ambit) for ambit-control");
+  app.add_option("--kubelet-cgroup-root", o.kubelet_cgroup_root, "the kubelet's --cgroup-root")
+      ->capture_default_str();
+  app.add_option("--cgroup-driver", o.cgroup_driver, "the kubelet's cgroup driver")
+      ->check(CLI::IsMember({"auto", "cgroupfs", "systemd"}))
+      ->capture_default_str();
+  app.add_option("--proc-root", o.proc_root, "the host's /proc (e.g. /host/proc in a container)")
+      ->capture_default_str();
   app.add_flag("--cleanup", cleanup, "remove every object an agent for NODE created, then exit");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -59,14 +59,15 @@ void CallerAuth::review(std::string token, std::function<void(Result<Principal>)
 }
 
 Status CallerAuth::mayDiscover(const Principal& p) const {
-  if (p.ns == rules_.node_agent_namespace && p.service_account == rules_.node_agent_service_account) {
+  if (p.ns == rules_.node_agent_namespace &&
+      p.service_account == rules_.node_agent_service_account) {
     return Status::ok();
   }
   if (waypoints_.has(p.ns, p.service_account)) return Status::ok();
-  return Error{identity::kNotAllowed,
-               fmt::format("service account {} is neither the node agent ({}/{}) nor a waypoint",
-                           p.identity(), rules_.node_agent_namespace,
-                           rules_.node_agent_service_account)};
+  return Error{
+      identity::kNotAllowed,
+      fmt::format("service account {} is neither the node agent ({}/{}) nor a waypoint",
+                  p.identity(), rules_.node_agent_namespace, rules_.node_agent_service_account)};
 }
 
 void CallerAuth::authenticate(const discovery::CallerInfo& caller, Done done) {

@@ -44,8 +44,8 @@ struct CallerStats {
 
 class CallerAuth final : public discovery::Authenticator {
  public:
-  CallerAuth(boost::asio::io_context& kube_io, TokenReviewer& reviewer,
-             const NodeIdentities& pods, const WaypointIdentities& waypoints, CsrRules rules,
+  CallerAuth(boost::asio::io_context& kube_io, TokenReviewer& reviewer, const NodeIdentities& pods,
+             const WaypointIdentities& waypoints, CsrRules rules,
              std::chrono::milliseconds review_timeout = std::chrono::seconds(10));
 
   // discovery::Authenticator

@@ -92,8 +92,7 @@ ClusterWatch::~ClusterWatch() { stop(); }
 
 void ClusterWatch::start() {
   for (const auto& type : watchedTypes()) {
-    reflectors_.push_back(
-        std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
+    reflectors_.push_back(std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
     spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   }
   checkReady();
@@ -107,7 +106,8 @@ void ClusterWatch::stop() {
 
 void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) {
   auto result = model_.upsert(object, type.kind, type.apiVersion());
-  events_total_.Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
+  events_total_
+      .Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
       .Increment();
   const std::string uid = str(object, "metadata", "uid");
   if (result.outcome == config::UpsertOutcome::kRejected ||
@@ -115,8 +115,9 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
     const bool rejected = result.outcome == config::UpsertOutcome::kRejected;
     const std::string note = errorsText(result.errors);
     if (rejected) rejected_total_.Add({{"kind", type.kind}}).Increment();
-    logWarn("{} {}: {}", result.object, rejected ? "rejected (its last good version stays)"
-                                                 : "waiting for what it references", note);
+    logWarn("{} {}: {}", result.object,
+            rejected ? "rejected (its last good version stays)" : "waiting for what it references",
+            note);
     json regarding = object;
     regarding["apiVersion"] = type.apiVersion();
     regarding["kind"] = type.kind;

@@ -83,7 +83,7 @@ class ClusterWatch final : public kube::ReflectorHandler {
   boost::asio::steady_timer ready_timer_;
   bool push_scheduled_ = false;
   bool ready_ = false;
-  std::set<std::string> root_cert_published_;  // namespaces
+  std::set<std::string> root_cert_published_;    // namespaces
   std::map<std::string, std::string> pod_uids_;  // "ns/name" -> uid
   std::set<std::string> waypoint_gateways_;      // "ns/name"
 

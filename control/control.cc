@@ -40,7 +40,8 @@ Status finalize(ControlOptions& o) {
       o.waypoint.control_address == WaypointTemplate{}.control_address) {
     const auto colon = o.listen.rfind(':');
     const std::string port = colon == std::string::npos ? "15012" : o.listen.substr(colon + 1);
-    o.waypoint.control_address = fmt::format("ambit-control.{}.svc:{}", o.ns, port == "0" ? "15012" : port);
+    o.waypoint.control_address =
+        fmt::format("ambit-control.{}.svc:{}", o.ns, port == "0" ? "15012" : port);
   }
   o.waypoint.token_audience = o.token_audience;
   o.waypoint.trust_domain = o.trust_domain;
@@ -53,7 +54,8 @@ template <typename T>
 T runToCompletion(asio::io_context& io, asio::awaitable<T> work) {
   std::optional<T> out;
   spawn(
-      io, [&, w = std::move(work)]() mutable -> asio::awaitable<void> { out = co_await std::move(w); },
+      io,
+      [&, w = std::move(work)]() mutable -> asio::awaitable<void> { out = co_await std::move(w); },
       "startup step");
   while (!out) io.run_one();
   return std::move(*out);
@@ -95,7 +97,8 @@ Status Control::Impl::loadCa(std::chrono::seconds timeout) {
   o.ca.trustDomain = options.trust_domain;
   o.ca.maxLeafTtl = options.max_workload_cert_ttl;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto wait = std::chrono::milliseconds(500);; wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
+  for (auto wait = std::chrono::milliseconds(500);;
+       wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
     auto loaded = runToCompletion(kube_io, loadOrCreateCa(*api, o));
     if (loaded) {
       ca = std::move(*loaded);
@@ -112,8 +115,9 @@ Status Control::Impl::loadCa(std::chrono::seconds timeout) {
 Status Control::Impl::startServing() {
   auto id = identity::SpiffeId::make(options.trust_domain, options.ns, options.service_account);
   AMBIT_TRY(id);
-  auto serving = ca.ca->issueServing(*id, options.server_names,
-                                     std::chrono::duration_cast<std::chrono::seconds>(options.serving_cert_ttl));
+  auto serving = ca.ca->issueServing(
+      *id, options.server_names,
+      std::chrono::duration_cast<std::chrono::seconds>(options.serving_cert_ttl));
   AMBIT_TRY(serving);
   std::string chain;
   for (const auto& pem : serving->issued.chainPem) chain += pem;
@@ -124,8 +128,7 @@ Status Control::Impl::startServing() {
   rules.node_agent_namespace = options.ns;
   rules.node_agent_service_account = options.node_agent_service_account;
   auth = std::make_unique<CallerAuth>(kube_io, *reviewer, pods, waypoints, rules);
-  certificates =
-      std::make_unique<identity::CertificateServiceImpl>(ca.ca, auth->csrAuthorizer());
+  certificates = std::make_unique<identity::CertificateServiceImpl>(ca.ca, auth->csrAuthorizer());
 
   discovery::DiscoveryServerOptions so;
   so.address = options.listen;
@@ -172,9 +175,8 @@ Result<std::unique_ptr<Control>> Control::create(ControlOptions options,
   wo.root_cert_configmap = impl->options.root_cert_configmap;
   wo.root_cert_pem = impl->ca.ca->rootPem();
   wo.push_debounce = impl->options.push_debounce;
-  impl->watch = std::make_unique<ClusterWatch>(*impl->api, impl->store, impl->pods,
-                                               impl->waypoints, *impl->deployer, *impl->events,
-                                               *impl->metrics, wo);
+  impl->watch = std::make_unique<ClusterWatch>(*impl->api, impl->store, impl->pods, impl->waypoints,
+                                               *impl->deployer, *impl->events, *impl->metrics, wo);
   logInfo("ambit-control {}: CA from {}, discovery + certificates on {}, monitoring on {}:{}",
           impl->options.instance, impl->ca.origin, impl->server->address(),
           impl->options.monitoring_address, impl->monitoring->port());

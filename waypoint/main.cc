@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   CLI::App app{"ambit-waypoint: L7 proxy for ambient services"};
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)")
       ->required();
+  app.add_option("--discovery-address", o.discovery_address,
+                 "ambit-control's address, host:port (Kubernetes mode)");
+  app.add_option("--control-ca", o.control_ca, "ambit-control's root certificate (PEM file)");
+  app.add_option("--token-file", o.token_file, "service-account token for ambit-control");
   app.add_option("--ca-address", o.ca_address, "CertificateService, e.g. unix:/run/ambit/N/ca.sock")
       ->required();
   app.add_option("--node", o.node, "node name sent with certificate requests");

@@ -11,8 +11,8 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/async/spawn.h"
-#include "common/config/directory_source.h"
 #include "common/config/pipeline.h"
+#include "common/discovery/mesh_source.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
 #include "common/log.h"
@@ -25,6 +25,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   explicit Impl(WaypointOptions o) : options(std::move(o)) {}
   Status start();
   Status startIdentity();
+  discovery::MeshSourceOptions meshSource() const;
   Status startConfig();
   Status startServer();
   Status startAdmin();
@@ -59,8 +60,19 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   uint16_t hbone_port = 0;
 };
 
+discovery::MeshSourceOptions Waypoint::Impl::meshSource() const {
+  discovery::MeshSourceOptions m;
+  m.config_dir = options.config_dir;
+  m.discovery_address = options.discovery_address;
+  m.control_ca = options.control_ca;
+  m.token_file = options.token_file;
+  m.node = options.node.empty() ? options.gateway.ns + "/" + options.gateway.name : options.node;
+  m.trust_domain = options.trust_domain;
+  return m;
+}
+
 Status Waypoint::Impl::start() {
-  if (options.config_dir.empty()) return makeError("--config-dir is required");
+  AMBIT_TRY(discovery::validateMeshSource(meshSource()));
   if (options.ca_address.empty()) return makeError("--ca-address is required");
   auto id =
       identity::SpiffeId::make(options.trust_domain, options.gateway.ns, options.service_account);
@@ -80,13 +92,11 @@ Status Waypoint::Impl::start() {
 }
 
 Status Waypoint::Impl::startIdentity() {
-  identity::CaClientOptions ca;
-  ca.address = options.ca_address;
-  ca.node = options.node;
+  auto ca = discovery::certificateClient(options.ca_address, meshSource());
+  if (!ca) return ca.error();
   identity::CertificateManagerOptions cm;
   cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
-  identities = std::make_unique<identity::IdentityStore>(
-      io, std::make_shared<identity::CaClient>(ca), cm, options.trust_domain);
+  identities = std::make_unique<identity::IdentityStore>(io, *ca, cm, options.trust_domain);
   auto id = identity::SpiffeId::parse(identity);
   if (!id) return id.error();
   identities->acquire(*id);
@@ -122,8 +132,10 @@ Status Waypoint::Impl::startIdentity() {
 // Reading, translating and indexing a version happen on the pipeline's config thread; the
 // data thread only swaps the index in.
 Status Waypoint::Impl::startConfig() {
+  auto source = discovery::meshConfigSource(meshSource());
+  if (!source) return source.error();
   auto p = config::ConfigPipeline<MeshIndex>::start(
-      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      io.get_executor(), std::move(*source),
       {.prepare = [](const config::SnapshotPtr& s) { return MeshIndex::build(s); },
        .apply = [this](std::shared_ptr<const MeshIndex> i) { onConfig(std::move(i)); }});
   if (!p) return p.error();

@@ -23,9 +23,12 @@
 namespace ambit::waypoint {
 
 struct WaypointOptions {
-  std::string config_dir;
-  std::string ca_address;  // "unix:/run/ambit/<node>/ca.sock"
-  std::string node;        // sent with certificate requests
+  std::string config_dir;         // local mode
+  std::string discovery_address;  // Kubernetes mode: ambit-control "host:port" (TLS)
+  std::string control_ca;         // ambit-control's trust anchor (TLS addresses)
+  std::string token_file;         // projected service-account token for ambit-control
+  std::string ca_address;         // "unix:/run/ambit/<node>/ca.sock" or ambit-control
+  std::string node;               // sent with certificate requests
   std::string trust_domain = "cluster.local";
   std::string service_account = "waypoint";
   WaypointGateway gateway;  // gateway.ns is also the waypoint's namespace

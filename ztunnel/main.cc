@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ambit-ztunnel: node mTLS tunnel for ambient pods"};
   app.add_option("--node", o.node, "node name (must match the agent's)");
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
+  app.add_option("--discovery-address", o.discovery_address,
+                 "the node agent's mesh relay, e.g. unix:/run/ambit/NODE/discovery.sock "
+                 "(Kubernetes mode)");
   app.add_option("--pin-dir", o.pin_dir, "agent's bpffs pin directory [/sys/fs/bpf/ambit/NODE]");
   app.add_option("--run-dir", o.run_dir, "agent's socket directory [/run/ambit/NODE]");
   app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain")->capture_default_str();

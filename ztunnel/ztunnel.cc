@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/discovery/mesh_source.h"
 #include "common/identity/ca_client.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel_impl.h"
@@ -14,9 +15,20 @@ namespace {
 constexpr auto kAgentWait = std::chrono::seconds(60);
 }  // namespace
 
+// The ztunnel takes its mesh from local files or from its node agent's relay (never from
+// ambit-control directly: the agent is the node's one client of the control plane).
+discovery::MeshSourceOptions meshSource(const ZtunnelOptions& o) {
+  discovery::MeshSourceOptions m;
+  m.config_dir = o.config_dir;
+  m.discovery_address = o.discovery_address;
+  m.node = o.node;
+  m.trust_domain = o.trust_domain;
+  return m;
+}
+
 Status finalizeOptions(ZtunnelOptions& o) {
   if (o.node.empty()) return makeError("--node is required");
-  if (o.config_dir.empty()) return makeError("--config-dir is required");
+  AMBIT_TRY(discovery::validateMeshSource(meshSource(o)));
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
   if (o.cert_ttl_seconds < 10)
@@ -58,8 +70,10 @@ Status Ztunnel::Impl::start() {
 
   // Reading, translating, indexing and compiling policies run on the pipeline's config thread;
   // the data thread only swaps the result in (apply).
+  auto source = discovery::meshConfigSource(meshSource(options));
+  if (!source) return source.error();
   auto p = config::ConfigPipeline<ZtunnelConfig>::start(
-      io.get_executor(), config::localConfigSource(options.config_dir, options.trust_domain),
+      io.get_executor(), std::move(*source),
       {.prepare = [](const config::SnapshotPtr& s) -> Result<std::shared_ptr<const ZtunnelConfig>> {
          auto c = prepareConfig(s);
          if (!c) return c.error();

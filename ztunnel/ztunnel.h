@@ -19,9 +19,10 @@ namespace ambit::ztunnel {
 
 struct ZtunnelOptions {
   std::string node;
-  std::string config_dir;
-  std::string pin_dir;  // default /sys/fs/bpf/ambit/<node>
-  std::string run_dir;  // agent sockets; default /run/ambit/<node>
+  std::string config_dir;         // local mode
+  std::string discovery_address;  // Kubernetes mode: the agent's relay, "unix:/run/ambit/N/..."
+  std::string pin_dir;            // default /sys/fs/bpf/ambit/<node>
+  std::string run_dir;            // agent sockets; default /run/ambit/<node>
   std::string trust_domain = "cluster.local";
   uint32_t cert_ttl_seconds = 24 * 3600;
   std::string admin_address = "127.0.0.1";

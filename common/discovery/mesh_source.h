@@ -1,0 +1,41 @@
+#pragma once
+// Where a daemon takes its mesh and its certificates from, decided by its flags, the same way
+// for the agent, the ztunnel and the waypoint:
+//   --config-dir DIR            local mode: a directory of Kubernetes-shaped YAML
+//   --discovery-address ADDR    Kubernetes mode: delta discovery from ambit-control
+//                               ("host:port", TLS) or from the node agent's relay ("unix:/path")
+//   --control-ca FILE           trust anchor of ambit-control's serving certificate (TLS only)
+//   --token-file FILE           projected service-account token sent to ambit-control (TLS only)
+// Exactly one of --config-dir and --discovery-address. Errors name the flags.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/config/source.h"
+#include "common/identity/ca_client.h"
+#include "common/status.h"
+
+namespace ambit::discovery {
+
+struct MeshSourceOptions {
+  std::string config_dir;
+  std::string discovery_address;
+  std::string control_ca;
+  std::string token_file;
+  std::string node;           // sent with discovery requests and CSRs
+  std::string trust_domain;   // local mode
+  std::string snapshot_file;  // optional: persist the mesh (the agent)
+};
+
+Status validateMeshSource(const MeshSourceOptions& options);
+
+// The ConfigSource the flags select.
+Result<std::unique_ptr<config::ConfigSource>> meshConfigSource(const MeshSourceOptions& options);
+
+// A CertificateService client for `ca_address`: a local unix socket as before, or ambit-control
+// over TLS with the token (control_ca and token_file as above).
+Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
+                                                              const MeshSourceOptions& options);
+
+}  // namespace ambit::discovery
