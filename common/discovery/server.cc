@@ -22,6 +22,7 @@
 #include "ambit/v1/discovery.grpc.pb.h"
 #include "common/discovery/delta_stream.h"
 #include "common/log.h"
+#include "common/unix_socket.h"
 
 namespace ambit::discovery {
 namespace {
@@ -31,25 +32,6 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 constexpr int kMinPingMs = 10'000;
 constexpr int kKeepaliveMs = 60'000;
 constexpr int kKeepaliveTimeoutMs = 20'000;
-
-// Creates the socket's directory and removes a socket file left by a previous run.
-Status prepareUnixSocket(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (path.has_parent_path()) {
-    std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) return makeError("create {}: {}", path.parent_path().string(), ec.message());
-  }
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::ok();
-    return errnoError(fmt::format("stat {}", path.string()));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return makeError("{} exists and is not a socket; refusing to replace it", path.string());
-  }
-  if (::unlink(path.c_str()) != 0) return errnoError(fmt::format("remove stale {}", path.string()));
-  return Status::ok();
-}
 
 bool holdsPem(const std::filesystem::path& file, std::string_view marker) {
   std::ifstream in(file);  // unreadable: empty
@@ -191,7 +173,7 @@ Status DiscoveryServer::Impl::listen() {
   std::filesystem::path socket_path;
   if (unix) {
     socket_path = address.substr(kUnixPrefix.size());
-    AMBIT_TRY(prepareUnixSocket(socket_path));
+    AMBIT_TRY(prepareUnixSocketPath(socket_path));
     creds = grpc::InsecureServerCredentials();
   } else {
     auto tls = serverCredentials(address, options_.tls);

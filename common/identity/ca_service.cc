@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/unix_socket.h"
 
 namespace ambit::identity {
 namespace {
@@ -25,25 +26,6 @@ grpc::Status toGrpc(const Error& e) {
     default:
       return grpc::Status(grpc::StatusCode::INTERNAL, e.message);
   }
-}
-
-// Creates the socket's directory and removes a stale socket left by a previous run.
-Status prepareUnixSocket(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (path.has_parent_path()) {
-    std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) return makeError("create {}: {}", path.parent_path().string(), ec.message());
-  }
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::ok();
-    return errnoError(fmt::format("stat {}", path.string()));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return makeError("{} exists and is not a socket; refusing to replace it", path.string());
-  }
-  if (::unlink(path.c_str()) != 0) return errnoError(fmt::format("remove stale {}", path.string()));
-  return Status::ok();
 }
 
 }  // namespace
@@ -108,7 +90,7 @@ Result<std::unique_ptr<CaServer>> CaServer::start(const std::string& address,
   std::filesystem::path socketPath;
   if (unix) {
     socketPath = address.substr(kUnixPrefix.size());
-    AMBIT_TRY(prepareUnixSocket(socketPath));
+    AMBIT_TRY(prepareUnixSocketPath(socketPath));
   }
   auto service = std::make_unique<CertificateServiceImpl>(std::move(signer), std::move(authorize));
   grpc::ServerBuilder builder;

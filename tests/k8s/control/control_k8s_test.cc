@@ -159,20 +159,20 @@ TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   auto node = call(http::verb::post, "/api/v1/nodes", json{{"metadata", {{"name", "node-a"}}}});
   ASSERT_TRUE(node.status == 201 || node.status == 409) << node.body;
   std::string plain = token("ambit-system", "ambit-agent", "ambit");
-  createPod("ambit-system", "ambit-node-a", "ambit-agent", "node-a");
-  std::string bound = token("ambit-system", "ambit-agent", "ambit", "ambit-node-a");
+  createPod("ambit-system", "ambit-agent-a", "ambit-agent", "node-a");
+  std::string bound = token("ambit-system", "ambit-agent", "ambit", "ambit-agent-a");
   std::string wrong_audience = token("ambit-system", "ambit-agent", "not-ambit");
   ASSERT_FALSE(plain.empty() || bound.empty() || wrong_audience.empty());
 
   TokenReviewer reviewer(*client_, "ambit");
   auto p = await(reviewer.review(plain));
   ASSERT_TRUE(p) << p.error().message;
-  EXPECT_EQ(p->identity(), "ambit-system/ambit-node");
+  EXPECT_EQ(p->identity(), "ambit-system/ambit-agent");
   EXPECT_TRUE(p->node.empty());
 
   p = await(reviewer.review(bound));
   ASSERT_TRUE(p) << p.error().message;
-  EXPECT_EQ(p->pod_name, "ambit-node-a");
+  EXPECT_EQ(p->pod_name, "ambit-agent-a");
   EXPECT_FALSE(p->pod_uid.empty());
   EXPECT_EQ(p->node, "node-a") << "the API server should report the bound pod's node";
 

@@ -15,9 +15,7 @@
 #include "agent/kube_node_pods.h"
 #include "agent/redirection_annotator.h"
 #include "common/async/spawn.h"
-#include "tests/support/requirements.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp_dir.h"
+#include "tests/k8s/support/k8s_cluster.h"
 
 namespace ambit::agent {
 namespace {
@@ -26,67 +24,20 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using json = nlohmann::json;
 
-const std::string kSource = AMBIT_SOURCE_DIR;
 const std::string kNs = "node-pods";
 const std::string kNode = "ambit-test-node";
 
-test::CommandOutput harness(const std::string& args) {
-  return test::sh("python3 " + kSource + "/tests/k8s/cluster/cluster.py " + args,
-                  std::chrono::minutes(5), /*merge_stderr=*/true);
-}
-
-class KubeNodePodsK8sTest : public ::testing::Test {
+class KubeNodePodsK8sTest : public test::KubeClusterTest {
  protected:
-  static void SetUpTestSuite() {
-    if (test::sh("bash " + kSource + "/scripts/setup-k8s.sh --check").exit_code != 0) {
-      missing_ = "the Kubernetes test binaries are not built; run scripts/setup-k8s.sh";
-      return;
-    }
-    scratch_ = std::make_unique<test::TempDir>("ambit-node-pods");
-    root_ = scratch_->file("cluster");
-    auto up = harness("up --root " + root_ + " --owner-pid " + std::to_string(getpid()));
-    ASSERT_EQ(up.exit_code, 0) << "the test cluster did not start:\n" << up.out;
-  }
-  static void TearDownTestSuite() {
-    if (!root_.empty()) (void)harness("down --root " + root_);
-    scratch_.reset();
-  }
+  static void SetUpTestSuite() { startCluster("ambit-node-pods"); }
+  static void TearDownTestSuite() { stopCluster(); }
   void SetUp() override {
-    AMBIT_REQUIRE(missing_);
-    auto cfg = kube::loadKubeconfig(root_ + "/kubeconfig");
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    admin_config_ = *cfg;
-    admin_ = std::make_unique<kube::ApiClient>(io_.get_executor(),
-                                               std::make_shared<kube::Credentials>(*cfg));
+    KubeClusterTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    admin_config_ = config_;
     setUpAgentIdentity();
   }
 
-  template <typename Pred>
-  bool runUntil(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred() && std::chrono::steady_clock::now() < deadline)
-      io_.run_one_for(std::chrono::milliseconds(20));
-    return pred();
-  }
-  kube::ApiResponse call(kube::ApiClient& client, http::verb verb, const std::string& target,
-                         const json& body = nullptr, const std::string& type = "application/json") {
-    std::optional<Result<kube::ApiResponse>> got;
-    std::string text = body.is_null() ? std::string() : body.dump();
-    spawn(
-        io_,
-        [&]() -> asio::awaitable<void> { got = co_await client.request(verb, target, text, type); },
-        "api call");
-    EXPECT_TRUE(runUntil([&] { return got.has_value(); }));
-    if (!got || !*got) {
-      ADD_FAILURE() << target << ": " << (got ? got->error().message : "no answer");
-      return {};
-    }
-    return **got;
-  }
-  kube::ApiResponse call(http::verb verb, const std::string& target, const json& body = nullptr,
-                         const std::string& type = "application/json") {
-    return call(*admin_, verb, target, body, type);
-  }
   void apply(const std::string& collection, const json& object) {
     auto r = call(http::verb::post, collection, object);
     ASSERT_TRUE(r.status == 201 || r.status == 409) << collection << ": " << r.body;
@@ -115,7 +66,7 @@ class KubeNodePodsK8sTest : public ::testing::Test {
            {"name", "ambit-agent"}}},
          {"subjects",
           {{{"kind", "ServiceAccount"}, {"name", "ambit-agent"}, {"namespace", "ambit-system"}}}}});
-    auto token = harness("token --root " + root_ + " -n ambit-system ambit-agent");
+    auto token = test::clusterHarness("token --root " + root_ + " -n ambit-system ambit-agent");
     ASSERT_EQ(token.exit_code, 0) << token.out;
     kube::RestConfig agent = admin_config_;
     agent.client_cert_pem.clear();
@@ -139,13 +90,8 @@ class KubeNodePodsK8sTest : public ::testing::Test {
     return json::parse(r.body, nullptr, false);
   }
 
-  static inline std::optional<std::string> missing_;
-  static inline std::unique_ptr<test::TempDir> scratch_;
-  static inline std::string root_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   kube::RestConfig admin_config_;
-  std::unique_ptr<kube::ApiClient> admin_, agent_;
+  std::unique_ptr<kube::ApiClient> agent_;
 };
 
 TEST_F(KubeNodePodsK8sTest, SeesOnlyItsNodesPodsWithQosIpsAndDeletes) {

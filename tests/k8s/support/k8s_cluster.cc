@@ -50,15 +50,16 @@ void KubeClusterTest::SetUp() {
                                               std::make_shared<kube::Credentials>(config_));
 }
 
-kube::ApiResponse KubeClusterTest::call(http::verb verb, const std::string& target,
-                                        const json& body, const std::string& content_type) {
+kube::ApiResponse KubeClusterTest::call(kube::ApiClient& client, http::verb verb,
+                                        const std::string& target, const json& body,
+                                        const std::string& content_type) {
   std::optional<Result<kube::ApiResponse>> got;
   // Built before the coroutine: GCC 12 mis-destroys temporaries of a conditional in co_await.
   std::string text = body.is_null() ? std::string() : body.dump();
   spawn(
       io_,
       [&]() -> asio::awaitable<void> {
-        got = co_await client_->request(verb, target, text, content_type);
+        got = co_await client.request(verb, target, text, content_type);
       },
       "api call");
   EXPECT_TRUE(runUntil([&] { return got.has_value(); }));

@@ -46,6 +46,12 @@ class KubeClusterTest : public ::testing::Test {
   // One API call as cluster admin, to completion; fails the test on a transport error.
   kube::ApiResponse call(boost::beast::http::verb verb, const std::string& target,
                          const nlohmann::json& body = nullptr,
+                         const std::string& content_type = "application/json") {
+    return call(*client_, verb, target, body, content_type);
+  }
+  // The same through another client (e.g. one holding a service account's token).
+  kube::ApiResponse call(kube::ApiClient& client, boost::beast::http::verb verb,
+                         const std::string& target, const nlohmann::json& body = nullptr,
                          const std::string& content_type = "application/json");
   void createNamespace(const std::string& ns);
   // A TokenRequest token for ns/sa (created if missing); `bound_pod` binds it to that pod.
