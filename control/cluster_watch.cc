@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "common/async/spawn.h"
 #include "common/log.h"
 
@@ -31,7 +34,14 @@ bool finishedPod(const json& pod) {
   return phase == "Succeeded" || phase == "Failed";
 }
 
+constexpr std::chrono::seconds kRootCertRetry{5};
+
 }  // namespace
+
+const kube::ResourceType& rootCertConfigMaps() {
+  static const kube::ResourceType type{"", "v1", "configmaps", "ConfigMap", true};
+  return type;
+}
 
 const std::vector<kube::ResourceType>& watchedTypes() {
   static const std::vector<kube::ResourceType> types = {
@@ -92,22 +102,34 @@ ClusterWatch::~ClusterWatch() { stop(); }
 
 void ClusterWatch::start() {
   for (const auto& type : watchedTypes()) {
-    reflectors_.push_back(
-        std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
+    reflectors_.push_back(std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
     spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   }
+  // The root certificate ConfigMaps ambit-control publishes, so that one deleted or changed is
+  // put back.
+  kube::ReflectorOptions configmaps = options_.reflector;
+  configmaps.field_selector = "metadata.name=" + options_.root_cert_configmap;
+  reflectors_.push_back(
+      std::make_unique<kube::Reflector>(api_, rootCertConfigMaps(), *this, configmaps));
+  spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   checkReady();
 }
 
 void ClusterWatch::stop() {
+  stopped_ = true;
   for (auto& r : reflectors_) r->stop();
   push_timer_.cancel();
   ready_timer_.cancel();
 }
 
 void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) {
+  if (type.qualifiedName() == rootCertConfigMaps().qualifiedName()) {
+    onRootCertConfigMap(object, false);
+    return;
+  }
   auto result = model_.upsert(object, type.kind, type.apiVersion());
-  events_total_.Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
+  events_total_
+      .Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
       .Increment();
   const std::string uid = str(object, "metadata", "uid");
   if (result.outcome == config::UpsertOutcome::kRejected ||
@@ -115,8 +137,9 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
     const bool rejected = result.outcome == config::UpsertOutcome::kRejected;
     const std::string note = errorsText(result.errors);
     if (rejected) rejected_total_.Add({{"kind", type.kind}}).Increment();
-    logWarn("{} {}: {}", result.object, rejected ? "rejected (its last good version stays)"
-                                                 : "waiting for what it references", note);
+    logWarn("{} {}: {}", result.object,
+            rejected ? "rejected (its last good version stays)" : "waiting for what it references",
+            note);
     json regarding = object;
     regarding["apiVersion"] = type.apiVersion();
     regarding["kind"] = type.kind;
@@ -136,6 +159,10 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
 }
 
 void ClusterWatch::onDelete(const kube::ResourceType& type, const json& object) {
+  if (type.qualifiedName() == rootCertConfigMaps().qualifiedName()) {
+    onRootCertConfigMap(object, true);
+    return;
+  }
   const std::string ns = str(object, "metadata", "namespace");
   const std::string name = str(object, "metadata", "name");
   model_.remove(type.kind, type.namespaced ? ns : "", name);
@@ -169,33 +196,11 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
     if (sa.empty()) sa = "default";
     pods_.upsertPod(uid, str(object, "spec", "nodeName"), ns, sa);
   } else if (type.kind == "Namespace") {
-    if (deleted) {
-      root_cert_published_.erase(name);
+    if (deleted || str(object, "status", "phase") == "Terminating") {
+      live_namespaces_.erase(name);
       return;
     }
-    if (str(object, "status", "phase") == "Terminating" || root_cert_published_.count(name) > 0) {
-      return;
-    }
-    root_cert_published_.insert(name);
-    json cm = {{"apiVersion", "v1"},
-               {"kind", "ConfigMap"},
-               {"metadata",
-                {{"name", options_.root_cert_configmap},
-                 {"namespace", name},
-                 {"labels", {{"app.kubernetes.io/managed-by", "ambit-control"}}}}},
-               {"data", {{"root-cert.pem", options_.root_cert_pem}}}};
-    spawn(
-        api_.executor(),
-        [this, cm = std::move(cm), name]() -> boost::asio::awaitable<void> {
-          static const kube::ResourceType kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
-          auto wrote = co_await ensureObject(api_, kConfigMaps, cm);
-          if (!wrote) {
-            logWarn("cannot publish the root certificate in namespace {}: {}", name,
-                    wrote.error().message);
-            root_cert_published_.erase(name);  // retried on the namespace's next event
-          }
-        },
-        "publish root cert");
+    if (live_namespaces_.insert(name).second) publishRootCert(name);
   } else if (type.kind == "Gateway") {
     const bool waypoint = !deleted && isWaypointClass(str(object, "spec", "gatewayClassName"));
     const bool had = waypoint_gateways_.count(key) > 0;
@@ -221,6 +226,38 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
           },
           "remove waypoint");
     }
+  }
+}
+
+void ClusterWatch::publishRootCert(const std::string& ns) {
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata",
+              {{"name", options_.root_cert_configmap},
+               {"namespace", ns},
+               {"labels", {{"app.kubernetes.io/managed-by", "ambit-control"}}}}},
+             {"data", {{"root-cert.pem", options_.root_cert_pem}}}};
+  spawn(
+      api_.executor(),
+      [this, cm = std::move(cm), ns]() -> boost::asio::awaitable<void> {
+        auto wrote = co_await ensureObject(api_, rootCertConfigMaps(), cm);
+        if (wrote) co_return;
+        logWarn("cannot publish the root certificate in namespace {} (retrying in {} s): {}", ns,
+                kRootCertRetry.count(), wrote.error().message);
+        boost::asio::steady_timer retry(api_.executor(), kRootCertRetry);
+        boost::system::error_code ec;
+        co_await retry.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        if (!ec && !stopped_ && live_namespaces_.count(ns) > 0) publishRootCert(ns);
+      },
+      "publish root cert");
+}
+
+void ClusterWatch::onRootCertConfigMap(const json& object, bool deleted) {
+  // Deleted or edited by someone else: put it back (the namespace's pods mount it).
+  const std::string ns = str(object, "metadata", "namespace");
+  if (live_namespaces_.count(ns) == 0) return;
+  if (deleted || str(object, "data", "root-cert.pem") != options_.root_cert_pem) {
+    publishRootCert(ns);
   }
 }
 

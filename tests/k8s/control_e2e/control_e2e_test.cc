@@ -130,6 +130,20 @@ TEST_F(ControlE2eTest, NodeAgentReceivesTheMeshAndItsChanges) {
   EXPECT_TRUE(runUntil([&] { return publishedRoot(ns) == publishedRoot("ambit-system"); }))
       << "no root certificate ConfigMap in " << ns;
   EXPECT_EQ(publishedRoot("default"), publishedRoot("ambit-system"));
+  // One deleted or edited is put back (pods of the namespace mount it).
+  auto removed =
+      call(http::verb::delete_, "/api/v1/namespaces/" + ns + "/configmaps/ambit-ca-root-cert");
+  ASSERT_EQ(removed.status, 200u) << removed.body;
+  EXPECT_TRUE(runUntil([&] { return publishedRoot(ns) == publishedRoot("ambit-system"); }))
+      << "the deleted root certificate ConfigMap was not put back\n"
+      << ctl.logTail();
+  auto edited = call(http::verb::patch, "/api/v1/namespaces/default/configmaps/ambit-ca-root-cert",
+                     json{{"data", {{"root-cert.pem", "not a certificate"}}}},
+                     "application/merge-patch+json");
+  ASSERT_EQ(edited.status, 200u) << edited.body;
+  EXPECT_TRUE(runUntil([&] { return publishedRoot("default") == publishedRoot("ambit-system"); }))
+      << "the edited root certificate ConfigMap was not repaired\n"
+      << ctl.logTail();
 
   auto written = Clock::now();
   createPod(ns, "web-1", "web", "node-mesh", {{"app", "web"}}, "10.20.0.5");
