@@ -120,7 +120,7 @@ TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   TokenReviewer reviewer(*client_, "ambit");
   auto p = await(reviewer.review(plain));
   ASSERT_TRUE(p) << p.error().message;
-  EXPECT_EQ(p->identity(), "ambit-system/ambit-node");
+  EXPECT_EQ(p->identity(), "ambit-system/ambit-agent");
   EXPECT_TRUE(p->node.empty());
 
   p = await(reviewer.review(bound));

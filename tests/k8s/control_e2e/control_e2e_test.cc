@@ -94,11 +94,23 @@ TEST_F(ControlE2eTest, ReadyOnlyOnceEveryTypeIsListedAndMetricsAreServed) {
       [&] { return limited->logTail(400).find("httproutes") != std::string::npos; }, kLong))
       << limited->logTail();
   EXPECT_EQ(limited->get("/ready").status, 503);
+  // A node agent connecting meanwhile is let in but gets no (partial) mesh.
+  SourceRunner agent;
+  ASSERT_TRUE(agent.start(sourceOptions({limited->address()}, agentTokenFile("node-ready"))));
+  EXPECT_TRUE(eventually([&] {
+    return test::metricSum(limited->get("/metrics").body, "ambit_discovery_streams") == 1;
+  })) << agent.status().last_error
+      << "\n"
+      << limited->logTail();
+  EXPECT_EQ(limited->get("/ready").status, 503);
+  EXPECT_EQ(agent.sink().count(), 0u) << "a replica that is not ready served a mesh";
 
   grant("e2e-limited-routes", json::array({{{"apiGroups", {"gateway.networking.k8s.io"}},
                                             {"resources", {"httproutes"}},
                                             {"verbs", {"get", "list", "watch"}}}}));
   EXPECT_TRUE(limited->waitReady(kLong)) << limited->logTail();
+  EXPECT_TRUE(agent.waitFor([](const v1::MeshSnapshot& s) { return s.namespaces_size() > 0; }))
+      << agent.status().last_error;
 
   auto metrics = limited->get("/metrics");
   ASSERT_EQ(metrics.status, 200);
