@@ -132,11 +132,13 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
       .Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
       .Increment();
   const std::string uid = str(object, "metadata", "uid");
+  if (!result.object.empty() && !uid.empty()) object_uids_[result.object] = uid;
   if (result.outcome == config::UpsertOutcome::kRejected ||
       result.outcome == config::UpsertOutcome::kPending) {
     const bool rejected = result.outcome == config::UpsertOutcome::kRejected;
     const std::string note = errorsText(result.errors);
     if (rejected) rejected_total_.Add({{"kind", type.kind}}).Increment();
+    if (!rejected) pending_[result.object] = note;  // reported here, not again by reportPending
     logWarn("{} {}: {}", result.object,
             rejected ? "rejected (its last good version stays)" : "waiting for what it references",
             note);
@@ -166,6 +168,8 @@ void ClusterWatch::onDelete(const kube::ResourceType& type, const json& object) 
   const std::string ns = str(object, "metadata", "namespace");
   const std::string name = str(object, "metadata", "name");
   model_.remove(type.kind, type.namespaced ? ns : "", name);
+  object_uids_.erase(type.namespaced ? fmt::format("{} {}/{}", type.kind, ns, name)
+                                     : fmt::format("{} {}", type.kind, name));
   events_total_.Add({{"kind", type.kind}, {"outcome", "deleted"}}).Increment();
   sideEffects(type, object, true);
   schedulePush();
@@ -271,7 +275,49 @@ void ClusterWatch::schedulePush() {
   });
 }
 
+void ClusterWatch::reportPending() {
+  // Objects another object's change made pending (a DestinationRule dropping a subset a
+  // VirtualService routes to) get their Event here; an object's own pending upsert got it in
+  // onUpsert().
+  std::map<std::string, std::string> now;
+  for (const auto& e : model_.pendingErrors()) {
+    std::string& note = now[e.object];
+    if (!note.empty()) note += "; ";
+    note += e.reason;
+  }
+  for (const auto& [object, note] : now) {
+    auto before = pending_.find(object);
+    if (before != pending_.end() && before->second == note) continue;
+    // "<Kind> <namespace>/<name>"
+    const size_t space = object.find(' ');
+    const size_t slash = object.find('/', space);
+    if (space == std::string::npos || slash == std::string::npos) continue;
+    const std::string kind = object.substr(0, space);
+    std::string api_version;
+    for (const auto& type : watchedTypes()) {
+      if (type.kind == kind) api_version = type.apiVersion();
+    }
+    auto uid = object_uids_.find(object);
+    json regarding = {{"apiVersion", api_version},
+                      {"kind", kind},
+                      {"metadata",
+                       {{"namespace", object.substr(space + 1, slash - space - 1)},
+                        {"name", object.substr(slash + 1)},
+                        {"uid", uid == object_uids_.end() ? "" : uid->second}}}};
+    logWarn("{} waits for what it references: {}", object, note);
+    spawn(
+        api_.executor(),
+        [this, regarding = std::move(regarding), note]() -> boost::asio::awaitable<void> {
+          auto st = co_await events_.record(regarding, "Warning", "Pending", note);
+          if (!st) logWarn("cannot record an Event: {}", st.message());
+        },
+        "record event");
+  }
+  pending_ = std::move(now);
+}
+
 void ClusterWatch::push() {
+  reportPending();
   config::MeshDelta delta = model_.takeDelta();
   if (delta.empty()) return;
   size_t count = 0;

@@ -72,6 +72,8 @@ class ClusterWatch final : public kube::ReflectorHandler {
   void push();
   void sideEffects(const kube::ResourceType& type, const nlohmann::json& object, bool deleted);
   void checkReady();
+  // Events for objects that became pending (or pending for another reason) since the last call.
+  void reportPending();
   // Creates or repairs the root certificate ConfigMap in `ns`; retried while `ns` lives.
   void publishRootCert(const std::string& ns);
   void onRootCertConfigMap(const nlohmann::json& object, bool deleted);
@@ -93,6 +95,8 @@ class ClusterWatch final : public kube::ReflectorHandler {
   std::set<std::string> live_namespaces_;        // not terminating: they get the root certificate
   std::map<std::string, std::string> pod_uids_;  // "ns/name" -> uid
   std::set<std::string> waypoint_gateways_;      // "ns/name"
+  std::map<std::string, std::string> object_uids_;  // "<Kind> ns/name" -> uid, for Events
+  std::map<std::string, std::string> pending_;      // "<Kind> ns/name" -> why, as reported
 
   prometheus::Family<prometheus::Counter>& events_total_;
   prometheus::Family<prometheus::Counter>& rejected_total_;

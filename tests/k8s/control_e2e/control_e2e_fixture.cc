@@ -177,6 +177,18 @@ discovery::DiscoverySourceOptions ControlE2eTest::sourceOptions(std::vector<std:
   return o;
 }
 
+json ControlE2eTest::eventOn(const std::string& ns, const std::string& kind,
+                             const std::string& name, const std::string& reason) {
+  auto list = call(http::verb::get, "/apis/events.k8s.io/v1/namespaces/" + ns + "/events");
+  for (const auto& e : json::parse(list.body, nullptr, false).value("items", json::array())) {
+    if (e["regarding"].value("name", "") == name && e["regarding"].value("kind", "") == kind &&
+        e.value("reason", "") == reason) {
+      return e;
+    }
+  }
+  return nullptr;
+}
+
 double ControlE2eTest::metric(const std::string& name, const test::Labels& labels) {
   return test::metricSum(control().get("/metrics").body, name, labels);
 }

@@ -61,6 +61,9 @@ class ControlE2eTest : public test::KubeClusterTest {
 
   discovery::DiscoverySourceOptions sourceOptions(std::vector<std::string> addresses,
                                                   const std::string& token_file);
+  // The Event on `kind` ns/name with `reason`; null when there is none.
+  nlohmann::json eventOn(const std::string& ns, const std::string& kind, const std::string& name,
+                         const std::string& reason);
   // Metric sum from the suite replica's /metrics.
   double metric(const std::string& name, const test::Labels& labels = {});
 

@@ -347,6 +347,54 @@ TEST_F(ControlE2eTest, BadObjectGetsAnEventAndItsLastGoodVersionStays) {
       agent.waitFor([&](const v1::MeshSnapshot& s) { return servesWeights(s, ns, 70, 30); }));
 }
 
+TEST_F(ControlE2eTest, ObjectMadePendingByAnotherGetsAnEvent) {
+  auto& ctl = control();
+  const std::string ns = "e2e-pending";
+  createLabelledNamespace(ns, kAmbient);
+  SourceRunner agent;
+  ASSERT_TRUE(agent.start(sourceOptions({ctl.address()}, agentTokenFile("node-pending"))));
+  auto rule = [&](const std::string& subset) {
+    return fmt::format(R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: ratings, namespace: {0}}}
+spec:
+  host: ratings.{0}.svc.cluster.local
+  subsets:
+  - {{name: {1}, labels: {{version: {1}}}}}
+)",
+                       ns, subset);
+  };
+  apply(rule("v1"));
+  apply(fmt::format(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: ratings, namespace: {0}}}
+spec:
+  hosts: [ratings.{0}.svc.cluster.local]
+  http:
+  - route:
+    - destination: {{host: ratings.{0}.svc.cluster.local, subset: v1}}
+)",
+                    ns));
+  ASSERT_TRUE(agent.waitFor([&](const v1::MeshSnapshot& s) {
+    return findRouteTable(s, ns, "ratings") != nullptr;
+  })) << ctl.logTail();
+  // The DestinationRule drops subset v1: the VirtualService now waits for it, and says so.
+  apply(rule("v2"));
+  ASSERT_TRUE(agent.waitFor([&](const v1::MeshSnapshot& s) {
+    return findRouteTable(s, ns, "ratings") == nullptr;
+  })) << ctl.logTail();
+  json event;
+  ASSERT_TRUE(runUntil(
+      [&] { return !(event = eventOn(ns, "VirtualService", "ratings", "Pending")).is_null(); },
+      kLong))
+      << "no Event on the VirtualService the DestinationRule change made pending\n"
+      << ctl.logTail();
+  EXPECT_NE(event.value("note", "").find("v1"), std::string::npos) << event.dump();
+  auto vs = call(http::verb::get,
+                 "/apis/networking.istio.io/v1/namespaces/" + ns + "/virtualservices/ratings");
+  EXPECT_EQ(event["regarding"]["uid"], json::parse(vs.body)["metadata"]["uid"]);
+}
+
 TEST_F(ControlE2eTest, ClientFailsOverBetweenReplicasWithoutStaleData) {
   auto& first = control();
   auto second = startReplica("ambit-control-1");
