@@ -166,7 +166,8 @@ TEST_F(ControlE2eTest, NodeAgentReceivesTheMeshAndItsChanges) {
   const std::string uid = podUid(ns, "web-1");
   auto s = agent.waitFor([&](const v1::MeshSnapshot& s) {
     auto* service = findService(s, ns, "web");
-    return findWorkload(s, ns, "web-1") && service && service->endpoints_size() == 1;
+    auto* w = findWorkload(s, ns, "web-1");
+    return w && w->addresses_size() == 1 && service && service->endpoints_size() == 1;
   });
   ASSERT_TRUE(s) << ctl.logTail();
   std::printf("[ latency ] pod+service written -> in the agent's snapshot: %ld ms\n",
@@ -408,7 +409,10 @@ TEST_F(ControlE2eTest, ClientFailsOverBetweenReplicasWithoutStaleData) {
   SourceRunner to_first, to_second;
   ASSERT_TRUE(to_first.start(sourceOptions({first.address()}, token_file)));
   ASSERT_TRUE(to_second.start(sourceOptions({second->address()}, token_file)));
-  auto has_app = [&](const v1::MeshSnapshot& s) { return findWorkload(s, ns, "app-1") != nullptr; };
+  auto has_app = [&](const v1::MeshSnapshot& s) {
+    auto* w = findWorkload(s, ns, "app-1");
+    return w && w->addresses_size() == 1;  // with the IP its status update wrote
+  };
   ASSERT_TRUE(to_first.waitFor(has_app));
   ASSERT_TRUE(to_second.waitFor(has_app)) << to_second.status().last_error;
   EXPECT_TRUE(eventually([&] {
