@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "tests/support/prometheus.h"
+#include "tests/support/requirements.h"
 #include "tests/support/wait.h"
 
 namespace ambit::control {
@@ -16,6 +17,10 @@ const std::string kSource = AMBIT_SOURCE_DIR;
 }  // namespace
 
 void ControlE2eTest::SetUpTestSuite() {
+  if (auto missing = test::missingProgram("setpriv", "util-linux")) {
+    missing_ = *missing;
+    return;
+  }
   startCluster("ambit-control-e2e");
   if (missing_) return;
   std::ifstream state(clusterRoot() + "/cluster.json");

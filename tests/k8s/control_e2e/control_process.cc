@@ -87,7 +87,12 @@ Status ControlProcess::start(const std::string& kubeconfig, const std::string& l
   if (port_ == 0 || monitoring_port_ == 0) return makeError("no free loopback port");
   log_file_ = log_file;
   Command c;
-  c.argv = {binary("ambit-control"),
+  // setpriv execs ambit-control in place (same PID) with SIGKILL as its parent-death signal:
+  // a test process killed by a timeout leaves no replica behind.
+  c.argv = {"setpriv",
+            "--pdeathsig",
+            "KILL",
+            binary("ambit-control"),
             "--kubeconfig",
             kubeconfig,
             "--namespace",
