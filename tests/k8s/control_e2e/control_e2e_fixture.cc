@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "common/discovery/channel.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
 #include "tests/support/wait.h"
@@ -180,6 +181,20 @@ discovery::DiscoverySourceOptions ControlE2eTest::sourceOptions(std::vector<std:
   o.max_backoff = std::chrono::milliseconds(500);
   o.seed = 11;
   return o;
+}
+
+std::unique_ptr<identity::CaClient> ControlE2eTest::certificateClient(
+    const test::ControlProcess& replica, const std::string& token_file) {
+  auto channel = discovery::makeControlChannel({.address = replica.address(),
+                                                .control_ca = controlCaFile(),
+                                                .token_file = token_file,
+                                                .server_name = test::ControlProcess::kServerName});
+  EXPECT_TRUE(channel) << channel.error().message;
+  identity::CaClientOptions o;
+  o.address = replica.address();
+  o.node = "e2e-node";
+  o.channel = channel ? *channel : nullptr;
+  return std::make_unique<identity::CaClient>(o);
 }
 
 json ControlE2eTest::eventOn(const std::string& ns, const std::string& kind,

@@ -12,6 +12,7 @@
 
 #include "ambit/v1/mesh.pb.h"
 #include "common/discovery/client.h"
+#include "common/identity/ca_client.h"
 #include "tests/k8s/control_e2e/control_process.h"
 #include "tests/k8s/support/k8s_cluster.h"
 #include "tests/support/prometheus.h"
@@ -61,6 +62,9 @@ class ControlE2eTest : public test::KubeClusterTest {
 
   discovery::DiscoverySourceOptions sourceOptions(std::vector<std::string> addresses,
                                                   const std::string& token_file);
+  // A CertificateService client of `replica` sending the token in `token_file`.
+  std::unique_ptr<identity::CaClient> certificateClient(const test::ControlProcess& replica,
+                                                        const std::string& token_file);
   // The Event on `kind` ns/name with `reason`; null when there is none.
   nlohmann::json eventOn(const std::string& ns, const std::string& kind, const std::string& name,
                          const std::string& reason);

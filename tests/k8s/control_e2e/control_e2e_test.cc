@@ -226,19 +226,8 @@ TEST_F(ControlE2eTest, CallersAreRefusedWithTheReason) {
   EXPECT_NE(why.find("expired"), std::string::npos) << why;
 
   // Certificates: the agent may obtain identities of pods on its own node only.
-  auto caClient = [&](const std::string& token_file) {
-    auto channel =
-        discovery::makeControlChannel({.address = ctl.address(),
-                                       .control_ca = controlCaFile(),
-                                       .token_file = token_file,
-                                       .server_name = test::ControlProcess::kServerName});
-    EXPECT_TRUE(channel) << channel.error().message;
-    identity::CaClientOptions o;
-    o.address = ctl.address();
-    o.node = "node-r";
-    o.channel = *channel;
-    return std::make_unique<identity::CaClient>(o);
-  };
+  auto caClient = [&](const std::string& token_file) { return certificateClient(ctl, token_file); };
+
   auto id = identity::SpiffeId::make("cluster.local", ns, "web");
   ASSERT_TRUE(id);
   auto csr = identity::createWorkloadCsr(*id);
@@ -555,6 +544,24 @@ spec:
       }
     }
   }
+
+  // Its certificate: its own identity, nobody else's.
+  auto client = certificateClient(ctl, waypoint_token);
+  auto own = identity::SpiffeId::make("cluster.local", ns, "waypoint");
+  auto other = identity::SpiffeId::make("cluster.local", ns, "someone-else");
+  ASSERT_TRUE(own && other);
+  auto own_csr = identity::createWorkloadCsr(*own);
+  auto other_csr = identity::createWorkloadCsr(*other);
+  ASSERT_TRUE(own_csr && other_csr);
+  auto issued = client->createCertificate(own_csr->csrPem, std::chrono::hours(1));
+  ASSERT_TRUE(issued) << issued.error().message;
+  Status chain = test::verifyChain(issued->chainPem, publishedRoot(ns));
+  EXPECT_TRUE(chain) << chain.message();
+  auto refused = client->createCertificate(other_csr->csrPem, std::chrono::hours(1));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, identity::kNotAllowed) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("may only obtain its own identity"), std::string::npos)
+      << refused.error().message;
 
   auto gone = kubectl("delete gateway.gateway.networking.k8s.io waypoint -n " + ns);
   ASSERT_EQ(gone.exit_code, 0) << gone.out;
