@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "common/async/spawn.h"
 #include "common/log.h"
 
@@ -31,7 +34,14 @@ bool finishedPod(const json& pod) {
   return phase == "Succeeded" || phase == "Failed";
 }
 
+constexpr std::chrono::seconds kRootCertRetry{5};
+
 }  // namespace
+
+const kube::ResourceType& rootCertConfigMaps() {
+  static const kube::ResourceType type{"", "v1", "configmaps", "ConfigMap", true};
+  return type;
+}
 
 const std::vector<kube::ResourceType>& watchedTypes() {
   static const std::vector<kube::ResourceType> types = {
@@ -95,26 +105,40 @@ void ClusterWatch::start() {
     reflectors_.push_back(std::make_unique<kube::Reflector>(api_, type, *this, options_.reflector));
     spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   }
+  // The root certificate ConfigMaps ambit-control publishes, so that one deleted or changed is
+  // put back.
+  kube::ReflectorOptions configmaps = options_.reflector;
+  configmaps.field_selector = "metadata.name=" + options_.root_cert_configmap;
+  reflectors_.push_back(
+      std::make_unique<kube::Reflector>(api_, rootCertConfigMaps(), *this, configmaps));
+  spawn(api_.executor(), reflectors_.back()->run(), "reflector");
   checkReady();
 }
 
 void ClusterWatch::stop() {
+  stopped_ = true;
   for (auto& r : reflectors_) r->stop();
   push_timer_.cancel();
   ready_timer_.cancel();
 }
 
 void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) {
+  if (type.qualifiedName() == rootCertConfigMaps().qualifiedName()) {
+    onRootCertConfigMap(object, false);
+    return;
+  }
   auto result = model_.upsert(object, type.kind, type.apiVersion());
   events_total_
       .Add({{"kind", type.kind}, {"outcome", std::string(config::outcomeName(result.outcome))}})
       .Increment();
   const std::string uid = str(object, "metadata", "uid");
+  if (!result.object.empty() && !uid.empty()) object_uids_[result.object] = uid;
   if (result.outcome == config::UpsertOutcome::kRejected ||
       result.outcome == config::UpsertOutcome::kPending) {
     const bool rejected = result.outcome == config::UpsertOutcome::kRejected;
     const std::string note = errorsText(result.errors);
     if (rejected) rejected_total_.Add({{"kind", type.kind}}).Increment();
+    if (!rejected) pending_[result.object] = note;  // reported here, not again by reportPending
     logWarn("{} {}: {}", result.object,
             rejected ? "rejected (its last good version stays)" : "waiting for what it references",
             note);
@@ -137,9 +161,15 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
 }
 
 void ClusterWatch::onDelete(const kube::ResourceType& type, const json& object) {
+  if (type.qualifiedName() == rootCertConfigMaps().qualifiedName()) {
+    onRootCertConfigMap(object, true);
+    return;
+  }
   const std::string ns = str(object, "metadata", "namespace");
   const std::string name = str(object, "metadata", "name");
   model_.remove(type.kind, type.namespaced ? ns : "", name);
+  object_uids_.erase(type.namespaced ? fmt::format("{} {}/{}", type.kind, ns, name)
+                                     : fmt::format("{} {}", type.kind, name));
   events_total_.Add({{"kind", type.kind}, {"outcome", "deleted"}}).Increment();
   sideEffects(type, object, true);
   schedulePush();
@@ -170,33 +200,11 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
     if (sa.empty()) sa = "default";
     pods_.upsertPod(uid, str(object, "spec", "nodeName"), ns, sa);
   } else if (type.kind == "Namespace") {
-    if (deleted) {
-      root_cert_published_.erase(name);
+    if (deleted || str(object, "status", "phase") == "Terminating") {
+      live_namespaces_.erase(name);
       return;
     }
-    if (str(object, "status", "phase") == "Terminating" || root_cert_published_.count(name) > 0) {
-      return;
-    }
-    root_cert_published_.insert(name);
-    json cm = {{"apiVersion", "v1"},
-               {"kind", "ConfigMap"},
-               {"metadata",
-                {{"name", options_.root_cert_configmap},
-                 {"namespace", name},
-                 {"labels", {{"app.kubernetes.io/managed-by", "ambit-control"}}}}},
-               {"data", {{"root-cert.pem", options_.root_cert_pem}}}};
-    spawn(
-        api_.executor(),
-        [this, cm = std::move(cm), name]() -> boost::asio::awaitable<void> {
-          static const kube::ResourceType kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
-          auto wrote = co_await ensureObject(api_, kConfigMaps, cm);
-          if (!wrote) {
-            logWarn("cannot publish the root certificate in namespace {}: {}", name,
-                    wrote.error().message);
-            root_cert_published_.erase(name);  // retried on the namespace's next event
-          }
-        },
-        "publish root cert");
+    if (live_namespaces_.insert(name).second) publishRootCert(name);
   } else if (type.kind == "Gateway") {
     const bool waypoint = !deleted && isWaypointClass(str(object, "spec", "gatewayClassName"));
     const bool had = waypoint_gateways_.count(key) > 0;
@@ -225,6 +233,38 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
   }
 }
 
+void ClusterWatch::publishRootCert(const std::string& ns) {
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata",
+              {{"name", options_.root_cert_configmap},
+               {"namespace", ns},
+               {"labels", {{"app.kubernetes.io/managed-by", "ambit-control"}}}}},
+             {"data", {{"root-cert.pem", options_.root_cert_pem}}}};
+  spawn(
+      api_.executor(),
+      [this, cm = std::move(cm), ns]() -> boost::asio::awaitable<void> {
+        auto wrote = co_await ensureObject(api_, rootCertConfigMaps(), cm);
+        if (wrote) co_return;
+        logWarn("cannot publish the root certificate in namespace {} (retrying in {} s): {}", ns,
+                kRootCertRetry.count(), wrote.error().message);
+        boost::asio::steady_timer retry(api_.executor(), kRootCertRetry);
+        boost::system::error_code ec;
+        co_await retry.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        if (!ec && !stopped_ && live_namespaces_.count(ns) > 0) publishRootCert(ns);
+      },
+      "publish root cert");
+}
+
+void ClusterWatch::onRootCertConfigMap(const json& object, bool deleted) {
+  // Deleted or edited by someone else: put it back (the namespace's pods mount it).
+  const std::string ns = str(object, "metadata", "namespace");
+  if (live_namespaces_.count(ns) == 0) return;
+  if (deleted || str(object, "data", "root-cert.pem") != options_.root_cert_pem) {
+    publishRootCert(ns);
+  }
+}
+
 void ClusterWatch::schedulePush() {
   if (push_scheduled_) return;
   push_scheduled_ = true;
@@ -235,7 +275,49 @@ void ClusterWatch::schedulePush() {
   });
 }
 
+void ClusterWatch::reportPending() {
+  // Objects another object's change made pending (a DestinationRule dropping a subset a
+  // VirtualService routes to) get their Event here; an object's own pending upsert got it in
+  // onUpsert().
+  std::map<std::string, std::string> now;
+  for (const auto& e : model_.pendingErrors()) {
+    std::string& note = now[e.object];
+    if (!note.empty()) note += "; ";
+    note += e.reason;
+  }
+  for (const auto& [object, note] : now) {
+    auto before = pending_.find(object);
+    if (before != pending_.end() && before->second == note) continue;
+    // "<Kind> <namespace>/<name>"
+    const size_t space = object.find(' ');
+    const size_t slash = object.find('/', space);
+    if (space == std::string::npos || slash == std::string::npos) continue;
+    const std::string kind = object.substr(0, space);
+    std::string api_version;
+    for (const auto& type : watchedTypes()) {
+      if (type.kind == kind) api_version = type.apiVersion();
+    }
+    auto uid = object_uids_.find(object);
+    json regarding = {{"apiVersion", api_version},
+                      {"kind", kind},
+                      {"metadata",
+                       {{"namespace", object.substr(space + 1, slash - space - 1)},
+                        {"name", object.substr(slash + 1)},
+                        {"uid", uid == object_uids_.end() ? "" : uid->second}}}};
+    logWarn("{} waits for what it references: {}", object, note);
+    spawn(
+        api_.executor(),
+        [this, regarding = std::move(regarding), note]() -> boost::asio::awaitable<void> {
+          auto st = co_await events_.record(regarding, "Warning", "Pending", note);
+          if (!st) logWarn("cannot record an Event: {}", st.message());
+        },
+        "record event");
+  }
+  pending_ = std::move(now);
+}
+
 void ClusterWatch::push() {
+  reportPending();
   config::MeshDelta delta = model_.takeDelta();
   if (delta.empty()) return;
   size_t count = 0;

@@ -7,7 +7,8 @@
 //     of events (coalesced), and the store is marked ready only once every type has been listed
 //     (a replica never serves a partial mesh, which clients would take for the truth);
 //   - NodeIdentities (pods per node, for the CA), WaypointIdentities, the waypoint objects of
-//     each waypoint Gateway, and the root-certificate ConfigMap in every namespace.
+//     each waypoint Gateway, and the root-certificate ConfigMap in every namespace (watched too:
+//     one deleted or changed is put back; a failed write is retried while the namespace lives).
 //
 // Thread: everything runs on the kube io_context (one thread), including translation: no data
 // thread exists in ambit-control, and gRPC threads only read the store.
@@ -43,8 +44,10 @@ struct ClusterWatchOptions {
   kube::ReflectorOptions reflector;
 };
 
-// The types ambit-control watches, in the order they are listed at start.
+// The types ambit-control watches for the mesh, in the order they are listed at start.
 const std::vector<kube::ResourceType>& watchedTypes();
+// Also watched: its root certificate ConfigMaps (by name, in every namespace).
+const kube::ResourceType& rootCertConfigMaps();
 
 class ClusterWatch final : public kube::ReflectorHandler {
  public:
@@ -69,6 +72,11 @@ class ClusterWatch final : public kube::ReflectorHandler {
   void push();
   void sideEffects(const kube::ResourceType& type, const nlohmann::json& object, bool deleted);
   void checkReady();
+  // Events for objects that became pending (or pending for another reason) since the last call.
+  void reportPending();
+  // Creates or repairs the root certificate ConfigMap in `ns`; retried while `ns` lives.
+  void publishRootCert(const std::string& ns);
+  void onRootCertConfigMap(const nlohmann::json& object, bool deleted);
 
   kube::ApiClient& api_;
   std::shared_ptr<discovery::ResourceStore> store_;
@@ -83,9 +91,12 @@ class ClusterWatch final : public kube::ReflectorHandler {
   boost::asio::steady_timer ready_timer_;
   bool push_scheduled_ = false;
   bool ready_ = false;
-  std::set<std::string> root_cert_published_;    // namespaces
+  bool stopped_ = false;
+  std::set<std::string> live_namespaces_;        // not terminating: they get the root certificate
   std::map<std::string, std::string> pod_uids_;  // "ns/name" -> uid
   std::set<std::string> waypoint_gateways_;      // "ns/name"
+  std::map<std::string, std::string> object_uids_;  // "<Kind> ns/name" -> uid, for Events
+  std::map<std::string, std::string> pending_;      // "<Kind> ns/name" -> why, as reported
 
   prometheus::Family<prometheus::Counter>& events_total_;
   prometheus::Family<prometheus::Counter>& rejected_total_;

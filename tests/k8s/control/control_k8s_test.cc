@@ -3,12 +3,6 @@
 // TokenReview of callers' tokens (audience, pod binding, expiry), Events on objects, and the
 // waypoint objects created for a Gateway.
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "common/async/spawn.h"
 #include "common/identity/signer.h"
 #include "common/kube/base64.h"
@@ -113,47 +107,6 @@ TEST_F(ControlK8sTest, PluginCacertsWinsAndABrokenOneIsNamed) {
       << broken.error().message;
 }
 
-// A service-account JWT signed with the API server's own signing key, but already expired.
-std::string expiredToken(const std::string& root, const std::string& ns, const std::string& sa) {
-  std::ifstream in(root + "/pki/sa.key");
-  EXPECT_TRUE(in) << "no " << root << "/pki/sa.key";
-  std::stringstream pem;
-  pem << in.rdbuf();
-  const std::string text = pem.str();
-  BIO* bio = BIO_new_mem_buf(text.data(), static_cast<int>(text.size()));
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (key == nullptr) return "";
-  auto b64url = [](std::string_view bytes) {
-    std::string s = kube::base64Encode(bytes);
-    for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    return s;
-  };
-  const long now = static_cast<long>(std::time(nullptr));
-  json claims = {{"iss", "https://kubernetes.default.svc.cluster.local"},
-                 {"aud", {"ambit"}},
-                 {"sub", "system:serviceaccount:" + ns + ":" + sa},
-                 {"iat", now - 7200},
-                 {"nbf", now - 7200},
-                 {"exp", now - 3600},
-                 {"kubernetes.io", {{"namespace", ns}, {"serviceaccount", {{"name", sa}}}}}};
-  std::string input =
-      b64url(json{{"alg", "RS256"}, {"typ", "JWT"}}.dump()) + "." + b64url(claims.dump());
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  size_t len = 0;
-  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                 input.size());
-  std::string sig(len, '\0');
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  sig.resize(len);
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(key);
-  return input + "." + b64url(sig);
-}
-
 TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   createNamespace("ambit-system");
   auto node = call(http::verb::post, "/api/v1/nodes", json{{"metadata", {{"name", "node-a"}}}});
@@ -181,7 +134,7 @@ TEST_F(ControlK8sTest, TokenReviewNamesCallerPodAndNodeAndRefusesWithReasons) {
   EXPECT_EQ(refused.error().code, identity::kUnauthenticated);
   EXPECT_NE(refused.error().message.find("audience"), std::string::npos) << refused.error().message;
 
-  std::string expired = expiredToken(clusterRoot(), "ambit-system", "ambit-agent");
+  std::string expired = test::expiredToken(clusterRoot(), "ambit-system", "ambit-agent");
   ASSERT_FALSE(expired.empty());
   refused = await(reviewer.review(expired));
   ASSERT_FALSE(refused);

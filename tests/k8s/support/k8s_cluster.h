@@ -25,6 +25,11 @@ namespace ambit::test {
 // tests/k8s/cluster/cluster.py <args>; stdout and stderr come with the result.
 CommandOutput clusterHarness(const std::string& args);
 
+// A service-account JWT for ns/sa (audience `ambit`) signed with the cluster's own signing key
+// (<root>/pki/sa.key) but expired an hour ago: what a stale projected token looks like.
+// "" (and a test failure) when the key cannot be read.
+std::string expiredToken(const std::string& root, const std::string& ns, const std::string& sa);
+
 class KubeClusterTest : public ::testing::Test {
  protected:
   // Starts the suite's cluster; call from SetUpTestSuite.
