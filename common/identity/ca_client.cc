@@ -33,6 +33,9 @@ struct CaClient::Impl {
         case grpc::StatusCode::PERMISSION_DENIED:
           code = kNotAllowed;
           break;
+        case grpc::StatusCode::UNAUTHENTICATED:
+          code = kUnauthenticated;
+          break;
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::DEADLINE_EXCEEDED:
           code = EAGAIN;

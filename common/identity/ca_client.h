@@ -37,7 +37,8 @@ struct CaClientOptions {
 
 // gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread
 // of the caller waits on the network; done runs on a gRPC-owned thread. Errors carry
-// kBadRequest (INVALID_ARGUMENT), kNotAllowed (PERMISSION_DENIED), EAGAIN (UNAVAILABLE or
+// kBadRequest (INVALID_ARGUMENT), kNotAllowed (PERMISSION_DENIED), kUnauthenticated
+// (UNAUTHENTICATED), EAGAIN (UNAVAILABLE or
 // DEADLINE_EXCEEDED: worth retrying) or kSignerFailure, with the server's message.
 class CaClient final : public CertificateFetcher {
  public:
