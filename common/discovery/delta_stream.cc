@@ -1,5 +1,7 @@
 #include "common/discovery/delta_stream.h"
 
+#include <algorithm>
+
 #include <grpcpp/server_context.h>
 
 #include <boost/asio/post.hpp>
@@ -199,17 +201,36 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
   std::shared_ptr<const TypeView> view = host_.store().view(type);
   if (ts.clean && ts.diffed_revision == view->revision && !ts.must_respond) return std::nullopt;
   v1::DeltaDiscoveryResponse response;
-  for (const auto& [name, resource] : view->resources) {
-    if (!ts.wildcard && ts.names.count(name) == 0) continue;
+  auto add = [&](const std::string& name, const StoredResource& resource) {
+    if (!ts.wildcard && ts.names.count(name) == 0) return;
     auto held = ts.held.find(name);
-    if (held != ts.held.end() && held->second == resource->version) continue;
+    if (held != ts.held.end() && held->second == resource.version) return;
     v1::Resource* out = response.add_resources();
     out->set_name(name);
-    out->set_version(resource->version);
-    *out->mutable_resource() = resource->resource;
-  }
-  for (const auto& [name, version] : ts.held) {
-    if (view->resources.count(name) == 0) response.add_removed(name);
+    out->set_version(resource.version);
+    *out->mutable_resource() = resource.resource;
+  };
+  // A stream in step with an older revision looks only at what changed since (a push costs
+  // the change, not the size of the mesh); otherwise (first answer, resume, NACK, a long way
+  // behind) it diffs the whole type.
+  std::optional<std::vector<std::string>> changed;
+  if (ts.clean && !ts.must_respond) changed = view->changedSince(ts.diffed_revision);
+  if (changed) {
+    std::sort(changed->begin(), changed->end());
+    changed->erase(std::unique(changed->begin(), changed->end()), changed->end());
+    for (const std::string& name : *changed) {
+      auto it = view->resources.find(name);
+      if (it != view->resources.end()) {
+        add(name, *it->second);
+      } else if (ts.held.count(name) > 0) {
+        response.add_removed(name);
+      }
+    }
+  } else {
+    for (const auto& [name, resource] : view->resources) add(name, *resource);
+    for (const auto& [name, version] : ts.held) {
+      if (view->resources.count(name) == 0) response.add_removed(name);
+    }
   }
   ts.clean = true;
   ts.diffed_revision = view->revision;

@@ -5,6 +5,10 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 namespace ambit::discovery {
+
+namespace {
+constexpr size_t kMaxChangeHistory = 256;
+}  // namespace
 namespace {
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
@@ -46,6 +50,17 @@ ResourceStore::ResourceStore(bool ready) : ready_(ready) {
   for (auto& view : views_) view = std::make_shared<TypeView>();
 }
 
+std::optional<std::vector<std::string>> TypeView::changedSince(uint64_t since) const {
+  std::vector<std::string> names;
+  if (since >= revision) return names;
+  for (const ChangeEntry* e = changes.get(); e != nullptr; e = e->previous.get()) {
+    if (e->revision <= since) break;
+    names.insert(names.end(), e->names.begin(), e->names.end());
+    if (e->revision == since + 1) return names;  // reached back to `since`: complete
+  }
+  return std::nullopt;
+}
+
 bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> upserts,
                            const std::vector<std::string>& removed) {
   {
@@ -56,20 +71,32 @@ bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> up
       if (!next) next = std::make_shared<TypeView>(current);
       return *next;
     };
+    std::vector<std::string> changed;
     for (ResourceUpsert& upsert : upserts) {
       std::string version = contentVersion(upsert.resource);
       auto it = current.resources.find(upsert.name);
       if (it != current.resources.end() && it->second->version == version) continue;
+      changed.push_back(upsert.name);
       mutableNext().resources[upsert.name] = std::make_shared<const StoredResource>(
           StoredResource{std::move(version), std::move(upsert.resource)});
     }
     for (const std::string& name : removed) {
       if (next ? next->resources.count(name) != 0 : current.resources.count(name) != 0) {
+        changed.push_back(name);
         mutableNext().resources.erase(name);
       }
     }
     if (!next) return false;
     next->revision = current.revision + 1;
+    auto entry = std::make_shared<ChangeEntry>();
+    entry->revision = next->revision;
+    entry->names = std::move(changed);
+    // Bounded history: a stream further behind than this diffs the whole type once.
+    if (current.changes && current.changes->depth < kMaxChangeHistory) {
+      entry->previous = current.changes;
+      entry->depth = current.changes->depth + 1;
+    }
+    next->changes = std::move(entry);
     views_[indexOf(type)] = std::move(next);
     ++system_version_;
   }

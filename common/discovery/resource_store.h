@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,10 +34,25 @@ struct StoredResource {
   google::protobuf::Any resource;
 };
 
+// The names one update of a type touched, linked to the previous update's entry (shared and
+// immutable, so every view carries its history for free). Streams that diffed revision R
+// look only at the names changed since R instead of diffing every resource of the type.
+struct ChangeEntry {
+  uint64_t revision = 0;  // the revision this update produced
+  std::vector<std::string> names;
+  std::shared_ptr<const ChangeEntry> previous;  // null: history starts here
+  size_t depth = 1;                             // entries in this chain, bounded
+};
+
 // One type's resources at one revision: name -> resource, sorted by name.
 struct TypeView {
   uint64_t revision = 0;  // bumps on every change of this type
   std::map<std::string, std::shared_ptr<const StoredResource>> resources;
+  std::shared_ptr<const ChangeEntry> changes;  // newest first; may not reach back far
+
+  // The names changed after revision `since` (upserted or removed), or nullopt when the history
+  // does not reach back that far (diff everything then).
+  std::optional<std::vector<std::string>> changedSince(uint64_t since) const;
 };
 
 struct ResourceUpsert {
