@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/lab/api_relay.h"
 #include "cli/lab/lab.h"
 
 namespace ambit::cli {
@@ -37,7 +38,12 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
       ->allow_extra_args(false);
   up->add_option("--bin-dir", o.bin_dir,
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
+  up->add_flag("--kubernetes", o.kubernetes,
+               "Kubernetes mode: objects go to the API server of --kubeconfig, the lab plays the "
+               "kubelet, nodes run ambit-agent --kubernetes against one ambit-control");
+  up->add_option("--kubeconfig", o.kubeconfig, "cluster-admin kubeconfig (with --kubernetes)");
   up->callback([&o] {
+    if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     if (Status s = lab::labUp(o); !s) fail("up", s.error());
     auto status = lab::labStatus(o);
     if (!status) fail("up", status.error());
@@ -77,6 +83,19 @@ void addExec(CLI::App& lab, lab::LabOptions& o, std::string& pod, std::vector<st
   });
 }
 
+// Internal: the process `lab up --kubernetes` starts to reach the API server (api_relay.h).
+void addApiRelay(CLI::App& lab, lab::ApiRelayOptions& o) {
+  auto* relay = lab.add_subcommand("api-relay", "(internal) relay to the API server for lab nodes");
+  relay->group("");  // hidden
+  relay->add_option("--listen-netns", o.listen_netns, "netns to listen in")->required();
+  relay->add_option("--listen", o.listen, "host:port to listen on")->required();
+  relay->add_option("--upstream", o.upstream, "API server host:port")->required();
+  relay->callback([&o] {
+    Status s = lab::runApiRelay(o);
+    fail("api-relay", s.error());
+  });
+}
+
 }  // namespace
 
 void addLabCommands(CLI::App& app) {
@@ -94,6 +113,8 @@ void addLabCommands(CLI::App& app) {
   });
   addStatus(*lab, options, format);
   addExec(*lab, options, pod, argv);
+  static lab::ApiRelayOptions relay;
+  addApiRelay(*lab, relay);
 }
 
 }  // namespace ambit::cli

@@ -27,8 +27,13 @@ Result<std::pair<Topology, LabState>> load(const LabOptions& options) {
   o.run_dir = state->run_dir;
   o.config_dir = state->config_dir;
   o.bin_dir = state->bin_dir;
+  o.kubernetes = state->kubernetes;
+  o.kubeconfig = state->kubeconfig;
   auto t = buildTopology(o);
   AMBIT_TRY(t);
+  for (auto& p : t->pods) {
+    if (auto it = state->pod_uids.find(p.name); it != state->pod_uids.end()) p.uid = it->second;
+  }
   return std::pair<Topology, LabState>{std::move(*t), std::move(*state)};
 }
 

@@ -47,7 +47,10 @@ nlohmann::json toJson(const LabState& s) {
           {"files", s.files},
           {"processes", procs},
           {"cleanup_commands", s.cleanup_commands},
-          {"waypoint", s.waypoint}};
+          {"waypoint", s.waypoint},
+          {"kubernetes", s.kubernetes},
+          {"kubeconfig", s.kubeconfig},
+          {"pod_uids", s.pod_uids}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {
@@ -59,6 +62,11 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.phase = j.at("phase").get<std::string>();
     s.nodes = j.at("nodes").get<int>();
     s.waypoint = j.value("waypoint", false);
+    s.kubernetes = j.value("kubernetes", false);
+    s.kubeconfig = j.value("kubeconfig", std::string());
+    if (j.contains("pod_uids")) {
+      s.pod_uids = j.at("pod_uids").get<std::map<std::string, std::string>>();
+    }
     s.run_dir = j.at("run_dir").get<std::string>();
     s.config_dir = j.at("config_dir").get<std::string>();
     s.bin_dir = j.at("bin_dir").get<std::string>();

@@ -4,6 +4,7 @@
 // Saved atomically (write to a temp file, fsync, rename), so it is never half-written.
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct LabState {
   // The options that built the topology, so status/exec/down rebuild it exactly.
   int nodes = 0;
   bool waypoint = false;
+  bool kubernetes = false;
+  std::string kubeconfig;
+  std::map<std::string, std::string> pod_uids;  // Kubernetes mode: pod name -> metadata.uid
   std::string run_dir, config_dir, bin_dir;
   std::vector<std::string> netns;    // names under /run/netns
   std::vector<std::string> cgroups;  // absolute paths, parents before children
