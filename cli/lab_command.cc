@@ -83,6 +83,39 @@ void addExec(CLI::App& lab, lab::LabOptions& o, std::string& pod, std::vector<st
   });
 }
 
+// `lab pod add NAME --node N [--namespace NS] [--label k=v]... [--service-account SA]` and
+// `lab pod delete NAME` (Kubernetes mode).
+void addPod(CLI::App& lab, lab::LabOptions& o) {
+  static lab::ExtraPod pod;
+  static std::vector<std::string> labels;
+  auto* cmd = lab.add_subcommand("pod", "Kubernetes mode: start or remove a pod after up");
+  cmd->require_subcommand(1);
+  auto* add = cmd->add_subcommand("add", "start a pod on a node (the lab plays its kubelet)");
+  addLabIdentity(*add, o);
+  add->add_option("pod", pod.name, "pod name")->required();
+  add->add_option("--node", pod.node, "node to run it on (node<i>)")->required();
+  add->add_option("--namespace", pod.namespace_name, "namespace")->capture_default_str();
+  add->add_option("--service-account", pod.service_account, "service account [the pod's name]");
+  add->add_option("--label", labels, "label key=value (repeatable)");
+  add->callback([&o] {
+    for (const auto& l : labels) {
+      auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        fail("pod add", makeError("--label '{}': expected key=value", l));
+      }
+      pod.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    if (Status s = lab::labPodAdd(o, pod); !s) fail("pod add", s.error());
+  });
+  static std::string name;
+  auto* del = cmd->add_subcommand("delete", "remove a pod started with `lab pod add`");
+  addLabIdentity(*del, o);
+  del->add_option("pod", name, "pod name")->required();
+  del->callback([&o] {
+    if (Status s = lab::labPodDelete(o, name); !s) fail("pod delete", s.error());
+  });
+}
+
 // Internal: the process `lab up --kubernetes` starts to reach the API server (api_relay.h).
 void addApiRelay(CLI::App& lab, lab::ApiRelayOptions& o) {
   auto* relay = lab.add_subcommand("api-relay", "(internal) relay to the API server for lab nodes");
@@ -113,6 +146,7 @@ void addLabCommands(CLI::App& app) {
   });
   addStatus(*lab, options, format);
   addExec(*lab, options, pod, argv);
+  addPod(*lab, options);
   static lab::ApiRelayOptions relay;
   addApiRelay(*lab, relay);
 }

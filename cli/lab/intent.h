@@ -37,4 +37,16 @@ Status writeLabFile(Intent& intent, const std::string& path, const std::string& 
 Status ensureProcess(Intent& intent, const std::string& kind, const std::string& name,
                      const LaunchSpec& spec);
 
+// The topology of the lab `state` describes (pods added later and their uids included).
+Result<Topology> topologyFromState(const LabOptions& options, const LabState& state);
+
+// One pod's app: started in its cgroup and netns (unless alive), then waited for until it
+// accepts on its ready port.
+Status startPodApp(const Topology& t, const std::string& cgroup_mount, Intent& intent,
+                   const PodSpec& pod);
+Status waitPodAccepts(const Topology& t, const PodSpec& pod);
+
+// Removes a cgroup directory, ending whatever still runs in it (cgroup.kill); absent is fine.
+Status removeCgroup(const std::string& dir);
+
 }  // namespace ambit::lab

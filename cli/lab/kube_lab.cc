@@ -137,7 +137,8 @@ Status KubeLab::prepare(Topology& t, Intent& intent, const std::string& mount) {
   AMBIT_TRY(routeToUnderlay(t));
   AMBIT_TRY(startApiRelay(t, intent, mount));
   AMBIT_TRY(createClusterObjects(t));
-  return createPods(t, intent);
+  for (auto& p : t.pods) AMBIT_TRY(createPod(p, intent));
+  return Status::ok();
 }
 
 Status KubeLab::routeToUnderlay(const Topology& t) {
@@ -210,19 +211,21 @@ Status KubeLab::createClusterObjects(const Topology& t) {
   return Status::ok();
 }
 
-Status KubeLab::createPods(Topology& t, Intent& intent) {
-  for (auto& p : t.pods) {
-    auto pod = api_->create("/api/v1/namespaces/" + p.namespace_name + "/pods", podObject(p));
-    if (!pod) return pod.error().context("pod " + p.name);
-    std::string uid = (*pod)["metadata"].value("uid", "");
-    if (uid.empty()) return makeError("pod {}: the API server returned no metadata.uid", p.name);
-    if (std::string node = (*pod)["spec"].value("nodeName", ""); node != p.node) {
-      return makeError("pod {}/{} exists on node '{}', not {}: delete it first", p.namespace_name,
-                       p.name, node, p.node);
-    }
-    p.uid = uid;
-    intent.state().pod_uids[p.name] = uid;
+Status KubeLab::createPod(PodSpec& p, Intent& intent) {
+  AMBIT_TRY(api_->create("/api/v1/namespaces/" + p.namespace_name + "/serviceaccounts",
+                         {{"apiVersion", "v1"},
+                          {"kind", "ServiceAccount"},
+                          {"metadata", {{"name", p.service_account}, {"namespace", p.namespace_name}}}}));
+  auto pod = api_->create("/api/v1/namespaces/" + p.namespace_name + "/pods", podObject(p));
+  if (!pod) return pod.error().context("pod " + p.name);
+  std::string uid = (*pod)["metadata"].value("uid", "");
+  if (uid.empty()) return makeError("pod {}: the API server returned no metadata.uid", p.name);
+  if (std::string node = (*pod)["spec"].value("nodeName", ""); node != p.node) {
+    return makeError("pod {}/{} exists on node '{}', not {}: delete it first", p.namespace_name,
+                     p.name, node, p.node);
   }
+  p.uid = uid;
+  intent.state().pod_uids[p.name] = uid;
   return intent.save();
 }
 
@@ -304,7 +307,11 @@ Status KubeLab::writeNodeCredentials(const Topology& t, Intent& intent, const No
 }
 
 Status KubeLab::reportPodsRunning(const Topology& t) {
-  for (const auto& p : t.pods) {
+  for (const auto& p : t.pods) AMBIT_TRY(reportPodRunning(t, p));
+  return Status::ok();
+}
+
+Status KubeLab::reportPodRunning(const Topology& t, const PodSpec& p) {
     const NodeSpec* node = t.findNode(p.node);
     std::string target = fmt::format("/api/v1/namespaces/{}/pods/{}", p.namespace_name, p.name);
     auto pod = api_->get(target);
@@ -321,6 +328,25 @@ Status KubeLab::reportPodsRunning(const Topology& t) {
     if (r->status != 200) {
       return makeError("PUT {}/status: HTTP {}: {}", target, r->status, r->body);
     }
+  return Status::ok();
+}
+
+Status KubeLab::deletePod(const PodSpec& p, const std::function<Status()>& stop) {
+  std::string target = fmt::format("/api/v1/namespaces/{}/pods/{}", p.namespace_name, p.name);
+  auto graceful = api_->call(http::verb::delete_, target);
+  AMBIT_TRY(graceful);
+  if (graceful->status != 200 && graceful->status != 202 && graceful->status != 404) {
+    return makeError("DELETE {}: HTTP {}: {}", target, graceful->status, graceful->body);
+  }
+  AMBIT_TRY(stop());
+  auto final_delete = api_->call(http::verb::delete_, target,
+                                 json{{"apiVersion", "v1"},
+                                      {"kind", "DeleteOptions"},
+                                      {"gracePeriodSeconds", 0}});
+  AMBIT_TRY(final_delete);
+  if (final_delete->status != 200 && final_delete->status != 202 &&
+      final_delete->status != 404) {
+    return makeError("DELETE {}: HTTP {}: {}", target, final_delete->status, final_delete->body);
   }
   return Status::ok();
 }

@@ -22,6 +22,7 @@
 //     projected token is), and ambit-control's root certificate (ConfigMap ambit-ca-root-cert).
 // Tokens last 1 h (not refreshed: a lab is short-lived). Not supported with --waypoint yet.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,12 +55,18 @@ class KubeLab {
   // After the apps accept: what a kubelet reports once containers run.
   Status reportPodsRunning(const Topology& t);
 
+  // One pod, as above (`lab pod add`): the Pod object (pod.uid filled in, recorded) / its status.
+  Status createPod(PodSpec& pod, Intent& intent);
+  Status reportPodRunning(const Topology& t, const PodSpec& pod);
+  // What `kubectl delete pod` and then the kubelet do: a graceful DELETE (the Pod turns
+  // Terminating) before `stop` ends its containers, then the final DELETE (grace period 0).
+  Status deletePod(const PodSpec& pod, const std::function<Status()>& stop);
+
  private:
   explicit KubeLab(std::unique_ptr<KubeApi> api) : api_(std::move(api)) {}
   Status routeToUnderlay(const Topology& t);
   Status startApiRelay(const Topology& t, Intent& intent, const std::string& cgroup_mount);
   Status createClusterObjects(const Topology& t);
-  Status createPods(Topology& t, Intent& intent);
   Status writeNodeCredentials(const Topology& t, Intent& intent, const NodeSpec& node);
   Result<std::string> token(const std::string& audience, const std::string& bound_pod);
 

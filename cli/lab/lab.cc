@@ -243,38 +243,46 @@ Status waitDaemonsReady(const Topology& t) {
 }
 
 Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
-  std::string app = t.options.bin_dir + "/ambit-sample-app";
-  if (::access(app.c_str(), X_OK) != 0) {
-    return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
-  }
   for (const auto& p : t.pods) {
-    LaunchSpec spec{.argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name, "--version",
-                             p.version()},
-                    .netns_path = netnsPath(p.netns),
-                    .cgroup_dir = podCgroup(mount, t, p),
-                    .log_file = t.log_dir + "/" + p.name + ".log"};
-    if (!p.command.empty()) {
-      auto argv = podCommand(t, p, mount);
-      AMBIT_TRY(argv);
-      spec.argv = std::move(*argv);
-    }
-    AMBIT_TRY(ensureProcess(intent, "app", p.name, spec));
+    AMBIT_TRY(startPodApp(t, mount, intent, p));
     pausePoint("app:" + p.name);
   }
-  for (const auto& p : t.pods) {
-    auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
-    while (!appAccepts(p)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
-                         p.ready_port, t.log_dir, p.name);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+  for (const auto& p : t.pods) AMBIT_TRY(waitPodAccepts(t, p));
   return Status::ok();
 }
 
 }  // namespace
+
+Status startPodApp(const Topology& t, const std::string& mount, Intent& intent,
+                   const PodSpec& p) {
+  std::string app = t.options.bin_dir + "/ambit-sample-app";
+  if (::access(app.c_str(), X_OK) != 0) {
+    return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
+  }
+  LaunchSpec spec{
+      .argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name, "--version", p.version()},
+      .netns_path = netnsPath(p.netns),
+      .cgroup_dir = podCgroup(mount, t, p),
+      .log_file = t.log_dir + "/" + p.name + ".log"};
+  if (!p.command.empty()) {
+    auto argv = podCommand(t, p, mount);
+    AMBIT_TRY(argv);
+    spec.argv = std::move(*argv);
+  }
+  return ensureProcess(intent, "app", p.name, spec);
+}
+
+Status waitPodAccepts(const Topology& t, const PodSpec& p) {
+  auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
+  while (!appAccepts(p)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
+                       p.ready_port, t.log_dir, p.name);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::ok();
+}
 
 Status ensureDir(Intent& intent, const std::string& dir) {
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/lab/topology.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
@@ -32,6 +33,7 @@ struct LabState {
   bool kubernetes = false;
   std::string kubeconfig;
   std::map<std::string, std::string> pod_uids;  // Kubernetes mode: pod name -> metadata.uid
+  std::vector<ExtraPod> extra_pods;             // `lab pod add`, in order
   std::string run_dir, config_dir, bin_dir;
   std::vector<std::string> netns;    // names under /run/netns
   std::vector<std::string> cgroups;  // absolute paths, parents before children

@@ -53,6 +53,16 @@ std::vector<NodeDaemonSpec> defaultNodeDaemons();
 // kube_lab.h) and a ztunnel fed by the agent's discovery relay.
 std::vector<NodeDaemonSpec> kubernetesNodeDaemons();
 
+// A pod added to a Kubernetes-mode lab after `up` (`ambitctl lab pod add`), as a kubelet would
+// start a pod scheduled later; recorded in the state so status/exec/down know it.
+struct ExtraPod {
+  std::string name;
+  std::string node;
+  std::string namespace_name = "default";
+  std::string service_account;  // empty: the pod's name
+  std::map<std::string, std::string> labels;
+};
+
 struct LabOptions {
   std::string name = "ambit";  // prefix of every netns, cgroup and the run dir
   int nodes = 2;
@@ -70,6 +80,7 @@ struct LabOptions {
   // runs ambit-agent --kubernetes against one ambit-control. Daemons: kubernetesNodeDaemons().
   bool kubernetes = false;
   std::string kubeconfig;
+  std::vector<ExtraPod> extra_pods;  // after the default pods
 };
 
 struct NodeSpec {

@@ -176,6 +176,48 @@ TEST_F(NodeE2eTest, NamespaceLabelDeEnrollsAndReEnrollsLive) {
   EXPECT_TRUE(eventually([&] { return mtlsInboundToV2() > again; }, 5s));
 }
 
+TEST_F(NodeE2eTest, PodStartedLaterIsEnrolledAndADeletedPodLeavesNoState) {
+  double count = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count");
+  double sum = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_sum");
+  auto r = lab_->ctl({"pod", "add", "late", "--node", "node2", "--label", "app=late"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually([&] { return annotation("late") == "enabled"; }, 15s));
+  ASSERT_TRUE(eventually(
+      [&] { return metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count") == count + 1; }))
+      << "node2's agent observed no enrolment time for the new pod";
+  double seconds = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_sum") - sum;
+  std::cout << "[ measure ] new pod: " << seconds * 1000
+            << " ms from its first process to enrolled (ambit_agent_pod_enroll_seconds)\n";
+  EXPECT_LT(seconds, 5.0);
+  const std::string uid = kubectl({"get", "pod", "late", "-o", "jsonpath={.metadata.uid}"}).out;
+  const std::string ip = lab_->podIp("late");
+  ASSERT_FALSE(uid.empty());
+  auto mtls = [] {
+    return metric("node2", 15020, "istio_tcp_connections_opened_total",
+                  {{"connection_security_policy", "mutual_tls"}, {"destination_workload", "late"}});
+  };
+  double before = mtls();
+  EXPECT_NE(get("client", "http://" + ip + ":8080/").find("\"pod\":\"late\""), std::string::npos);
+  EXPECT_TRUE(eventually([&] { return mtls() > before; }, 5s)) << "traffic to the new pod is not mTLS";
+
+  r = lab_->ctl({"pod", "delete", "late"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(kubectl({"get", "pod", "late"}).exit_code, 0) << "the Pod object is still there";
+  auto traceless = [&](int port) {
+    std::string dump = lab_->nodeHttpGet("node2", "http://127.0.0.1:" + std::to_string(port) +
+                                                      "/config_dump");
+    return !dump.empty() && dump.find(uid) == std::string::npos &&
+           dump.find("\"late\"") == std::string::npos &&
+           dump.find("\"" + ip + "\"") == std::string::npos;
+  };
+  EXPECT_TRUE(eventually([&] { return traceless(15031); }, 10s))
+      << "node2's agent still knows the deleted pod:\n"
+      << lab_->nodeHttpGet("node2", "http://127.0.0.1:15031/config_dump");
+  EXPECT_TRUE(eventually([&] { return traceless(15000); }, 10s))
+      << "node2's ztunnel still knows the deleted pod";
+  EXPECT_EQ(metric("node2", 15030, "ambit_agent_enrolled_pods"), 1);
+}
+
 // Polls `pred` as fast as one request allows; the time it took to hold, or nullopt after 5 s.
 std::optional<Clock::duration> timeUntil(Clock::time_point start, const std::function<bool()>& pred) {
   while (Clock::now() - start < 5s) {
