@@ -67,14 +67,8 @@ Status KubeApi::patch(const std::string& target, const json& body) {
 }
 
 std::string renderKubeconfig(const std::string& server, const std::string& ca_pem,
-                             const kube::RestConfig& admin, const std::string& token_file) {
-  json user;
-  if (token_file.empty()) {
-    user = {{"client-certificate-data", kube::base64Encode(admin.client_cert_pem)},
-            {"client-key-data", kube::base64Encode(admin.client_key_pem)}};
-  } else {
-    user = {{"tokenFile", token_file}};
-  }
+                             const std::string& token_file) {
+  json user = {{"tokenFile", token_file}};
   // JSON is YAML: every kubeconfig reader accepts it.
   json config = {
       {"apiVersion", "v1"},

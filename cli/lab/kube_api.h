@@ -41,9 +41,8 @@ class KubeApi {
 };
 
 // A kubeconfig (YAML) for a client that reaches the API server at `server` ("https://h:p")
-// trusting `ca_pem`, with either the client certificate of `admin` (token_file empty) or the
-// bearer token in `token_file` (re-read by the client as it rotates).
+// trusting `ca_pem`, with the bearer token in `token_file` (re-read by the client).
 std::string renderKubeconfig(const std::string& server, const std::string& ca_pem,
-                             const kube::RestConfig& admin, const std::string& token_file);
+                             const std::string& token_file);
 
 }  // namespace ambit::lab

@@ -18,7 +18,7 @@ namespace http = boost::beast::http;
 using json = nlohmann::json;
 
 constexpr const char* kAgentServiceAccount = "ambit-agent";
-constexpr const char* kAgentClusterRole = "ambit-lab-agent";
+constexpr const char* kControlServiceAccount = "ambit-control";
 constexpr const char* kContainer = "app";
 constexpr int kTokenSeconds = 3600;
 constexpr auto kRootCertTimeout = std::chrono::seconds(60);
@@ -79,31 +79,6 @@ json serviceObject(const ServiceSpec& s) {
            {{"name", s.name}, {"namespace", s.namespace_name}, {"labels", labelsJson(s.labels)}}},
           {"spec",
            {{"selector", labelsJson(s.selector)}, {"clusterIP", s.cluster_ipv4}, {"ports", ports}}}};
-}
-
-// Exactly the node agent's API calls (K8S_CONTRACT.md).
-json agentClusterRole() {
-  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "ClusterRole"},
-          {"metadata", {{"name", kAgentClusterRole}}},
-          {"rules",
-           {{{"apiGroups", {""}}, {"resources", {"pods"}}, {"verbs", {"get", "list", "watch"}}},
-            {{"apiGroups", {""}}, {"resources", {"pods/status"}}, {"verbs", {"patch"}}},
-            {{"apiGroups", {""}}, {"resources", {"nodes"}}, {"verbs", {"get"}}}}}};
-}
-
-json agentClusterRoleBinding() {
-  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "ClusterRoleBinding"},
-          {"metadata", {{"name", kAgentClusterRole}}},
-          {"roleRef",
-           {{"apiGroup", "rbac.authorization.k8s.io"},
-            {"kind", "ClusterRole"},
-            {"name", kAgentClusterRole}}},
-          {"subjects",
-           {{{"kind", "ServiceAccount"},
-             {"name", kAgentServiceAccount},
-             {"namespace", kKubeNamespace}}}}};
 }
 
 Result<std::string> readAll(const std::string& path) {
@@ -186,17 +161,20 @@ Status KubeLab::createClusterObjects(const Topology& t) {
       AMBIT_TRY(api_->patch("/api/v1/namespaces/" + ns, {{"metadata", {{"labels", labels}}}}));
     }
   }
-  std::set<std::pair<std::string, std::string>> accounts{{kKubeNamespace, kAgentServiceAccount}};
-  for (const auto& p : t.pods) accounts.insert({p.namespace_name, p.service_account});
-  for (const auto& [ns, sa] : accounts) {
-    AMBIT_TRY(api_->create("/api/v1/namespaces/" + ns + "/serviceaccounts",
-                           {{"apiVersion", "v1"},
-                            {"kind", "ServiceAccount"},
-                            {"metadata", {{"name", sa}, {"namespace", ns}}}}));
+  // ambit's own identities and their RBAC are the chart's (installed before `lab up`).
+  for (const char* sa : {kControlServiceAccount, kAgentServiceAccount}) {
+    auto got = api_->get(fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}", kKubeNamespace, sa));
+    AMBIT_TRY(got);
+    if (!got->is_object()) {
+      return makeError(
+          "no ServiceAccount {}/{}: install the chart's service accounts and RBAC first, e.g. "
+          "`helm template ambit deploy/helm/ambit -n {} --show-only templates/control/rbac.yaml "
+          "--show-only templates/control/serviceaccount.yaml --show-only "
+          "templates/node/rbac.yaml --show-only templates/node/serviceaccount.yaml | kubectl "
+          "apply -f -`",
+          kKubeNamespace, sa, kKubeNamespace);
+    }
   }
-  AMBIT_TRY(api_->create("/apis/rbac.authorization.k8s.io/v1/clusterroles", agentClusterRole()));
-  AMBIT_TRY(api_->create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-                         agentClusterRoleBinding()));
   for (const auto& n : t.nodes) {
     AMBIT_TRY(api_->create("/api/v1/nodes", {{"apiVersion", "v1"},
                                              {"kind", "Node"},
@@ -233,8 +211,12 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
   AMBIT_TRY(ensureDir(intent, kubeDir(t)));
   auto ca = apiCaPem(api_->config());
   AMBIT_TRY(ca);
+  auto control_token = token(kControlServiceAccount, "", "");
+  AMBIT_TRY(control_token);
+  std::string token_file = kubeDir(t) + "/control-api-token";
+  AMBIT_TRY(writeLabFile(intent, token_file, *control_token));
   std::string kubeconfig = kubeDir(t) + "/control.kubeconfig";
-  AMBIT_TRY(writeLabFile(intent, kubeconfig, renderKubeconfig(apiServer(), *ca, api_->config(), "")));
+  AMBIT_TRY(writeLabFile(intent, kubeconfig, renderKubeconfig(apiServer(), *ca, token_file)));
   AMBIT_TRY(ensureCgroup(intent, clusterDaemonCgroup(mount, t, "control")));
   LaunchSpec spec{
       .argv = {t.options.bin_dir + "/ambit-control", "--kubeconfig", kubeconfig, "--namespace",
@@ -267,21 +249,23 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
   return Status::ok();
 }
 
-Result<std::string> KubeLab::token(const std::string& audience, const std::string& bound_pod) {
-  auto pod = api_->get(fmt::format("/api/v1/namespaces/{}/pods/{}", kKubeNamespace, bound_pod));
-  AMBIT_TRY(pod);
-  if (!pod->is_object()) return makeError("pod {}/{} is gone", kKubeNamespace, bound_pod);
-  json spec = {{"expirationSeconds", kTokenSeconds},
-               {"boundObjectRef",
-                {{"kind", "Pod"},
-                 {"apiVersion", "v1"},
-                 {"name", bound_pod},
-                 {"uid", (*pod)["metadata"].value("uid", "")}}}};
+Result<std::string> KubeLab::token(const std::string& service_account,
+                                   const std::string& audience, const std::string& bound_pod) {
+  json spec = {{"expirationSeconds", kTokenSeconds}};
+  if (!bound_pod.empty()) {
+    auto pod = api_->get(fmt::format("/api/v1/namespaces/{}/pods/{}", kKubeNamespace, bound_pod));
+    AMBIT_TRY(pod);
+    if (!pod->is_object()) return makeError("pod {}/{} is gone", kKubeNamespace, bound_pod);
+    spec["boundObjectRef"] = {{"kind", "Pod"},
+                              {"apiVersion", "v1"},
+                              {"name", bound_pod},
+                              {"uid", (*pod)["metadata"].value("uid", "")}};
+  }
   if (!audience.empty()) spec["audiences"] = {audience};
   auto r = api_->call(
       http::verb::post,
       fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}/token", kKubeNamespace,
-                  kAgentServiceAccount),
+                  service_account),
       json{{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}});
   AMBIT_TRY(r);
   if (r->status != 201) return makeError("TokenRequest: HTTP {}: {}", r->status, r->body);
@@ -292,9 +276,10 @@ Result<std::string> KubeLab::token(const std::string& audience, const std::strin
 }
 
 Status KubeLab::writeNodeCredentials(const Topology& t, Intent& intent, const NodeSpec& n) {
-  auto api_token = token("", nodeAgentPod(n));  // the API server's own audience
+  // The API server's own audience / ambit-control's.
+  auto api_token = token(kAgentServiceAccount, "", nodeAgentPod(n));
   AMBIT_TRY(api_token);
-  auto control_token = token("ambit", nodeAgentPod(n));
+  auto control_token = token(kAgentServiceAccount, "ambit", nodeAgentPod(n));
   AMBIT_TRY(control_token);
   auto ca = apiCaPem(api_->config());
   AMBIT_TRY(ca);
@@ -303,7 +288,7 @@ Status KubeLab::writeNodeCredentials(const Topology& t, Intent& intent, const No
   AMBIT_TRY(writeLabFile(intent, api_token_file, *api_token));
   AMBIT_TRY(writeLabFile(intent, dir + "/" + n.name + "-ambit-token", *control_token));
   return writeLabFile(intent, dir + "/" + n.name + "-agent.kubeconfig",
-                      renderKubeconfig(apiServer(), *ca, api_->config(), api_token_file));
+                      renderKubeconfig(apiServer(), *ca, api_token_file));
 }
 
 Status KubeLab::reportPodsRunning(const Topology& t) {

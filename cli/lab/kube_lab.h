@@ -13,8 +13,11 @@
 //     namespaces. An api relay (api_relay.h) listens in the underlay netns on the `kubernetes`
 //     Service address 10.96.0.1:443 (in the API server's certificate) and forwards to it; every
 //     node routes 10.96.0.1 to the underlay bridge, which gets 172.30.0.1/24.
+//   - ambit's identities are the chart's: ServiceAccounts ambit-system/ambit-control and
+//     ambit-agent with the chart's RBAC must exist before `up` (the lab never uses its admin
+//     credentials for ambit's daemons, so the chart's RBAC is what they run with).
 //   - ambit-control runs in the underlay netns on 172.30.0.1:15012 (monitoring :15014) with a
-//     kubeconfig to 10.96.0.1:443; its serving certificate also names "172.30.0.1" so agents
+//     kubeconfig to 10.96.0.1:443 and a token of ambit-control; its serving certificate also names "172.30.0.1" so agents
 //     dialing that address verify it (no cluster DNS in the lab).
 //   - Each node's agent gets, under <run_dir>/kube: a kubeconfig with a token of
 //     ambit-system/ambit-agent for the API, a token with audience `ambit` for ambit-control
@@ -68,7 +71,10 @@ class KubeLab {
   Status startApiRelay(const Topology& t, Intent& intent, const std::string& cgroup_mount);
   Status createClusterObjects(const Topology& t);
   Status writeNodeCredentials(const Topology& t, Intent& intent, const NodeSpec& node);
-  Result<std::string> token(const std::string& audience, const std::string& bound_pod);
+  // A TokenRequest for ambit-system/<service_account>; audience empty: the API server's;
+  // bound_pod empty: bound to nothing.
+  Result<std::string> token(const std::string& service_account, const std::string& audience,
+                            const std::string& bound_pod);
 
   std::unique_ptr<KubeApi> api_;
 };

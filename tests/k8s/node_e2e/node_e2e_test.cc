@@ -3,6 +3,7 @@
 // plays the kubelet; ambit-control and one ambit-agent --kubernetes + ambit-ztunnel per node).
 // Everything the test changes goes through the API server with kubectl, as a user would.
 // Pods: client and my-app-v1 on node1, my-app-v2 on node2, in namespace default (ambient).
+// ambit-control and the agents use tokens of the chart's service accounts with the chart's RBAC.
 //
 // Needs root and the Kubernetes test binaries (skipped loudly otherwise); run under
 // `flock /tmp/ambit-e2e.lock`. The lab and the cluster are removed also after a failure.
@@ -44,11 +45,24 @@ class NodeE2eTest : public KubeClusterTest {
     }
     startCluster("node_e2e");
     if (missing_) return;
-    kubectl_ = sh("bash " + kSource + "/scripts/setup-k8s.sh --print-bin-dir").out;
-    while (!kubectl_.empty() && kubectl_.back() == '\n') kubectl_.pop_back();
-    kubectl_ += "/kubectl";
+    std::string bin_dir = sh("bash " + kSource + "/scripts/setup-k8s.sh --print-bin-dir").out;
+    while (!bin_dir.empty() && bin_dir.back() == '\n') bin_dir.pop_back();
+    kubectl_ = bin_dir + "/kubectl";
     auto crds = kubectl({"apply", "-f", kSource + "/deploy/manifests/crds.yaml"});
     ASSERT_EQ(crds.exit_code, 0) << crds.out << crds.err;
+    // ambit's identities and RBAC exactly as the chart installs them: the daemons run with them.
+    const std::string rbac = clusterRoot() + "/../chart-rbac.yaml";
+    auto rendered = run({bin_dir + "/helm", "template", "ambit", kSource + "/deploy/helm/ambit", "-n",
+                         "ambit-system", "--show-only", "templates/control/rbac.yaml",
+                         "--show-only", "templates/control/serviceaccount.yaml", "--show-only",
+                         "templates/node/rbac.yaml", "--show-only",
+                         "templates/node/serviceaccount.yaml"});
+    ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+    writeFile(rbac, rendered.out);
+    auto ns = kubectl({"create", "namespace", "ambit-system"});
+    ASSERT_EQ(ns.exit_code, 0) << ns.out << ns.err;
+    auto applied = kubectl({"apply", "-f", rbac});
+    ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
     lab_ = std::make_unique<Lab>(kLabName);
     lab_->down();  // a lab a killed run left behind
     lab_->up({"--kubernetes", "--kubeconfig", clusterRoot() + "/kubeconfig"});
