@@ -73,12 +73,13 @@ json serviceObject(const ServiceSpec& s) {
     ports.push_back(
         {{"name", p.name}, {"port", p.port}, {"targetPort", p.target_port}, {"protocol", "TCP"}});
   }
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata",
-           {{"name", s.name}, {"namespace", s.namespace_name}, {"labels", labelsJson(s.labels)}}},
-          {"spec",
-           {{"selector", labelsJson(s.selector)}, {"clusterIP", s.cluster_ipv4}, {"ports", ports}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata",
+       {{"name", s.name}, {"namespace", s.namespace_name}, {"labels", labelsJson(s.labels)}}},
+      {"spec",
+       {{"selector", labelsJson(s.selector)}, {"clusterIP", s.cluster_ipv4}, {"ports", ports}}}};
 }
 
 Result<std::string> readAll(const std::string& path) {
@@ -118,9 +119,10 @@ Status KubeLab::prepare(Topology& t, Intent& intent, const std::string& mount) {
 
 Status KubeLab::routeToUnderlay(const Topology& t) {
   const std::string& ul = t.underlay_netns;
-  AMBIT_TRY(ip(ul, {"addr", "replace", std::string(kUnderlayGatewayV4) + "/24", "dev",
-                    kUnderlayBridge}));
-  AMBIT_TRY(ip(ul, {"addr", "replace", std::string(kApiServiceIp) + "/32", "dev", kUnderlayBridge}));
+  AMBIT_TRY(
+      ip(ul, {"addr", "replace", std::string(kUnderlayGatewayV4) + "/24", "dev", kUnderlayBridge}));
+  AMBIT_TRY(
+      ip(ul, {"addr", "replace", std::string(kApiServiceIp) + "/32", "dev", kUnderlayBridge}));
   for (const auto& n : t.nodes) {
     AMBIT_TRY(ip(n.netns, {"route", "replace", std::string(kApiServiceIp) + "/32", "via",
                            kUnderlayGatewayV4, "dev", kUplink}));
@@ -133,7 +135,8 @@ Status KubeLab::startApiRelay(const Topology& t, Intent& intent, const std::stri
   AMBIT_TRY(ensureCgroup(intent, labCgroupRoot(mount, t)));
   AMBIT_TRY(ensureCgroup(intent, labCgroupRoot(mount, t) + "/system"));
   AMBIT_TRY(ensureCgroup(intent, clusterDaemonCgroup(mount, t, "api-relay")));
-  std::string host = admin.host.find(':') != std::string::npos ? "[" + admin.host + "]" : admin.host;
+  std::string host =
+      admin.host.find(':') != std::string::npos ? "[" + admin.host + "]" : admin.host;
   LaunchSpec spec{
       .argv = {selfBinaryDir() + "/ambitctl", "lab", "api-relay", "--listen-netns",
                netnsPath(t.underlay_netns), "--listen",
@@ -163,7 +166,8 @@ Status KubeLab::createClusterObjects(const Topology& t) {
   }
   // ambit's own identities and their RBAC are the chart's (installed before `lab up`).
   for (const char* sa : {kControlServiceAccount, kAgentServiceAccount}) {
-    auto got = api_->get(fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}", kKubeNamespace, sa));
+    auto got =
+        api_->get(fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}", kKubeNamespace, sa));
     AMBIT_TRY(got);
     if (!got->is_object()) {
       return makeError(
@@ -176,24 +180,25 @@ Status KubeLab::createClusterObjects(const Topology& t) {
     }
   }
   for (const auto& n : t.nodes) {
-    AMBIT_TRY(api_->create("/api/v1/nodes", {{"apiVersion", "v1"},
-                                             {"kind", "Node"},
-                                             {"metadata", {{"name", n.name}}}}));
+    AMBIT_TRY(
+        api_->create("/api/v1/nodes",
+                     {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", n.name}}}}));
     AMBIT_TRY(api_->create(fmt::format("/api/v1/namespaces/{}/pods", kKubeNamespace),
                            nodeAgentPodObject(n)));
   }
   for (const auto& s : t.services) {
-    AMBIT_TRY(api_->create("/api/v1/namespaces/" + s.namespace_name + "/services",
-                           serviceObject(s)));
+    AMBIT_TRY(
+        api_->create("/api/v1/namespaces/" + s.namespace_name + "/services", serviceObject(s)));
   }
   return Status::ok();
 }
 
 Status KubeLab::createPod(PodSpec& p, Intent& intent) {
-  AMBIT_TRY(api_->create("/api/v1/namespaces/" + p.namespace_name + "/serviceaccounts",
-                         {{"apiVersion", "v1"},
-                          {"kind", "ServiceAccount"},
-                          {"metadata", {{"name", p.service_account}, {"namespace", p.namespace_name}}}}));
+  AMBIT_TRY(
+      api_->create("/api/v1/namespaces/" + p.namespace_name + "/serviceaccounts",
+                   {{"apiVersion", "v1"},
+                    {"kind", "ServiceAccount"},
+                    {"metadata", {{"name", p.service_account}, {"namespace", p.namespace_name}}}}));
   auto pod = api_->create("/api/v1/namespaces/" + p.namespace_name + "/pods", podObject(p));
   if (!pod) return pod.error().context("pod " + p.name);
   std::string uid = (*pod)["metadata"].value("uid", "");
@@ -249,8 +254,8 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
   return Status::ok();
 }
 
-Result<std::string> KubeLab::token(const std::string& service_account,
-                                   const std::string& audience, const std::string& bound_pod) {
+Result<std::string> KubeLab::token(const std::string& service_account, const std::string& audience,
+                                   const std::string& bound_pod) {
   json spec = {{"expirationSeconds", kTokenSeconds}};
   if (!bound_pod.empty()) {
     auto pod = api_->get(fmt::format("/api/v1/namespaces/{}/pods/{}", kKubeNamespace, bound_pod));
@@ -297,22 +302,22 @@ Status KubeLab::reportPodsRunning(const Topology& t) {
 }
 
 Status KubeLab::reportPodRunning(const Topology& t, const PodSpec& p) {
-    const NodeSpec* node = t.findNode(p.node);
-    std::string target = fmt::format("/api/v1/namespaces/{}/pods/{}", p.namespace_name, p.name);
-    auto pod = api_->get(target);
-    AMBIT_TRY(pod);
-    if (!pod->is_object()) return makeError("pod {}/{} was deleted", p.namespace_name, p.name);
-    json& status = (*pod)["status"];
-    status["phase"] = "Running";
-    status["hostIP"] = node->underlay_ipv4;
-    status["podIP"] = p.ipv4;
-    status["podIPs"] = {{{"ip", p.ipv4}}, {{"ip", p.ipv6}}};
-    status["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
-    auto r = api_->call(http::verb::put, target + "/status", *pod);
-    AMBIT_TRY(r);
-    if (r->status != 200) {
-      return makeError("PUT {}/status: HTTP {}: {}", target, r->status, r->body);
-    }
+  const NodeSpec* node = t.findNode(p.node);
+  std::string target = fmt::format("/api/v1/namespaces/{}/pods/{}", p.namespace_name, p.name);
+  auto pod = api_->get(target);
+  AMBIT_TRY(pod);
+  if (!pod->is_object()) return makeError("pod {}/{} was deleted", p.namespace_name, p.name);
+  json& status = (*pod)["status"];
+  status["phase"] = "Running";
+  status["hostIP"] = node->underlay_ipv4;
+  status["podIP"] = p.ipv4;
+  status["podIPs"] = {{{"ip", p.ipv4}}, {{"ip", p.ipv6}}};
+  status["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+  auto r = api_->call(http::verb::put, target + "/status", *pod);
+  AMBIT_TRY(r);
+  if (r->status != 200) {
+    return makeError("PUT {}/status: HTTP {}: {}", target, r->status, r->body);
+  }
   return Status::ok();
 }
 
@@ -324,13 +329,11 @@ Status KubeLab::deletePod(const PodSpec& p, const std::function<Status()>& stop)
     return makeError("DELETE {}: HTTP {}: {}", target, graceful->status, graceful->body);
   }
   AMBIT_TRY(stop());
-  auto final_delete = api_->call(http::verb::delete_, target,
-                                 json{{"apiVersion", "v1"},
-                                      {"kind", "DeleteOptions"},
-                                      {"gracePeriodSeconds", 0}});
+  auto final_delete =
+      api_->call(http::verb::delete_, target,
+                 json{{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"gracePeriodSeconds", 0}});
   AMBIT_TRY(final_delete);
-  if (final_delete->status != 200 && final_delete->status != 202 &&
-      final_delete->status != 404) {
+  if (final_delete->status != 200 && final_delete->status != 202 && final_delete->status != 404) {
     return makeError("DELETE {}: HTTP {}: {}", target, final_delete->status, final_delete->body);
   }
   return Status::ok();

@@ -17,8 +17,8 @@
 //     ambit-agent with the chart's RBAC must exist before `up` (the lab never uses its admin
 //     credentials for ambit's daemons, so the chart's RBAC is what they run with).
 //   - ambit-control runs in the underlay netns on 172.30.0.1:15012 (monitoring :15014) with a
-//     kubeconfig to 10.96.0.1:443 and a token of ambit-control; its serving certificate also names "172.30.0.1" so agents
-//     dialing that address verify it (no cluster DNS in the lab).
+//     kubeconfig to 10.96.0.1:443 and a token of ambit-control; its serving certificate also names
+//     "172.30.0.1" so agents dialing that address verify it (no cluster DNS in the lab).
 //   - Each node's agent gets, under <run_dir>/kube: a kubeconfig with a token of
 //     ambit-system/ambit-agent for the API, a token with audience `ambit` for ambit-control
 //     (both bound to the Pod ambit-node-<node> scheduled on that node, as a DaemonSet pod's

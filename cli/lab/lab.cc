@@ -253,8 +253,7 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
 
 }  // namespace
 
-Status startPodApp(const Topology& t, const std::string& mount, Intent& intent,
-                   const PodSpec& p) {
+Status startPodApp(const Topology& t, const std::string& mount, Intent& intent, const PodSpec& p) {
   std::string app = t.options.bin_dir + "/ambit-sample-app";
   if (::access(app.c_str(), X_OK) != 0) {
     return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));

@@ -52,7 +52,8 @@ Status labPodAdd(const LabOptions& options, const ExtraPod& pod) {
   PodSpec& p = t->pods.back();
   auto mount = ensureCgroup2Mount();
   AMBIT_TRY(mount);
-  AMBIT_TRY(ensurePod(*t, p, [&](const std::string& ns) { return intent.add(&LabState::netns, ns); }));
+  AMBIT_TRY(
+      ensurePod(*t, p, [&](const std::string& ns) { return intent.add(&LabState::netns, ns); }));
   auto kube = KubeLab::open(*t);
   AMBIT_TRY(kube);
   AMBIT_TRY((*kube)->createPod(p, intent));

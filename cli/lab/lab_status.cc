@@ -9,9 +9,7 @@
 #include "common/cgroup.h"
 
 namespace ambit::lab {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Result<Topology> topologyFromState(const LabOptions& options, const LabState& state) {
   LabOptions o = options;

@@ -74,12 +74,12 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.kubernetes = j.value("kubernetes", false);
     s.kubeconfig = j.value("kubeconfig", std::string());
     for (const auto& e : j.value("extra_pods", nlohmann::json::array())) {
-      s.extra_pods.push_back(ExtraPod{
-          .name = e.at("name").get<std::string>(),
-          .node = e.at("node").get<std::string>(),
-          .namespace_name = e.at("namespace").get<std::string>(),
-          .service_account = e.at("service_account").get<std::string>(),
-          .labels = e.at("labels").get<std::map<std::string, std::string>>()});
+      s.extra_pods.push_back(
+          ExtraPod{.name = e.at("name").get<std::string>(),
+                   .node = e.at("node").get<std::string>(),
+                   .namespace_name = e.at("namespace").get<std::string>(),
+                   .service_account = e.at("service_account").get<std::string>(),
+                   .labels = e.at("labels").get<std::map<std::string, std::string>>()});
     }
     if (j.contains("pod_uids")) {
       s.pod_uids = j.at("pod_uids").get<std::map<std::string, std::string>>();

@@ -32,9 +32,7 @@ const std::string kSource = AMBIT_SOURCE_DIR;
 const std::string kService = "http://10.96.0.10/";
 const std::string kMyAppV2 = "http://10.244.2.10:8080/";  // on node2
 
-double millis(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
+double millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 class NodeE2eTest : public KubeClusterTest {
  protected:
@@ -52,11 +50,11 @@ class NodeE2eTest : public KubeClusterTest {
     ASSERT_EQ(crds.exit_code, 0) << crds.out << crds.err;
     // ambit's identities and RBAC exactly as the chart installs them: the daemons run with them.
     const std::string rbac = clusterRoot() + "/../chart-rbac.yaml";
-    auto rendered = run({bin_dir + "/helm", "template", "ambit", kSource + "/deploy/helm/ambit", "-n",
-                         "ambit-system", "--show-only", "templates/control/rbac.yaml",
-                         "--show-only", "templates/control/serviceaccount.yaml", "--show-only",
-                         "templates/node/rbac.yaml", "--show-only",
-                         "templates/node/serviceaccount.yaml"});
+    auto rendered =
+        run({bin_dir + "/helm", "template", "ambit", kSource + "/deploy/helm/ambit", "-n",
+             "ambit-system", "--show-only", "templates/control/rbac.yaml", "--show-only",
+             "templates/control/serviceaccount.yaml", "--show-only", "templates/node/rbac.yaml",
+             "--show-only", "templates/node/serviceaccount.yaml"});
     ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
     writeFile(rbac, rendered.out);
     auto ns = kubectl({"create", "namespace", "ambit-system"});
@@ -114,9 +112,9 @@ class NodeE2eTest : public KubeClusterTest {
 
   static double metric(const std::string& node, int port, const std::string& name,
                        const Labels& match = {}) {
-    return metricSum(lab_->nodeHttpGet(node, "http://127.0.0.1:" + std::to_string(port) +
-                                                 "/metrics"),
-                     name, match);
+    return metricSum(
+        lab_->nodeHttpGet(node, "http://127.0.0.1:" + std::to_string(port) + "/metrics"), name,
+        match);
   }
 
   // Connections node2's ztunnel accepted over mTLS for my-app-v2.
@@ -196,9 +194,9 @@ TEST_F(NodeE2eTest, PodStartedLaterIsEnrolledAndADeletedPodLeavesNoState) {
   auto r = lab_->ctl({"pod", "add", "late", "--node", "node2", "--label", "app=late"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(eventually([&] { return annotation("late") == "enabled"; }, 15s));
-  ASSERT_TRUE(eventually(
-      [&] { return metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count") == count + 1; }))
-      << "node2's agent observed no enrolment time for the new pod";
+  ASSERT_TRUE(eventually([&] {
+    return metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count") == count + 1;
+  })) << "node2's agent observed no enrolment time for the new pod";
   double seconds = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_sum") - sum;
   std::cout << "[ measure ] new pod: " << seconds * 1000
             << " ms from its first process to enrolled (ambit_agent_pod_enroll_seconds)\n";
@@ -212,14 +210,15 @@ TEST_F(NodeE2eTest, PodStartedLaterIsEnrolledAndADeletedPodLeavesNoState) {
   };
   double before = mtls();
   EXPECT_NE(get("client", "http://" + ip + ":8080/").find("\"pod\":\"late\""), std::string::npos);
-  EXPECT_TRUE(eventually([&] { return mtls() > before; }, 5s)) << "traffic to the new pod is not mTLS";
+  EXPECT_TRUE(eventually([&] { return mtls() > before; }, 5s))
+      << "traffic to the new pod is not mTLS";
 
   r = lab_->ctl({"pod", "delete", "late"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(kubectl({"get", "pod", "late"}).exit_code, 0) << "the Pod object is still there";
   auto traceless = [&](int port) {
-    std::string dump = lab_->nodeHttpGet("node2", "http://127.0.0.1:" + std::to_string(port) +
-                                                      "/config_dump");
+    std::string dump =
+        lab_->nodeHttpGet("node2", "http://127.0.0.1:" + std::to_string(port) + "/config_dump");
     return !dump.empty() && dump.find(uid) == std::string::npos &&
            dump.find("\"late\"") == std::string::npos &&
            dump.find("\"" + ip + "\"") == std::string::npos;
@@ -233,7 +232,8 @@ TEST_F(NodeE2eTest, PodStartedLaterIsEnrolledAndADeletedPodLeavesNoState) {
 }
 
 // Polls `pred` as fast as one request allows; the time it took to hold, or nullopt after 5 s.
-std::optional<Clock::duration> timeUntil(Clock::time_point start, const std::function<bool()>& pred) {
+std::optional<Clock::duration> timeUntil(Clock::time_point start,
+                                         const std::function<bool()>& pred) {
   while (Clock::now() - start < 5s) {
     if (pred()) return Clock::now() - start;
   }
