@@ -64,6 +64,7 @@ class NodeE2eTest : public KubeClusterTest {
     lab_ = std::make_unique<Lab>(kLabName);
     lab_->down();  // a lab a killed run left behind
     lab_->up({"--kubernetes", "--kubeconfig", clusterRoot() + "/kubeconfig"});
+    lab_ready_ = !HasFatalFailure();
   }
 
   static void TearDownTestSuite() {
@@ -94,7 +95,7 @@ class NodeE2eTest : public KubeClusterTest {
   void SetUp() override {
     KubeClusterTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_TRUE(lab_) << "the lab did not come up (see the suite's setup failure)";
+    ASSERT_TRUE(lab_ready_) << "the lab did not come up (see the suite's setup failure)";
   }
 
   static std::string annotation(const std::string& pod) {
@@ -138,7 +139,8 @@ class NodeE2eTest : public KubeClusterTest {
   }
 
   static inline std::string kubectl_;
-  static inline std::unique_ptr<Lab> lab_;
+  static inline std::unique_ptr<Lab> lab_;  // set before `up`: down runs even after a failed up
+  static inline bool lab_ready_ = false;
 };
 
 TEST_F(NodeE2eTest, PodsOfAnAmbientNamespaceAreEnrolledAndAnnotated) {
