@@ -85,7 +85,7 @@ Result<std::unique_ptr<KubeMode>> KubeMode::start(boost::asio::io_context& io,
   Impl* self = impl.get();
   impl->pods = std::make_unique<KubeNodePods>(
       *impl->api, o.node, [self, cb = std::move(on_pods_changed)](const std::string& uid) {
-        if (!self->pods->pod(uid)) self->annotator->forget(uid);  // the pod is gone
+        if (!uid.empty() && !self->pods->pod(uid)) self->annotator->forget(uid);  // gone
         cb();
       });
   impl->netns = std::make_unique<KubePodNetns>(

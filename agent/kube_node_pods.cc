@@ -160,6 +160,7 @@ void KubeNodePods::onDelete(const kube::ResourceType&, const json& object) {
 
 void KubeNodePods::onSynced(const kube::ResourceType&) {
   logInfo("node pods: {} pods on node {}", by_key_.size(), node_);
+  if (on_change_) on_change_("");
 }
 
 }  // namespace ambit::agent

@@ -56,7 +56,9 @@ struct KubeNodePodsStats {
 
 class KubeNodePods final : public NodePodSource, private kube::ReflectorHandler {
  public:
-  // Called after a pod was added, changed or deleted (uid), on the reflector's executor.
+  // Called after a pod was added, changed or deleted (uid), and with an empty uid after every
+  // complete list (the first one makes the set trustworthy: changes seen while listing came
+  // before synced() and may have been ignored), on the reflector's executor.
   using ChangeFn = std::function<void(const std::string& uid)>;
 
   // `options.field_selector` is set to spec.nodeName=<node>. `client` must outlive this.

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/lab/api_relay.h"
 #include "cli/lab/lab.h"
 
 namespace ambit::cli {
@@ -37,7 +38,12 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
       ->allow_extra_args(false);
   up->add_option("--bin-dir", o.bin_dir,
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
+  up->add_flag("--kubernetes", o.kubernetes,
+               "Kubernetes mode: objects go to the API server of --kubeconfig, the lab plays the "
+               "kubelet, nodes run ambit-agent --kubernetes against one ambit-control");
+  up->add_option("--kubeconfig", o.kubeconfig, "cluster-admin kubeconfig (with --kubernetes)");
   up->callback([&o] {
+    if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     if (Status s = lab::labUp(o); !s) fail("up", s.error());
     auto status = lab::labStatus(o);
     if (!status) fail("up", status.error());
@@ -77,6 +83,52 @@ void addExec(CLI::App& lab, lab::LabOptions& o, std::string& pod, std::vector<st
   });
 }
 
+// `lab pod add NAME --node N [--namespace NS] [--label k=v]... [--service-account SA]` and
+// `lab pod delete NAME` (Kubernetes mode).
+void addPod(CLI::App& lab, lab::LabOptions& o) {
+  static lab::ExtraPod pod;
+  static std::vector<std::string> labels;
+  auto* cmd = lab.add_subcommand("pod", "Kubernetes mode: start or remove a pod after up");
+  cmd->require_subcommand(1);
+  auto* add = cmd->add_subcommand("add", "start a pod on a node (the lab plays its kubelet)");
+  addLabIdentity(*add, o);
+  add->add_option("pod", pod.name, "pod name")->required();
+  add->add_option("--node", pod.node, "node to run it on (node<i>)")->required();
+  add->add_option("--namespace", pod.namespace_name, "namespace")->capture_default_str();
+  add->add_option("--service-account", pod.service_account, "service account [the pod's name]");
+  add->add_option("--label", labels, "label key=value (repeatable)");
+  add->callback([&o] {
+    for (const auto& l : labels) {
+      auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        fail("pod add", makeError("--label '{}': expected key=value", l));
+      }
+      pod.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    if (Status s = lab::labPodAdd(o, pod); !s) fail("pod add", s.error());
+  });
+  static std::string name;
+  auto* del = cmd->add_subcommand("delete", "remove a pod started with `lab pod add`");
+  addLabIdentity(*del, o);
+  del->add_option("pod", name, "pod name")->required();
+  del->callback([&o] {
+    if (Status s = lab::labPodDelete(o, name); !s) fail("pod delete", s.error());
+  });
+}
+
+// Internal: the process `lab up --kubernetes` starts to reach the API server (api_relay.h).
+void addApiRelay(CLI::App& lab, lab::ApiRelayOptions& o) {
+  auto* relay = lab.add_subcommand("api-relay", "(internal) relay to the API server for lab nodes");
+  relay->group("");  // hidden
+  relay->add_option("--listen-netns", o.listen_netns, "netns to listen in")->required();
+  relay->add_option("--listen", o.listen, "host:port to listen on")->required();
+  relay->add_option("--upstream", o.upstream, "API server host:port")->required();
+  relay->callback([&o] {
+    Status s = lab::runApiRelay(o);
+    fail("api-relay", s.error());
+  });
+}
+
 }  // namespace
 
 void addLabCommands(CLI::App& app) {
@@ -94,6 +146,9 @@ void addLabCommands(CLI::App& app) {
   });
   addStatus(*lab, options, format);
   addExec(*lab, options, pod, argv);
+  addPod(*lab, options);
+  static lab::ApiRelayOptions relay;
+  addApiRelay(*lab, relay);
 }
 
 }  // namespace ambit::cli

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "cli/lab/intent.h"
+#include "cli/lab/kube_lab.h"
 #include "cli/lab/lab_yaml.h"
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
@@ -36,22 +38,6 @@ void pausePoint(const std::string& step) {
   for (;;) ::pause();
 }
 
-// The intent log: records an object in the state file (saved) before the caller creates it.
-class Intent {
- public:
-  Intent(LabState& state, std::string path) : state_(state), path_(std::move(path)) {}
-  Status add(std::vector<std::string> LabState::*list, const std::string& value) {
-    if (!LabState::addUnique(state_.*list, value)) return Status::ok();
-    return save();
-  }
-  Status save() { return saveState(path_, state_); }
-  LabState& state() { return state_; }
-
- private:
-  LabState& state_;
-  std::string path_;
-};
-
 Status recordCleanup(Intent& intent, std::vector<std::string> cmd) {
   auto& list = intent.state().cleanup_commands;
   if (std::find(list.begin(), list.end(), cmd) != list.end()) return Status::ok();
@@ -59,29 +45,12 @@ Status recordCleanup(Intent& intent, std::vector<std::string> cmd) {
   return intent.save();
 }
 
-Status ensureDir(Intent& intent, const std::string& dir) {
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return Status::ok();  // ours if recorded, else the user's
-  AMBIT_TRY(intent.add(&LabState::dirs, dir));
-  fs::create_directories(dir, ec);
-  if (ec) return makeError("create directory {}: {}", dir, ec.message());
-  return Status::ok();
-}
-
-Status ensureCgroup(Intent& intent, const std::string& dir) {
-  AMBIT_TRY(intent.add(&LabState::cgroups, dir));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return errnoError(fmt::format("create cgroup {}", dir));
-  }
-  return Status::ok();
-}
-
 Result<LabState> loadOrCreateState(const Topology& t) {
   auto existing = loadState(t.state_file);
   if (!existing && existing.error().code != ENOENT) return existing.error();
   if (existing) {
     if (existing->nodes != t.options.nodes || existing->config_dir != t.options.config_dir ||
-        existing->waypoint != t.options.waypoint) {
+        existing->waypoint != t.options.waypoint || existing->kubernetes != t.options.kubernetes) {
       return makeError(
           "lab '{}' is already up with {} nodes, config dir {} and {}waypoint; run `ambitctl lab "
           "down --name {}` first to change its shape",
@@ -95,6 +64,8 @@ Result<LabState> loadOrCreateState(const Topology& t) {
   s.lab = t.options.name;
   s.nodes = t.options.nodes;
   s.waypoint = t.options.waypoint;
+  s.kubernetes = t.options.kubernetes;
+  s.kubeconfig = t.options.kubeconfig;
   s.run_dir = t.options.run_dir;
   s.config_dir = t.options.config_dir;
   s.bin_dir = t.options.bin_dir;
@@ -122,6 +93,19 @@ Status buildCgroups(const Topology& t, const std::string& mount, Intent& intent)
   AMBIT_TRY(ensureCgroup(intent, labCgroupRoot(mount, t)));
   for (const auto& n : t.nodes) {
     AMBIT_TRY(ensureCgroup(intent, nodeCgroup(mount, t, n)));
+    if (t.options.kubernetes) {
+      // The kubelet's layout (cgroupfs driver): kubepods/<qos>/pod<uid>/<container>.
+      std::string qos = nodeCgroup(mount, t, n) + "/kubepods/burstable";
+      AMBIT_TRY(ensureCgroup(intent, nodeCgroup(mount, t, n) + "/kubepods"));
+      AMBIT_TRY(ensureCgroup(intent, qos));
+      for (const auto& p : t.pods) {
+        if (p.node != n.name) continue;
+        if (p.uid.empty()) return makeError("pod {}: no uid from the API server yet", p.name);
+        AMBIT_TRY(ensureCgroup(intent, qos + "/pod" + p.uid));
+        AMBIT_TRY(ensureCgroup(intent, podCgroup(mount, t, p)));
+      }
+      continue;
+    }
     for (const auto& p : t.pods) {
       if (p.node == n.name) AMBIT_TRY(ensureCgroup(intent, podCgroup(mount, t, p)));
     }
@@ -146,29 +130,6 @@ Status writeConfig(const Topology& t, Intent& intent) {
   return Status::ok();
 }
 
-// Starts the process unless the recorded one is still alive.
-Status ensureProcess(Intent& intent, const std::string& kind, const std::string& name,
-                     const LaunchSpec& spec) {
-  LabState& s = intent.state();
-  ProcessRecord* rec = s.findProcess(kind, name);
-  if (rec != nullptr && isAlive({rec->pid, rec->start_time})) return Status::ok();
-  if (rec == nullptr) {
-    s.processes.push_back(ProcessRecord{kind, name, 0, 0, spec.log_file});
-  }
-  AMBIT_TRY(intent.add(&LabState::files, spec.log_file));
-  AMBIT_TRY(intent.save());
-  auto started = spawnDetached(spec, [&](const ProcessId& id) {
-    ProcessRecord* r = s.findProcess(kind, name);
-    r->pid = id.pid;
-    r->start_time = id.start_time;
-    r->log_file = spec.log_file;
-    return intent.save();
-  });
-  if (!started) return started.error().context(fmt::format("start {} {}", kind, name));
-  logInfo("started {} {} (pid {})", kind, name, started->pid);
-  return Status::ok();
-}
-
 Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const NodeSpec& n,
                                                       const std::string& mount) {
   return std::map<std::string, std::string>{{"lab", t.options.name},
@@ -184,6 +145,8 @@ Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const N
                                             {"cgroup", nodeCgroup(mount, t, n)},
                                             {"state_dir", t.node_state_root + "/" + n.name},
                                             {"run_dir", t.options.run_dir},
+                                            {"control_address", controlAddress()},
+                                            {"kubelet_root", "/" + t.cgroup_subdir + "/" + n.name},
                                             {"bin_dir", t.options.bin_dir}};
 }
 
@@ -280,38 +243,89 @@ Status waitDaemonsReady(const Topology& t) {
 }
 
 Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
-  std::string app = t.options.bin_dir + "/ambit-sample-app";
-  if (::access(app.c_str(), X_OK) != 0) {
-    return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
-  }
   for (const auto& p : t.pods) {
-    LaunchSpec spec{.argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name, "--version",
-                             p.version()},
-                    .netns_path = netnsPath(p.netns),
-                    .cgroup_dir = podCgroup(mount, t, p),
-                    .log_file = t.log_dir + "/" + p.name + ".log"};
-    if (!p.command.empty()) {
-      auto argv = podCommand(t, p, mount);
-      AMBIT_TRY(argv);
-      spec.argv = std::move(*argv);
-    }
-    AMBIT_TRY(ensureProcess(intent, "app", p.name, spec));
+    AMBIT_TRY(startPodApp(t, mount, intent, p));
     pausePoint("app:" + p.name);
   }
-  for (const auto& p : t.pods) {
-    auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
-    while (!appAccepts(p)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
-                         p.ready_port, t.log_dir, p.name);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+  for (const auto& p : t.pods) AMBIT_TRY(waitPodAccepts(t, p));
   return Status::ok();
 }
 
 }  // namespace
+
+Status startPodApp(const Topology& t, const std::string& mount, Intent& intent, const PodSpec& p) {
+  std::string app = t.options.bin_dir + "/ambit-sample-app";
+  if (::access(app.c_str(), X_OK) != 0) {
+    return errnoError(fmt::format("sample app {} (build it: ninja ambit-sample-app)", app));
+  }
+  LaunchSpec spec{
+      .argv = {app, "--port", std::to_string(kAppPort), "--pod", p.name, "--version", p.version()},
+      .netns_path = netnsPath(p.netns),
+      .cgroup_dir = podCgroup(mount, t, p),
+      .log_file = t.log_dir + "/" + p.name + ".log"};
+  if (!p.command.empty()) {
+    auto argv = podCommand(t, p, mount);
+    AMBIT_TRY(argv);
+    spec.argv = std::move(*argv);
+  }
+  return ensureProcess(intent, "app", p.name, spec);
+}
+
+Status waitPodAccepts(const Topology& t, const PodSpec& p) {
+  auto deadline = std::chrono::steady_clock::now() + kAppReadyTimeout;
+  while (!appAccepts(p)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return makeError("app in pod {} does not accept on {}:{} (see {}/{}.log)", p.name, p.ipv4,
+                       p.ready_port, t.log_dir, p.name);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::ok();
+}
+
+Status ensureDir(Intent& intent, const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return Status::ok();  // ours if recorded, else the user's
+  AMBIT_TRY(intent.add(&LabState::dirs, dir));
+  fs::create_directories(dir, ec);
+  if (ec) return makeError("create directory {}: {}", dir, ec.message());
+  return Status::ok();
+}
+
+Status ensureCgroup(Intent& intent, const std::string& dir) {
+  AMBIT_TRY(intent.add(&LabState::cgroups, dir));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return errnoError(fmt::format("create cgroup {}", dir));
+  }
+  return Status::ok();
+}
+
+Status writeLabFile(Intent& intent, const std::string& path, const std::string& content) {
+  AMBIT_TRY(intent.add(&LabState::files, path));
+  return writeFileAtomic(path, content);
+}
+
+Status ensureProcess(Intent& intent, const std::string& kind, const std::string& name,
+                     const LaunchSpec& spec) {
+  LabState& s = intent.state();
+  ProcessRecord* rec = s.findProcess(kind, name);
+  if (rec != nullptr && isAlive({rec->pid, rec->start_time})) return Status::ok();
+  if (rec == nullptr) {
+    s.processes.push_back(ProcessRecord{kind, name, 0, 0, spec.log_file});
+  }
+  AMBIT_TRY(intent.add(&LabState::files, spec.log_file));
+  AMBIT_TRY(intent.save());
+  auto started = spawnDetached(spec, [&](const ProcessId& id) {
+    ProcessRecord* r = s.findProcess(kind, name);
+    r->pid = id.pid;
+    r->start_time = id.start_time;
+    r->log_file = spec.log_file;
+    return intent.save();
+  });
+  if (!started) return started.error().context(fmt::format("start {} {}", kind, name));
+  logInfo("started {} {} (pid {})", kind, name, started->pid);
+  return Status::ok();
+}
 
 std::string labCgroupRoot(const std::string& mount, const Topology& t) {
   return mount + "/" + t.cgroup_subdir;
@@ -320,6 +334,10 @@ std::string nodeCgroup(const std::string& mount, const Topology& t, const NodeSp
   return labCgroupRoot(mount, t) + "/" + n.name;
 }
 std::string podCgroup(const std::string& mount, const Topology& t, const PodSpec& p) {
+  if (t.options.kubernetes) {
+    return fmt::format("{}/{}/kubepods/burstable/pod{}/app", labCgroupRoot(mount, t), p.node,
+                       p.uid);
+  }
   return labCgroupRoot(mount, t) + "/" + p.node + "/" + p.name;
 }
 std::string daemonCgroup(const std::string& mount, const Topology& t, const NodeSpec& n,
@@ -350,13 +368,25 @@ Status labUp(const LabOptions& options) {
   AMBIT_TRY(intent.save());
   AMBIT_TRY(ensureDir(intent, t->log_dir));
   AMBIT_TRY(buildNetwork(*t, intent));
+  std::unique_ptr<KubeLab> kube;
+  if (t->options.kubernetes) {
+    auto opened = KubeLab::open(*t);
+    AMBIT_TRY(opened);
+    kube = std::move(*opened);
+    AMBIT_TRY(kube->prepare(*t, intent, *mount));
+  }
   AMBIT_TRY(buildCgroups(*t, *mount, intent));
   pausePoint("cgroups");
-  AMBIT_TRY(writeConfig(*t, intent));
+  if (kube) {
+    AMBIT_TRY(kube->startControlPlane(*t, intent, *mount));
+  } else {
+    AMBIT_TRY(writeConfig(*t, intent));
+  }
   pausePoint("config");
   AMBIT_TRY(startDaemons(*t, *mount, intent));
   pausePoint("daemons");
   AMBIT_TRY(startApps(*t, *mount, intent));
+  if (kube) AMBIT_TRY(kube->reportPodsRunning(*t));
   AMBIT_TRY(waitDaemonsReady(*t));
   state->phase = "ready";
   AMBIT_TRY(intent.save());

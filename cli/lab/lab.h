@@ -49,6 +49,11 @@ Status labUp(const LabOptions& options);
 // state file. Only options.name / options.run_dir are used. No lab: nothing to do.
 Status labDown(const LabOptions& options);
 
+// Kubernetes mode only: starts one more pod (netns, Pod object, kubelet-layout cgroup, app,
+// status) / removes a pod added that way, like a kubelet after `kubectl delete pod`.
+Status labPodAdd(const LabOptions& options, const ExtraPod& pod);
+Status labPodDelete(const LabOptions& options, const std::string& name);
+
 // The topology of the lab that is up, rebuilt from its state file.
 Result<Topology> openLab(const LabOptions& options);
 

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "cli/lab/intent.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
@@ -23,23 +24,6 @@ bool cgroupEmpty(const std::string& dir) {
   std::ifstream in(dir + "/cgroup.procs");
   std::string line;
   return !in || !std::getline(in, line);
-}
-
-// Processes left in a lab cgroup (e.g. a background command from `lab exec`) are ours by
-// construction: cgroup.kill ends exactly those and nothing else on the host.
-Status removeCgroup(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return Status::ok();
-  if (!cgroupEmpty(dir)) {
-    std::ofstream kill(dir + "/cgroup.kill");
-    kill << "1";
-  }
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::ok();
-    if (errno != EBUSY) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return errnoError(fmt::format("remove cgroup {}", dir));
 }
 
 Status removePath(const std::string& path, bool recursive) {
@@ -85,6 +69,23 @@ std::vector<std::string> removeAll(const LabState& s) {
 }
 
 }  // namespace
+
+// Processes left in a lab cgroup (e.g. a background command from `lab exec`) are ours by
+// construction: cgroup.kill ends exactly those and nothing else on the host.
+Status removeCgroup(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return Status::ok();
+  if (!cgroupEmpty(dir)) {
+    std::ofstream kill(dir + "/cgroup.kill");
+    kill << "1";
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::ok();
+    if (errno != EBUSY) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return errnoError(fmt::format("remove cgroup {}", dir));
+}
 
 Status labDown(const LabOptions& options) {
   std::string state_file = stateFilePath(options);

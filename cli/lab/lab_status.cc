@@ -1,6 +1,7 @@
 // Reading a lab that is up: its topology, status and `lab exec`.
 #include <filesystem>
 
+#include "cli/lab/intent.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
@@ -8,6 +9,27 @@
 #include "common/cgroup.h"
 
 namespace ambit::lab {
+namespace {}  // namespace
+
+Result<Topology> topologyFromState(const LabOptions& options, const LabState& state) {
+  LabOptions o = options;
+  o.name = state.lab;
+  o.nodes = state.nodes;
+  o.waypoint = state.waypoint;
+  o.run_dir = state.run_dir;
+  o.config_dir = state.config_dir;
+  o.bin_dir = state.bin_dir;
+  o.kubernetes = state.kubernetes;
+  o.kubeconfig = state.kubeconfig;
+  o.extra_pods = state.extra_pods;
+  auto t = buildTopology(o);
+  AMBIT_TRY(t);
+  for (auto& p : t->pods) {
+    if (auto it = state.pod_uids.find(p.name); it != state.pod_uids.end()) p.uid = it->second;
+  }
+  return t;
+}
+
 namespace {
 
 Result<std::pair<Topology, LabState>> load(const LabOptions& options) {
@@ -20,14 +42,7 @@ Result<std::pair<Topology, LabState>> load(const LabOptions& options) {
     }
     return state.error();
   }
-  LabOptions o = options;
-  o.name = state->lab;
-  o.nodes = state->nodes;
-  o.waypoint = state->waypoint;
-  o.run_dir = state->run_dir;
-  o.config_dir = state->config_dir;
-  o.bin_dir = state->bin_dir;
-  auto t = buildTopology(o);
+  auto t = topologyFromState(options, *state);
   AMBIT_TRY(t);
   return std::pair<Topology, LabState>{std::move(*t), std::move(*state)};
 }

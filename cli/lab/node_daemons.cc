@@ -36,4 +36,41 @@ std::vector<NodeDaemonSpec> defaultNodeDaemons() {
   return {agent, ztunnel};
 }
 
+// Files under {run_dir}/kube are written by kube_lab.cc before the daemons start. The agent
+// dials ambit-control on the underlay bridge address, which the serving certificate carries as
+// a name (kube_lab.h).
+std::vector<NodeDaemonSpec> kubernetesNodeDaemons() {
+  NodeDaemonSpec agent{.name = "agent", .binary = "{bin_dir}/ambit-agent"};
+  agent.args = {"--kubernetes",
+                "--node",
+                "{node}",
+                "--kubeconfig",
+                "{run_dir}/kube/{node}-agent.kubeconfig",
+                "--discovery-address",
+                "{control_address}",
+                "--control-ca",
+                "{run_dir}/kube/root-cert.pem",
+                "--token-file",
+                "{run_dir}/kube/{node}-ambit-token",
+                "--kubelet-cgroup-root",
+                "{kubelet_root}",
+                "--cgroup-driver",
+                "cgroupfs",
+                "--state-dir",
+                "{state_dir}/agent",
+                "--probe-source",
+                "{gateway_ipv4}",
+                "--probe-source",
+                "{gateway_ipv6}"};
+  agent.args.insert(agent.args.end(), kNodePaths.begin(), kNodePaths.end());
+  agent.cleanup_args = {"--cleanup", "--node", "{node}", "--state-dir", "{state_dir}/agent"};
+  agent.cleanup_args.insert(agent.cleanup_args.end(), kNodePaths.begin(), kNodePaths.end());
+
+  NodeDaemonSpec ztunnel{.name = "ztunnel", .binary = "{bin_dir}/ambit-ztunnel"};
+  ztunnel.args = {"--node", "{node}", "--discovery-address", "unix:{state_dir}/run/discovery.sock"};
+  ztunnel.args.insert(ztunnel.args.end(), kNodePaths.begin(), kNodePaths.end());
+  ztunnel.ready_url = "http://127.0.0.1:15021/healthz/ready";
+  return {agent, ztunnel};
+}
+
 }  // namespace ambit::lab

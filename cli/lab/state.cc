@@ -34,6 +34,14 @@ nlohmann::json toJson(const LabState& s) {
                      {"start_time", p.start_time},
                      {"log_file", p.log_file}});
   }
+  nlohmann::json extra = nlohmann::json::array();
+  for (const auto& e : s.extra_pods) {
+    extra.push_back({{"name", e.name},
+                     {"node", e.node},
+                     {"namespace", e.namespace_name},
+                     {"service_account", e.service_account},
+                     {"labels", e.labels}});
+  }
   return {{"version", s.version},
           {"lab", s.lab},
           {"phase", s.phase},
@@ -47,7 +55,11 @@ nlohmann::json toJson(const LabState& s) {
           {"files", s.files},
           {"processes", procs},
           {"cleanup_commands", s.cleanup_commands},
-          {"waypoint", s.waypoint}};
+          {"waypoint", s.waypoint},
+          {"kubernetes", s.kubernetes},
+          {"kubeconfig", s.kubeconfig},
+          {"pod_uids", s.pod_uids},
+          {"extra_pods", extra}};
 }
 
 Result<LabState> stateFromJson(const nlohmann::json& j) {
@@ -59,6 +71,19 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     s.phase = j.at("phase").get<std::string>();
     s.nodes = j.at("nodes").get<int>();
     s.waypoint = j.value("waypoint", false);
+    s.kubernetes = j.value("kubernetes", false);
+    s.kubeconfig = j.value("kubeconfig", std::string());
+    for (const auto& e : j.value("extra_pods", nlohmann::json::array())) {
+      s.extra_pods.push_back(
+          ExtraPod{.name = e.at("name").get<std::string>(),
+                   .node = e.at("node").get<std::string>(),
+                   .namespace_name = e.at("namespace").get<std::string>(),
+                   .service_account = e.at("service_account").get<std::string>(),
+                   .labels = e.at("labels").get<std::map<std::string, std::string>>()});
+    }
+    if (j.contains("pod_uids")) {
+      s.pod_uids = j.at("pod_uids").get<std::map<std::string, std::string>>();
+    }
     s.run_dir = j.at("run_dir").get<std::string>();
     s.config_dir = j.at("config_dir").get<std::string>();
     s.bin_dir = j.at("bin_dir").get<std::string>();

@@ -4,10 +4,12 @@
 // Saved atomically (write to a temp file, fsync, rename), so it is never half-written.
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "cli/lab/topology.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
@@ -28,6 +30,10 @@ struct LabState {
   // The options that built the topology, so status/exec/down rebuild it exactly.
   int nodes = 0;
   bool waypoint = false;
+  bool kubernetes = false;
+  std::string kubeconfig;
+  std::map<std::string, std::string> pod_uids;  // Kubernetes mode: pod name -> metadata.uid
+  std::vector<ExtraPod> extra_pods;             // `lab pod add`, in order
   std::string run_dir, config_dir, bin_dir;
   std::vector<std::string> netns;    // names under /run/netns
   std::vector<std::string> cgroups;  // absolute paths, parents before children

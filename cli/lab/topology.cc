@@ -98,6 +98,19 @@ void addWaypoint(Topology& t) {
   }
 }
 
+Status addExtraPod(Topology& t, const ExtraPod& e) {
+  const NodeSpec* node = t.findNode(e.node);
+  if (node == nullptr) return makeError("pod {}: no node '{}' in the lab", e.name, e.node);
+  if (t.findPod(e.name) != nullptr) return makeError("the lab already has a pod '{}'", e.name);
+  bool valid = !e.name.empty() && e.name.size() <= 40;
+  for (char c : e.name)
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  if (!valid) return makeError("invalid pod name '{}': 1-40 characters [a-z0-9-]", e.name);
+  addPod(t, e.name, *node, e.labels, e.service_account.empty() ? e.name : e.service_account);
+  t.pods.back().namespace_name = e.namespace_name;
+  return Status::ok();
+}
+
 }  // namespace
 
 std::string PodSpec::version() const {
@@ -153,6 +166,7 @@ Result<Topology> buildTopology(const LabOptions& options) {
                      options.waypoint_args.front());
   }
   if (options.waypoint) addWaypoint(t);
+  for (const auto& e : options.extra_pods) AMBIT_TRY(addExtraPod(t, e));
   return t;
 }
 

@@ -47,8 +47,21 @@ struct NodeDaemonSpec {
   std::string ready_url;
 };
 
-// The daemons `lab up` starts on every node; empty until the agent and ztunnel land.
+// The daemons `lab up` starts on every node: agent (local mode, YAML config dir) and ztunnel.
 std::vector<NodeDaemonSpec> defaultNodeDaemons();
+// The same in Kubernetes mode: ambit-agent --kubernetes (credentials under {run_dir}/kube, see
+// kube_lab.h) and a ztunnel fed by the agent's discovery relay.
+std::vector<NodeDaemonSpec> kubernetesNodeDaemons();
+
+// A pod added to a Kubernetes-mode lab after `up` (`ambitctl lab pod add`), as a kubelet would
+// start a pod scheduled later; recorded in the state so status/exec/down know it.
+struct ExtraPod {
+  std::string name;
+  std::string node;
+  std::string namespace_name = "default";
+  std::string service_account;  // empty: the pod's name
+  std::map<std::string, std::string> labels;
+};
 
 struct LabOptions {
   std::string name = "ambit";  // prefix of every netns, cgroup and the run dir
@@ -62,6 +75,12 @@ struct LabOptions {
   bool waypoint = false;
   // Extra command-line flags for the waypoint pod's ambit-waypoint (e.g. "--zipkin-address=…").
   std::vector<std::string> waypoint_args;
+  // Kubernetes mode (kube_lab.h): the lab's objects go to the API server of `kubeconfig`
+  // (cluster admin) instead of YAML files, pods live in kubelet-layout cgroups, and every node
+  // runs ambit-agent --kubernetes against one ambit-control. Daemons: kubernetesNodeDaemons().
+  bool kubernetes = false;
+  std::string kubeconfig;
+  std::vector<ExtraPod> extra_pods;  // after the default pods
 };
 
 struct NodeSpec {
@@ -88,6 +107,7 @@ struct PodSpec {
   // daemons ({bin_dir} {config_dir} {node} {state_dir} {run_dir} ...) plus {pod}.
   std::vector<std::string> command;
   int ready_port = kAppPort;    // `lab up` waits until the pod accepts on it
+  std::string uid;              // Kubernetes mode: metadata.uid the API server gave the Pod
   std::string version() const;  // labels["version"] or "latest"
 };
 

@@ -1,0 +1,283 @@
+// End to end, Kubernetes mode on nodes (issue 11): a real kube-apiserver (tests/k8s/cluster), the
+// Istio CRDs, and a two-node lab in Kubernetes mode (`ambitctl lab up --kubernetes`: the lab
+// plays the kubelet; ambit-control and one ambit-agent --kubernetes + ambit-ztunnel per node).
+// Everything the test changes goes through the API server with kubectl, as a user would.
+// Pods: client and my-app-v1 on node1, my-app-v2 on node2, in namespace default (ambient).
+// ambit-control and the agents use tokens of the chart's service accounts with the chart's RBAC.
+//
+// Needs root and the Kubernetes test binaries (skipped loudly otherwise); run under
+// `flock /tmp/ambit-e2e.lock`. The lab and the cluster are removed also after a failure.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "tests/k8s/support/k8s_cluster.h"
+#include "tests/support/lab.h"
+#include "tests/support/prometheus.h"
+#include "tests/support/requirements.h"
+#include "tests/support/wait.h"
+
+namespace ambit::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kLabName = "k8snode";
+constexpr const char* kRedirection = "ambient.istio.io/redirection";
+const std::string kSource = AMBIT_SOURCE_DIR;
+const std::string kService = "http://10.96.0.10/";
+const std::string kMyAppV2 = "http://10.244.2.10:8080/";  // on node2
+
+double millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+class NodeE2eTest : public KubeClusterTest {
+ protected:
+  static void SetUpTestSuite() {
+    if (auto why = missingRoot("creates network namespaces, cgroups and BPF programs")) {
+      missing_ = *why;
+      return;
+    }
+    startCluster("node_e2e");
+    if (missing_) return;
+    std::string bin_dir = sh("bash " + kSource + "/scripts/setup-k8s.sh --print-bin-dir").out;
+    while (!bin_dir.empty() && bin_dir.back() == '\n') bin_dir.pop_back();
+    kubectl_ = bin_dir + "/kubectl";
+    auto crds = kubectl({"apply", "-f", kSource + "/deploy/manifests/crds.yaml"});
+    ASSERT_EQ(crds.exit_code, 0) << crds.out << crds.err;
+    // ambit's identities and RBAC exactly as the chart installs them: the daemons run with them.
+    const std::string rbac = clusterRoot() + "/../chart-rbac.yaml";
+    auto rendered =
+        run({bin_dir + "/helm", "template", "ambit", kSource + "/deploy/helm/ambit", "-n",
+             "ambit-system", "--show-only", "templates/control/rbac.yaml", "--show-only",
+             "templates/control/serviceaccount.yaml", "--show-only", "templates/node/rbac.yaml",
+             "--show-only", "templates/node/serviceaccount.yaml"});
+    ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+    writeFile(rbac, rendered.out);
+    auto ns = kubectl({"create", "namespace", "ambit-system"});
+    ASSERT_EQ(ns.exit_code, 0) << ns.out << ns.err;
+    auto applied = kubectl({"apply", "-f", rbac});
+    ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+    lab_ = std::make_unique<Lab>(kLabName);
+    lab_->down();  // a lab a killed run left behind
+    lab_->up({"--kubernetes", "--kubeconfig", clusterRoot() + "/kubeconfig"});
+    lab_ready_ = !HasFatalFailure();
+  }
+
+  static void TearDownTestSuite() {
+    if (lab_) {
+      if (::testing::UnitTest::GetInstance()->Failed()) dumpLogs();
+      lab_->down();
+    }
+    lab_.reset();
+    stopCluster();
+  }
+
+  static void dumpLogs() {
+    for (const char* node : {"node1", "node2"}) {
+      for (const char* daemon : {"agent", "ztunnel"}) {
+        std::cerr << "---- " << node << "-" << daemon << " ----\n"
+                  << lab_->daemonLog(node, daemon) << "\n";
+      }
+    }
+    std::cerr << "---- control ----\n" << lab_->daemonLog("cluster", "control") << "\n";
+  }
+
+  static CommandOutput kubectl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{kubectl_, "--kubeconfig", clusterRoot() + "/kubeconfig"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, 30s);
+  }
+
+  void SetUp() override {
+    KubeClusterTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(lab_ready_) << "the lab did not come up (see the suite's setup failure)";
+  }
+
+  static std::string annotation(const std::string& pod) {
+    return kubectl({"get", "pod", pod, "-o",
+                    "jsonpath={.metadata.annotations.ambient\\.istio\\.io/redirection}"})
+        .out;
+  }
+
+  // The body the sample app answered, "" when the request failed.
+  static std::string get(const std::string& from_pod, const std::string& url,
+                         const std::string& timeout = "2") {
+    auto r = lab_->exec(from_pod, {"curl", "-sf", "-m", timeout, url}, 10s);
+    return r.exit_code == 0 ? r.out : "";
+  }
+
+  static double metric(const std::string& node, int port, const std::string& name,
+                       const Labels& match = {}) {
+    return metricSum(
+        lab_->nodeHttpGet(node, "http://127.0.0.1:" + std::to_string(port) + "/metrics"), name,
+        match);
+  }
+
+  // Connections node2's ztunnel accepted over mTLS for my-app-v2.
+  static double mtlsInboundToV2() {
+    return metric("node2", 15020, "istio_tcp_connections_opened_total",
+                  {{"connection_security_policy", "mutual_tls"},
+                   {"destination_workload", "my-app-v2"},
+                   {"reporter", "destination"}});
+  }
+
+  // Sends requests to the Service from client (node1) until my-app-v2 (node2) answered one.
+  static bool reachV2ThroughService() {
+    for (int i = 0; i < 30; ++i) {
+      if (get("client", kService).find("\"pod\":\"my-app-v2\"") != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  static void writeFile(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+  }
+
+  static inline std::string kubectl_;
+  static inline std::unique_ptr<Lab> lab_;  // set before `up`: down runs even after a failed up
+  static inline bool lab_ready_ = false;
+};
+
+TEST_F(NodeE2eTest, PodsOfAnAmbientNamespaceAreEnrolledAndAnnotated) {
+  for (const char* pod : {"client", "my-app-v1", "my-app-v2"}) {
+    EXPECT_TRUE(eventually([&] { return annotation(pod) == "enabled"; }, 15s))
+        << pod << " has no " << kRedirection << " annotation";
+  }
+  EXPECT_EQ(metric("node1", 15030, "ambit_agent_enrolled_pods"), 2);
+  EXPECT_EQ(metric("node2", 15030, "ambit_agent_enrolled_pods"), 1);
+}
+
+TEST_F(NodeE2eTest, ServiceTrafficAcrossNodesIsMutualTls) {
+  double before = mtlsInboundToV2();
+  ASSERT_TRUE(reachV2ThroughService()) << "client never reached my-app-v2 through " << kService;
+  EXPECT_TRUE(eventually([&] { return mtlsInboundToV2() > before; }, 5s))
+      << "node2's ztunnel counted no mutual_tls connection to my-app-v2";
+}
+
+TEST_F(NodeE2eTest, NamespaceLabelDeEnrollsAndReEnrollsLive) {
+  auto start = Clock::now();
+  auto r = kubectl({"label", "namespace", "default", "istio.io/dataplane-mode-"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* pod : {"client", "my-app-v1", "my-app-v2"}) {
+    EXPECT_TRUE(eventually([&] { return annotation(pod).empty(); }, 15s))
+        << pod << " kept its annotation after its namespace left the mesh";
+  }
+  EXPECT_TRUE(eventually([&] { return metric("node2", 15030, "ambit_agent_enrolled_pods") == 0; }));
+  std::cout << "[ measure ] de-enrolment of 3 pods after the label removal: "
+            << millis(Clock::now() - start) << " ms (annotations gone)\n";
+  // Uncaptured: plain pod-to-pod traffic, no tunnel at node2's ztunnel.
+  double mtls = mtlsInboundToV2();
+  EXPECT_NE(get("client", kMyAppV2).find("\"pod\":\"my-app-v2\""), std::string::npos);
+  EXPECT_EQ(mtlsInboundToV2(), mtls) << "traffic still went through the mesh";
+
+  start = Clock::now();
+  r = kubectl({"label", "namespace", "default", "istio.io/dataplane-mode=ambient"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* pod : {"client", "my-app-v1", "my-app-v2"}) {
+    EXPECT_TRUE(eventually([&] { return annotation(pod) == "enabled"; }, 15s))
+        << pod << " was not re-enrolled";
+  }
+  std::cout << "[ measure ] re-enrolment of 3 pods after relabelling: "
+            << millis(Clock::now() - start) << " ms (annotations back)\n";
+  EXPECT_TRUE(eventually([&] { return metric("node2", 15030, "ambit_agent_enrolled_pods") == 1; }));
+  double again = mtlsInboundToV2();
+  ASSERT_TRUE(reachV2ThroughService());
+  EXPECT_TRUE(eventually([&] { return mtlsInboundToV2() > again; }, 5s));
+}
+
+TEST_F(NodeE2eTest, PodStartedLaterIsEnrolledAndADeletedPodLeavesNoState) {
+  double count = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count");
+  double sum = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_sum");
+  auto r = lab_->ctl({"pod", "add", "late", "--node", "node2", "--label", "app=late"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually([&] { return annotation("late") == "enabled"; }, 15s));
+  ASSERT_TRUE(eventually([&] {
+    return metric("node2", 15030, "ambit_agent_pod_enroll_seconds_count") == count + 1;
+  })) << "node2's agent observed no enrolment time for the new pod";
+  double seconds = metric("node2", 15030, "ambit_agent_pod_enroll_seconds_sum") - sum;
+  std::cout << "[ measure ] new pod: " << seconds * 1000
+            << " ms from its first process to enrolled (ambit_agent_pod_enroll_seconds)\n";
+  EXPECT_LT(seconds, 5.0);
+  const std::string uid = kubectl({"get", "pod", "late", "-o", "jsonpath={.metadata.uid}"}).out;
+  const std::string ip = lab_->podIp("late");
+  ASSERT_FALSE(uid.empty());
+  auto mtls = [] {
+    return metric("node2", 15020, "istio_tcp_connections_opened_total",
+                  {{"connection_security_policy", "mutual_tls"}, {"destination_workload", "late"}});
+  };
+  double before = mtls();
+  EXPECT_NE(get("client", "http://" + ip + ":8080/").find("\"pod\":\"late\""), std::string::npos);
+  EXPECT_TRUE(eventually([&] { return mtls() > before; }, 5s))
+      << "traffic to the new pod is not mTLS";
+
+  r = lab_->ctl({"pod", "delete", "late"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(kubectl({"get", "pod", "late"}).exit_code, 0) << "the Pod object is still there";
+  auto traceless = [&](int port) {
+    std::string dump =
+        lab_->nodeHttpGet("node2", "http://127.0.0.1:" + std::to_string(port) + "/config_dump");
+    return !dump.empty() && dump.find(uid) == std::string::npos &&
+           dump.find("\"late\"") == std::string::npos &&
+           dump.find("\"" + ip + "\"") == std::string::npos;
+  };
+  EXPECT_TRUE(eventually([&] { return traceless(15031); }, 10s))
+      << "node2's agent still knows the deleted pod:\n"
+      << lab_->nodeHttpGet("node2", "http://127.0.0.1:15031/config_dump");
+  EXPECT_TRUE(eventually([&] { return traceless(15000); }, 10s))
+      << "node2's ztunnel still knows the deleted pod";
+  EXPECT_EQ(metric("node2", 15030, "ambit_agent_enrolled_pods"), 1);
+}
+
+// Polls `pred` as fast as one request allows; the time it took to hold, or nullopt after 5 s.
+std::optional<Clock::duration> timeUntil(Clock::time_point start,
+                                         const std::function<bool()>& pred) {
+  while (Clock::now() - start < 5s) {
+    if (pred()) return Clock::now() - start;
+  }
+  return std::nullopt;
+}
+
+TEST_F(NodeE2eTest, AuthorizationPolicyDenyIsEnforcedAndRemovedWithinOneSecond) {
+  ASSERT_FALSE(get("client", kMyAppV2).empty()) << "client cannot reach my-app-v2 to begin with";
+  const std::string file = clusterRoot() + "/../deny-client.yaml";
+  writeFile(file, R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-client
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: my-app
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"]
+)");
+  auto r = kubectl({"apply", "-f", file});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto applied = Clock::now();
+  auto denied = timeUntil(applied, [] { return get("client", kMyAppV2, "0.5").empty(); });
+  ASSERT_TRUE(denied) << "the DENY policy was not enforced within 5 s";
+  std::cout << "[ measure ] DENY enforced " << millis(*denied) << " ms after kubectl apply\n";
+  EXPECT_LT(*denied, 1s);
+  // It stays enforced.
+  EXPECT_TRUE(get("client", kMyAppV2).empty());
+
+  r = kubectl({"delete", "-f", file});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto deleted = Clock::now();
+  auto allowed = timeUntil(deleted, [] { return !get("client", kMyAppV2, "0.5").empty(); });
+  ASSERT_TRUE(allowed) << "traffic still denied 5 s after the policy was deleted";
+  std::cout << "[ measure ] DENY lifted " << millis(*allowed) << " ms after kubectl delete\n";
+  EXPECT_LT(*allowed, 1s);
+}
+
+}  // namespace
+}  // namespace ambit::test
