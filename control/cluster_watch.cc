@@ -157,7 +157,14 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
     events_.forget(uid);  // fixed: a later mistake gets its own Event again
   }
   sideEffects(type, object, false);
+  noteRouteChange(type);
   schedulePush();
+}
+
+void ClusterWatch::noteRouteChange(const kube::ResourceType& type) {
+  if (type.kind == "DestinationRule" || type.kind == "VirtualService" || type.kind == "HTTPRoute") {
+    routes_changed_ = true;
+  }
 }
 
 void ClusterWatch::onDelete(const kube::ResourceType& type, const json& object) {
@@ -172,6 +179,7 @@ void ClusterWatch::onDelete(const kube::ResourceType& type, const json& object) 
                                      : fmt::format("{} {}", type.kind, name));
   events_total_.Add({{"kind", type.kind}, {"outcome", "deleted"}}).Increment();
   sideEffects(type, object, true);
+  noteRouteChange(type);
   schedulePush();
 }
 
@@ -317,7 +325,11 @@ void ClusterWatch::reportPending() {
 }
 
 void ClusterWatch::push() {
-  reportPending();
+  // Only a route-related change can make another object pending (a DestinationRule dropping a
+  // subset); pods become pending only through their own upsert, reported there. Skipping the
+  // scan keeps a pod event's cost independent of the number of pods.
+  if (routes_changed_) reportPending();
+  routes_changed_ = false;
   config::MeshDelta delta = model_.takeDelta();
   if (delta.empty()) return;
   size_t count = 0;

@@ -74,6 +74,7 @@ class ClusterWatch final : public kube::ReflectorHandler {
   void checkReady();
   // Events for objects that became pending (or pending for another reason) since the last call.
   void reportPending();
+  void noteRouteChange(const kube::ResourceType& type);
   // Creates or repairs the root certificate ConfigMap in `ns`; retried while `ns` lives.
   void publishRootCert(const std::string& ns);
   void onRootCertConfigMap(const nlohmann::json& object, bool deleted);
@@ -90,6 +91,7 @@ class ClusterWatch final : public kube::ReflectorHandler {
   boost::asio::steady_timer push_timer_;
   boost::asio::steady_timer ready_timer_;
   bool push_scheduled_ = false;
+  bool routes_changed_ = false;  // since the last push
   bool ready_ = false;
   bool stopped_ = false;
   std::set<std::string> live_namespaces_;        // not terminating: they get the root certificate

@@ -1,6 +1,6 @@
 #pragma once
 // The gRPC channel every client of ambit-control uses (DiscoverySource, CaClient, the agent's
-// CSR proxy), built from the flags of K8S_CONTRACT.md:
+// CSR proxy), built from the flags in docs/kubernetes.md ("The contract the chart follows"):
 //
 //   --discovery-address unix:/path   plaintext over a local unix socket (the agent's relay and
 //                                     CA socket; the socket's file mode keeps others out)

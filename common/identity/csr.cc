@@ -1,5 +1,7 @@
 #include "common/identity/csr.h"
 
+#include <arpa/inet.h>
+
 #include "common/identity/pem.h"
 
 namespace ambit::identity {
@@ -10,13 +12,13 @@ Result<ossl::GeneralNamesPtr> makeUriNames(const std::vector<std::string>& uris,
   if (!names) return ossl::opensslError("allocate GENERAL_NAMES");
   auto push = [&](int type, const std::string& value) -> Status {
     ossl::GeneralNamePtr gn(GENERAL_NAME_new());
-    ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
-    if (!gn || ia5 == nullptr ||
-        ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
-      ASN1_IA5STRING_free(ia5);
+    ASN1_STRING* str = type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+    if (!gn || str == nullptr ||
+        ASN1_STRING_set(str, value.data(), static_cast<int>(value.size())) != 1) {
+      ASN1_STRING_free(str);
       return ossl::opensslError("build SAN");
     }
-    GENERAL_NAME_set0_value(gn.get(), type, ia5);
+    GENERAL_NAME_set0_value(gn.get(), type, str);
     if (sk_GENERAL_NAME_push(names.get(), gn.get()) == 0) {
       return ossl::opensslError("build SAN list");
     }
@@ -24,7 +26,17 @@ Result<ossl::GeneralNamesPtr> makeUriNames(const std::vector<std::string>& uris,
     return Status::ok();
   };
   for (const std::string& uri : uris) AMBIT_TRY(push(GEN_URI, uri));
-  for (const std::string& dns : dnsNames) AMBIT_TRY(push(GEN_DNS, dns));
+  for (const std::string& name : dnsNames) {
+    // An address (a client dialing ambit-control by IP) becomes an IP SAN, its raw bytes.
+    unsigned char raw[16];
+    if (::inet_pton(AF_INET, name.c_str(), raw) == 1) {
+      AMBIT_TRY(push(GEN_IPADD, std::string(reinterpret_cast<char*>(raw), 4)));
+    } else if (::inet_pton(AF_INET6, name.c_str(), raw) == 1) {
+      AMBIT_TRY(push(GEN_IPADD, std::string(reinterpret_cast<char*>(raw), 16)));
+    } else {
+      AMBIT_TRY(push(GEN_DNS, name));
+    }
+  }
   return names;
 }
 

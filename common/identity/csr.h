@@ -22,7 +22,8 @@ struct WorkloadKeyAndCsr {
 // createWorkloadCsr; tools and tests use it to build unusual requests.
 [[nodiscard]] Result<std::string> createCsrPem(EVP_PKEY* key, const std::vector<std::string>& uris);
 
-// A GENERAL_NAMES list: one URI entry per element of uris, then one DNS entry per dnsNames.
+// A GENERAL_NAMES list: one URI entry per element of uris, then one DNS entry per dnsNames
+// (an IPv4/IPv6 address there becomes an IP entry).
 [[nodiscard]] Result<ossl::GeneralNamesPtr> makeUriNames(
     const std::vector<std::string>& uris, const std::vector<std::string>& dnsNames = {});
 

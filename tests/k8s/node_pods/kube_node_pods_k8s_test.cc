@@ -1,6 +1,6 @@
 // The agent's Kubernetes-side pod components against a real kube-apiserver + etcd
 // (tests/k8s/cluster), authenticated as a ServiceAccount bound to exactly the agent's RBAC of
-// K8S_CONTRACT.md (get/list/watch pods, patch pods/status; no more): KubeNodePods sees only its
+// docs/kubernetes.md (get/list/watch pods, patch pods/status; no more): KubeNodePods sees only its
 // node's pods (field selector), with the QoS class the API server computed, live IP changes and
 // deletes; RedirectionAnnotator writes and removes ambient.istio.io/redirection through
 // pods/status, and a patch for a pod that is gone (or recreated under the same name) changes
@@ -55,8 +55,7 @@ class KubeNodePodsK8sTest : public test::KubeClusterTest {
           {{"metadata", {{"name", "ambit-agent"}}},
            {"rules",
             {{{"apiGroups", {""}}, {"resources", {"pods"}}, {"verbs", {"get", "list", "watch"}}},
-             {{"apiGroups", {""}}, {"resources", {"pods/status"}}, {"verbs", {"patch"}}},
-             {{"apiGroups", {""}}, {"resources", {"nodes"}}, {"verbs", {"get"}}}}}});
+             {{"apiGroups", {""}}, {"resources", {"pods/status"}}, {"verbs", {"patch"}}}}}});
     apply(
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
         {{"metadata", {{"name", "ambit-agent"}}},

@@ -129,7 +129,8 @@ TEST(CaMaterialTest, ServingCertificateCarriesDnsNamesAndTheSpiffeId) {
   ASSERT_TRUE(ca) << ca.error().message;
   auto id = SpiffeId::parse("spiffe://cluster.local/ns/ambit-system/sa/ambit-control");
   ASSERT_TRUE(id);
-  auto serving = (*ca)->issueServing(*id, {"ambit-control.ambit-system.svc", "localhost"}, 1h);
+  auto serving =
+      (*ca)->issueServing(*id, {"ambit-control.ambit-system.svc", "localhost", "172.30.0.1"}, 1h);
   ASSERT_TRUE(serving) << serving.error().message;
   ASSERT_EQ(serving->issued.chainPem.size(), 2u);
   auto verified = verifyIssued(serving->issued, root.rootPem);
@@ -140,6 +141,8 @@ TEST(CaMaterialTest, ServingCertificateCarriesDnsNamesAndTheSpiffeId) {
   const std::string host = "ambit-control.ambit-system.svc";
   EXPECT_EQ(X509_check_host(leaf->get(), host.data(), host.size(), 0, nullptr), 1);
   EXPECT_EQ(X509_check_host(leaf->get(), "evil.example", 12, 0, nullptr), 0);
+  EXPECT_EQ(X509_check_ip_asc(leaf->get(), "172.30.0.1", 0), 1);
+  EXPECT_EQ(X509_check_ip_asc(leaf->get(), "172.30.0.2", 0), 0);
   auto key = parsePrivateKeyPem(serving->keyPem);
   ASSERT_TRUE(key);
   EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(leaf->get()), key->get()), 1);
