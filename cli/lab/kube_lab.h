@@ -4,9 +4,10 @@
 // Kubernetes mode runs on lab nodes exactly as in a cluster:
 //   - API objects instead of YAML: Namespaces (istio.io/dataplane-mode=ambient), Services with
 //     the lab's cluster IPs (10.96.0.x, inside the API server's service range 10.96.0.0/16),
-//     Nodes, ServiceAccounts, the node agent's RBAC (docs/kubernetes.md, "The contract the chart follows"), and a Pod per lab pod
-//     (spec.nodeName, one container, a CPU request: QoS Burstable). Like a kubelet, the lab
-//     creates the Pod first, then its cgroup from metadata.uid in the kubelet layout
+//     Nodes, ServiceAccounts, the node agent's RBAC (docs/kubernetes.md, "The contract the chart
+//     follows"), and a Pod per lab pod (spec.nodeName, one container, a CPU request: QoS
+//     Burstable). Like a kubelet, the lab creates the Pod first, then its cgroup from metadata.uid
+//     in the kubelet layout
 //     (<lab cgroup>/<node>/kubepods/burstable/pod<uid>/<container>), starts the app there, and
 //     finally reports status (Running, podIPs) with PUT pods/<name>/status.
 //   - Networking: the API server listens on 127.0.0.1 of the host netns, unreachable from lab

@@ -1,9 +1,8 @@
 #include "common/discovery/delta_stream.h"
 
-#include <algorithm>
-
 #include <grpcpp/server_context.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"

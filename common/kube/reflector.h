@@ -58,7 +58,7 @@ struct ReflectorStats {
   uint64_t watches = 0;      // watch requests opened
   uint64_t events = 0;       // ADDED/MODIFIED/DELETED applied
   uint64_t bookmarks = 0;
-  uint64_t failures = 0;  // failed list/watch attempts
+  uint64_t failures = 0;    // failed list/watch attempts
   bool not_served = false;  // the last list got 404: the API server does not serve the type
   std::string last_error;
 };

@@ -422,8 +422,11 @@ int run(const Args& a) {
   std::printf("| mesh snapshot (serialized) | %.1f MB | |\n",
               static_cast<double>(mesh_bytes) / 1e6);
   std::printf("| ztunnel: mesh snapshot + prepared config (heap) | %s | ≤ 50 MB |\n",
-              prepared ? fmt::format("{:.1f} MB", static_cast<double>(heap1 - heap0 + mesh->SpaceUsedLong()) / 1e6).c_str()
-                       : prepared.error().message.c_str());
+              prepared
+                  ? fmt::format("{:.1f} MB",
+                                static_cast<double>(heap1 - heap0 + mesh->SpaceUsedLong()) / 1e6)
+                        .c_str()
+                  : prepared.error().message.c_str());
   return 0;
 }
 
