@@ -1,8 +1,9 @@
 #include "common/discovery/delta_stream.h"
 
+#include <algorithm>
+
 #include <grpcpp/server_context.h>
 
-#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"
