@@ -218,17 +218,16 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
     std::sort(changed->begin(), changed->end());
     changed->erase(std::unique(changed->begin(), changed->end()), changed->end());
     for (const std::string& name : *changed) {
-      auto it = view->resources.find(name);
-      if (it != view->resources.end()) {
-        add(name, *it->second);
+      if (const StoredResource* resource = view->find(name)) {
+        add(name, *resource);
       } else if (ts.held.count(name) > 0) {
         response.add_removed(name);
       }
     }
   } else {
-    for (const auto& [name, resource] : view->resources) add(name, *resource);
+    view->forEach(add);
     for (const auto& [name, version] : ts.held) {
-      if (view->resources.count(name) == 0) response.add_removed(name);
+      if (view->find(name) == nullptr) response.add_removed(name);
     }
   }
   ts.clean = true;

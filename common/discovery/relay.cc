@@ -15,17 +15,17 @@ size_t updateFromSnapshot(ResourceStore& store, const v1::MeshSnapshot& snapshot
     size_t i = static_cast<size_t>(type);
     present[i][name] = true;
     google::protobuf::Any any = packResource(message);
-    auto it = views[i]->resources.find(name);
-    if (it != views[i]->resources.end() && it->second->version == contentVersion(any)) return;
+    const StoredResource* stored = views[i]->find(name);
+    if (stored != nullptr && stored->version == contentVersion(any)) return;
     upserts[i].push_back({name, std::move(any)});
   });
   size_t changes = 0;
   for (config::MeshType type : config::kMeshTypes) {
     size_t i = static_cast<size_t>(type);
     std::vector<std::string> removed;
-    for (const auto& [name, resource] : views[i]->resources) {
+    views[i]->forEach([&](const std::string& name, const StoredResource&) {
       if (present[i].count(name) == 0) removed.push_back(name);
-    }
+    });
     changes += upserts[i].size() + removed.size();
     if (!upserts[i].empty() || !removed.empty()) {
       store.update(type, std::move(upserts[i]), removed);

@@ -50,6 +50,28 @@ ResourceStore::ResourceStore(bool ready) : ready_(ready) {
   for (auto& view : views_) view = std::make_shared<TypeView>();
 }
 
+TypeView::TypeView() {
+  static const auto kEmpty = std::make_shared<const Bucket>();
+  buckets_.fill(kEmpty);
+}
+
+size_t TypeView::bucketOf(std::string_view name) {
+  return static_cast<size_t>(fnv1a(0xcbf29ce484222325ULL, name) % kBuckets);
+}
+
+const StoredResource* TypeView::find(std::string_view name) const {
+  const Bucket& bucket = *buckets_[bucketOf(name)];
+  auto it = bucket.find(name);
+  return it == bucket.end() ? nullptr : it->second.get();
+}
+
+void TypeView::forEach(
+    const std::function<void(const std::string&, const StoredResource&)>& fn) const {
+  for (const auto& bucket : buckets_) {
+    for (const auto& [name, resource] : *bucket) fn(name, *resource);
+  }
+}
+
 std::optional<std::vector<std::string>> TypeView::changedSince(uint64_t since) const {
   std::vector<std::string> names;
   if (since >= revision) return names;
@@ -66,25 +88,37 @@ bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> up
   {
     std::lock_guard lock(mu_);
     const TypeView& current = *views_[indexOf(type)];
-    std::shared_ptr<TypeView> next;  // copied on the first real change
-    auto mutableNext = [&]() -> TypeView& {
+    // Copied on the first real change: the bucket pointers only (the maps stay shared).
+    std::shared_ptr<TypeView> next;
+    // The buckets this update copied, writable until `next` is published.
+    std::array<TypeView::Bucket*, TypeView::kBuckets> copied{};
+    auto mutableBucket = [&](size_t index) -> TypeView::Bucket& {
       if (!next) next = std::make_shared<TypeView>(current);
-      return *next;
+      if (copied[index] == nullptr) {
+        auto copy = std::make_shared<TypeView::Bucket>(*next->buckets_[index]);
+        copied[index] = copy.get();
+        next->buckets_[index] = std::move(copy);
+      }
+      return *copied[index];
     };
+    auto latest = [&]() -> const TypeView& { return next ? *next : current; };
     std::vector<std::string> changed;
     for (ResourceUpsert& upsert : upserts) {
       std::string version = contentVersion(upsert.resource);
-      auto it = current.resources.find(upsert.name);
-      if (it != current.resources.end() && it->second->version == version) continue;
+      const StoredResource* stored = latest().find(upsert.name);
+      if (stored != nullptr && stored->version == version) continue;
       changed.push_back(upsert.name);
-      mutableNext().resources[upsert.name] = std::make_shared<const StoredResource>(
+      bool added = stored == nullptr;
+      auto resource = std::make_shared<const StoredResource>(
           StoredResource{std::move(version), std::move(upsert.resource)});
+      mutableBucket(TypeView::bucketOf(upsert.name))[upsert.name] = std::move(resource);
+      if (added) ++next->size_;
     }
     for (const std::string& name : removed) {
-      if (next ? next->resources.count(name) != 0 : current.resources.count(name) != 0) {
-        changed.push_back(name);
-        mutableNext().resources.erase(name);
-      }
+      if (latest().find(name) == nullptr) continue;
+      changed.push_back(name);
+      mutableBucket(TypeView::bucketOf(name)).erase(name);
+      --next->size_;
     }
     if (!next) return false;
     next->revision = current.revision + 1;

@@ -9,9 +9,9 @@
 // (initial_versions) is sent only what really differs. Pack resources with packResource()
 // (deterministic serialization) so equal messages give equal bytes.
 //
-// Thread-safe. Reads return immutable per-type views (copy-on-write): a stream diffs against
-// a view without holding the store's lock. Listeners run on the updating thread after the
-// change is visible, with no store lock held except the listener list's.
+// Thread-safe. Reads return immutable per-type views (copy-on-write, per bucket of names): a
+// stream diffs against a view without holding the store's lock. Listeners run on the updating
+// thread after the change is visible, with no store lock held except the listener list's.
 
 #include <google/protobuf/any.pb.h>
 
@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config/mesh_resources.h"
@@ -44,15 +45,40 @@ struct ChangeEntry {
   size_t depth = 1;                             // entries in this chain, bounded
 };
 
-// One type's resources at one revision: name -> resource, sorted by name.
-struct TypeView {
-  uint64_t revision = 0;  // bumps on every change of this type
-  std::map<std::string, std::shared_ptr<const StoredResource>> resources;
+// One type's resources at one revision. The resources are sharded into kBuckets buckets by a
+// stable hash of the name, each an immutable, shared map: an update copies only the buckets it
+// touches and shares the others with the previous view, so it costs the change, not the size
+// of the type. Iteration order is bucket by bucket, by name within a bucket: deterministic
+// (the hash is stable), though not sorted by name.
+class TypeView {
+ public:
+  static constexpr size_t kBuckets = 256;
+  using Bucket = std::map<std::string, std::shared_ptr<const StoredResource>, std::less<>>;
+
+  TypeView();
+
+  uint64_t revision = 0;                       // bumps on every change of this type
   std::shared_ptr<const ChangeEntry> changes;  // newest first; may not reach back far
+
+  // The resource named `name`, or null. Valid as long as this view is.
+  const StoredResource* find(std::string_view name) const;
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Calls fn(name, resource) for every resource, in the deterministic order above.
+  void forEach(const std::function<void(const std::string&, const StoredResource&)>& fn) const;
+
+  // The bucket that holds (or would hold) `name`, and a bucket's map: for tests of sharing.
+  static size_t bucketOf(std::string_view name);
+  const std::shared_ptr<const Bucket>& bucket(size_t index) const { return buckets_[index]; }
 
   // The names changed after revision `since` (upserted or removed), or nullopt when the history
   // does not reach back that far (diff everything then).
   std::optional<std::vector<std::string>> changedSince(uint64_t since) const;
+
+ private:
+  friend class ResourceStore;
+  std::array<std::shared_ptr<const Bucket>, kBuckets> buckets_;
+  size_t size_ = 0;
 };
 
 struct ResourceUpsert {

@@ -164,8 +164,7 @@ TEST_F(DiscoveryServerTest, ChangesWhileAnAckIsPendingAreCoalesced) {
   auto merged = c->read();
   EXPECT_EQ(merged.resources_size(), 100);  // b and n1..n99, each once, at its final version
   auto versions = versionsOf(merged);
-  EXPECT_EQ(versions["default/b"],
-            store_->view(MeshType::kWorkload)->resources.at("default/b")->version);
+  EXPECT_EQ(versions["default/b"], store_->view(MeshType::kWorkload)->find("default/b")->version);
   EXPECT_EQ(versions.count("default/n0"), 0u);
   v1::Workload b;
   for (const auto& r : merged.resources()) {

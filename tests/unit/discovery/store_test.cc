@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "common/discovery/channel.h"
@@ -22,8 +23,8 @@ TEST(ResourceStore, VersionsAreContentHashesAndNoOpUpdatesChangeNothing) {
   store.subscribe([&] { ++notified; });
   EXPECT_TRUE(store.update(MeshType::kWorkload, {{"default/a", packResource(workload("a"))}}, {}));
   auto v1 = store.view(MeshType::kWorkload);
-  ASSERT_EQ(v1->resources.size(), 1u);
-  std::string version = v1->resources.at("default/a")->version;
+  ASSERT_EQ(v1->size(), 1u);
+  std::string version = v1->find("default/a")->version;
   EXPECT_EQ(version, contentVersion(packResource(workload("a"))));
   EXPECT_EQ(version.size(), 16u);
 
@@ -35,15 +36,90 @@ TEST(ResourceStore, VersionsAreContentHashesAndNoOpUpdatesChangeNothing) {
 
   EXPECT_TRUE(store.update(MeshType::kWorkload,
                            {{"default/a", packResource(workload("a", "10.9.9.9"))}}, {}));
-  EXPECT_NE(store.view(MeshType::kWorkload)->resources.at("default/a")->version, version);
+  EXPECT_NE(store.view(MeshType::kWorkload)->find("default/a")->version, version);
   // Views already handed out do not change.
-  EXPECT_EQ(v1->resources.at("default/a")->version, version);
+  EXPECT_EQ(v1->find("default/a")->version, version);
   EXPECT_TRUE(store.update(MeshType::kWorkload, {}, {"default/a"}));
-  EXPECT_TRUE(store.view(MeshType::kWorkload)->resources.empty());
+  EXPECT_TRUE(store.view(MeshType::kWorkload)->empty());
   EXPECT_EQ(notified, 3);
   EXPECT_EQ(store.systemVersion(), 3u);
   // Other types are untouched.
   EXPECT_EQ(store.view(MeshType::kService)->revision, 0u);
+}
+
+TEST(ResourceStore, AnUpdateCopiesOnlyTheBucketsItTouches) {
+  ResourceStore store;
+  std::vector<ResourceUpsert> upserts;
+  for (int i = 0; i < 1000; ++i) {
+    std::string name = fmt::format("w{}", i);
+    upserts.push_back({"default/" + name, packResource(workload(name))});
+  }
+  ASSERT_TRUE(store.update(MeshType::kWorkload, std::move(upserts), {}));
+  auto before = store.view(MeshType::kWorkload);
+  ASSERT_EQ(before->size(), 1000u);
+  std::string old_version = before->find("default/w7")->version;
+  std::vector<std::string> names_before;
+  before->forEach(
+      [&](const std::string& name, const StoredResource&) { names_before.push_back(name); });
+
+  // One upsert and one removal, in different buckets.
+  std::string removed = "default/w8";
+  size_t changed_bucket = TypeView::bucketOf("default/w7");
+  size_t removed_bucket = TypeView::bucketOf(removed);
+  ASSERT_NE(changed_bucket, removed_bucket);
+  ASSERT_TRUE(store.update(MeshType::kWorkload,
+                           {{"default/w7", packResource(workload("w7", "10.9.9.9"))}}, {removed}));
+  auto after = store.view(MeshType::kWorkload);
+  EXPECT_EQ(after->size(), 999u);
+  EXPECT_EQ(after->find(removed), nullptr);
+  EXPECT_NE(after->find("default/w7")->version, old_version);
+
+  // The view taken before the update is unchanged.
+  EXPECT_EQ(before->size(), 1000u);
+  EXPECT_EQ(before->find("default/w7")->version, old_version);
+  EXPECT_NE(before->find(removed), nullptr);
+  std::vector<std::string> names_again;
+  before->forEach(
+      [&](const std::string& name, const StoredResource&) { names_again.push_back(name); });
+  EXPECT_EQ(names_again, names_before);
+
+  // Only the two touched buckets were copied; every other bucket is the same map.
+  size_t shared = 0;
+  for (size_t i = 0; i < TypeView::kBuckets; ++i) {
+    bool touched = i == changed_bucket || i == removed_bucket;
+    EXPECT_EQ(before->bucket(i) == after->bucket(i), !touched) << "bucket " << i;
+    if (!touched) ++shared;
+  }
+  EXPECT_EQ(shared, TypeView::kBuckets - 2);
+  // Untouched resources are shared too, not copied.
+  EXPECT_EQ(before->find("default/w1"), after->find("default/w1"));
+}
+
+TEST(ResourceStore, IterationIsDeterministicAndVisitsEveryResourceOnce) {
+  ResourceStore a;
+  ResourceStore b;
+  std::vector<ResourceUpsert> forward;
+  std::vector<ResourceUpsert> backward;
+  for (int i = 0; i < 300; ++i) {
+    std::string name = fmt::format("w{}", i);
+    forward.push_back({"default/" + name, packResource(workload(name))});
+    name = fmt::format("w{}", 299 - i);
+    backward.push_back({"default/" + name, packResource(workload(name))});
+  }
+  a.update(MeshType::kWorkload, std::move(forward), {});
+  b.update(MeshType::kWorkload, std::move(backward), {});
+  std::vector<std::string> order_a;
+  std::vector<std::string> order_b;
+  a.view(MeshType::kWorkload)->forEach([&](const std::string& name, const StoredResource&) {
+    order_a.push_back(name);
+  });
+  b.view(MeshType::kWorkload)->forEach([&](const std::string& name, const StoredResource&) {
+    order_b.push_back(name);
+  });
+  EXPECT_EQ(order_a, order_b);
+  ASSERT_EQ(order_a.size(), 300u);
+  std::sort(order_a.begin(), order_a.end());
+  EXPECT_EQ(std::unique(order_a.begin(), order_a.end()), order_a.end());
 }
 
 TEST(ResourceStore, PackingIsDeterministicForMaps) {
@@ -72,9 +148,9 @@ TEST(UpdateFromSnapshot, MakesTheStoreHoldExactlyTheSnapshot) {
   s.mutable_workloads(0)->set_node("node-2");   // b changes
   EXPECT_EQ(updateFromSnapshot(store, s), 2u);
   auto workloads = store.view(MeshType::kWorkload);
-  ASSERT_EQ(workloads->resources.size(), 1u);
-  EXPECT_EQ(workloads->resources.count("default/b"), 1u);
-  EXPECT_EQ(store.view(MeshType::kService)->resources.size(), 1u);
+  ASSERT_EQ(workloads->size(), 1u);
+  EXPECT_NE(workloads->find("default/b"), nullptr);
+  EXPECT_EQ(store.view(MeshType::kService)->size(), 1u);
   EXPECT_EQ(store.systemVersion(), system_version + 1);  // one update for the one type
 }
 
