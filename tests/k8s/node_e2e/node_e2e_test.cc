@@ -2,6 +2,8 @@
 // Istio CRDs, and a two-node lab in Kubernetes mode (`ambitctl lab up --kubernetes`: the lab
 // plays the kubelet; ambit-control and one ambit-agent --kubernetes + ambit-ztunnel per node).
 // Everything the test changes goes through the API server with kubectl, as a user would.
+// The last test stops ambit-control and restarts node2's agent itself (same argv and environment
+// as the lab's, read from /proc before they are stopped); the fixture stops those before `down`.
 // Pods: client and my-app-v1 on node1, my-app-v2 on node2, in namespace default (ambient).
 // ambit-control and the agents use tokens of the chart's service accounts with the chart's RBAC.
 //
@@ -309,20 +311,22 @@ struct Probe {
 Probe probeService(const std::function<bool()>& done,
                    const std::function<std::string(const std::string&)>& request) {
   Probe p;
-  std::optional<Clock::time_point> failing_since;
+  bool failing = false;
+  Clock::time_point failing_since{};
   while (!done()) {
     auto sent = Clock::now();
     bool ok = request(kService).find("\"pod\":\"my-app-") != std::string::npos;
     ++p.requests;
     if (!ok) {
       ++p.failures;
-      if (!failing_since) failing_since = sent;
-    } else if (failing_since) {
-      p.failing += Clock::now() - *failing_since;
-      failing_since.reset();
+      if (!failing) failing_since = sent;
+      failing = true;
+    } else if (failing) {
+      p.failing += Clock::now() - failing_since;
+      failing = false;
     }
   }
-  if (failing_since) p.failing += Clock::now() - *failing_since;
+  if (failing) p.failing += Clock::now() - failing_since;
   return p;
 }
 
