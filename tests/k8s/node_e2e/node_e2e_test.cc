@@ -413,8 +413,14 @@ TEST_F(NodeE2eTest, ControlPlaneDownLeavesTrafficAloneAndARestartedAgentResumesF
   // 2. node2's agent is killed and started again with its argv and environment while
   // ambit-control is still down: it must run from its persisted snapshot.
   std::atomic<bool> restarted{false};
-  auto during = std::async(std::launch::async,
-                           [&] { return probeService([&] { return restarted.load(); }, request); });
+  const auto probing_until = Clock::now() + 30s;  // bounded even if `restarted` is never set
+  auto during = std::async(std::launch::async, [&] {
+    return probeService([&] { return restarted.load() || Clock::now() >= probing_until; }, request);
+  });
+  struct StopProbing {  // an ASSERT below returning early must not leave `during` running
+    std::atomic<bool>& flag;
+    ~StopProbing() { flag = true; }
+  } stop_probing{restarted};
   ASSERT_EQ(::kill(agent.pid, SIGKILL), 0);
   ASSERT_TRUE(eventually([&] { return processGone(agent.pid); }, 5s));
   auto started = Clock::now();
