@@ -2,6 +2,8 @@
 // Istio CRDs, and a two-node lab in Kubernetes mode (`ambitctl lab up --kubernetes`: the lab
 // plays the kubelet; ambit-control and one ambit-agent --kubernetes + ambit-ztunnel per node).
 // Everything the test changes goes through the API server with kubectl, as a user would.
+// The last test stops ambit-control and restarts node2's agent itself (same argv and environment
+// as the lab's, read from /proc before they are stopped); the fixture stops those before `down`.
 // Pods: client and my-app-v1 on node1, my-app-v2 on node2, in namespace default (ambient).
 // ambit-control and the agents use tokens of the chart's service accounts with the chart's RBAC.
 //
@@ -11,13 +13,19 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <future>
+#include <map>
 
 #include "tests/k8s/support/k8s_cluster.h"
+#include "tests/support/files.h"
 #include "tests/support/lab.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/wait.h"
 
 namespace ambit::test {
@@ -68,6 +76,7 @@ class NodeE2eTest : public KubeClusterTest {
   }
 
   static void TearDownTestSuite() {
+    owned_.clear();  // daemons a test restarted itself: the lab does not know them
     if (lab_) {
       if (::testing::UnitTest::GetInstance()->Failed()) dumpLogs();
       lab_->down();
@@ -84,6 +93,10 @@ class NodeE2eTest : public KubeClusterTest {
       }
     }
     std::cerr << "---- control ----\n" << lab_->daemonLog("cluster", "control") << "\n";
+    for (const auto& [name, process] : owned_) {
+      std::cerr << "---- " << name << " (restarted by the test) ----\n"
+                << readFile(ownedLog(name)) << "\n";
+    }
   }
 
   static CommandOutput kubectl(const std::vector<std::string>& args) {
@@ -138,7 +151,15 @@ class NodeE2eTest : public KubeClusterTest {
     std::ofstream(path) << text;
   }
 
+  static std::string ownedLog(const std::string& name) {
+    std::string file = name;
+    for (char& c : file) c = c == '/' ? '-' : c;
+    return clusterRoot() + "/../restarted-" + file + ".log";
+  }
+
   static inline std::string kubectl_;
+  // Daemons a test started again itself ("cluster/control", "node2/agent"), stopped before `down`.
+  static inline std::map<std::string, Subprocess> owned_;
   static inline std::unique_ptr<Lab> lab_;  // set before `up`: down runs even after a failed up
   static inline bool lab_ready_ = false;
 };
@@ -277,6 +298,211 @@ spec:
   ASSERT_TRUE(allowed) << "traffic still denied 5 s after the policy was deleted";
   std::cout << "[ measure ] DENY lifted " << millis(*allowed) << " ms after kubectl delete\n";
   EXPECT_LT(*allowed, 1s);
+}
+
+// New connections client -> Service, one at a time: how many failed and for how long in total
+// (from a failure to the next success).
+struct Probe {
+  int requests = 0;
+  int failures = 0;
+  Clock::duration failing{};
+};
+
+Probe probeService(const std::function<bool()>& done,
+                   const std::function<std::string(const std::string&)>& request) {
+  Probe p;
+  bool failing = false;
+  Clock::time_point failing_since{};
+  while (!done()) {
+    auto sent = Clock::now();
+    bool ok = request(kService).find("\"pod\":\"my-app-") != std::string::npos;
+    ++p.requests;
+    if (!ok) {
+      ++p.failures;
+      if (!failing) failing_since = sent;
+      failing = true;
+    } else if (failing) {
+      p.failing += Clock::now() - failing_since;
+      failing = false;
+    }
+  }
+  if (failing) p.failing += Clock::now() - failing_since;
+  return p;
+}
+
+// "NAME=value" entries of a running process's environment.
+std::vector<std::string> processEnviron(int pid) {
+  std::vector<std::string> env;
+  std::string raw = readFile("/proc/" + std::to_string(pid) + "/environ");
+  for (size_t start = 0; start < raw.size();) {
+    size_t end = raw.find('\0', start);
+    if (end == std::string::npos) end = raw.size();
+    if (end > start) env.push_back(raw.substr(start, end - start));
+    start = end + 1;
+  }
+  return env;
+}
+
+// A lab daemon's argv and environment, read before it is stopped, to start it again the same way.
+struct DaemonLaunch {
+  int pid = -1;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+TEST_F(NodeE2eTest, ControlPlaneDownLeavesTrafficAloneAndARestartedAgentResumesFromItsSnapshot) {
+  auto print = [](const char* step, const Probe& p) {
+    std::cout << "[ measure ] " << step << ": " << p.failures << " of " << p.requests
+              << " new connections failed, " << millis(p.failing) << " ms failing\n";
+  };
+  auto timed = [](Clock::duration d) {
+    return [end = Clock::now() + d] { return Clock::now() >= end; };
+  };
+  auto request = [](const std::string& url) { return get("client", url); };
+  auto launchOf = [](const std::string& node, const std::string& daemon) {
+    DaemonLaunch l;
+    l.pid = lab_->daemonPid(node, daemon);
+    if (l.pid > 0) {
+      l.argv = processArgv(l.pid);
+      l.env = processEnviron(l.pid);
+    }
+    return l;
+  };
+  auto startOwned = [](const std::string& name, const DaemonLaunch& l, const std::string& netns) {
+    Status s = owned_[name].start({.argv = l.argv,
+                                   .env = l.env,
+                                   .netns = "/run/netns/" + std::string(kLabName) + "-" + netns,
+                                   .log_file = ownedLog(name)});
+    return s ? std::string() : s.message();
+  };
+  auto agentDump = [](const std::string& node) { return lab_->adminConfigDump(node, 15031); };
+  auto connected = [&](const std::string& node) {
+    auto d = agentDump(node);
+    return d.contains("kubernetes") && d["kubernetes"]["discovery"].value("connected", false);
+  };
+
+  // Traffic works over mTLS to begin with; both agents are connected to ambit-control.
+  double mtls = mtlsInboundToV2();
+  ASSERT_TRUE(reachV2ThroughService());
+  ASSERT_TRUE(eventually([&] { return mtlsInboundToV2() > mtls; }, 5s));
+  for (const char* node : {"node1", "node2"}) ASSERT_TRUE(connected(node)) << node;
+  DaemonLaunch control = launchOf("cluster", "control");
+  DaemonLaunch agent = launchOf("node2", "agent");
+  ASSERT_FALSE(control.argv.empty()) << "no argv for ambit-control (pid " << control.pid << ")";
+  ASSERT_FALSE(agent.argv.empty()) << "no argv for node2's agent (pid " << agent.pid << ")";
+
+  // A long-lived connection client -> my-app-v2 (node2) across all of steps 1 and 2.
+  mtls = mtlsInboundToV2();
+  auto held = std::async(std::launch::async, [] {
+    return lab_->exec("client", {"curl", "-sf", "-m", "40", kMyAppV2 + "delay/15000"}, 45s);
+  });
+  ASSERT_TRUE(eventually([&] { return mtlsInboundToV2() > mtls; }, 5s))
+      << "the long-lived connection never reached node2's ztunnel";
+
+  // 1. ambit-control stops (SIGTERM by the PID the lab recorded).
+  ASSERT_EQ(::kill(control.pid, SIGTERM), 0);
+  ASSERT_TRUE(eventually([&] { return processGone(control.pid); }, 10s)) << "control survived";
+  EXPECT_TRUE(eventually([&] { return !connected("node1") && !connected("node2"); }, 10s))
+      << "an agent still reports a connection to the stopped ambit-control";
+  mtls = mtlsInboundToV2();
+  Probe down = probeService(timed(4s), request);
+  print("control plane down", down);
+  EXPECT_EQ(down.failures, 0);
+  EXPECT_GT(mtlsInboundToV2(), mtls) << "new connections to my-app-v2 were not mTLS";
+
+  // 2. node2's agent is killed and started again with its argv and environment while
+  // ambit-control is still down: it must run from its persisted snapshot.
+  std::atomic<bool> restarted{false};
+  const auto probing_until = Clock::now() + 30s;  // bounded even if `restarted` is never set
+  auto during = std::async(std::launch::async, [&] {
+    return probeService([&] { return restarted.load() || Clock::now() >= probing_until; }, request);
+  });
+  struct StopProbing {  // an ASSERT below returning early must not leave `during` running
+    std::atomic<bool>& flag;
+    ~StopProbing() { flag = true; }
+  } stop_probing{restarted};
+  ASSERT_EQ(::kill(agent.pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return processGone(agent.pid); }, 5s));
+  auto started = Clock::now();
+  std::string error = startOwned("node2/agent", agent, "node2");
+  ASSERT_EQ(error, "") << "starting node2's agent again";
+  bool ready = eventually(
+      [&] {
+        auto d = agentDump("node2");
+        return lab_->inNode("node2",
+                            {"curl", "-sf", "-m", "1", "http://127.0.0.1:15030/healthz/ready"})
+                       .exit_code == 0 &&
+               d.contains("kubernetes") &&
+               d["kubernetes"]["discovery"].value("from_persisted", false) &&
+               d.dump().find("\"my-app-v2\"") != std::string::npos;
+      },
+      20s);
+  auto ready_after = Clock::now() - started;
+  restarted = true;
+  Probe restart = during.get();
+  ASSERT_TRUE(ready) << "the restarted agent did not become ready from its snapshot:\n"
+                     << agentDump("node2").dump(2) << "\n"
+                     << readFile(ownedLog("node2/agent"));
+  std::cout << "[ measure ] restarted agent ready (healthz, from_persisted, my-app-v2 listed) "
+            << millis(ready_after) << " ms after its start\n";
+  print("agent kill -9 and restart, control down", restart);
+  EXPECT_EQ(restart.failures, 0);
+  EXPECT_NE(readFile(ownedLog("node2/agent")).find("running from the persisted snapshot"),
+            std::string::npos);
+  EXPECT_EQ(annotation("my-app-v2"), "enabled");
+  EXPECT_EQ(metric("node2", 15030, "ambit_agent_enrolled_pods"), 1);
+  mtls = mtlsInboundToV2();
+  Probe after = probeService(timed(3s), request);
+  print("after the agent restart, control down", after);
+  EXPECT_EQ(after.failures, 0);
+  EXPECT_TRUE(reachV2ThroughService());
+  EXPECT_TRUE(eventually([&] { return mtlsInboundToV2() > mtls; }, 5s));
+  auto from_v2 = lab_->exec(
+      "my-app-v2", {"curl", "-sf", "-m", "2", "http://" + lab_->podIp("client") + ":8080/"}, 10s);
+  EXPECT_EQ(from_v2.exit_code, 0) << "my-app-v2 (node2) cannot reach client: " << from_v2.err;
+
+  ASSERT_EQ(held.wait_for(30s), std::future_status::ready);
+  auto long_lived = held.get();
+  EXPECT_EQ(long_lived.exit_code, 0) << "the long-lived connection broke: " << long_lived.err;
+  EXPECT_NE(long_lived.out.find("my-app-v2"), std::string::npos) << long_lived.out;
+
+  // 3. ambit-control starts again: the agents reconnect and a change made afterwards applies.
+  started = Clock::now();
+  error = startOwned("cluster/control", control, "underlay");
+  ASSERT_EQ(error, "") << "starting ambit-control again";
+  for (const char* node : {"node1", "node2"}) {
+    EXPECT_TRUE(eventually([&] { return connected(node); }, 30s))
+        << node << "'s agent did not reconnect:\n"
+        << agentDump(node).dump(2);
+  }
+  std::cout << "[ measure ] both agents reconnected " << millis(Clock::now() - started)
+            << " ms after ambit-control started again\n";
+  const std::string file = clusterRoot() + "/../deny-client-after-restart.yaml";
+  writeFile(file, R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-client-after-restart
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: my-app
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"]
+)");
+  auto r = kubectl({"apply", "-f", file});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto denied = timeUntil(Clock::now(), [] { return get("client", kMyAppV2, "0.5").empty(); });
+  EXPECT_TRUE(denied) << "a DENY applied after the restart was not enforced within 5 s";
+  if (denied)
+    std::cout << "[ measure ] DENY after the restart enforced in " << millis(*denied) << " ms\n";
+  r = kubectl({"delete", "-f", file});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(timeUntil(Clock::now(), [] { return !get("client", kMyAppV2, "0.5").empty(); }))
+      << "traffic still denied 5 s after the policy was deleted";
 }
 
 }  // namespace
