@@ -31,6 +31,23 @@
 namespace ambit::test {
 namespace {
 
+// An AuthorizationPolicy denying the client's service account at my-app, named `name`.
+std::string denyClientPolicy(const std::string& name) {
+  return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: " + name +
+         R"(
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: my-app
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"]
+)";
+}
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -266,21 +283,7 @@ std::optional<Clock::duration> timeUntil(Clock::time_point start,
 TEST_F(NodeE2eTest, AuthorizationPolicyDenyIsEnforcedAndRemovedWithinOneSecond) {
   ASSERT_FALSE(get("client", kMyAppV2).empty()) << "client cannot reach my-app-v2 to begin with";
   const std::string file = clusterRoot() + "/../deny-client.yaml";
-  writeFile(file, R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata:
-  name: deny-client
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: my-app
-  action: DENY
-  rules:
-  - from:
-    - source:
-        principals: ["cluster.local/ns/default/sa/client"]
-)");
+  writeFile(file, denyClientPolicy("deny-client"));
   auto r = kubectl({"apply", "-f", file});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto applied = Clock::now();
@@ -478,21 +481,7 @@ TEST_F(NodeE2eTest, ControlPlaneDownLeavesTrafficAloneAndARestartedAgentResumesF
   std::cout << "[ measure ] both agents reconnected " << millis(Clock::now() - started)
             << " ms after ambit-control started again\n";
   const std::string file = clusterRoot() + "/../deny-client-after-restart.yaml";
-  writeFile(file, R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata:
-  name: deny-client-after-restart
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: my-app
-  action: DENY
-  rules:
-  - from:
-    - source:
-        principals: ["cluster.local/ns/default/sa/client"]
-)");
+  writeFile(file, denyClientPolicy("deny-client-after-restart"));
   auto r = kubectl({"apply", "-f", file});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto denied = timeUntil(Clock::now(), [] { return get("client", kMyAppV2, "0.5").empty(); });
