@@ -49,8 +49,8 @@ struct DiscoverySourceOptions {
   std::chrono::milliseconds debounce{10};
   std::chrono::milliseconds persisted_after{std::chrono::seconds(3)};
   std::chrono::milliseconds initial_backoff{200};
-  std::chrono::milliseconds max_backoff{std::chrono::seconds(15)};
-  uint64_t seed = std::random_device{}();  // backoff jitter (tests fix it)
+  std::chrono::milliseconds max_backoff{std::chrono::seconds(5)};  // back soon after an outage
+  uint64_t seed = std::random_device{}();                          // backoff jitter (tests fix it)
 };
 
 // What the source is doing, for readiness, admin dumps and tests. Thread-safe.
