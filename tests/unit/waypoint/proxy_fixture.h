@@ -62,6 +62,8 @@ class WaypointProxyFixture : public ::testing::Test {
     asio::ip::tcp::acceptor a(ioc_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
     a.open(ep.protocol());
+    // The shared port may have connections in TIME_WAIT from earlier tests on this machine.
+    a.set_option(asio::socket_base::reuse_address(true));
     a.bind(ep);
     a.listen();
     endpoint_port_ = a.local_endpoint().port();
