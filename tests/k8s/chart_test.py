@@ -29,7 +29,6 @@ MANIFESTS = os.path.join(REPO, "deploy", "manifests")
 sys.path.insert(0, os.path.join(HERE, "cluster"))
 import cluster as k8s  # noqa: E402
 
-SKIPPED = 77
 RELEASE = "ambit"
 NAMESPACE = "ambit-system"
 CONTROL_SA = f"system:serviceaccount:{NAMESPACE}:ambit-control"
@@ -558,15 +557,5 @@ class UninstallTest(unittest.TestCase):
         self.assertEqual(left.strip(), "")
 
 
-def main() -> int:
-    check = subprocess.run([SETUP, "--check"], capture_output=True, text=True, check=False)
-    if check.returncode != 0:
-        print(f"SKIPPED LOUDLY: the Kubernetes test components are not built.\n"
-              f"{check.stderr.strip()}", file=sys.stderr)
-        return SKIPPED
-    result = unittest.main(exit=False, verbosity=2).result
-    return 0 if result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(k8s.run_unittests(SETUP))

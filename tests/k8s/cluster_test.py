@@ -29,7 +29,6 @@ sys.path.insert(0, os.path.join(HERE, "cluster"))
 import cluster as k8s  # noqa: E402
 import processes  # noqa: E402
 
-SKIPPED = 77
 NAMESPACE = "ambit-test"
 AUDIENCE = "ambit-ca"
 
@@ -255,15 +254,5 @@ class DownTest(unittest.TestCase):
         assert_gone(root, daemons)
 
 
-def main() -> int:
-    check = subprocess.run([SETUP, "--check"], capture_output=True, text=True, check=False)
-    if check.returncode != 0:
-        print(f"SKIPPED LOUDLY: the Kubernetes test components are not built.\n"
-              f"{check.stderr.strip()}", file=sys.stderr)
-        return SKIPPED
-    result = unittest.main(exit=False, verbosity=2).result
-    return 0 if result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(k8s.run_unittests(SETUP))

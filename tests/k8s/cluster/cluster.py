@@ -370,6 +370,19 @@ class Cluster:
         return revision
 
 
+
+def run_unittests(setup_script: str) -> int:
+    """The main of a Python k8s test: exit 77 (skipped, loudly) when the Kubernetes components
+    are not built, else run the module's unittest cases and return 0 or 1."""
+    import unittest
+    check = subprocess.run([setup_script, "--check"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        print(f"SKIPPED LOUDLY: the Kubernetes test components are not built.\n"
+              f"{check.stderr.strip()}", file=sys.stderr)
+        return 77
+    result = unittest.main(module="__main__", exit=False, verbosity=2).result
+    return 0 if result.wasSuccessful() else 1
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
