@@ -118,12 +118,21 @@ Status Agent::Impl::start() {
   }
 
   AMBIT_TRY(startConfig());
-  // Only now accept ztunnels: the first snapshot they get already holds every enrolled pod, so
-  // a ztunnel that reports ready really serves the node.
+  // Local mode reconciled the initial version above; in Kubernetes mode the first reconcile
+  // waits for the node's pod list and starts the hand-off (reconcileNow).
+  if (!kube) AMBIT_TRY(startHandoff());
+  scheduleResync();
+  return Status::ok();
+}
+
+// Accepts ztunnels only once the pod set is reconciled: the snapshot a ztunnel gets on
+// connecting is authoritative (pods missing from it are closed), so an agent restarted before
+// it knew the node's pods must not send one - the ztunnel keeps serving what it has meanwhile.
+Status Agent::Impl::startHandoff() {
   AMBIT_TRY(handoff.start(options.handoffSocket(), [this](const std::string& uid) {
     boost::asio::post(io, [this, uid] { reconciler->onServed(uid); });
   }));
-  scheduleResync();
+  handoff_started = true;
   return Status::ok();
 }
 
@@ -205,6 +214,13 @@ void Agent::Impl::reconcileNow() {
   // Until the node's pods are listed none is known: a reconcile would take pods out.
   if (kube && !kube->podsSynced()) return;
   reconciler->reconcile(config->plan);
+  if (kube && !handoff_started) {
+    if (Status s = startHandoff(); !s) {
+      logError("pod hand-off: {}; not ready", s.message());
+      return;
+    }
+    logInfo("node's pods reconciled: accepting ztunnels on {}", options.handoffSocket());
+  }
   ready = true;
 }
 

@@ -31,6 +31,7 @@ struct Agent::Impl {
   Status openEmbeddedCa();
   Status startCa();
   Status startConfig();
+  Status startHandoff();
   void onConfig(std::shared_ptr<const NodeConfig> prepared);
   void reconcileNow();
   void scheduleResync();
@@ -54,6 +55,7 @@ struct Agent::Impl {
   std::unique_ptr<identity::CaServer> ca_server;
   std::shared_ptr<const NodeConfig> config;  // the loop thread's; null until a good version
   bool ready = false;
+  bool handoff_started = false;  // ztunnels are accepted once the pod set is reconciled
 
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   prometheus::Gauge* enrolled_gauge = nullptr;
