@@ -40,8 +40,12 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "where ambit-sample-app and node daemons are (default: ambitctl's directory)");
   up->add_flag("--kubernetes", o.kubernetes,
                "Kubernetes mode: objects go to the API server of --kubeconfig, the lab plays the "
-               "kubelet, nodes run ambit-agent --kubernetes against one ambit-control");
+               "kubelet, nodes run ambit-agent --kubernetes against ambit-control");
   up->add_option("--kubeconfig", o.kubeconfig, "cluster-admin kubeconfig (with --kubernetes)");
+  up->add_option("--control-replicas", o.control_replicas,
+                 "ambit-control replicas (with --kubernetes); agents fail over between them")
+      ->check(CLI::Range(1, 3))
+      ->capture_default_str();
   up->callback([&o] {
     if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     if (Status s = lab::labUp(o); !s) fail("up", s.error());

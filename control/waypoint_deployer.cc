@@ -62,6 +62,8 @@ json deploymentFor(const std::string& name, const std::string& ns, const json& o
        {{{"name", "hbone"}, {"containerPort", 15008}},
         {{"name", "http-monitoring"}, {"containerPort", 15020}},
         {{"name", "readiness"}, {"containerPort", 15021}}}},
+      // Requests (no limits): QoS Burstable, like Istio's waypoint template.
+      {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "128Mi"}}}}},
       {"readinessProbe",
        {{"httpGet", {{"path", "/healthz/ready"}, {"port", 15021}}}, {"periodSeconds", 2}}},
       {"securityContext",

@@ -10,8 +10,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   uint32_t drain_ms = 5000;
   CLI::App app{"ambit-waypoint: L7 proxy for ambient services"};
-  app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)")
-      ->required();
+  // Exactly one of --config-dir and --discovery-address (checked by validateMeshSource).
+  app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
   app.add_option("--discovery-address", o.discovery_address,
                  "ambit-control's address, host:port (Kubernetes mode)");
   app.add_option("--control-ca", o.control_ca, "ambit-control's root certificate (PEM file)");

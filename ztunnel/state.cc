@@ -102,12 +102,26 @@ std::optional<OutboundTarget> MeshState::toWorkload(const v1::Workload& w, uint1
 }
 
 std::optional<OutboundTarget> MeshState::toWaypoint(const std::string& waypoint,
-                                                    const Endpoint& vip) const {
+                                                    const Endpoint& vip, uint64_t pick) const {
   auto it = waypoints_.find(waypoint);
   if (it == waypoints_.end() || it->second->addresses().empty()) return std::nullopt;
   const v1::Waypoint& wp = *it->second;
   auto ip = parseIp(wp.addresses(0));
   if (!ip) return std::nullopt;
+  // A Gateway's status address is usually its Service's VIP (ambit-control and Istio publish
+  // that): dial one of the Service's pods directly, as Istio's ztunnel does, so reaching a
+  // waypoint needs no kube-proxy on the node.
+  if (const v1::Service* svc = serviceByVip(*ip); svc != nullptr && !svc->endpoints().empty()) {
+    const auto& eps = svc->endpoints();
+    std::optional<Address> pod_ip;
+    for (int i = 0; i < eps.size() && !pod_ip; ++i) {
+      if (const v1::Workload* w = workloadByUid(eps[static_cast<int>((pick + i) % eps.size())])) {
+        pod_ip = addressFor(*w, ip->is_v6());
+      }
+    }
+    if (!pod_ip) return std::nullopt;
+    ip = pod_ip;
+  }
   OutboundTarget t;
   t.kind = OutboundTarget::Kind::kWaypoint;
   t.connect_to = Endpoint(*ip, wp.hbone_port() ? wp.hbone_port() : AMBIT_PORT_HBONE);
@@ -124,7 +138,7 @@ std::vector<OutboundTarget> MeshState::resolveOutbound(const Endpoint& dst, uint
   if (const v1::Service* svc = serviceByVip(dst.address())) {
     const v1::ServicePort* sp = findPort(*svc, dst.port());
     if (!svc->waypoint().empty()) {
-      if (auto t = toWaypoint(svc->waypoint(), dst)) {
+      if (auto t = toWaypoint(svc->waypoint(), dst, pick)) {
         t->service = svc;
         out.push_back(*t);
         return out;

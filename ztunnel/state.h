@@ -53,7 +53,9 @@ class MeshState {
  private:
   std::optional<OutboundTarget> toWorkload(const v1::Workload& w, uint16_t port,
                                            const v1::Service* svc, bool want_v6) const;
-  std::optional<OutboundTarget> toWaypoint(const std::string& waypoint, const Endpoint& vip) const;
+  // `pick` chooses among the pods when the waypoint's address is its Service's VIP.
+  std::optional<OutboundTarget> toWaypoint(const std::string& waypoint, const Endpoint& vip,
+                                           uint64_t pick) const;
 
   std::shared_ptr<const v1::MeshSnapshot> snapshot_;
   std::map<Address, const v1::Workload*> workloads_by_ip_;

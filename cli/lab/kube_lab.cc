@@ -1,5 +1,7 @@
 #include "cli/lab/kube_lab.h"
 
+#include <fmt/ranges.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -14,6 +16,7 @@
 namespace ambit::lab {
 namespace {
 
+namespace fs = std::filesystem;
 namespace http = boost::beast::http;
 using json = nlohmann::json;
 
@@ -82,6 +85,27 @@ json serviceObject(const ServiceSpec& s) {
        {{"selector", labelsJson(s.selector)}, {"clusterIP", s.cluster_ipv4}, {"ports", ports}}}};
 }
 
+// What a user applies for a namespace waypoint (`istioctl waypoint generate`); ambit-control
+// deploys it.
+json waypointGatewayObject() {
+  return {
+      {"apiVersion", "gateway.networking.k8s.io/v1"},
+      {"kind", "Gateway"},
+      {"metadata",
+       {{"name", kWaypointName},
+        {"namespace", "default"},
+        {"labels", {{"istio.io/waypoint-for", "service"}}}}},
+      {"spec",
+       {{"gatewayClassName", "istio-waypoint"},
+        {"listeners", {{{"name", "mesh"}, {"port", kWaypointHbonePort}, {"protocol", "HBONE"}}}}}}};
+}
+
+// The lab runs images as the project's binaries: ".../ambit-waypoint:tag" -> ambit-waypoint.
+std::string binaryOfImage(const std::string& image) {
+  std::string name = image.substr(image.rfind('/') + 1);
+  return name.substr(0, name.find_first_of(":@"));
+}
+
 Result<std::string> readAll(const std::string& path) {
   std::ifstream in(path);
   if (!in) return errnoError(fmt::format("read {}", path));
@@ -97,13 +121,26 @@ Result<std::string> apiCaPem(const kube::RestConfig& c) {
 
 }  // namespace
 
-std::string controlAddress() { return fmt::format("{}:{}", kUnderlayGatewayV4, kControlPort); }
+std::string controlReplicaIp(int replica) { return fmt::format("172.30.0.{}", 1 + replica); }
+
+std::string controlAddress(const Topology& t) {
+  if (t.options.control_replicas <= 1) {
+    return fmt::format("{}:{}", kUnderlayGatewayV4, kControlPort);
+  }
+  std::vector<std::string> addresses;
+  for (int i = 0; i < t.options.control_replicas; ++i) {
+    addresses.push_back(fmt::format("{}:{}", controlReplicaIp(i), kControlPort));
+  }
+  return fmt::format("ipv4:{}", fmt::join(addresses, ","));
+}
 
 Result<std::unique_ptr<KubeLab>> KubeLab::open(const Topology& t) {
   if (t.options.kubeconfig.empty()) {
     return makeError("--kubernetes needs --kubeconfig (a cluster-admin kubeconfig)");
   }
-  if (t.options.waypoint) return makeError("--kubernetes does not support --waypoint yet");
+  if (t.options.control_replicas < 1 || t.options.control_replicas > 3) {
+    return makeError("--control-replicas {}: 1 to 3", t.options.control_replicas);
+  }
   auto api = KubeApi::open(t.options.kubeconfig);
   AMBIT_TRY(api);
   return std::unique_ptr<KubeLab>(new KubeLab(std::move(*api)));
@@ -113,7 +150,9 @@ Status KubeLab::prepare(Topology& t, Intent& intent, const std::string& mount) {
   AMBIT_TRY(routeToUnderlay(t));
   AMBIT_TRY(startApiRelay(t, intent, mount));
   AMBIT_TRY(createClusterObjects(t));
-  for (auto& p : t.pods) AMBIT_TRY(createPod(p, intent));
+  for (auto& p : t.pods) {
+    if (!deployedByControl(t, p)) AMBIT_TRY(createPod(p, intent));
+  }
   return Status::ok();
 }
 
@@ -123,9 +162,15 @@ Status KubeLab::routeToUnderlay(const Topology& t) {
       ip(ul, {"addr", "replace", std::string(kUnderlayGatewayV4) + "/24", "dev", kUnderlayBridge}));
   AMBIT_TRY(
       ip(ul, {"addr", "replace", std::string(kApiServiceIp) + "/32", "dev", kUnderlayBridge}));
+  for (int i = 1; i < t.options.control_replicas; ++i) {
+    AMBIT_TRY(ip(ul, {"addr", "replace", controlReplicaIp(i) + "/32", "dev", kUnderlayBridge}));
+  }
   for (const auto& n : t.nodes) {
     AMBIT_TRY(ip(n.netns, {"route", "replace", std::string(kApiServiceIp) + "/32", "via",
                            kUnderlayGatewayV4, "dev", kUplink}));
+    // Answers to pods (a waypoint dials ambit-control as a cluster pod would).
+    AMBIT_TRY(ip(
+        ul, {"route", "replace", n.pod_cidr_v4, "via", n.underlay_ipv4, "dev", kUnderlayBridge}));
   }
   return Status::ok();
 }
@@ -187,8 +232,21 @@ Status KubeLab::createClusterObjects(const Topology& t) {
                            nodeAgentPodObject(n)));
   }
   for (const auto& s : t.services) {
-    AMBIT_TRY(
-        api_->create("/api/v1/namespaces/" + s.namespace_name + "/services", serviceObject(s)));
+    // A Service that exists (`up` resumed) cannot be POSTed again: its cluster IP is taken
+    // (HTTP 422), which the API server checks before the name (409).
+    const std::string collection = "/api/v1/namespaces/" + s.namespace_name + "/services";
+    auto existing = api_->get(collection + "/" + s.name);
+    AMBIT_TRY(existing);
+    if (!existing->is_object()) AMBIT_TRY(api_->create(collection, serviceObject(s)));
+  }
+  if (t.options.waypoint) {
+    auto gw = api_->create("/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways",
+                           waypointGatewayObject());
+    if (!gw) {
+      return gw.error().context(
+          "Gateway default/waypoint (are the Gateway API CRDs installed? "
+          "deploy/manifests/crds.yaml)");
+    }
   }
   return Status::ok();
 }
@@ -222,17 +280,27 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
   AMBIT_TRY(writeLabFile(intent, token_file, *control_token));
   std::string kubeconfig = kubeDir(t) + "/control.kubeconfig";
   AMBIT_TRY(writeLabFile(intent, kubeconfig, renderKubeconfig(apiServer(), *ca, token_file)));
-  AMBIT_TRY(ensureCgroup(intent, clusterDaemonCgroup(mount, t, "control")));
-  LaunchSpec spec{
-      .argv = {t.options.bin_dir + "/ambit-control", "--kubeconfig", kubeconfig, "--namespace",
-               kKubeNamespace, "--instance", t.options.name + "-control", "--listen",
-               controlAddress(), "--monitoring-address", kUnderlayGatewayV4, "--monitoring-port",
-               std::to_string(kControlMonitoringPort), "--server-names",
-               fmt::format("ambit-control.{}.svc,{}", kKubeNamespace, kUnderlayGatewayV4)},
-      .netns_path = netnsPath(t.underlay_netns),
-      .cgroup_dir = clusterDaemonCgroup(mount, t, "control"),
-      .log_file = t.log_dir + "/cluster-control.log"};
-  AMBIT_TRY(ensureProcess(intent, "daemon", "cluster/control", spec));
+  std::vector<std::string> server_names{fmt::format("ambit-control.{}.svc", kKubeNamespace)};
+  for (int i = 0; i < t.options.control_replicas; ++i) server_names.push_back(controlReplicaIp(i));
+  std::string log_file;
+  for (int i = 0; i < t.options.control_replicas; ++i) {
+    const std::string name = i == 0 ? "control" : fmt::format("control-{}", i);
+    AMBIT_TRY(ensureCgroup(intent, clusterDaemonCgroup(mount, t, name)));
+    const std::string ip = controlReplicaIp(i);
+    LaunchSpec spec{
+        .argv = {t.options.bin_dir + "/ambit-control", "--kubeconfig", kubeconfig, "--namespace",
+                 kKubeNamespace, "--instance", t.options.name + "-" + name, "--listen",
+                 fmt::format("{}:{}", ip, kControlPort), "--monitoring-address", ip,
+                 "--monitoring-port", std::to_string(kControlMonitoringPort), "--server-names",
+                 fmt::format("{}", fmt::join(server_names, ",")),
+                 // No cluster DNS in the lab: waypoints dial ambit-control by its address.
+                 "--waypoint-control-address", controlAddress(t)},
+        .netns_path = netnsPath(t.underlay_netns),
+        .cgroup_dir = clusterDaemonCgroup(mount, t, name),
+        .log_file = t.log_dir + "/cluster-" + name + ".log"};
+    if (log_file.empty()) log_file = spec.log_file;
+    AMBIT_TRY(ensureProcess(intent, "daemon", "cluster/" + name, spec));
+  }
 
   std::string target =
       fmt::format("/api/v1/namespaces/{}/configmaps/ambit-ca-root-cert", kKubeNamespace);
@@ -245,7 +313,7 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
     if (!root.empty()) break;
     if (std::chrono::steady_clock::now() > deadline) {
       return makeError("ambit-control published no root certificate ({}) within {}s; see {}",
-                       target, kRootCertTimeout.count(), spec.log_file);
+                       target, kRootCertTimeout.count(), log_file);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -254,13 +322,116 @@ Status KubeLab::startControlPlane(const Topology& t, Intent& intent, const std::
   return Status::ok();
 }
 
+bool deployedByControl(const Topology& t, const PodSpec& p) {
+  return t.options.kubernetes && t.options.waypoint && p.name == kWaypointName;
+}
+
+Status KubeLab::deployWaypoint(Topology& t, Intent& intent, const std::string& mount) {
+  PodSpec* p = nullptr;
+  for (auto& pod : t.pods) {
+    if (deployedByControl(t, pod)) p = &pod;
+  }
+  if (p == nullptr) return Status::ok();
+  const std::string target =
+      fmt::format("/apis/apps/v1/namespaces/{}/deployments/{}", p->namespace_name, kWaypointName);
+  auto deadline = std::chrono::steady_clock::now() + kRootCertTimeout;
+  json deployment;
+  while (!deployment.is_object()) {
+    auto got = api_->get(target);
+    AMBIT_TRY(got);
+    deployment = std::move(*got);
+    if (deployment.is_object()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return makeError("ambit-control created no waypoint Deployment ({}) within {}s; see {}",
+                       target, kRootCertTimeout.count(), t.log_dir + "/cluster-control.log");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  // What the Deployment controller and the scheduler would do: a Pod from the template, here.
+  const json tmpl = deployment["spec"].value("template", json::object());
+  json pod_spec = tmpl.value("spec", json::object());
+  const json containers = pod_spec.value("containers", json::array());
+  if (containers.size() != 1) {
+    return makeError("{}: the lab runs waypoint pods of one container, found {}", target,
+                     containers.size());
+  }
+  pod_spec["nodeName"] = p->node;
+  json metadata = tmpl.value("metadata", json::object());
+  metadata["name"] = p->name;
+  metadata["namespace"] = p->namespace_name;
+  auto created = api_->create(
+      "/api/v1/namespaces/" + p->namespace_name + "/pods",
+      {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", metadata}, {"spec", pod_spec}});
+  if (!created) return created.error().context("waypoint pod " + p->name);
+  p->uid = (*created)["metadata"].value("uid", "");
+  p->service_account = pod_spec.value("serviceAccountName", p->name);
+  if (p->uid.empty()) return makeError("pod {}: the API server returned no metadata.uid", p->name);
+  intent.state().pod_uids[p->name] = p->uid;
+  AMBIT_TRY(intent.save());
+  std::string container_cgroup = podCgroup(mount, t, *p);
+  AMBIT_TRY(ensureCgroup(intent, fs::path(container_cgroup).parent_path().string()));
+  AMBIT_TRY(ensureCgroup(intent, container_cgroup));
+
+  // Volumes as the kubelet fills them, each in a directory of its own: projected
+  // service-account tokens (audience, bound to the pod) and ConfigMaps.
+  const std::string pod_dir = kubeDir(t) + "/pods/" + p->name;
+  std::map<std::string, std::string> volume_dirs;
+  for (const auto& v : pod_spec.value("volumes", json::array())) {
+    const std::string name = v.value("name", "");
+    const std::string dir = pod_dir + "/" + name;
+    AMBIT_TRY(ensureDir(intent, dir));
+    volume_dirs[name] = dir;
+    if (v.contains("configMap")) {
+      const std::string cm_name = v["configMap"].value("name", "");
+      auto cm =
+          api_->get(fmt::format("/api/v1/namespaces/{}/configmaps/{}", p->namespace_name, cm_name));
+      AMBIT_TRY(cm);
+      if (!cm->is_object()) {
+        return makeError("waypoint pod volume {}: no ConfigMap {}/{}", name, p->namespace_name,
+                         cm_name);
+      }
+      for (const auto& [key, value] : (*cm)["data"].items()) {
+        AMBIT_TRY(writeLabFile(intent, dir + "/" + key, value.get<std::string>()));
+      }
+      continue;
+    }
+    for (const auto& source : v["projected"].value("sources", json::array())) {
+      if (!source.contains("serviceAccountToken")) continue;
+      const json& sat = source["serviceAccountToken"];
+      auto tok = token(p->service_account, sat.value("audience", ""), p->name, p->namespace_name);
+      AMBIT_TRY(tok);
+      AMBIT_TRY(writeLabFile(intent, dir + "/" + sat.value("path", "token"), *tok));
+    }
+  }
+  // The container's argv, with each mount path pointing at its volume's directory (the lab
+  // runs no mount namespaces).
+  const json& c = containers[0];
+  p->command = {t.options.bin_dir + "/" + binaryOfImage(c.value("image", ""))};
+  for (const auto& arg : c.value("args", json::array())) {
+    std::string a = arg.get<std::string>();
+    for (const auto& m : c.value("volumeMounts", json::array())) {
+      const std::string mount_path = m.value("mountPath", "");
+      auto dir = volume_dirs.find(m.value("name", ""));
+      if (dir != volume_dirs.end() && !mount_path.empty() && a.rfind(mount_path, 0) == 0) {
+        a = dir->second + a.substr(mount_path.size());
+      }
+    }
+    p->command.push_back(a);
+  }
+  p->command.insert(p->command.end(), t.options.waypoint_args.begin(),
+                    t.options.waypoint_args.end());
+  logInfo("waypoint pod {}/{} (uid {}) from Deployment {}: {}", p->namespace_name, p->name, p->uid,
+          target, fmt::join(p->command, " "));
+  return Status::ok();
+}
+
 Result<std::string> KubeLab::token(const std::string& service_account, const std::string& audience,
-                                   const std::string& bound_pod) {
+                                   const std::string& bound_pod, const std::string& ns) {
   json spec = {{"expirationSeconds", kTokenSeconds}};
   if (!bound_pod.empty()) {
-    auto pod = api_->get(fmt::format("/api/v1/namespaces/{}/pods/{}", kKubeNamespace, bound_pod));
+    auto pod = api_->get(fmt::format("/api/v1/namespaces/{}/pods/{}", ns, bound_pod));
     AMBIT_TRY(pod);
-    if (!pod->is_object()) return makeError("pod {}/{} is gone", kKubeNamespace, bound_pod);
+    if (!pod->is_object()) return makeError("pod {}/{} is gone", ns, bound_pod);
     spec["boundObjectRef"] = {{"kind", "Pod"},
                               {"apiVersion", "v1"},
                               {"name", bound_pod},
@@ -269,8 +440,7 @@ Result<std::string> KubeLab::token(const std::string& service_account, const std
   if (!audience.empty()) spec["audiences"] = {audience};
   auto r = api_->call(
       http::verb::post,
-      fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}/token", kKubeNamespace,
-                  service_account),
+      fmt::format("/api/v1/namespaces/{}/serviceaccounts/{}/token", ns, service_account),
       json{{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}});
   AMBIT_TRY(r);
   if (r->status != 201) return makeError("TokenRequest: HTTP {}: {}", r->status, r->body);

@@ -19,12 +19,19 @@
 //     credentials for ambit's daemons, so the chart's RBAC is what they run with).
 //   - ambit-control runs in the underlay netns on 172.30.0.1:15012 (monitoring :15014) with a
 //     kubeconfig to 10.96.0.1:443 and a token of ambit-control; its serving certificate also names
-//     "172.30.0.1" so agents dialing that address verify it (no cluster DNS in the lab).
+//     "172.30.0.1" so agents dialing that address verify it (no cluster DNS in the lab). With
+//     --control-replicas N, replica i runs as cluster/control-i on 172.30.0.<1+i> (same names).
 //   - Each node's agent gets, under <run_dir>/kube: a kubeconfig with a token of
 //     ambit-system/ambit-agent for the API, a token with audience `ambit` for ambit-control
 //     (both bound to the Pod ambit-node-<node> scheduled on that node, as a DaemonSet pod's
 //     projected token is), and ambit-control's root certificate (ConfigMap ambit-ca-root-cert).
-// Tokens last 1 h (not refreshed: a lab is short-lived). Not supported with --waypoint yet.
+//   - With --waypoint the lab applies Gateway default/waypoint (class istio-waypoint) like a
+//     user, and plays the Deployment controller and kubelet for the Deployment ambit-control
+//     creates for it: a Pod from its template on node1, its projected token and ConfigMap
+//     volumes as files under <run_dir>/kube/pods/waypoint/, the container's args with mount
+//     paths pointing there, the image's name as the binary. Binding a Service to it is the
+//     user's step (`kubectl label service my-app istio.io/use-waypoint=waypoint`).
+// Tokens last 1 h (not refreshed: a lab is short-lived).
 
 #include <functional>
 #include <memory>
@@ -44,8 +51,16 @@ inline constexpr int kApiServicePort = 443;
 inline constexpr int kControlPort = 15012;
 inline constexpr int kControlMonitoringPort = 15014;
 
-// host:port the node agents dial for ambit-control.
-std::string controlAddress();
+// Where replica i (0-based) of ambit-control listens: 172.30.0.<1+i> in the underlay netns.
+std::string controlReplicaIp(int replica);
+// The gRPC target agents and waypoints dial for ambit-control: "172.30.0.1:15012", or with
+// several replicas "ipv4:172.30.0.1:15012,172.30.0.2:15012" (gRPC moves to the next address
+// when one fails, as a Service VIP in front of the replicas would).
+std::string controlAddress(const Topology& t);
+
+// The waypoint pod of a Kubernetes-mode lab: created from ambit-control's Deployment
+// (KubeLab::deployWaypoint), not with the other pods.
+bool deployedByControl(const Topology& t, const PodSpec& p);
 
 class KubeLab {
  public:
@@ -58,6 +73,10 @@ class KubeLab {
   Status startControlPlane(const Topology& t, Intent& intent, const std::string& cgroup_mount);
   // After the apps accept: what a kubelet reports once containers run.
   Status reportPodsRunning(const Topology& t);
+
+  // After startControlPlane, with --waypoint: the waypoint pod from ambit-control's
+  // Deployment (uid, cgroups, volumes, command filled in and recorded); else nothing.
+  Status deployWaypoint(Topology& t, Intent& intent, const std::string& cgroup_mount);
 
   // One pod, as above (`lab pod add`): the Pod object (pod.uid filled in, recorded) / its status.
   Status createPod(PodSpec& pod, Intent& intent);
@@ -75,7 +94,7 @@ class KubeLab {
   // A TokenRequest for ambit-system/<service_account>; audience empty: the API server's;
   // bound_pod empty: bound to nothing.
   Result<std::string> token(const std::string& service_account, const std::string& audience,
-                            const std::string& bound_pod);
+                            const std::string& bound_pod, const std::string& ns = kKubeNamespace);
 
   std::unique_ptr<KubeApi> api_;
 };

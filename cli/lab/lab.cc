@@ -99,7 +99,7 @@ Status buildCgroups(const Topology& t, const std::string& mount, Intent& intent)
       AMBIT_TRY(ensureCgroup(intent, nodeCgroup(mount, t, n) + "/kubepods"));
       AMBIT_TRY(ensureCgroup(intent, qos));
       for (const auto& p : t.pods) {
-        if (p.node != n.name) continue;
+        if (p.node != n.name || deployedByControl(t, p)) continue;
         if (p.uid.empty()) return makeError("pod {}: no uid from the API server yet", p.name);
         AMBIT_TRY(ensureCgroup(intent, qos + "/pod" + p.uid));
         AMBIT_TRY(ensureCgroup(intent, podCgroup(mount, t, p)));
@@ -145,7 +145,7 @@ Result<std::map<std::string, std::string>> daemonVars(const Topology& t, const N
                                             {"cgroup", nodeCgroup(mount, t, n)},
                                             {"state_dir", t.node_state_root + "/" + n.name},
                                             {"run_dir", t.options.run_dir},
-                                            {"control_address", controlAddress()},
+                                            {"control_address", controlAddress(t)},
                                             {"kubelet_root", "/" + t.cgroup_subdir + "/" + n.name},
                                             {"bin_dir", t.options.bin_dir}};
 }
@@ -379,6 +379,7 @@ Status labUp(const LabOptions& options) {
   pausePoint("cgroups");
   if (kube) {
     AMBIT_TRY(kube->startControlPlane(*t, intent, *mount));
+    AMBIT_TRY(kube->deployWaypoint(*t, intent, *mount));
   } else {
     AMBIT_TRY(writeConfig(*t, intent));
   }

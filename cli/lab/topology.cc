@@ -93,6 +93,7 @@ void addWaypoint(Topology& t) {
                kWaypointName};
   p.command.insert(p.command.end(), t.options.waypoint_args.begin(), t.options.waypoint_args.end());
   p.ready_port = kWaypointHbonePort;
+  if (t.options.kubernetes) return;  // bound by the user with kubectl (kube_lab.h)
   for (auto& s : t.services) {
     if (s.name == "my-app") s.labels["istio.io/use-waypoint"] = kWaypointName;
   }

@@ -80,6 +80,7 @@ struct LabOptions {
   // runs ambit-agent --kubernetes against one ambit-control. Daemons: kubernetesNodeDaemons().
   bool kubernetes = false;
   std::string kubeconfig;
+  int control_replicas = 1;          // Kubernetes mode: ambit-control processes (kube_lab.h)
   std::vector<ExtraPod> extra_pods;  // after the default pods
 };
 

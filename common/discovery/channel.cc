@@ -50,6 +50,21 @@ class BearerTokenPlugin final : public grpc::MetadataCredentialsPlugin {
 
 bool isUnixAddress(std::string_view address) { return address.starts_with("unix:"); }
 
+std::string firstHostOfAddressList(std::string_view address) {
+  std::string_view list;
+  if (address.starts_with("ipv4:")) list = address.substr(5);
+  if (address.starts_with("ipv6:")) list = address.substr(5);
+  size_t comma = list.find(',');
+  if (comma == std::string_view::npos) return "";
+  std::string_view first = list.substr(0, comma);
+  if (first.starts_with("[")) {  // ipv6:[::1]:15012,...
+    size_t close = first.find(']');
+    return close == std::string_view::npos ? "" : std::string(first.substr(1, close - 1));
+  }
+  size_t colon = first.rfind(':');
+  return std::string(colon == std::string_view::npos ? first : first.substr(0, colon));
+}
+
 Result<std::string> readTokenFile(const std::filesystem::path& file) {
   auto content = readFile(file, "token file");
   if (!content) return content.error();
@@ -88,6 +103,10 @@ Result<std::shared_ptr<grpc::Channel>> makeControlChannel(const ChannelOptions& 
   }
   if (!options.server_name.empty()) {
     args.SetSslTargetNameOverride(options.server_name);
+  } else if (std::string first = firstHostOfAddressList(options.address); !first.empty()) {
+    // gRPC would check the whole list as one name: every replica's certificate must name the
+    // first address instead (ambit-control's --server-names lists them all).
+    args.SetSslTargetNameOverride(first);
   }
   return grpc::CreateCustomChannel(options.address, creds, args);
 }

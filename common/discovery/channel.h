@@ -34,6 +34,10 @@ struct ChannelOptions {
 // True for a "unix:" address (plaintext), false for one reached over TLS.
 bool isUnixAddress(std::string_view address);
 
+// For a gRPC address list ("ipv4:10.0.0.1:15012,10.0.0.2:15012", "ipv6:[::1]:15012,[::2]:15012"),
+// the host of its first address: the TLS name checked on every replica. "" for a single address.
+std::string firstHostOfAddressList(std::string_view address);
+
 // Reads a bearer token file: its content without surrounding whitespace. Fails, naming the
 // file, when it cannot be read or is empty.
 Result<std::string> readTokenFile(const std::filesystem::path& file);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/discovery/channel.h"
 #include "common/discovery/relay.h"
 #include "common/discovery/snapshot_file.h"
 #include "tests/support/log_capture.h"
@@ -152,6 +153,33 @@ TEST_F(DiscoverySourceTest, FailsOverToTheOtherReplicaWithoutRepublishing) {
   putWorkload(*store_b, workload("c"));
   ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return hasWorkload(s, "c"); }));
   EXPECT_EQ(runner_.sink().count(), 2u);
+}
+
+TEST_F(DiscoverySourceTest, OneGrpcAddressListFailsOverBetweenReplicasItNamesByItsFirstHost) {
+  auto store_b = std::make_shared<ResourceStore>();
+  seed(*store_b);
+  auto server_b = startServer(store_b, serverOptions());
+  ASSERT_TRUE(server_b);
+  // One target, as a Service in front of the replicas: gRPC picks the first that answers.
+  const std::string list =
+      fmt::format("ipv4:127.0.0.1:{},127.0.0.1:{}", server_->port(), server_b->port());
+  ASSERT_TRUE(runner_.start(options({list})));
+  ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return s.workloads_size() == 2; }));
+  server_->shutdown();
+  ASSERT_TRUE(
+      eventually([&] { return server_b->stats().acks == config::kMeshTypes.size(); }, kWait))
+      << runner_.status().last_error;
+  putWorkload(*store_b, workload("c"));
+  ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return hasWorkload(s, "c"); }));
+}
+
+TEST(ControlChannel, FirstHostOfAnAddressListIsTheNameChecked) {
+  EXPECT_EQ(firstHostOfAddressList("ipv4:10.0.0.1:15012,10.0.0.2:15012"), "10.0.0.1");
+  EXPECT_EQ(firstHostOfAddressList("ipv6:[fd00::1]:15012,[fd00::2]:15012"), "fd00::1");
+  EXPECT_EQ(firstHostOfAddressList("ipv4:10.0.0.1:15012"), "");  // gRPC checks it as is
+  EXPECT_EQ(firstHostOfAddressList("10.0.0.1:15012"), "");
+  EXPECT_EQ(firstHostOfAddressList("dns:///ambit-control:15012"), "");
+  EXPECT_EQ(firstHostOfAddressList("ipv6:[fd00::1,[::2]:1"), "");  // malformed: no override
 }
 
 TEST_F(DiscoverySourceTest, WrongCaIsAClearTlsError) {

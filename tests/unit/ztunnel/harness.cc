@@ -30,6 +30,41 @@ spec:
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 status:
   addresses: [{type: IPAddress, value: 10.1.0.9}]
+---
+# A waypoint as ambit-control deploys it: the Gateway's address is its Service's VIP.
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: default, labels: {istio.io/use-waypoint: deployed}}
+spec:
+  selector: {app: ratings}
+  clusterIP: 10.96.0.31
+  ports: [{port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: deployed, namespace: default}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+status:
+  addresses: [{type: IPAddress, value: 10.96.0.40}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: deployed, namespace: default}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: deployed}
+  clusterIP: 10.96.0.40
+  ports: [{name: mesh, port: 15008}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: deployed-7d9f
+  namespace: default
+  labels: {gateway.networking.k8s.io/gateway-name: deployed, istio.io/dataplane-mode: none}
+spec: {nodeName: node2, serviceAccountName: deployed}
+status: {podIP: 10.1.0.20}
 )";
 
 v1::PodInfo podInfo(const std::string& name, const std::string& service_account,

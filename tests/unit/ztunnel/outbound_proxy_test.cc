@@ -88,6 +88,8 @@ TEST_F(OutboundTest, MeshDestinationsResolveToTheirHbonePeer) {
       {"pod address", "127.0.0.3", 8080, "127.0.0.3:15008", "127.0.0.3:8080", kServerId.c_str()},
       {"service with a waypoint", "10.96.0.30", 9080, "10.1.0.9:15008", "10.96.0.30:9080",
        "spiffe://cluster.local/ns/default/sa/waypoint"},
+      {"waypoint addressed by its Service's VIP", "10.96.0.31", 9080, "10.1.0.20:15008",
+       "10.96.0.31:9080", "spiffe://cluster.local/ns/default/sa/deployed"},
   };
   applyMesh();
   for (const auto& c : cases) {
