@@ -60,9 +60,11 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   void stop();
 
  private:
+  // A resource as received, decoded once: alone in a snapshot (config::addResource), merged
+  // into each published snapshot (a copy, not a parse of the bytes again).
   struct Held {
     std::string version;
-    google::protobuf::Any resource;
+    v1::MeshSnapshot decoded;
   };
 
   void loadPersisted();
@@ -70,9 +72,11 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   internal::ClientStreamEvents events();
   void onResponse(ClientStream* stream, v1::DeltaDiscoveryResponse response);
   void onStreamDone(ClientStream* stream, const grpc::Status& status);
-  // Checks every resource of a response; the first problem, if any.
-  Status validate(const v1::DeltaDiscoveryResponse& response, config::MeshType type) const;
-  bool apply(const v1::DeltaDiscoveryResponse& response, config::MeshType type);
+  // Decodes every resource of a response (same order); the first problem, if any.
+  Result<std::vector<v1::MeshSnapshot>> decode(const v1::DeltaDiscoveryResponse& response,
+                                               config::MeshType type) const;
+  bool apply(const v1::DeltaDiscoveryResponse& response, config::MeshType type,
+             std::vector<v1::MeshSnapshot> decoded);
   void nack(const v1::DeltaDiscoveryResponse& response, const Error& error);
   void schedulePublish();
   void publishNow();
@@ -158,8 +162,10 @@ void DiscoverySource::Core::loadPersisted() {
   config::forEachResource(*persisted_, [this](config::MeshType type, const std::string& name,
                                               const google::protobuf::Message& message) {
     google::protobuf::Any any = packResource(message);
-    std::string version = contentVersion(any);
-    store_[indexOf(type)][name] = Held{std::move(version), std::move(any)};
+    Held held{contentVersion(any), {}};
+    // Decoded from our own file a moment ago: cannot fail.
+    (void)config::addResource(held.decoded, type, name, any);
+    store_[indexOf(type)][name] = std::move(held);
   });
   persisted_timer_.expires_after(options_.persisted_after);
   persisted_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -205,26 +211,28 @@ void DiscoverySource::Core::connect() {
   }
 }
 
-Status DiscoverySource::Core::validate(const v1::DeltaDiscoveryResponse& response,
-                                       config::MeshType type) const {
-  v1::MeshSnapshot scratch;
-  for (const v1::Resource& r : response.resources()) {
+Result<std::vector<v1::MeshSnapshot>> DiscoverySource::Core::decode(
+    const v1::DeltaDiscoveryResponse& response, config::MeshType type) const {
+  std::vector<v1::MeshSnapshot> decoded(static_cast<size_t>(response.resources_size()));
+  for (int i = 0; i < response.resources_size(); ++i) {
+    const v1::Resource& r = response.resources(i);
     if (r.name().empty()) {
       return makeError("a {} resource without a name", config::typeName(type));
     }
-    AMBIT_TRY(config::addResource(scratch, type, r.name(), r.resource()));
+    AMBIT_TRY(config::addResource(decoded[static_cast<size_t>(i)], type, r.name(), r.resource()));
   }
-  return Status::ok();
+  return decoded;
 }
 
-bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response,
-                                  config::MeshType type) {
+bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response, config::MeshType type,
+                                  std::vector<v1::MeshSnapshot> decoded) {
   auto& held = store_[indexOf(type)];
   bool changed = false;
-  for (const v1::Resource& r : response.resources()) {
+  for (int i = 0; i < response.resources_size(); ++i) {
+    const v1::Resource& r = response.resources(i);
     Held& slot = held[r.name()];
     if (slot.version == r.version() && !r.version().empty()) continue;
-    slot = Held{r.version(), r.resource()};
+    slot = Held{r.version(), std::move(decoded[static_cast<size_t>(i)])};
     changed = true;
   }
   for (const std::string& name : response.removed()) changed |= held.erase(name) > 0;
@@ -265,10 +273,10 @@ void DiscoverySource::Core::onResponse(ClientStream* stream, v1::DeltaDiscoveryR
     return;
   }
   awaiting_.erase(*type);
-  if (Status valid = validate(response, *type); !valid) {
-    nack(response, valid.error());
+  if (auto decoded = decode(response, *type); !decoded) {
+    nack(response, decoded.error());
   } else {
-    dirty_ |= apply(response, *type);
+    dirty_ |= apply(response, *type, std::move(*decoded));
     v1::DeltaDiscoveryRequest ack;
     ack.set_node(options_.node);
     ack.set_type_url(response.type_url());
@@ -329,14 +337,13 @@ void DiscoverySource::Core::publishNow() {
   auto snapshot = std::make_shared<v1::MeshSnapshot>();
   // Every node that holds the same resources names the snapshot the same.
   google::protobuf::Any versions;
+  std::string& names = *versions.mutable_value();
   for (config::MeshType type : config::kMeshTypes) {
+    const char index = static_cast<char>('0' + indexOf(type));
     for (const auto& [name, held] : store_[indexOf(type)]) {
-      versions.mutable_value()->append(
-          fmt::format("{}\n{}\n{}\n", indexOf(type), name, held.version));
-      // Validated when received.
-      if (Status st = config::addResource(*snapshot, type, name, held.resource); !st) {
-        logError("discovery: {}", st.message());
-      }
+      names.append(1, index).append(1, '\n').append(name).append(1, '\n');
+      names.append(held.version).append(1, '\n');
+      snapshot->MergeFrom(held.decoded);
     }
   }
   snapshot->set_version(contentVersion(versions));
