@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_impl.h"
+#include "common/discovery/mesh_source.h"
 #include "agent/enrollment.h"
 #include "agent/kube_mode.h"
 #include "common/admin/admin_server.h"
@@ -174,6 +175,7 @@ Status Agent::Impl::startConfig() {
   std::unique_ptr<config::ConfigSource> source =
       kube ? kube->takeConfigSource()
            : config::localConfigSource(options.config_dir, options.trust_domain);
+  if (source) discovery_status = discovery::discoveryStatus(*source);
   const NetnsSource netns = kube ? NetnsSource::kResolver : NetnsSource::kAnnotation;
   auto p = config::ConfigPipeline<NodeConfig>::start(
       io.get_executor(), std::move(source),
@@ -184,7 +186,11 @@ Status Agent::Impl::startConfig() {
              return std::make_shared<const NodeConfig>(planNode(s, node, netns));
            },
        .apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); },
-       .on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); }});
+       .on_rejected =
+           [this](const config::ConfigErrors&) {
+             config_rejects->Increment();
+             health->configRejected();
+           }});
   if (!p) return p.error();
   config_pipeline = std::move(*p);
   return Status::ok();
@@ -192,6 +198,7 @@ Status Agent::Impl::startConfig() {
 
 void Agent::Impl::onConfig(std::shared_ptr<const NodeConfig> prepared) {
   config = std::move(prepared);
+  health->configApplied(config->snapshot->version());
   logInfo("config version {}: {} workloads", config->snapshot->version(),
           config->snapshot->workloads_size());
   // Aliases `config`: the set lives (and is released) with it.
