@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/e2e/capture/capture_lab.h"
+#include "tests/support/observability.h"
 
 namespace ambit::e2e {
 namespace {
@@ -326,6 +327,11 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
       << text;
   EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", {{"event", "outbound_redirected"}}), 0)
       << text;
+  // The operational series (docs/observability.md): process, build and the agent's health.
+  test::expectProcessAndBuildMetrics(text, "agent", "node1 agent");
+  EXPECT_EQ(metricSum(text, "ambit_config_info"), 1) << text;
+  EXPECT_GE(metricValue(text, "ambit_config_applied_total").value_or(0), 1) << text;
+  EXPECT_EQ(metricValue(text, "ambit_handoff_connected"), 1) << text;
 
   // De-enrolling a pod shows in the gauges.
   setPodLabel("client", "istio.io/dataplane-mode", "none");
@@ -336,11 +342,7 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
            metricValue(t, "ambit_agent_bpf_map_entries", {{"map", "sk_lookup_links"}}) == 1;
   })) << agentMetrics("node1");
 
-  std::string file = testing::TempDir() + "/ambitcap-agent-metrics.txt";
-  std::ofstream(file) << text;
-  CommandOutput lint = sh("promtool check metrics < " + file);
-  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
-  std::filesystem::remove(file);
+  EXPECT_EQ(test::promtoolProblems(text), "");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/observability.h"
+
 namespace ambit::admin {
 namespace {
 
@@ -77,6 +79,30 @@ TEST(AccessLogOff, WritesNothing) {
 TEST(AccessLogTime, Rfc3339UtcWithMilliseconds) {
   std::chrono::system_clock::time_point t{std::chrono::milliseconds(1764885942123)};
   EXPECT_EQ(accessLogTime(t), "2025-12-04T22:05:42.123Z");
+}
+
+// What the e2e tests read back (tests/support/observability.h) is what was written, in both
+// formats, hostile values included.
+TEST(AccessLogReadBack, BothFormatsRoundTripThroughALogLine) {
+  AccessLogRecord r;
+  r.add("path", std::string("/a b\"c\\d\ne=f\x01")).add("code", uint64_t{200}).add("empty", "");
+  for (AccessLogFormat f : {AccessLogFormat::kText, AccessLogFormat::kJson}) {
+    std::string log =
+        "2026-12-04T22:05:42.000001Z info waypoint config version 1\n"
+        "2026-12-04T22:05:42.000002Z info waypoint access " +
+        formatAccessLog(r, f) + "\n";
+    auto records = test::accessRecords(log);
+    ASSERT_EQ(records.size(), 1u) << log;
+    EXPECT_EQ(records[0]["path"], "/a b\"c\\d\ne=f\x01") << log;
+    EXPECT_EQ(records[0]["code"], "200") << log;
+    EXPECT_EQ(records[0]["empty"], "") << log;
+    EXPECT_FALSE(records[0].contains("e")) << log;
+    EXPECT_EQ(test::matchingAccessRecords(log, {{"code", "200"}}).size(), 1u);
+    EXPECT_EQ(test::matchingAccessRecords(log, {{"code", "404"}}).size(), 0u);
+  }
+  auto broken = test::accessRecords("x info ztunnel access path=\"unterminated\n");
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_TRUE(broken[0].contains("unparsed"));
 }
 
 }  // namespace
