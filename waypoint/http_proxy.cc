@@ -230,7 +230,7 @@ rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {
   return target;
 }
 
-bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path,
+bool HttpProxy::authorized(Exchange& x, std::string_view normalized_path,
                            const jwt::VerifiedJwt* jwt) const {
   const rbac::Target target = policyTarget(*x.rec.service);
   const std::string request_principal = jwt ? jwt->principal() : std::string();

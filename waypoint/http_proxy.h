@@ -116,8 +116,7 @@ class HttpProxy {
   void startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
                    const asio::ip::address& source) const;
   rbac::Target policyTarget(const v1::Service& service) const;
-  bool authorized(const Exchange& x, std::string_view normalized_path,
-                  const jwt::VerifiedJwt* jwt) const;
+  bool authorized(Exchange& x, std::string_view normalized_path, const jwt::VerifiedJwt* jwt) const;
   asio::awaitable<std::optional<HttpResponse>> injectFault(const v1::HttpRoute& route,
                                                            RequestRecord& rec);
   asio::awaitable<HttpResponse> forward(Exchange& x, const RouteDecision& decision);

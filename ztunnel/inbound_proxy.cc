@@ -229,7 +229,7 @@ asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
   co_return std::move(*app);
 }
 
-void InboundProxy::onHboneClosed(const Pod& pod, const hbone::ConnectRequest& req,
+void InboundProxy::onHboneClosed(const Pod& /*pod*/, const hbone::ConnectRequest& req,
                                  const hbone::SpliceResult& r) {
   auto it = tunnels_.find(&req);
   if (it == tunnels_.end()) return;
