@@ -275,6 +275,8 @@ TEST_F(AgentTest, PodIpClaimedTwiceIsRejectedNamingBothPodsAndFile) {
 TEST_F(AgentTest, GarbageConfigFileIsNamedAndLastGoodConfigStays) {
   std::string version = configVersion();
   ASSERT_FALSE(version.empty());
+  const double agent_rejected = metricSum(agentMetrics("node1"), "ambit_config_rejected_total");
+  const double zt_rejected = metricSum(ztunnelMetrics("node1"), "ambit_config_rejected_total");
   writeExtraConfig("60-e2e-garbage.yaml", "kind: Pod\nmetadata: [unclosed\n  : : {\n\x01\xff");
   EXPECT_TRUE(eventually([&] {
     return agentLog("node1").find("60-e2e-garbage.yaml") != std::string::npos;
@@ -283,6 +285,13 @@ TEST_F(AgentTest, GarbageConfigFileIsNamedAndLastGoodConfigStays) {
     return ztunnelLog("node1").find("60-e2e-garbage.yaml") != std::string::npos;
   })) << "the ztunnel log does not name the file";
   EXPECT_EQ(configVersion(), version) << "the last good config was not kept";
+  // Both daemons count the rejection and still report the version in force.
+  EXPECT_TRUE(eventually([&] {
+    return metricSum(agentMetrics("node1"), "ambit_config_rejected_total") > agent_rejected &&
+           metricSum(ztunnelMetrics("node1"), "ambit_config_rejected_total") > zt_rejected;
+  })) << agentMetrics("node1");
+  EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_config_info", {{"version", version}}), 1);
+  EXPECT_EQ(metricValue(ztunnelMetrics("node1"), "ambit_config_info", {{"version", version}}), 1);
   expectOtherPodsWork();
 }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "common/admin/health_metrics.h"
 #include "common/admin/metrics.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
@@ -159,12 +160,17 @@ TEST(ProcessCollector, TheRealProcfsOfThisProcess) {
 TEST(ExposeProcessMetrics, EveryRenderedRegistryCarriesThemAndPromtoolAcceptsIt) {
   prometheus::Registry registry;
   prometheus::BuildCounter().Name("ambit_test_total").Help("test").Register(registry).Add({});
+  // The health families too, some without a series yet (no certificate, no failure).
+  HealthMetrics health(registry);
+  health.configApplied("abc");
+  health.xdsState(false, {{"ConnectionError", 1}});
   EXPECT_EQ(renderMetrics(registry).find("istio_build"), std::string::npos);
   exposeProcessMetrics("waypoint");
   std::string text = renderMetrics(registry);
   EXPECT_THAT(text, HasSubstr("ambit_test_total 0"));
   EXPECT_THAT(text, HasSubstr("istio_build{component=\"waypoint\""));
   EXPECT_THAT(text, HasSubstr("process_cpu_seconds_total "));
+  EXPECT_THAT(text, HasSubstr("ambit_config_info{version=\"abc\"} 1"));
 
   test::TempDir dir("ambit-promtool");
   std::ofstream(dir.file("metrics.txt")) << text;
