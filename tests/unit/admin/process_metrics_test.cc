@@ -10,6 +10,7 @@
 
 #include "common/admin/health_metrics.h"
 #include "common/admin/metrics.h"
+#include "tests/support/observability.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
 #include "tests/support/subprocess.h"
@@ -177,6 +178,16 @@ TEST(ExposeProcessMetrics, EveryRenderedRegistryCarriesThemAndPromtoolAcceptsIt)
   AMBIT_REQUIRE(test::missingProgram("/usr/bin/promtool", "prometheus"));
   auto lint = test::sh("/usr/bin/promtool check metrics < " + dir.file("metrics.txt"));
   EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err << text;
+}
+
+// The e2e tests' promtool verdict (tests/support/observability.h) tells lint from breakage.
+TEST(PromtoolProblems, LintCanBeAcceptedByNameBrokenTextCannot) {
+  AMBIT_REQUIRE(test::missingProgram("/usr/bin/promtool", "prometheus"));
+  const std::string lint =
+      "# HELP x_milliseconds a duration\n# TYPE x_milliseconds gauge\nx_milliseconds 1\n";
+  EXPECT_THAT(test::promtoolProblems(lint), HasSubstr("x_milliseconds use base unit"));
+  EXPECT_EQ(test::promtoolProblems(lint, {"x_milliseconds use base unit"}), "");
+  EXPECT_NE(test::promtoolProblems("x{ 1\n", {"x"}), "");
 }
 
 }  // namespace
