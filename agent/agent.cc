@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_impl.h"
-#include "common/discovery/mesh_source.h"
 #include "agent/enrollment.h"
 #include "agent/kube_mode.h"
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
 #include "common/bpf/capture_datapath.h"
 #include "common/config/directory_source.h"
+#include "common/discovery/mesh_source.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
