@@ -17,6 +17,7 @@
 #include "common/admin/metrics.h"
 #include "common/bpf/capture_datapath.h"
 #include "common/config/directory_source.h"
+#include "common/discovery/mesh_source.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -183,6 +184,7 @@ Status Agent::Impl::startConfig() {
   std::unique_ptr<config::ConfigSource> source =
       kube ? kube->takeConfigSource()
            : config::localConfigSource(options.config_dir, options.trust_domain);
+  if (source) discovery_status = discovery::discoveryStatus(*source);
   const NetnsSource netns = kube ? NetnsSource::kResolver : NetnsSource::kAnnotation;
   auto p = config::ConfigPipeline<NodeConfig>::start(
       io.get_executor(), std::move(source),
@@ -193,7 +195,11 @@ Status Agent::Impl::startConfig() {
              return std::make_shared<const NodeConfig>(planNode(s, node, netns));
            },
        .apply = [this](std::shared_ptr<const NodeConfig> c) { onConfig(std::move(c)); },
-       .on_rejected = [this](const config::ConfigErrors&) { config_rejects->Increment(); }});
+       .on_rejected =
+           [this](const config::ConfigErrors&) {
+             config_rejects->Increment();
+             health->configRejected();
+           }});
   if (!p) return p.error();
   config_pipeline = std::move(*p);
   return Status::ok();
@@ -201,6 +207,7 @@ Status Agent::Impl::startConfig() {
 
 void Agent::Impl::onConfig(std::shared_ptr<const NodeConfig> prepared) {
   config = std::move(prepared);
+  health->configApplied(config->snapshot->version());
   logInfo("config version {}: {} workloads", config->snapshot->version(),
           config->snapshot->workloads_size());
   // Aliases `config`: the set lives (and is released) with it.

@@ -11,6 +11,7 @@ namespace ambit::agent {
 
 void Agent::Impl::registerMetrics() {
   auto& r = *registry;
+  health = std::make_unique<admin::HealthMetrics>(r);
   enrolled_gauge = &prometheus::BuildGauge()
                         .Name("ambit_agent_enrolled_pods")
                         .Help("Pods on this node currently enrolled in the mesh")
@@ -53,6 +54,11 @@ void Agent::Impl::updateGauges() {
   auto hs = handoff.stats();
   ztunnels_gauge->Set(static_cast<double>(hs.connected_ztunnels));
   handoff_errors->Set(static_cast<double>(hs.errors));
+  health->handoffConnected(static_cast<double>(hs.connected_ztunnels));
+  if (discovery_status) {
+    auto d = discovery_status->get();
+    health->xdsState(d.connected, d.terminations);
+  }
   if (auto netns = datapath->enrolledNetns()) {
     map_entries->Add({{"map", AMBIT_MAP_NETNS}}).Set(static_cast<double>(netns->size()));
   }

@@ -15,8 +15,10 @@
 #include "agent/pod_datapath.h"
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
+#include "common/admin/health_metrics.h"
 #include "common/bpf/capture_datapath.h"
 #include "common/config/pipeline.h"
+#include "common/discovery/client.h"
 #include "common/fd_watch.h"
 #include "common/identity/ca.h"
 #include "common/identity/ca_service.h"
@@ -63,6 +65,8 @@ struct Agent::Impl {
   prometheus::Gauge* handoff_errors = nullptr;
   prometheus::Gauge* pod_errors = nullptr;
   prometheus::Counter* config_rejects = nullptr;
+  std::unique_ptr<admin::HealthMetrics> health;                        // registerMetrics()
+  std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // Kubernetes mode
   prometheus::Family<prometheus::Gauge>* map_entries = nullptr;
   prometheus::Family<prometheus::Gauge>* bpf_events = nullptr;
 };

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.h"
+#include "common/admin/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
 
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ambit-agent: --log-level '%s' is not a level\n", log_level.c_str());
     return 2;
   }
+  ambit::admin::exposeProcessMetrics("agent");
   if (cleanup) {
     if (o.node.empty() && o.pin_dir.empty()) {
       ambit::logError("--cleanup needs --node (or --pin-dir and --run-dir)");

@@ -1,6 +1,7 @@
 // ambit-control: the Kubernetes-mode control plane (watch, translate, discovery, CA, waypoints).
 #include <CLI/CLI.hpp>
 
+#include "common/admin/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "control/control.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ambit-control: --log-level '%s' is not a level\n", log_level.c_str());
     return 2;
   }
+  ambit::admin::exposeProcessMetrics("control");
   for (size_t start = 0; start < server_names.size();) {
     size_t comma = server_names.find(',', start);
     if (comma == std::string::npos) comma = server_names.size();

@@ -230,7 +230,7 @@ rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {
   return target;
 }
 
-bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path,
+bool HttpProxy::authorized(Exchange& x, std::string_view normalized_path,
                            const jwt::VerifiedJwt* jwt) const {
   const rbac::Target target = policyTarget(*x.rec.service);
   const std::string request_principal = jwt ? jwt->principal() : std::string();
@@ -247,6 +247,9 @@ bool HttpProxy::authorized(const Exchange& x, std::string_view normalized_path,
   attrs.request_principal = request_principal;
   if (jwt) attrs.claims = &jwt->claims;
   rbac::Decision d = x.rec.index->policies().evaluate(target, attrs, rbac::Mode::kL7);
+  x.rec.authz = d.allowed ? "allow" : "deny";
+  x.rec.policy = std::string(d.policy);
+  if (!d.allowed) x.rec.authz_reason = std::string(d.reasonText());
   if (!d.allowed) {
     logDebug("waypoint: {} {} {} denied: {} {}", x.tunnel.peer_identity, x.rec.method, x.rec.path,
              d.reasonText(), d.policy);
@@ -277,6 +280,8 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   rec.method = std::string(view(x.request.method_string()));
   rec.path = std::string(view(x.request.target()));
   rec.host = std::string(view(x.request[http::field::host]));
+  rec.user_agent = std::string(view(x.request[http::field::user_agent]));
+  rec.request_id = std::string(view(x.request["x-request-id"]));
   TraceContext trace = extractTrace(x.request).value_or(newTrace());
   rec.trace_id = trace.trace_id;
   rec.parent_span_id = trace.parent_span_id;
@@ -296,6 +301,8 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
     authn =
         co_await services_.authn->authenticate(rec.index, policyTarget(*rec.service), x.request);
     if (authn.rejected()) {
+      rec.authz = "unauthenticated";
+      rec.authz_reason = authn.reason;
       logDebug("waypoint: {} {} {}: JWT rejected: {}", x.tunnel.peer_identity, rec.method, rec.path,
                authn.reason);
       co_return unauthorizedReply(x.request, authn.reason);

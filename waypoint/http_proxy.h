@@ -61,6 +61,12 @@ struct RequestRecord {
   std::chrono::steady_clock::time_point start;
   std::chrono::system_clock::time_point wall_start;
   std::chrono::microseconds duration{0};
+  std::string user_agent;      // the User-Agent header, for the access log
+  std::string request_id;      // the x-request-id header, for the access log
+  std::string authz = "-";     // allow | deny (AuthorizationPolicy) | unauthenticated (JWT); "-"
+                               // when the request ended before the check
+  std::string policy;          // the deciding AuthorizationPolicy, ns/name
+  std::string authz_reason;    // why denied: the policy engine's phrase or the JWT error
   std::string trace_id;        // the request's trace
   std::string span_id;         // the waypoint's span (the upstream request's parent)
   std::string parent_span_id;  // the caller's span; empty when the waypoint started the trace
@@ -110,8 +116,7 @@ class HttpProxy {
   void startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
                    const asio::ip::address& source) const;
   rbac::Target policyTarget(const v1::Service& service) const;
-  bool authorized(const Exchange& x, std::string_view normalized_path,
-                  const jwt::VerifiedJwt* jwt) const;
+  bool authorized(Exchange& x, std::string_view normalized_path, const jwt::VerifiedJwt* jwt) const;
   asio::awaitable<std::optional<HttpResponse>> injectFault(const v1::HttpRoute& route,
                                                            RequestRecord& rec);
   asio::awaitable<HttpResponse> forward(Exchange& x, const RouteDecision& decision);

@@ -1,6 +1,8 @@
 // ambit-waypoint: the L7 proxy of a namespace (HBONE in, HTTP routing and policy, HBONE out).
 #include <CLI/CLI.hpp>
 
+#include "common/admin/access_log_flags.h"
+#include "common/admin/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "waypoint/waypoint.h"
@@ -41,7 +43,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
-  app.add_flag("!--no-access-log", o.access_log, "disable the per-request access log");
+  ambit::admin::addAccessLogFlags(app, o.access_log);
   app.add_option("--zipkin-address", o.zipkin_address,
                  "ip:port of a Zipkin collector (spans POSTed to /api/v2/spans)");
   uint32_t jwks_refresh_s = 20 * 60;
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ambit-waypoint: --log-level '%s' is not a level\n", log_level.c_str());
     return 2;
   }
+  ambit::admin::exposeProcessMetrics("waypoint");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
   ambit::Daemon daemon("waypoint", o.drain_deadline);

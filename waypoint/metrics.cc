@@ -77,14 +77,37 @@ void HttpMetrics::record(const RequestRecord& rec) {
   s.response_bytes->Observe(static_cast<double>(rec.response_bytes));
 }
 
-std::string accessLogLine(const RequestRecord& rec) {
-  return fmt::format(
-      "\"{} {} {}\" {} {} {} {} {:.3f} \"{}\" \"{}\" route={} src={} src_ip={} dst={}", rec.method,
-      rec.path, rec.protocol, rec.status, rec.response_flags, rec.request_bytes, rec.response_bytes,
-      static_cast<double>(rec.duration.count()) / 1000.0, rec.host,
-      rec.upstream.empty() ? "-" : rec.upstream, rec.route.empty() ? "-" : rec.route,
-      rec.source_principal.empty() ? "-" : rec.source_principal, rec.source_ip,
-      rec.service ? rec.service->hostname() : "-");
+admin::AccessLogRecord accessLogRecord(const RequestRecord& rec) {
+  auto orDash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  admin::AccessLogRecord r;
+  r.add("start_time", admin::accessLogTime(rec.wall_start))
+      .add("method", rec.method)
+      .add("path", rec.path)
+      .add("protocol", rec.protocol)
+      .add("response_code", uint64_t{rec.status})
+      .add("response_flags", orDash(rec.response_flags))
+      .add("authority", orDash(rec.host))
+      .add("upstream_host", orDash(rec.upstream))
+      .add("route_name", orDash(rec.route))
+      .add("src.addr", orDash(rec.source_ip))
+      .add("src.workload", rec.source ? rec.source->name() : "-")
+      .add("src.namespace", rec.source ? rec.source->namespace_() : "-")
+      .add("src.identity", orDash(rec.source_principal))
+      .add("dst.service", rec.service ? rec.service->hostname() : "-")
+      .add("dst.workload", rec.destination ? rec.destination->name() : "-")
+      .add("dst.namespace", rec.destination ? rec.destination->namespace_() : "-")
+      .add("dst.identity",
+           rec.destination && rec.index ? rec.index->spiffeId(*rec.destination) : std::string("-"))
+      .add("authz", rec.authz)
+      .add("policy", orDash(rec.policy))
+      .add("reason", orDash(rec.authz_reason))
+      .add("bytes_received", rec.request_bytes)
+      .add("bytes_sent", rec.response_bytes)
+      .add("duration_ms", static_cast<double>(rec.duration.count()) / 1000.0)
+      .add("user_agent", orDash(rec.user_agent))
+      .add("request_id", orDash(rec.request_id))
+      .add("trace_id", orDash(rec.trace_id));
+  return r;
 }
 
 Span spanFor(const RequestRecord& rec) {

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/admin/access_log.h"
 #include "waypoint/http_proxy.h"
 #include "waypoint/tracing.h"
 
@@ -47,10 +48,12 @@ class HttpMetrics {
 
 prometheus::Labels requestLabels(const RequestRecord& rec);
 
-// One line in Envoy's default access-log spirit:
-// [start] "GET /path HTTP/1.1" 200 <flags> <bytes in> <bytes out> <ms> "<host>" "<upstream>"
-// route=<name> src=<principal> src_ip=<ip> dst=<service>
-std::string accessLogLine(const RequestRecord& rec);
+// The request's access-log record (docs/observability.md), Envoy's and Istio's fields:
+//   start_time method path protocol response_code response_flags authority upstream_host
+//   route_name src.addr src.workload src.namespace src.identity dst.service dst.workload
+//   dst.namespace dst.identity authz policy reason bytes_received bytes_sent duration_ms
+//   user_agent request_id trace_id
+admin::AccessLogRecord accessLogRecord(const RequestRecord& rec);
 
 // The waypoint's span for a request (Zipkin tags: http.method, http.path, http.status_code,
 // upstream_cluster, response_flags, istio.canonical_service ...).

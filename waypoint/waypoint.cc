@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/admin/admin_server.h"
+#include "common/admin/health_metrics.h"
 #include "common/admin/metrics.h"
 #include "common/async/spawn.h"
 #include "common/config/pipeline.h"
@@ -39,6 +40,8 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context admin_io{1};
   std::thread admin_thread;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<admin::HealthMetrics> health = std::make_shared<admin::HealthMetrics>(*registry);
+  std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // null in local mode
   std::unique_ptr<HttpMetrics> metrics;
   std::unique_ptr<ZipkinExporter> zipkin;
   std::unique_ptr<identity::IdentityStore> identities;
@@ -97,6 +100,9 @@ Status Waypoint::Impl::startIdentity() {
   identity::CertificateManagerOptions cm;
   cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
   identities = std::make_unique<identity::IdentityStore>(io, *ca, cm, options.trust_domain);
+  identities->observeCertificates([health = health](const std::string& id, auto not_after) {
+    health->certificate(id, not_after);
+  });
   auto id = identity::SpiffeId::parse(identity);
   if (!id) return id.error();
   identities->acquire(*id);
@@ -134,10 +140,12 @@ Status Waypoint::Impl::startIdentity() {
 Status Waypoint::Impl::startConfig() {
   auto source = discovery::meshConfigSource(meshSource());
   if (!source) return source.error();
+  discovery_status = discovery::discoveryStatus(**source);
   auto p = config::ConfigPipeline<MeshIndex>::start(
       io.get_executor(), std::move(*source),
       {.prepare = [](const config::SnapshotPtr& s) { return MeshIndex::build(s); },
-       .apply = [this](std::shared_ptr<const MeshIndex> i) { onConfig(std::move(i)); }});
+       .apply = [this](std::shared_ptr<const MeshIndex> i) { onConfig(std::move(i)); },
+       .on_rejected = [this](const config::ConfigErrors&) { health->configRejected(); }});
   if (!p) return p.error();
   config = std::move(*p);
   return Status::ok();
@@ -147,6 +155,7 @@ void Waypoint::Impl::onConfig(std::shared_ptr<const MeshIndex> prepared) {
   index = std::move(prepared);
   config_loaded = true;
   const v1::MeshSnapshot& s = index->snapshot();
+  health->configApplied(s.version());
   logInfo(
       "config version {}: {} services, {} route tables, {} authorization policies, {} request "
       "authentications",
@@ -167,7 +176,7 @@ asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::Co
 void Waypoint::Impl::onRequest(const RequestRecord& rec) {
   metrics->record(rec);
   if (zipkin) zipkin->add(spanFor(rec));
-  if (options.access_log) logInfo("access {}", accessLogLine(rec));
+  admin::writeAccessLog(accessLogRecord(rec), options.access_log);
 }
 
 Status Waypoint::Impl::startServer() {
@@ -213,7 +222,11 @@ Status Waypoint::Impl::startServer() {
 Status Waypoint::Impl::startAdmin() {
   metrics_server = std::make_unique<admin::AdminServer>(admin_io);
   ready_server = std::make_unique<admin::AdminServer>(admin_io);
-  metrics_server->route("/metrics", admin::metricsHandler(registry));
+  metrics_server->route("/metrics", admin::metricsHandler(registry, [this] {
+                          if (!discovery_status) return;
+                          auto v = discovery_status->get();
+                          health->xdsState(v.connected, v.terminations);
+                        }));
   std::weak_ptr<Impl> weak = weak_from_this();
   ready_server->route("/healthz/ready", admin::readinessHandler([weak] {
                         auto self = weak.lock();

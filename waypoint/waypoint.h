@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "common/admin/access_log.h"
 #include "common/status.h"
 #include "waypoint/http_codec.h"
 #include "waypoint/http_proxy.h"
@@ -39,7 +40,7 @@ struct WaypointOptions {
   uint16_t readiness_port = 15021;
   uint32_t cert_ttl_seconds = 24 * 3600;
   HttpLimits limits;
-  bool access_log = true;
+  admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
   std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no span export
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).

@@ -74,17 +74,25 @@ std::string Ztunnel::Impl::configDump() {
   return dump ? *dump : nlohmann::json{{"error", dump.error().message}}.dump();
 }
 
+void Ztunnel::Impl::refreshHealth() {
+  health->handoffConnected(handoff && handoff->synced() ? 1 : 0);
+  if (discovery_status) {
+    auto v = discovery_status->get();
+    health->xdsState(v.connected, v.terminations);
+  }
+}
+
 Status Ztunnel::Impl::registerAdmin() {
   admin_server = std::make_unique<admin::AdminServer>(admin_io);
   metrics_server = std::make_unique<admin::AdminServer>(admin_io);
   ready_server = std::make_unique<admin::AdminServer>(admin_io);
-  metrics_server->route("/metrics", admin::metricsHandler(registry));
+  metrics_server->route("/metrics", admin::metricsHandler(registry, [this] { refreshHealth(); }));
   ready_server->route("/healthz/ready", admin::readinessHandler([this] {
                         return handoff && handoff->synced() && active_config.loaded() &&
                                !connections->draining();
                       }));
   admin_server->route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
-  admin_server->route("/metrics", admin::metricsHandler(registry));
+  admin_server->route("/metrics", admin::metricsHandler(registry, [this] { refreshHealth(); }));
   admin_server->route("/logging", [](const admin::Request& r) {
     auto eq = r.query.find("level=");
     if (eq == std::string::npos) {

@@ -76,7 +76,8 @@ ConnectionLabels destinationLabels(const Pod& pod, const Address& peer,
 
 InboundProxy::InboundProxy(asio::io_context& io, InboundConnectGate& gate,
                            PodSocketFactory& sockets, const ConfigProvider& config,
-                           TcpMetrics& metrics, ConnectionTracker& tracker, bool access_log)
+                           TcpMetrics& metrics, ConnectionTracker& tracker,
+                           admin::AccessLogFormat access_log)
     : io_(io),
       gate_(gate),
       sockets_(sockets),
@@ -188,21 +189,33 @@ asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
   ConnectionLabels labels = destinationLabels(*pod, req.peer_address.address(), config.get());
   labels.source_principal = req.peer_identity;
   labels.mutual_tls = true;
+  ConnectionLog log;
+  log.direction = "inbound";
+  log.protocol = "HBONE";
+  log.src_addr = hbone::formatAuthority(
+      Endpoint(unmapped(req.peer_address.address()), req.peer_address.port()));
+  log.dst_addr = hbone::formatAuthority(Endpoint(dst_ip, req.target.port()));
+  log.describe(labels);
   rbac::Decision d = authorizeInbound(*pod, attrs, config.get());
+  log.policy = std::string(d.policy);
   if (!d.allowed) {
     labels.response_flags = "DENY";
-    metrics_.failed(labels);
-    logInfo("access: inbound DENY src={} dst={} policy={} reason={}", req.peer_identity,
-            req.authority, d.policy, d.reasonText());
+    metrics_.failed(labels, "policy_denied");
+    log.authz = "deny";
+    log.reason = std::string(d.reasonText());
+    log.response_flags = "DENY";
+    admin::writeAccessLog(log.record(), access_log_);
     co_return 401;
   }
   auto app = co_await connectToApp(*pod, Endpoint(dst_ip, req.target.port()),
                                    unmapped(req.peer_address.address()));
   if (!app) {
     labels.response_flags = "UF";
-    metrics_.failed(labels);
-    logInfo("access: inbound src={} dst={} error={}", req.peer_identity, req.authority,
-            app.error().message);
+    metrics_.failed(labels, "app_unreachable");
+    log.reason = "app unreachable";
+    log.error = app.error().message;
+    log.response_flags = "UF";
+    admin::writeAccessLog(log.record(), access_log_);
     co_return 503;
   }
   TrackedConnection tc{pod->info.uid(),
@@ -212,12 +225,11 @@ asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
                        req.peer_identity,
                        app->native_handle(),
                        0};
-  tunnels_[&req] =
-      AdmittedTunnel{metrics_.opened(labels), tracker_.add(tc), std::chrono::steady_clock::now()};
+  tunnels_[&req] = AdmittedTunnel{metrics_.opened(labels), tracker_.add(tc), std::move(log)};
   co_return std::move(*app);
 }
 
-void InboundProxy::onHboneClosed(const Pod& pod, const hbone::ConnectRequest& req,
+void InboundProxy::onHboneClosed(const Pod& /*pod*/, const hbone::ConnectRequest& req,
                                  const hbone::SpliceResult& r) {
   auto it = tunnels_.find(&req);
   if (it == tunnels_.end()) return;
@@ -228,13 +240,9 @@ void InboundProxy::onHboneClosed(const Pod& pod, const hbone::ConnectRequest& re
   t.metrics.addReceived(r.bytes_received);
   t.metrics.addSent(r.bytes_sent);
   t.metrics.closed();
-  if (access_log_) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t.start)
-                  .count();
-    logInfo("access: inbound src={} dst={} pod={} from_client={} to_client={} duration={}ms",
-            req.peer_identity, req.authority, pod.info.uid(), r.bytes_received, r.bytes_sent, ms);
-  }
+  t.log.bytes_sent = r.bytes_received;
+  t.log.bytes_recv = r.bytes_sent;
+  admin::writeAccessLog(t.log.record(), access_log_);
 }
 
 asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client) {
@@ -255,26 +263,40 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
   attrs.destination_port = local.port();
   const std::shared_ptr<const ZtunnelConfig> config = config_.current();  // as above
   ConnectionLabels labels = destinationLabels(*pod, peer.address(), config.get());
-  std::string who = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));
-  std::string to = hbone::formatAuthority(Endpoint(dst_ip, local.port()));
+  ConnectionLog log;
+  log.direction = "inbound";
+  log.protocol = "TCP";
+  log.src_addr = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));
+  log.dst_addr = hbone::formatAuthority(Endpoint(dst_ip, local.port()));
+  log.describe(labels);
   if (!plaintextAllowed(*pod, local.port(), config.get())) {
     labels.response_flags = "DENY";
-    metrics_.failed(labels);
-    logInfo("access: inbound plaintext DENY src={} dst={} reason=PeerAuthentication STRICT", who,
-            to);
+    metrics_.failed(labels, "mtls_required");
+    log.authz = "deny";
+    log.reason = "PeerAuthentication STRICT";
+    log.response_flags = "DENY";
+    admin::writeAccessLog(log.record(), access_log_);
     co_return;
   }
-  if (rbac::Decision d = authorizeInbound(*pod, attrs, config.get()); !d.allowed) {
+  rbac::Decision d = authorizeInbound(*pod, attrs, config.get());
+  log.policy = std::string(d.policy);
+  if (!d.allowed) {
     labels.response_flags = "DENY";
-    metrics_.failed(labels);
-    logInfo("access: inbound plaintext DENY src={} dst={} policy={} reason={}", who, to, d.policy,
-            d.reasonText());
+    metrics_.failed(labels, "policy_denied");
+    log.authz = "deny";
+    log.reason = std::string(d.reasonText());
+    log.response_flags = "DENY";
+    admin::writeAccessLog(log.record(), access_log_);
     co_return;
   }
   auto app = co_await connectToApp(*pod, Endpoint(dst_ip, local.port()), unmapped(peer.address()));
   if (!app) {
     labels.response_flags = "UF";
-    metrics_.failed(labels);
+    metrics_.failed(labels, "app_unreachable");
+    log.reason = "app unreachable";
+    log.error = app.error().message;
+    log.response_flags = "UF";
+    admin::writeAccessLog(log.record(), access_log_);
     co_return;
   }
   TrackedConnection tc{pod->info.uid(),
@@ -291,10 +313,9 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
   m.addReceived(r.a_to_b);
   m.addSent(r.b_to_a);
   m.closed();
-  if (access_log_) {
-    logInfo("access: inbound plaintext src={} dst={} pod={} from_client={} to_client={}", who, to,
-            pod->info.uid(), r.a_to_b, r.b_to_a);
-  }
+  log.bytes_sent = r.a_to_b;
+  log.bytes_recv = r.b_to_a;
+  admin::writeAccessLog(log.record(), access_log_);
 }
 
 }  // namespace ambit::ztunnel

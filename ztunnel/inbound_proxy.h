@@ -25,6 +25,7 @@
 
 #include "common/hbone/server.h"
 #include "ztunnel/capture_maps.h"
+#include "ztunnel/connection_log.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/pod.h"
@@ -37,7 +38,7 @@ class InboundProxy {
  public:
   InboundProxy(boost::asio::io_context& io, InboundConnectGate& gate, PodSocketFactory& sockets,
                const ConfigProvider& config, TcpMetrics& metrics, ConnectionTracker& tracker,
-               bool access_log);
+               admin::AccessLogFormat access_log);
 
   boost::asio::awaitable<hbone::ConnectOutcome> onHboneConnect(std::shared_ptr<Pod> pod,
                                                                const hbone::ConnectRequest& req);
@@ -52,7 +53,7 @@ class InboundProxy {
   struct AdmittedTunnel {
     ConnectionMetrics metrics;
     uint64_t tracker_id = 0;
-    std::chrono::steady_clock::time_point start;
+    ConnectionLog log;  // written when the tunnel closes
   };
 
   // To the app at `target` inside the pod's netns: from `client` (the original source) when
@@ -73,7 +74,7 @@ class InboundProxy {
   const ConfigProvider& config_;
   TcpMetrics& metrics_;
   ConnectionTracker& tracker_;
-  bool access_log_;
+  admin::AccessLogFormat access_log_;
   std::unordered_map<const void*, AdmittedTunnel> tunnels_;  // admitted tunnels, by &ConnectRequest
 };
 

@@ -1,6 +1,8 @@
 // ambit-ztunnel: the per-node mTLS tunnel (HBONE), fed pods by the node agent.
 #include <CLI/CLI.hpp>
 
+#include "common/admin/access_log_flags.h"
+#include "common/admin/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel.h"
@@ -32,13 +34,14 @@ int main(int argc, char** argv) {
                  "an inbound TLS handshake not finished by then is closed")
       ->capture_default_str()
       ->check(CLI::Range(100u, 600000u));
-  app.add_flag("!--no-access-log", o.access_log, "disable the per-connection access log");
+  ambit::admin::addAccessLogFlags(app, o.access_log);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("ztunnel", log_level)) {
     std::fprintf(stderr, "ambit-ztunnel: --log-level '%s' is not a level\n", log_level.c_str());
     return 2;
   }
+  ambit::admin::exposeProcessMetrics("ztunnel");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   // Signals are taken from here on: create() may wait up to a minute for the agent, and a

@@ -19,7 +19,7 @@ prometheus::Labels ConnectionLabels::toPrometheus() const {
   return l;
 }
 
-TcpMetrics::TcpMetrics(prometheus::Registry& r)
+TcpMetrics::TcpMetrics(prometheus::Registry& r, admin::HealthMetrics* health)
     : opened_(prometheus::BuildCounter()
                   .Name("istio_tcp_connections_opened_total")
                   .Help("Total TCP connections opened")
@@ -40,7 +40,8 @@ TcpMetrics::TcpMetrics(prometheus::Registry& r)
       failed_(prometheus::BuildCounter()
                   .Name("istio_tcp_connections_failed_total")
                   .Help("Total TCP connections that could not be established")
-                  .Register(r)) {}
+                  .Register(r)),
+      health_(health) {}
 
 ConnectionMetrics TcpMetrics::opened(const ConnectionLabels& labels) {
   auto l = labels.toPrometheus();
@@ -62,8 +63,11 @@ ConnectionMetrics TcpMetrics::opened(const ConnectionLabels& labels) {
   return m;
 }
 
-void TcpMetrics::failed(const ConnectionLabels& labels) {
+void TcpMetrics::failed(const ConnectionLabels& labels, std::string_view reason) {
   failed_.Add(labels.toPrometheus()).Increment();
+  if (health_) {
+    health_->connectionFailed(labels.reporter == "source" ? "outbound" : "inbound", reason);
+  }
 }
 
 void ConnectionMetrics::closed() {

@@ -4,7 +4,9 @@
 //   istio_tcp_connections_opened_total, istio_tcp_connections_closed_total,
 //   istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total,
 //   istio_tcp_connections_failed_total
-// reporter="source" for outbound (client side), "destination" for inbound.
+// reporter="source" for outbound (client side), "destination" for inbound. A failed connection
+// is also counted in the daemon's ambit_connection_failures_total{direction,reason}
+// (common/admin/health_metrics.h) when a HealthMetrics is given.
 //
 // Thread-safe: prometheus-cpp counters are atomic; label-set lookup takes one lock once per
 // connection (at open), never per byte. The counters of each label set are resolved in the
@@ -20,6 +22,7 @@
 #include <string>
 
 #include "ambit/v1/workload.pb.h"
+#include "common/admin/health_metrics.h"
 
 namespace ambit::ztunnel {
 
@@ -57,12 +60,14 @@ class ConnectionMetrics {
 
 class TcpMetrics {
  public:
-  explicit TcpMetrics(prometheus::Registry& registry);
+  // `health` (optional) must outlive this object.
+  explicit TcpMetrics(prometheus::Registry& registry, admin::HealthMetrics* health = nullptr);
 
   // Counts an opened connection and returns its byte/close counters.
   ConnectionMetrics opened(const ConnectionLabels& labels);
-  // Counts a connection that could not be established.
-  void failed(const ConnectionLabels& labels);
+  // Counts a connection that could not be established or was refused; `reason` is a short
+  // fixed word (policy_denied, mtls_required, app_unreachable, upstream_connect, no_config).
+  void failed(const ConnectionLabels& labels, std::string_view reason);
 
  private:
   prometheus::Family<prometheus::Counter>& opened_;
@@ -70,6 +75,7 @@ class TcpMetrics {
   prometheus::Family<prometheus::Counter>& sent_;
   prometheus::Family<prometheus::Counter>& received_;
   prometheus::Family<prometheus::Counter>& failed_;
+  admin::HealthMetrics* health_;
 
   struct Series {
     prometheus::Counter* opened;

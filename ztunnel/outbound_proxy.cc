@@ -6,6 +6,7 @@
 
 #include "common/hbone/protocol.h"
 #include "common/log.h"
+#include "ztunnel/connection_log.h"
 #include "ztunnel/tcp_splice.h"
 
 namespace ambit::ztunnel {
@@ -37,7 +38,8 @@ const char* kindName(OutboundTarget::Kind k) {
 
 OutboundProxy::OutboundProxy(asio::io_context& io, OriginalDstLookup& original_dst,
                              PodSocketFactory& sockets, TunnelDialer& dialer,
-                             const ConfigProvider& config, TcpMetrics& metrics, bool access_log)
+                             const ConfigProvider& config, TcpMetrics& metrics,
+                             admin::AccessLogFormat access_log)
     : io_(io),
       original_dst_(original_dst),
       sockets_(sockets),
@@ -72,7 +74,11 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   labels.reporter = "source";
   labels.source = st.workloadByUid(pod->info.uid());
   labels.source_principal = pod->spiffe_id;
-  auto start = std::chrono::steady_clock::now();
+  ConnectionLog log;
+  log.direction = "outbound";
+  boost::system::error_code peer_ec;
+  log.src_addr = hbone::formatAuthority(app.remote_endpoint(peer_ec));
+  log.dst_addr = hbone::formatAuthority(dst);
   const std::vector<OutboundTarget> targets = st.resolveOutbound(dst, pick_++);
   for (const auto& t : targets) {
     labels.destination = t.workload;
@@ -81,6 +87,10 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
     labels.mutual_tls = t.kind != OutboundTarget::Kind::kPassthrough;
     labels.destination_principal =
         t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
+    log.describe(labels);
+    log.protocol = t.kind == OutboundTarget::Kind::kPassthrough ? "TCP" : "HBONE";
+    log.dst_hbone_addr =
+        t.kind == OutboundTarget::Kind::kPassthrough ? "" : hbone::formatAuthority(t.connect_to);
     Result<Carried> carried = makeError("not tried");
     if (t.kind == OutboundTarget::Kind::kPassthrough) {
       carried = co_await passthrough(*pod, t, app, labels);
@@ -88,27 +98,27 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
       carried = co_await viaHbone(*pod, t, dst, app, labels);
     }
     if (!carried) {
-      metrics_.failed(labels);
+      metrics_.failed(labels, "upstream_connect");
       logWarn("outbound {} -> {} via {} {}: {}", pod->info.uid(), hbone::formatAuthority(dst),
               kindName(t.kind), hbone::formatAuthority(t.connect_to), carried.error().message);
+      log.reason = "upstream connect failed";
+      log.error = carried.error().message;
       continue;  // next endpoint, if any
     }
     // Istio's meaning: received = request bytes (towards the destination), sent = response.
     carried->metrics.addReceived(carried->sent);
     carried->metrics.addSent(carried->received);
     carried->metrics.closed();
-    if (access_log_) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
-      logInfo(
-          "access: outbound src={} dst={} via={} to={} peer={} sent={} received={} duration={}ms",
-          pod->spiffe_id, hbone::formatAuthority(dst), kindName(t.kind),
-          hbone::formatAuthority(t.connect_to), labels.destination_principal, carried->sent,
-          carried->received, ms);
-    }
+    log.bytes_sent = carried->sent;
+    log.bytes_recv = carried->received;
+    log.reason.clear();
+    log.error.clear();
+    admin::writeAccessLog(log.record(), access_log_);
     co_return;
   }
+  if (targets.empty()) log.reason = "no endpoint";
+  log.response_flags = targets.empty() ? "UH" : "UF";
+  admin::writeAccessLog(log.record(), access_log_);
   // RST: the app sees a refusal. The close must be explicit: a socket's destructor turns
   // SO_LINGER off before closing (so it never blocks), which would send a FIN instead.
   boost::system::error_code ignored;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "common/admin/access_log.h"
 #include "ztunnel/capture_maps.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/pod.h"
@@ -33,7 +34,7 @@ class OutboundProxy {
  public:
   OutboundProxy(boost::asio::io_context& io, OriginalDstLookup& original_dst,
                 PodSocketFactory& sockets, TunnelDialer& dialer, const ConfigProvider& config,
-                TcpMetrics& metrics, bool access_log);
+                TcpMetrics& metrics, admin::AccessLogFormat access_log);
 
   // Serves one connection accepted on `pod`'s 15001 until it ends.
   boost::asio::awaitable<void> serve(std::shared_ptr<Pod> pod, boost::asio::ip::tcp::socket app);
@@ -63,7 +64,7 @@ class OutboundProxy {
   TunnelDialer& dialer_;
   const ConfigProvider& config_;
   TcpMetrics& metrics_;
-  bool access_log_;
+  admin::AccessLogFormat access_log_;
   uint64_t pick_ = 0;  // rotates service endpoints across connections
   // Shared with each connection's frame, which may be destroyed after the proxy (when the
   // io_context is destroyed with connections still suspended in it).

@@ -49,13 +49,16 @@ Status Ztunnel::Impl::start() {
   identity::CertificateManagerOptions cm;
   cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
   identities = std::make_unique<identity::IdentityStore>(io, ca, cm, options.trust_domain);
+  identities->observeCertificates([health = health](const std::string& id, auto not_after) {
+    health->certificate(id, not_after);
+  });
 
   hbone::PoolOptions pool_opts;
   pool_opts.socket_mark = AMBIT_SOCKET_MARK;
   pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier(),
                                                   pool_opts);
   dialer = std::make_unique<PoolTunnelDialer>(*pool);
-  metrics = std::make_unique<TcpMetrics>(*registry);
+  metrics = std::make_unique<TcpMetrics>(*registry, health.get());
 
   outbound = std::make_unique<OutboundProxy>(io, *capture, sockets, *dialer, active_config,
                                              *metrics, options.access_log);
@@ -72,6 +75,7 @@ Status Ztunnel::Impl::start() {
   // the data thread only swaps the result in (apply).
   auto source = discovery::meshConfigSource(meshSource(options));
   if (!source) return source.error();
+  discovery_status = discovery::discoveryStatus(**source);
   auto p = config::ConfigPipeline<ZtunnelConfig>::start(
       io.get_executor(), std::move(*source),
       {.prepare = [](const config::SnapshotPtr& s) -> Result<std::shared_ptr<const ZtunnelConfig>> {
@@ -79,7 +83,8 @@ Status Ztunnel::Impl::start() {
          if (!c) return c.error();
          return std::make_shared<const ZtunnelConfig>(std::move(*c));
        },
-       .apply = [this](std::shared_ptr<const ZtunnelConfig> c) { apply(std::move(c)); }});
+       .apply = [this](std::shared_ptr<const ZtunnelConfig> c) { apply(std::move(c)); },
+       .on_rejected = [this](const config::ConfigErrors&) { health->configRejected(); }});
   if (!p) return p.error();
   config = std::move(*p);
 
@@ -93,6 +98,7 @@ void Ztunnel::Impl::apply(std::shared_ptr<const ZtunnelConfig> config) {
   const v1::MeshSnapshot& s = config->state->snapshot();
   logInfo("config version {}: {} workloads, {} services, {} authorization policies", s.version(),
           s.workloads_size(), s.services_size(), s.authorization_policies_size());
+  health->configApplied(s.version());
   active_config.set(std::move(config));
   connections->recheck(*active_config.current());
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "common/admin/access_log.h"
 #include "common/status.h"
 
 namespace ambit::ztunnel {
@@ -32,7 +33,7 @@ struct ZtunnelOptions {
   uint16_t readiness_port = 15021;
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
-  bool access_log = true;
+  admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
 };
 
 Status finalizeOptions(ZtunnelOptions& options);

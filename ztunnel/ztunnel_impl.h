@@ -12,8 +12,10 @@
 #include <thread>
 
 #include "common/admin/admin_server.h"
+#include "common/admin/health_metrics.h"
 #include "common/config/directory_source.h"
 #include "common/config/pipeline.h"
+#include "common/discovery/client.h"
 #include "common/hbone/client_pool.h"
 #include "common/identity/identity_store.h"
 #include "ztunnel/capture_maps.h"
@@ -45,6 +47,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   // admin.cc (admin thread; reads via runOnDataThread)
   Status registerAdmin();
   std::string configDump();
+  void refreshHealth();  // before each /metrics: hand-off and discovery state
 
   ZtunnelOptions options;
   boost::asio::io_context io;        // data thread
@@ -57,6 +60,8 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   std::unique_ptr<PoolTunnelDialer> dialer;
   ActiveConfig active_config;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<admin::HealthMetrics> health = std::make_shared<admin::HealthMetrics>(*registry);
+  std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // null in local mode
   std::unique_ptr<TcpMetrics> metrics;
   ConnectionTracker tracker;
   std::unique_ptr<OutboundProxy> outbound;

@@ -2,15 +2,46 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <mutex>
+
+#include "common/admin/process_metrics.h"
+
 namespace ambit::admin {
+namespace {
+
+std::mutex process_mu;
+std::shared_ptr<const ProcessCollector> process_collector;  // guarded by process_mu
+
+std::shared_ptr<const ProcessCollector> processCollector() {
+  std::lock_guard lock(process_mu);
+  return process_collector;
+}
+
+}  // namespace
+
+void exposeProcessMetrics(const std::string& component) {
+  auto collector = std::make_shared<const ProcessCollector>(component);
+  std::lock_guard lock(process_mu);
+  process_collector = std::move(collector);
+}
 
 std::string renderMetrics(const prometheus::Registry& registry) {
+  std::vector<prometheus::MetricFamily> families = registry.Collect();
+  if (auto process = processCollector()) {
+    for (auto& f : process->Collect()) families.push_back(std::move(f));
+  }
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(registry.Collect());
+  return serializer.Serialize(families);
 }
 
 Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry) {
-  return [registry = std::move(registry)](const Request&) {
+  return metricsHandler(std::move(registry), {});
+}
+
+Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry,
+                       std::function<void()> refresh) {
+  return [registry = std::move(registry), refresh = std::move(refresh)](const Request&) {
+    if (refresh) refresh();
     return Response{200, kPrometheusContentType, renderMetrics(*registry)};
   };
 }

@@ -7,15 +7,28 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <string>
 
 #include "common/admin/admin_server.h"
 
 namespace ambit::admin {
 
-// Renders every family of the registry in Prometheus text format.
+// Process-wide: from now on every exposition rendered here (renderMetrics, metricsHandler) also
+// carries the process_* families and istio_build{component=<component>} (process_metrics.h).
+// Each daemon's main calls it once, before its admin servers start; a later call replaces the
+// component name. Thread-safe.
+void exposeProcessMetrics(const std::string& component);
+
+// Renders every family of the registry in Prometheus text format, plus the process families
+// once exposeProcessMetrics() was called.
 std::string renderMetrics(const prometheus::Registry& registry);
 
 // A /metrics handler for the registry (which must outlive the handler).
 Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry);
+
+// The same, running `refresh` (on the admin thread) before each rendering: for gauges that
+// mirror state read on demand (a connection's status, a count), set by the callback.
+Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry,
+                       std::function<void()> refresh);
 
 }  // namespace ambit::admin

@@ -300,9 +300,11 @@ void DiscoverySource::Core::onStreamDone(ClientStream* stream, const grpc::Statu
   std::chrono::milliseconds delay = nextBackoff();
   logWarn("discovery: stream to {} ended: {}; reconnecting in {} ms", stream->address(), why,
           delay.count());
+  const char* reason = !stream_answered_ ? "ConnectionError" : status.ok() ? "Complete" : "Error";
   status_->update([&](DiscoveryStatus::Values& v) {
     v.connected = false;
     v.last_error = fmt::format("{}: {}", stream->address(), why);
+    ++v.terminations[reason];
   });
   next_address_ = (next_address_ + 1) % options_.addresses.size();
   reconnect_timer_.expires_after(delay);

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -65,6 +66,10 @@ class DiscoveryStatus {
     uint64_t responses = 0;
     uint64_t nacks = 0;  // responses this client rejected
     uint64_t publishes = 0;
+    // Streams ended, by Istio ztunnel's reason (istio_xds_connection_terminations_total):
+    // ConnectionError (ended before any answer), Error (failed after answering), Complete
+    // (closed cleanly by the server).
+    std::map<std::string, uint64_t> terminations;
   };
   Values get() const {
     std::lock_guard lock(mu_);

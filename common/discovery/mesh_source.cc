@@ -48,4 +48,9 @@ Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string&
   return std::make_shared<identity::CaClient>(std::move(ca));
 }
 
+std::shared_ptr<const DiscoveryStatus> discoveryStatus(const config::ConfigSource& source) {
+  const auto* discovery = dynamic_cast<const DiscoverySource*>(&source);
+  return discovery ? discovery->status() : nullptr;
+}
+
 }  // namespace ambit::discovery

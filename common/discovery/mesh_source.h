@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/config/source.h"
+#include "common/discovery/client.h"
 #include "common/identity/ca_client.h"
 #include "common/status.h"
 
@@ -32,6 +33,10 @@ Status validateMeshSource(const MeshSourceOptions& options);
 
 // The ConfigSource the flags select.
 Result<std::unique_ptr<config::ConfigSource>> meshConfigSource(const MeshSourceOptions& options);
+
+// The discovery client's status (thread-safe, shared) when `source` is one that
+// meshConfigSource() built for a discovery address; null for a local directory.
+std::shared_ptr<const DiscoveryStatus> discoveryStatus(const config::ConfigSource& source);
 
 // A CertificateService client for `ca_address`: a local unix socket as before, or ambit-control
 // over TLS with the token (control_ca and token_file as above).

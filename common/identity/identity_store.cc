@@ -42,6 +42,7 @@ void IdentityStore::release(const SpiffeId& id) {
   refs_.erase(it);
   contexts_.erase(key);
   manager_->untrack(id);
+  if (observer_) observer_(key, std::nullopt);
 }
 
 void IdentityStore::onRotate(const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> cert) {
@@ -56,6 +57,7 @@ void IdentityStore::onRotate(const SpiffeId& id, std::shared_ptr<const WorkloadC
   }
   it->second->cert = cert;
   ++rotations_;
+  if (observer_) observer_(id.toString(), cert->notAfter);
   logInfo("identity {}: certificate installed, valid until {}s from now", id.toString(),
           std::chrono::duration_cast<std::chrono::seconds>(cert->notAfter -
                                                            std::chrono::system_clock::now())

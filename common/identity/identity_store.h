@@ -10,8 +10,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/hbone/tls.h"
@@ -49,6 +51,12 @@ class IdentityStore {
   std::map<std::string, std::shared_ptr<const WorkloadCertificate>> certificates() const;
   uint64_t rotations() const { return rotations_; }
 
+  // Told on the data thread when an identity's certificate is installed (with its notAfter) and
+  // when the identity is no longer held (nullopt): for the certificate-expiry metric.
+  using CertificateObserver = std::function<void(
+      const std::string& spiffe_id, std::optional<std::chrono::system_clock::time_point>)>;
+  void observeCertificates(CertificateObserver observer) { observer_ = std::move(observer); }
+
  private:
   void onRotate(const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> c);
 
@@ -58,6 +66,7 @@ class IdentityStore {
   std::map<std::string, std::shared_ptr<IdentityTls>> contexts_;
   std::map<std::string, int> refs_;
   uint64_t rotations_ = 0;
+  CertificateObserver observer_;
 };
 
 }  // namespace ambit::identity

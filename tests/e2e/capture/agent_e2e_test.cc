@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/e2e/capture/capture_lab.h"
+#include "tests/support/observability.h"
 
 namespace ambit::e2e {
 namespace {
@@ -274,6 +275,8 @@ TEST_F(AgentTest, PodIpClaimedTwiceIsRejectedNamingBothPodsAndFile) {
 TEST_F(AgentTest, GarbageConfigFileIsNamedAndLastGoodConfigStays) {
   std::string version = configVersion();
   ASSERT_FALSE(version.empty());
+  const double agent_rejected = metricSum(agentMetrics("node1"), "ambit_config_rejected_total");
+  const double zt_rejected = metricSum(ztunnelMetrics("node1"), "ambit_config_rejected_total");
   writeExtraConfig("60-e2e-garbage.yaml", "kind: Pod\nmetadata: [unclosed\n  : : {\n\x01\xff");
   EXPECT_TRUE(eventually([&] {
     return agentLog("node1").find("60-e2e-garbage.yaml") != std::string::npos;
@@ -282,6 +285,13 @@ TEST_F(AgentTest, GarbageConfigFileIsNamedAndLastGoodConfigStays) {
     return ztunnelLog("node1").find("60-e2e-garbage.yaml") != std::string::npos;
   })) << "the ztunnel log does not name the file";
   EXPECT_EQ(configVersion(), version) << "the last good config was not kept";
+  // Both daemons count the rejection and still report the version in force.
+  EXPECT_TRUE(eventually([&] {
+    return metricSum(agentMetrics("node1"), "ambit_config_rejected_total") > agent_rejected &&
+           metricSum(ztunnelMetrics("node1"), "ambit_config_rejected_total") > zt_rejected;
+  })) << agentMetrics("node1");
+  EXPECT_EQ(metricValue(agentMetrics("node1"), "ambit_config_info", {{"version", version}}), 1);
+  EXPECT_EQ(metricValue(ztunnelMetrics("node1"), "ambit_config_info", {{"version", version}}), 1);
   expectOtherPodsWork();
 }
 
@@ -326,6 +336,11 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
       << text;
   EXPECT_GT(metricValue(text, "ambit_agent_bpf_events", {{"event", "outbound_redirected"}}), 0)
       << text;
+  // The operational series (docs/observability.md): process, build and the agent's health.
+  test::expectProcessAndBuildMetrics(text, "agent", "node1 agent");
+  EXPECT_EQ(metricSum(text, "ambit_config_info"), 1) << text;
+  EXPECT_GE(metricValue(text, "ambit_config_applied_total").value_or(0), 1) << text;
+  EXPECT_EQ(metricValue(text, "ambit_handoff_connected"), 1) << text;
 
   // De-enrolling a pod shows in the gauges.
   setPodLabel("client", "istio.io/dataplane-mode", "none");
@@ -336,11 +351,7 @@ TEST_F(AgentTest, MetricsMatchTheLabAndPassPromtool) {
            metricValue(t, "ambit_agent_bpf_map_entries", {{"map", "sk_lookup_links"}}) == 1;
   })) << agentMetrics("node1");
 
-  std::string file = testing::TempDir() + "/ambitcap-agent-metrics.txt";
-  std::ofstream(file) << text;
-  CommandOutput lint = sh("promtool check metrics < " + file);
-  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
-  std::filesystem::remove(file);
+  EXPECT_EQ(test::promtoolProblems(text), "");
 }
 
 }  // namespace

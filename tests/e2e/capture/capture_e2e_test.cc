@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/e2e/capture/capture_lab.h"
+#include "tests/support/observability.h"
 
 namespace ambit::e2e {
 namespace {
@@ -22,7 +23,13 @@ using testing::HasSubstr;
 using testing::StartsWith;
 using namespace std::chrono_literals;
 
-class CaptureTest : public CaptureLabTest {};
+class CaptureTest : public CaptureLabTest {
+ protected:
+  // node's ztunnel has logged an access record with every field of `want`.
+  static bool hasAccessRecord(const std::string& node, const test::AccessRecord& want) {
+    return !test::matchingAccessRecords(ztunnelLog(node), want).empty();
+  }
+};
 
 constexpr const char* kOpened = "istio_tcp_connections_opened_total";
 
@@ -47,11 +54,12 @@ TEST_F(CaptureTest, EnrolledPodConnectToServiceVipIsCapturedIPv4AndIPv6) {
   }
   // The client's ztunnel learned the exact original destination of each connection.
   for (const char* dst : {"10.96.0.10:80", "[fd00:10:96::10]:80"}) {
-    std::string line =
-        "access: outbound src=spiffe://cluster.local/ns/default/sa/client dst=" + std::string(dst) +
-        " ";
-    EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
-        << "no '" << line << "' in node1's ztunnel log";
+    const test::AccessRecord want{{"direction", "outbound"},
+                                  {"protocol", "HBONE"},
+                                  {"src.identity", "spiffe://cluster.local/ns/default/sa/client"},
+                                  {"dst.addr", dst}};
+    EXPECT_TRUE(eventually([&] { return hasAccessRecord("node1", want); }))
+        << "no outbound access record to " << dst << " in node1's ztunnel log";
   }
 }
 
@@ -188,10 +196,12 @@ TEST_F(CaptureTest, ReEnrolledPodSteersPlaintextTo15006Again) {
       10s))
       << "plaintext to the re-enrolled pod does not reach its 15006 listener: " << steered.peer()
       << " " << steered.raw;
-  std::string line = "access: inbound plaintext src=" + client + ":" +
-                     std::to_string(steered.local_port) + " dst=" + v1 + ":8080 ";
-  EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
-      << "no '" << line << "' on node1";
+  const test::AccessRecord want{{"direction", "inbound"},
+                                {"protocol", "TCP"},
+                                {"src.addr", client + ":" + std::to_string(steered.local_port)},
+                                {"dst.addr", v1 + ":8080"}};
+  EXPECT_TRUE(eventually([&] { return hasAccessRecord("node1", want); }))
+      << "no plaintext inbound access record from " << client << " on node1";
 }
 
 TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
@@ -215,13 +225,15 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
     EXPECT_TRUE(plain.relayed()) << "plaintext bypassed the 15006 listener: " << plain.peer();
     EXPECT_EQ(plain.peerIp(), client_ip) << "the app does not see the plaintext client's IP";
     std::string src =
-        (v6 ? "[" + client_ip + "]:" : client_ip + ":") + std::to_string(plain.local_port) + " ";
+        (v6 ? "[" + client_ip + "]:" : client_ip + ":") + std::to_string(plain.local_port);
     EXPECT_GT(inboundOpened("node1", "my-app-v1", false), before)
         << "node1's ztunnel did not count the plaintext connection";
     EXPECT_TRUE(eventually([&] {
-      return ztunnelLog("node1").find("access: inbound plaintext src=" + src) != std::string::npos;
-    })) << "no 'inbound plaintext src="
-        << src << "' access log line on node1";
+      return hasAccessRecord(
+          "node1",
+          {{"direction", "inbound"}, {"protocol", "TCP"}, {"src.addr", src}, {"authz", "allow"}});
+    })) << "no plaintext inbound access record from "
+        << src << " on node1";
   }
 
   writeExtraConfig("40-e2e-strict.yaml",
@@ -236,8 +248,15 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
       5s))
       << "plaintext still allowed with STRICT";
   EXPECT_TRUE(eventually([&] {
-    return ztunnelLog("node1").find("inbound plaintext DENY src=" + client) != std::string::npos;
-  })) << "no DENY access log line";
+    for (const auto& r : test::matchingAccessRecords(ztunnelLog("node1"),
+                                                     {{"direction", "inbound"},
+                                                      {"protocol", "TCP"},
+                                                      {"authz", "deny"},
+                                                      {"reason", "PeerAuthentication STRICT"}})) {
+      if (r.at("src.addr").starts_with(client + ":")) return true;
+    }
+    return false;
+  })) << "no DENY access record";
 
   // Mesh traffic keeps working (HBONE from node2).
   HttpResult mesh = podGet("my-app-v2", url(v1, 8080));
@@ -267,10 +286,12 @@ TEST_F(CaptureTest, HboneInboundShowsTheClientPodIpToTheAppSameNodeAndCrossNode)
       EXPECT_TRUE(r.relayed()) << "the app saw curl's own socket: " << r.peer();
       EXPECT_GT(inboundOpened(node, pod, true), before)
           << node << "'s ztunnel did not count the inbound HBONE connection";
-      std::string line = "access: inbound src=spiffe://cluster.local/ns/default/sa/client dst=" +
-                         (v6 ? "[" + dst + "]" : dst) + ":8080 ";
-      EXPECT_TRUE(eventually([&] { return ztunnelLog(node).find(line) != std::string::npos; }))
-          << "no '" << line << "' in " << node << "'s ztunnel log";
+      const test::AccessRecord want{{"direction", "inbound"},
+                                    {"protocol", "HBONE"},
+                                    {"src.identity", "spiffe://cluster.local/ns/default/sa/client"},
+                                    {"dst.addr", (v6 ? "[" + dst + "]" : dst) + ":8080"}};
+      EXPECT_TRUE(eventually([&] { return hasAccessRecord(node, want); }))
+          << "no inbound HBONE access record to " << dst << " in " << node << "'s ztunnel log";
     }
   }
 }
@@ -295,10 +316,12 @@ TEST_F(CaptureTest, SteeredPlaintextShowsThePlaintextClientIpToTheApp) {
     EXPECT_TRUE(r.relayed()) << "plaintext bypassed the 15006 listener: " << r.peer();
     EXPECT_GT(inboundOpened("node1", "my-app-v1", false), before)
         << "node1's ztunnel did not count a plaintext (15006) connection";
-    std::string line = "access: inbound plaintext src=" + (v6 ? "[" + client + "]" : client) + ":" +
-                       std::to_string(r.local_port) + " ";
-    EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
-        << "no '" << line << "' in node1's ztunnel log";
+    const std::string src = (v6 ? "[" + client + "]" : client) + ":" + std::to_string(r.local_port);
+    EXPECT_TRUE(eventually([&] {
+      return hasAccessRecord("node1",
+                             {{"direction", "inbound"}, {"protocol", "TCP"}, {"src.addr", src}});
+    })) << "no plaintext inbound access record from "
+        << src << " in node1's ztunnel log";
   }
 }
 
@@ -441,9 +464,12 @@ TEST_F(CaptureTest, ZtunnelMarkedSocketIsNotCaptured) {
   size_t at = r.out.find("port=");
   ASSERT_NE(at, std::string::npos) << r.out;
   std::string port = r.out.substr(at + 5, r.out.find(' ', at) - at - 5);
-  std::string line = "access: inbound plaintext src=" + podIp("client") + ":" + port + " ";
-  EXPECT_TRUE(eventually([&] { return ztunnelLog("node1").find(line) != std::string::npos; }))
-      << "no '" << line << "' on node1: the marked connection did not leave the pod directly";
+  const std::string src = podIp("client") + ":" + port;
+  EXPECT_TRUE(eventually([&] {
+    return hasAccessRecord("node1",
+                           {{"direction", "inbound"}, {"protocol", "TCP"}, {"src.addr", src}});
+  })) << "no plaintext inbound access record from "
+      << src << " on node1: the marked connection did not leave the pod directly";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <regex>
 
+#include "tests/support/observability.h"
 #include "tests/support/requirements.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_data.h"
@@ -41,7 +42,8 @@ spec:
 
 class H2E2eTest : public test::WaypointLabTest {
  public:
-  static void SetUpTestSuite() { upLab("h2e2e"); }
+  // The JSON access log here (the other waypoint suites read the default text format).
+  static void SetUpTestSuite() { upLab("h2e2e", {"--waypoint-arg=--access-log-format=json"}); }
 
  protected:
   void TearDown() override {
@@ -86,7 +88,17 @@ TEST_F(H2E2eTest, H2loadAllSucceedAndMetricsSayHttp) {
   ASSERT_EQ(metrics.exit_code, 0);
   // Istio labels HTTP/1.1 and HTTP/2 alike request_protocol="http" (gRPC: "grpc").
   EXPECT_NE(metrics.out.find("request_protocol=\"http\""), std::string::npos);
-  EXPECT_NE(waypointLog().find("access \"GET / HTTP/2\" 200"), std::string::npos);
+  // Every access-log line is one JSON object with the request's fields.
+  const std::string log = waypointLog();
+  EXPECT_NE(log.find(" access {\"start_time\":"), std::string::npos) << log.substr(0, 2000);
+  auto records = test::accessRecords(log);
+  ASSERT_GE(records.size(), 2000u);
+  for (const auto& r : records) ASSERT_FALSE(r.contains("unparsed")) << r.at("unparsed");
+  EXPECT_FALSE(
+      test::matchingAccessRecords(
+          log,
+          {{"method", "GET"}, {"protocol", "HTTP/2"}, {"response_code", "200"}, {"authz", "allow"}})
+          .empty());
 }
 
 TEST_F(H2E2eTest, SeedSplitHoldsForHttp2) {

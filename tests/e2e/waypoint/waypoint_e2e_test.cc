@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include <thread>
 
 #include "common/netns.h"
+#include "tests/support/observability.h"
+#include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
 #include "tests/support/test_data.h"
 #include "tests/support/text.h"
@@ -219,6 +222,14 @@ spec:
   }
   CommandOutput ok = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://10.96.0.10/public"});
   EXPECT_EQ(ok.out, "200");
+  // The access log says who denied what: the request, the decision and the policy.
+  EXPECT_TRUE(eventually([&] {
+    return !test::matchingAccessRecords(waypointLog(), {{"path", "/%61dmin"},
+                                                        {"response_code", "403"},
+                                                        {"authz", "deny"},
+                                                        {"policy", "default/deny-admin"}})
+                .empty();
+  })) << waypointLog();
 }
 
 TEST_F(WaypointE2eTest, BlueGreenFlipByEditingTheYamlTakesEffectWithoutRestart) {
@@ -284,7 +295,26 @@ TEST_F(WaypointE2eTest, ReportsIstioRequestMetrics) {
         "istio_response_bytes_count{"}) {
     EXPECT_NE(m.out.find(want), std::string::npos) << want;
   }
-  EXPECT_NE(waypointLog().find("access \"GET / HTTP/1.1\" 200"), std::string::npos);
+  // The operational series (docs/observability.md): process, build and the waypoint's health.
+  test::expectProcessAndBuildMetrics(m.out, "waypoint", "waypoint");
+  EXPECT_EQ(test::metricSum(m.out, "ambit_config_info"), 1) << m.out;
+  EXPECT_GT(test::metricSum(m.out, "istio_cert_expiry_seconds"),
+            static_cast<double>(std::time(nullptr)) + 60)
+      << "the waypoint's own certificate:\n"
+      << m.out;
+  // Istio's name (Kiali queries it) is the one lint finding allowed.
+  EXPECT_EQ(test::promtoolProblems(
+                m.out, {"istio_request_duration_milliseconds use base unit \"seconds\""}),
+            "");
+  auto records = test::matchingAccessRecords(waypointLog(), {{"method", "GET"},
+                                                             {"path", "/"},
+                                                             {"protocol", "HTTP/1.1"},
+                                                             {"response_code", "200"},
+                                                             {"src.workload", "client"},
+                                                             {"authz", "allow"}});
+  ASSERT_FALSE(records.empty()) << waypointLog();
+  EXPECT_EQ(records.back()["dst.service"], "my-app.default.svc.cluster.local");
+  EXPECT_EQ(records.back()["trace_id"].size(), 32u) << records.back()["trace_id"];
 }
 
 TEST_F(WaypointE2eTest, HttpRouteWeightsSplitLikeTheVirtualServiceAndHeaderMatchWins) {

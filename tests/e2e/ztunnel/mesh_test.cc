@@ -4,11 +4,13 @@
 #include <gmock/gmock.h>
 #include <signal.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "tests/e2e/ztunnel/zt_fixture.h"
+#include "tests/support/observability.h"
 
 namespace ambit::e2e::zt {
 namespace {
@@ -44,10 +46,12 @@ TEST_F(MeshTest, CurlReachesMyAppAcrossNodesAndOnTheSameNode) {
     })) << "destination ztunnel on "
         << node << " did not count an mTLS connection";
     EXPECT_TRUE(eventually([&] {
-      return lab()
-                 .daemonLog(node, "ztunnel")
-                 .find("access: inbound src=" + kClientId + " dst=" + ip(pod) + ":8080") !=
-             std::string::npos;
+      return !test::matchingAccessRecords(lab().daemonLog(node, "ztunnel"),
+                                          {{"direction", "inbound"},
+                                           {"protocol", "HBONE"},
+                                           {"src.identity", kClientId},
+                                           {"dst.addr", ip(pod) + ":8080"}})
+                  .empty();
     })) << lab().daemonLog(node, "ztunnel");
   }
   // Through the service VIP (10.96.0.10:80 -> 8080), unchanged app config.
@@ -255,6 +259,20 @@ TEST_F(MeshTest, MetricsPassPromtool) {
   for (const char* node : {"node1", "node2"}) {
     std::string text = metrics(node);
     ASSERT_THAT(text, HasSubstr("istio_tcp_connections_opened_total")) << node;
+    // The operational series (docs/observability.md): process, build, and the ztunnel's health.
+    test::expectProcessAndBuildMetrics(text, "ztunnel", node);
+    EXPECT_EQ(metricSum(text, "ambit_config_info"), 1) << node << ":\n" << text;
+    EXPECT_GE(metricSum(text, "ambit_config_applied_total"), 1) << node;
+    EXPECT_TRUE(test::metricValue(text, "ambit_config_rejected_total")) << node;
+    EXPECT_EQ(test::metricValue(text, "ambit_handoff_connected"), 1) << node;
+    // Every pod of the lab runs with a certificate its node's ztunnel holds, valid for a while.
+    const double now = static_cast<double>(std::time(nullptr));
+    const std::string id = std::string(node) == "node1"
+                               ? kClientId
+                               : std::string("spiffe://cluster.local/ns/default/sa/my-app");
+    auto expiry = test::metricValue(text, "istio_cert_expiry_seconds", {{"identity", id}});
+    ASSERT_TRUE(expiry) << node << " holds no certificate for " << id << ":\n" << text;
+    EXPECT_GT(*expiry, now + 60) << node;
     std::string file = "/tmp/ambitzt-metrics-" + std::string(node) + ".txt";
     std::ofstream(file) << text;
     auto r = sh("/usr/bin/promtool check metrics < " + file);

@@ -14,6 +14,7 @@
 #include "common/identity/csr.h"
 #include "common/kube/base64.h"
 #include "tests/k8s/control_e2e/control_e2e_fixture.h"
+#include "tests/support/observability.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/wait.h"
 
@@ -124,6 +125,8 @@ TEST_F(ControlE2eTest, ReadyOnlyOnceEveryTypeIsListedAndMetricsAreServed) {
     EXPECT_TRUE(families.count(name) > 0) << name << " missing from /metrics:\n" << metrics.body;
   }
   EXPECT_GE(parsed->sum("ambit_control_pushes_total"), 1.0);
+  test::expectProcessAndBuildMetrics(metrics.body, "control", "ambit-control");
+  EXPECT_EQ(test::promtoolProblems(metrics.body), "");
   EXPECT_EQ(limited->terminate(), 0) << "SIGTERM should stop it cleanly\n" << limited->logTail();
 }
 

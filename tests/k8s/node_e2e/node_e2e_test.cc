@@ -13,6 +13,15 @@ TEST_F(NodeE2eTest, PodsOfAnAmbientNamespaceAreEnrolledAndAnnotated) {
   }
   EXPECT_EQ(metric("node1", 15030, "ambit_agent_enrolled_pods"), 2);
   EXPECT_EQ(metric("node2", 15030, "ambit_agent_enrolled_pods"), 1);
+  // Discovery and hand-off state (docs/observability.md): each agent streams from ambit-control,
+  // each ztunnel from its agent's relay.
+  for (const char* node : {"node1", "node2"}) {
+    EXPECT_TRUE(eventually([&] { return metric(node, 15030, "ambit_xds_connected") == 1; }))
+        << node << " agent";
+    EXPECT_TRUE(eventually([&] { return metric(node, 15020, "ambit_xds_connected") == 1; }))
+        << node << " ztunnel";
+    EXPECT_EQ(metric(node, 15020, "ambit_handoff_connected"), 1) << node;
+  }
 }
 
 TEST_F(NodeE2eTest, ServiceTrafficAcrossNodesIsMutualTls) {

@@ -220,8 +220,9 @@ TEST_F(H2ProxyTest, PriorKnowledgeRequestsReachAnHttp11Backend) {
   EXPECT_EQ(records_[0].protocol, "HTTP/2");
   EXPECT_EQ(records_[0].source_ip, "10.1.2.3");
   EXPECT_EQ(requestLabels(records_[0])["request_protocol"], "http");
-  EXPECT_NE(accessLogLine(records_[0]).find("HTTP/2\" 200"), std::string::npos)
-      << accessLogLine(records_[0]);
+  std::string line =
+      admin::formatAccessLog(accessLogRecord(records_[0]), admin::AccessLogFormat::kText);
+  EXPECT_NE(line.find(" protocol=HTTP/2 response_code=200 "), std::string::npos) << line;
 }
 
 TEST_F(H2ProxyTest, SeedSplitHoldsForHttp2) {

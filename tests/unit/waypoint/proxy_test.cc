@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/jwt_signer.h"
 #include "tests/unit/waypoint/proxy_fixture.h"
@@ -154,7 +155,18 @@ TEST_F(WaypointProxyTest, SeedSplitOverKeepAliveReusesUpstreamTunnels) {
   EXPECT_EQ(l["source_principal"], kClientId);
   EXPECT_EQ(l["destination_service"], "my-app.default.svc.cluster.local");
   EXPECT_EQ(l["destination_principal"], kAppId);
-  EXPECT_NE(accessLogLine(records_.front()).find("\"GET / HTTP/1.1\" 200"), std::string::npos);
+  std::string line =
+      admin::formatAccessLog(accessLogRecord(records_.front()), admin::AccessLogFormat::kText);
+  EXPECT_NE(line.find(" method=GET path=/ protocol=HTTP/1.1 response_code=200 "), std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" src.identity=" + std::string(kClientId) + " dst.service=my-app."),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" authz=allow "), std::string::npos) << line;
+  auto json = nlohmann::json::parse(
+      admin::formatAccessLog(accessLogRecord(records_.front()), admin::AccessLogFormat::kJson));
+  EXPECT_EQ(json["response_code"], 200);
+  EXPECT_EQ(json["trace_id"].get<std::string>().size(), 32u) << json.dump();
 }
 
 constexpr char kDenyAdmin[] = R"(
@@ -177,6 +189,16 @@ TEST_F(WaypointProxyTest, L7DenyGives403EvenForBypassForms) {
   int upstream = 0;
   for (auto& [ip, e] : endpoints_) upstream += e.requests;
   EXPECT_EQ(upstream, 1);
+  // The access log names the decision and the policy that made it.
+  ASSERT_EQ(records_.size(), 7u);
+  std::string denied =
+      admin::formatAccessLog(accessLogRecord(records_[0]), admin::AccessLogFormat::kText);
+  EXPECT_NE(denied.find(" response_code=403 "), std::string::npos) << denied;
+  EXPECT_NE(denied.find(" authz=deny policy=default/deny-admin reason="), std::string::npos)
+      << denied;
+  std::string allowed =
+      admin::formatAccessLog(accessLogRecord(records_[5]), admin::AccessLogFormat::kText);
+  EXPECT_NE(allowed.find(" authz=allow "), std::string::npos) << allowed;
 }
 
 TEST_F(WaypointProxyTest, RetriesRecoverFromEveryOtherRequestFailing) {

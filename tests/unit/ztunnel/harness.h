@@ -76,15 +76,17 @@ class ProxyTest : public ::testing::Test {
 
   boost::asio::io_context io;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  TcpMetrics metrics{*registry};
+  admin::HealthMetrics health{*registry};
+  TcpMetrics metrics{*registry, &health};
   ActiveConfig config;
   FakeOriginalDst original_dst;
   LoopbackSockets sockets;
   FakeDialer dialer;
   RecordingGate gate;
   ConnectionTracker tracker;
-  OutboundProxy outbound{io, original_dst, sockets, dialer, config, metrics, true};
-  InboundProxy inbound{io, gate, sockets, config, metrics, tracker, true};
+  OutboundProxy outbound{
+      io, original_dst, sockets, dialer, config, metrics, admin::AccessLogFormat::kText};
+  InboundProxy inbound{io, gate, sockets, config, metrics, tracker, admin::AccessLogFormat::kText};
 };
 
 template <typename T>

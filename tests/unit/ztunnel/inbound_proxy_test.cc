@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "tests/support/log_capture.h"
 #include "tests/support/requirements.h"
 #include "tests/unit/ztunnel/harness.h"
 #include "tests/unit/ztunnel/policies.h"
@@ -62,11 +63,22 @@ TEST_F(InboundTest, SelfCallToAZtunnelPortIs400) {
 TEST_F(InboundTest, PolicyDenyIs401AndNothingReachesTheApp) {
   applyMesh(kDenyClientYaml);
   auto req = request("127.0.0.2", app_port);
+  test::LogCapture log;
   EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 401);
+  // One access-log record naming the decision and the policy.
+  std::string text = log.text();
+  EXPECT_NE(text.find("access start_time="), std::string::npos) << text;
+  EXPECT_NE(text.find(" direction=inbound protocol=HBONE "), std::string::npos) << text;
+  EXPECT_NE(text.find(" authz=deny policy=default/deny-client reason="), std::string::npos) << text;
+  EXPECT_NE(text.find(" response_flags=DENY bytes_sent=0 bytes_recv=0 "), std::string::npos)
+      << text;
   EXPECT_FALSE(hasPendingConnection(app));
   EXPECT_EQ(tracker.size(), 0u);
   EXPECT_EQ(counter("istio_tcp_connections_failed_total",
                     {{"reporter", "destination"}, {"response_flags", "DENY"}}),
+            1);
+  EXPECT_EQ(counter("ambit_connection_failures_total",
+                    {{"direction", "inbound"}, {"reason", "policy_denied"}}),
             1);
 }
 
@@ -76,6 +88,9 @@ TEST_F(InboundTest, AppRefusingIs503) {
   EXPECT_EQ(status(run(inbound.onHboneConnect(server, req))), 503);
   EXPECT_EQ(tracker.size(), 0u);
   EXPECT_EQ(counter("istio_tcp_connections_failed_total", {{"response_flags", "UF"}}), 1);
+  EXPECT_EQ(counter("ambit_connection_failures_total",
+                    {{"direction", "inbound"}, {"reason", "app_unreachable"}}),
+            1);
 }
 
 TEST_F(InboundTest, AdmittedTunnelGetsTheAppSocketAndIsTrackedUntilClosed) {
@@ -163,6 +178,9 @@ TEST_F(PlaintextTest, StrictPeerAuthenticationRefusesPlaintext) {
   EXPECT_EQ(x.received, "");
   EXPECT_FALSE(hasPendingConnection(app));
   EXPECT_EQ(counter("istio_tcp_connections_failed_total", {{"response_flags", "DENY"}}), 1);
+  EXPECT_EQ(counter("ambit_connection_failures_total",
+                    {{"direction", "inbound"}, {"reason", "mtls_required"}}),
+            1);
 }
 
 TEST_F(PlaintextTest, AuthorizationPolicyDenyRefusesPlaintext) {
@@ -172,6 +190,9 @@ TEST_F(PlaintextTest, AuthorizationPolicyDenyRefusesPlaintext) {
   EXPECT_EQ(x.received, "");
   EXPECT_EQ(counter("istio_tcp_connections_failed_total", {{"response_flags", "DENY"}}), 1);
   EXPECT_EQ(counter("istio_tcp_connections_opened_total"), 0);
+  EXPECT_EQ(counter("ambit_connection_failures_total",
+                    {{"direction", "inbound"}, {"reason", "policy_denied"}}),
+            1);
 }
 
 }  // namespace

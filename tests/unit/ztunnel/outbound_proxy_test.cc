@@ -198,6 +198,9 @@ TEST_F(OutboundTest, EveryEndpointFailingResetsTheAppConnection) {
   EXPECT_EQ(dialer.dials.size(), 3u) << "each of the service's 3 endpoints";
   EXPECT_EQ(counter("istio_tcp_connections_failed_total"), 3);
   EXPECT_EQ(counter("istio_tcp_connections_opened_total"), 0);
+  EXPECT_EQ(counter("ambit_connection_failures_total",
+                    {{"direction", "outbound"}, {"reason", "upstream_connect"}}),
+            3);
 }
 
 TEST_F(OutboundTest, PodWithoutItsCertificateYetDialsNothingAndIsRefused) {

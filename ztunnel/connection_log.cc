@@ -1,0 +1,53 @@
+#include "ztunnel/connection_log.h"
+
+namespace ambit::ztunnel {
+namespace {
+
+std::string orDash(const std::string& s) { return s.empty() || s == "unknown" ? "-" : s; }
+
+}  // namespace
+
+void ConnectionLog::describe(const ConnectionLabels& labels) {
+  if (labels.source) {
+    src_workload = labels.source->name();
+    src_namespace = labels.source->namespace_();
+  }
+  if (labels.destination) {
+    dst_workload = labels.destination->name();
+    dst_namespace = labels.destination->namespace_();
+  }
+  if (labels.destination_service) dst_service = labels.destination_service->hostname();
+  src_identity = labels.source_principal;
+  dst_identity = labels.destination_principal;
+  response_flags = labels.response_flags;
+}
+
+admin::AccessLogRecord ConnectionLog::record(std::chrono::steady_clock::time_point end) const {
+  admin::AccessLogRecord r;
+  r.add("start_time", admin::accessLogTime(start_time))
+      .add("direction", direction)
+      .add("protocol", protocol)
+      .add("src.addr", orDash(src_addr))
+      .add("src.workload", orDash(src_workload))
+      .add("src.namespace", orDash(src_namespace))
+      .add("src.identity", orDash(src_identity))
+      .add("dst.addr", orDash(dst_addr))
+      .add("dst.hbone_addr", orDash(dst_hbone_addr))
+      .add("dst.service", orDash(dst_service))
+      .add("dst.workload", orDash(dst_workload))
+      .add("dst.namespace", orDash(dst_namespace))
+      .add("dst.identity", orDash(dst_identity))
+      .add("authz", authz)
+      .add("policy", orDash(policy))
+      .add("reason", orDash(reason))
+      .add("error", orDash(error))
+      .add("response_flags", orDash(response_flags))
+      .add("bytes_sent", bytes_sent)
+      .add("bytes_recv", bytes_recv)
+      .add("duration_ms",
+           static_cast<uint64_t>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(end - started).count()));
+  return r;
+}
+
+}  // namespace ambit::ztunnel

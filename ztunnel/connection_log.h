@@ -1,0 +1,44 @@
+#pragma once
+// The ztunnel's access-log record: one per connection, written when it ends (or is refused),
+// with Istio ztunnel's field names (docs/observability.md):
+//
+//   start_time direction protocol src.addr src.workload src.namespace src.identity
+//   dst.addr dst.hbone_addr dst.service dst.workload dst.namespace dst.identity
+//   authz policy reason error response_flags bytes_sent bytes_recv duration_ms
+//
+// bytes_sent is what the source sent towards the destination, bytes_recv what it got back.
+// Plain data, filled on the data thread by the proxies; strings are copied out of the
+// configuration so a record outlives a config swap.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/admin/access_log.h"
+#include "ztunnel/metrics.h"
+
+namespace ambit::ztunnel {
+
+struct ConnectionLog {
+  std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::string direction;  // inbound | outbound
+  std::string protocol;   // HBONE | TCP
+  std::string src_addr, src_workload, src_namespace, src_identity;
+  std::string dst_addr, dst_hbone_addr, dst_service, dst_workload, dst_namespace, dst_identity;
+  std::string authz = "allow";  // allow | deny
+  std::string policy;           // the deciding AuthorizationPolicy, ns/name
+  std::string reason;           // why denied or failed, a short fixed phrase
+  std::string error;            // the failure's detail
+  std::string response_flags = "-";
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_recv = 0;
+
+  // Workloads, namespaces, service and identities from the connection's metric labels.
+  void describe(const ConnectionLabels& labels);
+  // The record, with duration_ms measured up to `end`.
+  admin::AccessLogRecord record(
+      std::chrono::steady_clock::time_point end = std::chrono::steady_clock::now()) const;
+};
+
+}  // namespace ambit::ztunnel
