@@ -79,7 +79,34 @@ TEST(LabKube, AgentRunsInKubernetesModeBelowItsNodesKubeletRoot) {
   EXPECT_EQ(flag(agent, "--discovery-address"), "{control_address}");
   EXPECT_EQ(flag(agent, "--token-file"), "{run_dir}/kube/{node}-ambit-token");
   EXPECT_EQ(flag(daemons[1].args, "--discovery-address"), "unix:{state_dir}/run/discovery.sock");
-  EXPECT_EQ(controlAddress(), "172.30.0.1:15012");
+  Topology t;
+  EXPECT_EQ(controlAddress(t), "172.30.0.1:15012");
+  t.options.control_replicas = 2;
+  EXPECT_EQ(controlAddress(t), "ipv4:172.30.0.1:15012,172.30.0.2:15012");
+}
+
+TEST(LabKube, WaypointPodIsDeployedByControlOnlyInKubernetesModeWithAWaypoint) {
+  LabOptions o;
+  o.name = "kt";
+  o.waypoint = true;
+  auto local = buildTopology(o);
+  ASSERT_TRUE(local) << local.error().message;
+  const PodSpec* wp = local->findPod(kWaypointName);
+  ASSERT_NE(wp, nullptr);
+  EXPECT_FALSE(deployedByControl(*local, *wp));
+  o.kubernetes = true;
+  o.kubeconfig = "/admin.kubeconfig";
+  auto kube = buildTopology(o);
+  ASSERT_TRUE(kube) << kube.error().message;
+  wp = kube->findPod(kWaypointName);
+  ASSERT_NE(wp, nullptr);
+  EXPECT_TRUE(deployedByControl(*kube, *wp));
+  EXPECT_FALSE(deployedByControl(*kube, *kube->findPod("client")));
+  // Bound by the user with kubectl in Kubernetes mode, by the lab's YAML in local mode.
+  for (const auto& s : kube->services) EXPECT_EQ(s.labels.count("istio.io/use-waypoint"), 0u);
+  bool bound = false;
+  for (const auto& s : local->services) bound |= s.labels.count("istio.io/use-waypoint") > 0;
+  EXPECT_TRUE(bound);
 }
 
 TEST(LabKube, StateRecordsModeUidsAndExtraPods) {
