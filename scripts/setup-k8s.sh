@@ -161,10 +161,10 @@ fi
 
 # The cluster harness (tests/k8s/cluster) needs these from Debian; Go itself is not packaged
 # in a recent enough version. A node also needs libseccomp-dev (runc) and umoci (the image
-# builder, scripts/build-images.sh).
+# builder, scripts/build-images.sh) and curl (the k8s-node test's client image).
 packages=(openssl python3)
 [[ " ${components[*]} " != *" runc "* ]] || packages+=(libseccomp-dev pkg-config)
-[[ " ${components[*]} " != *" containerd "* ]] || packages+=(umoci)
+[[ " ${components[*]} " != *" containerd "* ]] || packages+=(umoci curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

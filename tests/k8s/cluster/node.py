@@ -86,9 +86,11 @@ class NodeCluster(base.Cluster):
                                     "scripts/setup-k8s.sh --node")
         clean_stale_nodes()
         p = self.pki
-        # The apiserver reaches the kubelet (logs, exec) as cluster-admin.
+        # The apiserver reaches the kubelet (logs, exec) as cluster-admin, at its InternalIP
+        # (the node's name resolves nowhere).
         super().up(bin_dir, etcd_args, [f"--kubelet-client-certificate={p.admin_cert}",
                                         f"--kubelet-client-key={p.admin_key}",
+                                        "--kubelet-preferred-address-types=InternalIP",
                                         *apiserver_args], timeout, owner_pid)
         self.state["node"] = {
             "name": NODE_NAME, "ip": node_ip(), "pod_cidr": POD_CIDR,
@@ -182,6 +184,9 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
   sandbox = '{self.node["images"].get("pause", "")}'
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # A process without CAP_SYS_RESOURCE (this sandboxed host) cannot lower oom_score_adj below
+  # its own; the pods then get containerd's instead of -998 and runc init does not fail.
+  restrict_oom_score_adj = {str(restrict_oom_score_adj()).lower()}
   cdi_spec_dirs = []
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = 'io.containerd.runc.v2'
@@ -386,8 +391,8 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
 
     def teardown(self, keep: str | None = None) -> None:
         self.teardown_node()
+        cleanup.unregister(self.root)  # the host is clean; what is left is the root itself
         super().teardown(keep)
-        cleanup.unregister(self.root)
 
     def down(self) -> None:
         if not os.path.exists(self.root):
@@ -396,6 +401,15 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
         self.teardown_node()
         super().down()
         cleanup.unregister(self.root)
+
+
+def restrict_oom_score_adj() -> bool:
+    """Whether this process lacks CAP_SYS_RESOURCE (bit 24), needed to lower oom_score_adj."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return not int(line.split()[1], 16) & (1 << 24)
+    return True
 
 
 def image_tag() -> str:
