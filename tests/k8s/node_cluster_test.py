@@ -8,7 +8,8 @@ ambit-sample-app (2 replicas) runs with pod IPs from the node's pod CIDR, its pr
 the cgroup2 directory the agent computes (agent/kubelet_cgroup.h), and a client pod reaches both
 replicas over the bridge without NAT. `down`, the watchdog after its owner is SIGKILLed, and the
 next start after the owner and the watchdog were both SIGKILLed all leave no process, mount,
-cgroup, netns, bridge, veth, log link or changed sysctl. Needs root and the components of
+cgroup, netns, bridge, veth, log link or changed sysctl; a component that fails to start is
+named in the error, with its log, and the host is left clean too. Needs root and the components of
 `scripts/setup-k8s.sh --node`; exits 77 (skipped, loudly) without them. Run under
 flock /tmp/ambit-e2e.lock.
 """
@@ -207,6 +208,31 @@ class RealNodeTest(unittest.TestCase):
         self.assertEqual([a["pod"] for a in answers], [p["metadata"]["name"] for p in pods])
         for answer in answers:  # straight over the bridge: the peer is the client pod itself
             self.assertEqual(answer["peer"].rsplit(":", 1)[0], client_ip, answer)
+
+
+class FailedStartTest(unittest.TestCase):
+    def test_a_component_that_fails_is_named_and_the_host_is_left_clean(self):
+        real = k8s.default_bin_dir()
+        with tempfile.TemporaryDirectory(prefix="ambit-node-bin-") as bin_dir:
+            for name in os.listdir(real):
+                if not name.startswith(".") and name != "kubelet":
+                    os.symlink(os.path.join(real, name), os.path.join(bin_dir, name))
+            with open(os.path.join(bin_dir, "kubelet"), "w", encoding="utf-8") as f:
+                f.write("#!/bin/sh\necho 'this kubelet refuses to start'\nexit 3\n")
+            os.chmod(os.path.join(bin_dir, "kubelet"), 0o755)
+            root = tempfile.mkdtemp(prefix="ambit-node-")
+            os.rmdir(root)
+            node = k8s_node.NodeCluster(root)
+            try:
+                with self.assertRaises(k8s.ClusterError) as error:
+                    node.up(bin_dir, owner_pid=os.getpid())
+            finally:
+                state = read_state(root)
+                node.down()
+        self.assertEqual(error.exception.component, "kubelet")
+        self.assertIn("exited with code 3", str(error.exception))
+        self.assertIn("this kubelet refuses to start", str(error.exception))
+        self.assertEqual(host_leftovers(root, state), [])
 
 
 class KilledNodeTest(unittest.TestCase):

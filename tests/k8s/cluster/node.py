@@ -32,6 +32,9 @@ import processes
 NODE_NAME = "ambit-node"
 POD_CIDR = "10.244.0.0/24"
 CGROUP_ROOT = "/ambit-k8s-node"
+# All pods together: the kubelet limits its kubepods cgroup to the node's allocatable memory,
+# here what systemReserved leaves of the host's (the machine is shared).
+POD_MEMORY_BUDGET_KIB = 2 * 1024 * 1024
 REPO = base.REPO
 # The kubelet sets these (setupKernelTunables) and the bridge plugin ip_forward: restored on down.
 SYSCTLS = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
@@ -301,6 +304,8 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             "serializeImagePulls": False, "syncFrequency": "10s",
             "nodeStatusUpdateFrequency": "5s", "fileCheckFrequency": "20s",
             "kubeAPIQPS": 50, "kubeAPIBurst": 100,
+            "systemReserved": {"memory": f"{reserved_memory_kib()}Ki", "cpu": "500m"},
+            "enforceNodeAllocatable": ["pods"],
         }
 
     def _start_kubelet(self, timeout: float) -> None:
@@ -401,6 +406,13 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
         self.teardown_node()
         super().down()
         cleanup.unregister(self.root)
+
+
+def reserved_memory_kib() -> int:
+    """What systemReserved keeps from the pods so that they share POD_MEMORY_BUDGET_KIB."""
+    with open("/proc/meminfo", encoding="ascii") as f:
+        total = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    return max(0, total - POD_MEMORY_BUDGET_KIB)
 
 
 def restrict_oom_score_adj() -> bool:
