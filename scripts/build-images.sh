@@ -17,7 +17,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "build-images: $*" >&2; exit 1; }
 
 out="$ROOT/build/images"
-tag=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' "$ROOT/deploy/helm/ambit/Chart.yaml")
+tag=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' \
+  "$ROOT/deploy/helm/ambit/Chart.yaml")
 socket="" ctr=""
 binaries=()
 while (($#)); do
@@ -35,7 +36,8 @@ done
 ((${#binaries[@]})) || die "no binaries given (see --help)"
 [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'$tag' is not an image tag"
 [[ -z "$socket" || -x "$ctr" ]] || die "--import needs --ctr with an executable ctr"
-command -v umoci >/dev/null || die "needs umoci (apt-get install umoci; scripts/setup-k8s.sh --node)"
+command -v umoci >/dev/null ||
+  die "needs umoci (apt-get install umoci, or scripts/setup-k8s.sh --node)"
 
 mkdir -p "$out"
 work=$(mktemp -d "$out/.work.XXXXXX")
@@ -51,7 +53,10 @@ copy_into() {
 # the dynamic loader included. A static binary has none.
 libraries_of() {
   local output
-  output=$(ldd "$1" 2>&1) || { [[ "$output" == *"not a dynamic executable"* ]] && return 0; die "ldd $1: $output"; }
+  if ! output=$(ldd "$1" 2>&1); then
+    [[ "$output" == *"not a dynamic executable"* ]] && return 0
+    die "ldd $1: $output"
+  fi
   if grep -q "not found" <<<"$output"; then die "$1: a library is missing: $output"; fi
   awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$output" | sort -u
 }

@@ -72,7 +72,8 @@ package_of() {
     runc) echo github.com/opencontainers/runc ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
     cni/host-local) echo github.com/containernetworking/plugins/plugins/ipam/host-local ;;
-    cni/bridge | cni/loopback) echo "github.com/containernetworking/plugins/plugins/main/${1#cni/}" ;;
+    cni/bridge | cni/loopback)
+      echo "github.com/containernetworking/plugins/plugins/main/${1#cni/}" ;;
     *) die "unknown component '$1' (known: ${ALL_COMPONENTS[*]})" ;;
   esac
 }
@@ -96,11 +97,12 @@ ldflags_of() {
     etcd|etcdctl)
       flags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION" ;;
     containerd*|ctr)
-      flags+=" -X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION#v}"
-      flags+=" -X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2" ;;
+      pkg=github.com/containerd/containerd/v2
+      flags+=" -X $pkg/version.Version=${CONTAINERD_VERSION#v} -X $pkg/version.Package=$pkg" ;;
     crictl) flags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" ;;
     cni/*)
-      flags+=" -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" ;;
+      pkg=github.com/containernetworking/plugins/pkg/utils/buildversion
+      flags+=" -X $pkg.BuildVersion=$CNI_PLUGINS_VERSION" ;;
   esac
   echo "$flags"
 }

@@ -47,7 +47,8 @@ def deployment(name: str, replicas: int) -> str:
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {
                      "terminationGracePeriodSeconds": 2,
                      "containers": [{
-                         "name": "app", "image": "localhost/ambit-sample-app:" + k8s_node.image_tag(),
+                         "name": "app",
+                         "image": "localhost/ambit-sample-app:" + k8s_node.image_tag(),
                          "imagePullPolicy": "Never",
                          "args": ["--port=8080", "--threads=1", "--pod=$(POD_NAME)"],
                          "env": [{"name": "POD_NAME", "valueFrom": {

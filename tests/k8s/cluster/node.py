@@ -19,6 +19,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -144,9 +145,10 @@ class NodeCluster(base.Cluster):
     def _start_control_plane_daemons(self, timeout: float) -> None:
         p = self.pki
         kcm_port, scheduler_port = base.free_port(), base.free_port()
+        kcm_kubeconfig = self._component_kubeconfig("controller-manager",
+                                                     "system:kube-controller-manager")
         kcm = self._launch_node_daemon("kube-controller-manager", [
-            self.binary("kube-controller-manager"),
-            f"--kubeconfig={self._component_kubeconfig('controller-manager', 'system:kube-controller-manager')}",
+            self.binary("kube-controller-manager"), f"--kubeconfig={kcm_kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={kcm_port}",
             f"--cert-dir={self.path('controller-manager-certs')}",
             f"--service-account-private-key-file={p.sa_signing_key}",
@@ -184,7 +186,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = '{self.node["images"].get("pause", "")}'
+  sandbox = '{self.node["images"]["ambit-pause"]}'
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
   # A process without CAP_SYS_RESOURCE (this sandboxed host) cannot lower oom_score_adj below
@@ -207,7 +209,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
 
     def _start_containerd(self, timeout: float) -> None:
         tag = image_tag()
-        self.state["node"]["images"]["pause"] = f"localhost/ambit-pause:{tag}"
+        self.state["node"]["images"]["ambit-pause"] = f"localhost/ambit-pause:{tag}"
         self._save()
         os.makedirs(self.path("containerd"))
         os.makedirs(self.path("s"))
@@ -238,10 +240,9 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise base.ClusterError("images", f"build-images.sh failed: {result.stderr.strip()}")
-        for b in binaries:
-            name = "ambit-pause" if b == "pause" else os.path.basename(b)
-            self.state["node"]["images"][b if b == "pause" else name] = (
-                f"localhost/{name}:{image_tag()}")
+        for binary in binaries:  # the names build-images.sh gives them
+            name = "ambit-pause" if binary == "pause" else os.path.basename(binary)
+            self.state["node"]["images"][name] = f"localhost/{name}:{image_tag()}"
         self._save()
 
     def _write_cni_config(self) -> None:
@@ -361,16 +362,24 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             return
         errors = []
         daemons = {d.name: d for d in self.daemons()}
+        def stop(name: str) -> None:
+            try:
+                if name in daemons:
+                    processes.stop(daemons[name])
+            except (OSError, RuntimeError) as e:
+                errors.append(str(e))
+
         for name in NODE_DAEMONS[:3]:
-            if name in daemons:
-                processes.stop(daemons[name])
+            stop(name)
         containerd = daemons.get("containerd")
         if containerd and processes.is_running(containerd):
             try:  # the orderly way first: CNI DEL, runc delete, unmounts
-                self.crictl("rmp", "--all", "--force", timeout=90)
+                rmp = self.crictl("rmp", "--all", "--force", timeout=90)
+                if rmp.returncode != 0:  # what it could not remove, the steps below do
+                    print(f"node cleanup: crictl rmp: {rmp.stderr.strip()}", file=sys.stderr)
             except subprocess.SubprocessError as e:
-                errors.append(f"crictl rmp: {e}")
-            processes.stop(containerd)
+                print(f"node cleanup: crictl rmp: {e}", file=sys.stderr)
+        stop("containerd")
         sockets = cleanup.shim_sockets(node["containerd_state"])
         for problem in (
                 cleanup.kill_all(lambda: cleanup.pids_in_cgroups(node["cgroup_root"]),
