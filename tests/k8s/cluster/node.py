@@ -380,7 +380,6 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             except subprocess.SubprocessError as e:
                 print(f"node cleanup: crictl rmp: {e}", file=sys.stderr)
         stop("containerd")
-        sockets = cleanup.shim_sockets(node["containerd_state"])
         for problem in (
                 cleanup.kill_all(lambda: cleanup.pids_in_cgroups(node["cgroup_root"]),
                                  "processes in the node's cgroups"),
@@ -388,9 +387,6 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
                                  "containerd shims")):
             if problem:
                 errors.append(problem)
-        for socket_path in sockets:
-            if not socket_path.startswith(self.root + "/") and os.path.exists(socket_path):
-                os.unlink(socket_path)
         left = cleanup.unmount_all_under(self.root)
         if left:
             errors.append(f"mounts that would not go: {left}")

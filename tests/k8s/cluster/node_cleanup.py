@@ -7,13 +7,14 @@ stale root all do the same thing. What the node leaves on the host, and where it
   pod sandboxes and containers   crictl rmp (CNI DEL, runc delete) while containerd runs;
                                  then SIGKILL to every process in the node's cgroups and to
                                  the shims whose -address is the node's containerd socket
-  mounts (rootfs, netns, tmpfs)  all under the root (netns_mounts_under_state_dir): unmounted
-                                 deepest first; the root is refused removal while one remains
+  mounts (rootfs, netns, shm,    all under the root (netns_mounts_under_state_dir, the shims'
+  projected volumes)             socket_dir too): unmounted deepest first; the root is refused
+                                 removal while one remains
   cgroups                        all below the kubelet's cgroupRoot in every hierarchy
   network                        the node's bridge and the veths on it; the bridge plugin adds
                                  no iptables/nft rules (ipMasq false, no portmap)
   sysctls                        the kubelet's kernel tunables and ip_forward, restored
-  files outside the root         /var/log/containers links into the root; shim sockets
+  files outside the root         /var/log/containers links into the root; the registry entry
 """
 
 import ctypes
@@ -192,22 +193,6 @@ def restore_sysctls(values: dict[str, str]) -> str | None:
         except OSError as e:
             errors.append(f"{name}={value}: {e}")
     return "sysctls not restored: " + "; ".join(errors) if errors else None
-
-
-def shim_sockets(containerd_state: str) -> list[str]:
-    """The shims' socket files (outside the root) named in the task bundles' address files."""
-    sockets = []
-    for address in glob.glob(os.path.join(containerd_state, "io.containerd.runtime.v2.task",
-                                          "*", "*", "address")):
-        try:
-            with open(address, encoding="utf-8") as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        for prefix in ("unix://", "ttrpc+unix://"):
-            if text.startswith(prefix):
-                sockets.append(text[len(prefix):])
-    return sockets
 
 
 def remove_container_log_links(root: str) -> None:
