@@ -318,10 +318,15 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
         os.makedirs(self.path("kubelet"), exist_ok=True)
         with open(config, "w", encoding="utf-8") as f:
             json.dump(self._kubelet_config(port, healthz_port), f, indent=2)
+        # No sbin on the kubelet's PATH: where iptables is installed, the kubelet would add its
+        # KUBE-FIREWALL/KUBE-IPTABLES-HINT chains to the host's tables (kubelet_network_linux.go);
+        # without the binary it logs "No iptables support" and adds nothing. What it runs
+        # (mount, umount) is in /usr/bin.
         daemon = self._launch_node_daemon("kubelet", [
             self.binary("kubelet"), f"--config={config}", f"--kubeconfig={kubeconfig}",
             f"--root-dir={self.path('kubelet', 'root')}",
-            f"--hostname-override={NODE_NAME}", f"--node-ip={self.node['ip']}", "--v=1"])
+            f"--hostname-override={NODE_NAME}", f"--node-ip={self.node['ip']}", "--v=1"],
+            {"PATH": "/usr/local/bin:/usr/bin:/bin"})
         self._wait(daemon, lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz"), timeout)
         self._wait(daemon, self.node_ready, timeout, "the node Ready")
 
