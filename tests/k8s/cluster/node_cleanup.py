@@ -230,5 +230,6 @@ def register(root: str) -> None:
 def unregister(root: str) -> None:
     try:
         os.unlink(registry_path(root))
-    except FileNotFoundError:
+        os.rmdir(REGISTRY)  # the last node's entry: nothing of ambit's stays in /run
+    except (FileNotFoundError, OSError):
         pass
