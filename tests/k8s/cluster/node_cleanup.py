@@ -231,5 +231,5 @@ def unregister(root: str) -> None:
     try:
         os.unlink(registry_path(root))
         os.rmdir(REGISTRY)  # the last node's entry: nothing of ambit's stays in /run
-    except (FileNotFoundError, OSError):
+    except OSError:  # no entry, or other nodes' entries remain
         pass
