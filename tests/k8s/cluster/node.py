@@ -51,13 +51,17 @@ NODE_DAEMONS = ("kubelet", "kube-scheduler", "kube-controller-manager", "contain
 
 
 def node_ip() -> str:
-    """The host's source address towards the default route: the node's InternalIP (the kubelet
-    refuses loopback)."""
-    out = subprocess.run(["ip", "-4", "-j", "route", "get", "192.0.2.255"], capture_output=True,
-                         text=True, check=True).stdout
-    routes = json.loads(out)
+    """The host's source address towards its default gateway: the node's InternalIP (the
+    kubelet refuses loopback)."""
+    def ip_json(*args: str) -> list[dict]:
+        return json.loads(subprocess.run(["ip", "-4", "-j", *args], capture_output=True,
+                                         text=True, check=True).stdout or "[]")
+
+    gateways = [r["gateway"] for r in ip_json("route", "show", "default") if "gateway" in r]
+    routes = ip_json("route", "get", gateways[0]) if gateways else []
     if not routes or "prefsrc" not in routes[0]:
-        raise base.ClusterError("node", f"no IPv4 source address for the default route: {out}")
+        raise base.ClusterError("node", "no IPv4 default route with a source address: the "
+                                "node needs a non-loopback address for its InternalIP")
     return routes[0]["prefsrc"]
 
 
@@ -115,7 +119,11 @@ class NodeCluster(base.Cluster):
             self._import_images(["pause", *images])
             self._start_kubelet(timeout)
         except BaseException:
-            self.teardown_node()
+            # The logs stay for the caller; `down` (or the watchdog) removes the root.
+            try:
+                self.teardown_node()
+            except base.ClusterError as e:  # the start's error is the one to report
+                print(f"node cleanup after a failed start: {e}", file=sys.stderr)
             self.stop_daemons(keep=base.WATCHDOG)
             raise
 
