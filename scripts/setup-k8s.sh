@@ -177,7 +177,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod")
+# The newest `go` line of the modules built from (the node's dependencies need a newer patch).
+need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" | sort -V | tail -1)
 command -v go >/dev/null ||
   die "needs the Go toolchain ('go' on PATH, go $need or newer; bookworm's golang package is" \
     "older: install it from go.dev/dl)"
@@ -185,7 +186,7 @@ export GOTOOLCHAIN=local
 GO_VERSION=$(go env GOVERSION)
 go_newer_or_equal() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$2" ]]; }
 go_newer_or_equal "${GO_VERSION#go}" "$need" ||
-  die "$GO_VERSION is older than the go $need that $TOOLS/go.mod needs"
+  die "$GO_VERSION is older than the go $need that $TOOLS/go.mod or $NODE_TOOLS/go.mod needs"
 
 mkdir -p "$BIN_DIR" 2>/dev/null && [[ -w "$BIN_DIR" ]] ||
   die "cannot write $BIN_DIR (run as root or set AMBIT_K8S_BIN to a writable directory)"
