@@ -1,3 +1,14 @@
+// The node runtime for ambit's real-node tests (tests/k8s/cluster/node.py), built from Go
+// modules through the module proxy by `scripts/setup-k8s.sh --node`. Nothing here is linked
+// into ambit. A module of its own: containerd's and cri-tools' dependency graphs would move the
+// Kubernetes pins in ../go.mod.
+//
+// The pins are the requirements on github.com/containerd/containerd/v2 (containerd,
+// containerd-shim-runc-v2, ctr), github.com/opencontainers/runc, github.com/containernetworking/
+// plugins (bridge, host-local, loopback) and sigs.k8s.io/cri-tools (crictl), chosen to work with
+// the kubelet of ../go.mod (cri-tools follows the Kubernetes minor; containerd 2.x speaks CRI
+// v1). To move one: `go get <module>@<version>`, `go mod tidy`; setup-k8s.sh then rebuilds
+// what changed.
 module ambit/tests/k8s/tools/node
 
 go 1.26.8
