@@ -14,8 +14,9 @@
 #
 # Binaries land in ${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/<kubernetes version>}; the CNI
 # plugins in its cni/ subdirectory. The node's runtime (containerd, runc, CNI plugins, crictl) is
-# pinned in tests/k8s/tools/node/go.mod, a module of its own: its dependency graph would move the
-# Kubernetes pins. Nothing is ever checked out from git; everything comes through the proxy.
+# pinned in tests/k8s/tools/node/go.mod, a module of its own so that the two dependency graphs
+# cannot move each other's pins. Nothing is checked out from git; everything comes through the
+# proxy.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"

@@ -1,7 +1,7 @@
 // The node runtime for ambit's real-node tests (tests/k8s/cluster/node.py), built from Go
 // modules through the module proxy by `scripts/setup-k8s.sh --node`. Nothing here is linked
-// into ambit. A module of its own: containerd's and cri-tools' dependency graphs would move the
-// Kubernetes pins in ../go.mod.
+// into ambit. A module of its own, so that its dependency graph (containerd's, cri-tools' own
+// k8s.io/* requirements) and that of ../go.mod cannot move each other's pins.
 //
 // The pins are the requirements on github.com/containerd/containerd/v2 (containerd,
 // containerd-shim-runc-v2, ctr), github.com/opencontainers/runc, github.com/containernetworking/
