@@ -6,34 +6,61 @@
 #
 #   scripts/setup-k8s.sh                      kube-apiserver kubectl etcd helm (what tests use now)
 #   scripts/setup-k8s.sh kubelet kube-scheduler ...   only the named components
+#   scripts/setup-k8s.sh --node               what a real node needs besides the default set:
+#                                             the Kubernetes daemons, containerd, runc, CNI, crictl
 #   scripts/setup-k8s.sh --all                every component listed below
 #   scripts/setup-k8s.sh --check [names]      exit 0 if built and current, else 1 naming what is not
 #   scripts/setup-k8s.sh --print-bin-dir      the directory the binaries land in
 #
-# Binaries land in ${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/<kubernetes version>}.
+# Binaries land in ${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/<kubernetes version>}; the CNI
+# plugins in its cni/ subdirectory. The node's runtime (containerd, runc, CNI plugins, crictl) is
+# pinned in tests/k8s/tools/node/go.mod, a module of its own so that the two dependency graphs
+# cannot move each other's pins. Nothing is checked out from git; everything comes through the
+# proxy.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"
+NODE_TOOLS="$TOOLS/node"
 DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
-ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl kube-controller-manager kube-scheduler kubelet)
+NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet containerd containerd-shim-runc-v2
+  ctr runc crictl cni/bridge cni/host-local cni/loopback)
+ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}")
 
 die() { echo "setup-k8s: $*" >&2; exit 1; }
 
-# The version go.mod requires for a module (read without running go, so --check needs no Go).
+# The version a go.mod requires for a module (read without running go, so --check needs no Go).
 pinned() {
-  local v
-  v=$(awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$TOOLS/go.mod")
-  [[ -n "$v" ]] || die "$1 is not required in $TOOLS/go.mod"
+  local v dir=${2:-$TOOLS}
+  v=$(awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$dir/go.mod")
+  [[ -n "$v" ]] || die "$1 is not required in $dir/go.mod"
   echo "$v"
 }
 
 K8S_VERSION=$(pinned k8s.io/kubernetes)
 HELM_VERSION=$(pinned helm.sh/helm/v4)
 ETCD_VERSION=$(pinned go.etcd.io/etcd/server/v3)
+CONTAINERD_VERSION=$(pinned github.com/containerd/containerd/v2 "$NODE_TOOLS")
+CNI_PLUGINS_VERSION=$(pinned github.com/containernetworking/plugins "$NODE_TOOLS")
+CRI_TOOLS_VERSION=$(pinned sigs.k8s.io/cri-tools "$NODE_TOOLS")
 BIN_DIR=${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/$K8S_VERSION}
-# Static binaries (as the projects' releases are), no local paths or VCS state inside.
+# Static binaries (as the projects' releases are), no local paths or VCS state inside; runc is
+# the exception (cgo_of).
 export CGO_ENABLED=0
 GO_BUILD_FLAGS=(-trimpath -buildvcs=false)
+
+# The module directory a component is built in.
+module_dir_of() {
+  case "$1" in
+    containerd* | ctr | runc | crictl | cni/*) echo "$NODE_TOOLS" ;;
+    *) echo "$TOOLS" ;;
+  esac
+}
+
+# runc links libseccomp (cgo, Debian's libseccomp-dev): containerd hands it the RuntimeDefault
+# seccomp profile of every pod that asks for one (the chart's pods do), and a runc built without
+# seccomp refuses such a container instead of running it unconfined.
+cgo_of() { [[ $1 == runc ]] && echo 1 || echo 0; }
+tags_of() { [[ $1 == runc ]] && echo seccomp || true; }
 
 package_of() {
   case "$1" in
@@ -42,6 +69,12 @@ package_of() {
     etcd) echo go.etcd.io/etcd/server/v3 ;;
     etcdctl) echo go.etcd.io/etcd/etcdctl/v3 ;;
     helm) echo helm.sh/helm/v4/cmd/helm ;;
+    containerd | containerd-shim-runc-v2 | ctr) echo "github.com/containerd/containerd/v2/cmd/$1" ;;
+    runc) echo github.com/opencontainers/runc ;;
+    crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
+    cni/host-local) echo github.com/containernetworking/plugins/plugins/ipam/host-local ;;
+    cni/bridge | cni/loopback)
+      echo "github.com/containernetworking/plugins/plugins/main/${1#cni/}" ;;
     *) die "unknown component '$1' (known: ${ALL_COMPONENTS[*]})" ;;
   esac
 }
@@ -64,6 +97,13 @@ ldflags_of() {
       flags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
     etcd|etcdctl)
       flags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION" ;;
+    containerd*|ctr)
+      pkg=github.com/containerd/containerd/v2
+      flags+=" -X $pkg/version.Version=${CONTAINERD_VERSION#v} -X $pkg/version.Package=$pkg" ;;
+    crictl) flags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" ;;
+    cni/*)
+      pkg=github.com/containernetworking/plugins/pkg/utils/buildversion
+      flags+=" -X $pkg.BuildVersion=$CNI_PLUGINS_VERSION" ;;
   esac
   echo "$flags"
 }
@@ -72,14 +112,20 @@ ldflags_of() {
 # and the flags (BUILD_DATE follows from the pins, so it is left out and --check needs no Go),
 # then the Go toolchain that built it.
 pins_of() {
-  { grep -v '^[[:space:]]*//' "$TOOLS/go.mod"; cat "$TOOLS/go.sum"; echo "$1"
-    echo "CGO_ENABLED=$CGO_ENABLED ${GO_BUILD_FLAGS[*]}"; BUILD_DATE= ldflags_of "$1"; } |
+  local dir flags="CGO_ENABLED=$(cgo_of "$1") ${GO_BUILD_FLAGS[*]}"
+  dir=$(module_dir_of "$1")
+  [[ -z "$(tags_of "$1")" ]] || flags+=" -tags $(tags_of "$1")"
+  { grep -v '^[[:space:]]*//' "$dir/go.mod"; cat "$dir/go.sum"; echo "$1"
+    echo "$flags"; BUILD_DATE= ldflags_of "$1"; } |
     sha256sum | cut -d' ' -f1
 }
 
+# Where the record of a binary's pins lives: beside it, hidden (cni/bridge -> cni/.bridge.stamp).
+stamp_file() { echo "$BIN_DIR/$(dirname "$1")/.$(basename "$1").stamp"; }
+
 # "<pins> <go version>" of a built binary, empty when it was never built.
 stamp_in_bin_dir() {
-  [[ -x "$BIN_DIR/$1" && -f "$BIN_DIR/.$1.stamp" ]] && cat "$BIN_DIR/.$1.stamp" || true
+  [[ -x "$BIN_DIR/$1" && -f "$(stamp_file "$1")" ]] && cat "$(stamp_file "$1")" || true
 }
 
 mode=build
@@ -87,9 +133,10 @@ components=()
 for arg in "$@"; do
   case "$arg" in
     --all) components+=("${ALL_COMPONENTS[@]}") ;;
+    --node) components+=("${NODE_COMPONENTS[@]}") ;;
     --check) mode=check ;;
     --print-bin-dir) echo "$BIN_DIR"; exit 0 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg'" ;;
     *) package_of "$arg" >/dev/null; components+=("$arg") ;;
   esac
@@ -116,9 +163,13 @@ if [[ $mode == check ]]; then
 fi
 
 # The cluster harness (tests/k8s/cluster) needs these from Debian; Go itself is not packaged
-# in a recent enough version.
+# in a recent enough version. A node also needs libseccomp-dev (runc) and umoci (the image
+# builder, scripts/build-images.sh) and curl (the k8s-node test's client image).
+packages=(openssl python3)
+[[ " ${components[*]} " != *" runc "* ]] || packages+=(libseccomp-dev pkg-config)
+[[ " ${components[*]} " != *" containerd "* ]] || packages+=(umoci curl)
 missing=()
-for p in openssl python3; do
+for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -127,7 +178,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod")
+# The newest `go` line of the modules built from (the node's dependencies need a newer patch).
+need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" | sort -V | tail -1)
 command -v go >/dev/null ||
   die "needs the Go toolchain ('go' on PATH, go $need or newer; bookworm's golang package is" \
     "older: install it from go.dev/dl)"
@@ -135,7 +187,7 @@ export GOTOOLCHAIN=local
 GO_VERSION=$(go env GOVERSION)
 go_newer_or_equal() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$2" ]]; }
 go_newer_or_equal "${GO_VERSION#go}" "$need" ||
-  die "$GO_VERSION is older than the go $need that $TOOLS/go.mod needs"
+  die "$GO_VERSION is older than the go $need that $TOOLS/go.mod or $NODE_TOOLS/go.mod needs"
 
 mkdir -p "$BIN_DIR" 2>/dev/null && [[ -w "$BIN_DIR" ]] ||
   die "cannot write $BIN_DIR (run as root or set AMBIT_K8S_BIN to a writable directory)"
@@ -143,6 +195,10 @@ exec 9>"$BIN_DIR/.lock"
 flock 9 # another checkout building into the same directory finishes first
 
 cd "$TOOLS"
+[[ " ${components[*]} " != *" containerd "* ]] ||
+  echo "setup-k8s: node runtime: containerd $CONTAINERD_VERSION, runc" \
+    "$(pinned github.com/opencontainers/runc "$NODE_TOOLS"), CNI plugins $CNI_PLUGINS_VERSION," \
+    "cri-tools $CRI_TOOLS_VERSION"
 # The release date of the pinned kubernetes module: reproducible, unlike the build time.
 BUILD_DATE=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
 echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION" \
@@ -154,9 +210,12 @@ for c in "${components[@]}"; do
   fi
   start=$SECONDS
   package=$(package_of "$c")
-  go build "${GO_BUILD_FLAGS[@]}" -ldflags "$(ldflags_of "$c")" -o "$BIN_DIR/.$c.tmp" "$package" ||
+  tmp="$BIN_DIR/$(dirname "$c")/.$(basename "$c").tmp"
+  mkdir -p "$(dirname "$tmp")"
+  (cd "$(module_dir_of "$c")" && CGO_ENABLED=$(cgo_of "$c") go build "${GO_BUILD_FLAGS[@]}" \
+    -tags "$(tags_of "$c")" -ldflags "$(ldflags_of "$c")" -o "$tmp" "$package") ||
     die "building $c ($package) failed"
-  mv -f "$BIN_DIR/.$c.tmp" "$BIN_DIR/$c"
-  echo "$(pins_of "$c") $GO_VERSION" >"$BIN_DIR/.$c.stamp"
+  mv -f "$tmp" "$BIN_DIR/$c"
+  echo "$(pins_of "$c") $GO_VERSION" >"$(stamp_file "$c")"
   echo "setup-k8s: built $c in $((SECONDS - start)) s"
 done

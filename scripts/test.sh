@@ -3,9 +3,11 @@
 # e2e, bench, k8s). Needs root: kernel and e2e tests attach real BPF programs in throwaway
 # namespaces/cgroups.
 #   scripts/test.sh                 everything
-#   scripts/test.sh -L unit         one label (unit | interop | kernel | e2e | bench | k8s)
+#   scripts/test.sh -L unit         one label (unit | interop | kernel | e2e | bench | k8s |
+#                                   k8s-node)
 #   scripts/test.sh -R Config       tests whose name matches a regex
-# The Kubernetes components (label k8s) are built first when every test or a k8s one runs.
+# The Kubernetes components (label k8s) are built first when every test or a k8s one runs, and
+# the node's (containerd, runc, CNI, crictl, kubelet; label k8s-node) too when that label runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $EUID -ne 0 ]]; then
@@ -16,6 +18,9 @@ scripts/setup.sh
 scripts/build.sh
 if [[ $# -eq 0 || "$*" == *k8s* ]]; then
   scripts/setup-k8s.sh
+fi
+if [[ $# -eq 0 || "$*" == *k8s-node* ]]; then
+  scripts/setup-k8s.sh --node
 fi
 cd "${AMBIT_BUILD_DIR:-build}"
 ctest --output-on-failure --no-tests=error "$@"

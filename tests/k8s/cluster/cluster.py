@@ -3,6 +3,7 @@
 
     cluster.py up --root DIR [--bin-dir D] [--owner-pid PID]
                   [--etcd-arg=--x=y ...] [--apiserver-arg=--x=y ...]
+                  [--node [--image BINARY ...]]     (a real node too: node.py)
     cluster.py down --root DIR
     cluster.py status --root DIR
     cluster.py token --root DIR -n NAMESPACE SERVICE_ACCOUNT [--audience A ...] [--duration 10m]
@@ -170,10 +171,7 @@ class Cluster:
         """The watchdog's loop: `down` once the owner is gone; ends when the root is gone."""
         while os.path.exists(self.state_path):
             if not processes.is_running(owner):
-                with open(self.state_path, encoding="utf-8") as f:
-                    self.state = json.load(f)
-                self.stop_daemons(keep=WATCHDOG)
-                shutil.rmtree(self.root, ignore_errors=True)
+                open_cluster(self.root).teardown(keep=WATCHDOG)
                 return
             time.sleep(1.0)
 
@@ -276,6 +274,11 @@ class Cluster:
         if errors:
             raise ClusterError("cluster", "; ".join(errors))
 
+    def teardown(self, keep: str | None = None) -> None:
+        """The watchdog's `down`: stops the daemons but `keep` (itself) and removes the root."""
+        self.stop_daemons(keep=keep)
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def down(self) -> None:
         if not os.path.exists(self.root):
             return
@@ -371,6 +374,15 @@ class Cluster:
 
 
 
+def open_cluster(root: str) -> Cluster:
+    """The Cluster at root, a node.NodeCluster when it runs a real node (its state says so)."""
+    cluster = Cluster(root)
+    if cluster.state.get("node") is not None:
+        import node  # noqa: PLC0415 (node imports this module)
+        return node.NodeCluster(root)
+    return cluster
+
+
 def run_unittests(setup_script: str) -> int:
     """The main of a Python k8s test: exit 77 (skipped, loudly) when the Kubernetes components
     are not built, else run the module's unittest cases and return 0 or 1."""
@@ -396,6 +408,10 @@ def main() -> int:
     up.add_argument("--apiserver-arg", action="append", default=[], help="extra apiserver flag")
     up.add_argument("--timeout", type=float, default=180.0, help="readiness wait per component")
     up.add_argument("--owner-pid", type=int, help="`down` by itself once this process is gone")
+    up.add_argument("--node", action="store_true",
+                    help="also a real node: controller-manager, scheduler, containerd, kubelet")
+    up.add_argument("--image", action="append", default=[],
+                    help="with --node: a binary to build an image of and import (repeatable)")
     watch = commands["watch"]  # the watchdog's own entry point
     watch.add_argument("--owner-pid", type=int, required=True)
     watch.add_argument("--owner-start-time", type=int, required=True)
@@ -406,13 +422,17 @@ def main() -> int:
     token.add_argument("--duration", default="10m")
     args = parser.parse_args()
 
-    cluster = Cluster(args.root)
+    cluster = open_cluster(args.root)
+    if args.command == "up" and args.node:
+        import node  # noqa: PLC0415
+        cluster = node.NodeCluster(args.root)
     try:
         if args.command not in ("up", "down"):
             cluster.require_state()
         if args.command == "up":
+            extra = {"images": args.image} if args.node else {}
             cluster.up(args.bin_dir or default_bin_dir(), args.etcd_arg, args.apiserver_arg,
-                       args.timeout, args.owner_pid)
+                       args.timeout, args.owner_pid, **extra)
             print(f"cluster up: {cluster.server} (etcd {cluster.etcd_url})\n"
                   f"export KUBECONFIG={cluster.kubeconfig}")
         elif args.command == "down":
@@ -431,7 +451,7 @@ def main() -> int:
             cluster.watch(owner)
         elif args.command == "compact-etcd":
             print(f"etcd compacted at revision {cluster.compact_etcd()}")
-    except (ClusterError, pki_lib.PkiError) as e:
+    except (ClusterError, pki_lib.PkiError, RuntimeError) as e:
         print(f"cluster.py {args.command}: {e}", file=sys.stderr)
         return 1
     return 0

@@ -110,3 +110,16 @@ def create(directory: str, serving_ips: list[str]) -> Pki:
              "-out", pki.sa_signing_key)
     _openssl("pkey", "-in", pki.sa_signing_key, "-pubout", "-out", pki.sa_public_key)
     return pki
+
+
+def client_cert(directory: str, name: str, common_name: str, organization: str = "") -> Pki:
+    """A client certificate <name>.crt/.key signed by the CA of an existing PKI (the identity
+    of a component: system:node:<node> in system:nodes, system:kube-scheduler, ...)."""
+    pki = Pki(directory)
+    subject = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
+    _signed_cert(pki, name, subject, [
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=critical,digitalSignature",
+        "extendedKeyUsage=clientAuth",
+    ])
+    return pki

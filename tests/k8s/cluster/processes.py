@@ -67,7 +67,9 @@ def is_running(daemon: Daemon) -> bool:
 
 def start(name: str, argv: list[str], log: str, env: dict[str, str]) -> Daemon:
     """Starts argv as a session leader with stdin from /dev/null and its output in `log`."""
-    output = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    # No O_CLOEXEC: the opened descriptor is the daemon's stdout itself (with it, fd 1 was
+    # closed at exec and only stderr reached the log; a later open() could then become fd 1).
+    output = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     pid = os.posix_spawnp(argv[0], argv, {**os.environ, **env}, setsid=True, file_actions=[
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, log, output, 0o644),
