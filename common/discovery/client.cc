@@ -13,6 +13,7 @@
 #include "common/discovery/client_stream.h"
 #include "common/discovery/resource_store.h"
 #include "common/discovery/snapshot_file.h"
+#include "common/identity/ca_client.h"
 #include "common/log.h"
 
 namespace ambit::discovery {
@@ -107,6 +108,7 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
 };
 
 Status DiscoverySource::Core::begin() {
+  identity::pinGrpcCallbackQueue();  // ca_client.h: streams use the callback API
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);

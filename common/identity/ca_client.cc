@@ -2,14 +2,40 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
 #include "ambit/v1/ca.grpc.pb.h"
 
 namespace ambit::identity {
 
+namespace {
+
+struct Call {
+  grpc::ClientContext ctx;
+  ambit::v1::CsrRequest req;
+  ambit::v1::CsrResponse resp;
+};
+
+}  // namespace
+
 struct CaClient::Impl {
+
   CaClientOptions options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ambit::v1::CertificateService::Stub> stub;
+  // Calls gRPC has not completed yet: the destructor cancels them and waits, so the channel is
+  // never released from inside one of its own callbacks (gRPC aborts on that).
+  std::mutex mu;
+  std::condition_variable idle;
+  std::set<Call*> in_flight;
+
+  void finished(Call* call) {
+    std::lock_guard lock(mu);
+    in_flight.erase(call);
+    idle.notify_all();
+  }
 
   ambit::v1::CsrRequest request(std::string_view csrPem, std::chrono::seconds ttl) const {
     ambit::v1::CsrRequest req;
@@ -57,7 +83,24 @@ struct CaClient::Impl {
   }
 };
 
-CaClient::CaClient(CaClientOptions options) : impl_(std::make_shared<Impl>()) {
+void pinGrpcCallbackQueue() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Leaked on purpose: this channel's reference keeps gRPC's callback queue for the whole
+    // process. One asynchronous call makes the channel take that reference; it fails at once
+    // (no such socket, deadline now) and its callback owns nothing.
+    auto* channel = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
+        "unix:/nonexistent/ambit-grpc-pin", grpc::InsecureChannelCredentials()));
+    auto* stub = ambit::v1::CertificateService::NewStub(*channel).release();
+    auto call = std::make_shared<Call>();
+    call->ctx.set_deadline(std::chrono::system_clock::now());
+    stub->async()->CreateCertificate(&call->ctx, &call->req, &call->resp,
+                                     [call](const grpc::Status&) {});
+  });
+}
+
+CaClient::CaClient(CaClientOptions options) : impl_(std::make_unique<Impl>()) {
+  pinGrpcCallbackQueue();
   impl_->options = std::move(options);
   impl_->channel = impl_->options.channel ? impl_->options.channel
                                           : grpc::CreateChannel(impl_->options.address,
@@ -65,7 +108,11 @@ CaClient::CaClient(CaClientOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->stub = ambit::v1::CertificateService::NewStub(impl_->channel);
 }
 
-CaClient::~CaClient() = default;
+CaClient::~CaClient() {
+  std::unique_lock lock(impl_->mu);
+  for (Call* call : impl_->in_flight) call->ctx.TryCancel();
+  impl_->idle.wait(lock, [this] { return impl_->in_flight.empty(); });
+}
 
 Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
                                                       std::chrono::seconds ttl) {
@@ -77,19 +124,20 @@ Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
 }
 
 void CaClient::fetch(std::string csrPem, std::chrono::seconds ttl, Done done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    ambit::v1::CsrRequest req;
-    ambit::v1::CsrResponse resp;
-  };
   auto call = std::make_shared<Call>();
   call->req = impl_->request(csrPem, ttl);
   impl_->setDeadline(call->ctx);
-  // The callback keeps the call state and the stub alive until gRPC completes it.
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->in_flight.insert(call.get());
+  }
+  // The callback keeps the call state alive until gRPC completes it; the client waits for it.
   impl_->stub->async()->CreateCertificate(
       &call->ctx, &call->req, &call->resp,
-      [call, impl = impl_, done = std::move(done)](grpc::Status s) {
-        done(impl->toResult(s, call->resp));
+      [call, impl = impl_.get(), done = std::move(done)](grpc::Status s) {
+        Result<IssuedCertificate> result = impl->toResult(s, call->resp);
+        impl->finished(call.get());  // the client may be gone from here on
+        done(std::move(result));
       });
 }
 

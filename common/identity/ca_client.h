@@ -40,6 +40,13 @@ struct CaClientOptions {
 // kBadRequest (INVALID_ARGUMENT), kNotAllowed (PERMISSION_DENIED), kUnauthenticated
 // (UNAUTHENTICATED), EAGAIN (UNAVAILABLE or
 // DEADLINE_EXCEEDED: worth retrying) or kSignerFailure, with the server's message.
+// gRPC 1.51 (Debian bookworm) runs callback-API completions on a shared "alternative" queue
+// that it creates on first use and tears down when its last user (channel or server) goes; a
+// teardown racing the final callback of another user aborts the process (assertion in
+// grpc_cq_internal_unref, grpc/grpc#32584 describes the mechanism). Every callback-API user
+// calls this first: one process-lifetime reference keeps the queue from ever being torn down.
+void pinGrpcCallbackQueue();
+
 class CaClient final : public CertificateFetcher {
  public:
   explicit CaClient(CaClientOptions options);
@@ -52,7 +59,8 @@ class CaClient final : public CertificateFetcher {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;  // shared with in-flight calls
+  // Destruction cancels calls in flight and waits for their callbacks to have run.
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ambit::identity
