@@ -259,9 +259,10 @@ void Waypoint::stop() {
           impl->pool->close();
           impl->zipkin.reset();
           impl->config.reset();
-          impl->io.stop();
         },
-        "waypoint drain");
+        "waypoint drain",
+        // Also when the drain failed (logged): run() returns instead of waiting for the kill.
+        [impl](bool) { impl->io.stop(); });
   });
 }
 
