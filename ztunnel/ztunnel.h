@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "ztunnel/connection_limits.h"
 
 namespace ambit::ztunnel {
 
@@ -33,6 +34,7 @@ struct ZtunnelOptions {
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   bool access_log = true;
+  ConnectionCaps connection_caps;  // --max-connections-per-pod / --max-connections-per-node
 };
 
 Status finalizeOptions(ZtunnelOptions& options);

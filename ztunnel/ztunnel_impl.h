@@ -17,6 +17,7 @@
 #include "common/hbone/client_pool.h"
 #include "common/identity/identity_store.h"
 #include "ztunnel/capture_maps.h"
+#include "ztunnel/connection_limits.h"
 #include "ztunnel/connection_manager.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/handoff_client.h"
@@ -59,6 +60,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<TcpMetrics> metrics;
   ConnectionTracker tracker;
+  std::unique_ptr<ConnectionLimits> limits;
   std::unique_ptr<OutboundProxy> outbound;
   std::unique_ptr<InboundProxy> inbound;
   std::unique_ptr<PodRegistry> pods;

@@ -6,7 +6,9 @@
 
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "common/admin/admin_server.h"
 
@@ -17,5 +19,12 @@ std::string renderMetrics(const prometheus::Registry& registry);
 
 // A /metrics handler for the registry (which must outlive the handler).
 Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry);
+
+// Counts accept() failures for lack of file descriptors or socket memory on one kind of
+// listener: ambit_accept_resource_exhausted_total{listener="<listener>"}, as the
+// on_exhausted hook of an AcceptBackoff (common/async/accept_loop.h). The registry must
+// outlive the returned function.
+std::function<void()> acceptExhaustedCounter(prometheus::Registry& registry,
+                                             const std::string& listener);
 
 }  // namespace ambit::admin
