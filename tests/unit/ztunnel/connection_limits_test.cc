@@ -1,5 +1,6 @@
 // Connection caps: ConnectionLimits' per-pod and per-node counting, the registry refusing a
-// pod's connection past its cap (counted by reason, accepted again once one closes), and a
+// pod's connection past its cap (captured outbound: closed, counted by reason, accepted again
+// once one closes; an HBONE tunnel: 503), and a
 // pod whose listener-migration sysctl cannot be set: served, but the failure is logged and
 // counted (an upgrade would reset its queued connections).
 #include "ztunnel/connection_limits.h"
@@ -11,7 +12,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <string_view>
+#include <vector>
 
+#include "common/hbone/client_pool.h"
 #include "tests/support/log_capture.h"
 #include "tests/unit/ztunnel/registry_harness.h"
 
@@ -94,6 +97,48 @@ TEST_F(RegistryTest, APodsConnectionsPastItsCapAreRefusedAndCounted) {
   again.connect(sockets.where("127.0.0.1", 15001));
   EXPECT_EQ(run(exchange(again, "ping")).received, "pong") << "the freed slot was not reused";
   capped.closePod("default/client");
+}
+
+TEST_F(RegistryTest, AnHboneTunnelPastThePodsCapIsRefusedWith503) {
+  applyMesh();
+  ConnectionLimits limits(ConnectionCaps{1, 100}, registry.get());
+  PodRegistry::Options options;
+  options.limits = &limits;
+  options.registry = registry.get();
+  PodRegistry capped{io, options, sockets, steering, identities, outbound, inbound};
+  auto pod = std::make_shared<Pod>();
+  pod->info = podInfo("my-app-v1", "my-app", {"127.0.0.2"});
+  ASSERT_TRUE(capped.openPod(pod));
+  const std::string client = "spiffe://cluster.local/ns/default/sa/client";
+  identities.acquire(*identity::SpiffeId::parse(client));
+  ASSERT_TRUE(
+      runUntil([&] { return identities.ready(pod->spiffe_id) && identities.ready(client); }));
+  ASSERT_TRUE(capped.startHbone("default/my-app-v1"));
+
+  tcp::acceptor app = listenLoopback();
+  hbone::HboneClientPool pool(io.get_executor(), identities.peerVerifier());
+  hbone::Destination to;
+  to.source_identity = client;
+  to.tls = identities.tls(client)->client;
+  to.address = sockets.where("::", 15008);
+  hbone::TunnelRequest request;
+  request.authority = "127.0.0.2:" + std::to_string(app.local_endpoint().port());
+  std::vector<hbone::HboneStream> open;  // the tunnels admitted, kept open
+  // The tunnel's error message, "" when it was admitted.
+  auto connect = [&]() -> asio::awaitable<std::string> {
+    auto stream = co_await pool.connect(to, request);
+    if (!stream) co_return stream.error().message;
+    open.push_back(std::move(*stream));
+    co_return "";
+  };
+  ASSERT_EQ(run(connect()), "");
+  EXPECT_EQ(limits.open("default/my-app-v1"), 1u);
+  std::string refused = run(connect());
+  EXPECT_NE(refused.find("HTTP 503"), std::string::npos)
+      << "a tunnel past the pod's cap was not refused: " << refused;
+  EXPECT_EQ(counter("ambit_ztunnel_connections_refused_total", {{"reason", "pod_limit"}}), 1);
+  pool.close();
+  capped.closePod("default/my-app-v1");
 }
 
 TEST_F(RegistryTest, AFailedListenerMigrationSetupIsLoggedAndCountedAndThePodServed) {
