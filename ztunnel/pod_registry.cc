@@ -243,7 +243,7 @@ void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& accept
         AcceptBackoff backoff(fmt::format("pod {} outbound listener {}", pod->info.uid(),
                                           hbone::formatAuthority(local)),
                               outbound_exhausted_);
-        co_await acceptUntilClosed(acceptor, backoff, [this, pod](tcp::socket s) {
+        const AcceptHandler on_accept = [this, pod](tcp::socket s) {
           auto lease = admit(*pod);
           if (!lease) return;  // closing the socket refuses the app's connection
           spawn(
@@ -251,7 +251,8 @@ void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& accept
               [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
               -> asio::awaitable<void> { co_await outbound_.serve(pod, std::move(s)); },
               "outbound connection");
-        });
+        };
+        co_await acceptUntilClosed(acceptor, backoff, on_accept);
       },
       "outbound accept loop");
 }
@@ -262,7 +263,7 @@ void PodRegistry::acceptPlaintext(std::shared_ptr<Pod> pod) {
       [this, pod]() -> asio::awaitable<void> {
         AcceptBackoff backoff(fmt::format("pod {} inbound plaintext listener", pod->info.uid()),
                               inbound_exhausted_);
-        co_await acceptUntilClosed(*pod->inbound_plaintext, backoff, [this, pod](tcp::socket s) {
+        const AcceptHandler on_accept = [this, pod](tcp::socket s) {
           auto lease = admit(*pod);
           if (!lease) return;
           spawn(
@@ -270,7 +271,8 @@ void PodRegistry::acceptPlaintext(std::shared_ptr<Pod> pod) {
               [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
               -> asio::awaitable<void> { co_await inbound_.servePlaintext(pod, std::move(s)); },
               "inbound plaintext connection");
-        });
+        };
+        co_await acceptUntilClosed(*pod->inbound_plaintext, backoff, on_accept);
       },
       "inbound plaintext accept loop");
 }

@@ -116,10 +116,11 @@ void AdminServer::Impl::accept() {
         auto local = self->acceptor.local_endpoint(ec);
         AcceptBackoff backoff(
             fmt::format("admin listener {}:{}", local.address().to_string(), local.port()));
-        co_await acceptUntilClosed(self->acceptor, backoff, [self](tcp::socket socket) {
+        const AcceptHandler on_accept = [self](tcp::socket socket) {
           if (self->stopped) return;
           std::make_shared<Session>(std::move(socket), self)->start();
-        });
+        };
+        co_await acceptUntilClosed(self->acceptor, backoff, on_accept);
       },
       "admin accept loop");
 }

@@ -108,7 +108,7 @@ void AcceptBackoff::succeeded() {
 }
 
 asio::awaitable<void> acceptUntilClosed(asio::ip::tcp::acceptor& acceptor, AcceptBackoff& backoff,
-                                        std::function<void(asio::ip::tcp::socket)> on_accept) {
+                                        const AcceptHandler& on_accept) {
   asio::steady_timer pause(acceptor.get_executor());
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));

@@ -64,10 +64,14 @@ class AcceptBackoff {
   std::chrono::steady_clock::time_point last_log_{};
 };
 
+using AcceptHandler = std::function<void(asio::ip::tcp::socket)>;
+
 // Accepts on `acceptor` until it is closed (or the accept is cancelled), handing each accepted
-// socket to `on_accept` and pausing after failures as `backoff` says. The acceptor and backoff
-// must outlive the coroutine.
+// socket to `on_accept` and pausing after failures as `backoff` says. All three are references
+// that must outlive the coroutine: keep them as locals of the coroutine that awaits this one.
+// (Not a by-value std::function: GCC 12 destroys such a parameter, built from a lambda
+// temporary, twice when the suspended coroutine is destroyed with its io_context.)
 asio::awaitable<void> acceptUntilClosed(asio::ip::tcp::acceptor& acceptor, AcceptBackoff& backoff,
-                                        std::function<void(asio::ip::tcp::socket)> on_accept);
+                                        const AcceptHandler& on_accept);
 
 }  // namespace ambit

@@ -87,11 +87,12 @@ asio::awaitable<void> HboneServer::Impl::acceptLoop(std::shared_ptr<tcp::accepto
   auto local = acceptor->local_endpoint(ec);
   AcceptBackoff backoff(fmt::format("HBONE listener {}", formatAuthority(local)),
                         options.on_accept_exhausted);
-  co_await acceptUntilClosed(*acceptor, backoff, [this](tcp::socket socket) {
+  const AcceptHandler on_accept = [this](tcp::socket socket) {
     if (stopping) return;  // draining: the connection is closed unanswered
     ++stats.connections_accepted;
     spawn(executor, handshake(std::move(socket)), "HBONE TLS handshake");
-  });
+  };
+  co_await acceptUntilClosed(*acceptor, backoff, on_accept);
 }
 
 asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {

@@ -110,11 +110,11 @@ TEST(AcceptUntilClosed, AtTheFdLimitPausesInsteadOfSpinningAndRecovers) {
   int exhausted_metric = 0;
   AcceptBackoff backoff("test listener", [&] { ++exhausted_metric; });
   int accepted = 0;
+  const AcceptHandler count = [&](tcp::socket) { ++accepted; };
   {
     FdsUsedUp no_fds;
     client.connect(acceptor.local_endpoint());  // completes in the listen backlog
-    spawn(io, acceptUntilClosed(acceptor, backoff, [&](tcp::socket) { ++accepted; }),
-          "test accept loop");
+    spawn(io, acceptUntilClosed(acceptor, backoff, count), "test accept loop");
     io.run_for(1500ms);
     EXPECT_EQ(accepted, 0);
     EXPECT_GE(backoff.exhaustedFailures(), 2u) << "accept() did not hit the fd limit";

@@ -1,8 +1,8 @@
 // Connection caps: ConnectionLimits' per-pod and per-node counting, the registry refusing a
 // pod's connection past its cap (captured outbound: closed, counted by reason, accepted again
-// once one closes; an HBONE tunnel: 503), and a
-// pod whose listener-migration sysctl cannot be set: served, but the failure is logged and
-// counted (an upgrade would reset its queued connections).
+// once one closes; an HBONE tunnel: 503), and a pod whose listener-migration sysctl cannot be
+// set: served, but the failure is logged and counted (an upgrade would reset its queued
+// connections).
 #include "ztunnel/connection_limits.h"
 
 #include <fcntl.h>
