@@ -4,6 +4,9 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+
+#include "common/async/accept_loop.h"
 #include "common/handoff/handoff_socket.h"
 #include "common/log.h"
 
@@ -52,6 +55,7 @@ void HandoffServer::stop() {
 }
 
 void HandoffServer::acceptLoop() {
+  AcceptBackoff backoff("hand-off listener");
   for (;;) {
     pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {stop_event_.get(), POLLIN, 0}};
     if (::poll(fds, 2, 1000) < 0 && errno != EINTR) {
@@ -62,7 +66,16 @@ void HandoffServer::acceptLoop() {
     reapClosed();
     if (!(fds[0].revents & POLLIN)) continue;
     UniqueFd sock(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!sock) continue;
+    if (!sock) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      // EMFILE and friends: the listener stays readable; pause (still woken by stop()).
+      auto pause =
+          backoff.failed(boost::system::error_code(errno, boost::system::system_category()));
+      pollfd stop = {stop_event_.get(), POLLIN, 0};
+      if (pause.count() > 0) (void)::poll(&stop, 1, static_cast<int>(pause.count()));
+      continue;
+    }
+    backoff.succeeded();
     auto conn = std::make_unique<Connection>();
     conn->sock = std::move(sock);
     std::lock_guard lock(mu_);

@@ -43,13 +43,10 @@ void Daemon::SignalLoop::waitForSignal() {
 }
 
 void Daemon::SignalLoop::onSignal(int sig) {
-  Phase was;
-  {
-    std::lock_guard lock(mutex);
-    was = phase;
-    if (phase == Phase::kServing) phase = Phase::kDraining;
-  }
-  switch (was) {
+  // Held through drain(): serve() takes the lock once run() has returned, so it cannot return
+  // (and the main destroy the service) while drain() still uses the service.
+  std::lock_guard lock(mutex);
+  switch (phase) {
     case Phase::kStarting:
       logInfo("{}: signal {} while starting: exiting", name, sig);
       exitNow(0);
@@ -62,10 +59,13 @@ void Daemon::SignalLoop::onSignal(int sig) {
     case Phase::kServing:
       break;
   }
+  phase = Phase::kDraining;
   logInfo("{}: signal {}: draining (deadline {}ms)", name, sig, drain_deadline.count());
   deadline.expires_after(drain_deadline + kDrainGrace);
   deadline.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
+    std::lock_guard lock(mutex);
+    if (phase != Phase::kDraining) return;  // serve() has returned: the main is exiting
     logError("{}: still running {}ms after the drain began: exiting", name,
              (drain_deadline + kDrainGrace).count());
     exitNow(1);

@@ -19,8 +19,9 @@
 // process kill.
 //
 // Thread model: construct, serve() and destroy on the main thread, one Daemon per process.
-// drain() runs on the daemon's signal thread and must be thread-safe (post to the service's
-// event loop).
+// drain() runs on the daemon's signal thread and must be thread-safe and short (post to the
+// service's event loop); serve() does not return while a drain() call is running, so the
+// service may be destroyed as soon as serve() has returned.
 
 #include <chrono>
 #include <functional>

@@ -182,9 +182,11 @@ void Waypoint::Impl::onRequest(const RequestRecord& rec) {
 Status Waypoint::Impl::startServer() {
   auto tls = identities->tls(identity);
   if (!tls) return makeError("no TLS context for {}", identity);
+  hbone::ServerOptions server_options;
+  server_options.on_accept_exhausted = admin::acceptExhaustedCounter(*registry, "hbone");
   server = std::make_unique<hbone::HboneServer>(
       io.get_executor(), *tls->server, identities->peerVerifier(),
-      [this](const hbone::ConnectRequest& r) { return onConnect(r); });
+      [this](const hbone::ConnectRequest& r) { return onConnect(r); }, server_options);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options.listen_address, ec);
   if (ec) return makeError("--listen '{}': not an IP address", options.listen_address);
@@ -272,9 +274,10 @@ void Waypoint::stop() {
           impl->pool->close();
           impl->zipkin.reset();
           impl->config.reset();
-          impl->io.stop();
         },
-        "waypoint drain");
+        "waypoint drain",
+        // Also when the drain failed (logged): run() returns instead of waiting for the kill.
+        [impl](bool) { impl->io.stop(); });
   });
 }
 

@@ -1,6 +1,5 @@
 #include "ztunnel/connection_manager.h"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
@@ -53,13 +52,13 @@ void ConnectionManager::beginDrain(std::chrono::steady_clock::time_point deadlin
   for (const auto& [uid, pod] : pods_.pods()) {
     if (!pod->hbone) continue;
     ++*draining_servers;
-    asio::co_spawn(
+    spawn(
         io_, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
-        [draining_servers](std::exception_ptr) { --*draining_servers; });
+        "HBONE server drain", [draining_servers](bool) { --*draining_servers; });
   }
   spawn(
       io_,
-      [this, deadline, draining_servers, done = std::move(done)]() -> asio::awaitable<void> {
+      [this, deadline, draining_servers]() -> asio::awaitable<void> {
         asio::steady_timer t(io_);
         while ((*draining_servers > 0 || outbound_.active() > 0) &&
                std::chrono::steady_clock::now() < deadline) {
@@ -71,9 +70,10 @@ void ConnectionManager::beginDrain(std::chrono::steady_clock::time_point deadlin
           t.expires_after(kDrainPoll);
           co_await t.async_wait(asio::use_awaitable);
         }
-        done();
       },
-      "ztunnel drain");
+      "ztunnel drain",
+      // Also when the drain failed (logged): the daemon stops instead of waiting for its kill.
+      [done = std::move(done)](bool) { done(); });
 }
 
 }  // namespace ambit::ztunnel

@@ -6,28 +6,59 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
-#include <future>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "common/status.h"
 
 namespace ambit::ztunnel {
 
-inline constexpr auto kDataThreadTimeout = std::chrono::seconds(10);
+inline constexpr std::chrono::milliseconds kDataThreadTimeout = std::chrono::seconds(10);
 
-// Runs fn on io's thread and waits for its result, which must be a Status or Result<T>; an
-// error if the data thread does not answer within kDataThreadTimeout. Never call it from the
-// data thread itself (it would wait for itself).
+// Runs fn on io's thread and waits for its result, which must be a Status or Result<T>. Never
+// call it from the data thread itself (it would wait for itself).
+//
+// fn may capture the caller's stack by reference: it runs only while the caller waits. When
+// the data thread has not *started* fn within `start_timeout` (stopped, or stuck), the call is
+// abandoned with an error and fn never runs (the queued task keeps only shared state, not the
+// caller's frame). Once fn has started, the caller waits for it to finish, however long.
 template <typename Fn>
-auto runOnDataThread(boost::asio::io_context& io, Fn&& fn) -> decltype(fn()) {
+auto runOnDataThread(boost::asio::io_context& io, Fn&& fn,
+                     std::chrono::milliseconds start_timeout = kDataThreadTimeout)
+    -> decltype(fn()) {
   using R = decltype(fn());
-  auto task = std::make_shared<std::packaged_task<R()>>(std::forward<Fn>(fn));
-  auto fut = task->get_future();
-  boost::asio::post(io, [task] { (*task)(); });
-  if (fut.wait_for(kDataThreadTimeout) != std::future_status::ready) {
-    return makeError("data thread did not answer within {}s", kDataThreadTimeout.count());
+  enum class Phase { kQueued, kRunning, kDone, kAbandoned };
+  struct Call {
+    std::mutex mutex;
+    std::condition_variable changed;
+    Phase phase = Phase::kQueued;
+    std::optional<R> result;
+  };
+  auto call = std::make_shared<Call>();
+  // The task holds fn by pointer into this frame: it dereferences it only in kRunning, and the
+  // caller leaves this frame only in kQueued->kAbandoned (fn never runs) or after kDone.
+  auto* work = &fn;
+  boost::asio::post(io, [call, work] {
+    {
+      std::lock_guard lock(call->mutex);
+      if (call->phase == Phase::kAbandoned) return;
+      call->phase = Phase::kRunning;
+    }
+    R r = (*work)();
+    std::lock_guard lock(call->mutex);
+    call->result.emplace(std::move(r));
+    call->phase = Phase::kDone;
+    call->changed.notify_all();
+  });
+  std::unique_lock lock(call->mutex);
+  if (!call->changed.wait_for(lock, start_timeout, [&] { return call->phase != Phase::kQueued; })) {
+    call->phase = Phase::kAbandoned;
+    return makeError("data thread did not take the call within {}ms", start_timeout.count());
   }
-  return fut.get();
+  call->changed.wait(lock, [&] { return call->phase == Phase::kDone; });
+  return std::move(*call->result);
 }
 
 }  // namespace ambit::ztunnel

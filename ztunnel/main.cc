@@ -34,6 +34,15 @@ int main(int argc, char** argv) {
                  "an inbound TLS handshake not finished by then is closed")
       ->capture_default_str()
       ->check(CLI::Range(100u, 600000u));
+  app.add_option("--max-connections-per-pod", o.connection_caps.per_pod,
+                 "open proxied connections one pod may have (outbound + inbound); more are "
+                 "refused and counted in ambit_ztunnel_connections_refused_total")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000000u));
+  app.add_option("--max-connections-per-node", o.connection_caps.per_node,
+                 "open proxied connections of all pods together")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000000u));
   ambit::admin::addAccessLogFlags(app, o.access_log);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -3,6 +3,8 @@
 #include <thread>
 
 #include "ambit/abi.h"
+#include "common/admin/metrics.h"
+#include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
 #include "common/log.h"
 #include "ztunnel/data_thread.h"
@@ -21,7 +23,20 @@ PodRegistry::PodRegistry(asio::io_context& io, Options options, PodSocketFactory
       steering_(steering),
       identities_(identities),
       outbound_(outbound),
-      inbound_(inbound) {}
+      inbound_(inbound) {
+  if (options_.registry == nullptr) return;
+  outbound_exhausted_ = admin::acceptExhaustedCounter(*options_.registry, "outbound");
+  inbound_exhausted_ = admin::acceptExhaustedCounter(*options_.registry, "inbound");
+  hbone_exhausted_ = admin::acceptExhaustedCounter(*options_.registry, "hbone");
+  migration_failures_ =
+      &prometheus::BuildCounter()
+           .Name("ambit_ztunnel_listener_migration_failures_total")
+           .Help(
+               "Pods whose listeners cannot hand queued connections to a new ztunnel on an "
+               "upgrade (net.ipv4.tcp_migrate_req could not be set in the pod's netns)")
+           .Register(*options_.registry)
+           .Add({});
+}
 
 Status PodRegistry::addPod(const v1::PodInfo& info, UniqueFd netns) {
   if (!netns) return makeError("pod {}: hand-off carried no netns fd", info.uid());
@@ -87,9 +102,22 @@ Result<std::unique_ptr<tcp::acceptor>> PodRegistry::listen(int netns, const Endp
   return a;
 }
 
+void PodRegistry::enableMigration(const Pod& pod) {
+  Status st = sockets_.enableListenerMigration(pod.netns.get());
+  if (st) return;
+  // The pod is served all the same; only an upgrade of this ztunnel resets the connections
+  // still queued on its listeners instead of handing them to the new one.
+  if (migration_failures_ != nullptr) migration_failures_->Increment();
+  logWarn(
+      "pod {}: {}; its queued connections will be reset, not handed over, when this ztunnel is "
+      "upgraded (needs Linux >= 5.14 and a writable /proc/sys in the pod's netns)",
+      pod.info.uid(), st.message());
+}
+
 Status PodRegistry::openListeners(Pod& pod) {
   const int ns = pod.netns.get();
   const std::string where = "pod " + pod.info.uid();
+  enableMigration(pod);
   for (const char* lo : {"127.0.0.1", "::1"}) {
     auto a = listen(ns, Endpoint(asio::ip::make_address(lo), AMBIT_PORT_OUTBOUND), true);
     if (!a) return a.error().context(where + ": outbound listener");
@@ -142,19 +170,33 @@ Status PodRegistry::openPod(std::shared_ptr<Pod> pod) {
 void PodRegistry::serveHbone(const std::shared_ptr<Pod>& pod) {
   hbone::ServerOptions sopts;
   sopts.handshake_timeout = options_.handshake_timeout;
+  sopts.on_accept_exhausted = hbone_exhausted_;
   std::weak_ptr<Pod> weak = pod;
   sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r,
                                         const hbone::SpliceResult& s) {
+    tunnel_leases_.erase(&r);
     if (auto p = weak.lock()) inbound_.onHboneClosed(*p, r, s);
   };
   pod->hbone = std::make_unique<hbone::HboneServer>(
       io_.get_executor(), *pod->tls->server, identities_.peerVerifier(),
-      [this, weak](const hbone::ConnectRequest& r) -> asio::awaitable<hbone::ConnectOutcome> {
-        auto p = weak.lock();
-        if (!p) co_return 503;
-        co_return co_await inbound_.onHboneConnect(p, r);
-      },
-      sopts);
+      [this, weak](const hbone::ConnectRequest& r) { return admitTunnel(weak, r); }, sopts);
+}
+
+asio::awaitable<hbone::ConnectOutcome> PodRegistry::admitTunnel(std::weak_ptr<Pod> weak,
+                                                                const hbone::ConnectRequest& r) {
+  auto p = weak.lock();
+  if (!p) co_return 503;
+  auto lease = admit(*p);
+  if (!lease) co_return 503;
+  hbone::ConnectOutcome outcome = co_await inbound_.onHboneConnect(p, r);
+  // Only a spliced tunnel is reported to on_tunnel_closed, which frees the slot.
+  if (std::holds_alternative<tcp::socket>(outcome)) tunnel_leases_[&r] = std::move(*lease);
+  co_return outcome;
+}
+
+std::optional<ConnectionLimits::Lease> PodRegistry::admit(const Pod& pod) {
+  if (options_.limits == nullptr) return ConnectionLimits::Lease();
+  return options_.limits->admit(pod.info.uid());
 }
 
 Status PodRegistry::startHbone(const std::string& uid) {
@@ -193,19 +235,46 @@ void PodRegistry::stopAccepting() {
 }
 
 void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& acceptor) {
-  acceptor.async_accept([this, pod, &acceptor](boost::system::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) spawn(io_, outbound_.serve(pod, std::move(s)), "outbound connection");
-    acceptOutbound(pod, acceptor);
-  });
+  spawn(
+      io_,
+      [this, pod, &acceptor]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto local = acceptor.local_endpoint(ec);
+        AcceptBackoff backoff(fmt::format("pod {} outbound listener {}", pod->info.uid(),
+                                          hbone::formatAuthority(local)),
+                              outbound_exhausted_);
+        const AcceptHandler on_accept = [this, pod](tcp::socket s) {
+          auto lease = admit(*pod);
+          if (!lease) return;  // closing the socket refuses the app's connection
+          spawn(
+              io_,
+              [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
+              -> asio::awaitable<void> { co_await outbound_.serve(pod, std::move(s)); },
+              "outbound connection");
+        };
+        co_await acceptUntilClosed(acceptor, backoff, on_accept);
+      },
+      "outbound accept loop");
 }
 
 void PodRegistry::acceptPlaintext(std::shared_ptr<Pod> pod) {
-  pod->inbound_plaintext->async_accept([this, pod](boost::system::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !pod->inbound_plaintext->is_open()) return;
-    if (!ec) spawn(io_, inbound_.servePlaintext(pod, std::move(s)), "inbound plaintext connection");
-    acceptPlaintext(pod);
-  });
+  spawn(
+      io_,
+      [this, pod]() -> asio::awaitable<void> {
+        AcceptBackoff backoff(fmt::format("pod {} inbound plaintext listener", pod->info.uid()),
+                              inbound_exhausted_);
+        const AcceptHandler on_accept = [this, pod](tcp::socket s) {
+          auto lease = admit(*pod);
+          if (!lease) return;
+          spawn(
+              io_,
+              [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
+              -> asio::awaitable<void> { co_await inbound_.servePlaintext(pod, std::move(s)); },
+              "inbound plaintext connection");
+        };
+        co_await acceptUntilClosed(*pod->inbound_plaintext, backoff, on_accept);
+      },
+      "inbound plaintext accept loop");
 }
 
 }  // namespace ambit::ztunnel

@@ -12,14 +12,21 @@
 // thread (waiting for it); every other method runs on the data thread only.
 // Ownership: the caller owns the registry and its dependencies, which must outlive it.
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "common/identity/identity_store.h"
 #include "ztunnel/capture_maps.h"
+#include "ztunnel/connection_limits.h"
 #include "ztunnel/handoff_client.h"
 #include "ztunnel/inbound_proxy.h"
 #include "ztunnel/outbound_proxy.h"
@@ -34,6 +41,13 @@ class PodRegistry final : public PodSink {
     std::string trust_domain = "cluster.local";  // for pods handed over without one
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds identity_wait{std::chrono::seconds(5)};  // before the ack
+    // Per-pod and per-node connection caps (null: none). Outlives the registry.
+    ConnectionLimits* limits = nullptr;
+    // Where the registry's own metrics go (null: none): accept() failures for lack of fds
+    // (ambit_accept_resource_exhausted_total{listener="outbound"|"inbound"|"hbone"}) and pods
+    // whose listeners cannot hand queued connections to a new ztunnel on an upgrade
+    // (ambit_ztunnel_listener_migration_failures_total). Outlives the registry.
+    prometheus::Registry* registry = nullptr;
   };
 
   PodRegistry(boost::asio::io_context& io, Options options, PodSocketFactory& sockets,
@@ -64,9 +78,14 @@ class PodRegistry final : public PodSink {
                                                                  const Endpoint& endpoint,
                                                                  bool v6_only);
   Status openListeners(Pod& pod);
+  void enableMigration(const Pod& pod);
   void serveHbone(const std::shared_ptr<Pod>& pod);
+  boost::asio::awaitable<hbone::ConnectOutcome> admitTunnel(std::weak_ptr<Pod> pod,
+                                                            const hbone::ConnectRequest& request);
+  // 15001 / 15006: accepts until the listener is closed, within the connection caps.
   void acceptOutbound(std::shared_ptr<Pod> pod, boost::asio::ip::tcp::acceptor& acceptor);
   void acceptPlaintext(std::shared_ptr<Pod> pod);
+  std::optional<ConnectionLimits::Lease> admit(const Pod& pod);
 
   boost::asio::io_context& io_;
   Options options_;
@@ -77,6 +96,10 @@ class PodRegistry final : public PodSink {
   InboundProxy& inbound_;
   std::map<std::string, std::shared_ptr<Pod>> pods_;  // by uid
   bool accepting_ = true;
+  // HBONE tunnels spliced to their pod's app, by &ConnectRequest, until on_tunnel_closed.
+  std::unordered_map<const void*, ConnectionLimits::Lease> tunnel_leases_;
+  std::function<void()> outbound_exhausted_, inbound_exhausted_, hbone_exhausted_;
+  prometheus::Counter* migration_failures_ = nullptr;
 };
 
 }  // namespace ambit::ztunnel

@@ -44,12 +44,6 @@ int homeNetns() {
   return home.get();
 }
 
-// Lets a listener closed during an upgrade hand its queued connections to the new ztunnel's
-// listener of the same SO_REUSEPORT group instead of resetting them.
-void enableRequestMigration(int netns) {
-  (void)writeSysctlInNetns(netns, "net/ipv4/tcp_migrate_req", "1");
-}
-
 }  // namespace
 
 Result<UniqueFd> podSocket(int netns_fd, int family) {
@@ -100,8 +94,14 @@ Result<UniqueFd> NetnsSocketFactory::socket(int netns_fd, int family) {
 Result<UniqueFd> NetnsSocketFactory::listener(int netns_fd,
                                               const boost::asio::ip::tcp::endpoint& endpoint,
                                               bool v6_only) {
-  enableRequestMigration(netns_fd);
   return podListener(netns_fd, endpoint, v6_only);
+}
+
+Status NetnsSocketFactory::enableListenerMigration(int netns_fd) {
+  constexpr std::string_view kKey = "net/ipv4/tcp_migrate_req";
+  Status st = netns_fd < 0 ? writeSysctl(kKey, "1") : writeSysctlInNetns(netns_fd, kKey, "1");
+  if (!st) return st.error().context("enable connection migration (tcp_migrate_req)");
+  return Status::ok();
 }
 
 }  // namespace ambit::ztunnel

@@ -30,15 +30,18 @@ class PodSocketFactory {
   // A bound, listening TCP socket in the pod's netns (see podListener()).
   virtual Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
                                     bool v6_only) = 0;
+  // Lets connections queued on a listener closed during an upgrade migrate to the new
+  // ztunnel's listener of the same SO_REUSEPORT group instead of being reset (the sysctl
+  // net.ipv4.tcp_migrate_req in the pod's netns). Once per pod, before its listeners open.
+  virtual Status enableListenerMigration(int netns_fd) = 0;
 };
 
 class NetnsSocketFactory final : public PodSocketFactory {
  public:
   Result<UniqueFd> socket(int netns_fd, int family) override;
-  // Also lets connections queued on a listener closed during an upgrade migrate to the new
-  // ztunnel's listener of the same SO_REUSEPORT group (tcp_migrate_req in that netns).
   Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
                             bool v6_only) override;
+  Status enableListenerMigration(int netns_fd) override;
 };
 
 }  // namespace ambit::ztunnel

@@ -31,6 +31,9 @@ Status finalizeOptions(ZtunnelOptions& o) {
   AMBIT_TRY(discovery::validateMeshSource(meshSource(o)));
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
+  if (o.connection_caps.per_pod == 0 || o.connection_caps.per_node == 0) {
+    return makeError("--max-connections-per-pod and --max-connections-per-node must be > 0");
+  }
   if (o.cert_ttl_seconds < 10)
     return makeError("--cert-ttl {}s is too short (minimum 10s)", o.cert_ttl_seconds);
   return Status::ok();
@@ -64,9 +67,12 @@ Status Ztunnel::Impl::start() {
                                              *metrics, options.access_log);
   inbound = std::make_unique<InboundProxy>(io, *capture, sockets, active_config, *metrics, tracker,
                                            options.access_log);
+  limits = std::make_unique<ConnectionLimits>(options.connection_caps, registry.get());
   PodRegistry::Options pod_opts;
   pod_opts.trust_domain = options.trust_domain;
   pod_opts.handshake_timeout = options.handshake_timeout;
+  pod_opts.limits = limits.get();
+  pod_opts.registry = registry.get();
   pods = std::make_unique<PodRegistry>(io, pod_opts, sockets, *capture, *identities, *outbound,
                                        *inbound);
   connections = std::make_unique<ConnectionManager>(io, tracker, *pods, *outbound);

@@ -15,6 +15,7 @@
 
 #include "common/admin/access_log.h"
 #include "common/status.h"
+#include "ztunnel/connection_limits.h"
 
 namespace ambit::ztunnel {
 
@@ -34,6 +35,7 @@ struct ZtunnelOptions {
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
+  ConnectionCaps connection_caps;  // --max-connections-per-pod / --max-connections-per-node
 };
 
 Status finalizeOptions(ZtunnelOptions& options);

@@ -19,6 +19,7 @@
 #include "common/hbone/client_pool.h"
 #include "common/identity/identity_store.h"
 #include "ztunnel/capture_maps.h"
+#include "ztunnel/connection_limits.h"
 #include "ztunnel/connection_manager.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/handoff_client.h"
@@ -64,6 +65,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // null in local mode
   std::unique_ptr<TcpMetrics> metrics;
   ConnectionTracker tracker;
+  std::unique_ptr<ConnectionLimits> limits;
   std::unique_ptr<OutboundProxy> outbound;
   std::unique_ptr<InboundProxy> inbound;
   std::unique_ptr<PodRegistry> pods;

@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 
+#include "common/async/accept_loop.h"
+#include "common/async/spawn.h"
 #include "common/log.h"
 #include "common/netns.h"
 #include "common/unique_fd.h"
@@ -107,15 +109,20 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void AdminServer::Impl::accept() {
-  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-    if (self->stopped) return;
-    if (!ec) {
-      std::make_shared<Session>(std::move(socket), self)->start();
-    } else if (ec != asio::error::operation_aborted) {
-      logWarn("admin accept: {}", ec.message());
-    }
-    if (self->acceptor.is_open()) self->accept();
-  });
+  spawn(
+      io,
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        beast::error_code ec;
+        auto local = self->acceptor.local_endpoint(ec);
+        AcceptBackoff backoff(
+            fmt::format("admin listener {}:{}", local.address().to_string(), local.port()));
+        const AcceptHandler on_accept = [self](tcp::socket socket) {
+          if (self->stopped) return;
+          std::make_shared<Session>(std::move(socket), self)->start();
+        };
+        co_await acceptUntilClosed(self->acceptor, backoff, on_accept);
+      },
+      "admin accept loop");
 }
 
 Response AdminServer::Impl::dispatch(const Request& req) const {

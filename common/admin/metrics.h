@@ -6,6 +6,7 @@
 
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,5 +31,12 @@ Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry);
 // mirror state read on demand (a connection's status, a count), set by the callback.
 Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry,
                        std::function<void()> refresh);
+
+// Counts accept() failures for lack of file descriptors or socket memory on one kind of
+// listener: ambit_accept_resource_exhausted_total{listener="<listener>"}, as the
+// on_exhausted hook of an AcceptBackoff (common/async/accept_loop.h). The registry must
+// outlive the returned function.
+std::function<void()> acceptExhaustedCounter(prometheus::Registry& registry,
+                                             const std::string& listener);
 
 }  // namespace ambit::admin

@@ -7,7 +7,10 @@
 namespace ambit::detail {
 
 void LogSpawnFailure::operator()(std::exception_ptr error) const {
-  if (!error) return;
+  if (!error) {
+    if (on_exit) on_exit(false);
+    return;
+  }
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
@@ -15,6 +18,7 @@ void LogSpawnFailure::operator()(std::exception_ptr error) const {
   } catch (...) {
     logError("{} failed: an exception not derived from std::exception", what);
   }
+  if (on_exit) on_exit(true);
 }
 
 }  // namespace ambit::detail

@@ -11,9 +11,17 @@
 //
 // `work` is an asio::awaitable<void>, or a callable returning one (its captures then live as
 // long as the coroutine). `what` must be a string with static storage (a literal).
+//
+// A task the daemon depends on (its drain, a watch that feeds it) must not just vanish: the
+// overload with `on_exit` calls it once the coroutine has ended, with `failed` true when it
+// threw (after the log line), so the owner can finish what the task would have (stop the
+// loop, count down a drain) or enter a failure state:
+//
+//   ambit::spawn(io, drain(), "waypoint drain", [&io](bool) { io.stop(); });
 
 #include <boost/asio/co_spawn.hpp>
 #include <exception>
+#include <functional>
 #include <utility>
 
 namespace ambit {
@@ -22,9 +30,10 @@ namespace asio = boost::asio;
 
 namespace detail {
 
-// The completion handler of a spawned coroutine: logs an escaped exception.
+// The completion handler of a spawned coroutine: logs an escaped exception, then runs on_exit.
 struct LogSpawnFailure {
   const char* what;
+  std::function<void(bool failed)> on_exit;  // may be empty
   void operator()(std::exception_ptr error) const;
 };
 
@@ -34,7 +43,14 @@ struct LogSpawnFailure {
 template <typename ExecutorOrContext, typename Work>
 void spawn(ExecutorOrContext&& where, Work&& work, const char* what) {
   asio::co_spawn(std::forward<ExecutorOrContext>(where), std::forward<Work>(work),
-                 detail::LogSpawnFailure{what});
+                 detail::LogSpawnFailure{what, {}});
+}
+
+template <typename ExecutorOrContext, typename Work>
+void spawn(ExecutorOrContext&& where, Work&& work, const char* what,
+           std::function<void(bool failed)> on_exit) {
+  asio::co_spawn(std::forward<ExecutorOrContext>(where), std::forward<Work>(work),
+                 detail::LogSpawnFailure{what, std::move(on_exit)});
 }
 
 }  // namespace ambit

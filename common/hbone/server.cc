@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <list>
 
+#include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
 #include "common/log.h"
@@ -82,21 +83,16 @@ int validateRequest(const StreamState& st, ConnectRequest& req, std::string& why
 
 asio::awaitable<void> HboneServer::Impl::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor) {
   auto self = shared_from_this();
-  while (!stopping && acceptor->is_open()) {
-    error_code ec;
-    tcp::socket socket =
-        co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (stopping || ec == asio::error::operation_aborted) break;
-    if (ec) {
-      // EMFILE and friends: back off instead of spinning; the listener stays.
-      logWarn("HBONE accept: {}", ec.message());
-      asio::steady_timer pause(executor, std::chrono::milliseconds(100));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
+  error_code ec;
+  auto local = acceptor->local_endpoint(ec);
+  AcceptBackoff backoff(fmt::format("HBONE listener {}", formatAuthority(local)),
+                        options.on_accept_exhausted);
+  const AcceptHandler on_accept = [this](tcp::socket socket) {
+    if (stopping) return;  // draining: the connection is closed unanswered
     ++stats.connections_accepted;
     spawn(executor, handshake(std::move(socket)), "HBONE TLS handshake");
-  }
+  };
+  co_await acceptUntilClosed(*acceptor, backoff, on_accept);
 }
 
 asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {

@@ -62,6 +62,9 @@ struct ServerOptions {
   // A TLS handshake not finished by then is closed (half-open / slowloris clients).
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   TunnelObserver on_tunnel_closed;
+  // Called for each accept() that failed for lack of fds or socket memory (the listener then
+  // pauses: common/async/accept_loop.h), e.g. to count it in a metric.
+  std::function<void()> on_accept_exhausted;
 };
 
 struct ServerStats {

@@ -2,7 +2,7 @@
 // notPorts, ipBlocks, notIpBlocks), PeerAuthentication STRICT against plaintext on 15006, and a
 // live policy update closing an open connection it now denies.
 #include <future>
-#include <thread>
+#include <map>
 
 #include "tests/e2e/ztunnel/zt_fixture.h"
 
@@ -20,11 +20,30 @@ class PolicyTest : public MeshTest {
     EXPECT_TRUE(eventually([&] { return allowed("client") && allowed("my-app-v1"); },
                            std::chrono::seconds(10)));
   }
-  // Applies the policy and waits until `settled` holds (the ztunnels reloaded it).
+  // Applies the policy, waits until every node's ztunnel reports a config version other than
+  // the one it had before the write (it loaded the new file; a rejected file keeps the old
+  // version and fails here), then until `settled` holds.
   void apply(const std::string& yaml, const std::function<bool()>& settled) {
+    std::map<std::string, std::string> before;
+    for (const char* node : {"node1", "node2"}) before[node] = configVersion(node);
     lab().writeConfig(kPolicyFile, yaml);
+    for (const auto& entry : before) {
+      const std::string& node = entry.first;
+      const std::string& version = entry.second;
+      ASSERT_TRUE(eventually([&] {
+        std::string now = configVersion(node);
+        return !now.empty() && now != version;
+      })) << node
+          << "'s ztunnel did not load the policy (config version still " << version << "):\n"
+          << yaml << "\n"
+          << lab().daemonLog(node, "ztunnel");
+    }
     ASSERT_TRUE(eventually(settled, std::chrono::seconds(10))) << "policy never took effect:\n"
                                                                << yaml;
+  }
+  static std::string configVersion(const std::string& node) {
+    auto dump = configDump(node);
+    return dump.is_object() ? dump.value("config_version", "") : "";
   }
   static bool allowed(const std::string& from, const std::string& to = "my-app-v2") {
     return curlStatus(from, appUrl(to), 3) == 200;
@@ -51,7 +70,6 @@ TEST_F(PolicyTest, AllowOnlyTheClientPrincipal) {
 TEST_F(PolicyTest, DenyOnAPort) {
   apply(policy("DENY", "  - to:\n    - operation:\n        ports: [\"9090\"]\n"),
         [] { return true; });
-  std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_TRUE(allowed("client")) << "a DENY on 9090 refused 8080";
   apply(policy("DENY", "  - to:\n    - operation:\n        ports: [\"8080\"]\n"),
         [] { return !allowed("client"); });
@@ -61,7 +79,6 @@ TEST_F(PolicyTest, DenyOnAPort) {
 TEST_F(PolicyTest, DenyWithNotPorts) {
   apply(policy("DENY", "  - to:\n    - operation:\n        notPorts: [\"8080\"]\n"),
         [] { return true; });
-  std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_TRUE(allowed("client")) << "notPorts [8080] must not match 8080";
   apply(policy("DENY", "  - to:\n    - operation:\n        notPorts: [\"9090\"]\n"),
         [] { return !allowed("client"); });

@@ -1,4 +1,5 @@
 // spawn(): what a detached coroutine throws is logged with what it was, and the loop goes on.
+// Every daemon source spawns through it (none calls asio::co_spawn itself).
 // Signal: notify() wakes every waiter, and only the waiters present when it is called.
 #include <gtest/gtest.h>
 
@@ -7,10 +8,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "common/async/signal.h"
 #include "common/async/spawn.h"
+#include "tests/support/files.h"
 #include "tests/support/log_capture.h"
 
 namespace ambit {
@@ -56,6 +61,52 @@ TEST(Spawn, LogsAnExceptionNotDerivedFromStdException) {
   EXPECT_NE(log.text().find("odd job failed: an exception not derived from std::exception"),
             std::string::npos)
       << log.text();
+}
+
+TEST(Spawn, OnExitRunsAfterTheFailureIsLoggedAndSaysItFailed) {
+  LogCapture log;
+  asio::io_context io;
+  std::vector<std::string> exits;
+  spawn(
+      io,
+      []() -> asio::awaitable<void> {
+        throw std::runtime_error("watch broke");
+        co_return;
+      },
+      "pod watch",
+      [&](bool failed) {
+        exits.push_back(failed ? "failed" : "returned");
+        EXPECT_NE(log.text().find("pod watch failed: watch broke"), std::string::npos)
+            << "on_exit ran before the failure was logged";
+      });
+  spawn(
+      io, []() -> asio::awaitable<void> { co_return; }, "drain",
+      [&](bool failed) { exits.push_back(failed ? "failed" : "returned"); });
+  EXPECT_NO_THROW(io.run());
+  EXPECT_EQ(exits, (std::vector<std::string>{"failed", "returned"}));
+}
+
+// Every detached coroutine of the daemons goes through spawn(): a bare asio::co_spawn (with
+// asio::detached or a handler that ignores the exception) loses what the coroutine threw.
+TEST(Spawn, NoDaemonCodeCallsCoSpawnDirectly) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> offenders;
+  for (const char* dir :
+       {"agent", "cli", "common", "control", "sample-app", "waypoint", "ztunnel"}) {
+    const fs::path root = fs::path(AMBIT_SOURCE_DIR) / dir;
+    ASSERT_TRUE(fs::is_directory(root)) << root;
+    for (const auto& entry : fs::recursive_directory_iterator(root)) {
+      const auto ext = entry.path().extension();
+      if (!entry.is_regular_file() || (ext != ".cc" && ext != ".h")) continue;
+      if (entry.path() == fs::path(AMBIT_SOURCE_DIR) / "common/async/spawn.h") continue;
+      const std::string text = test::readFile(entry.path());
+      if (text.find("co_spawn(") != std::string::npos) {
+        offenders.push_back(fs::relative(entry.path(), AMBIT_SOURCE_DIR).string());
+      }
+    }
+  }
+  EXPECT_TRUE(offenders.empty()) << "use ambit::spawn (common/async/spawn.h) in: "
+                                 << ::testing::PrintToString(offenders);
 }
 
 TEST(Spawn, TheCallableKeepsItsCapturesForTheCoroutinesLife) {

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <future>
 #include <thread>
@@ -87,6 +88,26 @@ TEST_F(DaemonTest, DrainPastItsDeadlineAndGraceExits) {
             [] {});
       },
       ::testing::ExitedWithCode(1), "after the drain began: exiting");
+}
+
+TEST_F(DaemonTest, ServeDoesNotReturnWhileDrainIsStillRunning) {
+  // The service stops by itself (e.g. /quitquitquit) just as a signal's drain() begins: the
+  // main destroys the service when serve() returns, so drain() must have finished by then.
+  Daemon daemon("test", 1s);
+  std::promise<void> drain_began;
+  std::future<void> began = drain_began.get_future();
+  std::atomic<bool> drain_finished = false;
+  (void)daemon.serve(
+      [&] {
+        std::raise(SIGTERM);
+        ASSERT_EQ(began.wait_for(30s), std::future_status::ready) << "drain() was not called";
+      },
+      [&] {
+        drain_began.set_value();
+        std::this_thread::sleep_for(300ms);  // a drain still using the service
+        drain_finished = true;
+      });
+  EXPECT_TRUE(drain_finished) << "serve() returned while drain() was still running";
 }
 
 }  // namespace

@@ -43,6 +43,14 @@ class LoopbackSockets final : public PodSocketFactory {
   Result<UniqueFd> socket(int netns_fd, int family) override;
   Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
                             bool v6_only) override;
+  // Fails with `migration_error` when set (a netns whose tcp_migrate_req cannot be written).
+  Status enableListenerMigration(int) override {
+    ++migrations_enabled;
+    if (!migration_error.empty()) return makeError("{}", migration_error);
+    return Status::ok();
+  }
+  int migrations_enabled = 0;
+  std::string migration_error;
   // Where the listener asked for `address`:`port` really listens.
   boost::asio::ip::tcp::endpoint where(const std::string& address, uint16_t port) const;
 };
