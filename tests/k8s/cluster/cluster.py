@@ -235,21 +235,26 @@ class Cluster:
         return daemon
 
     def _wait_ready(self, daemon: processes.Daemon, timeout: float) -> None:
+        self._wait(daemon, lambda: self._is_ready(daemon.name), timeout)
+
+    def _wait(self, daemon: processes.Daemon, ready, timeout: float,
+              what: str = "ready") -> None:
+        """Polls ready() until it holds; ClusterError naming the daemon if it exits or times out."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while True:
             if not processes.is_running(daemon):
                 code = processes.exit_code(daemon)
                 status = f"exited with code {code}" if code is not None else "exited"
-                raise ClusterError(daemon.name, f"{status} before it was ready", daemon.log)
+                raise ClusterError(daemon.name, f"{status} before it was {what}", daemon.log)
             try:
-                if self._is_ready(daemon.name):
+                if ready():
                     return
-                last = "not ready"
-            except (OSError, ValueError) as e:
+                last = f"not {what}"
+            except (OSError, ValueError, subprocess.SubprocessError) as e:
                 last = str(e)
             if time.monotonic() > deadline:
-                raise ClusterError(daemon.name, f"not ready after {timeout:.0f} s ({last})",
+                raise ClusterError(daemon.name, f"not {what} after {timeout:.0f} s ({last})",
                                    daemon.log)
             time.sleep(0.25)
 

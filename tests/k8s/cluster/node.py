@@ -345,27 +345,6 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
         conditions = body.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    def _wait(self, daemon: processes.Daemon, ready, timeout: float,
-              what: str = "ready") -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while True:
-            if not processes.is_running(daemon):
-                code = processes.exit_code(daemon)
-                status = f"exited with code {code}" if code is not None else "exited"
-                raise base.ClusterError(daemon.name, f"{status} before it was {what}",
-                                        daemon.log)
-            try:
-                if ready():
-                    return
-                last = f"not {what}"
-            except (OSError, ValueError, subprocess.SubprocessError) as e:
-                last = str(e)
-            if time.monotonic() > deadline:
-                raise base.ClusterError(daemon.name, f"not {what} after {timeout:.0f} s ({last})",
-                                        daemon.log)
-            time.sleep(0.5)
-
     # ----- down -----------------------------------------------------------------------------
 
     def teardown_node(self) -> None:
