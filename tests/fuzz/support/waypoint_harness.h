@@ -9,6 +9,7 @@
 //
 // serve() runs one connection, whose bytes the harness builds, to its end: the input is
 // processed, the client ends its direction, then the server is closed.
+// AMBIT_FUZZ_LOG=debug shows what each request became (see fuzzLogLevel()).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -33,6 +34,12 @@ inline std::string readSourceFile(const std::string& relative) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The log level for a fuzz target: AMBIT_FUZZ_LOG (e.g. debug, to replay one input), else off.
+inline const char* fuzzLogLevel() {
+  const char* level = getenv("AMBIT_FUZZ_LOG");
+  return level ? level : "off";
 }
 
 inline std::shared_ptr<const waypoint::MeshIndex> waypointMesh() {
@@ -80,6 +87,10 @@ inline void serveWaypointConnection(std::string connection_bytes) {
     services.upstream = &upstream;
     services.authn = &authn;
     services.limits = limits;
+    services.on_request = [](const waypoint::RequestRecord& r) {
+      logDebug("fuzz: {} {} {} -> {} {} ({})", r.protocol, r.method, r.path, r.status,
+               r.response_flags, r.route);
+    };
     waypoint::HttpProxy proxy(std::move(services));
     hbone::HboneServer server(
         io.get_executor(), server_tls, verifier,

@@ -11,7 +11,7 @@
 #include "tests/fuzz/support/waypoint_harness.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  ambit::initLogging("fuzz", "off");
+  ambit::initLogging("fuzz", ambit::fuzz::fuzzLogLevel());
   (void)ambit::fuzz::waypointMesh();
   return 0;
 }
