@@ -120,6 +120,8 @@ def http1_seeds(tokens):
         "http10_close": "GET / HTTP/1.0\r\nConnection: close\r\n\r\n",
         "head_options": "HEAD / HTTP/1.1\r\nHost: my-app\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
         "bare_lf": "GET / HTTP/1.1\nHost: my-app\n\n",
+        "redirect_query": "GET /redirect HTTP/1.1\r\nHost: my-app\r\n\r\n"
+                          "POST /x?v=2 HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 0\r\n\r\n",
     }
     for name, r in reqs.items():
         write("waypoint_http1", name, r)
