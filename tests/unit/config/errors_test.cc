@@ -20,13 +20,6 @@ struct BadCase {
   const char* reason;  // substring of the reason
 };
 
-constexpr const char* kVsHead = R"(apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata: {name: vs}
-spec:
-  hosts: [my-app]
-)";
-
 const BadCase kBadCases[] = {
     {"UnparsableYaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [\n", 4, "", "invalid YAML"},
     {"DocumentNotAMap", "- a\n- b\n", 1, "", "document must be a map"},
