@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential ccache cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  # fuzzing and sanitizer builds (scripts/fuzz.sh): libFuzzer, ASan and UBSan runtimes of clang 14
+  libclang-rt-14-dev
   # libraries (DESIGN.md §8)
   libssl-dev libnghttp2-dev libboost1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -34,10 +34,12 @@ class HandoffClient {
   void start();
   void stop();
   bool synced() const { return synced_; }  // a full snapshot has been applied
+  // Applies and acks the messages on one connected socket until the agent closes it, sending
+  // fails, or stop(); run() calls it for each connection (tests/fuzz/handoff drives it alone).
+  Status serve(int sock);
 
  private:
   void run();
-  Status serve(int sock);
 
   std::string path_;
   PodSink& sink_;

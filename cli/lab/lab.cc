@@ -27,7 +27,6 @@ namespace ambit::lab {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr auto kStopGrace = std::chrono::seconds(5);
 constexpr auto kAppReadyTimeout = std::chrono::seconds(10);
 
 void pausePoint(const std::string& step) {

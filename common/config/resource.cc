@@ -1,6 +1,10 @@
 #include "common/config/resource.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
+
+#include <algorithm>
+#include <sstream>
 
 #include "common/config/field_reader.h"
 
@@ -8,6 +12,45 @@ namespace ambit::config {
 namespace {
 
 constexpr const char* kDefaultNamespace = "default";
+
+// Remembers where the last document started; ignores everything else.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { last_start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark last_start = YAML::Mark::null_mark();
+};
+
+// YAML::LoadAll() of yaml-cpp 0.7 never returns on a document that starts with a ',' outside
+// [] or {}: its parser reports an empty document there without consuming the token, again and
+// again, and LoadAll collects them until memory runs out (found by tests/fuzz/config_translate).
+// So the documents are counted first, by a parser that gives up once there are more documents
+// than the text has lines (each document but the first starts on a line of its own).
+std::vector<YAML::Node> loadAllDocuments(const std::string& content) {
+  const size_t max_documents =
+      static_cast<size_t>(std::count(content.begin(), content.end(), '\n')) + 2;
+  std::istringstream in(content);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  for (size_t documents = 0; parser.HandleNextDocument(counter);) {
+    if (++documents > max_documents) {
+      throw YAML::ParserException(
+          counter.last_start, "a document starts with ',' outside a flow collection ([] or {})");
+    }
+  }
+  return YAML::LoadAll(content);
+}
 
 }  // namespace
 
@@ -53,7 +96,7 @@ std::vector<Resource> splitResources(const std::vector<SourceDocument>& files,
   for (size_t i = 0; i < files.size(); ++i) {
     std::vector<YAML::Node> docs;
     try {
-      docs = YAML::LoadAll(files[i].content);
+      docs = loadAllDocuments(files[i].content);
     } catch (const YAML::Exception& e) {
       const bool has_mark = !e.mark.is_null();
       errors.push_back(ConfigError{files[i].path, has_mark ? e.mark.line + 1 : 0,

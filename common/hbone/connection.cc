@@ -38,8 +38,16 @@ HboneConnection::HboneConnection(TlsStream tls, http2::Role role, Http2Options o
 HboneConnection::HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor,
                                  TlsStream&& tls, http2::Role role, Http2Options options,
                                  std::string peer_identity, ConnectionHooks hooks)
-    : http2::Connection(std::make_unique<http2::AsioStreamTransport<TlsStream>>(std::move(tls)),
-                        std::move(executor), role, toConnectionOptions(options, remote)),
+    : HboneConnection(std::make_unique<http2::AsioStreamTransport<TlsStream>>(std::move(tls)),
+                      remote, std::move(executor), role, options, std::move(peer_identity),
+                      std::move(hooks)) {}
+
+HboneConnection::HboneConnection(std::unique_ptr<http2::Transport> transport,
+                                 asio::ip::tcp::endpoint remote, asio::any_io_executor executor,
+                                 http2::Role role, Http2Options options, std::string peer_identity,
+                                 ConnectionHooks hooks)
+    : http2::Connection(std::move(transport), std::move(executor), role,
+                        toConnectionOptions(options, remote)),
       options_(options),
       peer_identity_(std::move(peer_identity)),
       hooks_(std::move(hooks)),

@@ -47,6 +47,11 @@ class HboneConnection final : public http2::Connection {
   // `tls` has finished its handshake; `peer_identity` is the peer's verified SPIFFE id.
   HboneConnection(TlsStream tls, http2::Role role, Http2Options options, std::string peer_identity,
                   ConnectionHooks hooks);
+  // Over any byte stream that already carries the decrypted HTTP/2 (the TLS constructor wraps
+  // its stream in one; the fuzzer feeds memory); `remote` names the peer in logs and requests.
+  HboneConnection(std::unique_ptr<http2::Transport> transport, asio::ip::tcp::endpoint remote,
+                  asio::any_io_executor executor, http2::Role role, Http2Options options,
+                  std::string peer_identity, ConnectionHooks hooks);
 
   // Client: opens a CONNECT stream. The stream's data provider is attached from the start.
   Result<std::shared_ptr<StreamState>> openTunnel(const Headers& headers);

@@ -8,6 +8,7 @@
 #include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
+#include "common/http2/asio_transport.h"
 #include "common/log.h"
 
 namespace ambit::hbone {
@@ -30,7 +31,10 @@ struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> handshake(tcp::socket socket);
   asio::awaitable<void> serveStream(std::shared_ptr<StreamState> stream);
   asio::awaitable<ConnectOutcome> callHandler(const ConnectRequest& request);
-  void startSession(detail::TlsStream tls_stream, std::string identity);
+  // Serves the HTTP/2 of an established connection on `connection_executor`.
+  void startSession(std::unique_ptr<http2::Transport> transport,
+                    asio::any_io_executor connection_executor, tcp::endpoint peer,
+                    std::string identity);
   std::vector<std::shared_ptr<HboneConnection>> liveSessions();
   void stopAccepting();
 
@@ -130,10 +134,14 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
     hs->tls.lowest_layer().close(ec);
     co_return;
   }
-  startSession(std::move(hs->tls), std::move(hs->verification.identity));
+  asio::any_io_executor connection_executor = hs->tls.get_executor();
+  startSession(std::make_unique<http2::AsioStreamTransport<detail::TlsStream>>(std::move(hs->tls)),
+               std::move(connection_executor), peer, std::move(hs->verification.identity));
 }
 
-void HboneServer::Impl::startSession(detail::TlsStream tls_stream, std::string identity) {
+void HboneServer::Impl::startSession(std::unique_ptr<http2::Transport> transport,
+                                     asio::any_io_executor connection_executor, tcp::endpoint peer,
+                                     std::string identity) {
   std::weak_ptr<Impl> weak = weak_from_this();
   detail::ConnectionHooks hooks;
   hooks.on_request = [weak](std::shared_ptr<StreamState> st) {
@@ -141,9 +149,9 @@ void HboneServer::Impl::startSession(detail::TlsStream tls_stream, std::string i
       spawn(impl->executor, impl->serveStream(std::move(st)), "HBONE tunnel");
     }
   };
-  auto session =
-      std::make_shared<HboneConnection>(std::move(tls_stream), http2::Role::kServer, options.http2,
-                                        std::move(identity), std::move(hooks));
+  auto session = std::make_shared<HboneConnection>(
+      std::move(transport), peer, std::move(connection_executor), http2::Role::kServer,
+      options.http2, std::move(identity), std::move(hooks));
   if (Status st = session->startDetached(); !st) {
     logError("HBONE: {}", st.message());
     session->close(st.message());
@@ -233,6 +241,12 @@ Status HboneServer::listen(tcp::acceptor acceptor) {
 void HboneServer::adopt(tcp::socket socket) {
   ++impl_->stats.connections_accepted;
   spawn(impl_->executor, impl_->handshake(std::move(socket)), "HBONE TLS handshake");
+}
+
+void HboneServer::serveSession(std::unique_ptr<http2::Transport> transport,
+                               tcp::endpoint peer_address, std::string peer_identity) {
+  impl_->startSession(std::move(transport), impl_->executor, peer_address,
+                      std::move(peer_identity));
 }
 
 asio::awaitable<void> HboneServer::drain(std::chrono::steady_clock::time_point deadline) {

@@ -30,6 +30,7 @@
 #include "common/hbone/protocol.h"
 #include "common/hbone/stream.h"
 #include "common/hbone/tls.h"
+#include "common/http2/transport.h"
 #include "common/status.h"
 
 namespace ambit::hbone {
@@ -88,6 +89,11 @@ class HboneServer {
   Status listen(asio::ip::tcp::acceptor acceptor);
   // Serves one already accepted TCP connection.
   void adopt(asio::ip::tcp::socket socket);
+  // Serves the HTTP/2 session of a connection whose TLS handshake is done: `transport` carries
+  // the decrypted bytes, `peer_identity` is the verified client identity. Every accepted
+  // connection ends up here (the fuzzer, tests/fuzz/hbone_server, feeds it memory).
+  void serveSession(std::unique_ptr<http2::Transport> transport,
+                    asio::ip::tcp::endpoint peer_address, std::string peer_identity);
   // Stops accepting, sends GOAWAY on every connection, lets open tunnels run until
   // `deadline`, then closes what is left. Completes when every connection is closed.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline);

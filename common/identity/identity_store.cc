@@ -9,7 +9,7 @@ namespace ssl = boost::asio::ssl;
 
 IdentityStore::IdentityStore(boost::asio::io_context& io, std::shared_ptr<CertificateFetcher> ca,
                              CertificateManagerOptions options, std::string trust_domain)
-    : io_(io), trust_domain_(std::move(trust_domain)) {
+    : trust_domain_(std::move(trust_domain)) {
   manager_ = CertificateManager::create(
       io.get_executor(), std::move(ca), std::move(options),
       [this](const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> c) {

@@ -60,7 +60,6 @@ class IdentityStore {
  private:
   void onRotate(const SpiffeId& id, std::shared_ptr<const WorkloadCertificate> c);
 
-  boost::asio::io_context& io_;
   std::string trust_domain_;
   std::shared_ptr<CertificateManager> manager_;
   std::map<std::string, std::shared_ptr<IdentityTls>> contexts_;

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz, clang + ASan + UBSan) into ./build-fuzz and runs
+# each for N seconds on its committed seed corpus, then prints a table: executions, exec/s,
+# corpus size and findings per target. Exits non-zero when any target found something
+# (a crash, sanitizer report, leak, timeout or out-of-memory); the reproducer is kept in
+# build-fuzz/findings/<target>/.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     default 20 s, every target
+#   AMBIT_FUZZ_JOBS=2 scripts/fuzz.sh 600     run two targets at a time
+# New inputs a run discovers go to build-fuzz/corpus/<target>/ (the committed seeds under
+# tests/fuzz/<target>/corpus are only read); to keep good ones, minimise and copy them over:
+#   build-fuzz/fuzz/<target> -merge=1 tests/fuzz/<target>/corpus build-fuzz/corpus/<target>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${1:-20}
+shift || true
+BUILD_DIR=${AMBIT_FUZZ_BUILD_DIR:-build-fuzz}
+JOBS=${AMBIT_FUZZ_JOBS:-1}
+
+# Debug (assertions on) at -O1 with line tables: the usual fuzzing trade-off of speed against
+# build time and useful stack traces.
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja -DAMBIT_FUZZ=ON \
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -gline-tables-only" \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" >/dev/null
+fi
+cmake --build "$BUILD_DIR" --target ambit_fuzzers -j"$(nproc)"
+
+if (($# == 0)); then
+  mapfile -t TARGETS < <(find tests/fuzz -mindepth 2 -maxdepth 2 -name fuzz.cc -printf '%h\n' |
+    xargs -n1 basename | sort)
+else
+  TARGETS=("$@")
+fi
+
+run_target() {
+  local t=$1 log="$BUILD_DIR/fuzz-logs/$1.log" rc=0
+  mkdir -p "$BUILD_DIR/corpus/$t" "$BUILD_DIR/findings/$t" "$BUILD_DIR/fuzz-logs"
+  # -rss_limit_mb: the waypoint buffers up to 16 MiB bodies; 2 GiB flags only real blow-ups.
+  nice -n 10 "$BUILD_DIR/fuzz/$t" -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+    -timeout=10 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$BUILD_DIR/findings/$t/" \
+    "$BUILD_DIR/corpus/$t" "tests/fuzz/$t/corpus" >"$log" 2>&1 || rc=$?
+  echo "$rc" >"$log.rc"
+}
+
+echo "fuzz: ${#TARGETS[@]} targets, ${SECONDS_PER_TARGET}s each, $JOBS at a time"
+running=0
+for t in "${TARGETS[@]}"; do
+  [[ -x "$BUILD_DIR/fuzz/$t" ]] || { echo "fuzz: no target $t" >&2; exit 2; }
+  run_target "$t" &
+  running=$((running + 1))
+  if ((running >= JOBS)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait || true
+
+failed=0
+printf '%-20s %14s %10s %8s %10s  %s\n' target executions exec/s corpus findings status
+for t in "${TARGETS[@]}"; do
+  log="$BUILD_DIR/fuzz-logs/$t.log"
+  rc=$(cat "$log.rc")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  corpus=$(find "$BUILD_DIR/corpus/$t" "tests/fuzz/$t/corpus" -type f | wc -l)
+  findings=$(find "$BUILD_DIR/findings/$t" -type f | wc -l)
+  status=ok
+  if [[ $rc -ne 0 || $findings -ne 0 ]]; then
+    status="FAILED (exit $rc, log $log)"
+    failed=1
+  fi
+  printf '%-20s %14s %10s %8s %10s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$corpus" "$findings" \
+    "$status"
+done
+if ((failed)); then
+  echo "fuzz: findings above; reproduce with $BUILD_DIR/fuzz/<target> <file in $BUILD_DIR/findings/<target>/>" >&2
+  for t in "${TARGETS[@]}"; do
+    if [[ $(cat "$BUILD_DIR/fuzz-logs/$t.log.rc") -ne 0 ]]; then
+      echo "---- $t" >&2
+      grep -m1 -A25 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal' \
+        "$BUILD_DIR/fuzz-logs/$t.log" >&2 || tail -30 "$BUILD_DIR/fuzz-logs/$t.log" >&2
+    fi
+  done
+fi
+exit $failed
