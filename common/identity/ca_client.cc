@@ -21,7 +21,6 @@ struct Call {
 }  // namespace
 
 struct CaClient::Impl {
-
   CaClientOptions options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ambit::v1::CertificateService::Stub> stub;
