@@ -84,8 +84,9 @@ std::string text(const AccessLogRecord& r) {
 
 std::string json(const AccessLogRecord& r) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : r.fields()) {
-    std::visit([&j, &key](const auto& x) { j[key] = x; }, value);
+  for (const auto& field : r.fields()) {
+    const std::string& key = field.first;  // clang 14 cannot capture a structured binding
+    std::visit([&j, &key](const auto& x) { j[key] = x; }, field.second);
   }
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
