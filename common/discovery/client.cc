@@ -12,6 +12,7 @@
 #include "common/discovery/channel.h"
 #include "common/discovery/client_stream.h"
 #include "common/discovery/resource_store.h"
+#include "common/discovery/snapshot_assembler.h"
 #include "common/discovery/snapshot_file.h"
 #include "common/identity/ca_client.h"
 #include "common/log.h"
@@ -24,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kKeepaliveMs = 30'000;
 constexpr int kKeepaliveTimeoutMs = 10'000;
+constexpr auto kPersistEvery = std::chrono::seconds(1);
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
@@ -55,19 +57,13 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
         rng_(options.seed),
         reconnect_timer_(io),
         publish_timer_(io),
-        persisted_timer_(io) {}
+        persisted_timer_(io),
+        persist_timer_(io) {}
 
   Status begin();
   void stop();
 
  private:
-  // A resource as received, decoded once: alone in a snapshot (config::addResource), merged
-  // into each published snapshot (a copy, not a parse of the bytes again).
-  struct Held {
-    std::string version;
-    v1::MeshSnapshot decoded;
-  };
-
   void loadPersisted();
   void connect();
   internal::ClientStreamEvents events();
@@ -82,6 +78,10 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   void schedulePublish();
   void publishNow();
   void publishPersisted();
+  // Writes `snapshot` to --snapshot-file soon, at most once per kPersistEvery: the file only
+  // has to be recent enough to resume from (the stream sends what changed since).
+  void persistLater(std::shared_ptr<const v1::MeshSnapshot> snapshot);
+  void persistNow();
   std::chrono::milliseconds nextBackoff();
 
   DiscoverySourceOptions options_;
@@ -93,8 +93,10 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer publish_timer_;
   boost::asio::steady_timer persisted_timer_;
+  boost::asio::steady_timer persist_timer_;
 
-  std::array<std::map<std::string, Held>, config::kMeshTypes.size()> store_;
+  HeldResources store_;
+  SnapshotAssembler assembler_;
   std::shared_ptr<ClientStream> stream_;  // the current stream, if any
   std::set<config::MeshType> awaiting_;   // types that have not answered on this stream
   bool stream_answered_ = false;
@@ -105,6 +107,9 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   bool publish_pending_ = false;
   std::shared_ptr<const v1::MeshSnapshot> persisted_;
   std::chrono::system_clock::time_point persisted_at_;
+  std::shared_ptr<const v1::MeshSnapshot> unpersisted_;  // published, not yet written
+  bool persist_pending_ = false;
+  Clock::time_point last_persist_{};
 };
 
 Status DiscoverySource::Core::begin() {
@@ -140,6 +145,8 @@ void DiscoverySource::Core::stop() {
   reconnect_timer_.cancel();
   publish_timer_.cancel();
   persisted_timer_.cancel();
+  persist_timer_.cancel();
+  persistNow();  // the last version received survives a restart
   if (auto stream = std::exchange(stream_, nullptr)) {
     stream->cancel();
     stream->release();
@@ -164,9 +171,10 @@ void DiscoverySource::Core::loadPersisted() {
   config::forEachResource(*persisted_, [this](config::MeshType type, const std::string& name,
                                               const google::protobuf::Message& message) {
     google::protobuf::Any any = packResource(message);
-    Held held{contentVersion(any), {}};
+    HeldResource held{contentVersion(any), {}};
     // Decoded from our own file a moment ago: cannot fail.
     (void)config::addResource(held.decoded, type, name, any);
+    assembler_.resourceChanged(type, name, "", held.version);
     store_[indexOf(type)][name] = std::move(held);
   });
   persisted_timer_.expires_after(options_.persisted_after);
@@ -232,12 +240,21 @@ bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response, co
   bool changed = false;
   for (int i = 0; i < response.resources_size(); ++i) {
     const v1::Resource& r = response.resources(i);
-    Held& slot = held[r.name()];
+    HeldResource& slot = held[r.name()];
     if (slot.version == r.version() && !r.version().empty()) continue;
-    slot = Held{r.version(), std::move(decoded[static_cast<size_t>(i)])};
+    // An unversioned resource still counts as present in the snapshot's version.
+    std::string version = r.version().empty() ? "-" : r.version();
+    assembler_.resourceChanged(type, r.name(), slot.version, version);
+    slot = HeldResource{std::move(version), std::move(decoded[static_cast<size_t>(i)])};
     changed = true;
   }
-  for (const std::string& name : response.removed()) changed |= held.erase(name) > 0;
+  for (const std::string& name : response.removed()) {
+    auto it = held.find(name);
+    if (it == held.end()) continue;
+    assembler_.resourceChanged(type, name, it->second.version, "");
+    held.erase(it);
+    changed = true;
+  }
   return changed;
 }
 
@@ -338,31 +355,37 @@ void DiscoverySource::Core::schedulePublish() {
 }
 
 void DiscoverySource::Core::publishNow() {
-  auto snapshot = std::make_shared<v1::MeshSnapshot>();
-  // Every node that holds the same resources names the snapshot the same.
-  google::protobuf::Any versions;
-  std::string& names = *versions.mutable_value();
-  for (config::MeshType type : config::kMeshTypes) {
-    const char index = static_cast<char>('0' + indexOf(type));
-    for (const auto& [name, held] : store_[indexOf(type)]) {
-      names.append(1, index).append(1, '\n').append(name).append(1, '\n');
-      names.append(held.version).append(1, '\n');
-      snapshot->MergeFrom(held.decoded);
-    }
-  }
-  snapshot->set_version(contentVersion(versions));
+  std::shared_ptr<const v1::MeshSnapshot> snapshot = assembler_.build(store_);
   dirty_ = false;
   published_ = true;
-  if (!options_.snapshot_file.empty()) {
-    if (Status st = writeSnapshotFile(options_.snapshot_file, *snapshot); !st) {
-      logError("discovery: persisting the snapshot: {}", st.message());
-    }
-  }
   status_->update([](DiscoveryStatus::Values& v) {
     ++v.publishes;
     v.from_persisted = false;
   });
-  sink_.publish(std::move(snapshot));
+  sink_.publish(snapshot);
+  if (!options_.snapshot_file.empty()) persistLater(std::move(snapshot));
+}
+
+void DiscoverySource::Core::persistLater(std::shared_ptr<const v1::MeshSnapshot> snapshot) {
+  unpersisted_ = std::move(snapshot);
+  if (persist_pending_) return;
+  persist_pending_ = true;
+  persist_timer_.expires_at(std::max(Clock::now(), last_persist_ + kPersistEvery));
+  persist_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->persist_pending_ = false;
+    self->persistNow();
+  });
+}
+
+void DiscoverySource::Core::persistNow() {
+  auto snapshot = std::exchange(unpersisted_, nullptr);
+  if (!snapshot) return;
+  last_persist_ = Clock::now();
+  if (Status st = writeSnapshotFile(options_.snapshot_file, *snapshot); !st) {
+    logError("discovery: persisting the snapshot: {}", st.message());
+  }
 }
 
 void DiscoverySource::Core::publishPersisted() {

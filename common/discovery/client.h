@@ -14,7 +14,11 @@
 // initial_versions: the server sends only what changed, and nothing is republished when
 // nothing did.
 //
-// Persistence: with `snapshot_file`, every published snapshot is written there atomically.
+// Publishing costs what changed, not the whole mesh: snapshot_assembler.h patches a copy the
+// consumer has let go of.
+//
+// Persistence: with `snapshot_file`, the latest published snapshot is written there atomically,
+// after the sink has it, at most once a second and once more when the source stops.
 // At start the file seeds the resource store (so the first stream resumes from it) and, when
 // no server has answered within `persisted_after`, the persisted snapshot is published and the
 // log says the daemon runs from it and how old it is. A corrupt file is reported and ignored.

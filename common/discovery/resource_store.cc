@@ -13,7 +13,8 @@ namespace {
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
-// FNV-1a, 64 bit: stable across processes and builds (unlike std::hash).
+}  // namespace
+
 uint64_t fnv1a(uint64_t hash, std::string_view bytes) {
   for (unsigned char c : bytes) {
     hash ^= c;
@@ -21,8 +22,6 @@ uint64_t fnv1a(uint64_t hash, std::string_view bytes) {
   }
   return hash;
 }
-
-}  // namespace
 
 google::protobuf::Any packResource(const google::protobuf::Message& message) {
   google::protobuf::Any any;
@@ -39,8 +38,7 @@ google::protobuf::Any packResource(const google::protobuf::Message& message) {
 }
 
 std::string contentVersion(const google::protobuf::Any& resource) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  hash = fnv1a(hash, resource.type_url());
+  uint64_t hash = fnv1a(kFnvOffset, resource.type_url());
   hash = fnv1a(hash, std::string_view("\0", 1));
   hash = fnv1a(hash, resource.value());
   return fmt::format("{:016x}", hash);
@@ -56,7 +54,7 @@ TypeView::TypeView() {
 }
 
 size_t TypeView::bucketOf(std::string_view name) {
-  return static_cast<size_t>(fnv1a(0xcbf29ce484222325ULL, name) % kBuckets);
+  return static_cast<size_t>(fnv1a(kFnvOffset, name) % kBuckets);
 }
 
 const StoredResource* TypeView::find(std::string_view name) const {

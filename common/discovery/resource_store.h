@@ -89,6 +89,11 @@ struct ResourceUpsert {
 // `message` in an Any, serialized deterministically (map fields in key order).
 google::protobuf::Any packResource(const google::protobuf::Message& message);
 
+// FNV-1a, 64 bit, continued from `hash` (start with kFnvOffset): stable across processes and
+// builds, unlike std::hash.
+inline constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+uint64_t fnv1a(uint64_t hash, std::string_view bytes);
+
 // The version of a resource: a hex content hash of its type URL and bytes.
 std::string contentVersion(const google::protobuf::Any& resource);
 

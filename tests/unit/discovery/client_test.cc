@@ -291,6 +291,25 @@ TEST_F(DiscoverySourceTest, PersistedSnapshotCarriesARestartWhileTheControlPlane
   EXPECT_EQ(restarted.sink().count(), 2u);
 }
 
+TEST_F(DiscoverySourceTest, PersistingIsRateLimitedAndStopWritesTheLatestVersion) {
+  auto o = options({server_->address()});
+  o.snapshot_file = dir_.path() / "mesh.snapshot";
+  ASSERT_TRUE(runner_.start(o));
+  ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return s.workloads_size() == 2; }));
+  // Two more versions well within a second of the first write: the file may lag behind them
+  // while the source runs (at most one write a second), but not after it stops.
+  putWorkload(*store_, workload("c"));
+  ASSERT_TRUE(runner_.waitFor([](const v1::MeshSnapshot& s) { return hasWorkload(s, "c"); }));
+  putWorkload(*store_, workload("d"));
+  auto last = runner_.waitFor([](const v1::MeshSnapshot& s) { return hasWorkload(s, "d"); });
+  ASSERT_TRUE(last);
+  runner_.stop();
+  auto persisted = readSnapshotFile(o.snapshot_file);
+  ASSERT_TRUE(persisted) << persisted.error().message;
+  EXPECT_EQ(persisted->snapshot.version(), last->version());
+  EXPECT_EQ(persisted->snapshot.workloads_size(), 4);
+}
+
 TEST_F(DiscoverySourceTest, CorruptPersistedSnapshotIsReportedAndIgnored) {
   auto file = dir_.write("mesh.snapshot", "ambit-mesh-snapshot v1 1 00 5\nhello");
   auto o = options({"unix:" + dir_.file("nobody.sock")});
