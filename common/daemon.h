@@ -16,7 +16,7 @@
 //   - a second one, or the service still running drain_deadline + kDrainGrace after the first:
 //     the process exits at once (status 1).
 // SIGPIPE is ignored: a write to a peer that went away is an error on that write, not a
-// process kill.
+// process kill. Abseil's mutex deadlock detection (a debug aid gRPC's locks pay for) is off.
 //
 // Thread model: construct, serve() and destroy on the main thread, one Daemon per process.
 // drain() runs on the daemon's signal thread and must be thread-safe and short (post to the

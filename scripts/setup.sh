@@ -12,7 +12,7 @@ PACKAGES=(
   libssl-dev libnghttp2-dev libboost1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libre2-dev libjemalloc-dev
   # lab, peers and test tools
   iproute2 procps psmisc tcpdump openssl curl iperf3 wrk nghttp2-client stunnel4 nginx-light haproxy
   python3 python3-h2 prometheus
