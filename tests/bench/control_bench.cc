@@ -407,6 +407,12 @@ int run(const Args& a) {
   // Pod adds, one at a time: write → in every client's mesh.
   const pid_t cpid = control.pid();
   const double cpu0 = cpuSeconds(cpid);
+  auto responses = [&] {
+    uint64_t n = 0;
+    for (auto& source : sources) n += source->status()->get().responses;
+    return n;
+  };
+  const uint64_t responses0 = responses();
   // total; the API writes; to the first client; applied in node-0's ztunnel
   std::vector<double> lat, write_lat, first_lat, applied_lat;
   for (int i = 0; i < a.adds; ++i) {
@@ -433,6 +439,7 @@ int run(const Args& a) {
     if (sinks[0]->applied) applied_lat.push_back(ms(*sinks[0]->applied - t0));
   }
   const double cpu = cpuSeconds(cpid) - cpu0;
+  const uint64_t responses_during = responses() - responses0;
   const long control_rss_kb = rssKb(cpid);
   auto pctOf = [](std::vector<double> v, double p) {
     std::sort(v.begin(), v.end());
@@ -489,6 +496,10 @@ int run(const Args& a) {
   // Each add is two API events (create, status update).
   std::printf("| ambit-control CPU per API event | %.3f ms | ≤ 1 ms |\n",
               lat.empty() ? 0.0 : cpu * 1000 / (2.0 * a.adds));
+  std::printf("| discovery responses per pod add, per client | %.2f | |\n",
+              lat.empty() ? 0.0
+                          : static_cast<double>(responses_during) /
+                                (static_cast<double>(lat.size()) * static_cast<double>(a.nodes)));
   std::printf("| ambit-control RSS | %.1f MB | |\n", static_cast<double>(control_rss_kb) / 1024);
   std::printf("| mesh snapshot (serialized) | %.1f MB | |\n",
               static_cast<double>(mesh_bytes) / 1e6);
