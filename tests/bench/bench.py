@@ -304,12 +304,18 @@ backend be
             self.failures.append(f"{key}: {e}")
             log(f"{key}: FAILED {e}")
 
-    def iperf(self, host, port):
+    def iperf(self, host, port, cost=None):
+        """iperf3 1 and 8 streams; with cost = {label: [root pids]}, also CPU-seconds (user +
+        system of those processes) per GB received: what the proxies spend on each byte."""
         out = {}
+        trees = {label: [p for r in roots for p in proc_tree(r)]
+                 for label, roots in (cost or {}).items()}
         for streams in (1, 8):
+            cpu0 = {label: cpu_seconds(pids) for label, pids in trees.items()}
             p = run(self.pod("client", ["iperf3", "-c", host, "-p", str(port), "-P", str(streams),
                                         "-t", str(self.t_iperf), "-J"]), self.t_iperf + 30,
                     check=False)
+            cpu1 = {label: cpu_seconds(pids) for label, pids in trees.items()}
             try:
                 j = json.loads(p.stdout)
             except ValueError as e:
@@ -320,6 +326,9 @@ backend be
             if bps <= 0:
                 raise ScenarioError("iperf3 measured 0 bit/s")
             out[f"gbps{streams}"] = bps / 1e9
+            gb = j["end"]["sum_received"]["bytes"] / 1e9
+            if trees:
+                out[f"cpu_per_gb{streams}"] = sum(cpu1[k] - cpu0[k] for k in trees) / gb
         return out
 
     def fixed_rate(self, url, cost):
@@ -475,9 +484,10 @@ backend be
             # Phase A: no mesh.
             self.set_enrolled(False)
             zt_before = self.ztunnel_connections()
-            self.scenario("iperf/direct", lambda: self.iperf(V2_IP, IPERF_PORT))
-            self.scenario("iperf/stunnel", lambda: self.iperf("127.0.0.1", LOCAL_STUNNEL_IPERF))
             st_pids = [self.server_pid("stunnel-client"), self.server_pid("stunnel-server")]
+            self.scenario("iperf/direct", lambda: self.iperf(V2_IP, IPERF_PORT))
+            self.scenario("iperf/stunnel", lambda: self.iperf("127.0.0.1", LOCAL_STUNNEL_IPERF,
+                                                              {"stunnel (both)": st_pids}))
             self.http_all("direct", v2url, {})
             self.http_all("stunnel", f"http://127.0.0.1:{LOCAL_STUNNEL_HTTP}/bytes/1024",
                           {"stunnel (both)": st_pids})
@@ -499,7 +509,7 @@ backend be
             self.set_enrolled(True)
             zt = {"ztunnel node1": [self.pids["ztunnel-node1"]],
                   "ztunnel node2": [self.pids["ztunnel-node2"]]}
-            self.scenario("iperf/ambit", lambda: self.iperf(V2_IP, IPERF_PORT))
+            self.scenario("iperf/ambit", lambda: self.iperf(V2_IP, IPERF_PORT, zt))
             vip = f"http://{VIP}/bytes/1024"
             run(self.pod("client", ["curl", "-sf", "-o", "/dev/null", "-m", "5", "--retry", "5",
                                     "--retry-all-errors", vip]), 60, check=False)

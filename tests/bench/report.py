@@ -75,14 +75,19 @@ def render(bench):
     L.append("### 1. L4 throughput, cross-node (client pod node1 -> my-app-v2 pod node2, iperf3)")
     L.append("")
     L.append("| path | 1 stream Gbit/s | 8 streams Gbit/s | 1 stream vs direct | "
-             "8 streams vs direct |")
-    L.append("|---|---:|---:|---:|---:|")
+             "8 streams vs direct | proxy CPU-s per GB, 1 / 8 streams |")
+    L.append("|---|---:|---:|---:|---:|---:|")
     for key, label in IPERF_ROWS:
         row = bench.rows.get(f"iperf/{key}")
         r1 = ratio(get(bench, f"iperf/{key}", "gbps1"), get(bench, "iperf/direct", "gbps1"))
         r8 = ratio(get(bench, f"iperf/{key}", "gbps8"), get(bench, "iperf/direct", "gbps8"))
+        cpu = "—" if key == "direct" else \
+            f"{cell(row, 'cpu_per_gb1', 3)} / {cell(row, 'cpu_per_gb8', 3)}"
         L.append(f"| {label} | {cell(row, 'gbps1')} | {cell(row, 'gbps8')} | "
-                 f"{num(r1)}x | {num(r8)}x |")
+                 f"{num(r1)}x | {num(r8)}x | {cpu} |")
+    L.append("")
+    L.append("CPU-s per GB: user + system CPU of both proxies (the two ztunnels; stunnel client "
+             "and server) during the iperf3 run, divided by the GB the receiver got.")
     L.append("")
     L.append(f"### 2-3. HTTP/1.1, 1 KiB responses, 16 "
              "connections")
@@ -190,6 +195,11 @@ def goals(bench):
         r = ratio(get(bench, "iperf/ambit", f"gbps{s}"), get(bench, "iperf/stunnel", f"gbps{s}"))
         L.append(f"| L4 throughput ≥ 1.2x stunnel pair ({label}) | {num(r)}x | "
                  f"{verdict(None if r is None else r >= 1.2)} |")
+    for s, label in ((1, "1 stream"), (8, "8 streams")):
+        r = ratio(get(bench, "iperf/ambit", f"cpu_per_gb{s}"),
+                  get(bench, "iperf/stunnel", f"cpu_per_gb{s}"))
+        L.append(f"| proxy CPU-seconds per GB ≤ 0.8x stunnel pair ({label}) | {num(r)}x | "
+                 f"{verdict(None if r is None else r <= 0.8)} |")
     d50 = get(bench, "fixed/direct", "p50")
     for key, label in (("ambit-l4", "ambit L4"), ("ambit-waypoint", "ambit + waypoint")):
         p50 = get(bench, f"fixed/{key}", "p50")
@@ -241,6 +251,7 @@ def reload_stall_goal(bench):
 def missing_numbers(bench):
     """Every scenario must have produced positive numbers (the --quick ctest asserts this)."""
     need = [(f"iperf/{k}", ("gbps1", "gbps8")) for k, _ in IPERF_ROWS]
+    need += [(f"iperf/{k}", ("cpu_per_gb1", "cpu_per_gb8")) for k in ("ambit", "stunnel")]
     need += [(f"fixed/{k}", ("rps", "p50", "p90", "p99")) for k, _ in HTTP_ROWS]
     need += [(f"max/{k}", ("rps",)) for k, _ in HTTP_ROWS]
     need += [(f"conn/{k}", ("rps",)) for k in ("direct", "ambit-l4", "ambit-waypoint", "stunnel")]
