@@ -34,15 +34,18 @@ class WaypointSvidTest : public WaypointProxyFixture {
     startProxy(ProxyServices{}, HttpLimits{});
   }
 
+  // Answers 200 "ok" until the waypoint ends the tunnel (dropping the stream earlier resets it).
   asio::awaitable<void> serve(hbone::HboneStream s) {
     MessageReader reader(s, HttpLimits{});
-    auto req = co_await reader.readRequest();
-    if (req && *req) {
+    for (;;) {
+      auto req = co_await reader.readRequest();
+      if (!req || !*req) break;
       ++app_requests_;
       HttpResponse r{http::status::ok, 11};
       r.body() = "ok";
+      r.keep_alive(true);
       r.prepare_payload();
-      co_await writeMessage(s, r);
+      if (!co_await writeMessage(s, r)) break;
     }
     s.shutdownWrite();
   }
@@ -75,7 +78,9 @@ class WaypointSvidTest : public WaypointProxyFixture {
 
 TEST_F(WaypointSvidTest, ValidSvidsEverywhereServeTheRequest) {
   start();
-  EXPECT_EQ(get(), "200");
+  test::LogCapture log;
+  spdlog::default_logger()->set_level(spdlog::level::debug);
+  EXPECT_EQ(get(), "200") << log.text();
   EXPECT_EQ(app_requests_, 1);
 }
 
