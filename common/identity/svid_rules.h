@@ -54,7 +54,8 @@ enum class SvidRule {
   // ambit's own rules on top of the specification.
   kTrustDomain,    // the peer's SPIFFE id is in the trust domain whose bundle we verify with
   kAmbitIdShape,   // spiffe://<td>/ns/<namespace>/sa/<service-account>, Kubernetes names
-  kCsrOnlyUriSan,  // a CSR asks for one SAN, the SPIFFE URI, and nothing else
+  kCsrOnlyUriSan,  // a CSR asks for one SAN, the SPIFFE URI, and nothing else (keep last:
+                   // tests walk the enumerators up to it)
 };
 
 // "leaf-not-ca", "id-scheme", ... (stable: tests and docs name rules by it).
