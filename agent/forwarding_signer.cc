@@ -1,34 +1,19 @@
 #include "agent/forwarding_signer.h"
 
-#include <openssl/x509v3.h>
-
 #include "common/identity/pem.h"
-#include "common/identity/spiffe.h"
+#include "common/identity/svid_rules.h"
 
 namespace ambit::agent {
 namespace {
 
-// The SPIFFE id a CSR asks for (its one URI SAN); the CA checks the rest.
+// The SPIFFE id a CSR asks for, after the same request rules the CA applies (svid_rules.h);
+// the CA checks the rest (key, signature, trust domain).
 Result<identity::SpiffeId> requestedId(std::string_view csrPem) {
   auto csr = identity::parseCsrPem(csrPem);
   if (!csr) return csr.error();
-  STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(csr->get());
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      exts == nullptr ? nullptr : X509V3_get_d2i(exts, NID_subject_alt_name, nullptr, nullptr));
-  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-  std::string uri;
-  int uris = 0;
-  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-    if (gn->type != GEN_URI) continue;
-    ++uris;
-    const ASN1_STRING* s = gn->d.uniformResourceIdentifier;
-    uri.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-               static_cast<size_t>(ASN1_STRING_length(s)));
-  }
-  GENERAL_NAMES_free(sans);
-  if (uris != 1) return makeError("the CSR must carry exactly one URI SAN, found {}", uris);
-  return identity::SpiffeId::parse(uri);
+  auto uri = identity::checkCsrRequest(csr->get());
+  if (!uri) return uri.error();
+  return identity::SpiffeId::parse(uri->toString());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "common/identity/ca.h"
 
 #include "common/identity/pem.h"
+#include "common/identity/svid_rules.h"
 #include "common/identity/x509_builder.h"
 #include "common/log.h"
 
@@ -10,28 +11,6 @@ namespace ambit::identity {
 namespace {
 
 Error badRequest(const Error& e) { return Error{kBadRequest, "CSR rejected: " + e.message}; }
-
-// The CSR's single SAN, which must be a URI.
-Result<std::string> singleUriSan(X509_REQ* csr) {
-  ossl::X509ExtensionStackPtr exts(X509_REQ_get_extensions(csr));
-  ERR_clear_error();
-  if (!exts) return makeError("no subjectAltName (want exactly one SPIFFE URI SAN)");
-  int crit = 0;
-  ossl::GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509V3_get_d2i(exts.get(), NID_subject_alt_name, &crit, nullptr)));
-  ERR_clear_error();
-  if (!names) {
-    if (crit == -2) return makeError("several subjectAltName extensions");
-    return makeError("no subjectAltName (want exactly one SPIFFE URI SAN)");
-  }
-  int count = sk_GENERAL_NAME_num(names.get());
-  if (count != 1) return makeError("{} SANs, want exactly one SPIFFE URI SAN", count);
-  const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), 0);
-  if (gn->type != GEN_URI) return makeError("the SAN is not a URI (want a SPIFFE URI SAN)");
-  const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
-  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     static_cast<size_t>(ASN1_STRING_length(s)));
-}
 
 }  // namespace
 
@@ -42,9 +21,9 @@ Result<SpiffeId> EmbeddedCa::checkCsr(X509_REQ* csr) const {
     ERR_clear_error();
     return makeError("CSR signature does not verify with its public key");
   }
-  auto uri = singleUriSan(csr);
+  auto uri = checkCsrRequest(csr);
   AMBIT_TRY(uri);
-  auto id = SpiffeId::parse(*uri);
+  auto id = SpiffeId::parse(uri->toString());
   AMBIT_TRY(id);
   AMBIT_TRY(checkTrustDomain(*id, options_.trustDomain));
   return id;
@@ -68,8 +47,12 @@ Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(EVP_PKEY* publicKey, const SpiffeId&
   AMBIT_TRY(x509::addExtension(c, root_.get(), NID_subject_key_identifier, "hash"));
   AMBIT_TRY(x509::addExtension(c, root_.get(), NID_authority_key_identifier, "keyid:always"));
   AMBIT_TRY(x509::addUriSan(c, id.toString(), dnsNames));
-  std::lock_guard lock(signMu_);
-  AMBIT_TRY(x509::signSha256(c, key_.get()));
+  {
+    std::lock_guard lock(signMu_);
+    AMBIT_TRY(x509::signSha256(c, key_.get()));
+  }
+  // Never hand out a certificate that breaks an X509-SVID rule (peers would refuse it anyway).
+  if (auto ok = checkLeafSvid(c); !ok) return ok.error().context("CA self-check of the leaf");
   return cert;
 }
 

@@ -54,18 +54,22 @@ class EmbeddedCa final : public CertificateSigner {
   // A new self-signed root for options.trustDomain (certPem == rootPem, chainPem empty).
   [[nodiscard]] static Result<CaMaterial> generateMaterial(const EmbeddedCaOptions& options);
   // A CA over existing material. Checks: the key parses and matches ca-cert, ca-cert is a CA
-  // allowed to sign certificates, and it verifies up to root-cert through cert-chain. Errors name
+  // allowed to sign certificates, every certificate of ca-cert, cert-chain and root-cert meets
+  // the X509-SVID signing rules (checkSigningCertificate), and ca-cert verifies up to root-cert
+  // through cert-chain. Errors name
   // `origin` (e.g. "Secret ambit-system/cacerts") and the key at fault. stateDir is unused.
   [[nodiscard]] static Result<std::unique_ptr<EmbeddedCa>> fromMaterial(const CaMaterial& material,
                                                                         EmbeddedCaOptions options,
                                                                         std::string_view origin);
 
-  // Accepts only: a PEM CSR whose signature verifies, an ECDSA P-256 key, exactly one SAN that
-  // is a URI SAN holding a SPIFFE id in this CA's trust domain, and which authorize() allows.
+  // Accepts only: a PEM CSR whose signature verifies, an ECDSA P-256 key, a request meeting
+  // checkCsrRequest() (svid_rules.h: exactly one SAN, a SPIFFE URI with a path, nothing that
+  // would make a leaf a CA), an id in this CA's trust domain, and which authorize() allows.
   // Issues: random 16-byte serial, notBefore = now - 1 min, notAfter = now + min(ttl, max)
   // (and never past the root's notAfter),
   // CA:FALSE, digitalSignature+keyEncipherment, serverAuth+clientAuth, SKI/AKI, empty subject,
-  // critical URI SAN. Errors carry kBadRequest / kNotAllowed / kSignerFailure.
+  // critical URI SAN; the result is checked against every leaf rule (checkLeafSvid) before it
+  // leaves. Errors carry kBadRequest / kNotAllowed / kSignerFailure and name the rule broken.
   [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,
                                                const IdentityAuthorizer& authorize) override;
 

@@ -6,6 +6,7 @@
 
 #include "common/identity/ca.h"
 #include "common/identity/pem.h"
+#include "common/identity/svid_rules.h"
 #include "common/identity/x509_builder.h"
 #include "common/log.h"
 
@@ -60,14 +61,21 @@ Result<std::unique_ptr<EmbeddedCa>> EmbeddedCa::fromMaterial(const CaMaterial& m
         "keyCertSign is required)",
         origin);
   }
+  AMBIT_TRY(checkSigningCertificate(cert->get(), fmt::format("{}: ca-cert.pem", origin)));
   if (m.rootPem.empty()) return makeError("{}: root-cert.pem is missing or empty", origin);
   auto roots = parseCertificateBundlePem(m.rootPem);
   if (!roots) return roots.error().context(fmt::format("{}: root-cert.pem", origin));
+  for (const auto& r : *roots) {
+    AMBIT_TRY(checkSigningCertificate(r.get(), fmt::format("{}: root-cert.pem", origin)));
+  }
   std::vector<ossl::X509Ptr> chain;
   if (!m.chainPem.empty()) {
     auto parsed = parseCertificateBundlePem(m.chainPem);
     if (!parsed) return parsed.error().context(fmt::format("{}: cert-chain.pem", origin));
     chain = std::move(*parsed);
+  }
+  for (const auto& c : chain) {
+    AMBIT_TRY(checkSigningCertificate(c.get(), fmt::format("{}: cert-chain.pem", origin)));
   }
   AMBIT_TRY(chainsToRoots(cert->get(), chain, *roots, origin));
   if (x509::notAfter(cert->get()) <= options.clock()) {

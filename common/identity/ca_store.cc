@@ -9,6 +9,7 @@
 
 #include "common/identity/ca.h"
 #include "common/identity/pem.h"
+#include "common/identity/svid_rules.h"
 #include "common/identity/x509_builder.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
@@ -87,7 +88,10 @@ Result<RootMaterial> generateRoot(const EmbeddedCaOptions& o) {
   AMBIT_TRY(x509::addExtension(c, c, NID_key_usage, "critical,keyCertSign,cRLSign"));
   AMBIT_TRY(x509::addExtension(c, c, NID_subject_key_identifier, "hash"));
   AMBIT_TRY(x509::addExtension(c, c, NID_authority_key_identifier, "keyid:always"));
+  // X509-SVID §3.2: a signing certificate SHOULD be an SVID, its id the trust domain's (no path).
+  AMBIT_TRY(x509::addUriSan(c, "spiffe://" + o.trustDomain));
   AMBIT_TRY(x509::signSha256(c, key->get()));
+  AMBIT_TRY(checkSigningCertificate(c, "generated CA root"));
   return RootMaterial{std::move(*key), std::move(*cert)};
 }
 
@@ -124,6 +128,8 @@ Result<RootMaterial> loadRoot(const EmbeddedCaOptions& o, const fs::path& keyPat
   if (auto s = requireP256(key->get(), fmt::format("CA key file {}", keyPath.string())); !s) {
     return s.error();
   }
+  AMBIT_TRY(
+      checkSigningCertificate(cert->get(), fmt::format("CA cert file {}", certPath.string())));
   if (x509::notAfter(cert->get()) <= o.clock()) {
     logWarn("CA root {} has expired; issued certificates will not verify", certPath.string());
   }

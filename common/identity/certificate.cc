@@ -1,6 +1,7 @@
 #include "common/identity/certificate.h"
 
 #include "common/identity/pem.h"
+#include "common/identity/svid_rules.h"
 #include "common/identity/x509_builder.h"
 
 namespace ambit::identity {
@@ -31,7 +32,14 @@ Result<WorkloadCertificate> WorkloadCertificate::assemble(ossl::EvpPkeyPtr key,
     ERR_clear_error();
     return makeError("issued certificate does not match the private key");
   }
-  auto id = spiffeIdFromCertificate(leaf);
+  // The CA must never issue an SVID that peers would refuse: check ours like a peer's.
+  auto uri = checkLeafSvid(leaf);
+  if (!uri) return uri.error().context("issued certificate");
+  for (size_t i = 1; i < chain->size(); ++i) {
+    AMBIT_TRY(
+        checkSigningCertificate((*chain)[i].get(), fmt::format("issued chain certificate {}", i)));
+  }
+  auto id = SpiffeId::parse(uri->toString());
   if (!id) return id.error().context("issued certificate");
   WorkloadCertificate wc;
   wc.id = std::move(*id);

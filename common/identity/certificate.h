@@ -25,7 +25,8 @@ struct WorkloadCertificate {
   X509* leaf() const { return chain.front().get(); }
 
   // Parses a signer's answer for key. Errors when a PEM does not parse, the chain or roots are
-  // empty, the leaf does not match key, or the leaf has no valid SPIFFE id.
+  // empty, the leaf does not match key, or the leaf or a signing certificate of the chain breaks
+  // an X509-SVID rule (svid_rules.h; the error names it).
   [[nodiscard]] static Result<WorkloadCertificate> assemble(ossl::EvpPkeyPtr key,
                                                             IssuedCertificate issued);
 };

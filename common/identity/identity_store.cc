@@ -75,12 +75,7 @@ bool IdentityStore::ready(const std::string& spiffe_id) const {
 }
 
 hbone::PeerVerifier IdentityStore::peerVerifier() const {
-  return [td = trust_domain_](X509* leaf, STACK_OF(X509)*) -> Result<std::string> {
-    auto id = spiffeIdFromCertificate(leaf);
-    if (!id) return id.error();
-    AMBIT_TRY(checkTrustDomain(*id, td));
-    return id->toString();
-  };
+  return spiffePeerVerifier(trust_domain_);
 }
 
 std::map<std::string, std::shared_ptr<const WorkloadCertificate>> IdentityStore::certificates()

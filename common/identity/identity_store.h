@@ -44,7 +44,8 @@ class IdentityStore {
   std::shared_ptr<IdentityTls> tls(const std::string& spiffe_id);
   bool ready(const std::string& spiffe_id) const;
 
-  // Turns a verified peer certificate into its SPIFFE id, requiring our trust domain.
+  // Turns a verified peer certificate into its SPIFFE id: every X509-SVID rule on the leaf and
+  // its chain (spiffePeerVerifier), requiring our trust domain.
   hbone::PeerVerifier peerVerifier() const;
 
   // For /config_dump: identity -> (serial, not_after, state).

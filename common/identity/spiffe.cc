@@ -1,15 +1,11 @@
 #include "common/identity/spiffe.h"
 
-#include <openssl/x509v3.h>
-
 #include <vector>
 
-#include "common/identity/openssl_ptr.h"
+#include "common/identity/svid_rules.h"
 
 namespace ambit::identity {
 namespace {
-
-constexpr std::string_view kScheme = "spiffe://";
 
 bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -65,56 +61,38 @@ Result<SpiffeId> SpiffeId::make(std::string_view td, std::string_view ns, std::s
 }
 
 Result<SpiffeId> SpiffeId::parse(std::string_view uri) {
+  auto generic = parseSpiffeUri(uri);
+  if (!generic) return generic.error().context(fmt::format("invalid SPIFFE id '{}'", uri));
   auto fail = [&](std::string_view why) {
-    return makeError("invalid SPIFFE id '{}': {} (want spiffe://<trust-domain>/ns/<ns>/sa/<sa>)",
-                     uri, why);
+    return ruleError(SvidRule::kAmbitIdShape,
+                     fmt::format("invalid SPIFFE id '{}': {} (want "
+                                 "spiffe://<trust-domain>/ns/<ns>/sa/<sa>)",
+                                 uri, why));
   };
-  if (!uri.starts_with(kScheme)) return fail("scheme must be spiffe://");
-  std::string_view rest = uri.substr(kScheme.size());
-  size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) return fail("no path");
-  std::vector<std::string_view> segs = split(rest.substr(slash + 1), '/');
+  if (generic->path.empty()) return fail("no path");
+  std::vector<std::string_view> segs = split(std::string_view(generic->path).substr(1), '/');
   if (segs.size() != 4 || segs[0] != "ns" || segs[2] != "sa") {
     return fail("path must be exactly /ns/<ns>/sa/<sa>");
   }
-  auto id = make(rest.substr(0, slash), segs[1], segs[3]);
+  auto id = make(generic->trustDomain, segs[1], segs[3]);
   if (!id) return fail(id.error().message);
   return id;
 }
 
 std::string SpiffeId::toString() const {
-  return fmt::format("{}{}/ns/{}/sa/{}", kScheme, trustDomain, ns, serviceAccount);
+  return fmt::format("spiffe://{}/ns/{}/sa/{}", trustDomain, ns, serviceAccount);
 }
 
 Result<SpiffeId> spiffeIdFromCertificate(const X509* cert) {
-  if (cert == nullptr) return makeError("no certificate");
-  int crit = 0;
-  ossl::GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
-  if (!names) {
-    ERR_clear_error();
-    if (crit == -2) return makeError("certificate has several subjectAltName extensions");
-    return makeError("certificate has no subjectAltName (want one SPIFFE URI)");
-  }
-  std::string_view uri;
-  int uris = 0;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
-    if (gn->type != GEN_URI) continue;
-    ++uris;
-    const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
-    uri = std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                           static_cast<size_t>(ASN1_STRING_length(s)));
-  }
-  if (uris != 1) {
-    return makeError("certificate has {} URI SANs, want exactly one SPIFFE id", uris);
-  }
-  return SpiffeId::parse(uri);
+  auto uri = certificateSpiffeUri(cert);
+  AMBIT_TRY(uri);
+  return SpiffeId::parse(uri->toString());
 }
 
 Status checkTrustDomain(const SpiffeId& id, std::string_view trustDomain) {
   if (id.trustDomain != trustDomain) {
-    return makeError("identity {} is not in trust domain '{}'", id.toString(), trustDomain);
+    return ruleError(SvidRule::kTrustDomain, fmt::format("identity {} is not in trust domain '{}'",
+                                                         id.toString(), trustDomain));
   }
   return Status::ok();
 }

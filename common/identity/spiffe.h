@@ -22,7 +22,8 @@ struct SpiffeId {
   // Validates the parts and builds the id; errors name the offending part.
   [[nodiscard]] static Result<SpiffeId> make(std::string_view trustDomain, std::string_view ns,
                                              std::string_view serviceAccount);
-  // Parses "spiffe://td/ns/<ns>/sa/<sa>"; anything else is an error saying why.
+  // Parses "spiffe://td/ns/<ns>/sa/<sa>": first every SPIFFE-ID.md rule (svid_rules.h), then
+  // ambit's shape (rule ambit-id-shape); errors name the rule broken.
   [[nodiscard]] static Result<SpiffeId> parse(std::string_view uri);
 
   std::string toString() const;  // the URI form
@@ -33,10 +34,11 @@ struct SpiffeId {
 [[nodiscard]] Status validateTrustDomain(std::string_view trustDomain);
 
 // The single URI SAN of a certificate, parsed as a SPIFFE id. Errors when the certificate has
-// no URI SAN, several, or one that is not a valid SPIFFE id. Non-URI SANs are ignored.
+// no URI SAN, several, or one that is not a valid SPIFFE id. Non-URI SANs are ignored. Only
+// reads the id: accepting a certificate takes checkLeafSvid / checkPeerSvid (svid_rules.h).
 [[nodiscard]] Result<SpiffeId> spiffeIdFromCertificate(const X509* cert);
 
-// Error unless id belongs to trustDomain.
+// Error unless id belongs to trustDomain (rule trust-domain).
 [[nodiscard]] Status checkTrustDomain(const SpiffeId& id, std::string_view trustDomain);
 
 }  // namespace ambit::identity

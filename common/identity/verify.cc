@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "common/identity/svid_rules.h"
 #include "common/log.h"
 
 namespace ambit::identity {
@@ -33,13 +34,6 @@ Status setCtxTrustDomain(SSL_CTX* ctx, const std::string& td) {
     return ossl::opensslError("store trust domain on SSL_CTX");
   }
   copy.release();  // freed by freeTrustDomain with the SSL_CTX
-  return Status::ok();
-}
-
-Status checkPeerIdentity(const X509* leaf, const std::string& trustDomain) {
-  auto id = spiffeIdFromCertificate(leaf);
-  AMBIT_TRY(id);
-  if (!trustDomain.empty()) AMBIT_TRY(checkTrustDomain(*id, trustDomain));
   return Status::ok();
 }
 
@@ -76,13 +70,12 @@ Result<SpiffeId> verifyPeerChain(X509_STORE* store, X509* leaf,
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
     ERR_clear_error();
-    return makeError("peer certificate chain does not verify: {} (depth {})",
-                     X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(ctx.get()));
+    return ruleError(
+        SvidRule::kPathValidation,
+        fmt::format("peer certificate chain does not verify: {} (depth {})",
+                    X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(ctx.get())));
   }
-  auto id = spiffeIdFromCertificate(leaf);
-  if (!id) return id.error().context("peer certificate");
-  if (!options.trustDomain.empty()) AMBIT_TRY(checkTrustDomain(*id, options.trustDomain));
-  return id;
+  return checkPeerSvid(leaf, X509_STORE_CTX_get0_chain(ctx.get()), options.trustDomain);
 }
 
 int spiffeVerifyCallback(int preverifyOk, X509_STORE_CTX* storeCtx) {
@@ -95,10 +88,10 @@ int spiffeVerifyCallback(int preverifyOk, X509_STORE_CTX* storeCtx) {
     td = static_cast<const std::string*>(
         SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trustDomainIndex()));
   }
-  Status ok = checkPeerIdentity(X509_STORE_CTX_get_current_cert(storeCtx),
-                                td != nullptr ? *td : std::string());
+  auto ok = checkPeerSvid(X509_STORE_CTX_get_current_cert(storeCtx),
+                          X509_STORE_CTX_get0_chain(storeCtx), td != nullptr ? *td : "");
   if (!ok) {
-    logDebug("rejecting peer certificate: {}", ok.message());
+    logDebug("rejecting peer certificate: {}", ok.error().message);
     X509_STORE_CTX_set_error(storeCtx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
   }
@@ -140,6 +133,14 @@ Status checkExpectedPeer(const SpiffeId& peer, const std::vector<SpiffeId>& expe
   }
   return makeError("peer {} is not an expected identity (expected: {})", peer.toString(),
                    want.empty() ? "none" : want);
+}
+
+hbone::PeerVerifier spiffePeerVerifier(std::string trustDomain) {
+  return [td = std::move(trustDomain)](X509* leaf, STACK_OF(X509) * chain) -> Result<std::string> {
+    auto id = checkPeerSvid(leaf, chain, td);
+    if (!id) return id.error();
+    return id->toString();
+  };
 }
 
 Result<SpiffeId> peerSpiffeId(const SSL* ssl) {

@@ -62,12 +62,41 @@ X509Ptr newCert(EVP_PKEY* key, const std::string& cn, long serial) {  // NOLINT(
   X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(x.get()), 24 * 3600);
   X509_set_pubkey(x.get(), key);
+  if (cn.empty()) return x;  // an empty subject
   X509_NAME* name = X509_get_subject_name(x.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("ambit test"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   return x;
+}
+
+// A certificate of shape `spec` for `key`, signed by issuer/issuer_key (null: self-signed).
+X509Ptr makeCert(const TestPki::Spec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key) {
+  static long serial = 100;  // NOLINT(runtime/int)
+  X509Ptr cert = newCert(key, spec.subject_cn, ++serial);
+  if (spec.validity == TestPki::Validity::kExpired) {
+    check(ASN1_TIME_set_string_X509(X509_getm_notBefore(cert.get()), "20200101000000Z") == 1 &&
+              ASN1_TIME_set_string_X509(X509_getm_notAfter(cert.get()), "20200102000000Z") == 1,
+          "ASN1_TIME_set_string_X509");
+  }
+  X509* self = cert.get();
+  X509* signer = issuer != nullptr ? issuer : self;
+  X509_set_issuer_name(self, X509_get_subject_name(signer));
+  const bool is_ca = spec.basic_constraints.find("CA:TRUE") != std::string::npos;
+  if (!spec.basic_constraints.empty()) {
+    addExt(self, signer, NID_basic_constraints, spec.basic_constraints);
+  }
+  if (!spec.key_usage.empty()) addExt(self, signer, NID_key_usage, spec.key_usage);
+  if (!spec.ext_key_usage.empty()) addExt(self, signer, NID_ext_key_usage, spec.ext_key_usage);
+  if (is_ca) addExt(self, signer, NID_subject_key_identifier, "hash");
+  if (issuer != nullptr) addExt(self, signer, NID_authority_key_identifier, "keyid:always");
+  if (!spec.name_constraints.empty()) {
+    addExt(self, signer, NID_name_constraints, spec.name_constraints);
+  }
+  if (!spec.san.empty()) addExt(self, signer, NID_subject_alt_name, spec.san);
+  check(X509_sign(self, issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0, "X509_sign");
+  return cert;
 }
 
 }  // namespace
@@ -77,19 +106,30 @@ struct TestPki::Keys {
   X509Ptr ca_cert;
 };
 
+TestPki::Spec TestPki::Spec::leaf(const std::string& uri_san) {
+  Spec s;
+  if (!uri_san.empty()) s.san = "URI:" + uri_san;
+  return s;
+}
+
+TestPki::Spec TestPki::Spec::ca(const std::string& name) {
+  Spec s;
+  s.subject_cn = name;
+  s.basic_constraints = "critical,CA:TRUE";
+  s.key_usage = "critical,keyCertSign,cRLSign";
+  s.ext_key_usage.clear();
+  return s;
+}
+
 TestPki::TestPki(std::unique_ptr<Keys> keys, CertKey ca) : keys_(std::move(keys)), ca_(ca) {}
 
-TestPki::TestPki(const std::string& ca_name) : keys_(std::make_unique<Keys>()) {
+TestPki::TestPki(const std::string& ca_name) : TestPki(Spec::ca(ca_name)) {}
+
+TestPki::TestPki(const Spec& root) : keys_(std::make_unique<Keys>()) {
   keys_->ca_key.reset(EVP_EC_gen("P-256"));
   check(keys_->ca_key != nullptr, "EVP_EC_gen");
-  keys_->ca_cert = newCert(keys_->ca_key.get(), ca_name, 1);
-  X509* ca = keys_->ca_cert.get();
-  X509_set_issuer_name(ca, X509_get_subject_name(ca));
-  addExt(ca, ca, NID_basic_constraints, "critical,CA:TRUE");
-  addExt(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign");
-  addExt(ca, ca, NID_subject_key_identifier, "hash");
-  check(X509_sign(ca, keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign CA");
-  ca_ = CertKey{certPem(ca), keyPem(keys_->ca_key.get())};
+  keys_->ca_cert = makeCert(root, keys_->ca_key.get(), nullptr, nullptr);
+  ca_ = CertKey{certPem(keys_->ca_cert.get()), keyPem(keys_->ca_key.get())};
 }
 
 TestPki TestPki::load(const std::filesystem::path& cert_pem, const std::filesystem::path& key_pem) {
@@ -111,32 +151,34 @@ TestPki& TestPki::operator=(TestPki&&) noexcept = default;
 TestPki::~TestPki() = default;
 
 CertKey TestPki::issue(const std::string& uri_san, Validity validity) const {
-  return issueWithSan(uri_san.empty() ? "" : "URI:" + uri_san, validity);
+  Spec spec = Spec::leaf(uri_san);
+  spec.validity = validity;
+  return issue(spec);
 }
 
 CertKey TestPki::issueForIp(const std::string& ip, Validity validity) const {
-  return issueWithSan("IP:" + ip, validity);
+  Spec spec = Spec::leaf("");
+  spec.san = "IP:" + ip;
+  spec.validity = validity;
+  return issue(spec);
 }
 
-CertKey TestPki::issueWithSan(const std::string& san, Validity validity) const {
-  static long serial = 100;  // NOLINT(runtime/int)
+CertKey TestPki::issue(const Spec& spec) const {
   PkeyPtr key(EVP_EC_gen("P-256"));
   check(key != nullptr, "EVP_EC_gen");
-  X509Ptr cert = newCert(key.get(), "workload", ++serial);
-  if (validity == Validity::kExpired) {
-    check(ASN1_TIME_set_string_X509(X509_getm_notBefore(cert.get()), "20200101000000Z") == 1 &&
-              ASN1_TIME_set_string_X509(X509_getm_notAfter(cert.get()), "20200102000000Z") == 1,
-          "ASN1_TIME_set_string_X509");
-  }
-  X509* ca = keys_->ca_cert.get();
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));
-  addExt(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
-  addExt(cert.get(), ca, NID_key_usage, "critical,digitalSignature,keyAgreement");
-  addExt(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth");
-  addExt(cert.get(), ca, NID_authority_key_identifier, "keyid:always");
-  if (!san.empty()) addExt(cert.get(), ca, NID_subject_alt_name, san);
-  check(X509_sign(cert.get(), keys_->ca_key.get(), EVP_sha256()) > 0, "X509_sign leaf");
-  return CertKey{certPem(cert.get()), keyPem(key.get())};
+  X509Ptr cert = makeCert(spec, key.get(), keys_->ca_cert.get(), keys_->ca_key.get());
+  return CertKey{certPem(cert.get()) + chain_pem_, keyPem(key.get())};
+}
+
+TestPki TestPki::intermediate(const Spec& spec) const {
+  auto keys = std::make_unique<Keys>();
+  keys->ca_key.reset(EVP_EC_gen("P-256"));
+  check(keys->ca_key != nullptr, "EVP_EC_gen");
+  keys->ca_cert = makeCert(spec, keys->ca_key.get(), keys_->ca_cert.get(), keys_->ca_key.get());
+  CertKey ca{certPem(keys->ca_cert.get()), keyPem(keys->ca_key.get())};
+  TestPki out(std::move(keys), ca);
+  out.chain_pem_ = ca.cert_pem + chain_pem_;
+  return out;
 }
 
 PemFiles writePemFiles(const CertKey& cert_key, const std::filesystem::path& dir,

@@ -1,12 +1,14 @@
 // Fuzzes SPIFFE id and certificate parsing (common/identity/): the first input byte picks the
 // surface, the rest is its input:
-//   0  a URI into SpiffeId::parse; a parsed id must print back to the same URI and parse again;
+//   0  a URI into SpiffeId::parse and parseSpiffeUri (the SPIFFE-ID rules); a parsed id must
+//      print back to the same URI and parse again, and ambit's ids are SPIFFE ids;
 //   1  a DER certificate, as a TLS peer presents it: the SPIFFE id of its URI SAN
-//      (spiffeIdFromCertificate, used by the HBONE verify callback) and chain verification
-//      against a CA's root (verifyPeerChain);
+//      (spiffeIdFromCertificate), the X509-SVID leaf and signing rules (checkLeafSvid,
+//      checkSigningCertificate) and chain verification against a CA's root (verifyPeerChain);
 //   2  a PEM bundle (parseCertificateBundlePem: roots and chains from the CA and Secrets);
 //   3  a DER certificate signing request, wrapped in PEM, signed by the embedded CA
-//      (EmbeddedCa::sign: the CSR checks of the CertificateService).
+//      (EmbeddedCa::sign: the CSR checks of the CertificateService); whatever it issues must
+//      meet every leaf rule (checkLeafSvid).
 #include <openssl/pem.h>
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "common/identity/ca.h"
 #include "common/identity/pem.h"
 #include "common/identity/spiffe.h"
+#include "common/identity/svid_rules.h"
 #include "common/identity/verify.h"
 #include "common/log.h"
 
@@ -61,8 +64,17 @@ std::string derToPem(const std::string& der, const char* label) {
 }
 
 void fuzzId(const std::string& uri) {
+  auto generic = parseSpiffeUri(uri);
+  if (generic && generic->toString() != uri) {
+    fprintf(stderr, "SPIFFE URI does not round-trip: '%s'\n", uri.c_str());
+    abort();
+  }
   auto id = SpiffeId::parse(uri);
   if (!id) return;
+  if (!generic) {
+    fprintf(stderr, "ambit accepted an id the SPIFFE rules refuse: '%s'\n", uri.c_str());
+    abort();
+  }
   auto again = SpiffeId::parse(id->toString());
   if (id->toString() != uri || !again || *again != *id) {
     fprintf(stderr, "SPIFFE id does not round-trip: '%s'\n", uri.c_str());
@@ -76,6 +88,8 @@ void fuzzCertificate(const std::string& der) {
   ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return;
   (void)spiffeIdFromCertificate(cert.get());
+  (void)checkLeafSvid(cert.get());
+  (void)checkSigningCertificate(cert.get(), "fuzz");
   PeerVerifyOptions options;
   options.trustDomain = "cluster.local";
   (void)verifyPeerChain(testCa().store.get(), cert.get(), {cert.get()}, options);
@@ -94,6 +108,11 @@ void fuzzCsr(const std::string& der) {
   auto leaf = parseCertificatePem(issued->chainPem.front());
   if (!leaf || !spiffeIdFromCertificate(leaf->get())) {
     fprintf(stderr, "the CA issued a certificate without a valid SPIFFE id\n");
+    abort();
+  }
+  if (auto checked = checkLeafSvid(leaf->get()); !checked) {
+    fprintf(stderr, "the CA issued a certificate breaking an SVID rule: %s\n",
+            checked.error().message.c_str());
     abort();
   }
 }

@@ -221,8 +221,8 @@ TEST(EmbeddedCaTest, RejectsBadRequests) {
   ASSERT_TRUE(rsa && p384);
   expectRejected(*ca, csrFor(rsa.get()), "key type is RSA");
   expectRejected(*ca, csrFor(p384.get()), "curve is secp384r1");
-  expectRejected(*ca, p256Csr({}), "no subjectAltName");
-  expectRejected(*ca, p256Csr({kId, "spiffe://cluster.local/ns/default/sa/other"}), "2 SANs");
+  expectRejected(*ca, p256Csr({}), "SPIFFE rule one-uri-san");
+  expectRejected(*ca, p256Csr({kId, "spiffe://cluster.local/ns/default/sa/other"}), "2 URI SANs");
   expectRejected(*ca, p256Csr({"spiffe://evil.example/ns/default/sa/my-app"}),
                  "not in trust domain 'cluster.local'");
   expectRejected(*ca, p256Csr({"spiffe://cluster.local/ns/default"}), "invalid SPIFFE id");

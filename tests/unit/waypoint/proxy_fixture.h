@@ -2,7 +2,9 @@
 // A waypoint over real HBONE on loopback for the HttpProxy tests: a PKI with client, waypoint
 // and app identities, fake endpoints (HBONE servers on 127.0.0.x sharing one port, each with
 // the test's own ConnectHandler), the waypoint's HboneServer terminating every tunnel into an
-// HttpProxy, and a client pool that tunnels to it with the service VIP as :authority.
+// HttpProxy, and a client pool that tunnels to it with the service VIP as :authority. Every
+// peer is verified as the waypoint binary does it (identity::spiffePeerVerifier: every
+// X509-SVID rule).
 //
 // A test class derived from WaypointProxyFixture starts its endpoints with listenEndpoint(),
 // then the waypoint with startProxy(), and calls shutdown() first thing in its destructor so
@@ -21,6 +23,7 @@
 
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
+#include "common/identity/verify.h"
 #include "tests/support/test_pki.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 #include "waypoint/http_proxy.h"
@@ -58,7 +61,8 @@ class WaypointProxyFixture : public ::testing::Test {
   // it); the server is endpoint_servers_.back().
   void listenEndpoint(const std::string& ip, hbone::ConnectHandler handler) {
     auto& server = endpoint_servers_.emplace_back(std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *app_tls_, test::spiffeVerifier("cluster.local"), std::move(handler)));
+        ioc_.get_executor(), *app_tls_, identity::spiffePeerVerifier("cluster.local"),
+        std::move(handler)));
     asio::ip::tcp::acceptor a(ioc_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), endpoint_port_);
     a.open(ep.protocol());
@@ -75,7 +79,7 @@ class WaypointProxyFixture : public ::testing::Test {
   // recorder. Call after listenEndpoint().
   void startProxy(ProxyServices services, HttpLimits upstream_limits) {
     upstream_pool_ = std::make_unique<hbone::HboneClientPool>(
-        ioc_.get_executor(), test::spiffeVerifier("cluster.local"));
+        ioc_.get_executor(), identity::spiffePeerVerifier("cluster.local"));
     upstream_ = std::make_unique<UpstreamPool>(
         *upstream_pool_,
         [this] {
@@ -90,7 +94,7 @@ class WaypointProxyFixture : public ::testing::Test {
     services.on_request = [this](const RequestRecord& r) { records_.push_back(r); };
     proxy_ = std::make_unique<HttpProxy>(std::move(services));
     waypoint_ = std::make_unique<hbone::HboneServer>(
-        ioc_.get_executor(), *waypoint_tls_, test::spiffeVerifier("cluster.local"),
+        ioc_.get_executor(), *waypoint_tls_, identity::spiffePeerVerifier("cluster.local"),
         [this](const hbone::ConnectRequest& req) -> asio::awaitable<hbone::ConnectOutcome> {
           co_return hbone::TerminateTunnel{
               [this, req](hbone::HboneStream s) { return proxy_->serveTunnel(req, std::move(s)); }};
@@ -99,8 +103,8 @@ class WaypointProxyFixture : public ::testing::Test {
         ioc_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     waypoint_address_ = acceptor.local_endpoint();
     ASSERT_TRUE(waypoint_->listen(std::move(acceptor)));
-    client_ = std::make_unique<hbone::HboneClientPool>(ioc_.get_executor(),
-                                                       test::spiffeVerifier("cluster.local"));
+    client_ = std::make_unique<hbone::HboneClientPool>(
+        ioc_.get_executor(), identity::spiffePeerVerifier("cluster.local"));
   }
 
   // The client (10.1.2.3, identity kClientId) tunnels to the waypoint for `authority`.
