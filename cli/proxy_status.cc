@@ -87,7 +87,8 @@ std::string status(const DaemonProbe& p, const std::vector<DaemonProbe>& probes,
   if (!p.health) return "UNREACHABLE";
   if (p.daemon.kind == "control") return p.ready ? "SERVING" : "NOT READY";
   const DaemonHealth& h = *p.health;
-  if (h.xds_connected && !*h.xds_connected) return "NOT CONNECTED";
+  // Local mode has no discovery stream (the daemons read the directory): xds_connected is 0.
+  if (kubernetes && h.xds_connected && !*h.xds_connected) return "NOT CONNECTED";
   if (h.config_version.empty()) return "NOT SENT";
   std::string want = expected;
   if (kubernetes) {
@@ -122,9 +123,12 @@ json proxyStatusRows(const std::vector<DaemonProbe>& probes, bool kubernetes,
 Table proxyStatusTable(const json& rows) {
   Table t({"NAME", "CLUSTER", "SOURCE", "VERSION", "CONFIG", "STATUS"});
   for (const auto& r : rows) {
-    std::string config = r.value("config_version", "");
-    t.addRow({r.value("name", ""), r.value("cluster", ""), r.value("source", ""),
-              r.value("version", ""), config.empty() ? "-" : config, r.value("status", "")});
+    auto cell = [&r](const char* key) {
+      std::string v = r.value(key, "");
+      return v.empty() ? std::string("-") : v;
+    };
+    t.addRow({cell("name"), cell("cluster"), cell("source"), cell("version"),
+              cell("config_version"), cell("status")});
   }
   return t;
 }

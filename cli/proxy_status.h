@@ -14,7 +14,7 @@
 //   STATUS   SYNCED: the version it should have (local mode: the config directory's content
 //            hash now; Kubernetes mode: a ztunnel its agent's, a waypoint the version most
 //            agents run, an agent connected to ambit-control); STALE: another version;
-//            NOT CONNECTED: its discovery stream is down; SERVING / NOT READY for
+//            NOT CONNECTED: its discovery stream is down (Kubernetes mode); SERVING / NOT READY for
 //            ambit-control; UNREACHABLE: its metrics endpoint did not answer
 //
 // Everything comes from each daemon's /metrics (common/admin/health_metrics.h), which all four

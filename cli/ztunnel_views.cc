@@ -3,6 +3,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -133,11 +134,26 @@ std::string serialHex(X509* x) {
   return out;
 }
 
+// The PEM blocks of `key`: one string, or a list of strings (the ztunnel's dump).
+std::string pemText(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  std::string out;
+  if (it->is_array()) {
+    for (const auto& p : *it) {
+      if (p.is_string()) out += p.get<std::string>() + "\n";
+    }
+  }
+  return out;
+}
+
 Result<std::vector<std::unique_ptr<X509, X509Free>>> parsePem(const std::string& pem) {
   std::vector<std::unique_ptr<X509, X509Free>> out;
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return makeError("out of memory");
   while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
+  ERR_clear_error();  // the read that ended the loop left "no start line" queued
   if (out.empty() && pem.find("-----BEGIN") != std::string::npos) {
     return makeError("PEM does not parse as X.509 certificates");
   }
@@ -158,8 +174,8 @@ Result<ZtunnelView> certificatesView(const json& dump, std::chrono::system_clock
       v.items.push_back(item);
       continue;
     }
-    auto chain = parsePem(str(c, "cert_chain"));
-    auto roots = parsePem(str(c, "root_certs"));
+    auto chain = parsePem(pemText(c, "cert_chain"));
+    auto roots = parsePem(pemText(c, "root_certs"));
     if (!chain) return chain.error().context("certificate chain of " + name);
     if (!roots) return roots.error().context("root certificates of " + name);
     auto row = [&](X509* x, const std::string& type) {
