@@ -147,7 +147,8 @@ Result<HttpReply> parseReply(const std::string& raw) {
   boost::beast::error_code ec;
   size_t used = parser.put(boost::asio::buffer(raw), ec);
   if (!ec && !parser.is_done()) {
-    if (used < raw.size()) parser.put(boost::asio::buffer(raw.data() + used, raw.size() - used), ec);
+    if (used < raw.size())
+      parser.put(boost::asio::buffer(raw.data() + used, raw.size() - used), ec);
     if (!ec && !parser.is_done()) parser.put_eof(ec);
   }
   if (ec) return makeError("malformed HTTP reply: {}", ec.message());

@@ -113,7 +113,8 @@ json proxyStatusRows(const std::vector<DaemonProbe>& probes, bool kubernetes,
              {"config_version", p.health ? p.health->config_version : ""},
              {"status", status(p, probes, kubernetes, expected_version)},
              {"endpoint", p.daemon.health.describe()}};
-    if (!kubernetes && p.daemon.kind != "control") row["expected_config_version"] = expected_version;
+    if (!kubernetes && p.daemon.kind != "control")
+      row["expected_config_version"] = expected_version;
     if (!p.error.empty()) row["error"] = p.error;
     rows.push_back(row);
   }

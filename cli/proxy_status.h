@@ -34,8 +34,8 @@ namespace ambit::cli {
 
 // What proxy-status reads from one daemon's Prometheus text.
 struct DaemonHealth {
-  std::string build;           // istio_build{tag}
-  std::string config_version;  // ambit_config_info{version}; empty: no configuration yet
+  std::string build;                  // istio_build{tag}
+  std::string config_version;         // ambit_config_info{version}; empty: no configuration yet
   std::optional<bool> xds_connected;  // ambit_xds_connected; nullopt: not reported
 };
 

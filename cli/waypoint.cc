@@ -161,13 +161,14 @@ Status deleteLocalWaypoint(const fs::path& dir, const WaypointSpec& spec) {
   if (ec) return makeError("remove {}: {}", ours.string(), ec.message());
   for (const auto& w : listLocalWaypoints(dir, spec.namespace_name)) {
     if (w.name == spec.name) {
-      return makeError("Gateway {}/{} is declared in {}, which ambitctl did not write; remove it "
-                       "there",
-                       spec.namespace_name, spec.name, w.file);
+      return makeError(
+          "Gateway {}/{} is declared in {}, which ambitctl did not write; remove it "
+          "there",
+          spec.namespace_name, spec.name, w.file);
     }
   }
-  return makeError("no waypoint {} in namespace {} (nothing in {})", spec.name,
-                   spec.namespace_name, dir.string());
+  return makeError("no waypoint {} in namespace {} (nothing in {})", spec.name, spec.namespace_name,
+                   dir.string());
 }
 
 Status enrollLocalNamespace(const fs::path& dir, const WaypointSpec& spec) {

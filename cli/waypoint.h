@@ -33,7 +33,7 @@ std::string gatewayYaml(const WaypointSpec& spec);
 // A waypoint Gateway as found in the config directory or the API server.
 struct WaypointInfo {
   std::string namespace_name, name, traffic_type, gateway_class;
-  std::string file;  // local mode: where it is declared
+  std::string file;                                  // local mode: where it is declared
   nlohmann::json status = nlohmann::json::object();  // Kubernetes mode: .status
 };
 

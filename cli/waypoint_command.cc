@@ -75,9 +75,10 @@ std::string gatewaysPath(const std::string& ns) {
 }
 
 Status kubeApply(lab::KubeApi& api, const WaypointOptions& o) {
-  std::string target = gatewaysPath(o.spec.namespace_name) + "/" + o.spec.name +
-                       "?fieldManager=ambitctl&force=true";
-  auto r = api.call(http::verb::patch, target, gatewayObject(o.spec), "application/apply-patch+yaml");
+  std::string target =
+      gatewaysPath(o.spec.namespace_name) + "/" + o.spec.name + "?fieldManager=ambitctl&force=true";
+  auto r =
+      api.call(http::verb::patch, target, gatewayObject(o.spec), "application/apply-patch+yaml");
   AMBIT_TRY(r);
   if (r->status != 200 && r->status != 201) {
     return makeError("apply Gateway {}/{}: HTTP {}: {}", o.spec.namespace_name, o.spec.name,
@@ -95,8 +96,8 @@ Status kubeDelete(lab::KubeApi& api, const WaypointSpec& spec) {
     return makeError("no waypoint {} in namespace {}", spec.name, spec.namespace_name);
   }
   if (r->status != 200 && r->status != 202) {
-    return makeError("delete Gateway {}/{}: HTTP {}: {}", spec.namespace_name, spec.name,
-                     r->status, r->body);
+    return makeError("delete Gateway {}/{}: HTTP {}: {}", spec.namespace_name, spec.name, r->status,
+                     r->body);
   }
   return Status::ok();
 }
@@ -144,14 +145,20 @@ Programmed programmed(const Store& s, const WaypointInfo& w) {
     auto r = adminGet(ready, "/healthz/ready");
     if (r && r->status == 200) return {true, "Programmed", "pod on " + d.node + " is ready"};
     return {false, "NotReady",
-            "pod on " + d.node + " is not ready: " + (r ? std::to_string(r->status) : r.error().message)};
+            "pod on " + d.node +
+                " is not ready: " + (r ? std::to_string(r->status) : r.error().message)};
   }
-  return {false, "NoPod", "no lab pod runs this Gateway (the lab runs one with `lab up --waypoint`)"};
+  return {false, "NoPod",
+          "no lab pod runs this Gateway (the lab runs one with `lab up --waypoint`)"};
 }
 
 json infoJson(const WaypointInfo& w, const Programmed& p) {
-  json j{{"namespace", w.namespace_name}, {"name", w.name}, {"traffic_type", w.traffic_type},
-         {"gateway_class", w.gateway_class}, {"programmed", p.ok}, {"reason", p.reason},
+  json j{{"namespace", w.namespace_name},
+         {"name", w.name},
+         {"traffic_type", w.traffic_type},
+         {"gateway_class", w.gateway_class},
+         {"programmed", p.ok},
+         {"reason", p.reason},
          {"message", p.message}};
   if (!w.file.empty()) j["file"] = w.file;
   return j;
@@ -179,8 +186,8 @@ Result<std::string> listOrStatus(const WaypointOptions& o, bool status) {
     Programmed p = programmed(*store, w);
     items.push_back(infoJson(w, p));
     if (status) {
-      t.addRow({w.namespace_name, w.name, p.ok ? "True" : "False", "Programmed", p.reason,
-                p.message});
+      t.addRow(
+          {w.namespace_name, w.name, p.ok ? "True" : "False", "Programmed", p.reason, p.message});
     } else if (o.all_namespaces) {
       t.addRow({w.namespace_name, w.name, w.traffic_type, p.ok ? "True" : "False"});
     } else {

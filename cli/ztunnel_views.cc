@@ -54,7 +54,8 @@ std::string waypointName(const json& obj) {
 }  // namespace
 
 ZtunnelView workloadsView(const json& dump, const ZtunnelFilter& filter) {
-  ZtunnelView v{.table = Table({"NAMESPACE", "POD NAME", "ADDRESS", "NODE", "WAYPOINT", "PROTOCOL"})};
+  ZtunnelView v{.table =
+                    Table({"NAMESPACE", "POD NAME", "ADDRESS", "NODE", "WAYPOINT", "PROTOCOL"})};
   for (const auto& w : section(dump, "workloads")) {
     if (!inNamespace(w, filter)) continue;
     if (!filter.workload_node.empty() && str(w, "node") != filter.workload_node) continue;
@@ -68,8 +69,8 @@ ZtunnelView workloadsView(const json& dump, const ZtunnelFilter& filter) {
 ZtunnelView servicesView(const json& dump, const ZtunnelFilter& filter) {
   std::map<std::string, bool> known;
   for (const auto& w : section(dump, "workloads")) known[str(w, "uid")] = true;
-  ZtunnelView v{.table = Table({"NAMESPACE", "SERVICE NAME", "SERVICE VIP", "WAYPOINT",
-                                "ENDPOINTS"})};
+  ZtunnelView v{.table =
+                    Table({"NAMESPACE", "SERVICE NAME", "SERVICE VIP", "WAYPOINT", "ENDPOINTS"})};
   for (const auto& s : section(dump, "services")) {
     if (!inNamespace(s, filter)) continue;
     size_t total = 0, present = 0;
@@ -163,8 +164,8 @@ Result<std::vector<std::unique_ptr<X509, X509Free>>> parsePem(const std::string&
 }  // namespace
 
 Result<ZtunnelView> certificatesView(const json& dump, std::chrono::system_clock::time_point now) {
-  ZtunnelView v{.table = Table({"CERTIFICATE NAME", "TYPE", "STATUS", "VALID CERT",
-                                "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"})};
+  ZtunnelView v{.table = Table({"CERTIFICATE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER",
+                                "NOT AFTER", "NOT BEFORE"})};
   std::time_t now_t = std::chrono::system_clock::to_time_t(now);
   for (const auto& c : section(dump, "certificates")) {
     std::string name = str(c, "identity"), state = str(c, "state", "Unknown");
@@ -225,6 +226,8 @@ std::pair<std::string, std::string> splitAddress(const std::string& a) {
   return {a, ""};
 }
 
+bool isLoopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
+
 std::string named(const std::map<std::string, std::string>& names, const std::string& addr) {
   auto [ip, port] = splitAddress(addr);
   auto it = names.find(ip);
@@ -246,8 +249,8 @@ ZtunnelView connectionsView(const json& dump, const ZtunnelFilter& filter) {
       if (vip.is_string()) vips[vip.get<std::string>()] = str(s, "hostname");
     }
   }
-  ZtunnelView v{.table = Table({"WORKLOAD", "DIRECTION", "LOCAL", "REMOTE", "REMOTE TARGET",
-                                "PROTOCOL"})};
+  ZtunnelView v{
+      .table = Table({"WORKLOAD", "DIRECTION", "LOCAL", "REMOTE", "REMOTE TARGET", "PROTOCOL"})};
   for (const auto& c : section(dump, "connections")) {
     std::string uid = str(c, "workload_uid");
     if (!filter.namespace_name.empty() && pod_ns[uid] != filter.namespace_name) continue;
@@ -258,10 +261,15 @@ ZtunnelView connectionsView(const json& dump, const ZtunnelFilter& filter) {
       auto vip = vips.find(splitAddress(remote).first);
       target = vip != vips.end() ? vip->second : named(names, str(c, "via"));
     }
+    const std::string workload = pods.count(uid) ? pods[uid] : uid;
+    // Captured outbound connections reach the ztunnel over the pod's loopback: the app's end
+    // is the workload itself.
+    auto [local_ip, local_port] = splitAddress(str(c, "local"));
+    std::string local = !inbound && isLoopback(local_ip) ? workload + local_port
+                                                         : named(names, str(c, "local"));
     v.items.push_back(c);
-    v.table.addRow({pods.count(uid) ? pods[uid] : uid, inbound ? "Inbound" : "Outbound",
-                    named(names, str(c, "local")), named(names, remote), target,
-                    str(c, "protocol")});
+    v.table.addRow({workload, inbound ? "Inbound" : "Outbound", local, named(names, remote),
+                    target, str(c, "protocol")});
   }
   return v;
 }

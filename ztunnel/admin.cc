@@ -1,7 +1,7 @@
 // The ztunnel's operational endpoints: 15020 /metrics, 15021 /healthz/ready, and on localhost
 // 15000 /config_dump, /logging and /quitquitquit.
-#include <google/protobuf/util/json_util.h>
 #include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
 #include <openssl/x509.h>
 
 #include <nlohmann/json.hpp>

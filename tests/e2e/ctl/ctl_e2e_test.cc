@@ -35,8 +35,8 @@ class CtlE2eTest : public testing::Test {
     // The mesh serves before anything is inspected: certificates exist, config is loaded.
     up_ = test::eventually(
         [] {
-          return lab_->exec("client", {"curl", "-sf", "-m", "2", "http://10.96.0.10/"})
-                     .exit_code == 0;
+          return lab_->exec("client", {"curl", "-sf", "-m", "2", "http://10.96.0.10/"}).exit_code ==
+                 0;
         },
         std::chrono::seconds(30));
   }
@@ -152,10 +152,14 @@ TEST_F(CtlE2eTest, ALongLivedConnectionShowsWhileOpen) {
   ASSERT_TRUE(conn.start({.argv = {test::binary("ambitctl"), "lab", "exec", "--name", kLab,
                                    "client", "--", "python3", "-c",
                                    "import os,socket,time\n"
-                                   "s=socket.create_connection(('" + target + "',8080))\n"
-                                   "deadline=time.time()+60\n"
-                                   "while not os.path.exists('" + done + "') and "
-                                   "time.time()<deadline: time.sleep(0.05)\n"}})
+                                   "s=socket.create_connection(('" +
+                                       target +
+                                       "',8080))\n"
+                                       "deadline=time.time()+60\n"
+                                       "while not os.path.exists('" +
+                                       done +
+                                       "') and "
+                                       "time.time()<deadline: time.sleep(0.05)\n"}})
                   .isOk());
   json out, in;
   bool seen = test::eventually(
@@ -170,10 +174,11 @@ TEST_F(CtlE2eTest, ALongLivedConnectionShowsWhileOpen) {
                       c.value("protocol", "") == "HBONE";
         }
         for (const auto& c : in) {
-          inbound |= c.value("direction", "") == "inbound" &&
-                     c.value("workload_uid", "") == "default/my-app-v2" &&
-                     c.value("remote", "") == ips_["client"] &&
-                     c.value("remote_identity", "") == "spiffe://cluster.local/ns/default/sa/client";
+          inbound |=
+              c.value("direction", "") == "inbound" &&
+              c.value("workload_uid", "") == "default/my-app-v2" &&
+              c.value("remote", "") == ips_["client"] &&
+              c.value("remote_identity", "") == "spiffe://cluster.local/ns/default/sa/client";
         }
         return outbound && inbound;
       },
@@ -212,8 +217,9 @@ TEST_F(CtlE2eTest, ProxyStatusShowsEveryDaemonSynced) {
   EXPECT_EQ(names, (std::vector<std::string>{"agent-node1", "ztunnel-node1", "agent-node2",
                                              "ztunnel-node2", "waypoint.default"}));
   std::string table = ctl({"proxy-status"});
-  EXPECT_EQ(table.substr(0, table.find('\n')), "NAME             CLUSTER SOURCE     VERSION CONFIG"
-                                               "           STATUS");
+  EXPECT_EQ(table.substr(0, table.find('\n')),
+            "NAME             CLUSTER SOURCE     VERSION CONFIG"
+            "           STATUS");
 }
 
 TEST_F(CtlE2eTest, WaypointApplyListStatusDelete) {
@@ -253,8 +259,8 @@ TEST_F(CtlE2eTest, WaypointApplyListStatusDelete) {
 }
 
 TEST_F(CtlE2eTest, WrongNodeListsTheLabsNodes) {
-  auto r = test::run({test::binary("ambitctl"), "ztunnel-config", "workloads", "--lab", kLab,
-                      "--node", "node9"});
+  auto r = test::run(
+      {test::binary("ambitctl"), "ztunnel-config", "workloads", "--lab", kLab, "--node", "node9"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--node 'node9': lab 'ctle2e' has no such node (nodes: node1, node2)"),
             std::string::npos)

@@ -53,8 +53,8 @@ TEST_F(CtlWaypointK8sTest, ApplyListStatusDelete) {
   createNamespace("shop");
   const std::string path = "/apis/gateway.networking.k8s.io/v1/namespaces/shop/gateways/wp";
 
-  auto apply = ambitctl({"waypoint", "apply", "-n", "shop", "--name", "wp", "--for", "all",
-                         "--enroll-namespace"});
+  auto apply = ambitctl(
+      {"waypoint", "apply", "-n", "shop", "--name", "wp", "--for", "all", "--enroll-namespace"});
   ASSERT_EQ(apply.exit_code, 0) << apply.err;
   EXPECT_EQ(apply.out, "waypoint shop/wp applied\n");
   auto got = call(http::verb::get, path);
@@ -82,9 +82,10 @@ TEST_F(CtlWaypointK8sTest, ApplyListStatusDelete) {
       << status.out;
 
   // ambit-control records the waypoint Service's address in the status: programmed.
-  auto patched = call(http::verb::patch, path + "/status",
-                      {{"status", {{"addresses", {{{"type", "IPAddress"}, {"value", "10.96.5.5"}}}}}}},
-                      "application/merge-patch+json");
+  auto patched =
+      call(http::verb::patch, path + "/status",
+           {{"status", {{"addresses", {{{"type", "IPAddress"}, {"value", "10.96.5.5"}}}}}}},
+           "application/merge-patch+json");
   ASSERT_EQ(patched.status, 200u) << patched.body;
   status = ambitctl({"waypoint", "status", "-n", "shop", "--name", "wp", "-o", "json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
@@ -106,8 +107,8 @@ TEST_F(CtlWaypointK8sTest, ApplyListStatusDelete) {
 }
 
 TEST_F(CtlWaypointK8sTest, AnUnreadableKubeconfigIsNamed) {
-  auto r = test::run({test::binary("ambitctl"), "waypoint", "list", "--kubeconfig",
-                      "/nonexistent/kubeconfig"});
+  auto r = test::run(
+      {test::binary("ambitctl"), "waypoint", "list", "--kubeconfig", "/nonexistent/kubeconfig"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--kubeconfig"), std::string::npos) << r.err;
 }

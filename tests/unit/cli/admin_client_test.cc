@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
-#include <nlohmann/json.hpp>
 #include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/admin/admin_server.h"
@@ -87,9 +87,9 @@ TEST(AdminClientErrorsTest, RefusedConnectionNamesTheEndpoint) {
   AdminEndpoint e{.host = "127.0.0.1", .port = ntohs(a.sin_port)};
   auto r = adminGet(e, "/config_dump");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("GET http://127.0.0.1:" + std::to_string(e.port) +
-                                   "/config_dump"),
-            std::string::npos)
+  EXPECT_NE(
+      r.error().message.find("GET http://127.0.0.1:" + std::to_string(e.port) + "/config_dump"),
+      std::string::npos)
       << r.error().message;
   EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
 }
@@ -114,8 +114,7 @@ TEST(AdminClientErrorsTest, MissingNetnsIsAnErrorNotACrash) {
   AdminEndpoint e{.host = "127.0.0.1", .port = 15000, .netns = "ambit-no-such-netns"};
   auto r = adminGet(e, "/config_dump");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("ambit-no-such-netns"), std::string::npos)
-      << r.error().message;
+  EXPECT_NE(r.error().message.find("ambit-no-such-netns"), std::string::npos) << r.error().message;
 }
 
 }  // namespace

@@ -70,9 +70,9 @@ TEST(AmbitctlFlagsTest, UnreachableAddressIsNamed) {
 }
 
 TEST(AmbitctlFlagsTest, ConflictingTargets) {
-  expectFailure(ambitctl({"ztunnel-config", "workloads", "--node", "node1", "--address",
-                          "127.0.0.1:15000"}),
-                "--node and --address name two targets");
+  expectFailure(
+      ambitctl({"ztunnel-config", "workloads", "--node", "node1", "--address", "127.0.0.1:15000"}),
+      "--node and --address name two targets");
   expectFailure(ambitctl({"ztunnel-config", "workloads", "--address", "nohost"}),
                 "--address 'nohost': expected host:port");
 }
@@ -87,7 +87,8 @@ TEST(AmbitctlFlagsTest, NoLabSaysHowToStartOne) {
 TEST(AmbitctlFlagsTest, WaypointFlagErrors) {
   expectFailure(ambitctl({"waypoint", "generate", "--for", "pods"}),
                 "ambitctl waypoint generate: --for 'pods': use service, workload, all or none");
-  expectFailure(ambitctl({"waypoint", "generate", "--name", "Not_A_Label"}), "--name 'Not_A_Label'");
+  expectFailure(ambitctl({"waypoint", "generate", "--name", "Not_A_Label"}),
+                "--name 'Not_A_Label'");
   expectFailure(ambitctl({"waypoint", "list", "--config-dir", "/nonexistent/ctl-unit"}),
                 "config directory /nonexistent/ctl-unit does not exist");
 }
@@ -101,8 +102,8 @@ TEST(AmbitctlFlagsTest, WaypointLifecycleInAConfigDirectory) {
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out.substr(0, list.out.find('\n')), "NAME TRAFFIC TYPE PROGRAMMED");
   EXPECT_NE(list.out.find("w1   all          False"), std::string::npos) << list.out;
-  auto del = ambitctl({"waypoint", "delete", "--config-dir", dir.path().string(), "-n", "shop",
-                       "--name", "w1"});
+  auto del = ambitctl(
+      {"waypoint", "delete", "--config-dir", dir.path().string(), "-n", "shop", "--name", "w1"});
   ASSERT_EQ(del.exit_code, 0) << del.err;
   list = ambitctl({"waypoint", "list", "--config-dir", dir.path().string(), "-n", "shop"});
   EXPECT_EQ(list.out, "No waypoints found in namespace shop.\n");

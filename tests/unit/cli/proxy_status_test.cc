@@ -27,12 +27,11 @@ MeshDaemon daemon(const std::string& kind, const std::string& node) {
 
 DaemonProbe probe(const std::string& kind, const std::string& node, const std::string& version,
                   std::optional<bool> xds = std::nullopt) {
-  return DaemonProbe{.daemon = daemon(kind, node),
-                     .health = DaemonHealth{.build = "0.1.0",
-                                            .config_version = version,
-                                            .xds_connected = xds},
-                     .error = "",
-                     .ready = true};
+  return DaemonProbe{
+      .daemon = daemon(kind, node),
+      .health = DaemonHealth{.build = "0.1.0", .config_version = version, .xds_connected = xds},
+      .error = "",
+      .ready = true};
 }
 
 TEST(ParseHealthTest, ReadsBuildConfigVersionAndDiscoveryState) {
@@ -53,8 +52,7 @@ TEST(ParseHealthTest, MissingFamiliesStayEmpty) {
 
 TEST(ProxyStatusTest, LocalModeComparesWithTheConfigDirectoryVersion) {
   std::vector<DaemonProbe> probes = {probe("ztunnel", "node1", "v2", false),
-                                     probe("ztunnel", "node2", "v1"),
-                                     probe("agent", "node1", "")};
+                                     probe("ztunnel", "node2", "v1"), probe("agent", "node1", "")};
   probes.push_back(DaemonProbe{.daemon = daemon("agent", "node2"),
                                .health = std::nullopt,
                                .error = "GET http://n/127.0.0.1:15020/metrics: refused",
@@ -84,9 +82,9 @@ TEST(ProxyStatusTest, LocalModeWithABrokenConfigDirectoryIsNeverSynced) {
 
 TEST(ProxyStatusTest, KubernetesModeFollowsTheRelayChain) {
   std::vector<DaemonProbe> probes = {
-      probe("agent", "node1", "7", true),     probe("ztunnel", "node1", "7", true),
-      probe("agent", "node2", "7", true),     probe("ztunnel", "node2", "6", true),
-      probe("agent", "node3", "5", false),    probe("waypoint", "node1", "7", true),
+      probe("agent", "node1", "7", true),    probe("ztunnel", "node1", "7", true),
+      probe("agent", "node2", "7", true),    probe("ztunnel", "node2", "6", true),
+      probe("agent", "node3", "5", false),   probe("waypoint", "node1", "7", true),
       probe("waypoint", "node2", "5", true),
   };
   DaemonProbe control{.daemon = daemon("control", ""),

@@ -37,7 +37,7 @@ json sampleDump() {
       {"name": "ns-audit", "namespace": "other", "scope": "NAMESPACE", "action": "AUDIT"}
     ],
     "connections": [
-      {"direction": "outbound", "workload_uid": "default/client", "local": "10.244.1.10:40000",
+      {"direction": "outbound", "workload_uid": "default/client", "local": "127.0.0.1:40000",
        "remote": "10.96.0.10:80", "via": "10.244.2.10:15008", "protocol": "HBONE"},
       {"direction": "inbound", "workload_uid": "default/my-app-v2", "local": "10.244.2.10:8080",
        "remote": "10.244.1.10", "remote_identity": "spiffe://cluster.local/ns/default/sa/client",
@@ -122,13 +122,13 @@ std::vector<std::string> words(const std::string& table, size_t n) {
 TEST(ZtunnelViewsTest, CertificatesListLeafAndRootWithSerialAndValidity) {
   test::TestPki pki("test root");
   auto leaf = pki.issue("spiffe://cluster.local/ns/default/sa/client");
-  json dump = {{"certificates",
-                {{{"identity", "spiffe://cluster.local/ns/default/sa/client"},
-                  {"state", "Available"},
-                  {"cert_chain", {leaf.cert_pem}},
-                  {"root_certs", {pki.caPem()}}},
-                 {{"identity", "spiffe://cluster.local/ns/default/sa/late"},
-                  {"state", "Initializing"}}}}};
+  json dump = {
+      {"certificates",
+       {{{"identity", "spiffe://cluster.local/ns/default/sa/client"},
+         {"state", "Available"},
+         {"cert_chain", {leaf.cert_pem}},
+         {"root_certs", {pki.caPem()}}},
+        {{"identity", "spiffe://cluster.local/ns/default/sa/late"}, {"state", "Initializing"}}}}};
   auto v = certificatesView(dump, std::chrono::system_clock::now());
   ASSERT_TRUE(v) << v.error().message;
   std::string table = v->table.render();
@@ -142,10 +142,10 @@ TEST(ZtunnelViewsTest, CertificatesListLeafAndRootWithSerialAndValidity) {
   EXPECT_FALSE(chain[0]["serial_number"].get<std::string>().empty());
   EXPECT_NE(chain[0]["serial_number"], chain[1]["serial_number"]);
   const std::string serial = chain[0]["serial_number"];
-  EXPECT_EQ(words(table, 1), (std::vector<std::string>{
-                                 "spiffe://cluster.local/ns/default/sa/client", "Leaf", "Available",
-                                 "true", serial, chain[0]["expiration_time"],
-                                 chain[0]["valid_from"]}))
+  EXPECT_EQ(words(table, 1),
+            (std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/client", "Leaf",
+                                      "Available", "true", serial, chain[0]["expiration_time"],
+                                      chain[0]["valid_from"]}))
       << table;
   EXPECT_EQ(words(table, 3), (std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/late",
                                                        "Leaf", "Initializing", "false"}))
@@ -173,8 +173,9 @@ TEST(ZtunnelViewsTest, UnparsableChainIsAnErrorNamingTheIdentity) {
   json dump = {{"certificates",
                 {{{"identity", "spiffe://x/ns/a/sa/b"},
                   {"state", "Available"},
-                  {"cert_chain", {"-----BEGIN CERTIFICATE-----\nnot base64\n"
-                                  "-----END CERTIFICATE-----\n"}}}}}};
+                  {"cert_chain",
+                   {"-----BEGIN CERTIFICATE-----\nnot base64\n"
+                    "-----END CERTIFICATE-----\n"}}}}}};
   auto v = certificatesView(dump, std::chrono::system_clock::now());
   ASSERT_FALSE(v);
   EXPECT_NE(v.error().message.find("spiffe://x/ns/a/sa/b"), std::string::npos);
@@ -184,8 +185,8 @@ TEST(ZtunnelViewsTest, AllRendersEveryViewOrOneObject) {
   auto now = std::chrono::system_clock::now();
   auto text = renderAll(sampleDump(), {}, OutputFormat::kShort, now);
   ASSERT_TRUE(text);
-  for (const char* header : {"POD NAME", "SERVICE VIP", "POLICY NAME", "CERTIFICATE NAME",
-                             "REMOTE TARGET"}) {
+  for (const char* header :
+       {"POD NAME", "SERVICE VIP", "POLICY NAME", "CERTIFICATE NAME", "REMOTE TARGET"}) {
     EXPECT_NE(text->find(header), std::string::npos) << header;
   }
   auto j = renderAll(sampleDump(), {}, OutputFormat::kJson, now);
