@@ -34,7 +34,7 @@ struct HttpReply {
 Result<HttpReply> adminGet(const AdminEndpoint& endpoint, const std::string& path,
                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-// GET `path` expecting 200 and a JSON body.
+// GET `path` expecting 200; the body, or an error naming the endpoint and the status.
 Result<std::string> adminGetOk(const AdminEndpoint& endpoint, const std::string& path,
                                std::chrono::milliseconds timeout = std::chrono::seconds(5));
 

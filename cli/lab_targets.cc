@@ -1,5 +1,7 @@
 #include "cli/lab_targets.h"
 
+#include <cstdlib>
+
 #include "cli/lab/kube_lab.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/state.h"

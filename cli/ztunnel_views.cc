@@ -265,11 +265,11 @@ ZtunnelView connectionsView(const json& dump, const ZtunnelFilter& filter) {
     // Captured outbound connections reach the ztunnel over the pod's loopback: the app's end
     // is the workload itself.
     auto [local_ip, local_port] = splitAddress(str(c, "local"));
-    std::string local = !inbound && isLoopback(local_ip) ? workload + local_port
-                                                         : named(names, str(c, "local"));
+    std::string local =
+        !inbound && isLoopback(local_ip) ? workload + local_port : named(names, str(c, "local"));
     v.items.push_back(c);
-    v.table.addRow({workload, inbound ? "Inbound" : "Outbound", local, named(names, remote),
-                    target, str(c, "protocol")});
+    v.table.addRow({workload, inbound ? "Inbound" : "Outbound", local, named(names, remote), target,
+                    str(c, "protocol")});
   }
   return v;
 }
