@@ -5,9 +5,20 @@
 
 namespace ambit::cli {
 
+// Makes `group` need one of its subcommands and name a wrong one: "ambitctl <group>: unknown
+// subcommand 'x' (use a, b, c)" on stderr, exit 1 (CLI11 alone says only "A subcommand is
+// required").
+void requireKnownSubcommand(CLI::App& group);
+
 // `ambitctl config validate|dump DIR`
 void addConfigCommands(CLI::App& app);
 // `ambitctl lab up|down|status|exec`
 void addLabCommands(CLI::App& app);
+// `ambitctl ztunnel-config workloads|services|policies|certificates|connections|all`
+void addZtunnelConfigCommands(CLI::App& app);
+// `ambitctl proxy-status`
+void addProxyStatusCommand(CLI::App& app);
+// `ambitctl waypoint generate|apply|delete|list|status`
+void addWaypointCommands(CLI::App& app);
 
 }  // namespace ambit::cli

@@ -1,4 +1,4 @@
-// ambitctl: configuration tooling and the single-machine lab.
+// ambitctl: configuration tooling, the single-machine lab and mesh inspection.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   });
   ambit::cli::addConfigCommands(app);
   ambit::cli::addLabCommands(app);
+  ambit::cli::addZtunnelConfigCommands(app);
+  ambit::cli::addProxyStatusCommand(app);
+  ambit::cli::addWaypointCommands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -1,5 +1,6 @@
 // The ztunnel's operational endpoints: 15020 /metrics, 15021 /healthz/ready, and on localhost
 // 15000 /config_dump, /logging and /quitquitquit.
+#include <arpa/inet.h>
 #include <google/protobuf/util/json_util.h>
 #include <openssl/x509.h>
 
@@ -25,6 +26,40 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
   return buf;
+}
+
+std::string formatIp(const rbac::IpAddress& ip) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (ip.family == rbac::IpAddress::Family::kV4) {
+    ::inet_ntop(AF_INET, ip.bytes.data(), buf, sizeof(buf));
+  } else if (ip.family == rbac::IpAddress::Family::kV6) {
+    ::inet_ntop(AF_INET6, ip.bytes.data(), buf, sizeof(buf));
+  }
+  return buf;
+}
+
+// Connections open now: inbound (to this node's pods, policy-checked) and outbound (from them).
+nlohmann::json liveConnections(const ConnectionTracker& tracker, const OutboundProxy& outbound) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, c] : tracker.open()) {
+    std::string local = formatIp(c.destination_ip);
+    if (c.destination_ip.family == rbac::IpAddress::Family::kV6) local = "[" + local + "]";
+    out.push_back({{"direction", "inbound"},
+                   {"workload_uid", c.pod_uid},
+                   {"local", local + ":" + std::to_string(c.destination_port)},
+                   {"remote", formatIp(c.source_ip)},
+                   {"remote_identity", c.source_principal},
+                   {"protocol", c.source_principal.empty() ? "TCP" : "HBONE"}});
+  }
+  for (const auto& [id, c] : outbound.connections()) {
+    out.push_back({{"direction", "outbound"},
+                   {"workload_uid", c.pod_uid},
+                   {"local", c.local},
+                   {"remote", c.remote},
+                   {"via", c.via},
+                   {"protocol", c.protocol}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -69,6 +104,7 @@ std::string Ztunnel::Impl::configDump() {
                        {"active_streams", ps.active_streams}};
     j["tracked_connections"] = tracker.size();
     j["outbound_active"] = outbound->active();
+    j["connections"] = liveConnections(tracker, *outbound);
     return j.dump(2);
   });
   return dump ? *dump : nlohmann::json{{"error", dump.error().message}}.dump();

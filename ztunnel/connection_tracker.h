@@ -30,6 +30,8 @@ class ConnectionTracker {
   uint64_t add(TrackedConnection c);
   void remove(uint64_t id);
   size_t size() const { return open_.size(); }
+  // The connections open now, by id (admin /config_dump lists them).
+  const std::map<uint64_t, TrackedConnection>& open() const { return open_; }
 
   // Shuts down (both directions) every connection for which `deny` returns a reason; returns
   // how many were closed.

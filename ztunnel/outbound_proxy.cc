@@ -50,10 +50,16 @@ OutboundProxy::OutboundProxy(asio::io_context& io, OriginalDstLookup& original_d
 
 asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app) {
   ++*active_;
+  const uint64_t live_id = live_->next_id++;
   struct Done {
     std::shared_ptr<size_t> n;
-    ~Done() { --*n; }
-  } done{active_};
+    std::shared_ptr<LiveSet> live;
+    uint64_t id;
+    ~Done() {
+      --*n;
+      live->open.erase(id);
+    }
+  } done{active_, live_, live_id};
 
   auto orig = original_dst_.originalDst(app.native_handle());
   if (!orig || !*orig) {
@@ -79,6 +85,8 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   boost::system::error_code peer_ec;
   log.src_addr = hbone::formatAuthority(app.remote_endpoint(peer_ec));
   log.dst_addr = hbone::formatAuthority(dst);
+  LiveConnection& live = live_->open[live_id];
+  live = LiveConnection{pod->info.uid(), log.src_addr, log.dst_addr, "", ""};
   const std::vector<OutboundTarget> targets = st.resolveOutbound(dst, pick_++);
   for (const auto& t : targets) {
     labels.destination = t.workload;
@@ -91,6 +99,8 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
     log.protocol = t.kind == OutboundTarget::Kind::kPassthrough ? "TCP" : "HBONE";
     log.dst_hbone_addr =
         t.kind == OutboundTarget::Kind::kPassthrough ? "" : hbone::formatAuthority(t.connect_to);
+    live.via = log.dst_hbone_addr;
+    live.protocol = log.protocol;
     Result<Carried> carried = makeError("not tried");
     if (t.kind == OutboundTarget::Kind::kPassthrough) {
       carried = co_await passthrough(*pod, t, app, labels);

@@ -18,7 +18,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "common/admin/access_log.h"
 #include "ztunnel/capture_maps.h"
@@ -41,6 +43,16 @@ class OutboundProxy {
 
   // Connections being served now (drain waits for them).
   size_t active() const { return *active_; }
+
+  // One connection being served, as admin /config_dump lists it.
+  struct LiveConnection {
+    std::string pod_uid;   // the source pod
+    std::string local;     // the app's address "ip:port"
+    std::string remote;    // the original destination "ip:port"
+    std::string via;       // the HBONE peer "ip:port" being used; empty for passthrough
+    std::string protocol;  // "HBONE" or "TCP"
+  };
+  const std::map<uint64_t, LiveConnection>& connections() const { return live_->open; }
 
  private:
   // A connection that reached its target: its counters and byte counts.
@@ -69,6 +81,11 @@ class OutboundProxy {
   // Shared with each connection's frame, which may be destroyed after the proxy (when the
   // io_context is destroyed with connections still suspended in it).
   std::shared_ptr<size_t> active_ = std::make_shared<size_t>(0);
+  struct LiveSet {
+    uint64_t next_id = 1;
+    std::map<uint64_t, LiveConnection> open;
+  };
+  std::shared_ptr<LiveSet> live_ = std::make_shared<LiveSet>();
 };
 
 }  // namespace ambit::ztunnel

@@ -63,6 +63,27 @@ TEST_F(OutboundTest, ServiceVipGoesThroughHboneToAnEndpointsTargetPort) {
   EXPECT_EQ(counter("istio_tcp_sent_bytes_total", mtls), 4);      // response: "pong"
 }
 
+// What admin /config_dump lists as live outbound connections.
+TEST_F(OutboundTest, ConnectionsBeingServedAreListedUntilTheyEnd) {
+  applyMesh();
+  original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
+  dialer.accept("pong");
+  auto pod = makePod("client", "client", {"10.1.2.3"});
+  auto [app, accepted] = connectedPair();
+  asio::co_spawn(io, outbound.serve(pod, std::move(accepted)), asio::detached);
+  ASSERT_TRUE(runUntil([&] { return dialer.dials.size() == 1; }));
+  ASSERT_EQ(outbound.connections().size(), 1u);
+  const OutboundProxy::LiveConnection& c = outbound.connections().begin()->second;
+  EXPECT_EQ(c.pod_uid, pod->info.uid());
+  EXPECT_EQ(c.remote, "10.96.0.10:80");
+  EXPECT_EQ(c.via, dialer.dials[0].address);
+  EXPECT_EQ(c.protocol, "HBONE");
+  EXPECT_FALSE(c.local.empty());
+  app.close();
+  runUntil([&] { return outbound.active() == 0; });
+  EXPECT_TRUE(outbound.connections().empty());
+}
+
 TEST_F(OutboundTest, ServiceEndpointsTakeTurnsAcrossConnections) {
   applyMesh();
   original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
