@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   });
   ambit::cli::addConfigCommands(app);
   ambit::cli::addLabCommands(app);
+  ambit::cli::addAnalyzeCommand(app);
+  ambit::cli::addExplainCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
