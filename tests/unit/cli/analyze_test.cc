@@ -224,7 +224,7 @@ spec:
 )";
   EXPECT_THAT(codes(vs), ::testing::ElementsAre(
                              "IST0130 VirtualService default/my-app extra.yaml:10",
-                             "IST0130 VirtualService default/my-app extra.yaml:19",
+                             "IST0130 VirtualService default/my-app extra.yaml:18",
                              "IST0131 VirtualService default/my-app extra.yaml:14"));
   const std::string ordered = R"(apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -256,7 +256,7 @@ spec: {gatewayClassName: istio-waypoint}
 )";
   EXPECT_EQ(codes(two).size(), 2u);
   EXPECT_THAT(codes(two, {.namespace_filter = "other"}),
-              ::testing::ElementsAre("AMB1001 Gateway other/waypoint extra.yaml:11"));
+              ::testing::ElementsAre("AMB1001 Gateway other/waypoint extra.yaml:12"));
 }
 
 TEST(Analyze, RendersIstioctlTextAndJson) {

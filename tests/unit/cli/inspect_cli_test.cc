@@ -46,7 +46,7 @@ TEST_F(InspectCliTest, AnalyzeFindingsExit79) {
   const auto r = ambitctl("analyze -f " + kDemoDir);
   EXPECT_EQ(r.exit_code, 79) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Error [IST0101] (VirtualService default/my-app " + kDemoDir +
-                               "/traffic.yaml:9) Referenced host not found: "
+                               "/traffic.yaml:8) Referenced host not found: "
                                "\"my-app.default.svc.cluster.local\""));
   EXPECT_THAT(r.out, HasSubstr("  Fix: "));
   const auto j = ambitctl("analyze -f " + kDemoDir + "/traffic.yaml -f " + kDemoDir +

@@ -38,8 +38,12 @@ TEST(RbacExplain, TracesEveryRuleWithTheClauseThatFailed) {
   EXPECT_EQ(allow.rules[2].failed, Clause::kWhen);
   EXPECT_EQ(allow.rules[2].when_index, 0u);
   EXPECT_EQ(allow.rules[3].outcome, Outcome::kMatched);
-  EXPECT_FALSE(e.policies[1].matched);
-  EXPECT_EQ(e.policies[1].action, v1::AuthorizationPolicy::DENY);
+  // Policies come in evaluation order: sorted by name within a scope.
+  EXPECT_EQ(e.policies[1].policy, "foo/audit-all");
+  EXPECT_TRUE(e.policies[1].matched);
+  EXPECT_EQ(e.policies[2].policy, "foo/deny-admin");
+  EXPECT_FALSE(e.policies[2].matched);
+  EXPECT_EQ(e.policies[2].action, v1::AuthorizationPolicy::DENY);
   EXPECT_TRUE(e.decision.allowed);
   EXPECT_EQ(e.decision.policy, "foo/allow-client");
   EXPECT_EQ(e.decision.audit_policy, "foo/audit-all");
@@ -53,7 +57,7 @@ TEST(RbacExplain, L7OnlyAllowRulesAreReportedAsSkippedAtL4) {
   EXPECT_EQ(e.policies[0].rules[3].outcome, Outcome::kSkippedAtL4);
   EXPECT_FALSE(e.policies[0].matched);
   // A DENY rule's L7 parts are ignored at L4: it matches on its (empty) L4 parts.
-  EXPECT_EQ(e.policies[1].rules[0].outcome, Outcome::kMatched);
+  EXPECT_EQ(e.policies[2].rules[0].outcome, Outcome::kMatched);
   EXPECT_FALSE(e.decision.allowed);
   EXPECT_EQ(e.decision.reason, Decision::Reason::kDenyMatched);
 }
