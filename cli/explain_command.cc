@@ -63,8 +63,7 @@ void addExplainCommand(CLI::App& app) {
   auto flags = std::make_shared<ExplainFlags>();
   auto* cmd = app.add_subcommand(
       "explain", "explain, from configuration alone, what the mesh does with one request");
-  cmd->add_option("--from", flags->request.from, "client: <namespace>/<pod> or an IP")
-      ->required();
+  cmd->add_option("--from", flags->request.from, "client: <namespace>/<pod> or an IP")->required();
   cmd->add_option("--to", flags->request.to,
                   "destination: host[:port], <namespace>/<service>[:port] or IP:port")
       ->required();

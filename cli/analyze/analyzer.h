@@ -24,12 +24,12 @@ struct AnalyzeOptions {
 // Every check; findings sorted by level (errors first), then object and origin.
 Findings analyze(const MeshSource& source, const AnalyzeOptions& options = {});
 
-void checkTranslation(FindingSink& sink);       // IST0106, IST0101 (undefined subsets)
-void checkRouteReferences(FindingSink& sink);   // IST0101: hosts, destinations, parentRefs
-void checkSubsets(FindingSink& sink);           // IST0173, IST0101 (DestinationRule host)
-void checkWaypoints(FindingSink& sink);         // AMB1001, IST0101 (use-waypoint labels)
-void checkPolicyTargets(FindingSink& sink);     // IST0127, IST0101 (targetRefs), AMB1003
-void checkStrictMtls(FindingSink& sink);        // AMB1002
-void checkRouteShadowing(FindingSink& sink);    // IST0130, IST0131
+void checkTranslation(FindingSink& sink);      // IST0106, IST0101 (undefined subsets)
+void checkRouteReferences(FindingSink& sink);  // IST0101: hosts, destinations, parentRefs
+void checkSubsets(FindingSink& sink);          // IST0173, IST0101 (DestinationRule host)
+void checkWaypoints(FindingSink& sink);        // AMB1001, IST0101 (use-waypoint labels)
+void checkPolicyTargets(FindingSink& sink);    // IST0127, IST0101 (targetRefs), AMB1003
+void checkStrictMtls(FindingSink& sink);       // AMB1002
+void checkRouteShadowing(FindingSink& sink);   // IST0130, IST0131
 
 }  // namespace ambit::cli

@@ -74,7 +74,8 @@ void checkTargetRefs(FindingSink& sink, const ObjectRef& object,
       }
     } else if (kind == "Gateway") {
       bool found = false;
-      for (const auto& w : snap.waypoints()) found = found || (w.namespace_() == object.ns && w.name() == name);
+      for (const auto& w : snap.waypoints())
+        found = found || (w.namespace_() == object.ns && w.name() == name);
       if (!found) {
         sink.addAt(findings::kReferencedResourceNotFound, object, {"spec", "targetRefs"},
                    fmt::format("Referenced Gateway not found: \"{}/{}\"", object.ns, name),
@@ -131,7 +132,8 @@ void checkStrictMtls(FindingSink& sink) {
   std::map<std::string, const v1::Workload*> by_uid;
   for (const auto& w : snap.workloads()) by_uid.emplace(w.uid(), &w);
   // (policy, workload uid) -> ports, clients
-  std::map<std::pair<std::string, std::string>, std::pair<std::set<uint32_t>, std::set<std::string>>>
+  std::map<std::pair<std::string, std::string>,
+           std::pair<std::set<uint32_t>, std::set<std::string>>>
       refused;
   for (const auto& s : snap.services()) {
     for (const auto& uid : s.endpoints()) {
@@ -153,7 +155,8 @@ void checkStrictMtls(FindingSink& sink) {
           if (!policies.evaluate(t, attrs, rbac::Mode::kL4).allowed) continue;  // denied anyway
           auto& entry = refused[{std::string(mtls.policy), target.uid()}];
           entry.first.insert(p);
-          entry.second.insert(fmt::format("{}/{} ({})", c->namespace_(), c->name(), c->addresses(0)));
+          entry.second.insert(
+              fmt::format("{}/{} ({})", c->namespace_(), c->name(), c->addresses(0)));
         }
       }
     }

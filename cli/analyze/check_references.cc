@@ -70,8 +70,8 @@ void checkParents(FindingSink& sink, const v1::RouteTable& t, const ServiceIndex
     const size_t slash = ref.find('/');
     const std::string kind = ref.substr(0, slash);
     const std::string target = ref.substr(slash + 1);
-    const bool found = kind == "Service" ? services.by_name.count(target) > 0
-                                         : waypoints.count(target) > 0;
+    const bool found =
+        kind == "Service" ? services.by_name.count(target) > 0 : waypoints.count(target) > 0;
     if (found) continue;
     sink.addAt(findings::kReferencedResourceNotFound, objectOf(t), {"spec", "parentRefs"},
                fmt::format("Referenced {} not found: \"{}\"", kind, target),
@@ -165,7 +165,8 @@ void checkWaypoints(FindingSink& sink) {
                            "the label",
                            ref));
   };
-  for (const auto& n : snap.namespaces()) bound(n.waypoint(), {"Namespace", "", n.name()}, "on the namespace");
+  for (const auto& n : snap.namespaces())
+    bound(n.waypoint(), {"Namespace", "", n.name()}, "on the namespace");
   std::set<std::string> reported_ns;
   for (const auto& s : snap.services()) {
     if (s.labels().count(kUseWaypoint) == 0) {

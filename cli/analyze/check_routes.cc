@@ -34,10 +34,13 @@ bool uriCovers(const v1::HttpMatch& earlier, const v1::HttpMatch& later) {
   if (!icase && later.ignore_uri_case()) return false;
   switch (earlier.uri_case()) {
     case M::kUriExact:
-      return later.uri_case() == M::kUriExact && sameText(later.uri_exact(), earlier.uri_exact(), icase);
+      return later.uri_case() == M::kUriExact &&
+             sameText(later.uri_exact(), earlier.uri_exact(), icase);
     case M::kUriPrefix:
-      if (later.uri_case() == M::kUriExact) return startsWith(later.uri_exact(), earlier.uri_prefix(), icase);
-      if (later.uri_case() == M::kUriPrefix) return startsWith(later.uri_prefix(), earlier.uri_prefix(), icase);
+      if (later.uri_case() == M::kUriExact)
+        return startsWith(later.uri_exact(), earlier.uri_prefix(), icase);
+      if (later.uri_case() == M::kUriPrefix)
+        return startsWith(later.uri_prefix(), earlier.uri_prefix(), icase);
       return false;
     case M::kUriRegex:
       return later.uri_case() == M::kUriRegex && later.uri_regex() == earlier.uri_regex();
@@ -118,25 +121,28 @@ void checkTable(FindingSink& sink, const v1::RouteTable& t) {
     std::vector<int> covered_by;
     for (const auto& m : r.matches()) covered_by.push_back(coveringRoute(t, i, &m));
     if (r.matches().empty()) covered_by.push_back(coveringRoute(t, i, nullptr));
-    const bool all = std::all_of(covered_by.begin(), covered_by.end(), [](int k) { return k >= 0; });
+    const bool all =
+        std::all_of(covered_by.begin(), covered_by.end(), [](int k) { return k >= 0; });
     if (all) {
       sink.addAt(findings::kVirtualServiceUnreachableRule, object,
                  {"spec", list, std::to_string(i)},
                  fmt::format("{} rule {} not used (rule {} matches every request it matches, and "
                              "the first matching rule wins).",
-                             kind, ruleName(r, i), ruleName(t.http(covered_by.front()), covered_by.front())),
+                             kind, ruleName(r, i),
+                             ruleName(t.http(covered_by.front()), covered_by.front())),
                  "move the more specific rule before the general one, or remove it");
       continue;
     }
     for (size_t j = 0; j < covered_by.size() && !r.matches().empty(); ++j) {
       if (covered_by[j] < 0) continue;
-      sink.addAt(findings::kVirtualServiceIneffectiveMatch, object,
-                 {"spec", list, std::to_string(i), kind == "HTTPRoute" ? "matches" : "match",
-                  std::to_string(j)},
-                 fmt::format("{} rule {} match #{} is not used (duplicate/overlapping match in "
-                             "rule {}).",
-                             kind, ruleName(r, i), j, ruleName(t.http(covered_by[j]), covered_by[j])),
-                 "remove the match or make it more specific than the earlier one");
+      sink.addAt(
+          findings::kVirtualServiceIneffectiveMatch, object,
+          {"spec", list, std::to_string(i), kind == "HTTPRoute" ? "matches" : "match",
+           std::to_string(j)},
+          fmt::format("{} rule {} match #{} is not used (duplicate/overlapping match in "
+                      "rule {}).",
+                      kind, ruleName(r, i), j, ruleName(t.http(covered_by[j]), covered_by[j])),
+          "remove the match or make it more specific than the earlier one");
     }
   }
 }

@@ -11,7 +11,7 @@
 namespace ambit::cli {
 
 enum class Level { kError, kWarning, kInfo };  // most severe first
-std::string_view levelName(Level level);      // "Error", "Warning", "Info"
+std::string_view levelName(Level level);       // "Error", "Warning", "Info"
 
 // The message types `analyze` reports.
 struct FindingType {

@@ -58,7 +58,8 @@ YAML::Node nodeAt(const YAML::Node& doc, const std::vector<std::string>& path) {
     if (at.IsSequence()) {
       char* end = nullptr;
       const unsigned long i = std::strtoul(key.c_str(), &end, 10);
-      if (key.empty() || *end != '\0' || i >= at.size()) return YAML::Node(YAML::NodeType::Undefined);
+      if (key.empty() || *end != '\0' || i >= at.size())
+        return YAML::Node(YAML::NodeType::Undefined);
       const YAML::Node& seq = at;
       at.reset(seq[i]);
     } else {

@@ -27,11 +27,11 @@ struct Context {
   std::string client_principal;  // empty: plaintext (not captured)
   bool captured = false;
   // The destination.
-  const v1::Service* service = nullptr;      // when addressed through a Service
-  const v1::Workload* workload = nullptr;    // when addressed at a pod IP
-  std::string dialled_ip;                    // the VIP or pod IP the client dials
-  uint16_t port = 0;                         // the port the client dials
-  std::string authority;                     // Host header
+  const v1::Service* service = nullptr;    // when addressed through a Service
+  const v1::Workload* workload = nullptr;  // when addressed at a pod IP
+  std::string dialled_ip;                  // the VIP or pod IP the client dials
+  uint16_t port = 0;                       // the port the client dials
+  std::string authority;                   // Host header
 
   void step(std::string stage, std::string summary, std::vector<std::string> details = {},
             SourceLocation origin = {});

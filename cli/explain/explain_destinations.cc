@@ -48,8 +48,8 @@ void concludeFromDestinations(Context& ctx, bool via_waypoint) {
   for (const auto& d : ctx.out.destinations) {
     for (const auto& p : d.policies) policies += (policies.empty() ? "" : ", ") + p;
   }
-  ctx.out.reason = fmt::format("{} of {} endpoints refuse the connection{}", total - allowed,
-                               total, policies.empty() ? "" : " (" + policies + ")");
+  ctx.out.reason = fmt::format("{} of {} endpoints refuse the connection{}", total - allowed, total,
+                               policies.empty() ? "" : " (" + policies + ")");
   if (ctx.out.decided_by.empty() && !ctx.out.destinations.empty()) {
     for (const auto& d : ctx.out.destinations) {
       if (!d.policies.empty()) {
@@ -97,20 +97,20 @@ void explainDestinations(Context& ctx, const v1::Waypoint& wp, const v1::HttpRou
     std::vector<std::string> lines;
     for (const v1::Workload* w : *endpoints) {
       const InboundVerdict v = explainInbound(ctx, *w, port, wp_ip, wp_principal);
-      out.endpoints.push_back(fmt::format("{}/{} {}:{}", w->namespace_(), w->name(),
-                                          w->addresses(0), port));
+      out.endpoints.push_back(
+          fmt::format("{}/{} {}:{}", w->namespace_(), w->name(), w->addresses(0), port));
       if (v.allowed) ++out.allowed;
       if (!v.allowed && !v.policy.empty()) out.policies.push_back(v.policy);
-      lines.push_back(fmt::format("{}/{} {}:{} (ztunnel on node {}): {}", w->namespace_(),
-                                  w->name(), w->addresses(0), port,
-                                  w->node().empty() ? "?" : w->node(),
-                                  v.allowed ? "ALLOW" : "DENY: " + v.reason));
+      lines.push_back(fmt::format(
+          "{}/{} {}:{} (ztunnel on node {}): {}", w->namespace_(), w->name(), w->addresses(0), port,
+          w->node().empty() ? "?" : w->node(), v.allowed ? "ALLOW" : "DENY: " + v.reason));
       for (const auto& l : v.lines) lines.push_back("  " + l);
     }
-    if (endpoints->empty()) lines.push_back("no endpoint: the waypoint answers 503 (no healthy upstream)");
+    if (endpoints->empty())
+      lines.push_back("no endpoint: the waypoint answers 503 (no healthy upstream)");
     ctx.step("destination",
-             fmt::format("{}: {} endpoint(s), from the waypoint as {}", title,
-                         endpoints->size(), wp_principal),
+             fmt::format("{}: {} endpoint(s), from the waypoint as {}", title, endpoints->size(),
+                         wp_principal),
              std::move(lines));
     ctx.out.destinations.push_back(std::move(out));
   }

@@ -84,32 +84,28 @@ std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explan
   for (const auto& p : trace.policies) {
     const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(p.policy));
     const SourceLocation at = ctx.locate(ref.kind, ref.ns, ref.name);
-    lines.push_back(fmt::format("AuthorizationPolicy {} ({}){}: {}", p.policy,
-                                actionName(p.action),
+    lines.push_back(fmt::format("AuthorizationPolicy {} ({}){}: {}", p.policy, actionName(p.action),
                                 at.known() ? " [" + at.toString() + "]" : std::string(),
                                 p.matched ? "matches" : "does not match"));
     const v1::AuthorizationPolicy* proto = findPolicy(ctx, p.policy);
     if (p.rules.empty()) {
-      lines.push_back(p.action == v1::AuthorizationPolicy::ALLOW
-                          ? "  no rules: allows nothing"
-                          : "  no rules: matches nothing");
+      lines.push_back(p.action == v1::AuthorizationPolicy::ALLOW ? "  no rules: allows nothing"
+                                                                 : "  no rules: matches nothing");
     }
     for (size_t i = 0; i < p.rules.size(); ++i) {
       const SourceLocation rule_at =
           ctx.source.locateField(ref.kind, ref.ns, ref.name, {"spec", "rules", std::to_string(i)});
       const std::string written = ruleAsWritten(ctx, ref, i);
-      lines.push_back(fmt::format("  rules[{}]{}: {}{}", i,
-                                  rule_at.line > 0 ? fmt::format(" (line {})", rule_at.line) : "",
-                                  outcomeText(p.rules[i], proto, i),
-                                  written.empty() ? "" : "  " + written));
+      lines.push_back(fmt::format(
+          "  rules[{}]{}: {}{}", i, rule_at.line > 0 ? fmt::format(" (line {})", rule_at.line) : "",
+          outcomeText(p.rules[i], proto, i), written.empty() ? "" : "  " + written));
     }
   }
   (void)mode;
   std::string decision = trace.decision.allowed ? "ALLOW" : "DENY";
-  lines.push_back(fmt::format("=> {}: {}{}", decision, trace.decision.reasonText(),
-                              trace.decision.policy.empty()
-                                  ? ""
-                                  : " " + std::string(trace.decision.policy)));
+  lines.push_back(
+      fmt::format("=> {}: {}{}", decision, trace.decision.reasonText(),
+                  trace.decision.policy.empty() ? "" : " " + std::string(trace.decision.policy)));
   return lines;
 }
 
@@ -125,12 +121,13 @@ InboundVerdict explainInbound(const Context& ctx, const v1::Workload& dst, uint1
     const rbac::MtlsDecision mtls = ctx.ztunnel.policies->mtlsDecision(target, port);
     const std::string mode = v1::PeerAuthentication::Mode_Name(mtls.mode);
     const ObjectRef pa = parseObject("PeerAuthentication " + std::string(mtls.policy));
-    const SourceLocation pa_at = mtls.policy.empty() ? SourceLocation{} : ctx.locate(pa.kind, pa.ns, pa.name);
-    v.lines.push_back(fmt::format(
-        "plaintext connection: mTLS mode {} on port {} ({}{})", mode, port,
-        mtls.policy.empty() ? "no PeerAuthentication: default"
-                            : "PeerAuthentication " + std::string(mtls.policy),
-        pa_at.known() ? " [" + pa_at.toString() + "]" : std::string()));
+    const SourceLocation pa_at =
+        mtls.policy.empty() ? SourceLocation{} : ctx.locate(pa.kind, pa.ns, pa.name);
+    v.lines.push_back(
+        fmt::format("plaintext connection: mTLS mode {} on port {} ({}{})", mode, port,
+                    mtls.policy.empty() ? "no PeerAuthentication: default"
+                                        : "PeerAuthentication " + std::string(mtls.policy),
+                    pa_at.known() ? " [" + pa_at.toString() + "]" : std::string()));
     if (!ztunnel::plaintextAllowed(pod, port, &ctx.ztunnel)) {
       v.allowed = false;
       v.reason = fmt::format("plaintext refused: PeerAuthentication {} is STRICT", mtls.policy);

@@ -21,7 +21,7 @@ namespace http = boost::beast::http;
 constexpr char kRemoteFetchFailed[] = "Jwks remote fetch is failed";
 
 struct Authn {
-  std::string principal;     // "<iss>/<sub>"; empty without a (checked) token
+  std::string principal;  // "<iss>/<sub>"; empty without a (checked) token
   rbac::Claims claims;
   bool rejected = false;
 };
@@ -62,13 +62,13 @@ Authn authenticate(Context& ctx, const rbac::Target& target) {
   }
   using Kind = waypoint::AuthnResult::Kind;
   const ObjectRef rule = parseObject(result->rule.substr(0, result->rule.find(" jwtRules")));
-  const SourceLocation at = result->rule.empty() ? SourceLocation{}
-                                                 : ctx.locate(rule.kind, rule.ns, rule.name);
+  const SourceLocation at =
+      result->rule.empty() ? SourceLocation{} : ctx.locate(rule.kind, rule.ns, rule.name);
   if (result->kind == Kind::kNoToken) {
-    ctx.step("authn",
-             ctx.request.jwt.empty() ? "no token sent: the request goes on unauthenticated"
-                                     : "no RequestAuthentication applies to this service: the "
-                                       "token is not validated and gives no request principal");
+    ctx.step("authn", ctx.request.jwt.empty()
+                          ? "no token sent: the request goes on unauthenticated"
+                          : "no RequestAuthentication applies to this service: the "
+                            "token is not validated and gives no request principal");
     return out;
   }
   if (result->kind == Kind::kAuthenticated) {
@@ -88,12 +88,13 @@ Authn authenticate(Context& ctx, const rbac::Target& target) {
                       (sub == claims.end() || sub->second.empty() ? "" : sub->second.front());
       out.claims = std::move(claims);
     }
-    ctx.step("authn", "signature not checked: remote JWKS (" + result->unfetched_jwks_uri + ")",
-             {result->rule + " has no inline jwks; assuming the token verifies, request principal " +
-                  out.principal,
-              "the waypoint answers 401 \"" + std::string(kRemoteFetchFailed) +
-                  "\" while it cannot fetch the keys"},
-             at);
+    ctx.step(
+        "authn", "signature not checked: remote JWKS (" + result->unfetched_jwks_uri + ")",
+        {result->rule + " has no inline jwks; assuming the token verifies, request principal " +
+             out.principal,
+         "the waypoint answers 401 \"" + std::string(kRemoteFetchFailed) +
+             "\" while it cannot fetch the keys"},
+        at);
     return out;
   }
   out.rejected = true;
@@ -214,7 +215,8 @@ void explainWaypoint(Context& ctx, const v1::Waypoint& wp) {
     explainDestinations(ctx, wp, nullptr, svc);
     return;
   }
-  const std::string kind = trace.table->origin_kind().empty() ? "VirtualService" : trace.table->origin_kind();
+  const std::string kind =
+      trace.table->origin_kind().empty() ? "VirtualService" : trace.table->origin_kind();
   std::vector<std::string> lines;
   for (const auto& r : trace.routes) {
     const v1::HttpRoute& hr = trace.table->http(r.index);
@@ -231,32 +233,37 @@ void explainWaypoint(Context& ctx, const v1::Waypoint& wp) {
                                 at.line > 0 ? fmt::format(" (line {})", at.line) : "",
                                 r.matched ? "MATCHED" : "not matched", why));
   }
-  const SourceLocation table_at =
-      ctx.locate(kind, trace.table->namespace_(), trace.table->name());
+  const SourceLocation table_at = ctx.locate(kind, trace.table->namespace_(), trace.table->name());
   if (d.route == nullptr) {
     ctx.out.verdict = Explanation::Verdict::kDeny;
     ctx.out.status = d.direct_status;
     ctx.out.reason = std::string(d.reason);
-    ctx.step("route", fmt::format("{} {}/{}: no route matched ({})", kind,
-                                  trace.table->namespace_(), trace.table->name(), d.direct_status),
+    ctx.step("route",
+             fmt::format("{} {}/{}: no route matched ({})", kind, trace.table->namespace_(),
+                         trace.table->name(), d.direct_status),
              std::move(lines), table_at);
     return;
   }
   const int matched = trace.routes.back().index;
   ctx.out.route = routeLabel(*d.route, matched);
-  ctx.step("route", fmt::format("{} {}/{} route {}", kind, trace.table->namespace_(),
-                                trace.table->name(), ctx.out.route),
+  ctx.step("route",
+           fmt::format("{} {}/{} route {}", kind, trace.table->namespace_(), trace.table->name(),
+                       ctx.out.route),
            std::move(lines), table_at);
   if (d.route->has_redirect() || d.route->destinations().empty()) {
     ctx.out.status = d.route->has_redirect()
-                         ? static_cast<int>(d.route->redirect().redirect_code() ? d.route->redirect().redirect_code() : 301)
+                         ? static_cast<int>(d.route->redirect().redirect_code()
+                                                ? d.route->redirect().redirect_code()
+                                                : 301)
                          : 503;
-    ctx.out.reason = d.route->has_redirect() ? "redirected by the route" : "route has no destination";
+    ctx.out.reason =
+        d.route->has_redirect() ? "redirected by the route" : "route has no destination";
     return;
   }
   if (d.route->has_fault() && d.route->fault().abort_status() > 0) {
-    ctx.step("fault", fmt::format("the route aborts {}% of requests with {}",
-                                  d.route->fault().abort_percent(), d.route->fault().abort_status()));
+    ctx.step("fault",
+             fmt::format("the route aborts {}% of requests with {}",
+                         d.route->fault().abort_percent(), d.route->fault().abort_status()));
   }
   explainDestinations(ctx, wp, d.route, svc);
 }

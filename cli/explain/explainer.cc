@@ -74,9 +74,9 @@ void explainCapture(Context& ctx) {
     why = fmt::format("pod label {}={}", kDataplaneMode, pod_mode);
     at = ctx.locate("Pod", w.namespace_(), w.name());
   } else if (ns != nullptr) {
-    why = ns->ambient() ? fmt::format("namespace {} has {}=ambient", ns->name(), kDataplaneMode)
-                        : fmt::format("namespace {} is not labelled {}=ambient", ns->name(),
-                                      kDataplaneMode);
+    why = ns->ambient()
+              ? fmt::format("namespace {} has {}=ambient", ns->name(), kDataplaneMode)
+              : fmt::format("namespace {} is not labelled {}=ambient", ns->name(), kDataplaneMode);
     at = ctx.locate("Namespace", "", ns->name());
   } else {
     why = fmt::format("no Namespace {} in the configuration", w.namespace_());
@@ -86,15 +86,16 @@ void explainCapture(Context& ctx) {
   if (ctx.captured) {
     ctx.client_principal = spiffeIdOf(ctx, w);
     details.push_back("identity " + ctx.client_principal);
-    details.push_back(fmt::format("its connections go to the ztunnel on node {} (eBPF capture, "
-                                  "port 15001 in the pod's netns)",
-                                  w.node()));
+    details.push_back(
+        fmt::format("its connections go to the ztunnel on node {} (eBPF capture, "
+                    "port 15001 in the pod's netns)",
+                    w.node()));
   } else {
     details.push_back("not captured: connects directly, in plaintext, with no identity");
   }
   ctx.step("source",
-           fmt::format("{}/{} {} on node {}: {}", w.namespace_(), w.name(), ctx.client_ip,
-                       w.node(), ctx.captured ? "captured by the mesh" : "NOT captured"),
+           fmt::format("{}/{} {} on node {}: {}", w.namespace_(), w.name(), ctx.client_ip, w.node(),
+                       ctx.captured ? "captured by the mesh" : "NOT captured"),
            std::move(details), at);
 }
 
@@ -135,9 +136,10 @@ Status resolveDestination(Context& ctx) {
     if (ctx.service == nullptr) {
       ctx.workload = ctx.ztunnel.state->workloadByIp(*ip);
       if (ctx.workload == nullptr)
-        return makeError("--to '{}': {} is neither a Service VIP nor a pod IP in the "
-                         "configuration",
-                         to, host);
+        return makeError(
+            "--to '{}': {} is neither a Service VIP nor a pod IP in the "
+            "configuration",
+            to, host);
       if (!port) return makeError("--to '{}': a pod address needs a port (IP:PORT)", to);
       ctx.port = *port;
       return Status::ok();
@@ -149,16 +151,16 @@ Status resolveDestination(Context& ctx) {
       const bool hit =
           slash != std::string::npos
               ? s.namespace_() + "/" + s.name() == host
-              : s.hostname() == config::resolveHost(host, client_ns,
-                                                    ctx.source.options().cluster_domain);
+              : s.hostname() ==
+                    config::resolveHost(host, client_ns, ctx.source.options().cluster_domain);
       if (hit) ctx.service = &s;
     }
     if (ctx.service == nullptr)
-      return makeError("--to '{}': no Service {} in the configuration", to,
-                       slash == std::string::npos
-                           ? config::resolveHost(host, client_ns,
-                                                 ctx.source.options().cluster_domain)
-                           : host);
+      return makeError(
+          "--to '{}': no Service {} in the configuration", to,
+          slash == std::string::npos
+              ? config::resolveHost(host, client_ns, ctx.source.options().cluster_domain)
+              : host);
     if (ctx.service->vips().empty())
       return makeError("--to '{}': Service {} has no clusterIP", to, host);
     ctx.dialled_ip = ctx.service->vips(0);
@@ -210,19 +212,22 @@ void explainDirect(Context& ctx, const std::vector<const v1::Workload*>& endpoin
   std::vector<std::string> lines;
   for (const v1::Workload* w : endpoints) {
     if (w->addresses().empty()) continue;
-    dest.endpoints.push_back(fmt::format("{}/{} {}:{}", w->namespace_(), w->name(), w->addresses(0), port));
+    dest.endpoints.push_back(
+        fmt::format("{}/{} {}:{}", w->namespace_(), w->name(), w->addresses(0), port));
     if (!w->enrolled()) {
       ++dest.allowed;
-      lines.push_back(fmt::format("{}/{}: not in the mesh: plaintext, no policy applies", w->namespace_(), w->name()));
+      lines.push_back(fmt::format("{}/{}: not in the mesh: plaintext, no policy applies",
+                                  w->namespace_(), w->name()));
       continue;
     }
     const InboundVerdict v = explainInbound(ctx, *w, port, ctx.client_ip, ctx.client_principal);
     if (v.allowed) ++dest.allowed;
     if (!v.allowed && !v.policy.empty()) dest.policies.push_back(v.policy);
-    lines.push_back(fmt::format("{}/{} {}:{} (ztunnel on {}), {}: {}", w->namespace_(), w->name(),
-                                w->addresses(0), port, w->node(),
-                                ctx.client_principal.empty() ? "plaintext" : "HBONE from " + ctx.client_principal,
-                                v.allowed ? "ALLOW" : "DENY: " + v.reason));
+    lines.push_back(fmt::format(
+        "{}/{} {}:{} (ztunnel on {}), {}: {}", w->namespace_(), w->name(), w->addresses(0), port,
+        w->node(),
+        ctx.client_principal.empty() ? "plaintext" : "HBONE from " + ctx.client_principal,
+        v.allowed ? "ALLOW" : "DENY: " + v.reason));
     for (const auto& l : v.lines) lines.push_back("  " + l);
   }
   ctx.step("authz-l4", "L4 authorization at the destination ztunnel(s)", std::move(lines));
@@ -260,13 +265,18 @@ void explainPath(Context& ctx) {
   if (!targets.empty() && targets.front().kind == ztunnel::OutboundTarget::Kind::kWaypoint) {
     const v1::Waypoint* wp = waypointByRef(ctx, ctx.service->waypoint());
     const auto& t = targets.front();
-    ctx.step("waypoint",
-             fmt::format("through waypoint {}: the ztunnel opens HBONE to {} (expects {})",
-                         ctx.service->waypoint(), t.connect_to.address().to_string() + ":" +
-                                                      std::to_string(t.connect_to.port()),
-                         t.expected_identities.empty() ? "-" : t.expected_identities.front()),
-             {"bound by istio.io/use-waypoint on the Service or its namespace"},
-             wp ? ctx.locate("Gateway", wp->namespace_(), wp->name()) : SourceLocation{});
+    ctx.step(
+        "waypoint",
+        fmt::format("through waypoint {}: the ztunnel opens HBONE to {} (expects {})",
+                    ctx.service->waypoint(),
+                    t.connect_to.address().to_string() + ":" + std::to_string(t.connect_to.port()),
+                    t.expected_identities.empty() ? "-" : t.expected_identities.front()),
+        {ctx.service->labels().count("istio.io/use-waypoint")
+             ? fmt::format("bound by label istio.io/use-waypoint on Service {}/{}",
+                           ctx.service->namespace_(), ctx.service->name())
+             : fmt::format("bound by label istio.io/use-waypoint on Namespace {}",
+                           ctx.service->namespace_())},
+        wp ? ctx.locate("Gateway", wp->namespace_(), wp->name()) : SourceLocation{});
     if (wp != nullptr && ctx.service != nullptr) explainWaypoint(ctx, *wp);
     return;
   }
@@ -275,8 +285,9 @@ void explainPath(Context& ctx) {
                                      "the ztunnel goes straight to the endpoints",
                                      ctx.service->waypoint()));
   } else {
-    ctx.step("waypoint", "no waypoint: the ztunnel tunnels (HBONE) straight to an endpoint's "
-                         "ztunnel; only L4 policy applies");
+    ctx.step("waypoint",
+             "no waypoint: the ztunnel tunnels (HBONE) straight to an endpoint's "
+             "ztunnel; only L4 policy applies");
   }
   explainDirect(ctx, endpoints, port);
 }

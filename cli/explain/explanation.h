@@ -39,9 +39,9 @@ struct ExplainStep {
 
 // One weighted destination of the matched route (or the service itself without a route).
 struct ExplainDestination {
-  std::string service;  // "<ns>/<name>"
-  std::string subset;   // empty: every endpoint
-  uint32_t weight = 0;  // 0 when the route has a single unweighted destination
+  std::string service;                 // "<ns>/<name>"
+  std::string subset;                  // empty: every endpoint
+  uint32_t weight = 0;                 // 0 when the route has a single unweighted destination
   std::vector<std::string> endpoints;  // "<ns>/<pod> <ip>:<port>"
   size_t allowed = 0;                  // endpoints whose ztunnel lets the request in
   std::vector<std::string> policies;   // deciding L4 policies ("ns/name"), if any

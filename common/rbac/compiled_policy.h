@@ -8,8 +8,8 @@
 
 #include "ambit/v1/policy.pb.h"
 #include "common/rbac/attributes.h"
-#include "common/rbac/rule_trace.h"
 #include "common/rbac/ip_match.h"
+#include "common/rbac/rule_trace.h"
 #include "common/rbac/string_match.h"
 #include "common/status.h"
 

@@ -113,8 +113,7 @@ Decision CompiledPolicySet::evaluate(const Target& t, const Attributes& attrs, M
   return d;
 }
 
-Explanation CompiledPolicySet::explain(const Target& t, const Attributes& attrs,
-                                       Mode mode) const {
+Explanation CompiledPolicySet::explain(const Target& t, const Attributes& attrs, Mode mode) const {
   const detail::MatchContext m = detail::makeMatchContext(attrs);
   Explanation out;
   const PolicyTrace* deny = nullptr;

@@ -64,7 +64,7 @@ class ExplainE2eTest : public test::WaypointLabTest {
 
   // http_split.py from the client pod: {"statuses": {...}, "versions": {...}, "errors": n}.
   static nlohmann::json split(int count, const std::vector<std::string>& headers = {}) {
-    std::vector<std::string> argv{"/usr/bin/python3", kSplitScript, "10.96.0.10", "80", "/",
+    std::vector<std::string> argv{"/usr/bin/python3",   kSplitScript, "10.96.0.10", "80", "/",
                                   std::to_string(count)};
     argv.insert(argv.end(), headers.begin(), headers.end());
     CommandOutput out = lab_->exec("client", argv, std::chrono::seconds(120));
@@ -109,14 +109,15 @@ TEST_F(ExplainE2eTest, DeniedAndAllowedRequestsAreExplainedAsTheyHappen) {
 
   const nlohmann::json by_method = explain("--method DELETE --path /public");
   EXPECT_EQ(by_method["reason"], "denied by policy default/deny-admin rules[0]");
-  CommandOutput del = lab_->exec("client", {"curl", "-s", "-m", "5", "-X", "DELETE", "-o",
-                                            "/dev/null", "-w", "%{http_code}",
-                                            "http://10.96.0.10/public"});
+  CommandOutput del =
+      lab_->exec("client", {"curl", "-s", "-m", "5", "-X", "DELETE", "-o", "/dev/null", "-w",
+                            "%{http_code}", "http://10.96.0.10/public"});
   EXPECT_EQ(del.out, "403");
 }
 
 TEST_F(ExplainE2eTest, WeightedRouteExplanationListsTheSubsetsTrafficReaches) {
-  applyWaypointConfig(kFile, test::seedVirtualService(), "1 route tables, 0 authorization policies");
+  applyWaypointConfig(kFile, test::seedVirtualService(),
+                      "1 route tables, 0 authorization policies");
   const nlohmann::json e = explain("");
   EXPECT_EQ(e["verdict"], "ALLOW") << e.dump(2);
   const auto explained = subsets(e);

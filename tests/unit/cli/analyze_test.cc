@@ -66,7 +66,8 @@ spec:
   hosts: [ghost]
   http: [{route: [{destination: {host: my-app}}]}]
 )";
-  EXPECT_THAT(codes(vs), ::testing::ElementsAre("IST0101 VirtualService default/ghost extra.yaml:5"));
+  EXPECT_THAT(codes(vs),
+              ::testing::ElementsAre("IST0101 VirtualService default/ghost extra.yaml:5"));
   std::string ok = vs;
   ok.replace(ok.find("hosts: [ghost]"), 14, "hosts: [my-app]");
   EXPECT_THAT(codes(ok), ::testing::IsEmpty());
@@ -83,7 +84,8 @@ spec:
     - {destination: {host: my-app}, weight: 50}
     - {destination: {host: nowhere}, weight: 50}
 )";
-  EXPECT_THAT(codes(vs), ::testing::ElementsAre("IST0101 VirtualService default/my-app extra.yaml:9"));
+  EXPECT_THAT(codes(vs),
+              ::testing::ElementsAre("IST0101 VirtualService default/my-app extra.yaml:9"));
 }
 
 TEST(Analyze, SubsetSelectingNoPod) {
@@ -96,16 +98,19 @@ spec:
   - {name: v1, labels: {version: v1}}
   - {name: v4, labels: {version: v4}}
 )";
-  EXPECT_THAT(codes(dr), ::testing::ElementsAre("IST0173 DestinationRule default/my-app-v1 extra.yaml:8"));
+  EXPECT_THAT(codes(dr),
+              ::testing::ElementsAre("IST0173 DestinationRule default/my-app-v1 extra.yaml:8"));
   std::string ok = dr.substr(0, dr.find("  - {name: v4"));
   EXPECT_THAT(codes(ok), ::testing::IsEmpty());
   std::string ghost = ok;
   ghost.replace(ghost.find("host: my-app-v1"), 15, "host: ghost");
-  EXPECT_THAT(codes(ghost), ::testing::ElementsAre("IST0101 DestinationRule default/my-app-v1 extra.yaml:5"));
+  EXPECT_THAT(codes(ghost),
+              ::testing::ElementsAre("IST0101 DestinationRule default/my-app-v1 extra.yaml:5"));
 }
 
 TEST(Analyze, WaypointNobodyUses) {
-  EXPECT_THAT(codes(kWaypoint), ::testing::ElementsAre("AMB1001 Gateway default/waypoint extra.yaml:2"));
+  EXPECT_THAT(codes(kWaypoint),
+              ::testing::ElementsAre("AMB1001 Gateway default/waypoint extra.yaml:2"));
   const std::string bound = kWaypoint + R"(---
 apiVersion: v1
 kind: Service
@@ -133,7 +138,8 @@ spec:
   action: DENY
   rules: [{}]
 )";
-  EXPECT_THAT(codes(ap), ::testing::ElementsAre("IST0127 AuthorizationPolicy default/typo extra.yaml:5"));
+  EXPECT_THAT(codes(ap),
+              ::testing::ElementsAre("IST0127 AuthorizationPolicy default/typo extra.yaml:5"));
   std::string ok = ap;
   ok.replace(ok.find("app: my-ap}"), 11, "app: my-app}");
   EXPECT_THAT(codes(ok), ::testing::IsEmpty());
@@ -148,10 +154,12 @@ spec:
   action: DENY
   rules: [{to: [{operation: {paths: [/admin]}}]}]
 )";
-  EXPECT_THAT(codes(ap), ::testing::ElementsAre("AMB1003 AuthorizationPolicy default/l7 extra.yaml:5"));
+  EXPECT_THAT(codes(ap),
+              ::testing::ElementsAre("AMB1003 AuthorizationPolicy default/l7 extra.yaml:5"));
   std::string ghost = ap;
   ghost.replace(ghost.find("name: my-app}"), 13, "name: ghost}");
-  EXPECT_THAT(codes(ghost), ::testing::ElementsAre("IST0101 AuthorizationPolicy default/l7 extra.yaml:5"));
+  EXPECT_THAT(codes(ghost),
+              ::testing::ElementsAre("IST0101 AuthorizationPolicy default/l7 extra.yaml:5"));
   // Bound to a waypoint (the namespace's label): the policy is enforced, nothing to report.
   std::string base = test::meshYaml();
   base.replace(base.find("labels: {istio.io/dataplane-mode: ambient}"), 42,
@@ -180,7 +188,8 @@ spec: {mtls: {mode: STRICT}}
 TEST(Analyze, StrictMtlsWithAPlaintextClient) {
   const auto found = codes(kLegacyClient);
   ASSERT_EQ(found.size(), 3u) << ::testing::PrintToString(found);  // my-app-v1, -v1b, -v2
-  for (const auto& f : found) EXPECT_EQ(f, "AMB1002 PeerAuthentication istio-system/default extra.yaml:11");
+  for (const auto& f : found)
+    EXPECT_EQ(f, "AMB1002 PeerAuthentication istio-system/default extra.yaml:11");
   const MeshSource src = mesh(kLegacyClient);
   EXPECT_THAT(analyze(src).front().message, HasSubstr("legacy/old-client (10.1.7.7)"));
   // Enrolled, the client speaks mTLS: nothing to report.
@@ -222,10 +231,10 @@ spec:
     match: [{uri: {prefix: /other}}]
     route: [{destination: {host: my-app, subset: v2}}]
 )";
-  EXPECT_THAT(codes(vs), ::testing::ElementsAre(
-                             "IST0130 VirtualService default/my-app extra.yaml:10",
-                             "IST0130 VirtualService default/my-app extra.yaml:18",
-                             "IST0131 VirtualService default/my-app extra.yaml:14"));
+  EXPECT_THAT(codes(vs),
+              ::testing::ElementsAre("IST0130 VirtualService default/my-app extra.yaml:10",
+                                     "IST0130 VirtualService default/my-app extra.yaml:18",
+                                     "IST0131 VirtualService default/my-app extra.yaml:14"));
   const std::string ordered = R"(apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: my-app, namespace: default}
@@ -275,7 +284,8 @@ TEST(Analyze, RendersIstioctlTextAndJson) {
   EXPECT_EQ(j[0]["kind"], "Gateway");
   EXPECT_EQ(j[0]["line"], 2);
   EXPECT_FALSE(j[0].contains("documentation"));
-  const MeshSource bad = mesh("apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {ports: 1}\n");
+  const MeshSource bad =
+      mesh("apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {ports: 1}\n");
   const auto jb = nlohmann::json::parse(renderJson(analyze(bad)));
   EXPECT_EQ(jb[0]["documentation"],
             "https://istio.io/latest/docs/reference/config/analysis/ist0106/");

@@ -61,10 +61,12 @@ TEST(Explain, DemoClientThroughTheWaypointSplitsEightyTwenty) {
   EXPECT_EQ(e.destinations[0].service, "demo/my-app");
   EXPECT_EQ(e.destinations[0].subset, "v1");
   EXPECT_EQ(e.destinations[0].weight, 80u);
-  EXPECT_THAT(e.destinations[0].endpoints, ::testing::ElementsAre("demo/my-app-v1 10.10.1.11:8080"));
+  EXPECT_THAT(e.destinations[0].endpoints,
+              ::testing::ElementsAre("demo/my-app-v1 10.10.1.11:8080"));
   EXPECT_EQ(e.destinations[1].subset, "v2");
   EXPECT_EQ(e.destinations[1].weight, 20u);
-  EXPECT_THAT(e.destinations[1].endpoints, ::testing::ElementsAre("demo/my-app-v2 10.10.2.11:8080"));
+  EXPECT_THAT(e.destinations[1].endpoints,
+              ::testing::ElementsAre("demo/my-app-v2 10.10.2.11:8080"));
   const ExplainStep* source = stepOf(e, "source");
   ASSERT_NE(source, nullptr);
   EXPECT_THAT(source->summary, HasSubstr("captured by the mesh"));
@@ -143,7 +145,8 @@ spec:
   EXPECT_THAT(e.destinations[0].endpoints,
               ::testing::ElementsAre("default/my-app-v1 127.0.0.2:8080",
                                      "default/my-app-v1b 127.0.0.4:8080"));
-  EXPECT_THAT(e.destinations[1].endpoints, ::testing::ElementsAre("default/my-app-v2 127.0.0.3:8080"));
+  EXPECT_THAT(e.destinations[1].endpoints,
+              ::testing::ElementsAre("default/my-app-v2 127.0.0.3:8080"));
   EXPECT_THAT(allText(plain, e),
               HasSubstr("route #0 (canary) (line 14): not matched (match[0]: header x-canary does "
                         "not match)"));
@@ -176,14 +179,14 @@ spec:
 
 TEST(Explain, PlaintextClientMeetsStrictMtls) {
   std::string mesh = test::meshYaml();
-  mesh.replace(mesh.find("metadata: {name: client, namespace: default, labels: {app: client}}"),
-               67,
+  mesh.replace(mesh.find("metadata: {name: client, namespace: default, labels: {app: client}}"), 67,
                "metadata: {name: client, namespace: default, labels: {app: client, "
                "istio.io/dataplane-mode: none}}");
   const MeshSource src = MeshSource::fromDocuments(
       {{"mesh.yaml", mesh},
-       {"pa.yaml", "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: "
-                   "strict, namespace: default}\nspec: {mtls: {mode: STRICT}}\n"}});
+       {"pa.yaml",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: "
+        "strict, namespace: default}\nspec: {mtls: {mode: STRICT}}\n"}});
   ExplainRequest req{.from = "default/client", .to = "my-app"};
   const Explanation e = explainOk(src, req);
   EXPECT_EQ(e.verdict, Explanation::Verdict::kDeny) << allText(req, e);
@@ -200,7 +203,8 @@ metadata: {name: jwt, namespace: demo}
 spec:
   targetRefs: [{kind: Service, name: my-app}]
   jwtRules:
-  - {issuer: "https://issuer.local", jwks: ')" + test::JwtSigner::jwks(key) + R"('}
+  - {issuer: "https://issuer.local", jwks: ')" +
+                            test::JwtSigner::jwks(key) + R"('}
   - {issuer: "https://remote.example", jwksUri: "https://remote.example/jwks"}
 ---
 apiVersion: security.istio.io/v1
@@ -215,14 +219,17 @@ spec:
   req.jwt = key.sign(test::JwtSigner::claims("https://issuer.local", "alice"));
   Explanation e = explainOk(src, req);
   EXPECT_EQ(e.verdict, Explanation::Verdict::kAllow) << allText(req, e);
-  EXPECT_THAT(stepOf(e, "authn")->summary, HasSubstr("request principal https://issuer.local/alice"));
-  req.jwt = test::JwtSigner::ec("k1").sign(test::JwtSigner::claims("https://issuer.local", "alice"));
+  EXPECT_THAT(stepOf(e, "authn")->summary,
+              HasSubstr("request principal https://issuer.local/alice"));
+  req.jwt =
+      test::JwtSigner::ec("k1").sign(test::JwtSigner::claims("https://issuer.local", "alice"));
   e = explainOk(src, req);
   EXPECT_EQ(e.status, 401) << allText(req, e);
   EXPECT_EQ(e.decided_by, "RequestAuthentication demo/jwt jwtRules[0]");
   req.jwt = key.sign(test::JwtSigner::claims("https://remote.example", "alice"));
   e = explainOk(src, req);
-  EXPECT_THAT(stepOf(e, "authn")->summary, HasSubstr("not checked: remote JWKS (https://remote.example/jwks)"));
+  EXPECT_THAT(stepOf(e, "authn")->summary,
+              HasSubstr("not checked: remote JWKS (https://remote.example/jwks)"));
   EXPECT_EQ(e.verdict, Explanation::Verdict::kAllow) << allText(req, e);
   req.jwt.clear();
   e = explainOk(src, req);

@@ -103,9 +103,10 @@ TEST(RbacExplain, NoApplicablePolicyHasAnEmptyTrace) {
 
 TEST(RbacExplain, MtlsDecisionNamesThePolicyAndLevel) {
   const auto set = compileOk(
-      {}, {parseProto<v1::PeerAuthentication>(R"(name: "mesh" namespace: "istio-system" mode: STRICT)"),
-           parseProto<v1::PeerAuthentication>(
-               R"(name: "legacy" namespace: "foo" selector { key: "app" value: "old" }
+      {},
+      {parseProto<v1::PeerAuthentication>(R"(name: "mesh" namespace: "istio-system" mode: STRICT)"),
+       parseProto<v1::PeerAuthentication>(
+           R"(name: "legacy" namespace: "foo" selector { key: "app" value: "old" }
                   mode: STRICT port_level_mtls { key: 8080 value: PERMISSIVE })")});
   Labels old;
   old["app"] = "old";
