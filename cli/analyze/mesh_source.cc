@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "cli/lab/kube_api.h"
 #include "common/config/field_reader.h"
@@ -68,6 +69,26 @@ YAML::Node nodeAt(const YAML::Node& doc, const std::vector<std::string>& path) {
     if (!at.IsDefined()) return at;
   }
   return at;
+}
+
+// GET of a whole collection; null when the API is not installed (404). A 429 (the API server's
+// storage for a new CRD is still initialising, or flow control) is retried as it asks, like
+// client-go does.
+Result<nlohmann::json> listAll(lab::KubeApi& api, const std::string& path) {
+  constexpr int kAttempts = 10;
+  for (int attempt = 1;; ++attempt) {
+    auto r = api.call(boost::beast::http::verb::get, path);
+    if (!r) return r.error();
+    if (r->status == 404) return nlohmann::json();
+    if (r->status == 429 && attempt < kAttempts) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (r->status != 200) return makeError("GET {}: HTTP {}: {}", path, r->status, r->body);
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded()) return makeError("GET {}: the answer is not JSON", path);
+    return j;
+  }
 }
 
 }  // namespace
@@ -137,7 +158,7 @@ Result<MeshSource> MeshSource::fromCluster(const std::string& kubeconfig,
   if (!api) return api.error();
   std::vector<config::SourceDocument> files;
   for (const ListedKind& k : kListedKinds) {
-    auto list = (*api)->get(k.path);
+    auto list = listAll(**api, k.path);
     if (!list) return list.error();
     if (list->is_null()) continue;  // 404: the kind's API is not installed
     const auto items = list->find("items");

@@ -41,13 +41,9 @@ struct Context {
   }
 };
 
-// "spiffe://<td>/ns/<ns>/sa/<sa>" of a workload, as the ztunnel presents it.
-std::string spiffeIdOf(const Context& ctx, const v1::Workload& w);
-
 // Lines describing every policy and rule of an rbac trace, each with its file:line and the
-// rule as written; `mode` says whether L7-only rules were skipped.
-std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explanation& trace,
-                                          rbac::Mode mode);
+// rule as written, then the decision.
+std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explanation& trace);
 
 // The ztunnel's inbound decision for a connection to `port` of workload `dst`: over HBONE from
 // `principal`, or plaintext when it is empty (PeerAuthentication first). Uses the ztunnel's
@@ -65,5 +61,14 @@ InboundVerdict explainInbound(const Context& ctx, const v1::Workload& dst, uint1
 // The waypoint part: authentication, L7 authorization, routing and each destination's
 // endpoints (with the destination ztunnel's verdict for the waypoint's connection).
 void explainWaypoint(Context& ctx, const v1::Waypoint& waypoint);
+
+// Each destination of `route` (null: the service itself), its endpoints and each endpoint
+// ztunnel's verdict for a connection from the waypoint; then the verdict.
+void explainDestinations(Context& ctx, const v1::Waypoint& waypoint, const v1::HttpRoute* route,
+                         const v1::Service& service);
+
+// Sets the verdict from ctx.out.destinations when nothing earlier decided it: the app answers
+// when every endpoint that can be picked admits the connection.
+void concludeFromDestinations(Context& ctx, bool via_waypoint);
 
 }  // namespace ambit::cli::explain

@@ -24,7 +24,6 @@ std::string waypointPrincipal(const Context& ctx, const v1::Waypoint& wp) {
 
 }  // namespace
 
-// Sets the verdict from the destinations when nothing earlier decided it.
 void concludeFromDestinations(Context& ctx, bool via_waypoint) {
   size_t total = 0, allowed = 0;
   for (const auto& d : ctx.out.destinations) {

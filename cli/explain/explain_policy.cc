@@ -69,13 +69,7 @@ const v1::AuthorizationPolicy* findPolicy(const Context& ctx, std::string_view f
 
 }  // namespace
 
-std::string spiffeIdOf(const Context& ctx, const v1::Workload& w) {
-  (void)ctx;
-  return ztunnel::MeshState::spiffeId(w);
-}
-
-std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explanation& trace,
-                                          rbac::Mode mode) {
+std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explanation& trace) {
   std::vector<std::string> lines;
   if (trace.policies.empty()) {
     lines.push_back("no AuthorizationPolicy applies");
@@ -101,7 +95,6 @@ std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explan
           outcomeText(p.rules[i], proto, i), written.empty() ? "" : "  " + written));
     }
   }
-  (void)mode;
   std::string decision = trace.decision.allowed ? "ALLOW" : "DENY";
   lines.push_back(
       fmt::format("=> {}: {}{}", decision, trace.decision.reasonText(),
@@ -143,7 +136,7 @@ InboundVerdict explainInbound(const Context& ctx, const v1::Workload& dst, uint1
   attrs.source_principal = principal;
   const rbac::Explanation trace = ctx.ztunnel.policies->explain(target, attrs, rbac::Mode::kL4);
   const rbac::Decision decision = ztunnel::authorizeInbound(pod, attrs, &ctx.ztunnel);
-  for (auto& l : describePolicies(ctx, trace, rbac::Mode::kL4)) v.lines.push_back(std::move(l));
+  for (auto& l : describePolicies(ctx, trace)) v.lines.push_back(std::move(l));
   v.allowed = decision.allowed;
   v.reason = std::string(decision.reasonText());
   if (!decision.policy.empty()) {

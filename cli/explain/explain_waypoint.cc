@@ -126,7 +126,7 @@ bool authorize(Context& ctx, const rbac::Target& target, const std::string& path
   if (!authn.principal.empty()) attrs.claims = &authn.claims;
   const rbac::Explanation trace = ctx.index->policies().explain(target, attrs, rbac::Mode::kL7);
   const rbac::Decision d = ctx.index->policies().evaluate(target, attrs, rbac::Mode::kL7);
-  std::vector<std::string> lines = describePolicies(ctx, trace, rbac::Mode::kL7);
+  std::vector<std::string> lines = describePolicies(ctx, trace);
   SourceLocation at;
   if (!d.policy.empty()) {
     const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(d.policy));
@@ -177,10 +177,10 @@ std::string routeLabel(const v1::HttpRoute& r, int i) {
   return r.name().empty() ? fmt::format("#{}", i) : fmt::format("#{} ({})", i, r.name());
 }
 
-}  // namespace
+void route(Context& ctx, const v1::Waypoint& wp, const std::string& normalized,
+           const rbac::HeaderList& headers);
 
-void explainDestinations(Context& ctx, const v1::Waypoint& wp, const v1::HttpRoute* route,
-                         const v1::Service& fallback);
+}  // namespace
 
 void explainWaypoint(Context& ctx, const v1::Waypoint& wp) {
   const v1::Service& svc = *ctx.service;
@@ -201,10 +201,20 @@ void explainWaypoint(Context& ctx, const v1::Waypoint& wp) {
   for (const auto& [k, v] : ctx.request.headers) headers.add(k, v);
   if (!authorize(ctx, target, *normalized, authn, headers)) return;
 
+  route(ctx, wp, *normalized, headers);
+}
+
+namespace {
+
+// The waypoint's Router with its trace: every route tried and why, the one taken, and then
+// where it sends the request.
+void route(Context& ctx, const v1::Waypoint& wp, const std::string& normalized,
+           const rbac::HeaderList& headers) {
+  const v1::Service& svc = *ctx.service;
   waypoint::Router router([] { return 0u; });
   const std::string_view raw = ctx.request.path;
   const size_t q = raw.find('?');
-  waypoint::RouteInput in{ctx.request.method, rbac::pathForMatch(*normalized),
+  waypoint::RouteInput in{ctx.request.method, rbac::pathForMatch(normalized),
                           q == std::string_view::npos ? std::string_view{} : raw.substr(q + 1),
                           &headers, ctx.port};
   waypoint::RouteTrace trace;
@@ -268,4 +278,5 @@ void explainWaypoint(Context& ctx, const v1::Waypoint& wp) {
   explainDestinations(ctx, wp, d.route, svc);
 }
 
+}  // namespace
 }  // namespace ambit::cli::explain

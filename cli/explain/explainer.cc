@@ -12,8 +12,6 @@
 
 namespace ambit::cli::explain {
 
-void concludeFromDestinations(Context& ctx, bool via_waypoint);
-
 namespace {
 
 constexpr const char* kDataplaneMode = "istio.io/dataplane-mode";
@@ -84,7 +82,7 @@ void explainCapture(Context& ctx) {
   ctx.captured = w.enrolled();
   std::vector<std::string> details{"why: " + why};
   if (ctx.captured) {
-    ctx.client_principal = spiffeIdOf(ctx, w);
+    ctx.client_principal = ztunnel::MeshState::spiffeId(w);
     details.push_back("identity " + ctx.client_principal);
     details.push_back(
         fmt::format("its connections go to the ztunnel on node {} (eBPF capture, "
