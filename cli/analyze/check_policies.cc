@@ -114,6 +114,33 @@ void checkPolicyTargets(FindingSink& sink) {
   }
 }
 
+namespace {
+
+// Workloads whose port is STRICT while a pod outside the mesh is allowed (by authorization) to
+// call it: key (deciding PeerAuthentication, workload uid) -> ports, clients.
+using Refusals = std::map<std::pair<std::string, std::string>,
+                          std::pair<std::set<uint32_t>, std::set<std::string>>>;
+
+void findRefusals(const rbac::CompiledPolicySet& policies, const v1::Workload& target,
+                  uint32_t port, const std::vector<const v1::Workload*>& clients,
+                  Refusals& refused) {
+  const rbac::Target t{.ns = target.namespace_(), .labels = &target.labels()};
+  const rbac::MtlsDecision mtls = policies.mtlsDecision(t, port);
+  if (mtls.mode != v1::PeerAuthentication::STRICT) return;
+  for (const v1::Workload* c : clients) {
+    rbac::Attributes attrs;
+    attrs.source_ip = rbac::IpAddress::parse(c->addresses(0)).value_or(rbac::IpAddress{});
+    attrs.destination_ip = rbac::IpAddress::parse(target.addresses(0)).value_or(rbac::IpAddress{});
+    attrs.destination_port = static_cast<uint16_t>(port);
+    if (!policies.evaluate(t, attrs, rbac::Mode::kL4).allowed) continue;  // denied anyway
+    auto& entry = refused[{std::string(mtls.policy), target.uid()}];
+    entry.first.insert(port);
+    entry.second.insert(fmt::format("{}/{} ({})", c->namespace_(), c->name(), c->addresses(0)));
+  }
+}
+
+}  // namespace
+
 void checkStrictMtls(FindingSink& sink) {
   const v1::MeshSnapshot& snap = sink.source().snapshot();
   std::vector<v1::AuthorizationPolicy> authz(snap.authorization_policies().begin(),
@@ -122,49 +149,29 @@ void checkStrictMtls(FindingSink& sink) {
                                            snap.peer_authentications().end());
   auto compiled = rbac::compile(authz, peer, snap.root_namespace());
   if (!compiled) return;  // the pipeline reported the bad policy
-  const rbac::CompiledPolicySet& policies = **compiled;
   std::vector<const v1::Workload*> plaintext_clients;
+  std::map<std::string, const v1::Workload*> by_uid;
   for (const auto& w : snap.workloads()) {
+    by_uid.emplace(w.uid(), &w);
     if (!w.enrolled() && w.labels().count(kGatewayName) == 0 && !w.addresses().empty())
       plaintext_clients.push_back(&w);
   }
   if (plaintext_clients.empty()) return;
-  std::map<std::string, const v1::Workload*> by_uid;
-  for (const auto& w : snap.workloads()) by_uid.emplace(w.uid(), &w);
-  // (policy, workload uid) -> ports, clients
-  std::map<std::pair<std::string, std::string>,
-           std::pair<std::set<uint32_t>, std::set<std::string>>>
-      refused;
+  Refusals refused;
   for (const auto& s : snap.services()) {
     for (const auto& uid : s.endpoints()) {
       auto it = by_uid.find(uid);
       if (it == by_uid.end() || !it->second->enrolled() || it->second->addresses().empty())
         continue;
-      const v1::Workload& target = *it->second;
-      const rbac::Target t{.ns = target.namespace_(), .labels = &target.labels()};
       for (const auto& port : s.ports()) {
         const uint32_t p = port.target_port() ? port.target_port() : port.port();
-        const rbac::MtlsDecision mtls = policies.mtlsDecision(t, p);
-        if (mtls.mode != v1::PeerAuthentication::STRICT) continue;
-        for (const v1::Workload* c : plaintext_clients) {
-          rbac::Attributes attrs;
-          attrs.source_ip = rbac::IpAddress::parse(c->addresses(0)).value_or(rbac::IpAddress{});
-          attrs.destination_ip =
-              rbac::IpAddress::parse(target.addresses(0)).value_or(rbac::IpAddress{});
-          attrs.destination_port = static_cast<uint16_t>(p);
-          if (!policies.evaluate(t, attrs, rbac::Mode::kL4).allowed) continue;  // denied anyway
-          auto& entry = refused[{std::string(mtls.policy), target.uid()}];
-          entry.first.insert(p);
-          entry.second.insert(
-              fmt::format("{}/{} ({})", c->namespace_(), c->name(), c->addresses(0)));
-        }
+        findRefusals(**compiled, *it->second, p, plaintext_clients, refused);
       }
     }
   }
   for (const auto& [key, value] : refused) {
-    const ObjectRef object = parseObject("PeerAuthentication " + key.first);
     const v1::Workload& target = *by_uid.at(key.second);
-    sink.add(findings::kStrictMtlsPlaintextClient, object,
+    sink.add(findings::kStrictMtlsPlaintextClient, parseObject("PeerAuthentication " + key.first),
              fmt::format("Workload {}/{} accepts only mTLS on port(s) {} (STRICT), but pods "
                          "outside the mesh that its AuthorizationPolicies allow would call it in "
                          "plaintext and be refused: {}",

@@ -3,11 +3,11 @@
 // destination of the matched route its endpoints and the destination ztunnel's verdict.
 #include <fmt/format.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <optional>
 
 #include "cli/explain/explain_context.h"
+#include "common/async/spawn.h"
 #include "common/rbac/path_normalize.h"
 #include "waypoint/request_authn.h"
 #include "waypoint/router.h"
@@ -45,16 +45,38 @@ waypoint::HttpRequest buildRequest(const Context& ctx) {
   return req;
 }
 
-Authn authenticate(Context& ctx, const rbac::Target& target) {
+// The waypoint's RequestAuthenticator on the request, without a JwksCache: a rule with only a
+// jwksUri has no keys (AuthnResult::unfetched_jwks_uri says so).
+std::optional<waypoint::AuthnResult> runAuthenticator(const Context& ctx,
+                                                      const rbac::Target& target) {
   waypoint::HttpRequest req = buildRequest(ctx);
-  waypoint::RequestAuthenticator authenticator(nullptr);  // keys: inline jwks only
+  waypoint::RequestAuthenticator authenticator(nullptr);
   std::optional<waypoint::AuthnResult> result;
   asio::io_context io;
-  asio::co_spawn(io, authenticator.authenticate(ctx.index, target, req),
-                 [&](std::exception_ptr e, waypoint::AuthnResult r) {
-                   if (!e) result = std::move(r);
-                 });
+  spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result = co_await authenticator.authenticate(ctx.index, target, req);
+      },
+      "explain: request authentication");
   io.run();
+  return result;
+}
+
+// A token whose keys explain cannot have: its claims, unverified.
+Authn unverified(const std::string& token) {
+  Authn out;
+  auto decoded = waypoint::jwt::decode(token);
+  if (!decoded) return out;
+  out.claims = waypoint::jwt::flattenClaims(decoded->payload);
+  auto sub = out.claims.find("sub");
+  out.principal = decoded->issuer + "/" +
+                  (sub == out.claims.end() || sub->second.empty() ? "" : sub->second.front());
+  return out;
+}
+
+Authn authenticate(Context& ctx, const rbac::Target& target) {
+  const std::optional<waypoint::AuthnResult> result = runAuthenticator(ctx, target);
   Authn out;
   if (!result) {
     ctx.step("authn", "RequestAuthentication could not be evaluated");
@@ -80,14 +102,7 @@ Authn authenticate(Context& ctx, const rbac::Target& target) {
   }
   if (!result->unfetched_jwks_uri.empty()) {
     // The waypoint would fetch the keys; explain works from configuration alone.
-    auto decoded = waypoint::jwt::decode(ctx.request.jwt);
-    if (decoded) {
-      auto claims = waypoint::jwt::flattenClaims(decoded->payload);
-      auto sub = claims.find("sub");
-      out.principal = decoded->issuer + "/" +
-                      (sub == claims.end() || sub->second.empty() ? "" : sub->second.front());
-      out.claims = std::move(claims);
-    }
+    out = unverified(ctx.request.jwt);
     ctx.step(
         "authn", "signature not checked: remote JWKS (" + result->unfetched_jwks_uri + ")",
         {result->rule + " has no inline jwks; assuming the token verifies, request principal " +

@@ -88,6 +88,10 @@ class ExplainE2eTest : public test::WaypointLabTest {
 
 TEST_F(ExplainE2eTest, DeniedAndAllowedRequestsAreExplainedAsTheyHappen) {
   applyWaypointConfig(kFile, kDenyAdmin, "0 route tables, 1 authorization policies");
+  // The lab's own configuration has nothing for analyze to report.
+  const CommandOutput analyzed =
+      test::sh(test::binary("ambitctl") + " analyze -f " + lab_->configDir());
+  EXPECT_EQ(analyzed.exit_code, 0) << analyzed.out << analyzed.err;
   const nlohmann::json denied = explain("--path /admin/users");
   EXPECT_EQ(denied["verdict"], "DENY") << denied.dump(2);
   EXPECT_EQ(denied["status"], 403);
