@@ -45,6 +45,11 @@ struct Context {
 // rule as written, then the decision.
 std::vector<std::string> describePolicies(const Context& ctx, const rbac::Explanation& trace);
 
+// The policy a denial or an allowance is owed to: the matching DENY or ALLOW policy, or, when
+// no ALLOW policy matched, the first ALLOW policy that applied (nothing else would have let the
+// request in). Empty when no policy decided.
+std::string_view decidingPolicy(const rbac::Explanation& trace);
+
 // The ztunnel's inbound decision for a connection to `port` of workload `dst`: over HBONE from
 // `principal`, or plaintext when it is empty (PeerAuthentication first). Uses the ztunnel's
 // own functions (policyTarget, plaintextAllowed, authorizeInbound).

@@ -139,13 +139,23 @@ InboundVerdict explainInbound(const Context& ctx, const v1::Workload& dst, uint1
   for (auto& l : describePolicies(ctx, trace)) v.lines.push_back(std::move(l));
   v.allowed = decision.allowed;
   v.reason = std::string(decision.reasonText());
-  if (!decision.policy.empty()) {
-    const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(decision.policy));
-    v.policy = "AuthorizationPolicy " + std::string(decision.policy);
+  const std::string_view deciding = decidingPolicy(trace);
+  if (!deciding.empty()) {
+    const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(deciding));
+    v.policy = "AuthorizationPolicy " + std::string(deciding);
     v.policy_at = ctx.locate(ref.kind, ref.ns, ref.name);
-    v.reason += " " + std::string(decision.policy);
+    v.reason += " " + std::string(deciding);
   }
   return v;
+}
+
+std::string_view decidingPolicy(const rbac::Explanation& trace) {
+  if (!trace.decision.policy.empty()) return trace.decision.policy;
+  if (trace.decision.reason != rbac::Decision::Reason::kNoAllowMatched) return {};
+  for (const auto& p : trace.policies) {
+    if (p.action == v1::AuthorizationPolicy::ALLOW) return p.policy;
+  }
+  return {};
 }
 
 }  // namespace ambit::cli::explain

@@ -142,9 +142,10 @@ bool authorize(Context& ctx, const rbac::Target& target, const std::string& path
   const rbac::Explanation trace = ctx.index->policies().explain(target, attrs, rbac::Mode::kL7);
   const rbac::Decision d = ctx.index->policies().evaluate(target, attrs, rbac::Mode::kL7);
   std::vector<std::string> lines = describePolicies(ctx, trace);
+  const std::string_view deciding = decidingPolicy(trace);
   SourceLocation at;
-  if (!d.policy.empty()) {
-    const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(d.policy));
+  if (!deciding.empty()) {
+    const ObjectRef ref = parseObject("AuthorizationPolicy " + std::string(deciding));
     at = ctx.locate(ref.kind, ref.ns, ref.name);
   }
   ctx.step("authz-l7",
@@ -161,7 +162,7 @@ bool authorize(Context& ctx, const rbac::Target& target, const std::string& path
         rule = fmt::format(" rules[{}]", i);
     }
   }
-  ctx.out.decided_by = d.policy.empty() ? "" : "AuthorizationPolicy " + std::string(d.policy);
+  ctx.out.decided_by = deciding.empty() ? "" : "AuthorizationPolicy " + std::string(deciding);
   ctx.out.decided_at = at;
   ctx.out.reason = d.policy.empty()
                        ? std::string(d.reasonText()) + " (the ALLOW policies above apply)"

@@ -175,6 +175,9 @@ spec:
   EXPECT_THAT(text, HasSubstr("no waypoint"));
   EXPECT_THAT(text, HasSubstr("rules[0] (line 7): no match (from: no source matched)"));
   EXPECT_THAT(text, HasSubstr("no ALLOW policy matched"));
+  // Nothing matched: the ALLOW policy that applied is what the request needed.
+  EXPECT_EQ(e.decided_by, "AuthorizationPolicy default/only-others");
+  EXPECT_EQ(e.decided_at.toString(), "extra.yaml:1");
 }
 
 TEST(Explain, PlaintextClientMeetsStrictMtls) {
@@ -235,6 +238,7 @@ spec:
   e = explainOk(src, req);
   EXPECT_EQ(e.status, 403) << allText(req, e);
   EXPECT_EQ(e.reason, "no ALLOW policy matched (the ALLOW policies above apply)");
+  EXPECT_EQ(e.decided_by, "AuthorizationPolicy demo/need-alice");
 }
 
 TEST(Explain, WhatItCannotResolveIsAClearError) {
