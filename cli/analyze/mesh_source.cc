@@ -157,6 +157,7 @@ Result<MeshSource> MeshSource::fromCluster(const std::string& kubeconfig,
   auto api = lab::KubeApi::open(kubeconfig);
   if (!api) return api.error();
   std::vector<config::SourceDocument> files;
+  config::ConfigErrors unidentified;  // objects without kind, apiVersion or name
   for (const ListedKind& k : kListedKinds) {
     auto list = listAll(**api, k.path);
     if (!list) return list.error();
@@ -169,7 +170,7 @@ Result<MeshSource> MeshSource::fromCluster(const std::string& kubeconfig,
       config::ConfigErrors errors;
       auto r = config::kubeObjectResource(item, errors, k.kind, k.api_version);
       if (!r) {
-        for (const auto& e : errors) files.push_back({e.file, ""});
+        unidentified.insert(unidentified.end(), errors.begin(), errors.end());
         continue;
       }
       YAML::Emitter e;
@@ -180,6 +181,7 @@ Result<MeshSource> MeshSource::fromCluster(const std::string& kubeconfig,
   MeshSource s;
   s.from_cluster_ = true;
   s.load(std::move(files), options);
+  s.result_.errors.insert(s.result_.errors.begin(), unidentified.begin(), unidentified.end());
   return s;
 }
 

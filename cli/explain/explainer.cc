@@ -162,6 +162,8 @@ Status resolveDestination(Context& ctx) {
     if (ctx.service->vips().empty())
       return makeError("--to '{}': Service {} has no clusterIP", to, host);
     ctx.dialled_ip = ctx.service->vips(0);
+    if (slash != std::string::npos)
+      ctx.authority = ctx.service->hostname();  // as DNS would name it
   }
   auto p = portFor(*ctx.service, port);
   if (!p) return p.error();
