@@ -169,6 +169,24 @@ spec:
   EXPECT_THAT(analyze(src), ::testing::IsEmpty());
 }
 
+TEST(Analyze, SelectorOnlyRequestAuthenticationIsNotEnforced) {
+  const std::string ra = R"(apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: my-app}}
+  jwtRules: [{issuer: x, jwksUri: "https://x/jwks"}]
+)";
+  EXPECT_THAT(codes(ra),
+              ::testing::ElementsAre("AMB1003 RequestAuthentication default/jwt extra.yaml:1"));
+  std::string targeted = ra;
+  targeted.replace(targeted.find("selector: {matchLabels: {app: my-app}}"), 38,
+                   "targetRefs: [{kind: Service, name: my-app}]");
+  // Targeted, but my-app has no waypoint: still never enforced, and said so.
+  EXPECT_THAT(codes(targeted),
+              ::testing::ElementsAre("AMB1003 RequestAuthentication default/jwt extra.yaml:5"));
+}
+
 const std::string kLegacyClient = R"(apiVersion: v1
 kind: Namespace
 metadata: {name: legacy}

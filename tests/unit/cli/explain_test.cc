@@ -241,6 +241,28 @@ spec:
   EXPECT_EQ(e.decided_by, "AuthorizationPolicy demo/need-alice");
 }
 
+TEST(Explain, EveryFormOfToNamesTheSameService) {
+  const MeshSource src = demo();
+  for (const std::string to : {"my-app", "my-app.demo:80", "my-app.demo.svc.cluster.local",
+                               "demo/my-app", "demo/my-app:80", "10.96.0.10:80"}) {
+    const Explanation e = explainOk(src, {.from = "demo/client", .to = to});
+    EXPECT_EQ(e.verdict, Explanation::Verdict::kAllow) << to;
+    ASSERT_EQ(e.destinations.size(), 2u) << to;
+    EXPECT_EQ(e.destinations[0].service, "demo/my-app") << to;
+  }
+}
+
+TEST(Explain, AClientOutsideTheMeshBypassesTheWaypoint) {
+  const MeshSource src = demo();
+  ExplainRequest req{.from = "192.0.2.7", .to = "10.96.0.10:80"};
+  const Explanation e = explainOk(src, req);
+  EXPECT_THAT(stepOf(e, "source")->summary, HasSubstr("not a pod of the mesh"));
+  EXPECT_THAT(stepOf(e, "waypoint")->summary, HasSubstr("is bypassed"));
+  // Mesh-wide STRICT (istio-system/default) refuses its plaintext at every endpoint.
+  EXPECT_EQ(e.verdict, Explanation::Verdict::kDeny) << allText(req, e);
+  EXPECT_EQ(e.decided_by, "PeerAuthentication istio-system/default");
+}
+
 TEST(Explain, WhatItCannotResolveIsAClearError) {
   const MeshSource src = demo();
   const auto error = [&](ExplainRequest req) {
