@@ -20,5 +20,9 @@ void addZtunnelConfigCommands(CLI::App& app);
 void addProxyStatusCommand(CLI::App& app);
 // `ambitctl waypoint generate|apply|delete|list|status`
 void addWaypointCommands(CLI::App& app);
+// `ambitctl analyze`: configuration problems, istioctl-style codes (cli/analyze/)
+void addAnalyzeCommand(CLI::App& app);
+// `ambitctl explain`: the decision chain for one request, from configuration (cli/explain/)
+void addExplainCommand(CLI::App& app);
 
 }  // namespace ambit::cli

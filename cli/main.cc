@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   ambit::cli::addZtunnelConfigCommands(app);
   ambit::cli::addProxyStatusCommand(app);
   ambit::cli::addWaypointCommands(app);
+  ambit::cli::addAnalyzeCommand(app);
+  ambit::cli::addExplainCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

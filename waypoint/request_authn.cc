@@ -20,6 +20,7 @@ struct TokenLocation {
 
 struct CompiledRule {
   std::string owner;  // "RequestAuthentication ns/name"
+  int index = 0;      // in the resource's jwtRules
   const v1::JwtRule* rule = nullptr;
   std::vector<TokenLocation> locations;
   std::shared_ptr<const jwt::Jwks> inline_jwks;
@@ -111,6 +112,7 @@ CompiledRule compileRule(const v1::RequestAuthentication& ra, int i) {
   const v1::JwtRule& r = ra.jwt_rules(i);
   CompiledRule out;
   out.owner = fmt::format("RequestAuthentication {}/{}", ra.namespace_(), ra.name());
+  out.index = i;
   out.rule = &r;
   out.locations = locationsOf(r);
   if (!r.jwks().empty()) {
@@ -197,25 +199,34 @@ asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(
     }
   }
   if (tokens.empty()) co_return AuthnResult{};
-  const auto reject = [](std::string reason) {
-    return AuthnResult{AuthnResult::Kind::kRejected, std::nullopt, std::move(reason)};
+  const auto ruleName = [](const CompiledRule* r) {
+    return r ? fmt::format("{} jwtRules[{}]", r->owner, r->index) : std::string();
+  };
+  const auto reject = [&](std::string reason, const CompiledRule* tried, std::string uri) {
+    return AuthnResult{AuthnResult::Kind::kRejected, std::nullopt, std::move(reason),
+                       ruleName(tried), std::move(uri)};
   };
   // All of them must verify (Envoy's behaviour): one bad token rejects the request.
   std::optional<jwt::VerifiedJwt> accepted;
   const CompiledRule* accepting = nullptr;
   for (const std::string& token : tokens) {
     auto decoded = jwt::decode(token);
-    if (!decoded) co_return reject(decoded.error().message);
+    if (!decoded) co_return reject(decoded.error().message, nullptr, {});
     std::string reason = "Jwt issuer is not configured";
     std::optional<jwt::VerifiedJwt> ok;
     const CompiledRule* by = nullptr;
+    const CompiledRule* tried = nullptr;
+    std::string unfetched;
     for (const CompiledRule* r : rules) {
       if (r->rule->issuer() != decoded->issuer) continue;
+      tried = r;
+      unfetched.clear();
       std::shared_ptr<const jwt::Jwks> keys = r->inline_jwks;
       if (!keys && r->unusable.empty() && remote_)
         keys = co_await remote_->get(r->rule->jwks_uri(), r->owner);
       if (!keys) {
         reason = r->unusable.empty() ? kRemoteFetchFailed : r->unusable;
+        if (r->unusable.empty()) unfetched = r->rule->jwks_uri();
         continue;
       }
       jwt::JwtRequirements req{r->rule->issuer(),
@@ -229,7 +240,7 @@ asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(
       by = r;
       break;
     }
-    if (!ok) co_return reject(std::move(reason));
+    if (!ok) co_return reject(std::move(reason), tried, std::move(unfetched));
     if (!accepted) {
       accepted = std::move(ok);
       accepting = by;
@@ -241,7 +252,8 @@ asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(
   }
   if (!accepting->rule->output_payload_to_header().empty())
     request.set(accepting->rule->output_payload_to_header(), accepted->payload_base64url);
-  co_return AuthnResult{AuthnResult::Kind::kAuthenticated, std::move(*accepted), {}};
+  co_return AuthnResult{
+      AuthnResult::Kind::kAuthenticated, std::move(*accepted), {}, ruleName(accepting), {}};
 }
 
 HttpResponse unauthorizedReply(const HttpRequest& request, const std::string& reason) {

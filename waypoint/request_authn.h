@@ -40,6 +40,11 @@ struct AuthnResult {
   Kind kind = Kind::kNoToken;
   std::optional<jwt::VerifiedJwt> jwt;  // kAuthenticated
   std::string reason;                   // kRejected: Envoy's reason, e.g. "Jwt is expired"
+  // The rule that accepted the token ("RequestAuthentication ns/name jwtRules[i]"), or, when
+  // rejected, the last rule of the token's issuer that was tried (empty: none names it).
+  std::string rule;
+  // Rejected only because this jwksUri has no keys (not fetched yet, or no JwksCache).
+  std::string unfetched_jwks_uri;
 
   bool rejected() const { return kind == Kind::kRejected; }
 };

@@ -96,40 +96,43 @@ bool Router::headerMatches(const v1::HeaderMatch& m, std::optional<std::string_v
   return hit != m.invert();
 }
 
-bool Router::matches(const v1::HttpMatch& m, const RouteInput& in) {
+MatchMismatch Router::mismatch(const v1::HttpMatch& m, const RouteInput& in) {
+  using C = MatchMismatch::Criterion;
   const bool icase = m.ignore_uri_case();
   switch (m.uri_case()) {
     case v1::HttpMatch::kUriExact:
-      if (!(icase ? iequals(in.path, m.uri_exact()) : in.path == m.uri_exact())) return false;
+      if (!(icase ? iequals(in.path, m.uri_exact()) : in.path == m.uri_exact())) return {C::kUri};
       break;
     case v1::HttpMatch::kUriPrefix:
-      if (in.path.size() < m.uri_prefix().size()) return false;
+      if (in.path.size() < m.uri_prefix().size()) return {C::kUri};
       if (!(icase ? iequals(in.path.substr(0, m.uri_prefix().size()), m.uri_prefix())
                   : startsWith(in.path, m.uri_prefix())))
-        return false;
+        return {C::kUri};
       break;
     case v1::HttpMatch::kUriRegex:
-      if (!regexMatches(m.uri_regex(), in.path, icase)) return false;
+      if (!regexMatches(m.uri_regex(), in.path, icase)) return {C::kUri};
       break;
     default:
       break;
   }
-  if (m.port() != 0 && m.port() != in.port) return false;
+  if (m.port() != 0 && m.port() != in.port) return {C::kPort};
   if (m.has_method()) {
     const auto& mm = m.method();
-    if (mm.kind_case() == v1::StringMatch::kExact && in.method != mm.exact()) return false;
+    if (mm.kind_case() == v1::StringMatch::kExact && in.method != mm.exact()) return {C::kMethod};
     if (mm.kind_case() == v1::StringMatch::kPrefix && !startsWith(in.method, mm.prefix())) {
-      return false;
+      return {C::kMethod};
     }
   }
-  for (const auto& h : m.headers()) {
+  for (int i = 0; i < m.headers_size(); ++i) {
+    const auto& h = m.headers(i);
     auto value = in.headers ? in.headers->get(h.name()) : std::nullopt;
-    if (!headerMatches(h, value)) return false;
+    if (!headerMatches(h, value)) return {C::kHeader, i};
   }
-  for (const auto& q : m.query_params()) {
-    if (!headerMatches(q, queryParam(in.query, q.name()))) return false;
+  for (int i = 0; i < m.query_params_size(); ++i) {
+    const auto& q = m.query_params(i);
+    if (!headerMatches(q, queryParam(in.query, q.name()))) return {C::kQueryParam, i};
   }
-  return true;
+  return {};
 }
 
 const v1::RouteDestination* Router::pickDestination(const v1::HttpRoute& route) {
@@ -146,22 +149,31 @@ const v1::RouteDestination* Router::pickDestination(const v1::HttpRoute& route) 
   return &route.destinations(route.destinations_size() - 1);
 }
 
-void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
-                           const std::string& subset, RouteDecision& out) {
+std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex& index,
+                                                                const v1::Service& service,
+                                                                const std::string& subset) {
   const google::protobuf::Map<std::string, std::string>* labels = nullptr;
   if (!subset.empty()) {
     labels = index.subsetLabels(service.hostname(), subset);
-    if (!labels) {
-      out.direct_status = 503;
-      out.reason = "subset not defined by a DestinationRule";
-      return;
-    }
+    if (!labels) return std::nullopt;
   }
   std::vector<const v1::Workload*> eps;
   for (const auto& uid : service.endpoints()) {
     const v1::Workload* w = index.workloadByUid(uid);
     if (w && !w->addresses().empty() && (!labels || labelsSelect(*labels, *w))) eps.push_back(w);
   }
+  return eps;
+}
+
+void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
+                           const std::string& subset, RouteDecision& out) {
+  auto candidates = subsetEndpoints(index, service, subset);
+  if (!candidates) {
+    out.direct_status = 503;
+    out.reason = "subset not defined by a DestinationRule";
+    return;
+  }
+  std::vector<const v1::Workload*> eps = std::move(*candidates);
   if (eps.empty()) {
     out.direct_status = 503;
     out.reason = "no healthy upstream";
@@ -199,25 +211,32 @@ void Router::recordOutcome(const MeshIndex& index, const v1::Service& service,
 }
 
 RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
-                            const RouteInput& in) {
+                            const RouteInput& in, RouteTrace* trace) {
   RouteDecision out;
   out.service = &service;
   out.target_port = targetPortFor(service, in.port);
   const v1::RouteTable* table = index.routeTableFor(service);
+  if (trace) trace->table = table;
   if (!table) {
     fillEndpoints(index, service, "", out);
     return out;
   }
-  for (const auto& r : table->http()) {
+  for (int i = 0; i < table->http_size(); ++i) {
+    const v1::HttpRoute& r = table->http(i);
+    RouteTrace::Route* traced = trace ? &trace->routes.emplace_back() : nullptr;
+    if (traced) traced->index = i;
     bool hit = r.matches().empty();
     for (const auto& m : r.matches()) {
       if (hit) break;
-      if (matches(m, in)) {
+      const MatchMismatch why = mismatch(m, in);
+      if (traced) traced->matches.push_back(why);
+      if (why.matched()) {
         hit = true;
         out.match = &m;
       }
     }
     if (!hit) continue;
+    if (traced) traced->matched = true;
     out.route = &r;
     if (r.has_redirect() || r.destinations().empty()) return out;  // answered by the proxy
     const v1::RouteDestination* d = pickDestination(r);

@@ -55,13 +55,37 @@ struct RouteDecision {
   std::vector<const v1::Workload*> endpoints;  // candidates, in round-robin order from now
 };
 
+// Why an HttpMatch did not match a request: the first criterion that failed.
+struct MatchMismatch {
+  enum class Criterion : uint8_t { kNone, kUri, kPort, kMethod, kHeader, kQueryParam };
+  Criterion criterion = Criterion::kNone;  // kNone: the match matched
+  int index = 0;                           // kHeader / kQueryParam: which entry
+
+  bool matched() const { return criterion == Criterion::kNone; }
+};
+
+// route() with a trace (`ambitctl explain`): every route considered, in order, up to the one
+// that matched, with each of its matches' outcome.
+struct RouteTrace {
+  struct Route {
+    int index = 0;
+    bool matched = false;
+    std::vector<MatchMismatch> matches;  // the matches tried, in order (the last one hit)
+  };
+  const v1::RouteTable* table = nullptr;  // null: the service has no route table
+  std::vector<Route> routes;
+};
+
 class Router {
  public:
   explicit Router(RandomSource random = defaultRandomSource()) : random_(std::move(random)) {}
   // Without a probe LEAST_REQUEST falls back to round robin.
   void setLoadProbe(LoadProbe probe) { load_ = std::move(probe); }
 
-  RouteDecision route(const MeshIndex& index, const v1::Service& service, const RouteInput& in);
+  // `trace` (may be null) receives the routes and matches considered; the decision is the
+  // same with or without it.
+  RouteDecision route(const MeshIndex& index, const v1::Service& service, const RouteInput& in,
+                      RouteTrace* trace = nullptr);
   // Percent in [0, 100]: true with that probability.
   bool chance(double percent);
   // Feeds outlier detection: one exchange with `endpoint` of `service` failed (5xx, connect
@@ -71,7 +95,7 @@ class Router {
   const OutlierDetector& outliers() const { return outliers_; }
 
  private:
-  bool matches(const v1::HttpMatch& m, const RouteInput& in);
+  MatchMismatch mismatch(const v1::HttpMatch& m, const RouteInput& in);
   bool headerMatches(const v1::HeaderMatch& m, std::optional<std::string_view> value);
   bool regexMatches(const std::string& pattern, std::string_view value, bool icase = false);
   const v1::RouteDestination* pickDestination(const v1::HttpRoute& route);
@@ -87,6 +111,13 @@ class Router {
   std::map<std::pair<std::string, bool>, std::unique_ptr<re2::RE2>> regexes_;
   OutlierDetector outliers_;
 };
+
+// The endpoints of `service` selected by DestinationRule subset `subset` (every endpoint when
+// empty) that have an address: the candidates route() starts from, before outlier ejection and
+// load balancing. nullopt when the subset is not defined.
+std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex& index,
+                                                                const v1::Service& service,
+                                                                const std::string& subset);
 
 // The value of query parameter `name` in `query` (undecoded), or nullopt.
 std::optional<std::string_view> queryParam(std::string_view query, std::string_view name);

@@ -9,6 +9,7 @@
 #include "ambit/v1/policy.pb.h"
 #include "common/rbac/attributes.h"
 #include "common/rbac/ip_match.h"
+#include "common/rbac/rule_trace.h"
 #include "common/rbac/string_match.h"
 #include "common/status.h"
 
@@ -96,6 +97,9 @@ MatchContext makeMatchContext(const Attributes& a);
 // True when any rule of the policy matches. In Mode::kL4, a rule using L7-only fields never
 // matches for ALLOW/AUDIT policies; for DENY its L7-only parts are ignored.
 bool policyMatches(const CompiledPolicy& p, const MatchContext& m, Mode mode);
+
+// One rule of `p` as policyMatches() sees it, with the first clause that failed.
+RuleTrace traceRule(const CompiledPolicy& p, size_t rule, const MatchContext& m, Mode mode);
 
 bool selectorMatches(const std::vector<std::pair<std::string, std::string>>& selector,
                      const Labels* labels);

@@ -113,6 +113,54 @@ Decision CompiledPolicySet::evaluate(const Target& t, const Attributes& attrs, M
   return d;
 }
 
+Explanation CompiledPolicySet::explain(const Target& t, const Attributes& attrs, Mode mode) const {
+  const detail::MatchContext m = detail::makeMatchContext(attrs);
+  Explanation out;
+  const PolicyTrace* deny = nullptr;
+  const PolicyTrace* allow = nullptr;
+  bool any_allow = false;
+  forEachApplicable(t, [&](const detail::CompiledPolicy& p) {
+    PolicyTrace& trace = out.policies.emplace_back();
+    trace.policy = p.full_name;
+    trace.action = p.action;
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      trace.rules.push_back(detail::traceRule(p, i, m, mode));
+      trace.matched = trace.matched || trace.rules.back().outcome == RuleTrace::Outcome::kMatched;
+    }
+  });
+  // The decision order of evaluate(): first matching DENY, else first matching ALLOW, else deny
+  // when any ALLOW applies; the first matching AUDIT is reported.
+  Decision& d = out.decision;
+  for (const PolicyTrace& p : out.policies) {
+    switch (p.action) {
+      case AuthzPolicy::DENY:
+        if (deny == nullptr && p.matched) deny = &p;
+        break;
+      case AuthzPolicy::ALLOW:
+        any_allow = true;
+        if (allow == nullptr && p.matched) allow = &p;
+        break;
+      case AuthzPolicy::AUDIT:
+        if (d.audit_policy.empty() && p.matched) d.audit_policy = p.policy;
+        break;
+      default:
+        d.custom_ignored = true;
+    }
+  }
+  if (deny != nullptr) {
+    d.allowed = false;
+    d.reason = Decision::Reason::kDenyMatched;
+    d.policy = deny->policy;
+  } else if (allow != nullptr) {
+    d.reason = Decision::Reason::kAllowMatched;
+    d.policy = allow->policy;
+  } else if (any_allow) {
+    d.allowed = false;
+    d.reason = Decision::Reason::kNoAllowMatched;
+  }
+  return out;
+}
+
 const CompiledPolicySet::PeerAuthn* CompiledPolicySet::workloadPeerAuthn(const Target& t) const {
   const auto it = peer_authn_by_namespace_.find(t.ns);
   if (it == peer_authn_by_namespace_.end()) return nullptr;
@@ -130,16 +178,20 @@ const CompiledPolicySet::PeerAuthn* CompiledPolicySet::namespacePeerAuthn(
 }
 
 PeerMode CompiledPolicySet::effectiveMtls(const Target& t, uint32_t port) const {
+  return mtlsDecision(t, port).mode;
+}
+
+MtlsDecision CompiledPolicySet::mtlsDecision(const Target& t, uint32_t port) const {
   const PeerAuthn* levels[] = {workloadPeerAuthn(t), namespacePeerAuthn(t.ns),
                                mesh_peer_authn_ ? &peer_authns_[*mesh_peer_authn_] : nullptr};
   for (const PeerAuthn* pa : levels) {
     if (pa == nullptr) continue;
     for (const auto& [p, mode] : pa->port_modes) {
-      if (p == port && mode != v1::PeerAuthentication::UNSET) return mode;
+      if (p == port && mode != v1::PeerAuthentication::UNSET) return {mode, pa->full_name, true};
     }
-    if (pa->mode != v1::PeerAuthentication::UNSET) return pa->mode;
+    if (pa->mode != v1::PeerAuthentication::UNSET) return {pa->mode, pa->full_name, false};
   }
-  return v1::PeerAuthentication::PERMISSIVE;
+  return {};
 }
 
 bool CompiledPolicySet::plaintextAllowed(const Target& t, uint32_t port) const {

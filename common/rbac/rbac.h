@@ -50,6 +50,7 @@
 #include "ambit/v1/policy.pb.h"
 #include "common/rbac/attributes.h"
 #include "common/rbac/compiled_policy.h"
+#include "common/rbac/rule_trace.h"
 #include "common/status.h"
 
 namespace ambit::rbac {
@@ -74,9 +75,33 @@ struct Decision {
   std::string_view reasonText() const;
 };
 
+// explain(): one applicable policy, in evaluation order.
+struct PolicyTrace {
+  std::string_view policy;  // "ns/name", a view into the CompiledPolicySet
+  v1::AuthorizationPolicy::Action action = v1::AuthorizationPolicy::ALLOW;
+  bool matched = false;          // any rule matched (what evaluate() uses)
+  std::vector<RuleTrace> rules;  // one per rule, in the policy's order
+};
+
+// explain(): evaluate()'s decision with every rule of every applicable policy evaluated.
+struct Explanation {
+  Decision decision;  // always equal to evaluate() for the same input
+  std::vector<PolicyTrace> policies;
+};
+
+// Which PeerAuthentication decided the mTLS mode of a workload port.
+struct MtlsDecision {
+  v1::PeerAuthentication::Mode mode = v1::PeerAuthentication::PERMISSIVE;
+  std::string_view policy;  // "ns/name"; empty when no policy set it (PERMISSIVE default)
+  bool port_level = false;  // decided by a portLevelMtls entry
+};
+
 class CompiledPolicySet {
  public:
   Decision evaluate(const Target& target, const Attributes& attrs, Mode mode) const;
+  // The same decision as evaluate(), plus a trace of every rule (for `ambitctl explain`, never
+  // the data path: it allocates and does not stop at the first match).
+  Explanation explain(const Target& target, const Attributes& attrs, Mode mode) const;
 
   // PeerAuthentication: the effective mode for the workload and port. Precedence: workload
   // selector policy (target's namespace) > namespace policy > mesh-wide (root namespace, no
@@ -84,6 +109,8 @@ class CompiledPolicySet {
   // inherits from the next level; nothing set → PERMISSIVE. Several policies at one level:
   // the lowest "ns/name" wins (Istio picks the oldest; the model carries no timestamps).
   v1::PeerAuthentication::Mode effectiveMtls(const Target& target, uint32_t port) const;
+  // effectiveMtls() with the PeerAuthentication that decided it.
+  MtlsDecision mtlsDecision(const Target& target, uint32_t port) const;
   // False only for STRICT (PERMISSIVE and DISABLE accept plaintext).
   bool plaintextAllowed(const Target& target, uint32_t port) const;
 

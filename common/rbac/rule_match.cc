@@ -1,4 +1,5 @@
 // Matching a compiled policy against one connection/request. Hot path: no allocation.
+#include <algorithm>
 #include <span>
 
 #include "common/rbac/compiled_policy.h"
@@ -144,6 +145,37 @@ MatchContext makeMatchContext(const Attributes& a) {
   const std::string_view ns =
       a.source_namespace.empty() ? namespaceFromPrincipal(principal) : a.source_namespace;
   return MatchContext{a, principal, ns, pathForMatch(a.path), hostForMatch(a.host)};
+}
+
+RuleTrace traceRule(const CompiledPolicy& p, size_t rule, const MatchContext& m, Mode mode) {
+  const CompiledRule& r = p.rules[rule];
+  RuleTrace t;
+  const bool l4_deny = mode == Mode::kL4 && p.action == v1::AuthorizationPolicy::DENY;
+  if (mode == Mode::kL4 && r.uses_l7 && !l4_deny) {
+    t.outcome = RuleTrace::Outcome::kSkippedAtL4;
+    return t;
+  }
+  if (!r.from.empty() && std::none_of(r.from.begin(), r.from.end(), [&](const CompiledSource& s) {
+        return sourceMatches(s, m, mode);
+      })) {
+    t.failed = RuleTrace::Clause::kFrom;
+    return t;
+  }
+  if (!r.to.empty() && std::none_of(r.to.begin(), r.to.end(), [&](const CompiledOperation& o) {
+        return operationMatches(o, m, mode);
+      })) {
+    t.failed = RuleTrace::Clause::kTo;
+    return t;
+  }
+  for (size_t i = 0; i < r.when.size(); ++i) {
+    if (!conditionMatches(r.when[i], m, mode)) {
+      t.failed = RuleTrace::Clause::kWhen;
+      t.when_index = static_cast<uint32_t>(i);
+      return t;
+    }
+  }
+  t.outcome = RuleTrace::Outcome::kMatched;
+  return t;
 }
 
 bool policyMatches(const CompiledPolicy& p, const MatchContext& m, Mode mode) {

@@ -297,3 +297,50 @@ TEST_F(JwksCacheTest, ConfigChangeWhileARequestWaitsForItsJwksIsSafe) {
 
 }  // namespace
 }  // namespace ambit::waypoint::testing
+
+namespace ambit::waypoint::testing {
+namespace {
+
+TEST_F(JwksCacheTest, ResultNamesTheRuleAndAnUnfetchedJwksUri) {
+  JwtSigner key = JwtSigner::ec("k");
+  RequestAuthenticator authn(nullptr);  // no JwksCache: a jwksUri never has keys
+  index_ = buildIndex(R"(
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ra, namespace: default}
+spec:
+  targetRefs: [{kind: Service, name: my-app}]
+  jwtRules:
+  - {issuer: remote, jwksUri: "https://idp.example/jwks"}
+  - {issuer: )" + std::string(kIssuer) +
+                      R"(, jwks: ')" + JwtSigner::jwks(key) + R"('}
+)");
+  const auto run = [&](const std::string& token) {
+    HttpRequest req{http::verb::get, "/", 11};
+    req.set(http::field::authorization, "Bearer " + token);
+    rbac::Target target;
+    target.ns = "default";
+    target.service = "my-app";
+    return await(authn.authenticate(index_, target, req));
+  };
+  AuthnResult ok = run(token(key));
+  EXPECT_EQ(ok.kind, AuthnResult::Kind::kAuthenticated);
+  EXPECT_EQ(ok.rule, "RequestAuthentication default/ra jwtRules[1]");
+  EXPECT_EQ(ok.unfetched_jwks_uri, "");
+  AuthnResult remote = run(key.sign(JwtSigner::claims("remote", "bob")));
+  EXPECT_EQ(remote.kind, AuthnResult::Kind::kRejected);
+  EXPECT_EQ(remote.reason, "Jwks remote fetch is failed");
+  EXPECT_EQ(remote.rule, "RequestAuthentication default/ra jwtRules[0]");
+  EXPECT_EQ(remote.unfetched_jwks_uri, "https://idp.example/jwks");
+  AuthnResult unknown = run(key.sign(JwtSigner::claims("nobody", "eve")));
+  EXPECT_EQ(unknown.reason, "Jwt issuer is not configured");
+  EXPECT_EQ(unknown.rule, "");
+  JwtSigner other = JwtSigner::ec("k");
+  AuthnResult forged = run(other.sign(JwtSigner::claims(kIssuer, "mallory")));
+  EXPECT_EQ(forged.kind, AuthnResult::Kind::kRejected);
+  EXPECT_EQ(forged.rule, "RequestAuthentication default/ra jwtRules[1]");
+  EXPECT_EQ(forged.unfetched_jwks_uri, "");
+}
+
+}  // namespace
+}  // namespace ambit::waypoint::testing
