@@ -237,7 +237,9 @@ class ServerDryRunTest(unittest.TestCase):
                 "control.nodeSelector.pool=infra,control.tolerations[0].operator=Exists,"
                 "control.podAnnotations.team=mesh,node.podAnnotations.team=mesh,"
                 "node.nodeSelector.pool=mesh,node.updateStrategy.maxSurge=0,"
-                "node.updateStrategy.maxUnavailable=1,control.replicas=3"):
+                "node.updateStrategy.maxUnavailable=1,control.replicas=3,"
+                "node.agent.memlockCapability=true,node.kubeletCgroupRoot=/custom,"
+                "node.cgroupHostPath=/sys/fs/cgroup/unified"):
             with self.subTest(values=values):
                 self.dry_run(Env.helm("template", RELEASE, CHART, f"--namespace={NAMESPACE}",
                                       "--set", values))
@@ -286,7 +288,8 @@ class InstalledChartTest(unittest.TestCase):
 
     def test_node_containers_get_only_their_capabilities(self):
         containers = self.containers(self.daemonset()["spec"]["template"]["spec"])
-        expected = {"agent": {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_RESOURCE"},
+        # SYS_RESOURCE only with node.agent.memlockCapability (kernels before 5.11).
+        expected = {"agent": {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"},
                     "ztunnel": {"NET_ADMIN", "SYS_ADMIN"}}
         for name, caps in expected.items():
             context = containers[name]["securityContext"]
@@ -355,7 +358,8 @@ class InstalledChartTest(unittest.TestCase):
         self.assertTrue(control["resources"]["requests"] and control["resources"]["limits"])
         for flag in (f"--namespace={NAMESPACE}", "--listen=0.0.0.0:15012",
                      "--monitoring-port=15014", "--ca-secret=ambit-ca", "--token-audience=ambit",
-                     "--waypoint-image=localhost/ambit-waypoint:0.1.0"):
+                     "--waypoint-image=localhost/ambit-waypoint:0.1.0",
+                     "--waypoint-image-pull-policy=IfNotPresent"):
             self.assertIn(flag, control["args"])
         annotations = spec["template"]["metadata"]["annotations"]
         self.assertEqual((annotations["prometheus.io/scrape"], annotations["prometheus.io/port"],
