@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   ambit::admin::exposeProcessMetrics("agent");
+  // In the node pod /proc/sys is read-only; pods' net.* sysctls go through the host's /proc.
+  if (o.proc_root != "/proc") ambit::setSysctlProcFallback(o.proc_root);
   if (cleanup) {
     if (o.node.empty() && o.pin_dir.empty()) {
       ambit::logError("--cleanup needs --node (or --pin-dir and --run-dir)");

@@ -325,7 +325,8 @@ class InstalledChartTest(unittest.TestCase):
         self.assertEqual(mounts["agent"]["ambit-token"]["mountPath"],
                          "/var/run/secrets/ambit/tokens")
         self.assertTrue(mounts["agent"]["cgroup"]["readOnly"])
-        self.assertTrue(mounts["agent"]["host-proc"]["readOnly"])
+        # Writable: pods' net.* sysctls are written through it (the container's is read-only).
+        self.assertFalse(mounts["agent"]["host-proc"].get("readOnly", False))
         agent_args = containers["agent"]["args"]
         for flag in ("--kubernetes", "--node=$(NODE_NAME)",
                      f"--discovery-address=ambit-control.{NAMESPACE}.svc:15012",
