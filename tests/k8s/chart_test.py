@@ -78,6 +78,10 @@ AGENT_RULES = [
     ("pods", "", READ),
     ("pods/status", "", ("patch",)),
 ]
+# Only in the release namespace: its own DaemonSet (gone at SIGTERM = uninstall).
+AGENT_NAMESPACE_RULES = [
+    ("daemonsets.apps", "ambit-node", ("get",)),
+]
 
 CAN_I_ROW = re.compile(r"^(\S+)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$")
 
@@ -332,7 +336,8 @@ class InstalledChartTest(unittest.TestCase):
                      f"--discovery-address=ambit-control.{NAMESPACE}.svc:15012",
                      "--control-ca=/var/run/ambit/ca/root-cert.pem",
                      "--token-file=/var/run/secrets/ambit/tokens/ambit-token",
-                     "--state-dir=/var/lib/ambit"):
+                     "--state-dir=/var/lib/ambit", "--kubelet-cgroup-root=/",
+                     f"--daemonset={NAMESPACE}/ambit-node"):
             self.assertIn(flag, agent_args)
         self.assertIn("--discovery-address=unix:/run/ambit/$(NODE_NAME)/discovery.sock",
                       containers["ztunnel"]["args"])
@@ -380,7 +385,9 @@ class InstalledChartTest(unittest.TestCase):
                          expand(CONTROL_CLUSTER_RULES))
         self.assertEqual(Env.permissions(CONTROL_SA, NAMESPACE) - baseline,
                          expand(CONTROL_CLUSTER_RULES + CONTROL_NAMESPACE_RULES))
-        self.assertEqual(Env.permissions(AGENT_SA, NAMESPACE) - baseline, expand(AGENT_RULES))
+        self.assertEqual(Env.permissions(AGENT_SA, "default") - baseline, expand(AGENT_RULES))
+        self.assertEqual(Env.permissions(AGENT_SA, NAMESPACE) - baseline,
+                         expand(AGENT_RULES + AGENT_NAMESPACE_RULES))
         self.assertEqual(Env.permissions(WAYPOINT_SA, "default") - baseline, set())
 
     def test_rbac_spot_checks(self):

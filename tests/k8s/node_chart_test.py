@@ -36,8 +36,8 @@ import cluster as k8s  # noqa: E402
 import node as k8s_node  # noqa: E402
 import node_cleanup as cleanup  # noqa: E402
 import node_services  # noqa: E402
-from node_cluster_test import (host_leftovers, host_netns_and_veths, json_values,  # noqa: E402
-                               read_state, wait_for)
+from node_cluster_test import (host_leftovers, host_netns_and_veths, read_state,  # noqa: E402
+                               wait_for)
 
 BIN = os.environ.get("AMBIT_BIN_DIR", os.path.join(REPO, "build", "bin"))
 BINARIES = [os.path.join(BIN, b) for b in ("ambit-agent", "ambit-ztunnel", "ambit-control",
@@ -45,7 +45,10 @@ BINARIES = [os.path.join(BIN, b) for b in ("ambit-agent", "ambit-ztunnel", "ambi
 CLIENT = "/usr/bin/curl"  # Debian's curl, made an image like ambit's binaries
 CHART = os.path.join(REPO, "deploy", "helm", "ambit")
 VALUES = os.path.join(HERE, "node_chart", "values-test-node.yaml")
-SAMPLE_APP = os.path.join(REPO, "deploy", "samples", "kubernetes", "sample-app.yaml")
+SAMPLES = os.path.join(REPO, "deploy", "samples", "kubernetes")
+SAMPLE_APP = os.path.join(SAMPLES, "sample-app.yaml")
+WAYPOINT = os.path.join(SAMPLES, "waypoint.yaml")
+POLICIES = os.path.join(SAMPLES, "policies.yaml")
 REDIRECTION = "ambient.istio.io/redirection"
 ZTUNNEL_METRICS = "http://127.0.0.1:15020/metrics"  # the node pod's host port
 
@@ -55,6 +58,19 @@ def cgroup2_mount() -> str:
     if not mounts:
         raise AssertionError("no cgroup2 mount on this host")
     return mounts[0]
+
+
+def json_values_lenient(text: str) -> list[dict]:
+    """The JSON objects in curl's output, skipping what curl printed between them (its
+    retry warnings and errors go to the same pod log)."""
+    decoder, values, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) >= 0:
+        try:
+            value, i = decoder.raw_decode(text, i)
+            values.append(value)
+        except ValueError:
+            i += 1
+    return values
 
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
@@ -137,22 +153,28 @@ class ChartOnRealNodeTest(unittest.TestCase):
                 out.append(f"$ kubectl {' '.join(args)}\n{e}")
         return "\n".join(out)[-12000:]
 
-    def run_client(self, name: str, curl_args: list[str]) -> tuple[dict, list[dict]]:
-        """`kubectl run` a curl pod in demo; its pod object and the JSON answers it printed."""
+    def run_client(self, name: str, curl_args: list[str], service_account: str = "client",
+                   retry: bool = True) -> tuple[dict, str]:
+        """`kubectl run` a curl pod in demo; its pod object (finished) and its output."""
+        retries = ["--retry", "5", "--retry-connrefused", "--retry-all-errors"] if retry else []
         self.kubectl("-n", "demo", "run", name, "--restart=Never",
                      f"--image=localhost/curl:{k8s_node.image_tag()}",
                      "--image-pull-policy=Never", "--overrides",
-                     json.dumps({"spec": {"serviceAccountName": "client"}}), "--",
-                     "-sS", "--max-time", "5", "--retry", "5", "--retry-connrefused", *curl_args)
+                     json.dumps({"spec": {"serviceAccountName": service_account}}), "--",
+                     "-sS", "--max-time", "5", *retries, *curl_args)
 
         def done():
             pod = self.get("-n", "demo", "pod", name)
             return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
 
-        pod = wait_for(done, f"client pod {name} to finish", 90)
-        logs = self.kubectl("-n", "demo", "logs", name)
-        self.assertEqual(pod["status"]["phase"], "Succeeded", logs)
-        return pod, json_values(logs)
+        pod = wait_for(done, f"client pod {name} to finish", 120)
+        return pod, self.kubectl("-n", "demo", "logs", name)
+
+    def answers_of(self, name: str, curl_args: list[str]) -> tuple[dict, list[dict]]:
+        """run_client that must succeed; the JSON answers of the sample app."""
+        pod, logs = self.run_client(name, curl_args)
+        self.assertEqual(pod["status"]["phase"], "Succeeded", logs[-3000:])
+        return pod, json_values_lenient(logs)
 
     # ----- the test -------------------------------------------------------------------------
 
@@ -207,7 +229,7 @@ class ChartOnRealNodeTest(unittest.TestCase):
         label = dict(connection_security_policy="mutual_tls", source_workload="client",
                      destination_service_name="my-app", reporter="destination")
         before = metric_sum(self.ztunnel_metrics(), "istio_tcp_connections_opened_total", **label)
-        client, answers = self.run_client(
+        client, answers = self.answers_of(
             "client", ["--rate", "4/s", "-H", "Connection: close", *["http://my-app/"] * requests])
         self.assertEqual(len(answers), requests, answers)
         client_ip = client["status"]["podIP"]
@@ -232,6 +254,10 @@ class ChartOnRealNodeTest(unittest.TestCase):
         self.results["client requests that bypassed the mesh (pod-startup race)"] = (
             requests - opened)
 
+        self.l4_policy_refuses_other_identities()
+        self.waypoint_splits_80_20()
+        self.l7_policy_denies_admin()
+
         # Uninstall: the chart's objects go and the pods talk directly again.
         started = time.monotonic()
         self.helm("uninstall", "ambit", "--namespace", "ambit-system", "--wait",
@@ -239,8 +265,59 @@ class ChartOnRealNodeTest(unittest.TestCase):
         wait_for(lambda: not self.get("-n", "ambit-system", "pods")["items"],
                  "the chart's pods to go", 120)
         self.timings["helm uninstall -> pods gone"] = time.monotonic() - started
-        _, answers = self.run_client("client-direct", ["http://my-app/"] * 4)
+        _, answers = self.answers_of("client-direct", ["http://my-app/"] * 4)
         self.assertEqual(len(answers), 4, answers)
+        # The agent saw its DaemonSet gone at SIGTERM and removed the node's capture: no pins
+        # (and with them no programs attached to the kubepods cgroups).
+        pins = sorted(os.listdir(k8s_node.BPF_PIN_DIR)) if os.path.isdir(
+            k8s_node.BPF_PIN_DIR) else []
+        self.assertEqual(pins, [], f"helm uninstall left pins in {k8s_node.BPF_PIN_DIR}")
+
+    def l4_policy_refuses_other_identities(self):
+        """AuthorizationPolicy ALLOW principals (client, waypoint) on my-app, at its ztunnel."""
+        self.kubectl("apply", "-f", POLICIES)
+        pod, logs = self.run_client("intruder", ["--rate", "4/s", "-H", "Connection: close",
+                                                 *["http://my-app/"] * 8],
+                                    service_account="default", retry=False)
+        self.assertEqual(pod["status"]["phase"], "Failed", logs)
+        self.assertEqual(json_values_lenient(logs), [], logs)
+        _, answers = self.answers_of("allowed", ["http://my-app/"] * 4)
+        self.assertEqual(len(answers), 4)
+
+    def waypoint_splits_80_20(self):
+        """The namespace waypoint ambit-control deploys for a Gateway, the seed VirtualService."""
+        started = time.monotonic()
+        self.kubectl("apply", "-f", WAYPOINT)
+        self.kubectl("-n", "demo", "label", "service", "my-app",
+                     "istio.io/use-waypoint=waypoint")
+        wait_for(lambda: self.get("-n", "demo", "deployments")["items"] and any(
+            d["metadata"]["name"] == "waypoint"
+            for d in self.get("-n", "demo", "deployments")["items"]),
+            "ambit-control to create the waypoint Deployment", 60)
+        try:
+            self.kubectl("-n", "demo", "rollout", "status", "deployment/waypoint",
+                         "--timeout=90s")
+        except k8s.ClusterError as e:
+            self.fail(f"{e}\n{self.diagnose()}")
+        self.timings["Gateway applied -> waypoint Ready"] = time.monotonic() - started
+        # 8 warm-up requests, one connection each, while the client pod is being enrolled; then
+        # 2,000 on one connection, counted.
+        total = 2000
+        started = time.monotonic()
+        _, answers = self.answers_of("canary", [
+            "--rate", "4/s", "-H", "Connection: close", *["http://my-app/"] * 8, "--next",
+            "-sS", "--max-time", "10", *["http://my-app/"] * total])
+        self.timings["2,000 requests through the waypoint"] = time.monotonic() - started
+        counted = answers[-total:]
+        self.assertEqual(len(counted), total)
+        v1 = sum(1 for a in counted if a["version"] == "v1")
+        self.results["waypoint split: v1 of 2,000"] = v1
+        self.assertLessEqual(abs(v1 / total - 0.80), 0.03, f"v1 {v1} of {total}")
+
+    def l7_policy_denies_admin(self):
+        _, logs = self.run_client("admin", [
+            "-o", "/dev/null", "-w", "%{http_code}\n", "http://my-app/admin", "http://my-app/"])
+        self.assertEqual(logs.split()[-2:], ["403", "200"], logs)
 
     def ztunnel_metrics(self) -> str:
         with urllib.request.urlopen(ZTUNNEL_METRICS, timeout=5) as r:
