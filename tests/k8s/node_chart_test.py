@@ -146,12 +146,13 @@ class ChartOnRealNodeTest(unittest.TestCase):
                       "--tail=40"),
                      ("-n", "ambit-system", "logs", "daemonset/ambit-node", "-c", "ztunnel",
                       "--tail=40"),
-                     ("-n", "ambit-system", "logs", "deployment/ambit-control", "--tail=40")):
+                     ("-n", "ambit-system", "logs", "deployment/ambit-control", "--tail=40"),
+                     ("-n", "demo", "logs", "deployment/waypoint", "--tail=40")):
             try:
                 out.append(f"$ kubectl {' '.join(args)}\n{self.kubectl(*args)}")
             except k8s.ClusterError as e:
                 out.append(f"$ kubectl {' '.join(args)}\n{e}")
-        return "\n".join(out)[-12000:]
+        return "\n".join(out)[-20000:]
 
     def run_client(self, name: str, curl_args: list[str], service_account: str = "client",
                    retry: bool = True) -> tuple[dict, str]:
@@ -167,7 +168,12 @@ class ChartOnRealNodeTest(unittest.TestCase):
             pod = self.get("-n", "demo", "pod", name)
             return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
 
-        pod = wait_for(done, f"client pod {name} to finish", 120)
+        try:
+            pod = wait_for(done, f"client pod {name} to finish", 120)
+        except AssertionError as e:
+            self.fail(f"{e}\n$ kubectl -n demo logs {name} --tail=20\n"
+                      f"{self.kubectl('-n', 'demo', 'logs', name, '--tail=20')}\n"
+                      f"{self.diagnose()}")
         return pod, self.kubectl("-n", "demo", "logs", name)
 
     def answers_of(self, name: str, curl_args: list[str]) -> tuple[dict, list[dict]]:
@@ -306,7 +312,7 @@ class ChartOnRealNodeTest(unittest.TestCase):
         started = time.monotonic()
         _, answers = self.answers_of("canary", [
             "--rate", "4/s", "-H", "Connection: close", *["http://my-app/"] * 8, "--next",
-            "-sS", "--max-time", "10", *["http://my-app/"] * total])
+            "-sS", "--max-time", "3", *["http://my-app/"] * total])
         self.timings["2,000 requests through the waypoint"] = time.monotonic() - started
         counted = answers[-total:]
         self.assertEqual(len(counted), total)
