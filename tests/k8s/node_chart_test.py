@@ -306,12 +306,12 @@ class ChartOnRealNodeTest(unittest.TestCase):
         except k8s.ClusterError as e:
             self.fail(f"{e}\n{self.diagnose()}")
         self.timings["Gateway applied -> waypoint Ready"] = time.monotonic() - started
-        # 8 warm-up requests, one connection each, while the client pod is being enrolled; then
-        # 2,000 on one connection, counted.
+        # A 1 s warm-up request on its own connection while the client pod is being enrolled
+        # (the app's /delay/1000), then 2,000 on one keep-alive connection, counted.
         total = 2000
         started = time.monotonic()
         _, answers = self.answers_of("canary", [
-            "--rate", "4/s", "-H", "Connection: close", *["http://my-app/"] * 8, "--next",
+            "-H", "Connection: close", "http://my-app/delay/1000", "--next",
             "-sS", "--max-time", "3", *["http://my-app/"] * total])
         self.timings["2,000 requests through the waypoint"] = time.monotonic() - started
         counted = answers[-total:]
@@ -322,7 +322,9 @@ class ChartOnRealNodeTest(unittest.TestCase):
 
     def l7_policy_denies_admin(self):
         _, logs = self.run_client("admin", [
-            "-o", "/dev/null", "-w", "%{http_code}\n", "http://my-app/admin", "http://my-app/"])
+            "-o", "/dev/null", "-w", "%{http_code}\n", "-H", "Connection: close",
+            "http://my-app/delay/1000", "--next", "-sS", "-o", "/dev/null", "-w",
+            "%{http_code}\n", "http://my-app/admin", "-o", "/dev/null", "http://my-app/"])
         self.assertEqual(logs.split()[-2:], ["403", "200"], logs)
 
     def ztunnel_metrics(self) -> str:
