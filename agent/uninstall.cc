@@ -36,7 +36,9 @@ Result<bool> daemonSetGone(const std::string& kubeconfig, const std::string& ns_
   if (!response) return makeError("GET {}: no answer", target);
   AMBIT_TRY(*response);
   const kube::ApiResponse& r = **response;
-  if (r.status == 404) return true;
+  // 401/403: `helm uninstall` deletes the agent's ServiceAccount and RBAC in the same step as
+  // the DaemonSet, before the kubelet stops this pod; nothing is left to adopt the capture.
+  if (r.status == 404 || r.status == 401 || r.status == 403) return true;
   if (r.status != 200) return makeError("GET {}: HTTP {}: {}", target, r.status, r.body);
   const auto object = nlohmann::json::parse(r.body, nullptr, false);
   if (object.is_discarded()) return makeError("GET {}: the answer is not JSON", target);

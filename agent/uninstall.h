@@ -11,8 +11,9 @@
 namespace ambit::agent {
 
 // GETs the DaemonSet `ns_name` ("NAMESPACE/NAME") with the agent's API credentials (kubeconfig,
-// or in-cluster when empty): true when the API server answers 404 or the object has a
-// deletionTimestamp, false when it exists; an error when that cannot be told.
+// or in-cluster when empty): true when the API server answers 404, or 401/403 (the uninstall
+// removed the agent's ServiceAccount and RBAC too), or the object has a deletionTimestamp;
+// false when it exists; an error when that cannot be told (API server unreachable, ...).
 Result<bool> daemonSetGone(const std::string& kubeconfig, const std::string& ns_name);
 
 }  // namespace ambit::agent

@@ -10,6 +10,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <fstream>
 #include <optional>
 
 #include "agent/kube_node_pods.h"
@@ -192,6 +193,17 @@ TEST_F(KubeNodePodsK8sTest, DaemonSetGoneTellsAnUninstallFromAStop) {
   auto gone = daemonSetGone(kubeconfig, kNs + "/ambit-node");
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_TRUE(*gone);
+
+  // Credentials the API server no longer accepts (the uninstall deleted the ServiceAccount):
+  // nothing will adopt the capture either.
+  std::ifstream admin(kubeconfig);
+  json revoked = json::parse(admin);
+  revoked["users"][0]["user"] = {{"token", "revoked"}};
+  const std::string revoked_path = clusterRoot() + "/revoked.kubeconfig";
+  std::ofstream(revoked_path) << revoked.dump();
+  auto unauthorized = daemonSetGone(revoked_path, kNs + "/ambit-node");
+  ASSERT_TRUE(unauthorized) << unauthorized.error().message;
+  EXPECT_TRUE(*unauthorized);
 
   for (const std::string& bad :
        {std::string("ambit-node"), std::string("/ambit-node"), kNs + "/"}) {
