@@ -2,13 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "common/async/spawn.h"
 #include "common/kube/api_client.h"
 #include "common/kube/rest_config.h"
 
@@ -26,12 +25,12 @@ Result<bool> daemonSetGone(const std::string& kubeconfig, const std::string& ns_
   kube::ApiClient api(io.get_executor(), std::make_shared<kube::Credentials>(*rest),
                       {.request_timeout = std::chrono::seconds(5)});
   std::optional<Result<kube::ApiResponse>> response;
-  boost::asio::co_spawn(
+  spawn(
       io,
       [&api, &target, &response]() -> boost::asio::awaitable<void> {
         response = co_await api.request(boost::beast::http::verb::get, target);
       },
-      boost::asio::detached);
+      "uninstall check");
   io.run();
   if (!response) return makeError("GET {}: no answer", target);
   AMBIT_TRY(*response);
