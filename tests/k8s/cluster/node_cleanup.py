@@ -161,6 +161,10 @@ def remove_cgroups(cgroup_root: str) -> str | None:
 def remove_bpf_pins(directory: str) -> str | None:
     """Unpins everything below directory (bpffs: unlink/rmdir), then its parent if empty."""
     if not os.path.isdir(directory):
+        try:
+            os.rmdir(os.path.dirname(directory))  # the agent removed its own: only the parent
+        except OSError:
+            pass
         return None
     for path, dirs, files in os.walk(directory, topdown=False):
         for name in files:
