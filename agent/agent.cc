@@ -262,6 +262,18 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
 void Agent::run() { impl_->io.run(); }
 void Agent::stop() { impl_->io.stop(); }
 
+Status Agent::removeCapture(const AgentOptions& options) {
+  std::string pin_dir =
+      options.pin_dir.empty() ? std::string(AMBIT_PIN_ROOT) + "/" + options.node : options.pin_dir;
+  AMBIT_TRY(bpf::CaptureDatapath::cleanup(pin_dir));
+  std::string run_dir = options.run_dir.empty() ? "/run/ambit/" + options.node : options.run_dir;
+  std::error_code ec;
+  std::filesystem::remove_all(run_dir, ec);
+  if (ec) return makeError("remove {}: {}", run_dir, ec.message());
+  logInfo("removed the pinned eBPF objects under {} and the sockets under {}", pin_dir, run_dir);
+  return Status::ok();
+}
+
 Status Agent::cleanup(const AgentOptions& options) {
   std::string pin_dir =
       options.pin_dir.empty() ? std::string(AMBIT_PIN_ROOT) + "/" + options.node : options.pin_dir;

@@ -45,6 +45,9 @@ struct AgentOptions {
   std::string kubelet_cgroup_root = "/";  // the kubelet's --cgroup-root
   std::string cgroup_driver = "auto";     // cgroupfs | systemd | auto
   std::string proc_root = "/proc";        // the host's /proc (e.g. /host/proc in a container)
+  // NAMESPACE/NAME of the DaemonSet running this agent: when it is gone at SIGTERM (uninstall),
+  // the pinned capture is removed instead of kept for the next agent (uninstall.h).
+  std::string daemonset;
 
   std::string handoffSocket() const { return run_dir + "/ztunnel.sock"; }
   std::string caSocket() const { return run_dir + "/ca.sock"; }
@@ -66,6 +69,9 @@ class Agent {
 
   // Removes every kernel object and file an agent for `options.node` ever created.
   static Status cleanup(const AgentOptions& options);
+  // Removes the node's capture (pinned programs, maps and links: the programs detach) and the
+  // sockets' directory; the state directory stays (in a container it is a host mount).
+  static Status removeCapture(const AgentOptions& options);
 
   struct Impl;
 

@@ -2,9 +2,11 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.h"
+#include "agent/uninstall.h"
 #include "common/admin/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/netns.h"
 
 int main(int argc, char** argv) {
   ambit::agent::AgentOptions o;
@@ -49,6 +51,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--proc-root", o.proc_root, "the host's /proc (e.g. /host/proc in a container)")
       ->capture_default_str();
+  app.add_option("--daemonset", o.daemonset,
+                 "NAMESPACE/NAME of the DaemonSet running this agent: when it is gone at "
+                 "SIGTERM (uninstall), remove the pinned capture instead of keeping it");
   app.add_flag("--cleanup", cleanup, "remove every object an agent for NODE created, then exit");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -57,6 +62,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   ambit::admin::exposeProcessMetrics("agent");
+  // In the node pod /proc/sys is read-only; pods' net.* sysctls go through the host's /proc.
+  if (o.proc_root != "/proc") ambit::setSysctlProcFallback(o.proc_root);
   if (cleanup) {
     if (o.node.empty() && o.pin_dir.empty()) {
       ambit::logError("--cleanup needs --node (or --pin-dir and --run-dir)");
@@ -73,9 +80,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   ambit::logInfo("agent for node {} running", o.node);
-  return daemon.serve([&] { (*agent)->run(); },
-                      [&] {
-                        ambit::logInfo("stopping (pinned capture stays in place)");
-                        (*agent)->stop();
-                      });
+  int rc = daemon.serve([&] { (*agent)->run(); },
+                        [&] {
+                          ambit::logInfo("stopping");
+                          (*agent)->stop();
+                        });
+  if (o.daemonset.empty()) return rc;
+  auto gone = ambit::agent::daemonSetGone(o.kubeconfig, o.daemonset);
+  if (!gone) {
+    ambit::logWarn("cannot tell whether this is an uninstall, pinned capture stays: {}",
+                   gone.error().message);
+  } else if (!*gone) {
+    ambit::logInfo("DaemonSet {} still there: pinned capture stays for the next agent",
+                   o.daemonset);
+  } else {
+    ambit::logInfo("DaemonSet {} is gone (uninstall): removing the node's capture", o.daemonset);
+    agent->reset();  // closes its program, map and link handles first
+    if (ambit::Status st = ambit::agent::Agent::removeCapture(o); !st) {
+      ambit::logError("uninstall: {}", st.message());
+      return 1;
+    }
+  }
+  return rc;
 }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "common/log.h"
@@ -34,9 +35,25 @@ Result<uint64_t> netnsCookie(int netns_fd) {
   });
 }
 
+namespace {
+
+std::string& sysctlProcFallback() {
+  static std::string root;
+  return root;
+}
+
+}  // namespace
+
+void setSysctlProcFallback(std::string proc_root) { sysctlProcFallback() = std::move(proc_root); }
+
 Status writeSysctl(std::string_view key, std::string_view value) {
-  const std::string path = fmt::format("/proc/sys/{}", key);
+  std::string path = fmt::format("/proc/sys/{}", key);
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd && errno == EROFS && !sysctlProcFallback().empty()) {
+    // /proc/sys/net resolves against the opening thread's netns through any procfs mount.
+    path = fmt::format("{}/sys/{}", sysctlProcFallback(), key);
+    fd = UniqueFd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  }
   if (!fd) return errnoError(fmt::format("set sysctl {}={}: open {}", key, value, path));
   if (::write(fd.get(), value.data(), value.size()) < 0) {
     return errnoError(fmt::format("set sysctl {}={}: write {}", key, value, path));

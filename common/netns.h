@@ -43,8 +43,13 @@ auto inNetns(int netns_fd, Fn&& fn) -> decltype(fn()) {
 }
 
 // Writes `value` to the sysctl `key`, given as its path below /proc/sys
-// ("net/ipv4/tcp_migrate_req"), in the calling thread's network namespace.
+// ("net/ipv4/tcp_migrate_req"), in the calling thread's network namespace. Where /proc/sys is
+// read-only (an unprivileged container: the runtime mounts it so) and a second procfs mount was
+// named with setSysctlProcFallback, the key is written through that mount's sys/ instead.
 Status writeSysctl(std::string_view key, std::string_view value);
+// A writable procfs mount (e.g. the host's /proc at /host/proc in the node pod) through which
+// writeSysctl writes when /proc/sys is read-only. Set once at start-up, before other threads.
+void setSysctlProcFallback(std::string proc_root);
 // The same inside the network namespace `netns_fd` (this thread enters it and returns).
 Status writeSysctlInNetns(int netns_fd, std::string_view key, std::string_view value);
 

@@ -21,9 +21,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"
 NODE_TOOLS="$TOOLS/node"
+PROXY_TOOLS="$TOOLS/proxy"
+DNS_TOOLS="$TOOLS/dns"
 DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
-NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet containerd containerd-shim-runc-v2
-  ctr runc crictl cni/bridge cni/host-local cni/loopback)
+NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy coredns containerd
+  containerd-shim-runc-v2 ctr runc crictl cni/bridge cni/host-local cni/loopback)
 ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}")
 
 die() { echo "setup-k8s: $*" >&2; exit 1; }
@@ -31,7 +33,8 @@ die() { echo "setup-k8s: $*" >&2; exit 1; }
 # The version a go.mod requires for a module (read without running go, so --check needs no Go).
 pinned() {
   local v dir=${2:-$TOOLS}
-  v=$(awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$dir/go.mod")
+  v=$(awk -v m="$1" '$1 == "require" && $2 == m { print $3; exit }
+    $1 == m && $2 ~ /^v/ { print $2; exit }' "$dir/go.mod")
   [[ -n "$v" ]] || die "$1 is not required in $dir/go.mod"
   echo "$v"
 }
@@ -42,6 +45,10 @@ ETCD_VERSION=$(pinned go.etcd.io/etcd/server/v3)
 CONTAINERD_VERSION=$(pinned github.com/containerd/containerd/v2 "$NODE_TOOLS")
 CNI_PLUGINS_VERSION=$(pinned github.com/containernetworking/plugins "$NODE_TOOLS")
 CRI_TOOLS_VERSION=$(pinned sigs.k8s.io/cri-tools "$NODE_TOOLS")
+COREDNS_VERSION=$(pinned github.com/coredns/coredns "$DNS_TOOLS")
+[[ "$(pinned k8s.io/kubernetes "$PROXY_TOOLS")" == "$K8S_VERSION" ]] ||
+  die "$PROXY_TOOLS/go.mod pins k8s.io/kubernetes $(pinned k8s.io/kubernetes "$PROXY_TOOLS"), not" \
+    "$K8S_VERSION as $TOOLS/go.mod does: kube-proxy must be of the cluster's release"
 BIN_DIR=${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/$K8S_VERSION}
 # Static binaries (as the projects' releases are), no local paths or VCS state inside; runc is
 # the exception (cgo_of).
@@ -52,6 +59,8 @@ GO_BUILD_FLAGS=(-trimpath -buildvcs=false)
 module_dir_of() {
   case "$1" in
     containerd* | ctr | runc | crictl | cni/*) echo "$NODE_TOOLS" ;;
+    kube-proxy) echo "$PROXY_TOOLS" ;;
+    coredns) echo "$DNS_TOOLS" ;;
     *) echo "$TOOLS" ;;
   esac
 }
@@ -64,11 +73,12 @@ tags_of() { [[ $1 == runc ]] && echo seccomp || true; }
 
 package_of() {
   case "$1" in
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl)
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl | kube-proxy)
       echo "k8s.io/kubernetes/cmd/$1" ;;
     etcd) echo go.etcd.io/etcd/server/v3 ;;
     etcdctl) echo go.etcd.io/etcd/etcdctl/v3 ;;
     helm) echo helm.sh/helm/v4/cmd/helm ;;
+    coredns) echo ambit/tests/k8s/tools/dns ;;  # main.go there: CoreDNS with its k8s plugins
     containerd | containerd-shim-runc-v2 | ctr) echo "github.com/containerd/containerd/v2/cmd/$1" ;;
     runc) echo github.com/opencontainers/runc ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
@@ -101,6 +111,7 @@ ldflags_of() {
       pkg=github.com/containerd/containerd/v2
       flags+=" -X $pkg/version.Version=${CONTAINERD_VERSION#v} -X $pkg/version.Package=$pkg" ;;
     crictl) flags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" ;;
+    coredns) flags+=" -X github.com/coredns/coredns/coremain.GitCommit=module-$COREDNS_VERSION" ;;
     cni/*)
       pkg=github.com/containernetworking/plugins/pkg/utils/buildversion
       flags+=" -X $pkg.BuildVersion=$CNI_PLUGINS_VERSION" ;;
@@ -115,7 +126,7 @@ pins_of() {
   local dir flags="CGO_ENABLED=$(cgo_of "$1") ${GO_BUILD_FLAGS[*]}"
   dir=$(module_dir_of "$1")
   [[ -z "$(tags_of "$1")" ]] || flags+=" -tags $(tags_of "$1")"
-  { grep -v '^[[:space:]]*//' "$dir/go.mod"; cat "$dir/go.sum"; echo "$1"
+  { grep -v '^[[:space:]]*//' "$dir/go.mod"; cat "$dir/go.sum" "$dir"/*.go 2>/dev/null; echo "$1"
     echo "$flags"; BUILD_DATE= ldflags_of "$1"; } |
     sha256sum | cut -d' ' -f1
 }
@@ -164,10 +175,13 @@ fi
 
 # The cluster harness (tests/k8s/cluster) needs these from Debian; Go itself is not packaged
 # in a recent enough version. A node also needs libseccomp-dev (runc) and umoci (the image
-# builder, scripts/build-images.sh) and curl (the k8s-node test's client image).
+# builder, scripts/build-images.sh), curl (the k8s-node test's client image) and nft
+# (kube-proxy).
 packages=(openssl python3)
 [[ " ${components[*]} " != *" runc "* ]] || packages+=(libseccomp-dev pkg-config)
 [[ " ${components[*]} " != *" containerd "* ]] || packages+=(umoci curl)
+# kube-proxy's nftables mode programs the kernel through the nft command.
+[[ " ${components[*]} " != *" kube-proxy "* ]] || packages+=(nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -198,7 +212,7 @@ cd "$TOOLS"
 [[ " ${components[*]} " != *" containerd "* ]] ||
   echo "setup-k8s: node runtime: containerd $CONTAINERD_VERSION, runc" \
     "$(pinned github.com/opencontainers/runc "$NODE_TOOLS"), CNI plugins $CNI_PLUGINS_VERSION," \
-    "cri-tools $CRI_TOOLS_VERSION"
+    "cri-tools $CRI_TOOLS_VERSION, CoreDNS $COREDNS_VERSION"
 # The release date of the pinned kubernetes module: reproducible, unlike the build time.
 BUILD_DATE=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
 echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION" \

@@ -8,7 +8,8 @@
 #   scripts/test.sh -R Config       tests whose name matches a regex
 #   scripts/test.sh -L fuzz         only the fuzz smoke run
 # The Kubernetes components (label k8s) are built first when every test or a k8s one runs, and
-# the node's (containerd, runc, CNI, crictl, kubelet; label k8s-node) too when that label runs.
+# the node's (containerd, runc, CNI, crictl, kubelet, kube-proxy, CoreDNS; label k8s-node) too
+# when that label runs.
 # With no arguments (CI) the fuzz smoke run follows: every fuzz target for AMBIT_FUZZ_SECONDS
 # (default 20) on its seed corpus, in its own clang build tree (scripts/fuzz.sh, build-fuzz).
 set -euo pipefail

@@ -117,7 +117,10 @@ void translateNamespace(TranslateContext& ctx) {
 namespace {
 
 // Strictness for the PodSpec/PodStatus fields ambit does not read: known fields are accepted
-// as-is so real manifests load; anything else is a typo worth reporting.
+// as-is so real manifests load; anything else is a typo worth reporting. The lists are every
+// field of PodSpec and PodStatus in k8s.io/api v0.37 (a v1.37 kubelet writes the pod-level
+// status.resources and status.allocatedResources): an API server of a newer release may add
+// fields, which would then be refused here until listed.
 void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
   // clang-format off
   ctx.reader.checkFields(spec, "spec", {
@@ -129,12 +132,13 @@ void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
       "hostname", "subdomain", "imagePullSecrets", "enableServiceLinks", "runtimeClassName",
       "topologySpreadConstraints", "hostAliases", "shareProcessNamespace", "readinessGates",
       "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers",
-      "resources", "hostnameOverride"});
+      "resources", "hostnameOverride", "workloadRef", "schedulingGroup", "evictionResponders"});
   ctx.reader.checkFields(child(ctx.res.doc, "status"), "status", {
       "podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
       "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
       "nominatedNodeName", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses",
-      "observedGeneration", "extendedResourceClaimStatus"});
+      "observedGeneration", "extendedResourceClaimStatus", "allocatedResources", "resources",
+      "nodeAllocatableResourceClaimStatuses", "volumeHealth"});
   // clang-format on
 }
 

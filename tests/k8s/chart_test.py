@@ -78,6 +78,10 @@ AGENT_RULES = [
     ("pods", "", READ),
     ("pods/status", "", ("patch",)),
 ]
+# Only in the release namespace: its own DaemonSet (gone at SIGTERM = uninstall).
+AGENT_NAMESPACE_RULES = [
+    ("daemonsets.apps", "ambit-node", ("get",)),
+]
 
 CAN_I_ROW = re.compile(r"^(\S+)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$")
 
@@ -237,7 +241,9 @@ class ServerDryRunTest(unittest.TestCase):
                 "control.nodeSelector.pool=infra,control.tolerations[0].operator=Exists,"
                 "control.podAnnotations.team=mesh,node.podAnnotations.team=mesh,"
                 "node.nodeSelector.pool=mesh,node.updateStrategy.maxSurge=0,"
-                "node.updateStrategy.maxUnavailable=1,control.replicas=3"):
+                "node.updateStrategy.maxUnavailable=1,control.replicas=3,"
+                "node.agent.memlockCapability=true,node.kubeletCgroupRoot=/custom,"
+                "node.cgroupHostPath=/sys/fs/cgroup/unified"):
             with self.subTest(values=values):
                 self.dry_run(Env.helm("template", RELEASE, CHART, f"--namespace={NAMESPACE}",
                                       "--set", values))
@@ -286,7 +292,8 @@ class InstalledChartTest(unittest.TestCase):
 
     def test_node_containers_get_only_their_capabilities(self):
         containers = self.containers(self.daemonset()["spec"]["template"]["spec"])
-        expected = {"agent": {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_RESOURCE"},
+        # SYS_RESOURCE only with node.agent.memlockCapability (kernels before 5.11).
+        expected = {"agent": {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"},
                     "ztunnel": {"NET_ADMIN", "SYS_ADMIN"}}
         for name, caps in expected.items():
             context = containers[name]["securityContext"]
@@ -322,13 +329,15 @@ class InstalledChartTest(unittest.TestCase):
         self.assertEqual(mounts["agent"]["ambit-token"]["mountPath"],
                          "/var/run/secrets/ambit/tokens")
         self.assertTrue(mounts["agent"]["cgroup"]["readOnly"])
-        self.assertTrue(mounts["agent"]["host-proc"]["readOnly"])
+        # Writable: pods' net.* sysctls are written through it (the container's is read-only).
+        self.assertFalse(mounts["agent"]["host-proc"].get("readOnly", False))
         agent_args = containers["agent"]["args"]
         for flag in ("--kubernetes", "--node=$(NODE_NAME)",
                      f"--discovery-address=ambit-control.{NAMESPACE}.svc:15012",
                      "--control-ca=/var/run/ambit/ca/root-cert.pem",
                      "--token-file=/var/run/secrets/ambit/tokens/ambit-token",
-                     "--state-dir=/var/lib/ambit"):
+                     "--state-dir=/var/lib/ambit", "--kubelet-cgroup-root=/",
+                     f"--daemonset={NAMESPACE}/ambit-node"):
             self.assertIn(flag, agent_args)
         self.assertIn("--discovery-address=unix:/run/ambit/$(NODE_NAME)/discovery.sock",
                       containers["ztunnel"]["args"])
@@ -355,7 +364,8 @@ class InstalledChartTest(unittest.TestCase):
         self.assertTrue(control["resources"]["requests"] and control["resources"]["limits"])
         for flag in (f"--namespace={NAMESPACE}", "--listen=0.0.0.0:15012",
                      "--monitoring-port=15014", "--ca-secret=ambit-ca", "--token-audience=ambit",
-                     "--waypoint-image=localhost/ambit-waypoint:0.1.0"):
+                     "--waypoint-image=localhost/ambit-waypoint:0.1.0",
+                     "--waypoint-image-pull-policy=IfNotPresent"):
             self.assertIn(flag, control["args"])
         annotations = spec["template"]["metadata"]["annotations"]
         self.assertEqual((annotations["prometheus.io/scrape"], annotations["prometheus.io/port"],
@@ -375,7 +385,9 @@ class InstalledChartTest(unittest.TestCase):
                          expand(CONTROL_CLUSTER_RULES))
         self.assertEqual(Env.permissions(CONTROL_SA, NAMESPACE) - baseline,
                          expand(CONTROL_CLUSTER_RULES + CONTROL_NAMESPACE_RULES))
-        self.assertEqual(Env.permissions(AGENT_SA, NAMESPACE) - baseline, expand(AGENT_RULES))
+        self.assertEqual(Env.permissions(AGENT_SA, "default") - baseline, expand(AGENT_RULES))
+        self.assertEqual(Env.permissions(AGENT_SA, NAMESPACE) - baseline,
+                         expand(AGENT_RULES + AGENT_NAMESPACE_RULES))
         self.assertEqual(Env.permissions(WAYPOINT_SA, "default") - baseline, set())
 
     def test_rbac_spot_checks(self):

@@ -67,7 +67,7 @@ def client_pod(urls: list[str]) -> str:
             "resources": {"limits": {"cpu": "100m", "memory": "32Mi"}}}]}})
 
 
-def wait_for(condition, what: str, timeout: float = 120.0):
+def wait_for(condition, what: str, timeout: float = 120.0, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -75,7 +75,7 @@ def wait_for(condition, what: str, timeout: float = 120.0):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(interval)
 
 
 def json_values(text: str) -> list[dict]:

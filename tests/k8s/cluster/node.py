@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import cluster as base
 import node_cleanup as cleanup
+import node_services as services
 import pki as pki_lib
 import processes
 
@@ -38,16 +39,24 @@ CGROUP_ROOT = "/ambit-k8s-node"
 POD_MEMORY_BUDGET_KIB = 2 * 1024 * 1024
 REPO = base.REPO
 # The kubelet sets these (setupKernelTunables) and the bridge plugin ip_forward: restored on down.
+# kube-proxy's Services between pods of the one bridge need bridged traffic to pass netfilter.
 SYSCTLS = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
-           "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward")
+           "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward",
+           "net.bridge.bridge-nf-call-iptables")
 NODE_DAEMON_ENV = {
     "kube-controller-manager": {"GOMAXPROCS": "2", "GOMEMLIMIT": "512MiB"},
     "kube-scheduler": {"GOMAXPROCS": "1", "GOMEMLIMIT": "256MiB"},
     "containerd": {"GOMAXPROCS": "2", "GOMEMLIMIT": "512MiB"},
     "kubelet": {"GOMAXPROCS": "2", "GOMEMLIMIT": "512MiB"},
+    "kube-proxy": {"GOMAXPROCS": "1", "GOMEMLIMIT": "128MiB"},
+    "coredns": {"GOMAXPROCS": "1", "GOMEMLIMIT": "128MiB"},
 }
 # Stopped in this order, before the apiserver and etcd: nothing may recreate what is removed.
-NODE_DAEMONS = ("kubelet", "kube-scheduler", "kube-controller-manager", "containerd")
+NODE_DAEMONS = ("kubelet", "kube-scheduler", "kube-controller-manager", "kube-proxy", "coredns",
+                "containerd")
+# Where ambit's agent pins its BPF objects for this node (/sys/fs/bpf/ambit/<node>): a chart
+# install whose uninstall did not remove them leaves programs attached through these pins.
+BPF_PIN_DIR = "/sys/fs/bpf/ambit/" + NODE_NAME
 
 
 def node_ip() -> str:
@@ -70,7 +79,7 @@ def bridge_name(root: str) -> str:
     return "ak8s" + hashlib.sha256(root.encode()).hexdigest()[:8]
 
 
-class NodeCluster(base.Cluster):
+class NodeCluster(services.NodeServices, base.Cluster):
     """A Cluster whose state also records the node; `down` removes the node's host state."""
 
     @property
@@ -86,6 +95,7 @@ class NodeCluster(base.Cluster):
            apiserver_args: Sequence[str] = (), timeout: float = 180.0,
            owner_pid: int | None = None, images: Sequence[str] = ()) -> None:
         missing = [c for c in ("kube-controller-manager", "kube-scheduler", "kubelet",
+                               "kube-proxy", "coredns",
                                "containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl",
                                "cni/bridge", "cni/host-local", "cni/loopback")
                    if not os.access(os.path.join(bin_dir, c), os.X_OK)]
@@ -94,14 +104,16 @@ class NodeCluster(base.Cluster):
                                     "scripts/setup-k8s.sh --node")
         clean_stale_nodes()
         p = self.pki
+        ip = node_ip()
         # The apiserver reaches the kubelet (logs, exec) as cluster-admin, at its InternalIP
-        # (the node's name resolves nowhere).
+        # (the node's name resolves nowhere); pods reach it at the node IP through kube-proxy.
         super().up(bin_dir, etcd_args, [f"--kubelet-client-certificate={p.admin_cert}",
                                         f"--kubelet-client-key={p.admin_key}",
                                         "--kubelet-preferred-address-types=InternalIP",
-                                        *apiserver_args], timeout, owner_pid)
+                                        *services.apiserver_args(ip), *apiserver_args],
+                   timeout, owner_pid)
         self.state["node"] = {
-            "name": NODE_NAME, "ip": node_ip(), "pod_cidr": POD_CIDR,
+            "name": NODE_NAME, "ip": ip, "pod_cidr": POD_CIDR,
             "bridge": bridge_name(self.root), "cgroup_root": CGROUP_ROOT,
             "containerd_socket": self.path("containerd", "containerd.sock"),
             "containerd_state": self.path("containerd", "state"),
@@ -117,7 +129,9 @@ class NodeCluster(base.Cluster):
             self._start_control_plane_daemons(timeout)
             self._start_containerd(timeout)
             self._import_images(["pause", *images])
+            self._start_coredns(timeout)
             self._start_kubelet(timeout)
+            self._start_kube_proxy(timeout)
         except BaseException:
             # The logs stay for the caller; `down` (or the watchdog) removes the root.
             try:
@@ -300,7 +314,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                                "x509": {"clientCAFile": self.pki.ca_cert}},
             "authorization": {"mode": "Webhook"},
-            "clusterDomain": "cluster.local", "clusterDNS": [],
+            "clusterDomain": "cluster.local", "clusterDNS": [node["ip"]],  # CoreDNS
             "failSwapOn": False, "maxPods": 30,
             "podLogsDir": self.path("kubelet", "pod-logs"),
             "volumePluginDir": self.path("kubelet", "volume-plugins"),
@@ -361,7 +375,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
             except (OSError, RuntimeError) as e:
                 errors.append(str(e))
 
-        for name in NODE_DAEMONS[:3]:
+        for name in NODE_DAEMONS[:5]:
             stop(name)
         containerd = daemons.get("containerd")
         if containerd and processes.is_running(containerd):
@@ -383,6 +397,8 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
         if left:
             errors.append(f"mounts that would not go: {left}")
         for problem in (cleanup.remove_cgroups(node["cgroup_root"]),
+                        cleanup.remove_bpf_pins(BPF_PIN_DIR),
+                        services.remove_kube_proxy_tables(),
                         cleanup.remove_bridge(node["bridge"]),
                         cleanup.restore_sysctls(node["sysctls"])):
             if problem:

@@ -12,7 +12,10 @@ stale root all do the same thing. What the node leaves on the host, and where it
                                  removal while one remains
   cgroups                        all below the kubelet's cgroupRoot in every hierarchy
   network                        the node's bridge and the veths on it; the bridge plugin adds
-                                 no iptables/nft rules (ipMasq false, no portmap)
+                                 no iptables/nft rules (ipMasq false, no portmap); kube-proxy's
+                                 nftables tables (node_services.py)
+  BPF pins                       what an agent of the node left pinned under /sys/fs/bpf (its
+                                 attached programs go with the pins and the cgroups)
   sysctls                        the kubelet's kernel tunables and ip_forward, restored
   files outside the root         /var/log/containers links into the root; the registry entry
 """
@@ -153,6 +156,33 @@ def remove_cgroups(cgroup_root: str) -> str | None:
             return None
         time.sleep(0.25)  # a cgroup whose last process is still exiting is busy for a moment
     return f"cgroups not removable: {left}"
+
+
+def remove_bpf_pins(directory: str) -> str | None:
+    """Unpins everything below directory (bpffs: unlink/rmdir), then its parent if empty."""
+    if not os.path.isdir(directory):
+        try:
+            os.rmdir(os.path.dirname(directory))  # the agent removed its own: only the parent
+        except OSError:
+            pass
+        return None
+    for path, dirs, files in os.walk(directory, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+    try:
+        os.rmdir(directory)
+        os.rmdir(os.path.dirname(directory))  # only when no other node's pins are there
+    except OSError:
+        pass
+    return f"BPF pins not removable under {directory}" if os.path.isdir(directory) else None
 
 
 def links_on_bridge(bridge: str) -> list[str]:

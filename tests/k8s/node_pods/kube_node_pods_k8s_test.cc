@@ -10,10 +10,12 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <fstream>
 #include <optional>
 
 #include "agent/kube_node_pods.h"
 #include "agent/redirection_annotator.h"
+#include "agent/uninstall.h"
 #include "common/async/spawn.h"
 #include "tests/k8s/support/k8s_cluster.h"
 
@@ -167,6 +169,48 @@ TEST_F(KubeNodePodsK8sTest, AnnotationIsWrittenAndRemovedWithTheAgentsRbacOnly) 
   EXPECT_GE(annotator.stats().gone, 1u) << "404 means the pod is gone: done, not retried";
   annotator.stop();
   io_.run_for(std::chrono::milliseconds(100));
+}
+
+// The uninstall check of `ambit-agent --daemonset` (uninstall.h): an existing DaemonSet keeps
+// the capture, a deleted one means uninstall, a malformed name is an error, not a guess.
+TEST_F(KubeNodePodsK8sTest, DaemonSetGoneTellsAnUninstallFromAStop) {
+  const std::string kubeconfig = clusterRoot() + "/kubeconfig";
+  const std::string collection = "/apis/apps/v1/namespaces/" + kNs + "/daemonsets";
+  json labels = {{"app", "ambit-node"}};
+  apply(collection,
+        {{"metadata", {{"name", "ambit-node"}}},
+         {"spec",
+          {{"selector", {{"matchLabels", labels}}},
+           {"template",
+            {{"metadata", {{"labels", labels}}},
+             {"spec", {{"containers", {{{"name", "a"}, {"image", "example.invalid/a:1"}}}}}}}}}}});
+  auto present = daemonSetGone(kubeconfig, kNs + "/ambit-node");
+  ASSERT_TRUE(present) << present.error().message;
+  EXPECT_FALSE(*present);
+
+  auto del = call(http::verb::delete_, collection + "/ambit-node");
+  ASSERT_EQ(del.status, 200u) << del.body;
+  auto gone = daemonSetGone(kubeconfig, kNs + "/ambit-node");
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_TRUE(*gone);
+
+  // Credentials the API server no longer accepts (the uninstall deleted the ServiceAccount):
+  // nothing will adopt the capture either.
+  std::ifstream admin(kubeconfig);
+  json revoked = json::parse(admin);
+  revoked["users"][0]["user"] = {{"token", "revoked"}};
+  const std::string revoked_path = clusterRoot() + "/revoked.kubeconfig";
+  std::ofstream(revoked_path) << revoked.dump();
+  auto unauthorized = daemonSetGone(revoked_path, kNs + "/ambit-node");
+  ASSERT_TRUE(unauthorized) << unauthorized.error().message;
+  EXPECT_TRUE(*unauthorized);
+
+  for (const std::string& bad :
+       {std::string("ambit-node"), std::string("/ambit-node"), kNs + "/"}) {
+    auto r = daemonSetGone(kubeconfig, bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("expected NAMESPACE/NAME"), std::string::npos);
+  }
 }
 
 }  // namespace

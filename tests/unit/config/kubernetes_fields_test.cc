@@ -131,6 +131,29 @@ spec: {}
   EXPECT_NE(errors.find("unknown field spec"), std::string::npos) << errors;
 }
 
+// A Pod as a v1.37 kubelet reports it (the real node of tests/k8s/node_chart_test.py): pod-level
+// status.resources and status.allocatedResources are PodStatus fields, not typos.
+TEST(KubernetesFields, PodStatusOfARecentKubeletIsAccepted) {
+  const auto s = loadOk(R"(apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: demo, uid: 0b4f}
+spec:
+  nodeName: n1
+  containers: [{name: app, image: app}]
+  workloadRef: {name: w}
+status:
+  phase: Running
+  podIP: 10.244.0.3
+  allocatedResources: {cpu: 10m, memory: 16Mi}
+  resources: {requests: {cpu: 10m}, limits: {memory: 64Mi}}
+  volumeHealth: []
+)");
+  ASSERT_EQ(s.workloads_size(), 1);
+  EXPECT_EQ(std::vector<std::string>(s.workloads(0).addresses().begin(),
+                                     s.workloads(0).addresses().end()),
+            std::vector<std::string>{"10.244.0.3"});
+}
+
 TEST(KubernetesFields, GatewayHostnameAddressesAreNotIps) {
   const auto s = loadOk(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""ctest k8s_node_chart: the kubelet of a real node runs ambit from the Helm chart.
+
+The steps are those of docs/kubernetes.md ("Install on Kubernetes"), as a user runs them on the
+test node (tests/k8s/cluster/node.py: kubelet, containerd, runc, CNI bridge, kube-proxy in
+nftables mode, CoreDNS): the images built from the project's binaries by
+scripts/build-images.sh and imported into the node's containerd; `helm install ambit
+deploy/helm/ambit` with the node's values file (and its cgroup2 mount, found in mountinfo) →
+ambit-control and the ambit-node DaemonSet Ready; the sample app (deploy/samples/kubernetes) in
+the ambient namespace `demo` → its pods enrolled by the agent (annotation
+ambient.istio.io/redirection); a client pod's requests to the Service reach both versions from
+the client's own address, and the node's ztunnel counts the connections as mutual_tls;
+`helm uninstall` → the chart's pods and objects go, pods talk directly again. Time to Ready and
+time to enrolled are printed. The node is torn down on success and failure alike and must leave
+nothing on the host (nor BPF pins or kube-proxy's nftables tables). Needs root and
+`scripts/setup-k8s.sh --node`; exits 77 (skipped, loudly) without them. Run under
+flock /tmp/ambit-e2e.lock.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+SETUP = os.path.join(REPO, "scripts", "setup-k8s.sh")
+sys.path.insert(0, os.path.join(HERE, "cluster"))
+sys.path.insert(0, HERE)
+import cluster as k8s  # noqa: E402
+import node as k8s_node  # noqa: E402
+import node_cleanup as cleanup  # noqa: E402
+import node_services  # noqa: E402
+from node_cluster_test import (host_leftovers, host_netns_and_veths, read_state,  # noqa: E402
+                               wait_for)
+
+BIN = os.environ.get("AMBIT_BIN_DIR", os.path.join(REPO, "build", "bin"))
+BINARIES = [os.path.join(BIN, b) for b in ("ambit-agent", "ambit-ztunnel", "ambit-control",
+                                           "ambit-waypoint", "ambit-sample-app")]
+CLIENT = "/usr/bin/curl"  # Debian's curl, made an image like ambit's binaries
+CHART = os.path.join(REPO, "deploy", "helm", "ambit")
+VALUES = os.path.join(HERE, "node_chart", "values-test-node.yaml")
+SAMPLES = os.path.join(REPO, "deploy", "samples", "kubernetes")
+SAMPLE_APP = os.path.join(SAMPLES, "sample-app.yaml")
+WAYPOINT = os.path.join(SAMPLES, "waypoint.yaml")
+POLICIES = os.path.join(SAMPLES, "policies.yaml")
+REDIRECTION = "ambient.istio.io/redirection"
+ZTUNNEL_METRICS = "http://127.0.0.1:15020/metrics"  # the node pod's host port
+
+
+def cgroup2_mount() -> str:
+    mounts = [m for m, fstype in cleanup.mountinfo() if fstype == "cgroup2"]
+    if not mounts:
+        raise AssertionError("no cgroup2 mount on this host")
+    return mounts[0]
+
+
+def json_values_lenient(text: str) -> list[dict]:
+    """The JSON objects in curl's output, skipping what curl printed between them (its
+    retry warnings and errors go to the same pod log)."""
+    decoder, values, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) >= 0:
+        try:
+            value, i = decoder.raw_decode(text, i)
+            values.append(value)
+        except ValueError:
+            i += 1
+    return values
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', series))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+class ChartOnRealNodeTest(unittest.TestCase):
+    node: k8s_node.NodeCluster
+    timings: dict[str, float] = {}
+    results: dict[str, float] = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.before = host_netns_and_veths()
+        cls.root = tempfile.mkdtemp(prefix="ambit-node-")
+        os.rmdir(cls.root)  # up wants to create it; the name stays ours while this runs
+        cls.node = k8s_node.NodeCluster(cls.root)
+        started = time.monotonic()
+        try:
+            cls.node.up(k8s.default_bin_dir(), owner_pid=os.getpid(),
+                        images=[*BINARIES, CLIENT])
+        except BaseException:
+            cls.node.down()
+            raise
+        cls.timings["node up (incl. images)"] = time.monotonic() - started
+
+    @classmethod
+    def tearDownClass(cls):
+        state = read_state(cls.root)
+        cls.node.down()
+        for what, seconds in cls.timings.items():
+            print(f"timing: {what}: {seconds:.1f} s", file=sys.stderr)
+        for what, value in cls.results.items():
+            print(f"result: {what}: {value:.0f}", file=sys.stderr)
+        left = host_leftovers(cls.root, state)
+        left += [f"nft table {t}" for t in node_services.kube_proxy_tables()]
+        if os.path.exists(k8s_node.BPF_PIN_DIR):
+            left.append(f"BPF pins {k8s_node.BPF_PIN_DIR}")
+        new = host_netns_and_veths() - cls.before
+        if left or new:
+            raise AssertionError(f"left on the host after down: {left + sorted(new)}")
+
+    # ----- what a user types ----------------------------------------------------------------
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return self.node.kubectl(*args, stdin=stdin)
+
+    def helm(self, *args: str) -> str:
+        result = subprocess.run([self.node.binary("helm"), f"--kubeconfig={self.node.kubeconfig}",
+                                 *args], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def get(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", *args, "-o", "json"))
+
+    def diagnose(self) -> str:
+        """What a user looks at when something is not Ready: pods, events, logs."""
+        out = []
+        for args in (("get", "pods", "-A", "-o", "wide"),
+                     ("get", "events", "-A", "--sort-by=.lastTimestamp"),
+                     ("-n", "ambit-system", "logs", "daemonset/ambit-node", "-c", "agent",
+                      "--tail=40"),
+                     ("-n", "ambit-system", "logs", "daemonset/ambit-node", "-c", "ztunnel",
+                      "--tail=40"),
+                     ("-n", "ambit-system", "logs", "deployment/ambit-control", "--tail=40"),
+                     ("-n", "demo", "logs", "deployment/waypoint", "--tail=40")):
+            try:
+                out.append(f"$ kubectl {' '.join(args)}\n{self.kubectl(*args)}")
+            except k8s.ClusterError as e:
+                out.append(f"$ kubectl {' '.join(args)}\n{e}")
+        return "\n".join(out)[-20000:]
+
+    def run_client(self, name: str, curl_args: list[str], service_account: str = "client",
+                   retry: bool = True) -> tuple[dict, str]:
+        """`kubectl run` a curl pod in demo; its pod object (finished) and its output."""
+        retries = ["--retry", "5", "--retry-connrefused", "--retry-all-errors"] if retry else []
+        self.kubectl("-n", "demo", "run", name, "--restart=Never",
+                     f"--image=localhost/curl:{k8s_node.image_tag()}",
+                     "--image-pull-policy=Never", "--overrides",
+                     json.dumps({"spec": {"serviceAccountName": service_account}}), "--",
+                     "-sS", "--max-time", "5", *retries, *curl_args)
+
+        def done():
+            pod = self.get("-n", "demo", "pod", name)
+            return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+
+        try:
+            pod = wait_for(done, f"client pod {name} to finish", 120)
+        except AssertionError as e:
+            self.fail(f"{e}\n$ kubectl -n demo logs {name} --tail=20\n"
+                      f"{self.kubectl('-n', 'demo', 'logs', name, '--tail=20')}\n"
+                      f"{self.diagnose()}")
+        return pod, self.kubectl("-n", "demo", "logs", name)
+
+    def answers_of(self, name: str, curl_args: list[str]) -> tuple[dict, list[dict]]:
+        """run_client that must succeed; the JSON answers of the sample app."""
+        pod, logs = self.run_client(name, curl_args)
+        self.assertEqual(pod["status"]["phase"], "Succeeded", logs[-3000:])
+        return pod, json_values_lenient(logs)
+
+    # ----- the test -------------------------------------------------------------------------
+
+    def test_chart_runs_on_the_node_and_meshes_an_ambient_namespace(self):
+        started = time.monotonic()
+        self.helm("install", "ambit", CHART, "--namespace", "ambit-system", "--create-namespace",
+                  "-f", VALUES, "--set", f"node.cgroupHostPath={cgroup2_mount()}",
+                  "--set", f"node.stateHostPath={self.root}/ambit-state")
+        try:
+            self.kubectl("-n", "ambit-system", "rollout", "status", "deployment/ambit-control",
+                         "--timeout=120s")
+            self.kubectl("-n", "ambit-system", "rollout", "status", "daemonset/ambit-node",
+                         "--timeout=120s")
+        except k8s.ClusterError as e:
+            self.fail(f"{e}\n{self.diagnose()}")
+        self.timings["helm install -> ambit-control and ambit-node Ready"] = (
+            time.monotonic() - started)
+
+        # The sample app in the ambient namespace: enrolled by the node agent.
+        applied = time.monotonic()
+        self.kubectl("apply", "-f", SAMPLE_APP)
+        seen_running: dict[str, float] = {}
+
+        def enrolled():
+            pods = self.get("-n", "demo", "pods", "-l", "app=my-app")["items"]
+            now = time.monotonic()
+            for p in pods:
+                if p["status"].get("podIP"):
+                    seen_running.setdefault(p["metadata"]["name"], now)
+            annotated = [p for p in pods
+                         if p["metadata"].get("annotations", {}).get(REDIRECTION) == "enabled"]
+            return pods if len(pods) == 2 and len(annotated) == 2 else None
+
+        try:
+            pods = wait_for(enrolled, "both my-app pods enrolled", 90, interval=0.1)
+        except AssertionError as e:
+            self.fail(f"{e}\n{self.diagnose()}")
+        enrolled_at = time.monotonic()
+        self.timings["apply sample app -> both pods enrolled"] = enrolled_at - applied
+        self.timings["pod IP seen -> enrolled (slowest pod, polled ~0.1 s + kubectl)"] = max(
+            enrolled_at - t for t in seen_running.values())
+        for deployment in ("my-app-v1", "my-app-v2"):
+            self.kubectl("-n", "demo", "rollout", "status", f"deployment/{deployment}",
+                         "--timeout=60s")
+
+        # A client pod: its requests go through the ztunnel (the Service by its DNS name). One
+        # connection per request, 4 per second: the first ones race the pod's enrollment (the
+        # agent learns of a pod from the API and captures it ~0.5 s after its first process
+        # started), the rest must be meshed. Meshed ones are counted by the destination's
+        # ztunnel as mutual_tls from workload `client`; the others bypassed the mesh.
+        requests = 20
+        label = dict(connection_security_policy="mutual_tls", source_workload="client",
+                     destination_service_name="my-app", reporter="destination")
+        before = metric_sum(self.ztunnel_metrics(), "istio_tcp_connections_opened_total", **label)
+        client, answers = self.answers_of(
+            "client", ["--rate", "4/s", "-H", "Connection: close", *["http://my-app/"] * requests])
+        self.assertEqual(len(answers), requests, answers)
+        client_ip = client["status"]["podIP"]
+        names = {p["metadata"]["name"] for p in pods}
+        for answer in answers:
+            self.assertIn(answer["pod"], names)
+            # Meshed: delivered by the destination's ztunnel from the client's own address.
+            self.assertEqual(answer["peer"].rsplit(":", 1)[0], client_ip, answer)
+        self.assertEqual({a["version"] for a in answers}, {"v1", "v2"},
+                         "requests reach both versions")
+
+        def meshed():
+            opened = metric_sum(self.ztunnel_metrics(), "istio_tcp_connections_opened_total",
+                                **label) - before
+            return opened if opened > 0 else None
+
+        try:
+            opened = wait_for(meshed, "mutual_tls connections in the ztunnel's metrics", 20)
+        except AssertionError as e:
+            self.fail(f"{e}\n{self.ztunnel_metrics()[-6000:]}")
+        self.results["client requests meshed (mutual_tls at the destination)"] = opened
+        self.results["client requests that bypassed the mesh (pod-startup race)"] = (
+            requests - opened)
+
+        self.l4_policy_refuses_other_identities()
+        self.waypoint_splits_80_20()
+        self.l7_policy_denies_admin()
+
+        # Uninstall: the chart's objects go and the pods talk directly again.
+        started = time.monotonic()
+        self.helm("uninstall", "ambit", "--namespace", "ambit-system", "--wait",
+                  "--timeout=120s")
+        wait_for(lambda: not self.get("-n", "ambit-system", "pods")["items"],
+                 "the chart's pods to go", 120)
+        self.timings["helm uninstall -> pods gone"] = time.monotonic() - started
+        _, answers = self.answers_of("client-direct", ["http://my-app/"] * 4)
+        self.assertEqual(len(answers), 4, answers)
+        # The agent saw its DaemonSet gone at SIGTERM and removed the node's capture: no pins
+        # (and with them no programs attached to the kubepods cgroups).
+        pins = sorted(os.listdir(k8s_node.BPF_PIN_DIR)) if os.path.isdir(
+            k8s_node.BPF_PIN_DIR) else []
+        self.assertEqual(pins, [], f"helm uninstall left pins in {k8s_node.BPF_PIN_DIR}")
+
+    def l4_policy_refuses_other_identities(self):
+        """AuthorizationPolicy ALLOW principals (client, waypoint) on my-app, at its ztunnel."""
+        self.kubectl("apply", "-f", POLICIES)
+        pod, logs = self.run_client("intruder", ["--rate", "4/s", "-H", "Connection: close",
+                                                 *["http://my-app/"] * 8],
+                                    service_account="default", retry=False)
+        self.assertEqual(pod["status"]["phase"], "Failed", logs)
+        self.assertEqual(json_values_lenient(logs), [], logs)
+        _, answers = self.answers_of("allowed", ["http://my-app/"] * 4)
+        self.assertEqual(len(answers), 4)
+
+    def waypoint_splits_80_20(self):
+        """The namespace waypoint ambit-control deploys for a Gateway, the seed VirtualService."""
+        started = time.monotonic()
+        self.kubectl("apply", "-f", WAYPOINT)
+        self.kubectl("-n", "demo", "label", "service", "my-app",
+                     "istio.io/use-waypoint=waypoint")
+        wait_for(lambda: self.get("-n", "demo", "deployments")["items"] and any(
+            d["metadata"]["name"] == "waypoint"
+            for d in self.get("-n", "demo", "deployments")["items"]),
+            "ambit-control to create the waypoint Deployment", 60)
+        try:
+            self.kubectl("-n", "demo", "rollout", "status", "deployment/waypoint",
+                         "--timeout=90s")
+        except k8s.ClusterError as e:
+            self.fail(f"{e}\n{self.diagnose()}")
+        self.timings["Gateway applied -> waypoint Ready"] = time.monotonic() - started
+        # A 1 s warm-up request on its own connection while the client pod is being enrolled
+        # (the app's /delay/1000), then 2,000 on one keep-alive connection, counted.
+        total = 2000
+        started = time.monotonic()
+        _, answers = self.answers_of("canary", [
+            "-H", "Connection: close", "http://my-app/delay/1000", "--next",
+            "-sS", "--max-time", "3", *["http://my-app/"] * total])
+        self.timings["2,000 requests through the waypoint"] = time.monotonic() - started
+        counted = answers[-total:]
+        self.assertEqual(len(counted), total)
+        v1 = sum(1 for a in counted if a["version"] == "v1")
+        self.results["waypoint split: v1 of 2,000"] = v1
+        self.assertLessEqual(abs(v1 / total - 0.80), 0.03, f"v1 {v1} of {total}")
+
+    def l7_policy_denies_admin(self):
+        _, logs = self.run_client("admin", [
+            "-o", "/dev/null", "-w", "%{http_code}\n", "-H", "Connection: close",
+            "http://my-app/delay/1000", "--next", "-sS", "-o", "/dev/null", "-w",
+            "%{http_code}\n", "http://my-app/admin", "-o", "/dev/null", "http://my-app/"])
+        self.assertEqual(logs.split()[-2:], ["403", "200"], logs)
+
+    def ztunnel_metrics(self) -> str:
+        with urllib.request.urlopen(ZTUNNEL_METRICS, timeout=5) as r:
+            return r.read().decode()
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("SKIPPED LOUDLY: a real node needs root (cgroups, mounts, a bridge)",
+              file=sys.stderr)
+        return 77
+    check = subprocess.run([SETUP, "--check", "--all"], capture_output=True, text=True,
+                           check=False)
+    if check.returncode != 0:
+        print(f"SKIPPED LOUDLY: the node's components are not built.\n{check.stderr.strip()}",
+              file=sys.stderr)
+        return 77
+    for binary in (*BINARIES, CLIENT):
+        if not os.access(binary, os.X_OK):
+            print(f"SKIPPED LOUDLY: no executable {binary} (build ambit; apt-get install curl)",
+                  file=sys.stderr)
+            return 77
+    result = unittest.main(module="__main__", exit=False, verbosity=2).result
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
