@@ -42,7 +42,16 @@ int64_t unixSeconds(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 ControlMetrics::ControlMetrics(prometheus::Registry& registry)
-    : health_(registry),
+    : config_info_(prometheus::BuildGauge()
+                       .Name("ambit_config_info")
+                       .Help("The configuration version in force (1)")
+                       .Register(registry)),
+      config_applied_(counter(registry, "ambit_config_applied_total",
+                              "Configuration versions applied (pushed to the discovery store)")),
+      config_rejected_(counter(registry, "ambit_config_rejected_total",
+                               "Object versions rejected; the last good one stays")),
+      config_applied_at_(gauge(registry, "ambit_config_last_applied_timestamp_seconds",
+                               "When the configuration in force was applied, Unix seconds")),
       csr_count_(counter(registry, "citadel_server_csr_count",
                          "The number of CSRs received by the CertificateService")),
       issued_(counter(registry, "citadel_server_success_cert_issuance_count",
@@ -116,7 +125,12 @@ void ControlMetrics::refresh(std::chrono::system_clock::time_point now) {
 }
 
 void ControlMetrics::configPushed(uint64_t version, std::chrono::system_clock::time_point now) {
-  health_.configApplied(std::to_string(version), now);
+  std::lock_guard lock(mu_);
+  if (config_version_) config_info_.Remove(config_version_);
+  config_version_ = &config_info_.Add({{"version", std::to_string(version)}});
+  config_version_->Set(1);
+  config_applied_.Increment();
+  config_applied_at_.Set(static_cast<double>(unixSeconds(now)));
 }
 
 void ControlMetrics::writeFailed(std::string_view kind) {

@@ -13,7 +13,8 @@
 //       bad_request, unavailable (could not check now), signer_failure
 //   citadel_server_root_cert_expiry_timestamp      gauge    Unix time the root expires
 //   citadel_server_root_cert_expiry_seconds        gauge    seconds until then (at the scrape)
-// Configuration (admin::HealthMetrics, the same families as every other daemon):
+// Configuration (the same families as admin::HealthMetrics in the other daemons; not that class
+// itself, whose discovery-client and hand-off gauges would read 0 here and trip their alerts):
 //   ambit_config_info{version}                     the discovery store's system version served
 //   ambit_config_applied_total, ambit_config_last_applied_timestamp_seconds   per push
 //   ambit_config_rejected_total                    object versions rejected (the per-kind
@@ -30,10 +31,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <string_view>
 
-#include "common/admin/health_metrics.h"
 #include "common/identity/ca_service.h"
 #include "common/status.h"
 
@@ -56,12 +57,15 @@ class ControlMetrics {
   // A push made the discovery store's content `version`.
   void configPushed(uint64_t version,
                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
-  void objectRejected() { health_.configRejected(); }
+  void objectRejected() { config_rejected_.Increment(); }
   // A write to the Kubernetes API failed (root certificate ConfigMap, waypoint objects, Event).
   void writeFailed(std::string_view kind);
 
  private:
-  admin::HealthMetrics health_;
+  prometheus::Family<prometheus::Gauge>& config_info_;
+  prometheus::Counter& config_applied_;
+  prometheus::Counter& config_rejected_;
+  prometheus::Gauge& config_applied_at_;
   prometheus::Counter& csr_count_;
   prometheus::Counter& issued_;
   prometheus::Counter& authn_failures_;
@@ -72,6 +76,8 @@ class ControlMetrics {
   prometheus::Gauge& root_expiry_seconds_;
   prometheus::Family<prometheus::Counter>& write_errors_;
   std::atomic<int64_t> root_not_after_{0};  // Unix seconds; 0: not known yet
+  std::mutex mu_;
+  prometheus::Gauge* config_version_ = nullptr;  // guarded by mu_
 };
 
 }  // namespace ambit::control

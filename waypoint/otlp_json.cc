@@ -49,8 +49,8 @@ json spanJson(const Span& s) {
          {"kind", s.kind == SpanKind::kClient ? kSpanKindClient : kSpanKindServer},
          {"startTimeUnixNano", unixNanos(s.start)},
          {"endTimeUnixNano",
-          unixNanos(s.start + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                  duration))},
+          unixNanos(s.start +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(duration))},
          {"attributes", std::move(attributes)}};
   if (!s.parent_id.empty()) j["parentSpanId"] = s.parent_id;
   j["status"] = s.error ? json{{"code", kStatusError}, {"message", s.status_message}}
@@ -76,7 +76,7 @@ std::string otlpJson(const std::vector<Span>& spans, const TraceResource& resour
   json body{{"resourceSpans",
              json::array({{{"resource", {{"attributes", std::move(attributes)}}},
                            {"scopeSpans", json::array({{{"scope", std::move(scope)},
-                                                         {"spans", std::move(out_spans)}}})}}})}};
+                                                        {"spans", std::move(out_spans)}}})}}})}};
   return body.dump();
 }
 

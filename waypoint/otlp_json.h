@@ -22,9 +22,9 @@ namespace ambit::waypoint {
 
 // The resource the spans come from (OpenTelemetry semantic conventions).
 struct TraceResource {
-  std::string service_name;     // service.name, e.g. "waypoint.default"
-  std::string service_version;  // service.version (ambit's version)
-  std::string namespace_name;   // k8s.namespace.name
+  std::string service_name;                  // service.name, e.g. "waypoint.default"
+  std::string service_version;               // service.version (ambit's version)
+  std::string namespace_name;                // k8s.namespace.name
   std::map<std::string, std::string> extra;  // further string attributes
 };
 

@@ -116,9 +116,8 @@ struct SpanExporter::State : std::enable_shared_from_this<State> {
 asio::awaitable<Status> SpanExporter::State::post(std::string body) {
   boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(executor);
-  auto endpoints =
-      co_await resolver.async_resolve(collector.host, std::to_string(collector.port),
-                                      asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(collector.host, std::to_string(collector.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return Error{ec.value(), fmt::format("resolve {}: {}", collector.host, ec.message())};
   asio::ip::tcp::socket socket(executor);
   co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
@@ -165,8 +164,8 @@ asio::awaitable<void> SpanExporter::State::run() {
 SpanExporter::SpanExporter(asio::any_io_executor executor, TraceCollector collector,
                            TraceResource resource, std::chrono::milliseconds flush_interval,
                            size_t max_batch)
-    : state_(std::make_shared<State>(std::move(executor), std::move(collector),
-                                     std::move(resource), flush_interval, max_batch)) {
+    : state_(std::make_shared<State>(std::move(executor), std::move(collector), std::move(resource),
+                                     flush_interval, max_batch)) {
   spawn(state_->executor, state_->run(), "span exporter");
 }
 

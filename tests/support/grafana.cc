@@ -7,7 +7,6 @@
 #include <set>
 #include <sstream>
 
-
 namespace ambit::test {
 namespace {
 
@@ -37,7 +36,8 @@ std::set<std::string> variablesUsed(const std::string& text) {
 
 // label_values(<selector>, <label>) -> {selector, label}.
 std::optional<std::pair<std::string, std::string>> parseLabelValues(const std::string& q) {
-  static const std::regex re(R"(^\s*label_values\(\s*(.+)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$)");
+  static const std::regex re(
+      R"(^\s*label_values\(\s*(.+)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$)");
   std::smatch m;
   if (!std::regex_match(q, m, re)) return std::nullopt;
   return std::pair{m[1].str(), m[2].str()};
@@ -65,7 +65,8 @@ void checkPanel(const json& p, std::set<int>& ids, std::vector<std::string>& pro
   } else if (!ids.insert(p["id"].get<int>()).second) {
     problems.push_back(where + ": id " + std::to_string(p["id"].get<int>()) + " used twice");
   }
-  if (!p.contains("gridPos") || !p["gridPos"].is_object()) problems.push_back(where + ": no gridPos");
+  if (!p.contains("gridPos") || !p["gridPos"].is_object())
+    problems.push_back(where + ": no gridPos");
   if (title.empty()) problems.push_back("panel " + p.value("id", json(0)).dump() + ": no title");
   if (p.value("type", "") == "row") return;
   if (!usesPromDatasource(p)) problems.push_back(where + ": datasource is not ${DS_PROMETHEUS}");
@@ -107,8 +108,8 @@ std::vector<std::string> dashboardProblems(const json& d) {
   if (d.value("uid", "").empty()) problems.push_back("no uid");
   std::set<std::string> defined = kBuiltins;
   bool datasource_variable = false;
-  const json vars = d.contains("templating") ? d["templating"].value("list", json::array())
-                                             : json::array();
+  const json vars =
+      d.contains("templating") ? d["templating"].value("list", json::array()) : json::array();
   for (const auto& v : vars) {
     const std::string name = v.value("name", "");
     if (v.value("type", "") == "datasource") {
@@ -131,8 +132,9 @@ std::vector<std::string> dashboardProblems(const json& d) {
   if (!datasource_variable) {
     problems.push_back("no datasource variable DS_PROMETHEUS (type datasource, query prometheus)");
   }
-  std::vector<const json*> panels;
-  collectPanels(d.value("panels", json::array()), panels);
+  const json all_panels = d.value("panels", json::array());
+  std::vector<const json*> panels;  // into all_panels
+  collectPanels(all_panels, panels);
   if (panels.empty()) problems.push_back("no panels");
   std::set<int> ids;
   for (const json* p : panels) {
@@ -180,7 +182,8 @@ Result<Dashboard> loadDashboard(const std::filesystem::path& file) {
 std::string substituteVariables(std::string expr, const std::map<std::string, std::string>& values,
                                 std::string_view interval) {
   auto replaceAll = [&expr](const std::string& from, std::string_view to) {
-    for (size_t at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size())) {
+    for (size_t at = expr.find(from); at != std::string::npos;
+         at = expr.find(from, at + to.size())) {
       expr.replace(at, from.size(), to);
     }
   };

@@ -1,7 +1,6 @@
 #include "tests/e2e/observability/collectors.h"
 
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,8 +40,8 @@ std::optional<std::string> httpInNetns(const std::string& netns, const std::stri
     static int counter = 0;
     body_file = fmt::format("/tmp/ambit-obs-e2e-body-{}-{}", ::getpid(), ++counter);
     std::ofstream(body_file) << post_json;
-    c.argv.insert(c.argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
-                                 "@" + body_file});
+    c.argv.insert(c.argv.end(),
+                  {"-H", "Content-Type: application/json", "--data-binary", "@" + body_file});
   }
   auto out = test::run(c, std::chrono::seconds(15));
   if (!body_file.empty()) std::remove(body_file.c_str());
@@ -69,8 +68,7 @@ Status LabPrometheus::start(const std::string& netns, uint16_t port,
   test::Command c;
   c.netns = netns;
   c.log_file = (dir_->path() / "prometheus.log").string();
-  c.argv = {"/usr/bin/prometheus",
-            "--config.file=" + (dir_->path() / "prometheus.yml").string(),
+  c.argv = {"/usr/bin/prometheus", "--config.file=" + (dir_->path() / "prometheus.yml").string(),
             "--storage.tsdb.path=" + (dir_->path() / "data").string(),
             "--web.listen-address=" + address(port)};
   AMBIT_TRY(process_.start(c));
@@ -99,8 +97,8 @@ bool LabPrometheus::waitTargetsUp(std::chrono::seconds timeout, std::string& why
 }
 
 Result<json> LabPrometheus::query(const std::string& promql) {
-  auto body = httpInNetns(netns_, "http://" + address(port_) + "/api/v1/query?query=" +
-                                      urlEncode(promql));
+  auto body =
+      httpInNetns(netns_, "http://" + address(port_) + "/api/v1/query?query=" + urlEncode(promql));
   if (!body) {
     // --fail hides Prometheus's 400 body: ask again without it for the error text.
     test::Command c;
@@ -159,7 +157,8 @@ Status LabJaeger::start(const std::string& binary, const std::string& netns,
 }
 
 json LabJaeger::trace(const std::string& trace_id) {
-  auto body = httpInNetns(netns_, "http://" + address(ports_.query_http) + "/api/traces/" + trace_id);
+  auto body =
+      httpInNetns(netns_, "http://" + address(ports_.query_http) + "/api/traces/" + trace_id);
   if (!body) return nullptr;
   json j = json::parse(*body, nullptr, false);
   if (j.is_discarded() || !j.contains("data") || j["data"].empty()) return nullptr;

@@ -85,11 +85,11 @@ class ObservabilityE2eTest : public test::WaypointLabTest {
       const std::string logs = lab_->runDir() + "/logs/";
       zipkin_jaeger_ = std::make_unique<LabJaeger>();
       otlp_jaeger_ = std::make_unique<LabJaeger>();
-      jaeger_started_ = zipkin_jaeger_->start(*jaeger_binary_, netns, kZipkinJaeger,
-                                              logs + "jaeger-zipkin.log");
+      jaeger_started_ =
+          zipkin_jaeger_->start(*jaeger_binary_, netns, kZipkinJaeger, logs + "jaeger-zipkin.log");
       if (jaeger_started_) {
-        jaeger_started_ = otlp_jaeger_->start(*jaeger_binary_, netns, kOtlpJaeger,
-                                              logs + "jaeger-otlp.log");
+        jaeger_started_ =
+            otlp_jaeger_->start(*jaeger_binary_, netns, kOtlpJaeger, logs + "jaeger-otlp.log");
       }
     }
   }
@@ -106,8 +106,16 @@ class ObservabilityE2eTest : public test::WaypointLabTest {
   test::Subprocess inPod(const std::string& pod, const std::string& script) {
     test::Subprocess p;
     test::Command c;
-    c.argv = {test::binary("ambitctl"), "lab", "exec", "--name", lab_->name(), pod, "--",
-              "sh", "-c", script};
+    c.argv = {test::binary("ambitctl"),
+              "lab",
+              "exec",
+              "--name",
+              lab_->name(),
+              pod,
+              "--",
+              "sh",
+              "-c",
+              script};
     EXPECT_TRUE(p.start(c));
     return p;
   }
@@ -164,8 +172,9 @@ TEST_F(ObservabilityE2eTest, EveryDashboardPanelAndKialiQueryReturnsDataFromARea
   test::Subprocess relay;
   test::Command rc;
   rc.netns = netns("node2");
-  rc.argv = {"python3", std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/observability/tcp_relay.py",
-             "172.30.0.12", std::to_string(kRelayPort), "127.0.0.1", "15030"};
+  rc.argv = {"python3",     std::string(AMBIT_SOURCE_DIR) + "/tests/e2e/observability/tcp_relay.py",
+             "172.30.0.12", std::to_string(kRelayPort),
+             "127.0.0.1",   "15030"};
   ASSERT_TRUE(relay.start(rc));
   LabPrometheus prometheus;
   const std::string waypoint = lab_->podIp("waypoint");
@@ -231,8 +240,8 @@ json spanById(const json& trace, const std::string& span_id) {
 
 std::string tag(const json& span, const std::string& key) {
   for (const auto& t : span["tags"]) {
-    if (t.value("key", "") == key) return t["value"].is_string() ? t["value"].get<std::string>()
-                                                                   : t["value"].dump();
+    if (t.value("key", "") == key)
+      return t["value"].is_string() ? t["value"].get<std::string>() : t["value"].dump();
   }
   return "";
 }
@@ -267,23 +276,23 @@ TEST_F(ObservabilityE2eTest, ATracedRequestReadsBackFromJaegerOverZipkinAndOtlpW
                               {"duration", 50000},
                               {"localEndpoint", {{"serviceName", "client"}}}}});
   ASSERT_TRUE(zipkin_jaeger_->postZipkin(zipkin.dump()));
-  json otlp = {{"resourceSpans",
-                {{{"resource",
-                   {{"attributes",
-                     {{{"key", "service.name"}, {"value", {{"stringValue", "client"}}}}}}}},
-                  {"scopeSpans",
-                   {{{"spans",
-                      {{{"traceId", trace_id},
-                        {"spanId", caller},
-                        {"name", "GET /traced"},
-                        {"kind", 3},
-                        {"startTimeUnixNano", std::to_string(start * 1000)},
-                        {"endTimeUnixNano", std::to_string((start + 50000) * 1000)}}}}}}}}}}};
+  json otlp = {
+      {"resourceSpans",
+       {{{"resource",
+          {{"attributes", {{{"key", "service.name"}, {"value", {{"stringValue", "client"}}}}}}}},
+         {"scopeSpans",
+          {{{"spans",
+             {{{"traceId", trace_id},
+               {"spanId", caller},
+               {"name", "GET /traced"},
+               {"kind", 3},
+               {"startTimeUnixNano", std::to_string(start * 1000)},
+               {"endTimeUnixNano", std::to_string((start + 50000) * 1000)}}}}}}}}}}};
   ASSERT_TRUE(otlp_jaeger_->postOtlp(otlp.dump()));
 
   CommandOutput out = lab_->exec(
-      "client", {"curl", "-s", "-m", "5", "-H", "traceparent: 00-" + trace_id + "-" + caller + "-01",
-                 "http://10.96.0.10/traced"});
+      "client", {"curl", "-s", "-m", "5", "-H",
+                 "traceparent: 00-" + trace_id + "-" + caller + "-01", "http://10.96.0.10/traced"});
   json app = json::parse(out.out, nullptr, false);
   ASSERT_TRUE(app.is_object()) << out.out << out.err;
   const std::string seen = app["headers"].value("traceparent", "");
@@ -333,7 +342,8 @@ TEST_F(ObservabilityE2eTest, ATracedRequestReadsBackFromJaegerOverZipkinAndOtlpW
   const json server = spanById(otlp_trace, parentOf(spanById(otlp_trace, app_parent)));
   bool has_namespace = false;
   for (const auto& t : otlp_trace["processes"][server.value("processID", "")]["tags"]) {
-    has_namespace |= t.value("key", "") == "k8s.namespace.name" && t.value("value", "") == "default";
+    has_namespace |=
+        t.value("key", "") == "k8s.namespace.name" && t.value("value", "") == "default";
   }
   EXPECT_TRUE(has_namespace) << otlp_trace["processes"].dump();
 }

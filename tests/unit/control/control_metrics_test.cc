@@ -67,8 +67,7 @@ TEST_F(ControlMetricsTest, RootExpiryIsTheRootsNotAfterAndTheSecondsLeftFollowTh
       << text;
   metrics_.refresh(issued + std::chrono::hours(24));
   text = scrape();
-  EXPECT_EQ(test::metricValue(text, "citadel_server_root_cert_expiry_seconds"),
-            364.0 * 24 * 3600);
+  EXPECT_EQ(test::metricValue(text, "citadel_server_root_cert_expiry_seconds"), 364.0 * 24 * 3600);
 }
 
 TEST_F(ControlMetricsTest, ABundleThatIsNotPemIsAnErrorAndChangesNothing) {
@@ -92,6 +91,8 @@ TEST_F(ControlMetricsTest, PushesSetTheConfigVersionAndFailedWritesCountByKind) 
   EXPECT_EQ(test::metricValue(text, "ambit_config_applied_total"), 2.0);
   EXPECT_EQ(test::metricValue(text, "ambit_config_last_applied_timestamp_seconds"), 1796400003.0);
   EXPECT_EQ(test::metricValue(text, "ambit_config_rejected_total"), 1.0);
+  // ambit-control is no discovery client: no ambit_xds_connected reading 0 to trip an alert.
+  EXPECT_FALSE(test::metricValue(text, "ambit_xds_connected"));
   EXPECT_EQ(test::metricValue(text, "ambit_control_write_errors_total", {{"kind", "ConfigMap"}}),
             2.0);
   EXPECT_EQ(test::metricValue(text, "ambit_control_write_errors_total", {{"kind", "Event"}}), 1.0);

@@ -2,13 +2,12 @@
 // a PromQL expr in every target, the ${DS_PROMETHEUS} datasource variable everywhere, every
 // $variable defined), and every expression accepted by promtool. The e2e test
 // (tests/e2e/observability) evaluates the same expressions against a lab.
-#include "tests/support/grafana.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
 
+#include "tests/support/grafana.h"
 #include "tests/support/requirements.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -91,10 +90,10 @@ TEST(Dashboards, TheCheckFindsEachKindOfMistake) {
 }
 
 TEST(Dashboards, VariablesAndGrafanaIntervalsAreSubstituted) {
-  EXPECT_EQ(substituteVariables(
-                "rate(x{a=\"$ns\",b=\"${ns_long}\",c=\"[[ns]]\"}[$__rate_interval])",
-                {{"ns", "default"}, {"ns_long", "other"}}, "1m"),
-            "rate(x{a=\"default\",b=\"other\",c=\"default\"}[1m])");
+  EXPECT_EQ(
+      substituteVariables("rate(x{a=\"$ns\",b=\"${ns_long}\",c=\"[[ns]]\"}[$__rate_interval])",
+                          {{"ns", "default"}, {"ns_long", "other"}}, "1m"),
+      "rate(x{a=\"default\",b=\"other\",c=\"default\"}[1m])");
 }
 
 // Every panel expression, variables filled in, is valid PromQL for promtool (as a recording
@@ -113,13 +112,14 @@ TEST(Dashboards, EveryPanelExpressionIsValidPromQl) {
     for (const auto& v : d->variables) values[v.name] = "value";
     for (const auto& q : d->queries) {
       json expr = substituteVariables(q.expr, values, "1m");
-      rules << "  - record: panel_" << q.panel_id << "_" << q.ref_id << "\n    expr: " << expr.dump()
-            << "\n";
+      rules << "  - record: panel_" << q.panel_id << "_" << q.ref_id
+            << "\n    expr: " << expr.dump() << "\n";
       ++count;
     }
   }
   rules.close();
-  CommandOutput out = run({"/usr/bin/promtool", "check", "rules", (dir.path() / "rules.yml").string()});
+  CommandOutput out =
+      run({"/usr/bin/promtool", "check", "rules", (dir.path() / "rules.yml").string()});
   EXPECT_EQ(out.exit_code, 0) << out.out << out.err;
   EXPECT_GE(count, 40u);
 }

@@ -53,8 +53,8 @@ TEST(OtlpJson, OneResourceOneScopeWithTheWaypointsResourceAttributes) {
 }
 
 TEST(OtlpJson, IdsAreHexTimesAreNanosecondStringsKindIsTheEnumNumber) {
-  json span = json::parse(otlpJson({serverSpan()}, {.service_name = "w"}))["resourceSpans"][0]
-                                  ["scopeSpans"][0]["spans"][0];
+  json span = json::parse(otlpJson(
+      {serverSpan()}, {.service_name = "w"}))["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
   // OTLP/JSON: trace and span ids are hex, not the base64 of the protobuf JSON mapping.
   EXPECT_EQ(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(span["spanId"], "a1b2c3d4e5f60718");
@@ -64,7 +64,7 @@ TEST(OtlpJson, IdsAreHexTimesAreNanosecondStringsKindIsTheEnumNumber) {
   ASSERT_TRUE(span["startTimeUnixNano"].is_string());
   EXPECT_EQ(span["startTimeUnixNano"], "1796421942123456000");
   EXPECT_EQ(span["endTimeUnixNano"], "1796421942124956000");
-  EXPECT_EQ(span["kind"], 2);  // SPAN_KIND_SERVER
+  EXPECT_EQ(span["kind"], 2);                      // SPAN_KIND_SERVER
   EXPECT_EQ(span["status"], json({{"code", 0}}));  // STATUS_CODE_UNSET
   EXPECT_EQ(attribute(span["attributes"], "http.method"), json({{"stringValue", "GET"}}));
   // Integer attributes: intValue, itself a decimal string (int64).
@@ -79,9 +79,9 @@ TEST(OtlpJson, ClientSpanErrorStatusAndRemotePeer) {
   s.remote_ip = "10.244.2.11";
   s.remote_port = 8080;
   s.tags["http.status_code"] = "503";
-  json span = json::parse(otlpJson({s}, {.service_name = "w"}))["resourceSpans"][0]["scopeSpans"]
-                                                                  [0]["spans"][0];
-  EXPECT_EQ(span["kind"], 3);  // SPAN_KIND_CLIENT
+  json span = json::parse(
+      otlpJson({s}, {.service_name = "w"}))["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+  EXPECT_EQ(span["kind"], 3);                                                  // SPAN_KIND_CLIENT
   EXPECT_EQ(span["status"], json({{"code", 2}, {"message", "HTTP 503 UF"}}));  // ERROR
   EXPECT_EQ(attribute(span["attributes"], "server.address"),
             json({{"stringValue", "10.244.2.11"}}));
@@ -93,8 +93,8 @@ TEST(OtlpJson, RootSpanHasNoParentAndAZeroDurationStillEndsAfterItStarts) {
   s.parent_id.clear();
   s.duration = 0us;
   s.tags["http.status_code"] = "not-a-number";
-  json span = json::parse(otlpJson({s}, {.service_name = "w"}))["resourceSpans"][0]["scopeSpans"]
-                                                                  [0]["spans"][0];
+  json span = json::parse(
+      otlpJson({s}, {.service_name = "w"}))["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
   EXPECT_FALSE(span.contains("parentSpanId")) << span;
   EXPECT_EQ(span["endTimeUnixNano"], "1796421942123457000");
   // A value that is not an integer stays a string rather than becoming a wrong number.
