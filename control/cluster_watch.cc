@@ -137,7 +137,10 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
       result.outcome == config::UpsertOutcome::kPending) {
     const bool rejected = result.outcome == config::UpsertOutcome::kRejected;
     const std::string note = errorsText(result.errors);
-    if (rejected) rejected_total_.Add({{"kind", type.kind}}).Increment();
+    if (rejected) {
+      rejected_total_.Add({{"kind", type.kind}}).Increment();
+      if (options_.health) options_.health->objectRejected();
+    }
     if (!rejected) pending_[result.object] = note;  // reported here, not again by reportPending
     logWarn("{} {}: {}", result.object,
             rejected ? "rejected (its last good version stays)" : "waiting for what it references",
@@ -150,7 +153,10 @@ void ClusterWatch::onUpsert(const kube::ResourceType& type, const json& object) 
         [this, regarding = std::move(regarding), rejected, note]() -> boost::asio::awaitable<void> {
           auto st = co_await events_.record(regarding, "Warning",
                                             rejected ? "InvalidConfiguration" : "Pending", note);
-          if (!st) logWarn("cannot record an Event: {}", st.message());
+          if (!st) {
+            logWarn("cannot record an Event: {}", st.message());
+            writeFailed("Event");
+          }
         },
         "record event");
   } else if (result.outcome == config::UpsertOutcome::kApplied && !uid.empty()) {
@@ -225,7 +231,10 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
           api_.executor(),
           [this, gateway = std::move(gateway), key]() -> boost::asio::awaitable<void> {
             auto st = co_await deployer_.apply(gateway);
-            if (!st) logWarn("waypoint {}: {}", key, st.message());
+            if (!st) {
+              logWarn("waypoint {}: {}", key, st.message());
+              writeFailed("Waypoint");
+            }
           },
           "deploy waypoint");
     } else if (had) {
@@ -234,7 +243,10 @@ void ClusterWatch::sideEffects(const kube::ResourceType& type, const json& objec
           api_.executor(),
           [this, ns, name]() -> boost::asio::awaitable<void> {
             auto st = co_await deployer_.remove(ns, name);
-            if (!st) logWarn("waypoint {}/{}: {}", ns, name, st.message());
+            if (!st) {
+              logWarn("waypoint {}/{}: {}", ns, name, st.message());
+              writeFailed("Waypoint");
+            }
           },
           "remove waypoint");
     }
@@ -254,6 +266,7 @@ void ClusterWatch::publishRootCert(const std::string& ns) {
       [this, cm = std::move(cm), ns]() -> boost::asio::awaitable<void> {
         auto wrote = co_await ensureObject(api_, rootCertConfigMaps(), cm);
         if (wrote) co_return;
+        writeFailed("ConfigMap");
         logWarn("cannot publish the root certificate in namespace {} (retrying in {} s): {}", ns,
                 kRootCertRetry.count(), wrote.error().message);
         boost::asio::steady_timer retry(api_.executor(), kRootCertRetry);
@@ -317,7 +330,10 @@ void ClusterWatch::reportPending() {
         api_.executor(),
         [this, regarding = std::move(regarding), note]() -> boost::asio::awaitable<void> {
           auto st = co_await events_.record(regarding, "Warning", "Pending", note);
-          if (!st) logWarn("cannot record an Event: {}", st.message());
+          if (!st) {
+            logWarn("cannot record an Event: {}", st.message());
+            writeFailed("Event");
+          }
         },
         "record event");
   }
@@ -348,6 +364,7 @@ void ClusterWatch::push() {
   }
   pushes_.Increment();
   push_resources_.Increment(static_cast<double>(count));
+  if (options_.health) options_.health->configPushed(store_->systemVersion());
 }
 
 void ClusterWatch::checkReady() {

@@ -30,6 +30,7 @@
 #include "common/discovery/resource_store.h"
 #include "common/kube/reflector.h"
 #include "control/caller_auth.h"
+#include "control/control_metrics.h"
 #include "control/kube_writes.h"
 #include "control/node_identities.h"
 #include "control/waypoint_deployer.h"
@@ -42,6 +43,9 @@ struct ClusterWatchOptions {
   std::string root_cert_pem;  // published in every namespace
   std::chrono::milliseconds push_debounce{10};
   kube::ReflectorOptions reflector;
+  // Optional: told of each push (the store's version), each rejected object and each failed
+  // Kubernetes write. Must outlive the ClusterWatch.
+  ControlMetrics* health = nullptr;
 };
 
 // The types ambit-control watches for the mesh, in the order they are listed at start.
@@ -78,6 +82,9 @@ class ClusterWatch final : public kube::ReflectorHandler {
   // Creates or repairs the root certificate ConfigMap in `ns`; retried while `ns` lives.
   void publishRootCert(const std::string& ns);
   void onRootCertConfigMap(const nlohmann::json& object, bool deleted);
+  void writeFailed(std::string_view kind) {
+    if (options_.health) options_.health->writeFailed(kind);
+  }
 
   kube::ApiClient& api_;
   std::shared_ptr<discovery::ResourceStore> store_;

@@ -17,6 +17,7 @@
 #include "control/ca_secret.h"
 #include "control/caller_auth.h"
 #include "control/cluster_watch.h"
+#include "control/control_metrics.h"
 
 namespace ambit::control {
 namespace {
@@ -69,6 +70,7 @@ struct Control::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> work{kube_io.get_executor()};
   std::unique_ptr<kube::ApiClient> api;
   std::shared_ptr<prometheus::Registry> metrics = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<ControlMetrics> health = std::make_unique<ControlMetrics>(*metrics);
   LoadedCa ca;
   std::shared_ptr<discovery::ResourceStore> store =
       std::make_shared<discovery::ResourceStore>(/*ready=*/false);
@@ -129,6 +131,8 @@ Status Control::Impl::startServing() {
   rules.node_agent_service_account = options.node_agent_service_account;
   auth = std::make_unique<CallerAuth>(kube_io, *reviewer, pods, waypoints, rules);
   certificates = std::make_unique<identity::CertificateServiceImpl>(ca.ca, auth->csrAuthorizer());
+  certificates->observe([health = health.get()](identity::CsrOutcome o) { health->csr(o); });
+  AMBIT_TRY(health->rootCertificates(ca.ca->rootPem()));
 
   discovery::DiscoveryServerOptions so;
   so.address = options.listen;
@@ -137,6 +141,7 @@ Status Control::Impl::startServing() {
   so.authenticator = std::shared_ptr<discovery::Authenticator>(auth.get(), [](auto*) {});
   so.extra_services = {certificates.get()};
   so.metrics = metrics;
+  so.istiod_metrics = true;
   auto started = discovery::DiscoveryServer::start(store, std::move(so));
   AMBIT_TRY(started);
   server = std::move(*started);
@@ -145,7 +150,8 @@ Status Control::Impl::startServing() {
 
 Status Control::Impl::startMonitoring() {
   monitoring = std::make_unique<admin::AdminServer>(kube_io);
-  monitoring->route("/metrics", admin::metricsHandler(metrics));
+  monitoring->route("/metrics",
+                    admin::metricsHandler(metrics, [health = health.get()] { health->refresh(); }));
   monitoring->route("/ready", admin::readinessHandler([this] { return watch && watch->ready(); }));
   monitoring->route("/healthz", admin::readinessHandler([this] { return !stopping.load(); }));
   return monitoring->listen(options.monitoring_address, options.monitoring_port);
@@ -175,6 +181,7 @@ Result<std::unique_ptr<Control>> Control::create(ControlOptions options,
   wo.root_cert_configmap = impl->options.root_cert_configmap;
   wo.root_cert_pem = impl->ca.ca->rootPem();
   wo.push_debounce = impl->options.push_debounce;
+  wo.health = impl->health.get();
   impl->watch = std::make_unique<ClusterWatch>(*impl->api, impl->store, impl->pods, impl->waypoints,
                                                *impl->deployer, *impl->events, *impl->metrics, wo);
   logInfo("ambit-control {}: CA from {}, discovery + certificates on {}, monitoring on {}:{}",

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--waypoint-control-address", o.waypoint.control_address,
                  "address waypoints dial [ambit-control.<namespace>.svc:<port>]");
+  app.add_option("--waypoint-zipkin-address", o.waypoint.zipkin_address,
+                 "created waypoints report spans to this Zipkin collector (ip:port)");
+  app.add_option("--waypoint-otlp-endpoint", o.waypoint.otlp_endpoint,
+                 "created waypoints report spans here (OTLP/HTTP, http://host:4318/v1/traces)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("control", log_level)) {

@@ -75,6 +75,12 @@ json deploymentFor(const std::string& name, const std::string& ns, const json& o
       {"volumeMounts",
        {{{"name", "ambit-token"}, {"mountPath", kTokenDir}, {"readOnly", true}},
         {{"name", "ambit-ca"}, {"mountPath", kCaDir}, {"readOnly", true}}}}};
+  if (!t.zipkin_address.empty()) {
+    container["args"].insert(container["args"].end(), {"--zipkin-address", t.zipkin_address});
+  }
+  if (!t.otlp_endpoint.empty()) {
+    container["args"].insert(container["args"].end(), {"--otlp-endpoint", t.otlp_endpoint});
+  }
   json pod_spec = {{"serviceAccountName", name},
                    {"containers", json::array({container})},
                    {"volumes",

@@ -25,6 +25,9 @@ struct WaypointTemplate {
   std::string token_audience = "ambit";
   std::string trust_domain = "cluster.local";
   int replicas = 1;
+  // Trace export of created waypoints (empty: none): --zipkin-address / --otlp-endpoint.
+  std::string zipkin_address;
+  std::string otlp_endpoint;
 };
 
 bool isWaypointClass(const std::string& gateway_class);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the test-only Kubernetes components (DESIGN.md §8-9) from the Go modules pinned in
-# tests/k8s/tools/go.mod, through the Go module proxy, into a directory outside the repository.
+# Builds the test-only Go components (DESIGN.md §8-9: Kubernetes, the node runtime, and Jaeger
+# for the tracing e2e test) from the Go modules pinned in tests/k8s/tools/go.mod (and the
+# node/ and jaeger/ modules beside it), through the Go module proxy, into a directory outside
+# the repository.
 # Idempotent: a binary already built from the same go.mod/go.sum and flags is skipped; the Go
 # build cache makes a rebuild after a pin change fast. Nothing built here is linked into ambit.
 #
@@ -8,6 +10,8 @@
 #   scripts/setup-k8s.sh kubelet kube-scheduler ...   only the named components
 #   scripts/setup-k8s.sh --node               what a real node needs besides the default set:
 #                                             the Kubernetes daemons, containerd, runc, CNI, crictl
+#   scripts/setup-k8s.sh --observability      Jaeger all-in-one (the waypoint's trace collector
+#                                             in the e2e tests), pinned in tests/k8s/tools/jaeger
 #   scripts/setup-k8s.sh --all                every component listed below
 #   scripts/setup-k8s.sh --check [names]      exit 0 if built and current, else 1 naming what is not
 #   scripts/setup-k8s.sh --print-bin-dir      the directory the binaries land in
@@ -16,17 +20,21 @@
 # plugins in its cni/ subdirectory. The node's runtime (containerd, runc, CNI plugins, crictl) is
 # pinned in tests/k8s/tools/node/go.mod, a module of its own so that the two dependency graphs
 # cannot move each other's pins. Nothing is checked out from git; everything comes through the
-# proxy.
+# proxy. Jaeger v1 (github.com/jaegertracing/jaeger cmd/all-in-one) has a module of its own too,
+# tests/k8s/tools/jaeger/go.mod.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"
 NODE_TOOLS="$TOOLS/node"
 PROXY_TOOLS="$TOOLS/proxy"
 DNS_TOOLS="$TOOLS/dns"
+JAEGER_TOOLS="$TOOLS/jaeger"
 DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
 NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy coredns containerd
   containerd-shim-runc-v2 ctr runc crictl cni/bridge cni/host-local cni/loopback)
-ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}")
+OBSERVABILITY_COMPONENTS=(jaeger-all-in-one)
+ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}"
+  "${OBSERVABILITY_COMPONENTS[@]}")
 
 die() { echo "setup-k8s: $*" >&2; exit 1; }
 
@@ -49,6 +57,7 @@ COREDNS_VERSION=$(pinned github.com/coredns/coredns "$DNS_TOOLS")
 [[ "$(pinned k8s.io/kubernetes "$PROXY_TOOLS")" == "$K8S_VERSION" ]] ||
   die "$PROXY_TOOLS/go.mod pins k8s.io/kubernetes $(pinned k8s.io/kubernetes "$PROXY_TOOLS"), not" \
     "$K8S_VERSION as $TOOLS/go.mod does: kube-proxy must be of the cluster's release"
+JAEGER_VERSION=$(pinned github.com/jaegertracing/jaeger "$JAEGER_TOOLS")
 BIN_DIR=${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/$K8S_VERSION}
 # Static binaries (as the projects' releases are), no local paths or VCS state inside; runc is
 # the exception (cgo_of).
@@ -61,6 +70,7 @@ module_dir_of() {
     containerd* | ctr | runc | crictl | cni/*) echo "$NODE_TOOLS" ;;
     kube-proxy) echo "$PROXY_TOOLS" ;;
     coredns) echo "$DNS_TOOLS" ;;
+    jaeger-all-in-one) echo "$JAEGER_TOOLS" ;;
     *) echo "$TOOLS" ;;
   esac
 }
@@ -82,6 +92,7 @@ package_of() {
     containerd | containerd-shim-runc-v2 | ctr) echo "github.com/containerd/containerd/v2/cmd/$1" ;;
     runc) echo github.com/opencontainers/runc ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
+    jaeger-all-in-one) echo github.com/jaegertracing/jaeger/cmd/all-in-one ;;
     cni/host-local) echo github.com/containernetworking/plugins/plugins/ipam/host-local ;;
     cni/bridge | cni/loopback)
       echo "github.com/containernetworking/plugins/plugins/main/${1#cni/}" ;;
@@ -112,6 +123,8 @@ ldflags_of() {
       flags+=" -X $pkg/version.Version=${CONTAINERD_VERSION#v} -X $pkg/version.Package=$pkg" ;;
     crictl) flags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" ;;
     coredns) flags+=" -X github.com/coredns/coredns/coremain.GitCommit=module-$COREDNS_VERSION" ;;
+    jaeger-all-in-one)
+      flags+=" -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" ;;
     cni/*)
       pkg=github.com/containernetworking/plugins/pkg/utils/buildversion
       flags+=" -X $pkg.BuildVersion=$CNI_PLUGINS_VERSION" ;;
@@ -145,9 +158,10 @@ for arg in "$@"; do
   case "$arg" in
     --all) components+=("${ALL_COMPONENTS[@]}") ;;
     --node) components+=("${NODE_COMPONENTS[@]}") ;;
+    --observability) components+=("${OBSERVABILITY_COMPONENTS[@]}") ;;
     --check) mode=check ;;
     --print-bin-dir) echo "$BIN_DIR"; exit 0 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg'" ;;
     *) package_of "$arg" >/dev/null; components+=("$arg") ;;
   esac
@@ -193,7 +207,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The newest `go` line of the modules built from (the node's dependencies need a newer patch).
-need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" | sort -V | tail -1)
+need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" "$JAEGER_TOOLS/go.mod" |
+  sort -V | tail -1)
 command -v go >/dev/null ||
   die "needs the Go toolchain ('go' on PATH, go $need or newer; bookworm's golang package is" \
     "older: install it from go.dev/dl)"
@@ -213,6 +228,8 @@ cd "$TOOLS"
   echo "setup-k8s: node runtime: containerd $CONTAINERD_VERSION, runc" \
     "$(pinned github.com/opencontainers/runc "$NODE_TOOLS"), CNI plugins $CNI_PLUGINS_VERSION," \
     "cri-tools $CRI_TOOLS_VERSION, CoreDNS $COREDNS_VERSION"
+[[ " ${components[*]} " != *" jaeger-all-in-one "* ]] ||
+  echo "setup-k8s: jaeger $JAEGER_VERSION (all-in-one, in-memory storage)"
 # The release date of the pinned kubernetes module: reproducible, unlike the build time.
 BUILD_DATE=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
 echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION" \

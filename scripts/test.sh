@@ -9,7 +9,8 @@
 #   scripts/test.sh -L fuzz         only the fuzz smoke run
 # The Kubernetes components (label k8s) are built first when every test or a k8s one runs, and
 # the node's (containerd, runc, CNI, crictl, kubelet, kube-proxy, CoreDNS; label k8s-node) too
-# when that label runs.
+# when that label runs, and Jaeger (the tracing e2e test's collector) when every test or an e2e
+# one runs.
 # With no arguments (CI) the fuzz smoke run follows: every fuzz target for AMBIT_FUZZ_SECONDS
 # (default 20) on its seed corpus, in its own clang build tree (scripts/fuzz.sh, build-fuzz).
 set -euo pipefail
@@ -30,6 +31,10 @@ if [[ $# -eq 0 || "$*" == *k8s* ]]; then
 fi
 if [[ $# -eq 0 || "$*" == *k8s-node* ]]; then
   scripts/setup-k8s.sh --node
+fi
+# The tracing e2e test's collector (Jaeger all-in-one, built from its pinned Go module).
+if [[ $# -eq 0 || "$*" == *e2e* ]]; then
+  scripts/setup-k8s.sh --observability
 fi
 status=0
 (cd "${AMBIT_BUILD_DIR:-build}" && ctest --output-on-failure --no-tests=error "$@") || status=$?

@@ -285,8 +285,11 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   TraceContext trace = extractTrace(x.request).value_or(newTrace());
   rec.trace_id = trace.trace_id;
   rec.parent_span_id = trace.parent_span_id;
+  rec.sampled = trace.sampled;
   rec.span_id = newSpanId();
-  injectTrace(x.request, trace, rec.span_id);
+  rec.upstream_span_id = newSpanId();
+  injectTrace(x.request, TraceContext{trace.trace_id, rec.span_id, trace.sampled},
+              rec.upstream_span_id);
   if (!rec.index) co_return localReply(503, "no configuration yet");
   rec.source = rec.index->workloadByIp(x.source_ip);
   rec.service = rec.index->serviceByVip(x.tunnel.target.address());
@@ -330,7 +333,13 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
     if (auto redirect = redirectFor(*decision.route, x.request)) co_return std::move(*redirect);
   }
   if (decision.endpoints.empty()) co_return localReply(503, "route has no destination");
-  co_return co_await forward(x, decision);
+  rec.forwarded = true;
+  rec.upstream_wall_start = std::chrono::system_clock::now();
+  const auto upstream_start = std::chrono::steady_clock::now();
+  HttpResponse response = co_await forward(x, decision);
+  rec.upstream_duration = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - upstream_start);
+  co_return response;
 }
 
 }  // namespace ambit::waypoint

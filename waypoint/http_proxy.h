@@ -61,15 +61,20 @@ struct RequestRecord {
   std::chrono::steady_clock::time_point start;
   std::chrono::system_clock::time_point wall_start;
   std::chrono::microseconds duration{0};
-  std::string user_agent;      // the User-Agent header, for the access log
-  std::string request_id;      // the x-request-id header, for the access log
-  std::string authz = "-";     // allow | deny (AuthorizationPolicy) | unauthenticated (JWT); "-"
-                               // when the request ended before the check
-  std::string policy;          // the deciding AuthorizationPolicy, ns/name
-  std::string authz_reason;    // why denied: the policy engine's phrase or the JWT error
-  std::string trace_id;        // the request's trace
-  std::string span_id;         // the waypoint's span (the upstream request's parent)
-  std::string parent_span_id;  // the caller's span; empty when the waypoint started the trace
+  std::string user_agent;        // the User-Agent header, for the access log
+  std::string request_id;        // the x-request-id header, for the access log
+  std::string authz = "-";       // allow | deny (AuthorizationPolicy) | unauthenticated (JWT); "-"
+                                 // when the request ended before the check
+  std::string policy;            // the deciding AuthorizationPolicy, ns/name
+  std::string authz_reason;      // why denied: the policy engine's phrase or the JWT error
+  std::string trace_id;          // the request's trace
+  std::string span_id;           // the waypoint's SERVER span (the upstream span's parent)
+  std::string parent_span_id;    // the caller's span; empty when the waypoint started the trace
+  bool sampled = true;           // the caller's sampling decision (W3C flags, B3 sampled)
+  std::string upstream_span_id;  // the CLIENT span: the parent the endpoint sees
+  bool forwarded = false;        // an upstream exchange was attempted (the CLIENT span exists)
+  std::chrono::system_clock::time_point upstream_wall_start;
+  std::chrono::microseconds upstream_duration{0};  // every try, retries included
 };
 
 struct ProxyServices {

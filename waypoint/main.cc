@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   ambit::admin::addAccessLogFlags(app, o.access_log);
   app.add_option("--zipkin-address", o.zipkin_address,
                  "ip:port of a Zipkin collector (spans POSTed to /api/v2/spans)");
+  app.add_option("--otlp-endpoint", o.otlp_endpoint,
+                 "OTLP/HTTP traces URL, e.g. http://jaeger-collector:4318/v1/traces (JSON)");
   uint32_t jwks_refresh_s = 20 * 60;
   app.add_option("--jwks-refresh-interval", jwks_refresh_s,
                  "seconds between refetches of RequestAuthentication jwksUri keys")

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "common/admin/istio_labels.h"
 
 namespace ambit::waypoint {
@@ -116,6 +118,7 @@ Span spanFor(const RequestRecord& rec) {
   s.id = rec.span_id;
   s.parent_id = rec.parent_span_id;
   s.name = (rec.service ? rec.service->hostname() : rec.host) + "/*";
+  s.kind = SpanKind::kServer;
   s.start = rec.wall_start;
   s.duration = rec.duration;
   s.tags = {{"http.method", rec.method},
@@ -124,8 +127,51 @@ Span spanFor(const RequestRecord& rec) {
             {"response_flags", rec.response_flags},
             {"upstream_cluster", rec.upstream.empty() ? "-" : rec.upstream},
             {"istio.source_principal", rec.source_principal},
+            {"istio.canonical_service", rec.service ? rec.service->name() : "-"},
+            {"istio.namespace", rec.service ? rec.service->namespace_() : "-"},
             {"component", "proxy"}};
-  if (rec.status >= 500) s.tags["error"] = "true";
+  if (rec.status >= 500 || rec.status == 0) {
+    s.error = true;
+    s.status_message = fmt::format("HTTP {} {}", rec.status, rec.response_flags);
+  }
+  return s;
+}
+
+std::optional<Span> upstreamSpanFor(const RequestRecord& rec) {
+  if (!rec.forwarded) return std::nullopt;
+  Span s;
+  s.trace_id = rec.trace_id;
+  s.id = rec.upstream_span_id;
+  s.parent_id = rec.span_id;
+  s.name = "router " + (rec.upstream.empty() ? std::string("-") : rec.upstream) + " egress";
+  s.kind = SpanKind::kClient;
+  s.start = rec.upstream_wall_start;
+  s.duration = rec.upstream_duration;
+  s.tags = {{"http.method", rec.method},
+            {"http.url", rec.path},
+            {"http.status_code", std::to_string(rec.status)},
+            {"upstream_cluster", rec.upstream.empty() ? "-" : rec.upstream},
+            {"peer.service", rec.service ? rec.service->hostname() : "-"},
+            {"component", "proxy"}};
+  if (rec.destination) {
+    s.tags["istio.destination_workload"] = rec.destination->name();
+    s.tags["istio.destination_namespace"] = rec.destination->namespace_();
+  }
+  if (auto colon = rec.upstream.rfind(':'); colon != std::string::npos) {
+    std::string ip = rec.upstream.substr(0, colon);
+    if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    uint16_t port = 0;
+    const char* first = rec.upstream.data() + colon + 1;
+    const char* last = rec.upstream.data() + rec.upstream.size();
+    if (std::from_chars(first, last, port).ec == std::errc()) {
+      s.remote_ip = ip;
+      s.remote_port = port;
+    }
+  }
+  if (rec.status >= 500 || rec.status == 0) {
+    s.error = true;
+    s.status_message = fmt::format("HTTP {} {}", rec.status, rec.response_flags);
+  }
   return s;
 }
 

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/admin/access_log.h"
@@ -55,8 +56,11 @@ prometheus::Labels requestLabels(const RequestRecord& rec);
 //   user_agent request_id trace_id
 admin::AccessLogRecord accessLogRecord(const RequestRecord& rec);
 
-// The waypoint's span for a request (Zipkin tags: http.method, http.path, http.status_code,
-// upstream_cluster, response_flags, istio.canonical_service ...).
+// The waypoint's SERVER span for a request (tags: http.method, http.url, http.status_code,
+// upstream_cluster, response_flags, istio.canonical_service ...); an error span for 5xx.
 Span spanFor(const RequestRecord& rec);
+// Its CLIENT span: the call to the endpoint (retries included), a child of the SERVER span, the
+// parent the endpoint sees; nullopt when the request was not forwarded (denied, no route, ...).
+std::optional<Span> upstreamSpanFor(const RequestRecord& rec);
 
 }  // namespace ambit::waypoint

@@ -1,16 +1,8 @@
 #include "waypoint/tracing.h"
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 
-#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
-#include "common/log.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -90,101 +82,21 @@ std::string zipkinJson(const std::vector<Span>& spans, const std::string& servic
         {"traceId", s.trace_id},
         {"id", s.id},
         {"name", s.name},
-        {"kind", "SERVER"},
+        {"kind", s.kind == SpanKind::kClient ? "CLIENT" : "SERVER"},
         {"timestamp",
          std::chrono::duration_cast<std::chrono::microseconds>(s.start.time_since_epoch()).count()},
         {"duration", std::max<int64_t>(1, s.duration.count())},
         {"localEndpoint", {{"serviceName", service}}},
         {"tags", s.tags}};
     if (!s.parent_id.empty()) j["parentId"] = s.parent_id;
+    if (s.error) j["tags"]["error"] = s.status_message.empty() ? "true" : s.status_message;
+    if (!s.remote_ip.empty()) {
+      const bool v6 = s.remote_ip.find(':') != std::string::npos;
+      j["remoteEndpoint"] = {{v6 ? "ipv6" : "ipv4", s.remote_ip}, {"port", s.remote_port}};
+    }
     out.push_back(std::move(j));
   }
   return out.dump();
 }
-
-struct ZipkinExporter::State : std::enable_shared_from_this<State> {
-  State(asio::any_io_executor ex, asio::ip::tcp::endpoint c, std::string svc,
-        std::chrono::milliseconds interval, size_t max)
-      : executor(std::move(ex)),
-        collector(c),
-        service(std::move(svc)),
-        flush_interval(interval),
-        max_batch(max),
-        timer(executor) {}
-  asio::awaitable<void> run();
-  asio::awaitable<Status> post(std::string body);
-
-  asio::any_io_executor executor;
-  asio::ip::tcp::endpoint collector;
-  std::string service;
-  std::chrono::milliseconds flush_interval;
-  size_t max_batch;
-  asio::steady_timer timer;
-  std::vector<Span> queue;
-  uint64_t exported = 0;
-  bool stopped = false;
-};
-
-asio::awaitable<Status> ZipkinExporter::State::post(std::string body) {
-  asio::ip::tcp::socket socket(executor);
-  boost::system::error_code ec;
-  co_await socket.async_connect(collector, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return Error{ec.value(), "connect to the Zipkin collector: " + ec.message()};
-  HttpRequest req{http::verb::post, "/api/v2/spans", 11};
-  req.set(http::field::host, hbone::formatAuthority(collector));
-  req.set(http::field::content_type, "application/json");
-  req.keep_alive(false);
-  req.body() = std::move(body);
-  req.prepare_payload();
-  co_await http::async_write(socket, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return Error{ec.value(), "post spans: " + ec.message()};
-  boost::beast::flat_buffer buffer;
-  HttpResponse resp;
-  co_await http::async_read(socket, buffer, resp, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return Error{ec.value(), "Zipkin collector response: " + ec.message()};
-  if (resp.result_int() >= 300) co_return makeError("Zipkin collector: HTTP {}", resp.result_int());
-  co_return Status::ok();
-}
-
-asio::awaitable<void> ZipkinExporter::State::run() {
-  auto self = shared_from_this();
-  while (!stopped) {
-    timer.expires_after(flush_interval);
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (queue.empty()) continue;
-    std::vector<Span> batch;
-    batch.swap(queue);
-    Status st = co_await post(zipkinJson(batch, service));
-    if (!st) {
-      logWarn("tracing: dropped {} spans: {}", batch.size(), st.message());
-      continue;
-    }
-    exported += batch.size();
-  }
-}
-
-ZipkinExporter::ZipkinExporter(asio::any_io_executor executor, asio::ip::tcp::endpoint collector,
-                               std::string service, std::chrono::milliseconds flush_interval,
-                               size_t max_batch)
-    : state_(std::make_shared<State>(std::move(executor), collector, std::move(service),
-                                     flush_interval, max_batch)) {
-  spawn(state_->executor, state_->run(), "Zipkin exporter");
-}
-
-ZipkinExporter::~ZipkinExporter() {
-  state_->stopped = true;
-  state_->timer.cancel();
-}
-
-void ZipkinExporter::add(Span span) {
-  if (state_->queue.size() >= state_->max_batch) {
-    state_->timer.cancel();  // flush now; spans past twice the batch are dropped
-    if (state_->queue.size() >= 2 * state_->max_batch) return;
-  }
-  state_->queue.push_back(std::move(span));
-}
-
-uint64_t ZipkinExporter::exported() const { return state_->exported; }
 
 }  // namespace ambit::waypoint

@@ -1,15 +1,13 @@
 #pragma once
 // Distributed tracing in the waypoint: the trace context of each request is read from W3C
 // `traceparent`, else B3 single (`b3`), else B3 multi (`x-b3-*`) headers, or started fresh;
-// the waypoint's own span (a child of the caller's) is propagated upstream in both W3C and
-// B3 multi form, and reported as Zipkin v2 JSON to a collector (ZipkinExporter).
+// the waypoint's spans (a SERVER span, child of the caller's, and a CLIENT span for the upstream
+// request, child of the SERVER span) are propagated upstream in both W3C and B3 multi form, and
+// reported to a collector as Zipkin v2 JSON or OTLP/HTTP JSON (span_exporter.h, otlp_json.h).
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,36 +31,26 @@ std::string newSpanId();
 // Replaces the request's trace headers with our span as the parent of what comes next.
 void injectTrace(HttpRequest& request, const TraceContext& ctx, const std::string& span_id);
 
+// SERVER: the waypoint receiving a request; CLIENT: the waypoint calling the endpoint.
+enum class SpanKind { kServer, kClient };
+
 struct Span {
-  std::string trace_id;
-  std::string id;
+  std::string trace_id;   // 32 lowercase hex
+  std::string id;         // 16 lowercase hex
   std::string parent_id;  // empty: root
-  std::string name;       // e.g. "my-app.default.svc.cluster.local:80/*"
+  std::string name;       // e.g. "my-app.default.svc.cluster.local/*"
+  SpanKind kind = SpanKind::kServer;
   std::chrono::system_clock::time_point start;
   std::chrono::microseconds duration{0};
-  std::map<std::string, std::string> tags;
+  std::map<std::string, std::string> tags;  // string values (Zipkin's model)
+  bool error = false;                       // the operation failed (5xx, no upstream)
+  std::string status_message;               // why, when error
+  std::string remote_ip;                    // CLIENT: the endpoint called; empty: unknown
+  uint16_t remote_port = 0;
 };
 
-// A Zipkin v2 JSON array of spans (kind SERVER, localEndpoint serviceName = `service`).
+// A Zipkin v2 JSON array of spans (localEndpoint serviceName = `service`; CLIENT spans carry the
+// remoteEndpoint; an error span the tag error=<status message or "true">).
 std::string zipkinJson(const std::vector<Span>& spans, const std::string& service);
-
-// Batches spans and POSTs them to <collector>/api/v2/spans every `flush_interval` (or when
-// `max_batch` are queued). Best effort: a failed post drops that batch and is logged.
-// Runs on one executor (the data thread); add() from there only.
-class ZipkinExporter {
- public:
-  ZipkinExporter(asio::any_io_executor executor, asio::ip::tcp::endpoint collector,
-                 std::string service,
-                 std::chrono::milliseconds flush_interval = std::chrono::seconds(1),
-                 size_t max_batch = 512);
-  ~ZipkinExporter();
-  void add(Span span);
-  uint64_t exported() const;
-
-  struct State;
-
- private:
-  std::shared_ptr<State> state_;
-};
 
 }  // namespace ambit::waypoint

@@ -11,6 +11,7 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/health_metrics.h"
 #include "common/admin/metrics.h"
+#include "common/admin/process_metrics.h"
 #include "common/async/spawn.h"
 #include "common/config/pipeline.h"
 #include "common/discovery/mesh_source.h"
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "waypoint/jwks_cache.h"
 #include "waypoint/metrics.h"
+#include "waypoint/span_exporter.h"
 
 namespace ambit::waypoint {
 
@@ -26,6 +28,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   explicit Impl(WaypointOptions o) : options(std::move(o)) {}
   Status start();
   Status startIdentity();
+  Status startTracing();
   discovery::MeshSourceOptions meshSource() const;
   Status startConfig();
   Status startServer();
@@ -43,7 +46,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<admin::HealthMetrics> health = std::make_shared<admin::HealthMetrics>(*registry);
   std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // null in local mode
   std::unique_ptr<HttpMetrics> metrics;
-  std::unique_ptr<ZipkinExporter> zipkin;
+  std::vector<std::unique_ptr<SpanExporter>> tracers;  // Zipkin and/or OTLP
   std::unique_ptr<identity::IdentityStore> identities;
   std::unique_ptr<config::ConfigPipeline<MeshIndex>> config;
   std::shared_ptr<const MeshIndex> index;  // data thread
@@ -82,16 +85,31 @@ Status Waypoint::Impl::start() {
   if (!id) return id.error().context("waypoint identity");
   identity = id->toString();
   metrics = std::make_unique<HttpMetrics>(*registry);
-  if (!options.zipkin_address.empty()) {
-    auto collector = hbone::parseAuthority(options.zipkin_address);
-    if (!collector) return collector.error().context("--zipkin-address");
-    zipkin = std::make_unique<ZipkinExporter>(io.get_executor(), *collector,
-                                              options.gateway.name + "." + options.gateway.ns);
-  }
+  AMBIT_TRY(startTracing());
   AMBIT_TRY(startIdentity());
   AMBIT_TRY(startConfig());
   AMBIT_TRY(startServer());
   return startAdmin();
+}
+
+Status Waypoint::Impl::startTracing() {
+  TraceResource resource;
+  resource.service_name = options.gateway.name + "." + options.gateway.ns;
+  resource.service_version = admin::ambitVersion();
+  resource.namespace_name = options.gateway.ns;
+  if (!options.zipkin_address.empty()) {
+    auto collector = zipkinCollector(options.zipkin_address);
+    if (!collector) return collector.error().context("--zipkin-address");
+    tracers.push_back(
+        std::make_unique<SpanExporter>(io.get_executor(), std::move(*collector), resource));
+  }
+  if (!options.otlp_endpoint.empty()) {
+    auto collector = otlpCollector(options.otlp_endpoint);
+    if (!collector) return collector.error().context("--otlp-endpoint");
+    tracers.push_back(
+        std::make_unique<SpanExporter>(io.get_executor(), std::move(*collector), resource));
+  }
+  return Status::ok();
 }
 
 Status Waypoint::Impl::startIdentity() {
@@ -175,7 +193,14 @@ asio::awaitable<hbone::ConnectOutcome> Waypoint::Impl::onConnect(const hbone::Co
 
 void Waypoint::Impl::onRequest(const RequestRecord& rec) {
   metrics->record(rec);
-  if (zipkin) zipkin->add(spanFor(rec));
+  if (!tracers.empty() && rec.sampled) {
+    const Span server = spanFor(rec);
+    const std::optional<Span> client = upstreamSpanFor(rec);
+    for (auto& t : tracers) {
+      t->add(server);
+      if (client) t->add(*client);
+    }
+  }
   admin::writeAccessLog(accessLogRecord(rec), options.access_log);
 }
 
@@ -272,7 +297,7 @@ void Waypoint::stop() {
           impl->proxy->drain();
           co_await impl->server->drain(deadline);
           impl->pool->close();
-          impl->zipkin.reset();
+          impl->tracers.clear();
           impl->config.reset();
         },
         "waypoint drain",

@@ -41,7 +41,8 @@ struct WaypointOptions {
   uint32_t cert_ttl_seconds = 24 * 3600;
   HttpLimits limits;
   admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
-  std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no span export
+  std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no Zipkin export
+  std::string otlp_endpoint;   // "http://host:port/v1/traces" (OTLP/HTTP JSON); empty: none
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).
   std::chrono::milliseconds jwks_refresh_interval{std::chrono::minutes(20)};

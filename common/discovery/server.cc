@@ -68,14 +68,55 @@ Result<std::shared_ptr<grpc::ServerCredentials>> serverCredentials(
                    address);
 }
 
-// Prometheus families, one child per mesh type.
+// Prometheus families, one child per mesh type; with `istiod` also istiod's names for the same
+// counts (pilot_xds, pilot_xds_pushes, pilot_total_xds_rejects).
 struct Metrics {
-  std::array<prometheus::Counter*, config::kMeshTypes.size()> responses{};
-  std::array<prometheus::Counter*, config::kMeshTypes.size()> nacks{};
+  using PerType = std::array<prometheus::Counter*, config::kMeshTypes.size()>;
+  PerType responses{};
+  PerType nacks{};
+  PerType pilot_pushes{};
+  PerType pilot_rejects{};
   prometheus::Gauge* streams = nullptr;
+  prometheus::Gauge* pilot_xds = nullptr;
   prometheus::Counter* refused = nullptr;
 
-  explicit Metrics(prometheus::Registry& registry) {
+  static void perType(prometheus::Registry& registry, const char* name, const char* help,
+                      PerType& out) {
+    auto& family = prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+    for (config::MeshType type : config::kMeshTypes) {
+      out[static_cast<size_t>(type)] = &family.Add({{"type", std::string(config::typeName(type))}});
+    }
+  }
+
+  void streamOpened() {
+    streams->Increment();
+    if (pilot_xds) pilot_xds->Increment();
+  }
+  void streamClosed() {
+    streams->Decrement();
+    if (pilot_xds) pilot_xds->Decrement();
+  }
+  void responded(config::MeshType type) {
+    responses[static_cast<size_t>(type)]->Increment();
+    if (auto* c = pilot_pushes[static_cast<size_t>(type)]) c->Increment();
+  }
+  void nacked(config::MeshType type) {
+    nacks[static_cast<size_t>(type)]->Increment();
+    if (auto* c = pilot_rejects[static_cast<size_t>(type)]) c->Increment();
+  }
+
+  Metrics(prometheus::Registry& registry, bool istiod) {
+    if (istiod) {
+      perType(registry, "pilot_xds_pushes", "Discovery responses pushed to clients, by type",
+              pilot_pushes);
+      perType(registry, "pilot_total_xds_rejects", "Discovery responses clients rejected, by type",
+              pilot_rejects);
+      pilot_xds = &prometheus::BuildGauge()
+                       .Name("pilot_xds")
+                       .Help("Number of endpoints connected to this pilot using XDS")
+                       .Register(registry)
+                       .Add({});
+    }
     auto& responses_family = prometheus::BuildCounter()
                                  .Name("ambit_discovery_responses_total")
                                  .Help("Delta discovery responses sent, by resource type")
@@ -131,12 +172,12 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   void streamStarted(std::shared_ptr<internal::DeltaStream> stream) override {
     streams_.insert(std::move(stream));
     ++active_;
-    if (metrics_) metrics_->streams->Increment();
+    if (metrics_) metrics_->streamOpened();
   }
   void streamEnded(const std::shared_ptr<internal::DeltaStream>& stream) override {
     if (streams_.erase(stream) == 0) return;
     --active_;
-    if (metrics_) metrics_->streams->Decrement();
+    if (metrics_) metrics_->streamClosed();
   }
   void streamRefused() override {
     ++refused_;
@@ -144,13 +185,13 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   }
   void responded(config::MeshType type) override {
     ++responses_;
-    if (metrics_) metrics_->responses[static_cast<size_t>(type)]->Increment();
+    if (metrics_) metrics_->responded(type);
   }
   void requested() override { ++requests_; }
   void acked(config::MeshType) override { ++acks_; }
   void nacked(config::MeshType type) override {
     ++nacks_;
-    if (metrics_) metrics_->nacks[static_cast<size_t>(type)]->Increment();
+    if (metrics_) metrics_->nacked(type);
   }
 
   // Any thread: a change in the store. Under churn one push pass is queued at a time.
@@ -239,7 +280,9 @@ Result<std::unique_ptr<DiscoveryServer>> DiscoveryServer::start(
   auto impl = std::make_shared<Impl>();
   impl->store_ = std::move(store);
   impl->options_ = std::move(options);
-  if (impl->options_.metrics) impl->metrics_.emplace(*impl->options_.metrics);
+  if (impl->options_.metrics) {
+    impl->metrics_.emplace(*impl->options_.metrics, impl->options_.istiod_metrics);
+  }
   impl->work_.emplace(impl->io_.get_executor());
   impl->thread_ = std::thread([io = &impl->io_] { io->run(); });
   std::unique_ptr<DiscoveryServer> server(new DiscoveryServer(impl));

@@ -62,6 +62,9 @@ struct DiscoveryServerOptions {
   std::shared_ptr<Authenticator> authenticator;   // required
   std::vector<grpc::Service*> extra_services;     // served too; must outlive the server
   std::shared_ptr<prometheus::Registry> metrics;  // optional: ambit_discovery_* families
+  // With `metrics`: also istiod's names for the same counts (pilot_xds streams,
+  // pilot_xds_pushes{type} responses, pilot_total_xds_rejects{type} NACKs); ambit-control sets it.
+  bool istiod_metrics = false;
 };
 
 // Counters since start; also exported as metrics when a registry is given.

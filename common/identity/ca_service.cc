@@ -30,6 +30,21 @@ grpc::Status toGrpc(const Error& e) {
 
 }  // namespace
 
+CsrOutcome csrOutcomeOf(const Error& e) {
+  switch (e.code) {
+    case kBadRequest:
+      return CsrOutcome::kBadRequest;
+    case kNotAllowed:
+      return CsrOutcome::kNotAllowed;
+    case kUnauthenticated:
+      return CsrOutcome::kUnauthenticated;
+    case EAGAIN:
+      return CsrOutcome::kUnavailable;
+    default:
+      return CsrOutcome::kSignerFailure;
+  }
+}
+
 CertificateServiceImpl::CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
                                                NodeIdentityAuthorizer authorize)
     : signer_(std::move(signer)) {
@@ -56,17 +71,23 @@ grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext* cont
   if (!allowed) {
     logWarn("CreateCertificate from {} (node '{}') refused: {}", context->peer(), node,
             allowed.error().message);
-    return toGrpc(allowed.error());
+    return refuse(allowed.error());
   }
   auto issued =
       signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()), *allowed);
   if (!issued) {
     logWarn("CreateCertificate from node '{}' refused: {}", node, issued.error().message);
-    return toGrpc(issued.error());
+    return refuse(issued.error());
   }
   for (auto& pem : issued->chainPem) response->add_cert_chain_pem(std::move(pem));
   for (auto& pem : issued->rootsPem) response->add_root_pem(std::move(pem));
+  if (observer_) observer_(CsrOutcome::kSigned);
   return grpc::Status::OK;
+}
+
+grpc::Status CertificateServiceImpl::refuse(const Error& e) {
+  if (observer_) observer_(csrOutcomeOf(e));
+  return toGrpc(e);
 }
 
 CaServer::CaServer(std::string address, std::unique_ptr<CertificateServiceImpl> service,

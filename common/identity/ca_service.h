@@ -35,18 +35,37 @@ using NodeIdentityAuthorizer = std::function<Status(const SpiffeId& id, std::str
 using CallAuthorizer = std::function<Result<IdentityAuthorizer>(
     grpc::ServerContext& context, const ambit::v1::CsrRequest& request)>;
 
+// What became of one CreateCertificate call, by the status it got (for metrics).
+enum class CsrOutcome {
+  kSigned,
+  kUnauthenticated,  // the caller's credentials were not accepted
+  kNotAllowed,       // the identity is not the caller's to obtain (PERMISSION_DENIED)
+  kBadRequest,       // malformed or unacceptable CSR (INVALID_ARGUMENT)
+  kUnavailable,      // could not be checked now (UNAVAILABLE)
+  kSignerFailure,    // internal failure while signing
+};
+using CsrObserver = std::function<void(CsrOutcome)>;
+// The outcome an error from an authorizer or signer means.
+CsrOutcome csrOutcomeOf(const Error& e);
+
 class CertificateServiceImpl final : public ambit::v1::CertificateService::Service {
  public:
   CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer,
                          NodeIdentityAuthorizer authorize);
   CertificateServiceImpl(std::shared_ptr<CertificateSigner> signer, CallAuthorizer authorize);
 
+  // Told of every call's outcome, on the handler thread. Set before the service is served.
+  void observe(CsrObserver observer) { observer_ = std::move(observer); }
+
   grpc::Status CreateCertificate(grpc::ServerContext* context, const ambit::v1::CsrRequest* request,
                                  ambit::v1::CsrResponse* response) override;
 
  private:
+  grpc::Status refuse(const Error& e);
+
   std::shared_ptr<CertificateSigner> signer_;
   CallAuthorizer authorize_;
+  CsrObserver observer_;
 };
 
 // Owns a running gRPC server hosting CertificateServiceImpl; stops it on destruction.

@@ -421,7 +421,7 @@ TEST_F(WaypointE2eTest, SmuggledRequestsGet400AndNeverReachTheApp) {
   EXPECT_EQ(occurrences(waypointLog(), "/smuggled"), accessed_before);
 }
 
-TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesTheWaypointSpan) {
+TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesTheClientSpan) {
   ZipkinCollector collector(lab_->name() + "-pod-waypoint");
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
   const std::string caller = "00f067aa0ba902b7";
@@ -429,15 +429,18 @@ TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesT
       curl({"-H", "traceparent: 00-" + trace + "-" + caller + "-01", "http://10.96.0.10/traced"});
   auto app = nlohmann::json::parse(w3c.out, nullptr, false);
   ASSERT_TRUE(app.is_object()) << w3c.out << w3c.err;
-  // The app sees the waypoint's span as its parent, in W3C and B3 form.
+  // The app sees the waypoint's CLIENT span as its parent, in W3C and B3 form, and the B3
+  // parent of that is the waypoint's SERVER span.
   const std::string seen = app["headers"].value("traceparent", "");
   ASSERT_EQ(seen.size(), 55u) << app;
   EXPECT_EQ(seen.substr(0, 36), "00-" + trace + "-");
-  const std::string waypoint_span = seen.substr(36, 16);
-  EXPECT_NE(waypoint_span, caller);
+  const std::string upstream_span = seen.substr(36, 16);
+  EXPECT_NE(upstream_span, caller);
   EXPECT_EQ(app["headers"].value("x-b3-traceid", ""), trace) << app;
-  EXPECT_EQ(app["headers"].value("x-b3-spanid", ""), waypoint_span) << app;
-  EXPECT_EQ(app["headers"].value("x-b3-parentspanid", ""), caller) << app;
+  EXPECT_EQ(app["headers"].value("x-b3-spanid", ""), upstream_span) << app;
+  const std::string waypoint_span = app["headers"].value("x-b3-parentspanid", "");
+  EXPECT_EQ(waypoint_span.size(), 16u) << app;
+  EXPECT_NE(waypoint_span, caller);
 
   // A B3-only caller (single header), and one with no context: the waypoint starts a trace.
   const std::string b3_trace = "80f198ee56343ba864fe8b2a57d3eff7";
@@ -450,9 +453,9 @@ TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesT
   const std::string fresh_seen = fresh_app["headers"].value("traceparent", "");
   ASSERT_EQ(fresh_seen.size(), 55u) << fresh_app;
 
-  auto find = [&](const std::string& trace_id) {
+  auto find = [&](const std::string& trace_id, const std::string& kind = "SERVER") {
     for (const auto& s : collector.spans()) {
-      if (s.value("traceId", "") == trace_id) return s;
+      if (s.value("traceId", "") == trace_id && s.value("kind", "") == kind) return s;
     }
     return nlohmann::json();
   };
@@ -466,6 +469,11 @@ TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesT
   EXPECT_EQ(span["localEndpoint"].value("serviceName", ""), "waypoint.default") << span;
   EXPECT_GT(span.value("duration", 0), 0) << span;
   EXPECT_EQ(span["tags"].value("http.status_code", ""), "200") << span;
+  ASSERT_TRUE(eventually([&] { return !find(trace, "CLIENT").is_null(); }));
+  nlohmann::json upstream = find(trace, "CLIENT");
+  EXPECT_EQ(upstream.value("id", ""), upstream_span) << upstream;
+  EXPECT_EQ(upstream.value("parentId", ""), waypoint_span) << upstream;
+  EXPECT_EQ(upstream["remoteEndpoint"].value("port", 0), 8080) << upstream;
 
   ASSERT_TRUE(eventually([&] { return !find(b3_trace).is_null(); }, std::chrono::seconds(10)));
   EXPECT_EQ(find(b3_trace).value("parentId", ""), b3_caller);
@@ -473,7 +481,7 @@ TEST_F(WaypointE2eTest, SpansReachTheCollectorWithTheCallersParentAndTheAppSeesT
   ASSERT_TRUE(eventually([&] { return !find(fresh_trace).is_null(); }, std::chrono::seconds(10)));
   nlohmann::json root = find(fresh_trace);
   EXPECT_FALSE(root.contains("parentId")) << root;
-  EXPECT_EQ(root.value("id", ""), fresh_seen.substr(36, 16)) << root;
+  EXPECT_EQ(fresh_app["headers"].value("x-b3-parentspanid", ""), root.value("id", "")) << root;
 }
 
 }  // namespace

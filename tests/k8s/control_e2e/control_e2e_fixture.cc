@@ -1,6 +1,8 @@
 #include "tests/k8s/control_e2e/control_e2e_fixture.h"
 
+#include <chrono>
 #include <fstream>
+#include <set>
 
 #include "common/discovery/channel.h"
 #include "tests/support/prometheus.h"
@@ -211,6 +213,35 @@ json ControlE2eTest::eventOn(const std::string& ns, const std::string& kind,
 
 double ControlE2eTest::metric(const std::string& name, const test::Labels& labels) {
   return test::metricSum(control().get("/metrics").body, name, labels);
+}
+
+void expectControlMetrics(const test::PrometheusText& parsed, const std::string& body,
+                          double connected_agents) {
+  std::set<std::string> families;
+  for (const auto& s : parsed.samples()) families.insert(s.name);
+  for (const char* name :
+       {"ambit_control_object_events_total", "ambit_control_pushes_total",
+        "ambit_control_mesh_resources", "ambit_discovery_streams",
+        "ambit_discovery_streams_refused_total", "pilot_xds", "pilot_xds_pushes",
+        "pilot_total_xds_rejects", "citadel_server_csr_count",
+        "citadel_server_success_cert_issuance_count", "ambit_ca_csr_refused_total",
+        "citadel_server_root_cert_expiry_timestamp", "citadel_server_root_cert_expiry_seconds",
+        "ambit_config_info", "ambit_config_applied_total", "ambit_config_rejected_total"}) {
+    EXPECT_TRUE(families.count(name) > 0) << name << " missing from /metrics:\n" << body;
+  }
+  EXPECT_GE(parsed.sum("ambit_control_pushes_total"), 1.0);
+  // istiod's names for the same facts: the agent's stream, the responses it was sent, the CA.
+  EXPECT_EQ(parsed.sum("pilot_xds"), parsed.sum("ambit_discovery_streams"));
+  EXPECT_EQ(parsed.sum("pilot_xds"), connected_agents);
+  EXPECT_EQ(parsed.sum("pilot_xds_pushes"), parsed.sum("ambit_discovery_responses_total"));
+  EXPECT_GE(parsed.sum("pilot_xds_pushes"), 1.0);
+  const double now_s = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+  EXPECT_GT(parsed.sum("citadel_server_root_cert_expiry_timestamp"), now_s + 86400);
+  EXPECT_GT(parsed.sum("citadel_server_root_cert_expiry_seconds"), 86400);
+  EXPECT_GE(parsed.sum("ambit_config_applied_total"), 1.0);
+  EXPECT_FALSE(parsed.value("ambit_xds_connected")) << "ambit-control is no discovery client";
 }
 
 const v1::Workload* findWorkload(const v1::MeshSnapshot& s, const std::string& ns,

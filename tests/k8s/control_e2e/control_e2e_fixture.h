@@ -78,6 +78,12 @@ class ControlE2eTest : public test::KubeClusterTest {
   int applied_ = 0;
 };
 
+// ambit-control's /metrics (parsed, and its text for messages) has every family it documents
+// (docs/observability.md), istiod's names agree with ambit's for the same counts, the root
+// certificate expires in more than a day, and `connected_agents` discovery streams are open.
+void expectControlMetrics(const test::PrometheusText& parsed, const std::string& body,
+                          double connected_agents);
+
 const v1::Workload* findWorkload(const v1::MeshSnapshot& s, const std::string& ns,
                                  const std::string& name);
 const v1::Service* findService(const v1::MeshSnapshot& s, const std::string& ns,

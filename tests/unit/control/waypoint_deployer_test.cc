@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace ambit::control {
 namespace {
 
@@ -49,11 +51,28 @@ TEST(WaypointDeployerTest, ServiceAccountDeploymentAndServiceOwnedByTheGateway) 
   EXPECT_EQ(after("--namespace"), "shop");
   EXPECT_EQ(after("--discovery-address"), "ambit-control.ambit-system.svc:15012");
   EXPECT_EQ(after("--token-file"), "/var/run/secrets/ambit/tokens/ambit-token");
+  EXPECT_EQ(after("--otlp-endpoint"), "<missing>");  // no tracing unless configured
   const auto& token = pod["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
   EXPECT_EQ(token["audience"], "ambit");
   const auto& svc = (*objects)[2];
   EXPECT_EQ(svc["spec"]["ports"][0]["port"], 15008);
   EXPECT_EQ(svc["spec"]["selector"]["gateway.networking.k8s.io/gateway-name"], "waypoint");
+}
+
+TEST(WaypointDeployerTest, TraceExportIsPassedToTheWaypoint) {
+  WaypointTemplate t;
+  t.otlp_endpoint = "http://jaeger-collector.observability:4318/v1/traces";
+  t.zipkin_address = "10.0.0.9:9411";
+  auto objects = waypointObjects(gateway(), t);
+  ASSERT_TRUE(objects) << objects.error().message;
+  const auto args = (*objects)[1]["spec"]["template"]["spec"]["containers"][0]["args"]
+                        .get<std::vector<std::string>>();
+  auto at = std::find(args.begin(), args.end(), "--otlp-endpoint");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), t.otlp_endpoint);
+  at = std::find(args.begin(), args.end(), "--zipkin-address");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), t.zipkin_address);
 }
 
 TEST(WaypointDeployerTest, GatewayWithoutUidIsRefusedByName) {

@@ -196,6 +196,9 @@ TEST_F(WaypointProxyTest, L7DenyGives403EvenForBypassForms) {
   EXPECT_NE(denied.find(" response_code=403 "), std::string::npos) << denied;
   EXPECT_NE(denied.find(" authz=deny policy=default/deny-admin reason="), std::string::npos)
       << denied;
+  // A denied request has the waypoint's SERVER span only: nothing went upstream.
+  EXPECT_FALSE(upstreamSpanFor(records_[0]));
+  EXPECT_TRUE(upstreamSpanFor(records_[5]));
   std::string allowed =
       admin::formatAccessLog(accessLogRecord(records_[5]), admin::AccessLogFormat::kText);
   EXPECT_NE(allowed.find(" authz=allow "), std::string::npos) << allowed;
@@ -325,8 +328,32 @@ spec:
   EXPECT_EQ(records_[0].parent_span_id, "00f067aa0ba902b7");
   ASSERT_EQ(records_[0].span_id.size(), 16u);
   EXPECT_NE(records_[0].span_id, "00f067aa0ba902b7");
+  // The endpoint's parent is the waypoint's CLIENT span, itself a child of its SERVER span.
+  ASSERT_EQ(records_[0].upstream_span_id.size(), 16u);
+  EXPECT_NE(records_[0].upstream_span_id, records_[0].span_id);
   EXPECT_EQ(endpoints_["127.0.0.3"].last_traceparent,
-            "00-" + trace + "-" + records_[0].span_id + "-01");
+            "00-" + trace + "-" + records_[0].upstream_span_id + "-01");
+  const Span server = spanFor(records_[0]);
+  EXPECT_EQ(server.kind, SpanKind::kServer);
+  EXPECT_EQ(server.parent_id, "00f067aa0ba902b7");
+  EXPECT_FALSE(server.error);
+  const std::optional<Span> client = upstreamSpanFor(records_[0]);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->kind, SpanKind::kClient);
+  EXPECT_EQ(client->id, records_[0].upstream_span_id);
+  EXPECT_EQ(client->parent_id, records_[0].span_id);
+  EXPECT_EQ(client->remote_ip, "127.0.0.3");
+  EXPECT_GE(server.duration, client->duration);
+  EXPECT_LE(server.start, client->start);
+
+  // Not sampled by the caller: the record says so (the waypoint then exports nothing).
+  HttpRequest unsampled = get("/");
+  unsampled.set("traceparent", "00-" + trace + "-00f067aa0ba902b7-00");
+  exchange({unsampled});
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_FALSE(records_[1].sampled);
+  EXPECT_EQ(endpoints_["127.0.0.3"].last_traceparent,
+            "00-" + trace + "-" + records_[1].upstream_span_id + "-00");
 }
 
 TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingReachesTheApp) {

@@ -1,5 +1,5 @@
-// Trace context formats (W3C, B3 single and multi), propagation and Zipkin export to a
-// collector the test runs.
+// Trace context formats (W3C, B3 single and multi), propagation, the Zipkin v2 encoding and
+// export to a collector the test runs (Zipkin and OTLP/HTTP).
 #include "waypoint/tracing.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/async/spawn.h"
+#include "waypoint/span_exporter.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -60,11 +61,14 @@ TEST(WaypointTracing, InjectReplacesEveryFormWithOurSpan) {
   EXPECT_NE(newTrace().trace_id, newTrace().trace_id);
 }
 
-TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  std::string received;
+// Accepts one POST on `acceptor`, answers 202 and keeps its target and body.
+struct FakeCollector {
   std::string target;
+  std::string content_type;
+  std::string body;
+};
+
+void serveOnce(asio::io_context& io, asio::ip::tcp::acceptor& acceptor, FakeCollector& got) {
   spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -72,14 +76,17 @@ TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
         boost::beast::flat_buffer buffer;
         HttpRequest req;
         co_await http::async_read(socket, buffer, req, asio::use_awaitable);
-        target = std::string(req.target());
-        received = req.body();
+        got.target = std::string(req.target());
+        got.content_type = std::string(req[http::field::content_type]);
+        got.body = req.body();
         HttpResponse resp{http::status::accepted, 11};
         resp.prepare_payload();
         co_await http::async_write(socket, resp, asio::use_awaitable);
       },
-      "fake Zipkin collector");
-  ZipkinExporter exporter(io.get_executor(), acceptor.local_endpoint(), "waypoint.default", 20ms);
+      "fake collector");
+}
+
+Span sampleSpan() {
   Span s;
   s.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
   s.id = "1111111111111111";
@@ -88,12 +95,24 @@ TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
   s.start = std::chrono::system_clock::now();
   s.duration = 1500us;
   s.tags = {{"http.status_code", "200"}};
+  return s;
+}
+
+TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  FakeCollector got;
+  serveOnce(io, acceptor, got);
+  auto collector = zipkinCollector("127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()));
+  ASSERT_TRUE(collector) << collector.error().message;
+  SpanExporter exporter(io.get_executor(), *collector, {.service_name = "waypoint.default"}, 20ms);
+  const Span s = sampleSpan();
   exporter.add(s);
   for (int i = 0; i < 100 && exporter.exported() == 0; ++i) io.run_for(20ms);
   EXPECT_EQ(exporter.exported(), 1u);
-  EXPECT_EQ(target, "/api/v2/spans");
-  auto spans = nlohmann::json::parse(received, nullptr, false);
-  ASSERT_TRUE(spans.is_array()) << received;
+  EXPECT_EQ(got.target, "/api/v2/spans");
+  auto spans = nlohmann::json::parse(got.body, nullptr, false);
+  ASSERT_TRUE(spans.is_array()) << got.body;
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0]["traceId"], s.trace_id);
   EXPECT_EQ(spans[0]["id"], s.id);
@@ -102,6 +121,91 @@ TEST(WaypointTracing, ExporterPostsZipkinV2JsonToTheCollector) {
   EXPECT_EQ(spans[0]["kind"], "SERVER");
   EXPECT_EQ(spans[0]["localEndpoint"]["serviceName"], "waypoint.default");
   EXPECT_EQ(spans[0]["tags"]["http.status_code"], "200");
+}
+
+TEST(WaypointTracing, ExporterPostsOtlpJsonToTheEndpointPath) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  FakeCollector got;
+  serveOnce(io, acceptor, got);
+  auto collector = otlpCollector(
+      "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/v1/traces");
+  ASSERT_TRUE(collector) << collector.error().message;
+  SpanExporter exporter(io.get_executor(), *collector, {.service_name = "waypoint.default"}, 20ms);
+  exporter.add(sampleSpan());
+  for (int i = 0; i < 100 && exporter.exported() == 0; ++i) io.run_for(20ms);
+  EXPECT_EQ(exporter.exported(), 1u);
+  EXPECT_EQ(got.target, "/v1/traces");
+  EXPECT_EQ(got.content_type, "application/json");
+  auto body = nlohmann::json::parse(got.body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << got.body;
+  EXPECT_EQ(body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"], "1111111111111111");
+}
+
+TEST(WaypointTracing, ExporterCountsABatchTheCollectorRefusedAsDropped) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const uint16_t port = acceptor.local_endpoint().port();
+  acceptor.close();  // nothing listens: connection refused
+  auto collector = zipkinCollector("127.0.0.1:" + std::to_string(port));
+  ASSERT_TRUE(collector);
+  SpanExporter exporter(io.get_executor(), *collector, {.service_name = "w"}, 20ms);
+  exporter.add(sampleSpan());
+  for (int i = 0; i < 100 && exporter.dropped() == 0; ++i) io.run_for(20ms);
+  EXPECT_EQ(exporter.dropped(), 1u);
+  EXPECT_EQ(exporter.exported(), 0u);
+}
+
+TEST(WaypointTracing, ZipkinClientSpanCarriesTheRemoteEndpointAndErrors) {
+  Span s = sampleSpan();
+  s.kind = SpanKind::kClient;
+  s.remote_ip = "10.244.2.11";
+  s.remote_port = 8080;
+  s.error = true;
+  s.status_message = "HTTP 503 UF";
+  auto spans = nlohmann::json::parse(zipkinJson({s}, "waypoint.default"));
+  EXPECT_EQ(spans[0]["kind"], "CLIENT");
+  EXPECT_EQ(spans[0]["remoteEndpoint"]["ipv4"], "10.244.2.11");
+  EXPECT_EQ(spans[0]["remoteEndpoint"]["port"], 8080);
+  EXPECT_EQ(spans[0]["tags"]["error"], "HTTP 503 UF");
+  s.remote_ip = "fd00:10:244:2::11";
+  spans = nlohmann::json::parse(zipkinJson({s}, "waypoint.default"));
+  EXPECT_EQ(spans[0]["remoteEndpoint"]["ipv6"], "fd00:10:244:2::11");
+  s.parent_id.clear();
+  spans = nlohmann::json::parse(zipkinJson({s}, "waypoint.default"));
+  EXPECT_FALSE(spans[0].contains("parentId"));
+}
+
+TEST(WaypointTracing, CollectorAddressesParseOrSayWhatIsWrong) {
+  auto z = zipkinCollector("10.0.0.1:9411");
+  ASSERT_TRUE(z);
+  EXPECT_EQ(z->host, "10.0.0.1");
+  EXPECT_EQ(z->port, 9411);
+  EXPECT_EQ(z->path, "/api/v2/spans");
+  EXPECT_FALSE(zipkinCollector("10.0.0.1"));
+  EXPECT_FALSE(zipkinCollector("10.0.0.1:99999"));
+
+  auto o = otlpCollector("http://jaeger.observability:4318/v1/traces");
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->format, SpanFormat::kOtlpJson);
+  EXPECT_EQ(o->host, "jaeger.observability");
+  EXPECT_EQ(o->port, 4318);
+  EXPECT_EQ(o->path, "/v1/traces");
+  auto v6 = otlpCollector("http://[fd00::1]:4318");
+  ASSERT_TRUE(v6) << v6.error().message;
+  EXPECT_EQ(v6->host, "fd00::1");
+  EXPECT_EQ(v6->path, "/v1/traces");
+  auto no_port = otlpCollector("http://collector/otlp/v1/traces");
+  ASSERT_TRUE(no_port);
+  EXPECT_EQ(no_port->port, 80);
+  EXPECT_EQ(no_port->path, "/otlp/v1/traces");
+  auto tls = otlpCollector("https://collector:4318/v1/traces");
+  ASSERT_FALSE(tls);
+  EXPECT_NE(tls.error().message.find("https is not supported"), std::string::npos);
+  EXPECT_FALSE(otlpCollector("collector:4318"));
+  EXPECT_FALSE(otlpCollector("http://collector:0/v1/traces"));
+  EXPECT_FALSE(otlpCollector("http://[fd00::1/v1/traces"));
+  EXPECT_FALSE(otlpCollector("http://:4318/v1/traces"));
 }
 
 }  // namespace
