@@ -27,10 +27,16 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_OK;
 }
 
+// TLS 1.3 only, AES-128-GCM preferred: on CPUs without VAES (OpenSSL 3.0 here) it is ~15 % faster
+// than AES-256-GCM per byte (`openssl speed -evp`), and every TLS 1.3 peer (Istio's ztunnel,
+// Envoy) supports it. AES-256-GCM and ChaCha20 stay acceptable for peers that insist.
 Status pinTls13(SSL_CTX* ctx) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
     return makeError("SSL_CTX: cannot restrict to TLS 1.3: {}", lastSslError());
+  }
+  if (SSL_CTX_set_ciphersuites(ctx, kTls13CipherSuites) != 1) {
+    return makeError("SSL_CTX: cannot set the TLS 1.3 cipher suites: {}", lastSslError());
   }
   return Status::ok();
 }
@@ -83,6 +89,8 @@ std::string lastSslError() {
 
 Status configureServerContext(SSL_CTX* ctx) {
   AMBIT_TRY(pinTls13(ctx));
+  // The server's order decides, so a client listing AES-256 first still gets AES-128.
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
   return Status::ok();
 }
@@ -106,6 +114,9 @@ Status PeerVerification::attach(SSL* ssl) {
   if (SSL_set_min_proto_version(ssl, TLS1_3_VERSION) != 1 ||
       SSL_set_max_proto_version(ssl, TLS1_3_VERSION) != 1) {
     return makeError("SSL: cannot restrict to TLS 1.3: {}", lastSslError());
+  }
+  if (SSL_set_ciphersuites(ssl, kTls13CipherSuites) != 1) {
+    return makeError("SSL: cannot set the TLS 1.3 cipher suites: {}", lastSslError());
   }
   if (SSL_set_ex_data(ssl, exIndex(), this) != 1) {
     return makeError("SSL_set_ex_data: {}", lastSslError());

@@ -1,6 +1,6 @@
 #pragma once
-// TLS for HBONE: TLS 1.3 only, ALPN "h2", no SNI, mutual certificate authentication with the
-// peer's SPIFFE identity decided by a caller-supplied verifier.
+// TLS for HBONE: TLS 1.3 only (AES-128-GCM preferred), ALPN "h2", no SNI, mutual certificate
+// authentication with the peer's SPIFFE identity decided by a caller-supplied verifier.
 //
 // Why asio::ssl::stream rather than raw SSL over a socket: it is the project's one event loop's
 // own TLS layer; it drives SSL_read/SSL_write's WANT_READ/WANT_WRITE state machine and supports
@@ -22,6 +22,10 @@
 #include "common/status.h"
 
 namespace ambit::hbone {
+
+// The TLS 1.3 cipher suites HBONE offers and accepts, in preference order (tls.cc says why).
+inline constexpr char kTls13CipherSuites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 // Given the peer's leaf certificate and its verified chain (leaf first, as OpenSSL built it),
 // returns the peer's SPIFFE id ("spiffe://td/ns/x/sa/y") or an error saying why it is refused

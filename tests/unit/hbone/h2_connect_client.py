@@ -106,7 +106,7 @@ def main():
         sys.exit("status %r, expected %r" % (status, args.expect_status))
     if status == 200 and bytes(received) != payload:
         sys.exit("echo mismatch: sent %d bytes, received %d" % (len(payload), len(received)))
-    print("OK status=%d bytes=%d" % (status, len(received)))
+    print("OK status=%d bytes=%d cipher=%s" % (status, len(received), tls.cipher()[0]))
     conn.close_connection()
     tls.sendall(conn.data_to_send())
     tls.close()
