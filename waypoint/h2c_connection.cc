@@ -54,6 +54,7 @@ http2::ConnectionOptions toConnectionOptions(const H2cOptions& o) {
   c.max_header_list_size = o.limits.header_bytes;
   c.idle_timeout = o.idle_timeout;
   c.idle_policy = http2::IdlePolicy::kNoFrames;
+  c.header_timeout = o.header_timeout;
   c.log_name = "waypoint: HTTP/2 in tunnel";
   return c;
 }

@@ -43,6 +43,9 @@ struct WaypointOptions {
   admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
   std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no span export
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  // HBONE and the HTTP/2 inside tunnels: a header block incomplete this long after its first
+  // byte closes the connection (slow headers).
+  std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
   // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).
   std::chrono::milliseconds jwks_refresh_interval{std::chrono::minutes(20)};
 };
