@@ -46,6 +46,9 @@ std::set<std::string, std::less<>> declaredTrailers(const http::fields& fields) 
   return names;
 }
 
+// A header list this many times the limit ends the connection (an oversized one gets 431).
+constexpr uint64_t kHeaderBombFactor = 16;
+
 http2::ConnectionOptions toConnectionOptions(const H2cOptions& o) {
   http2::ConnectionOptions c;
   c.max_concurrent_streams = o.max_concurrent_streams;
@@ -54,6 +57,7 @@ http2::ConnectionOptions toConnectionOptions(const H2cOptions& o) {
   c.max_header_list_size = o.limits.header_bytes;
   c.idle_timeout = o.idle_timeout;
   c.idle_policy = http2::IdlePolicy::kNoFrames;
+  c.header_timeout = o.header_timeout;
   c.log_name = "waypoint: HTTP/2 in tunnel";
   return c;
 }
@@ -97,7 +101,18 @@ int H2cConnection::onHeader(const nghttp2_frame& frame, std::string_view n, std:
   if (st == nullptr) return 0;
   st->wire_bytes += n.size() + v.size();
   st->header_bytes += n.size() + v.size() + 32;
-  if (st->header_overflow) return 0;
+  if (st->header_overflow) {
+    // Far past the limit no client is merely verbose: an HPACK bomb (one table entry referenced
+    // thousands of times) would have nghttp2 copy and validate every field of the block, ~17 ms
+    // of CPU per 16 KiB frame. Stop decoding it and end the connection.
+    if (st->header_bytes > kHeaderBombFactor * uint64_t{options_.limits.header_bytes}) {
+      logWarn("{}: header list over {} bytes (limit {}), closing connection", logName(),
+              st->header_bytes, options_.limits.header_bytes);
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
   if (st->header_bytes > options_.limits.header_bytes) {
     st->header_overflow = true;
     if (role() == http2::Role::kClient) resetStream(st->id, NGHTTP2_REFUSED_STREAM);

@@ -54,6 +54,8 @@ struct H2cOptions {
   uint32_t stream_window = 1u << 20;                                // our per-stream receive window
   uint32_t connection_window = 8u << 20;                            // our connection receive window
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // see above
+  // A header block incomplete this long after its first byte closes the connection (slowloris).
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
 };
 
 class H2cConnection final : public http2::Connection {

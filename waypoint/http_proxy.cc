@@ -163,6 +163,7 @@ asio::awaitable<void> HttpProxy::serveHttp2(std::shared_ptr<const hbone::Connect
   H2cOptions options;
   options.limits = services_.limits;
   options.idle_timeout = services_.http2_idle_timeout;
+  options.header_timeout = services_.http2_header_timeout;
   auto connection = std::make_shared<H2cConnection>(
       std::move(stream), http2::Role::kServer, options,
       [this, ex, tunnel, source](std::shared_ptr<H2cConnection> c,

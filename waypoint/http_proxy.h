@@ -87,6 +87,8 @@ struct ProxyServices {
   RequestAuthenticator* authn = nullptr;  // RequestAuthentication (JWT); null: not checked
   // Downstream HTTP/2 connections with no frame for this long end (H2cOptions::idle_timeout).
   std::chrono::milliseconds http2_idle_timeout{std::chrono::minutes(5)};
+  // ... and one whose header block is incomplete this long (H2cOptions::header_timeout).
+  std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
   std::function<void(const RequestRecord&)> on_request;
 };
 

@@ -41,6 +41,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-body-bytes", o.limits.body_bytes, "request/response body limit")
       ->capture_default_str();
+  uint32_t http2_header_timeout_ms = 10000;
+  app.add_option("--http2-header-timeout-ms", http2_header_timeout_ms,
+                 "an HTTP/2 connection (HBONE, or h2c in a tunnel) whose header block is not "
+                 "complete this long after its first byte is closed (slow headers)")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 600000u));
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
   ambit::admin::addAccessLogFlags(app, o.access_log);
@@ -61,6 +67,7 @@ int main(int argc, char** argv) {
   }
   ambit::admin::exposeProcessMetrics("waypoint");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
   o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
   ambit::Daemon daemon("waypoint", o.drain_deadline);
   auto wp = ambit::waypoint::Waypoint::create(o);

@@ -148,6 +148,7 @@ Status Waypoint::Impl::startIdentity() {
   services.upstream = upstream.get();
   services.gateway = options.gateway;
   services.limits = options.limits;
+  services.http2_header_timeout = options.http2_header_timeout;
   services.on_request = [this](const RequestRecord& rec) { onRequest(rec); };
   proxy = std::make_unique<HttpProxy>(std::move(services));
   return Status::ok();
@@ -209,6 +210,7 @@ Status Waypoint::Impl::startServer() {
   if (!tls) return makeError("no TLS context for {}", identity);
   hbone::ServerOptions server_options;
   server_options.on_accept_exhausted = admin::acceptExhaustedCounter(*registry, "hbone");
+  server_options.http2.header_timeout = options.http2_header_timeout;
   server = std::make_unique<hbone::HboneServer>(
       io.get_executor(), *tls->server, identities->peerVerifier(),
       [this](const hbone::ConnectRequest& r) { return onConnect(r); }, server_options);

@@ -44,6 +44,9 @@ struct WaypointOptions {
   std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no Zipkin export
   std::string otlp_endpoint;   // "http://host:port/v1/traces" (OTLP/HTTP JSON); empty: none
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  // HBONE and the HTTP/2 inside tunnels: a header block incomplete this long after its first
+  // byte closes the connection (slow headers).
+  std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
   // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).
   std::chrono::milliseconds jwks_refresh_interval{std::chrono::minutes(20)};
 };

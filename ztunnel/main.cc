@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   uint32_t drain_ms = 5000;
   uint32_t handshake_timeout_ms = 10000;
+  uint32_t http2_header_timeout_ms = 10000;
   CLI::App app{"ambit-ztunnel: node mTLS tunnel for ambient pods"};
   app.add_option("--node", o.node, "node name (must match the agent's)");
   app.add_option("--config-dir", o.config_dir, "directory of Kubernetes-shaped YAML (local mode)");
@@ -34,6 +35,11 @@ int main(int argc, char** argv) {
                  "an inbound TLS handshake not finished by then is closed")
       ->capture_default_str()
       ->check(CLI::Range(100u, 600000u));
+  app.add_option("--http2-header-timeout-ms", http2_header_timeout_ms,
+                 "an inbound HBONE connection whose HTTP/2 header block is not complete this long "
+                 "after its first byte is closed (slow headers)")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 600000u));
   app.add_option("--max-connections-per-pod", o.connection_caps.per_pod,
                  "open proxied connections one pod may have (outbound + inbound); more are "
                  "refused and counted in ambit_ztunnel_connections_refused_total")
@@ -53,6 +59,7 @@ int main(int argc, char** argv) {
   ambit::admin::exposeProcessMetrics("ztunnel");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
+  o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
   // Signals are taken from here on: create() may wait up to a minute for the agent, and a
   // SIGTERM then (e.g. `lab down`) must not have to wait for it.
   ambit::Daemon daemon("ztunnel", o.drain_deadline);

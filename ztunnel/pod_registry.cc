@@ -170,6 +170,7 @@ Status PodRegistry::openPod(std::shared_ptr<Pod> pod) {
 void PodRegistry::serveHbone(const std::shared_ptr<Pod>& pod) {
   hbone::ServerOptions sopts;
   sopts.handshake_timeout = options_.handshake_timeout;
+  sopts.http2.header_timeout = options_.http2_header_timeout;
   sopts.on_accept_exhausted = hbone_exhausted_;
   std::weak_ptr<Pod> weak = pod;
   sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r,

@@ -40,6 +40,7 @@ class PodRegistry final : public PodSink {
   struct Options {
     std::string trust_domain = "cluster.local";  // for pods handed over without one
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds identity_wait{std::chrono::seconds(5)};  // before the ack
     // Per-pod and per-node connection caps (null: none). Outlives the registry.
     ConnectionLimits* limits = nullptr;

@@ -71,6 +71,7 @@ Status Ztunnel::Impl::start() {
   PodRegistry::Options pod_opts;
   pod_opts.trust_domain = options.trust_domain;
   pod_opts.handshake_timeout = options.handshake_timeout;
+  pod_opts.http2_header_timeout = options.http2_header_timeout;
   pod_opts.limits = limits.get();
   pod_opts.registry = registry.get();
   pods = std::make_unique<PodRegistry>(io, pod_opts, sockets, *capture, *identities, *outbound,

@@ -34,6 +34,8 @@ struct ZtunnelOptions {
   uint16_t readiness_port = 15021;
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  // Inbound HBONE: a header block incomplete this long closes the connection (slowloris).
+  std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
   admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
   ConnectionCaps connection_caps;  // --max-connections-per-pod / --max-connections-per-node
 };

@@ -23,6 +23,7 @@ http2::ConnectionOptions toConnectionOptions(const Http2Options& o,
   c.max_send_header_block = o.max_header_list_size + 1024;
   c.idle_timeout = o.idle_timeout;
   c.idle_policy = http2::IdlePolicy::kNoOpenStreams;
+  c.header_timeout = o.header_timeout;
   c.log_name = "HBONE " + remote.address().to_string();
   return c;
 }

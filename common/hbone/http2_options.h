@@ -18,6 +18,9 @@ struct Http2Options {
   size_t stream_send_buffer = 256u << 10;     // bytes queued per stream before write() waits
   // A connection with no open stream for this long is closed (GOAWAY first).
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  // A request/response header block still incomplete this long after its first byte closes
+  // the connection (http2::ConnectionOptions::header_timeout; 0: no limit).
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
 };
 
 }  // namespace ambit::hbone

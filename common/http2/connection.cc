@@ -104,7 +104,9 @@ Connection::Connection(std::unique_ptr<Transport> transport, asio::any_io_execut
       options_(std::move(options)),
       write_signal_(executor_),
       closed_signal_(executor_),
-      idle_timer_(executor_) {
+      idle_timer_(executor_),
+      header_block_(role_ == Role::kServer ? NGHTTP2_CLIENT_MAGIC_LEN : 0),
+      header_timer_(executor_) {
   touch();
 }
 
@@ -162,6 +164,10 @@ asio::awaitable<void> Connection::run(std::string already_read) {
       executor_, [self] { return self->writeLoop(); }, "HTTP/2 writer");
   spawn(
       executor_, [self] { return self->idleLoop(); }, "HTTP/2 idle timer");
+  if (options_.header_timeout.count() > 0) {
+    spawn(
+        executor_, [self] { return self->headerTimeoutLoop(); }, "HTTP/2 header timer");
+  }
   if (!already_read.empty()) {
     receive(reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
   }
@@ -183,6 +189,13 @@ asio::awaitable<void> Connection::run(std::string already_read) {
 }
 
 void Connection::receive(const uint8_t* data, size_t len) {
+  header_block_.feed(data, len);
+  if (!header_block_.inProgress()) {
+    header_deadline_ = std::chrono::steady_clock::time_point::max();
+  } else if (header_deadline_ == std::chrono::steady_clock::time_point::max()) {
+    header_deadline_ = std::chrono::steady_clock::now() + options_.header_timeout;
+    header_timer_.cancel();  // the loop waits for the new deadline
+  }
   ssize_t rv = nghttp2_session_mem_recv(session_, data, len);
   if (rv < 0) {
     logInfo("{}: bad HTTP/2 input: {}", logName(), nghttp2_strerror(static_cast<int>(rv)));
@@ -264,6 +277,22 @@ asio::awaitable<void> Connection::idleLoop() {
   }
 }
 
+asio::awaitable<void> Connection::headerTimeoutLoop() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    header_timer_.expires_at(header_deadline_);
+    error_code ec;
+    co_await header_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) break;
+    if (std::chrono::steady_clock::now() >= header_deadline_) {
+      logInfo("{}: header block not complete within {}ms, closing", logName(),
+              options_.header_timeout.count());
+      close("header timeout");
+      break;
+    }
+  }
+}
+
 void Connection::end(std::string_view why, bool graceful) {
   if (closed_) return;
   logDebug("{}: connection closed: {}", logName(), why);
@@ -274,6 +303,7 @@ void Connection::end(std::string_view why, bool graceful) {
     transport_->close();
   }
   idle_timer_.cancel();
+  header_timer_.cancel();
   onClosed();
   write_signal_.notify();
   closed_signal_.notify();

@@ -22,6 +22,9 @@
 // bytes: not HTTP/2, a flood) is answered with GOAWAY (PROTOCOL_ERROR / ENHANCE_YOUR_CALM); the
 // rest of the input is discarded and the connection ends once the GOAWAY is written.
 //
+// Slow headers: a header block not received in full within header_timeout of its first byte
+// closes the connection (logged at info).
+//
 // Idle: see IdlePolicy. The connection measures activity itself (streams opened and closed,
 // and under kNoFrames every frame either way); layers may add their own (touch()).
 //
@@ -42,6 +45,7 @@
 #include <string_view>
 
 #include "common/async/signal.h"
+#include "common/http2/header_block_tracker.h"
 #include "common/http2/header_list.h"
 #include "common/http2/transport.h"
 #include "common/status.h"
@@ -72,6 +76,10 @@ struct ConnectionOptions {
   size_t max_send_header_block = 0;
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   IdlePolicy idle_policy = IdlePolicy::kNoOpenStreams;
+  // A header block (HEADERS/PUSH_PROMISE + CONTINUATIONs) received over longer than this closes
+  // the connection (slowloris: a request begun and never finished, which would otherwise keep
+  // the connection and its stream open for as long as the idle policy allows). 0: no limit.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
   std::string log_name = "HTTP/2";  // prefixes every log line ("HBONE 10.0.0.1")
 };
 
@@ -175,6 +183,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<void> writeLoop();
   asio::awaitable<void> idleLoop();
+  asio::awaitable<void> headerTimeoutLoop();
   void receive(const uint8_t* data, size_t len);
   // Ends the connection: gracefully (the transport is finished) or not (closed).
   void end(std::string_view why, bool graceful);
@@ -187,6 +196,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Signal write_signal_;   // frames may be ready to send
   Signal closed_signal_;  // the connection is over
   asio::steady_timer idle_timer_;
+  HeaderBlockTracker header_block_;
+  asio::steady_timer header_timer_;
+  // When the header block in progress must be complete (time_point::max(): none in progress).
+  std::chrono::steady_clock::time_point header_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::chrono::steady_clock::time_point last_activity_;
   bool closed_ = false;
   bool input_ended_ = false;     // the transport's read side ended

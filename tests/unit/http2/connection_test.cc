@@ -223,5 +223,43 @@ TEST_F(Http2ConnectionTest, BadInputIsAnsweredWithGoawayThenClosed) {
   EXPECT_TRUE(goaway_seen) << got.size() << " bytes before EOF, no GOAWAY";
 }
 
+// Slowloris: a header block begun (HEADERS without END_HEADERS) and never finished. The header
+// timeout closes the connection although a stream is open and the idle policy would keep it.
+TEST_F(Http2ConnectionTest, UnfinishedHeaderBlockClosesTheConnectionAfterTheHeaderTimeout) {
+  Socket raw(io_), b(io_);
+  asio::local::connect_pair(raw, b);
+  ConnectionOptions options;
+  options.header_timeout = 200ms;
+  options.idle_policy = IdlePolicy::kNoOpenStreams;
+  server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, options);
+  ASSERT_TRUE(server_->startDetached());
+  // Preface, empty SETTINGS, HEADERS (stream 1, no END_HEADERS) with ":method: GET" (index 2).
+  std::string bytes = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  bytes += std::string("\0\0\0\x04\0\0\0\0\0", 9);
+  bytes += std::string("\0\0\x01\x01\0\0\0\0\x01\x82", 10);
+  asio::write(raw, asio::buffer(bytes));
+  const auto began = std::chrono::steady_clock::now();
+  runUntil([&] { return server_->closed(); });
+  // Not a timing assertion: closing before the timeout would be the bug.
+  EXPECT_GE(std::chrono::steady_clock::now() - began, 200ms);
+}
+
+// The same connection with the header block completed stays open past the header timeout.
+TEST_F(Http2ConnectionTest, CompletedHeaderBlockDisarmsTheHeaderTimeout) {
+  ConnectionOptions server_options;
+  server_options.header_timeout = 100ms;
+  connect({}, server_options);
+  settle();
+  auto st = client_->request("", /*hold=*/true);
+  ASSERT_GT(st->id, 0);
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  while (std::chrono::steady_clock::now() < until) {
+    io_.restart();
+    io_.run_one_for(20ms);
+  }
+  EXPECT_FALSE(server_->closed());
+  EXPECT_FALSE(client_->closed());
+}
+
 }  // namespace
 }  // namespace ambit::http2::testing
