@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/lab/api_relay.h"
 #include "cli/lab/lab.h"
+#include "cli/lab/supervisor.h"
 
 namespace ambit::cli {
 namespace {
@@ -133,6 +134,16 @@ void addApiRelay(CLI::App& lab, lab::ApiRelayOptions& o) {
   });
 }
 
+// Internal: the process `lab up` starts to restart crashed lab processes (supervisor.h).
+void addSupervise(CLI::App& lab, lab::LabOptions& o) {
+  auto* supervise = lab.add_subcommand("supervise", "(internal) restart crashed lab processes");
+  supervise->group("");  // hidden
+  addLabIdentity(*supervise, o);
+  supervise->callback([&o] {
+    if (Status s = lab::runSupervisor(lab::stateFilePath(o)); !s) fail("supervise", s.error());
+  });
+}
+
 }  // namespace
 
 void addLabCommands(CLI::App& app) {
@@ -153,6 +164,7 @@ void addLabCommands(CLI::App& app) {
   addPod(*lab, options);
   static lab::ApiRelayOptions relay;
   addApiRelay(*lab, relay);
+  addSupervise(*lab, options);
 }
 
 }  // namespace ambit::cli
