@@ -143,8 +143,8 @@ nlohmann::json toJson(const LabStatus& s) {
                     {"restarts", p.restarts}});
   }
   auto daemonJson = [](const DaemonStatus& d) {
-    return nlohmann::json{{"node", d.node},         {"name", d.name},         {"pid", d.pid},
-                          {"alive", d.alive},       {"restarts", d.restarts}, {"log_file", d.log_file}};
+    return nlohmann::json{{"node", d.node},   {"name", d.name},         {"pid", d.pid},
+                          {"alive", d.alive}, {"restarts", d.restarts}, {"log_file", d.log_file}};
   };
   for (const auto& d : s.daemons) daemons.push_back(daemonJson(d));
   return {{"lab", s.lab},

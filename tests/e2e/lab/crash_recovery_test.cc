@@ -34,17 +34,16 @@ const std::string kService = "10.96.0.10:80";  // my-app, bound to the waypoint
 constexpr double kMaxOutageSeconds = 1.0;
 
 double wallNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // What the load generator saw around one kill (wall-clock seconds).
 struct LoadReport {
   int total = 0, failed = 0;
-  double rate = 0;              // achieved requests per second
-  double kill = 0;              // when the test sent SIGKILL
-  double recovered = -1;        // first success of a request started after the kill
-  int failed_outside = 0;       // failures that ended before the kill or started after recovery
+  double rate = 0;         // achieved requests per second
+  double kill = 0;         // when the test sent SIGKILL
+  double recovered = -1;   // first success of a request started after the kill
+  int failed_outside = 0;  // failures that ended before the kill or started after recovery
   double outage() const { return recovered - kill; }
 };
 
@@ -103,8 +102,8 @@ class CrashRecoveryTest : public testing::Test {
   // Runs the load, kills the process `after` into it, and returns what the client saw.
   static LoadReport loadAndKill(const std::vector<std::string>& targets, int pid,
                                 std::chrono::milliseconds after = std::chrono::milliseconds(1500)) {
-    std::vector<std::string> argv{"/usr/bin/python3", kLoadScript, "--rate", "1000", "--seconds",
-                                  "4"};
+    std::vector<std::string> argv{"/usr/bin/python3", kLoadScript, "--rate", "1000",
+                                  "--seconds",        "4"};
     for (const auto& t : targets) {
       argv.push_back("--target");
       argv.push_back(t);
@@ -136,8 +135,7 @@ class CrashRecoveryTest : public testing::Test {
     EXPECT_EQ(r["restarts"].get<int>(), old_restarts + 1) << r.dump();
     std::ifstream log(lab_->runDir() + "/logs/supervisor.log");
     std::string text((std::istreambuf_iterator<char>(log)), {});
-    EXPECT_THAT(text, testing::HasSubstr("(pid " + std::to_string(old_pid) +
-                                         ") exited: signal 9"));
+    EXPECT_THAT(text, testing::HasSubstr("(pid " + std::to_string(old_pid) + ") exited: signal 9"));
   }
 
   static void report(const char* what, const LoadReport& r) {
@@ -211,8 +209,8 @@ size_t count(const std::string& text, const std::string& what) {
 
 TEST_F(CrashRecoveryTest, ConfigTruncatedMidWriteKeepsTheLastGoodPolicy) {
   auto code = [](const std::string& pod) {
-    auto r = lab_->exec("client", {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m",
-                                   "2", "http://" + pod_ip(pod) + "/"});
+    auto r = lab_->exec("client", {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                                   "http://" + pod_ip(pod) + "/"});
     return std::atoi(r.out.c_str());
   };
   ASSERT_EQ(code("my-app-v2"), 200) << "precondition: no policy yet";

@@ -52,7 +52,8 @@ TEST(RestartPolicyTest, OptionsSetTheSteps) {
                                             .max_backoff = milliseconds(350),
                                             .reset_after = seconds(1)});
   Time now{};
-  EXPECT_EQ(crashLoop(policy, now, milliseconds(10), 5), (std::vector<long>{0, 100, 200, 350, 350}));
+  EXPECT_EQ(crashLoop(policy, now, milliseconds(10), 5),
+            (std::vector<long>{0, 100, 200, 350, 350}));
   EXPECT_EQ(crashLoop(policy, now, seconds(1), 1), (std::vector<long>{0}));
 }
 
