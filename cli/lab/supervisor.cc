@@ -37,16 +37,16 @@ constexpr uint64_t kPidfdInfoExit = 1ULL << 3;
 // How often the state file is re-read for processes `lab up` / `lab pod add` started.
 constexpr milliseconds kRescanInterval{1000};
 
-std::string exitReason(int pidfd) {
-  // The status is published once the process is reaped (by init or a subreaper), which can
-  // trail the pidfd's readiness by a moment.
+// The pidfd publishes the status once the process is reaped (by init or a subreaper); until
+// then the zombie's /proc/<pid>/stat carries it. Either can trail the pidfd's readiness.
+std::string exitReason(int pidfd, const ProcessId& id) {
   for (int attempt = 0; attempt < 25; ++attempt) {
     PidfdInfo info{};
     info.mask = kPidfdInfoExit;
     if (::ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kPidfdInfoExit) != 0) {
       return describeWaitStatus(info.exit_code);
     }
-    if (errno != ESRCH && errno != 0) break;
+    if (auto status = zombieExitStatus(id)) return describeWaitStatus(*status);
     std::this_thread::sleep_for(milliseconds(2));
   }
   return "exit status unknown";
@@ -144,7 +144,7 @@ class Supervisor {
     for (size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       auto [name, w] = owners[i];
-      exited(*name, *w, exitReason(w->pidfd.get()));
+      exited(*name, *w, exitReason(w->pidfd.get(), w->id));
     }
   }
 
@@ -221,7 +221,7 @@ Result<LaunchSpec> supervisorLaunchSpec(const Topology& t, const std::string& cg
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return makeError("find the ambitctl binary (/proc/self/exe): {}", ec.message());
-  return LaunchSpec{.argv = {self.string(), "lab", "supervise", "--name", t.options.name,
+  return LaunchSpec{.argv = {self.string(), "--log-level", "info", "lab", "supervise", "--name", t.options.name,
                              "--run-dir", t.options.run_dir},
                     .netns_path = "/proc/self/ns/net",
                     .cgroup_dir = cgroup_dir,
