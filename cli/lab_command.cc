@@ -47,7 +47,11 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "ambit-control replicas (with --kubernetes); agents fail over between them")
       ->check(CLI::Range(1, 3))
       ->capture_default_str();
+  static bool no_supervisor = false;
+  up->add_flag("--no-supervisor", no_supervisor,
+               "do not restart crashed lab processes (for tests that replace a daemon themselves)");
   up->callback([&o] {
+    o.supervise = !no_supervisor;
     if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     if (Status s = lab::labUp(o); !s) fail("up", s.error());
     auto status = lab::labStatus(o);

@@ -403,7 +403,7 @@ Status labUp(const LabOptions& options) {
   AMBIT_TRY(startApps(*t, *mount, intent));
   if (kube) AMBIT_TRY(kube->reportPodsRunning(*t));
   AMBIT_TRY(waitDaemonsReady(*t));
-  AMBIT_TRY(startSupervisor(*t, *mount, intent));
+  if (t->options.supervise) AMBIT_TRY(startSupervisor(*t, *mount, intent));
   state->phase = "ready";
   AMBIT_TRY(intent.save());
   pausePoint("ready");
