@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/lab/api_relay.h"
 #include "cli/lab/lab.h"
+#include "cli/lab/supervisor.h"
 
 namespace ambit::cli {
 namespace {
@@ -46,7 +47,11 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "ambit-control replicas (with --kubernetes); agents fail over between them")
       ->check(CLI::Range(1, 3))
       ->capture_default_str();
+  static bool no_supervisor = false;
+  up->add_flag("--no-supervisor", no_supervisor,
+               "do not restart crashed lab processes (for tests that replace a daemon themselves)");
   up->callback([&o] {
+    o.supervise = !no_supervisor;
     if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     if (Status s = lab::labUp(o); !s) fail("up", s.error());
     auto status = lab::labStatus(o);
@@ -133,6 +138,16 @@ void addApiRelay(CLI::App& lab, lab::ApiRelayOptions& o) {
   });
 }
 
+// Internal: the process `lab up` starts to restart crashed lab processes (supervisor.h).
+void addSupervise(CLI::App& lab, lab::LabOptions& o) {
+  auto* supervise = lab.add_subcommand("supervise", "(internal) restart crashed lab processes");
+  supervise->group("");  // hidden
+  addLabIdentity(*supervise, o);
+  supervise->callback([&o] {
+    if (Status s = lab::runSupervisor(lab::stateFilePath(o)); !s) fail("supervise", s.error());
+  });
+}
+
 }  // namespace
 
 void addLabCommands(CLI::App& app) {
@@ -153,6 +168,7 @@ void addLabCommands(CLI::App& app) {
   addPod(*lab, options);
   static lab::ApiRelayOptions relay;
   addApiRelay(*lab, relay);
+  addSupervise(*lab, options);
 }
 
 }  // namespace ambit::cli

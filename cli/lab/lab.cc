@@ -18,6 +18,7 @@
 #include "cli/lab/process.h"
 #include "cli/lab/state.h"
 #include "cli/lab/subprocess.h"
+#include "cli/lab/supervisor.h"
 #include "common/cgroup.h"
 #include "common/log.h"
 #include "common/netns.h"
@@ -250,6 +251,17 @@ Status startApps(const Topology& t, const std::string& mount, Intent& intent) {
   return Status::ok();
 }
 
+// Last, so it never restarts a process `up` is still starting; it runs beside the node daemons
+// (outside every node's pod subtree) and is the first thing `down` stops.
+Status startSupervisor(const Topology& t, const std::string& mount, Intent& intent) {
+  std::string cgroup = labCgroupRoot(mount, t) + "/system";
+  AMBIT_TRY(ensureCgroup(intent, cgroup));
+  AMBIT_TRY(ensureCgroup(intent, cgroup + "/supervisor"));
+  auto spec = supervisorLaunchSpec(t, cgroup + "/supervisor");
+  AMBIT_TRY(spec);
+  return ensureProcess(intent, kSupervisorKind, kSupervisorKind, *spec);
+}
+
 }  // namespace
 
 Status startPodApp(const Topology& t, const std::string& mount, Intent& intent, const PodSpec& p) {
@@ -319,6 +331,9 @@ Status ensureProcess(Intent& intent, const std::string& kind, const std::string&
     r->pid = id.pid;
     r->start_time = id.start_time;
     r->log_file = spec.log_file;
+    r->argv = spec.argv;
+    r->netns_path = spec.netns_path;
+    r->cgroup_dir = spec.cgroup_dir;
     return intent.save();
   });
   if (!started) return started.error().context(fmt::format("start {} {}", kind, name));
@@ -388,6 +403,7 @@ Status labUp(const LabOptions& options) {
   AMBIT_TRY(startApps(*t, *mount, intent));
   if (kube) AMBIT_TRY(kube->reportPodsRunning(*t));
   AMBIT_TRY(waitDaemonsReady(*t));
+  if (t->options.supervise) AMBIT_TRY(startSupervisor(*t, *mount, intent));
   state->phase = "ready";
   AMBIT_TRY(intent.save());
   pausePoint("ready");

@@ -23,12 +23,14 @@ struct PodStatus {
   std::string cgroup;  // absolute
   int pid = 0;
   bool alive = false;
+  int restarts = 0;  // by the supervisor
 };
 
 struct DaemonStatus {
   std::string node, name, log_file;
   int pid = 0;
   bool alive = false;
+  int restarts = 0;  // by the supervisor
 };
 
 struct LabStatus {
@@ -36,6 +38,7 @@ struct LabStatus {
   std::vector<NodeSpec> nodes;
   std::vector<PodStatus> pods;
   std::vector<DaemonStatus> daemons;
+  DaemonStatus supervisor;  // node "lab", name "supervisor"; pid 0 while up has not started it
 };
 
 nlohmann::json toJson(const LabStatus& s);

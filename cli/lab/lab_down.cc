@@ -14,6 +14,7 @@
 #include "cli/lab/process.h"
 #include "cli/lab/state.h"
 #include "cli/lab/subprocess.h"
+#include "cli/lab/supervisor.h"
 #include "common/log.h"
 
 namespace ambit::lab {
@@ -43,9 +44,10 @@ void collect(std::vector<std::string>& errors, const Status& s) {
 
 std::vector<std::string> removeAll(const LabState& s) {
   std::vector<std::string> errors;
-  // Daemons first (they may hold pod netns), then apps. Each group is stopped in parallel so
-  // the grace periods overlap instead of adding up.
-  for (const char* kind : {"daemon", "app"}) {
+  // The supervisor first (it would restart what follows), daemons next (they may hold pod
+  // netns), then apps. Each group is stopped in parallel so the grace periods overlap instead
+  // of adding up.
+  for (const char* kind : {kSupervisorKind, "daemon", "app"}) {
     std::vector<std::pair<const ProcessRecord*, std::future<Status>>> stops;
     for (const auto& p : s.processes) {
       if (p.kind != kind || p.pid == 0) continue;

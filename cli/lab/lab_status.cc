@@ -6,6 +6,7 @@
 #include "cli/lab/network.h"
 #include "cli/lab/process.h"
 #include "cli/lab/state.h"
+#include "cli/lab/supervisor.h"
 #include "common/cgroup.h"
 
 namespace ambit::lab {
@@ -74,8 +75,15 @@ Result<LabStatus> labStatus(const LabOptions& options) {
     if (ProcessRecord* r = state.findProcess("app", p.name)) {
       ps.pid = r->pid;
       ps.alive = isAlive({r->pid, r->start_time});
+      ps.restarts = r->restarts;
     }
     s.pods.push_back(std::move(ps));
+  }
+  s.supervisor = DaemonStatus{.node = "lab", .name = kSupervisorKind};
+  if (ProcessRecord* r = state.findProcess(kSupervisorKind, kSupervisorKind)) {
+    s.supervisor.log_file = r->log_file;
+    s.supervisor.pid = r->pid;
+    s.supervisor.alive = isAlive({r->pid, r->start_time});
   }
   for (const auto& r : state.processes) {
     if (r.kind != "daemon") continue;
@@ -84,7 +92,8 @@ Result<LabStatus> labStatus(const LabOptions& options) {
                                      .name = r.name.substr(slash + 1),
                                      .log_file = r.log_file,
                                      .pid = r.pid,
-                                     .alive = isAlive({r.pid, r.start_time})});
+                                     .alive = isAlive({r.pid, r.start_time}),
+                                     .restarts = r.restarts});
   }
   return s;
 }
@@ -130,15 +139,14 @@ nlohmann::json toJson(const LabStatus& s) {
                     {"service_account", p.spec.service_account},
                     {"version", p.spec.version()},
                     {"pid", p.pid},
-                    {"alive", p.alive}});
+                    {"alive", p.alive},
+                    {"restarts", p.restarts}});
   }
-  for (const auto& d : s.daemons) {
-    daemons.push_back({{"node", d.node},
-                       {"name", d.name},
-                       {"pid", d.pid},
-                       {"alive", d.alive},
-                       {"log_file", d.log_file}});
-  }
+  auto daemonJson = [](const DaemonStatus& d) {
+    return nlohmann::json{{"node", d.node},   {"name", d.name},         {"pid", d.pid},
+                          {"alive", d.alive}, {"restarts", d.restarts}, {"log_file", d.log_file}};
+  };
+  for (const auto& d : s.daemons) daemons.push_back(daemonJson(d));
   return {{"lab", s.lab},
           {"phase", s.phase},
           {"run_dir", s.run_dir},
@@ -148,7 +156,8 @@ nlohmann::json toJson(const LabStatus& s) {
           {"underlay_netns", s.underlay_netns},
           {"nodes", nodes},
           {"pods", pods},
-          {"daemons", daemons}};
+          {"daemons", daemons},
+          {"supervisor", daemonJson(s.supervisor)}};
 }
 
 std::string formatStatus(const LabStatus& s) {
@@ -159,16 +168,19 @@ std::string formatStatus(const LabStatus& s) {
     out +=
         fmt::format("{:<8} {:<16} {:<14} {}\n", n.name, n.netns, n.underlay_ipv4, n.underlay_ipv6);
   }
-  out += fmt::format("\n{:<12} {:<7} {:<13} {:<20} {:<8} {:<8} {}\n", "POD", "NODE", "IPV4", "IPV6",
-                     "VERSION", "PID", "NETNS");
+  out += fmt::format("\n{:<12} {:<7} {:<13} {:<20} {:<8} {:<8} {:<8} {}\n", "POD", "NODE", "IPV4",
+                     "IPV6", "VERSION", "PID", "RESTARTS", "NETNS");
   for (const auto& p : s.pods) {
-    out += fmt::format("{:<12} {:<7} {:<13} {:<20} {:<8} {:<8} {}\n", p.spec.name, p.spec.node,
-                       p.spec.ipv4, p.spec.ipv6, p.spec.version(),
-                       p.alive ? std::to_string(p.pid) : "dead", p.spec.netns);
+    out += fmt::format("{:<12} {:<7} {:<13} {:<20} {:<8} {:<8} {:<8} {}\n", p.spec.name,
+                       p.spec.node, p.spec.ipv4, p.spec.ipv6, p.spec.version(),
+                       p.alive ? std::to_string(p.pid) : "dead", p.restarts, p.spec.netns);
   }
-  for (const auto& d : s.daemons) {
-    out += fmt::format("daemon {}/{}: {} (log {})\n", d.node, d.name,
-                       d.alive ? "pid " + std::to_string(d.pid) : "dead", d.log_file);
+  out += fmt::format("\n{:<8} {:<12} {:<8} {:<8} {}\n", "NODE", "DAEMON", "PID", "RESTARTS", "LOG");
+  std::vector<DaemonStatus> rows = s.daemons;
+  if (s.supervisor.pid != 0) rows.push_back(s.supervisor);
+  for (const auto& d : rows) {
+    out += fmt::format("{:<8} {:<12} {:<8} {:<8} {}\n", d.node, d.name,
+                       d.alive ? std::to_string(d.pid) : "dead", d.restarts, d.log_file);
   }
   return out;
 }

@@ -39,6 +39,7 @@ const char* stageName(int stage) {
 struct ProcStat {
   char state = '?';
   uint64_t start_time = 0;
+  std::optional<int> exit_code;  // field 52 (Linux 3.5+)
 };
 
 Result<ProcStat> readProcStat(int pid) {
@@ -55,6 +56,8 @@ Result<ProcStat> readProcStat(int pid) {
   for (int field = 4; field < 22; ++field) rest >> skip;  // fields 4..21
   rest >> st.start_time;
   if (!rest) return makeError("malformed /proc/{}/stat", pid);
+  for (int field = 23; field < 52; ++field) rest >> skip;
+  if (int code = 0; rest >> code) st.exit_code = code;
   return st;
 }
 
@@ -134,6 +137,12 @@ bool isAlive(const ProcessId& id) {
   if (id.pid <= 0) return false;
   auto st = readProcStat(id.pid);
   return st && st->state != 'Z' && st->state != 'X' && st->start_time == id.start_time;
+}
+
+std::optional<int> zombieExitStatus(const ProcessId& id) {
+  auto st = readProcStat(id.pid);
+  if (!st || st->state != 'Z' || st->start_time != id.start_time) return std::nullopt;
+  return st->exit_code;
 }
 
 Result<ProcessId> spawnDetached(const LaunchSpec& spec,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ Result<uint64_t> processStartTime(int pid);
 
 // True while the process exists, is not a zombie and still has the recorded start time.
 bool isAlive(const ProcessId& id);
+
+// The wait status of a process that has exited but is not reaped yet (a zombie with the
+// recorded start time: /proc/<pid>/stat field 52); nullopt otherwise.
+std::optional<int> zombieExitStatus(const ProcessId& id);
 
 // Where and what to run. The process joins cgroup_dir (if set) and then the network namespace
 // at netns_path (required) before exec, so it never runs in the host netns by accident.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/unique_fd.h"
 
@@ -32,7 +33,11 @@ nlohmann::json toJson(const LabState& s) {
                      {"name", p.name},
                      {"pid", p.pid},
                      {"start_time", p.start_time},
-                     {"log_file", p.log_file}});
+                     {"log_file", p.log_file},
+                     {"argv", p.argv},
+                     {"netns_path", p.netns_path},
+                     {"cgroup_dir", p.cgroup_dir},
+                     {"restarts", p.restarts}});
   }
   nlohmann::json extra = nlohmann::json::array();
   for (const auto& e : s.extra_pods) {
@@ -97,7 +102,9 @@ Result<LabState> stateFromJson(const nlohmann::json& j) {
     for (const auto& p : j.at("processes")) {
       s.processes.push_back(ProcessRecord{
           p.at("kind").get<std::string>(), p.at("name").get<std::string>(), p.at("pid").get<int>(),
-          p.at("start_time").get<uint64_t>(), p.at("log_file").get<std::string>()});
+          p.at("start_time").get<uint64_t>(), p.at("log_file").get<std::string>(),
+          p.value("argv", std::vector<std::string>()), p.value("netns_path", std::string()),
+          p.value("cgroup_dir", std::string()), p.value("restarts", 0)});
     }
     return s;
   } catch (const nlohmann::json::exception& e) {
@@ -121,10 +128,21 @@ Status saveState(const std::string& path, const LabState& s) {
   return writeFileAtomic(path, toJson(s).dump(2) + "\n");
 }
 
-Result<UniqueFd> lockRunDir(const std::string& run_dir) {
+Result<UniqueFd> lockRunDir(const std::string& run_dir, std::chrono::milliseconds wait) {
   UniqueFd fd(::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return errnoError(fmt::format("open {}", run_dir));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  if (wait == kWaitForever) {
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return errnoError(fmt::format("lock {}", run_dir));
+    }
+    return fd;
+  }
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
     if (errno == EWOULDBLOCK) {
       return makeError("another `ambitctl lab up` or `down` is working on {}; wait for it",
                        run_dir);

@@ -3,6 +3,7 @@
 // so `lab down` can remove a lab that was interrupted at any point (even by kill -9).
 // Saved atomically (write to a temp file, fsync, rename), so it is never half-written.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,11 @@ struct ProcessRecord {
   int pid = 0;              // 0 while the process is being started
   uint64_t start_time = 0;  // /proc/<pid>/stat field 22; identifies the process with pid
   std::string log_file;
+  // How it was launched (LaunchSpec minus log_file), so the supervisor restarts it the same
+  // way; empty argv: not restartable (a state file written before the supervisor existed).
+  std::vector<std::string> argv;
+  std::string netns_path, cgroup_dir;
+  int restarts = 0;  // by the supervisor, over the lab's life
 };
 
 struct LabState {
@@ -57,8 +63,12 @@ Result<LabState> loadState(const std::string& path);
 Status saveState(const std::string& path, const LabState& s);
 
 // Takes an exclusive lock on the lab's run dir (flock, released when the fd closes or the
-// process dies), so two `lab up`/`lab down` of the same lab never interleave.
-Result<UniqueFd> lockRunDir(const std::string& run_dir);
+// process dies), so two `lab up`/`lab down` of the same lab never interleave, and the
+// supervisor never restarts a process while one of them works. Waits up to `wait` for a holder
+// (the supervisor holds it for milliseconds per restart); kWaitForever blocks.
+inline constexpr std::chrono::milliseconds kWaitForever = std::chrono::milliseconds::max();
+Result<UniqueFd> lockRunDir(const std::string& run_dir,
+                            std::chrono::milliseconds wait = std::chrono::seconds(3));
 
 // Writes content to path atomically (temp file + fsync + rename).
 Status writeFileAtomic(const std::string& path, const std::string& content);

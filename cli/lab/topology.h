@@ -73,6 +73,9 @@ struct LabOptions {
   // Adds a waypoint pod (ambit-waypoint, Gateway "waypoint") on node1 and binds Service
   // my-app to it (label istio.io/use-waypoint), so its HTTP traffic goes through L7.
   bool waypoint = false;
+  // Start the supervisor that restarts crashed lab processes (supervisor.h). Off for tests
+  // that stop a lab daemon on purpose and run their own in its place.
+  bool supervise = true;
   // Extra command-line flags for the waypoint pod's ambit-waypoint (e.g. "--zipkin-address=…").
   std::vector<std::string> waypoint_args;
   // Kubernetes mode (kube_lab.h): the lab's objects go to the API server of `kubeconfig`

@@ -95,7 +95,9 @@ class NodeE2eTest : public KubeClusterTest {
     lab_ = std::make_unique<Lab>(kLabName);
     lab_->down();  // a lab a killed run left behind
     lab_->up({"--kubernetes", "--kubeconfig", clusterRoot() + "/kubeconfig", "--waypoint",
-              "--control-replicas", "2"});
+              "--control-replicas", "2",
+              // The tests stop ambit-control replicas and an agent on purpose.
+              "--no-supervisor"});
     lab_ready_ = !HasFatalFailure();
   }
 
