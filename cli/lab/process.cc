@@ -1,6 +1,7 @@
 #include "cli/lab/process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -109,6 +110,11 @@ std::vector<char*> cArgv(const std::vector<std::string>& argv) {
   if (::write(report_fd, &ok, sizeof(ok)) != sizeof(ok)) ::_exit(127);
   char go = 0;
   if (::read(go_fd, &go, 1) != 1) ::_exit(1);  // the launcher died before recording us
+  // Only stdio crosses exec: a descriptor the caller left open (a test harness's flock, another
+  // tool's socket) would otherwise live as long as the daemon and keep that lock held.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   ::execv(argv[0], argv);
   fail(kStageExec);
   ::_exit(127);

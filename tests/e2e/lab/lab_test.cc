@@ -140,6 +140,28 @@ TEST_F(LabTest, UpTrafficDownTwice) {
   }
 }
 
+TEST_F(LabTest, StartedProcessesDoNotInheritTheCallersDescriptors) {
+  // A descriptor the caller of `lab up` left open (here a marker file on fd 7; in practice a
+  // test harness's flock) must not live on in the daemons, pods and supervisor it starts.
+  const std::string marker = "/tmp/" + kLab + "-inherited-fd-marker";
+  Output up = run("exec 7>" + marker + "; " + kCtl + " lab up --name " + kLab);
+  ASSERT_EQ(up.exit_code, 0) << up.out;
+  std::vector<std::string> holders;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      if (std::filesystem::read_symlink(fd.path(), link_ec) == marker) {
+        holders.push_back(ambit::test::readFile(proc.path() / "cmdline"));
+      }
+    }
+  }
+  std::filesystem::remove(marker, ec);
+  EXPECT_TRUE(holders.empty()) << holders.size() << " processes kept the caller's fd 7, e.g. "
+                               << holders.front();
+}
+
 TEST_F(LabTest, UpIsIdempotent) {
   ASSERT_EQ(lab("up").exit_code, 0);
   std::string before = status()["pods"].dump();
