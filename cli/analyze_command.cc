@@ -93,13 +93,7 @@ void addAnalyzeCommand(CLI::App& app) {
                   "lowest level of finding that makes the exit status 79")
       ->check(CLI::IsMember({"Error", "Warning", "Info"}))
       ->capture_default_str();
-  cmd->add_option("--trust-domain", flags->loader.trust_domain, "SPIFFE trust domain")
-      ->capture_default_str();
-  cmd->add_option("--root-namespace", flags->loader.root_namespace,
-                  "namespace whose policies apply mesh-wide")
-      ->capture_default_str();
-  cmd->add_option("--cluster-domain", flags->loader.cluster_domain, "service DNS suffix")
-      ->capture_default_str();
+  addLoaderFlags(*cmd, flags->loader);
   cmd->callback([flags] {
     const int code = runAnalyze(*flags);
     if (code != 0) throw CLI::RuntimeError(code);

@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 
+namespace ambit::config {
+struct LoaderOptions;
+}
+
 namespace ambit::cli {
 
 // Makes `group` need one of its subcommands and name a wrong one: "ambitctl <group>: unknown
@@ -10,6 +14,9 @@ namespace ambit::cli {
 // required").
 void requireKnownSubcommand(CLI::App& group);
 
+// --trust-domain, --root-namespace, --cluster-domain: how configuration is read (config,
+// analyze, explain).
+void addLoaderFlags(CLI::App& cmd, config::LoaderOptions& loader);
 // `ambitctl config validate|dump DIR`
 void addConfigCommands(CLI::App& app);
 // `ambitctl lab up|down|status|exec`

@@ -17,16 +17,10 @@ struct ConfigFlags {
   config::LoaderOptions loader;
 };
 
-void addLoaderFlags(CLI::App& cmd, ConfigFlags& f) {
+void addDirAndLoaderFlags(CLI::App& cmd, ConfigFlags& f) {
   cmd.add_option("DIR", f.dir, "directory of Kubernetes-shaped YAML (*.yaml, *.yml, recursive)")
       ->required();
-  cmd.add_option("--trust-domain", f.loader.trust_domain, "SPIFFE trust domain")
-      ->capture_default_str();
-  cmd.add_option("--root-namespace", f.loader.root_namespace,
-                 "namespace whose policies apply mesh-wide")
-      ->capture_default_str();
-  cmd.add_option("--cluster-domain", f.loader.cluster_domain, "service DNS suffix")
-      ->capture_default_str();
+  addLoaderFlags(cmd, f.loader);
 }
 
 // Prints every problem on its own line to stderr; returns the process exit code.
@@ -65,6 +59,16 @@ void exitWith(int code) {
 
 }  // namespace
 
+void addLoaderFlags(CLI::App& cmd, config::LoaderOptions& loader) {
+  cmd.add_option("--trust-domain", loader.trust_domain, "SPIFFE trust domain")
+      ->capture_default_str();
+  cmd.add_option("--root-namespace", loader.root_namespace,
+                 "namespace whose policies apply mesh-wide")
+      ->capture_default_str();
+  cmd.add_option("--cluster-domain", loader.cluster_domain, "service DNS suffix")
+      ->capture_default_str();
+}
+
 void addConfigCommands(CLI::App& app) {
   auto* config = app.add_subcommand("config", "validate or dump mesh configuration");
   config->require_subcommand(1);
@@ -72,11 +76,11 @@ void addConfigCommands(CLI::App& app) {
 
   auto* validate = config->add_subcommand(
       "validate", "check every resource under DIR; lists every problem (file:line: object: why)");
-  addLoaderFlags(*validate, *flags);
+  addDirAndLoaderFlags(*validate, *flags);
   validate->callback([flags] { exitWith(runValidate(*flags)); });
 
   auto* dump = config->add_subcommand("dump", "print the translated mesh snapshot");
-  addLoaderFlags(*dump, *flags);
+  addDirAndLoaderFlags(*dump, *flags);
   dump->add_option("-o,--output", flags->output, "output format")
       ->check(CLI::IsMember({"json", "yaml"}))
       ->capture_default_str();

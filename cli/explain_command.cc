@@ -78,13 +78,7 @@ void addExplainCommand(CLI::App& app) {
   cmd->add_option("-o,--output", flags->output, "output format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->add_option("--trust-domain", flags->loader.trust_domain, "SPIFFE trust domain")
-      ->capture_default_str();
-  cmd->add_option("--root-namespace", flags->loader.root_namespace,
-                  "namespace whose policies apply mesh-wide")
-      ->capture_default_str();
-  cmd->add_option("--cluster-domain", flags->loader.cluster_domain, "service DNS suffix")
-      ->capture_default_str();
+  addLoaderFlags(*cmd, flags->loader);
   cmd->callback([flags] {
     const int code = runExplain(*flags);
     if (code != 0) throw CLI::RuntimeError(code);

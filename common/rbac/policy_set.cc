@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 #include "common/rbac/rbac.h"
@@ -12,6 +13,23 @@ namespace {
 
 using AuthzPolicy = v1::AuthorizationPolicy;
 using PeerMode = v1::PeerAuthentication::Mode;
+
+// The decision order shared by evaluate() and explain(): the first matching DENY, else the first
+// matching ALLOW, else deny when any ALLOW applied. No name: nothing of that kind matched.
+void decide(Decision& d, std::optional<std::string_view> deny,
+            std::optional<std::string_view> allow, bool any_allow) {
+  if (deny) {
+    d.allowed = false;
+    d.reason = Decision::Reason::kDenyMatched;
+    d.policy = *deny;
+  } else if (allow) {
+    d.reason = Decision::Reason::kAllowMatched;
+    d.policy = *allow;
+  } else if (any_allow) {
+    d.allowed = false;
+    d.reason = Decision::Reason::kNoAllowMatched;
+  }
+}
 
 }  // namespace
 
@@ -99,17 +117,11 @@ Decision CompiledPolicySet::evaluate(const Target& t, const Attributes& attrs, M
         d.custom_ignored = true;
     }
   });
-  if (deny != nullptr) {
-    d.allowed = false;
-    d.reason = Decision::Reason::kDenyMatched;
-    d.policy = deny->full_name;
-  } else if (allow != nullptr) {
-    d.reason = Decision::Reason::kAllowMatched;
-    d.policy = allow->full_name;
-  } else if (any_allow) {
-    d.allowed = false;
-    d.reason = Decision::Reason::kNoAllowMatched;
-  }
+  auto name = [](const detail::CompiledPolicy* p) -> std::optional<std::string_view> {
+    if (p == nullptr) return std::nullopt;
+    return p->full_name;
+  };
+  decide(d, name(deny), name(allow), any_allow);
   return d;
 }
 
@@ -147,17 +159,11 @@ Explanation CompiledPolicySet::explain(const Target& t, const Attributes& attrs,
         d.custom_ignored = true;
     }
   }
-  if (deny != nullptr) {
-    d.allowed = false;
-    d.reason = Decision::Reason::kDenyMatched;
-    d.policy = deny->policy;
-  } else if (allow != nullptr) {
-    d.reason = Decision::Reason::kAllowMatched;
-    d.policy = allow->policy;
-  } else if (any_allow) {
-    d.allowed = false;
-    d.reason = Decision::Reason::kNoAllowMatched;
-  }
+  auto name = [](const PolicyTrace* p) -> std::optional<std::string_view> {
+    if (p == nullptr) return std::nullopt;
+    return p->policy;
+  };
+  decide(d, name(deny), name(allow), any_allow);
   return out;
 }
 
