@@ -221,8 +221,8 @@ Result<LaunchSpec> supervisorLaunchSpec(const Topology& t, const std::string& cg
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return makeError("find the ambitctl binary (/proc/self/exe): {}", ec.message());
-  return LaunchSpec{.argv = {self.string(), "--log-level", "info", "lab", "supervise", "--name", t.options.name,
-                             "--run-dir", t.options.run_dir},
+  return LaunchSpec{.argv = {self.string(), "--log-level", "info", "lab", "supervise", "--name",
+                             t.options.name, "--run-dir", t.options.run_dir},
                     .netns_path = "/proc/self/ns/net",
                     .cgroup_dir = cgroup_dir,
                     .log_file = t.log_dir + "/supervisor.log"};

@@ -55,7 +55,7 @@ std::string withPodLabel(const std::string& pods_yaml, const std::string& pod,
 void CaptureLabTest::SetUpTestSuite() {
   if (!test::runningAsRoot()) return;  // SetUp skips every test loudly
   lab_ = std::make_unique<Lab>(kLabName);
-  lab_->down();  // a lab left behind by an interrupted run
+  lab_->down();                   // a lab left behind by an interrupted run
   lab_->up({"--no-supervisor"});  // tests replace node1's agent with their own
   if (testing::Test::HasFatalFailure()) return;
   status_ = lab_->status();

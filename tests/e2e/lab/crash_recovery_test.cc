@@ -139,8 +139,10 @@ class CrashRecoveryTest : public testing::Test {
   }
 
   static void report(const char* what, const LoadReport& r) {
-    std::printf("crash recovery, %s killed: %d requests at %.0f/s, %d failed; kill to first success %.3f s\n",
-                what, r.total, r.rate, r.failed, r.recovered < 0 ? -1.0 : r.outage());
+    std::printf(
+        "crash recovery, %s killed: %d requests at %.0f/s, %d failed; kill to first success %.3f "
+        "s\n",
+        what, r.total, r.rate, r.failed, r.recovered < 0 ? -1.0 : r.outage());
     testing::Test::RecordProperty(std::string(what) + "_outage_ms",
                                   static_cast<int>(r.outage() * 1000));
     testing::Test::RecordProperty(std::string(what) + "_failed", r.failed);

@@ -31,7 +31,7 @@ void SharedLabTest::upLab(const std::string& name) {
   ips_.clear();
   if (!test::runningAsRoot()) return;  // SetUp skips every test loudly
   lab_ = std::make_unique<Lab>(name);
-  lab_->down();  // a lab left over by a killed run
+  lab_->down();                   // a lab left over by a killed run
   lab_->up({"--no-supervisor"});  // lifecycle tests replace the lab's ztunnels
   if (testing::Test::HasFatalFailure()) return;
   auto status = lab_->status();
