@@ -218,10 +218,13 @@ Status runSupervisor(const std::string& state_file, RestartPolicyOptions policy)
 }
 
 Result<LaunchSpec> supervisorLaunchSpec(const Topology& t, const std::string& cgroup_dir) {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return makeError("find the ambitctl binary (/proc/self/exe): {}", ec.message());
-  return LaunchSpec{.argv = {self.string(), "--log-level", "info", "lab", "supervise", "--name",
+  // The lab's own ambitctl, not /proc/self/exe: labUp() also runs inside other programs (tests),
+  // which would re-run themselves as the "supervisor".
+  const std::string ambitctl = t.options.bin_dir + "/ambitctl";
+  if (::access(ambitctl.c_str(), X_OK) != 0) {
+    return errnoError(fmt::format("the supervisor's binary {}", ambitctl));
+  }
+  return LaunchSpec{.argv = {ambitctl, "--log-level", "info", "lab", "supervise", "--name",
                              t.options.name, "--run-dir", t.options.run_dir},
                     .netns_path = "/proc/self/ns/net",
                     .cgroup_dir = cgroup_dir,

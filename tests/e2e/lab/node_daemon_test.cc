@@ -48,6 +48,17 @@ class NodeDaemonTest : public testing::Test {
 TEST_F(NodeDaemonTest, StartsPerNodeInNodeNetnsAndCgroupAndStopsOnDown) {
   Status up = labUp(options_);
   ASSERT_TRUE(up.isOk()) << up.message();
+  // labUp() in this test binary must not start a copy of it (the supervisor is the lab's
+  // ambitctl): such a copy ran every lab test again in the background and left a lab up.
+  const auto self = std::filesystem::read_symlink("/proc/self/exe");
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink(proc.path() / "exe", ec);
+    if (ec || exe != self) continue;  // (our own short-lived forks before exec are expected)
+    const std::string cmdline = test::readFile(proc.path() / "cmdline");
+    EXPECT_EQ(cmdline.find("supervise"), std::string::npos)
+        << "the test binary runs as the supervisor: " << cmdline;
+  }
   auto status = labStatus(options_);
   ASSERT_TRUE(status.isOk()) << status.error().message;
   ASSERT_EQ(status->daemons.size(), 2u);
