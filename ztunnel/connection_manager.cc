@@ -21,18 +21,19 @@ ConnectionManager::ConnectionManager(asio::io_context& io, ConnectionTracker& tr
     : io_(io), tracker_(tracker), pods_(pods), outbound_(outbound) {}
 
 size_t ConnectionManager::recheck(const ZtunnelConfig& config) {
-  size_t closed = tracker_.closeIf([&](const TrackedConnection& c) {
+  size_t closed = tracker_.closeIf([&](const TrackedConnection& c) -> std::string {
     const Pod* pod = pods_.find(c.pod_uid);
-    if (!pod) return true;
+    if (!pod) return "destination pod left the mesh";
     rbac::Attributes attrs;
     attrs.source_ip = c.source_ip;
     attrs.destination_ip = c.destination_ip;
     attrs.destination_port = c.destination_port;
     attrs.source_principal = c.source_principal;
     if (c.source_principal.empty() && !plaintextAllowed(*pod, c.destination_port, &config)) {
-      return true;
+      return "PeerAuthentication STRICT";
     }
-    return !authorizeInbound(*pod, attrs, &config).allowed;
+    rbac::Decision d = authorizeInbound(*pod, attrs, &config);
+    return d.allowed ? std::string() : std::string(d.reasonText());
   });
   if (closed) logInfo("policy update closed {} connections it now denies", closed);
   return closed;

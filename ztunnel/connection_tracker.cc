@@ -12,9 +12,17 @@ uint64_t ConnectionTracker::add(TrackedConnection c) {
   return id;
 }
 
-void ConnectionTracker::remove(uint64_t id) { open_.erase(id); }
+std::string ConnectionTracker::remove(uint64_t id) {
+  open_.erase(id);
+  auto it = revoked_.find(id);
+  if (it == revoked_.end()) return {};
+  std::string why = std::move(it->second);
+  revoked_.erase(it);
+  return why;
+}
 
-size_t ConnectionTracker::closeIf(const std::function<bool(const TrackedConnection&)>& deny) {
+size_t ConnectionTracker::closeIf(
+    const std::function<std::string(const TrackedConnection&)>& deny) {
   size_t closed = 0;
   for (auto it = open_.begin(); it != open_.end();) {
     struct stat st {};
@@ -24,8 +32,9 @@ size_t ConnectionTracker::closeIf(const std::function<bool(const TrackedConnecti
       it = open_.erase(it);  // already gone
       continue;
     }
-    if (deny(it->second)) {
+    if (std::string why = deny(it->second); !why.empty()) {
       ::shutdown(it->second.fd, SHUT_RDWR);
+      revoked_[it->first] = std::move(why);
       ++closed;
       it = open_.erase(it);
     } else {

@@ -28,18 +28,21 @@ struct TrackedConnection {
 class ConnectionTracker {
  public:
   uint64_t add(TrackedConnection c);
-  void remove(uint64_t id);
+  // Forgets a connection that ended; returns why closeIf() closed it ("" if it did not), for
+  // its access record.
+  std::string remove(uint64_t id);
   size_t size() const { return open_.size(); }
   // The connections open now, by id (admin /config_dump lists them).
   const std::map<uint64_t, TrackedConnection>& open() const { return open_; }
 
-  // Shuts down (both directions) every connection for which `deny` returns a reason; returns
-  // how many were closed.
-  size_t closeIf(const std::function<bool(const TrackedConnection&)>& deny);
+  // Shuts down (both directions) every connection for which `deny` returns a reason (not
+  // empty); returns how many were closed.
+  size_t closeIf(const std::function<std::string(const TrackedConnection&)>& deny);
 
  private:
   uint64_t next_id_ = 1;
   std::map<uint64_t, TrackedConnection> open_;
+  std::map<uint64_t, std::string> revoked_;  // closed by closeIf(), until remove()
 };
 
 }  // namespace ambit::ztunnel

@@ -72,6 +72,15 @@ ConnectionLabels destinationLabels(const Pod& pod, const Address& peer,
   return labels;
 }
 
+// A connection the late policy re-check closed (`why` from ConnectionTracker::remove(), empty
+// if it ended by itself) is recorded as denied, with the reason.
+void noteRevoked(std::string why, ConnectionLog& log) {
+  if (why.empty()) return;
+  log.authz = "deny";
+  log.reason = "policy changed: " + why;
+  log.response_flags = "DENY";
+}
+
 }  // namespace
 
 InboundProxy::InboundProxy(asio::io_context& io, InboundConnectGate& gate,
@@ -235,7 +244,7 @@ void InboundProxy::onHboneClosed(const Pod& /*pod*/, const hbone::ConnectRequest
   if (it == tunnels_.end()) return;
   AdmittedTunnel t = it->second;
   tunnels_.erase(it);
-  tracker_.remove(t.tracker_id);
+  noteRevoked(tracker_.remove(t.tracker_id), t.log);
   // Istio's meaning: received = request bytes (tunnel -> app), sent = response (app -> tunnel).
   t.metrics.addReceived(r.bytes_received);
   t.metrics.addSent(r.bytes_sent);
@@ -309,7 +318,7 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
   uint64_t tid = tracker_.add(tc);
   ConnectionMetrics m = metrics_.opened(labels);
   auto r = co_await spliceTcp(client, *app);
-  tracker_.remove(tid);
+  noteRevoked(tracker_.remove(tid), log);
   m.addReceived(r.a_to_b);
   m.addSent(r.b_to_a);
   m.closed();

@@ -4,11 +4,15 @@
 // AsioStreamTransport<asio::ssl::stream<tcp::socket>>: this is the one place its bytes meet
 // TLS, and the class a faster TLS transport would replace.
 //
-// Ending the connection, gracefully or not, closes the socket: an HTTP/2 connection that has
-// sent its last frame (GOAWAY) has nothing more to say or to wait for.
+// close() closes the socket. finish() ends only our direction (FIN after the last frame, a
+// GOAWAY) and closes the socket once the peer ends its own or after a linger (Envoy's delayed
+// close, 1 s): closing at once with the peer's bytes unread would make the kernel answer
+// with a reset, and a peer still sending (a flood the GOAWAY refused) would lose the GOAWAY.
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <boost/asio/write.hpp>
 #include <utility>
 
@@ -19,7 +23,9 @@ namespace ambit::http2 {
 template <typename Stream>
 class AsioStreamTransport final : public Transport {
  public:
-  explicit AsioStreamTransport(Stream stream) : stream_(std::move(stream)) {}
+  explicit AsioStreamTransport(Stream stream,
+                               std::chrono::milliseconds linger = std::chrono::seconds(1))
+      : stream_(std::move(stream)), linger_(linger), linger_timer_(stream_.get_executor()) {}
 
   Stream& stream() { return stream_; }
 
@@ -27,7 +33,11 @@ class AsioStreamTransport final : public Transport {
     boost::system::error_code ec;
     size_t n =
         co_await stream_.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::eof) co_return size_t{0};
+    if (ec == asio::error::eof) {
+      input_ended_ = true;
+      if (finished_) close();
+      co_return size_t{0};
+    }
     if (ec) co_return Error{ec.value(), ec.message()};
     co_return n;
   }
@@ -39,15 +49,31 @@ class AsioStreamTransport final : public Transport {
     co_return Status::ok();
   }
 
-  void finish() override { close(); }
+  void finish() override {
+    boost::system::error_code ec;
+    finished_ = true;
+    if (input_ended_) return close();
+    stream_.lowest_layer().shutdown(asio::socket_base::shutdown_send, ec);
+    if (ec) return close();
+    linger_timer_.expires_after(linger_);
+    // A destroyed transport cancels the timer: the handler then only sees the error.
+    linger_timer_.async_wait([this](boost::system::error_code timer_ec) {
+      if (!timer_ec) close();
+    });
+  }
 
   void close() override {
     boost::system::error_code ignored;
+    linger_timer_.cancel();
     stream_.lowest_layer().close(ignored);
   }
 
  private:
   Stream stream_;
+  std::chrono::milliseconds linger_;
+  asio::steady_timer linger_timer_;
+  bool finished_ = false;     // finish() was called
+  bool input_ended_ = false;  // the peer ended its direction
 };
 
 }  // namespace ambit::http2

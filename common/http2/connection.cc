@@ -2,6 +2,7 @@
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <vector>
 
 #include "common/async/spawn.h"
@@ -43,7 +44,10 @@ struct Connection::Callbacks {
   }
 
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    onFrame(self(user_data), *frame, /*sent=*/false);
+    Connection& c = self(user_data);
+    // Failing the callback stops nghttp2 at this frame; the GOAWAY is already queued.
+    if (!c.withinFloodLimits(*frame)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    onFrame(c, *frame, /*sent=*/false);
     return 0;
   }
 
@@ -106,7 +110,9 @@ Connection::Connection(std::unique_ptr<Transport> transport, asio::any_io_execut
       closed_signal_(executor_),
       idle_timer_(executor_),
       header_block_(role_ == Role::kServer ? NGHTTP2_CLIENT_MAGIC_LEN : 0),
-      header_timer_(executor_) {
+      header_timer_(executor_),
+      control_tokens_(options_.control_frame_burst),
+      control_refill_(std::chrono::steady_clock::now()) {
   touch();
 }
 
@@ -197,12 +203,49 @@ void Connection::receive(const uint8_t* data, size_t len) {
     header_timer_.cancel();  // the loop waits for the new deadline
   }
   ssize_t rv = nghttp2_session_mem_recv(session_, data, len);
-  if (rv < 0) {
+  if (rv < 0 && !input_rejected_) {
     logInfo("{}: bad HTTP/2 input: {}", logName(), nghttp2_strerror(static_cast<int>(rv)));
     terminate(rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
-    input_rejected_ = true;
   }
+  if (rv < 0) input_rejected_ = true;
   signalWrite();
+}
+
+bool Connection::withinFloodLimits(const nghttp2_frame& frame) {
+  const bool ack = (frame.hd.flags & NGHTTP2_FLAG_ACK) != 0;
+  if ((frame.hd.type == NGHTTP2_SETTINGS || frame.hd.type == NGHTTP2_PING) && !ack &&
+      options_.control_frame_burst > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - control_refill_).count();
+    control_refill_ = now;
+    control_tokens_ = std::min<double>(options_.control_frame_burst,
+                                       control_tokens_ + elapsed * options_.control_frames_per_second);
+    if (control_tokens_ < 1) {
+      logInfo("{}: SETTINGS/PING flood (over {} then {}/s), closing with ENHANCE_YOUR_CALM",
+              logName(), options_.control_frame_burst, options_.control_frames_per_second);
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      input_rejected_ = true;
+      return false;
+    }
+    control_tokens_ -= 1;
+  }
+  const bool payload_frame = frame.hd.type == NGHTTP2_DATA ||
+                             frame.hd.type == NGHTTP2_HEADERS ||
+                             frame.hd.type == NGHTTP2_CONTINUATION;
+  if (!payload_frame) return true;
+  if (frame.hd.length > 0 || (frame.hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    empty_frames_in_a_row_ = 0;
+    return true;
+  }
+  if (options_.max_consecutive_empty_frames > 0 &&
+      ++empty_frames_in_a_row_ > options_.max_consecutive_empty_frames) {
+    logInfo("{}: {} empty frames in a row, closing with ENHANCE_YOUR_CALM", logName(),
+            empty_frames_in_a_row_);
+    terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+    input_rejected_ = true;
+    return false;
+  }
+  return true;
 }
 
 asio::awaitable<void> Connection::writeLoop() {

@@ -80,6 +80,14 @@ struct ConnectionOptions {
   // the connection (slowloris: a request begun and never finished, which would otherwise keep
   // the connection and its stream open for as long as the idle policy allows). 0: no limit.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  // Inbound SETTINGS and PING frames (not ACKs): a burst, then a steady rate. Each costs an ACK;
+  // nghttp2 alone stops a flood only once unsent ACKs pile up, which a fast reader never lets
+  // happen. Beyond the budget the connection ends with ENHANCE_YOUR_CALM. Burst 0: no limit.
+  uint32_t control_frame_burst = 1000;
+  uint32_t control_frames_per_second = 100;
+  // DATA, HEADERS or CONTINUATION frames in a row with an empty payload and no END_STREAM (legal
+  // one at a time, pure cost in a flood) end the connection with ENHANCE_YOUR_CALM. 0: no limit.
+  uint32_t max_consecutive_empty_frames = 100;
   std::string log_name = "HTTP/2";  // prefixes every log line ("HBONE 10.0.0.1")
 };
 
@@ -185,6 +193,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> idleLoop();
   asio::awaitable<void> headerTimeoutLoop();
   void receive(const uint8_t* data, size_t len);
+  // A received frame within the flood limits; false: the connection was terminated.
+  bool withinFloodLimits(const nghttp2_frame& frame);
   // Ends the connection: gracefully (the transport is finished) or not (closed).
   void end(std::string_view why, bool graceful);
 
@@ -202,6 +212,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point header_deadline_ =
       std::chrono::steady_clock::time_point::max();
   std::chrono::steady_clock::time_point last_activity_;
+  double control_tokens_ = 0;  // control frames the peer may still send now
+  std::chrono::steady_clock::time_point control_refill_;
+  uint32_t empty_frames_in_a_row_ = 0;
   bool closed_ = false;
   bool input_ended_ = false;     // the transport's read side ended
   bool input_rejected_ = false;  // bad input: the rest is discarded

@@ -255,29 +255,25 @@ TEST_P(AttackTest, ContinuationFlood) {
   EXPECT_LT(r.value("sent", 0), 200000) << r.dump();
 }
 
-// SETTINGS and PING whose ACKs the attacker never reads: nghttp2 refuses to queue more than
-// 1000 outbound ACKs and ends the connection with ENHANCE_YOUR_CALM.
+// SETTINGS and PING floods: each costs an ACK. The control-frame budget (1000, then 100/s)
+// ends the connection with ENHANCE_YOUR_CALM whether or not the attacker reads the ACKs
+// (nghttp2's own limit only trips once 1000 unsent ACKs pile up).
 TEST_P(AttackTest, SettingsFlood) {
   auto r =
       underAttack(GetParam(), [&] { return attackH2(GetParam(), "settings-flood", 500000, 3); });
-  EXPECT_TRUE(endedConnection(r) || r.value("write_blocked", false)) << r.dump();
-  if (goawayCode(r) >= 0) {
-    EXPECT_EQ(goawayCode(r), kEnhanceYourCalm) << r.dump();
-  }
+  EXPECT_EQ(goawayCode(r), kEnhanceYourCalm) << r.dump();
 }
 
 TEST_P(AttackTest, PingFlood) {
   auto r = underAttack(GetParam(), [&] { return attackH2(GetParam(), "ping-flood", 500000, 3); });
-  EXPECT_TRUE(endedConnection(r) || r.value("write_blocked", false)) << r.dump();
-  if (goawayCode(r) >= 0) {
-    EXPECT_EQ(goawayCode(r), kEnhanceYourCalm) << r.dump();
-  }
+  EXPECT_EQ(goawayCode(r), kEnhanceYourCalm) << r.dump();
 }
 
-// Empty DATA frames on an open stream: legal one at a time, so the bound is on resources.
+// Empty DATA frames on an open stream: legal one at a time; more than 100 in a row end the
+// connection with ENHANCE_YOUR_CALM.
 TEST_P(AttackTest, EmptyDataFlood) {
   auto r = underAttack(GetParam(), [&] { return attackH2(GetParam(), "empty-data", 200000, 2); });
-  EXPECT_GT(r.value("sent", 0), 1000) << r.dump();
+  EXPECT_EQ(goawayCode(r), kEnhanceYourCalm) << r.dump();
 }
 
 // HPACK bomb: one 4000-byte dynamic-table entry referenced ~12,000 times per header block.

@@ -247,6 +247,9 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
       },
       5s))
       << "plaintext still allowed with STRICT";
+  // The connection that saw STRICT first may have been open before it applied: the re-check cut
+  // it ("policy changed: ..."). A new one is refused at once.
+  EXPECT_FALSE(podGet("client", url(v1, 8080), {"-m", "1"}).ok()) << "plaintext allowed again";
   EXPECT_TRUE(eventually([&] {
     for (const auto& r : test::matchingAccessRecords(ztunnelLog("node1"),
                                                      {{"direction", "inbound"},
@@ -256,7 +259,17 @@ TEST_F(CaptureTest, InboundPlaintextLandsOn15006AndStrictDeniesItButNotProbes) {
       if (r.at("src.addr").starts_with(client + ":")) return true;
     }
     return false;
-  })) << "no DENY access record";
+  })) << "no DENY access record; node1's inbound records from the client:\n"
+      << [&] {
+           std::string out;
+           for (const auto& r : test::matchingAccessRecords(
+                    ztunnelLog("node1"), {{"direction", "inbound"}, {"protocol", "TCP"}})) {
+             if (!r.at("src.addr").starts_with(client + ":")) continue;
+             for (const auto& [k, v] : r) out += k + "=" + v + " ";
+             out += "\n";
+           }
+           return out;
+         }();
 
   // Mesh traffic keeps working (HBONE from node2).
   HttpResult mesh = podGet("my-app-v2", url(v1, 8080));

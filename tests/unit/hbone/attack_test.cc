@@ -123,23 +123,19 @@ TEST_F(HboneAttackTest, ContinuationFloodEndsTheConnection) {
   EXPECT_LT(r.value("sent", 0), 200000) << r.dump();
 }
 
-TEST_F(HboneAttackTest, SettingsFloodIsBounded) {
+TEST_F(HboneAttackTest, SettingsFloodEndsTheConnection) {
   auto r = attack("settings-flood --count 500000 --wait 3");
-  if (goaway(r) >= 0) {
-    EXPECT_EQ(goaway(r), kEnhanceYourCalm) << r.dump();
-  }
+  EXPECT_EQ(goaway(r), kEnhanceYourCalm) << r.dump();
 }
 
-TEST_F(HboneAttackTest, PingFloodIsBounded) {
+TEST_F(HboneAttackTest, PingFloodEndsTheConnection) {
   auto r = attack("ping-flood --count 500000 --wait 3");
-  if (goaway(r) >= 0) {
-    EXPECT_EQ(goaway(r), kEnhanceYourCalm) << r.dump();
-  }
+  EXPECT_EQ(goaway(r), kEnhanceYourCalm) << r.dump();
 }
 
-TEST_F(HboneAttackTest, EmptyDataFloodIsBounded) {
+TEST_F(HboneAttackTest, EmptyDataFloodEndsTheConnection) {
   auto r = attack("empty-data --count 200000 --wait 2");
-  EXPECT_GT(r.value("sent", 0), 1000) << r.dump();
+  EXPECT_EQ(goaway(r), kEnhanceYourCalm) << r.dump();
 }
 
 TEST_F(HboneAttackTest, HpackBombIsRefused) {

@@ -1,7 +1,7 @@
 // http2::Connection by itself, two ends over a socketpair: SETTINGS exchange, request/response,
 // PING, GOAWAY drain, idle timeout under both policies, flow control with a body much larger
-// than the windows (automatic and application-paced window updates), and bad input answered
-// with GOAWAY.
+// than the windows (automatic and application-paced window updates), bad input answered with
+// GOAWAY, and the flood limits (SETTINGS, PING, empty frames).
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -56,6 +56,46 @@ class Http2ConnectionTest : public ::testing::Test {
   }
   void settle() {
     runUntil([&] { return client_->settings_received > 0 && server_->settings_received > 0; });
+  }
+
+  static inline const std::string kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  // One frame: 9-byte header (length:24, type:8, flags:8, stream:32), then the payload.
+  static std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+    const size_t n = payload.size();
+    std::string f = {static_cast<char>(n >> 16),      static_cast<char>(n >> 8),
+                     static_cast<char>(n),            static_cast<char>(type),
+                     static_cast<char>(flags),        static_cast<char>(stream >> 24),
+                     static_cast<char>(stream >> 16), static_cast<char>(stream >> 8),
+                     static_cast<char>(stream)};
+    return f.append(payload);
+  }
+  // A started server whose peer is a raw socket the test writes frames to.
+  Socket rawPeerOfServer(ConnectionOptions options = {}) {
+    Socket raw(io_), b(io_);
+    asio::local::connect_pair(raw, b);
+    server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, std::move(options));
+    EXPECT_TRUE(server_->startDetached());
+    return raw;
+  }
+  // Runs the server until it closed, reads all it sent and returns the GOAWAY's error code
+  // (-1: EOF without a GOAWAY, -2: the server did not close).
+  int goawayCodeBeforeEof(Socket& raw) {
+    runUntil([&] { return server_->closed(); });
+    if (!server_->closed()) return -2;  // reading now would block
+    std::string got;
+    boost::system::error_code ec;
+    asio::read(raw, asio::dynamic_buffer(got), ec);
+    EXPECT_EQ(ec, asio::error::eof);
+    for (size_t at = 0; at + 9 <= got.size();) {
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(got[at + i]); };
+      const size_t len = (size_t{byte(0)} << 16) | (size_t{byte(1)} << 8) | byte(2);
+      if (byte(3) == NGHTTP2_GOAWAY && at + 9 + len <= got.size() && len >= 8) {
+        return static_cast<int>((uint32_t{byte(13)} << 24) | (uint32_t{byte(14)} << 16) |
+                                (uint32_t{byte(15)} << 8) | byte(16));
+      }
+      at += 9 + len;
+    }
+    return -1;
   }
 
   asio::io_context io_;
@@ -196,47 +236,79 @@ TEST_F(Http2ConnectionTest, ManualWindowUpdateHoldsTheSenderUntilConsumed) {
 }
 
 TEST_F(Http2ConnectionTest, BadInputIsAnsweredWithGoawayThenClosed) {
-  Socket raw(io_), b(io_);
-  asio::local::connect_pair(raw, b);
-  server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, ConnectionOptions{});
-  ASSERT_TRUE(server_->startDetached());
-  const std::string http1 = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-  asio::write(raw, asio::buffer(http1));
-  std::string got;
-  boost::system::error_code ec;
-  runUntil([&] { return server_->closed(); });
-  asio::read(raw, asio::dynamic_buffer(got), ec);
-  EXPECT_EQ(ec, asio::error::eof);
-  // Frames: 9-byte header (length:24, type:8, flags:8, stream:32), then the payload.
-  bool goaway_seen = false;
-  for (size_t at = 0; at + 9 <= got.size();) {
-    auto byte = [&](size_t i) { return static_cast<uint8_t>(got[at + i]); };
-    const size_t len = (size_t{byte(0)} << 16) | (size_t{byte(1)} << 8) | byte(2);
-    if (byte(3) == NGHTTP2_GOAWAY && at + 9 + len <= got.size() && len >= 8) {
-      const uint32_t code = (uint32_t{byte(13)} << 24) | (uint32_t{byte(14)} << 16) |
-                            (uint32_t{byte(15)} << 8) | byte(16);
-      EXPECT_EQ(code, uint32_t{NGHTTP2_PROTOCOL_ERROR});
-      goaway_seen = true;
-    }
-    at += 9 + len;
-  }
-  EXPECT_TRUE(goaway_seen) << got.size() << " bytes before EOF, no GOAWAY";
+  Socket raw = rawPeerOfServer();
+  asio::write(raw, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_PROTOCOL_ERROR});
+}
+
+// A SETTINGS flood from a peer that reads every ACK (so nghttp2's queued-ACK limit never trips)
+// ends at the control-frame budget; so does a PING flood.
+TEST_F(Http2ConnectionTest, SettingsFloodBeyondTheBudgetEndsWithEnhanceYourCalm) {
+  ConnectionOptions options;
+  options.control_frame_burst = 20;
+  options.control_frames_per_second = 1;
+  Socket raw = rawPeerOfServer(options);
+  std::string bytes = kPreface;
+  for (int i = 0; i < 200; ++i) bytes += frame(NGHTTP2_SETTINGS, 0, 0, "");
+  asio::write(raw, asio::buffer(bytes));
+  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
+}
+
+TEST_F(Http2ConnectionTest, PingFloodBeyondTheBudgetEndsWithEnhanceYourCalm) {
+  ConnectionOptions options;
+  options.control_frame_burst = 20;
+  options.control_frames_per_second = 1;
+  Socket raw = rawPeerOfServer(options);
+  std::string bytes = kPreface + frame(NGHTTP2_SETTINGS, 0, 0, "");
+  for (int i = 0; i < 200; ++i) bytes += frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
+  asio::write(raw, asio::buffer(bytes));
+  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
+}
+
+// Within the budget nothing happens: PINGs (and their ACKs) are ordinary traffic.
+TEST_F(Http2ConnectionTest, PingsWithinTheBudgetKeepTheConnection) {
+  ConnectionOptions server_options;
+  server_options.control_frame_burst = 20;
+  connect({}, server_options);
+  settle();
+  for (int i = 0; i < 15; ++i) client_->submitPing();
+  runUntil([&] { return client_->ping_acks == 15; });
+  EXPECT_FALSE(server_->closed());
+  auto st = client_->request("still here");
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->received, "still here");
+}
+
+// Empty DATA frames without END_STREAM on an open stream: the 101st in a row ends the
+// connection; a frame with payload in between resets the count.
+TEST_F(Http2ConnectionTest, EmptyDataFloodEndsWithEnhanceYourCalm) {
+  Socket raw = rawPeerOfServer();
+  // HEADERS (stream 1, END_HEADERS): :method POST, :scheme http, :path /, :authority a.
+  std::string bytes = kPreface + frame(NGHTTP2_SETTINGS, 0, 0, "") +
+                      frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+                            std::string("\x83\x86\x84\x41\x01\x61", 6));
+  for (int i = 0; i < 90; ++i) bytes += frame(NGHTTP2_DATA, 0, 1, "");
+  bytes += frame(NGHTTP2_DATA, 0, 1, "x");
+  for (int i = 0; i < 100; ++i) bytes += frame(NGHTTP2_DATA, 0, 1, "");
+  asio::write(raw, asio::buffer(bytes));
+  runUntilQuiet();
+  EXPECT_FALSE(server_->closed()) << "90 + 100 empty frames with data between are allowed";
+  bytes.clear();
+  for (int i = 0; i < 5; ++i) bytes += frame(NGHTTP2_DATA, 0, 1, "");
+  asio::write(raw, asio::buffer(bytes));
+  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
 }
 
 // Slowloris: a header block begun (HEADERS without END_HEADERS) and never finished. The header
 // timeout closes the connection although a stream is open and the idle policy would keep it.
 TEST_F(Http2ConnectionTest, UnfinishedHeaderBlockClosesTheConnectionAfterTheHeaderTimeout) {
-  Socket raw(io_), b(io_);
-  asio::local::connect_pair(raw, b);
   ConnectionOptions options;
   options.header_timeout = 200ms;
   options.idle_policy = IdlePolicy::kNoOpenStreams;
-  server_ = std::make_shared<TestConnection>(std::move(b), Role::kServer, options);
-  ASSERT_TRUE(server_->startDetached());
+  Socket raw = rawPeerOfServer(options);
   // Preface, empty SETTINGS, HEADERS (stream 1, no END_HEADERS) with ":method: GET" (index 2).
-  std::string bytes = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  bytes += std::string("\0\0\0\x04\0\0\0\0\0", 9);
-  bytes += std::string("\0\0\x01\x01\0\0\0\0\x01\x82", 10);
+  std::string bytes =
+      kPreface + frame(NGHTTP2_SETTINGS, 0, 0, "") + frame(NGHTTP2_HEADERS, 0, 1, "\x82");
   asio::write(raw, asio::buffer(bytes));
   const auto began = std::chrono::steady_clock::now();
   runUntil([&] { return server_->closed(); });

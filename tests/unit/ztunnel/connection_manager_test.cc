@@ -51,6 +51,24 @@ TEST_F(RecheckTest, NewPolicyClosesTheConnectionsItDeniesAndKeepsTheOthers) {
   EXPECT_EQ(connections.recheck(*config.current()), 0u) << "nothing more to close";
 }
 
+// The tracker keeps why it closed a connection until the proxy forgets it: the access record
+// of a connection ended by a policy change says so.
+TEST_F(RecheckTest, ClosedConnectionsCarryTheReasonUntilRemoved) {
+  auto [client, accepted] = connectedPair();
+  auto [client2, accepted2] = connectedPair();
+  const auto src = *rbac::IpAddress::parse("10.1.2.3"), dst = *rbac::IpAddress::parse("127.0.0.2");
+  uint64_t denied = tracker.add({server->info.uid(), src, dst, 8080, "", accepted.native_handle()});
+  uint64_t kept = tracker.add({server->info.uid(), src, dst, 8081, "", accepted2.native_handle()});
+  EXPECT_EQ(tracker.closeIf([](const TrackedConnection& c) {
+    return c.destination_port == 8080 ? std::string("PeerAuthentication STRICT") : std::string();
+  }),
+            1u);
+  EXPECT_TRUE(ended(client));
+  EXPECT_EQ(tracker.remove(kept), "");
+  EXPECT_EQ(tracker.remove(denied), "PeerAuthentication STRICT");
+  EXPECT_EQ(tracker.remove(denied), "") << "forgotten once removed";
+}
+
 TEST_F(RecheckTest, ConnectionsOfAPodThatLeftAreClosed) {
   applyMesh();
   tcp::socket conn = admit("spiffe://cluster.local/ns/default/sa/client");
