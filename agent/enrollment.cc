@@ -30,7 +30,12 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
       continue;
     }
     if (w.addresses().empty()) {
-      plan.problems.push_back(fmt::format("pod {}: no pod IP (status.podIP) - not enrolled", id));
+      if (source == NetnsSource::kResolver) {
+        plan.awaiting_ip.push_back(w);
+      } else {
+        plan.problems.push_back(
+            fmt::format("pod {}: no pod IP (status.podIP) - not enrolled", id));
+      }
       continue;
     }
     bool clash = false;

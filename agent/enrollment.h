@@ -29,6 +29,10 @@ struct EnrollmentPlan {
   // Network namespaces of this node's pods that are not in the mesh (a previous agent may have
   // left reply routing there).
   std::vector<std::string> outside_netns;
+  // Kubernetes mode: pods in the mesh on this node whose IP the API server has not reported
+  // yet (scheduled, sandbox starting). Not enrolled yet, but held: their connects are refused
+  // from the moment their cgroup exists until they are (NetnsResolver::hold).
+  std::vector<v1::Workload> awaiting_ip;
 };
 
 // Where a pod's network namespace comes from.

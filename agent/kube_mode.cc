@@ -6,6 +6,7 @@
 #include "agent/kube_node_pods.h"
 #include "agent/kube_pod_netns.h"
 #include "agent/kubelet_cgroup.h"
+#include "agent/pod_cgroup_watch.h"
 #include "agent/pod_netns_finder.h"
 #include "agent/redirection_annotator.h"
 #include "common/async/spawn.h"
@@ -25,6 +26,7 @@ struct KubeMode::Impl {
   std::unique_ptr<RedirectionAnnotator> annotator;
   std::unique_ptr<KubeNodePods> pods;
   std::unique_ptr<KubePodNetns> netns;
+  std::unique_ptr<PodCgroupWatch> cgroup_watch;
   std::unique_ptr<config::ConfigSource> source;
   std::shared_ptr<const discovery::DiscoveryStatus> source_status;
   std::shared_ptr<identity::CertificateSigner> signer;
@@ -84,10 +86,15 @@ Result<std::unique_ptr<KubeMode>> KubeMode::start(boost::asio::io_context& io,
   auto* annotator = impl->annotator.get();
   Impl* self = impl.get();
   impl->pods = std::make_unique<KubeNodePods>(
-      *impl->api, o.node, [self, cb = std::move(on_pods_changed)](const std::string& uid) {
+      *impl->api, o.node, [self, cb = on_pods_changed](const std::string& uid) {
         if (!uid.empty() && !self->pods->pod(uid)) self->annotator->forget(uid);  // gone
         cb();
       });
+  // A pod cgroup created: a pod still without an IP can be held now (pod_cgroup_watch.h).
+  auto watch = PodCgroupWatch::start(
+      io, [self] { return self->cgroups->podParentDirs(); }, std::move(on_pods_changed));
+  if (!watch) return watch.error().context("pod cgroup watch");
+  impl->cgroup_watch = std::move(*watch);
   impl->netns = std::make_unique<KubePodNetns>(
       *impl->pods, *impl->cgroups, *impl->finder, registry,
       [annotator](const std::string& uid, const std::string& ns, const std::string& name,
@@ -128,6 +135,7 @@ std::string KubeMode::describe() const {
   nlohmann::json j;
   j["pods_on_node"] = impl_->pods->pods().size();
   j["pods_synced"] = impl_->pods->synced();
+  j["pod_cgroup_parents_watched"] = impl_->cgroup_watch->watched();
   if (impl_->source_status) {
     auto s = impl_->source_status->get();
     j["discovery"] = {{"connected", s.connected}, {"from_persisted", s.from_persisted},
@@ -143,6 +151,7 @@ std::string KubeMode::describe() const {
 }
 
 void KubeMode::stop() {
+  impl_->cgroup_watch.reset();  // no reconcile from it after the agent stops
   if (impl_->pods) impl_->pods->stop();
   if (impl_->annotator) impl_->annotator->stop();
 }

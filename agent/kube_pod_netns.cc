@@ -77,6 +77,22 @@ Result<std::optional<UniqueFd>> KubePodNetns::resolve(const EnrolledPod& pod) {
   return std::optional<UniqueFd>(std::move(f.netns));
 }
 
+bool KubePodNetns::hold(const v1::Workload& w) {
+  if (marker_ == nullptr || marked_.count(w.uid())) return true;
+  auto p = pods_.pod(w.uid());
+  if (!p) return false;                 // the node watch has not seen it yet
+  if (p->host_network) return true;     // never captured (excluded())
+  auto dir = cgroups_.locate(w.uid(), p->qos);
+  if (!dir) {
+    logWarn("pod {}: cannot hold its connects until it is enrolled: {}", who(w),
+            dir.error().message);
+    return true;  // the next reconcile (resolve()) tries again; no hot retry
+  }
+  if (!*dir) return false;  // the kubelet has not created it yet
+  markCgroup(w, **dir);
+  return true;
+}
+
 void KubePodNetns::captured(const v1::Workload& w) {
   auto it = found_.find(w.uid());
   if (it != found_.end() && it->second.first_process_start.count() > 0) {

@@ -10,8 +10,10 @@
 //
 // Fail closed (optional PodCgroupMarker): the pod's cgroup is marked as soon as it exists, so
 // the connect hook refuses the pod's connects until its netns is enrolled (abi.h,
-// AMBIT_MAP_POD_CGROUPS); the mark goes in released(), which the reconciler calls before it
-// de-enrolls the netns.
+// AMBIT_MAP_POD_CGROUPS): from hold(), while the pod has no IP yet (the kubelet creates the
+// cgroup before the sandbox, and reports the IP only after the app may have started), or from
+// resolve(). The mark goes in released(), which the reconciler calls before it de-enrolls the
+// netns or when a held pod goes away.
 //
 // It also measures the time from the pod's first process to "captured" (outbound capture on)
 // as the histogram ambit_agent_pod_enroll_seconds (and a log line per pod).
@@ -77,6 +79,7 @@ class KubePodNetns final : public NetnsResolver {
 
   std::optional<std::string> excluded(const EnrolledPod& pod) override;
   Result<std::optional<UniqueFd>> resolve(const EnrolledPod& pod) override;
+  bool hold(const v1::Workload& w) override;
   void captured(const v1::Workload& workload) override;
   void released(const std::string& uid) override;
   // Removes marks a previous agent left for pods that are not in the plan any more (a pod that

@@ -130,6 +130,21 @@ std::vector<CgroupDriver> KubeletCgroups::drivers() const {
   return found;
 }
 
+std::vector<std::string> KubeletCgroups::podParentDirs() const {
+  std::vector<std::string> dirs = {root_};
+  for (CgroupDriver driver : drivers()) {
+    for (QosClass q : {QosClass::kGuaranteed, QosClass::kBurstable, QosClass::kBestEffort}) {
+      auto rel = podCgroupPath(driver, q, "0");  // any valid uid: only the parent is used
+      if (!rel) continue;
+      std::string dir = root_ + "/" + fs::path(*rel).parent_path().string();
+      if (isDirectory(dir) && std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) {
+        dirs.push_back(dir);
+      }
+    }
+  }
+  return dirs;
+}
+
 Result<std::optional<std::string>> KubeletCgroups::locate(std::string_view uid,
                                                           QosClass qos) const {
   // Checks the uid even when no layout exists yet.

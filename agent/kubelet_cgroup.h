@@ -69,6 +69,9 @@ class KubeletCgroups final : public PodCgroupLocator {
   const std::string& root() const { return root_; }
   // The drivers searched now (kAuto re-detects on every call: the kubelet may start later).
   std::vector<CgroupDriver> drivers() const;
+  // The existing directories the kubelet creates pod cgroups in (the kubepods and QoS-class
+  // cgroups of the drivers found), preceded by the root itself (where those appear first).
+  std::vector<std::string> podParentDirs() const;
 
  private:
   KubeletCgroups(std::string root, CgroupDriver driver) : root_(std::move(root)), driver_(driver) {}

@@ -62,6 +62,10 @@ class NetnsResolver {
   // A handle of the pod's network namespace; nullopt when it does not exist yet (the pod is
   // retried soon, and this is not an error); an error when it cannot or must not be used.
   virtual Result<std::optional<UniqueFd>> resolve(const EnrolledPod& pod) = 0;
+  // A pod in the mesh that cannot be enrolled yet (no IP yet): refuse its connects until it is
+  // (fail closed), if this resolver can. false: not possible yet (its cgroup does not exist),
+  // ask again soon. released() ends the hold.
+  virtual bool hold(const v1::Workload&) { return true; }
   // The pod is captured now / is leaving the mesh (or gone): per-pod state can be dropped.
   // released() comes before the pod's capture is removed.
   virtual void captured(const v1::Workload&) {}

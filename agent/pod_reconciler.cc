@@ -46,12 +46,28 @@ std::vector<std::string> PodReconciler::reconcile(const EnrollmentPlan& plan) {
   for (const auto& uid : diff.removed) {
     if (Status st = remove(uid); !st) problems.push_back(st.message());
   }
+  std::set<std::string> awaiting;
+  for (const auto& w : plan.awaiting_ip) awaiting.insert(w.uid());
+  auto stays = [&](const std::string& uid) { return plan.pods.count(uid) || awaiting.count(uid); };
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (plan.pods.count(*it)) {
+    if (stays(*it)) {
       ++it;
     } else {
       resolver_.released(*it);
       it = pending_.erase(it);
+    }
+  }
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (!stays(*it)) resolver_.released(*it);  // gone before it had an IP
+    // Enrolled now (the hold goes on until capture) or gone: no longer ours to hold.
+    it = awaiting.count(*it) ? std::next(it) : held_.erase(it);
+  }
+  for (const auto& w : plan.awaiting_ip) {
+    held_.insert(w.uid());
+    if (resolver_.hold(w)) {
+      pending_.erase(w.uid());
+    } else if (pending_.insert(w.uid()).second) {
+      logInfo("pod {}/{}: waiting for its cgroup and IP", w.namespace_(), w.name());
     }
   }
   std::erase_if(excluded_, [&](const std::string& uid) { return !plan.pods.count(uid); });

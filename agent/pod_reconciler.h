@@ -8,7 +8,9 @@
 // It reaches the kernel and the ztunnel only through PodCapture, PodNetns, NetnsResolver and
 // PodHandoff (pod_datapath.h). A pod whose namespace does not exist yet (Kubernetes mode: the
 // kubelet has not started its sandbox) is pending, not failed: listed in stats().pending and
-// enrolled by a later reconcile, which the caller should run soon (kPendingRetry).
+// enrolled by a later reconcile, which the caller should run soon (kPendingRetry). A pod still
+// waiting for its IP (EnrollmentPlan::awaiting_ip) is held by the resolver (its connects
+// refused) as soon as that is possible, and pending until then.
 //
 // On the first reconcile after start it adopts what a previous agent pinned: entries and links
 // for desired pods are updated in place (no gap), leftovers are removed.
@@ -86,6 +88,7 @@ class PodReconciler {
   AnnotationNetnsResolver annotation_resolver_;
   NetnsResolver& resolver_;
   std::set<std::string> pending_;   // resolver: not yet
+  std::set<std::string> held_;      // awaiting their IP, held by the resolver
   std::set<std::string> excluded_;  // resolver: never (logged once)
   std::vector<bpf::IpAddr> probe_sources_;
   std::map<std::string, Applied> applied_;

@@ -260,6 +260,7 @@ class ChartOnRealNodeTest(unittest.TestCase):
         self.results["client requests that bypassed the mesh (pod-startup race)"] = (
             requests - opened)
 
+        self.pod_startup_race()
         self.l4_policy_refuses_other_identities()
         self.waypoint_splits_80_20()
         self.l7_policy_denies_admin()
@@ -278,6 +279,87 @@ class ChartOnRealNodeTest(unittest.TestCase):
         pins = sorted(os.listdir(k8s_node.BPF_PIN_DIR)) if os.path.isdir(
             k8s_node.BPF_PIN_DIR) else []
         self.assertEqual(pins, [], f"helm uninstall left pins in {k8s_node.BPF_PIN_DIR}")
+
+    def pod_startup_race(self):
+        """50 pod starts whose app connects in its first milliseconds (curl as the container's
+        process, 10 pods per batch). None may bypass the mesh: the agent holds a pod's connects
+        (refused, fail closed) from the moment the kubelet creates its cgroup until the pod is
+        enrolled, and curl retries. At the destination, each pod's answered request must be a
+        connection my-app's ztunnel counts as mutual_tls from that pod."""
+        pods, batch = 50, 10
+        label = dict(connection_security_policy="mutual_tls", reporter="destination",
+                     destination_service_name="my-app")
+        before = self.ztunnel_metrics()
+        answered: dict[str, int] = {}
+        held = 0
+        started = time.monotonic()
+        for first in range(0, pods, batch):
+            names = [f"race-{i}" for i in range(first, first + batch)]
+            self.kubectl("apply", "-f", "-", stdin=json.dumps({
+                "apiVersion": "v1", "kind": "List",
+                "items": [self.race_pod(name) for name in names]}))
+
+            def finished():
+                items = self.get("-n", "demo", "pods", "-l", "race=startup")["items"]
+                phases = {p["metadata"]["name"]: p["status"].get("phase") for p in items}
+                return phases if all(phases.get(n) in ("Succeeded", "Failed")
+                                     for n in names) else None
+
+            try:
+                phases = wait_for(finished, f"race pods {names[0]}..{names[-1]} to finish", 120)
+            except AssertionError as e:
+                self.fail(f"{e}\n{self.diagnose()}")
+            for name in names:
+                logs = self.kubectl("-n", "demo", "logs", name)
+                self.assertEqual(phases[name], "Succeeded", f"{name}: {logs[-2000:]}")
+                answered[name] = len(json_values_lenient(logs))
+                held += "Will retry" in logs
+            self.kubectl("-n", "demo", "delete", "pods", "-l", "race=startup", "--wait=false")
+        self.timings["50 race pods (5 batches of 10) run to completion"] = (
+            time.monotonic() - started)
+        after = self.ztunnel_metrics()
+        bypassed = 0
+        for name, answers in answered.items():
+            meshed = (metric_sum(after, "istio_tcp_connections_opened_total",
+                                 source_workload=name, **label)
+                      - metric_sum(before, "istio_tcp_connections_opened_total",
+                                   source_workload=name, **label))
+            bypassed += max(0, answers - int(meshed))
+        self.assertEqual(sum(answered.values()), pods, answered)
+        self.results["race pods whose first connect was held (refused, retried)"] = held
+        self.results["race pod requests that bypassed the mesh"] = bypassed
+        enrolled = self.race_enroll_seconds()
+        if enrolled:
+            enrolled.sort()
+            self.results["race pods: first process -> captured, p50 ms"] = (
+                1000 * enrolled[len(enrolled) // 2])
+            self.results["race pods: first process -> captured, max ms"] = 1000 * enrolled[-1]
+        self.assertEqual(bypassed, 0, "requests answered without the destination's ztunnel "
+                                      f"counting a mutual_tls connection: {answered}")
+
+    @staticmethod
+    def race_pod(name: str) -> dict:
+        """A pod whose only process is curl: it connects as soon as its container starts."""
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo",
+                         "labels": {"app": name, "race": "startup"}},
+            "spec": {
+                "restartPolicy": "Never", "serviceAccountName": "client",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "curl", "image": f"localhost/curl:{k8s_node.image_tag()}",
+                    "imagePullPolicy": "Never",
+                    "args": ["-sS", "--max-time", "5", "--retry", "10", "--retry-delay", "1",
+                             "--retry-all-errors", "-H", "Connection: close",
+                             "http://my-app/"]}]}}
+
+    def race_enroll_seconds(self) -> list[float]:
+        """The agent's "captured N s after its first process started" for the race pods."""
+        logs = self.kubectl("-n", "ambit-system", "logs", "daemonset/ambit-node", "-c", "agent",
+                            "--tail=-1")
+        return [float(m.group(1)) for m in re.finditer(
+            r"pod demo/race-\d+: captured ([0-9.]+) s after its first process started", logs)]
 
     def l4_policy_refuses_other_identities(self):
         """AuthorizationPolicy ALLOW principals (client, waypoint) on my-app, at its ztunnel."""

@@ -255,6 +255,81 @@ TEST_F(KubePodNetnsTest, MarksLeftByAPreviousAgentForPodsOutOfTheMeshAreRemoved)
   EXPECT_TRUE(marker.marks.count(web_id)) << "the pending pod stays held back";
 }
 
+// The pod-startup race: the kubelet creates the pod's cgroup, then the sandbox, then starts the
+// app, and reports the IP to the API server only after that. A pod in the mesh without an IP is
+// held back (its connects refused) as soon as its cgroup exists, before any of its processes.
+TEST_F(KubePodNetnsTest, PodWithoutAnIpIsHeldAsSoonAsItsCgroupExists) {
+  auto web = workload("uid-1", "web", "10.244.1.5");
+  web.clear_addresses();
+  EXPECT_TRUE(reconcile({web}).empty()) << "no IP yet is not a problem";
+  EXPECT_EQ(reconciler.stats().pending, std::vector<std::string>{"uid-1"})
+      << "not in the node watch yet: asked again soon";
+  pods.pods["uid-1"] = nodePod("uid-1", "web");
+  EXPECT_TRUE(reconcile({web}).empty());
+  EXPECT_TRUE(marker.marks.empty()) << "no cgroup yet";
+  EXPECT_EQ(reconciler.stats().pending, std::vector<std::string>{"uid-1"})
+      << "waiting for its cgroup: asked again soon";
+
+  cgroups.dirs["uid-1"] = "/cg/kubepods/burstable/poduid-1";
+  EXPECT_TRUE(reconcile({web}).empty());
+  EXPECT_EQ(marker.marks.size(), 1u) << "held back before the API server knows its IP";
+  EXPECT_TRUE(reconciler.stats().pending.empty()) << "held: nothing to retry quickly";
+  EXPECT_TRUE(finder.checked_ips.empty()) << "no netns looked for without an IP";
+  EXPECT_TRUE(handoff.pods.empty());
+
+  // The IP arrives: enrolled as usual, and the hold lasts until the pod is captured.
+  web.add_addresses("10.244.1.5");
+  finder.netns_of["/cg/kubepods/burstable/poduid-1"] = "/proc/4242/ns/net";
+  EXPECT_TRUE(reconcile({web}).empty());
+  ASSERT_TRUE(handoff.pods.count("uid-1"));
+  EXPECT_EQ(marker.marks.size(), 1u) << "still held until captured and enrolled";
+  reconciler.onServed("uid-1");
+  EXPECT_TRUE(capture.outbound.count(501));
+  EXPECT_TRUE(reconcile({}).empty());
+  EXPECT_TRUE(marker.marks.empty());
+}
+
+TEST_F(KubePodNetnsTest, HeldPodThatGoesAwayBeforeItsIpIsReleased) {
+  auto web = workload("uid-1", "web", "10.244.1.5");
+  web.clear_addresses();
+  pods.pods["uid-1"] = nodePod("uid-1", "web");
+  cgroups.dirs["uid-1"] = "/cg/kubepods/burstable/poduid-1";
+  EXPECT_TRUE(reconcile({web}).empty());
+  EXPECT_EQ(marker.marks.size(), 1u);
+  EXPECT_TRUE(reconcile({}).empty());
+  EXPECT_TRUE(marker.marks.empty()) << "a deleted pod's cgroup must not stay held";
+  EXPECT_TRUE(reconciler.stats().pending.empty());
+}
+
+TEST_F(KubePodNetnsTest, HostNetworkPodWithoutAnIpIsNeverHeld) {
+  auto host = nodePod("uid-h", "node-exporter");
+  host.host_network = true;
+  pods.pods["uid-h"] = host;
+  cgroups.dirs["uid-h"] = "/cg/kubepods/besteffort/poduid-h";
+  auto w = workload("uid-h", "node-exporter", "172.30.0.11");
+  w.clear_addresses();
+  EXPECT_TRUE(reconcile({w}).empty());
+  EXPECT_TRUE(marker.marks.empty());
+  EXPECT_TRUE(reconciler.stats().pending.empty());
+}
+
+TEST(PlanEnrollment, PodWithoutAnIpAwaitsInResolverModeAndIsAProblemInLocalMode) {
+  v1::MeshSnapshot s;
+  auto w = workload("uid-1", "web", "10.244.1.5");
+  w.clear_addresses();
+  w.set_netns_path("/var/run/netns/web");
+  *s.add_workloads() = w;
+  auto kube = planEnrollment(s, "node1", NetnsSource::kResolver);
+  EXPECT_TRUE(kube.pods.empty());
+  EXPECT_TRUE(kube.problems.empty());
+  ASSERT_EQ(kube.awaiting_ip.size(), 1u);
+  EXPECT_EQ(kube.awaiting_ip[0].uid(), "uid-1");
+  auto local = planEnrollment(s, "node1");
+  EXPECT_TRUE(local.awaiting_ip.empty());
+  ASSERT_EQ(local.problems.size(), 1u);
+  EXPECT_NE(local.problems[0].find("no pod IP"), std::string::npos) << local.problems[0];
+}
+
 TEST(PlanEnrollment, ResolverModeNeedsNoNetnsAnnotation) {
   v1::MeshSnapshot s;
   *s.add_workloads() = workload("uid-1", "web", "10.244.1.5");

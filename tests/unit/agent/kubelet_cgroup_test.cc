@@ -1,11 +1,19 @@
 // Where the kubelet puts a pod's cgroup: the names of both drivers for the three QoS classes
 // (pkg/kubelet/cm's layout), and the lookup over a fake cgroup2 tree in a temp dir: driver
-// auto-detection, an unknown QoS class, "not created yet", and bad uids and roots.
+// auto-detection, an unknown QoS class, "not created yet", and bad uids and roots; the parents
+// pod cgroups appear in, and PodCgroupWatch noticing a pod cgroup the moment it is created
+// (inotify works on the temp dir as on cgroupfs).
 #include "agent/kubelet_cgroup.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <filesystem>
+#include <functional>
+
+#include "agent/pod_cgroup_watch.h"
 
 #include "tests/support/temp_dir.h"
 
@@ -142,6 +150,76 @@ TEST_F(KubeletCgroupsTest, RootMustBeACgroupInsideTheMount) {
   auto plain = KubeletCgroups::create({dir_.path().string(), "plain", CgroupDriver::kAuto});
   ASSERT_FALSE(plain);
   EXPECT_NE(plain.error().message.find("not a cgroup v2 directory"), std::string::npos);
+}
+
+TEST_F(KubeletCgroupsTest, PodParentDirsAreTheRootAndTheQosCgroupsThatExist) {
+  mkcg(".");
+  auto k = make();
+  EXPECT_EQ(k.podParentDirs(), std::vector<std::string>{k.root()});
+  mkcg("kubepods/besteffort");
+  EXPECT_EQ(k.podParentDirs(),
+            (std::vector<std::string>{k.root(), abs("kubepods"), abs("kubepods/besteffort")}));
+  mkcg("kubepods.slice/kubepods-burstable.slice");
+  auto dirs = k.podParentDirs();
+  EXPECT_NE(std::find(dirs.begin(), dirs.end(), abs("kubepods.slice/kubepods-burstable.slice")),
+            dirs.end())
+      << "both drivers' layouts when both exist";
+}
+
+class PodCgroupWatchTest : public KubeletCgroupsTest {
+ protected:
+  // Runs the loop until `done` holds; false after 5 s (a hang, not a timing check).
+  bool runUntil(const std::function<bool()>& done) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < give_up) {
+      io_.restart();
+      io_.run_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+  bool watching(const PodCgroupWatch& w, const std::string& rel) {
+    auto dirs = w.watched();
+    const std::string dir = rel.empty() ? dir_.path().string() : abs(rel);
+    return std::find(dirs.begin(), dirs.end(), dir) != dirs.end();
+  }
+
+  boost::asio::io_context io_;
+  int created_ = 0;
+};
+
+TEST_F(PodCgroupWatchTest, APodCgroupCreatedWakesTheAgentOnceAndOnlyThen) {
+  mkcg(".");
+  auto k = make();
+  auto watch = PodCgroupWatch::start(
+      io_, [&] { return k.podParentDirs(); }, [&] { ++created_; });
+  ASSERT_TRUE(watch) << watch.error().message;
+  EXPECT_TRUE(watching(**watch, "")) << "the root: where the kubelet's layout appears";
+
+  // The kubelet starts: its QoS cgroups appear after the watch did, and are watched too.
+  mkcg("kubepods/burstable");
+  EXPECT_TRUE(runUntil([&] { return watching(**watch, "kubepods/burstable"); }));
+  EXPECT_TRUE(watching(**watch, "kubepods"));
+  EXPECT_EQ(created_, 0) << "no pod cgroup yet";
+
+  mkcg("kubepods/burstable/pod" + kUid);
+  EXPECT_TRUE(runUntil([&] { return created_ == 1; }));
+  mkcg("kubepods/burstable/pod" + kUid + "/container");  // below a pod: not watched
+  mkcg("kubepods/burstable/misc");
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(created_, 1);
+}
+
+TEST_F(PodCgroupWatchTest, SystemdSlicesOfPodsAreNoticed) {
+  mkcg(".");
+  mkcg("kubepods.slice/kubepods-besteffort.slice");
+  auto k = make();
+  auto watch = PodCgroupWatch::start(
+      io_, [&] { return k.podParentDirs(); }, [&] { ++created_; });
+  ASSERT_TRUE(watch) << watch.error().message;
+  EXPECT_TRUE(watching(**watch, "kubepods.slice/kubepods-besteffort.slice"));
+  mkcg("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + kEscaped + ".slice");
+  EXPECT_TRUE(runUntil([&] { return created_ == 1; }));
 }
 
 }  // namespace
