@@ -300,19 +300,16 @@ class ChartOnRealNodeTest(unittest.TestCase):
         """50 pod starts whose app connects in its first milliseconds (curl as the container's
         process, 25 pods at a time). None may bypass the mesh: the agent holds a pod's connects
         (refused, fail closed) from the moment the kubelet creates its cgroup until the pod is
-        enrolled, and curl retries. At the destination, each pod's answered request must be a
-        connection my-app's ztunnel counts as mutual_tls from that pod (read before the pod is
-        deleted: the ztunnel drops a departed workload's series)."""
+        enrolled, and curl retries. Counted at the destination: my-app's ztunnel logs every
+        connection to it, HBONE (meshed) or plain TCP (steered to 15006: it bypassed the mesh at
+        its source); none of the latter may appear, and each pod's answer must be an HBONE one."""
         pods, batch = 50, 25
-        label = dict(connection_security_policy="mutual_tls", reporter="destination",
-                     destination_service_name="my-app")
+        plaintext_before = len(self.inbound_to_my_app("TCP"))
         answered: dict[str, int] = {}
-        meshed: dict[str, float] = {}
         retried = 0
         started = time.monotonic()
         for first in range(0, pods, batch):
             names = [f"race-{i}" for i in range(first, first + batch)]
-            before = self.ztunnel_metrics()
             self.kubectl("apply", "-f", "-", stdin=json.dumps({
                 "apiVersion": "v1", "kind": "List",
                 "items": [self.race_pod(name) for name in names]}))
@@ -327,35 +324,49 @@ class ChartOnRealNodeTest(unittest.TestCase):
                 phases = wait_for(finished, f"race pods {names[0]}..{names[-1]} to finish", 180)
             except AssertionError as e:
                 self.fail(f"{e}\n{self.diagnose()}")
-            after = self.ztunnel_metrics()
             for name in names:
                 logs = self.kubectl("-n", "demo", "logs", name)
                 self.assertEqual(phases[name], "Succeeded", f"{name}: {logs[-2000:]}")
                 answered[name] = len(json_values_lenient(logs))
                 retried += "Will retry" in logs
-                meshed[name] = (
-                    metric_sum(after, "istio_tcp_connections_opened_total",
-                               source_workload=name, **label)
-                    - metric_sum(before, "istio_tcp_connections_opened_total",
-                                 source_workload=name, **label))
             self.kubectl("-n", "demo", "delete", "pods", "-l", "race=startup", "--wait=false")
         self.timings["50 race pods (2 x 25 at once) run to completion"] = (
             time.monotonic() - started)
-        bypassed = {name: answers - int(meshed[name]) for name, answers in answered.items()
-                    if answers > meshed[name]}
         self.assertEqual(sum(answered.values()), pods, answered)
+        plaintext = self.inbound_to_my_app("TCP")[plaintext_before:]
+        meshed = {r.get("src.workload") for r in self.inbound_to_my_app("HBONE")}
         held = self.race_pods_held()
         self.results["race pods marked fail-closed before enrollment (agent log)"] = len(held)
         self.results["race pods whose first connect was refused and retried"] = retried
-        self.results["race pod requests that bypassed the mesh"] = sum(bypassed.values())
+        self.results["race pods answered over HBONE (destination's access log)"] = len(
+            [n for n in answered if n in meshed])
+        self.results["plaintext connections to my-app during the race (bypassed)"] = len(
+            plaintext)
         enrolled = self.race_enroll_seconds()
         if enrolled:
             enrolled.sort()
             self.results["race pods: first process -> captured, p50 ms"] = (
                 1000 * enrolled[len(enrolled) // 2])
             self.results["race pods: first process -> captured, max ms"] = 1000 * enrolled[-1]
-        self.assertEqual(bypassed, {}, "requests answered without the destination's ztunnel "
-                                       "counting a mutual_tls connection from the pod")
+        self.assertEqual(plaintext, [], "connections that bypassed the mesh at their source")
+        self.assertEqual(sorted(n for n in answered if n not in meshed), [],
+                         "race pods whose request my-app's ztunnel did not log as HBONE")
+
+    def inbound_to_my_app(self, protocol: str) -> list[dict]:
+        """The node ztunnel's access records of connections into my-app's pods, in order."""
+        logs = self.kubectl("-n", "ambit-system", "logs", "daemonset/ambit-node", "-c", "ztunnel",
+                            "--tail=-1")
+        records = []
+        for line in logs.splitlines():
+            at = line.find(" access ")
+            if at < 0:
+                continue
+            r = {k: v[1:-1] if v.startswith('"') else v for k, v in re.findall(
+                r'(\S+?)=("(?:[^"\\]|\\.)*"|\S*)', line[at + len(" access "):])}
+            if (r.get("direction") == "inbound" and r.get("protocol") == protocol
+                    and r.get("dst.workload", "").startswith("my-app-")):
+                records.append(r)
+        return records
 
     @staticmethod
     def race_pod(name: str) -> dict:
