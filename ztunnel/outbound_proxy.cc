@@ -162,6 +162,7 @@ asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::viaHbone(
   if (!tls || !tls->cert) co_return makeError("no certificate for {} yet", pod.spiffe_id);
   hbone::Destination d;
   d.source_identity = pod.spiffe_id;
+  d.source_scope = pod.info.uid();  // the socket is made in this pod's netns
   d.tls = tls->client;
   d.address = t.connect_to;
   d.expected_server_ids = t.expected_identities;

@@ -106,7 +106,8 @@ bool HboneClientPool::Impl::hasRoom(const PooledConnection& c) const {
 asio::awaitable<Result<std::shared_ptr<HboneConnection>>> HboneClientPool::Impl::acquire(
     const Destination& dest) {
   auto self = shared_from_this();
-  auto& conns = pool[dest.source_identity + "|" + formatAuthority(dest.address)];
+  auto& conns =
+      pool[dest.source_identity + "|" + dest.source_scope + "|" + formatAuthority(dest.address)];
   std::erase_if(conns, [](const ConnectionPtr& c) {
     return !c->connecting && (!c->session || c->session->closed());
   });

@@ -3,7 +3,8 @@
 // (ip:15008) over pooled mTLS HTTP/2 connections, presenting the source workload's certificate
 // and checking the server's SPIFFE id.
 //
-// Pooling (DESIGN.md §4): connections are keyed by (source identity, destination address) and
+// Pooling (DESIGN.md §4): connections are keyed by (source identity, source scope, destination
+// address) and
 // multiplexed up to min(max_streams_per_connection, the server's SETTINGS_MAX_CONCURRENT_
 // STREAMS); past that a new connection is opened. A connection that received GOAWAY takes no
 // new streams; one with no stream for Http2Options::idle_timeout is closed; an HTTP/2 PING
@@ -55,6 +56,11 @@ struct Destination {
   std::string source_identity;              // pool key, part 1: whose certificate we present
   std::shared_ptr<asio::ssl::context> tls;  // that identity's cert, key and trust store
   asio::ip::tcp::endpoint address;          // pool key, part 2: the peer's HBONE endpoint
+  // Pool key, part 3: connections are never shared across scopes. The ztunnel's is the source
+  // pod, whose network namespace the socket lives in: a connection opened from one pod must not
+  // carry another pod's tunnels (it would leave with the first pod's address, and break when
+  // that pod goes), even when both have the same identity.
+  std::string source_scope;
   // The server's verified SPIFFE id must be one of these; empty accepts any id the
   // PeerVerifier accepts.
   std::vector<std::string> expected_server_ids;

@@ -73,6 +73,26 @@ TEST_F(HbonePoolTest, SeparateConnectionsPerSourceIdentity) {
   EXPECT_EQ(requests_[2].peer_identity, kClientId);
 }
 
+// Two pods with one identity: each gets its own connection (made in its own netns by the
+// ztunnel), never the other's.
+TEST_F(HbonePoolTest, SeparateConnectionsPerSourceScopeOfOneIdentity) {
+  startServer();
+  auto pool = makePool();
+  run([&]() -> asio::awaitable<void> {
+    Destination a = destination(), b = destination();
+    a.source_scope = "pod-a";
+    b.source_scope = "pod-b";
+    std::vector<HboneStream> held;
+    for (const Destination* d : {&a, &b, &a, &b}) {
+      auto s = co_await pool->connect(*d, request(echo_port_));
+      CO_ASSERT_OK(s);
+      held.push_back(std::move(*s));
+    }
+    EXPECT_EQ(pool->stats().connections_opened, 2u) << "one per scope, reused within it";
+  });
+  EXPECT_EQ(server_->stats().connections_accepted, 2u);
+}
+
 TEST_F(HbonePoolTest, ReleasesIdleConnection) {
   startServer();
   PoolOptions opts;
