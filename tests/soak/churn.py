@@ -229,9 +229,12 @@ class Churn:
         return took, ""
 
     def setup(self):
-        """The seed VirtualService, before any traffic: routes split 80/20."""
+        """The seed VirtualService, before any traffic: the waypoint loads it (without a
+        VirtualService it already balances over v1 and v2, so the split alone proves nothing)."""
+        mark = [0]
         took, failure = self._run_change(
-            Change(lambda: self.write(VS_FILE, virtual_service(SPLIT)), self._route_split,
+            Change(lambda: self._mark_then(mark, lambda: self.write(VS_FILE, virtual_service(SPLIT))),
+                   lambda: self.waypoint.update() > mark[0] and self._route_split(),
                    "seed VirtualService 80/20"))
         return StepResult("setup", time.time() - took, [took], failure)
 

@@ -87,7 +87,9 @@ def request_table(result, limits, failures):
     for (kind, verdict, cause), n in sorted(result.expect.causes.items()):
         lines.append(f"  {kind:<5} {verdict:<13} {cause:<40} {n:>8}")
     for o in result.expect.unexpected_examples[:5]:
-        lines.append(f"  e.g. {o.kind} {o.key} at {o.start:.3f}-{o.end:.3f}: {o.cause}")
+        begin = result.samples.begin
+        lines.append(f"  e.g. {o.kind} {o.key} at {o.start - begin:.3f}-{o.end - begin:.3f} s: "
+                     f"{o.cause}")
     v = result.expect.versions
     total = v["v1"] + v["v2"]
     if total:

@@ -113,7 +113,7 @@ def run(a, out_files):
             expect.classify(queue.take_ended_before(time.time()))
             if now >= next_sample:
                 samples.sample()
-                elapsed = round(time.time() - t0)
+                elapsed = round(time.time() - samples.begin)
                 write_request_row(requests_csv, elapsed, expect.take_minute())
                 out_files["requests"].flush()
                 print(report.progress_line(elapsed, samples, expect), flush=True)
@@ -129,7 +129,7 @@ def run(a, out_files):
     expect.classify(queue.take_ended_before(float("inf")))
     samples.check_alive()
     samples.sample()
-    write_request_row(requests_csv, round(duration), expect.take_minute())
+    write_request_row(requests_csv, round(time.time() - samples.begin), expect.take_minute())
     ch.restore()
     samples.close()
     planned = {"l4": a.l4_rate * duration, "http": a.http_rate * duration}
