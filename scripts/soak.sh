@@ -46,7 +46,10 @@ CTL="$PWD/$BUILD_DIR/bin/ambitctl"
 LAB=soak
 OUT=$(realpath -m "${out:-$BUILD_DIR/soak/$(date -u +%Y%m%dT%H%M%SZ)}")
 for bin in ambitctl ambit-agent ambit-ztunnel ambit-waypoint ambit-sample-app; do
-  [[ -x "$BUILD_DIR/bin/$bin" ]] || { echo "soak.sh: $BUILD_DIR/bin/$bin missing: run scripts/build.sh" >&2; exit 1; }
+  if [[ ! -x "$BUILD_DIR/bin/$bin" ]]; then
+    echo "soak.sh: $BUILD_DIR/bin/$bin missing: run scripts/build.sh" >&2
+    exit 1
+  fi
 done
 mkdir -p "$OUT"
 lab_pids="$OUT/lab-pids.txt"
@@ -105,7 +108,8 @@ echo "soak.sh: ambitctl lab up --name $LAB --waypoint"
 remember_lab_pids
 for node in node1 node2; do
   for _ in $(seq 300); do
-    ip netns exec "$LAB-$node" curl -sf -m 1 http://127.0.0.1:15021/healthz/ready >/dev/null && break
+    ip netns exec "$LAB-$node" curl -sf -m 1 http://127.0.0.1:15021/healthz/ready >/dev/null &&
+      break
     sleep 0.1
   done
 done

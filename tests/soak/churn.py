@@ -231,9 +231,9 @@ class Churn:
     def setup(self):
         """The seed VirtualService, before any traffic: the waypoint loads it (without a
         VirtualService it already balances over v1 and v2, so the split alone proves nothing)."""
-        mark = [0]
+        mark, seed = [0], virtual_service(SPLIT)
         took, failure = self._run_change(
-            Change(lambda: self._mark_then(mark, lambda: self.write(VS_FILE, virtual_service(SPLIT))),
+            Change(lambda: self._mark_then(mark, lambda: self.write(VS_FILE, seed)),
                    lambda: self.waypoint.update() > mark[0] and self._route_split(),
                    "seed VirtualService 80/20"))
         return StepResult("setup", time.time() - took, [took], failure)

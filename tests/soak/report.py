@@ -54,7 +54,8 @@ def daemon_table(result, limits, failures):
             f"{growth_mb:>+7.2f}M {growth_mb / span_h:>+7.1f}M {first['fds']:>9} "
             f"{warm['fds']:>5} {last['fds']:>5} {first['threads']:>4}->{last['threads']:<4} "
             f"{cpu:>7.1f} {100 * cpu / wall:>6.1f}")
-        if growth_mb > max(limits.rss_growth_mb, limits.rss_growth_pct / 100 * warm["rss_kb"] / 1024):
+        limit_mb = max(limits.rss_growth_mb, limits.rss_growth_pct / 100 * warm["rss_kb"] / 1024)
+        if growth_mb > limit_mb:
             failures.append(f"{daemon}: RSS grew {growth_mb:+.2f} MB ({growth_pct:+.1f}%) after "
                             f"warm-up, limit max({limits.rss_growth_mb:g} MB, "
                             f"{limits.rss_growth_pct:g}%)")

@@ -56,7 +56,8 @@ def proc_sample(pid):
     except OSError:
         return None
     return {"rss_kb": int(status["VmRSS"].split()[0]), "fds": fds,
-            "threads": int(status["Threads"]), "cpu_s": (int(fields[11]) + int(fields[12])) / CLK_TCK}
+            "threads": int(status["Threads"]),
+            "cpu_s": (int(fields[11]) + int(fields[12])) / CLK_TCK}
 
 
 class Sampler:

@@ -100,7 +100,8 @@ def http_probe(host, path, port=80):
 
 class PacedLoad:
     """`rate` requests per second from `workers` threads until stop(); a request that is due while
-    every worker is busy starts late (never more than `workers` in flight). Outcomes go to sink."""
+    every worker is busy starts late (never more than `workers` in flight). Subclasses define
+    _run(), a worker's loop over _slots(); outcomes go to sink."""
 
     def __init__(self, name, rate, workers, sink):
         self.name, self.rate, self.workers, self.sink = name, rate, workers, sink
@@ -112,8 +113,8 @@ class PacedLoad:
 
     def start(self):
         self._begin = time.time() + 0.05
-        self._threads = [threading.Thread(target=self._run, args=(w,), daemon=True)
-                         for w in range(self.workers)]
+        self._threads = [threading.Thread(target=self._run, daemon=True)
+                         for _ in range(self.workers)]
         for t in self._threads:
             t.start()
 
@@ -122,18 +123,16 @@ class PacedLoad:
         for t in self._threads:
             t.join(TIMEOUT_S * 2)
 
-    def _due(self):
-        with self._lock:
-            i = self._next
-            self._next += 1
-        return i, self._begin + i / self.rate
-
-    def _wait_until(self, due):
-        delay = due - time.time()
-        return not (delay > 0 and self._stop.wait(delay)) and not self._stop.is_set()
-
-    def _run(self, worker):
-        raise NotImplementedError
+    def _slots(self):
+        """Yields this worker's next request number when it is due, until stop()."""
+        while not self._stop.is_set():
+            with self._lock:
+                i = self._next
+                self._next += 1
+            delay = self._begin + i / self.rate - time.time()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            yield i
 
 
 class L4Load(PacedLoad):
@@ -141,11 +140,8 @@ class L4Load(PacedLoad):
         super().__init__("l4", rate, workers, sink)
         self.targets = targets  # [(key, ip)]
 
-    def _run(self, worker):
-        while True:
-            i, due = self._due()
-            if not self._wait_until(due):
-                return
+    def _run(self):
+        for i in self._slots():
             key, ip = self.targets[i % len(self.targets)]
             start = time.time()
             cause, version = l4_request(ip)
@@ -157,12 +153,9 @@ class HttpLoad(PacedLoad):
         super().__init__("http", rate, workers, sink)
         self.host = host
 
-    def _run(self, worker):
+    def _run(self):
         conn, used = None, 0
-        while True:
-            i, due = self._due()
-            if not self._wait_until(due):
-                break
+        for i in self._slots():
             path = L7_PATH if i % 10 == 0 else "/"
             if conn is None:
                 conn, used = http.client.HTTPConnection(self.host, 80, timeout=TIMEOUT_S), 0
