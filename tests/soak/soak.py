@@ -59,82 +59,96 @@ def on_signal(signum, _frame):
     raise Stop(signal.Signals(signum).name)
 
 
-def write_request_row(writer, elapsed, minute):
-    for kind in ("l4", "http"):
-        row = {"elapsed_s": elapsed, "kind": kind}
-        for verdict in ("ok", "denied", "churn-window", "unexpected"):
-            row[verdict] = minute.get((kind, verdict), 0)
-        writer.writerow(row)
+class SoakRun:
+    """One run against the lab that is up: traffic, churn and samples until the deadline."""
 
+    def __init__(self, a, requests_file, churn_file):
+        self.a = a
+        status = sampler.lab_status(a.ctl, a.lab)
+        pod_ips = {p["name"]: p["ipv4"] for p in status["pods"]}
+        self.expect = expectations.Expectations({
+            "l4:v1": "allow", "l4:v2": "allow", "http:/": "allow",
+            "http:" + traffic.L7_PATH: "allow", "route": "split80"})
+        self.churn = churn.Churn(status["config_dir"], os.path.join(status["run_dir"], "logs"),
+                                 pod_ips, VIP, self.expect)
+        self.samples = sampler.Sampler(a.ctl, a.lab, os.path.join(a.out, "daemons.csv"))
+        self.steps = []
+        self.queue = traffic.OutcomeQueue()
+        self.loads = [traffic.L4Load(a.l4_rate, [("l4:v1", pod_ips["my-app-v1"]),
+                                                 ("l4:v2", pod_ips["my-app-v2"])], self.queue.put),
+                      traffic.HttpLoad(a.http_rate, VIP, self.queue.put)]
+        self.requests_file, self.churn_file = requests_file, churn_file
+        self.requests_csv = csv.DictWriter(requests_file, fieldnames=[
+            "elapsed_s", "kind", "ok", "denied", "churn-window", "unexpected"])
+        self.requests_csv.writeheader()
+        self.churn_csv = csv.writer(churn_file)
+        self.churn_csv.writerow(["elapsed_s", "step", "seconds_to_effect", "failure"])
 
-def run(a, out_files):
-    status = sampler.lab_status(a.ctl, a.lab)
-    pod_ips = {p["name"]: p["ipv4"] for p in status["pods"]}
-    log_dir = os.path.join(status["run_dir"], "logs")
-    expect = expectations.Expectations({"l4:v1": "allow", "l4:v2": "allow", "http:/": "allow",
-                                        "http:" + traffic.L7_PATH: "allow", "route": "split80"})
-    ch = churn.Churn(status["config_dir"], log_dir, pod_ips, VIP, expect)
-    samples = sampler.Sampler(a.ctl, a.lab, os.path.join(a.out, "daemons.csv"))
-    requests_csv = csv.DictWriter(out_files["requests"], fieldnames=[
-        "elapsed_s", "kind", "ok", "denied", "churn-window", "unexpected"])
-    requests_csv.writeheader()
-    churn_csv = csv.writer(out_files["churn"])
-    churn_csv.writerow(["elapsed_s", "step", "seconds_to_effect", "failure"])
-    steps = []
+    def elapsed(self):
+        return round(time.time() - self.samples.begin)
 
-    def record(step):
-        steps.append(step)
-        churn_csv.writerow([round(step.start - samples.begin, 1), step.name,
-                            " ".join(f"{s:.3f}" for s in step.seconds), step.failure])
-        out_files["churn"].flush()
+    def record_step(self, step):
+        self.steps.append(step)
+        self.churn_csv.writerow([round(step.start - self.samples.begin, 1), step.name,
+                                 " ".join(f"{s:.3f}" for s in step.seconds), step.failure])
+        self.churn_file.flush()
         if step.failure:
             print(f"soak: CHURN FAILED {step.name}: {step.failure}", flush=True)
 
-    queue = traffic.OutcomeQueue()
-    loads = [traffic.L4Load(a.l4_rate, [("l4:v1", pod_ips["my-app-v1"]),
-                                        ("l4:v2", pod_ips["my-app-v2"])], queue.put),
-             traffic.HttpLoad(a.http_rate, VIP, queue.put)]
-    t0 = time.time()
-    try:
-        record(ch.setup())
-        samples.sample()
-        for load in loads:
-            load.start()
+    def record_requests(self):
+        minute = self.expect.take_minute()
+        for kind in ("l4", "http"):
+            row = {"elapsed_s": self.elapsed(), "kind": kind}
+            for verdict in ("ok", "denied", "churn-window", "unexpected"):
+                row[verdict] = minute.get((kind, verdict), 0)
+            self.requests_csv.writerow(row)
+        self.requests_file.flush()
+
+    def loop(self, seconds):
+        """Churn, classification and samples while the loads run."""
         t0 = time.time()
-        end = t0 + a.minutes * 60
-        next_churn, next_sample = t0 + a.churn_seconds, t0 + a.sample_seconds
-        while time.time() < end:
+        next_churn, next_sample = t0 + self.a.churn_seconds, t0 + self.a.sample_seconds
+        while time.time() < t0 + seconds:
             time.sleep(1)
-            samples.check_alive()
+            self.samples.check_alive()
             now = time.time()
             if now >= next_churn:
-                record(ch.step())
-                next_churn += a.churn_seconds
-            expect.classify(queue.take_ended_before(time.time()))
+                self.record_step(self.churn.step())
+                next_churn += self.a.churn_seconds
+            self.expect.classify(self.queue.take_ended_before(time.time()))
             if now >= next_sample:
-                samples.sample()
-                elapsed = round(time.time() - samples.begin)
-                write_request_row(requests_csv, elapsed, expect.take_minute())
-                out_files["requests"].flush()
-                print(report.progress_line(elapsed, samples, expect), flush=True)
-                next_sample += a.sample_seconds
-        interrupted = ""
-    except Stop as e:
-        interrupted = e.args[0]
-        print(f"soak: interrupted by {interrupted}; stopping and reporting", flush=True)
-    finally:
-        for load in loads:
-            load.stop()
-    duration = time.time() - t0
-    expect.classify(queue.take_ended_before(float("inf")))
-    samples.check_alive()
-    samples.sample()
-    write_request_row(requests_csv, round(time.time() - samples.begin), expect.take_minute())
-    ch.restore()
-    samples.close()
-    planned = {"l4": a.l4_rate * duration, "http": a.http_rate * duration}
-    return report.Result(samples=samples, expect=expect, steps=steps, duration=duration,
-                         planned=planned, interrupted=interrupted)
+                self.samples.sample()
+                self.record_requests()
+                print(report.progress_line(self.elapsed(), self.samples, self.expect),
+                      flush=True)
+                next_sample += self.a.sample_seconds
+
+    def run(self):
+        """Runs to the end (or a signal) and returns the report.Result."""
+        t0, interrupted = time.time(), ""
+        try:
+            self.record_step(self.churn.setup())
+            self.samples.sample()
+            for load in self.loads:
+                load.start()
+            t0 = time.time()
+            self.loop(self.a.minutes * 60)
+        except Stop as e:
+            interrupted = e.args[0]
+            print(f"soak: interrupted by {interrupted}; stopping and reporting", flush=True)
+        finally:
+            for load in self.loads:
+                load.stop()
+        duration = time.time() - t0
+        self.expect.classify(self.queue.take_ended_before(float("inf")))
+        self.samples.check_alive()
+        self.samples.sample()
+        self.record_requests()
+        self.churn.restore()
+        self.samples.close()
+        planned = {"l4": self.a.l4_rate * duration, "http": self.a.http_rate * duration}
+        return report.Result(samples=self.samples, expect=self.expect, steps=self.steps,
+                             duration=duration, planned=planned, interrupted=interrupted)
 
 
 def main():
@@ -149,7 +163,7 @@ def main():
           f"warm-up {a.warmup_minutes:g} min; output in {a.out}", flush=True)
     with open(os.path.join(a.out, "requests.csv"), "w", newline="") as requests, \
             open(os.path.join(a.out, "churn.csv"), "w", newline="") as churn_file:
-        result = run(a, {"requests": requests, "churn": churn_file})
+        result = SoakRun(a, requests, churn_file).run()
     limits = report.Limits(warmup_s=a.warmup_minutes * 60, rss_growth_mb=RSS_GROWTH_MB,
                            rss_growth_pct=RSS_GROWTH_PCT, fd_growth=FD_GROWTH,
                            split_tolerance=SPLIT_TOLERANCE, min_achieved=MIN_ACHIEVED)
