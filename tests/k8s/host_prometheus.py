@@ -129,7 +129,9 @@ class HostPrometheus:
             self.process = subprocess.Popen(
                 [self.binary, f"--config.file={config_file}",
                  f"--storage.tsdb.path={os.path.join(self.directory, 'data')}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
+                 f"--web.listen-address=127.0.0.1:{port}",
+                 # New targets scraped within a second of their discovery, not five.
+                 "--scrape.discovery-reload-interval=1s"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
