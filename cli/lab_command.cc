@@ -47,12 +47,21 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "ambit-control replicas (with --kubernetes); agents fail over between them")
       ->check(CLI::Range(1, 3))
       ->capture_default_str();
+  static std::vector<std::string> ztunnel_args;
+  up->add_option("--ztunnel-arg", ztunnel_args,
+                 "extra flag for every node's ambit-ztunnel, e.g. "
+                 "--ztunnel-arg=--http2-send-stall-timeout-ms=2000 (repeatable)")
+      ->allow_extra_args(false);
   static bool no_supervisor = false;
   up->add_flag("--no-supervisor", no_supervisor,
                "do not restart crashed lab processes (for tests that replace a daemon themselves)");
   up->callback([&o] {
     o.supervise = !no_supervisor;
     if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
+    for (auto& d : o.daemons) {
+      if (d.name == "ztunnel")
+        d.args.insert(d.args.end(), ztunnel_args.begin(), ztunnel_args.end());
+    }
     if (Status s = lab::labUp(o); !s) fail("up", s.error());
     auto status = lab::labStatus(o);
     if (!status) fail("up", status.error());

@@ -11,7 +11,9 @@
 #   scripts/setup-k8s.sh --node               what a real node needs besides the default set:
 #                                             the Kubernetes daemons, containerd, runc, CNI, crictl
 #   scripts/setup-k8s.sh --observability      Jaeger all-in-one (the waypoint's trace collector
-#                                             in the e2e tests), pinned in tests/k8s/tools/jaeger
+#                                             in the e2e tests), pinned in tests/k8s/tools/jaeger,
+#                                             and Prometheus with Kubernetes discovery (the
+#                                             k8s-node test), pinned in tests/k8s/tools/prometheus
 #   scripts/setup-k8s.sh --all                every component listed below
 #   scripts/setup-k8s.sh --check [names]      exit 0 if built and current, else 1 naming what is not
 #   scripts/setup-k8s.sh --print-bin-dir      the directory the binaries land in
@@ -21,7 +23,9 @@
 # pinned in tests/k8s/tools/node/go.mod, a module of its own so that the two dependency graphs
 # cannot move each other's pins. Nothing is checked out from git; everything comes through the
 # proxy. Jaeger v1 (github.com/jaegertracing/jaeger cmd/all-in-one) has a module of its own too,
-# tests/k8s/tools/jaeger/go.mod.
+# tests/k8s/tools/jaeger/go.mod. So has Prometheus (github.com/prometheus/prometheus
+# cmd/prometheus, with Kubernetes service discovery alone: Debian's build has none),
+# tests/k8s/tools/prometheus/go.mod.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/tests/k8s/tools"
@@ -29,10 +33,11 @@ NODE_TOOLS="$TOOLS/node"
 PROXY_TOOLS="$TOOLS/proxy"
 DNS_TOOLS="$TOOLS/dns"
 JAEGER_TOOLS="$TOOLS/jaeger"
+PROMETHEUS_TOOLS="$TOOLS/prometheus"
 DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
 NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy coredns containerd
   containerd-shim-runc-v2 ctr runc crictl cni/bridge cni/host-local cni/loopback)
-OBSERVABILITY_COMPONENTS=(jaeger-all-in-one)
+OBSERVABILITY_COMPONENTS=(jaeger-all-in-one prometheus)
 ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}"
   "${OBSERVABILITY_COMPONENTS[@]}")
 
@@ -58,6 +63,7 @@ COREDNS_VERSION=$(pinned github.com/coredns/coredns "$DNS_TOOLS")
   die "$PROXY_TOOLS/go.mod pins k8s.io/kubernetes $(pinned k8s.io/kubernetes "$PROXY_TOOLS"), not" \
     "$K8S_VERSION as $TOOLS/go.mod does: kube-proxy must be of the cluster's release"
 JAEGER_VERSION=$(pinned github.com/jaegertracing/jaeger "$JAEGER_TOOLS")
+PROMETHEUS_VERSION=$(pinned github.com/prometheus/prometheus "$PROMETHEUS_TOOLS")
 BIN_DIR=${AMBIT_K8S_BIN:-/var/cache/ambit/k8s-bin/$K8S_VERSION}
 # Static binaries (as the projects' releases are), no local paths or VCS state inside; runc is
 # the exception (cgo_of).
@@ -71,6 +77,7 @@ module_dir_of() {
     kube-proxy) echo "$PROXY_TOOLS" ;;
     coredns) echo "$DNS_TOOLS" ;;
     jaeger-all-in-one) echo "$JAEGER_TOOLS" ;;
+    prometheus) echo "$PROMETHEUS_TOOLS" ;;
     *) echo "$TOOLS" ;;
   esac
 }
@@ -79,7 +86,13 @@ module_dir_of() {
 # seccomp profile of every pod that asks for one (the chart's pods do), and a runc built without
 # seccomp refuses such a container instead of running it unconfined.
 cgo_of() { [[ $1 == runc ]] && echo 1 || echo 0; }
-tags_of() { [[ $1 == runc ]] && echo seccomp || true; }
+# Prometheus: of its service discovery plugins only Kubernetes' (plugins/plugin_*.go build tags).
+tags_of() {
+  case "$1" in
+    runc) echo seccomp ;;
+    prometheus) echo remove_all_sd,enable_kubernetes_sd ;;
+  esac
+}
 
 package_of() {
   case "$1" in
@@ -93,6 +106,7 @@ package_of() {
     runc) echo github.com/opencontainers/runc ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
     jaeger-all-in-one) echo github.com/jaegertracing/jaeger/cmd/all-in-one ;;
+    prometheus) echo github.com/prometheus/prometheus/cmd/prometheus ;;
     cni/host-local) echo github.com/containernetworking/plugins/plugins/ipam/host-local ;;
     cni/bridge | cni/loopback)
       echo "github.com/containernetworking/plugins/plugins/main/${1#cni/}" ;;
@@ -125,6 +139,11 @@ ldflags_of() {
     coredns) flags+=" -X github.com/coredns/coredns/coremain.GitCommit=module-$COREDNS_VERSION" ;;
     jaeger-all-in-one)
       flags+=" -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" ;;
+    prometheus)
+      # Module v0.3XX.Y is release 3.XX.Y (v0.316.0 -> 3.16.0).
+      IFS=. read -r major minor rest <<<"${PROMETHEUS_VERSION#v}"
+      flags+=" -X github.com/prometheus/common/version.Version=3.$((10#${minor:1})).$rest"
+      flags+=" -X github.com/prometheus/common/version.Branch=module-$PROMETHEUS_VERSION" ;;
     cni/*)
       pkg=github.com/containernetworking/plugins/pkg/utils/buildversion
       flags+=" -X $pkg.BuildVersion=$CNI_PLUGINS_VERSION" ;;
@@ -161,7 +180,7 @@ for arg in "$@"; do
     --observability) components+=("${OBSERVABILITY_COMPONENTS[@]}") ;;
     --check) mode=check ;;
     --print-bin-dir) echo "$BIN_DIR"; exit 0 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg'" ;;
     *) package_of "$arg" >/dev/null; components+=("$arg") ;;
   esac
@@ -207,8 +226,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The newest `go` line of the modules built from (the node's dependencies need a newer patch).
-need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" "$JAEGER_TOOLS/go.mod" |
-  sort -V | tail -1)
+need=$(awk '$1 == "go" { print $2 }' "$TOOLS/go.mod" "$NODE_TOOLS/go.mod" "$JAEGER_TOOLS/go.mod" \
+  "$PROMETHEUS_TOOLS/go.mod" | sort -V | tail -1)
 command -v go >/dev/null ||
   die "needs the Go toolchain ('go' on PATH, go $need or newer; bookworm's golang package is" \
     "older: install it from go.dev/dl)"
@@ -230,6 +249,8 @@ cd "$TOOLS"
     "cri-tools $CRI_TOOLS_VERSION, CoreDNS $COREDNS_VERSION"
 [[ " ${components[*]} " != *" jaeger-all-in-one "* ]] ||
   echo "setup-k8s: jaeger $JAEGER_VERSION (all-in-one, in-memory storage)"
+[[ " ${components[*]} " != *" prometheus "* ]] ||
+  echo "setup-k8s: prometheus $PROMETHEUS_VERSION (Kubernetes service discovery only)"
 # The release date of the pinned kubernetes module: reproducible, unlike the build time.
 BUILD_DATE=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
 echo "setup-k8s: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION" \

@@ -32,8 +32,9 @@ fi
 if [[ $# -eq 0 || "$*" == *k8s-node* ]]; then
   scripts/setup-k8s.sh --node
 fi
-# The tracing e2e test's collector (Jaeger all-in-one, built from its pinned Go module).
-if [[ $# -eq 0 || "$*" == *e2e* ]]; then
+# The collectors: Jaeger all-in-one (the tracing e2e test) and Prometheus with Kubernetes
+# discovery (k8s_node_chart), built from their pinned Go modules.
+if [[ $# -eq 0 || "$*" == *e2e* || "$*" == *k8s-node* ]]; then
   scripts/setup-k8s.sh --observability
 fi
 status=0

@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
                  "complete this long after its first byte is closed (slow headers)")
       ->capture_default_str()
       ->check(CLI::Range(100u, 600000u));
+  uint32_t http2_send_stall_timeout_ms = 60000;
+  app.add_option("--http2-send-stall-timeout-ms", http2_send_stall_timeout_ms,
+                 "an HBONE tunnel with bytes waiting of which the peer takes none (its HTTP/2 "
+                 "window stays shut) for this long is reset, its TCP side closed; 0: never")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 0u) | CLI::Range(100u, 86400000u));
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
   ambit::admin::addAccessLogFlags(app, o.access_log);
@@ -68,6 +74,7 @@ int main(int argc, char** argv) {
   ambit::admin::exposeProcessMetrics("waypoint");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
+  o.http2_send_stall_timeout = std::chrono::milliseconds(http2_send_stall_timeout_ms);
   o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
   ambit::Daemon daemon("waypoint", o.drain_deadline);
   auto wp = ambit::waypoint::Waypoint::create(o);

@@ -154,7 +154,7 @@ std::optional<Span> upstreamSpanFor(const RequestRecord& rec) {
             {"peer.service", rec.service ? rec.service->hostname() : "-"},
             {"component", "proxy"}};
   if (rec.destination) {
-    s.tags["istio.destination_workload"] = rec.destination->name();
+    s.tags["istio.destination_workload"] = admin::workloadName(*rec.destination);
     s.tags["istio.destination_namespace"] = rec.destination->namespace_();
   }
   if (auto colon = rec.upstream.rfind(':'); colon != std::string::npos) {

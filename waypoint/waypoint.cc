@@ -44,6 +44,11 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   std::thread admin_thread;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<admin::HealthMetrics> health = std::make_shared<admin::HealthMetrics>(*registry);
+  // HBONE both ways (server and upstream pool): ambit_hbone_timeouts_total{reason}.
+  std::function<void(hbone::HboneTimeout)> on_hbone_timeout =
+      [count = admin::hboneTimeoutCounter(*registry)](hbone::HboneTimeout t) {
+        count(hbone::timeoutReason(t));
+      };
   std::shared_ptr<const discovery::DiscoveryStatus> discovery_status;  // null in local mode
   std::unique_ptr<HttpMetrics> metrics;
   std::vector<std::unique_ptr<SpanExporter>> tracers;  // Zipkin and/or OTLP
@@ -124,7 +129,11 @@ Status Waypoint::Impl::startIdentity() {
   auto id = identity::SpiffeId::parse(identity);
   if (!id) return id.error();
   identities->acquire(*id);
-  pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier());
+  hbone::PoolOptions pool_options;
+  pool_options.http2.send_stall_timeout = options.http2_send_stall_timeout;
+  pool_options.on_timeout = on_hbone_timeout;
+  pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier(),
+                                                  pool_options);
   upstream = std::make_unique<UpstreamPool>(
       *pool,
       [this]() {
@@ -211,6 +220,8 @@ Status Waypoint::Impl::startServer() {
   hbone::ServerOptions server_options;
   server_options.on_accept_exhausted = admin::acceptExhaustedCounter(*registry, "hbone");
   server_options.http2.header_timeout = options.http2_header_timeout;
+  server_options.http2.send_stall_timeout = options.http2_send_stall_timeout;
+  server_options.on_timeout = on_hbone_timeout;
   server = std::make_unique<hbone::HboneServer>(
       io.get_executor(), *tls->server, identities->peerVerifier(),
       [this](const hbone::ConnectRequest& r) { return onConnect(r); }, server_options);

@@ -47,6 +47,9 @@ struct WaypointOptions {
   // HBONE and the HTTP/2 inside tunnels: a header block incomplete this long after its first
   // byte closes the connection (slow headers).
   std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
+  // HBONE both ways: a tunnel whose bytes the peer takes none of for this long is reset
+  // (hbone::Http2Options::send_stall_timeout; 0: never).
+  std::chrono::milliseconds http2_send_stall_timeout{std::chrono::seconds(60)};
   // RequestAuthentication jwksUri: how often keys are refetched (Istio's default: 20 min).
   std::chrono::milliseconds jwks_refresh_interval{std::chrono::minutes(20)};
 };

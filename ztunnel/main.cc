@@ -40,6 +40,13 @@ int main(int argc, char** argv) {
                  "after its first byte is closed (slow headers)")
       ->capture_default_str()
       ->check(CLI::Range(100u, 600000u));
+  uint32_t http2_send_stall_timeout_ms = 60000;
+  app.add_option("--http2-send-stall-timeout-ms", http2_send_stall_timeout_ms,
+                 "an HBONE tunnel (inbound or outbound) with bytes waiting of which the peer takes "
+                 "none (its HTTP/2 "
+                 "window stays shut) for this long is reset, its TCP side closed; 0: never")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 0u) | CLI::Range(100u, 86400000u));
   app.add_option("--max-connections-per-pod", o.connection_caps.per_pod,
                  "open proxied connections one pod may have (outbound + inbound); more are "
                  "refused and counted in ambit_ztunnel_connections_refused_total")
@@ -60,6 +67,7 @@ int main(int argc, char** argv) {
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
   o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
+  o.http2_send_stall_timeout = std::chrono::milliseconds(http2_send_stall_timeout_ms);
   // Signals are taken from here on: create() may wait up to a minute for the agent, and a
   // SIGTERM then (e.g. `lab down`) must not have to wait for it.
   ambit::Daemon daemon("ztunnel", o.drain_deadline);

@@ -171,6 +171,8 @@ void PodRegistry::serveHbone(const std::shared_ptr<Pod>& pod) {
   hbone::ServerOptions sopts;
   sopts.handshake_timeout = options_.handshake_timeout;
   sopts.http2.header_timeout = options_.http2_header_timeout;
+  sopts.http2.send_stall_timeout = options_.http2_send_stall_timeout;
+  sopts.on_timeout = options_.on_hbone_timeout;
   sopts.on_accept_exhausted = hbone_exhausted_;
   std::weak_ptr<Pod> weak = pod;
   sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r,

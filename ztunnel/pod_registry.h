@@ -41,6 +41,9 @@ class PodRegistry final : public PodSink {
     std::string trust_domain = "cluster.local";  // for pods handed over without one
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds http2_send_stall_timeout{std::chrono::seconds(60)};
+    // Inbound HBONE connections and tunnels ended by a timeout (hbone::ServerOptions).
+    std::function<void(hbone::HboneTimeout)> on_hbone_timeout;
     std::chrono::milliseconds identity_wait{std::chrono::seconds(5)};  // before the ack
     // Per-pod and per-node connection caps (null: none). Outlives the registry.
     ConnectionLimits* limits = nullptr;

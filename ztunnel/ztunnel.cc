@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/admin/metrics.h"
 #include "common/discovery/mesh_source.h"
 #include "common/identity/ca_client.h"
 #include "common/log.h"
@@ -56,8 +57,14 @@ Status Ztunnel::Impl::start() {
     health->certificate(id, not_after);
   });
 
+  std::function<void(hbone::HboneTimeout)> on_hbone_timeout =
+      [count = admin::hboneTimeoutCounter(*registry)](hbone::HboneTimeout t) {
+        count(hbone::timeoutReason(t));
+      };
   hbone::PoolOptions pool_opts;
   pool_opts.socket_mark = AMBIT_SOCKET_MARK;
+  pool_opts.http2.send_stall_timeout = options.http2_send_stall_timeout;
+  pool_opts.on_timeout = on_hbone_timeout;
   pool = std::make_unique<hbone::HboneClientPool>(io.get_executor(), identities->peerVerifier(),
                                                   pool_opts);
   dialer = std::make_unique<PoolTunnelDialer>(*pool);
@@ -72,6 +79,8 @@ Status Ztunnel::Impl::start() {
   pod_opts.trust_domain = options.trust_domain;
   pod_opts.handshake_timeout = options.handshake_timeout;
   pod_opts.http2_header_timeout = options.http2_header_timeout;
+  pod_opts.http2_send_stall_timeout = options.http2_send_stall_timeout;
+  pod_opts.on_hbone_timeout = on_hbone_timeout;
   pod_opts.limits = limits.get();
   pod_opts.registry = registry.get();
   pods = std::make_unique<PodRegistry>(io, pod_opts, sockets, *capture, *identities, *outbound,

@@ -36,6 +36,9 @@ struct ZtunnelOptions {
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   // Inbound HBONE: a header block incomplete this long closes the connection (slowloris).
   std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
+  // HBONE both ways: a tunnel whose bytes the peer takes none of for this long is reset
+  // (hbone::Http2Options::send_stall_timeout; 0: never).
+  std::chrono::milliseconds http2_send_stall_timeout{std::chrono::seconds(60)};
   admin::AccessLogFormat access_log = admin::AccessLogFormat::kText;
   ConnectionCaps connection_caps;  // --max-connections-per-pod / --max-connections-per-node
 };

@@ -12,6 +12,12 @@
 
 namespace ambit::admin {
 
+// The workload a pod belongs to, as Istio names it in `source_workload` /
+// `destination_workload`: its Deployment, StatefulSet, DaemonSet or Job, found from the labels
+// their controllers put on every pod they create (pod-template-hash, statefulset.kubernetes.io/
+// pod-name, pod-template-generation, batch.kubernetes.io/job-name) and the names they give it;
+// else the pod's own name (a bare pod, a lab pod).
+std::string workloadName(const v1::Workload& workload);
 // `side` is "source" or "destination"; a null workload gives "unknown" values.
 void addWorkloadLabels(prometheus::Labels& labels, const std::string& side,
                        const v1::Workload* workload);

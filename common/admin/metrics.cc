@@ -60,4 +60,16 @@ std::function<void()> acceptExhaustedCounter(prometheus::Registry& registry,
   return [&counter] { counter.Increment(); };
 }
 
+std::function<void(const std::string& reason)> hboneTimeoutCounter(prometheus::Registry& registry) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("ambit_hbone_timeouts_total")
+                     .Help(
+                         "HBONE connections closed by the TLS handshake or HTTP/2 header timeout, "
+                         "and tunnels reset (or connections closed) because the peer took none of "
+                         "the bytes waiting for it within the send-stall timeout")
+                     .Register(registry);
+  for (const char* reason : {"handshake", "header", "send_stall"}) family.Add({{"reason", reason}});
+  return [&family](const std::string& reason) { family.Add({{"reason", reason}}).Increment(); };
+}
+
 }  // namespace ambit::admin

@@ -39,4 +39,10 @@ Handler metricsHandler(std::shared_ptr<prometheus::Registry> registry,
 std::function<void()> acceptExhaustedCounter(prometheus::Registry& registry,
                                              const std::string& listener);
 
+// Counts HBONE connections closed and tunnels reset by a timeout:
+// ambit_hbone_timeouts_total{reason}, reason "handshake", "header" or "send_stall"
+// (hbone::timeoutReason()), each listed from start at 0. The returned function takes the reason
+// (any other string adds its own series). The registry must outlive it.
+std::function<void(const std::string& reason)> hboneTimeoutCounter(prometheus::Registry& registry);
+
 }  // namespace ambit::admin

@@ -192,6 +192,7 @@ detail::ConnectionHooks HboneClientPool::Impl::hooksFor(const ConnectionPtr& con
   std::weak_ptr<PooledConnection> weak = conn;
   std::weak_ptr<Impl> weak_pool = weak_from_this();
   detail::ConnectionHooks hooks;
+  hooks.on_timeout = options.on_timeout;
   hooks.on_settings = [weak]() {
     if (auto c = weak.lock()) {
       c->settings_received = true;

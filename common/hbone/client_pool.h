@@ -50,6 +50,9 @@ struct PoolOptions {
   std::chrono::milliseconds keepalive_interval{std::chrono::seconds(30)};  // 0: no PINGs
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(10)};
   std::optional<uint32_t> socket_mark;  // SO_MARK (kZtunnelSocketMark in the ztunnel)
+  // Called for each tunnel reset (or connection closed) by the send-stall timeout
+  // (Http2Options::send_stall_timeout) or connection closed by the header timeout.
+  std::function<void(HboneTimeout)> on_timeout;
 };
 
 struct Destination {

@@ -4,6 +4,22 @@
 #include "common/http2/asio_transport.h"
 #include "common/log.h"
 
+namespace ambit::hbone {
+
+const char* timeoutReason(HboneTimeout timeout) {
+  switch (timeout) {
+    case HboneTimeout::kHandshake:
+      return "handshake";
+    case HboneTimeout::kHeader:
+      return "header";
+    case HboneTimeout::kSendStall:
+      return "send_stall";
+  }
+  return "unknown";
+}
+
+}  // namespace ambit::hbone
+
 namespace ambit::hbone::detail {
 namespace {
 
@@ -24,6 +40,7 @@ http2::ConnectionOptions toConnectionOptions(const Http2Options& o,
   c.idle_timeout = o.idle_timeout;
   c.idle_policy = http2::IdlePolicy::kNoOpenStreams;
   c.header_timeout = o.header_timeout;
+  c.send_stall_timeout = o.send_stall_timeout;
   c.log_name = "HBONE " + remote.address().to_string();
   return c;
 }
@@ -107,10 +124,29 @@ void HboneConnection::onFrameReceived(const nghttp2_frame& frame) {
 }
 
 void HboneConnection::onData(int32_t stream_id, const uint8_t* data, size_t len) {
-  if (StreamState* st = stream(stream_id)) {
+  StreamState* st = stream(stream_id);
+  if (st != nullptr && !st->closed()) {
     st->onData(data, len);
   } else {
-    consumeConnection(len);
+    consumeConnection(len);  // nobody will read it: a stream reset before nghttp2 closed it
+  }
+}
+
+void HboneConnection::pendingSends(std::vector<http2::PendingSend>& out) const {
+  for (const auto& [id, st] : streams_) {
+    if (size_t waiting = st->sendWaiting(); waiting > 0) {
+      out.push_back({id, waiting, st->lastSendProgress()});
+    }
+  }
+}
+
+void HboneConnection::onTimeout(http2::Timeout kind, int32_t stream_id) {
+  if (kind == http2::Timeout::kSendStall && stream_id > 0) {
+    if (auto it = streams_.find(stream_id); it != streams_.end()) it->second->onStalled();
+  }
+  if (hooks_.on_timeout) {
+    hooks_.on_timeout(kind == http2::Timeout::kHeader ? HboneTimeout::kHeader
+                                                      : HboneTimeout::kSendStall);
   }
 }
 

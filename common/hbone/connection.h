@@ -7,7 +7,8 @@
 // whose stream becomes a tunnel (StreamState, read by HboneStream), a client opens tunnels,
 // receive windows are returned only as the tunnel's reader takes bytes, and a header block over
 // Http2Options::max_header_list_size ends the connection (ENHANCE_YOUR_CALM). Idle means no
-// tunnel open (IdlePolicy::kNoOpenStreams).
+// tunnel open (IdlePolicy::kNoOpenStreams); a tunnel whose bytes wait for the peer's window longer
+// than Http2Options::send_stall_timeout is reset (http2::ConnectionOptions::send_stall_timeout).
 //
 // Thread model: a connection and all its streams live on the executor of their socket (a
 // single-threaded io_context or a strand); call everything there.
@@ -38,6 +39,8 @@ struct ConnectionHooks {
   std::function<void()> on_ping_ack;
   // The peer's SETTINGS frame arrived (its limits, e.g. max concurrent streams, are known).
   std::function<void()> on_settings;
+  // A header or send-stall timeout ended the connection or a tunnel (for metrics).
+  std::function<void(HboneTimeout)> on_timeout;
   // The connection closed (for whatever reason).
   std::function<void()> on_closed;
 };
@@ -72,6 +75,8 @@ class HboneConnection final : public http2::Connection {
   void onStreamClosed(int32_t stream_id, uint32_t error_code) override;
   void onClosed() override;  // every tunnel sees a reset, then hooks.on_closed
   size_t openStreams() const override { return streams_.size(); }
+  void pendingSends(std::vector<http2::PendingSend>& out) const override;
+  void onTimeout(http2::Timeout kind, int32_t stream_id) override;  // -> the tunnel, hooks
 
   HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor, TlsStream&& tls,
                   http2::Role role, Http2Options options, std::string peer_identity,

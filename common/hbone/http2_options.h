@@ -21,6 +21,23 @@ struct Http2Options {
   // A request/response header block still incomplete this long after its first byte closes
   // the connection (http2::ConnectionOptions::header_timeout; 0: no limit).
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  // A tunnel with bytes waiting to be sent and none taken by the peer (its HTTP/2 window stays
+  // shut) for this long is reset with RST_STREAM CANCEL and its TCP side closed; a connection
+  // whose writes the peer does not take for this long is closed. Quiet tunnels (nothing
+  // waiting) are not affected. 60 s: a live reader takes bytes within seconds, while a peer that
+  // stopped reading would otherwise hold the tunnel and its stream_send_buffer forever
+  // (http2::ConnectionOptions::send_stall_timeout; 0: no limit).
+  std::chrono::milliseconds send_stall_timeout{std::chrono::seconds(60)};
 };
+
+// What a timeout ended, for metrics (ServerOptions::on_timeout, PoolOptions::on_timeout).
+enum class HboneTimeout {
+  kHandshake,  // a TLS handshake (server) not finished in time: the connection was closed
+  kHeader,     // an HTTP/2 header block not complete in time: the connection was closed
+  kSendStall,  // a tunnel reset, or a connection closed, for a send stall
+};
+
+// "handshake", "header", "send_stall": the reason label of ambit_hbone_timeouts_total.
+const char* timeoutReason(HboneTimeout timeout);
 
 }  // namespace ambit::hbone

@@ -126,6 +126,7 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
   std::string alpn = negotiatedAlpn(hs->tls.native_handle());
   if (ec || alpn != kAlpnH2) {
     ++stats.handshake_failures;
+    if (hs->timed_out && options.on_timeout) options.on_timeout(HboneTimeout::kHandshake);
     logInfo("HBONE {}: TLS handshake failed: {}{}", peer.address().to_string(),
             hs->timed_out ? "timed out"
             : ec          ? ec.message()
@@ -144,6 +145,7 @@ void HboneServer::Impl::startSession(std::unique_ptr<http2::Transport> transport
                                      std::string identity) {
   std::weak_ptr<Impl> weak = weak_from_this();
   detail::ConnectionHooks hooks;
+  hooks.on_timeout = options.on_timeout;
   hooks.on_request = [weak](std::shared_ptr<StreamState> st) {
     if (auto impl = weak.lock()) {
       spawn(impl->executor, impl->serveStream(std::move(st)), "HBONE tunnel");

@@ -66,6 +66,9 @@ struct ServerOptions {
   // Called for each accept() that failed for lack of fds or socket memory (the listener then
   // pauses: common/async/accept_loop.h), e.g. to count it in a metric.
   std::function<void()> on_accept_exhausted;
+  // Called for each connection closed by the handshake or header timeout and each tunnel reset
+  // (or connection closed) by the send-stall timeout (Http2Options::send_stall_timeout).
+  std::function<void(HboneTimeout)> on_timeout;
 };
 
 struct ServerStats {

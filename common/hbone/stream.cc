@@ -118,7 +118,10 @@ ssize_t StreamState::provide(nghttp2_session*, int32_t, uint8_t* buf, size_t len
                              uint32_t* flags, nghttp2_data_source* source, void*) {
   auto* self = static_cast<StreamState*>(source->ptr);
   size_t n = self->send_.pop(buf, length);
-  if (n > 0) self->send_signal_.notify();
+  if (n > 0) {
+    self->send_progress_ = std::chrono::steady_clock::now();
+    self->send_signal_.notify();
+  }
   if (self->send_.empty() && self->write_shut_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
   } else if (n == 0) {
@@ -170,6 +173,7 @@ asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
       continue;
     }
     size_t n = std::min(left, limit - send_.size());
+    if (send_.empty()) send_progress_ = std::chrono::steady_clock::now();
     send_.append(p, n);
     p += n;
     left -= n;

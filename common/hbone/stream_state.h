@@ -6,8 +6,11 @@
 // when the user consumes it (after writing it to TCP), so the buffer is bounded by the stream
 // window we advertise. Sending: write() queues at most Http2Options::stream_send_buffer bytes
 // and then waits; the nghttp2 data provider drains the queue as the peer's window allows and
-// defers (NGHTTP2_ERR_DEFERRED) when it is empty, write() resumes it.
+// defers (NGHTTP2_ERR_DEFERRED) when it is empty, write() resumes it. The time of the last send
+// progress (bytes taken by the provider, or bytes queued into an empty buffer) tells the
+// connection's send-stall timeout whether the peer stopped taking them.
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -46,6 +49,9 @@ class StreamState {
   void onRemoteEnd();
   void onClosed(uint32_t error_code);
   void onResponseHeaders() { response_signal_.notify(); }
+  // The connection reset the stream for a send stall: fails the user now (the splice closes its
+  // TCP side) and drops the buffers; nghttp2's own close may come much later.
+  void onStalled() { onClosed(NGHTTP2_CANCEL); }
   nghttp2_data_provider dataProvider();
 
   // --- user side ---
@@ -69,6 +75,9 @@ class StreamState {
   bool remoteEnded() const { return remote_end_; }
   bool localEnded() const { return write_shut_; }
   uint32_t closeCode() const { return close_code_; }
+  // Bytes queued and not yet taken by nghttp2 (0 once closed).
+  size_t sendWaiting() const { return closed_ ? 0 : send_.size(); }
+  std::chrono::steady_clock::time_point lastSendProgress() const { return send_progress_; }
   const std::shared_ptr<HboneConnection>& connection() const { return connection_; }
 
   // Header block fields (request on the server, response on the client).
@@ -91,6 +100,7 @@ class StreamState {
   Signal send_signal_;
   Signal response_signal_;
   size_t header_bytes_ = 0;
+  std::chrono::steady_clock::time_point send_progress_;
   uint32_t close_code_ = NGHTTP2_NO_ERROR;
   bool closed_ = false;
   bool remote_end_ = false;

@@ -1,8 +1,8 @@
 #include "common/http2/connection.h"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <vector>
 
 #include "common/async/spawn.h"
@@ -111,6 +111,7 @@ Connection::Connection(std::unique_ptr<Transport> transport, asio::any_io_execut
       idle_timer_(executor_),
       header_block_(role_ == Role::kServer ? NGHTTP2_CLIENT_MAGIC_LEN : 0),
       header_timer_(executor_),
+      stall_timer_(executor_),
       control_tokens_(options_.control_frame_burst),
       control_refill_(std::chrono::steady_clock::now()) {
   touch();
@@ -174,6 +175,10 @@ asio::awaitable<void> Connection::run(std::string already_read) {
     spawn(
         executor_, [self] { return self->headerTimeoutLoop(); }, "HTTP/2 header timer");
   }
+  if (options_.send_stall_timeout.count() > 0) {
+    spawn(
+        executor_, [self] { return self->sendStallLoop(); }, "HTTP/2 send stall timer");
+  }
   if (!already_read.empty()) {
     receive(reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
   }
@@ -218,8 +223,9 @@ bool Connection::withinFloodLimits(const nghttp2_frame& frame) {
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - control_refill_).count();
     control_refill_ = now;
-    control_tokens_ = std::min<double>(options_.control_frame_burst,
-                                       control_tokens_ + elapsed * options_.control_frames_per_second);
+    control_tokens_ =
+        std::min<double>(options_.control_frame_burst,
+                         control_tokens_ + elapsed * options_.control_frames_per_second);
     if (control_tokens_ < 1) {
       logInfo("{}: SETTINGS/PING flood (over {} then {}/s), closing with ENHANCE_YOUR_CALM",
               logName(), options_.control_frame_burst, options_.control_frames_per_second);
@@ -229,8 +235,7 @@ bool Connection::withinFloodLimits(const nghttp2_frame& frame) {
     }
     control_tokens_ -= 1;
   }
-  const bool payload_frame = frame.hd.type == NGHTTP2_DATA ||
-                             frame.hd.type == NGHTTP2_HEADERS ||
+  const bool payload_frame = frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS ||
                              frame.hd.type == NGHTTP2_CONTINUATION;
   if (!payload_frame) return true;
   if (frame.hd.length > 0 || (frame.hd.flags & NGHTTP2_FLAG_END_STREAM)) {
@@ -267,7 +272,9 @@ asio::awaitable<void> Connection::writeLoop() {
       out.insert(out.end(), data, data + n);
     }
     if (!out.empty()) {
+      write_started_ = std::chrono::steady_clock::now();
       Status written = co_await transport_->write(asio::buffer(out));
+      write_started_ = std::chrono::steady_clock::time_point::max();
       if (closed_) break;
       if (!written) {
         end(written.message(), false);
@@ -330,10 +337,57 @@ asio::awaitable<void> Connection::headerTimeoutLoop() {
     if (std::chrono::steady_clock::now() >= header_deadline_) {
       logInfo("{}: header block not complete within {}ms, closing", logName(),
               options_.header_timeout.count());
+      onTimeout(Timeout::kHeader, 0);
       close("header timeout");
       break;
     }
   }
+}
+
+asio::awaitable<void> Connection::sendStallLoop() {
+  auto self = shared_from_this();
+  using Clock = std::chrono::steady_clock;
+  const auto timeout = options_.send_stall_timeout;
+  while (!closed_) {
+    const Clock::time_point now = Clock::now();
+    if (write_started_ != Clock::time_point::max() && now - write_started_ >= timeout) {
+      logInfo("{}: the peer has not taken our bytes for {}ms (a write is stuck), closing",
+              logName(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - write_started_).count());
+      onTimeout(Timeout::kSendStall, 0);
+      close("send stall");
+      break;
+    }
+    Clock::time_point next = resetStalledStreams(now);
+    if (write_started_ != Clock::time_point::max()) next = std::min(next, write_started_ + timeout);
+    stall_timer_.expires_at(next);
+    error_code ec;
+    co_await stall_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+std::chrono::steady_clock::time_point Connection::resetStalledStreams(
+    std::chrono::steady_clock::time_point now) {
+  const auto timeout = options_.send_stall_timeout;
+  // A stream that begins waiting later cannot stall before this.
+  auto next = now + timeout;
+  std::vector<PendingSend> pending;
+  pendingSends(pending);
+  for (const PendingSend& p : pending) {
+    if (now - p.last_progress < timeout) {
+      next = std::min(next, p.last_progress + timeout);
+      continue;
+    }
+    if (closed_) break;
+    logInfo(
+        "{}: stream {} stalled: {} bytes waiting, none sent for {}ms (the peer's window stays "
+        "shut), resetting it (CANCEL)",
+        logName(), p.stream_id, p.bytes,
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_progress).count());
+    resetStream(p.stream_id, NGHTTP2_CANCEL);
+    onTimeout(Timeout::kSendStall, p.stream_id);
+  }
+  return next;
 }
 
 void Connection::end(std::string_view why, bool graceful) {
@@ -347,6 +401,7 @@ void Connection::end(std::string_view why, bool graceful) {
   }
   idle_timer_.cancel();
   header_timer_.cancel();
+  stall_timer_.cancel();
   onClosed();
   write_signal_.notify();
   closed_signal_.notify();

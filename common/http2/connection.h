@@ -25,6 +25,11 @@
 // Slow headers: a header block not received in full within header_timeout of its first byte
 // closes the connection (logged at info).
 //
+// Send stalls (send_stall_timeout): a stream with bytes waiting to be sent (pendingSends()) that
+// made no send progress for that long is reset with RST_STREAM CANCEL and the layer drops it
+// (onTimeout); a transport write outstanding for that long (the peer stopped reading the
+// connection itself) closes the connection. Quiet streams with nothing waiting are not affected.
+//
 // Idle: see IdlePolicy. The connection measures activity itself (streams opened and closed,
 // and under kNoFrames every frame either way); layers may add their own (touch()).
 //
@@ -43,6 +48,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/async/signal.h"
 #include "common/http2/header_block_tracker.h"
@@ -53,6 +59,20 @@
 namespace ambit::http2 {
 
 enum class Role { kClient, kServer };
+
+// What a timeout ended (onTimeout()).
+enum class Timeout {
+  kHeader,     // a header block was not complete in time: the connection is closed
+  kSendStall,  // a stream (id > 0) was reset, or the connection (id 0) closed, for a send stall
+};
+
+// A stream with bytes waiting to be sent (Connection::pendingSends()).
+struct PendingSend {
+  int32_t stream_id = 0;
+  size_t bytes = 0;  // waiting in the layer's buffer
+  // The last time bytes of the stream were sent, or when bytes began waiting if later.
+  std::chrono::steady_clock::time_point last_progress;
+};
 
 enum class IdlePolicy {
   // Idle means no stream open for idle_timeout; the connection then sends GOAWAY and ends.
@@ -88,6 +108,9 @@ struct ConnectionOptions {
   // DATA, HEADERS or CONTINUATION frames in a row with an empty payload and no END_STREAM (legal
   // one at a time, pure cost in a flood) end the connection with ENHANCE_YOUR_CALM. 0: no limit.
   uint32_t max_consecutive_empty_frames = 100;
+  // A stream whose bytes wait this long without any being sent (the peer's window stays shut) is
+  // reset (CANCEL); a transport write outstanding this long closes the connection. 0: no limit.
+  std::chrono::milliseconds send_stall_timeout{0};
   std::string log_name = "HTTP/2";  // prefixes every log line ("HBONE 10.0.0.1")
 };
 
@@ -177,6 +200,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void onClosed() {}
   // Streams the layer still tracks (for idle and for ending after the input ended).
   virtual size_t openStreams() const = 0;
+  // Not from a callback: the streams with bytes waiting to be sent (for send_stall_timeout).
+  virtual void pendingSends(std::vector<PendingSend>& out) const { (void)out; }
+  // Not from a callback: a timeout ended stream `stream_id` (RST_STREAM CANCEL is queued; the
+  // layer fails the stream's user and drops its buffers now, as the reset may never be written)
+  // or, with stream_id 0, the connection (onClosed() follows).
+  virtual void onTimeout(Timeout kind, int32_t stream_id) { (void)kind, (void)stream_id; }
 
   // Records activity for the idle timeout.
   void touch() { last_activity_ = std::chrono::steady_clock::now(); }
@@ -192,6 +221,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> writeLoop();
   asio::awaitable<void> idleLoop();
   asio::awaitable<void> headerTimeoutLoop();
+  asio::awaitable<void> sendStallLoop();
+  // Resets the streams stalled at `now`; returns when the next one may stall.
+  std::chrono::steady_clock::time_point resetStalledStreams(
+      std::chrono::steady_clock::time_point now);
   void receive(const uint8_t* data, size_t len);
   // A received frame within the flood limits; false: the connection was terminated.
   bool withinFloodLimits(const nghttp2_frame& frame);
@@ -208,6 +241,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer idle_timer_;
   HeaderBlockTracker header_block_;
   asio::steady_timer header_timer_;
+  asio::steady_timer stall_timer_;
+  // When the transport write in progress began (time_point::max(): none in progress).
+  std::chrono::steady_clock::time_point write_started_ =
+      std::chrono::steady_clock::time_point::max();
   // When the header block in progress must be complete (time_point::max(): none in progress).
   std::chrono::steady_clock::time_point header_deadline_ =
       std::chrono::steady_clock::time_point::max();

@@ -9,11 +9,15 @@ deploy/helm/ambit` with the node's values file (and its cgroup2 mount, found in 
 ambit-control and the ambit-node DaemonSet Ready; the sample app (deploy/samples/kubernetes) in
 the ambient namespace `demo` → its pods enrolled by the agent (annotation
 ambient.istio.io/redirection); a client pod's requests to the Service reach both versions from
-the client's own address, and the node's ztunnel counts the connections as mutual_tls;
+the client's own address, and the node's ztunnel counts the connections as mutual_tls; L4 and L7
+policy and the 80/20 split through the waypoint; a Prometheus on the host with the RBAC and
+kubernetes_sd_configs jobs of docs/kubernetes.md ("Metrics") finds the chart's pods and the
+waypoint by their prometheus.io annotations, scrapes them on their pod IPs and has the traffic's
+istio_tcp_* and istio_requests_total series with the workloads on both ends;
 `helm uninstall` → the chart's pods and objects go, pods talk directly again. Time to Ready and
 time to enrolled are printed. The node is torn down on success and failure alike and must leave
 nothing on the host (nor BPF pins or kube-proxy's nftables tables). Needs root and
-`scripts/setup-k8s.sh --node`; exits 77 (skipped, loudly) without them. Run under
+`scripts/setup-k8s.sh --node --observability`; exits 77 (skipped, loudly) without them. Run under
 flock /tmp/ambit-e2e.lock.
 """
 
@@ -36,6 +40,8 @@ import cluster as k8s  # noqa: E402
 import node as k8s_node  # noqa: E402
 import node_cleanup as cleanup  # noqa: E402
 import node_services  # noqa: E402
+from host_prometheus import (HostPrometheus, out_of_cluster_scrape_config,  # noqa: E402
+                             service_account_credentials)
 from node_cluster_test import (host_leftovers, host_netns_and_veths, read_state,  # noqa: E402
                                wait_for)
 
@@ -280,6 +286,7 @@ class ChartOnRealNodeTest(unittest.TestCase):
         self.l4_policy_refuses_other_identities()
         self.waypoint_splits_80_20()
         self.l7_policy_denies_admin()
+        self.prometheus_discovers_and_scrapes_the_mesh()
 
         # Uninstall: the chart's objects go and the pods talk directly again.
         started = time.monotonic()
@@ -531,6 +538,107 @@ class ChartOnRealNodeTest(unittest.TestCase):
             "http://my-app/delay/1000", "--next", "-sS", "-o", "/dev/null", "-w",
             "%{http_code}\n", "http://my-app/admin", "-o", "/dev/null", "http://my-app/"])
         self.assertEqual(logs.split()[-2:], ["403", "200"], logs)
+
+    def prometheus_discovers_and_scrapes_the_mesh(self):
+        """Prometheus on the host with docs/kubernetes.md's RBAC and scrape jobs: it finds the
+        chart's pods (and the waypoint) by their prometheus.io/* annotations through the API
+        server, scrapes them on their pod IPs, and has the traffic above with workload labels."""
+        started = time.monotonic()
+        with HostPrometheus(self.node.binary("prometheus")) as prometheus:
+            token, ca = service_account_credentials(self.kubectl, prometheus.directory)
+            prometheus.start(out_of_cluster_scrape_config(self.node.server, token, ca))
+            self.targets_up(prometheus)
+            self.timings["Prometheus started -> ambit's targets up"] = time.monotonic() - started
+            self.traffic_in_prometheus(prometheus)
+        self.timings["Prometheus discovery and queries, in all"] = time.monotonic() - started
+
+    def expected_targets(self) -> dict[str, tuple[str, str]]:
+        """What Prometheus must scrape, from the pods' own objects: scrape URL -> (job, pod)."""
+        pods = {}
+        for namespace, selector in (("ambit-system", "app.kubernetes.io/name=ambit-control"),
+                                    ("ambit-system", "app.kubernetes.io/name=ambit-node"),
+                                    ("demo", "gateway.networking.k8s.io/gateway-name=waypoint")):
+            items = self.get("-n", namespace, "pods", "-l", selector)["items"]
+            self.assertTrue(items, f"no pod {selector} in {namespace}")
+            pods[selector.split("=")[1]] = [(p["metadata"]["name"], p["status"]["podIP"])
+                                            for p in items]
+        expected = {}
+        for app, job, port in (("ambit-control", "kubernetes-pods", 15014),
+                               ("ambit-node", "kubernetes-pods", 15020),  # the ztunnel
+                               ("ambit-node", "kubernetes-service-endpoints", 15030),  # agent
+                               ("waypoint", "kubernetes-pods", 15020)):
+            for name, ip in pods[app]:
+                expected[f"http://{ip}:{port}/metrics"] = (job, name)
+        return expected
+
+    def targets_up(self, prometheus: HostPrometheus) -> None:
+        expected = self.expected_targets()
+        seen: dict[str, dict] = {}
+
+        def all_up():
+            seen.clear()
+            seen.update({t["scrapeUrl"]: t for t in prometheus.active_targets()})
+            return all(url in seen and seen[url]["health"] == "up" and
+                       (seen[url]["labels"].get("job"), seen[url]["labels"].get("pod")) == want
+                       for url, want in expected.items())
+
+        try:
+            wait_for(all_up, "Prometheus to discover and scrape ambit's pods", 30)
+        except AssertionError as e:
+            missing = [f"{job} pod {pod} at {url}: " + (
+                f"{seen[url]['health']} {seen[url]['lastError']!r} labels {seen[url]['labels']}"
+                if url in seen else "not discovered")
+                for url, (job, pod) in expected.items()
+                if url not in seen or seen[url]["health"] != "up" or
+                (seen[url]["labels"].get("job"), seen[url]["labels"].get("pod")) != (job, pod)]
+            others = [f"{url} {t['health']} {t['labels']}" for url, t in seen.items()]
+            self.fail(f"{e}\nmissing or down:\n  " + "\n  ".join(missing) +
+                      "\nactive targets:\n  " + "\n  ".join(others) + "\n" +
+                      prometheus.log_tail())
+
+    def traffic_in_prometheus(self, prometheus: HostPrometheus) -> None:
+        """The client's meshed connections (at my-app's ztunnel) and the canary's requests (at
+        the waypoint), with the workloads on both ends and the scraped pod's labels."""
+        v1, v2, either = {"my-app-v1"}, {"my-app-v2"}, {"my-app-v1", "my-app-v2"}
+        # The client's first requests may race its enrollment, so one version is enough from
+        # it; the waypoint's 80/20 split reaches both.
+        from_both = [("client", either), ("waypoint", v1), ("waypoint", v2)]
+        checks = [  # (series, selector, [(source_workload, one of these destinations), ...])
+            ("istio_tcp_connections_opened_total",
+             'reporter="destination",connection_security_policy="mutual_tls",'
+             'app_kubernetes_io_name="ambit-node"', from_both),
+            # Bytes are counted when a connection ends: the waypoint's pooled ones are still open.
+            ("istio_tcp_sent_bytes_total",
+             'reporter="destination",app_kubernetes_io_name="ambit-node"', [("client", either)]),
+            ("istio_requests_total",
+             'reporter="waypoint",response_code="200",'
+             'gateway_networking_k8s_io_gateway_name="waypoint"', [("canary", v1), ("canary", v2)]),
+        ]
+        found: dict[str, set[tuple[str, str]]] = {}
+
+        def lacking(series: str, wanted: list[tuple[str, set[str]]]) -> list:
+            return [(source, sorted(destinations)) for source, destinations in wanted
+                    if not any(s == source and d in destinations
+                               for s, d in found.get(series, ()))]
+
+        def arrived():
+            for series, selector, _ in checks:
+                result = prometheus.query(
+                    f'sum by (source_workload, destination_workload) ({series}{{{selector},'
+                    'destination_workload_namespace="demo"}) > 0')
+                found[series] = {(r["metric"].get("source_workload", ""),
+                                  r["metric"].get("destination_workload", "")) for r in result}
+            return not any(lacking(series, wanted) for series, _, wanted in checks)
+
+        try:
+            wait_for(arrived, "the mesh's traffic in Prometheus", 15)
+        except AssertionError as e:
+            missing = [f"{series}{{{selector}}}: no (source, destination) {lacking(series, w)}; "
+                       f"has {sorted(found.get(series, ()))}" for series, selector, w in checks]
+            self.fail(f"{e}\n  " + "\n  ".join(missing) + "\n" + prometheus.log_tail())
+        for series, _, _ in checks:
+            self.results[f"Prometheus: {series} (source, destination) workload pairs"] = len(
+                found[series])
 
     def ztunnel_metrics(self) -> str:
         with urllib.request.urlopen(ZTUNNEL_METRICS, timeout=5) as r:

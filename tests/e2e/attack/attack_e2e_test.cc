@@ -41,6 +41,8 @@ constexpr double kWaypointHeaderTimeoutS = 2.0;
 constexpr double kZtunnelHeaderTimeoutS = 10.0;
 // ambit-ztunnel's and ambit-waypoint's default TLS handshake timeout (the lab keeps it).
 constexpr double kHandshakeTimeoutS = 10.0;
+// The ztunnels' send-stall timeout, set short through --ztunnel-arg (default 60 s).
+constexpr double kZtunnelSendStallS = 2.0;
 // How late a close may come after its timeout: timers, scheduling on a 2-core machine shared
 // with other builds, and the attacker's 0.2 s polling.
 constexpr double kCloseSlackS = 3.0;
@@ -92,7 +94,9 @@ class AttackTest : public test::WaypointLabTest, public testing::WithParamInterf
   static void SetUpTestSuite() {
     if (lab_ != nullptr) return;
     upLab("ambitatk", {"--waypoint-arg=--http2-header-timeout-ms=" +
-                       std::to_string(static_cast<int>(kWaypointHeaderTimeoutS * 1000))});
+                           std::to_string(static_cast<int>(kWaypointHeaderTimeoutS * 1000)),
+                       "--ztunnel-arg=--http2-send-stall-timeout-ms=" +
+                           std::to_string(static_cast<int>(kZtunnelSendStallS * 1000))});
     if (lab_ == nullptr) return;
     pki_dir_ = std::make_unique<test::TempDir>("ambitatk-pki");
     const std::string ca = lab_->runDir() + "/ca/";
@@ -219,6 +223,15 @@ class AttackTest : public test::WaypointLabTest, public testing::WithParamInterf
     return r;
   }
 
+  // node2's ztunnel (the HBONE target): ambit_hbone_timeouts_total{reason="send_stall"}.
+  double sendStallResets() {
+    const std::string series = "ambit_hbone_timeouts_total{reason=\"send_stall\"} ";
+    const std::string text = lab_->nodeHttpGet("node2", "http://127.0.0.1:15020/metrics");
+    const size_t at = text.find(series);
+    EXPECT_NE(at, std::string::npos) << "no " << series << "in node2's ztunnel metrics";
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size()));
+  }
+
   static bool endedConnection(const nlohmann::json& r) {
     return !r.value("goaway", nlohmann::json()).is_null() ||
            !r.value("closed_after", nlohmann::json()).is_null();
@@ -233,7 +246,7 @@ class AttackTest : public test::WaypointLabTest, public testing::WithParamInterf
   std::map<std::string, Pod> pods_;
 };
 
-constexpr int kProtocolError = 1, kInternalError = 2, kEnhanceYourCalm = 11;
+constexpr int kProtocolError = 1, kInternalError = 2, kCancel = 8, kEnhanceYourCalm = 11;
 
 // CVE-2023-44487: HEADERS + RST_STREAM pairs. nghttp2's stream reset rate limit (burst 1000,
 // then 33/s) ends the connection; without it each pair costs the server a request (and for
@@ -311,10 +324,22 @@ TEST_P(AttackTest, SlowHeadersAreClosedAfterTheHeaderTimeout) {
 }
 
 // Zero-window stall: the attacker advertises a 0 stream window and never reads. The response
-// (HBONE: the app's bytes in the tunnel) stays in the server's bounded per-stream buffer.
+// (HBONE: the app's bytes in the tunnel) waits in the server's bounded per-stream buffer; on
+// HBONE the ztunnel's send-stall timeout resets every such tunnel (RST_STREAM CANCEL), not
+// before the timeout, and counts it in ambit_hbone_timeouts_total{reason="send_stall"}.
 TEST_P(AttackTest, ZeroWindowStallStaysBounded) {
-  auto r = underAttack(GetParam(), [&] { return attackH2(GetParam(), "zero-window", 50, 4); });
+  const bool hbone = GetParam() == Target::kHbone;
+  const double before = hbone ? sendStallResets() : 0;
+  auto r = underAttack(GetParam(), [&] {
+    return attackH2(GetParam(), "zero-window", 50, kZtunnelSendStallS + kCloseSlackS + 1);
+  });
   EXPECT_GT(r.value("sent", 0), 1) << r.dump();
+  if (!hbone) return;  // h2c inside a tunnel: the waypoint's own stall handling (kNoFrames)
+  EXPECT_EQ(r.value("rst", nlohmann::json::object()).value(std::to_string(kCancel), 0), 50)
+      << r.dump();
+  EXPECT_GE(r.value("rst_first_after", 0.0), kZtunnelSendStallS) << r.dump();
+  EXPECT_LT(r.value("rst_last_after", 1e9), kZtunnelSendStallS + kCloseSlackS) << r.dump();
+  EXPECT_EQ(sendStallResets() - before, 50);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, AttackTest, testing::Values(Target::kHbone, Target::kWaypoint),

@@ -46,6 +46,8 @@ class Peer:
         self.goaway_after = None
         self.closed_after = None
         self.rst = {}
+        self.rst_first_after = None  # seconds from the start to the first RST_STREAM received
+        self.rst_last_after = None
         self.responses = 0
         self.write_blocked = False
         self.auto_ack = True  # answer the server's SETTINGS
@@ -107,6 +109,9 @@ class Peer:
             elif ftype == RST:
                 code = struct.unpack(">I", payload[:4])[0]
                 self.rst[code] = self.rst.get(code, 0) + 1
+                if self.rst_first_after is None:
+                    self.rst_first_after = self.now()
+                self.rst_last_after = self.now()
             elif ftype == HEADERS:
                 self.responses += 1
             elif ftype == SETTINGS and not flags & 1 and self.auto_ack:
@@ -121,6 +126,7 @@ class Peer:
     def summary(self):
         return {"sent": self.sent, "goaway": self.goaway, "goaway_after": self.goaway_after,
                 "closed_after": self.closed_after, "rst": {str(k): v for k, v in self.rst.items()},
+                "rst_first_after": self.rst_first_after, "rst_last_after": self.rst_last_after,
                 "responses": self.responses, "write_blocked": self.write_blocked}
 
 

@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/files.h"
@@ -23,11 +24,13 @@ namespace {
 constexpr char kPython[] = "/usr/bin/python3";
 constexpr auto kHeaderTimeout = 500ms;
 constexpr auto kHandshakeTimeout = 500ms;
+constexpr auto kSendStallTimeout = 500ms;
 // See tests/e2e/attack/attack_e2e_test.cc for why these bounds: the attacks send at most ~10 MB
 // of frames; per-frame work beyond parsing, or buffering what should be discarded, crosses them.
 constexpr double kMaxCpuS = 2.0;
 constexpr long kMaxRssGrowthKb = 32 * 1024;
-constexpr int kProtocolError = 1, kEnhanceYourCalm = 11, kInternalError = 2, kRefusedStream = 7;
+constexpr int kProtocolError = 1, kEnhanceYourCalm = 11, kInternalError = 2, kRefusedStream = 7,
+              kCancel = 8;
 
 double cpuSeconds() {
   rusage u{};
@@ -56,6 +59,8 @@ class HboneAttackTest : public HboneFixture {
     ServerOptions options;
     options.handshake_timeout = kHandshakeTimeout;
     options.http2.header_timeout = kHeaderTimeout;
+    options.http2.send_stall_timeout = kSendStallTimeout;
+    options.on_timeout = [this](HboneTimeout t) { ++timeouts_[t]; };
     startServer(options);
   }
 
@@ -107,6 +112,7 @@ class HboneAttackTest : public HboneFixture {
   }
 
   test::TempDir dir_{"ambit-hbone-attack"};
+  std::map<HboneTimeout, int> timeouts_;  // what ServerOptions::on_timeout counted
 };
 
 TEST_F(HboneAttackTest, RapidResetEndsTheConnection) {
@@ -164,11 +170,19 @@ TEST_F(HboneAttackTest, SlowHeadersAreClosedAfterTheHeaderTimeout) {
   // Closing before the timeout would be the bug; the upper bound is generous (2 cores shared).
   EXPECT_GE(r.value("last_closed_after", 0.0), 0.5) << r.dump();
   EXPECT_LT(r.value("last_closed_after", 1e9), 4.0) << r.dump();
+  EXPECT_EQ(timeouts_[HboneTimeout::kHeader], 20);
 }
 
+// 50 streams whose answers wait on a zero window: the send-stall timeout resets each one
+// (RST_STREAM CANCEL), not before the timeout, and counts it; the connection stays.
 TEST_F(HboneAttackTest, ZeroWindowStallStaysBounded) {
   auto r = attack("zero-window --count 50 --wait 3");
   EXPECT_GT(r.value("sent", 0), 1) << r.dump();
+  EXPECT_EQ(r.value("rst", nlohmann::json::object()).value(std::to_string(kCancel), 0), 50)
+      << r.dump();
+  EXPECT_GE(r.value("rst_first_after", 0.0), 0.5) << "reset before the stall timeout: " << r.dump();
+  EXPECT_TRUE(r.value("closed_after", nlohmann::json()).is_null()) << r.dump();
+  EXPECT_EQ(timeouts_[HboneTimeout::kSendStall], 50);
 }
 
 // 500 mTLS handshakes back to back: CPU bound 10 ms per handshake (TLS 1.3, P-256, client
@@ -183,12 +197,14 @@ TEST_F(HboneAttackTest, ClientHelloThenSilenceIsClosedAfterTheHandshakeTimeout) 
   auto r = attack("tls-hello-only --wait 5");
   EXPECT_FALSE(r.value("closed_after", nlohmann::json()).is_null()) << r.dump();
   EXPECT_LT(r.value("closed_after", 1e9), 4.0) << r.dump();
+  EXPECT_EQ(timeouts_[HboneTimeout::kHandshake], 1);
 }
 
 TEST_F(HboneAttackTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
   auto r = attack("tls-silent --wait 5");
   EXPECT_FALSE(r.value("closed_after", nlohmann::json()).is_null()) << r.dump();
   EXPECT_LT(r.value("closed_after", 1e9), 4.0) << r.dump();
+  EXPECT_EQ(timeouts_[HboneTimeout::kHandshake], 1);
 }
 
 }  // namespace

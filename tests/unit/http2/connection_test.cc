@@ -1,7 +1,8 @@
 // http2::Connection by itself, two ends over a socketpair: SETTINGS exchange, request/response,
 // PING, GOAWAY drain, idle timeout under both policies, flow control with a body much larger
 // than the windows (automatic and application-paced window updates), bad input answered with
-// GOAWAY, and the flood limits (SETTINGS, PING, empty frames).
+// GOAWAY, the flood limits (SETTINGS, PING, empty frames) and the send-stall timeout of a
+// connection whose peer stopped reading.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -62,10 +63,14 @@ class Http2ConnectionTest : public ::testing::Test {
   // One frame: 9-byte header (length:24, type:8, flags:8, stream:32), then the payload.
   static std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
     const size_t n = payload.size();
-    std::string f = {static_cast<char>(n >> 16),      static_cast<char>(n >> 8),
-                     static_cast<char>(n),            static_cast<char>(type),
-                     static_cast<char>(flags),        static_cast<char>(stream >> 24),
-                     static_cast<char>(stream >> 16), static_cast<char>(stream >> 8),
+    std::string f = {static_cast<char>(n >> 16),
+                     static_cast<char>(n >> 8),
+                     static_cast<char>(n),
+                     static_cast<char>(type),
+                     static_cast<char>(flags),
+                     static_cast<char>(stream >> 24),
+                     static_cast<char>(stream >> 16),
+                     static_cast<char>(stream >> 8),
                      static_cast<char>(stream)};
     return f.append(payload);
   }
@@ -331,6 +336,33 @@ TEST_F(Http2ConnectionTest, CompletedHeaderBlockDisarmsTheHeaderTimeout) {
   }
   EXPECT_FALSE(server_->closed());
   EXPECT_FALSE(client_->closed());
+}
+
+// A peer that opens the windows wide, asks for a large answer and then reads nothing: the
+// server's transport write stays stuck, and the send-stall timeout closes the connection
+// although a stream is open and the idle policy would keep it.
+TEST_F(Http2ConnectionTest, PeerThatStopsReadingIsClosedAfterTheSendStallTimeout) {
+  ConnectionOptions options;
+  options.send_stall_timeout = 200ms;
+  options.idle_policy = IdlePolicy::kNoOpenStreams;
+  Socket raw = rawPeerOfServer(options);
+  constexpr size_t kFrames = 60, kFrameBytes = 16384;
+  // SETTINGS_INITIAL_WINDOW_SIZE 2^31-1, and the connection window opened to the same.
+  std::string bytes = kPreface +
+                      frame(NGHTTP2_SETTINGS, 0, 0, std::string("\x00\x04\x7f\xff\xff\xff", 6)) +
+                      frame(NGHTTP2_WINDOW_UPDATE, 0, 0, std::string("\x7f\xff\x00\x00", 4)) +
+                      frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+                            std::string("\x83\x86\x84\x41\x01\x61", 6));
+  for (size_t i = 0; i < kFrames; ++i) {
+    bytes += frame(NGHTTP2_DATA, i + 1 == kFrames ? NGHTTP2_FLAG_END_STREAM : 0, 1,
+                   std::string(kFrameBytes, 'x'));
+  }
+  asio::async_write(raw, asio::buffer(bytes), [](boost::system::error_code, size_t) {});
+  const auto began = std::chrono::steady_clock::now();
+  runUntil([&] { return server_->closed(); });
+  EXPECT_GE(std::chrono::steady_clock::now() - began, 200ms);
+  ASSERT_EQ(server_->seen.count(1), 1u);
+  EXPECT_EQ(server_->seen[1]->received.size(), kFrames * kFrameBytes);
 }
 
 }  // namespace
