@@ -282,11 +282,12 @@ class ChartOnRealNodeTest(unittest.TestCase):
             requests - opened)
 
         self.pod_startup_race()
-        self.daemons_killed_and_restarted_by_the_kubelet()
         self.l4_policy_refuses_other_identities()
         self.waypoint_splits_80_20()
         self.l7_policy_denies_admin()
         self.prometheus_discovers_and_scrapes_the_mesh()
+        # Last before uninstall: a restarted ztunnel starts its counters from zero.
+        self.daemons_killed_and_restarted_by_the_kubelet()
 
         # Uninstall: the chart's objects go and the pods talk directly again.
         started = time.monotonic()
@@ -453,7 +454,8 @@ class ChartOnRealNodeTest(unittest.TestCase):
     def daemons_killed_and_restarted_by_the_kubelet(self):
         """kill -9 of the agent: the kubelet restarts it, no request fails (it is not in the data
         path). kill -9 of the ztunnel: requests fail while it is down; the time from the kill to
-        the first answered request again is the recovery time."""
+        the first answered request again is the recovery time. The requests go from my-app-v1 to
+        the my-app Service, through the waypoint (the L4 policy lets the waypoint in)."""
         self.my_app_ip = self.get("-n", "demo", "service", "my-app")["spec"]["clusterIP"]
         _, source = self.container("demo", "my-app-v1", "app")
         baseline = self.requests_from_pod(source, 1.0)
