@@ -33,8 +33,7 @@ EnrollmentPlan planEnrollment(const v1::MeshSnapshot& snapshot, const std::strin
       if (source == NetnsSource::kResolver) {
         plan.awaiting_ip.push_back(w);
       } else {
-        plan.problems.push_back(
-            fmt::format("pod {}: no pod IP (status.podIP) - not enrolled", id));
+        plan.problems.push_back(fmt::format("pod {}: no pod IP (status.podIP) - not enrolled", id));
       }
       continue;
     }

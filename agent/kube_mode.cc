@@ -85,11 +85,11 @@ Result<std::unique_ptr<KubeMode>> KubeMode::start(boost::asio::io_context& io,
   impl->annotator = std::make_unique<RedirectionAnnotator>(*impl->api);
   auto* annotator = impl->annotator.get();
   Impl* self = impl.get();
-  impl->pods = std::make_unique<KubeNodePods>(
-      *impl->api, o.node, [self, cb = on_pods_changed](const std::string& uid) {
-        if (!uid.empty() && !self->pods->pod(uid)) self->annotator->forget(uid);  // gone
-        cb();
-      });
+  auto pod_changed = [self, cb = on_pods_changed](const std::string& uid) {
+    if (!uid.empty() && !self->pods->pod(uid)) self->annotator->forget(uid);  // gone
+    cb();
+  };
+  impl->pods = std::make_unique<KubeNodePods>(*impl->api, o.node, std::move(pod_changed));
   // A pod cgroup created: a pod still without an IP can be held now (pod_cgroup_watch.h).
   auto watch = PodCgroupWatch::start(
       io, [self] { return self->cgroups->podParentDirs(); }, std::move(on_pods_changed));

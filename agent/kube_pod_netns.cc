@@ -80,8 +80,8 @@ Result<std::optional<UniqueFd>> KubePodNetns::resolve(const EnrolledPod& pod) {
 bool KubePodNetns::hold(const v1::Workload& w) {
   if (marker_ == nullptr || marked_.count(w.uid())) return true;
   auto p = pods_.pod(w.uid());
-  if (!p) return false;                 // the node watch has not seen it yet
-  if (p->host_network) return true;     // never captured (excluded())
+  if (!p) return false;              // the node watch has not seen it yet
+  if (p->host_network) return true;  // never captured (excluded())
   auto dir = cgroups_.locate(w.uid(), p->qos);
   if (!dir) {
     logWarn("pod {}: cannot hold its connects until it is enrolled: {}", who(w),

@@ -42,7 +42,7 @@ class PodCgroupWatch {
   UniqueFd fd_;
   std::function<std::vector<std::string>()> parents_;
   std::function<void()> on_pod_cgroup_;
-  std::map<int, std::string> watches_;  // watch descriptor -> directory
+  std::map<int, std::string> watches_;         // watch descriptor -> directory
   std::map<std::string, std::string> failed_;  // directory -> why (logged once)
   std::unique_ptr<FdWatch> watch_;
 };

@@ -14,7 +14,6 @@
 #include <functional>
 
 #include "agent/pod_cgroup_watch.h"
-
 #include "tests/support/temp_dir.h"
 
 namespace ambit::agent {
