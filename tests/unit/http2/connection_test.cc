@@ -246,28 +246,21 @@ TEST_F(Http2ConnectionTest, BadInputIsAnsweredWithGoawayThenClosed) {
   EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_PROTOCOL_ERROR});
 }
 
-// A SETTINGS flood from a peer that reads every ACK (so nghttp2's queued-ACK limit never trips)
-// ends at the control-frame budget; so does a PING flood.
-TEST_F(Http2ConnectionTest, SettingsFloodBeyondTheBudgetEndsWithEnhanceYourCalm) {
-  ConnectionOptions options;
-  options.control_frame_burst = 20;
-  options.control_frames_per_second = 1;
-  Socket raw = rawPeerOfServer(options);
-  std::string bytes = kPreface;
-  for (int i = 0; i < 200; ++i) bytes += frame(NGHTTP2_SETTINGS, 0, 0, "");
-  asio::write(raw, asio::buffer(bytes));
-  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
-}
-
-TEST_F(Http2ConnectionTest, PingFloodBeyondTheBudgetEndsWithEnhanceYourCalm) {
-  ConnectionOptions options;
-  options.control_frame_burst = 20;
-  options.control_frames_per_second = 1;
-  Socket raw = rawPeerOfServer(options);
-  std::string bytes = kPreface + frame(NGHTTP2_SETTINGS, 0, 0, "");
-  for (int i = 0; i < 200; ++i) bytes += frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
-  asio::write(raw, asio::buffer(bytes));
-  EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
+// A SETTINGS or PING flood from a peer that reads every ACK (so nghttp2's queued-ACK limit never
+// trips) ends at the control-frame budget.
+TEST_F(Http2ConnectionTest, SettingsAndPingFloodsBeyondTheBudgetEndWithEnhanceYourCalm) {
+  for (uint8_t type : {uint8_t{NGHTTP2_SETTINGS}, uint8_t{NGHTTP2_PING}}) {
+    SCOPED_TRACE(type == NGHTTP2_PING ? "PING" : "SETTINGS");
+    ConnectionOptions options;
+    options.control_frame_burst = 20;
+    options.control_frames_per_second = 1;
+    Socket raw = rawPeerOfServer(options);
+    std::string bytes = kPreface + frame(NGHTTP2_SETTINGS, 0, 0, "");
+    const std::string payload = type == NGHTTP2_PING ? std::string(8, 'p') : std::string();
+    for (int i = 0; i < 200; ++i) bytes += frame(type, 0, 0, payload);
+    asio::write(raw, asio::buffer(bytes));
+    EXPECT_EQ(goawayCodeBeforeEof(raw), int{NGHTTP2_ENHANCE_YOUR_CALM});
+  }
 }
 
 // Within the budget nothing happens: PINGs (and their ACKs) are ordinary traffic.
