@@ -9,11 +9,13 @@ deploy/helm/ambit` with the node's values file (and its cgroup2 mount, found in 
 ambit-control and the ambit-node DaemonSet Ready; the sample app (deploy/samples/kubernetes) in
 the ambient namespace `demo` → its pods enrolled by the agent (annotation
 ambient.istio.io/redirection); a client pod's requests to the Service reach both versions from
-the client's own address, and the node's ztunnel counts the connections as mutual_tls; L4 and L7
-policy and the 80/20 split through the waypoint; a Prometheus on the host with the RBAC and
+the client's own address, and the node's ztunnel counts the connections as mutual_tls; the
+pod-startup race (50 pods whose curl connects at once: none bypasses the mesh, counted at the
+destination's ztunnel); L4 and L7 policy and the 80/20 split through the waypoint; a Prometheus on the host with the RBAC and
 kubernetes_sd_configs jobs of docs/kubernetes.md ("Metrics") finds the chart's pods and the
 waypoint by their prometheus.io annotations, scrapes them on their pod IPs and has the traffic's
-istio_tcp_* and istio_requests_total series with the workloads on both ends;
+istio_tcp_* and istio_requests_total series with the workloads on both ends; the agent and
+the ztunnel killed and restarted by the kubelet (no failed request / recovery time);
 `helm uninstall` → the chart's pods and objects go, pods talk directly again. Time to Ready and
 time to enrolled are printed. The node is torn down on success and failure alike and must leave
 nothing on the host (nor BPF pins or kube-proxy's nftables tables). Needs root and
