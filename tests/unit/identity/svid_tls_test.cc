@@ -86,7 +86,7 @@ class SvidTlsTest : public ::testing::Test {
 
 TEST_F(SvidTlsTest, ValidSvidsOnBothSidesGetThroughTheHandshakes) {
   startServer(server_cert_);
-  EXPECT_THAT(connect(client_cert_), ::testing::HasSubstr("404"));
+  EXPECT_THAT(connect(client_cert_), ::testing::HasSubstr("refused: HTTP 404"));
   EXPECT_EQ(server_->stats().handshake_failures, 0u);
 }
 
@@ -95,7 +95,7 @@ TEST_F(SvidTlsTest, TheServerRefusesAClientLeafThatIsACa) {
   Spec ca = Spec::leaf(kClientId);
   ca.basic_constraints = "critical,CA:TRUE";
   test::LogCapture log;
-  EXPECT_THAT(connect(pki_.issue(ca)), ::testing::Not(::testing::HasSubstr("404")));
+  EXPECT_THAT(connect(pki_.issue(ca)), ::testing::Not(::testing::HasSubstr("refused: HTTP 404")));
   EXPECT_EQ(server_->stats().handshake_failures, 1u);
   EXPECT_THAT(log.text(), ::testing::HasSubstr("SPIFFE rule leaf-not-ca"));
 }
@@ -105,7 +105,7 @@ TEST_F(SvidTlsTest, TheServerRefusesAClientLeafWithTwoUriSans) {
   Spec two = Spec::leaf(kClientId);
   two.san += ",URI:spiffe://cluster.local/ns/client/sa/other";
   test::LogCapture log;
-  EXPECT_THAT(connect(pki_.issue(two)), ::testing::Not(::testing::HasSubstr("404")));
+  EXPECT_THAT(connect(pki_.issue(two)), ::testing::Not(::testing::HasSubstr("refused: HTTP 404")));
   EXPECT_EQ(server_->stats().handshake_failures, 1u);
   EXPECT_THAT(log.text(), ::testing::HasSubstr("SPIFFE rule one-uri-san"));
 }
