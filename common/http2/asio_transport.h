@@ -12,8 +12,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <chrono>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <utility>
 
 #include "common/http2/transport.h"
