@@ -1,11 +1,13 @@
 // HboneStream::spliceWith: the two copy loops between a tunnel and a TCP socket.
 #include <array>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <memory>
 #include <span>
 
+#include "common/async/signal.h"
+#include "common/async/spawn.h"
 #include "common/hbone/stream.h"
 #include "common/hbone/stream_state.h"
 
@@ -80,6 +82,22 @@ asio::awaitable<Status> tcpToTunnel(tcp::socket& socket, detail::StreamState& st
   }
 }
 
+// The TCP -> tunnel half of a splice, reporting to the other half.
+struct Upstream {
+  explicit Upstream(const asio::any_io_executor& executor) : finished(executor) {}
+  Status status;
+  uint64_t bytes = 0;
+  bool done = false;
+  Signal finished;
+};
+
+asio::awaitable<void> runUpstream(tcp::socket& socket, std::shared_ptr<detail::StreamState> stream,
+                                  std::shared_ptr<Upstream> up) {
+  up->status = co_await tcpToTunnel(socket, *stream, up->bytes);
+  up->done = true;
+  up->finished.notify();
+}
+
 // A frame of its own, so that an idle tunnel's frame does not hold the buffer list.
 asio::awaitable<size_t> writeQueued(detail::StreamState& stream, tcp::socket& socket,
                                     error_code& ec) {
@@ -119,19 +137,22 @@ asio::awaitable<Status> tunnelToTcp(detail::StreamState& stream, tcp::socket& so
 }  // namespace
 
 asio::awaitable<SpliceResult> HboneStream::spliceWith(tcp::socket& socket) {
-  using namespace asio::experimental::awaitable_operators;
   SpliceResult result;
   if (!state_) {
     result.status = makeError("splice of an empty HboneStream");
     co_return result;
   }
-  auto keep = state_;
-  auto [up, down] = co_await (tcpToTunnel(socket, *keep, result.bytes_sent) &&
-                              tunnelToTcp(*keep, socket, result.bytes_received));
+  // TCP -> tunnel runs as a coroutine of its own while this one carries tunnel -> TCP, then
+  // waits for it: cheaper per idle tunnel than a parallel group of two (awaitable_operators).
+  auto up = std::make_shared<Upstream>(socket.get_executor());
+  spawn(socket.get_executor(), runUpstream(socket, state_, up), "HBONE splice TCP->tunnel");
+  Status down = co_await tunnelToTcp(*state_, socket, result.bytes_received);
+  while (!up->done) co_await up->finished.wait();
+  result.bytes_sent = up->bytes;
   if (!down) {
     result.status = down;
-  } else if (!up) {
-    result.status = up;
+  } else if (!up->status) {
+    result.status = up->status;
   }
   co_return result;
 }
