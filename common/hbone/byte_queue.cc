@@ -1,17 +1,61 @@
 #include "common/hbone/byte_queue.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 
 namespace ambit::hbone::detail {
+namespace {
+
+// Freed blocks of the power-of-two sizes kMinBlock..kMaxBlock wait here for the next queue on
+// the same thread that needs one: a busy data path reuses its blocks instead of going through
+// malloc for every burst, while idle queues hold nothing (the cache is per thread, bounded).
+class BlockCache {
+ public:
+  static constexpr size_t kClasses =
+      std::countr_zero(ByteQueue::kMaxBlock / ByteQueue::kMinBlock) + 1;
+  static constexpr size_t kPerClass = 8;
+
+  static std::unique_ptr<uint8_t[]> take(size_t capacity) {
+    if (auto c = classOf(capacity); c < kClasses && !free_[c].empty()) {
+      auto block = std::move(free_[c].back());
+      free_[c].pop_back();
+      return block;
+    }
+    return std::make_unique_for_overwrite<uint8_t[]>(capacity);
+  }
+  static void giveBack(std::unique_ptr<uint8_t[]> block, size_t capacity) {
+    if (auto c = classOf(capacity); c < kClasses && free_[c].size() < kPerClass) {
+      free_[c].push_back(std::move(block));
+    }
+  }
+
+ private:
+  // kClasses for a size that is not one of the cached powers of two.
+  static size_t classOf(size_t capacity) {
+    if (!std::has_single_bit(capacity) || capacity < ByteQueue::kMinBlock) return kClasses;
+    return static_cast<size_t>(std::countr_zero(capacity / ByteQueue::kMinBlock));
+  }
+  static thread_local std::array<std::vector<std::unique_ptr<uint8_t[]>>, kClasses> free_;
+};
+
+thread_local std::array<std::vector<std::unique_ptr<uint8_t[]>>, BlockCache::kClasses>
+    BlockCache::free_;
+
+}  // namespace
+
+ByteQueue::Block::~Block() {
+  if (data) BlockCache::giveBack(std::move(data), capacity);
+}
 
 ByteQueue::Block& ByteQueue::grow(size_t want) {
-  // Bulk transfers (much queued) get large blocks, a trickle small ones.
+  // Bulk transfers (much queued) get large blocks, a trickle small ones; sizes up to kMaxBlock
+  // are powers of two, so that freed blocks fit the next request.
   const size_t policy = std::clamp(std::bit_ceil(size_ + want), kMinBlock, kMaxBlock);
   Block block;
-  block.capacity = std::max(want, policy);
-  block.data = std::make_unique_for_overwrite<uint8_t[]>(block.capacity);
+  block.capacity = want <= policy ? policy : want;
+  block.data = BlockCache::take(block.capacity);
   blocks_.push_back(std::move(block));
   return blocks_.back();
 }
@@ -44,7 +88,7 @@ void ByteQueue::commit(size_t n) {
   tail.end += n;
   size_ += n;
   if (tail.begin == tail.end) {  // a fresh block nothing was read into
-    blocks_.pop_back();
+    blocks_.pop_back();          // the destructor caches the memory
     if (blocks_.empty()) std::vector<Block>().swap(blocks_);
   }
 }
@@ -84,6 +128,7 @@ size_t ByteQueue::gather(std::span<asio::const_buffer> out) const {
 }
 
 void ByteQueue::popFront() {
+  Block drained = std::move(blocks_.front());  // its destructor caches the memory
   blocks_.erase(blocks_.begin());
   if (blocks_.empty()) std::vector<Block>().swap(blocks_);
 }

@@ -5,8 +5,9 @@
 // the queued bytes as up to N buffers (gather()) or copy them out (pop()), and drop() them once
 // used. Appends fill the tail block before allocating another, so a run of small DATA chunks
 // lands in one block and leaves as one buffer. Blocks start small (kMinBlock) and grow with the
-// amount queued up to kMaxBlock; a block is freed as soon as its last byte is dropped, so an
-// idle stream's queue holds no memory at all.
+// amount queued up to kMaxBlock; a block is released as soon as its last byte is dropped (to a
+// small per-thread cache of free blocks, which the next burst on that thread reuses instead of
+// calling malloc), so an idle stream's queue holds no memory at all.
 //
 // Pointers from gather() stay valid until those bytes are dropped (appends and prepare() never
 // move queued bytes). Not thread-safe: one executor, like the stream that owns it.
@@ -48,6 +49,10 @@ class ByteQueue {
 
  private:
   struct Block {
+    Block() = default;
+    Block(Block&&) noexcept = default;
+    Block& operator=(Block&&) noexcept = default;
+    ~Block();  // the memory goes back to a per-thread cache of free blocks
     std::unique_ptr<uint8_t[]> data;
     size_t capacity = 0;
     size_t begin = 0;  // first queued byte

@@ -9,9 +9,9 @@
 // waits; the nghttp2 data provider drains the queue as the peer's window allows, without a copy
 // of its own (NGHTTP2_DATA_FLAG_NO_COPY: the connection copies the bytes straight into its
 // output batch through copyData()), and defers (NGHTTP2_ERR_DEFERRED) when it is empty; a
-// write resumes it. Both queues free their blocks once drained: an idle tunnel holds none. The time of the last send
-// progress (bytes taken by the provider, or bytes queued into an empty buffer) tells the
-// connection's send-stall timeout whether the peer stopped taking them.
+// write resumes it. Both queues free their blocks once drained: an idle tunnel holds none. The time
+// of the last send progress (bytes taken by the provider, or bytes queued into an empty buffer)
+// tells the connection's send-stall timeout whether the peer stopped taking them.
 
 #include <chrono>
 #include <memory>

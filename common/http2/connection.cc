@@ -13,10 +13,12 @@ namespace ambit::http2 {
 namespace {
 
 using boost::system::error_code;
-// The read buffer: small while reads come back small (an idle connection), up to kReadMax
+// The read buffer: small while reads come back small (an idle connection: kShrinkAfter small
+// reads in a row), up to kReadMax while they fill it.
 // while they fill it.
 constexpr size_t kReadMin = 4u << 10;
 constexpr size_t kReadMax = 64u << 10;
+constexpr int kShrinkAfter = 16;
 // Bytes gathered from nghttp2 per transport write (one DATA frame may take it past this).
 constexpr size_t kWriteBatch = 64u << 10;
 // Batches a thread keeps for reuse, and the largest kept.
@@ -216,8 +218,7 @@ Status Connection::start() {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_size},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
-       std::clamp<uint32_t>(options_.max_frame_size, kMinMaxFrameSize,
-                            kMaxMaxFrameSize)},
+       std::clamp<uint32_t>(options_.max_frame_size, kMinMaxFrameSize, kMaxMaxFrameSize)},
   };
   if (role_ == Role::kClient) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
   rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
@@ -260,6 +261,7 @@ asio::awaitable<void> Connection::run(std::string already_read) {
   }
   auto buf = std::make_unique_for_overwrite<uint8_t[]>(kReadMin);
   size_t buf_size = kReadMin;
+  int small_reads = 0;
   for (;;) {
     Result<size_t> n = co_await transport_->read(asio::buffer(buf.get(), buf_size));
     if (!n || *n == 0) {
@@ -272,9 +274,10 @@ asio::awaitable<void> Connection::run(std::string already_read) {
     // dropping the transport earlier could lose the GOAWAY we sent.
     if (closed_ || input_rejected_) continue;
     receive(buf.get(), *n);
-    const size_t next = *n == buf_size ? std::min(buf_size * 4, kReadMax)
-                        : *n < kReadMin ? kReadMin
-                                        : buf_size;
+    small_reads = *n < kReadMin ? small_reads + 1 : 0;
+    const size_t next = *n == buf_size                ? std::min(buf_size * 4, kReadMax)
+                        : small_reads >= kShrinkAfter ? kReadMin
+                                                      : buf_size;
     if (next != buf_size) {
       buf = std::make_unique_for_overwrite<uint8_t[]>(next);
       buf_size = next;

@@ -261,8 +261,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionOptions options_;
   nghttp2_session* session_ = nullptr;
   std::unique_ptr<Batch> batch_;  // being filled or written; null when idle
-  Signal write_signal_;   // frames may be ready to send
-  Signal closed_signal_;  // the connection is over
+  Signal write_signal_;           // frames may be ready to send
+  Signal closed_signal_;          // the connection is over
   asio::steady_timer idle_timer_;
   HeaderBlockTracker header_block_;
   asio::steady_timer header_timer_;

@@ -139,7 +139,8 @@ struct Bench {
   asio::awaitable<void> acceptSinks(bool greet) {
     for (;;) {
       error_code ec;
-      auto s = std::make_unique<tcp::socket>(co_await sink.async_accept(asio::redirect_error(kUse, ec)));
+      auto s =
+          std::make_unique<tcp::socket>(co_await sink.async_accept(asio::redirect_error(kUse, ec)));
       if (ec) co_return;
       if (greet) {
         co_await asio::async_write(*s, asio::buffer("g", 1), asio::redirect_error(kUse, ec));
@@ -153,7 +154,8 @@ struct Bench {
   asio::awaitable<void> drain(std::unique_ptr<tcp::socket> s) {
     std::vector<char> buf(256 << 10);
     error_code ec;
-    while (!ec) sunk += co_await s->async_read_some(asio::buffer(buf), asio::redirect_error(kUse, ec));
+    while (!ec)
+      sunk += co_await s->async_read_some(asio::buffer(buf), asio::redirect_error(kUse, ec));
   }
 
   template <typename Body>
@@ -249,7 +251,6 @@ int main(int argc, char** argv) {
   };
   if (mode == "idle") return ambit::bench::idle(arg("--tunnels", 2000));
   if (mode == "bulk") return ambit::bench::bulk(arg("--mib", 1024), arg("--streams", 1));
-  std::fprintf(stderr,
-               "usage: tunnel_bench idle [--tunnels N] | bulk [--mib M] [--streams S]\n");
+  std::fprintf(stderr, "usage: tunnel_bench idle [--tunnels N] | bulk [--mib M] [--streams S]\n");
   return 2;
 }

@@ -5,11 +5,11 @@
 // connection whose peer stopped reading.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 #include <functional>
 #include <vector>
 
@@ -369,8 +369,7 @@ struct RawFrame {
   std::string payload;
 };
 
-class Http2FrameSizeTest : public Http2ConnectionTest,
-                           public ::testing::WithParamInterface<bool> {
+class Http2FrameSizeTest : public Http2ConnectionTest, public ::testing::WithParamInterface<bool> {
  protected:
   std::vector<RawFrame> echo(const std::string& body, uint32_t max_frame_size,
                              ConnectionOptions options = {}) {
@@ -384,13 +383,12 @@ class Http2FrameSizeTest : public Http2ConnectionTest,
     std::string settings = setting(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 16u << 20);
     if (max_frame_size > 0) settings += setting(NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size);
     const uint32_t increment = 16u << 20;
-    std::string bytes = kPreface + frame(NGHTTP2_SETTINGS, 0, 0, settings) +
-                        frame(NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, "") +
-                        frame(NGHTTP2_WINDOW_UPDATE, 0, 0,
-                              std::string{static_cast<char>(increment >> 24),
-                                          static_cast<char>(increment >> 16),
-                                          static_cast<char>(increment >> 8),
-                                          static_cast<char>(increment)});
+    std::string bytes =
+        kPreface + frame(NGHTTP2_SETTINGS, 0, 0, settings) +
+        frame(NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, "") +
+        frame(NGHTTP2_WINDOW_UPDATE, 0, 0,
+              std::string{static_cast<char>(increment >> 24), static_cast<char>(increment >> 16),
+                          static_cast<char>(increment >> 8), static_cast<char>(increment)});
     // :method POST, :scheme http, :path /, :authority a (HPACK static table).
     bytes += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
                    std::string("\x83\x86\x84\x41\x01\x61", 6));
@@ -401,23 +399,23 @@ class Http2FrameSizeTest : public Http2ConnectionTest,
     std::vector<RawFrame> frames;
     bool ended = false;
     std::array<char, 65536> buf;
-    std::function<void(boost::system::error_code, size_t)> on_read =
-        [&](boost::system::error_code ec, size_t n) {
-          if (ec) return;
-          got.append(buf.data(), n);
-          while (got.size() >= 9) {
-            const size_t len = (size_t{static_cast<uint8_t>(got[0])} << 16) |
-                               (size_t{static_cast<uint8_t>(got[1])} << 8) |
-                               static_cast<uint8_t>(got[2]);
-            if (got.size() < 9 + len) break;
-            RawFrame f{static_cast<uint8_t>(got[3]), static_cast<uint8_t>(got[4]),
-                       got.substr(9, len)};
-            if (f.type == NGHTTP2_DATA && (f.flags & NGHTTP2_FLAG_END_STREAM)) ended = true;
-            frames.push_back(std::move(f));
-            got.erase(0, 9 + len);
-          }
-          if (!ended) raw.async_read_some(asio::buffer(buf), on_read);
-        };
+    std::function<void(boost::system::error_code, size_t)> on_read = [&](boost::system::error_code
+                                                                             ec,
+                                                                         size_t n) {
+      if (ec) return;
+      got.append(buf.data(), n);
+      while (got.size() >= 9) {
+        const size_t len = (size_t{static_cast<uint8_t>(got[0])} << 16) |
+                           (size_t{static_cast<uint8_t>(got[1])} << 8) |
+                           static_cast<uint8_t>(got[2]);
+        if (got.size() < 9 + len) break;
+        RawFrame f{static_cast<uint8_t>(got[3]), static_cast<uint8_t>(got[4]), got.substr(9, len)};
+        if (f.type == NGHTTP2_DATA && (f.flags & NGHTTP2_FLAG_END_STREAM)) ended = true;
+        frames.push_back(std::move(f));
+        got.erase(0, 9 + len);
+      }
+      if (!ended) raw.async_read_some(asio::buffer(buf), on_read);
+    };
     raw.async_read_some(asio::buffer(buf), on_read);
     runUntil([&] { return ended; });
     return frames;
