@@ -1,5 +1,6 @@
 // HboneStream::spliceWith: the two copy loops between a tunnel and a TCP socket.
 #include <array>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -101,6 +102,9 @@ asio::awaitable<void> runUpstream(tcp::socket& socket, std::shared_ptr<detail::S
 // A frame of its own, so that an idle tunnel's frame does not hold the buffer list.
 asio::awaitable<size_t> writeQueued(detail::StreamState& stream, tcp::socket& socket,
                                     error_code& ec) {
+  // One turn of the event loop first: DATA already read from the connection (the next TLS
+  // records) joins this write instead of needing one of its own.
+  co_await asio::post(socket.get_executor(), asio::use_awaitable);
   std::array<asio::const_buffer, kMaxWriteBuffers> queued;
   const size_t filled = stream.gatherReadable(queued);
   co_return co_await asio::async_write(socket, std::span(queued.data(), filled),
