@@ -1,59 +1,15 @@
 #include "common/hbone/stream.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
+#include <span>
 
 #include "common/hbone/stream_state.h"
 
 namespace ambit::hbone {
 namespace detail {
-
-void ByteQueue::append(const uint8_t* data, size_t n) {
-  if (n == 0) return;
-  chunks_.emplace_back(data, data + n);
-  size_ += n;
-}
-
-size_t ByteQueue::pop(uint8_t* out, size_t max) {
-  size_t copied = 0;
-  while (copied < max && !chunks_.empty()) {
-    const auto& chunk = chunks_.front();
-    size_t n = std::min(max - copied, chunk.size() - front_offset_);
-    std::memcpy(out + copied, chunk.data() + front_offset_, n);
-    copied += n;
-    drop(n);
-  }
-  return copied;
-}
-
-void ByteQueue::drop(size_t n) {
-  n = std::min(n, size_);
-  size_ -= n;
-  while (n > 0) {
-    size_t avail = chunks_.front().size() - front_offset_;
-    size_t take = std::min(n, avail);
-    front_offset_ += take;
-    n -= take;
-    if (front_offset_ == chunks_.front().size()) {
-      chunks_.pop_front();
-      front_offset_ = 0;
-    }
-  }
-}
-
-asio::const_buffer ByteQueue::front() const {
-  if (chunks_.empty()) return {};
-  const auto& chunk = chunks_.front();
-  return asio::const_buffer(chunk.data() + front_offset_, chunk.size() - front_offset_);
-}
-
-void ByteQueue::clear() {
-  chunks_.clear();
-  front_offset_ = 0;
-  size_ = 0;
-}
 
 StreamState::StreamState(std::shared_ptr<HboneConnection> connection, int32_t id)
     : connection_(std::move(connection)),
@@ -109,26 +65,31 @@ void StreamState::onClosed(uint32_t error_code) {
 
 nghttp2_data_provider StreamState::dataProvider() {
   nghttp2_data_provider provider{};
-  provider.source.ptr = this;
+  provider.source.ptr = static_cast<http2::DataSource*>(this);
   provider.read_callback = &StreamState::provide;
   return provider;
 }
 
-ssize_t StreamState::provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                             uint32_t* flags, nghttp2_data_source* source, void*) {
-  auto* self = static_cast<StreamState*>(source->ptr);
-  size_t n = self->send_.pop(buf, length);
-  if (n > 0) {
-    self->send_progress_ = std::chrono::steady_clock::now();
-    self->send_signal_.notify();
-  }
-  if (self->send_.empty() && self->write_shut_) {
+ssize_t StreamState::provide(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* flags,
+                             nghttp2_data_source* source, void*) {
+  auto* self = static_cast<StreamState*>(static_cast<http2::DataSource*>(source->ptr));
+  const size_t n = std::min(length, self->send_.size());
+  if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;  // copyData() moves the bytes
+  if (n == self->send_.size() && self->write_shut_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
   } else if (n == 0) {
     self->deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
   return static_cast<ssize_t>(n);
+}
+
+void StreamState::copyData(std::span<uint8_t> out) {
+  const size_t n = send_.pop(out);
+  if (n > 0) {
+    send_progress_ = std::chrono::steady_clock::now();
+    send_signal_.notify();
+  }
 }
 
 void StreamState::kickSend() {
@@ -140,17 +101,15 @@ void StreamState::kickSend() {
   connection_->signalWrite();
 }
 
-asio::awaitable<Result<asio::const_buffer>> StreamState::readable() {
+asio::awaitable<Result<size_t>> StreamState::readable() {
   for (;;) {
     if (closed_ && !remote_end_) {
       co_return Error{ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})", id_,
                                               close_code_)};
     }
-    if (!recv_.empty()) break;
-    if (remote_end_) co_return asio::const_buffer{};
+    if (!recv_.empty() || remote_end_) co_return recv_.size();
     co_await recv_signal_.wait();
   }
-  co_return recv_.front();
 }
 
 void StreamState::consume(size_t n) {
@@ -160,19 +119,39 @@ void StreamState::consume(size_t n) {
   connection_->consume(id_, n);
 }
 
+size_t StreamState::sendRoom() const {
+  const size_t limit = connection_->options().stream_send_buffer;
+  return send_.size() < limit ? limit - send_.size() : 0;
+}
+
+asio::awaitable<Status> StreamState::waitSendRoom() {
+  for (;;) {
+    if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
+    if (write_shut_) {
+      co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
+    }
+    if (sendRoom() > 0) co_return Status::ok();
+    co_await send_signal_.wait();
+  }
+}
+
+asio::mutable_buffer StreamState::prepareSend(size_t chunk) {
+  const size_t max = std::min(chunk, sendRoom());
+  return send_.prepare(max, max);
+}
+
+void StreamState::commitSend(size_t n) {
+  if (n > 0 && send_.empty()) send_progress_ = std::chrono::steady_clock::now();
+  send_.commit(n);
+  if (n > 0) kickSend();
+}
+
 asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
   const auto* p = static_cast<const uint8_t*>(data.data());
   size_t left = data.size();
-  const size_t limit = connection_->options().stream_send_buffer;
   while (left > 0) {
-    if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
-    if (write_shut_)
-      co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
-    if (send_.size() >= limit) {
-      co_await send_signal_.wait();
-      continue;
-    }
-    size_t n = std::min(left, limit - send_.size());
+    AMBIT_CO_TRY(co_await waitSendRoom());
+    const size_t n = std::min(left, sendRoom());
     if (send_.empty()) send_progress_ = std::chrono::steady_clock::now();
     send_.append(p, n);
     p += n;
@@ -230,7 +209,9 @@ asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {
   if (!state_) co_return makeError("read on an empty HboneStream");
   auto readable = co_await state_->readable();
   if (!readable) co_return readable.error();
-  size_t n = asio::buffer_copy(buffer, *readable);
+  std::array<asio::const_buffer, 8> queued;
+  const size_t filled = state_->gatherReadable(queued);
+  size_t n = asio::buffer_copy(buffer, std::span(queued.data(), filled));
   state_->consume(n);
   co_return n;
 }

@@ -4,41 +4,28 @@
 //
 // Flow control: received DATA is buffered here and handed to nghttp2_session_consume() only
 // when the user consumes it (after writing it to TCP), so the buffer is bounded by the stream
-// window we advertise. Sending: write() queues at most Http2Options::stream_send_buffer bytes
-// and then waits; the nghttp2 data provider drains the queue as the peer's window allows and
-// defers (NGHTTP2_ERR_DEFERRED) when it is empty, write() resumes it. The time of the last send
-// progress (bytes taken by the provider, or bytes queued into an empty buffer) tells the
-// connection's send-stall timeout whether the peer stopped taking them.
+// window we advertise. Sending: write() (or prepareSend() + commitSend(), which read a socket
+// straight into the queue) queues at most Http2Options::stream_send_buffer bytes and then
+// waits; the nghttp2 data provider drains the queue as the peer's window allows, without a copy
+// of its own (NGHTTP2_DATA_FLAG_NO_COPY: the connection copies the bytes straight into its
+// output batch through copyData()), and defers (NGHTTP2_ERR_DEFERRED) when it is empty; a
+// write resumes it. Both queues free their blocks once drained: an idle tunnel holds none. The time
+// of the last send progress (bytes taken by the provider, or bytes queued into an empty buffer)
+// tells the connection's send-stall timeout whether the peer stopped taking them.
 
 #include <chrono>
-#include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/async/signal.h"
+#include "common/hbone/byte_queue.h"
 #include "common/hbone/connection.h"
 
 namespace ambit::hbone::detail {
 
-// FIFO of byte chunks.
-class ByteQueue {
- public:
-  void append(const uint8_t* data, size_t n);
-  size_t pop(uint8_t* out, size_t max);  // copies and removes up to max bytes
-  void drop(size_t n);
-  asio::const_buffer front() const;
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  void clear();
-
- private:
-  std::deque<std::vector<uint8_t>> chunks_;
-  size_t front_offset_ = 0;
-  size_t size_ = 0;
-};
-
-class StreamState {
+class StreamState final : public http2::DataSource {
  public:
   StreamState(std::shared_ptr<HboneConnection> connection, int32_t id);
 
@@ -54,13 +41,24 @@ class StreamState {
   void onStalled() { onClosed(NGHTTP2_CANCEL); }
   nghttp2_data_provider dataProvider();
 
+  // http2::DataSource: moves the next out.size() queued bytes into the connection's batch.
+  void copyData(std::span<uint8_t> out) override;
+
   // --- user side ---
-  // Waits until bytes are readable. An empty buffer means the peer half-closed (END_STREAM);
-  // an error means the stream was reset or the connection lost. Bytes stay buffered (and
-  // unacknowledged to the peer) until consume().
-  asio::awaitable<Result<asio::const_buffer>> readable();
+  // Waits until bytes are readable; returns how many (all queued), 0 once the peer half-closed
+  // (END_STREAM) and nothing is left; an error means the stream was reset or the connection
+  // lost. Bytes stay buffered (and unacknowledged to the peer) until consume().
+  asio::awaitable<Result<size_t>> readable();
+  // Views of the readable bytes, oldest first (one per buffer block); valid until consume().
+  size_t gatherReadable(std::span<asio::const_buffer> out) const { return recv_.gather(out); }
   void consume(size_t n);
   asio::awaitable<Status> write(asio::const_buffer data);
+  // Waits until the send buffer has room; an error once the stream is closed or shut.
+  asio::awaitable<Status> waitSendRoom();
+  // Room at the send queue's tail for 1 to `chunk` bytes (within the send buffer limit), to
+  // fill synchronously and hand to commitSend() before anything else touches the stream.
+  asio::mutable_buffer prepareSend(size_t chunk);
+  void commitSend(size_t n);
   void shutdownWrite();
   void reset(uint32_t error_code);
   // Client: waits for the response header block (or stream end).
@@ -88,6 +86,7 @@ class StreamState {
   Headers headers;  // regular (non-pseudo) headers
 
  private:
+  size_t sendRoom() const;
   static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                          nghttp2_data_source* source, void*);
   void kickSend();

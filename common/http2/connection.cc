@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstring>
 #include <vector>
 
 #include "common/async/spawn.h"
@@ -12,15 +13,64 @@ namespace ambit::http2 {
 namespace {
 
 using boost::system::error_code;
-// Bytes handed to nghttp2 per read, and gathered from it per transport write.
-constexpr size_t kReadChunk = 32u << 10;
+// The read buffer: small while reads come back small (an idle connection: kShrinkAfter small
+// reads in a row), up to kReadMax while they fill it.
+// while they fill it.
+constexpr size_t kReadMin = 4u << 10;
+constexpr size_t kReadMax = 64u << 10;
+constexpr int kShrinkAfter = 16;
+// Bytes gathered from nghttp2 per transport write (one DATA frame may take it past this).
 constexpr size_t kWriteBatch = 64u << 10;
+// Batches a thread keeps for reuse, and the largest kept.
+constexpr size_t kCachedBatches = 16;
+constexpr size_t kCachedBatchMax = 512u << 10;
+constexpr size_t kFrameHeader = 9;
+// SETTINGS_MAX_FRAME_SIZE bounds (RFC 9113 §6.5.2).
+constexpr uint32_t kMinMaxFrameSize = 1u << 14;
+constexpr uint32_t kMaxMaxFrameSize = (1u << 24) - 1;
 
 using CallbacksPtr =
     std::unique_ptr<nghttp2_session_callbacks, void (*)(nghttp2_session_callbacks*)>;
 using OptionPtr = std::unique_ptr<nghttp2_option, void (*)(nghttp2_option*)>;
 
 }  // namespace
+
+struct Connection::Batch {
+  std::unique_ptr<uint8_t[]> data;
+  size_t size = 0;
+  size_t capacity = 0;
+
+  // Room for `n` more bytes at the end (counted in size).
+  uint8_t* extend(size_t n) {
+    if (size + n > capacity) {
+      const size_t grown = std::max({size + n, capacity * 2, kWriteBatch});
+      auto bigger = std::make_unique_for_overwrite<uint8_t[]>(grown);
+      if (size > 0) std::memcpy(bigger.get(), data.get(), size);
+      data = std::move(bigger);
+      capacity = grown;
+    }
+    uint8_t* at = data.get() + size;
+    size += n;
+    return at;
+  }
+
+  static thread_local std::vector<std::unique_ptr<Batch>> cache;
+
+  static std::unique_ptr<Batch> take() {
+    if (cache.empty()) return std::make_unique<Batch>();
+    auto b = std::move(cache.back());
+    cache.pop_back();
+    b->size = 0;
+    return b;
+  }
+  static void giveBack(std::unique_ptr<Batch> b) {
+    if (b && cache.size() < kCachedBatches && b->capacity <= kCachedBatchMax) {
+      cache.push_back(std::move(b));
+    }
+  }
+};
+
+thread_local std::vector<std::unique_ptr<Connection::Batch>> Connection::Batch::cache;
 
 // nghttp2 callbacks; user_data is the Connection.
 struct Connection::Callbacks {
@@ -80,6 +130,29 @@ struct Connection::Callbacks {
     return 0;
   }
 
+  // NGHTTP2_DATA_FLAG_NO_COPY: the frame goes straight into the batch, its payload copied
+  // once, from the stream's DataSource.
+  static int onSendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                        size_t length, nghttp2_data_source* source, void* user_data) {
+    Connection& c = self(user_data);
+    const size_t padlen = frame->data.padlen;
+    uint8_t* at = c.batch_->extend(kFrameHeader + length + padlen);
+    std::memcpy(at, framehd, kFrameHeader);
+    at += kFrameHeader;
+    if (padlen > 0) *at++ = static_cast<uint8_t>(padlen - 1);
+    static_cast<DataSource*>(source->ptr)->copyData({at, length});
+    if (padlen > 1) std::memset(at + length, 0, padlen - 1);
+    // A full batch goes out before nghttp2 serializes more frames.
+    return c.batch_->size >= kWriteBatch ? NGHTTP2_ERR_PAUSE : 0;
+  }
+
+  static ssize_t dataLength(nghttp2_session*, uint8_t, int32_t, int32_t session_window,
+                            int32_t stream_window, uint32_t remote_max_frame, void* user_data) {
+    const int64_t ours = self(user_data).options_.max_send_frame;
+    return static_cast<ssize_t>(std::max<int64_t>(
+        1, std::min<int64_t>({ours, session_window, stream_window, remote_max_frame})));
+  }
+
   static int onError(nghttp2_session*, int code, const char* msg, size_t len, void* user_data) {
     logDebug("{}: HTTP/2 error {}: {}", self(user_data).logName(), code,
              std::string_view(msg, len));
@@ -96,6 +169,8 @@ struct Connection::Callbacks {
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, onStreamClose);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, onFrameSend);
     nghttp2_session_callbacks_set_error_callback2(cbs, onError);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, onSendData);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, dataLength);
     return {cbs, nghttp2_session_callbacks_del};
   }
 };
@@ -142,6 +217,8 @@ Status Connection::start() {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_size},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
+       std::clamp<uint32_t>(options_.max_frame_size, kMinMaxFrameSize, kMaxMaxFrameSize)},
   };
   if (role_ == Role::kClient) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
   rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
@@ -182,9 +259,11 @@ asio::awaitable<void> Connection::run(std::string already_read) {
   if (!already_read.empty()) {
     receive(reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
   }
-  std::vector<uint8_t> buf(kReadChunk);
+  auto buf = std::make_unique_for_overwrite<uint8_t[]>(kReadMin);
+  size_t buf_size = kReadMin;
+  int small_reads = 0;
   for (;;) {
-    Result<size_t> n = co_await transport_->read(asio::buffer(buf));
+    Result<size_t> n = co_await transport_->read(asio::buffer(buf.get(), buf_size));
     if (!n || *n == 0) {
       input_ended_ = true;
       onInputEnded(n ? std::string_view("peer closed") : std::string_view(n.error().message));
@@ -194,7 +273,15 @@ asio::awaitable<void> Connection::run(std::string already_read) {
     // Once the connection is over (or rejected), input is only drained until the peer ends:
     // dropping the transport earlier could lose the GOAWAY we sent.
     if (closed_ || input_rejected_) continue;
-    receive(buf.data(), *n);
+    receive(buf.get(), *n);
+    small_reads = *n < kReadMin ? small_reads + 1 : 0;
+    const size_t next = *n == buf_size                ? std::min(buf_size * 4, kReadMax)
+                        : small_reads >= kShrinkAfter ? kReadMin
+                                                      : buf_size;
+    if (next != buf_size) {
+      buf = std::make_unique_for_overwrite<uint8_t[]>(next);
+      buf_size = next;
+    }
   }
   while (!closed_) co_await closed_signal_.wait();
 }
@@ -255,12 +342,11 @@ bool Connection::withinFloodLimits(const nghttp2_frame& frame) {
 
 asio::awaitable<void> Connection::writeLoop() {
   auto self = shared_from_this();
-  std::vector<uint8_t> out;
-  out.reserve(kWriteBatch + 16384);
   while (!closed_) {
-    out.clear();
+    if (!batch_) batch_ = Batch::take();
+    batch_->size = 0;
     std::string failure;
-    while (out.size() < kWriteBatch) {
+    while (batch_->size < kWriteBatch) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session_, &data);
       if (n < 0) {
@@ -268,12 +354,14 @@ asio::awaitable<void> Connection::writeLoop() {
             fmt::format("nghttp2_session_mem_send: {}", nghttp2_strerror(static_cast<int>(n)));
         break;
       }
+      // 0: nothing more to send, or a DATA frame copied by onSendData() filled the batch.
       if (n == 0) break;
-      out.insert(out.end(), data, data + n);
+      std::memcpy(batch_->extend(static_cast<size_t>(n)), data, static_cast<size_t>(n));
     }
-    if (!out.empty()) {
+    const bool wrote = batch_->size > 0;
+    if (wrote) {
       write_started_ = std::chrono::steady_clock::now();
-      Status written = co_await transport_->write(asio::buffer(out));
+      Status written = co_await transport_->write(asio::buffer(batch_->data.get(), batch_->size));
       write_started_ = std::chrono::steady_clock::time_point::max();
       if (closed_) break;
       if (!written) {
@@ -285,7 +373,7 @@ asio::awaitable<void> Connection::writeLoop() {
       end(failure, false);
       break;
     }
-    if (!out.empty()) continue;
+    if (wrote) continue;
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
       end("HTTP/2 session finished", true);
       break;
@@ -298,6 +386,7 @@ asio::awaitable<void> Connection::writeLoop() {
       end("input ended, no stream left", true);
       break;
     }
+    Batch::giveBack(std::move(batch_));
     co_await write_signal_.wait();
   }
 }

@@ -46,6 +46,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,12 @@ struct ConnectionOptions {
   uint32_t stream_window = 1u << 20;          // SETTINGS_INITIAL_WINDOW_SIZE we advertise
   uint32_t connection_window = 8u << 20;      // our connection receive window
   uint32_t max_header_list_size = 16u << 10;  // SETTINGS_MAX_HEADER_LIST_SIZE we advertise
+  // SETTINGS_MAX_FRAME_SIZE we advertise (16 KiB to 16 MiB - 1): the largest frame the peer may
+  // send us. Frames arrive in pieces as the transport delivers them, so this costs no buffer.
+  uint32_t max_frame_size = 1u << 20;
+  // The largest DATA payload we send, further limited by the peer's SETTINGS_MAX_FRAME_SIZE
+  // (16 KiB unless it advertised more) and the flow-control windows.
+  uint32_t max_send_frame = 64u << 10;
   // false: nghttp2 returns receive window as DATA arrives. true: only consume() returns it,
   // so the peer can have at most one window of bytes unread by the application in flight.
   bool manual_window_update = false;
@@ -112,6 +119,20 @@ struct ConnectionOptions {
   // reset (CANCEL); a transport write outstanding this long closes the connection. 0: no limit.
   std::chrono::milliseconds send_stall_timeout{0};
   std::string log_name = "HTTP/2";  // prefixes every log line ("HBONE 10.0.0.1")
+};
+
+// A stream body the core copies straight into its output batch (NGHTTP2_DATA_FLAG_NO_COPY):
+// a data provider whose read callback sets that flag (and returns how many bytes the frame
+// carries, without copying them) must point source.ptr at a DataSource; the core then calls
+// copyData() with room for exactly those bytes, while the frame is serialized.
+class DataSource {
+ public:
+  // Moves the next out.size() bytes of the body into `out` (all of them: the read callback
+  // promised that many).
+  virtual void copyData(std::span<uint8_t> out) = 0;
+
+ protected:
+  ~DataSource() = default;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -217,6 +238,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   struct Callbacks;
   friend struct Callbacks;
+  // Bytes serialized for one transport write, borrowed from a per-thread cache while there is
+  // something to send (an idle connection holds none).
+  struct Batch;
 
   asio::awaitable<void> writeLoop();
   asio::awaitable<void> idleLoop();
@@ -236,8 +260,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Role role_;
   ConnectionOptions options_;
   nghttp2_session* session_ = nullptr;
-  Signal write_signal_;   // frames may be ready to send
-  Signal closed_signal_;  // the connection is over
+  std::unique_ptr<Batch> batch_;  // being filled or written; null when idle
+  Signal write_signal_;           // frames may be ready to send
+  Signal closed_signal_;          // the connection is over
   asio::steady_timer idle_timer_;
   HeaderBlockTracker header_block_;
   asio::steady_timer header_timer_;

@@ -5,11 +5,13 @@
 // connection whose peer stopped reading.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <functional>
+#include <vector>
 
 #include "tests/unit/http2/test_connection.h"
 
@@ -357,6 +359,150 @@ TEST_F(Http2ConnectionTest, PeerThatStopsReadingIsClosedAfterTheSendStallTimeout
   ASSERT_EQ(server_->seen.count(1), 1u);
   EXPECT_EQ(server_->seen[1]->received.size(), kFrames * kFrameBytes);
 }
+
+// A raw client that allows the server `max_frame_size`-byte frames (0: the default, 16 KiB)
+// POSTs `body` in one DATA frame; returns the server's frames (type, flags, payload) up to the
+// response's END_STREAM.
+struct RawFrame {
+  uint8_t type = 0;
+  uint8_t flags = 0;
+  std::string payload;
+};
+
+class Http2FrameSizeTest : public Http2ConnectionTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  std::vector<RawFrame> echo(const std::string& body, uint32_t max_frame_size,
+                             ConnectionOptions options = {}) {
+    Socket raw = rawPeerOfServer(std::move(options));
+    server_->no_copy = GetParam();
+    auto setting = [](uint16_t id, uint32_t value) {
+      return std::string{static_cast<char>(id >> 8),     static_cast<char>(id),
+                         static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+                         static_cast<char>(value >> 8),  static_cast<char>(value)};
+    };
+    std::string settings = setting(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 16u << 20);
+    if (max_frame_size > 0) settings += setting(NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size);
+    const uint32_t increment = 16u << 20;
+    std::string bytes =
+        kPreface + frame(NGHTTP2_SETTINGS, 0, 0, settings) +
+        frame(NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, "") +
+        frame(NGHTTP2_WINDOW_UPDATE, 0, 0,
+              std::string{static_cast<char>(increment >> 24), static_cast<char>(increment >> 16),
+                          static_cast<char>(increment >> 8), static_cast<char>(increment)});
+    // :method POST, :scheme http, :path /, :authority a (HPACK static table).
+    bytes += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+                   std::string("\x83\x86\x84\x41\x01\x61", 6));
+    // After our SETTINGS ACK the server accepts frames up to its advertised size, 1 MiB.
+    bytes += frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, body);
+    asio::async_write(raw, asio::buffer(bytes), [](boost::system::error_code, size_t) {});
+    std::string got;
+    std::vector<RawFrame> frames;
+    bool ended = false;
+    std::array<char, 65536> buf;
+    std::function<void(boost::system::error_code, size_t)> on_read = [&](boost::system::error_code
+                                                                             ec,
+                                                                         size_t n) {
+      if (ec) return;
+      got.append(buf.data(), n);
+      while (got.size() >= 9) {
+        const size_t len = (size_t{static_cast<uint8_t>(got[0])} << 16) |
+                           (size_t{static_cast<uint8_t>(got[1])} << 8) |
+                           static_cast<uint8_t>(got[2]);
+        if (got.size() < 9 + len) break;
+        RawFrame f{static_cast<uint8_t>(got[3]), static_cast<uint8_t>(got[4]), got.substr(9, len)};
+        if (f.type == NGHTTP2_DATA && (f.flags & NGHTTP2_FLAG_END_STREAM)) ended = true;
+        frames.push_back(std::move(f));
+        got.erase(0, 9 + len);
+      }
+      if (!ended) raw.async_read_some(asio::buffer(buf), on_read);
+    };
+    raw.async_read_some(asio::buffer(buf), on_read);
+    runUntil([&] { return ended; });
+    return frames;
+  }
+
+  static std::string dataOf(const std::vector<RawFrame>& frames) {
+    std::string data;
+    for (const RawFrame& f : frames) {
+      if (f.type == NGHTTP2_DATA) data += f.payload;
+    }
+    return data;
+  }
+  static size_t largestData(const std::vector<RawFrame>& frames) {
+    size_t largest = 0;
+    for (const RawFrame& f : frames) {
+      if (f.type == NGHTTP2_DATA) largest = std::max(largest, f.payload.size());
+    }
+    return largest;
+  }
+  static std::string patterned(size_t n) {
+    std::string body(n, '\0');
+    for (size_t i = 0; i < n; ++i) body[i] = static_cast<char>(i * 131 % 251);
+    return body;
+  }
+};
+
+TEST_P(Http2FrameSizeTest, PeerWithTheDefaultMaxFrameSizeGetsFramesOf16KiBAtMost) {
+  const std::string body = patterned(300u << 10);
+  auto frames = echo(body, 0);
+  EXPECT_EQ(dataOf(frames), body);
+  EXPECT_EQ(largestData(frames), size_t{16384});
+}
+
+TEST_P(Http2FrameSizeTest, PeerAllowingLargeFramesGetsThemUpToOurSendLimit) {
+  const std::string body = patterned(300u << 10);
+  ConnectionOptions options;
+  options.max_send_frame = 64u << 10;
+  auto frames = echo(body, 1u << 20, options);
+  EXPECT_EQ(dataOf(frames), body);
+  EXPECT_EQ(largestData(frames), size_t{64u << 10});
+}
+
+TEST_P(Http2FrameSizeTest, PeerLimitBelowOursWins) {
+  const std::string body = patterned(100u << 10);
+  ConnectionOptions options;
+  options.max_send_frame = 1u << 20;
+  auto frames = echo(body, 20000, options);
+  EXPECT_EQ(dataOf(frames), body);
+  EXPECT_EQ(largestData(frames), size_t{20000});
+}
+
+TEST_P(Http2FrameSizeTest, OurSettingsAdvertiseTheMaxFrameSize) {
+  ConnectionOptions options;
+  options.max_frame_size = 256u << 10;
+  auto frames = echo("x", 0, options);
+  bool advertised = false;
+  for (const RawFrame& f : frames) {
+    if (f.type != NGHTTP2_SETTINGS || (f.flags & NGHTTP2_FLAG_ACK)) continue;
+    for (size_t at = 0; at + 6 <= f.payload.size(); at += 6) {
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(f.payload[at + i]); };
+      const uint16_t id = static_cast<uint16_t>((byte(0) << 8) | byte(1));
+      const uint32_t value = (uint32_t{byte(2)} << 24) | (uint32_t{byte(3)} << 16) |
+                             (uint32_t{byte(4)} << 8) | byte(5);
+      if (id == NGHTTP2_SETTINGS_MAX_FRAME_SIZE) advertised = value == (256u << 10);
+    }
+  }
+  EXPECT_TRUE(advertised);
+}
+
+TEST_P(Http2FrameSizeTest, LargeBodyBothWaysBetweenTwoEnds) {
+  ConnectionOptions options;
+  options.stream_window = 256u << 10;
+  options.connection_window = 512u << 10;
+  connect(options, options);
+  client_->no_copy = GetParam();
+  server_->no_copy = GetParam();
+  const std::string body = patterned(6u << 20);
+  auto st = client_->request(body);
+  runUntil([&] { return st->closed; });
+  EXPECT_EQ(st->status, "200");
+  EXPECT_TRUE(st->received == body) << "echo differs, got " << st->received.size() << " bytes";
+}
+
+INSTANTIATE_TEST_SUITE_P(CopyAndNoCopy, Http2FrameSizeTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("NoCopy") : std::string("Copy");
+                         });
 
 }  // namespace
 }  // namespace ambit::http2::testing

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "common/http2/asio_transport.h"
@@ -19,7 +20,7 @@ using Socket = asio::local::stream_protocol::socket;
 
 class TestConnection final : public Connection {
  public:
-  struct Stream {
+  struct Stream final : DataSource {
     int32_t id = 0;
     std::string received;  // DATA
     std::string status;    // client: the response's :status
@@ -30,6 +31,12 @@ class TestConnection final : public Connection {
     size_t sent = 0;
     bool out_done = true;  // false: the body is held back after `out` (the stream stays open)
     bool deferred = false;
+    bool no_copy = false;  // the body goes out through copyData()
+
+    void copyData(std::span<uint8_t> dst) override {
+      std::memcpy(dst.data(), out.data() + sent, dst.size());
+      sent += dst.size();
+    }
   };
 
   TestConnection(Socket socket, Role role, ConnectionOptions options)
@@ -64,6 +71,8 @@ class TestConnection final : public Connection {
     consumed_[st.id] = st.received.size();
   }
 
+  // Bodies submitted from now on go out with NGHTTP2_DATA_FLAG_NO_COPY (DataSource).
+  bool no_copy = false;
   // Server: the streams seen, by id.
   std::map<int32_t, std::shared_ptr<Stream>> seen;
   int settings_received = 0;  // non-ACK SETTINGS frames
@@ -129,19 +138,24 @@ class TestConnection final : public Connection {
     auto it = streams_.find(id);
     return it == streams_.end() ? nullptr : it->second.get();
   }
-  static nghttp2_data_provider providerFor(Stream& st) {
+  nghttp2_data_provider providerFor(Stream& st) const {
+    st.no_copy = no_copy;
     nghttp2_data_provider provider{};
-    provider.source.ptr = &st;
+    provider.source.ptr = static_cast<DataSource*>(&st);
     provider.read_callback = &TestConnection::provide;
     return provider;
   }
   static ssize_t provide(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                          nghttp2_data_source* source, void*) {
-    auto* st = static_cast<Stream*>(source->ptr);
+    auto* st = static_cast<Stream*>(static_cast<DataSource*>(source->ptr));
     size_t n = std::min(length, st->out.size() - st->sent);
-    std::memcpy(buf, st->out.data() + st->sent, n);
-    st->sent += n;
-    if (st->sent < st->out.size()) return static_cast<ssize_t>(n);
+    if (st->no_copy && n > 0) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_COPY;  // copyData() advances `sent`
+    } else {
+      std::memcpy(buf, st->out.data() + st->sent, n);
+      st->sent += n;
+    }
+    if (st->sent + (st->no_copy ? n : 0) < st->out.size()) return static_cast<ssize_t>(n);
     if (st->out_done) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(n);

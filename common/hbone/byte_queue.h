@@ -1,0 +1,68 @@
+#pragma once
+// ByteQueue: a FIFO of bytes kept in a few heap blocks, read in place.
+//
+// Writers append (a copy) or read straight into the tail (prepare() + commit()); readers see
+// the queued bytes as up to N buffers (gather()) or copy them out (pop()), and drop() them once
+// used. Appends fill the tail block before allocating another, so a run of small DATA chunks
+// lands in one block and leaves as one buffer. Blocks start small (kMinBlock) and grow with the
+// amount queued up to kMaxBlock; a block is released as soon as its last byte is dropped (to a
+// small per-thread cache of free blocks, which the next burst on that thread reuses instead of
+// calling malloc), so an idle stream's queue holds no memory at all.
+//
+// Pointers from gather() stay valid until those bytes are dropped (appends and prepare() never
+// move queued bytes). Not thread-safe: one executor, like the stream that owns it.
+
+#include <boost/asio/buffer.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace ambit::hbone::detail {
+
+namespace asio = boost::asio;
+
+class ByteQueue {
+ public:
+  static constexpr size_t kMinBlock = 1u << 10;
+  static constexpr size_t kMaxBlock = 64u << 10;
+
+  void append(const uint8_t* data, size_t n);
+  // Room for 1 to `max` bytes at the tail, to fill and then commit(); at least `min` bytes (at
+  // most `max`) unless the tail block already has that much free. Valid until the next call
+  // that changes the queue.
+  asio::mutable_buffer prepare(size_t min, size_t max);
+  // The first `n` bytes of the last prepare() are queued; the rest is released.
+  void commit(size_t n);
+  // Copies and removes up to out.size() bytes; returns how many.
+  size_t pop(std::span<uint8_t> out);
+  void drop(size_t n);
+  // Fills `out` with views of the first queued bytes in order, at most one per block; returns
+  // how many buffers it filled (0 when empty).
+  size_t gather(std::span<asio::const_buffer> out) const;
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear();
+  // Heap bytes held (blocks' capacity), for tests.
+  size_t capacity() const;
+
+ private:
+  struct Block {
+    Block() = default;
+    Block(Block&&) noexcept = default;
+    Block& operator=(Block&&) noexcept = default;
+    ~Block();  // the memory goes back to a per-thread cache of free blocks
+    std::unique_ptr<uint8_t[]> data;
+    size_t capacity = 0;
+    size_t begin = 0;  // first queued byte
+    size_t end = 0;    // one past the last queued byte
+  };
+  Block& grow(size_t want);
+  void popFront();
+
+  std::vector<Block> blocks_;  // released (capacity too) whenever the queue becomes empty
+  size_t size_ = 0;
+};
+
+}  // namespace ambit::hbone::detail

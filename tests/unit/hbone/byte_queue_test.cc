@@ -1,0 +1,116 @@
+// ByteQueue: the per-stream buffer both splice directions read in place. Small appends share a
+// block (one gathered write, not one per DATA chunk), bytes come out in order across blocks,
+// reads straight into the tail (prepare/commit) queue exactly what was read, and a drained
+// queue holds no memory.
+#include "common/hbone/byte_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+namespace ambit::hbone::detail {
+namespace {
+
+std::string gathered(const ByteQueue& q) {
+  std::array<asio::const_buffer, 64> bufs;
+  const size_t n = q.gather(bufs);
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out.append(static_cast<const char*>(bufs[i].data()), bufs[i].size());
+  }
+  return out;
+}
+
+void append(ByteQueue& q, const std::string& s) {
+  q.append(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+TEST(ByteQueueTest, ManySmallChunksLeaveAsFewBuffers) {
+  ByteQueue q;
+  std::string all;
+  for (int i = 0; i < 500; ++i) {
+    const std::string chunk = "chunk " + std::to_string(i) + ";";
+    append(q, chunk);
+    all += chunk;
+  }
+  std::array<asio::const_buffer, 64> bufs;
+  const size_t n = q.gather(bufs);
+  EXPECT_LE(n, 4u) << "500 appends of ~10 bytes should share blocks";
+  EXPECT_EQ(q.size(), all.size());
+  EXPECT_EQ(gathered(q), all);
+}
+
+TEST(ByteQueueTest, DropAcrossBlocksKeepsOrder) {
+  ByteQueue q;
+  std::string all;
+  for (int i = 0; i < 40; ++i) {
+    std::string chunk(3000 + i, static_cast<char>('a' + i % 26));
+    append(q, chunk);
+    all += chunk;
+  }
+  size_t dropped = 0;
+  for (size_t step : {1u, 4095u, 70000u, 12345u}) {
+    q.drop(step);
+    dropped += step;
+    EXPECT_EQ(gathered(q).substr(0, 100), all.substr(dropped, 100));
+    EXPECT_EQ(q.size(), all.size() - dropped);
+  }
+  std::string rest(q.size(), '\0');
+  EXPECT_EQ(q.pop({reinterpret_cast<uint8_t*>(rest.data()), rest.size()}), rest.size());
+  EXPECT_EQ(rest, all.substr(dropped));
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(ByteQueueTest, GatherStopsAtTheBufferLimitInOrder) {
+  ByteQueue q;
+  for (int i = 0; i < 10; ++i) append(q, std::string(ByteQueue::kMaxBlock, static_cast<char>(i)));
+  std::array<asio::const_buffer, 3> bufs;
+  ASSERT_EQ(q.gather(bufs), 3u);
+  size_t total = 0;
+  for (const auto& b : bufs) total += b.size();
+  EXPECT_GE(total, 2 * ByteQueue::kMaxBlock);
+  EXPECT_EQ(*static_cast<const char*>(bufs[0].data()), 0);
+}
+
+TEST(ByteQueueTest, PrepareAndCommitQueueWhatWasRead) {
+  ByteQueue q;
+  append(q, "head:");
+  asio::mutable_buffer room = q.prepare(2048, 2048);
+  ASSERT_GE(room.size(), 1u);
+  ASSERT_LE(room.size(), 2048u);
+  std::memcpy(room.data(), "body", 4);
+  q.commit(4);
+  EXPECT_EQ(gathered(q), "head:body");
+
+  room = q.prepare(ByteQueue::kMaxBlock, ByteQueue::kMaxBlock);
+  EXPECT_EQ(room.size(), ByteQueue::kMaxBlock) << "a large read gets a block of its own";
+  q.commit(0);  // the read found nothing: nothing queued, the fresh block released
+  EXPECT_EQ(gathered(q), "head:body");
+  EXPECT_LT(q.capacity(), ByteQueue::kMaxBlock);
+}
+
+TEST(ByteQueueTest, DrainedQueueHoldsNoMemory) {
+  ByteQueue q;
+  for (int i = 0; i < 100; ++i) append(q, std::string(20000, 'x'));
+  EXPECT_GE(q.capacity(), q.size());
+  q.drop(q.size());
+  EXPECT_EQ(q.capacity(), 0u);
+  asio::mutable_buffer room = q.prepare(64, 64);
+  ASSERT_EQ(room.size(), 64u);
+  q.commit(0);
+  EXPECT_EQ(q.capacity(), 0u) << "an empty read must not leave a block behind";
+}
+
+TEST(ByteQueueTest, BlocksGrowWithTheAmountQueued) {
+  ByteQueue q;
+  append(q, "x");
+  EXPECT_EQ(q.capacity(), ByteQueue::kMinBlock) << "a trickle gets a small block";
+  for (int i = 0; i < 64; ++i) append(q, std::string(8192, 'y'));
+  std::array<asio::const_buffer, 64> bufs;
+  EXPECT_LE(q.gather(bufs), 16u) << "bulk data should land in large blocks";
+}
+
+}  // namespace
+}  // namespace ambit::hbone::detail
