@@ -189,6 +189,15 @@ LoadResult translate(const std::vector<SourceDocument>& files, const LoaderOptio
   return result;
 }
 
+bool isConfigFile(const std::filesystem::path& relative) {
+  for (const auto& part : relative) {
+    const std::string name = part.string();
+    if (!name.empty() && name[0] == '.' && name != "." && name != "..") return false;
+  }
+  const auto ext = relative.extension();
+  return ext == ".yaml" || ext == ".yml";
+}
+
 std::vector<SourceDocument> readConfigDir(const std::filesystem::path& dir, ConfigErrors& errors) {
   namespace fs = std::filesystem;
   std::vector<SourceDocument> out;
@@ -206,8 +215,9 @@ std::vector<SourceDocument> readConfigDir(const std::filesystem::path& dir, Conf
       if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
-    const auto ext = it->path().extension();
-    if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) paths.push_back(it->path());
+    if (it->is_regular_file(ec) && isConfigFile(it->path().filename())) {
+      paths.push_back(it->path());
+    }
   }
   if (ec)
     errors.push_back(ConfigError{dir.string(), 0, 0, "", fmt::format("scan: {}", ec.message())});

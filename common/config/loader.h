@@ -42,6 +42,10 @@ LoadResult translate(const std::vector<SourceDocument>& files, const LoaderOptio
 // directories skipped) and translates them. Error file names are `dir`/<relative path>.
 LoadResult loadConfigDir(const std::filesystem::path& dir, const LoaderOptions& options = {});
 
+// Whether loadConfigDir reads a file at `relative` (a path under the directory): a *.yaml or
+// *.yml name with no hidden (dot-named) component.
+bool isConfigFile(const std::filesystem::path& relative);
+
 // Reads the files loadConfigDir would read; unreadable paths are reported in `errors`.
 std::vector<SourceDocument> readConfigDir(const std::filesystem::path& dir, ConfigErrors& errors);
 

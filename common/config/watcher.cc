@@ -63,12 +63,34 @@ Status ConfigWatcher::setUp() {
 // Adding a watch twice returns the same descriptor, so a full re-scan is idempotent and picks
 // up directories created since the last scan.
 void ConfigWatcher::addWatches() {
+  auto watch = [this](const std::filesystem::path& dir) {
+    const int wd = inotify_add_watch(inotify_.get(), dir.c_str(), kWatchMask);
+    if (wd >= 0) watched_dirs_[wd] = dir;
+  };
   std::error_code ec;
-  inotify_add_watch(inotify_.get(), dir_.c_str(), kWatchMask);
+  watch(dir_);
   auto it = std::filesystem::recursive_directory_iterator(
       dir_, std::filesystem::directory_options::skip_permission_denied, ec);
   for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec)) inotify_add_watch(inotify_.get(), it->path().c_str(), kWatchMask);
+    if (it->is_directory(ec)) watch(it->path());
+  }
+}
+
+void ConfigWatcher::noteEvent(const inotify_event& event) {
+  if (event.mask & IN_Q_OVERFLOW) {  // events were lost: who is writing is unknown
+    writing_.clear();
+    return;
+  }
+  if (event.mask & IN_IGNORED) watched_dirs_.erase(event.wd);
+  if (event.len == 0 || (event.mask & IN_ISDIR)) return;
+  const auto dir = watched_dirs_.find(event.wd);
+  if (dir == watched_dirs_.end()) return;
+  std::filesystem::path file = dir->second / event.name;
+  if (!isConfigFile(file.lexically_relative(dir_))) return;
+  if (event.mask & (IN_CREATE | IN_MODIFY)) {
+    writing_.try_emplace(std::move(file), std::chrono::steady_clock::now());
+  } else if (event.mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
+    writing_.erase(file);
   }
 }
 
@@ -82,6 +104,11 @@ Status ConfigWatcher::drainInotify() {
     if (n < 0) return errnoError("read inotify");
     if (n == 0) break;
     changed = true;
+    for (ssize_t at = 0; at < n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buf + at);
+      noteEvent(*event);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
   }
   if (!changed) return Status::ok();
   addWatches();
@@ -103,7 +130,24 @@ Status ConfigWatcher::handleEvents() {
   uint64_t expirations = 0;
   const ssize_t n = ::read(timer_.get(), &expirations, sizeof(expirations));
   if (n < 0 && errno != EAGAIN && errno != EINTR) return errnoError("read timerfd");
-  if (n == sizeof(expirations) && expirations > 0) reload();
+  if (n == sizeof(expirations) && expirations > 0) return reloadOnceWritten();
+  return Status::ok();
+}
+
+Status ConfigWatcher::reloadOnceWritten() {
+  if (!writing_.empty()) {
+    auto oldest = writing_.begin();
+    for (auto it = writing_.begin(); it != writing_.end(); ++it) {
+      if (it->second < oldest->second) oldest = it;
+    }
+    const auto waited = std::chrono::steady_clock::now() - oldest->second;
+    if (waited < options_.write_grace) return armTimer();
+    logWarn("config {}: {} still open for writing after {} ms; loading it as it is", dir_.string(),
+            oldest->first.string(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+    writing_.clear();
+  }
+  reload();
   return Status::ok();
 }
 

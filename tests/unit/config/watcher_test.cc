@@ -1,8 +1,11 @@
 // ConfigWatcher: reload on change (including new subdirectories), last-good retention on a bad
-// change, recovery, and no delivery for unchanged content.
+// change, recovery, no delivery for unchanged content, and no read of a file its writer has
+// not closed yet (within the write grace).
 #include "common/config/watcher.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -26,6 +29,13 @@ class WatcherTest : public ::testing::Test {
     dir_.write("dr.yaml", testing::kCanaryRule);
     ConfigWatcher::Options options;
     options.debounce = 50ms;
+    watch(options);
+  }
+
+  void watch(const ConfigWatcher::Options& options) {
+    watcher_.reset();
+    snapshots_.clear();
+    error_batches_.clear();
     auto w = ConfigWatcher::create(
         dir_.path(), options,
         [this](std::shared_ptr<const v1::MeshSnapshot> s) { snapshots_.push_back(std::move(s)); },
@@ -91,6 +101,98 @@ TEST_F(WatcherTest, UnchangedContentIsNotRedelivered) {
   ASSERT_TRUE(watcher_->runFor(400ms).isOk());
   EXPECT_EQ(snapshots_.size(), 1u);
   EXPECT_TRUE(error_batches_.empty());
+}
+
+// A writer's open file descriptor on `relative` (O_TRUNC), written in pieces.
+class OpenWriter {
+ public:
+  OpenWriter(const test::TempDir& dir, const char* relative)
+      : fd_(::open((dir.path() / relative).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0644)) {}
+  ~OpenWriter() { close(); }
+  bool ok() const { return fd_ >= 0; }
+  bool write(std::string_view bytes) {
+    return ::write(fd_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+TEST_F(WatcherTest, HalfWrittenFileIsNotReadUntilItsWriterClosesIt) {
+  const std::string next = testing::canaryRoute(60, 40);
+  OpenWriter writer(dir_, "vs.yaml");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer.write(std::string_view(next).substr(0, next.size() / 2)));
+  // Eight debounce periods with the file cut in the middle and still open: no load at all
+  // (without the guard, the half file is read after one period and rejected).
+  ASSERT_TRUE(watcher_->runFor(400ms).isOk());
+  EXPECT_TRUE(error_batches_.empty()) << error_batches_.front().front().toString();
+  EXPECT_EQ(snapshots_.size(), 1u);
+  EXPECT_EQ(firstWeight(*watcher_->current()), 80u);
+
+  ASSERT_TRUE(writer.write(std::string_view(next).substr(next.size() / 2)));
+  writer.close();
+  ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 2; }));
+  EXPECT_EQ(firstWeight(*watcher_->current()), 60u);
+  EXPECT_TRUE(error_batches_.empty());
+}
+
+TEST_F(WatcherTest, FileKeptOpenIsLoadedOnceTheWriteGraceIsOver) {
+  ConfigWatcher::Options options;
+  options.debounce = 50ms;
+  options.write_grace = 300ms;
+  watch(options);
+  OpenWriter writer(dir_, "vs.yaml");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer.write(testing::canaryRoute(60, 40)));
+  ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 2; }));  // the fd is still open
+  EXPECT_EQ(firstWeight(*watcher_->current()), 60u);
+}
+
+TEST_F(WatcherTest, FilesTheLoaderIgnoresDoNotHoldReloadsBack) {
+  ConfigWatcher::Options options;
+  options.debounce = 50ms;
+  options.write_grace = std::chrono::hours(1);  // a held-back reload would never come in time
+  watch(options);
+  std::filesystem::create_directories(dir_.path() / ".hidden");
+  ASSERT_TRUE(watcher_->runFor(200ms).isOk());  // lets the watcher add the new directory
+  OpenWriter swap(dir_, ".vs.yaml.swp");        // an editor's swap file, open all along
+  OpenWriter notes(dir_, "notes.txt");
+  OpenWriter hidden(dir_, ".hidden/x.yaml");
+  ASSERT_TRUE(swap.ok() && notes.ok() && hidden.ok());
+  ASSERT_TRUE(swap.write("x") && notes.write("x") && hidden.write("x"));
+  dir_.write("vs.yaml", testing::canaryRoute(60, 40));
+  ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 2; }));
+  EXPECT_EQ(firstWeight(*watcher_->current()), 60u);
+}
+
+TEST_F(WatcherTest, ADeletedFileBeingWrittenNoLongerHoldsReloadsBack) {
+  ConfigWatcher::Options options;
+  options.debounce = 50ms;
+  options.write_grace = std::chrono::hours(1);
+  watch(options);
+  OpenWriter writer(dir_, "extra.yaml");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer.write("apiVersion: v1\nkind: Pod\n"));
+  std::filesystem::remove(dir_.path() / "extra.yaml");
+  dir_.write("vs.yaml", testing::canaryRoute(60, 40));
+  ASSERT_TRUE(runUntil([&] { return snapshots_.size() == 2; }));
+  EXPECT_EQ(firstWeight(*watcher_->current()), 60u);
+}
+
+TEST(ConfigFile, OnlyVisibleYamlFilesAreRead) {
+  EXPECT_TRUE(isConfigFile("vs.yaml"));
+  EXPECT_TRUE(isConfigFile("team/pods/p.yml"));
+  EXPECT_FALSE(isConfigFile("notes.txt"));
+  EXPECT_FALSE(isConfigFile(".vs.yaml.swp"));
+  EXPECT_FALSE(isConfigFile(".vs.yaml"));
+  EXPECT_FALSE(isConfigFile(".git/x.yaml"));
+  EXPECT_FALSE(isConfigFile("team/.cache/x.yaml"));
 }
 
 TEST(Watcher, MissingDirectoryFailsCreate) {
