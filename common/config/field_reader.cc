@@ -68,7 +68,8 @@ void FieldReader::fail(const YAML::Node& at, std::string reason) {
 
 bool FieldReader::checkFields(const YAML::Node& node, std::string_view path,
                               std::initializer_list<std::string_view> allowed) {
-  return checkFields(node, path, std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  return checkFields(node, path,
+                     std::span<const std::string_view>(allowed.begin(), allowed.size()));
 }
 
 bool FieldReader::checkFields(const YAML::Node& node, std::string_view path,

@@ -170,8 +170,8 @@ std::optional<PodIdentity> identifyPod(const json& object, std::string_view api_
   PodIdentity id{*api, *name, ns.value_or("default")};
   reader.setObject(podObject(id.ns, id.name));
   if (id.api_version != "v1") {
-    reader.fail(fmt::format("unsupported apiVersion '{}' for Pod, expected one of: v1",
-                            id.api_version));
+    reader.fail(
+        fmt::format("unsupported apiVersion '{}' for Pod, expected one of: v1", id.api_version));
     return id;
   }
   bool ok = true;
@@ -224,8 +224,7 @@ void readPodIps(const json* status, JsonFields& reader, bool host_network, KubeP
 }
 
 // translatePod() (translate_core.cc) over JSON.
-void translate(const json& object, const LoaderOptions& options, JsonFields& reader,
-               KubePod& pod) {
+void translate(const json& object, const LoaderOptions& options, JsonFields& reader, KubePod& pod) {
   const json* meta = member(&object, "metadata");
   const json* spec = member(&object, "spec");
   const json* status = member(&object, "status");
@@ -240,8 +239,9 @@ void translate(const json& object, const LoaderOptions& options, JsonFields& rea
   w.set_namespace_(pod.ns);
   w.set_trust_domain(options.trust_domain);
   w.set_node(reader.str(spec, "nodeName", "spec").value_or(""));
-  w.set_service_account(reader.str(spec, "serviceAccountName", "spec")
-                            .value_or(reader.str(spec, "serviceAccount", "spec").value_or("default")));
+  w.set_service_account(
+      reader.str(spec, "serviceAccountName", "spec")
+          .value_or(reader.str(spec, "serviceAccount", "spec").value_or("default")));
   const auto labels = readLabels(meta, reader);
   for (const auto& problem : meshLabelProblems(labels)) reader.fail(problem.reason);
   w.mutable_labels()->insert(labels.begin(), labels.end());
@@ -265,9 +265,9 @@ std::optional<KubePod> translateKubePod(const json& object, std::string_view api
                                         const LoaderOptions& options, ConfigErrors& errors) {
   const json* meta = member(&object, "metadata");
   const std::string name = stringMember(meta, "name");
-  JsonFields reader(kubeObjectFile(kPod, stringMember(meta, "namespace"),
-                                   name.empty() ? "<unnamed>" : name),
-                    errors);
+  JsonFields reader(
+      kubeObjectFile(kPod, stringMember(meta, "namespace"), name.empty() ? "<unnamed>" : name),
+      errors);
   auto id = identifyPod(object, api_version, reader);
   if (!id) return std::nullopt;
   KubePod pod;

@@ -37,8 +37,7 @@ bool isKubePod(const nlohmann::json& object, std::string_view kind);
 // Translates a Pod for which isKubePod() holds. nullopt when it cannot be identified (no name,
 // no apiVersion, metadata not a map); otherwise its contribution. Either way problems are
 // appended to `errors` (file "kubernetes:Pod <ns>/<name>", line 0): with any, the pod is invalid.
-std::optional<KubePod> translateKubePod(const nlohmann::json& object,
-                                        std::string_view api_version, const LoaderOptions& options,
-                                        ConfigErrors& errors);
+std::optional<KubePod> translateKubePod(const nlohmann::json& object, std::string_view api_version,
+                                        const LoaderOptions& options, ConfigErrors& errors);
 
 }  // namespace ambit::config

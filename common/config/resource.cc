@@ -54,11 +54,21 @@ std::vector<YAML::Node> loadAllDocuments(const std::string& content) {
 
 }  // namespace
 
-const std::vector<std::string_view> kMetadataFields = {
-    "name",        "namespace",       "labels",        "annotations",
-    "uid",         "resourceVersion", "generation",    "creationTimestamp",
-    "deletionTimestamp", "ownerReferences", "finalizers", "generateName",
-    "managedFields", "deletionGracePeriodSeconds", "selfLink"};
+const std::vector<std::string_view> kMetadataFields = {"name",
+                                                       "namespace",
+                                                       "labels",
+                                                       "annotations",
+                                                       "uid",
+                                                       "resourceVersion",
+                                                       "generation",
+                                                       "creationTimestamp",
+                                                       "deletionTimestamp",
+                                                       "ownerReferences",
+                                                       "finalizers",
+                                                       "generateName",
+                                                       "managedFields",
+                                                       "deletionGracePeriodSeconds",
+                                                       "selfLink"};
 
 bool identifyResource(Resource& r, ConfigErrors& errors) {
   FieldReader reader(r.file, "", r.doc, errors);

@@ -68,7 +68,8 @@ void readPodAnnotations(TranslateContext& ctx, v1::Workload& w) {
   const YAML::Node meta = child(ctx.res.doc, "metadata");
   const auto ann = ctx.reader.stringMap(meta, "annotations", "metadata");
   const YAML::Node at = child(meta, "annotations");
-  for (const auto& [key, reason] : applyPodAnnotations(ann, w)) ctx.reader.fail(child(at, key), reason);
+  for (const auto& [key, reason] : applyPodAnnotations(ann, w))
+    ctx.reader.fail(child(at, key), reason);
 }
 
 }  // namespace
@@ -193,8 +194,8 @@ const std::vector<std::string_view> kPodStatusFields = {
 // clang-format on
 const std::vector<std::string_view> kTopLevelFields = {"apiVersion", "kind", "metadata", "spec",
                                                        "status"};
-const std::vector<std::string_view> kCanonicalNameLabels = {
-    "service.istio.io/canonical-name", "app.kubernetes.io/name", "app"};
+const std::vector<std::string_view> kCanonicalNameLabels = {"service.istio.io/canonical-name",
+                                                            "app.kubernetes.io/name", "app"};
 const std::vector<std::string_view> kCanonicalRevisionLabels = {
     "service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"};
 

@@ -87,7 +87,7 @@ void DeltaStream::authenticated(Result<Principal> principal) {
     logWarn("discovery stream from {} refused: {}", peer_, principal.error().message);
     host_.streamRefused();
     finishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "discovery stream refused: " + principal.error().message));
+                              "discovery stream refused: " + principal.error().message));
     return;
   }
   principal_ = std::move(*principal);

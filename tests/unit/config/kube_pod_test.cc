@@ -115,7 +115,9 @@ std::vector<Variant> variants() {
       {"host network not a boolean", [](Json& p) { p["spec"]["hostNetwork"] = "maybe"; }},
       {"host network a map", [](Json& p) { p["spec"]["hostNetwork"] = Json::object(); }},
       {"duplicate and v6 IPs",
-       [](Json& p) { p["status"]["podIPs"].push_back({{"ip", "10.1.2.3"}}); }},
+       [](Json& p) {
+         p["status"]["podIPs"].push_back({{"ip", "10.1.2.3"}});
+       }},
       {"no namespace", [](Json& p) { p["metadata"].erase("namespace"); }},
       {"empty namespace", [](Json& p) { p["metadata"]["namespace"] = ""; }},
       {"list item without kind or apiVersion",
@@ -126,7 +128,10 @@ std::vector<Variant> variants() {
       {"no apiVersion anywhere", [](Json& p) { p.erase("apiVersion"); }, "Pod", ""},
       {"apiVersion null", [](Json& p) { p["apiVersion"] = nullptr; }},
       {"apiVersion v2", [](Json& p) { p["apiVersion"] = "v2"; }},
-      {"apiVersion a map", [](Json& p) { p["apiVersion"] = {{"a", 1}}; }},
+      {"apiVersion a map",
+       [](Json& p) {
+         p["apiVersion"] = {{"a", 1}};
+       }},
       {"no uid", [](Json& p) { p["metadata"].erase("uid"); }},
       {"no metadata", [](Json& p) { p.erase("metadata"); }},
       {"metadata null", [](Json& p) { p["metadata"] = nullptr; }},
@@ -143,10 +148,16 @@ std::vector<Variant> variants() {
          p["spec"]["nodeNmae"] = "typo";
          p["status"]["podIp"] = "typo";
        }},
-      {"spec a list", [](Json& p) { p["spec"] = Json::array({1, 2}); }},
+      {"spec a list",
+       [](Json& p) {
+         p["spec"] = Json::array({1, 2});
+       }},
       {"spec null", [](Json& p) { p["spec"] = nullptr; }},
       {"status a string", [](Json& p) { p["status"] = "Running"; }},
-      {"phase a map", [](Json& p) { p["status"]["phase"] = {{"x", 1}}; }},
+      {"phase a map",
+       [](Json& p) {
+         p["status"]["phase"] = {{"x", 1}};
+       }},
       {"node name a number", [](Json& p) { p["spec"]["nodeName"] = 7; }},
       {"node name a list", [](Json& p) { p["spec"]["nodeName"] = Json::array({"a"}); }},
       {"only the old serviceAccount", [](Json& p) { p["spec"].erase("serviceAccountName"); }},
@@ -174,7 +185,10 @@ std::vector<Variant> variants() {
        }},
       {"label value null", [](Json& p) { p["metadata"]["labels"]["tier"] = nullptr; }},
       {"label value a number", [](Json& p) { p["metadata"]["labels"]["tier"] = 3; }},
-      {"label value a map", [](Json& p) { p["metadata"]["labels"]["tier"] = {{"a", "b"}}; }},
+      {"label value a map",
+       [](Json& p) {
+         p["metadata"]["labels"]["tier"] = {{"a", "b"}};
+       }},
       {"label key and value invalid", [](Json& p) { p["metadata"]["labels"]["bad key!"] = "v v"; }},
       {"labels a list", [](Json& p) { p["metadata"]["labels"] = Json::array({"app"}); }},
       {"no labels", [](Json& p) { p["metadata"].erase("labels"); }},
@@ -193,8 +207,14 @@ std::vector<Variant> variants() {
       {"annotation a list", [](Json& p) { p["metadata"]["annotations"]["x"] = Json::array(); }},
       {"podIPs not a list", [](Json& p) { p["status"]["podIPs"] = "10.1.2.3"; }},
       {"podIPs item not a map", [](Json& p) { p["status"]["podIPs"][0] = "10.1.2.3"; }},
-      {"podIPs item without ip", [](Json& p) { p["status"]["podIPs"][1] = {{"addr", "x"}}; }},
-      {"podIPs item ip a map", [](Json& p) { p["status"]["podIPs"][1]["ip"] = {{"v", 4}}; }},
+      {"podIPs item without ip",
+       [](Json& p) {
+         p["status"]["podIPs"][1] = {{"addr", "x"}};
+       }},
+      {"podIPs item ip a map",
+       [](Json& p) {
+         p["status"]["podIPs"][1]["ip"] = {{"v", 4}};
+       }},
       {"invalid pod IPs",
        [](Json& p) {
          p["status"]["podIP"] = "10.1.2.300";
