@@ -50,7 +50,7 @@ const std::string kSource = AMBIT_SOURCE_DIR;
 
 struct Args {
   int pods = 10000, services = 1000, policies = 1000, nodes = 10, adds = 200, concurrency = 16;
-  int ztunnel_thread = 0;  // 1: node-0 (the one applied as its ztunnel would) on its own thread
+  int ztunnel_thread = 1;  // node-0 (the one applied as its ztunnel would) on its own thread
 };
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
