@@ -68,6 +68,12 @@ void FieldReader::fail(const YAML::Node& at, std::string reason) {
 
 bool FieldReader::checkFields(const YAML::Node& node, std::string_view path,
                               std::initializer_list<std::string_view> allowed) {
+  return checkFields(node, path,
+                     std::span<const std::string_view>(allowed.begin(), allowed.size()));
+}
+
+bool FieldReader::checkFields(const YAML::Node& node, std::string_view path,
+                              std::span<const std::string_view> allowed) {
   if (!present(node)) return true;
   if (!isMap(node)) {
     fail(node, fmt::format("{}: must be a map, got {}", path, typeName(node)));

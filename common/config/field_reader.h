@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,8 @@ class FieldReader {
   // their full path. Returns false only when `node` is present but not a map.
   bool checkFields(const YAML::Node& node, std::string_view path,
                    std::initializer_list<std::string_view> allowed);
+  bool checkFields(const YAML::Node& node, std::string_view path,
+                   std::span<const std::string_view> allowed);
   // Child `key` of `map` when present and a map (with `allowed` keys); undefined otherwise.
   YAML::Node object(const YAML::Node& map, std::string_view key, std::string_view path,
                     std::initializer_list<std::string_view> allowed);

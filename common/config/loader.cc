@@ -119,7 +119,7 @@ void translateResource(const Resource& r, const LoaderOptions& options, PartialM
     reader.checkFields(r.doc, "",
                        {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
   } else {
-    reader.checkFields(r.doc, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+    reader.checkFields(r.doc, "", kTopLevelFields);
   }
   TranslateContext ctx{r, reader, options, model};
   try {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/config/kube_object.h"
+#include "common/config/kube_pod.h"
 #include "common/config/mesh_model_state.h"
 #include "common/config/model.h"
 
@@ -390,38 +391,63 @@ std::optional<T> single(std::vector<Sourced<T>>& items) {
   return std::move(items.front().msg);
 }
 
+// The direct JSON path for Pods (kube_pod.h): what translateResource() would have produced.
+bool translatePodJson(const nlohmann::json& object, std::string_view api_version,
+                      const LoaderOptions& options, PartialModel& partial, UpsertResult& result,
+                      std::string& ns, std::string& name) {
+  std::optional<KubePod> pod = translateKubePod(object, api_version, options, result.errors);
+  if (!pod) return false;
+  result.object = pod->object;
+  ns = pod->ns;
+  name = pod->name;
+  if (pod->workload) partial.workloads.push_back({std::move(*pod->workload), nullptr});
+  for (std::string& ip : pod->ips) partial.ip_claims.push_back(IpClaim{std::move(ip), {}, nullptr});
+  return true;
+}
+
 }  // namespace
 
 UpsertResult MeshModel::upsert(const nlohmann::json& object, std::string_view kind,
                                std::string_view api_version) {
   UpsertResult result;
-  std::optional<Resource> res = kubeObjectResource(object, result.errors, kind, api_version);
-  if (!res) {
-    result.outcome = UpsertOutcome::kRejected;
-    return result;
-  }
-  result.object = res->object();
-  if (!isMeshKind(res->kind)) {
-    result.outcome = UpsertOutcome::kIgnored;
-    result.errors.push_back(ConfigError{res->file, 0, 0, result.object,
-                                        fmt::format("kind '{}' is not part of the mesh model; "
-                                                    "ignored",
-                                                    res->kind)});
-    return result;
-  }
   PartialModel partial;
-  std::map<std::string, const Resource*> seen;
-  translateResource(*res, state_->options, partial, seen, result.errors);
+  std::string k, ns, name;
+  if (isKubePod(object, kind)) {
+    k = "Pod";
+    if (!translatePodJson(object, api_version, state_->options, partial, result, ns, name)) {
+      result.outcome = UpsertOutcome::kRejected;
+      return result;
+    }
+  } else {
+    std::optional<Resource> res = kubeObjectResource(object, result.errors, kind, api_version);
+    if (!res) {
+      result.outcome = UpsertOutcome::kRejected;
+      return result;
+    }
+    result.object = res->object();
+    if (!isMeshKind(res->kind)) {
+      result.outcome = UpsertOutcome::kIgnored;
+      result.errors.push_back(ConfigError{res->file, 0, 0, result.object,
+                                          fmt::format("kind '{}' is not part of the mesh model; "
+                                                      "ignored",
+                                                      res->kind)});
+      return result;
+    }
+    std::map<std::string, const Resource*> seen;
+    translateResource(*res, state_->options, partial, seen, result.errors);
+    k = res->kind;
+    ns = res->ns;
+    name = res->name;
+  }
   if (!result.errors.empty()) {
     result.outcome = UpsertOutcome::kRejected;
     return result;
   }
   State& s = *state_;
-  const std::string key = fmt::format("{}/{}", res->ns, res->name);
-  const std::string& k = res->kind;
+  const std::string key = fmt::format("{}/{}", ns, name);
   const ConfigErrors* pending = nullptr;
   if (k == "Namespace") {
-    s.setNamespace(res->name, Stored<v1::Namespace>{0, result.object, single(partial.namespaces)});
+    s.setNamespace(name, Stored<v1::Namespace>{0, result.object, single(partial.namespaces)});
   } else if (k == "Pod") {
     PodEntry pod;
     pod.object = result.object;

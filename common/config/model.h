@@ -86,6 +86,27 @@ bool isMeshKind(std::string_view kind);
 // only checked to be a known key, so the API path (kube_object.h) does not convert it: pods are
 // most of a cluster's objects and most of a pod is container specs and statuses.
 bool podReadsField(std::string_view section, std::string_view key);
+// A problem in one label's or annotation's value: its key and why.
+struct KeyedProblem {
+  std::string key;
+  std::string reason;
+};
+// The mesh labels of a workload or namespace (istio.io/dataplane-mode, istio.io/use-waypoint).
+std::vector<KeyedProblem> meshLabelProblems(const std::map<std::string, std::string>& labels);
+// Sets what a pod's ambit.dev/* annotations say (netns path, bypassed ports and CIDRs).
+std::vector<KeyedProblem> applyPodAnnotations(const std::map<std::string, std::string>& annotations,
+                                              v1::Workload& w);
+// The workload's canonical name and revision from its labels (`name`, "latest" without them).
+void setCanonicalNames(const std::map<std::string, std::string>& labels, const std::string& name,
+                       v1::Workload& w);
+// Every key a Pod's spec and status may hold (checkPodShape in translate_core.cc).
+extern const std::vector<std::string_view> kPodSpecFields;
+extern const std::vector<std::string_view> kPodStatusFields;
+// The top-level keys of every kind but EndpointSlice.
+extern const std::vector<std::string_view> kTopLevelFields;
+// The labels a workload's canonical name and revision come from, first found wins.
+extern const std::vector<std::string_view> kCanonicalNameLabels;
+extern const std::vector<std::string_view> kCanonicalRevisionLabels;
 
 // Kind translators, one per family. Each records errors through ctx.reader.
 void translateNamespace(TranslateContext& ctx);

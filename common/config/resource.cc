@@ -54,6 +54,22 @@ std::vector<YAML::Node> loadAllDocuments(const std::string& content) {
 
 }  // namespace
 
+const std::vector<std::string_view> kMetadataFields = {"name",
+                                                       "namespace",
+                                                       "labels",
+                                                       "annotations",
+                                                       "uid",
+                                                       "resourceVersion",
+                                                       "generation",
+                                                       "creationTimestamp",
+                                                       "deletionTimestamp",
+                                                       "ownerReferences",
+                                                       "finalizers",
+                                                       "generateName",
+                                                       "managedFields",
+                                                       "deletionGracePeriodSeconds",
+                                                       "selfLink"};
+
 bool identifyResource(Resource& r, ConfigErrors& errors) {
   FieldReader reader(r.file, "", r.doc, errors);
   if (!isMap(r.doc)) {
@@ -68,12 +84,7 @@ bool identifyResource(Resource& r, ConfigErrors& errors) {
   std::optional<std::string> ns;
   if (!present(meta)) {
     reader.fail(r.doc, "missing required field metadata");
-  } else if (reader.checkFields(
-                 meta, "metadata",
-                 {"name", "namespace", "labels", "annotations", "uid", "resourceVersion",
-                  "generation", "creationTimestamp", "deletionTimestamp", "ownerReferences",
-                  "finalizers", "generateName", "managedFields", "deletionGracePeriodSeconds",
-                  "selfLink"})) {
+  } else if (reader.checkFields(meta, "metadata", kMetadataFields)) {
     name = reader.str(meta, "name", "metadata", true);
     ns = reader.str(meta, "namespace", "metadata");
   }

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config/config_error.h"
@@ -29,6 +30,9 @@ struct Resource {
   // "VirtualService default/my-app", "Namespace demo".
   std::string object() const;
 };
+
+// The keys metadata may hold (any other is reported as unknown).
+extern const std::vector<std::string_view> kMetadataFields;
 
 // Reads kind, apiVersion, metadata.name and metadata.namespace of `r.doc` into `r`; false (with
 // errors naming `r.file`) when the document cannot be identified.

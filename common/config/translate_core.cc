@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
 
 #include "common/config/loader.h"
 #include "common/config/model.h"
@@ -16,46 +17,83 @@ constexpr std::string_view kUseWaypoint = "istio.io/use-waypoint";
 constexpr std::string_view kWaypointFor = "istio.io/waypoint-for";
 
 std::string labelOr(const std::map<std::string, std::string>& labels,
-                    std::initializer_list<const char*> keys, const std::string& fallback) {
-  for (const char* k : keys) {
-    auto it = labels.find(k);
+                    std::span<const std::string_view> keys, const std::string& fallback) {
+  for (std::string_view k : keys) {
+    auto it = labels.find(std::string(k));
     if (it != labels.end() && !it->second.empty()) return it->second;
   }
   return fallback;
 }
 
+std::string labelOr(const std::map<std::string, std::string>& labels, std::string_view key,
+                    const std::string& fallback) {
+  return labelOr(labels, std::span<const std::string_view>(&key, 1), fallback);
+}
+
 // Checks an enrollment or waypoint label's value; `allowed` empty = any valid name.
-void checkMeshLabel(TranslateContext& ctx, const std::map<std::string, std::string>& labels,
-                    std::string_view key, std::initializer_list<std::string_view> allowed) {
+void checkMeshLabel(const std::map<std::string, std::string>& labels, std::string_view key,
+                    std::initializer_list<std::string_view> allowed,
+                    std::vector<KeyedProblem>& problems) {
   auto it = labels.find(std::string(key));
   if (it == labels.end()) return;
-  const YAML::Node at = child(child(child(ctx.res.doc, "metadata"), "labels"), std::string(key));
   if (allowed.size() == 0) {
     if (auto bad = checkResourceName(it->second)) {
-      ctx.reader.fail(at, fmt::format("label {}: {}", key, *bad));
+      problems.push_back({it->first, fmt::format("label {}: {}", key, *bad)});
     }
     return;
   }
   if (std::find(allowed.begin(), allowed.end(), it->second) == allowed.end()) {
-    ctx.reader.fail(at, fmt::format("label {}: unknown value '{}', expected one of: {}", key,
-                                    it->second, fmt::join(allowed, ", ")));
+    problems.push_back({it->first, fmt::format("label {}: unknown value '{}', expected one of: {}",
+                                               key, it->second, fmt::join(allowed, ", "))});
   }
+}
+
+void failAtLabels(TranslateContext& ctx, const std::vector<KeyedProblem>& problems) {
+  const YAML::Node at = child(child(ctx.res.doc, "metadata"), "labels");
+  for (const auto& [key, reason] : problems) ctx.reader.fail(child(at, key), reason);
+}
+
+void checkMeshLabel(TranslateContext& ctx, const std::map<std::string, std::string>& labels,
+                    std::string_view key, std::initializer_list<std::string_view> allowed) {
+  std::vector<KeyedProblem> problems;
+  checkMeshLabel(labels, key, allowed, problems);
+  failAtLabels(ctx, problems);
+}
+
+void checkMeshLabels(TranslateContext& ctx, const std::map<std::string, std::string>& labels) {
+  failAtLabels(ctx, meshLabelProblems(labels));
 }
 
 void readPodAnnotations(TranslateContext& ctx, v1::Workload& w) {
   const YAML::Node meta = child(ctx.res.doc, "metadata");
   const auto ann = ctx.reader.stringMap(meta, "annotations", "metadata");
   const YAML::Node at = child(meta, "annotations");
+  for (const auto& [key, reason] : applyPodAnnotations(ann, w))
+    ctx.reader.fail(child(at, key), reason);
+}
+
+}  // namespace
+
+std::vector<KeyedProblem> meshLabelProblems(const std::map<std::string, std::string>& labels) {
+  std::vector<KeyedProblem> problems;
+  checkMeshLabel(labels, kDataplaneMode, {"ambient", "none"}, problems);
+  checkMeshLabel(labels, kUseWaypoint, {}, problems);
+  return problems;
+}
+
+std::vector<KeyedProblem> applyPodAnnotations(const std::map<std::string, std::string>& annotations,
+                                              v1::Workload& w) {
+  std::vector<KeyedProblem> problems;
+  const auto& ann = annotations;
   if (auto it = ann.find("ambit.dev/netns"); it != ann.end()) w.set_netns_path(it->second);
   if (auto it = ann.find("ambit.dev/bypass-inbound-ports"); it != ann.end()) {
     for (const auto& part : splitCommaList(it->second)) {
       uint32_t p = 0;
       auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), p);
       if (ec != std::errc() || ptr != part.data() + part.size() || p == 0 || p > 65535) {
-        ctx.reader.fail(child(at, "ambit.dev/bypass-inbound-ports"),
-                        fmt::format("annotation ambit.dev/bypass-inbound-ports: invalid port "
-                                    "number '{}'",
-                                    part));
+        problems.push_back({it->first, fmt::format("annotation ambit.dev/bypass-inbound-ports: "
+                                                   "invalid port number '{}'",
+                                                   part)});
         continue;
       }
       w.add_bypass_inbound_ports(p);
@@ -64,14 +102,23 @@ void readPodAnnotations(TranslateContext& ctx, v1::Workload& w) {
   if (auto it = ann.find("ambit.dev/bypass-outbound-cidrs"); it != ann.end()) {
     for (const auto& part : splitCommaList(it->second)) {
       if (auto bad = checkCidr(part)) {
-        ctx.reader.fail(child(at, "ambit.dev/bypass-outbound-cidrs"),
-                        fmt::format("annotation ambit.dev/bypass-outbound-cidrs: {}", *bad));
+        problems.push_back(
+            {it->first, fmt::format("annotation ambit.dev/bypass-outbound-cidrs: {}", *bad)});
         continue;
       }
       w.add_bypass_outbound_cidrs(part);
     }
   }
+  return problems;
 }
+
+void setCanonicalNames(const std::map<std::string, std::string>& labels, const std::string& name,
+                       v1::Workload& w) {
+  w.set_canonical_name(labelOr(labels, kCanonicalNameLabels, name));
+  w.set_canonical_revision(labelOr(labels, kCanonicalRevisionLabels, "latest"));
+}
+
+namespace {
 
 void readPodIps(TranslateContext& ctx, v1::Workload& w, bool host_network) {
   const YAML::Node status = child(ctx.res.doc, "status");
@@ -105,11 +152,10 @@ void translateNamespace(TranslateContext& ctx) {
   v1::Namespace ns;
   ns.set_name(ctx.res.name);
   const auto labels = readLabels(ctx);
-  checkMeshLabel(ctx, labels, kDataplaneMode, {"ambient", "none"});
-  checkMeshLabel(ctx, labels, kUseWaypoint, {});
+  checkMeshLabels(ctx, labels);
   ns.mutable_labels()->insert(labels.begin(), labels.end());
-  ns.set_ambient(labelOr(labels, {kDataplaneMode.data()}, "") == "ambient");
-  const std::string wp = labelOr(labels, {kUseWaypoint.data()}, "");
+  ns.set_ambient(labelOr(labels, kDataplaneMode, "") == "ambient");
+  const std::string wp = labelOr(labels, kUseWaypoint, "");
   if (!wp.empty() && wp != "none") ns.set_waypoint(fmt::format("{}/{}", ctx.res.name, wp));
   ctx.model.namespaces.push_back({std::move(ns), &ctx.res});
 }
@@ -117,32 +163,41 @@ void translateNamespace(TranslateContext& ctx) {
 namespace {
 
 // Strictness for the PodSpec/PodStatus fields ambit does not read: known fields are accepted
-// as-is so real manifests load; anything else is a typo worth reporting. The lists are every
-// field of PodSpec and PodStatus in k8s.io/api v0.37 (a v1.37 kubelet writes the pod-level
-// status.resources and status.allocatedResources): an API server of a newer release may add
-// fields, which would then be refused here until listed.
+// as-is so real manifests load; anything else is a typo worth reporting.
 void checkPodShape(TranslateContext& ctx, const YAML::Node& spec) {
-  // clang-format off
-  ctx.reader.checkFields(spec, "spec", {
-      "nodeName", "serviceAccountName", "serviceAccount", "containers", "initContainers",
-      "ephemeralContainers", "volumes", "hostNetwork", "hostPID", "hostIPC", "restartPolicy",
-      "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "dnsConfig",
-      "securityContext", "nodeSelector", "affinity", "tolerations", "priorityClassName",
-      "priority", "preemptionPolicy", "schedulerName", "automountServiceAccountToken",
-      "hostname", "subdomain", "imagePullSecrets", "enableServiceLinks", "runtimeClassName",
-      "topologySpreadConstraints", "hostAliases", "shareProcessNamespace", "readinessGates",
-      "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers",
-      "resources", "hostnameOverride", "workloadRef", "schedulingGroup", "evictionResponders"});
-  ctx.reader.checkFields(child(ctx.res.doc, "status"), "status", {
-      "podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
-      "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
-      "nominatedNodeName", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses",
-      "observedGeneration", "extendedResourceClaimStatus", "allocatedResources", "resources",
-      "nodeAllocatableResourceClaimStatuses", "volumeHealth"});
-  // clang-format on
+  ctx.reader.checkFields(spec, "spec", kPodSpecFields);
+  ctx.reader.checkFields(child(ctx.res.doc, "status"), "status", kPodStatusFields);
 }
 
 }  // namespace
+
+// Every field of PodSpec and PodStatus in k8s.io/api v0.37 (a v1.37 kubelet writes the pod-level
+// status.resources and status.allocatedResources): an API server of a newer release may add
+// fields, which would then be refused until listed.
+// clang-format off
+const std::vector<std::string_view> kPodSpecFields = {
+    "nodeName", "serviceAccountName", "serviceAccount", "containers", "initContainers",
+    "ephemeralContainers", "volumes", "hostNetwork", "hostPID", "hostIPC", "restartPolicy",
+    "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "dnsConfig",
+    "securityContext", "nodeSelector", "affinity", "tolerations", "priorityClassName",
+    "priority", "preemptionPolicy", "schedulerName", "automountServiceAccountToken",
+    "hostname", "subdomain", "imagePullSecrets", "enableServiceLinks", "runtimeClassName",
+    "topologySpreadConstraints", "hostAliases", "shareProcessNamespace", "readinessGates",
+    "overhead", "os", "setHostnameAsFQDN", "resourceClaims", "schedulingGates", "hostUsers",
+    "resources", "hostnameOverride", "workloadRef", "schedulingGroup", "evictionResponders"};
+const std::vector<std::string_view> kPodStatusFields = {
+    "podIP", "podIPs", "phase", "conditions", "hostIP", "hostIPs", "startTime",
+    "containerStatuses", "initContainerStatuses", "qosClass", "message", "reason",
+    "nominatedNodeName", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses",
+    "observedGeneration", "extendedResourceClaimStatus", "allocatedResources", "resources",
+    "nodeAllocatableResourceClaimStatuses", "volumeHealth"};
+// clang-format on
+const std::vector<std::string_view> kTopLevelFields = {"apiVersion", "kind", "metadata", "spec",
+                                                       "status"};
+const std::vector<std::string_view> kCanonicalNameLabels = {"service.istio.io/canonical-name",
+                                                            "app.kubernetes.io/name", "app"};
+const std::vector<std::string_view> kCanonicalRevisionLabels = {
+    "service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"};
 
 bool podReadsField(std::string_view section, std::string_view key) {
   if (section == "spec") {
@@ -173,14 +228,9 @@ void translatePod(TranslateContext& ctx) {
       ctx.reader.str(spec, "serviceAccountName", "spec")
           .value_or(ctx.reader.str(spec, "serviceAccount", "spec").value_or("default")));
   const auto labels = readLabels(ctx);
-  checkMeshLabel(ctx, labels, kDataplaneMode, {"ambient", "none"});
-  checkMeshLabel(ctx, labels, kUseWaypoint, {});
+  checkMeshLabels(ctx, labels);
   w.mutable_labels()->insert(labels.begin(), labels.end());
-  w.set_canonical_name(labelOr(
-      labels, {"service.istio.io/canonical-name", "app.kubernetes.io/name", "app"}, ctx.res.name));
-  w.set_canonical_revision(labelOr(
-      labels, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
-      "latest"));
+  setCanonicalNames(labels, ctx.res.name, w);
   readPodAnnotations(ctx, w);
   const bool host_network = ctx.reader.boolean(spec, "hostNetwork", "spec").value_or(false);
   readPodIps(ctx, w, host_network);
@@ -298,7 +348,7 @@ void translateGateway(TranslateContext& ctx) {
   wp.set_hbone_port(15008);
   const auto labels = readLabels(ctx);
   checkMeshLabel(ctx, labels, kWaypointFor, {"service", "workload", "all", "none"});
-  wp.set_traffic_type(labelOr(labels, {kWaypointFor.data()}, "service"));
+  wp.set_traffic_type(labelOr(labels, kWaypointFor, "service"));
   const auto addrs = ctx.reader.list(child(ctx.res.doc, "status"), "addresses", "status");
   for (size_t i = 0; i < addrs.size(); ++i) {
     const std::string path = fieldPath("status.addresses", i);

@@ -48,32 +48,33 @@ DeltaStream* DeltaStream::begin(StreamHost& host, std::weak_ptr<void> host_alive
     auto alive = host_alive.lock();
     if (!alive) return;
     boost::asio::post(stream->host_.streamIo(), [stream, principal = std::move(principal)] {
+      std::lock_guard lock(stream->mu_);
       stream->authenticated(std::move(principal));
     });
   });
   return stream.get();
 }
 
-template <typename F>
-void DeltaStream::post(F&& f) {
-  boost::asio::post(host_.streamIo(),
-                    [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
-}
-
 void DeltaStream::OnReadDone(bool ok) {
-  post([this, ok] { readDone(ok); });
+  std::lock_guard lock(mu_);
+  readDone(ok);
 }
 void DeltaStream::OnWriteDone(bool ok) {
-  post([this, ok] { writeDone(ok); });
+  std::lock_guard lock(mu_);
+  writeDone(ok);
 }
 void DeltaStream::OnCancel() {
-  post([this] { finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled")); });
+  std::lock_guard lock(mu_);
+  finishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
 }
 void DeltaStream::OnDone() {
-  boost::asio::post(host_.streamIo(), [self = std::move(self_)] {
-    self->finished_ = true;
-    self->host_.streamEnded(self);
-  });
+  std::shared_ptr<DeltaStream> self;
+  {
+    std::lock_guard lock(mu_);
+    finished_ = true;
+    self = std::move(self_);
+  }
+  host_.streamEnded(self);
 }
 
 std::string DeltaStream::describe() const {
@@ -85,8 +86,8 @@ void DeltaStream::authenticated(Result<Principal> principal) {
   if (!principal) {
     logWarn("discovery stream from {} refused: {}", peer_, principal.error().message);
     host_.streamRefused();
-    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "discovery stream refused: " + principal.error().message));
+    finishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                              "discovery stream refused: " + principal.error().message));
     return;
   }
   principal_ = std::move(*principal);
@@ -104,12 +105,12 @@ void DeltaStream::readDone(bool ok) {
   if (finishing_) return;
   if (!ok) {
     // The client closed its side or went away.
-    finish(grpc::Status::OK);
+    finishLocked(grpc::Status::OK);
     return;
   }
   handleRequest(request_);
   startRead();
-  trySend();
+  trySendLocked();
   host_.requested();
 }
 
@@ -121,13 +122,18 @@ void DeltaStream::writeDone(bool ok) {
     return;
   }
   if (!ok) {
-    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
+    finishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
     return;
   }
-  trySend();
+  trySendLocked();
 }
 
 void DeltaStream::finish(grpc::Status status) {
+  std::lock_guard lock(mu_);
+  finishLocked(std::move(status));
+}
+
+void DeltaStream::finishLocked(grpc::Status status) {
   if (finishing_) return;
   finishing_ = true;
   if (writing_) {
@@ -146,7 +152,7 @@ void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
   auto type = config::meshTypeFromUrl(request.type_url());
   if (!type) {
     logWarn("discovery stream from {}: {}", describe(), type.error().message);
-    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, type.error().message));
+    finishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, type.error().message));
     return;
   }
   TypeState& ts = types_[indexOf(*type)];
@@ -247,6 +253,11 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
 }
 
 void DeltaStream::trySend() {
+  std::lock_guard lock(mu_);
+  trySendLocked();
+}
+
+void DeltaStream::trySendLocked() {
   if (finishing_ || writing_ || !principal_ || !host_.store().ready()) return;
   for (size_t i = 0; i < types_.size(); ++i) {
     size_t index = (next_type_ + i) % types_.size();

@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -158,7 +159,8 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   std::unique_ptr<grpc::Server> server_;
   std::optional<ResourceStore::ListenerId> listener_;
   std::atomic<bool> push_queued_{false};
-  std::set<std::shared_ptr<internal::DeltaStream>> streams_;  // stream thread
+  std::mutex streams_mu_;
+  std::set<std::shared_ptr<internal::DeltaStream>> streams_;  // guarded by streams_mu_
   std::optional<Metrics> metrics_;
   std::atomic<uint64_t> active_{0}, refused_{0}, requests_{0}, responses_{0}, acks_{0}, nacks_{0};
 
@@ -170,12 +172,18 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   boost::asio::io_context& streamIo() override { return io_; }
   ResourceStore& store() override { return *store_; }
   void streamStarted(std::shared_ptr<internal::DeltaStream> stream) override {
-    streams_.insert(std::move(stream));
+    {
+      std::lock_guard lock(streams_mu_);
+      streams_.insert(std::move(stream));
+    }
     ++active_;
     if (metrics_) metrics_->streamOpened();
   }
   void streamEnded(const std::shared_ptr<internal::DeltaStream>& stream) override {
-    if (streams_.erase(stream) == 0) return;
+    {
+      std::lock_guard lock(streams_mu_);
+      if (streams_.erase(stream) == 0) return;
+    }
     --active_;
     if (metrics_) metrics_->streamClosed();
   }
@@ -194,12 +202,18 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
     if (metrics_) metrics_->nacked(type);
   }
 
-  // Any thread: a change in the store. Under churn one push pass is queued at a time.
+  std::vector<std::shared_ptr<internal::DeltaStream>> liveStreams() {
+    std::lock_guard lock(streams_mu_);
+    return {streams_.begin(), streams_.end()};
+  }
+
+  // Any thread: a change in the store. Under churn one push pass is queued at a time; it runs
+  // on the stream thread, so a producer calling ResourceStore::update() never builds responses.
   void storeChanged() {
     if (push_queued_.exchange(true)) return;
     boost::asio::post(io_, [this] {
       push_queued_ = false;
-      for (const auto& stream : streams_) stream->trySend();
+      for (const auto& stream : liveStreams()) stream->trySend();
     });
   }
 
@@ -254,7 +268,7 @@ void DiscoveryServer::Impl::shutdown() {
     // Streams never end by themselves: end them now (clients reconnect elsewhere), then give
     // other calls (certificate requests) a grace period.
     boost::asio::post(io_, [this] {
-      for (const auto& stream : streams_) {
+      for (const auto& stream : liveStreams()) {
         stream->finish(
             grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
       }
@@ -263,7 +277,10 @@ void DiscoveryServer::Impl::shutdown() {
     server_->Wait();
   }
   if (thread_.joinable()) {
-    boost::asio::post(io_, [this] { streams_.clear(); });
+    boost::asio::post(io_, [this] {
+      std::lock_guard lock(streams_mu_);
+      streams_.clear();
+    });
     work_.reset();
     thread_.join();
   }

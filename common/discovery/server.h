@@ -21,8 +21,10 @@
 // created, a stale socket removed, the socket made 0660). Other gRPC services (ambit-control's
 // CertificateService) can share the server and its port.
 //
-// Threads: gRPC's callback API (no thread per stream); the stream logic runs on one thread
-// the server owns, so a slow client never blocks a producer calling ResourceStore::update().
+// Threads: gRPC's callback API (no thread per stream). A client's requests and the end of each
+// write are handled in gRPC's reaction threads (a lock per stream); store changes are pushed
+// from one thread the server owns, so a slow client never blocks a producer calling
+// ResourceStore::update().
 
 #include <grpcpp/impl/codegen/service_type.h>
 

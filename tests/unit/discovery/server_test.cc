@@ -7,6 +7,9 @@
 #include <prometheus/registry.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/support/log_capture.h"
 #include "tests/unit/discovery/test_util.h"
 
@@ -276,6 +279,67 @@ TEST(DiscoveryServerReadiness, NothingIsServedBeforeTheStoreIsReady) {
   putWorkload(*store, workload("a"));
   store->markReady();
   EXPECT_EQ(namesOf(c.read()), std::vector<std::string>{"default/a"});
+}
+
+}  // namespace
+}  // namespace ambit::discovery
+
+namespace ambit::discovery {
+namespace {
+
+using namespace testing;
+
+// The stream logic runs in gRPC's reaction threads and in the server's push pass at once (a
+// lock per stream): several clients ACKing as fast as they can while the store changes from
+// another thread must each end holding exactly the store's final state, no change lost.
+TEST_F(DiscoveryServerTest, ConcurrentStreamsUnderChurnEndHoldingTheStoreState) {
+  constexpr int kClients = 4;
+  constexpr int kUpdates = 400;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(client());
+    ASSERT_TRUE(clients.back()->subscribe(MeshType::kWorkload, {}, fmt::format("node-{}", i)));
+  }
+  std::map<std::string, std::string> expected;  // written before `churn_done`
+  std::atomic<bool> churn_done{false};
+  std::vector<std::map<std::string, std::string>> held(kClients);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kClients; ++i) {
+    readers.emplace_back([&, i] {
+      while (!(churn_done.load() && held[i] == expected)) {
+        v1::DeltaDiscoveryResponse r = clients[i]->read();
+        if (r.type_url().empty()) return;  // the stream ended (read() reported it)
+        for (const auto& resource : r.resources()) held[i][resource.name()] = resource.version();
+        for (const auto& name : r.removed()) held[i].erase(name);
+        if (!clients[i]->ack(r)) return;
+      }
+    });
+  }
+  for (int u = 0; u < kUpdates; ++u) {
+    const std::string name = fmt::format("w{}", u % 37);
+    if (u % 11 == 0) {
+      store_->update(MeshType::kWorkload, {}, {"default/" + name});
+    } else {
+      putWorkload(*store_, workload(name, fmt::format("10.1.{}.{}", u / 250, u % 250)));
+    }
+  }
+  // A last change made after `churn_done` is set: every client gets a response after it.
+  const v1::Workload last = workload("last", "10.2.0.1");
+  {
+    ResourceStore probe;
+    putWorkload(probe, last);
+    store_->view(MeshType::kWorkload)
+        ->forEach(
+            [&](const std::string& name, const StoredResource& r) { expected[name] = r.version; });
+    probe.view(MeshType::kWorkload)->forEach([&](const std::string& name, const StoredResource& r) {
+      expected[name] = r.version;
+    });
+  }
+  churn_done = true;
+  putWorkload(*store_, last);
+  for (auto& reader : readers) reader.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(held[i], expected) << "client " << i;
+  EXPECT_EQ(server_->stats().nacks, 0u);
 }
 
 }  // namespace
