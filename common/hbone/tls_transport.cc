@@ -94,7 +94,10 @@ int TlsTransport::bioRead(BIO* bio, char* out, int len) {
 int TlsTransport::bioWrite(BIO* bio, const char* data, int len) {
   TlsTransport* t = transportOf(bio);
   BIO_clear_retry_flags(bio);
-  t->out_.insert(t->out_.end(), data, data + len);
+  // Same element type on both sides, so the insert is one memmove (char -> uint8_t would be a
+  // per-byte conversion loop: it was a third of the CPU in tls_transport_bench).
+  const auto* bytes = reinterpret_cast<const uint8_t*>(data);
+  t->out_.insert(t->out_.end(), bytes, bytes + len);
   return len;
 }
 
