@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -149,6 +150,7 @@ asio::awaitable<Result<size_t>> TlsTransport::read(asio::mutable_buffer buffer) 
     co_return end;
   }
   if (buffer.size() == 0) co_return makeError("TLS read: empty buffer");
+  const uint64_t waits_at_start = stats_.read_waits + stats_.write_waits;
   auto* data = static_cast<uint8_t*>(buffer.data());
   for (;;) {
     if (closed_) co_return closedError("TLS read");
@@ -171,9 +173,21 @@ asio::awaitable<Result<size_t>> TlsTransport::read(asio::mutable_buffer buffer) 
     }
     // Reading can produce output too (the answer to the peer's KeyUpdate).
     if (out_sent_ < out_.size() && !closed_) flushInBackground();
-    if (got > 0) co_return got;
+    if (got > 0) {
+      co_await yieldIfNotWaited(waits_at_start);
+      co_return got;
+    }
     AMBIT_CO_TRY(co_await receive());
   }
+}
+
+// A read or write that never waited completed without leaving the coroutine: against a peer
+// that keeps the socket full, the connection's read loop would then run forever without giving
+// its write loop (a GOAWAY), its timers or any other connection on this thread a turn. One pass
+// through the scheduler per call keeps asio's fairness (its operations never complete inline).
+asio::awaitable<void> TlsTransport::yieldIfNotWaited(uint64_t waits_at_start) {
+  if (stats_.read_waits + stats_.write_waits != waits_at_start) co_return;
+  co_await asio::post(socket_.get_executor(), asio::use_awaitable);
 }
 
 Result<size_t> TlsTransport::endOfInput(int ssl_error) {
@@ -243,6 +257,7 @@ void TlsTransport::releaseIdleBuffers() {
 
 asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
   if (closed_ || finished_) co_return closedError("TLS write");
+  const uint64_t waits_at_start = stats_.read_waits + stats_.write_waits;
   if (data.size() > 0) {
     const size_t records = data.size() / kMaxRecordPlaintext + 1;
     out_.reserve(out_.size() + data.size() + records * kRecordOverhead);
@@ -257,6 +272,7 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
   }
   Status sent = co_await flush();
   if (sent && data.size() < kSmallTransfer && out_.empty()) std::vector<uint8_t>().swap(out_);
+  if (sent) co_await yieldIfNotWaited(waits_at_start);
   co_return sent;
 }
 

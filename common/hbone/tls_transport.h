@@ -106,6 +106,9 @@ class TlsTransport final : public http2::Transport {
   void flushInBackground();
   // What read() reports when SSL_read stopped with `ssl_error` (not WANT_READ).
   Result<size_t> endOfInput(int ssl_error);
+  // Passes through the scheduler unless a wait happened since `waits_at_start` (read_waits +
+  // write_waits): read() and write() never complete without giving other work a turn.
+  asio::awaitable<void> yieldIfNotWaited(uint64_t waits_at_start);
   // Frees the data buffers (ours and OpenSSL's) of a connection with nothing in flight.
   void releaseIdleBuffers();
 

@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -223,6 +224,45 @@ TEST_F(TlsTransportTest, TinySocketBuffersRunThePartialSendAndWaitPaths) {
     EXPECT_TRUE(received == bulk) << "received " << received.size() << " bytes, not the pattern";
     EXPECT_GT(p.client.tls->stats().write_waits, 0u);
     EXPECT_GT(p.server.tls->stats().read_waits, 0u);
+  });
+}
+
+// A reader served from bytes already received never waits on the socket; it must still give
+// other work on the thread a turn per read (a flooding peer must not starve the connection's
+// write loop, its timers or other connections: the rapid-reset e2e attack found this).
+TEST_F(TlsTransportTest, ReadsFromBufferedDataStillYieldToOtherWork) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const std::string data = pattern(64 << 10);
+    size_t reads = 0;
+    int ticks = 0;
+    bool done = false;
+    auto ticker = [&]() -> asio::awaitable<void> {
+      while (!done) {
+        ++ticks;
+        co_await asio::post(ioc_, kUse);
+      }
+    };
+    auto reader = [&]() -> asio::awaitable<std::string> {
+      std::string got;
+      std::array<char, 100> buf{};
+      while (got.size() < data.size()) {
+        auto n = co_await p.server.tls->read(asio::buffer(buf));
+        if (!n || *n == 0) break;
+        ++reads;
+        got.append(buf.data(), *n);
+      }
+      done = true;
+      co_return got;
+    };
+    auto [written, received] =
+        co_await (writeAll(*p.client.tls, data, data.size()) && (reader() && ticker()));
+    EXPECT_TRUE(written) << written.message();
+    EXPECT_TRUE(received == data);
+    // ~660 reads of 100 bytes, nearly all from buffered records: each gives the ticker a turn.
+    EXPECT_GE(static_cast<size_t>(ticks), reads / 2) << reads << " reads, " << ticks << " ticks";
   });
 }
 
