@@ -11,6 +11,7 @@
 #include "common/async/signal.h"
 #include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
+#include "common/hbone/tls_transport.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 
@@ -34,21 +35,22 @@ struct PooledConnection {
   uint64_t ping_acks = 0;
 };
 
-// TLS stream plus what its timeout handler needs; shared so the handler stays valid.
+// The TLS connection being set up, plus what its timeout handler needs; shared so the handler
+// stays valid.
 struct Dial {
-  Dial(tcp::socket socket, asio::ssl::context& ctx) : tls(std::move(socket), ctx) {}
-  detail::TlsStream tls;
+  std::unique_ptr<TlsTransport> tls;
   PeerVerification verification;
   bool done = false;
+  bool timed_out = false;
 };
 
-// Closes the socket if `dial` is not done when the timer fires.
+// Closes the connection if `dial` is not done when the timer fires.
 void armTimeout(asio::steady_timer& timer, const std::shared_ptr<Dial>& dial) {
   dial->done = false;
   timer.async_wait([dial](error_code ec) {
     if (!ec && !dial->done) {
-      error_code ignored;
-      dial->tls.lowest_layer().close(ignored);
+      dial->timed_out = true;
+      dial->tls->close();
     }
   });
 }
@@ -154,34 +156,41 @@ asio::awaitable<Result<std::shared_ptr<Dial>>> HboneClientPool::Impl::dialTls(
   socket.assign(dest.address.protocol(), owned.get(), ec);
   if (ec) co_return Error{ec.value(), "HBONE socket: " + ec.message()};
   (void)owned.release();
-  auto dial = std::make_shared<Dial>(std::move(socket), *dest.tls);
+  auto tls = TlsTransport::create(std::move(socket), dest.tls->native_handle(),
+                                  TlsTransport::Side::kClient);
+  if (!tls) co_return tls.error().context("HBONE TLS");
+  auto dial = std::make_shared<Dial>();
+  dial->tls = std::move(*tls);
   dial->verification.verifier = verifier;
   dial->verification.expected_ids = dest.expected_server_ids;
-  if (Status st = dial->verification.attach(dial->tls.native_handle()); !st) co_return st.error();
-  if (Status st = offerAlpnH2(dial->tls.native_handle()); !st) co_return st.error();
+  SSL* ssl = dial->tls->ssl();
+  if (Status st = dial->verification.attach(ssl); !st) co_return st.error();
+  if (Status st = offerAlpnH2(ssl); !st) co_return st.error();
   asio::steady_timer timer(executor, options.connect_timeout);
   armTimeout(timer, dial);
-  co_await dial->tls.lowest_layer().async_connect(dest.address,
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+  co_await dial->tls->socket().async_connect(dest.address,
+                                             asio::redirect_error(asio::use_awaitable, ec));
   dial->done = true;
   timer.cancel();
   if (ec)
     co_return Error{ec.value(),
                     fmt::format("connect {}: {}", formatAuthority(dest.address), ec.message())};
-  dial->tls.lowest_layer().set_option(tcp::no_delay(true), ec);
+  dial->tls->socket().set_option(tcp::no_delay(true), ec);
   timer.expires_after(options.handshake_timeout);
   armTimeout(timer, dial);
-  co_await dial->tls.async_handshake(asio::ssl::stream_base::client,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+  Status handshake = co_await dial->tls->handshake();
   dial->done = true;
   timer.cancel();
-  PeerVerification::detach(dial->tls.native_handle());
-  if (ec) {
-    std::string why = dial->verification.error.empty() ? ec.message() : dial->verification.error;
-    co_return Error{ec.value() ? ec.value() : EPROTO,
+  PeerVerification::detach(ssl);
+  if (!handshake) {
+    std::string why = dial->timed_out
+                          ? fmt::format("timed out after {} ms", options.handshake_timeout.count())
+                      : dial->verification.error.empty() ? handshake.message()
+                                                         : dial->verification.error;
+    co_return Error{dial->timed_out ? ETIMEDOUT : EPROTO,
                     fmt::format("TLS handshake with {}: {}", formatAuthority(dest.address), why)};
   }
-  if (negotiatedAlpn(dial->tls.native_handle()) != kAlpnH2) {
+  if (negotiatedAlpn(ssl) != kAlpnH2) {
     co_return makeError("TLS handshake with {}: server did not select ALPN h2",
                         formatAuthority(dest.address));
   }

@@ -1,7 +1,6 @@
 #include "common/hbone/connection.h"
 
 #include "common/hbone/stream_state.h"
-#include "common/http2/asio_transport.h"
 #include "common/log.h"
 
 namespace ambit::hbone {
@@ -23,9 +22,9 @@ const char* timeoutReason(HboneTimeout timeout) {
 namespace ambit::hbone::detail {
 namespace {
 
-asio::ip::tcp::endpoint remoteOf(TlsStream& tls) {
+asio::ip::tcp::endpoint remoteOf(TlsTransport& tls) {
   boost::system::error_code ec;
-  return tls.lowest_layer().remote_endpoint(ec);
+  return tls.socket().remote_endpoint(ec);
 }
 
 http2::ConnectionOptions toConnectionOptions(const Http2Options& o,
@@ -47,17 +46,19 @@ http2::ConnectionOptions toConnectionOptions(const Http2Options& o,
 
 }  // namespace
 
-HboneConnection::HboneConnection(TlsStream tls, http2::Role role, Http2Options options,
-                                 std::string peer_identity, ConnectionHooks hooks)
-    : HboneConnection(remoteOf(tls), tls.get_executor(), std::move(tls), role, options,
+HboneConnection::HboneConnection(std::unique_ptr<TlsTransport> tls, http2::Role role,
+                                 Http2Options options, std::string peer_identity,
+                                 ConnectionHooks hooks)
+    : HboneConnection(remoteOf(*tls), tls->socket().get_executor(), std::move(tls), role, options,
                       std::move(peer_identity), std::move(hooks)) {}
 
 // `tls` is an rvalue reference so that the arguments above are read before it is moved.
 HboneConnection::HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor,
-                                 TlsStream&& tls, http2::Role role, Http2Options options,
-                                 std::string peer_identity, ConnectionHooks hooks)
-    : HboneConnection(std::make_unique<http2::AsioStreamTransport<TlsStream>>(std::move(tls)),
-                      remote, std::move(executor), role, options, std::move(peer_identity),
+                                 std::unique_ptr<TlsTransport>&& tls, http2::Role role,
+                                 Http2Options options, std::string peer_identity,
+                                 ConnectionHooks hooks)
+    : HboneConnection(std::unique_ptr<http2::Transport>(std::move(tls)), remote,
+                      std::move(executor), role, options, std::move(peer_identity),
                       std::move(hooks)) {}
 
 HboneConnection::HboneConnection(std::unique_ptr<http2::Transport> transport,

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: HboneConnection, one HBONE HTTP/2 connection (over an established TLS stream) and
+// Internal: HboneConnection, one HBONE HTTP/2 connection (over an established TLS connection) and
 // its CONNECT tunnels, shared by HboneServer and HboneClientPool. Not part of the public API.
 //
 // The HTTP/2 machinery (session, SETTINGS, read/write loops, GOAWAY, PING, idle) is
@@ -14,7 +14,6 @@
 // single-threaded io_context or a strand); call everything there.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,12 +21,11 @@
 
 #include "common/hbone/http2_options.h"
 #include "common/hbone/protocol.h"
+#include "common/hbone/tls_transport.h"
 #include "common/http2/connection.h"
 #include "common/status.h"
 
 namespace ambit::hbone::detail {
-
-using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
 class StreamState;
 
@@ -48,8 +46,8 @@ struct ConnectionHooks {
 class HboneConnection final : public http2::Connection {
  public:
   // `tls` has finished its handshake; `peer_identity` is the peer's verified SPIFFE id.
-  HboneConnection(TlsStream tls, http2::Role role, Http2Options options, std::string peer_identity,
-                  ConnectionHooks hooks);
+  HboneConnection(std::unique_ptr<TlsTransport> tls, http2::Role role, Http2Options options,
+                  std::string peer_identity, ConnectionHooks hooks);
   // Over any byte stream that already carries the decrypted HTTP/2 (the TLS constructor wraps
   // its stream in one; the fuzzer feeds memory); `remote` names the peer in logs and requests.
   HboneConnection(std::unique_ptr<http2::Transport> transport, asio::ip::tcp::endpoint remote,
@@ -78,9 +76,9 @@ class HboneConnection final : public http2::Connection {
   void pendingSends(std::vector<http2::PendingSend>& out) const override;
   void onTimeout(http2::Timeout kind, int32_t stream_id) override;  // -> the tunnel, hooks
 
-  HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor, TlsStream&& tls,
-                  http2::Role role, Http2Options options, std::string peer_identity,
-                  ConnectionHooks hooks);
+  HboneConnection(asio::ip::tcp::endpoint remote, asio::any_io_executor executor,
+                  std::unique_ptr<TlsTransport>&& tls, http2::Role role, Http2Options options,
+                  std::string peer_identity, ConnectionHooks hooks);
   std::shared_ptr<HboneConnection> self();
   StreamState* stream(int32_t id) const { return static_cast<StreamState*>(streamData(id)); }
 

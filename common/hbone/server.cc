@@ -1,14 +1,12 @@
 #include "common/hbone/server.h"
 
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <list>
 
 #include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
 #include "common/hbone/stream_state.h"
-#include "common/http2/asio_transport.h"
+#include "common/hbone/tls_transport.h"
 #include "common/log.h"
 
 namespace ambit::hbone {
@@ -53,8 +51,7 @@ struct HboneServer::Impl : std::enable_shared_from_this<Impl> {
 namespace {
 
 struct Handshake {
-  Handshake(tcp::socket socket, asio::ssl::context& ctx) : tls(std::move(socket), ctx) {}
-  detail::TlsStream tls;
+  std::unique_ptr<TlsTransport> tls;
   PeerVerification verification;
   bool done = false;
   bool timed_out = false;
@@ -104,9 +101,17 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   auto peer = socket.remote_endpoint(ec);
-  auto hs = std::make_shared<Handshake>(std::move(socket), tls);
+  auto created =
+      TlsTransport::create(std::move(socket), tls.native_handle(), TlsTransport::Side::kServer);
+  if (!created) {
+    logError("HBONE {}: {}", peer.address().to_string(), created.error().message);
+    co_return;
+  }
+  auto hs = std::make_shared<Handshake>();
+  hs->tls = std::move(*created);
   hs->verification.verifier = verifier;
-  if (Status st = hs->verification.attach(hs->tls.native_handle()); !st) {
+  SSL* ssl = hs->tls->ssl();
+  if (Status st = hs->verification.attach(ssl); !st) {
     logError("HBONE: {}", st.message());
     co_return;
   }
@@ -114,30 +119,28 @@ asio::awaitable<void> HboneServer::Impl::handshake(tcp::socket socket) {
   timer.async_wait([hs](error_code e) {
     if (!e && !hs->done) {
       hs->timed_out = true;
-      error_code ignored;
-      hs->tls.lowest_layer().close(ignored);
+      hs->tls->close();
     }
   });
-  co_await hs->tls.async_handshake(asio::ssl::stream_base::server,
-                                   asio::redirect_error(asio::use_awaitable, ec));
+  Status handshake = co_await hs->tls->handshake();
   hs->done = true;
   timer.cancel();
-  hs->verification.detach(hs->tls.native_handle());
-  std::string alpn = negotiatedAlpn(hs->tls.native_handle());
-  if (ec || alpn != kAlpnH2) {
+  PeerVerification::detach(ssl);
+  std::string alpn = negotiatedAlpn(ssl);
+  if (!handshake || alpn != kAlpnH2) {
     ++stats.handshake_failures;
     if (hs->timed_out && options.on_timeout) options.on_timeout(HboneTimeout::kHandshake);
     logInfo("HBONE {}: TLS handshake failed: {}{}", peer.address().to_string(),
             hs->timed_out ? "timed out"
-            : ec          ? ec.message()
+            : !handshake  ? handshake.message()
                           : fmt::format("ALPN '{}' is not h2", alpn),
             hs->verification.error.empty() ? "" : " (" + hs->verification.error + ")");
-    hs->tls.lowest_layer().close(ec);
+    hs->tls->close();
     co_return;
   }
-  asio::any_io_executor connection_executor = hs->tls.get_executor();
-  startSession(std::make_unique<http2::AsioStreamTransport<detail::TlsStream>>(std::move(hs->tls)),
-               std::move(connection_executor), peer, std::move(hs->verification.identity));
+  asio::any_io_executor connection_executor = hs->tls->socket().get_executor();
+  startSession(std::move(hs->tls), std::move(connection_executor), peer,
+               std::move(hs->verification.identity));
 }
 
 void HboneServer::Impl::startSession(std::unique_ptr<http2::Transport> transport,

@@ -2,11 +2,15 @@
 // TLS for HBONE: TLS 1.3 only (AES-128-GCM preferred), ALPN "h2", no SNI, mutual certificate
 // authentication with the peer's SPIFFE identity decided by a caller-supplied verifier.
 //
-// Why asio::ssl::stream rather than raw SSL over a socket: it is the project's one event loop's
-// own TLS layer; it drives SSL_read/SSL_write's WANT_READ/WANT_WRITE state machine and supports
-// one outstanding read and one outstanding write at a time (what an HTTP/2 connection needs)
-// without us re-implementing BIO pumping. We still reach the SSL* (native_handle()) for the
-// per-connection settings asio does not wrap: protocol version, ALPN, and the verify callback.
+// Why OpenSSL driven directly (TlsTransport, tls_transport.h) rather than asio::ssl::stream:
+// HBONE is the data path, and asio::ssl's engine costs it. Its memory-BIO pair copies every TLS
+// record twice more (into the pair, then into asio's ~17 KiB staging buffer) and sends each
+// record with its own sendto(); reads come 17 KiB at a time through the same copies. Our own
+// BIO over our own buffers lets one SSL_write put a whole HTTP/2 batch (several records) into
+// one buffer that goes out with one send(), reads up to 128 KiB per recv(), and frees the buffers
+// of idle connections. The state machine it replaces is small: SSL_read/SSL_do_handshake ask for
+// more input (we wait for readability and recv), and SSL_write never waits (the BIO takes all).
+// kTLS would remove the copies altogether, but the kernels we run on lack the "tls" ULP.
 //
 // Credentials and trust are the caller's: the SSL_CTX carries the certificate chain, private
 // key and trust store (common/identity builds it). This library only adds the HBONE protocol

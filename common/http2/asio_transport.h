@@ -1,8 +1,7 @@
 #pragma once
 // AsioStreamTransport: an http2::Transport over an asio stream that owns a socket (TCP,
-// asio::ssl::stream<tcp::socket>, a unix socket in tests). HBONE's HTTP/2 runs over
-// AsioStreamTransport<asio::ssl::stream<tcp::socket>>: this is the one place its bytes meet
-// TLS, and the class a faster TLS transport would replace.
+// asio::ssl::stream<tcp::socket>, a unix socket in tests). HBONE does not use it: its HTTP/2
+// runs over hbone::TlsTransport (common/hbone/tls_transport.h), which drives OpenSSL directly.
 //
 // close() closes the socket. finish() ends only our direction (FIN after the last frame, a
 // GOAWAY) and closes the socket once the peer ends its own or after a linger (Envoy's delayed

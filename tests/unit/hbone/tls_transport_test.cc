@@ -1,0 +1,408 @@
+// TlsTransport (common/hbone/tls_transport.h): two transports over loopback TCP with the test
+// PKI — handshake and verification failures with their reasons, bulk and small transfers
+// (with the number of send() calls), tiny socket buffers so every wait path runs, the three ways
+// a connection ends (close_notify, a bare FIN, finish()'s linger) and close() during a handshake.
+
+#include "common/hbone/tls_transport.h"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/hbone/tls.h"
+#include "tests/support/test_pki.h"
+
+namespace ambit::hbone {
+namespace {
+
+namespace asio = boost::asio;
+using asio::experimental::awaitable_operators::operator&&;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using test::CertKey;
+using test::makeContext;
+using test::spiffeVerifier;
+using test::TestPki;
+using namespace std::chrono_literals;
+
+constexpr auto kUse = asio::use_awaitable;
+constexpr char kTrustDomain[] = "cluster.local";
+constexpr char kServerId[] = "spiffe://cluster.local/ns/server/sa/srv";
+constexpr char kClientId[] = "spiffe://cluster.local/ns/client/sa/cli";
+
+// One end of a connection: the transport and the verification state its SSL points at.
+struct End {
+  std::unique_ptr<TlsTransport> tls;
+  std::unique_ptr<PeerVerification> verification = std::make_unique<PeerVerification>();
+  Status handshake;
+};
+
+struct Pair {
+  End client;
+  End server;
+};
+
+// A byte pattern that shows misordered or lost bytes.
+std::string pattern(size_t size) {
+  std::string s(size, '\0');
+  for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 7 + i / 251) & 0xff);
+  return s;
+}
+
+class TlsTransportTest : public ::testing::Test {
+ protected:
+  TlsTransportTest() {
+    server_ctx_ = makeContext(&server_cert_, pki_.caPem());
+    client_ctx_ = makeContext(&client_cert_, pki_.caPem());
+    EXPECT_TRUE(configureServerContext(server_ctx_->native_handle()));
+  }
+
+  void run(std::function<asio::awaitable<void>()> body) {
+    bool done = false;
+    std::exception_ptr error;
+    asio::co_spawn(ioc_, body(), [&](std::exception_ptr e) {
+      done = true;
+      error = e;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!done && std::chrono::steady_clock::now() < deadline) ioc_.run_one_for(50ms);
+    ASSERT_TRUE(done) << "test body did not finish within 30 s";
+    if (error) std::rethrow_exception(error);
+  }
+
+  asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer t(ioc_, d);
+    error_code ec;
+    co_await t.async_wait(asio::redirect_error(kUse, ec));
+  }
+
+  // A connected loopback pair; `small_buffers` shrinks the client's send buffer and the
+  // server's receive buffer to the kernel's minimum so writes and reads keep waiting.
+  asio::awaitable<std::pair<tcp::socket, tcp::socket>> sockets(bool small_buffers) {
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    if (small_buffers) acceptor.set_option(asio::socket_base::receive_buffer_size(4096));
+    tcp::socket client(ioc_);
+    client.open(tcp::v4());
+    if (small_buffers) client.set_option(asio::socket_base::send_buffer_size(4096));
+    tcp::socket accepted = co_await (acceptor.async_accept(kUse) &&
+                                     client.async_connect(acceptor.local_endpoint(), kUse));
+    co_return std::make_pair(std::move(client), std::move(accepted));
+  }
+
+  // Both ends with their verification attached (the client expects `expected_server`).
+  asio::awaitable<Pair> makePair(std::shared_ptr<asio::ssl::context> client_ctx,
+                                 std::string expected_server, bool small_buffers = false,
+                                 std::chrono::milliseconds linger = 1s) {
+    auto [client_socket, server_socket] = co_await sockets(small_buffers);
+    Pair p;
+    auto client = TlsTransport::create(std::move(client_socket), client_ctx->native_handle(),
+                                       TlsTransport::Side::kClient, linger);
+    auto server = TlsTransport::create(std::move(server_socket), server_ctx_->native_handle(),
+                                       TlsTransport::Side::kServer, linger);
+    EXPECT_TRUE(client && server);
+    p.client.tls = std::move(*client);
+    p.server.tls = std::move(*server);
+    p.client.verification->verifier = spiffeVerifier(kTrustDomain);
+    p.client.verification->expected_ids = {std::move(expected_server)};
+    p.server.verification->verifier = spiffeVerifier(kTrustDomain);
+    EXPECT_TRUE(p.client.verification->attach(p.client.tls->ssl()));
+    EXPECT_TRUE(offerAlpnH2(p.client.tls->ssl()));
+    EXPECT_TRUE(p.server.verification->attach(p.server.tls->ssl()));
+    co_return p;
+  }
+
+  asio::awaitable<Pair> handshaken(std::shared_ptr<asio::ssl::context> client_ctx,
+                                   std::string expected_server, bool small_buffers = false,
+                                   std::chrono::milliseconds linger = 1s) {
+    Pair p =
+        co_await makePair(std::move(client_ctx), std::move(expected_server), small_buffers, linger);
+    std::tie(p.client.handshake, p.server.handshake) =
+        co_await (p.client.tls->handshake() && p.server.tls->handshake());
+    co_return p;
+  }
+
+  // Reads exactly `size` bytes (or until the end or an error) with reads of `chunk` bytes.
+  static asio::awaitable<std::string> readSome(TlsTransport& t, size_t size, size_t chunk) {
+    std::string got;
+    std::vector<char> buf(chunk);
+    while (got.size() < size) {
+      auto n = co_await t.read(asio::buffer(buf.data(), std::min(chunk, size - got.size())));
+      if (!n || *n == 0) break;
+      got.append(buf.data(), *n);
+    }
+    co_return got;
+  }
+
+  static asio::awaitable<Status> writeAll(TlsTransport& t, const std::string& data, size_t batch) {
+    for (size_t at = 0; at < data.size(); at += batch) {
+      AMBIT_CO_TRY(
+          co_await t.write(asio::buffer(data.data() + at, std::min(batch, data.size() - at))));
+    }
+    co_return Status::ok();
+  }
+
+  asio::io_context ioc_;
+  TestPki pki_{"ambit test CA"};
+  CertKey server_cert_ = pki_.issue(kServerId);
+  CertKey client_cert_ = pki_.issue(kClientId);
+  std::shared_ptr<asio::ssl::context> server_ctx_;
+  std::shared_ptr<asio::ssl::context> client_ctx_;
+};
+
+TEST_F(TlsTransportTest, HandshakeVerifiesBothIdentitiesOverTls13WithH2) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake) << p.client.handshake.message();
+    if (!(p.client.handshake)) co_return;
+    EXPECT_TRUE(p.server.handshake) << p.server.handshake.message();
+    if (!(p.server.handshake)) co_return;
+    EXPECT_EQ(p.client.verification->identity, kServerId);
+    EXPECT_EQ(p.server.verification->identity, kClientId);
+    EXPECT_EQ(SSL_version(p.client.tls->ssl()), TLS1_3_VERSION);
+    EXPECT_EQ(negotiatedAlpn(p.client.tls->ssl()), "h2");
+    EXPECT_EQ(negotiatedAlpn(p.server.tls->ssl()), "h2");
+  });
+}
+
+TEST_F(TlsTransportTest, SmallAndLargeWritesArriveIntactWithOneSendPerBatch) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    // Small writes both ways.
+    for (const std::string& msg :
+         {std::string("x"), std::string("hello"), std::string(1000, 'm')}) {
+      Status sent = co_await p.client.tls->write(asio::buffer(msg));
+      EXPECT_TRUE(sent) << sent.message();
+      if (!sent) co_return;
+      EXPECT_EQ(co_await readSome(*p.server.tls, msg.size(), 64 << 10), msg);
+      sent = co_await p.server.tls->write(asio::buffer(msg));
+      EXPECT_TRUE(sent) << sent.message();
+      if (!sent) co_return;
+      EXPECT_EQ(co_await readSome(*p.client.tls, msg.size(), 64 << 10), msg);
+    }
+    // 4 MiB in 64 KiB batches (four TLS records each), read 32 KiB at a time.
+    const std::string bulk = pattern(4 << 20);
+    const uint64_t sends_before = p.client.tls->stats().sends;
+    const uint64_t waits_before = p.client.tls->stats().write_waits;
+    auto [written, received] = co_await (writeAll(*p.client.tls, bulk, 64 << 10) &&
+                                         readSome(*p.server.tls, bulk.size(), 32 << 10));
+    EXPECT_TRUE(written) << written.message();
+    if (!(written)) co_return;
+    EXPECT_TRUE(received == bulk) << "received " << received.size() << " bytes, not the pattern";
+    // One send() per batch, plus one per time the socket buffer was full.
+    const uint64_t sends = p.client.tls->stats().sends - sends_before;
+    const uint64_t waits = p.client.tls->stats().write_waits - waits_before;
+    EXPECT_LE(sends, 2 * (64u + waits)) << waits << " waits";  // asio::ssl: 4 per batch
+  });
+}
+
+TEST_F(TlsTransportTest, TinySocketBuffersRunThePartialSendAndWaitPaths) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId, /*small_buffers=*/true);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const std::string bulk = pattern(2 << 20);
+    // 1000-byte reads leave most of each record's plaintext inside OpenSSL between reads.
+    auto [written, received] = co_await (writeAll(*p.client.tls, bulk, 64 << 10) &&
+                                         readSome(*p.server.tls, bulk.size(), 1000));
+    EXPECT_TRUE(written) << written.message();
+    if (!(written)) co_return;
+    EXPECT_TRUE(received == bulk) << "received " << received.size() << " bytes, not the pattern";
+    EXPECT_GT(p.client.tls->stats().write_waits, 0u);
+    EXPECT_GT(p.server.tls->stats().read_waits, 0u);
+  });
+}
+
+// A reader served from bytes already received never waits on the socket; it must still give
+// other work on the thread a turn per read (a flooding peer must not starve the connection's
+// write loop, its timers or other connections: the rapid-reset e2e attack found this).
+TEST_F(TlsTransportTest, ReadsFromBufferedDataStillYieldToOtherWork) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const std::string data = pattern(64 << 10);
+    size_t reads = 0;
+    int ticks = 0;
+    bool done = false;
+    auto ticker = [&]() -> asio::awaitable<void> {
+      while (!done) {
+        ++ticks;
+        co_await asio::post(ioc_, kUse);
+      }
+    };
+    auto reader = [&]() -> asio::awaitable<std::string> {
+      std::string got;
+      std::array<char, 100> buf{};
+      while (got.size() < data.size()) {
+        auto n = co_await p.server.tls->read(asio::buffer(buf));
+        if (!n || *n == 0) break;
+        ++reads;
+        got.append(buf.data(), *n);
+      }
+      done = true;
+      co_return got;
+    };
+    auto [written, received] =
+        co_await (writeAll(*p.client.tls, data, data.size()) && (reader() && ticker()));
+    EXPECT_TRUE(written) << written.message();
+    EXPECT_TRUE(received == data);
+    // ~660 reads of 100 bytes, nearly all from buffered records: each gives the ticker a turn.
+    EXPECT_GE(static_cast<size_t>(ticks), reads / 2) << reads << " reads, " << ticks << " ticks";
+  });
+}
+
+TEST_F(TlsTransportTest, FinishSendsCloseNotifyAndBothEndsClose) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    Status sent = co_await p.client.tls->write(asio::buffer(std::string("bye")));
+    EXPECT_TRUE(sent) << sent.message();
+    if (!sent) co_return;
+    p.client.tls->finish();
+    EXPECT_FALSE(co_await p.client.tls->write(asio::buffer(std::string("more"))));
+    EXPECT_EQ(co_await readSome(*p.server.tls, 100, 100), "bye");  // stops at the end
+    std::array<char, 16> buf{};
+    auto end = co_await p.server.tls->read(asio::buffer(buf));
+    EXPECT_TRUE(end) << end.error().message;
+    if (!(end)) co_return;
+    EXPECT_EQ(*end, 0u);
+    // The server's own finish() after the peer ended closes at once.
+    p.server.tls->finish();
+    EXPECT_FALSE(p.server.tls->socket().is_open());
+    // The client sees the server's close_notify, and then closes without waiting its linger.
+    auto client_end = co_await p.client.tls->read(asio::buffer(buf));
+    EXPECT_TRUE(client_end) << client_end.error().message;
+    if (!(client_end)) co_return;
+    EXPECT_EQ(*client_end, 0u);
+    EXPECT_FALSE(p.client.tls->socket().is_open());
+  });
+}
+
+TEST_F(TlsTransportTest, FinWithoutCloseNotifyIsATruncationError) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    Status sent = co_await p.server.tls->write(asio::buffer(std::string("last")));
+    EXPECT_TRUE(sent) << sent.message();
+    if (!sent) co_return;
+    p.server.tls->socket().shutdown(tcp::socket::shutdown_send);  // a FIN, no close_notify
+    EXPECT_EQ(co_await readSome(*p.client.tls, 4, 100), "last");
+    std::array<char, 16> buf{};
+    auto end = co_await p.client.tls->read(asio::buffer(buf));
+    EXPECT_FALSE(end) << "read " << *end;
+    if ((end)) co_return;
+    EXPECT_NE(end.error().message.find("without close_notify"), std::string::npos)
+        << end.error().message;
+  });
+}
+
+TEST_F(TlsTransportTest, FinishClosesAfterTheLingerWhenThePeerStaysOpen) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId, false, /*linger=*/200ms);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    p.server.tls->finish();
+    EXPECT_TRUE(p.server.tls->socket().is_open());  // waits for the client's end
+    for (int i = 0; i < 100 && p.server.tls->socket().is_open(); ++i) co_await sleep(50ms);
+    EXPECT_FALSE(p.server.tls->socket().is_open()) << "not closed 5 s after finish()";
+    // The client got the close_notify before the close.
+    std::array<char, 16> buf{};
+    auto end = co_await p.client.tls->read(asio::buffer(buf));
+    EXPECT_TRUE(end) << end.error().message;
+    if (!(end)) co_return;
+    EXPECT_EQ(*end, 0u);
+  });
+}
+
+TEST_F(TlsTransportTest, ClientFromUntrustedCaIsRefusedWithTheReason) {
+  TestPki rogue("rogue CA");
+  CertKey rogue_client = rogue.issue(kClientId);
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(makeContext(&rogue_client, pki_.caPem()), kServerId);
+    EXPECT_FALSE(p.server.handshake);
+    if ((p.server.handshake)) co_return;
+    EXPECT_NE(p.server.handshake.message().find("certificate verify failed"), std::string::npos)
+        << p.server.handshake.message();
+    EXPECT_NE(p.server.verification->error.find("unable to get local issuer"), std::string::npos)
+        << p.server.verification->error;
+    // TLS 1.3: the client finished first; the server's alert arrives as a read error.
+    EXPECT_TRUE(p.client.handshake) << p.client.handshake.message();
+    if (!(p.client.handshake)) co_return;
+    std::array<char, 16> buf{};
+    auto r = co_await p.client.tls->read(asio::buffer(buf));
+    EXPECT_FALSE(r);
+    if ((r)) co_return;
+    EXPECT_NE(r.error().message.find("alert"), std::string::npos) << r.error().message;
+  });
+}
+
+TEST_F(TlsTransportTest, UnexpectedServerIdentityIsRefusedWithTheReason) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, "spiffe://cluster.local/ns/other/sa/x");
+    EXPECT_FALSE(p.client.handshake);
+    if ((p.client.handshake)) co_return;
+    EXPECT_NE(p.client.handshake.message().find("certificate verify failed"), std::string::npos)
+        << p.client.handshake.message();
+    EXPECT_NE(p.client.verification->error.find("not one expected"), std::string::npos)
+        << p.client.verification->error;
+    // The client's alert reaches the server.
+    EXPECT_FALSE(p.server.handshake);
+    if ((p.server.handshake)) co_return;
+    EXPECT_NE(p.server.handshake.message().find("alert"), std::string::npos)
+        << p.server.handshake.message();
+  });
+}
+
+TEST_F(TlsTransportTest, CloseEndsAHandshakeThePeerNeverAnswers) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await makePair(client_ctx_, kServerId);
+    // The server never runs its handshake: the client waits for a ServerHello that never comes
+    // until its owner's timer closes it, as HboneClientPool's handshake timeout does.
+    asio::steady_timer timer(ioc_, 100ms);
+    timer.async_wait([&](error_code ec) {
+      if (!ec) p.client.tls->close();
+    });
+    Status hs = co_await p.client.tls->handshake();
+    EXPECT_FALSE(hs);
+    EXPECT_FALSE(p.client.tls->socket().is_open());
+    std::array<char, 16> buf{};
+    EXPECT_FALSE(co_await p.client.tls->read(asio::buffer(buf)));
+    EXPECT_FALSE(co_await p.client.tls->write(asio::buffer(buf)));
+  });
+}
+
+TEST_F(TlsTransportTest, PeerThatClosesDuringTheHandshakeIsNamed) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await makePair(client_ctx_, kServerId);
+    // The server takes the ClientHello's bytes, then sends a FIN instead of an answer.
+    auto peer = [&]() -> asio::awaitable<void> {
+      std::array<char, 4096> hello{};
+      co_await p.server.tls->socket().async_read_some(asio::buffer(hello), kUse);
+      p.server.tls->socket().shutdown(tcp::socket::shutdown_send);
+    };
+    Status hs = co_await (p.client.tls->handshake() && peer());
+    EXPECT_FALSE(hs);
+    if ((hs)) co_return;
+    EXPECT_NE(hs.message().find("peer closed the connection"), std::string::npos) << hs.message();
+  });
+}
+
+}  // namespace
+}  // namespace ambit::hbone
