@@ -126,6 +126,50 @@ class NodeLifecycleSteps:
     def node_pods(self) -> list[dict]:
         return self.get("-n", "ambit-system", "pods", "-l", NODE_PODS)["items"]
 
+    def follow_logs(self) -> list[tuple[str, subprocess.Popen, str]]:
+        """`kubectl logs -f` of the node pods' containers and the waypoint into files: an old
+        node pod's logs go with it, and they tell what a failed connection met."""
+        followed = []
+        targets = [("ambit-system", p["metadata"]["name"], c) for p in self.node_pods()
+                   for c in ("agent", "ztunnel")]
+        targets.append(("demo", "deployment/waypoint", ""))
+        for namespace, pod, container in targets:
+            path = os.path.join(self.node.root, f"follow-{pod.replace('/', '-')}-{container}.log")
+            with open(path, "w", encoding="utf-8") as out:
+                proc = subprocess.Popen(
+                    [self.node.binary("kubectl"), f"--kubeconfig={self.node.kubeconfig}", "-n",
+                     namespace, "logs", "-f", "--tail=0", pod,
+                     *(["-c", container] if container else [])],
+                    stdout=out, stderr=subprocess.STDOUT)
+            followed.append((f"{pod} {container}", proc, path))
+        return followed
+
+    def followed_logs(self, followed: list[tuple[str, subprocess.Popen, str]]) -> str:
+        """What the followed logs, and those of the node pods now running, say beyond the usual
+        (access records of answered or allowed connections are left out)."""
+        def unusual(lines):
+            return [line.rstrip() for line in lines if " access " not in line or (
+                "response_code=200 " not in line and "authz=allow" not in line)]
+
+        out = []
+        for what, proc, path in followed:
+            proc.terminate()
+            proc.wait(timeout=10)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = unusual(f)
+            out.append(f"--- {what} (followed): {len(lines)} lines\n" + "\n".join(lines[-60:]))
+        for pod in self.node_pods():
+            for container in ("agent", "ztunnel"):
+                name = pod["metadata"]["name"]
+                try:
+                    lines = unusual(self.kubectl("-n", "ambit-system", "logs", name, "-c",
+                                                 container, "--tail=-1").splitlines())
+                except k8s.ClusterError as e:
+                    lines = [str(e)]
+                out.append(f"--- {name} {container} (now): {len(lines)} lines\n" +
+                           "\n".join(lines[-60:]))
+        return "\n".join(out)
+
     def start_load(self) -> subprocess.Popen:
         """load_client.py in my-app-v1's network namespace and cgroup (a mesh pod's own
         connections) against the my-app Service; returns once its long-lived connections are
@@ -169,21 +213,54 @@ class NodeLifecycleSteps:
             subprocess.run([*ctr, f"localhost/{name}:{k8s_node.image_tag()}",
                             f"localhost/{name}:{tag}"], check=True, capture_output=True)
 
-    def helm_upgrade_rolls_the_node_pods_under_load(self):
-        """`helm upgrade --set image.tag=<new>` while a mesh pod makes 2,000 new connections to
-        the my-app Service and holds 20 keep-alive ones: the ambit-node DaemonSet rolls with
-        maxSurge 1 (the new pod starts beside the old one, takes over the ztunnel's listeners,
-        then the old one drains). No new connection may fail; broken long-lived ones are
-        counted (those of the old ztunnel end with its drain)."""
-        tag = f"{k8s_node.image_tag()}-upgrade"
-        self.retag_images(tag)
-        old = {p["metadata"]["name"] for p in self.node_pods()}
+    def upgrade_and_replace_the_node_pods_under_load(self):
+        """The three changes below, each under its own load; the assertions come last, so that
+        one run measures all three."""
+        upgraded = self.helm_upgrade_rolls_the_node_pods_under_load()
+        deleted = self.node_pod_deleted_under_load()
+        self.waypoint_rolled_under_load()
+        self.assertEqual(upgraded["failed"], 0,
+                         f"new connections failed during the upgrade: {upgraded}")
+        self.assertEqual(deleted["failed"], 0,
+                         f"new connections failed while the node pod was replaced: {deleted}")
+
+    def under_load(self, what: str, change) -> dict:
+        """Runs `change()` (which returns once the change is complete) while the load runs;
+        the load's result, reported, with the logs of what the connections met."""
+        followed = self.follow_logs()
         load = self.start_load()
         time.sleep(2)
         started = time.monotonic()
         try:
+            change(started)
+        except (k8s.ClusterError, AssertionError) as e:
+            load.kill()
+            self.fail(f"{e}\n{self.diagnose()}")
+        time.sleep(2)  # some connections after the change too
+        r = self.finish_load(load)
+        self.report_load(what, r)
+        self.assertGreaterEqual(r["attempts"], NEW_CONNECTIONS, r)
+        if r["failed"]:
+            print(f"{what}: what the failed connections met:\n"
+                  f"{self.followed_logs(followed)[-30000:]}", file=sys.stderr)
+        else:
+            self.followed_logs(followed)
+        return r
+
+    def helm_upgrade_rolls_the_node_pods_under_load(self) -> dict:
+        """`helm upgrade --set image.tag=<new>` while a mesh pod makes 2,000 new connections to
+        the my-app Service and holds 20 keep-alive ones: the ambit-node DaemonSet rolls with
+        maxSurge 1 (the new pod starts beside the old one, takes over the ztunnel's listeners,
+        then the old one drains), ambit-control rolls too. The waypoint keeps its image here
+        (waypoint.image): its own roll is measured apart (waypoint_rolled_under_load)."""
+        tag = f"{k8s_node.image_tag()}-upgrade"
+        self.retag_images(tag)
+        old = {p["metadata"]["name"] for p in self.node_pods()}
+
+        def upgrade(started: float) -> None:
             self.helm("upgrade", "ambit", CHART, "--namespace", "ambit-system",
-                      "--reuse-values", "--set", f"image.tag={tag}")
+                      "--reuse-values", "--set", f"image.tag={tag}", "--set",
+                      f"waypoint.image=localhost/ambit-waypoint:{k8s_node.image_tag()}")
             self.kubectl("-n", "ambit-system", "rollout", "status", "daemonset/ambit-node",
                          "--timeout=180s")
             self.timings["helm upgrade -> ambit-node rolled out"] = time.monotonic() - started
@@ -192,29 +269,21 @@ class NodeLifecycleSteps:
             self.timings["helm upgrade -> old node pod gone"] = time.monotonic() - started
             self.kubectl("-n", "ambit-system", "rollout", "status", "deployment/ambit-control",
                          "--timeout=120s")
-        except (k8s.ClusterError, AssertionError) as e:
-            load.kill()
-            self.fail(f"{e}\n{self.diagnose()}")
-        time.sleep(2)  # some connections after the rollout too
-        r = self.finish_load(load)
-        self.report_load("helm upgrade", r)
+
+        r = self.under_load("helm upgrade", upgrade)
         pods = self.node_pods()
         self.assertEqual(len(pods), 1, [p["metadata"]["name"] for p in pods])
         images = sorted(c["image"] for c in pods[0]["spec"]["containers"])
         self.assertEqual(images, [f"localhost/ambit-agent:{tag}",
                                   f"localhost/ambit-ztunnel:{tag}"])
-        self.assertGreaterEqual(r["attempts"], NEW_CONNECTIONS, r)
-        self.assertEqual(r["failed"], 0, f"new connections failed during the upgrade: {r}\n"
-                         f"{self.diagnose()}")
+        return r
 
-    def node_pod_deleted_under_load(self):
+    def node_pod_deleted_under_load(self) -> dict:
         """`kubectl delete pod` of the node pod under the same load: the kubelet stops it
         (SIGTERM to both containers) while the DaemonSet controller creates its replacement."""
         old = self.node_pods()[0]["metadata"]["name"]
-        load = self.start_load()
-        time.sleep(2)
-        started = time.monotonic()
-        try:
+
+        def delete(started: float) -> None:
             self.kubectl("-n", "ambit-system", "delete", "pod", old, "--wait=false")
 
             def replaced():
@@ -228,12 +297,23 @@ class NodeLifecycleSteps:
                      120)
             self.timings["node pod deleted -> replacement Ready, old pod gone"] = (
                 time.monotonic() - started)
-        except (k8s.ClusterError, AssertionError) as e:
-            load.kill()
-            self.fail(f"{e}\n{self.diagnose()}")
-        time.sleep(2)
-        r = self.finish_load(load)
-        self.report_load("node pod deleted", r)
-        self.assertGreaterEqual(r["attempts"], NEW_CONNECTIONS, r)
-        self.assertEqual(r["failed"], 0, f"new connections failed while the node pod was "
-                         f"replaced: {r}\n{self.diagnose()}")
+
+        return self.under_load("node pod deleted", delete)
+
+    def waypoint_rolled_under_load(self) -> dict:
+        """The waypoint image follows the new tag (`helm upgrade --set waypoint.image=`):
+        ambit-control rolls the waypoint Deployment. Measured and reported, not asserted: see
+        docs/kubernetes.md (Upgrades)."""
+        def roll(started: float) -> None:
+            self.helm("upgrade", "ambit", CHART, "--namespace", "ambit-system",
+                      "--reuse-values", "--set", "waypoint.image=")
+            image = f"localhost/ambit-waypoint:{k8s_node.image_tag()}-upgrade"
+            wait_for(lambda: self.get("-n", "demo", "deployment", "waypoint")["spec"][
+                "template"]["spec"]["containers"][0]["image"] == image,
+                "ambit-control to give the waypoint Deployment the new image", 60)
+            self.kubectl("-n", "demo", "rollout", "status", "deployment/waypoint",
+                         "--timeout=120s")
+            self.timings["waypoint image changed -> waypoint rolled out"] = (
+                time.monotonic() - started)
+
+        return self.under_load("waypoint rolled", roll)

@@ -268,8 +268,7 @@ class ChartOnRealNodeTest(NodeLifecycleSteps, unittest.TestCase):
         self.prometheus_discovers_and_scrapes_the_mesh()
         # Last before uninstall: a restarted ztunnel starts its counters from zero.
         self.daemons_killed_and_restarted_by_the_kubelet()
-        self.helm_upgrade_rolls_the_node_pods_under_load()
-        self.node_pod_deleted_under_load()
+        self.upgrade_and_replace_the_node_pods_under_load()
 
         # Uninstall: the chart's objects go and the pods talk directly again.
         started = time.monotonic()

@@ -129,7 +129,7 @@ def main() -> int:
     started = time.monotonic()
     long_lived = LongLived(target, a.host, a.long, a.long_interval_ms / 1000, started)
     print("ready", file=sys.stderr, flush=True)  # the test starts its change on this line
-    attempts, ok, kinds, failures = 0, 0, {}, []
+    attempts, ok, kinds, failures, last_failure = 0, 0, {}, [], None
     stop_asked = False
     while time.monotonic() - started < a.max_seconds:
         if not stop_asked and select.select([sys.stdin], [], [], 0)[0]:
@@ -143,13 +143,15 @@ def main() -> int:
             ok += 1
         else:
             kinds[result] = kinds.get(result, 0) + 1
-            if len(failures) < 20:
+            if len(failures) < 10:
                 failures.append((round(at - started, 3), result))
+            last_failure = (round(at - started, 3), result)
         time.sleep(max(0.0, at + a.interval_ms / 1000 - time.monotonic()))
     long_lived.finish()
     print(json.dumps({
         "attempts": attempts, "ok": ok, "failed": attempts - ok, "kinds": kinds,
-        "failures": failures, "long_opened": a.long, "long_broken": len(long_lived.breaks),
+        "failures": failures, "last_failure": last_failure, "long_opened": a.long,
+        "long_broken": len(long_lived.breaks),
         "long_breaks": long_lived.breaks, "seconds": round(time.monotonic() - started, 2),
         "stopped_by_test": stop_asked}))
     return 0
