@@ -15,7 +15,10 @@ destination's ztunnel); L4 and L7 policy and the 80/20 split through the waypoin
 kubernetes_sd_configs jobs of docs/kubernetes.md ("Metrics") finds the chart's pods and the
 waypoint by their prometheus.io annotations, scrapes them on their pod IPs and has the traffic's
 istio_tcp_* and istio_requests_total series with the workloads on both ends; the agent and
-the ztunnel killed and restarted by the kubelet (no failed request / recovery time);
+the ztunnel killed and restarted by the kubelet (no failed request / recovery time); under
+2,000 new connections and 20 long-lived ones each (node_chart_lifecycle.py): `helm upgrade` to
+a second image tag (the ambit-node DaemonSet rolls with maxSurge 1: no new connection may fail),
+`kubectl delete pod` of the node pod (none may fail) and the waypoint's roll (measured only);
 `helm uninstall` → the chart's pods and objects go, pods talk directly again. Time to Ready and
 time to enrolled are printed. The node is torn down on success and failure alike and must leave
 nothing on the host (nor BPF pins or kube-proxy's nftables tables). Needs root and
