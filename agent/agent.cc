@@ -113,9 +113,12 @@ Status Agent::Impl::start() {
     });
   }
   admin.route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
-  AMBIT_TRY(admin.listen(options.admin_address, options.admin_port));
+  // A successor agent started beside this one (the node DaemonSet's surge rollout, on the host
+  // network) binds the same ports; this one then stops listening on them.
+  AMBIT_TRY(admin.listenYieldingToSuccessor(options.admin_address, options.admin_port));
   if (options.metrics_port != 0) {
-    AMBIT_TRY(metrics_server.listen(options.metrics_address, options.metrics_port));
+    AMBIT_TRY(
+        metrics_server.listenYieldingToSuccessor(options.metrics_address, options.metrics_port));
   }
 
   AMBIT_TRY(startConfig());

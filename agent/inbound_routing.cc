@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ambit/abi.h"
+#include "common/log.h"
 #include "common/netns.h"
 #include "common/unique_fd.h"
 
@@ -18,6 +19,7 @@ namespace ambit::agent {
 namespace {
 
 constexpr std::string_view kFwmarkAccept = "net/ipv4/tcp_fwmark_accept";
+constexpr std::string_view kMigrateReq = "net/ipv4/tcp_migrate_req";
 
 // One rtnetlink request: header, family header, attributes.
 class NetlinkRequest {
@@ -147,7 +149,14 @@ Result<bool> apply(uint16_t rule_type, uint16_t route_type, int ignore, int igno
 Status installInboundRouting(int netns_fd) {
   Status st = inNetns(netns_fd, []() -> Status {
     AMBIT_TRY(apply(RTM_NEWRULE, RTM_NEWROUTE, EEXIST, EEXIST));
-    return writeSysctl(kFwmarkAccept, "1");
+    AMBIT_TRY(writeSysctl(kFwmarkAccept, "1"));
+    if (Status st = writeSysctl(kMigrateReq, "1"); !st) {
+      logWarn(
+          "{}: the pod's queued connections are reset, not handed over, when its ztunnel "
+          "is upgraded",
+          st.message());
+    }
+    return Status::ok();
   });
   if (!st) return st.error().context("inbound reply routing");
   return st;
@@ -158,7 +167,9 @@ Status removeInboundRouting(int netns_fd) {
     auto removed = apply(RTM_DELRULE, RTM_DELROUTE, ENOENT, ESRCH);
     AMBIT_TRY(removed);
     // Only a netns we had set up gets the sysctl back to its default.
-    return *removed ? writeSysctl(kFwmarkAccept, "0") : Status::ok();
+    if (!*removed) return Status::ok();
+    (void)writeSysctl(kMigrateReq, "0");  // absent before 5.14: nothing to restore
+    return writeSysctl(kFwmarkAccept, "0");
   });
   if (!st) return st.error().context("remove inbound reply routing");
   return st;

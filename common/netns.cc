@@ -65,6 +65,18 @@ Status writeSysctlInNetns(int netns_fd, std::string_view key, std::string_view v
   return inNetns(netns_fd, [&]() { return writeSysctl(key, value); });
 }
 
+Result<std::string> readSysctl(std::string_view key) {
+  std::string path = fmt::format("/proc/sys/{}", key);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errnoError(fmt::format("read sysctl {}: open {}", key, path));
+  std::string value(128, '\0');
+  ssize_t n = ::read(fd.get(), value.data(), value.size());
+  if (n < 0) return errnoError(fmt::format("read sysctl {}: read {}", key, path));
+  value.resize(static_cast<size_t>(n));
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  return value;
+}
+
 NetnsGuard::NetnsGuard(int target_netns_fd) {
   original_ = UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!original_) {

@@ -52,5 +52,8 @@ Status writeSysctl(std::string_view key, std::string_view value);
 void setSysctlProcFallback(std::string proc_root);
 // The same inside the network namespace `netns_fd` (this thread enters it and returns).
 Status writeSysctlInNetns(int netns_fd, std::string_view key, std::string_view value);
+// The value of the sysctl `key` (as for writeSysctl) in the calling thread's network namespace,
+// without the trailing newline. Reading works where /proc/sys is mounted read-only.
+Result<std::string> readSysctl(std::string_view key);
 
 }  // namespace ambit

@@ -125,7 +125,7 @@ Status Ztunnel::Impl::registerAdmin() {
   metrics_server->route("/metrics", admin::metricsHandler(registry, [this] { refreshHealth(); }));
   ready_server->route("/healthz/ready", admin::readinessHandler([this] {
                         return handoff && handoff->synced() && active_config.loaded() &&
-                               !connections->draining();
+                               !stopping.load();
                       }));
   admin_server->route("/config_dump", admin::jsonHandler([this] { return configDump(); }));
   admin_server->route("/metrics", admin::metricsHandler(registry, [this] { refreshHealth(); }));
@@ -149,9 +149,11 @@ Status Ztunnel::Impl::registerAdmin() {
     boost::asio::post(io, [this] { beginDrain(); });
     return admin::Response{200, "text/plain", "draining\n"};
   });
-  AMBIT_TRY(admin_server->listen(options.admin_address, options.admin_port));
-  AMBIT_TRY(metrics_server->listen(options.stats_address, options.metrics_port));
-  AMBIT_TRY(ready_server->listen(options.stats_address, options.readiness_port));
+  // A successor started beside this ztunnel (a surge rollout on the host network) binds the
+  // same ports; this one then stops listening on them, so probes and scrapes reach the new one.
+  AMBIT_TRY(admin_server->listenYieldingToSuccessor(options.admin_address, options.admin_port));
+  AMBIT_TRY(metrics_server->listenYieldingToSuccessor(options.stats_address, options.metrics_port));
+  AMBIT_TRY(ready_server->listenYieldingToSuccessor(options.stats_address, options.readiness_port));
   return Status::ok();
 }
 

@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
+  uint32_t successor_wait_ms = 0;
+  app.add_option("--successor-wait-ms", successor_wait_ms,
+                 "after SIGTERM, how long the pods' listeners stay open until a successor "
+                 "ztunnel listens in every pod (upgrade hand-over), before the drain; 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 600000u));
   app.add_option("--handshake-timeout-ms", handshake_timeout_ms,
                  "an inbound TLS handshake not finished by then is closed")
       ->capture_default_str()
@@ -65,12 +71,13 @@ int main(int argc, char** argv) {
   }
   ambit::admin::exposeProcessMetrics("ztunnel");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  o.successor_wait = std::chrono::milliseconds(successor_wait_ms);
   o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
   o.http2_send_stall_timeout = std::chrono::milliseconds(http2_send_stall_timeout_ms);
   // Signals are taken from here on: create() may wait up to a minute for the agent, and a
   // SIGTERM then (e.g. `lab down`) must not have to wait for it.
-  ambit::Daemon daemon("ztunnel", o.drain_deadline);
+  ambit::Daemon daemon("ztunnel", o.successor_wait + o.drain_deadline);
   auto zt = ambit::ztunnel::Ztunnel::create(o);
   if (!zt) {
     ambit::logError("cannot start: {}", zt.error().message);

@@ -1,6 +1,8 @@
 #include "ztunnel/outbound_proxy.h"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
@@ -15,6 +17,8 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+constexpr auto kCertificatePoll = std::chrono::milliseconds(10);
 
 Endpoint toEndpoint(const bpf::SockAddr& a) {
   boost::system::error_code ec;
@@ -88,6 +92,20 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   LiveConnection& live = live_->open[live_id];
   live = LiveConnection{pod->info.uid(), log.src_addr, log.dst_addr, "", ""};
   const std::vector<OutboundTarget> targets = st.resolveOutbound(dst, pick_++);
+  // A ztunnel that takes over from another one (an upgrade) is given connections from the
+  // moment its listeners join the pod's SO_REUSEPORT group, which may be before the pod's
+  // certificate has arrived (~50 ms on the test node): HBONE waits for it, bounded, rather than
+  // reset the app's connection.
+  if (std::any_of(targets.begin(), targets.end(), [](const OutboundTarget& t) {
+        return t.kind != OutboundTarget::Kind::kPassthrough;
+      })) {
+    asio::steady_timer wait(io_);
+    const auto give_up = std::chrono::steady_clock::now() + certificate_wait_;
+    while (!(pod->tls && pod->tls->cert) && std::chrono::steady_clock::now() < give_up) {
+      wait.expires_after(kCertificatePoll);
+      co_await wait.async_wait(asio::use_awaitable);
+    }
+  }
   for (const auto& t : targets) {
     labels.destination = t.workload;
     labels.destination_service =

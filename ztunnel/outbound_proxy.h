@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -43,6 +44,10 @@ class OutboundProxy {
 
   // Connections being served now (drain waits for them).
   size_t active() const { return *active_; }
+
+  // How long an HBONE connection of a pod whose certificate has not arrived yet waits for it
+  // before it is reset (default 5 s).
+  void setCertificateWait(std::chrono::milliseconds wait) { certificate_wait_ = wait; }
 
   // One connection being served, as admin /config_dump lists it.
   struct LiveConnection {
@@ -78,6 +83,7 @@ class OutboundProxy {
   TcpMetrics& metrics_;
   admin::AccessLogFormat access_log_;
   uint64_t pick_ = 0;  // rotates service endpoints across connections
+  std::chrono::milliseconds certificate_wait_{std::chrono::seconds(5)};
   // Shared with each connection's frame, which may be destroyed after the proxy (when the
   // io_context is destroyed with connections still suspended in it).
   std::shared_ptr<size_t> active_ = std::make_shared<size_t>(0);

@@ -33,6 +33,10 @@ struct Pod {
   // The bound, listening 15008 socket until the pod's certificate is installed: connections
   // wait in the kernel's backlog instead of failing a handshake the pod cannot complete yet.
   std::unique_ptr<boost::asio::ip::tcp::acceptor> hbone_pending;
+  // The 15008 listener's socket inode and those of the listeners on [::]:15008 that were there
+  // when it opened (a predecessor ztunnel's, during an upgrade): any other is a successor's.
+  uint64_t hbone_inode = 0;
+  std::set<uint64_t> hbone_predecessors;
   std::shared_ptr<identity::IdentityTls> tls;
   bool seen_in_snapshot = true;
   // Live steered plaintext connections (client IP, client port, pod port): a source-preserving

@@ -6,6 +6,7 @@
 #include "common/admin/metrics.h"
 #include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
+#include "common/listeners.h"
 #include "common/log.h"
 #include "ztunnel/data_thread.h"
 
@@ -135,7 +136,46 @@ Status PodRegistry::openListeners(Pod& pod) {
   auto hb = listen(ns, Endpoint(any6, AMBIT_PORT_HBONE), false);
   if (!hb) return hb.error().context(where + ": HBONE listener");
   pod.hbone_pending = std::move(*hb);
+  recordHboneListeners(pod);
   return Status::ok();
+}
+
+void PodRegistry::recordHboneListeners(Pod& pod) {
+  auto inode = socketInode(pod.hbone_pending->native_handle());
+  auto present = inode ? sockets_.listeners(pod.netns.get(), hboneEndpoint())
+                       : Result<std::vector<uint64_t>>(inode.error());
+  if (!present) {
+    // Only the hand-over at this ztunnel's own upgrade needs them: it then waits its full
+    // successor wait for this pod.
+    logWarn("pod {}: cannot list its HBONE listeners ({}); an upgrade will not see its successor",
+            pod.info.uid(), present.error().message);
+    return;
+  }
+  pod.hbone_inode = *inode;
+  for (uint64_t other : *present) {
+    if (other != *inode) pod.hbone_predecessors.insert(other);
+  }
+}
+
+Endpoint PodRegistry::hboneEndpoint() {
+  return Endpoint(asio::ip::address_v6::any(), AMBIT_PORT_HBONE);
+}
+
+size_t PodRegistry::podsAwaitingSuccessor() {
+  size_t waiting = 0;
+  for (const auto& [uid, pod] : pods_) {
+    auto now = pod->hbone_inode == 0 ? Result<std::vector<uint64_t>>(makeError("not recorded"))
+                                     : sockets_.listeners(pod->netns.get(), hboneEndpoint());
+    bool successor = false;
+    if (now) {
+      for (uint64_t other : *now) {
+        successor =
+            successor || (other != pod->hbone_inode && !pod->hbone_predecessors.contains(other));
+      }
+    }
+    if (!successor) ++waiting;
+  }
+  return waiting;
 }
 
 Status PodRegistry::openPod(std::shared_ptr<Pod> pod) {

@@ -74,6 +74,13 @@ class PodRegistry final : public PodSink {
   // (HBONE servers are drained by the caller).
   void stopAccepting();
 
+  // Upgrade hand-over: the pods in which no successor ztunnel listens yet, i.e. no listener on
+  // [::]:15008 of the pod's netns other than this ztunnel's own and those that were there
+  // before it (a successor opens its 15008 last, after 15001 and 15006, so one listening there
+  // takes the pod's new connections on every port). A pod whose listeners cannot be listed
+  // counts as waiting.
+  size_t podsAwaitingSuccessor();
+
   const std::map<std::string, std::shared_ptr<Pod>>& pods() const { return pods_; }
   const Pod* find(const std::string& uid) const;
 
@@ -82,6 +89,8 @@ class PodRegistry final : public PodSink {
                                                                  const Endpoint& endpoint,
                                                                  bool v6_only);
   Status openListeners(Pod& pod);
+  void recordHboneListeners(Pod& pod);
+  static Endpoint hboneEndpoint();
   void enableMigration(const Pod& pod);
   void serveHbone(const std::shared_ptr<Pod>& pod);
   boost::asio::awaitable<hbone::ConnectOutcome> admitTunnel(std::weak_ptr<Pod> pod,

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "ambit/abi.h"
+#include "common/listeners.h"
 #include "common/log.h"
 #include "common/netns.h"
 
@@ -99,9 +100,23 @@ Result<UniqueFd> NetnsSocketFactory::listener(int netns_fd,
 
 Status NetnsSocketFactory::enableListenerMigration(int netns_fd) {
   constexpr std::string_view kKey = "net/ipv4/tcp_migrate_req";
-  Status st = netns_fd < 0 ? writeSysctl(kKey, "1") : writeSysctlInNetns(netns_fd, kKey, "1");
+  auto enable = [&]() -> Status {
+    Status written = writeSysctl(kKey, "1");
+    if (written) return written;
+    // Read-only /proc/sys (an unprivileged container): the agent sets it when it enrolls a pod.
+    auto value = readSysctl(kKey);
+    if (value && *value == "1") return Status::ok();
+    return written;
+  };
+  Status st = netns_fd < 0 ? enable() : inNetns(netns_fd, enable);
   if (!st) return st.error().context("enable connection migration (tcp_migrate_req)");
   return Status::ok();
+}
+
+Result<std::vector<uint64_t>> NetnsSocketFactory::listeners(
+    int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint) {
+  if (netns_fd < 0) return tcpListeners(endpoint);
+  return inNetns(netns_fd, [&] { return tcpListeners(endpoint); });
 }
 
 }  // namespace ambit::ztunnel

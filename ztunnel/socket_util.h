@@ -7,6 +7,8 @@
 // sockets instead.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <vector>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -34,6 +36,11 @@ class PodSocketFactory {
   // ztunnel's listener of the same SO_REUSEPORT group instead of being reset (the sysctl
   // net.ipv4.tcp_migrate_req in the pod's netns). Once per pod, before its listeners open.
   virtual Status enableListenerMigration(int netns_fd) = 0;
+  // Inodes of the TCP listeners bound to `endpoint` in the pod's netns (sock_diag), this
+  // ztunnel's own included: a ztunnel that is being replaced tells from them whether its
+  // successor listens in the pod yet (see PodRegistry::podsAwaitingSuccessor).
+  virtual Result<std::vector<uint64_t>> listeners(
+      int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint) = 0;
 };
 
 class NetnsSocketFactory final : public PodSocketFactory {
@@ -41,7 +48,11 @@ class NetnsSocketFactory final : public PodSocketFactory {
   Result<UniqueFd> socket(int netns_fd, int family) override;
   Result<UniqueFd> listener(int netns_fd, const boost::asio::ip::tcp::endpoint& endpoint,
                             bool v6_only) override;
+  // Writes tcp_migrate_req=1 in the pod's netns; where that netns's /proc/sys is read-only (the
+  // ztunnel's container) it is enough that the agent has set it (agent/inbound_routing.h).
   Status enableListenerMigration(int netns_fd) override;
+  Result<std::vector<uint64_t>> listeners(int netns_fd,
+                                          const boost::asio::ip::tcp::endpoint& endpoint) override;
 };
 
 }  // namespace ambit::ztunnel

@@ -1,8 +1,12 @@
 #include "ztunnel/ztunnel.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 
 #include "common/admin/metrics.h"
+#include "common/async/spawn.h"
 #include "common/discovery/mesh_source.h"
 #include "common/identity/ca_client.h"
 #include "common/log.h"
@@ -14,6 +18,7 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto kAgentWait = std::chrono::seconds(60);
+constexpr auto kSuccessorPoll = std::chrono::milliseconds(100);
 }  // namespace
 
 // The ztunnel takes its mesh from local files or from its node agent's relay (never from
@@ -133,8 +138,43 @@ void Ztunnel::Impl::run() {
 }
 
 void Ztunnel::Impl::beginDrain() {
-  if (connections->draining()) return;
+  if (stopping.exchange(true)) return;
   handoff->stop();
+  if (options.successor_wait.count() == 0) return drainNow();
+  spawn(io, awaitSuccessor(), "successor wait",
+        [self = shared_from_this()](bool) { self->drainNow(); });
+}
+
+asio::awaitable<void> Ztunnel::Impl::awaitSuccessor() {
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + options.successor_wait;
+  asio::steady_timer poll(io);
+  for (;;) {
+    size_t waiting = pods->podsAwaitingSuccessor();
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    if (waiting == 0) {
+      logInfo("a successor listens in all {} pods after {} ms: draining", pods->pods().size(),
+              waited.count());
+      co_return;
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(options.pin_dir, ec)) {
+      logInfo("the agent removed the node's capture (uninstall): no successor will come");
+      co_return;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      logWarn("no successor in {} of {} pods after {} ms: draining anyway", waiting,
+              pods->pods().size(), waited.count());
+      co_return;
+    }
+    poll.expires_after(kSuccessorPoll);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
+}
+
+void Ztunnel::Impl::drainNow() {
+  if (connections->draining()) return;
   connections->beginDrain(std::chrono::steady_clock::now() + options.drain_deadline,
                           [self = shared_from_this()] {
                             self->pool->close();

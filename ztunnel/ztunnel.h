@@ -33,6 +33,11 @@ struct ZtunnelOptions {
   uint16_t metrics_port = 15020;
   uint16_t readiness_port = 15021;
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  // Upgrade hand-over: after SIGTERM, how long the pods' listeners stay open (accepting) until
+  // a successor ztunnel listens in every pod; then the drain. 0: drain at once. A DaemonSet's
+  // pod deleted or rolled is stopped while its replacement may still be starting: without the
+  // wait its pods' new connections would be refused until the replacement took over.
+  std::chrono::milliseconds successor_wait{0};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   // Inbound HBONE: a header block incomplete this long closes the connection (slowloris).
   std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};

@@ -7,6 +7,7 @@
 
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <thread>
@@ -39,7 +40,11 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
 
   Status start();
   void run();
+  // SIGTERM: waits (up to options.successor_wait) for a successor to listen in every pod,
+  // then drains.
   void beginDrain();
+  void drainNow();
+  boost::asio::awaitable<void> awaitSuccessor();
 
   // Data thread: swaps a configuration prepared on the config thread in and re-checks open
   // connections against it.
@@ -51,6 +56,8 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   void refreshHealth();  // before each /metrics: hand-off and discovery state
 
   ZtunnelOptions options;
+  // Set by the first SIGTERM (data thread); readiness reads it on the admin thread.
+  std::atomic<bool> stopping{false};
   boost::asio::io_context io;        // data thread
   boost::asio::io_context admin_io;  // admin thread
   std::thread admin_thread;

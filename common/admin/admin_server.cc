@@ -3,12 +3,15 @@
 #include <sys/socket.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <set>
 
 #include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
+#include "common/listeners.h"
 #include "common/log.h"
 #include "common/netns.h"
 #include "common/unique_fd.h"
@@ -32,8 +35,14 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   tcp::acceptor acceptor;
   std::map<std::string, Handler> routes;
   bool stopped = false;
+  // listenYieldingToSuccessor(): the listener's inode, its predecessors' and the poll timer.
+  uint64_t inode = 0;
+  std::set<uint64_t> predecessors;
+  std::unique_ptr<asio::steady_timer> succession;
+  bool yielded = false;
 
   void accept();
+  void watchForSuccessor(tcp::endpoint ep, std::chrono::milliseconds poll);
   Response dispatch(const Request& req) const;
 };
 
@@ -143,27 +152,96 @@ void AdminServer::route(const std::string& path, Handler handler) {
   impl_->routes[path] = std::move(handler);
 }
 
-Status AdminServer::listen(const std::string& address, uint16_t port, int netns_fd) {
+namespace {
+
+// Binds `impl`'s acceptor (in netns_fd if >= 0) and starts accepting.
+Status open(AdminServer::Impl& impl, const std::string& address, uint16_t port, int netns_fd,
+            bool reuse_port) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) return makeError("admin listen: bad address '{}': {}", address, ec.message());
   tcp::endpoint ep(addr, port);
-  auto open = [&]() -> Status {
+  auto make = [&]() -> Status {
     UniqueFd fd(::socket(addr.is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return errnoError("admin socket");
-    impl_->acceptor.assign(ep.protocol(), fd.release(), ec);
+    int one = 1;
+    if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      return errnoError("admin socket SO_REUSEPORT");
+    }
+    impl.acceptor.assign(ep.protocol(), fd.release(), ec);
     if (ec) return makeError("admin assign socket: {}", ec.message());
     return Status::ok();
   };
-  Status opened = netns_fd >= 0 ? inNetns(netns_fd, open) : open();
+  Status opened = netns_fd >= 0 ? inNetns(netns_fd, make) : make();
   if (!opened) return opened;
-  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  impl_->acceptor.bind(ep, ec);
+  impl.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  impl.acceptor.bind(ep, ec);
   if (ec) return makeError("admin bind {}:{}: {}", address, port, ec.message());
-  impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return makeError("admin listen {}:{}: {}", address, port, ec.message());
-  impl_->accept();
+  impl.accept();
   return Status::ok();
+}
+
+}  // namespace
+
+Status AdminServer::listen(const std::string& address, uint16_t port, int netns_fd) {
+  return open(*impl_, address, port, netns_fd, false);
+}
+
+Status AdminServer::listenYieldingToSuccessor(const std::string& address, uint16_t port,
+                                              std::chrono::milliseconds poll) {
+  AMBIT_TRY(open(*impl_, address, port, -1, true));
+  beast::error_code ec;
+  tcp::endpoint ep = impl_->acceptor.local_endpoint(ec);
+  if (ec) return makeError("admin listener {}:{}: {}", address, port, ec.message());
+  auto inode = socketInode(impl_->acceptor.native_handle());
+  if (!inode) return inode.error().context("admin listener");
+  auto present = tcpListeners(ep);
+  if (!present) return present.error().context("admin listener");
+  impl_->inode = *inode;
+  for (uint64_t other : *present) {
+    if (other != *inode) impl_->predecessors.insert(other);
+  }
+  if (!impl_->predecessors.empty()) {
+    logInfo("{}:{}: a previous process listens there too; it is expected to yield", address, port);
+  }
+  impl_->watchForSuccessor(ep, poll);
+  return Status::ok();
+}
+
+bool AdminServer::yielded() const { return impl_->yielded; }
+
+void AdminServer::Impl::watchForSuccessor(tcp::endpoint ep, std::chrono::milliseconds poll) {
+  if (!succession) succession = std::make_unique<asio::steady_timer>(io);
+  succession->expires_after(poll);
+  succession->async_wait([weak = weak_from_this(), ep, poll](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->stopped) return;
+    auto now = tcpListeners(ep);
+    if (!now) {
+      logWarn("admin listener {}:{}: {}", ep.address().to_string(), ep.port(), now.error().message);
+      return self->watchForSuccessor(ep, poll);
+    }
+    std::set<uint64_t> still;
+    bool successor = false;
+    for (uint64_t other : *now) {
+      if (other == self->inode) continue;
+      if (self->predecessors.contains(other)) {
+        still.insert(other);
+      } else {
+        successor = true;
+      }
+    }
+    self->predecessors = std::move(still);  // an inode that went away is never reused for one
+    if (!successor) return self->watchForSuccessor(ep, poll);
+    logInfo("{}:{}: a newer process listens there: this one stops listening (hand-over)",
+            ep.address().to_string(), ep.port());
+    self->yielded = true;
+    self->stopped = true;
+    beast::error_code ignored;
+    self->acceptor.close(ignored);
+  });
 }
 
 uint16_t AdminServer::port() const {

@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +51,17 @@ class AdminServer {
   // Binds and starts accepting. `port` 0 picks a free port (see port()). Optionally inside a
   // network namespace (fd >= 0) so one process can serve in a pod's or node's netns.
   Status listen(const std::string& address, uint16_t port, int netns_fd = -1);
+  // listen() for a process that is replaced by starting its successor beside it, as a
+  // DaemonSet's surge rollout does on the host network: the port is bound with SO_REUSEPORT, so
+  // the successor can bind it too, and this server then yields: every `poll` it looks for
+  // listeners on its address (sock_diag), and one that was not there when it bound is a
+  // successor: it closes its listener, so that the successor alone answers (the kubelet's
+  // probes of the new pod, the scrapes). Listeners already there when it bound are its
+  // predecessors, never yielded to (they yield to it).
+  Status listenYieldingToSuccessor(const std::string& address, uint16_t port,
+                                   std::chrono::milliseconds poll = std::chrono::milliseconds(250));
+  // Whether listenYieldingToSuccessor's server has closed its listener for a successor.
+  bool yielded() const;
   uint16_t port() const;
   void stop();
 

@@ -15,7 +15,10 @@ destination's ztunnel); L4 and L7 policy and the 80/20 split through the waypoin
 kubernetes_sd_configs jobs of docs/kubernetes.md ("Metrics") finds the chart's pods and the
 waypoint by their prometheus.io annotations, scrapes them on their pod IPs and has the traffic's
 istio_tcp_* and istio_requests_total series with the workloads on both ends; the agent and
-the ztunnel killed and restarted by the kubelet (no failed request / recovery time);
+the ztunnel killed and restarted by the kubelet (no failed request / recovery time); under
+2,000 new connections and 20 long-lived ones each (node_chart_lifecycle.py): `helm upgrade` to
+a second image tag (the ambit-node DaemonSet rolls with maxSurge 1: no new connection may fail),
+`kubectl delete pod` of the node pod (none may fail) and the waypoint's roll (measured only);
 `helm uninstall` → the chart's pods and objects go, pods talk directly again. Time to Ready and
 time to enrolled are printed. The node is torn down on success and failure alike and must leave
 nothing on the host (nor BPF pins or kube-proxy's nftables tables). Needs root and
@@ -40,10 +43,10 @@ sys.path.insert(0, os.path.join(HERE, "cluster"))
 sys.path.insert(0, HERE)
 import cluster as k8s  # noqa: E402
 import node as k8s_node  # noqa: E402
-import node_cleanup as cleanup  # noqa: E402
 import node_services  # noqa: E402
 from host_prometheus import (HostPrometheus, out_of_cluster_scrape_config,  # noqa: E402
                              service_account_credentials)
+from node_chart_lifecycle import NodeLifecycleSteps, cgroup2_mount  # noqa: E402
 from node_cluster_test import (host_leftovers, host_netns_and_veths, read_state,  # noqa: E402
                                wait_for)
 
@@ -61,13 +64,6 @@ REDIRECTION = "ambient.istio.io/redirection"
 ZTUNNEL_METRICS = "http://127.0.0.1:15020/metrics"  # the node pod's host port
 
 
-def cgroup2_mount() -> str:
-    mounts = [m for m, fstype in cleanup.mountinfo() if fstype == "cgroup2"]
-    if not mounts:
-        raise AssertionError("no cgroup2 mount on this host")
-    return mounts[0]
-
-
 def json_values_lenient(text: str) -> list[dict]:
     """The JSON objects in curl's output, skipping what curl printed between them (its
     retry warnings and errors go to the same pod log)."""
@@ -79,21 +75,6 @@ def json_values_lenient(text: str) -> list[dict]:
         except ValueError:
             i += 1
     return values
-
-
-def cgroup_of(pid: int) -> str:
-    """The cgroup v2 path of a process (the "0::" line of /proc/<pid>/cgroup)."""
-    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("0::"):
-                return line[3:].strip()
-    raise AssertionError(f"pid {pid} has no cgroup v2 path")
-
-
-def join_cgroup(procs: str) -> None:
-    """In a child before exec: move it into the cgroup whose cgroup.procs is `procs`."""
-    with open(procs, "w", encoding="utf-8") as f:
-        f.write(str(os.getpid()))
 
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
@@ -109,7 +90,7 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
-class ChartOnRealNodeTest(unittest.TestCase):
+class ChartOnRealNodeTest(NodeLifecycleSteps, unittest.TestCase):
     node: k8s_node.NodeCluster
     timings: dict[str, float] = {}
     results: dict[str, float] = {}
@@ -290,6 +271,7 @@ class ChartOnRealNodeTest(unittest.TestCase):
         self.prometheus_discovers_and_scrapes_the_mesh()
         # Last before uninstall: a restarted ztunnel starts its counters from zero.
         self.daemons_killed_and_restarted_by_the_kubelet()
+        self.upgrade_and_replace_the_node_pods_under_load()
 
         # Uninstall: the chart's objects go and the pods talk directly again.
         started = time.monotonic()
@@ -421,79 +403,6 @@ class ChartOnRealNodeTest(unittest.TestCase):
         """Race pods whose cgroup the agent marked (fail closed) before enrolling them."""
         return set(re.findall(r"pod demo/(race-\d+): connects refused until it is enrolled",
                               self.agent_logs()))
-
-    # ----- the node's daemons killed: the kubelet restarts them --------------------------------
-
-    def container(self, namespace: str, pod_prefix: str, name: str) -> tuple[str, int]:
-        """Container id and host pid of container `name` in the running pod `pod_prefix`*."""
-        ps = json.loads(self.node.crictl(
-            "ps", "--state", "running", "--name", f"^{name}$", "--label",
-            f"io.kubernetes.pod.namespace={namespace}", "-o", "json").stdout)
-        for c in ps.get("containers", []):
-            if c["labels"].get("io.kubernetes.pod.name", "").startswith(pod_prefix):
-                info = json.loads(self.node.crictl("inspect", c["id"]).stdout)
-                return c["id"], int(info["info"]["pid"])
-        raise AssertionError(f"no running container {name} in {namespace}/{pod_prefix}*")
-
-    def requests_from_pod(self, pid: int, seconds: float, until=None) -> list[tuple[float, bool]]:
-        """New connections to my-app, one every 50 ms for `seconds` (or until `until(results)`),
-        made from the pod of process `pid`: curl runs in its network namespace AND its cgroup
-        (capture hooks are per cgroup), as the pod's own process would. (time, answered) each."""
-        procs = f"{cgroup2_mount()}{cgroup_of(pid)}/cgroup.procs"
-        results: list[tuple[float, bool]] = []
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not (until and until(results)):
-            at = time.monotonic()
-            r = subprocess.run(
-                ["nsenter", f"--net=/proc/{pid}/ns/net", "curl", "-sS", "--max-time", "1",
-                 "-o", "/dev/null", "-w", "%{http_code}", f"http://{self.my_app_ip}/"],
-                preexec_fn=lambda: join_cgroup(procs), capture_output=True, text=True,
-                check=False, timeout=10)
-            results.append((at, r.stdout.strip() == "200"))
-            time.sleep(max(0.0, at + 0.05 - time.monotonic()))
-        return results
-
-    def daemons_killed_and_restarted_by_the_kubelet(self):
-        """kill -9 of the agent: the kubelet restarts it, no request fails (it is not in the data
-        path). kill -9 of the ztunnel: requests fail while it is down; the time from the kill to
-        the first answered request again is the recovery time. The requests go from my-app-v1 to
-        the my-app Service, through the waypoint (the L4 policy lets the waypoint in)."""
-        self.my_app_ip = self.get("-n", "demo", "service", "my-app")["spec"]["clusterIP"]
-        _, source = self.container("demo", "my-app-v1", "app")
-        baseline = self.requests_from_pod(source, 1.0)
-        self.assertTrue(all(ok for _, ok in baseline), f"before any kill: {baseline}")
-
-        def restarts(name: str) -> int:
-            pods = self.get("-n", "ambit-system", "pods", "-l", "app.kubernetes.io/component=node")
-            return sum(c.get("restartCount", 0) for p in pods["items"]
-                       for c in p["status"].get("containerStatuses", []) if c["name"] == name)
-
-        for name in ("agent", "ztunnel"):
-            before = restarts(name)
-            _, pid = self.container("ambit-system", "ambit-node", name)
-            killed_at = time.monotonic()
-            os.kill(pid, 9)  # a process of the test's own node, found by its container
-            if name == "agent":
-                results = self.requests_from_pod(source, 8.0)
-                failed = sum(1 for _, ok in results if not ok)
-                self.results["requests failed while the agent was killed and restarted"] = failed
-                self.assertEqual(failed, 0, f"{failed} of {len(results)} failed")
-            else:
-                def recovered(rs):
-                    return any(not ok for _, ok in rs) and rs[-1][1]
-                results = self.requests_from_pod(source, 60.0, until=recovered)
-                self.assertTrue(recovered(results), "no answer within 60 s of killing the "
-                                f"ztunnel\n{self.diagnose()}")
-                self.results["ztunnel killed -> first answered request, ms"] = (
-                    1000 * (results[-1][0] - killed_at))
-                self.results["requests failed while the ztunnel was down (one per 50 ms)"] = (
-                    sum(1 for _, ok in results if not ok))
-            wait_for(lambda: restarts(name) > before, f"the kubelet to restart the {name}", 60)
-            try:
-                self.kubectl("-n", "ambit-system", "rollout", "status", "daemonset/ambit-node",
-                             "--timeout=60s")
-            except k8s.ClusterError as e:
-                self.fail(f"{e}\n{self.diagnose()}")
 
     def l4_policy_refuses_other_identities(self):
         """AuthorizationPolicy ALLOW principals (client, waypoint) on my-app, at its ztunnel."""

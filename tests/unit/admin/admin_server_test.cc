@@ -6,6 +6,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
 #include <thread>
 
 #include "common/admin/metrics.h"
@@ -99,6 +101,49 @@ TEST_F(AdminServerTest, GarbageRequestGets400AndServerKeepsServing) {
     EXPECT_EQ(res.result_int(), 400u);
   }
   EXPECT_EQ(get(server_->port(), "/config_dump").status, 200u);
+}
+
+// Runs `io` until `done()`, for at most 10 s (a bound, not a timing assertion).
+bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < end) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+TEST(AdminServerSuccession, TheOlderServerYieldsItsPortToANewerOne) {
+  boost::asio::io_context io;
+  AdminServer older(io), newer(io);
+  older.route("/who", [](const Request&) { return Response{200, "text/plain", "older"}; });
+  newer.route("/who", [](const Request&) { return Response{200, "text/plain", "newer"}; });
+  const auto poll = std::chrono::milliseconds(5);
+  ASSERT_TRUE(older.listenYieldingToSuccessor("127.0.0.1", 0, poll));
+  const uint16_t port = older.port();
+  AdminServer plain(io);
+  EXPECT_FALSE(plain.listen("127.0.0.1", port)) << "only a sharing server may bind beside it";
+  ASSERT_TRUE(newer.listenYieldingToSuccessor("127.0.0.1", port, poll));
+  ASSERT_TRUE(runUntil(io, [&] { return older.yielded(); }));
+  // The newer one saw the older listener at its bind (a predecessor) and keeps its port.
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(newer.yielded());
+  std::thread serving([&] {
+    io.restart();
+    io.run_for(std::chrono::seconds(2));
+  });
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(get(port, "/who").body, "newer") << i;
+  io.stop();
+  serving.join();
+}
+
+TEST(AdminServerSuccession, AServerAloneOnItsPortKeepsIt) {
+  boost::asio::io_context io;
+  AdminServer only(io);
+  ASSERT_TRUE(only.listenYieldingToSuccessor("127.0.0.1", 0, std::chrono::milliseconds(5)));
+  io.run_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(only.yielded());
 }
 
 TEST(AdminServerListen, BadAddressIsAnError) {

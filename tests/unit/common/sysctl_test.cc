@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* kKey = "net/ipv4/tcp_fwmark_accept";
 
-std::string readSysctl(const std::string& key) { return test::readFile("/proc/sys/" + key); }
+std::string rawSysctl(const std::string& key) { return test::readFile("/proc/sys/" + key); }
 
 // A fresh, anonymous network namespace (gone when the handle closes).
 UniqueFd privateNetns() {
@@ -35,15 +35,24 @@ TEST(Sysctl, WritesInsideTheGivenNetnsOnly) {
   AMBIT_REQUIRE(test::missingRoot("CAP_SYS_ADMIN to create a network namespace"));
   UniqueFd ns = privateNetns();
   ASSERT_TRUE(ns) << "unshare(CLONE_NEWNET): " << std::strerror(errno);
-  const std::string host_before = readSysctl(kKey);
+  const std::string host_before = rawSysctl(kKey);
   ASSERT_FALSE(host_before.empty());
   auto inside = [&]() {
-    return inNetns(ns.get(), [&]() -> Result<std::string> { return readSysctl(kKey); });
+    return inNetns(ns.get(), [&]() -> Result<std::string> { return rawSysctl(kKey); });
   };
   ASSERT_EQ(*inside(), "0\n");
   ASSERT_TRUE(writeSysctlInNetns(ns.get(), kKey, "1"));
   EXPECT_EQ(*inside(), "1\n");
-  EXPECT_EQ(readSysctl(kKey), host_before);
+  EXPECT_EQ(rawSysctl(kKey), host_before);
+}
+
+TEST(Sysctl, ReadsTheValueWithoutItsNewline) {
+  auto value = readSysctl(kKey);
+  ASSERT_TRUE(value) << value.error().message;
+  EXPECT_EQ(*value + "\n", test::readFile(std::string("/proc/sys/") + kKey));
+  auto missing = readSysctl("net/ipv4/no_such_sysctl");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("net/ipv4/no_such_sysctl"), std::string::npos);
 }
 
 TEST(Sysctl, AMissingSysctlIsAnErrorNamingIt) {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/hbone/protocol.h"
+#include "common/listeners.h"
 
 namespace ambit::ztunnel::testing {
 
@@ -42,7 +43,19 @@ Result<UniqueFd> LoopbackSockets::listener(int, const tcp::endpoint& endpoint, b
   std::memcpy(actual.data(), &ss, len);
   actual.resize(len);
   bound.emplace(endpoint.port(), actual);
+  if (auto inode = socketInode(fd.get())) inodes.emplace(endpoint.port(), *inode);
   return fd;
+}
+
+Result<std::vector<uint64_t>> LoopbackSockets::listeners(int, const tcp::endpoint& endpoint) {
+  if (!listeners_error.empty()) return makeError("{}", listeners_error);
+  std::vector<uint64_t> found;
+  for (const auto* m : {&inodes, &others}) {
+    for (auto [it, end] = m->equal_range(endpoint.port()); it != end; ++it) {
+      found.push_back(it->second);
+    }
+  }
+  return found;
 }
 
 tcp::endpoint LoopbackSockets::where(const std::string& address, uint16_t port) const {

@@ -51,6 +51,13 @@ class LoopbackSockets final : public PodSocketFactory {
   }
   int migrations_enabled = 0;
   std::string migration_error;
+  // listeners(): the inodes of the listeners this factory made for that port, plus `others`
+  // (another ztunnel's, as the test places them); fails with `listeners_error` when set.
+  Result<std::vector<uint64_t>> listeners(int,
+                                          const boost::asio::ip::tcp::endpoint& endpoint) override;
+  std::multimap<uint16_t, uint64_t> inodes;  // asked port -> inode of the socket made for it
+  std::multimap<uint16_t, uint64_t> others;
+  std::string listeners_error;
   // Where the listener asked for `address`:`port` really listens.
   boost::asio::ip::tcp::endpoint where(const std::string& address, uint16_t port) const;
 };

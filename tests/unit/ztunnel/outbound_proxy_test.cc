@@ -226,11 +226,27 @@ TEST_F(OutboundTest, EveryEndpointFailingResetsTheAppConnection) {
 
 TEST_F(OutboundTest, PodWithoutItsCertificateYetDialsNothingAndIsRefused) {
   applyMesh();
+  outbound.setCertificateWait(std::chrono::milliseconds(30));
   original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
   dialer.accept("pong");
   Exchange x = serveOne("", makePod("client", "client", {"10.1.2.3"}, /*with_cert=*/false));
   EXPECT_EQ(x.end, asio::error::connection_reset);
   EXPECT_TRUE(dialer.dials.empty());
+}
+
+// An upgrade: the new ztunnel's listener takes connections before the pod's certificate is in.
+TEST_F(OutboundTest, AConnectionWaitsForItsPodsCertificateToArrive) {
+  applyMesh();
+  original_dst.answer = std::optional{sockAddr("10.96.0.10", 80)};
+  dialer.accept("pong");
+  auto pod = makePod("client", "client", {"10.1.2.3"}, /*with_cert=*/false);
+  asio::steady_timer issued(io, std::chrono::milliseconds(50));
+  issued.async_wait([pod](boost::system::error_code) {
+    pod->tls->cert = std::make_shared<const identity::WorkloadCertificate>();
+  });
+  EXPECT_EQ(serveOne("ping", pod).received, "pong");
+  ASSERT_EQ(dialer.dials.size(), 1u);
+  EXPECT_EQ(dialer.dials[0].source_identity, kClientId);
 }
 
 }  // namespace

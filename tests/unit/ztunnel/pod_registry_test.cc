@@ -99,6 +99,22 @@ TEST_F(RegistryTest, DrainingRefusesNewPodsAndClosesListeners) {
   EXPECT_NE(st.message().find("draining"), std::string::npos) << st.message();
 }
 
+TEST_F(RegistryTest, APodAwaitsItsSuccessorUntilANewListenerJoinsItsHbonePort) {
+  sockets.others.emplace(15008, 1000001);  // a predecessor's, there before the pod opened
+  auto pod = openPod("my-app-v1", "my-app", {"127.0.0.2"});
+  EXPECT_NE(pod->hbone_inode, 0u);
+  EXPECT_EQ(pod->hbone_predecessors, (std::set<uint64_t>{1000001}));
+  EXPECT_EQ(pods.podsAwaitingSuccessor(), 1u) << "its own and its predecessor's listeners only";
+  sockets.others.emplace(15006, 1000002);  // not the HBONE port: no successor yet
+  EXPECT_EQ(pods.podsAwaitingSuccessor(), 1u);
+  sockets.others.emplace(15008, 1000003);
+  EXPECT_EQ(pods.podsAwaitingSuccessor(), 0u);
+  sockets.listeners_error = "sock_diag refused";
+  EXPECT_EQ(pods.podsAwaitingSuccessor(), 1u) << "cannot tell: keeps waiting";
+}
+
+TEST_F(RegistryTest, NoPodsAwaitNoSuccessor) { EXPECT_EQ(pods.podsAwaitingSuccessor(), 0u); }
+
 // The hand-off thread's view: the data thread runs on its own thread, as in the ztunnel.
 class HandoffTest : public RegistryTest {
  protected:
