@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/hbone/tls.h"
+#include "tests/support/run_coroutine.h"
 #include "tests/support/test_pki.h"
 
 namespace ambit::hbone {
@@ -70,18 +71,7 @@ class TlsTransportTest : public ::testing::Test {
     EXPECT_TRUE(configureServerContext(server_ctx_->native_handle()));
   }
 
-  void run(std::function<asio::awaitable<void>()> body) {
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(ioc_, body(), [&](std::exception_ptr e) {
-      done = true;
-      error = e;
-    });
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done && std::chrono::steady_clock::now() < deadline) ioc_.run_one_for(50ms);
-    ASSERT_TRUE(done) << "test body did not finish within 30 s";
-    if (error) std::rethrow_exception(error);
-  }
+  void run(const std::function<asio::awaitable<void>()>& body) { test::runCoroutine(ioc_, body); }
 
   asio::awaitable<void> sleep(std::chrono::milliseconds d) {
     asio::steady_timer t(ioc_, d);

@@ -24,6 +24,7 @@
 #include "common/hbone/client_pool.h"
 #include "common/hbone/server.h"
 #include "common/identity/verify.h"
+#include "tests/support/run_coroutine.h"
 #include "tests/support/test_pki.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 #include "waypoint/http_proxy.h"
@@ -121,21 +122,7 @@ class WaypointProxyFixture : public ::testing::Test {
   }
 
   // Runs `body` on the io_context until it finishes (at most 30 s); rethrows what it threw.
-  void run(std::function<asio::awaitable<void>()> body) {
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(ioc_, body(), [&](std::exception_ptr e) {
-      done = true;
-      error = e;
-    });
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!done && std::chrono::steady_clock::now() < deadline) {
-      if (ioc_.stopped()) ioc_.restart();
-      ioc_.run_one_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(done) << "test body did not finish";
-    if (error) std::rethrow_exception(error);
-  }
+  void run(const std::function<asio::awaitable<void>()>& body) { test::runCoroutine(ioc_, body); }
 
   asio::io_context ioc_;
   test::TestPki pki_;
