@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <set>
+#include <utility>
 
 #include "common/async/accept_loop.h"
 #include "common/async/spawn.h"
@@ -40,6 +41,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::set<uint64_t> predecessors;
   std::unique_ptr<asio::steady_timer> succession;
   bool yielded = false;
+  bool listing_failed = false;  // the last successor check could not list the listeners
 
   void accept();
   void watchForSuccessor(tcp::endpoint ep, std::chrono::milliseconds poll);
@@ -220,8 +222,16 @@ void AdminServer::Impl::watchForSuccessor(tcp::endpoint ep, std::chrono::millise
     if (ec || !self || self->stopped) return;
     auto now = tcpListeners(ep);
     if (!now) {
-      logWarn("admin listener {}:{}: {}", ep.address().to_string(), ep.port(), now.error().message);
+      // Once per run of failures: the check repeats every `poll`.
+      if (!std::exchange(self->listing_failed, true)) {
+        logWarn("admin listener {}:{}: {} (retrying every {} ms)", ep.address().to_string(),
+                ep.port(), now.error().message, poll.count());
+      }
       return self->watchForSuccessor(ep, poll);
+    }
+    if (std::exchange(self->listing_failed, false)) {
+      logInfo("admin listener {}:{}: listing the listeners works again", ep.address().to_string(),
+              ep.port());
     }
     std::set<uint64_t> still;
     bool successor = false;
