@@ -6,6 +6,10 @@
 # build-fuzz/findings/<target>/.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default 20 s, every target
 #   AMBIT_FUZZ_JOBS=2 scripts/fuzz.sh 600     run two targets at a time
+#   AMBIT_FUZZ_CPU_SECONDS=3600 scripts/fuzz.sh 14400 hbone_server
+#       stop each target once it has used 3600 s of CPU (or at 14400 s wall time, whichever
+#       comes first): "one CPU-hour" on a machine busy with other work
+#   AMBIT_FUZZ_NICE=19                        the fuzzers' niceness (default 10)
 # New inputs a run discovers go to build-fuzz/corpus/<target>/ (the committed seeds under
 # tests/fuzz/<target>/corpus are only read); to keep good ones, minimise and copy them over:
 #   build-fuzz/fuzz/<target> -merge=1 tests/fuzz/<target>/corpus build-fuzz/corpus/<target>
@@ -15,6 +19,12 @@ SECONDS_PER_TARGET=${1:-20}
 shift || true
 BUILD_DIR=${AMBIT_FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${AMBIT_FUZZ_JOBS:-1}
+CPU_SECONDS=${AMBIT_FUZZ_CPU_SECONDS:-0}
+NICENESS=${AMBIT_FUZZ_NICE:-10}
+[[ $CPU_SECONDS =~ ^[0-9]+$ ]] || { echo "fuzz: AMBIT_FUZZ_CPU_SECONDS must be a whole number of seconds, not '$CPU_SECONDS'" >&2; exit 2; }
+[[ $NICENESS =~ ^[0-9]+$ && $NICENESS -le 19 ]] || { echo "fuzz: AMBIT_FUZZ_NICE must be 0-19, not '$NICENESS'" >&2; exit 2; }
+[[ $SECONDS_PER_TARGET =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a whole number, not '$SECONDS_PER_TARGET'" >&2; exit 2; }
+TICKS=$(getconf CLK_TCK)
 
 # Debug (assertions on) at -O1 with line tables: the usual fuzzing trade-off of speed against
 # build time and useful stack traces.
@@ -36,9 +46,30 @@ run_target() {
   local t=$1 log="$BUILD_DIR/fuzz-logs/$1.log" rc=0
   mkdir -p "$BUILD_DIR/corpus/$t" "$BUILD_DIR/findings/$t" "$BUILD_DIR/fuzz-logs"
   # -rss_limit_mb: the waypoint buffers up to 16 MiB bodies; 2 GiB flags only real blow-ups.
-  nice -n 10 "$BUILD_DIR/fuzz/$t" -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
-    -timeout=10 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$BUILD_DIR/findings/$t/" \
-    "$BUILD_DIR/corpus/$t" "tests/fuzz/$t/corpus" >"$log" 2>&1 || rc=$?
+  # The CPU budget below ends a run with SIGINT: libFuzzer prints its final statistics and exits
+  # 72, which is then no finding.
+  nice -n "$NICENESS" "$BUILD_DIR/fuzz/$t" -max_total_time="$SECONDS_PER_TARGET" \
+    -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$BUILD_DIR/findings/$t/" \
+    "$BUILD_DIR/corpus/$t" "tests/fuzz/$t/corpus" >"$log" 2>&1 &
+  local pid=$! cpu=0 budget_used=0
+  if ((CPU_SECONDS > 0)); then
+    # utime + stime (fields 14 and 15 of /proc/PID/stat; the command name is field 2 and
+    # contains no spaces here) until the budget is used.
+    while kill -0 "$pid" 2>/dev/null; do
+      cpu=$(awk -v t="$TICKS" '{print int(($14 + $15) / t)}' "/proc/$pid/stat" 2>/dev/null) || break
+      if ((cpu >= CPU_SECONDS)); then
+        kill -INT "$pid" 2>/dev/null && budget_used=1
+        break
+      fi
+      sleep 5
+    done
+  fi
+  wait "$pid" || rc=$?
+  if ((budget_used && rc == 72)); then
+    rc=0
+    echo "fuzz: $t stopped after ${cpu}s of CPU" >>"$log"
+  fi
   echo "$rc" >"$log.rc"
 }
 
