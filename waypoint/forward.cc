@@ -3,6 +3,7 @@
 #include <chrono>
 #include <set>
 
+#include "common/config/endpoints.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "waypoint/http_proxy.h"
@@ -110,9 +111,11 @@ std::optional<UpstreamTarget> targetFor(const v1::Workload& w, const MeshIndex& 
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(w.addresses(0), ec);
   if (ec) return std::nullopt;
+  const auto port = config::endpointPort(d.service_port, w, d.target_port);
+  if (!port) return std::nullopt;
   return UpstreamTarget{asio::ip::tcp::endpoint(ip, hbone_port),
-                        asio::ip::tcp::endpoint(ip, d.target_port), index.spiffeId(w),
-                        speaksHttp2(d)};
+                        asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(*port)),
+                        index.spiffeId(w), speaksHttp2(d)};
 }
 
 }  // namespace

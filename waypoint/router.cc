@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "common/config/endpoints.h"
+
 namespace ambit::waypoint {
 namespace {
 
@@ -26,11 +28,16 @@ bool labelsSelect(const google::protobuf::Map<std::string, std::string>& want,
   return true;
 }
 
-uint16_t targetPortFor(const v1::Service& svc, uint32_t port) {
+const v1::ServicePort* portEntry(const v1::Service& svc, uint32_t port) {
   for (const auto& p : svc.ports()) {
-    if (p.port() == port) return static_cast<uint16_t>(p.target_port() ? p.target_port() : port);
+    if (p.port() == port) return &p;
   }
-  return static_cast<uint16_t>(port);
+  return nullptr;
+}
+
+uint16_t targetPortFor(const v1::Service& svc, uint32_t port) {
+  const v1::ServicePort* p = portEntry(svc, port);
+  return static_cast<uint16_t>(p && p->target_port() ? p->target_port() : port);
 }
 
 }  // namespace
@@ -151,7 +158,8 @@ const v1::RouteDestination* Router::pickDestination(const v1::HttpRoute& route) 
 
 std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex& index,
                                                                 const v1::Service& service,
-                                                                const std::string& subset) {
+                                                                const std::string& subset,
+                                                                const v1::ServicePort* port) {
   const google::protobuf::Map<std::string, std::string>* labels = nullptr;
   if (!subset.empty()) {
     labels = index.subsetLabels(service.hostname(), subset);
@@ -160,14 +168,17 @@ std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex&
   std::vector<const v1::Workload*> eps;
   for (const auto& uid : service.endpoints()) {
     const v1::Workload* w = index.workloadByUid(uid);
-    if (w && !w->addresses().empty() && (!labels || labelsSelect(*labels, *w))) eps.push_back(w);
+    if (w && !w->addresses().empty() && (!labels || labelsSelect(*labels, *w)) &&
+        config::servesPort(port, *w)) {
+      eps.push_back(w);
+    }
   }
-  return eps;
+  return config::preferReady(std::move(eps));
 }
 
 void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
                            const std::string& subset, RouteDecision& out) {
-  auto candidates = subsetEndpoints(index, service, subset);
+  auto candidates = subsetEndpoints(index, service, subset, out.service_port);
   if (!candidates) {
     out.direct_status = 503;
     out.reason = "subset not defined by a DestinationRule";
@@ -214,6 +225,7 @@ RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
                             const RouteInput& in, RouteTrace* trace) {
   RouteDecision out;
   out.service = &service;
+  out.service_port = portEntry(service, in.port);
   out.target_port = targetPortFor(service, in.port);
   const v1::RouteTable* table = index.routeTableFor(service);
   if (trace) trace->table = table;
@@ -249,6 +261,7 @@ RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
     }
     out.service = dest;
     out.subset = d->subset();
+    out.service_port = portEntry(*dest, d->port() ? d->port() : in.port);
     out.target_port = targetPortFor(*dest, d->port() ? d->port() : in.port);
     fillEndpoints(index, *dest, d->subset(), out);
     return out;

@@ -51,7 +51,8 @@ struct RouteDecision {
   const v1::RouteDestination* destination = nullptr;  // the weighted pick
   const v1::Service* service = nullptr;               // destination service
   std::string subset;
-  uint16_t target_port = 0;                    // the endpoint's port
+  const v1::ServicePort* service_port = nullptr;  // the dialled port of `service`, if declared
+  uint16_t target_port = 0;  // the endpoint's port (a named targetPort: see endpointPort())
   std::vector<const v1::Workload*> endpoints;  // candidates, in round-robin order from now
 };
 
@@ -113,11 +114,13 @@ class Router {
 };
 
 // The endpoints of `service` selected by DestinationRule subset `subset` (every endpoint when
-// empty) that have an address: the candidates route() starts from, before outlier ejection and
-// load balancing. nullopt when the subset is not defined.
+// empty) that have an address and serve Service port `port` (nullptr: undeclared, any pod does),
+// the ready ones only unless none is (config::preferReady): the candidates route() starts from,
+// before outlier ejection and load balancing. nullopt when the subset is not defined.
 std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex& index,
                                                                 const v1::Service& service,
-                                                                const std::string& subset);
+                                                                const std::string& subset,
+                                                                const v1::ServicePort* port);
 
 // The value of query parameter `name` in `query` (undecoded), or nullopt.
 std::optional<std::string_view> queryParam(std::string_view query, std::string_view name);

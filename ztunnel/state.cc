@@ -1,6 +1,7 @@
 #include "ztunnel/state.h"
 
 #include "ambit/abi.h"
+#include "common/config/endpoints.h"
 
 namespace ambit::ztunnel {
 
@@ -101,6 +102,19 @@ std::optional<OutboundTarget> MeshState::toWorkload(const v1::Workload& w, uint1
   return t;
 }
 
+std::vector<const v1::Workload*> MeshState::endpointsFrom(const v1::Service& svc,
+                                                          const v1::ServicePort* port,
+                                                          uint64_t pick) const {
+  const auto& uids = svc.endpoints();
+  std::vector<const v1::Workload*> eps;
+  eps.reserve(static_cast<size_t>(uids.size()));
+  for (int i = 0; i < uids.size(); ++i) {
+    const v1::Workload* w = workloadByUid(uids[static_cast<int>((pick + i) % uids.size())]);
+    if (w != nullptr && config::servesPort(port, *w)) eps.push_back(w);
+  }
+  return config::preferReady(std::move(eps));
+}
+
 std::optional<OutboundTarget> MeshState::toWaypoint(const std::string& waypoint,
                                                     const Endpoint& vip, uint64_t pick) const {
   auto it = waypoints_.find(waypoint);
@@ -112,12 +126,9 @@ std::optional<OutboundTarget> MeshState::toWaypoint(const std::string& waypoint,
   // that): dial one of the Service's pods directly, as Istio's ztunnel does, so reaching a
   // waypoint needs no kube-proxy on the node.
   if (const v1::Service* svc = serviceByVip(*ip); svc != nullptr && !svc->endpoints().empty()) {
-    const auto& eps = svc->endpoints();
     std::optional<Address> pod_ip;
-    for (int i = 0; i < eps.size() && !pod_ip; ++i) {
-      if (const v1::Workload* w = workloadByUid(eps[static_cast<int>((pick + i) % eps.size())])) {
-        pod_ip = addressFor(*w, ip->is_v6());
-      }
+    for (const v1::Workload* w : endpointsFrom(*svc, nullptr, pick)) {
+      if ((pod_ip = addressFor(*w, ip->is_v6()))) break;
     }
     if (!pod_ip) return std::nullopt;
     ip = pod_ip;
@@ -144,14 +155,13 @@ std::vector<OutboundTarget> MeshState::resolveOutbound(const Endpoint& dst, uint
         return out;
       }
     }
-    const auto& eps = svc->endpoints();
-    for (int i = 0; i < eps.size(); ++i) {
-      const v1::Workload* w = workloadByUid(eps[static_cast<int>((pick + i) % eps.size())]);
-      if (!w) continue;
-      uint16_t port = sp && sp->target_port() ? sp->target_port() : dst.port();
+    for (const v1::Workload* w : endpointsFrom(*svc, sp, pick)) {
+      const auto port = config::endpointPort(sp, *w, dst.port());
       // The endpoint address of the family the app dialled (a v6 VIP reaches the pod over v6),
       // else whichever it has.
-      if (auto t = toWorkload(*w, port, svc, dst.address().is_v6())) out.push_back(*t);
+      if (auto t = toWorkload(*w, static_cast<uint16_t>(*port), svc, dst.address().is_v6())) {
+        out.push_back(*t);
+      }
     }
     return out;
   }

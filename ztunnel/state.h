@@ -54,6 +54,10 @@ class MeshState {
   std::optional<OutboundTarget> toWorkload(const v1::Workload& w, uint16_t port,
                                            const v1::Service* svc, bool want_v6) const;
   // `pick` chooses among the pods when the waypoint's address is its Service's VIP.
+  // The service's endpoints that serve `port` (nullptr: any) round-robin from `pick`, the ready
+  // ones only unless none is (config::preferReady).
+  std::vector<const v1::Workload*> endpointsFrom(const v1::Service& svc,
+                                                 const v1::ServicePort* port, uint64_t pick) const;
   std::optional<OutboundTarget> toWaypoint(const std::string& waypoint, const Endpoint& vip,
                                            uint64_t pick) const;
 

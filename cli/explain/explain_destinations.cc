@@ -3,16 +3,17 @@
 #include <fmt/format.h>
 
 #include "cli/explain/explain_context.h"
+#include "common/config/endpoints.h"
 #include "waypoint/router.h"
 
 namespace ambit::cli::explain {
 namespace {
 
-uint16_t targetPort(const v1::Service& svc, uint32_t port) {
+const v1::ServicePort* servicePort(const v1::Service& svc, uint32_t port) {
   for (const auto& p : svc.ports()) {
-    if (p.port() == port) return static_cast<uint16_t>(p.target_port() ? p.target_port() : port);
+    if (p.port() == port) return &p;
   }
-  return static_cast<uint16_t>(port);
+  return nullptr;
 }
 
 std::string waypointPrincipal(const Context& ctx, const v1::Waypoint& wp) {
@@ -83,8 +84,9 @@ void explainDestinations(Context& ctx, const v1::Waypoint& wp, const v1::HttpRou
       continue;
     }
     out.service = svc->namespace_() + "/" + svc->name();
-    const uint16_t port = targetPort(*svc, d.port() ? d.port() : ctx.port);
-    auto endpoints = waypoint::subsetEndpoints(*ctx.index, *svc, d.subset());
+    const uint32_t dialled = d.port() ? d.port() : ctx.port;
+    const v1::ServicePort* service_port = servicePort(*svc, dialled);
+    auto endpoints = waypoint::subsetEndpoints(*ctx.index, *svc, d.subset(), service_port);
     const std::string title =
         fmt::format("{}{}{}", out.service, d.subset().empty() ? "" : " subset " + d.subset(),
                     d.weight() ? fmt::format(" weight {}", d.weight()) : "");
@@ -95,6 +97,7 @@ void explainDestinations(Context& ctx, const v1::Waypoint& wp, const v1::HttpRou
     }
     std::vector<std::string> lines;
     for (const v1::Workload* w : *endpoints) {
+      const auto port = static_cast<uint16_t>(*config::endpointPort(service_port, *w, dialled));
       const InboundVerdict v = explainInbound(ctx, *w, port, wp_ip, wp_principal);
       out.endpoints.push_back(
           fmt::format("{}/{} {}:{}", w->namespace_(), w->name(), w->addresses(0), port));

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "cli/explain/explain_context.h"
+#include "common/config/endpoints.h"
 #include "common/config/validators.h"
 
 namespace ambit::cli::explain {
@@ -206,12 +207,17 @@ const v1::Waypoint* waypointByRef(const Context& ctx, const std::string& ref) {
 }
 
 // Without a waypoint: the destination ztunnel of each endpoint decides (L4).
-void explainDirect(Context& ctx, const std::vector<const v1::Workload*>& endpoints, uint16_t port) {
+// `service_port`: the Service's entry for the dialled port (nullptr: a pod was dialled, or the
+// Service does not declare the port), which says each endpoint's port.
+void explainDirect(Context& ctx, const std::vector<const v1::Workload*>& endpoints,
+                   const v1::ServicePort* service_port) {
   ExplainDestination dest;
   dest.service = ctx.service ? ctx.service->namespace_() + "/" + ctx.service->name() : "";
   std::vector<std::string> lines;
   for (const v1::Workload* w : endpoints) {
-    if (w->addresses().empty()) continue;
+    const auto endpoint_port = config::endpointPort(service_port, *w, ctx.port);
+    if (w->addresses().empty() || !endpoint_port) continue;
+    const auto port = static_cast<uint16_t>(*endpoint_port);
     dest.endpoints.push_back(
         fmt::format("{}/{} {}:{}", w->namespace_(), w->name(), w->addresses(0), port));
     if (!w->enrolled()) {
@@ -235,23 +241,25 @@ void explainDirect(Context& ctx, const std::vector<const v1::Workload*>& endpoin
   concludeFromDestinations(ctx, false);
 }
 
-uint16_t targetPortOf(const v1::Service& s, uint16_t port) {
+const v1::ServicePort* servicePort(const v1::Service& s, uint16_t port) {
   for (const auto& p : s.ports()) {
-    if (p.port() == port) return static_cast<uint16_t>(p.target_port() ? p.target_port() : port);
+    if (p.port() == port) return &p;
   }
-  return port;
+  return nullptr;
 }
 
 void explainPath(Context& ctx) {
   std::vector<const v1::Workload*> endpoints;
+  const v1::ServicePort* port = ctx.service ? servicePort(*ctx.service, ctx.port) : nullptr;
   if (ctx.service) {
     for (const auto& uid : ctx.service->endpoints()) {
-      if (const auto* w = ctx.ztunnel.state->workloadByUid(uid)) endpoints.push_back(w);
+      const auto* w = ctx.ztunnel.state->workloadByUid(uid);
+      if (w != nullptr && config::servesPort(port, *w)) endpoints.push_back(w);
     }
+    endpoints = config::preferReady(std::move(endpoints));  // as the ztunnel picks them
   } else {
     endpoints.push_back(ctx.workload);
   }
-  const uint16_t port = ctx.service ? targetPortOf(*ctx.service, ctx.port) : ctx.port;
   if (!ctx.captured) {
     if (ctx.service && !ctx.service->waypoint().empty())
       ctx.step("waypoint", fmt::format("waypoint {} is bypassed: only captured clients are sent "

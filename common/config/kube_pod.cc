@@ -86,6 +86,29 @@ class JsonFields {
     return scalarText(*v);
   }
 
+  // FieldReader::integer() over JSON: YAML's reading of the scalar, the same messages.
+  std::optional<int64_t> integer(const json* map, std::string_view key, std::string_view path,
+                                 int64_t min, int64_t max, bool required = false) {
+    const json* v = member(map, key);
+    const std::string p = fieldPath(path, key);
+    if (!present(v)) {
+      if (required) fail(fmt::format("missing required field {}", p));
+      return std::nullopt;
+    }
+    int64_t out = 0;
+    if (!isScalar(*v) || !YAML::convert<int64_t>::decode(YAML::Node(scalarText(*v)), out)) {
+      const std::string got =
+          isScalar(*v) ? fmt::format("'{}'", scalarText(*v)) : std::string(typeName(*v));
+      fail(fmt::format("{}: must be an integer, got {}", p, got));
+      return std::nullopt;
+    }
+    if (out < min || out > max) {
+      fail(fmt::format("{}: {} is out of range [{}, {}]", p, out, min, max));
+      return std::nullopt;
+    }
+    return out;
+  }
+
   std::optional<bool> boolean(const json* map, std::string_view key, std::string_view path) {
     const json* v = member(map, key);
     if (!present(v)) return std::nullopt;
@@ -223,6 +246,37 @@ void readPodIps(const json* status, JsonFields& reader, bool host_network, KubeP
   }
 }
 
+// readPodServing() (translate_core.cc) over JSON.
+void readPodServing(const json* meta, const json* spec, const json* status, JsonFields& reader,
+                    v1::Workload& w) {
+  bool ready = !present(member(status, "conditions"));
+  if (const json* conditions = reader.list(status, "conditions", "status")) {
+    for (size_t i = 0; i < conditions->size(); ++i) {
+      const std::string p = fieldPath("status.conditions", i);
+      const json* c = &(*conditions)[i];
+      if (reader.str(c, "type", p).value_or("") == "Ready") {
+        ready = reader.str(c, "status", p).value_or("") == "True";
+      }
+    }
+  }
+  w.set_not_ready(!ready || present(member(meta, "deletionTimestamp")));
+  const json* containers = reader.list(spec, "containers", "spec");
+  for (size_t i = 0; containers != nullptr && i < containers->size(); ++i) {
+    const std::string container_path = fieldPath("spec.containers", i);
+    const json* ports = reader.list(&(*containers)[i], "ports", container_path);
+    const std::string ports_path = fieldPath(container_path, "ports");
+    for (size_t j = 0; ports != nullptr && j < ports->size(); ++j) {
+      const std::string p = fieldPath(ports_path, j);
+      const json* port_entry = &(*ports)[j];
+      const auto name = reader.str(port_entry, "name", p);
+      if (!name || name->empty()) continue;
+      if (auto port = reader.integer(port_entry, "containerPort", p, 1, 65535, true)) {
+        (*w.mutable_named_ports())[*name] = static_cast<uint32_t>(*port);
+      }
+    }
+  }
+}
+
 // translatePod() (translate_core.cc) over JSON.
 void translate(const json& object, const LoaderOptions& options, JsonFields& reader, KubePod& pod) {
   const json* meta = member(&object, "metadata");
@@ -250,6 +304,7 @@ void translate(const json& object, const LoaderOptions& options, JsonFields& rea
   for (const auto& problem : applyPodAnnotations(annotations, w)) reader.fail(problem.reason);
   const bool host_network = reader.boolean(spec, "hostNetwork", "spec").value_or(false);
   readPodIps(status, reader, host_network, pod);
+  readPodServing(meta, spec, status, reader, w);
 }
 
 }  // namespace

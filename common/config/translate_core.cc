@@ -145,6 +145,36 @@ void readPodIps(TranslateContext& ctx, v1::Workload& w, bool host_network) {
   }
 }
 
+// What the EndpointSlice controller reads of a pod besides its IPs: whether it may serve (Ready
+// condition True and not terminating; a pod without conditions, as in local-mode files, is
+// ready) and its named container ports.
+void readPodServing(TranslateContext& ctx, const YAML::Node& spec, v1::Workload& w) {
+  const YAML::Node status = child(ctx.res.doc, "status");
+  bool ready = !present(child(status, "conditions"));
+  const auto conditions = ctx.reader.list(status, "conditions", "status");
+  for (size_t i = 0; i < conditions.size(); ++i) {
+    const std::string p = fieldPath("status.conditions", i);
+    if (ctx.reader.str(conditions[i], "type", p).value_or("") == "Ready") {
+      ready = ctx.reader.str(conditions[i], "status", p).value_or("") == "True";
+    }
+  }
+  const bool terminating = present(child(child(ctx.res.doc, "metadata"), "deletionTimestamp"));
+  w.set_not_ready(!ready || terminating);
+  const auto containers = ctx.reader.list(spec, "containers", "spec");
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const std::string ports_path = fieldPath(fieldPath("spec.containers", i), "ports");
+    const auto ports = ctx.reader.list(containers[i], "ports", fieldPath("spec.containers", i));
+    for (size_t j = 0; j < ports.size(); ++j) {
+      const std::string p = fieldPath(ports_path, j);
+      const auto name = ctx.reader.str(ports[j], "name", p);
+      if (!name || name->empty()) continue;
+      if (auto port = ctx.reader.integer(ports[j], "containerPort", p, 1, 65535, true)) {
+        (*w.mutable_named_ports())[*name] = static_cast<uint32_t>(*port);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void translateNamespace(TranslateContext& ctx) {
@@ -202,9 +232,11 @@ const std::vector<std::string_view> kCanonicalRevisionLabels = {
 bool podReadsField(std::string_view section, std::string_view key) {
   if (section == "spec") {
     return key == "nodeName" || key == "serviceAccountName" || key == "serviceAccount" ||
-           key == "hostNetwork";
+           key == "hostNetwork" || key == "containers";
   }
-  if (section == "status") return key == "phase" || key == "podIP" || key == "podIPs";
+  if (section == "status") {
+    return key == "phase" || key == "podIP" || key == "podIPs" || key == "conditions";
+  }
   return true;
 }
 
@@ -234,6 +266,7 @@ void translatePod(TranslateContext& ctx) {
   readPodAnnotations(ctx, w);
   const bool host_network = ctx.reader.boolean(spec, "hostNetwork", "spec").value_or(false);
   readPodIps(ctx, w, host_network);
+  readPodServing(ctx, spec, w);
   ctx.model.workloads.push_back({std::move(w), &ctx.res});
 }
 

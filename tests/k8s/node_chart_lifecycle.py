@@ -218,11 +218,13 @@ class NodeLifecycleSteps:
         one run measures all three."""
         upgraded = self.helm_upgrade_rolls_the_node_pods_under_load()
         deleted = self.node_pod_deleted_under_load()
-        self.waypoint_rolled_under_load()
+        rolled = self.waypoint_rolled_under_load()
         self.assertEqual(upgraded["failed"], 0,
                          f"new connections failed during the upgrade: {upgraded}")
         self.assertEqual(deleted["failed"], 0,
                          f"new connections failed while the node pod was replaced: {deleted}")
+        self.assertEqual(rolled["failed"], 0,
+                         f"new connections failed while the waypoint rolled: {rolled}")
 
     def under_load(self, what: str, change) -> dict:
         """Runs `change()` (which returns once the change is complete) while the load runs;
@@ -302,8 +304,9 @@ class NodeLifecycleSteps:
 
     def waypoint_rolled_under_load(self) -> dict:
         """The waypoint image follows the new tag (`helm upgrade --set waypoint.image=`):
-        ambit-control rolls the waypoint Deployment. Measured and reported, not asserted: see
-        docs/kubernetes.md (Upgrades)."""
+        ambit-control rolls the waypoint Deployment (maxSurge 1). The old waypoint pod turns
+        terminating, so the ztunnels stop choosing it, and it keeps serving for its shutdown
+        delay before it drains: no new connection may fail."""
         def roll(started: float) -> None:
             self.helm("upgrade", "ambit", CHART, "--namespace", "ambit-system",
                       "--reuse-values", "--set", "waypoint.image=")

@@ -46,6 +46,7 @@ struct PodSpec {
   std::string phase = "Running";
   std::string uid;
   bool host_network = false;
+  bool ready = true;  // with IPs: the kubelet's Ready condition (readiness probes pass)
 };
 
 inline Json apiPod(const PodSpec& p) {
@@ -106,6 +107,10 @@ inline Json apiPod(const PodSpec& p) {
     status["podIPs"] = Json::array();
     for (const auto& ip : p.ips) status["podIPs"].push_back({{"ip", ip}});
     status["startTime"] = "2026-12-04T10:00:01Z";
+    status["conditions"].push_back({{"type", "Ready"},
+                                    {"status", p.ready ? "True" : "False"},
+                                    {"lastProbeTime", nullptr},
+                                    {"lastTransitionTime", "2026-12-04T10:00:02Z"}});
     status["containerStatuses"] =
         Json::array({{{"name", "app"},
                       {"ready", true},

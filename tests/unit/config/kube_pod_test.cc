@@ -221,6 +221,36 @@ std::vector<Variant> variants() {
          p["status"]["podIPs"][1]["ip"] = "not-an-ip";
        }},
       {"pod IP a number", [](Json& p) { p["status"]["podIP"] = 167837955; }},
+      {"not ready", [](Json& p) { p["status"]["conditions"][1]["status"] = "False"; }},
+      {"no Ready condition", [](Json& p) { p["status"]["conditions"].erase(1); }},
+      {"no conditions (local-mode file)", [](Json& p) { p["status"].erase("conditions"); }},
+      {"terminating", [](Json& p) { p["metadata"]["deletionTimestamp"] = "2026-12-05T10:00:00Z"; }},
+      {"conditions not a list", [](Json& p) { p["status"]["conditions"] = "Ready"; }},
+      {"condition not a map", [](Json& p) { p["status"]["conditions"][0] = "Ready"; }},
+      {"condition status a map",
+       [](Json& p) {
+         p["status"]["conditions"][1]["status"] = {{"v", true}};
+       }},
+      {"named container ports",
+       [](Json& p) {
+         Json& c = p["spec"]["containers"][0];
+         c["ports"].push_back({{"name", "http"}, {"containerPort", 8081}});
+         c["ports"].push_back({{"name", "grpc"}, {"containerPort", "9090"}});
+         Json sidecar = {{"name", "side"},
+                         {"ports", Json::array({{{"name", "metrics"}, {"containerPort", 15020}}})}};
+         p["spec"]["containers"].push_back(sidecar);
+       }},
+      {"bad container ports",
+       [](Json& p) {
+         Json& ports = p["spec"]["containers"][0]["ports"];
+         ports.push_back({{"name", "zero"}, {"containerPort", 0}});
+         ports.push_back({{"name", "word"}, {"containerPort", "http"}});
+         ports.push_back({{"name", "map"}, {"containerPort", {{"a", 1}}}});
+         ports.push_back({{"name", "none"}});
+         ports.push_back("8080");
+       }},
+      {"containers a map", [](Json& p) { p["spec"]["containers"] = {{"app", 1}}; }},
+      {"ports a string", [](Json& p) { p["spec"]["containers"][0]["ports"] = "8080"; }},
       {"many problems at once",
        [](Json& p) {
          p["extra"] = true;
@@ -261,6 +291,41 @@ TEST(KubePod, BadFieldsGetErrorsNamingThem) {
                          "spec.hostNetwork: must be true or false",
                          "missing required field status.podIPs[1].ip",
                      }));
+}
+
+// What the data planes use to pick endpoints: readiness (terminating counts as not ready) and
+// named container ports.
+TEST(KubePod, ReadinessAndNamedPorts) {
+  auto workload = [](const Json& pod) {
+    ConfigErrors errors;
+    auto out = translateKubePod(pod, "v1", options(), errors);
+    EXPECT_TRUE(errors.empty()) << errorTexts(errors).front();
+    return out && out->workload ? *out->workload : v1::Workload();
+  };
+  Json pod = basePod();
+  EXPECT_FALSE(workload(pod).not_ready());
+  pod["metadata"]["deletionTimestamp"] = "2026-12-05T10:00:00Z";
+  EXPECT_TRUE(workload(pod).not_ready());
+  pod = basePod();
+  pod["status"]["conditions"][1]["status"] = "False";
+  EXPECT_TRUE(workload(pod).not_ready());
+  pod["status"]["conditions"].erase(1);  // scheduled, no Ready condition yet
+  EXPECT_TRUE(workload(pod).not_ready());
+  pod["status"].erase("conditions");  // a local-mode file says nothing: ready
+  EXPECT_FALSE(workload(pod).not_ready());
+
+  pod["spec"]["containers"][0]["ports"].push_back({{"name", "http"}, {"containerPort", 8081}});
+  const v1::Workload w = workload(pod);
+  ASSERT_EQ(w.named_ports().size(), 1u);  // the unnamed 8080 is not there
+  EXPECT_EQ(w.named_ports().at("http"), 8081u);
+
+  Json bad = basePod();
+  bad["spec"]["containers"][0]["ports"].push_back({{"name", "http"}, {"containerPort", 70000}});
+  ConfigErrors errors;
+  translateKubePod(bad, "v1", options(), errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].reason,
+            "spec.containers[0].ports[1].containerPort: 70000 is out of range [1, 65535]");
 }
 
 TEST(KubePod, OnlyPodsTakeTheJsonPath) {

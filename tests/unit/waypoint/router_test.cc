@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "common/config/endpoints.h"
 #include "tests/unit/waypoint/mesh_fixture.h"
 
 namespace ambit::waypoint::testing {
@@ -230,6 +231,109 @@ spec:
   for (int i = 0; i < 6; ++i)
     ++hits[endpointName(router.route(*index, myApp(*index), req.input()))];
   EXPECT_EQ(hits.size(), 3u);
+}
+
+// Pods that are terminating or not ready get no requests while a ready pod is left (the
+// waypoint Deployment's own roll and every app roll depend on it); with none left they do.
+TEST(WaypointRouter, NotReadyEndpointsOnlyWhenNoReadyOneIsLeft) {
+  const std::string not_ready_v1b = R"(apiVersion: v1
+kind: Pod
+metadata: {name: my-app-v1b, namespace: default, labels: {app: my-app, version: v1},
+           deletionTimestamp: "2026-12-05T10:00:00Z"}
+spec: {nodeName: node1, serviceAccountName: my-app}
+status: {podIP: 127.0.0.4}
+)";
+  auto index = buildIndex(seedVirtualService());
+  Router router([] { return 0u; });  // always v1
+  Req req;
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 10; ++i)
+    ++hits[endpointName(router.route(*index, myApp(*index), req.input()))];
+  EXPECT_EQ(hits["my-app-v1b"], 5);  // both v1 pods take turns
+
+  // The same mesh with my-app-v1b terminating (replaces the seed's pod of that name).
+  std::string mesh = test::meshYaml();
+  const auto at = mesh.find("metadata: {name: my-app-v1b");
+  ASSERT_NE(at, std::string::npos);
+  const auto begin = mesh.rfind("apiVersion", at), end = mesh.find("---", at);
+  mesh.replace(begin, end - begin, not_ready_v1b);
+  config::LoadResult r =
+      config::translate({{"mesh.yaml", mesh}, {"vs.yaml", seedVirtualService()}});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front().toString();
+  auto terminating = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(r.snapshot));
+  ASSERT_TRUE(terminating);
+  hits.clear();
+  for (int i = 0; i < 10; ++i) {
+    RouteDecision d = router.route(**terminating, myApp(**terminating), req.input());
+    ASSERT_EQ(d.endpoints.size(), 1u);  // not even as a retry target
+    ++hits[endpointName(d)];
+  }
+  EXPECT_EQ(hits["my-app-v1"], 10);
+
+  // my-app-v2 alone in subset v2 and not ready: still used, nothing else could answer.
+  mesh = test::meshYaml();
+  const std::string v2 = "status: {podIP: 127.0.0.3}";
+  mesh.replace(mesh.find(v2), v2.size(),
+               "status: {podIP: 127.0.0.3, conditions: [{type: Ready, status: \"False\"}]}");
+  r = config::translate({{"mesh.yaml", mesh}, {"vs.yaml", seedVirtualService()}});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front().toString();
+  auto unready = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(r.snapshot));
+  ASSERT_TRUE(unready);
+  Router to_v2([] { return 99u; });  // always v2 under the seed's 80/20
+  RouteDecision d = to_v2.route(**unready, myApp(**unready), req.input());
+  ASSERT_EQ(d.direct_status, 0) << d.reason;
+  EXPECT_EQ(endpointName(d), "my-app-v2");
+}
+
+// A named targetPort resolves per pod from its container ports; a pod without that port name
+// is no endpoint of the Service.
+TEST(WaypointRouter, NamedTargetPortResolvesPerPod) {
+  auto index = buildIndex(R"(apiVersion: v1
+kind: Pod
+metadata: {name: api-a, namespace: default, labels: {app: api}}
+spec:
+  serviceAccountName: api
+  containers: [{name: app, ports: [{name: web, containerPort: 8081}]}]
+status: {podIP: 127.0.0.21}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-b, namespace: default, labels: {app: api}}
+spec:
+  serviceAccountName: api
+  containers: [{name: app, ports: [{name: web, containerPort: 9091}]}]
+status: {podIP: 127.0.0.22}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-c, namespace: default, labels: {app: api}}
+spec:
+  serviceAccountName: api
+  containers: [{name: app, ports: [{name: metrics, containerPort: 9100}]}]
+status: {podIP: 127.0.0.23}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: default}
+spec:
+  selector: {app: api}
+  clusterIP: 10.96.0.30
+  ports: [{port: 80, targetPort: web}]
+)");
+  ASSERT_TRUE(index);
+  const v1::Service* api = index->serviceByHost("api.default.svc.cluster.local");
+  ASSERT_NE(api, nullptr);
+  Router router([] { return 0u; });
+  Req req;
+  std::map<std::string, uint32_t> ports;
+  for (int i = 0; i < 6; ++i) {
+    RouteDecision d = router.route(*index, *api, req.input());
+    ASSERT_EQ(d.direct_status, 0) << d.reason;
+    EXPECT_EQ(d.endpoints.size(), 2u);  // api-c has no port named web
+    const v1::Workload& w = *d.endpoints.front();
+    ports[w.name()] = *config::endpointPort(d.service_port, w, d.target_port);
+  }
+  EXPECT_EQ(ports, (std::map<std::string, uint32_t>{{"api-a", 8081}, {"api-b", 9091}}));
 }
 
 TEST(WaypointRouter, QueryParamLookup) {

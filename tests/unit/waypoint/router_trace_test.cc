@@ -110,14 +110,14 @@ TEST(WaypointRouterTrace, WithoutRouteTableTheTraceIsEmpty) {
 
 TEST(WaypointRouterTrace, SubsetEndpointsSelectsByTheSubsetLabels) {
   auto index = buildIndex();
-  auto v1 = subsetEndpoints(*index, myApp(*index), "v1");
+  auto v1 = subsetEndpoints(*index, myApp(*index), "v1", nullptr);
   ASSERT_TRUE(v1.has_value());
   ASSERT_EQ(v1->size(), 2u);
   for (const auto* w : *v1) EXPECT_EQ(w->labels().at("version"), "v1");
-  auto all = subsetEndpoints(*index, myApp(*index), "");
+  auto all = subsetEndpoints(*index, myApp(*index), "", nullptr);
   ASSERT_TRUE(all.has_value());
   EXPECT_EQ(all->size(), 3u);
-  EXPECT_FALSE(subsetEndpoints(*index, myApp(*index), "v9").has_value());
+  EXPECT_FALSE(subsetEndpoints(*index, myApp(*index), "v9", nullptr).has_value());
 }
 
 }  // namespace
