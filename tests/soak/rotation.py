@@ -26,9 +26,12 @@ EXPIRY = re.compile(r'^istio_cert_expiry_seconds\{[^}]*identity="([^"]+)"[^}]*\}
 def netns_get(netns, port, path, timeout=2):
     """GET http://127.0.0.1:<port><path> inside netns (root; the driver's own netns is the
     client pod's): the body, or None when it does not answer 200."""
-    r = subprocess.run(["ip", "netns", "exec", netns, "curl", "-sf", "-m", str(timeout),
-                        f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
-                       timeout=timeout + 5)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", netns, "curl", "-sf", "-m", str(timeout),
+                            f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+                           timeout=timeout + 5)
+    except subprocess.TimeoutExpired:
+        return None
     return r.stdout if r.returncode == 0 else None
 
 
