@@ -52,11 +52,35 @@ void addUp(CLI::App& lab, lab::LabOptions& o) {
                  "extra flag for every node's ambit-ztunnel, e.g. "
                  "--ztunnel-arg=--http2-send-stall-timeout-ms=2000 (repeatable)")
       ->allow_extra_args(false);
+  static std::string cert_ttl;
+  up->add_option("--cert-ttl", cert_ttl,
+                 "requested workload certificate TTL (seconds, 10 to 31536000) for every ztunnel "
+                 "and the waypoint; they renew about (ttl - 60) / 2 s after each issue, so 180 "
+                 "rotates every minute (default: the daemons' 24 h)");
+  static std::vector<std::string> extra_pods;
+  up->add_option("--extra-pod", extra_pods,
+                 "one more sample-app pod NAME[:NODE] (default node1) with label app=NAME and "
+                 "service account NAME (repeatable; local mode: Kubernetes mode has `lab pod add`)")
+      ->allow_extra_args(false);
   static bool no_supervisor = false;
   up->add_flag("--no-supervisor", no_supervisor,
                "do not restart crashed lab processes (for tests that replace a daemon themselves)");
   up->callback([&o] {
     o.supervise = !no_supervisor;
+    if (!cert_ttl.empty()) {
+      auto ttl = lab::parseCertTtl(cert_ttl);
+      if (!ttl) fail("up", ttl.error());
+      o.cert_ttl_seconds = *ttl;
+    }
+    if (o.kubernetes && !extra_pods.empty()) {
+      fail("up", makeError("--extra-pod is for local mode; a Kubernetes-mode lab adds pods with "
+                           "`ambitctl lab pod add` after up"));
+    }
+    for (const auto& spec : extra_pods) {
+      auto pod = lab::parseExtraPod(spec);
+      if (!pod) fail("up", pod.error());
+      o.extra_pods.push_back(std::move(*pod));
+    }
     if (o.kubernetes) o.daemons = lab::kubernetesNodeDaemons();
     for (auto& d : o.daemons) {
       if (d.name == "ztunnel")

@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Soak test (not CI): brings up its own lab with a waypoint (`ambitctl lab up --name soak
-# --waypoint`), runs mixed L4 + waypoint HTTP traffic with configuration churn for --minutes,
-# samples every daemon's RSS, fds, threads and CPU each minute, and fails on a daemon restart,
-# RSS/fd growth after warm-up, an unexpected request failure or a change not in effect within
-# 5 s (thresholds and the traffic: tests/soak/soak.py). Always tears the lab down. Needs root
-# and a build (scripts/build.sh); holds /tmp/ambit-e2e.lock for the whole run (the lab shares
-# fixed names with the e2e tests).
-#   scripts/soak.sh [--minutes N]        default 60
-#                   [--churn-seconds S]  one configuration change every S seconds (default 30)
-#                   [--l4-rate R]        new L4 connections per second (default 50)
-#                   [--http-rate R]      HTTP requests per second through the waypoint (default 100)
-#                   [--out DIR]          CSV files + report (default build/soak/<UTC time>)
+# Soak test (not CI): brings up its own lab with a waypoint, short-lived workload certificates
+# and an extra pod (`ambitctl lab up --name soak --waypoint --cert-ttl 180 --extra-pod
+# extra:node2`), runs mixed L4 + waypoint HTTP traffic with configuration churn (policies,
+# routes, the extra pod leaving and rejoining the mesh) for --minutes, samples every daemon's
+# RSS, fds, threads and CPU each minute, watches the certificates rotate, and fails on a daemon
+# restart, RSS/fd growth after warm-up, an unexpected request failure, a change not in effect
+# within 5 s or a certificate not replaced within 2 x --rotation-seconds (thresholds and the
+# traffic: tests/soak/soak.py). Always tears the lab down. Needs root and a build
+# (scripts/build.sh); holds /tmp/ambit-e2e.lock for the whole run (the lab shares fixed names
+# with the e2e tests).
+#   scripts/soak.sh [--minutes N]           default 60
+#                   [--churn-seconds S]     one configuration change every S seconds (default 30)
+#                   [--l4-rate R]           new L4 connections per second (default 50)
+#                   [--http-rate R]         HTTP requests/s through the waypoint (default 100)
+#                   [--cert-ttl S]          workload certificate TTL of the lab (default 180: the
+#                                           daemons renew about every (S - 60) / 2 = 60 s)
+#                   [--rotation-seconds S]  interval the rotation check expects (default 60)
+#                   [--out DIR]             CSV files + report (default build/soak/<UTC time>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,13p' "$0"; }
+usage() { sed -n '2,21p' "$0"; }
 driver_args=()
 out=""
+cert_ttl=180
 while (($#)); do
   case "$1" in
-    --minutes|--churn-seconds|--l4-rate|--http-rate)
+    --minutes|--churn-seconds|--l4-rate|--http-rate|--rotation-seconds)
       (($# >= 2)) || { echo "soak.sh: $1 needs a value" >&2; exit 2; }
       driver_args+=("$1" "$2"); shift 2 ;;
+    --cert-ttl)
+      (($# >= 2)) || { echo "soak.sh: --cert-ttl needs seconds" >&2; exit 2; }
+      cert_ttl=$2; shift 2 ;;
     --out)
       (($# >= 2)) || { echo "soak.sh: --out needs a directory" >&2; exit 2; }
       out=$2; shift 2 ;;
@@ -38,12 +48,13 @@ LOCK=/tmp/ambit-e2e.lock
 if [[ -z ${AMBIT_SOAK_LOCKED:-} ]]; then
   echo "soak.sh: waiting for $LOCK"
   export AMBIT_SOAK_LOCKED=1
-  exec flock "$LOCK" "$0" "${driver_args[@]}" ${out:+--out "$out"}
+  exec flock "$LOCK" "$0" "${driver_args[@]}" --cert-ttl "$cert_ttl" ${out:+--out "$out"}
 fi
 
 BUILD_DIR=${AMBIT_BUILD_DIR:-build}
 CTL="$PWD/$BUILD_DIR/bin/ambitctl"
 LAB=soak
+EXTRA_POD=extra  # on node2; the churn takes it out of the mesh and back in
 OUT=$(realpath -m "${out:-$BUILD_DIR/soak/$(date -u +%Y%m%dT%H%M%SZ)}")
 for bin in ambitctl ambit-agent ambit-ztunnel ambit-waypoint ambit-sample-app; do
   if [[ ! -x "$BUILD_DIR/bin/$bin" ]]; then
@@ -103,8 +114,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "soak.sh: ambitctl lab up --name $LAB --waypoint"
-"$CTL" lab up --name "$LAB" --waypoint >"$OUT/lab-up.log"
+up_args=(--name "$LAB" --waypoint --cert-ttl "$cert_ttl" --extra-pod "$EXTRA_POD:node2")
+echo "soak.sh: ambitctl lab up ${up_args[*]}"
+"$CTL" lab up "${up_args[@]}" >"$OUT/lab-up.log"
 remember_lab_pids
 for node in node1 node2; do
   for _ in $(seq 300); do
@@ -121,5 +133,5 @@ done
 
 # The driver runs inside the client pod (its netns and cgroup), so its traffic is captured.
 "$CTL" lab exec --name "$LAB" client -- /usr/bin/python3 "$PWD/tests/soak/soak.py" \
-  --lab "$LAB" --ctl "$CTL" --out "$OUT" "${driver_args[@]}" &
+  --lab "$LAB" --ctl "$CTL" --out "$OUT" --extra-pod "$EXTRA_POD" "${driver_args[@]}" &
 wait $! || exit $?

@@ -418,6 +418,7 @@ Status KubeLab::deployWaypoint(Topology& t, Intent& intent, const std::string& m
     }
     p->command.push_back(a);
   }
+  for (auto& a : certTtlArgs(t.options)) p->command.push_back(std::move(a));
   p->command.insert(p->command.end(), t.options.waypoint_args.begin(),
                     t.options.waypoint_args.end());
   logInfo("waypoint pod {}/{} (uid {}) from Deployment {}: {}", p->namespace_name, p->name, p->uid,

@@ -57,6 +57,13 @@ Result<LabState> loadOrCreateState(const Topology& t) {
           t.options.name, existing->nodes, existing->config_dir, existing->waypoint ? "a " : "no ",
           t.options.name);
     }
+    // Kubernetes mode records the pods of `lab pod add` here; local mode those of --extra-pod.
+    if (!t.options.kubernetes && existing->extra_pods != t.options.extra_pods) {
+      return makeError(
+          "lab '{}' is already up with {} extra pods; `lab up` asks for {}: run `ambitctl lab down "
+          "--name {}` first to change its pods",
+          t.options.name, existing->extra_pods.size(), t.options.extra_pods.size(), t.options.name);
+    }
     existing->bin_dir = t.options.bin_dir;
     return existing;
   }
@@ -66,6 +73,7 @@ Result<LabState> loadOrCreateState(const Topology& t) {
   s.waypoint = t.options.waypoint;
   s.kubernetes = t.options.kubernetes;
   s.kubeconfig = t.options.kubeconfig;
+  s.extra_pods = t.options.extra_pods;
   s.run_dir = t.options.run_dir;
   s.config_dir = t.options.config_dir;
   s.bin_dir = t.options.bin_dir;

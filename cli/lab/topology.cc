@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <climits>
 #include <filesystem>
 
@@ -91,6 +92,7 @@ void addWaypoint(Topology& t) {
                kWaypointName,
                "--service-account",
                kWaypointName};
+  for (auto& a : certTtlArgs(t.options)) p.command.push_back(std::move(a));
   p.command.insert(p.command.end(), t.options.waypoint_args.begin(), t.options.waypoint_args.end());
   p.ready_port = kWaypointHbonePort;
   if (t.options.kubernetes) return;  // bound by the user with kubectl (kube_lab.h)
@@ -112,7 +114,51 @@ Status addExtraPod(Topology& t, const ExtraPod& e) {
   return Status::ok();
 }
 
+Status applyCertTtl(Topology& t) {
+  if (!t.options.cert_ttl_seconds) return Status::ok();
+  int64_t ttl = *t.options.cert_ttl_seconds;
+  if (ttl < kMinCertTtlSeconds || ttl > kMaxCertTtlSeconds) {
+    return makeError(
+        "invalid --cert-ttl {}: the workload certificate TTL is whole seconds from {} to {} (one "
+        "year)",
+        ttl, kMinCertTtlSeconds, kMaxCertTtlSeconds);
+  }
+  for (auto& d : t.options.daemons) {
+    if (d.name != "ztunnel") continue;
+    for (auto& a : certTtlArgs(t.options)) d.args.push_back(std::move(a));
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+std::vector<std::string> certTtlArgs(const LabOptions& options) {
+  if (!options.cert_ttl_seconds) return {};
+  return {"--cert-ttl", std::to_string(*options.cert_ttl_seconds)};
+}
+
+Result<int64_t> parseCertTtl(const std::string& text) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return makeError("invalid --cert-ttl '{}': give the TTL in whole seconds, e.g. --cert-ttl 180",
+                     text);
+  }
+  return v;
+}
+
+Result<ExtraPod> parseExtraPod(const std::string& spec) {
+  ExtraPod pod;
+  auto colon = spec.find(':');
+  pod.name = spec.substr(0, colon);
+  pod.node = colon == std::string::npos ? "node1" : spec.substr(colon + 1);
+  if (pod.name.empty() || pod.node.empty() || pod.node.find(':') != std::string::npos) {
+    return makeError("invalid --extra-pod '{}': give NAME or NAME:NODE (e.g. extra:node2)", spec);
+  }
+  pod.labels = {{"app", pod.name}};
+  return pod;
+}
 
 std::string PodSpec::version() const {
   auto it = labels.find("version");
@@ -147,6 +193,7 @@ Result<Topology> buildTopology(const LabOptions& options) {
   }
   Topology t;
   t.options = options;
+  AMBIT_TRY(applyCertTtl(t));
   if (t.options.run_dir.empty()) t.options.run_dir = fmt::format("/run/{}-lab", options.name);
   if (t.options.config_dir.empty()) t.options.config_dir = t.options.run_dir + "/config";
   if (t.options.bin_dir.empty()) t.options.bin_dir = selfBinaryDir();

@@ -17,7 +17,9 @@
 //   pod k    10.244.<i>.<k>/24, fd00:10:244:<i>::<k>/64 (k from 10 upwards per node)
 //   service  cluster IPs 10.96.0.<10+j>, fd00:10:96::<10+j>
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ inline constexpr int kFirstPodHost = 10;
 inline constexpr int kAppPort = 8080;
 inline constexpr int kWaypointHbonePort = 15008;
 inline constexpr const char* kWaypointName = "waypoint";  // Gateway, pod and service account
+// `lab up --cert-ttl` bounds: the ztunnel's minimum and the waypoint's maximum.
+inline constexpr int64_t kMinCertTtlSeconds = 10;
+inline constexpr int64_t kMaxCertTtlSeconds = 365 * 24 * 3600;
 
 // A mesh daemon started once per node inside the node's netns (e.g. ambit-agent,
 // ambit-ztunnel). binary, args and log_file may contain placeholders, expanded per node:
@@ -53,15 +58,22 @@ std::vector<NodeDaemonSpec> defaultNodeDaemons();
 // kube_lab.h) and a ztunnel fed by the agent's discovery relay.
 std::vector<NodeDaemonSpec> kubernetesNodeDaemons();
 
-// A pod added to a Kubernetes-mode lab after `up` (`ambitctl lab pod add`), as a kubelet would
-// start a pod scheduled later; recorded in the state so status/exec/down know it.
+// A pod beyond the default ones, running the sample app: added to a Kubernetes-mode lab after
+// `up` (`ambitctl lab pod add`), as a kubelet would start a pod scheduled later, or to a
+// local-mode lab by `lab up --extra-pod`; recorded in the state so status/exec/down know it.
 struct ExtraPod {
   std::string name;
   std::string node;
   std::string namespace_name = "default";
   std::string service_account;  // empty: the pod's name
   std::map<std::string, std::string> labels;
+
+  bool operator==(const ExtraPod&) const = default;
 };
+
+// `lab up --extra-pod NAME[:NODE]`: pod NAME on NODE (default node1) in namespace default, with
+// label app=NAME and service account NAME. Name and node are checked by buildTopology.
+Result<ExtraPod> parseExtraPod(const std::string& spec);
 
 struct LabOptions {
   std::string name = "ambit";  // prefix of every netns, cgroup and the run dir
@@ -85,7 +97,21 @@ struct LabOptions {
   std::string kubeconfig;
   int control_replicas = 1;          // Kubernetes mode: ambit-control processes (kube_lab.h)
   std::vector<ExtraPod> extra_pods;  // after the default pods
+  // Requested workload certificate TTL (`--cert-ttl`) for every ztunnel and the waypoint, so
+  // their certificates rotate while the lab runs: the CA backdates notBefore by a minute and
+  // the daemons renew at half the validity, i.e. (ttl - 60) / 2 seconds after each issue for a
+  // ttl over 60 s (180: every minute). nullopt: the daemons' default (24 h). Checked by
+  // buildTopology.
+  std::optional<int64_t> cert_ttl_seconds;
 };
+
+// `lab up --cert-ttl SECONDS`: whole seconds, a clear error for anything else (the range is
+// checked by buildTopology).
+Result<int64_t> parseCertTtl(const std::string& text);
+
+// The flags that pass options.cert_ttl_seconds to an ambit-ztunnel or ambit-waypoint (none when
+// it is unset).
+std::vector<std::string> certTtlArgs(const LabOptions& options);
 
 struct NodeSpec {
   std::string name;  // node<i>
@@ -150,8 +176,9 @@ inline constexpr const char* kPodInterface = "eth0";
 
 // Validates options (name, node count) and computes the topology with the default pods
 // (client and my-app-v1 on node1, my-app-v2 on node2 — or node1 for a one-node lab; with
-// options.waypoint also the waypoint pod on node1) and services (my-app 10.96.0.10, client
-// 10.96.0.11).
+// options.waypoint also the waypoint pod on node1), then options.extra_pods, and services (my-app
+// 10.96.0.10, client 10.96.0.11). With cert_ttl_seconds, the "ztunnel" daemons and the
+// waypoint pod get certTtlArgs().
 Result<Topology> buildTopology(const LabOptions& options);
 
 // Replaces each "{key}" in tmpl with vars[key]; an unknown key is an error.

@@ -3,23 +3,36 @@ the lab's config directory (temp file + rename, as tests/support/lab.cc does), o
 churn interval, each checked from the client pod until it takes effect (at most
 EFFECT_TIMEOUT_S per change).
 
-The cycle (8 steps; the expected-state keys are those of expectations.py):
+The cycle (10 steps; the expected-state keys are those of expectations.py):
   route-v2only    VirtualService my-app 0/100              20 probes in a row answer v2
   route-split     VirtualService 80/20 (the seed)          probes see both v1 and v2
   l4-deny         L4 DENY client -> my-app-v2              direct L4 to v2 fails, to v1 works
   l4-allow        that policy removed                      direct L4 to v2 works
+  pod-unenroll    the extra pod (`lab up --extra-pod`)     its node's ztunnel no longer serves
+                  gets istio.io/dataplane-mode: none       it, both ztunnels list its workload
+                  in the pods file                         as not enrolled (plaintext), and a
+                                                           direct L4 request to it works
   l7-deny         L7 DENY path /soak/l7 on Service my-app  that path 403, / 200
   l7-allow        that policy removed                      that path 200
+  pod-enroll      the pods file as `lab up` wrote it       its node's ztunnel serves it again,
+                                                           both list it enrolled (HBONE), and a
+                                                           direct L4 request to it works
   subset-add      DestinationRule gains subset `canary`    the waypoint loads it, then
                   (version v1), VirtualService -> canary   20 probes in a row answer v1
   subset-remove   VirtualService 80/20, then the subset    both versions, then the waypoint
                   removed again                            loads the original rule
-A change that some daemon rejects ("keeping last good version" in its log) counts as failed.
+A step that changes an expected state opens a churn window (expectations.py) for its changes; the
+pod steps change none and open no window, so the loads (client -> my-app, never the extra pod)
+must keep their expected outcomes while the extra pod leaves and rejoins the mesh. The pod steps
+are left out when the lab has no extra pod. A change that some daemon rejects ("keeping last
+good version" in its log) counts as failed.
 """
 import dataclasses
+import json
 import os
 import time
 
+import rotation
 import traffic
 
 EFFECT_TIMEOUT_S = 5.0
@@ -27,6 +40,8 @@ VS_FILE = "60-soak-virtualservice.yaml"
 L4_FILE = "90-soak-l4-policy.yaml"
 L7_FILE = "91-soak-l7-policy.yaml"
 DR_FILE = "30-destination-rules.yaml"  # written by `lab up`; restored after the run
+PODS_FILE = "10-pods.yaml"              # likewise
+ZTUNNEL_ADMIN_PORT = 15000
 REJECTED = "keeping last good version"
 WAYPOINT_LOADED = "config version"
 
@@ -72,6 +87,17 @@ spec:
 SPLIT = [("v1", 80), ("v2", 20)]
 
 
+def without_mesh(pods_yaml, pod):
+    """pods_yaml (as `lab up` writes it) with label istio.io/dataplane-mode: none on pod."""
+    at = pods_yaml.find(f"kind: Pod\nmetadata:\n  name: {pod}\n")
+    labels = pods_yaml.find("\n  labels:\n", at)
+    next_doc = pods_yaml.find("\n---", at)
+    if at < 0 or labels < 0 or (0 <= next_doc < labels):
+        raise ValueError(f"no pod {pod} with a block labels map in {PODS_FILE}")
+    cut = labels + len("\n  labels:\n")
+    return pods_yaml[:cut] + '    istio.io/dataplane-mode: "none"\n' + pods_yaml[cut:]
+
+
 class LogTail:
     """Counts occurrences of a phrase in a growing log file, reading only what is new."""
 
@@ -109,11 +135,21 @@ class StepResult:
     failure: str    # "" when every change took effect in time and nobody rejected it
 
 
+@dataclasses.dataclass
+class ExtraPod:
+    name: str
+    ipv4: str
+    netns_of_ztunnels: list  # netns of the ztunnels that must see its enrollment: its node's first
+
+
 class Churn:
-    def __init__(self, config_dir, log_dir, pod_ips, vip, expectations):
-        self.config_dir, self.vip, self.expect = config_dir, vip, expectations
+    def __init__(self, config_dir, log_dir, pod_ips, vip, expectations, extra=None):
+        """extra: the ExtraPod the pod steps move out of the mesh and back, or None."""
+        self.config_dir, self.vip, self.expect, self.extra = config_dir, vip, expectations, extra
         self.v1, self.v2 = pod_ips["my-app-v1"], pod_ips["my-app-v2"]
         self.original_dr = self._read(DR_FILE)
+        self.original_pods = self._read(PODS_FILE)
+        self.pods_without_extra = without_mesh(self.original_pods, extra.name) if extra else ""
         self.waypoint = LogTail(os.path.join(log_dir, "waypoint.log"), WAYPOINT_LOADED)
         self.rejections = [LogTail(os.path.join(log_dir, name), REJECTED)
                            for name in sorted(os.listdir(log_dir)) if name.endswith(".log")]
@@ -143,6 +179,7 @@ class Churn:
         for name in (VS_FILE, L4_FILE, L7_FILE):
             self.remove(name)
         self.write(DR_FILE, self.original_dr)
+        self.write(PODS_FILE, self.original_pods)
 
     # --- probes ----------------------------------------------------------------------------
     def _route_only(self, version):
@@ -170,6 +207,23 @@ class Churn:
         return (traffic.http_probe(self.vip, traffic.L7_PATH)[0] == want
                 and traffic.http_probe(self.vip, "/")[0] == "ok")
 
+    def _extra_enrolled(self, want):
+        """The extra pod's ztunnel serves it (or not), every ztunnel concerned lists its workload
+        as enrolled (or not), and a direct L4 request to it works either way."""
+        name = self.extra.name
+        for i, netns in enumerate(self.extra.netns_of_ztunnels):
+            text = rotation.netns_get(netns, ZTUNNEL_ADMIN_PORT, "/config_dump")
+            if text is None:
+                return False
+            dump = json.loads(text)
+            w = next((w for w in dump.get("workloads") or [] if w.get("name") == name), None)
+            if w is None or bool(w.get("enrolled", False)) != want:
+                return False
+            served = any(p.get("name") == name for p in dump.get("pods") or [])
+            if i == 0 and served != want:
+                return False
+        return traffic.l4_request(self.extra.ipv4)[0] == "ok"
+
     def _waypoint_reloaded(self, before):
         return lambda: self.waypoint.update() > before[0]
 
@@ -177,7 +231,18 @@ class Churn:
     def _cycle(self):
         dr_with_canary = destination_rule([("v1", "v1"), ("v2", "v2"), ("canary", "v1")])
         mark = [0]  # waypoint config loads before the DestinationRule edit
-        return [
+        pod_steps = {}
+        if self.extra:
+            name = self.extra.name
+            pod_steps = {
+                "pod-unenroll": ("pod-unenroll", {}, [
+                    Change(lambda: self.write(PODS_FILE, self.pods_without_extra),
+                           lambda: self._extra_enrolled(False), f"{name} out of the mesh")]),
+                "pod-enroll": ("pod-enroll", {}, [
+                    Change(lambda: self.write(PODS_FILE, self.original_pods),
+                           lambda: self._extra_enrolled(True), f"{name} back in the mesh")]),
+            }
+        steps = [
             ("route-v2only", {"route": "v2only"}, [
                 Change(lambda: self.write(VS_FILE, virtual_service([("v1", 0), ("v2", 100)])),
                        lambda: self._route_only("v2"), "VirtualService 0/100")]),
@@ -188,11 +253,13 @@ class Churn:
                 Change(lambda: self.write(L4_FILE, L4_DENY), self._l4_denied, "L4 DENY")]),
             ("l4-allow", {"l4:v2": "allow"}, [
                 Change(lambda: self.remove(L4_FILE), self._l4_allowed, "L4 DENY removed")]),
+            pod_steps.get("pod-unenroll"),
             ("l7-deny", {"http:" + traffic.L7_PATH: "deny"}, [
                 Change(lambda: self.write(L7_FILE, L7_DENY), lambda: self._l7("http_403"),
                        "L7 DENY")]),
             ("l7-allow", {"http:" + traffic.L7_PATH: "allow"}, [
                 Change(lambda: self.remove(L7_FILE), lambda: self._l7("ok"), "L7 DENY removed")]),
+            pod_steps.get("pod-enroll"),
             ("subset-add", {"route": "v1only"}, [
                 Change(lambda: self._mark_then(mark, lambda: self.write(DR_FILE, dr_with_canary)),
                        lambda: self.waypoint.update() > mark[0], "DestinationRule + canary"),
@@ -204,6 +271,7 @@ class Churn:
                 Change(lambda: self._mark_then(mark, lambda: self.write(DR_FILE, self.original_dr)),
                        lambda: self.waypoint.update() > mark[0], "DestinationRule - canary")]),
         ]
+        return [step for step in steps if step]
 
     def _mark_then(self, mark, write):
         mark[0] = self.waypoint.update()
@@ -239,11 +307,12 @@ class Churn:
         return StepResult("setup", time.time() - took, [took], failure)
 
     def step(self):
-        """Runs the next step of the cycle inside a churn window."""
+        """Runs the next step of the cycle (inside a churn window if it changes a state)."""
         name, states, changes = self.steps[self.next_step % len(self.steps)]
         self.next_step += 1
         start = time.time()
-        self.expect.open_window(start)
+        if states:  # a step that changes no expected state needs no tolerance
+            self.expect.open_window(start)
         for key, state in states.items():
             self.expect.set_state(key, state, start)
         seconds, failure = [], ""
@@ -252,5 +321,6 @@ class Churn:
             seconds.append(took)
             if failure:
                 break
-        self.expect.close_window(time.time())
+        if states:
+            self.expect.close_window(time.time())
         return StepResult(name, start, seconds, failure)

@@ -1,5 +1,6 @@
 """The soak run's final tables and verdict: per daemon first vs last sample and growth, requests
-by kind and verdict with causes, churn steps with their time to effect, and the failed checks."""
+by kind and verdict with causes, churn steps with their time to effect, certificate rotations
+per daemon (rotation.py), and the failed checks."""
 import collections
 import dataclasses
 
@@ -24,6 +25,7 @@ class Result:
     duration: float      # seconds of traffic
     planned: dict        # kind -> requests the rates ask for over the duration
     interrupted: str     # signal name, or ""
+    rotation: object = None  # rotation.RotationWatch
 
 
 def progress_line(elapsed, samples, expect):
@@ -125,6 +127,10 @@ def render(result, limits):
     lines += daemon_table(result, limits, failures) + [""]
     lines += request_table(result, limits, failures) + [""]
     lines += churn_table(result, failures) + [""]
+    if result.rotation is not None:
+        rotation_lines, rotation_failures = result.rotation.table()
+        lines += rotation_lines + [""]
+        failures += rotation_failures
     if result.interrupted:
         failures.append(f"interrupted by {result.interrupted}")
     if failures:
@@ -132,5 +138,5 @@ def render(result, limits):
         lines += [f"  - {f}" for f in failures]
     else:
         lines.append("PASS: no restart, RSS and fds flat after warm-up, no unexpected failure, "
-                     "every change in effect within 5 s")
+                     "every change in effect within 5 s, certificates rotating in time")
     return "\n".join(lines) + "\n", failures

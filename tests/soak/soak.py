@@ -1,16 +1,21 @@
 #!/usr/bin/python3
 """The soak driver (run by scripts/soak.sh inside the client pod of a lab that is up with
 --waypoint): mixed L4 + waypoint traffic at fixed rates, configuration churn, a resource sample
-of every daemon each minute, and a verdict. Exit status 0 only if every check held:
+of every daemon each minute, certificate rotation watched every 10 s (rotation.py), and a
+verdict. Exit status 0 only if every check held:
   - no daemon died or was restarted;
   - RSS growth from the end of the warm-up to the last sample <= max(RSS_GROWTH_MB, RSS_GROWTH_PCT);
   - open fds growth over the same span <= FD_GROWTH;
   - no unexpected request outcome outside the churn windows (expectations.py);
-  - every configuration change took effect within 5 s and no daemon rejected one (churn.py);
+  - every configuration change took effect within 5 s and no daemon rejected one (churn.py;
+    with --extra-pod the cycle also takes that pod out of the mesh and back in);
+  - every certificate each ztunnel and the waypoint hold was replaced at least every
+    2 x --rotation-seconds (rotation.py; the lab's --cert-ttl sets the real interval);
   - under the 80/20 route the answers split 80/20 within SPLIT_TOLERANCE;
   - the load generators achieved at least MIN_ACHIEVED of their planned requests.
 Writes <out>/daemons.csv (one row per daemon per sample), <out>/requests.csv (per sample and
-kind), <out>/churn.csv (per step) and <out>/report.txt (the final tables, also printed).
+kind), <out>/churn.csv (per step), <out>/rotations.csv (per certificate rotation seen) and
+<out>/report.txt (the final tables, also printed).
 """
 import argparse
 import csv
@@ -22,6 +27,7 @@ import time
 import churn
 import expectations
 import report
+import rotation
 import sampler
 import traffic
 
@@ -45,10 +51,27 @@ def parse_args():
     p.add_argument("--sample-seconds", type=float, default=60)
     p.add_argument("--l4-rate", type=float, default=50, help="new L4 connections per second")
     p.add_argument("--http-rate", type=float, default=100, help="HTTP requests per second")
+    p.add_argument("--rotation-seconds", type=float, default=60,
+                   help="every workload certificate must be replaced at least every twice this")
+    p.add_argument("--extra-pod", help="pod (`lab up --extra-pod`) the churn takes out of the "
+                   "mesh and back in; none: no pod steps")
     a = p.parse_args()
     if a.warmup_minutes is None:
         a.warmup_minutes = min(5.0, a.minutes / 3)
     return a
+
+
+def extra_pod(status, name):
+    """churn.ExtraPod for pod `name` of the lab: the ztunnels that must see it leave and rejoin
+    the mesh are its node's (which serves it) and the client's (which picks HBONE or plaintext)."""
+    pods = {p["name"]: p for p in status["pods"]}
+    if name not in pods:
+        sys.exit(f"soak: --extra-pod {name}: the lab has no such pod (lab up --extra-pod)")
+    netns = {n["name"]: n["netns"] for n in status["nodes"]}
+    nodes = [pods[name]["node"]]
+    if pods["client"]["node"] not in nodes:
+        nodes.append(pods["client"]["node"])
+    return churn.ExtraPod(name, pods[name]["ipv4"], [netns[n] for n in nodes])
 
 
 class Stop(Exception):
@@ -66,11 +89,16 @@ class SoakRun:
         self.a = a
         status = sampler.lab_status(a.ctl, a.lab)
         pod_ips = {p["name"]: p["ipv4"] for p in status["pods"]}
+        extra = None
+        if a.extra_pod:
+            extra = extra_pod(status, a.extra_pod)
         self.expect = expectations.Expectations({
             "l4:v1": "allow", "l4:v2": "allow", "http:/": "allow",
             "http:" + traffic.L7_PATH: "allow", "route": "split80"})
         self.churn = churn.Churn(status["config_dir"], os.path.join(status["run_dir"], "logs"),
-                                 pod_ips, VIP, self.expect)
+                                 pod_ips, VIP, self.expect, extra)
+        self.rotation = rotation.RotationWatch(status, a.rotation_seconds,
+                                               os.path.join(a.out, "rotations.csv"))
         self.samples = sampler.Sampler(a.ctl, a.lab, os.path.join(a.out, "daemons.csv"))
         self.steps = []
         self.queue = traffic.OutcomeQueue()
@@ -111,6 +139,7 @@ class SoakRun:
         while time.time() < t0 + seconds:
             time.sleep(1)
             self.samples.check_alive()
+            self.rotation.poll(self.samples.begin)
             now = time.time()
             if now >= next_churn:
                 self.record_step(self.churn.step())
@@ -128,6 +157,7 @@ class SoakRun:
         t0, interrupted = time.time(), ""
         try:
             self.record_step(self.churn.setup())
+            self.rotation.poll(self.samples.begin, force=True)
             self.samples.sample()
             for load in self.loads:
                 load.start()
@@ -142,13 +172,16 @@ class SoakRun:
         duration = time.time() - t0
         self.expect.classify(self.queue.take_ended_before(float("inf")))
         self.samples.check_alive()
+        self.rotation.poll(self.samples.begin, force=True)
         self.samples.sample()
         self.record_requests()
         self.churn.restore()
         self.samples.close()
+        self.rotation.close()
         planned = {"l4": self.a.l4_rate * duration, "http": self.a.http_rate * duration}
         return report.Result(samples=self.samples, expect=self.expect, steps=self.steps,
-                             duration=duration, planned=planned, interrupted=interrupted)
+                             duration=duration, planned=planned, interrupted=interrupted,
+                             rotation=self.rotation)
 
 
 def main():

@@ -51,6 +51,32 @@ TEST_F(LabYaml, PodsCarryPlacementIdentityAndAddresses) {
   EXPECT_EQ(v2["status"]["hostIP"].as<std::string>(), "172.30.0.12");
 }
 
+TEST(LabYamlExtraPod, LocalModeExtraPodIsAnEnrolledPodNoServiceSelects) {
+  LabOptions o;
+  o.bin_dir = "/opt/bin";
+  o.extra_pods = {*parseExtraPod("extra:node2")};
+  auto t = buildTopology(o);
+  ASSERT_TRUE(t.isOk()) << t.error().message;
+  auto files = renderConfig(*t);
+  auto pods = docs(files.at("10-pods.yaml"));
+  ASSERT_EQ(pods.size(), 4u);
+  const YAML::Node& extra = pods[3];
+  EXPECT_EQ(extra["metadata"]["name"].as<std::string>(), "extra");
+  EXPECT_EQ(extra["metadata"]["labels"]["app"].as<std::string>(), "extra");
+  EXPECT_FALSE(extra["metadata"]["labels"]["istio.io/dataplane-mode"]);  // the namespace's: ambient
+  EXPECT_EQ(extra["metadata"]["annotations"]["ambit.dev/netns"].as<std::string>(),
+            "/run/netns/ambit-pod-extra");
+  EXPECT_EQ(extra["spec"]["nodeName"].as<std::string>(), "node2");
+  EXPECT_EQ(extra["spec"]["serviceAccountName"].as<std::string>(), "extra");
+  EXPECT_EQ(extra["status"]["podIP"].as<std::string>(), "10.244.2.11");
+  for (const auto& svc : docs(files.at("20-services.yaml"))) {
+    EXPECT_NE(svc["spec"]["selector"]["app"].as<std::string>(), "extra");
+  }
+  EXPECT_EQ(files.at("30-destination-rules.yaml"),
+            renderConfig(*buildTopology(LabOptions{.bin_dir = "/opt/bin"}))
+                .at("30-destination-rules.yaml"));
+}
+
 TEST_F(LabYaml, ServicesAreDualStackClusterIPs) {
   auto svcs = docs(files_.at("20-services.yaml"));
   ASSERT_EQ(svcs.size(), 2u);

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 namespace ambit::lab {
@@ -115,6 +116,76 @@ TEST(Topology, RejectsIncompleteDaemonSpec) {
   auto t = buildTopology(o);
   ASSERT_FALSE(t.isOk());
   EXPECT_THAT(t.error().message, HasSubstr("node daemon spec"));
+}
+
+// The argv that follows `flag` in argv ("" when flag is absent).
+std::string after(const std::vector<std::string>& argv, const std::string& flag) {
+  auto it = std::find(argv.begin(), argv.end(), flag);
+  return it == argv.end() || it + 1 == argv.end() ? "" : *(it + 1);
+}
+
+TEST(Topology, CertTtlGoesToEveryZtunnelAndTheWaypoint) {
+  LabOptions o;
+  o.waypoint = true;
+  o.cert_ttl_seconds = 180;
+  Topology t = build(o);
+  for (const auto& d : t.options.daemons) {
+    EXPECT_EQ(after(d.args, "--cert-ttl"), d.name == "ztunnel" ? "180" : "") << d.name;
+  }
+  const PodSpec* waypoint = t.findPod(kWaypointName);
+  ASSERT_NE(waypoint, nullptr);
+  EXPECT_EQ(after(waypoint->command, "--cert-ttl"), "180");
+
+  Topology plain = build(LabOptions{.waypoint = true});  // unset: the daemons' own default
+  for (const auto& d : plain.options.daemons) EXPECT_EQ(after(d.args, "--cert-ttl"), "") << d.name;
+  EXPECT_EQ(after(plain.findPod(kWaypointName)->command, "--cert-ttl"), "");
+}
+
+TEST(Topology, RejectsCertTtlOutsideTheDaemonsRange) {
+  for (int64_t ttl : {int64_t{0}, int64_t{-5}, int64_t{9}, kMaxCertTtlSeconds + 1}) {
+    LabOptions o;
+    o.cert_ttl_seconds = ttl;
+    auto t = buildTopology(o);
+    ASSERT_FALSE(t.isOk()) << ttl;
+    EXPECT_THAT(t.error().message, HasSubstr(fmt::format("invalid --cert-ttl {}", ttl)));
+  }
+  LabOptions edge;
+  edge.cert_ttl_seconds = kMinCertTtlSeconds;
+  EXPECT_TRUE(buildTopology(edge).isOk());
+}
+
+TEST(Topology, ParsesCertTtlAsWholeSeconds) {
+  EXPECT_EQ(parseCertTtl("180").value(), 180);
+  EXPECT_EQ(parseCertTtl("-3").value(), -3);  // range: buildTopology
+  for (std::string bad : {"", "abc", "60s", "1.5", " 60", "60 "}) {
+    auto r = parseCertTtl(bad);
+    ASSERT_FALSE(r.isOk()) << bad;
+    EXPECT_THAT(r.error().message, HasSubstr("invalid --cert-ttl '" + bad + "'"));
+  }
+}
+
+TEST(Topology, ExtraPodSpecNamesPodAndNode) {
+  auto on2 = parseExtraPod("extra:node2");
+  ASSERT_TRUE(on2.isOk()) << on2.error().message;
+  EXPECT_EQ(on2->name, "extra");
+  EXPECT_EQ(on2->node, "node2");
+  EXPECT_EQ(on2->labels, (std::map<std::string, std::string>{{"app", "extra"}}));
+  EXPECT_EQ(parseExtraPod("extra").value().node, "node1");
+  for (std::string bad : {"", ":node2", "extra:", "a:b:c"}) {
+    auto r = parseExtraPod(bad);
+    ASSERT_FALSE(r.isOk()) << bad;
+    EXPECT_THAT(r.error().message, HasSubstr("invalid --extra-pod"));
+  }
+
+  LabOptions o;
+  o.extra_pods = {*on2};
+  Topology t = build(o);
+  const PodSpec* p = t.findPod("extra");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->node, "node2");
+  EXPECT_EQ(p->ipv4, "10.244.2.11");  // after my-app-v2 on node2
+  EXPECT_EQ(p->service_account, "extra");
+  EXPECT_EQ(p->netns, "ambit-pod-extra");
 }
 
 TEST(Placeholders, ExpandsKnownKeys) {
