@@ -347,9 +347,8 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::tryTunnel(
   auto state = (*session)->openTunnel(requestHeaders(request));
   if (!state) {
     unprocessed = true;  // nothing was sent
-    co_return state.error().context(
-        fmt::format("HBONE CONNECT {} via {}", request.authority,
-                    formatAuthority(destination.address)));
+    co_return state.error().context(fmt::format("HBONE CONNECT {} via {}", request.authority,
+                                                formatAuthority(destination.address)));
   }
   auto st = std::move(*state);
   asio::steady_timer timer(impl->executor, impl->options.response_timeout);
