@@ -55,6 +55,17 @@ int main(int argc, char** argv) {
                  "created waypoints report spans to this Zipkin collector (ip:port)");
   app.add_option("--waypoint-otlp-endpoint", o.waypoint.otlp_endpoint,
                  "created waypoints report spans here (OTLP/HTTP, http://host:4318/v1/traces)");
+  uint32_t waypoint_shutdown_delay_s = 5;
+  app.add_option("--waypoint-shutdown-delay-seconds", waypoint_shutdown_delay_s,
+                 "created waypoints keep accepting this long after SIGTERM while not ready, until "
+                 "the ztunnels stop picking them (their --shutdown-delay-ms)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 600u));
+  uint32_t waypoint_drain_s = 5;
+  app.add_option("--waypoint-drain-seconds", waypoint_drain_s,
+                 "then, how long the waypoints' open tunnels may run (their --drain-ms)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 3600u));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!ambit::initLogging("control", log_level)) {
@@ -62,6 +73,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   ambit::admin::exposeProcessMetrics("control");
+  o.waypoint.shutdown_delay = std::chrono::seconds(waypoint_shutdown_delay_s);
+  o.waypoint.drain = std::chrono::seconds(waypoint_drain_s);
   for (size_t start = 0; start < server_names.size();) {
     size_t comma = server_names.find(',', start);
     if (comma == std::string::npos) comma = server_names.size();

@@ -57,7 +57,11 @@ json deploymentFor(const std::string& name, const std::string& ns, const json& o
         "--listen",
         "0.0.0.0",
         "--stats-address",
-        "0.0.0.0"}},
+        "0.0.0.0",
+        "--shutdown-delay-ms",
+        std::to_string(std::chrono::milliseconds(t.shutdown_delay).count()),
+        "--drain-ms",
+        std::to_string(std::chrono::milliseconds(t.drain).count())}},
       {"ports",
        {{{"name", "hbone"}, {"containerPort", 15008}},
         {{"name", "http-monitoring"}, {"containerPort", 15020}},
@@ -81,7 +85,9 @@ json deploymentFor(const std::string& name, const std::string& ns, const json& o
   if (!t.otlp_endpoint.empty()) {
     container["args"].insert(container["args"].end(), {"--otlp-endpoint", t.otlp_endpoint});
   }
+  const auto grace = t.shutdown_delay + t.drain + std::chrono::seconds(kTerminationMarginSeconds);
   json pod_spec = {{"serviceAccountName", name},
+                   {"terminationGracePeriodSeconds", grace.count()},
                    {"containers", json::array({container})},
                    {"volumes",
                     {{{"name", "ambit-token"},

@@ -8,6 +8,7 @@
 // ztunnels find the waypoint.
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,7 +29,17 @@ struct WaypointTemplate {
   // Trace export of created waypoints (empty: none): --zipkin-address / --otlp-endpoint.
   std::string zipkin_address;
   std::string otlp_endpoint;
+  // The waypoint's stop: after SIGTERM it keeps accepting this long while its readiness fails
+  // (--shutdown-delay-ms: the ztunnels learn that the pod is terminating meanwhile), then lets
+  // open tunnels run this long (--drain-ms). The pod's terminationGracePeriodSeconds covers
+  // both plus kTerminationMarginSeconds.
+  std::chrono::seconds shutdown_delay{5};
+  std::chrono::seconds drain{5};
 };
+
+// What a waypoint pod's terminationGracePeriodSeconds gives beyond its shutdown delay and drain
+// (the waypoint's own last resort, ambit::Daemon::kDrainGrace, is 5 s past them).
+inline constexpr int kTerminationMarginSeconds = 10;
 
 bool isWaypointClass(const std::string& gateway_class);
 

@@ -55,6 +55,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, 0u) | CLI::Range(100u, 86400000u));
   app.add_option("--drain-ms", drain_ms, "how long open tunnels may run after SIGTERM")
       ->capture_default_str();
+  uint32_t shutdown_delay_ms = 0;
+  app.add_option("--shutdown-delay-ms", shutdown_delay_ms,
+                 "after SIGTERM, how long readiness fails while new connections are still "
+                 "accepted and served (until clients stop picking this pod), before the drain; "
+                 "0: drain at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 600000u));
   ambit::admin::addAccessLogFlags(app, o.access_log);
   app.add_option("--zipkin-address", o.zipkin_address,
                  "ip:port of a Zipkin collector (spans POSTed to /api/v2/spans)");
@@ -73,10 +80,11 @@ int main(int argc, char** argv) {
   }
   ambit::admin::exposeProcessMetrics("waypoint");
   o.drain_deadline = std::chrono::milliseconds(drain_ms);
+  o.shutdown_delay = std::chrono::milliseconds(shutdown_delay_ms);
   o.http2_header_timeout = std::chrono::milliseconds(http2_header_timeout_ms);
   o.http2_send_stall_timeout = std::chrono::milliseconds(http2_send_stall_timeout_ms);
   o.jwks_refresh_interval = std::chrono::seconds(jwks_refresh_s);
-  ambit::Daemon daemon("waypoint", o.drain_deadline);
+  ambit::Daemon daemon("waypoint", o.shutdown_delay + o.drain_deadline);
   auto wp = ambit::waypoint::Waypoint::create(o);
   if (!wp) {
     ambit::logError("cannot start: {}", wp.error().message);

@@ -4,6 +4,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
@@ -36,6 +37,8 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
   void onConfig(std::shared_ptr<const MeshIndex> prepared);
   asio::awaitable<hbone::ConnectOutcome> onConnect(const hbone::ConnectRequest& req);
   void onRequest(const RequestRecord& rec);
+  asio::awaitable<void> awaitShutdownDelay();
+  void drain();
 
   WaypointOptions options;
   std::string identity;
@@ -302,21 +305,35 @@ void Waypoint::run() {
 void Waypoint::stop() {
   asio::post(impl_->io, [impl = impl_] {
     if (impl->stopping.exchange(true)) return;
-    logInfo("draining: open tunnels have {}ms", impl->options.drain_deadline.count());
-    auto deadline = std::chrono::steady_clock::now() + impl->options.drain_deadline;
-    spawn(
-        impl->io,
-        [impl, deadline]() -> asio::awaitable<void> {
-          impl->proxy->drain();
-          co_await impl->server->drain(deadline);
-          impl->pool->close();
-          impl->tracers.clear();
-          impl->config.reset();
-        },
-        "waypoint drain",
-        // Also when the drain failed (logged): run() returns instead of waiting for the kill.
-        [impl](bool) { impl->io.stop(); });
+    if (impl->options.shutdown_delay.count() == 0) return impl->drain();
+    logInfo("shutdown delay: not ready, still serving new connections for {}ms",
+            impl->options.shutdown_delay.count());
+    spawn(impl->io, impl->awaitShutdownDelay(), "waypoint shutdown delay",
+          [impl](bool) { impl->drain(); });
   });
+}
+
+asio::awaitable<void> Waypoint::Impl::awaitShutdownDelay() {
+  asio::steady_timer timer(io, options.shutdown_delay);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void Waypoint::Impl::drain() {
+  logInfo("draining: open tunnels have {}ms", options.drain_deadline.count());
+  auto deadline = std::chrono::steady_clock::now() + options.drain_deadline;
+  spawn(
+      io,
+      [self = shared_from_this(), deadline]() -> asio::awaitable<void> {
+        self->proxy->drain();
+        co_await self->server->drain(deadline);
+        self->pool->close();
+        self->tracers.clear();
+        self->config.reset();
+      },
+      "waypoint drain",
+      // Also when the drain failed (logged): run() returns instead of waiting for the kill.
+      [self = shared_from_this()](bool) { self->io.stop(); });
 }
 
 uint16_t Waypoint::hbonePort() const { return impl_->hbone_port; }

@@ -4,9 +4,9 @@
 // agent's CertificateService), serves HTTP/1.1 or HTTP/2 (h2c) inside each tunnel (HttpProxy:
 // routes, RequestAuthentication, L7 authorization, retries, faults) and forwards over HBONE to
 // the chosen endpoints. Draining (stop()) sends GOAWAY inside every HTTP/2 tunnel as well as on
-// the HBONE connections. Operational endpoints: /metrics on 15020, /healthz/ready on 15021
-// (ready once the
-// certificate is issued and a configuration is loaded).
+// the HBONE connections, after an optional shutdown delay in which it still serves everything
+// while readiness fails. Operational endpoints: /metrics on 15020, /healthz/ready on 15021
+// (ready once the certificate is issued and a configuration is loaded, until stop()).
 //
 // Threads: one data thread (io_context) runs the config watcher, identity, HBONE server and
 // client pool and every request; one admin thread serves metrics and readiness.
@@ -44,6 +44,11 @@ struct WaypointOptions {
   std::string zipkin_address;  // "ip:port" of a Zipkin collector; empty: no Zipkin export
   std::string otlp_endpoint;   // "http://host:port/v1/traces" (OTLP/HTTP JSON); empty: none
   std::chrono::milliseconds drain_deadline{std::chrono::seconds(5)};
+  // After stop(), how long the waypoint goes on accepting and serving as usual (new HBONE
+  // connections, tunnels and requests; no GOAWAY) while /healthz/ready already fails, before
+  // the drain. Clients learn that a terminating pod is no endpoint a moment after its SIGTERM;
+  // without the delay their connections in between would be refused. 0: drain at once.
+  std::chrono::milliseconds shutdown_delay{0};
   // HBONE and the HTTP/2 inside tunnels: a header block incomplete this long after its first
   // byte closes the connection (slow headers).
   std::chrono::milliseconds http2_header_timeout{std::chrono::seconds(10)};
@@ -63,7 +68,9 @@ class Waypoint {
 
   // Runs until stop() (blocks the calling thread, which becomes the data thread).
   void run();
-  // Thread-safe: drains open tunnels (up to drain_deadline) and makes run() return.
+  // Thread-safe: readiness fails at once; after shutdown_delay the waypoint drains (stops
+  // accepting, GOAWAY; open tunnels get up to drain_deadline) and run() returns. Later calls do
+  // nothing (one drain; a call during the delay does not shorten it).
   void stop();
   uint16_t hbonePort() const;
   uint16_t metricsPort() const;

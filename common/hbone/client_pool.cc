@@ -61,6 +61,13 @@ Result<int> plainSocket(int family) {
   return fd;
 }
 
+// A CONNECT the server never processed is safe to send again (RFC 9113 §8.7): one refused with
+// REFUSED_STREAM, which nghttp2 also reports for a stream above a GOAWAY's last-stream-id (the
+// server began to drain while the request was on its way), or one the connection no longer took.
+// The next try skips connections that received GOAWAY; a server that keeps refusing is not
+// tried forever.
+constexpr int kMaxConnectAttempts = 3;
+
 Headers requestHeaders(const TunnelRequest& req) {
   Headers h{{":method", "CONNECT"}, {":authority", req.authority}};
   if (!req.source.is_unspecified()) h.push_back({"forwarded", formatForwardedFor(req.source)});
@@ -79,6 +86,9 @@ struct HboneClientPool::Impl : std::enable_shared_from_this<Impl> {
   using ConnectionPtr = std::shared_ptr<PooledConnection>;
   asio::awaitable<Result<HboneStream>> openTunnel(const Destination& destination,
                                                   const TunnelRequest& request);
+  // One try of openTunnel(); `unprocessed` is set when the server did not act on the CONNECT.
+  asio::awaitable<Result<HboneStream>> tryTunnel(const Destination& destination,
+                                                 const TunnelRequest& request, bool& unprocessed);
   asio::awaitable<Result<std::shared_ptr<HboneConnection>>> acquire(const Destination& dest);
   asio::awaitable<Status> establish(const Destination& dest, ConnectionPtr conn);
   asio::awaitable<Result<std::shared_ptr<Dial>>> dialTls(const Destination& dest);
@@ -314,7 +324,18 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::connect(const Destination&
 asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::openTunnel(
     const Destination& destination, const TunnelRequest& request) {
   auto impl = shared_from_this();
-  if (impl->closed) co_return makeError("HBONE client pool is closed");
+  for (int attempt = 1;; ++attempt) {
+    if (impl->closed) co_return makeError("HBONE client pool is closed");
+    bool unprocessed = false;
+    auto stream = co_await impl->tryTunnel(destination, request, unprocessed);
+    if (stream || !unprocessed || attempt == kMaxConnectAttempts) co_return stream;
+    logDebug("{}; trying again on another connection", stream.error().message);
+  }
+}
+
+asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::tryTunnel(
+    const Destination& destination, const TunnelRequest& request, bool& unprocessed) {
+  auto impl = shared_from_this();
   auto session = co_await impl->acquire(destination);
   if (!session) co_return session.error();
   const auto& expected = destination.expected_server_ids;
@@ -324,7 +345,11 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::openTunnel(
                         formatAuthority(destination.address), peer);
   }
   auto state = (*session)->openTunnel(requestHeaders(request));
-  if (!state) co_return state.error();
+  if (!state) {
+    unprocessed = true;  // nothing was sent
+    co_return state.error().context(fmt::format("HBONE CONNECT {} via {}", request.authority,
+                                                formatAuthority(destination.address)));
+  }
   auto st = std::move(*state);
   asio::steady_timer timer(impl->executor, impl->options.response_timeout);
   timer.async_wait([weak = std::weak_ptr<detail::StreamState>(st)](error_code ec) {
@@ -334,6 +359,7 @@ asio::awaitable<Result<HboneStream>> HboneClientPool::Impl::openTunnel(
   timer.cancel();
   HboneStream stream(st);  // resets the stream on every error path below
   if (st->status == 0) {
+    unprocessed = st->closeCode() == NGHTTP2_REFUSED_STREAM;
     co_return Error{ECONNRESET, fmt::format("HBONE CONNECT {} via {}: no response (HTTP/2 error "
                                             "code {})",
                                             request.authority, formatAuthority(destination.address),

@@ -7,7 +7,9 @@
 // address) and
 // multiplexed up to min(max_streams_per_connection, the server's SETTINGS_MAX_CONCURRENT_
 // STREAMS); past that a new connection is opened. A connection that received GOAWAY takes no
-// new streams; one with no stream for Http2Options::idle_timeout is closed; an HTTP/2 PING
+// new streams, and a CONNECT the server did not process (REFUSED_STREAM, or above the GOAWAY's
+// last-stream-id: it began to drain meanwhile) is sent again on another connection (up to 3
+// tries in all); one with no stream for Http2Options::idle_timeout is closed; an HTTP/2 PING
 // every keepalive_interval must be answered within keepalive_timeout or the connection closes.
 //
 // Thread model: the pool and every connection it opens run on the executor given to the

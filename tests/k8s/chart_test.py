@@ -365,7 +365,8 @@ class InstalledChartTest(unittest.TestCase):
         for flag in (f"--namespace={NAMESPACE}", "--listen=0.0.0.0:15012",
                      "--monitoring-port=15014", "--ca-secret=ambit-ca", "--token-audience=ambit",
                      "--waypoint-image=localhost/ambit-waypoint:0.1.0",
-                     "--waypoint-image-pull-policy=IfNotPresent"):
+                     "--waypoint-image-pull-policy=IfNotPresent",
+                     "--waypoint-shutdown-delay-seconds=5", "--waypoint-drain-seconds=5"):
             self.assertIn(flag, control["args"])
         annotations = spec["template"]["metadata"]["annotations"]
         self.assertEqual((annotations["prometheus.io/scrape"], annotations["prometheus.io/port"],

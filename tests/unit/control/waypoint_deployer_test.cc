@@ -52,6 +52,10 @@ TEST(WaypointDeployerTest, ServiceAccountDeploymentAndServiceOwnedByTheGateway) 
   EXPECT_EQ(after("--discovery-address"), "ambit-control.ambit-system.svc:15012");
   EXPECT_EQ(after("--token-file"), "/var/run/secrets/ambit/tokens/ambit-token");
   EXPECT_EQ(after("--otlp-endpoint"), "<missing>");  // no tracing unless configured
+  // The stop: 5 s still accepting while not ready, 5 s drain, and the kubelet waits for both.
+  EXPECT_EQ(after("--shutdown-delay-ms"), "5000");
+  EXPECT_EQ(after("--drain-ms"), "5000");
+  EXPECT_EQ(pod["spec"]["terminationGracePeriodSeconds"], 5 + 5 + kTerminationMarginSeconds);
   const auto& token = pod["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
   EXPECT_EQ(token["audience"], "ambit");
   const auto& svc = (*objects)[2];
@@ -73,6 +77,23 @@ TEST(WaypointDeployerTest, TraceExportIsPassedToTheWaypoint) {
   at = std::find(args.begin(), args.end(), "--zipkin-address");
   ASSERT_NE(at, args.end());
   EXPECT_EQ(*(at + 1), t.zipkin_address);
+}
+
+TEST(WaypointDeployerTest, ShutdownDelayAndDrainSetArgsAndTerminationGracePeriod) {
+  WaypointTemplate t;
+  t.shutdown_delay = std::chrono::seconds(12);
+  t.drain = std::chrono::seconds(30);
+  auto objects = waypointObjects(gateway(), t);
+  ASSERT_TRUE(objects) << objects.error().message;
+  const auto& pod = (*objects)[1]["spec"]["template"]["spec"];
+  const auto args = pod["containers"][0]["args"].get<std::vector<std::string>>();
+  auto at = std::find(args.begin(), args.end(), "--shutdown-delay-ms");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), "12000");
+  at = std::find(args.begin(), args.end(), "--drain-ms");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), "30000");
+  EXPECT_EQ(pod["terminationGracePeriodSeconds"], 12 + 30 + kTerminationMarginSeconds);
 }
 
 TEST(WaypointDeployerTest, GatewayWithoutUidIsRefusedByName) {

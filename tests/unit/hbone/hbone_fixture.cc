@@ -92,14 +92,14 @@ asio::awaitable<ConnectOutcome> HboneFixture::handleConnect(const ConnectRequest
   co_return std::move(upstream);
 }
 
-void HboneFixture::startServer(ServerOptions options) {
+void HboneFixture::startServer(ServerOptions options, uint16_t port) {
   options.on_tunnel_closed = [this](const ConnectRequest&, const SpliceResult& r) {
     tunnels_.push_back(r);
   };
   server_ = std::make_unique<HboneServer>(
       ioc_.get_executor(), *server_tls_, spiffeVerifier(kTrustDomain),
       [this](const ConnectRequest& req) { return handleConnect(req); }, std::move(options));
-  tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   server_address_ = acceptor.local_endpoint();
   Status st = server_->listen(std::move(acceptor));
   ASSERT_TRUE(st) << st.message();

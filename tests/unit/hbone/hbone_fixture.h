@@ -54,7 +54,8 @@ class HboneFixture : public ::testing::Test {
   HboneFixture();
   ~HboneFixture() override;
 
-  void startServer(ServerOptions options = {});
+  // Serves HBONE on 127.0.0.1:`port` (0: any free port) as server_, server_address_.
+  void startServer(ServerOptions options = {}, uint16_t port = 0);
   std::unique_ptr<HboneClientPool> makePool(PoolOptions options = {});
   // Client cert kClientId, the server's address, expecting kServerId.
   Destination destination() const;

@@ -1,8 +1,12 @@
 // HboneClientPool: stream limits (ours and the server's SETTINGS), idle release, PING
-// keepalive, the socket factory and SO_MARK.
+// keepalive, the socket factory and SO_MARK, a CONNECT refused by a GOAWAY sent again.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/async/spawn.h"
 #include "tests/support/requirements.h"
 #include "tests/unit/hbone/hbone_fixture.h"
 
@@ -114,6 +118,40 @@ TEST_F(HbonePoolTest, ReleasesIdleConnection) {
     EXPECT_EQ(pool->stats().connections_opened, 2u);
   });
   EXPECT_EQ(server_->stats().connections_accepted, 2u);
+}
+
+// The server starts draining (GOAWAY, last-stream-id 1) while a second CONNECT is already on its
+// way on the same connection: the server never processes it, and the pool sends it again on a
+// fresh connection (here served by the server that took over the port) instead of failing it.
+TEST_F(HbonePoolTest, RetriesConnectRefusedByGoawayOnFreshConnection) {
+  startServer();
+  auto pool = makePool();
+  std::unique_ptr<HboneServer> draining;
+  run([&]() -> asio::awaitable<void> {
+    auto held = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(held);
+    draining = std::move(server_);
+    spawn(ioc_, draining->drain(std::chrono::steady_clock::now() + 10s), "test drain");
+    // The drain has run up to its GOAWAY (queued, not yet read by the client) and closed the
+    // listener; a successor listens on the same port.
+    co_await asio::post(ioc_, asio::use_awaitable);
+    startServer({}, server_address_.port());
+    auto retried = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(retried);
+    EXPECT_EQ(pool->stats().connections_opened, 2u);
+    EXPECT_EQ(server_->stats().connections_accepted, 1u);
+    CO_ASSERT_OK(co_await retried->write(asio::buffer(std::string("after the GOAWAY"))));
+    retried->shutdownWrite();
+    EXPECT_EQ(co_await readAll(*retried), "after the GOAWAY");
+    // The drained connection still carries its open tunnel, but takes no new one.
+    auto next = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(next);
+    EXPECT_EQ(pool->stats().connections_opened, 2u);
+    CO_ASSERT_OK(co_await held->write(asio::buffer(std::string("late"))));
+    held->shutdownWrite();
+    EXPECT_EQ(co_await readAll(*held), "late");
+  });
+  EXPECT_EQ(requests_.size(), 3u);  // the refused CONNECT never reached the handler
 }
 
 TEST_F(HbonePoolTest, SendsPingKeepalivesThatTheServerAnswers) {
