@@ -66,8 +66,16 @@ int main(int argc, char** argv) {
                  "then, how long the waypoints' open tunnels may run (their --drain-ms)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 3600u));
+  uint32_t push_debounce_ms = static_cast<uint32_t>(o.push_debounce.count());
+  app.add_option("--push-debounce-ms", push_debounce_ms,
+                 "after a change, wait this long for more before pushing to the node agents and "
+                 "waypoints: the changes of the window go out together (Istio's "
+                 "PILOT_DEBOUNCE_AFTER)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 10000u));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  o.push_debounce = std::chrono::milliseconds(push_debounce_ms);
   if (!ambit::initLogging("control", log_level)) {
     std::fprintf(stderr, "ambit-control: --log-level '%s' is not a level\n", log_level.c_str());
     return 2;

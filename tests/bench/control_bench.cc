@@ -12,7 +12,7 @@
 //     holds plus the prepared configuration (ztunnel::prepareConfig) built from it.
 // Not a test: no assertions. Usage (root, K8s binaries built by scripts/setup-k8s.sh):
 //   build/bench/control_bench [--pods 10000] [--services 1000] [--policies 1000] [--nodes 10]
-//                             [--adds 200] [--ztunnel-thread 1]
+//                             [--adds 200] [--ztunnel-thread 1] [--push-debounce-ms N]
 
 #include <malloc.h>
 #include <unistd.h>
@@ -51,6 +51,7 @@ const std::string kSource = AMBIT_SOURCE_DIR;
 struct Args {
   int pods = 10000, services = 1000, policies = 1000, nodes = 10, adds = 200, concurrency = 16;
   int ztunnel_thread = 1;  // node-0 (the one applied as its ztunnel would) on its own thread
+  int push_debounce_ms = -1;  // ambit-control's --push-debounce-ms; -1: its default
 };
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -265,12 +266,15 @@ int run(const Args& a) {
   const int mon = port + 1;
   test::Subprocess control;
   auto t_start = Clock::now();
-  auto started = control.start(
-      {.argv = {test::binary("ambit-control"), "--kubeconfig", kubeconfig, "--namespace",
-                "ambit-system", "--listen", fmt::format("127.0.0.1:{}", port),
-                "--monitoring-address", "127.0.0.1", "--monitoring-port", std::to_string(mon),
-                "--log-level", "warn"},
-       .log_file = scratch.file("control.log")});
+  std::vector<std::string> control_argv = {
+      test::binary("ambit-control"), "--kubeconfig", kubeconfig, "--namespace", "ambit-system",
+      "--listen", fmt::format("127.0.0.1:{}", port), "--monitoring-address", "127.0.0.1",
+      "--monitoring-port", std::to_string(mon), "--log-level", "warn"};
+  if (a.push_debounce_ms >= 0) {
+    control_argv.insert(control_argv.end(),
+                        {"--push-debounce-ms", std::to_string(a.push_debounce_ms)});
+  }
+  auto started = control.start({.argv = control_argv, .log_file = scratch.file("control.log")});
   if (!started) {
     std::fprintf(stderr, "ambit-control: %s\n", started.message().c_str());
     return 1;
@@ -490,6 +494,8 @@ int run(const Args& a) {
               a.policies, a.nodes);
   std::printf("| clients' config threads | %s | |\n",
               a.ztunnel_thread ? "node-0 (applies) alone, the others on one" : "all on one");
+  std::printf("| ambit-control --push-debounce-ms | %s | |\n",
+              a.push_debounce_ms >= 0 ? std::to_string(a.push_debounce_ms).c_str() : "default");
   std::printf("| initial sync: start → /ready | %.0f ms | ≤ 5000 ms |\n", ms(ready_after));
   std::printf("| initial sync: start → whole mesh at all %d clients | %s | |\n", a.nodes,
               synced ? fmt::format("{:.0f} ms", ms(clients_synced)).c_str() : "not reached");
@@ -548,6 +554,8 @@ int main(int argc, char** argv) {
       a.concurrency = v;
     else if (flag == "--ztunnel-thread")
       a.ztunnel_thread = v;
+    else if (flag == "--push-debounce-ms")
+      a.push_debounce_ms = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;

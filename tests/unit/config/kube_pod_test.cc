@@ -249,7 +249,10 @@ std::vector<Variant> variants() {
          ports.push_back({{"name", "none"}});
          ports.push_back("8080");
        }},
-      {"containers a map", [](Json& p) { p["spec"]["containers"] = {{"app", 1}}; }},
+      {"containers a map",
+       [](Json& p) {
+         p["spec"]["containers"] = {{"app", 1}};
+       }},
       {"ports a string", [](Json& p) { p["spec"]["containers"][0]["ports"] = "8080"; }},
       {"many problems at once",
        [](Json& p) {
