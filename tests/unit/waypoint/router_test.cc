@@ -286,54 +286,35 @@ status: {podIP: 127.0.0.4}
 }
 
 // A named targetPort resolves per pod from its container ports; a pod without that port name
-// is no endpoint of the Service.
+// is no endpoint of the Service (tests/data/named-port-service.yaml).
 TEST(WaypointRouter, NamedTargetPortResolvesPerPod) {
-  auto index = buildIndex(R"(apiVersion: v1
-kind: Pod
-metadata: {name: api-a, namespace: default, labels: {app: api}}
-spec:
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: web, containerPort: 8081}]}]
-status: {podIP: 127.0.0.21}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api-b, namespace: default, labels: {app: api}}
-spec:
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: web, containerPort: 9091}]}]
-status: {podIP: 127.0.0.22}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api-c, namespace: default, labels: {app: api}}
-spec:
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: metrics, containerPort: 9100}]}]
-status: {podIP: 127.0.0.23}
----
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: default}
-spec:
-  selector: {app: api}
-  clusterIP: 10.96.0.30
-  ports: [{port: 80, targetPort: web}]
-)");
-  ASSERT_TRUE(index);
-  const v1::Service* api = index->serviceByHost("api.default.svc.cluster.local");
-  ASSERT_NE(api, nullptr);
-  Router router([] { return 0u; });
-  Req req;
-  std::map<std::string, uint32_t> ports;
-  for (int i = 0; i < 6; ++i) {
-    RouteDecision d = router.route(*index, *api, req.input());
-    ASSERT_EQ(d.direct_status, 0) << d.reason;
-    EXPECT_EQ(d.endpoints.size(), 2u);  // api-c has no port named web
-    const v1::Workload& w = *d.endpoints.front();
-    ports[w.name()] = *config::endpointPort(d.service_port, w, d.target_port);
-  }
-  EXPECT_EQ(ports, (std::map<std::string, uint32_t>{{"api-a", 8081}, {"api-b", 9091}}));
+  const std::string& yaml = test::testData("named-port-service.yaml");
+  auto portsChosen = [](const std::string& extra, size_t want_endpoints) {
+    auto index = buildIndex(extra);
+    std::map<std::string, uint32_t> ports;
+    if (!index) return ports;
+    const v1::Service* api = index->serviceByHost("api.default.svc.cluster.local");
+    if (api == nullptr) {
+      ADD_FAILURE() << "no Service api";
+      return ports;
+    }
+    Router router([] { return 0u; });
+    Req req;
+    for (int i = 0; i < 4; ++i) {
+      RouteDecision d = router.route(*index, *api, req.input());
+      EXPECT_EQ(d.direct_status, 0) << d.reason;
+      EXPECT_EQ(d.endpoints.size(), want_endpoints);
+      if (d.endpoints.empty()) continue;
+      const v1::Workload& w = *d.endpoints.front();
+      ports[w.name()] = *config::endpointPort(d.service_port, w, d.target_port);
+    }
+    return ports;
+  };
+  // api-b is terminating and api-c has no port named web: api-a alone, on its 8081.
+  EXPECT_EQ(portsChosen(yaml, 1), (std::map<std::string, uint32_t>{{"api-a", 8081}}));
+  // Without api-a, the terminating api-b on its own 9091 (never api-c).
+  EXPECT_EQ(portsChosen(yaml.substr(yaml.find("---") + 4), 1),
+            (std::map<std::string, uint32_t>{{"api-b", 9091}}));
 }
 
 TEST(WaypointRouter, QueryParamLookup) {

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 
+#include "tests/support/test_data.h"
 #include "tests/unit/ztunnel/harness.h"
 
 namespace ambit::ztunnel::testing {
@@ -126,47 +127,9 @@ TEST_F(OutboundTest, MeshDestinationsResolveToTheirHbonePeer) {
   }
 }
 
-// Service api (10.96.0.40:80 -> targetPort "web"): api-a ready (web 8081), api-b terminating
-// (web 9091), api-c ready but without a port named web.
-const char* kNamedPortService = R"(apiVersion: v1
-kind: Pod
-metadata: {name: api-a, namespace: default, labels: {app: api}}
-spec:
-  nodeName: node2
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: web, containerPort: 8081}]}]
-status: {podIP: 10.1.9.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api-b, namespace: default, labels: {app: api},
-           deletionTimestamp: "2026-12-05T10:00:00Z"}
-spec:
-  nodeName: node2
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: web, containerPort: 9091}]}]
-status: {podIP: 10.1.9.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api-c, namespace: default, labels: {app: api}}
-spec:
-  nodeName: node2
-  serviceAccountName: api
-  containers: [{name: app, ports: [{name: metrics, containerPort: 9100}]}]
-status: {podIP: 10.1.9.3}
----
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: default}
-spec:
-  selector: {app: api}
-  clusterIP: 10.96.0.40
-  ports: [{port: 80, targetPort: web}]
-)";
-
+// tests/data/named-port-service.yaml
 TEST_F(OutboundTest, NamedTargetPortAndTerminatingEndpoints) {
-  applyMesh(kNamedPortService);
+  applyMesh(test::testData("named-port-service.yaml"));
   original_dst.answer = std::optional{sockAddr("10.96.0.40", 80)};
   for (int i = 0; i < 4; ++i) {
     dialer.dials.clear();
@@ -178,7 +141,7 @@ TEST_F(OutboundTest, NamedTargetPortAndTerminatingEndpoints) {
     EXPECT_EQ(dialer.dials[0].authority, "10.1.9.1:8081");
   }
   // With api-a gone the terminating pod is better than nothing: it serves on its own port.
-  std::string without_a = kNamedPortService;
+  std::string without_a = test::testData("named-port-service.yaml");
   without_a.erase(0, without_a.find("---") + 4);
   applyMesh(without_a);
   dialer.dials.clear();
