@@ -243,15 +243,11 @@ metadata: {name: my-app-v1b, namespace: default, labels: {app: my-app, version: 
 spec: {nodeName: node1, serviceAccountName: my-app}
 status: {podIP: 127.0.0.4}
 )";
-  auto index = buildIndex(seedVirtualService());
+  // Both v1 pods take turns when ready (RoundRobinWithinSubsetAndWithoutRouteTable); here
+  // my-app-v1b is terminating (it replaces the seed's pod of that name).
   Router router([] { return 0u; });  // always v1
   Req req;
   std::map<std::string, int> hits;
-  for (int i = 0; i < 10; ++i)
-    ++hits[endpointName(router.route(*index, myApp(*index), req.input()))];
-  EXPECT_EQ(hits["my-app-v1b"], 5);  // both v1 pods take turns
-
-  // The same mesh with my-app-v1b terminating (replaces the seed's pod of that name).
   std::string mesh = test::meshYaml();
   const auto at = mesh.find("metadata: {name: my-app-v1b");
   ASSERT_NE(at, std::string::npos);
@@ -262,7 +258,6 @@ status: {podIP: 127.0.0.4}
   ASSERT_TRUE(r.errors.empty()) << r.errors.front().toString();
   auto terminating = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(r.snapshot));
   ASSERT_TRUE(terminating);
-  hits.clear();
   for (int i = 0; i < 10; ++i) {
     RouteDecision d = router.route(**terminating, myApp(**terminating), req.input());
     ASSERT_EQ(d.endpoints.size(), 1u);  // not even as a retry target
