@@ -31,8 +31,10 @@ import rotation
 import sampler
 import traffic
 
-RSS_GROWTH_MB = 8.0
-RSS_GROWTH_PCT = 10.0
+# Issue 14's bar: RSS growth under 5 % after warm-up. The 1 MB floor only matters for the lab
+# supervisor (~10 MB), whose RSS moves by allocator noise alone.
+RSS_GROWTH_MB = 1.0
+RSS_GROWTH_PCT = 5.0
 FD_GROWTH = 20
 SPLIT_TOLERANCE = 0.03
 MIN_ACHIEVED = 0.9
