@@ -312,7 +312,7 @@ class Churn:
         self.next_step += 1
         start = time.time()
         if states:  # a step that changes no expected state needs no tolerance
-            self.expect.open_window(start)
+            self.expect.open_window(start, states.keys())
         for key, state in states.items():
             self.expect.set_state(key, state, start)
         seconds, failure = [], ""
