@@ -328,7 +328,7 @@ void ClusterWatch::reportPending() {
     logWarn("{} waits for what it references: {}", object, note);
     spawn(
         api_.executor(),
-        [this, regarding = std::move(regarding), note]() -> boost::asio::awaitable<void> {
+        [this, regarding = std::move(regarding), note = note]() -> boost::asio::awaitable<void> {
           auto st = co_await events_.record(regarding, "Warning", "Pending", note);
           if (!st) {
             logWarn("cannot record an Event: {}", st.message());

@@ -54,7 +54,8 @@ void ConnectionManager::beginDrain(std::chrono::steady_clock::time_point deadlin
     if (!pod->hbone) continue;
     ++*draining_servers;
     spawn(
-        io_, [pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
+        io_,
+        [pod = pod, deadline]() -> asio::awaitable<void> { co_await pod->hbone->drain(deadline); },
         "HBONE server drain", [draining_servers](bool) { --*draining_servers; });
   }
   spawn(
