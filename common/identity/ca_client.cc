@@ -82,19 +82,31 @@ struct CaClient::Impl {
   }
 };
 
+namespace {
+
+// Never freed on purpose, and reachable from here so LeakSanitizer does not count it: this
+// channel's reference keeps gRPC's callback queue for the whole process.
+struct PinnedChannel {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<ambit::v1::CertificateService::Stub> stub;
+};
+PinnedChannel* pinned_channel = nullptr;
+
+}  // namespace
+
 void pinGrpcCallbackQueue() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Leaked on purpose: this channel's reference keeps gRPC's callback queue for the whole
-    // process. One asynchronous call makes the channel take that reference; it fails at once
-    // (no such socket, deadline now) and its callback owns nothing.
-    auto* channel = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
-        "unix:/nonexistent/ambit-grpc-pin", grpc::InsecureChannelCredentials()));
-    auto* stub = ambit::v1::CertificateService::NewStub(*channel).release();
+    // One asynchronous call makes the channel take that reference; it fails at once (no such
+    // socket, deadline now) and its callback owns nothing.
+    pinned_channel = new PinnedChannel;
+    pinned_channel->channel =
+        grpc::CreateChannel("unix:/nonexistent/ambit-grpc-pin", grpc::InsecureChannelCredentials());
+    pinned_channel->stub = ambit::v1::CertificateService::NewStub(pinned_channel->channel);
     auto call = std::make_shared<Call>();
     call->ctx.set_deadline(std::chrono::system_clock::now());
-    stub->async()->CreateCertificate(&call->ctx, &call->req, &call->resp,
-                                     [call](const grpc::Status&) {});
+    pinned_channel->stub->async()->CreateCertificate(&call->ctx, &call->req, &call->resp,
+                                                     [call](const grpc::Status&) {});
   });
 }
 
