@@ -7,12 +7,13 @@
 
 namespace ambit::bpf {
 
+// Zeroes `opts` in place and sets its size. In place, not returned by value: a copy need not
+// keep the padding zero, and libbpf refuses trailing padding that is not ("non-zero extra
+// bytes").
 template <typename Opts>
-Opts libbpfOpts() {
-  Opts opts;
-  std::memset(&opts, 0, sizeof(opts));  // padding too: libbpf checks bytes it does not know
+void initLibbpfOpts(Opts& opts) {
+  std::memset(&opts, 0, sizeof(opts));
   opts.sz = sizeof(opts);
-  return opts;
 }
 
 }  // namespace ambit::bpf

@@ -42,7 +42,8 @@ class BpfSkeleton {
   // Opens the embedded object; `name` only labels error messages.
   static Result<BpfSkeleton> open(const std::string& name, const std::string& pin_root_path) {
     installLibbpfLogger();
-    auto opts = libbpfOpts<struct bpf_object_open_opts>();
+    bpf_object_open_opts opts;
+    initLibbpfOpts(opts);
     opts.pin_root_path = pin_root_path.c_str();
     errno = 0;
     T* skel = T::open(&opts);

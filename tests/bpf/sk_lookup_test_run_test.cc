@@ -77,7 +77,8 @@ class SkLookupTestRun : public ::testing::Test {
     ctx.remote_port = htons(remote_port);  // network byte order; local_port is host order
     ctx.local_ip4 = v4(local);
     ctx.local_port = local_port;
-    auto opts = libbpfOpts<struct bpf_test_run_opts>();
+    bpf_test_run_opts opts;
+    initLibbpfOpts(opts);
     opts.ctx_in = &ctx;
     opts.ctx_out = &ctx;
     opts.ctx_size_in = sizeof(ctx);
