@@ -10,7 +10,6 @@
 #include <string>
 #include <utility>
 
-#include "common/bpf/libbpf_opts.h"
 #include "common/status.h"
 
 namespace ambit::bpf {
@@ -42,9 +41,7 @@ class BpfSkeleton {
   // Opens the embedded object; `name` only labels error messages.
   static Result<BpfSkeleton> open(const std::string& name, const std::string& pin_root_path) {
     installLibbpfLogger();
-    bpf_object_open_opts opts;
-    initLibbpfOpts(opts);
-    opts.pin_root_path = pin_root_path.c_str();
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root_path.c_str());
     errno = 0;
     T* skel = T::open(&opts);
     if (!skel) {
