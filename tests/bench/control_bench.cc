@@ -50,7 +50,7 @@ const std::string kSource = AMBIT_SOURCE_DIR;
 
 struct Args {
   int pods = 10000, services = 1000, policies = 1000, nodes = 10, adds = 200, concurrency = 16;
-  int ztunnel_thread = 1;  // node-0 (the one applied as its ztunnel would) on its own thread
+  int ztunnel_thread = 1;     // node-0 (the one applied as its ztunnel would) on its own thread
   int push_debounce_ms = -1;  // ambit-control's --push-debounce-ms; -1: its default
 };
 
@@ -266,10 +266,19 @@ int run(const Args& a) {
   const int mon = port + 1;
   test::Subprocess control;
   auto t_start = Clock::now();
-  std::vector<std::string> control_argv = {
-      test::binary("ambit-control"), "--kubeconfig", kubeconfig, "--namespace", "ambit-system",
-      "--listen", fmt::format("127.0.0.1:{}", port), "--monitoring-address", "127.0.0.1",
-      "--monitoring-port", std::to_string(mon), "--log-level", "warn"};
+  std::vector<std::string> control_argv = {test::binary("ambit-control"),
+                                           "--kubeconfig",
+                                           kubeconfig,
+                                           "--namespace",
+                                           "ambit-system",
+                                           "--listen",
+                                           fmt::format("127.0.0.1:{}", port),
+                                           "--monitoring-address",
+                                           "127.0.0.1",
+                                           "--monitoring-port",
+                                           std::to_string(mon),
+                                           "--log-level",
+                                           "warn"};
   if (a.push_debounce_ms >= 0) {
     control_argv.insert(control_argv.end(),
                         {"--push-debounce-ms", std::to_string(a.push_debounce_ms)});
