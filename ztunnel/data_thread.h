@@ -3,6 +3,7 @@
 // threads): the data thread owns every pod, listener and connection, so other threads never
 // touch them directly.
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -16,6 +17,7 @@
 namespace ambit::ztunnel {
 
 inline constexpr std::chrono::milliseconds kDataThreadTimeout = std::chrono::seconds(10);
+inline constexpr std::chrono::milliseconds kDataThreadStopPoll{50};
 
 // Runs fn on io's thread and waits for its result, which must be a Status or Result<T>. Never
 // call it from the data thread itself (it would wait for itself).
@@ -52,10 +54,21 @@ auto runOnDataThread(boost::asio::io_context& io, Fn&& fn,
     call->phase = Phase::kDone;
     call->changed.notify_all();
   });
+  // Waits in slices so that a data loop that has stopped for good (the ztunnel's drain ended
+  // while a hand-off call was queued) abandons the call at once rather than at the timeout.
+  const auto deadline = std::chrono::steady_clock::now() + start_timeout;
   std::unique_lock lock(call->mutex);
-  if (!call->changed.wait_for(lock, start_timeout, [&] { return call->phase != Phase::kQueued; })) {
-    call->phase = Phase::kAbandoned;
-    return makeError("data thread did not take the call within {}ms", start_timeout.count());
+  while (call->phase == Phase::kQueued) {
+    if (io.stopped()) {
+      call->phase = Phase::kAbandoned;
+      return makeError("the data thread has stopped");
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      call->phase = Phase::kAbandoned;
+      return makeError("data thread did not take the call within {}ms", start_timeout.count());
+    }
+    call->changed.wait_until(lock, std::min(deadline, now + kDataThreadStopPoll));
   }
   call->changed.wait(lock, [&] { return call->phase == Phase::kDone; });
   return std::move(*call->result);

@@ -20,7 +20,7 @@ void HandoffClient::start() {
 }
 
 void HandoffClient::stop() {
-  stopping_ = true;
+  requestStop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -32,6 +32,10 @@ class HandoffClient {
   HandoffClient(std::string socket_path, PodSink& sink);
   ~HandoffClient();
   void start();
+  // Asks the hand-off thread to stop and returns at once: safe on the data thread, which the
+  // hand-off thread may be waiting for (a PodSink call moves its work there).
+  void requestStop() { stopping_ = true; }
+  // requestStop() and waits for the thread to end. Never on the data thread.
   void stop();
   bool synced() const { return synced_; }  // a full snapshot has been applied
   // Applies and acks the messages on one connected socket until the agent closes it, sending

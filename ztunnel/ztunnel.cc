@@ -139,7 +139,10 @@ void Ztunnel::Impl::run() {
 
 void Ztunnel::Impl::beginDrain() {
   if (stopping.exchange(true)) return;
-  handoff->stop();
+  // Not stop(): this is the data thread, and the hand-off thread may be waiting for it to open
+  // a pod the new agent just handed over; joining here stalled the data loop for the 10 s of
+  // that call's timeout, and every new connection with it (a DaemonSet roll). ~Ztunnel joins.
+  handoff->requestStop();
   if (options.successor_wait.count() == 0) return drainNow();
   spawn(io, awaitSuccessor(), "successor wait",
         [self = shared_from_this()](bool) { self->drainNow(); });

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "common/bpf/libbpf_opts.h"
+
 namespace ambit::bpf {
 
 Result<ambit_netns_config> NetnsConfig::toAbi() const {
@@ -48,8 +50,8 @@ Result<ambit_pod_config> PodConfig::toAbi(uint64_t pod_tag) const {
 Result<MapHandle> MapHandle::openPinned(const std::string& pin_dir, const char* name,
                                         bool read_only) {
   std::string path = fmt::format("{}/{}/{}", pin_dir, AMBIT_PIN_MAPS_DIR, name);
-  LIBBPF_OPTS(bpf_obj_get_opts, opts,
-              .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
+  AMBIT_LIBBPF_OPTS(bpf_obj_get_opts, opts,
+                    .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
   int fd = bpf_obj_get_opts(path.c_str(), &opts);
   if (fd < 0) return errnoError(fmt::format("open pinned map {}", path));
   return MapHandle(UniqueFd(fd), fmt::format("{} ({})", name, path));

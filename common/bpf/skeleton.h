@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "common/bpf/libbpf_opts.h"
 #include "common/status.h"
 
 namespace ambit::bpf {
@@ -41,7 +42,7 @@ class BpfSkeleton {
   // Opens the embedded object; `name` only labels error messages.
   static Result<BpfSkeleton> open(const std::string& name, const std::string& pin_root_path) {
     installLibbpfLogger();
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root_path.c_str());
+    AMBIT_LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root_path.c_str());
     errno = 0;
     T* skel = T::open(&opts);
     if (!skel) {

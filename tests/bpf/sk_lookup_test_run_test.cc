@@ -77,8 +77,8 @@ class SkLookupTestRun : public ::testing::Test {
     ctx.remote_port = htons(remote_port);  // network byte order; local_port is host order
     ctx.local_ip4 = v4(local);
     ctx.local_port = local_port;
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_out = &ctx,
-                .ctx_size_in = sizeof(ctx), .ctx_size_out = sizeof(ctx));
+    AMBIT_LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_out = &ctx,
+                      .ctx_size_in = sizeof(ctx), .ctx_size_out = sizeof(ctx));
     int prog = bpf_program__fd(skel_->progs.ambit_sk_lookup);
     auto rc = inNetns(ns_->fd(), [&]() -> Result<int> {
       if (bpf_prog_test_run_opts(prog, &opts) != 0) return errnoError("BPF_PROG_TEST_RUN");
