@@ -15,11 +15,31 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
     -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Every process of the run (test binaries, and the daemons the kernel and e2e tests start) writes
+# its sanitizer reports to files under one directory: a daemon's report, e.g. a leak found when it
+# exits after SIGTERM, never reaches ctest's output, so the run fails when any file is there.
+REPORTS=$(mktemp -d /tmp/ambit-sanitize.XXXXXX)
+base_asan=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
+export ASAN_OPTIONS="$base_asan:log_path=$REPORTS/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$REPORTS/ubsan"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizer/lsan.supp}
 cd "$BUILD_DIR"
 if (($# == 0)); then
   set -- -L unit
 fi
-ctest --output-on-failure --no-tests=error "$@"
+rc=0
+ctest --output-on-failure --no-tests=error "$@" || rc=$?
+shopt -s nullglob
+reports=("$REPORTS"/*)
+if ((${#reports[@]})); then
+  echo "sanitize: ${#reports[@]} sanitizer report(s):" >&2
+  for r in "${reports[@]}"; do
+    echo "=== $r" >&2
+    head -n 80 "$r" >&2
+  done
+  ((rc != 0)) || rc=1
+else
+  echo "sanitize: no sanitizer report from any process ($REPORTS)" >&2
+  rmdir "$REPORTS"
+fi
+exit "$rc"

@@ -139,7 +139,8 @@ class H2ProxyTest : public WaypointProxyFixture {
                                                   {"127.0.0.3", "my-app-v2"},
                                                   {"127.0.0.4", "my-app-v1b"},
                                                   {"127.0.0.5", "h2-app"}};
-    for (const auto& [ip, pod] : pods) {
+    for (const auto& [ip, name] : pods) {
+      const std::string pod = name;  // clang 14 cannot capture a structured binding
       listenEndpoint(
           ip, [this, pod](const hbone::ConnectRequest&) -> asio::awaitable<hbone::ConnectOutcome> {
             if (pod == "h2-app") {
