@@ -22,7 +22,7 @@ REPORTS=$(mktemp -d /tmp/ambit-sanitize.XXXXXX)
 base_asan=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export ASAN_OPTIONS="$base_asan:log_path=$REPORTS/asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$REPORTS/ubsan"
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizer/lsan.supp}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0}
 cd "$BUILD_DIR"
 if (($# == 0)); then
   set -- -L unit
