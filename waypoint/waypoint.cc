@@ -13,6 +13,7 @@
 #include "common/admin/health_metrics.h"
 #include "common/admin/metrics.h"
 #include "common/admin/process_metrics.h"
+#include "common/async/owned_io_context.h"
 #include "common/async/spawn.h"
 #include "common/config/pipeline.h"
 #include "common/discovery/mesh_source.h"
@@ -42,7 +43,7 @@ struct Waypoint::Impl : std::enable_shared_from_this<Impl> {
 
   WaypointOptions options;
   std::string identity;
-  asio::io_context io{1};
+  OwnedIoContext io{1};
   asio::io_context admin_io{1};
   std::thread admin_thread;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
@@ -300,6 +301,10 @@ void Waypoint::run() {
   });
   auto guard = asio::make_work_guard(impl_->io);
   impl_->io.run();
+  guard.reset();
+  // What outlived the drain (a stream still waiting on its upstream) holds this Impl through
+  // shared_from_this(): destroyed here, or neither would ever be freed (owned_io_context.h).
+  impl_->io.destroyPendingWork();
 }
 
 void Waypoint::stop() {

@@ -135,6 +135,7 @@ void Ztunnel::Impl::run() {
   io.run();
   admin_io.stop();
   if (admin_thread.joinable()) admin_thread.join();
+  io.destroyPendingWork();  // what outlived the drain, and holds this Impl (owned_io_context.h)
 }
 
 void Ztunnel::Impl::beginDrain() {

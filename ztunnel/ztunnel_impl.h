@@ -14,6 +14,7 @@
 
 #include "common/admin/admin_server.h"
 #include "common/admin/health_metrics.h"
+#include "common/async/owned_io_context.h"
 #include "common/config/directory_source.h"
 #include "common/config/pipeline.h"
 #include "common/discovery/client.h"
@@ -58,7 +59,7 @@ struct Ztunnel::Impl : std::enable_shared_from_this<Ztunnel::Impl> {
   ZtunnelOptions options;
   // Set by the first SIGTERM (data thread); readiness reads it on the admin thread.
   std::atomic<bool> stopping{false};
-  boost::asio::io_context io;        // data thread
+  OwnedIoContext io;                 // data thread
   boost::asio::io_context admin_io;  // admin thread
   std::thread admin_thread;
   std::unique_ptr<CaptureMaps> capture;

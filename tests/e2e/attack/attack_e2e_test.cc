@@ -56,6 +56,20 @@ constexpr double kCloseSlackS = 3.0;
 // per-connection buffers (windows and stream send buffers, a few MB).
 constexpr double kMaxCpuS = 2.0;
 constexpr long kMaxRssGrowthKb = 32 * 1024;
+// Under AddressSanitizer (scripts/sanitize.sh; the daemons come from the same build) a daemon
+// keeps freed memory in ASan's quarantine, 256 MB by default, to catch use after free: its RSS
+// growth then says nothing about ambit's bounds, which the normal build asserts.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+#else
+constexpr bool kRssMeaningful = true;
+#endif
 
 struct Usage {
   double cpu_s = 0;
@@ -219,7 +233,9 @@ class AttackTest : public test::WaypointLabTest, public testing::WithParamInterf
     RecordProperty("cpu_s", std::to_string(cpu));
     RecordProperty("rss_growth_kb", std::to_string(rss));
     EXPECT_LT(cpu, max_cpu_s) << r.dump();
-    EXPECT_LT(rss, kMaxRssGrowthKb) << r.dump();
+    if (kRssMeaningful) {
+      EXPECT_LT(rss, kMaxRssGrowthKb) << r.dump();
+    }
     return r;
   }
 

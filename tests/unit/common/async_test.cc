@@ -1,5 +1,7 @@
 // spawn(): what a detached coroutine throws is logged with what it was, and the loop goes on.
 // Every daemon source spawns through it (none calls asio::co_spawn itself).
+// OwnedIoContext: an object kept alive only by its own loop's pending work is freed once that
+// work is destroyed after run() returns.
 // Signal: notify() wakes every waiter, and only the waiters present when it is called.
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/async/owned_io_context.h"
 #include "common/async/signal.h"
 #include "common/async/spawn.h"
 #include "tests/support/files.h"
@@ -166,6 +169,35 @@ TEST(Signal, ANotifyWithNobodyWaitingDoesNotWakeALaterWaiter) {
   signal.notify();
   io.poll();
   EXPECT_TRUE(woke);
+}
+
+// A daemon object that owns its event loop, with a coroutine that holds it (shared_from_this)
+// and waits on a timer that never fires before the loop is stopped: Waypoint::Impl's shape.
+struct LoopOwner : std::enable_shared_from_this<LoopOwner> {
+  OwnedIoContext io;
+  void start() {
+    spawn(
+        io,
+        [self = shared_from_this()]() -> asio::awaitable<void> {
+          asio::steady_timer forever(self->io, std::chrono::hours(1));
+          co_await forever.async_wait(asio::use_awaitable);
+        },
+        "waits past the stop");
+    asio::post(io, [this] { io.stop(); });
+  }
+};
+
+TEST(OwnedIoContext, WorkThatOutlivedTheLoopNoLongerKeepsItsOwnerAlive) {
+  std::weak_ptr<LoopOwner> watch;
+  {
+    auto owner = std::make_shared<LoopOwner>();
+    watch = owner;
+    owner->start();
+    owner->io.run();
+    EXPECT_EQ(watch.use_count(), 2) << "the pending coroutine holds the owner";
+    owner->io.destroyPendingWork();
+  }
+  EXPECT_TRUE(watch.expired()) << "the owner and its loop leaked (a cycle through pending work)";
 }
 
 }  // namespace
