@@ -253,6 +253,9 @@ Agent::~Agent() {
   if (impl_->ca_server) impl_->ca_server->shutdown();
   if (impl_->kube) impl_->kube->stop();
   impl_->handoff.stop();
+  // Coroutines still waiting in the loop (the Kubernetes watches) use the members below: they
+  // go first, not in ~io_context after those members (ASan: a use after free at exit).
+  impl_->io.destroyPendingWork();
 }
 
 Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {

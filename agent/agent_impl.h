@@ -16,6 +16,7 @@
 #include "agent/pod_reconciler.h"
 #include "common/admin/admin_server.h"
 #include "common/admin/health_metrics.h"
+#include "common/async/owned_io_context.h"
 #include "common/bpf/capture_datapath.h"
 #include "common/config/pipeline.h"
 #include "common/discovery/client.h"
@@ -42,7 +43,7 @@ struct Agent::Impl {
   void updateGauges();
 
   AgentOptions options;
-  boost::asio::io_context io;
+  OwnedIoContext io;
   admin::AdminServer admin;
   admin::AdminServer metrics_server;  // Kubernetes mode: /metrics on the pod network
   boost::asio::steady_timer resync;

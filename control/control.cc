@@ -9,6 +9,7 @@
 
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics.h"
+#include "common/async/owned_io_context.h"
 #include "common/async/spawn.h"
 #include "common/discovery/server.h"
 #include "common/identity/ca_service.h"
@@ -66,7 +67,7 @@ T runToCompletion(asio::io_context& io, asio::awaitable<T> work) {
 
 struct Control::Impl {
   ControlOptions options;
-  asio::io_context kube_io;
+  OwnedIoContext kube_io;
   asio::executor_work_guard<asio::io_context::executor_type> work{kube_io.get_executor()};
   std::unique_ptr<kube::ApiClient> api;
   std::shared_ptr<prometheus::Registry> metrics = std::make_shared<prometheus::Registry>();
@@ -194,6 +195,9 @@ Control::Control(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Control::~Control() {
   stop();
+  // The watches' coroutines still waiting in the loop use the ClusterWatch: they are destroyed
+  // first, not in ~io_context after it (ASan: a use after free in every shutdown).
+  impl_->kube_io.destroyPendingWork();
   impl_->watch.reset();
   impl_->monitoring.reset();
 }

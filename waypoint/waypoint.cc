@@ -292,6 +292,7 @@ Waypoint::~Waypoint() {
   if (impl_->ready_server) impl_->ready_server->stop();
   impl_->admin_io.stop();
   if (impl_->admin_thread.joinable()) impl_->admin_thread.join();
+  impl_->io.destroyPendingWork();  // also when run() never ran: before the members it uses
 }
 
 void Waypoint::run() {

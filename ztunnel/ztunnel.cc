@@ -191,6 +191,7 @@ void Ztunnel::Impl::drainNow() {
 Ztunnel::Ztunnel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ztunnel::~Ztunnel() {
   if (impl_->handoff) impl_->handoff->stop();
+  impl_->io.destroyPendingWork();  // also when run() never ran: before the members it uses
 }
 
 Result<std::unique_ptr<Ztunnel>> Ztunnel::create(ZtunnelOptions options) {
