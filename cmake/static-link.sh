@@ -10,8 +10,9 @@
 # pages (BENCHMARKS.md, issue 13).
 set -euo pipefail
 
-declare -A seen=()
+declare -A seen=()   # archive -> 1: linked static
 archives=()
+shared=()            # shared libraries that stay (no archive), given or needed by an archive
 args=()
 keep_shared='^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux[^.]*)\.so'
 
@@ -23,17 +24,35 @@ archive_of() {  # /dir/libfoo.so[.N...] -> /dir/libfoo.a, if it exists and may b
   [[ -f $a ]] && echo "$a"
 }
 
+needed_of() {  # the DT_NEEDED libraries of $1 that live in its directory, as paths
+  local dir n
+  dir=$(dirname "$1")
+  [[ $(head -c 4 "$1" | od -An -c | tr -d ' ') == 177ELF ]] || return 0  # a linker script
+  readelf -d "$(readlink -f "$1")" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
+    while read -r n; do [[ -e $dir/$n ]] && echo "$dir/$n"; done
+}
+
 add_static() {  # the archive of shared library $1, then those of what it needs
-  local so=$1 a dir needed
+  local so=$1 a dep
   a=$(archive_of "$so") || return 1
   [[ -n ${seen[$a]:-} ]] && return 0
   seen[$a]=1
   archives+=("$a")
-  dir=$(dirname "$so")
-  while read -r needed; do
-    [[ -e $dir/$needed ]] && add_static "$dir/$needed" || true
-  done < <(readelf -d "$(readlink -f "$so")" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  while read -r dep; do
+    add_static "$dep" || { [[ $(basename "$dep") =~ $keep_shared ]] || shared+=("$dep"); }
+  done < <(needed_of "$so")
   return 0
+}
+
+# True when shared library $1, or one it needs (followed down), is one we link static: the
+# process would then hold two copies of that library.
+needs_a_static_one() {
+  local so=$1 dep a
+  a=$(archive_of "$so") && [[ -n ${seen[$a]:-} ]] && return 0
+  while read -r dep; do
+    needs_a_static_one "$dep" && return 0
+  done < <(needed_of "$so")
+  return 1
 }
 
 libdirs=()
@@ -43,16 +62,24 @@ done
 libdirs+=("/usr/lib/$(${CXX:-c++} -print-multiarch 2>/dev/null || true)" /usr/lib)
 
 for arg in "$@"; do
-  if [[ $arg == /*.so || $arg == /*.so.* ]] && add_static "$arg"; then
-    continue
-  fi
-  if [[ $arg == -l* ]]; then  # -lNAME: the libNAME.so the linker would take, if it has an archive
-    found=""
+  so=""
+  if [[ $arg == /*.so || $arg == /*.so.* ]]; then
+    so=$arg
+  elif [[ $arg == -l* ]]; then  # -lNAME: the libNAME.so the linker would take
     for d in "${libdirs[@]}"; do
-      if [[ -e $d/lib${arg#-l}.so ]]; then found=$d/lib${arg#-l}.so; break; fi
+      if [[ -e $d/lib${arg#-l}.so ]]; then so=$d/lib${arg#-l}.so; break; fi
     done
-    if [[ -n $found ]] && add_static "$found"; then continue; fi
   fi
+  if [[ -n $so ]] && add_static "$so"; then continue; fi
+  [[ -n $so ]] && shared+=("$so")
   args+=("$arg")
 done
-exec "${args[@]}" -Wl,--start-group "${archives[@]}" -Wl,--end-group -Wl,--gc-sections
+
+for so in "${shared[@]}"; do
+  if needs_a_static_one "$so"; then
+    echo "static-link.sh: $so stays shared but needs a library linked static; linking it all shared" >&2
+    exec "$@"
+  fi
+done
+exec "${args[@]}" -Wl,--start-group "${archives[@]}" -Wl,--end-group \
+  "${shared[@]}" -Wl,--gc-sections
