@@ -42,9 +42,13 @@ else
   TARGETS=("$@")
 fi
 
+# Each invocation logs into a directory of its own: a smoke run beside a long run of the same
+# target must not truncate the long run's log (its final statistics are the figures).
+LOG_DIR="$BUILD_DIR/fuzz-logs/$(date -u +%Y%m%dT%H%M%S)-$$"
+
 run_target() {
-  local t=$1 log="$BUILD_DIR/fuzz-logs/$1.log" rc=0
-  mkdir -p "$BUILD_DIR/corpus/$t" "$BUILD_DIR/findings/$t" "$BUILD_DIR/fuzz-logs"
+  local t=$1 log="$LOG_DIR/$1.log" rc=0
+  mkdir -p "$BUILD_DIR/corpus/$t" "$BUILD_DIR/findings/$t" "$LOG_DIR"
   # -rss_limit_mb: the waypoint buffers up to 16 MiB bodies; 2 GiB flags only real blow-ups.
   # The CPU budget below ends a run with SIGINT: libFuzzer prints its final statistics and exits
   # 72, which is then no finding.
@@ -89,7 +93,7 @@ wait || true
 failed=0
 printf '%-20s %14s %10s %8s %10s  %s\n' target executions exec/s corpus findings status
 for t in "${TARGETS[@]}"; do
-  log="$BUILD_DIR/fuzz-logs/$t.log"
+  log="$LOG_DIR/$t.log"
   rc=$(cat "$log.rc")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
@@ -106,10 +110,10 @@ done
 if ((failed)); then
   echo "fuzz: findings above; reproduce with $BUILD_DIR/fuzz/<target> <file in $BUILD_DIR/findings/<target>/>" >&2
   for t in "${TARGETS[@]}"; do
-    if [[ $(cat "$BUILD_DIR/fuzz-logs/$t.log.rc") -ne 0 ]]; then
+    if [[ $(cat "$LOG_DIR/$t.log.rc") -ne 0 ]]; then
       echo "---- $t" >&2
       grep -m1 -A25 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal' \
-        "$BUILD_DIR/fuzz-logs/$t.log" >&2 || tail -30 "$BUILD_DIR/fuzz-logs/$t.log" >&2
+        "$LOG_DIR/$t.log" >&2 || tail -30 "$LOG_DIR/$t.log" >&2
     fi
   done
 fi
