@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/async/spawn.h"
+#include "common/discovery/service_membership.h"
 #include "common/log.h"
 
 namespace ambit::control {
@@ -355,7 +356,7 @@ void ClusterWatch::push() {
     std::vector<discovery::ResourceUpsert> upserts;
     upserts.reserve(changes.upserted.size());
     for (const auto& [name, message] : changes.upserted) {
-      upserts.push_back({name, discovery::packResource(*message)});
+      upserts.push_back(discovery::meshUpsert(type, name, *message));
     }
     count += upserts.size() + changes.removed.size();
     store_->update(type, std::move(upserts), changes.removed);

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <vector>
+
+#include "common/config/mesh_resources.h"
 
 namespace ambit::config {
 namespace {
@@ -101,6 +104,23 @@ void addSliceEndpoints(v1::Service& s, const SlicePods& slice_pods,
   }
 }
 
+// Each workload's services: the inverse of the services' endpoints, by resource name, sorted.
+void listWorkloadServices(v1::MeshSnapshot& snap) {
+  std::unordered_map<std::string, std::vector<std::string>> services_of;
+  for (const auto& s : snap.services()) {
+    if (s.endpoints().empty()) continue;
+    std::string name = resourceName(s);
+    for (const auto& uid : s.endpoints()) services_of[uid].push_back(name);
+  }
+  for (auto& w : *snap.mutable_workloads()) {
+    w.clear_services();
+    auto it = services_of.find(w.uid());
+    if (it == services_of.end()) continue;
+    std::sort(it->second.begin(), it->second.end());
+    for (auto& name : it->second) w.add_services(std::move(name));
+  }
+}
+
 void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::Namespace*>& ns,
                   const SlicePods& slice_pods) {
   const WorkloadsByLabel workloads(snap);
@@ -121,6 +141,7 @@ void bindServices(v1::MeshSnapshot& snap, const std::map<std::string, const v1::
     bindServiceWaypoint(s, it == ns.end() ? nullptr : it->second,
                         [&](const std::string& ref) { return trafficType(snap, ref); });
   }
+  listWorkloadServices(snap);
 }
 
 // A waypoint without status addresses takes the IPs of its pods (Istio labels them with

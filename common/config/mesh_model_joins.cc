@@ -4,6 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <type_traits>
@@ -79,17 +80,58 @@ void MeshModel::State::recomputeWorkload(const std::string& pod_key) {
   }
   if (published != workload_names.end() && (w == nullptr || published->second != w->uid())) {
     setFinal(MeshType::kWorkload, published->second, nullptr);
+    if (auto owner = pod_of_uid.find(published->second);
+        owner != pod_of_uid.end() && owner->second == pod_key) {
+      pod_of_uid.erase(owner);
+    }
     workload_names.erase(published);
   }
   if (w == nullptr) return;
   workload_names[pod_key] = w->uid();
+  pod_of_uid[w->uid()] = pod_key;
+  if (auto member = services_of_uid.find(w->uid()); member != services_of_uid.end()) {
+    w->mutable_services()->Reserve(static_cast<int>(member->second.size()));
+    for (const auto& name : member->second) w->add_services(name);
+  }
   const std::string uid = w->uid();
   setFinal(MeshType::kWorkload, uid, std::move(w));
 }
 
+void MeshModel::State::updateMembership(const std::string& key,
+                                        const std::vector<std::string>& before,
+                                        const std::vector<std::string>& after) {
+  auto touch = [this](const std::string& uid) {
+    if (auto pod = pod_of_uid.find(uid); pod != pod_of_uid.end()) dirty_pods.insert(pod->second);
+  };
+  std::vector<std::string> left;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(left));
+  for (const auto& uid : left) {
+    auto member = services_of_uid.find(uid);
+    if (member == services_of_uid.end()) continue;
+    member->second.erase(key);
+    if (member->second.empty()) services_of_uid.erase(member);
+    touch(uid);
+  }
+  std::vector<std::string> joined;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(joined));
+  for (const auto& uid : joined) {
+    services_of_uid[uid].insert(key);
+    touch(uid);
+  }
+}
+
 void MeshModel::State::recomputeService(const std::string& key) {
+  std::vector<std::string> before;
+  if (auto old = final[index(MeshType::kService)].find(key);
+      old != final[index(MeshType::kService)].end()) {
+    const auto& endpoints = static_cast<const v1::Service&>(*old->second).endpoints();
+    before.assign(endpoints.begin(), endpoints.end());
+  }
   auto it = services.find(key);
   if (it == services.end()) {
+    updateMembership(key, before, {});
     setFinal(MeshType::kService, key, nullptr);
     return;
   }
@@ -111,6 +153,7 @@ void MeshModel::State::recomputeService(const std::string& key) {
   }
   s->mutable_endpoints()->Reserve(static_cast<int>(endpoints->size()));
   for (const auto& uid : *endpoints) s->add_endpoints(uid);
+  updateMembership(key, before, {endpoints->begin(), endpoints->end()});
   bindServiceWaypoint(*s, namespaceMsg(ns),
                       [this](const std::string& ref) { return trafficType(ref); });
   setFinal(MeshType::kService, key, std::move(s));
@@ -150,8 +193,9 @@ void MeshModel::State::recomputeRouteName(const std::string& name) {
 }
 
 void MeshModel::State::flush() {
-  for (const auto& key : dirty_pods) recomputeWorkload(key);
+  // Services first: a change of their endpoints marks the pods whose Workload.services change.
   for (const auto& key : dirty_services) recomputeService(key);
+  for (const auto& key : dirty_pods) recomputeWorkload(key);
   for (const auto& key : dirty_waypoints) recomputeWaypoint(key);
   for (const auto& name : dirty_route_names) recomputeRouteName(name);
   dirty_pods.clear();

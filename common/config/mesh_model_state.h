@@ -100,6 +100,9 @@ struct MeshModel::State {
   std::array<Final, kMeshTypes.size()> final;
   std::array<std::unordered_map<std::string, bool>, kMeshTypes.size()> changed;
   std::unordered_map<std::string, std::string> workload_names;  // pod key → published uid
+  std::unordered_map<std::string, std::string> pod_of_uid;      // published uid → pod key
+  // The inverse of the published services' endpoints: uid → service names (Workload.services).
+  std::unordered_map<std::string, std::set<std::string>> services_of_uid;
 
   // mesh_model.cc: objects and indexes.
   void setNamespace(const std::string& name, std::optional<Stored<v1::Namespace>> in);
@@ -119,6 +122,10 @@ struct MeshModel::State {
                 std::shared_ptr<const google::protobuf::Message> msg);
   void recomputeWorkload(const std::string& pod_key);
   void recomputeService(const std::string& key);
+  // Keeps services_of_uid current for service `key`'s endpoints going from `before` to `after`
+  // (both sorted) and marks the pods whose Workload.services change dirty.
+  void updateMembership(const std::string& key, const std::vector<std::string>& before,
+                        const std::vector<std::string>& after);
   void recomputeWaypoint(const std::string& key);
   void recomputeRouteName(const std::string& name);
   std::string trafficType(const std::string& waypoint_ref) const;

@@ -12,6 +12,7 @@
 #include "common/discovery/channel.h"
 #include "common/discovery/client_stream.h"
 #include "common/discovery/resource_store.h"
+#include "common/discovery/service_membership.h"
 #include "common/discovery/snapshot_assembler.h"
 #include "common/discovery/snapshot_file.h"
 #include "common/identity/ca_client.h"
@@ -74,6 +75,9 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
                                                config::MeshType type) const;
   bool apply(const v1::DeltaDiscoveryResponse& response, config::MeshType type,
              std::vector<v1::MeshSnapshot> decoded);
+  // Keeps membership_ current for a held Workload going from `before` to `after` (either
+  // may hold no workload) and marks the held Services whose endpoints change.
+  void workloadChanged(const v1::MeshSnapshot& before, const v1::MeshSnapshot& after);
   void nack(const v1::DeltaDiscoveryResponse& response, const Error& error);
   void schedulePublish();
   void publishNow();
@@ -96,6 +100,7 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   boost::asio::steady_timer persist_timer_;
 
   HeldResources store_;
+  ServiceMembership membership_;  // Service endpoints, from the held Workloads' services
   SnapshotAssembler assembler_;
   std::shared_ptr<ClientStream> stream_;  // the current stream, if any
   std::set<config::MeshType> awaiting_;   // types that have not answered on this stream
@@ -167,13 +172,20 @@ void DiscoverySource::Core::loadPersisted() {
   }
   persisted_ = std::make_shared<const v1::MeshSnapshot>(std::move(loaded->snapshot));
   persisted_at_ = loaded->written_at;
-  // The first stream resumes from it: the server sends only what differs.
+  // The first stream resumes from it: the server sends only what differs. Workloads come
+  // before Services (forEachResource's order): a Service whose endpoints are exactly its
+  // members is held in the lean form, as a server that knows the feature sends it.
   config::forEachResource(*persisted_, [this](config::MeshType type, const std::string& name,
                                               const google::protobuf::Message& message) {
-    google::protobuf::Any any = packResource(message);
+    ResourceUpsert form = meshUpsert(type, name, message);
+    if (form.lean && membership_.matches(static_cast<const v1::Service&>(message))) {
+      form.resource = std::move(*form.lean);
+    }
+    const google::protobuf::Any& any = form.resource;
     HeldResource held{contentVersion(any), {}};
     // Decoded from our own file a moment ago: cannot fail.
     (void)config::addResource(held.decoded, type, name, any);
+    if (type == config::MeshType::kWorkload) workloadChanged({}, held.decoded);
     assembler_.resourceChanged(type, name, "", held.version);
     store_[indexOf(type)][name] = std::move(held);
   });
@@ -214,6 +226,7 @@ void DiscoverySource::Core::connect() {
     request.set_node(options_.node);
     request.set_type_url(std::string(config::typeUrl(type)));
     request.add_subscribe("*");
+    request.add_client_features(std::string(kWorkloadServicesFeature));
     for (const auto& [name, held] : store_[indexOf(type)]) {
       (*request.mutable_initial_versions())[name] = held.version;
     }
@@ -244,6 +257,9 @@ bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response, co
     if (slot.version == r.version() && !r.version().empty()) continue;
     // An unversioned resource still counts as present in the snapshot's version.
     std::string version = r.version().empty() ? "-" : r.version();
+    if (type == config::MeshType::kWorkload) {
+      workloadChanged(slot.decoded, decoded[static_cast<size_t>(i)]);
+    }
     assembler_.resourceChanged(type, r.name(), slot.version, version);
     slot = HeldResource{std::move(version), std::move(decoded[static_cast<size_t>(i)])};
     changed = true;
@@ -251,11 +267,27 @@ bool DiscoverySource::Core::apply(const v1::DeltaDiscoveryResponse& response, co
   for (const std::string& name : response.removed()) {
     auto it = held.find(name);
     if (it == held.end()) continue;
+    if (type == config::MeshType::kWorkload) workloadChanged(it->second.decoded, {});
     assembler_.resourceChanged(type, name, it->second.version, "");
     held.erase(it);
     changed = true;
   }
   return changed;
+}
+
+void DiscoverySource::Core::workloadChanged(const v1::MeshSnapshot& before,
+                                            const v1::MeshSnapshot& after) {
+  std::vector<std::string> touched;
+  membership_.workloadChanged(before.workloads_size() ? &before.workloads(0) : nullptr,
+                              after.workloads_size() ? &after.workloads(0) : nullptr, touched);
+  const auto& services = store_[indexOf(config::MeshType::kService)];
+  for (const auto& name : touched) {
+    // Same version in and out: only the assembled copy goes stale.
+    if (auto it = services.find(name); it != services.end()) {
+      assembler_.resourceChanged(config::MeshType::kService, name, it->second.version,
+                                 it->second.version);
+    }
+  }
 }
 
 void DiscoverySource::Core::nack(const v1::DeltaDiscoveryResponse& response, const Error& error) {
@@ -355,7 +387,7 @@ void DiscoverySource::Core::schedulePublish() {
 }
 
 void DiscoverySource::Core::publishNow() {
-  std::shared_ptr<const v1::MeshSnapshot> snapshot = assembler_.build(store_);
+  std::shared_ptr<const v1::MeshSnapshot> snapshot = assembler_.build(store_, membership_);
   dirty_ = false;
   published_ = true;
   status_->update([](DiscoveryStatus::Values& v) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "common/discovery/service_membership.h"
 #include "common/log.h"
 
 namespace ambit::discovery::internal {
@@ -149,6 +150,9 @@ void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
     node_ = request.node();
     logInfo("discovery stream from {}", describe());
   }
+  for (const std::string& feature : request.client_features()) {
+    if (feature == kWorkloadServicesFeature) lean_services_ = true;
+  }
   auto type = config::meshTypeFromUrl(request.type_url());
   if (!type) {
     logWarn("discovery stream from {}: {}", describe(), type.error().message);
@@ -208,12 +212,14 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
   v1::DeltaDiscoveryResponse response;
   auto add = [&](const std::string& name, const StoredResource& resource) {
     if (!ts.wildcard && ts.names.count(name) == 0) return;
+    const bool lean = lean_services_ && !resource.lean_version.empty();
+    const std::string& version = lean ? resource.lean_version : resource.version;
     auto held = ts.held.find(name);
-    if (held != ts.held.end() && held->second == resource.version) return;
+    if (held != ts.held.end() && held->second == version) return;
     v1::Resource* out = response.add_resources();
     out->set_name(name);
-    out->set_version(resource.version);
-    *out->mutable_resource() = resource.resource;
+    out->set_version(version);
+    *out->mutable_resource() = lean ? resource.lean_resource : resource.resource;
   };
   // A stream in step with an older revision looks only at what changed since (a push costs
   // the change, not the size of the mesh); otherwise (first answer, resume, NACK, a long way

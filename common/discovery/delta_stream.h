@@ -104,6 +104,7 @@ class DeltaStream final
   std::array<TypeState, config::kMeshTypes.size()> types_;
   v1::DeltaDiscoveryRequest request_;    // owned by gRPC while a read is in flight
   v1::DeltaDiscoveryResponse response_;  // owned by gRPC while a write is in flight
+  bool lean_services_ = false;  // the client rebuilds Service endpoints (service_membership.h)
   bool writing_ = false;
   bool finishing_ = false;
   bool finished_ = false;

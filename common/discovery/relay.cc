@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "common/discovery/service_membership.h"
+
 namespace ambit::discovery {
 
 size_t updateFromSnapshot(ResourceStore& store, const v1::MeshSnapshot& snapshot) {
@@ -14,10 +16,10 @@ size_t updateFromSnapshot(ResourceStore& store, const v1::MeshSnapshot& snapshot
                                         const google::protobuf::Message& message) {
     size_t i = static_cast<size_t>(type);
     present[i][name] = true;
-    google::protobuf::Any any = packResource(message);
+    ResourceUpsert upsert = meshUpsert(type, name, message);
     const StoredResource* stored = views[i]->find(name);
-    if (stored != nullptr && stored->version == contentVersion(any)) return;
-    upserts[i].push_back({name, std::move(any)});
+    if (stored != nullptr && stored->version == contentVersion(upsert.resource)) return;
+    upserts[i].push_back(std::move(upsert));
   });
   size_t changes = 0;
   for (config::MeshType type : config::kMeshTypes) {

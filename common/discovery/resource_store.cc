@@ -107,8 +107,12 @@ bool ResourceStore::update(config::MeshType type, std::vector<ResourceUpsert> up
       if (stored != nullptr && stored->version == version) continue;
       changed.push_back(upsert.name);
       bool added = stored == nullptr;
-      auto resource = std::make_shared<const StoredResource>(
-          StoredResource{std::move(version), std::move(upsert.resource)});
+      StoredResource next_resource{std::move(version), std::move(upsert.resource), {}, {}};
+      if (upsert.lean) {
+        next_resource.lean_version = contentVersion(*upsert.lean);
+        next_resource.lean_resource = std::move(*upsert.lean);
+      }
+      auto resource = std::make_shared<const StoredResource>(std::move(next_resource));
       mutableBucket(TypeView::bucketOf(upsert.name))[upsert.name] = std::move(resource);
       if (added) ++next->size_;
     }

@@ -33,6 +33,10 @@ namespace ambit::discovery {
 struct StoredResource {
   std::string version;
   google::protobuf::Any resource;
+  // A leaner form for clients that can take it (service_membership.h: a Service without its
+  // endpoints); empty `lean_version`: there is none, every client gets `resource`.
+  std::string lean_version;
+  google::protobuf::Any lean_resource;
 };
 
 // The names one update of a type touched, linked to the previous update's entry (shared and
@@ -84,6 +88,7 @@ class TypeView {
 struct ResourceUpsert {
   std::string name;
   google::protobuf::Any resource;
+  std::optional<google::protobuf::Any> lean;  // see StoredResource::lean_resource
 };
 
 // `message` in an Any, serialized deterministically (map fields in key order).

@@ -64,7 +64,8 @@ void SnapshotAssembler::resourceChanged(config::MeshType type, const std::string
   }
 }
 
-std::shared_ptr<v1::MeshSnapshot> SnapshotAssembler::build(const HeldResources& store) {
+std::shared_ptr<v1::MeshSnapshot> SnapshotAssembler::build(const HeldResources& store,
+                                                          const ServiceMembership& membership) {
   // A copy only the assembler holds may be changed; prefer the one with fewer changes to catch up.
   Copy* best = nullptr;
   for (Copy& copy : copies_) {
@@ -77,19 +78,20 @@ std::shared_ptr<v1::MeshSnapshot> SnapshotAssembler::build(const HeldResources& 
   if (last_patched_) {
     // Whatever thread dropped its reference last, its reads happened before this write.
     std::atomic_thread_fence(std::memory_order_acquire);
-    patch(*best, store);
+    patch(*best, store, membership);
   } else {
     target = &copies_[0];
     for (Copy& copy : copies_) {
       if (!copy.snapshot || copy.snapshot.use_count() == 1) target = &copy;
     }
-    buildFresh(*target, store);
+    buildFresh(*target, store, membership);
   }
   target->snapshot->set_version(fmt::format("{:016x}", version_sum_));
   return target->snapshot;
 }
 
-void SnapshotAssembler::buildFresh(Copy& copy, const HeldResources& store) const {
+void SnapshotAssembler::buildFresh(Copy& copy, const HeldResources& store,
+                                   const ServiceMembership& membership) const {
   copy = Copy{};
   copy.snapshot = std::make_shared<v1::MeshSnapshot>();
   v1::MeshSnapshot& snapshot = *copy.snapshot;
@@ -104,6 +106,9 @@ void SnapshotAssembler::buildFresh(Copy& copy, const HeldResources& store) const
     }
     for (const auto& [name, resource] : held) {
       snapshot.MergeFrom(resource.decoded);
+      if (type == config::MeshType::kService && snapshot.services_size() > 0) {
+        membership.fill(*snapshot.mutable_services(snapshot.services_size() - 1));
+      }
       if (!field) continue;
       position.emplace(name, static_cast<int>(names.size()));
       names.push_back(name);
@@ -111,7 +116,8 @@ void SnapshotAssembler::buildFresh(Copy& copy, const HeldResources& store) const
   }
 }
 
-void SnapshotAssembler::patch(Copy& copy, const HeldResources& store) const {
+void SnapshotAssembler::patch(Copy& copy, const HeldResources& store,
+                              const ServiceMembership& membership) const {
   v1::MeshSnapshot& snapshot = *copy.snapshot;
   const auto* reflection = snapshot.GetReflection();
   for (const auto& [type, name] : copy.stale) {
@@ -123,10 +129,15 @@ void SnapshotAssembler::patch(Copy& copy, const HeldResources& store) const {
     auto at = position.find(name);
     if (now != held.end()) {
       const auto& source = reflection->GetRepeatedMessage(now->second.decoded, field, 0);
-      if (at != position.end()) {
-        reflection->MutableRepeatedMessage(&snapshot, field, at->second)->CopyFrom(source);
-      } else {
-        reflection->AddMessage(&snapshot, field)->CopyFrom(source);
+      google::protobuf::Message* target = at != position.end()
+                                              ? reflection->MutableRepeatedMessage(
+                                                    &snapshot, field, at->second)
+                                              : reflection->AddMessage(&snapshot, field);
+      target->CopyFrom(source);
+      if (type == config::MeshType::kService) {
+        membership.fill(static_cast<v1::Service&>(*target));
+      }
+      if (at == position.end()) {
         position.emplace(name, static_cast<int>(names.size()));
         names.push_back(name);
       }

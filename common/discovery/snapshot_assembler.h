@@ -30,6 +30,7 @@
 
 #include "ambit/v1/mesh.pb.h"
 #include "common/config/mesh_resources.h"
+#include "common/discovery/service_membership.h"
 
 namespace ambit::discovery {
 
@@ -46,8 +47,11 @@ class SnapshotAssembler {
   // (`new_version` empty) since the last build(). Call it for every change, before build().
   void resourceChanged(config::MeshType type, const std::string& name,
                        const std::string& old_version, const std::string& new_version);
-  // The snapshot of `store` now (version set). The caller publishes it as shared_ptr<const>.
-  std::shared_ptr<v1::MeshSnapshot> build(const HeldResources& store);
+  // The snapshot of `store` now (version set), each Service's endpoints filled from
+  // `membership` (service_membership.h). The caller publishes it as shared_ptr<const>. A
+  // Service whose members changed must have been reported changed (same version in and out).
+  std::shared_ptr<v1::MeshSnapshot> build(const HeldResources& store,
+                                          const ServiceMembership& membership);
 
   // For tests and the admin dump: how the last build() was made.
   bool lastWasPatched() const { return last_patched_; }
@@ -62,8 +66,9 @@ class SnapshotAssembler {
     bool settings_stale = false;
   };
 
-  void buildFresh(Copy& copy, const HeldResources& store) const;
-  void patch(Copy& copy, const HeldResources& store) const;
+  void buildFresh(Copy& copy, const HeldResources& store,
+                  const ServiceMembership& membership) const;
+  void patch(Copy& copy, const HeldResources& store, const ServiceMembership& membership) const;
 
   std::array<Copy, 2> copies_;
   size_t resources_ = 0;  // in the store, kept by resourceChanged()

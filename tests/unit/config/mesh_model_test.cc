@@ -275,6 +275,60 @@ TEST(MeshModel, PodLabelChangeTouchesOnlyItsServices) {
   const auto snap = model.snapshot();
   EXPECT_EQ(findService(snap, "s3")->endpoints_size(), 9);
   EXPECT_EQ(findService(snap, "s7")->endpoints_size(), 11);
+  EXPECT_EQ(std::vector<std::string>(findWorkload(snap, "uid-default-p3")->services().begin(),
+                                     findWorkload(snap, "uid-default-p3")->services().end()),
+            std::vector<std::string>{"default/s7"});
+}
+
+std::vector<std::string> servicesOf(const v1::MeshSnapshot& snap, const std::string& uid) {
+  const v1::Workload* w = findWorkload(snap, uid);
+  if (w == nullptr) return {"<no workload " + uid + ">"};
+  return {w->services().begin(), w->services().end()};
+}
+
+// Workload.services is the inverse of Service.endpoints (what ambit-control's discovery stream
+// carries instead of endpoints), kept current by every change that moves an endpoint.
+TEST(MeshModel, WorkloadListsTheServicesThatSelectIt) {
+  MeshModel model;
+  ASSERT_TRUE(model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1"))
+                  .ok());
+  ASSERT_TRUE(model.upsert(testing::apiService("default", "all", {{"tier", "x"}}, "10.96.0.2"))
+                  .ok());
+  PodSpec p = podSpec("web-1", "web", "10.0.0.1");
+  p.labels["tier"] = "x";
+  ASSERT_TRUE(model.upsert(apiPod(p)).ok());
+  ASSERT_TRUE(model.upsert(apiPod(podSpec("other", "other", "10.0.0.2"))).ok());
+  model.takeDelta();
+  auto snap = model.snapshot();
+  EXPECT_EQ(servicesOf(snap, "uid-default-web-1"),
+            (std::vector<std::string>{"default/all", "default/web"}));
+  EXPECT_EQ(servicesOf(snap, "uid-default-other"), std::vector<std::string>{});
+
+  // A new pod: its Workload lists the service; no other Workload changes.
+  ASSERT_TRUE(model.upsert(apiPod(podSpec("web-2", "web", ""))).ok());
+  MeshDelta d = model.takeDelta();
+  EXPECT_EQ(names(d, MeshType::kWorkload), std::vector<std::string>{"uid-default-web-2"});
+  EXPECT_EQ(servicesOf(model.snapshot(), "uid-default-web-2"),
+            std::vector<std::string>{"default/web"});
+
+  // A selector change moves the members: the Workloads that joined or left change.
+  ASSERT_TRUE(model.upsert(testing::apiService("default", "all", {{"app", "other"}}, "10.96.0.2"))
+                  .ok());
+  d = model.takeDelta();
+  EXPECT_EQ(names(d, MeshType::kWorkload),
+            (std::vector<std::string>{"uid-default-other", "uid-default-web-1"}));
+  snap = model.snapshot();
+  EXPECT_EQ(servicesOf(snap, "uid-default-web-1"), std::vector<std::string>{"default/web"});
+  EXPECT_EQ(servicesOf(snap, "uid-default-other"), std::vector<std::string>{"default/all"});
+
+  // The service goes: its members' Workloads no longer list it.
+  ASSERT_TRUE(model.remove("Service", "default", "web"));
+  d = model.takeDelta();
+  EXPECT_EQ(names(d, MeshType::kWorkload),
+            (std::vector<std::string>{"uid-default-web-1", "uid-default-web-2"}));
+  snap = model.snapshot();
+  EXPECT_EQ(servicesOf(snap, "uid-default-web-1"), std::vector<std::string>{});
+  EXPECT_EQ(servicesOf(snap, "uid-default-web-2"), std::vector<std::string>{});
 }
 
 TEST(MeshModel, NamespaceFlipTouchesOnlyThatNamespace) {
@@ -392,6 +446,7 @@ TEST(MeshModel, PodRecreatedUnderANewUidReplacesItsWorkload) {
   EXPECT_EQ(std::vector<std::string>(findService(snap, "web")->endpoints().begin(),
                                      findService(snap, "web")->endpoints().end()),
             std::vector<std::string>{"uid-recreated"});
+  EXPECT_EQ(servicesOf(snap, "uid-recreated"), std::vector<std::string>{"default/web"});
 }
 
 TEST(MeshModel, RouteNameSharedByTwoKindsServesTheFirstStored) {

@@ -3,10 +3,12 @@
 
 #include "common/discovery/client.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/discovery/channel.h"
 #include "common/discovery/relay.h"
+#include "common/discovery/service_membership.h"
 #include "common/discovery/snapshot_file.h"
 #include "tests/support/log_capture.h"
 #include "tests/unit/discovery/test_util.h"
@@ -350,6 +352,68 @@ TEST_F(DiscoverySourceTest, RelayServesTheAgentsMeshToItsZtunnel) {
   (*relay)->push(*second);
   ASSERT_TRUE(ztunnel.waitFor([](const v1::MeshSnapshot& s) { return hasWorkload(s, "c"); }));
   EXPECT_EQ((*relay)->stats().responses, before + 1);  // only the Workload type moved
+}
+
+// ambit-control's wire form (service_membership.h): Services without endpoints, Workloads
+// naming their Services. The client's mesh has the endpoints, keeps them as workloads move, and
+// so do the relay's ztunnel and a restart from the persisted snapshot with the server down.
+TEST_F(DiscoverySourceTest, ServiceEndpointsAreRebuiltFromTheWorkloadsThatListThem) {
+  auto member = [](const std::string& name, std::vector<std::string> services) {
+    v1::Workload w = workload(name);
+    for (auto& s : services) w.add_services(std::move(s));
+    return w;
+  };
+  // What ambit-control stores: the Service with its endpoints and its lean form. The
+  // endpoints stored here are wrong on purpose: only the lean form may reach this client.
+  v1::Service full = service("s");
+  full.add_endpoints("default/zz");
+  store_->update(MeshType::kService, {meshUpsert(MeshType::kService, "default/s", full)}, {});
+  putWorkload(*store_, member("a", {"default/s"}));
+  auto endpoints = [](const v1::MeshSnapshot& s) {
+    std::vector<std::string> out;
+    for (const auto& svc : s.services()) out.assign(svc.endpoints().begin(), svc.endpoints().end());
+    return out;
+  };
+  auto o = options({server_->address()});
+  o.snapshot_file = dir_.path() / "mesh.snapshot";
+  ASSERT_TRUE(runner_.start(o));
+  auto first = runner_.waitFor([&](const v1::MeshSnapshot& s) {
+    return endpoints(s) == std::vector<std::string>{"default/a"};
+  });
+  ASSERT_TRUE(first);
+
+  // b joins, a leaves: only Workloads change.
+  putWorkload(*store_, member("b", {"default/s"}));
+  putWorkload(*store_, member("a", {}));
+  auto moved = runner_.waitFor([&](const v1::MeshSnapshot& s) {
+    return endpoints(s) == std::vector<std::string>{"default/b"};
+  });
+  ASSERT_TRUE(moved);
+
+  // The relay sends whole Services (endpoints included) to the ztunnel, which sees the same.
+  auto relay = Relay::start("unix:" + dir_.file("run/node-1/discovery.sock"), "node-1");
+  ASSERT_TRUE(relay) << relay.error().message;
+  (*relay)->push(*moved);
+  SourceRunner ztunnel;
+  DiscoverySourceOptions zo;
+  zo.addresses = {(*relay)->address()};
+  zo.node = "node-1";
+  zo.initial_backoff = 20ms;
+  ASSERT_TRUE(ztunnel.start(zo));
+  ASSERT_TRUE(ztunnel.waitFor([&](const v1::MeshSnapshot& s) {
+    return endpoints(s) == std::vector<std::string>{"default/b"};
+  }));
+  runner_.stop();
+
+  // Restarted with the control plane down: the persisted mesh still has the endpoints.
+  auto down = options({"unix:" + dir_.file("gone.sock")});
+  down.snapshot_file = o.snapshot_file;
+  down.persisted_after = 50ms;
+  SourceRunner restarted;
+  ASSERT_TRUE(restarted.start(down));
+  ASSERT_TRUE(restarted.waitFor([&](const v1::MeshSnapshot& s) {
+    return endpoints(s) == std::vector<std::string>{"default/b"};
+  }));
 }
 
 }  // namespace

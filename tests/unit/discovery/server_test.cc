@@ -10,6 +10,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/discovery/service_membership.h"
 #include "tests/support/log_capture.h"
 #include "tests/unit/discovery/test_util.h"
 
@@ -86,6 +87,57 @@ TEST_F(DiscoveryServerTest, UpdateSendsOnlyTheChangedNamesAfterAck) {
   EXPECT_EQ(delta.removed_size(), 0);
   EXPECT_NE(delta.resources(0).version(), versionsOf(first)["default/b"]);
   EXPECT_NE(delta.nonce(), first.nonce());
+}
+
+// A Service stored with its lean form (service_membership.h): a client with the feature gets
+// it without endpoints and nothing when only the endpoints change; a client without it (an
+// older one) gets every endpoint change, as before.
+TEST_F(DiscoveryServerTest, LeanServicesGoOnlyToClientsThatRebuildEndpoints) {
+  v1::Service svc = service("s");
+  svc.add_endpoints("default/a");
+  store_->update(MeshType::kService, {meshUpsert(MeshType::kService, "default/s", svc)}, {});
+  auto lean = client();
+  auto whole = client();
+  ASSERT_TRUE(lean->subscribe(MeshType::kService, {}, "node-1",
+                              {std::string(kWorkloadServicesFeature)}));
+  ASSERT_TRUE(whole->subscribe(MeshType::kService, {}, "node-2"));
+  auto lean_first = lean->read();
+  auto whole_first = whole->read();
+  ASSERT_EQ(lean_first.resources_size(), 1);
+  ASSERT_EQ(whole_first.resources_size(), 1);
+  v1::Service got;
+  ASSERT_TRUE(lean_first.resources(0).resource().UnpackTo(&got));
+  EXPECT_EQ(got.endpoints_size(), 0);
+  EXPECT_EQ(got.hostname(), "s.default.svc.cluster.local");
+  ASSERT_TRUE(whole_first.resources(0).resource().UnpackTo(&got));
+  EXPECT_EQ(got.endpoints_size(), 1);
+  EXPECT_NE(lean_first.resources(0).version(), whole_first.resources(0).version());
+  ASSERT_TRUE(lean->ack(lean_first));
+  ASSERT_TRUE(whole->ack(whole_first));
+  ASSERT_TRUE(eventually([&] { return server_->stats().acks == 2; }, kWait));
+
+  // Only the endpoints change: the older client is told, the lean one is not.
+  const uint64_t responses = server_->stats().responses;
+  svc.add_endpoints("default/b");
+  store_->update(MeshType::kService, {meshUpsert(MeshType::kService, "default/s", svc)}, {});
+  auto whole_next = whole->read();
+  ASSERT_TRUE(whole_next.resources(0).resource().UnpackTo(&got));
+  EXPECT_EQ(got.endpoints_size(), 2);
+  // Then a change the lean form carries: the lean client's next response is that one.
+  svc.set_hostname("s2.default.svc.cluster.local");
+  store_->update(MeshType::kService, {meshUpsert(MeshType::kService, "default/s", svc)}, {});
+  auto lean_next = lean->read();
+  ASSERT_TRUE(lean_next.resources(0).resource().UnpackTo(&got));
+  EXPECT_EQ(got.hostname(), "s2.default.svc.cluster.local");
+  EXPECT_EQ(got.endpoints_size(), 0);
+  EXPECT_EQ(server_->stats().responses, responses + 2);  // whole_next, lean_next
+
+  // Resuming with the lean version it holds, the lean client is sent nothing new.
+  auto again = client();
+  ASSERT_TRUE(again->subscribe(MeshType::kService,
+                               {{"default/s", lean_next.resources(0).version()}}, "node-1",
+                               {std::string(kWorkloadServicesFeature)}));
+  EXPECT_EQ(again->read().resources_size(), 0);
 }
 
 TEST_F(DiscoveryServerTest, RemovalIsSentByName) {

@@ -125,11 +125,12 @@ class RawClient {
   }
 
   bool subscribe(MeshType type, std::map<std::string, std::string> initial_versions = {},
-                 const std::string& node = "node-1") {
+                 const std::string& node = "node-1", std::vector<std::string> features = {}) {
     v1::DeltaDiscoveryRequest request;
     request.set_node(node);
     request.set_type_url(std::string(config::typeUrl(type)));
     request.add_subscribe("*");
+    for (auto& f : features) request.add_client_features(std::move(f));
     request.mutable_initial_versions()->insert(initial_versions.begin(), initial_versions.end());
     return stream_->Write(request);
   }
