@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kKeepaliveMs = 30'000;
 constexpr int kKeepaliveTimeoutMs = 10'000;
 constexpr auto kPersistEvery = std::chrono::seconds(1);
+constexpr int kStreamWindowBytes = 4 << 20;
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
@@ -125,6 +126,12 @@ Status DiscoverySource::Core::begin() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   // A quiet stream is the normal state: keep pinging (the server permits it, server.cc).
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Responses are small after the first (one pod event: one resource); gRPC's bandwidth probe
+  // would ping the server on each of them (a PING and its ACK both ways, ~10 % of
+  // ambit-control's CPU per event with ten clients, BENCHMARKS.md). Without it the stream
+  // window stays at its initial size: make that large enough for a whole-mesh first response.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
   // gRPC's own reconnect backoff would otherwise keep a channel failing fast for up to two
   // minutes after its server comes back; ours decides when to try again.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,

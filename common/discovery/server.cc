@@ -240,6 +240,8 @@ Status DiscoveryServer::Impl::listen() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kMinPingMs);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  // Requests are small ACKs: no bandwidth probing (its PINGs cost a wake-up per message).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddListeningPort(address, creds, unix ? nullptr : &port_);
   builder.RegisterService(this);
   for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
