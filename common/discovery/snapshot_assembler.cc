@@ -65,7 +65,7 @@ void SnapshotAssembler::resourceChanged(config::MeshType type, const std::string
 }
 
 std::shared_ptr<v1::MeshSnapshot> SnapshotAssembler::build(const HeldResources& store,
-                                                          const ServiceMembership& membership) {
+                                                           const ServiceMembership& membership) {
   // A copy only the assembler holds may be changed; prefer the one with fewer changes to catch up.
   Copy* best = nullptr;
   for (Copy& copy : copies_) {
@@ -129,10 +129,9 @@ void SnapshotAssembler::patch(Copy& copy, const HeldResources& store,
     auto at = position.find(name);
     if (now != held.end()) {
       const auto& source = reflection->GetRepeatedMessage(now->second.decoded, field, 0);
-      google::protobuf::Message* target = at != position.end()
-                                              ? reflection->MutableRepeatedMessage(
-                                                    &snapshot, field, at->second)
-                                              : reflection->AddMessage(&snapshot, field);
+      google::protobuf::Message* target =
+          at != position.end() ? reflection->MutableRepeatedMessage(&snapshot, field, at->second)
+                               : reflection->AddMessage(&snapshot, field);
       target->CopyFrom(source);
       if (type == config::MeshType::kService) {
         membership.fill(static_cast<v1::Service&>(*target));

@@ -535,9 +535,10 @@ int run(const Args& a) {
   // Each add is two API events (create, status update).
   std::printf("| ambit-control CPU per API event | %.3f ms | ≤ 1 ms |\n",
               lat.empty() ? 0.0 : cpu * 1000 / (2.0 * a.adds));
-  std::printf("| of which its idle cost over the adds (%.1f ms CPU per s idle × %.1f s) | %.3f ms | |\n",
-              idle_cpu_per_s * 1000, adds_seconds,
-              lat.empty() ? 0.0 : idle_cpu_per_s * adds_seconds * 1000 / (2.0 * a.adds));
+  std::printf(
+      "| of which its idle cost over the adds (%.1f ms CPU per s idle × %.1f s) | %.3f ms | |\n",
+      idle_cpu_per_s * 1000, adds_seconds,
+      lat.empty() ? 0.0 : idle_cpu_per_s * adds_seconds * 1000 / (2.0 * a.adds));
   std::printf("| discovery responses per pod add, per client | %.2f | |\n",
               lat.empty() ? 0.0
                           : static_cast<double>(responses_during) /

@@ -290,10 +290,10 @@ std::vector<std::string> servicesOf(const v1::MeshSnapshot& snap, const std::str
 // carries instead of endpoints), kept current by every change that moves an endpoint.
 TEST(MeshModel, WorkloadListsTheServicesThatSelectIt) {
   MeshModel model;
-  ASSERT_TRUE(model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1"))
-                  .ok());
-  ASSERT_TRUE(model.upsert(testing::apiService("default", "all", {{"tier", "x"}}, "10.96.0.2"))
-                  .ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "web", {{"app", "web"}}, "10.96.0.1")).ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "all", {{"tier", "x"}}, "10.96.0.2")).ok());
   PodSpec p = podSpec("web-1", "web", "10.0.0.1");
   p.labels["tier"] = "x";
   ASSERT_TRUE(model.upsert(apiPod(p)).ok());
@@ -312,8 +312,8 @@ TEST(MeshModel, WorkloadListsTheServicesThatSelectIt) {
             std::vector<std::string>{"default/web"});
 
   // A selector change moves the members: the Workloads that joined or left change.
-  ASSERT_TRUE(model.upsert(testing::apiService("default", "all", {{"app", "other"}}, "10.96.0.2"))
-                  .ok());
+  ASSERT_TRUE(
+      model.upsert(testing::apiService("default", "all", {{"app", "other"}}, "10.96.0.2")).ok());
   d = model.takeDelta();
   EXPECT_EQ(names(d, MeshType::kWorkload),
             (std::vector<std::string>{"uid-default-other", "uid-default-web-1"}));

@@ -1,8 +1,8 @@
 // SnapshotAssembler: a patched snapshot holds exactly what a fresh build holds, a snapshot
 // someone else still holds is never touched, and the version depends on content only.
 
-#include <google/protobuf/util/message_differencer.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -57,8 +57,7 @@ struct Store {
     const auto& services = held[static_cast<size_t>(MeshType::kService)];
     for (const auto& name : touched) {
       if (auto it = services.find(name); it != services.end())
-        assembler.resourceChanged(MeshType::kService, name, it->second.version,
-                                  it->second.version);
+        assembler.resourceChanged(MeshType::kService, name, it->second.version, it->second.version);
     }
   }
 };
@@ -146,8 +145,8 @@ TEST(SnapshotAssembler, ServiceEndpointsComeFromTheWorkloadsThatListThem) {
   Store s;
   std::mt19937 rng(11);
   std::map<std::string, std::string> service_of;  // workload -> its one service ("" none)
-  for (int i = 0; i < 6; ++i) s.put(MeshType::kService, "default/s" + std::to_string(i),
-                                    service("s" + std::to_string(i)));
+  for (int i = 0; i < 6; ++i)
+    s.put(MeshType::kService, "default/s" + std::to_string(i), service("s" + std::to_string(i)));
   std::shared_ptr<v1::MeshSnapshot> held_by_consumer;
   for (int round = 0; round < 200; ++round) {
     const std::string name = "w" + std::to_string(rng() % 30);
@@ -167,8 +166,7 @@ TEST(SnapshotAssembler, ServiceEndpointsComeFromTheWorkloadsThatListThem) {
       for (const auto& [w, owner] : service_of) {
         if (owner == config::resourceName(svc)) expected.push_back("default/" + w);
       }
-      ASSERT_EQ(std::vector<std::string>(svc.endpoints().begin(), svc.endpoints().end()),
-                expected)
+      ASSERT_EQ(std::vector<std::string>(svc.endpoints().begin(), svc.endpoints().end()), expected)
           << "round " << round << ", " << config::resourceName(svc);
     }
     expectSameContent(*built, *freshBuild(s.held));
@@ -194,7 +192,8 @@ TEST(SnapshotAssembler, EndpointsCarriedByAServiceAreKept) {
   s.put(MeshType::kWorkload, "default/c", c);
   auto joined = s.build();
   ASSERT_EQ(joined->services_size(), 1);
-  EXPECT_THAT(joined->services(0).endpoints(), ::testing::ElementsAre("default/a", "default/b", "default/c"));
+  EXPECT_THAT(joined->services(0).endpoints(),
+              ::testing::ElementsAre("default/a", "default/b", "default/c"));
 }
 
 TEST(SnapshotAssembler, VersionDependsOnContentNotArrivalOrder) {

@@ -98,8 +98,8 @@ TEST_F(DiscoveryServerTest, LeanServicesGoOnlyToClientsThatRebuildEndpoints) {
   store_->update(MeshType::kService, {meshUpsert(MeshType::kService, "default/s", svc)}, {});
   auto lean = client();
   auto whole = client();
-  ASSERT_TRUE(lean->subscribe(MeshType::kService, {}, "node-1",
-                              {std::string(kWorkloadServicesFeature)}));
+  ASSERT_TRUE(
+      lean->subscribe(MeshType::kService, {}, "node-1", {std::string(kWorkloadServicesFeature)}));
   ASSERT_TRUE(whole->subscribe(MeshType::kService, {}, "node-2"));
   auto lean_first = lean->read();
   auto whole_first = whole->read();
