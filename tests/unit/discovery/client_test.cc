@@ -53,6 +53,15 @@ class DiscoverySourceTest : public ::testing::Test {
     return o;
   }
 
+  // The ztunnel's client of its node agent's relay.
+  static DiscoverySourceOptions relayClient(const Relay& relay) {
+    DiscoverySourceOptions o;
+    o.addresses = {relay.address()};
+    o.node = "node-1";
+    o.initial_backoff = 20ms;
+    return o;
+  }
+
   test::TempDir dir_{"discovery-client"};
   Tls tls_{dir_};
   std::shared_ptr<ResourceStore> store_ = std::make_shared<ResourceStore>();
@@ -331,11 +340,7 @@ TEST_F(DiscoverySourceTest, RelayServesTheAgentsMeshToItsZtunnel) {
   auto relay = Relay::start("unix:" + dir_.file("run/node-1/discovery.sock"), "node-1");
   ASSERT_TRUE(relay) << relay.error().message;
   SourceRunner ztunnel;
-  DiscoverySourceOptions zo;
-  zo.addresses = {(*relay)->address()};
-  zo.node = "node-1";
-  zo.initial_backoff = 20ms;
-  ASSERT_TRUE(ztunnel.start(zo));
+  ASSERT_TRUE(ztunnel.start(relayClient(**relay)));
   auto first = runner_.waitFor([](const v1::MeshSnapshot& s) { return s.workloads_size() == 2; });
   ASSERT_TRUE(first);
   // Nothing reaches the ztunnel before the agent has a mesh.
@@ -390,16 +395,12 @@ TEST_F(DiscoverySourceTest, ServiceEndpointsAreRebuiltFromTheWorkloadsThatListTh
   });
   ASSERT_TRUE(moved);
 
-  // The relay sends whole Services (endpoints included) to the ztunnel, which sees the same.
+  // The relay serves the agent's mesh in the same form; the ztunnel sees the same endpoints.
   auto relay = Relay::start("unix:" + dir_.file("run/node-1/discovery.sock"), "node-1");
   ASSERT_TRUE(relay) << relay.error().message;
   (*relay)->push(*moved);
   SourceRunner ztunnel;
-  DiscoverySourceOptions zo;
-  zo.addresses = {(*relay)->address()};
-  zo.node = "node-1";
-  zo.initial_backoff = 20ms;
-  ASSERT_TRUE(ztunnel.start(zo));
+  ASSERT_TRUE(ztunnel.start(relayClient(**relay)));
   ASSERT_TRUE(ztunnel.waitFor([&](const v1::MeshSnapshot& s) {
     return endpoints(s) == std::vector<std::string>{"default/b"};
   }));
