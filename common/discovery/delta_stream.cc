@@ -3,7 +3,6 @@
 #include <grpcpp/server_context.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 #include "common/discovery/service_membership.h"
 #include "common/log.h"
@@ -13,7 +12,7 @@ namespace {
 
 constexpr std::string_view kBearer = "bearer ";
 
-CallerInfo callerOf(grpc::CallbackServerContext& context) {
+CallerInfo callerOf(grpc::ServerContext& context) {
   CallerInfo caller;
   caller.peer = context.peer();
   caller.unix_socket = std::string_view(caller.peer).starts_with("unix:");
@@ -37,45 +36,52 @@ size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
 }  // namespace
 
-DeltaStream* DeltaStream::begin(StreamHost& host, std::weak_ptr<void> host_alive,
-                                Authenticator& authenticator,
-                                grpc::CallbackServerContext* context) {
-  auto stream = std::make_shared<DeltaStream>(host);
+void DeltaStream::Op::complete(bool ok) { (stream->*handler)(ok); }
+
+DeltaStream::DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
+                         grpc::ServerCompletionQueue& cq, Authenticator& authenticator)
+    : host_(host),
+      host_alive_(std::move(host_alive)),
+      service_(service),
+      cq_(cq),
+      authenticator_(authenticator),
+      io_(&context_),
+      accept_op_(this, &DeltaStream::accepted),
+      read_op_(this, &DeltaStream::readDone),
+      write_op_(this, &DeltaStream::writeDone),
+      finish_op_(this, &DeltaStream::finishDone),
+      done_op_(this, &DeltaStream::callDone) {}
+
+void DeltaStream::listen(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
+                         grpc::ServerCompletionQueue& cq, Authenticator& authenticator) {
+  auto stream =
+      std::make_shared<DeltaStream>(host, std::move(host_alive), service, cq, authenticator);
   stream->self_ = stream;
-  CallerInfo caller = callerOf(*context);
-  stream->peer_ = caller.peer;
-  authenticator.authenticate(caller, [stream, host_alive](Result<Principal> principal) {
-    // The answer may come on any thread, even after the server is gone.
-    auto alive = host_alive.lock();
-    if (!alive) return;
-    boost::asio::post(stream->host_.streamIo(), [stream, principal = std::move(principal)] {
-      std::lock_guard lock(stream->mu_);
-      stream->authenticated(std::move(principal));
-    });
-  });
-  return stream.get();
+  // Delivered once the call is over (finished or cancelled), only for a call that started.
+  stream->context_.AsyncNotifyWhenDone(&stream->done_op_);
+  service.RequestDeltaStream(&stream->context_, &stream->io_, &cq, &cq, &stream->accept_op_);
 }
 
-void DeltaStream::OnReadDone(bool ok) {
-  std::lock_guard lock(mu_);
-  readDone(ok);
-}
-void DeltaStream::OnWriteDone(bool ok) {
-  std::lock_guard lock(mu_);
-  writeDone(ok);
-}
-void DeltaStream::OnCancel() {
-  std::lock_guard lock(mu_);
-  finishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
-}
-void DeltaStream::OnDone() {
-  std::shared_ptr<DeltaStream> self;
-  {
-    std::lock_guard lock(mu_);
-    finished_ = true;
-    self = std::move(self_);
+void DeltaStream::accepted(bool ok) {
+  if (!ok) {
+    // The server is shutting down: no call came, and none will.
+    self_.reset();
+    return;
   }
-  host_.streamEnded(self);
+  listen(host_, host_alive_, service_, cq_, authenticator_);
+  CallerInfo caller = callerOf(context_);
+  peer_ = caller.peer;
+  // The answer may come on any thread, even after the server is gone; it keeps the object
+  // alive, not the call (a call cancelled meanwhile is released at once).
+  authenticator_.authenticate(
+      caller, [self = shared_from_this()](Result<Principal> principal) mutable {
+        auto alive = self->host_alive_.lock();
+        if (!alive) return;
+        StreamHost& host = self->host_;
+        host.post([self = std::move(self), principal = std::move(principal)]() mutable {
+          self->authenticated(std::move(principal));
+        });
+      });
 }
 
 std::string DeltaStream::describe() const {
@@ -83,66 +89,81 @@ std::string DeltaStream::describe() const {
 }
 
 void DeltaStream::authenticated(Result<Principal> principal) {
-  if (finishing_) return;
+  if (finishing_ || call_done_) return;
   if (!principal) {
     logWarn("discovery stream from {} refused: {}", peer_, principal.error().message);
     host_.streamRefused();
-    finishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                              "discovery stream refused: " + principal.error().message));
+    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "discovery stream refused: " + principal.error().message));
     return;
   }
   principal_ = std::move(*principal);
+  started_ = true;
   host_.streamStarted(shared_from_this());
   startRead();
 }
 
 void DeltaStream::startRead() {
-  if (finishing_) return;
+  if (finishing_ || call_done_) return;
   request_.Clear();
-  StartRead(&request_);
+  ++in_flight_;
+  io_.Read(&request_, &read_op_);
 }
 
 void DeltaStream::readDone(bool ok) {
-  if (finishing_) return;
-  if (!ok) {
+  --in_flight_;
+  if (!ok || call_done_) {
     // The client closed its side or went away.
-    finishLocked(grpc::Status::OK);
-    return;
+    finish(grpc::Status::OK);
+  } else if (!finishing_) {
+    handleRequest(request_);
+    startRead();
+    trySend();
+    host_.requested();
   }
-  handleRequest(request_);
-  startRead();
-  trySendLocked();
-  host_.requested();
+  releaseIfIdle();
 }
 
 void DeltaStream::writeDone(bool ok) {
+  --in_flight_;
   writing_ = false;
   if (deferred_finish_) {
-    finished_ = true;
-    Finish(*std::exchange(deferred_finish_, std::nullopt));
-    return;
+    ++in_flight_;
+    io_.Finish(*std::exchange(deferred_finish_, std::nullopt), &finish_op_);
+  } else if (!ok) {
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
+  } else {
+    trySend();
   }
-  if (!ok) {
-    finishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
-    return;
-  }
-  trySendLocked();
+  releaseIfIdle();
+}
+
+void DeltaStream::finishDone(bool) {
+  --in_flight_;
+  releaseIfIdle();
+}
+
+void DeltaStream::callDone(bool) {
+  call_done_ = true;
+  releaseIfIdle();
+}
+
+void DeltaStream::releaseIfIdle() {
+  if (!call_done_ || in_flight_ > 0 || !self_) return;
+  std::shared_ptr<DeltaStream> self = std::move(self_);  // alive until this returns
+  if (started_) host_.streamEnded(self);
 }
 
 void DeltaStream::finish(grpc::Status status) {
-  std::lock_guard lock(mu_);
-  finishLocked(std::move(status));
-}
-
-void DeltaStream::finishLocked(grpc::Status status) {
   if (finishing_) return;
   finishing_ = true;
+  if (call_done_) return;  // cancelled: nothing more to send
   if (writing_) {
     deferred_finish_ = std::move(status);
     return;
   }
-  finished_ = true;
-  Finish(std::move(status));
+  ++in_flight_;
+  io_.Finish(std::move(status), &finish_op_);
 }
 
 void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
@@ -156,7 +177,7 @@ void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
   auto type = config::meshTypeFromUrl(request.type_url());
   if (!type) {
     logWarn("discovery stream from {}: {}", describe(), type.error().message);
-    finishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, type.error().message));
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, type.error().message));
     return;
   }
   TypeState& ts = types_[indexOf(*type)];
@@ -259,12 +280,7 @@ std::optional<v1::DeltaDiscoveryResponse> DeltaStream::buildResponse(config::Mes
 }
 
 void DeltaStream::trySend() {
-  std::lock_guard lock(mu_);
-  trySendLocked();
-}
-
-void DeltaStream::trySendLocked() {
-  if (finishing_ || writing_ || !principal_ || !host_.store().ready()) return;
+  if (finishing_ || call_done_ || writing_ || !principal_ || !host_.store().ready()) return;
   for (size_t i = 0; i < types_.size(); ++i) {
     size_t index = (next_type_ + i) % types_.size();
     TypeState& ts = types_[index];
@@ -276,7 +292,8 @@ void DeltaStream::trySendLocked() {
     writing_ = true;
     next_type_ = (index + 1) % types_.size();
     host_.responded(type);
-    StartWrite(&response_);
+    ++in_flight_;
+    io_.Write(response_, &write_op_);
     return;
   }
 }

@@ -1,44 +1,53 @@
 #pragma once
 // One DeltaStream call on the server side (internal to DiscoveryServer; see server.h for the
-// protocol). The logic runs where the event happens: in gRPC's reaction (OnReadDone: an ACK or
-// a subscription; OnWriteDone: the next coalesced response) and, for a store change, in the
-// server's push pass (trySend). A mutex per stream serialises them; gRPC's StartRead/StartWrite
-// /Finish are called under it, as gRPC's callback examples do (the library runs reactions on
-// its own threads, not inside those calls). Handing every
-// completion to one stream thread instead cost two thread wake-ups per response (a third of
-// ambit-control's CPU with 10 clients). Authentication answers still go through the server's
-// stream thread (they may come inline, before gRPC has the reactor). The object keeps itself
-// alive until gRPC's OnDone.
+// protocol), on gRPC's completion-queue API: the server's one thread both polls the queue and
+// runs every stream's logic when an operation completes (a request read: an ACK or a
+// subscription; a response written: the next coalesced one), and the server's push pass runs
+// there too. Nothing is handed from thread to thread per message. (gRPC 1.51's callback API,
+// used before, read on a poller thread and ran each reaction on another, two thread wake-ups
+// per response and per ACK; with ten clients that was a third of ambit-control's CPU per
+// event.) Work from other threads (a store change, an authentication answer) reaches the
+// queue thread through StreamHost::post(). Each object keeps itself alive until its call is
+// done and no operation of it is in flight.
 
-#include <grpcpp/support/server_callback.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_stream.h>
 
 #include <array>
-#include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 
-#include "ambit/v1/discovery.pb.h"
+#include "ambit/v1/discovery.grpc.pb.h"
 #include "common/discovery/authenticator.h"
 #include "common/discovery/resource_store.h"
 
 namespace grpc {
-class CallbackServerContext;
+class ServerCompletionQueue;
 }
 
 namespace ambit::discovery::internal {
 
 class DeltaStream;
 
-// What a stream needs from its server. Methods are called from any thread (gRPC's, the
-// server's stream thread), for one stream never two at once.
+// What the completion queue hands back: the operation that completed.
+class CqTag {
+ public:
+  virtual void complete(bool ok) = 0;
+
+ protected:
+  ~CqTag() = default;
+};
+
+// What a stream needs from its server. Called on the queue thread, except post().
 class StreamHost {
  public:
   virtual ~StreamHost() = default;
-  virtual boost::asio::io_context& streamIo() = 0;
+  // Any thread: runs `fn` on the queue thread soon (dropped once the server is shutting down).
+  virtual void post(std::function<void()> fn) = 0;
   virtual ResourceStore& store() = 0;
   virtual void streamStarted(std::shared_ptr<DeltaStream> stream) = 0;  // authenticated
   virtual void streamEnded(const std::shared_ptr<DeltaStream>& stream) = 0;
@@ -49,28 +58,32 @@ class StreamHost {
   virtual void nacked(config::MeshType type) = 0;
 };
 
-class DeltaStream final
-    : public grpc::ServerBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>,
-      public std::enable_shared_from_this<DeltaStream> {
+class DeltaStream final : public std::enable_shared_from_this<DeltaStream> {
  public:
-  // Creates the stream for a new call and asks `authenticator` about it; `host_alive` tells
-  // a late authentication answer whether the server still exists.
-  static DeltaStream* begin(StreamHost& host, std::weak_ptr<void> host_alive,
-                            Authenticator& authenticator, grpc::CallbackServerContext* context);
+  using Service = v1::DiscoveryService::AsyncService;
 
-  explicit DeltaStream(StreamHost& host) : host_(host) {}
+  // Asks gRPC for the next DeltaStream call; when it arrives, the stream asks for the one after
+  // and has `authenticator` check the caller. `host_alive` tells a late authentication answer
+  // whether the server still exists.
+  static void listen(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
+                     grpc::ServerCompletionQueue& cq, Authenticator& authenticator);
 
-  // Any thread: the store changed; send what the client lacks if nothing is in flight.
+  DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
+              grpc::ServerCompletionQueue& cq, Authenticator& authenticator);
+
+  // Queue thread: the store changed; send what the client lacks if nothing is in flight.
   void trySend();
-  // Any thread: end the call (after the write in flight, if any).
+  // Queue thread: end the call (after the write in flight, if any).
   void finish(grpc::Status status);
 
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
-  void OnDone() override;
-
  private:
+  // A completion of one kind of operation of this stream.
+  struct Op final : CqTag {
+    Op(DeltaStream* s, void (DeltaStream::*h)(bool)) : stream(s), handler(h) {}
+    DeltaStream* stream;
+    void (DeltaStream::*handler)(bool);
+    void complete(bool ok) override;
+  };
   struct TypeState {
     bool subscribed = false;
     bool wildcard = false;
@@ -82,13 +95,15 @@ class DeltaStream final
     uint64_t diffed_revision = 0;
   };
 
-  // The *Locked methods need mu_ held.
+  void accepted(bool ok);
   void authenticated(Result<Principal> principal);
-  void finishLocked(grpc::Status status);
-  void trySendLocked();
   void readDone(bool ok);
   void writeDone(bool ok);
+  void finishDone(bool ok);
+  void callDone(bool ok);
   void startRead();
+  // Releases the stream once its call is done and nothing is in flight.
+  void releaseIfIdle();
   void handleRequest(const v1::DeltaDiscoveryRequest& request);
   void acknowledge(config::MeshType type, const v1::DeltaDiscoveryRequest& request);
   // The response `type` needs now, or nullopt when the client holds everything.
@@ -96,8 +111,17 @@ class DeltaStream final
   std::string describe() const;
 
   StreamHost& host_;
-  std::mutex mu_;                      // guards everything below but self_
-  std::shared_ptr<DeltaStream> self_;  // released at OnDone
+  std::weak_ptr<void> host_alive_;
+  Service& service_;
+  grpc::ServerCompletionQueue& cq_;
+  Authenticator& authenticator_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<v1::DeltaDiscoveryResponse, v1::DeltaDiscoveryRequest> io_;
+  Op accept_op_, read_op_, write_op_, finish_op_, done_op_;
+  std::shared_ptr<DeltaStream> self_;  // held until released
+  int in_flight_ = 0;                  // gRPC operations started and not yet completed
+  bool call_done_ = false;
+  bool started_ = false;  // authenticated and registered with the host
   std::string peer_;
   std::optional<Principal> principal_;
   std::string node_;
@@ -107,7 +131,6 @@ class DeltaStream final
   bool lean_services_ = false;  // the client rebuilds Service endpoints (service_membership.h)
   bool writing_ = false;
   bool finishing_ = false;
-  bool finished_ = false;
   std::optional<grpc::Status> deferred_finish_;
   uint64_t next_nonce_ = 1;
   size_t next_type_ = 0;  // round robin over types with something to send

@@ -1,6 +1,7 @@
 #include "common/discovery/server.h"
 
 #include <grpc/grpc.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -12,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -146,16 +145,57 @@ struct Metrics {
 
 }  // namespace
 
-struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackService,
-                                     public internal::StreamHost,
+// Runs closures from any thread on the completion-queue thread (what asio's post() does for an
+// io_context): one alarm, re-armed while closures are queued.
+class CqPoster final : public internal::CqTag {
+ public:
+  void open(grpc::ServerCompletionQueue* cq) {
+    std::lock_guard lock(mu_);
+    cq_ = cq;
+  }
+  void post(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    if (cq_ == nullptr) return;  // not serving, or shutting down
+    queue_.push_back(std::move(fn));
+    if (armed_) return;
+    armed_ = true;
+    alarm_.Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), static_cast<internal::CqTag*>(this));
+  }
+  // Drops what is queued and refuses more; call before the queue shuts down.
+  void close() {
+    std::vector<std::function<void()>> dropped;
+    std::lock_guard lock(mu_);
+    cq_ = nullptr;
+    dropped.swap(queue_);
+  }
+  void complete(bool) override {
+    std::vector<std::function<void()>> run;
+    {
+      std::lock_guard lock(mu_);
+      run.swap(queue_);
+      armed_ = false;
+    }
+    for (auto& fn : run) fn();
+  }
+
+ private:
+  std::mutex mu_;
+  grpc::ServerCompletionQueue* cq_ = nullptr;  // guarded by mu_
+  std::vector<std::function<void()>> queue_;
+  bool armed_ = false;
+  grpc::Alarm alarm_;
+};
+
+struct DiscoveryServer::Impl final : public internal::StreamHost,
                                      public std::enable_shared_from_this<Impl> {
   std::shared_ptr<ResourceStore> store_;
   DiscoveryServerOptions options_;
   std::string address_;
   int port_ = 0;
-  boost::asio::io_context io_{1};
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  std::thread thread_;
+  v1::DiscoveryService::AsyncService service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  CqPoster poster_;
+  std::thread thread_;  // polls cq_ and runs every stream's logic
   std::unique_ptr<grpc::Server> server_;
   std::optional<ResourceStore::ListenerId> listener_;
   std::atomic<bool> push_queued_{false};
@@ -164,12 +204,7 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   std::optional<Metrics> metrics_;
   std::atomic<uint64_t> active_{0}, refused_{0}, requests_{0}, responses_{0}, acks_{0}, nacks_{0};
 
-  grpc::ServerBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>* DeltaStream(
-      grpc::CallbackServerContext* context) override {
-    return internal::DeltaStream::begin(*this, weak_from_this(), *options_.authenticator, context);
-  }
-
-  boost::asio::io_context& streamIo() override { return io_; }
+  void post(std::function<void()> fn) override { poster_.post(std::move(fn)); }
   ResourceStore& store() override { return *store_; }
   void streamStarted(std::shared_ptr<internal::DeltaStream> stream) override {
     {
@@ -208,13 +243,20 @@ struct DiscoveryServer::Impl final : public v1::DiscoveryService::CallbackServic
   }
 
   // Any thread: a change in the store. Under churn one push pass is queued at a time; it runs
-  // on the stream thread, so a producer calling ResourceStore::update() never builds responses.
+  // on the queue thread, so a producer calling ResourceStore::update() never builds responses.
   void storeChanged() {
     if (push_queued_.exchange(true)) return;
-    boost::asio::post(io_, [this] {
+    post([this] {
       push_queued_ = false;
       for (const auto& stream : liveStreams()) stream->trySend();
     });
+  }
+
+  // The queue thread: every completion runs the operation's handler.
+  void run() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->complete(ok);
   }
 
   Status listen();
@@ -243,8 +285,9 @@ Status DiscoveryServer::Impl::listen() {
   // Requests are small ACKs: no bandwidth probing (its PINGs cost a wake-up per message).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddListeningPort(address, creds, unix ? nullptr : &port_);
-  builder.RegisterService(this);
+  builder.RegisterService(&service_);
   for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
+  cq_ = builder.AddCompletionQueue();
   server_ = builder.BuildAndStart();
   if (!server_ || (!unix && port_ == 0)) {
     return makeError(
@@ -260,6 +303,9 @@ Status DiscoveryServer::Impl::listen() {
   } else {
     address_ = fmt::format("{}:{}", address.substr(0, address.rfind(':')), port_);
   }
+  poster_.open(cq_.get());
+  internal::DeltaStream::listen(*this, weak_from_this(), service_, *cq_, *options_.authenticator);
+  thread_ = std::thread([this] { run(); });
   logInfo("DiscoveryService listening on {}", address_);
   return Status::ok();
 }
@@ -269,7 +315,7 @@ void DiscoveryServer::Impl::shutdown() {
   if (server_) {
     // Streams never end by themselves: end them now (clients reconnect elsewhere), then give
     // other calls (certificate requests) a grace period.
-    boost::asio::post(io_, [this] {
+    post([this] {
       for (const auto& stream : liveStreams()) {
         stream->finish(
             grpc::Status(grpc::StatusCode::UNAVAILABLE, "discovery server shutting down"));
@@ -278,14 +324,18 @@ void DiscoveryServer::Impl::shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();
   }
-  if (thread_.joinable()) {
-    boost::asio::post(io_, [this] {
-      std::lock_guard lock(streams_mu_);
-      streams_.clear();
-    });
-    work_.reset();
-    thread_.join();
+  if (cq_) {
+    // After the server: every operation has completed or is cancelled; drain them.
+    poster_.close();
+    cq_->Shutdown();
+    if (thread_.joinable()) {
+      thread_.join();
+    } else {
+      run();  // never served (listen failed): drain here
+    }
   }
+  std::lock_guard lock(streams_mu_);
+  streams_.clear();
 }
 
 DiscoveryServer::DiscoveryServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -302,8 +352,6 @@ Result<std::unique_ptr<DiscoveryServer>> DiscoveryServer::start(
   if (impl->options_.metrics) {
     impl->metrics_.emplace(*impl->options_.metrics, impl->options_.istiod_metrics);
   }
-  impl->work_.emplace(impl->io_.get_executor());
-  impl->thread_ = std::thread([io = &impl->io_] { io->run(); });
   std::unique_ptr<DiscoveryServer> server(new DiscoveryServer(impl));
   AMBIT_TRY(impl->listen());
   impl->listener_ = impl->store_->subscribe([raw = impl.get()] { raw->storeChanged(); });

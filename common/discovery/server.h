@@ -21,10 +21,11 @@
 // created, a stale socket removed, the socket made 0660). Other gRPC services (ambit-control's
 // CertificateService) can share the server and its port.
 //
-// Threads: gRPC's callback API (no thread per stream). A client's requests and the end of each
-// write are handled in gRPC's reaction threads (a lock per stream); store changes are pushed
-// from one thread the server owns, so a slow client never blocks a producer calling
-// ResourceStore::update().
+// Threads: one thread the server owns polls gRPC's completion queue and runs every stream's
+// logic as its operations complete (delta_stream.h: no hand-off between threads per message);
+// store changes are pushed from that thread too, so a slow client never blocks a producer
+// calling ResourceStore::update(). Other gRPC services sharing the server keep their own
+// threading.
 
 #include <grpcpp/impl/codegen/service_type.h>
 
