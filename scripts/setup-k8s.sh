@@ -14,7 +14,8 @@
 #                                             in the e2e tests), pinned in tests/k8s/tools/jaeger,
 #                                             and Prometheus with Kubernetes discovery (the
 #                                             k8s-node test), pinned in tests/k8s/tools/prometheus
-#   scripts/setup-k8s.sh --all                every component listed below
+#   scripts/setup-k8s.sh --all                the default set, --node and --observability (what
+#                                             the k8s-node tests check for; etcdctl only by name)
 #   scripts/setup-k8s.sh --check [names]      exit 0 if built and current, else 1 naming what is not
 #   scripts/setup-k8s.sh --print-bin-dir      the directory the binaries land in
 #
@@ -38,7 +39,7 @@ DEFAULT_COMPONENTS=(kube-apiserver kubectl etcd helm)
 NODE_COMPONENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy coredns containerd
   containerd-shim-runc-v2 ctr runc crictl cni/bridge cni/host-local cni/loopback)
 OBSERVABILITY_COMPONENTS=(jaeger-all-in-one prometheus)
-ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" etcdctl "${NODE_COMPONENTS[@]}"
+ALL_COMPONENTS=("${DEFAULT_COMPONENTS[@]}" "${NODE_COMPONENTS[@]}"
   "${OBSERVABILITY_COMPONENTS[@]}")
 
 die() { echo "setup-k8s: $*" >&2; exit 1; }
@@ -180,7 +181,7 @@ for arg in "$@"; do
     --observability) components+=("${OBSERVABILITY_COMPONENTS[@]}") ;;
     --check) mode=check ;;
     --print-bin-dir) echo "$BIN_DIR"; exit 0 ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg'" ;;
     *) package_of "$arg" >/dev/null; components+=("$arg") ;;
   esac
