@@ -63,12 +63,13 @@ void DeltaStream::listen(StreamHost& host, std::weak_ptr<void> host_alive, Servi
 }
 
 void DeltaStream::accepted(bool ok) {
+  host_.requestReturned();
   if (!ok) {
     // The server is shutting down: no call came, and none will.
     self_.reset();
     return;
   }
-  listen(host_, host_alive_, service_, cq_, authenticator_);
+  host_.listenNext();
   CallerInfo caller = callerOf(context_);
   peer_ = caller.peer;
   // The answer may come on any thread, even after the server is gone; it keeps the object
@@ -106,8 +107,7 @@ void DeltaStream::authenticated(Result<Principal> principal) {
 void DeltaStream::startRead() {
   if (finishing_ || call_done_) return;
   request_.Clear();
-  ++in_flight_;
-  io_.Read(&request_, &read_op_);
+  if (host_.startOp([this] { io_.Read(&request_, &read_op_); })) ++in_flight_;
 }
 
 void DeltaStream::readDone(bool ok) {
@@ -128,8 +128,8 @@ void DeltaStream::writeDone(bool ok) {
   --in_flight_;
   writing_ = false;
   if (deferred_finish_) {
-    ++in_flight_;
-    io_.Finish(*std::exchange(deferred_finish_, std::nullopt), &finish_op_);
+    grpc::Status status = *std::exchange(deferred_finish_, std::nullopt);
+    if (host_.startOp([&] { io_.Finish(status, &finish_op_); })) ++in_flight_;
   } else if (!ok) {
     finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
   } else {
@@ -162,8 +162,7 @@ void DeltaStream::finish(grpc::Status status) {
     deferred_finish_ = std::move(status);
     return;
   }
-  ++in_flight_;
-  io_.Finish(std::move(status), &finish_op_);
+  if (host_.startOp([&] { io_.Finish(status, &finish_op_); })) ++in_flight_;
 }
 
 void DeltaStream::handleRequest(const v1::DeltaDiscoveryRequest& request) {
@@ -291,9 +290,12 @@ void DeltaStream::trySend() {
     response_ = std::move(*response);
     writing_ = true;
     next_type_ = (index + 1) % types_.size();
-    host_.responded(type);
-    ++in_flight_;
-    io_.Write(response_, &write_op_);
+    host_.responded(type);  // before the client can have it (tests read the count after)
+    if (host_.startOp([this] { io_.Write(response_, &write_op_); })) {
+      ++in_flight_;
+    } else {
+      writing_ = false;  // shutting down
+    }
     return;
   }
 }

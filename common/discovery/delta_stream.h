@@ -48,6 +48,14 @@ class StreamHost {
   virtual ~StreamHost() = default;
   // Any thread: runs `fn` on the queue thread soon (dropped once the server is shutting down).
   virtual void post(std::function<void()> fn) = 0;
+  // Runs `start`, which starts one gRPC operation on the queue, unless the queue is shutting
+  // down (an operation started then would complete on a queue that no longer takes events);
+  // returns whether it ran. The queue cannot begin shutting down meanwhile.
+  virtual bool startOp(const std::function<void()>& start) = 0;
+  // Queue thread: asks gRPC for the next call (DeltaStream::listen) through startOp().
+  virtual void listenNext() = 0;
+  // Queue thread: the call request of listen() came back (a call, or the server shutting down).
+  virtual void requestReturned() = 0;
   virtual ResourceStore& store() = 0;
   virtual void streamStarted(std::shared_ptr<DeltaStream> stream) = 0;  // authenticated
   virtual void streamEnded(const std::shared_ptr<DeltaStream>& stream) = 0;
@@ -62,9 +70,9 @@ class DeltaStream final : public std::enable_shared_from_this<DeltaStream> {
  public:
   using Service = v1::DiscoveryService::AsyncService;
 
-  // Asks gRPC for the next DeltaStream call; when it arrives, the stream asks for the one after
-  // and has `authenticator` check the caller. `host_alive` tells a late authentication answer
-  // whether the server still exists.
+  // Asks gRPC for the next DeltaStream call; when it arrives, the stream has the host ask for
+  // the one after and has `authenticator` check the caller. `host_alive` tells a late
+  // authentication answer whether the server still exists.
   static void listen(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
                      grpc::ServerCompletionQueue& cq, Authenticator& authenticator);
 

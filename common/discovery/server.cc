@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -153,6 +154,13 @@ class CqPoster final : public internal::CqTag {
     std::lock_guard lock(mu_);
     cq_ = cq;
   }
+  // Runs `fn` now unless the queue is closed, with close() held off until it returns.
+  bool whileOpen(const std::function<void()>& fn) {
+    std::lock_guard lock(mu_);
+    if (cq_ == nullptr) return false;
+    fn();
+    return true;
+  }
   void post(std::function<void()> fn) {
     std::lock_guard lock(mu_);
     if (cq_ == nullptr) return;  // not serving, or shutting down
@@ -198,13 +206,36 @@ struct DiscoveryServer::Impl final : public internal::StreamHost,
   std::thread thread_;  // polls cq_ and runs every stream's logic
   std::unique_ptr<grpc::Server> server_;
   std::optional<ResourceStore::ListenerId> listener_;
+  bool shut_down_ = false;  // shutdown() ran
   std::atomic<bool> push_queued_{false};
+  // Call requests given to gRPC and not yet back: the queue may shut down only at zero (gRPC
+  // finishes accepting a call inside Next(), where it starts an operation on the queue).
+  std::atomic<bool> accepting_{false};
+  std::mutex requests_mu_;
+  std::condition_variable requests_cv_;
+  int requests_out_ = 0;  // guarded by requests_mu_
   std::mutex streams_mu_;
   std::set<std::shared_ptr<internal::DeltaStream>> streams_;  // guarded by streams_mu_
   std::optional<Metrics> metrics_;
   std::atomic<uint64_t> active_{0}, refused_{0}, requests_{0}, responses_{0}, acks_{0}, nacks_{0};
 
   void post(std::function<void()> fn) override { poster_.post(std::move(fn)); }
+  bool startOp(const std::function<void()>& start) override { return poster_.whileOpen(start); }
+  void listenNext() override {
+    if (!accepting_) return;
+    if (startOp([this] {
+          internal::DeltaStream::listen(*this, weak_from_this(), service_, *cq_,
+                                        *options_.authenticator);
+        })) {
+      std::lock_guard lock(requests_mu_);
+      ++requests_out_;
+    }
+  }
+  void requestReturned() override {
+    std::lock_guard lock(requests_mu_);
+    --requests_out_;
+    requests_cv_.notify_all();
+  }
   ResourceStore& store() override { return *store_; }
   void streamStarted(std::shared_ptr<internal::DeltaStream> stream) override {
     {
@@ -304,17 +335,20 @@ Status DiscoveryServer::Impl::listen() {
     address_ = fmt::format("{}:{}", address.substr(0, address.rfind(':')), port_);
   }
   poster_.open(cq_.get());
-  internal::DeltaStream::listen(*this, weak_from_this(), service_, *cq_, *options_.authenticator);
+  accepting_ = true;
+  listenNext();
   thread_ = std::thread([this] { run(); });
   logInfo("DiscoveryService listening on {}", address_);
   return Status::ok();
 }
 
 void DiscoveryServer::Impl::shutdown() {
+  if (std::exchange(shut_down_, true)) return;
   if (listener_) store_->unsubscribe(*std::exchange(listener_, std::nullopt));
   if (server_) {
     // Streams never end by themselves: end them now (clients reconnect elsewhere), then give
-    // other calls (certificate requests) a grace period.
+    // other calls (certificate requests) a grace period. No new call is asked for.
+    accepting_ = false;
     post([this] {
       for (const auto& stream : liveStreams()) {
         stream->finish(
@@ -323,6 +357,9 @@ void DiscoveryServer::Impl::shutdown() {
     });
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();
+    // The request still out comes back (cancelled, or a call accepted just before).
+    std::unique_lock lock(requests_mu_);
+    requests_cv_.wait_for(lock, kShutdownGrace, [this] { return requests_out_ <= 0; });
   }
   if (cq_) {
     // After the server: every operation has completed or is cancelled; drain them.
