@@ -38,12 +38,10 @@ size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
 void DeltaStream::Op::complete(bool ok) { (stream->*handler)(ok); }
 
-DeltaStream::DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
-                         grpc::ServerCompletionQueue& cq, Authenticator& authenticator)
+DeltaStream::DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive,
+                         Authenticator& authenticator)
     : host_(host),
       host_alive_(std::move(host_alive)),
-      service_(service),
-      cq_(cq),
       authenticator_(authenticator),
       io_(&context_),
       accept_op_(this, &DeltaStream::accepted),
@@ -54,8 +52,7 @@ DeltaStream::DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Servi
 
 void DeltaStream::listen(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
                          grpc::ServerCompletionQueue& cq, Authenticator& authenticator) {
-  auto stream =
-      std::make_shared<DeltaStream>(host, std::move(host_alive), service, cq, authenticator);
+  auto stream = std::make_shared<DeltaStream>(host, std::move(host_alive), authenticator);
   stream->self_ = stream;
   // Delivered once the call is over (finished or cancelled), only for a call that started.
   stream->context_.AsyncNotifyWhenDone(&stream->done_op_);

@@ -76,8 +76,7 @@ class DeltaStream final : public std::enable_shared_from_this<DeltaStream> {
   static void listen(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
                      grpc::ServerCompletionQueue& cq, Authenticator& authenticator);
 
-  DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Service& service,
-              grpc::ServerCompletionQueue& cq, Authenticator& authenticator);
+  DeltaStream(StreamHost& host, std::weak_ptr<void> host_alive, Authenticator& authenticator);
 
   // Queue thread: the store changed; send what the client lacks if nothing is in flight.
   void trySend();
@@ -120,8 +119,6 @@ class DeltaStream final : public std::enable_shared_from_this<DeltaStream> {
 
   StreamHost& host_;
   std::weak_ptr<void> host_alive_;
-  Service& service_;
-  grpc::ServerCompletionQueue& cq_;
   Authenticator& authenticator_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<v1::DeltaDiscoveryResponse, v1::DeltaDiscoveryRequest> io_;
