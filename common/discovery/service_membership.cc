@@ -60,9 +60,4 @@ bool ServiceMembership::matches(const v1::Service& service) const {
   return it == members_.end() ? own.empty() : own == it->second;
 }
 
-size_t ServiceMembership::members(const std::string& service_name) const {
-  auto it = members_.find(service_name);
-  return it == members_.end() ? 0 : it->second.size();
-}
-
 }  // namespace ambit::discovery

@@ -50,8 +50,6 @@ class ServiceMembership {
   // Whether `service` lists exactly the Workloads that name it: the snapshot a client
   // persisted can then resume in the lean form (its version matches the server's).
   bool matches(const v1::Service& service) const;
-  // Workloads listing `service_name` (for tests and dumps).
-  size_t members(const std::string& service_name) const;
 
  private:
   std::unordered_map<std::string, std::set<std::string>> members_;  // service -> uids
