@@ -10,7 +10,9 @@
 #include "agent/pod_netns_finder.h"
 #include "agent/redirection_annotator.h"
 #include "common/async/spawn.h"
+#include "common/discovery/channel.h"
 #include "common/discovery/client.h"
+#include "common/discovery/grpc_client_stream.h"
 #include "common/discovery/mesh_source.h"
 #include "common/discovery/relay.h"
 #include "common/kube/api_client.h"
@@ -43,6 +45,7 @@ discovery::MeshSourceOptions meshSource(const AgentOptions& o) {
   m.node = o.node;
   m.trust_domain = o.trust_domain;
   m.snapshot_file = o.state_dir + "/mesh.snapshot";
+  m.streams = discovery::grpcStreams();  // ambit-control over TLS
   return m;
 }
 

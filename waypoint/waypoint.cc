@@ -16,6 +16,8 @@
 #include "common/async/owned_io_context.h"
 #include "common/async/spawn.h"
 #include "common/config/pipeline.h"
+#include "common/discovery/channel.h"
+#include "common/discovery/grpc_client_stream.h"
 #include "common/discovery/mesh_source.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/identity_store.h"
@@ -83,6 +85,7 @@ discovery::MeshSourceOptions Waypoint::Impl::meshSource() const {
   m.token_file = options.token_file;
   m.node = options.node.empty() ? options.gateway.ns + "/" + options.gateway.name : options.node;
   m.trust_domain = options.trust_domain;
+  m.streams = discovery::grpcStreams();  // ambit-control over TLS
   return m;
 }
 

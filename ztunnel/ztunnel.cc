@@ -7,8 +7,9 @@
 
 #include "common/admin/metrics.h"
 #include "common/async/spawn.h"
+#include "common/discovery/lite_client_stream.h"
 #include "common/discovery/mesh_source.h"
-#include "common/identity/ca_client.h"
+#include "common/identity/lite_ca_client.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel_impl.h"
 
@@ -29,6 +30,7 @@ discovery::MeshSourceOptions meshSource(const ZtunnelOptions& o) {
   m.discovery_address = o.discovery_address;
   m.node = o.node;
   m.trust_domain = o.trust_domain;
+  m.streams = discovery::liteStreams();  // the agent's relay socket, without gRPC's runtime
   return m;
 }
 
@@ -51,10 +53,10 @@ Status Ztunnel::Impl::start() {
   if (!cap) return cap.error();
   capture = std::move(*cap);
 
-  identity::CaClientOptions ca_opts;
+  identity::LiteCaClientOptions ca_opts;
   ca_opts.address = "unix:" + options.run_dir + "/ca.sock";
   ca_opts.node = options.node;
-  auto ca = std::make_shared<identity::CaClient>(ca_opts);
+  auto ca = std::make_shared<identity::LiteCaClient>(io.get_executor(), ca_opts);
   identity::CertificateManagerOptions cm;
   cm.requestedTtl = std::chrono::seconds(options.cert_ttl_seconds);
   identities = std::make_unique<identity::IdentityStore>(io, ca, cm, options.trust_domain);

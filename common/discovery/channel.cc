@@ -111,4 +111,21 @@ Result<std::shared_ptr<grpc::Channel>> makeControlChannel(const ChannelOptions& 
   return grpc::CreateCustomChannel(options.address, creds, args);
 }
 
+Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
+                                                              const MeshSourceOptions& o) {
+  identity::CaClientOptions ca;
+  ca.address = ca_address;
+  ca.node = o.node;
+  if (!isUnixAddress(ca_address)) {
+    ChannelOptions c;
+    c.address = ca_address;
+    c.control_ca = o.control_ca;
+    c.token_file = o.token_file;
+    auto channel = makeControlChannel(c);
+    if (!channel) return channel.error().context("--ca-address " + ca_address);
+    ca.channel = std::move(*channel);
+  }
+  return std::make_shared<identity::CaClient>(std::move(ca));
+}
+
 }  // namespace ambit::discovery

@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/discovery/mesh_source.h"
+#include "common/identity/ca_client.h"
 #include "common/status.h"
 
 namespace ambit::discovery {
@@ -47,5 +49,10 @@ Result<std::string> readTokenFile(const std::filesystem::path& file);
 // or non-PEM CA file): the message names the flag and the file.
 Result<std::shared_ptr<grpc::Channel>> makeControlChannel(
     const ChannelOptions& options, grpc::ChannelArguments args = grpc::ChannelArguments());
+
+// A CertificateService client for `ca_address`: a local unix socket, or ambit-control over TLS
+// with the token (--control-ca and --token-file of `options`, as for discovery).
+Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
+                                                              const MeshSourceOptions& options);
 
 }  // namespace ambit::discovery

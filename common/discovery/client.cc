@@ -1,7 +1,6 @@
 #include "common/discovery/client.h"
 
 #include <fmt/chrono.h>
-#include <grpc/grpc.h>
 
 #include <array>
 #include <boost/asio/steady_timer.hpp>
@@ -9,13 +8,11 @@
 #include <set>
 
 #include "common/config/mesh_resources.h"
-#include "common/discovery/channel.h"
 #include "common/discovery/client_stream.h"
 #include "common/discovery/resource_store.h"
 #include "common/discovery/service_membership.h"
 #include "common/discovery/snapshot_assembler.h"
 #include "common/discovery/snapshot_file.h"
-#include "common/identity/ca_client.h"
 #include "common/log.h"
 
 namespace ambit::discovery {
@@ -24,19 +21,15 @@ namespace {
 using internal::ClientStream;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kKeepaliveMs = 30'000;
-constexpr int kKeepaliveTimeoutMs = 10'000;
 constexpr auto kPersistEvery = std::chrono::seconds(1);
-constexpr int kStreamWindowBytes = 4 << 20;
 
 size_t indexOf(config::MeshType type) { return static_cast<size_t>(type); }
 
 // gRPC's words, plus what a TLS failure most likely means for the operator.
-std::string describe(const grpc::Status& status, const DiscoverySourceOptions& options) {
+std::string describe(const grpc_lite::CallStatus& status, const DiscoverySourceOptions& options) {
   if (status.ok()) return "the server closed the stream";
-  std::string out = fmt::format("{} (gRPC code {})", status.error_message(),
-                                static_cast<int>(status.error_code()));
-  const std::string& message = status.error_message();
+  std::string out = fmt::format("{} (gRPC code {})", status.message, status.number());
+  const std::string& message = status.message;
   if (message.find("certificate verify failed") != std::string::npos) {
     out += fmt::format(": the server's certificate does not chain to the root in --control-ca {}",
                        options.control_ca.string());
@@ -70,7 +63,7 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   void connect();
   internal::ClientStreamEvents events();
   void onResponse(ClientStream* stream, v1::DeltaDiscoveryResponse response);
-  void onStreamDone(ClientStream* stream, const grpc::Status& status);
+  void onStreamDone(ClientStream* stream, const grpc_lite::CallStatus& status);
   // Decodes every resource of a response (same order); the first problem, if any.
   Result<std::vector<v1::MeshSnapshot>> decode(const v1::DeltaDiscoveryResponse& response,
                                                config::MeshType type) const;
@@ -93,7 +86,7 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
   std::shared_ptr<DiscoveryStatus> status_;
   boost::asio::io_context& io_;
   config::ConfigSink& sink_;
-  std::vector<std::unique_ptr<v1::DiscoveryService::Stub>> stubs_;
+  std::unique_ptr<ClientStreamFactory> streams_;
   std::mt19937_64 rng_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer publish_timer_;
@@ -119,35 +112,10 @@ class DiscoverySource::Core : public std::enable_shared_from_this<Core> {
 };
 
 Status DiscoverySource::Core::begin() {
-  identity::pinGrpcCallbackQueue();  // ca_client.h: streams use the callback API
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
-  // A quiet stream is the normal state: keep pinging (the server permits it, server.cc).
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // Responses are small after the first (one pod event: one resource); gRPC's bandwidth probe
-  // would ping the server on each of them (a PING and its ACK both ways, ~10 % of
-  // ambit-control's CPU per event with ten clients, BENCHMARKS.md). Without it the stream
-  // window stays at its initial size: make that large enough for a whole-mesh first response.
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
-  // gRPC's own reconnect backoff would otherwise keep a channel failing fast for up to two
-  // minutes after its server comes back; ours decides when to try again.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              static_cast<int>(options_.initial_backoff.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              static_cast<int>(options_.initial_backoff.count()));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_backoff.count()));
-  for (const std::string& address : options_.addresses) {
-    auto channel = makeControlChannel({.address = address,
-                                       .control_ca = options_.control_ca,
-                                       .token_file = options_.token_file,
-                                       .server_name = options_.server_name},
-                                      args);
-    if (!channel) return channel.error().context("discovery");
-    stubs_.push_back(v1::DiscoveryService::NewStub(*channel));
-  }
+  if (!options_.streams) return makeError("discovery: no stream transport (a bug)");
+  auto streams = options_.streams(options_);
+  if (!streams) return streams.error().context("discovery");
+  streams_ = std::move(*streams);
   loadPersisted();
   connect();
   return Status::ok();
@@ -211,7 +179,7 @@ internal::ClientStreamEvents DiscoverySource::Core::events() {
     if (auto self = weak.lock()) self->onResponse(stream, std::move(response));
   };
   events.read_ended = [](ClientStream* stream) { stream->release(); };
-  events.done = [weak](ClientStream* stream, grpc::Status status) {
+  events.done = [weak](ClientStream* stream, grpc_lite::CallStatus status) {
     if (auto self = weak.lock()) self->onStreamDone(stream, status);
   };
   return events;
@@ -219,7 +187,7 @@ internal::ClientStreamEvents DiscoverySource::Core::events() {
 
 void DiscoverySource::Core::connect() {
   const std::string& address = options_.addresses[next_address_];
-  stream_ = std::make_shared<ClientStream>(io_, events(), address);
+  stream_ = streams_->open(next_address_, io_, events());
   awaiting_ = std::set<config::MeshType>(config::kMeshTypes.begin(), config::kMeshTypes.end());
   stream_answered_ = false;
   status_->update([&](DiscoveryStatus::Values& v) {
@@ -227,7 +195,7 @@ void DiscoverySource::Core::connect() {
     v.server = address;
   });
   logInfo("discovery: connecting to {} as node '{}'", address, options_.node);
-  stream_->start(*stubs_[next_address_]);
+  stream_->start();
   for (config::MeshType type : config::kMeshTypes) {
     v1::DeltaDiscoveryRequest request;
     request.set_node(options_.node);
@@ -304,7 +272,8 @@ void DiscoverySource::Core::nack(const v1::DeltaDiscoveryResponse& response, con
   request.set_node(options_.node);
   request.set_type_url(response.type_url());
   request.set_response_nonce(response.nonce());
-  request.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  request.mutable_error_detail()->set_code(
+      static_cast<int>(grpc_lite::StatusCode::kInvalidArgument));
   request.mutable_error_detail()->set_message(error.message);
   stream_->write(std::move(request));
   status_->update([](DiscoveryStatus::Values& v) { ++v.nacks; });
@@ -350,7 +319,8 @@ void DiscoverySource::Core::onResponse(ClientStream* stream, v1::DeltaDiscoveryR
   }
 }
 
-void DiscoverySource::Core::onStreamDone(ClientStream* stream, const grpc::Status& status) {
+void DiscoverySource::Core::onStreamDone(ClientStream* stream,
+                                         const grpc_lite::CallStatus& status) {
   if (stream != stream_.get()) return;
   stream_.reset();
   if (!stream_answered_) ++failures_;

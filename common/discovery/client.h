@@ -8,9 +8,10 @@
 // or NACKed with the reason when one of its resources does not decode (the response is
 // dropped as a whole, the last good snapshot stays, and the sink is told via reject()).
 //
-// Connections: the channel of channel.h per address. When a stream fails it reconnects with
-// jittered exponential backoff, moving on to the next address (ambit-control replicas; a
-// dns:/// name with several A records also fails over inside gRPC), and resumes with
+// Connections: streams come from `streams` (client_stream.h): gRPC's runtime over the channel of
+// channel.h per address, or grpc_lite on a unix socket (the ztunnel). When a stream fails it
+// reconnects with jittered exponential backoff, moving on to the next address (ambit-control
+// replicas; a dns:/// name with several A records also fails over inside gRPC), and resumes with
 // initial_versions: the server sends only what changed, and nothing is republished when
 // nothing did.
 //
@@ -26,8 +27,8 @@
 // A published snapshot's `version` is a hash of its resources' names and versions.
 //
 // Threads and lifetime as in source.h: everything runs on `config_io`; gRPC's callbacks only
-// post there. The destructor (on the config thread) cancels the stream and waits for gRPC to
-// let go of it; the sink is never called afterwards.
+// post there. The destructor (on the config thread) cancels the stream and waits for the
+// transport to let go of it; the sink is never called afterwards.
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -41,10 +42,14 @@
 #include <vector>
 
 #include "common/config/source.h"
+#include "common/discovery/client_stream.h"
 
 namespace ambit::discovery {
 
 struct DiscoverySourceOptions {
+  // How streams reach the server: grpcStreams() (grpc_client_stream.h) or liteStreams()
+  // (lite_client_stream.h, unix sockets only). Required.
+  StreamFactoryMaker streams;
   std::vector<std::string> addresses;   // "host:port", "dns:///host:port" or "unix:/path"
   std::filesystem::path control_ca;     // for TLS addresses (channel.h)
   std::filesystem::path token_file;     // optional bearer token, re-read on every (re)connect

@@ -1,23 +1,26 @@
 #pragma once
-// One DeltaStream call on the client side (internal to DiscoverySource). gRPC's callbacks
-// post events to the config thread through `Events`; writes are queued and issued from the
-// config thread, one at a time. A hold keeps gRPC from finishing the call while the config
-// thread may still write: release() drops it once the stream is over.
-
-#include <grpcpp/client_context.h>
-#include <grpcpp/support/client_callback.h>
+// How DiscoverySource (client.h) reaches a server: one DeltaStream call at a time, opened by a
+// ClientStreamFactory. Two implementations:
+//   grpcStreams() (grpc_client_stream.h)  gRPC's runtime: TLS to ambit-control with a bearer
+//                                          token, or a unix socket (the agent, the waypoint)
+//   liteStreams() (lite_client_stream.h)  grpc_lite over ambit's own HTTP/2, unix sockets only:
+//                                          the ztunnel, which carries no gRPC runtime
+// Every event of a stream reaches DiscoverySource's thread (the `io` given to open()).
 
 #include <boost/asio/io_context.hpp>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include "ambit/v1/discovery.grpc.pb.h"
+#include "ambit/v1/discovery.pb.h"
+#include "common/grpc_lite/status.h"
+#include "common/status.h"
 
-namespace ambit::discovery::internal {
+namespace ambit::discovery {
+
+struct DiscoverySourceOptions;
+
+namespace internal {
 
 class ClientStream;
 
@@ -25,54 +28,41 @@ class ClientStream;
 struct ClientStreamEvents {
   std::weak_ptr<void> alive;
   std::function<void(ClientStream*, v1::DeltaDiscoveryResponse)> response;
+  // The server will send nothing more (the call may still be finishing).
   std::function<void(ClientStream*)> read_ended;
-  std::function<void(ClientStream*, grpc::Status)> done;
+  // Last: the call is over, with its status.
+  std::function<void(ClientStream*, grpc_lite::CallStatus)> done;
 };
 
-class ClientStream final
-    : public grpc::ClientBidiReactor<v1::DeltaDiscoveryRequest, v1::DeltaDiscoveryResponse>,
-      public std::enable_shared_from_this<ClientStream> {
+// One DeltaStream call. Every method but cancel() on the config thread.
+class ClientStream {
  public:
-  ClientStream(boost::asio::io_context& io, ClientStreamEvents events, std::string address);
-
-  // Config thread. Starts the call; the object keeps itself alive until OnDone.
-  void start(v1::DiscoveryService::Stub& stub);
-  // Config thread. Queues a request; ignored once released.
-  void write(v1::DeltaDiscoveryRequest request);
-  // Config thread. No more writes; lets gRPC finish the call. Idempotent.
-  void release();
-  // Any thread. Cancels the call (the server sees CANCELLED).
-  void cancel() { context_.TryCancel(); }
-  // Blocks until gRPC's OnDone has run.
-  void waitDone();
-  const std::string& address() const { return address_; }
-
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
- private:
-  template <typename F>
-  void post(F&& f);
-  void pump();
-
-  boost::asio::io_context& io_;
-  ClientStreamEvents events_;
-  std::string address_;
-  grpc::ClientContext context_;
-  std::shared_ptr<ClientStream> self_;           // released at OnDone
-  v1::DeltaDiscoveryResponse response_;          // owned by gRPC while a read is in flight
-  v1::DeltaDiscoveryRequest request_;            // owned by gRPC while a write is in flight
-  std::deque<v1::DeltaDiscoveryRequest> queue_;  // config thread
-  bool writing_ = false;                         // config thread
-  bool released_ = false;                        // config thread
-  // Set by OnDone; shared, because the stream itself may be gone by the time it is set.
-  struct DoneLatch {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;  // mu
-  };
-  std::shared_ptr<DoneLatch> done_ = std::make_shared<DoneLatch>();
+  virtual ~ClientStream() = default;
+  // Starts the call; the stream keeps itself alive until it is done.
+  virtual void start() = 0;
+  // Queues a request; ignored once released.
+  virtual void write(v1::DeltaDiscoveryRequest request) = 0;
+  // No more writes: the call may finish. Idempotent.
+  virtual void release() = 0;
+  // Cancels the call (the server sees CANCELLED).
+  virtual void cancel() = 0;
+  // Returns once the implementation holds no reference to the stream's events any more.
+  virtual void waitDone() = 0;
+  virtual const std::string& address() const = 0;
 };
 
-}  // namespace ambit::discovery::internal
+}  // namespace internal
+
+class ClientStreamFactory {
+ public:
+  virtual ~ClientStreamFactory() = default;
+  // A stream (not started yet) to the source's address number `address`.
+  virtual std::shared_ptr<internal::ClientStream> open(size_t address, boost::asio::io_context& io,
+                                                       internal::ClientStreamEvents events) = 0;
+};
+
+// Builds the factory for a source's options (its addresses, CA, token...), or says why not.
+using StreamFactoryMaker =
+    std::function<Result<std::unique_ptr<ClientStreamFactory>>(const DiscoverySourceOptions&)>;
+
+}  // namespace ambit::discovery

@@ -1,7 +1,6 @@
 #include "common/discovery/mesh_source.h"
 
 #include "common/config/directory_source.h"
-#include "common/discovery/channel.h"
 #include "common/discovery/client.h"
 
 namespace ambit::discovery {
@@ -12,7 +11,8 @@ Status validateMeshSource(const MeshSourceOptions& o) {
         "give exactly one of --config-dir (local mode) and --discovery-address (Kubernetes "
         "mode)");
   }
-  if (!o.discovery_address.empty() && !isUnixAddress(o.discovery_address) && o.control_ca.empty()) {
+  if (!o.discovery_address.empty() && !o.discovery_address.starts_with("unix:") &&
+      o.control_ca.empty()) {
     return makeError("--discovery-address {} is reached over TLS: --control-ca is required",
                      o.discovery_address);
   }
@@ -28,24 +28,8 @@ Result<std::unique_ptr<config::ConfigSource>> meshConfigSource(const MeshSourceO
   d.token_file = o.token_file;
   d.node = o.node;
   d.snapshot_file = o.snapshot_file;
+  d.streams = o.streams;
   return std::unique_ptr<config::ConfigSource>(std::make_unique<DiscoverySource>(std::move(d)));
-}
-
-Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
-                                                              const MeshSourceOptions& o) {
-  identity::CaClientOptions ca;
-  ca.address = ca_address;
-  ca.node = o.node;
-  if (!isUnixAddress(ca_address)) {
-    ChannelOptions c;
-    c.address = ca_address;
-    c.control_ca = o.control_ca;
-    c.token_file = o.token_file;
-    auto channel = makeControlChannel(c);
-    if (!channel) return channel.error().context("--ca-address " + ca_address);
-    ca.channel = std::move(*channel);
-  }
-  return std::make_shared<identity::CaClient>(std::move(ca));
 }
 
 std::shared_ptr<const DiscoveryStatus> discoveryStatus(const config::ConfigSource& source) {

@@ -7,6 +7,10 @@
 //   --control-ca FILE           trust anchor of ambit-control's serving certificate (TLS only)
 //   --token-file FILE           projected service-account token sent to ambit-control (TLS only)
 // Exactly one of --config-dir and --discovery-address. Errors name the flags.
+// How discovery streams travel is the daemon's choice (`streams`): the ztunnel, which reaches
+// only its node agent's unix socket, uses grpc_lite and links no gRPC runtime; the agent and
+// the waypoint use gRPC's (grpc_client_stream.h), and take their certificate client from
+// channel.h (certificateClient).
 
 #include <filesystem>
 #include <memory>
@@ -14,7 +18,6 @@
 
 #include "common/config/source.h"
 #include "common/discovery/client.h"
-#include "common/identity/ca_client.h"
 #include "common/status.h"
 
 namespace ambit::discovery {
@@ -24,9 +27,10 @@ struct MeshSourceOptions {
   std::string discovery_address;
   std::string control_ca;
   std::string token_file;
-  std::string node;           // sent with discovery requests and CSRs
-  std::string trust_domain;   // local mode
-  std::string snapshot_file;  // optional: persist the mesh (the agent)
+  std::string node;            // sent with discovery requests and CSRs
+  std::string trust_domain;    // local mode
+  std::string snapshot_file;   // optional: persist the mesh (the agent)
+  StreamFactoryMaker streams;  // with discovery_address: grpcStreams() or liteStreams()
 };
 
 Status validateMeshSource(const MeshSourceOptions& options);
@@ -37,10 +41,5 @@ Result<std::unique_ptr<config::ConfigSource>> meshConfigSource(const MeshSourceO
 // The discovery client's status (thread-safe, shared) when `source` is one that
 // meshConfigSource() built for a discovery address; null for a local directory.
 std::shared_ptr<const DiscoveryStatus> discoveryStatus(const config::ConfigSource& source);
-
-// A CertificateService client for `ca_address`: a local unix socket as before, or ambit-control
-// over TLS with the token (control_ca and token_file as above).
-Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
-                                                              const MeshSourceOptions& options);
 
 }  // namespace ambit::discovery

@@ -483,6 +483,7 @@ void Connection::end(std::string_view why, bool graceful) {
   if (closed_) return;
   logDebug("{}: connection closed: {}", logName(), why);
   closed_ = true;
+  close_reason_ = why;
   if (graceful) {
     transport_->finish();
   } else {

@@ -164,6 +164,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> waitClosed();
 
   bool closed() const { return closed_; }
+  // Why the connection ended (set before onClosed()): "peer closed", a transport error, the
+  // reason given to close()...
+  const std::string& closeReason() const { return close_reason_; }
   bool started() const { return session_ != nullptr; }
   bool goawayReceived() const { return goaway_received_; }
   bool goawaySent() const { return goaway_sent_; }
@@ -278,6 +281,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point control_refill_;
   uint32_t empty_frames_in_a_row_ = 0;
   bool closed_ = false;
+  std::string close_reason_;
   bool input_ended_ = false;     // the transport's read side ended
   bool input_rejected_ = false;  // bad input: the rest is discarded
   bool goaway_received_ = false;

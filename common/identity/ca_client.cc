@@ -37,11 +37,7 @@ struct CaClient::Impl {
   }
 
   ambit::v1::CsrRequest request(std::string_view csrPem, std::chrono::seconds ttl) const {
-    ambit::v1::CsrRequest req;
-    req.set_csr_pem(std::string(csrPem));
-    req.set_ttl_seconds(static_cast<uint32_t>(std::max<int64_t>(0, ttl.count())));
-    req.set_node(options.node);
-    return req;
+    return csrRequest(csrPem, ttl, options.node);
   }
 
   void setDeadline(grpc::ClientContext& ctx) const {
@@ -49,36 +45,9 @@ struct CaClient::Impl {
   }
 
   Result<IssuedCertificate> toResult(const grpc::Status& s, ambit::v1::CsrResponse& resp) const {
-    if (!s.ok()) {
-      int code = kSignerFailure;
-      switch (s.error_code()) {
-        case grpc::StatusCode::INVALID_ARGUMENT:
-          code = kBadRequest;
-          break;
-        case grpc::StatusCode::PERMISSION_DENIED:
-          code = kNotAllowed;
-          break;
-        case grpc::StatusCode::UNAUTHENTICATED:
-          code = kUnauthenticated;
-          break;
-        case grpc::StatusCode::UNAVAILABLE:
-        case grpc::StatusCode::DEADLINE_EXCEEDED:
-          code = EAGAIN;
-          break;
-        default:
-          break;
-      }
-      return Error{code, fmt::format("CreateCertificate via {}: {} (gRPC code {})", options.address,
-                                     s.error_message(), static_cast<int>(s.error_code()))};
-    }
-    IssuedCertificate out;
-    for (auto& pem : *resp.mutable_cert_chain_pem()) out.chainPem.push_back(std::move(pem));
-    for (auto& pem : *resp.mutable_root_pem()) out.rootsPem.push_back(std::move(pem));
-    if (out.chainPem.empty() || out.rootsPem.empty()) {
-      return Error{kSignerFailure,
-                   fmt::format("CreateCertificate via {}: empty chain or roots", options.address)};
-    }
-    return out;
+    grpc_lite::CallStatus status{static_cast<grpc_lite::StatusCode>(s.error_code()),
+                                 s.error_message()};
+    return createCertificateResult(status, resp, options.address);
   }
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// Client side of the CertificateService: the interface the certificate manager fetches through
-// (CertificateFetcher) and its gRPC implementation (CaClient).
+// CaClient: the CertificateService client on gRPC's runtime (CertificateFetcher is in
+// certificate_fetcher.h; the ztunnel's runtime-free client in lite_ca_client.h).
 
 #include <chrono>
 #include <functional>
@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/identity/certificate_fetcher.h"
 #include "common/identity/signer.h"
 #include "common/status.h"
 
@@ -16,15 +17,6 @@ class Channel;
 }
 
 namespace ambit::identity {
-
-// Asynchronous CSR signing. fetch() never blocks the caller; done runs exactly once, on a
-// thread of the implementation's choosing (callers re-post it onto their own executor).
-class CertificateFetcher {
- public:
-  using Done = std::function<void(Result<IssuedCertificate>)>;
-  virtual ~CertificateFetcher() = default;
-  virtual void fetch(std::string csrPem, std::chrono::seconds ttl, Done done) = 0;
-};
 
 struct CaClientOptions {
   std::string address;  // e.g. "unix:/run/ambit/node-1/ca.sock"; names the server in errors
@@ -36,10 +28,8 @@ struct CaClientOptions {
 };
 
 // gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread
-// of the caller waits on the network; done runs on a gRPC-owned thread. Errors carry
-// kBadRequest (INVALID_ARGUMENT), kNotAllowed (PERMISSION_DENIED), kUnauthenticated
-// (UNAUTHENTICATED), EAGAIN (UNAVAILABLE or
-// DEADLINE_EXCEEDED: worth retrying) or kSignerFailure, with the server's message.
+// of the caller waits on the network; done runs on a gRPC-owned thread. Errors as
+// createCertificateResult() (certificate_fetcher.h) says.
 // gRPC 1.51 (Debian bookworm) runs callback-API completions on a shared "alternative" queue
 // that it creates on first use and tears down when its last user (channel or server) goes; a
 // teardown racing the final callback of another user aborts the process (assertion in

@@ -1,6 +1,6 @@
 #pragma once
 // Workload certificate manager (used by the ztunnel): for each tracked SPIFFE id it keeps the
-// current key + chain, fetched through a CertificateFetcher (CaClient).
+// current key + chain, fetched through a CertificateFetcher (certificate_fetcher.h).
 //
 // Lifecycle per identity: track() -> new P-256 key + CSR -> fetch -> publish snapshot ->
 // refresh at 50% of the certificate's lifetime -> ... On a failed fetch it retries with
@@ -28,8 +28,8 @@
 #include <optional>
 #include <string>
 
-#include "common/identity/ca_client.h"
 #include "common/identity/certificate.h"
+#include "common/identity/certificate_fetcher.h"
 
 namespace ambit::identity {
 

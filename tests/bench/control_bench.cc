@@ -31,6 +31,7 @@
 
 #include "common/async/spawn.h"
 #include "common/discovery/client.h"
+#include "common/discovery/grpc_client_stream.h"
 #include "common/kube/api_client.h"
 #include "common/kube/rest_config.h"
 #include "common/log.h"
@@ -379,6 +380,7 @@ int run(const Args& a) {
   for (int n = 0; n < a.nodes; ++n) {
     discovery::DiscoverySourceOptions o;
     o.addresses = {fmt::format("127.0.0.1:{}", port)};
+    o.streams = discovery::grpcStreams();  // as the agents
     o.server_name = "ambit-control.ambit-system.svc";
     o.control_ca = ca_file;
     o.token_file = token_file;

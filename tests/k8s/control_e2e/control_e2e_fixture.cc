@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/discovery/channel.h"
+#include "common/discovery/grpc_client_stream.h"
 #include "tests/support/prometheus.h"
 #include "tests/support/requirements.h"
 #include "tests/support/wait.h"
@@ -175,6 +176,7 @@ discovery::DiscoverySourceOptions ControlE2eTest::sourceOptions(std::vector<std:
                                                                 const std::string& token_file) {
   discovery::DiscoverySourceOptions o;
   o.addresses = std::move(addresses);
+  o.streams = discovery::grpcStreams();
   o.control_ca = controlCaFile();
   o.token_file = token_file;
   o.server_name = test::ControlProcess::kServerName;

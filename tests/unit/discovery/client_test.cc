@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "common/discovery/channel.h"
+#include "common/discovery/grpc_client_stream.h"
+#include "common/discovery/lite_client_stream.h"
 #include "common/discovery/relay.h"
 #include "common/discovery/service_membership.h"
 #include "common/discovery/snapshot_file.h"
@@ -44,6 +46,7 @@ class DiscoverySourceTest : public ::testing::Test {
   DiscoverySourceOptions options(std::vector<std::string> addresses) {
     DiscoverySourceOptions o;
     o.addresses = std::move(addresses);
+    o.streams = grpcStreams();
     o.control_ca = tls_.ca_file;
     o.token_file = tls_.token_file;
     o.node = "node-1";
@@ -57,6 +60,7 @@ class DiscoverySourceTest : public ::testing::Test {
   static DiscoverySourceOptions relayClient(const Relay& relay) {
     DiscoverySourceOptions o;
     o.addresses = {relay.address()};
+    o.streams = liteStreams();  // as the ztunnel: grpc_lite against gRPC's server
     o.node = "node-1";
     o.initial_backoff = 20ms;
     return o;
