@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
+#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "ztunnel/connection_log.h"
@@ -52,18 +53,66 @@ OutboundProxy::OutboundProxy(asio::io_context& io, OriginalDstLookup& original_d
       metrics_(metrics),
       access_log_(access_log) {}
 
-asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app) {
-  ++*active_;
-  const uint64_t live_id = live_->next_id++;
+// The state a carried connection keeps: the connection count and live entry (Done), its
+// lease, the configuration its labels point into, the access-log record and its counters.
+struct OutboundProxy::Carry {
   struct Done {
     std::shared_ptr<size_t> n;
     std::shared_ptr<LiveSet> live;
     uint64_t id;
+    Done(std::shared_ptr<size_t> count, std::shared_ptr<LiveSet> set, uint64_t live_id)
+        : n(std::move(count)), live(std::move(set)), id(live_id) {
+      ++*n;
+    }
+    Done(const Done&) = delete;
+    Done& operator=(const Done&) = delete;
     ~Done() {
       --*n;
       live->open.erase(id);
     }
-  } done{active_, live_, live_id};
+  };
+
+  Carry(std::shared_ptr<size_t> active, std::shared_ptr<LiveSet> live, uint64_t id,
+        ConnectionLimits::Lease l, admin::AccessLogFormat format)
+      : done(std::move(active), std::move(live), id), lease(std::move(l)), access_log(format) {}
+
+  // The connection ended: `sent` app -> destination, `received` back.
+  void finish(uint64_t sent, uint64_t received) {
+    // Istio's meaning: received = request bytes (towards the destination), sent = response.
+    metrics.addReceived(sent);
+    metrics.addSent(received);
+    metrics.closed();
+    log.bytes_sent = sent;
+    log.bytes_recv = received;
+    log.reason.clear();
+    log.error.clear();
+    admin::writeAccessLog(log.record(), access_log);
+  }
+
+  Done done;
+  ConnectionLimits::Lease lease;
+  std::shared_ptr<const ZtunnelConfig> config;
+  ConnectionLog log;
+  ConnectionMetrics metrics;
+  admin::AccessLogFormat access_log;
+};
+
+asio::awaitable<void> OutboundProxy::carryTcp(tcp::socket app, tcp::socket up,
+                                              std::unique_ptr<Carry> carry) {
+  auto r = co_await spliceTcp(app, up);
+  carry->finish(r.a_to_b, r.b_to_a);
+}
+
+asio::awaitable<void> OutboundProxy::carryTunnel(tcp::socket app, std::unique_ptr<Tunnel> tunnel,
+                                                 std::unique_ptr<Carry> carry) {
+  auto r = co_await tunnel->spliceWith(app);
+  carry->finish(r.bytes_sent, r.bytes_received);
+}
+
+asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app,
+                                           ConnectionLimits::Lease lease) {
+  const uint64_t live_id = live_->next_id++;
+  auto carry = std::make_unique<Carry>(active_, live_, live_id, std::move(lease), access_log_);
 
   auto orig = original_dst_.originalDst(app.native_handle());
   if (!orig || !*orig) {
@@ -73,18 +122,18 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   }
   Endpoint dst = toEndpoint(**orig);
   // Held for the whole connection: the targets and labels point into it.
-  const std::shared_ptr<const ZtunnelConfig> config = config_.current();
-  if (!config) {
+  carry->config = config_.current();
+  if (!carry->config) {
     logWarn("pod {}: no configuration yet, refusing connection to {}", pod->info.uid(),
             hbone::formatAuthority(dst));
     co_return;
   }
-  const MeshState& st = *config->state;
+  const MeshState& st = *carry->config->state;
   ConnectionLabels labels;
   labels.reporter = "source";
   labels.source = st.workloadByUid(pod->info.uid());
   labels.source_principal = pod->spiffe_id;
-  ConnectionLog log;
+  ConnectionLog& log = carry->log;
   log.direction = "outbound";
   boost::system::error_code peer_ec;
   log.src_addr = hbone::formatAuthority(app.remote_endpoint(peer_ec));
@@ -119,30 +168,32 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
         t.kind == OutboundTarget::Kind::kPassthrough ? "" : hbone::formatAuthority(t.connect_to);
     live.via = log.dst_hbone_addr;
     live.protocol = log.protocol;
-    Result<Carried> carried = makeError("not tried");
+    Status connected = Status::ok();
     if (t.kind == OutboundTarget::Kind::kPassthrough) {
-      carried = co_await passthrough(*pod, t, app, labels);
+      auto up = co_await connectPassthrough(*pod, t);
+      if (up) {
+        carry->metrics = metrics_.opened(labels);
+        spawn(io_, carryTcp(std::move(app), std::move(*up), std::move(carry)),
+              "outbound TCP connection");
+        co_return;
+      }
+      connected = up.error();
     } else {
-      carried = co_await viaHbone(*pod, t, dst, app, labels);
+      auto tunnel = co_await dialHbone(*pod, t, dst);
+      if (tunnel) {
+        carry->metrics = metrics_.opened(labels);
+        spawn(io_, carryTunnel(std::move(app), std::move(*tunnel), std::move(carry)),
+              "outbound HBONE connection");
+        co_return;
+      }
+      connected = tunnel.error();
     }
-    if (!carried) {
-      metrics_.failed(labels, "upstream_connect");
-      logWarn("outbound {} -> {} via {} {}: {}", pod->info.uid(), hbone::formatAuthority(dst),
-              kindName(t.kind), hbone::formatAuthority(t.connect_to), carried.error().message);
-      log.reason = "upstream connect failed";
-      log.error = carried.error().message;
-      continue;  // next endpoint, if any
-    }
-    // Istio's meaning: received = request bytes (towards the destination), sent = response.
-    carried->metrics.addReceived(carried->sent);
-    carried->metrics.addSent(carried->received);
-    carried->metrics.closed();
-    log.bytes_sent = carried->sent;
-    log.bytes_recv = carried->received;
-    log.reason.clear();
-    log.error.clear();
-    admin::writeAccessLog(log.record(), access_log_);
-    co_return;
+    metrics_.failed(labels, "upstream_connect");
+    logWarn("outbound {} -> {} via {} {}: {}", pod->info.uid(), hbone::formatAuthority(dst),
+            kindName(t.kind), hbone::formatAuthority(t.connect_to), connected.message());
+    log.reason = "upstream connect failed";
+    log.error = connected.message();
+    // next endpoint, if any
   }
   if (targets.empty()) log.reason = "no endpoint";
   log.response_flags = targets.empty() ? "UH" : "UF";
@@ -154,8 +205,8 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   app.close(ignored);
 }
 
-asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::passthrough(
-    const Pod& pod, const OutboundTarget& t, tcp::socket& app, const ConnectionLabels& labels) {
+asio::awaitable<Result<tcp::socket>> OutboundProxy::connectPassthrough(const Pod& pod,
+                                                                       const OutboundTarget& t) {
   auto fd = sockets_.socket(pod.netns.get(), t.connect_to.address().is_v6() ? AF_INET6 : AF_INET);
   if (!fd) co_return fd.error();
   tcp::socket up(io_);
@@ -166,16 +217,12 @@ asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::passthrough(
   if (ec) {
     co_return makeError("connect {}: {}", hbone::formatAuthority(t.connect_to), ec.message());
   }
-  Carried c{metrics_.opened(labels)};
-  auto r = co_await spliceTcp(app, up);
-  c.sent = r.a_to_b;
-  c.received = r.b_to_a;
-  co_return c;
+  co_return std::move(up);
 }
 
-asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::viaHbone(
-    const Pod& pod, const OutboundTarget& t, const Endpoint& dst, tcp::socket& app,
-    const ConnectionLabels& labels) {
+asio::awaitable<Result<std::unique_ptr<Tunnel>>> OutboundProxy::dialHbone(const Pod& pod,
+                                                                          const OutboundTarget& t,
+                                                                          const Endpoint& dst) {
   auto tls = pod.tls;
   if (!tls || !tls->cert) co_return makeError("no certificate for {} yet", pod.spiffe_id);
   hbone::Destination d;
@@ -201,12 +248,7 @@ asio::awaitable<Result<OutboundProxy::Carried>> OutboundProxy::viaHbone(
              tunnel.error().message);
     tunnel = co_await dialer_.dial(d, req);
   }
-  if (!tunnel) co_return tunnel.error();
-  Carried c{metrics_.opened(labels)};
-  auto r = co_await (*tunnel)->spliceWith(app);
-  c.sent = r.bytes_sent;
-  c.received = r.bytes_received;
-  co_return c;
+  co_return tunnel;
 }
 
 }  // namespace ambit::ztunnel

@@ -289,11 +289,8 @@ void PodRegistry::acceptOutbound(std::shared_ptr<Pod> pod, tcp::acceptor& accept
         const AcceptHandler on_accept = [this, pod](tcp::socket s) {
           auto lease = admit(*pod);
           if (!lease) return;  // closing the socket refuses the app's connection
-          spawn(
-              io_,
-              [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
-              -> asio::awaitable<void> { co_await outbound_.serve(pod, std::move(s)); },
-              "outbound connection");
+          spawn(io_, outbound_.serve(pod, std::move(s), std::move(*lease)),
+                "outbound connection setup");
         };
         co_await acceptUntilClosed(acceptor, backoff, on_accept);
       },
