@@ -9,6 +9,9 @@
 #include "common/async/spawn.h"
 #include "common/discovery/lite_client_stream.h"
 #include "common/discovery/mesh_source.h"
+#include "common/hbone/byte_queue.h"
+#include "common/heap_trim.h"
+#include "common/http2/connection.h"
 #include "common/identity/lite_ca_client.h"
 #include "common/log.h"
 #include "ztunnel/ztunnel_impl.h"
@@ -20,6 +23,7 @@ namespace asio = boost::asio;
 namespace {
 constexpr auto kAgentWait = std::chrono::seconds(60);
 constexpr auto kSuccessorPoll = std::chrono::milliseconds(100);
+constexpr auto kHeapDecay = std::chrono::seconds(10);
 }  // namespace
 
 // The ztunnel takes its mesh from local files or from its node agent's relay (never from
@@ -112,6 +116,22 @@ Status Ztunnel::Impl::start() {
   config = std::move(*p);
 
   AMBIT_TRY(registerAdmin());
+  // Heap decay (common/heap_trim.h): the data thread lets go of its buffer caches, the admin
+  // thread returns what sits free in malloc's arenas; a burst's memory goes back to the kernel
+  // within two periods instead of staying resident.
+  startHeapTrim(admin_io.get_executor(), {.period = kHeapDecay});
+  spawn(
+      io,
+      [executor = io.get_executor()]() -> asio::awaitable<void> {
+        asio::steady_timer timer(executor);
+        for (;;) {
+          timer.expires_after(kHeapDecay);
+          co_await timer.async_wait(asio::use_awaitable);
+          http2::Connection::releaseCachedBatches();
+          hbone::detail::ByteQueue::releaseCachedBlocks();
+        }
+      },
+      "buffer cache decay");
   handoff = std::make_unique<HandoffClient>(options.run_dir + "/ztunnel.sock", *pods);
   handoff->start();
   return Status::ok();

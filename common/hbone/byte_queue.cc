@@ -25,6 +25,12 @@ class BlockCache {
     }
     return std::make_unique_for_overwrite<uint8_t[]>(capacity);
   }
+  static void clear() {
+    for (auto& blocks : free_) {
+      blocks.clear();
+      blocks.shrink_to_fit();
+    }
+  }
   static void giveBack(std::unique_ptr<uint8_t[]> block, size_t capacity) {
     if (auto c = classOf(capacity); c < kClasses && free_[c].size() < kPerClass) {
       free_[c].push_back(std::move(block));
@@ -44,6 +50,8 @@ thread_local std::array<std::vector<std::unique_ptr<uint8_t[]>>, BlockCache::kCl
     BlockCache::free_;
 
 }  // namespace
+
+void ByteQueue::releaseCachedBlocks() { BlockCache::clear(); }
 
 ByteQueue::Block::~Block() {
   if (data) BlockCache::giveBack(std::move(data), capacity);

@@ -72,6 +72,11 @@ struct Connection::Batch {
 
 thread_local std::vector<std::unique_ptr<Connection::Batch>> Connection::Batch::cache;
 
+void Connection::releaseCachedBatches() {
+  Batch::cache.clear();
+  Batch::cache.shrink_to_fit();
+}
+
 // nghttp2 callbacks; user_data is the Connection.
 struct Connection::Callbacks {
   static Connection& self(void* user_data) { return *static_cast<Connection*>(user_data); }

@@ -197,6 +197,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Wakes the writer after anything queued frames in nghttp2.
   void signalWrite() { write_signal_.notify(); }
 
+  // Frees the output batches this thread keeps for reuse (up to 16, ~1 MB after a bulk
+  // transfer); see ByteQueue::releaseCachedBlocks.
+  static void releaseCachedBatches();
+
  protected:
   // --- hooks for the layer, called from nghttp2 callbacks unless said otherwise ---
   // Server: a HEADERS frame opens stream `stream_id` (a request begins).

@@ -8,7 +8,8 @@ scenario failed or produced no number; the row then says "failed: <reason>".
 
 Phases (the enrolment switch happens twice, each verified through the ztunnels' metrics):
   A  namespace de-enrolled: direct, stunnel pair, nginx and haproxy (in the waypoint pod's
-     netns); the ztunnels' connection counters must not move during the whole phase.
+     netns), two plain TCP relays placed like the stunnel pair (the floor of a two-proxy path);
+     the ztunnels' connection counters must not move during the whole phase.
   B  namespace enrolled: ambit L4 (pod IP, two ztunnels, HBONE mTLS) and ambit + waypoint
      (Service VIP with the seed 80/20 VirtualService), 10k idle connections.
 """
@@ -37,6 +38,8 @@ CLIENT_IP, V1_IP, V2_IP, WAYPOINT_IP, VIP = (
 IPERF_PORT, STUNNEL_IPERF_PORT, STUNNEL_HTTP_PORT = 5201, 15202, 18443
 LOCAL_STUNNEL_IPERF, LOCAL_STUNNEL_HTTP = 15201, 18080
 NGINX_PORT, HAPROXY_PORT, SINK_PORT = 8081, 8082, 9000
+RELAY_IPERF_PORT, RELAY_HTTP_PORT = 15203, 18444
+LOCAL_RELAY_IPERF, LOCAL_RELAY_HTTP = 15204, 18081
 CIPHER = "TLS_AES_128_GCM_SHA256"  # the suite the ztunnels prefer (common/hbone/tls.h kTls13CipherSuites)
 ENROLLED = 'istio.io/dataplane-mode: "ambient"'
 NOT_ENROLLED = 'bench.ambit.dev/dataplane-mode-was: "ambient"'
@@ -285,6 +288,26 @@ backend be
   server v2 {V2_IP}:8080 weight 20
 """)
         self.start("haproxy", self.ns(wp, ["haproxy", "-db", "-f", str(hap)]), HAPROXY_PORT, wp)
+        # The floor of any two-proxy path on this machine: the same placement as the stunnel
+        # pair (client pod -> my-app-v2 pod), plain TCP relays with one event-loop thread each
+        # (a ztunnel's shape), no TLS and no HTTP/2: what two user-space hops cost by themselves
+        # (wake-ups, copies, the kernel's TCP), in the same run.
+        relay = ("global\n  nbthread 1\n  maxconn 20000\ndefaults\n  mode tcp\n"
+                 "  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n")
+        rsrv = self.work / "relay-server.cfg"
+        rsrv.write_text(relay + f"listen iperf\n  bind {V2_IP}:{RELAY_IPERF_PORT}\n"
+                        f"  server s 127.0.0.1:{IPERF_PORT}\n"
+                        f"listen http\n  bind {V2_IP}:{RELAY_HTTP_PORT}\n"
+                        f"  server s 127.0.0.1:8080\n")
+        rcli = self.work / "relay-client.cfg"
+        rcli.write_text(relay + f"listen iperf\n  bind 127.0.0.1:{LOCAL_RELAY_IPERF}\n"
+                        f"  server s {V2_IP}:{RELAY_IPERF_PORT}\n"
+                        f"listen http\n  bind 127.0.0.1:{LOCAL_RELAY_HTTP}\n"
+                        f"  server s {V2_IP}:{RELAY_HTTP_PORT}\n")
+        self.start("relay-server", self.ns(v2, ["haproxy", "-db", "-f", str(rsrv)]),
+                   RELAY_HTTP_PORT, v2)
+        self.start("relay-client", self.ns(cl, ["haproxy", "-db", "-f", str(rcli)]),
+                   LOCAL_RELAY_HTTP, cl)
 
     def server_pid(self, name):
         for n, p in self.procs:
@@ -495,6 +518,11 @@ backend be
                           {"nginx": [self.server_pid("nginx")]})
             self.http_all("haproxy", f"http://{WAYPOINT_IP}:{HAPROXY_PORT}/bytes/1024",
                           {"haproxy": [self.server_pid("haproxy")]})
+            relay_pids = [self.server_pid("relay-client"), self.server_pid("relay-server")]
+            self.scenario("iperf/relay", lambda: self.iperf("127.0.0.1", LOCAL_RELAY_IPERF,
+                                                            {"relays (both)": relay_pids}))
+            self.http_all("relay", f"http://127.0.0.1:{LOCAL_RELAY_HTTP}/bytes/1024",
+                          {"relays (both)": relay_pids})
             self.conn_rate("direct", v2url)
             self.conn_rate("stunnel", f"http://127.0.0.1:{LOCAL_STUNNEL_HTTP}/bytes/1024")
             zt_after = self.ztunnel_connections()
@@ -503,7 +531,8 @@ backend be
                                     f"{zt_before} -> {zt_after}")
             self.baseline_bypass = f"ztunnel connections opened: {zt_before:g} before, " \
                                    f"{zt_after:g} after the baselines"
-            for name in ("stunnel-client", "stunnel-server", "nginx", "haproxy"):
+            for name in ("stunnel-client", "stunnel-server", "nginx", "haproxy", "relay-client",
+                         "relay-server"):
                 self.stop(name)
             # Phase B: the mesh.
             self.set_enrolled(True)
