@@ -292,7 +292,7 @@ backend be
         # pair (client pod -> my-app-v2 pod), plain TCP relays with one event-loop thread each
         # (a ztunnel's shape), no TLS and no HTTP/2: what two user-space hops cost by themselves
         # (wake-ups, copies, the kernel's TCP), in the same run.
-        relay = ("global\n  nbthread 1\n  maxconn 20000\ndefaults\n  mode tcp\n"
+        relay = ("global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode tcp\n"
                  "  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n")
         rsrv = self.work / "relay-server.cfg"
         rsrv.write_text(relay + f"listen iperf\n  bind {V2_IP}:{RELAY_IPERF_PORT}\n"

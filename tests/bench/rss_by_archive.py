@@ -21,6 +21,7 @@ fault (fault-around, 64 KiB), so a library whose used functions are spread thin 
 import bisect
 import collections
 import os
+import signal
 import re
 import struct
 import sys
@@ -60,6 +61,7 @@ def sections(map_file, members):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the listing quietly
     args = sys.argv[1:]
     members = set()
     if "--members" in args:
