@@ -1,10 +1,11 @@
 // grpc_lite::Call against a scripted HTTP/2 server on a unix socket (ambit's own http2::Connection
 // in the server role): every way a server can answer, well or badly, and what the call makes of
-// it. The same client against gRPC's real server is in lite_ca_client_test.cc and in the
-// discovery client tests (the ztunnel's relay stream).
+// it. The same client against gRPC's real server: tests/unit/identity/ca_service_test.cc
+// (LiteCaClient) and the discovery client tests (the ztunnel's relay stream).
 
 #include "common/grpc_lite/call.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,8 +20,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/async/spawn.h"
 #include "common/http2/asio_transport.h"
@@ -47,14 +46,14 @@ std::string framed(std::string_view message, uint8_t flag = 0) {
 
 // What the scripted server answers to a request, once the request has ended (END_STREAM).
 struct Script {
-  std::vector<std::pair<std::string, std::string>> headers = {
-      {":status", "200"}, {"content-type", "application/grpc"}};
+  std::vector<std::pair<std::string, std::string>> headers = {{":status", "200"},
+                                                              {"content-type", "application/grpc"}};
   std::string body;  // raw DATA bytes (already framed, or deliberately not)
   size_t chunk = 0;  // > 0: DATA frames of at most this many bytes
   std::vector<std::pair<std::string, std::string>> trailers = {{"grpc-status", "0"}};
-  bool end_with_headers = false;     // trailers-only: `headers` end the stream
-  std::optional<uint32_t> reset;     // RST_STREAM with this code instead of answering
-  bool close_connection = false;     // drop the connection instead of answering
+  bool end_with_headers = false;  // trailers-only: `headers` end the stream
+  std::optional<uint32_t> reset;  // RST_STREAM with this code instead of answering
+  bool close_connection = false;  // drop the connection instead of answering
   bool answer_before_request_end = false;
   bool hold_open = false;  // answer the headers, then nothing: the stream stays open
 };
@@ -114,9 +113,8 @@ class ScriptedServer final : public http2::Connection {
     body.source.ptr = this;
     if (script_.hold_open) {
       body.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
-                              nghttp2_data_source*, void*) -> ssize_t {
-        return NGHTTP2_ERR_DEFERRED;
-      };
+                              nghttp2_data_source*,
+                              void*) -> ssize_t { return NGHTTP2_ERR_DEFERRED; };
       (void)submitResponse(stream_, headers, &body);
       return;
     }
@@ -191,8 +189,8 @@ class CallTest : public ::testing::Test {
   };
 
   // Runs one call to the server until it is done (bounded).
-  Outcome call(CallOptions o, std::vector<std::string> requests = {"ping"},
-               bool close_send = true, std::chrono::milliseconds limit = 5s) {
+  Outcome call(CallOptions o, std::vector<std::string> requests = {"ping"}, bool close_send = true,
+               std::chrono::milliseconds limit = 5s) {
     if (o.address.empty()) o.address = "unix:" + path_;
     if (o.method.empty()) o.method = "/test.Echo/Say";
     Outcome out;
@@ -359,7 +357,8 @@ TEST_F(CallTest, BadAnswersEndTheCallWithANamedError) {
     serve(c.script);
     auto out = call({.max_receive_message = 1000});
     ASSERT_TRUE(out.status) << "the call did not end";
-    EXPECT_EQ(out.status->code, c.code) << codeName(out.status->code) << ": " << out.status->message;
+    EXPECT_EQ(out.status->code, c.code)
+        << codeName(out.status->code) << ": " << out.status->message;
     EXPECT_NE(out.status->message.find(c.says), std::string::npos) << out.status->message;
   }
 }
@@ -369,7 +368,8 @@ TEST_F(CallTest, NotHttp2AtAllEndsUnavailable) {
   auto out = call({.timeout = 3s});
   ASSERT_TRUE(out.status);
   EXPECT_NE(out.status->code, StatusCode::kOk);
-  EXPECT_NE(out.status->code, StatusCode::kDeadlineExceeded) << "it should not wait for the deadline";
+  EXPECT_NE(out.status->code, StatusCode::kDeadlineExceeded)
+      << "it should not wait for the deadline";
 }
 
 TEST_F(CallTest, NoServerIsUnavailableAndSilentServerHitsTheDeadline) {

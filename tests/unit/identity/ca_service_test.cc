@@ -1,4 +1,5 @@
-// CertificateService over a real gRPC server on a unix socket in a temp dir.
+// CertificateService over a real gRPC server on a unix socket in a temp dir, through both
+// clients: CaClient (gRPC's runtime) and LiteCaClient (grpc_lite: the ztunnel's).
 
 #include "common/identity/ca_service.h"
 
@@ -7,11 +8,14 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <future>
+#include <optional>
 
 #include "common/identity/ca_client.h"
 #include "common/identity/cert_manager.h"
 #include "common/identity/csr.h"
+#include "common/identity/lite_ca_client.h"
 #include "common/identity/verify.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
@@ -42,6 +46,33 @@ class CaServiceTest : public ::testing::Test {
     return CaClient({.address = address_, .node = node, .timeout = 5s});
   }
 
+  // One fetch through a LiteCaClient on the test's loop, run until it is done (bounded).
+  Result<IssuedCertificate> liteFetch(const std::string& csr_pem, LiteCaClientOptions o = {}) {
+    if (o.address.empty()) o.address = address_;
+    if (o.node.empty()) o.node = "node-1";
+    LiteCaClient lite(io_.get_executor(), o);
+    std::optional<Result<IssuedCertificate>> got;
+    lite.fetch(csr_pem, 2h, [&](Result<IssuedCertificate> r) { got.emplace(std::move(r)); });
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (!got && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+    if (!got) return makeError("the fetch never finished");
+    return std::move(*got);
+  }
+
+  // The certificate issued for `req` chains to the CA, names its service account and has the
+  // TTL asked for (2 h).
+  void expectIssuedFor(WorkloadKeyAndCsr req, Result<IssuedCertificate> issued) {
+    ASSERT_TRUE(issued) << issued.error().message;
+    ASSERT_EQ(issued->rootsPem, std::vector<std::string>{ca_->rootPem()});
+    auto wc = WorkloadCertificate::assemble(std::move(req.key), std::move(*issued));
+    ASSERT_TRUE(wc) << wc.error().message;
+    EXPECT_EQ(wc->id.serviceAccount, "my-app");
+    EXPECT_LE(wc->notAfter - wc->notBefore, 2h + 1min + 1s);
+    auto store = buildTrustStore(wc->roots);
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(verifyPeerChain(store->get(), wc->leaf(), {}, {.trustDomain = "cluster.local"}));
+  }
+
   static WorkloadKeyAndCsr csr(const std::string& sa) {
     auto id = SpiffeId::make("cluster.local", "default", sa);
     EXPECT_TRUE(id);
@@ -51,6 +82,10 @@ class CaServiceTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  boost::asio::io_context io_;
+  // liteFetch runs the loop in slices: without work it would stop for good after the first.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
   std::shared_ptr<EmbeddedCa> ca_;
   std::string address_;
   std::unique_ptr<CaServer> server_;
@@ -63,15 +98,7 @@ TEST_F(CaServiceTest, RoundTripIssuesVerifiableCertificate) {
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   auto req = csr("my-app");
   auto issued = client().createCertificate(req.csrPem, 2h);
-  ASSERT_TRUE(issued) << issued.error().message;
-  ASSERT_EQ(issued->rootsPem, std::vector<std::string>{ca_->rootPem()});
-  auto wc = WorkloadCertificate::assemble(std::move(req.key), std::move(*issued));
-  ASSERT_TRUE(wc) << wc.error().message;
-  EXPECT_EQ(wc->id.serviceAccount, "my-app");
-  EXPECT_LE(wc->notAfter - wc->notBefore, 2h + 1min + 1s);
-  auto store = buildTrustStore(wc->roots);
-  ASSERT_TRUE(store);
-  EXPECT_TRUE(verifyPeerChain(store->get(), wc->leaf(), {}, {.trustDomain = "cluster.local"}));
+  expectIssuedFor(std::move(req), std::move(issued));
 }
 
 TEST_F(CaServiceTest, RefusesUnauthorizedIdentityAndBadCsr) {
@@ -138,6 +165,48 @@ TEST_F(CaServiceTest, ManagerWithAsioTimersObtainsCertificate) {
   mgr->stop();
   io.poll();
   EXPECT_EQ(mgr->current(*id), nullptr);
+}
+
+TEST_F(CaServiceTest, LiteClientIssuesAVerifiableCertificate) {
+  auto req = csr("my-app");
+  auto issued = liteFetch(req.csrPem);
+  expectIssuedFor(std::move(req), std::move(issued));
+}
+
+TEST_F(CaServiceTest, LiteClientRefusalsCarryTheSignerCodeAndTheServersWords) {
+  auto denied = liteFetch(csr("not-here").csrPem);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, kNotAllowed);
+  EXPECT_NE(denied.error().message.find("no pod with service account not-here on node 'node-1'"),
+            std::string::npos)
+      << denied.error().message;
+
+  auto other_node = liteFetch(csr("my-app").csrPem, {.node = "node-2"});
+  ASSERT_FALSE(other_node);
+  EXPECT_EQ(other_node.error().code, kNotAllowed);
+
+  auto garbage = liteFetch("-----BEGIN CERTIFICATE REQUEST-----\nnot base64\n");
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().code, kBadRequest) << garbage.error().message;
+}
+
+TEST_F(CaServiceTest, LiteClientUnreachableOrSilentCaIsWorthRetrying) {
+  auto missing = liteFetch(csr("my-app").csrPem,
+                           {.address = "unix:" + (dir_.path() / "nobody.sock").string()});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, EAGAIN);
+  EXPECT_NE(missing.error().message.find("nobody.sock"), std::string::npos)
+      << missing.error().message;
+
+  // A socket that accepts and never answers: the per-call timeout ends the call.
+  std::string silent = (dir_.path() / "silent.sock").string();
+  boost::asio::local::stream_protocol::acceptor acceptor(
+      io_, boost::asio::local::stream_protocol::endpoint(silent));
+  auto stuck = liteFetch(csr("my-app").csrPem, {.address = "unix:" + silent, .timeout = 300ms});
+  ASSERT_FALSE(stuck);
+  EXPECT_EQ(stuck.error().code, EAGAIN);
+  EXPECT_NE(stuck.error().message.find("no answer within 300 ms"), std::string::npos)
+      << stuck.error().message;
 }
 
 }  // namespace
