@@ -9,6 +9,7 @@
 #include "common/async/spawn.h"
 #include "common/discovery/lite_client_stream.h"
 #include "common/discovery/mesh_source.h"
+#include "common/grpc_lite/call.h"
 #include "common/hbone/byte_queue.h"
 #include "common/heap_trim.h"
 #include "common/http2/connection.h"
@@ -40,6 +41,13 @@ discovery::MeshSourceOptions meshSource(const ZtunnelOptions& o) {
 
 Status finalizeOptions(ZtunnelOptions& o) {
   if (o.node.empty()) return makeError("--node is required");
+  // Never ambit-control itself: the ztunnel has no TLS client for it (nor gRPC's runtime).
+  if (!o.discovery_address.empty() && !grpc_lite::isUnixSocketAddress(o.discovery_address)) {
+    return makeError(
+        "--discovery-address {}: the ztunnel takes its mesh from its node agent's relay, a unix "
+        "socket (unix:/run/ambit/NODE/discovery.sock)",
+        o.discovery_address);
+  }
   AMBIT_TRY(discovery::validateMeshSource(meshSource(o)));
   if (o.pin_dir.empty()) o.pin_dir = std::string(AMBIT_PIN_ROOT) + "/" + o.node;
   if (o.run_dir.empty()) o.run_dir = "/run/ambit/" + o.node;
