@@ -167,7 +167,9 @@ Call::Call(Private, asio::any_io_executor executor, CallOptions options, Handler
       deadline_(executor_) {}
 
 Call::~Call() {
-  if (conn_) {
+  // finish() has ended the connection already (a clean end with its GOAWAY still going out);
+  // a call that never finished cannot be destroyed (it holds itself until then).
+  if (conn_ && !finished_) {
     conn_->detach();
     conn_->close("call abandoned");
   }
