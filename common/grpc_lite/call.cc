@@ -1,11 +1,14 @@
 #include "common/grpc_lite/call.h"
 
 #include <fmt/format.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -22,6 +25,7 @@ namespace {
 constexpr std::string_view kUnixPrefix = "unix:";
 constexpr size_t kPrefixBytes = 5;  // flag byte + 4-byte length
 constexpr uint8_t kCompressedFlag = 0x01;
+constexpr size_t kReserveAhead = 4u << 20;
 
 using UnixSocket = asio::local::stream_protocol::socket;
 
@@ -79,11 +83,23 @@ std::string grpcTimeout(std::chrono::milliseconds timeout) {
 }  // namespace
 
 std::string codeName(StatusCode code) {
-  static constexpr std::string_view kNames[] = {
-      "OK",       "CANCELLED",         "UNKNOWN",   "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-      "UNAVAILABLE", "DATA_LOSS",      "UNAUTHENTICATED"};
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
   auto n = static_cast<size_t>(code);
   if (n < std::size(kNames)) return std::string(kNames[n]);
   return fmt::format("CODE_{}", static_cast<int>(code));
@@ -91,7 +107,8 @@ std::string codeName(StatusCode code) {
 
 bool isUnixSocketAddress(std::string_view address) {
   return address.starts_with(kUnixPrefix) && address.size() > kUnixPrefix.size() &&
-         address[kUnixPrefix.size()] == '/';
+         address[kUnixPrefix.size()] == '/' &&
+         address.size() - kUnixPrefix.size() < sizeof(sockaddr_un{}.sun_path);
 }
 
 std::string decodeGrpcMessage(std::string_view value) {
@@ -123,6 +140,9 @@ class Call::Conn final : public http2::Connection {
         owner_(owner) {}
 
   void detach() { owner_ = nullptr; }
+  bool attached() const { return owner_ != nullptr; }
+  Call* owner() const { return owner_; }
+  uint64_t pingAcks() const { return ping_acks_; }
 
  protected:
   int onHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override {
@@ -132,6 +152,7 @@ class Call::Conn final : public http2::Connection {
     return 0;
   }
   void onFrameReceived(const nghttp2_frame& frame) override {
+    if (frame.hd.type == NGHTTP2_PING && (frame.hd.flags & NGHTTP2_FLAG_ACK)) ++ping_acks_;
     if (!owner_ || frame.hd.stream_id != owner_->stream_id_) return;
     const bool end_stream = frame.hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame.hd.type == NGHTTP2_HEADERS) {
@@ -158,6 +179,7 @@ class Call::Conn final : public http2::Connection {
 
  private:
   Call* owner_;
+  uint64_t ping_acks_ = 0;
 };
 
 Call::Call(Private, asio::any_io_executor executor, CallOptions options, Handlers handlers)
@@ -187,7 +209,8 @@ void Call::begin() {
   self_ = shared_from_this();
   if (!isUnixSocketAddress(options_.address)) {
     return finish({StatusCode::kInvalidArgument,
-                   fmt::format("address '{}' is not unix:/path", options_.address)});
+                   fmt::format("address '{}' is not unix:/path (at most {} bytes)",
+                               options_.address, sizeof(sockaddr_un{}.sun_path) - 1)});
   }
   if (options_.timeout.count() > 0) {
     deadline_.expires_after(options_.timeout);
@@ -219,7 +242,7 @@ void Call::connected(std::unique_ptr<http2::Transport> transport) {
   http2::ConnectionOptions o;
   o.stream_window = options_.stream_window;
   o.connection_window = options_.connection_window;
-  o.max_concurrent_streams = 1;  // the server opens none
+  o.max_concurrent_streams = 1;                   // the server opens none
   o.idle_timeout = std::chrono::hours(24 * 365);  // the call decides when the connection ends
   o.log_name = fmt::format("gRPC {}", options_.address);
   conn_ = std::make_shared<Conn>(std::move(transport), executor_, std::move(o), this);
@@ -235,19 +258,63 @@ void Call::connected(std::unique_ptr<http2::Transport> transport) {
   headers.addView("te", "trailers");
   headers.addView("user-agent", "ambit-grpc-lite");
   if (options_.timeout.count() > 0) headers.add("grpc-timeout", grpcTimeout(options_.timeout));
+  // Through the connection, which outlives the call: once the call is gone (detached), the
+  // request body just ends.
   nghttp2_data_provider body{};
-  body.source.ptr = this;
+  body.source.ptr = conn_.get();
   body.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                           nghttp2_data_source* source, void*) -> ssize_t {
-    return static_cast<Call*>(source->ptr)->provide(buf, length, flags);
+    Call* owner = static_cast<Conn*>(source->ptr)->owner();
+    if (owner == nullptr) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return 0;
+    }
+    return owner->provide(buf, length, flags);
   };
   int32_t id = conn_->submitRequest(headers, &body, nullptr);
   if (id < 0) {
-    return finish({StatusCode::kInternal,
-                   fmt::format("submitting the request: {}", nghttp2_strerror(id))});
+    return finish(
+        {StatusCode::kInternal, fmt::format("submitting the request: {}", nghttp2_strerror(id))});
   }
   stream_id_ = id;
   spawn(executor_, conn_->run(), "gRPC connection");
+  if (options_.keepalive.count() > 0) {
+    spawn(executor_, keepalive(weak_from_this(), conn_, options_), "gRPC keepalive");
+  }
+}
+
+// Holds neither the call nor the connection while it waits.
+asio::awaitable<void> Call::keepalive(std::weak_ptr<Call> weak, std::weak_ptr<Conn> weak_conn,
+                                      CallOptions options) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto live = [&weak_conn]() -> std::shared_ptr<Conn> {
+    auto conn = weak_conn.lock();
+    return conn && !conn->closed() && conn->attached() ? conn : nullptr;
+  };
+  for (;;) {
+    boost::system::error_code ec;
+    timer.expires_after(options.keepalive);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    uint64_t acks = 0;
+    if (auto conn = live()) {
+      acks = conn->pingAcks();
+      conn->submitPing();
+    } else {
+      co_return;
+    }
+    timer.expires_after(options.keepalive_timeout);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    auto conn = live();
+    if (!conn) co_return;
+    if (conn->pingAcks() == acks) {
+      if (auto self = weak.lock()) {
+        self->finish(
+            {StatusCode::kUnavailable, fmt::format("no answer to a keepalive PING within {} ms",
+                                                   options.keepalive_timeout.count())});
+      }
+      co_return;
+    }
+  }
 }
 
 long Call::provide(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -265,6 +332,7 @@ long Call::provide(uint8_t* buf, size_t length, uint32_t* flags) {
   }
   if (out_.empty() && send_closed_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    send_ended_ = true;
   } else if (n == 0) {
     data_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
@@ -313,9 +381,15 @@ void Call::finish(CallStatus status) {
     // Not from inside the HTTP/2 hooks that may have called finish(): the connection is ended
     // from the loop. A clean end leaves nothing open: GOAWAY, and the connection ends by itself.
     conn_->detach();
-    asio::post(executor_, [conn = conn_, id = stream_id_, clean = status.ok(), why = status.message] {
+    // A clean end whose request side is still open (a stream the server finished first) resets
+    // it, so the connection holds no stream and ends after its GOAWAY.
+    asio::post(executor_, [conn = conn_, id = stream_id_, clean = status.ok(),
+                           send_open = !send_ended_, why = status.message] {
       if (conn->closed()) return;
-      if (clean) return conn->shutdown();
+      if (clean) {
+        if (id > 0 && send_open) conn->resetStream(id, NGHTTP2_NO_ERROR);
+        return conn->shutdown();
+      }
       if (id > 0) conn->resetStream(id, NGHTTP2_CANCEL);
       conn->close(why);
     });
@@ -343,8 +417,9 @@ void Call::onHeader(bool trailers, std::string_view name, std::string_view value
   } else if (!trailers && name == "content-type") {
     content_type_ = value;
   } else if (name == "grpc-status") {
-    have_grpc_status_ = !value.empty() && value.size() <= 3 &&
-                        std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+    have_grpc_status_ =
+        !value.empty() && value.size() <= 3 &&
+        std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
     grpc_status_ = have_grpc_status_ ? std::stoi(std::string(value)) : 0;
     if (!have_grpc_status_) grpc_message_ = fmt::format("malformed grpc-status '{}'", value);
   } else if (name == "grpc-message") {
@@ -355,6 +430,10 @@ void Call::onHeader(bool trailers, std::string_view name, std::string_view value
 void Call::onHeadersEnd(bool trailers, bool end_stream) {
   if (!trailers) {
     headers_done_ = true;
+    // A trailers-only answer's grpc-status is the call's status, whatever the HTTP status.
+    if (end_stream && have_grpc_status_) {
+      return finish({static_cast<StatusCode>(grpc_status_), grpc_message_});
+    }
     if (http_status_ != 200) {
       return finish({fromHttpStatus(http_status_),
                      fmt::format("HTTP status {} instead of gRPC's 200", http_status_)});
@@ -369,8 +448,8 @@ void Call::onHeadersEnd(bool trailers, bool end_stream) {
     return;
   }
   if (!have_grpc_status_) {
-    return finish({StatusCode::kUnknown, grpc_message_.empty() ? "the response has no grpc-status"
-                                                               : grpc_message_});
+    return finish({StatusCode::kUnknown,
+                   grpc_message_.empty() ? "the response has no grpc-status" : grpc_message_});
   }
   if (in_.size() > in_offset_) {
     return finish({StatusCode::kInternal,
@@ -387,8 +466,8 @@ void Call::onData(const uint8_t* data, size_t len) {
     const size_t available = in_.size() - in_offset_;
     if (available < kPrefixBytes) break;
     const auto* p = reinterpret_cast<const uint8_t*>(in_.data() + in_offset_);
-    const uint32_t size = (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) |
-                          (uint32_t{p[3]} << 8) | uint32_t{p[4]};
+    const uint32_t size =
+        (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | uint32_t{p[4]};
     if (p[0] & kCompressedFlag) {
       return finish({StatusCode::kInternal,
                      "the server sent a compressed message, but no encoding was offered"});
@@ -399,8 +478,9 @@ void Call::onData(const uint8_t* data, size_t len) {
                                  options_.max_receive_message)});
     }
     if (available < kPrefixBytes + size) {
-      // Make room for the whole message once, not by doubling.
-      in_.reserve(in_offset_ + kPrefixBytes + size);
+      // Room for the whole message at once, not by doubling, but never more than the bytes
+      // received so far plus kReserveAhead: a length prefix alone must not allocate 2 GiB.
+      in_.reserve(std::min<size_t>(in_offset_ + kPrefixBytes + size, in_.size() + kReserveAhead));
       break;
     }
     deliver(in_.substr(in_offset_ + kPrefixBytes, size));
@@ -419,8 +499,8 @@ void Call::onData(const uint8_t* data, size_t len) {
 void Call::onStreamClosed(uint32_t error_code) {
   if (finished_) return;
   if (error_code != NGHTTP2_NO_ERROR) {
-    return finish({fromResetCode(error_code),
-                   fmt::format("the server reset the stream ({})", nghttp2_http2_strerror(error_code))});
+    return finish({fromResetCode(error_code), fmt::format("the server reset the stream ({})",
+                                                          nghttp2_http2_strerror(error_code))});
   }
   finish({StatusCode::kInternal, "the stream closed without a status"});
 }

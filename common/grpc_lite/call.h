@@ -22,7 +22,8 @@
 // ENHANCE_YOUR_CALM: RESOURCE_EXHAUSTED, others INTERNAL); a socket that cannot be reached or
 // that closes mid-call is UNAVAILABLE; a compressed message (we advertise no encoding), a
 // message over `max_receive_message` (RESOURCE_EXHAUSTED) or a response without a status end
-// the call with a named error. No keepalive pings: a unix socket reports a dead peer as EOF.
+// the call with a named error. A dead peer shows as EOF on a unix socket; a live one that stopped
+// serving is caught by the keepalive PING.
 //
 // One connection per call: the calls here are one long-lived stream (discovery) and a rare
 // unary call (a certificate), so multiplexing would buy nothing.
@@ -32,6 +33,7 @@
 // machinery, so they may call any method or drop the call.
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -53,7 +55,12 @@ struct CallOptions {
   // DEADLINE_EXCEEDED.
   std::chrono::milliseconds timeout{0};
   uint32_t max_receive_message = 64u << 20;  // larger messages end the call RESOURCE_EXHAUSTED
-  uint32_t stream_window = 4u << 20;         // our HTTP/2 receive windows
+  // A PING every `keepalive`; no answer within `keepalive_timeout` ends the call UNAVAILABLE (a
+  // peer that accepts and then stops serving: gRPC's keepalive, the old client's 30 s / 10 s).
+  // 0: none.
+  std::chrono::milliseconds keepalive{std::chrono::seconds(30)};
+  std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(10)};
+  uint32_t stream_window = 4u << 20;  // our HTTP/2 receive windows
   uint32_t connection_window = 16u << 20;
 };
 
@@ -98,6 +105,8 @@ class Call : public std::enable_shared_from_this<Call> {
   friend class Conn;
   void begin();
   void connected(std::unique_ptr<http2::Transport> transport);
+  static boost::asio::awaitable<void> keepalive(std::weak_ptr<Call> call, std::weak_ptr<Conn> conn,
+                                                CallOptions options);
   // Ends the call with `status` once: resets the stream if open, ends the connection, posts
   // done.
   void finish(CallStatus status);
@@ -121,6 +130,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::deque<std::string> out_;  // framed request messages not yet handed to nghttp2
   size_t out_offset_ = 0;        // of out_.front()
   bool send_closed_ = false;
+  bool send_ended_ = false;  // END_STREAM handed to nghttp2
   bool data_deferred_ = false;
   bool finished_ = false;
   bool user_cancelled_ = false;

@@ -392,6 +392,42 @@ TEST_F(CallTest, NoServerIsUnavailableAndSilentServerHitsTheDeadline) {
   EXPECT_EQ(bad.status->code, StatusCode::kInvalidArgument);
 }
 
+TEST_F(CallTest, KeepalivePingsAndEndsWhenTheServerStopsAnswering) {
+  // A server that answers PINGs (nghttp2 does) and holds the stream open: the call lives on.
+  Script s;
+  s.answer_before_request_end = true;
+  s.hold_open = true;
+  serve(s);
+  auto alive = call({.keepalive = 30ms, .keepalive_timeout = 30ms}, {"hi"}, false, 400ms);
+  EXPECT_FALSE(alive.status) << "ended: " << alive.status->message;
+
+  // Its SETTINGS, then silence: no PING is ever answered.
+  serve({}, std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9));
+  auto silent = call({.keepalive = 30ms, .keepalive_timeout = 30ms}, {"hi"}, false);
+  ASSERT_TRUE(silent.status);
+  EXPECT_EQ(silent.status->code, StatusCode::kUnavailable);
+  EXPECT_NE(silent.status->message.find("keepalive PING within 30 ms"), std::string::npos)
+      << silent.status->message;
+}
+
+TEST_F(CallTest, ATooLongSocketPathIsRefusedNotHung) {
+  auto out = call({.address = "unix:/" + std::string(200, 'x') + ".sock"});
+  ASSERT_TRUE(out.status);
+  EXPECT_EQ(out.status->code, StatusCode::kInvalidArgument);
+  EXPECT_FALSE(isUnixSocketAddress("unix:/" + std::string(200, 'x')));
+}
+
+TEST_F(CallTest, TrailersOnlyStatusWinsOverTheHttpStatus) {
+  Script s;
+  s.headers = {{":status", "400"}, {"grpc-status", "3"}, {"grpc-message", "bad CSR"}};
+  s.end_with_headers = true;
+  serve(s);
+  auto out = call({});
+  ASSERT_TRUE(out.status);
+  EXPECT_EQ(out.status->code, StatusCode::kInvalidArgument);
+  EXPECT_EQ(out.status->message, "bad CSR");
+}
+
 TEST_F(CallTest, CancelEndsTheCallOnceAndDeliversNothingMore) {
   Script s;
   s.answer_before_request_end = true;
