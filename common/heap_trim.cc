@@ -1,6 +1,7 @@
 #include "common/heap_trim.h"
 
 #include <malloc.h>
+#include <time.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,6 +10,15 @@
 #include "common/log.h"
 
 namespace ambit {
+namespace {
+
+std::chrono::nanoseconds processCpuTime() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace
 
 size_t heapFreeBytes() { return mallinfo2().fordblks; }
 
@@ -32,11 +42,19 @@ void startHeapTrim(boost::asio::any_io_executor executor, HeapTrimOptions option
         // The free bytes right after the last trim: the same figure again means nothing was
         // allocated or freed since, and the pages are already back.
         size_t after_last_trim = 0;
+        auto cpu_before = processCpuTime();
         for (;;) {
           timer.expires_after(options.period);
           co_await timer.async_wait(boost::asio::use_awaitable);
+          const auto cpu_now = processCpuTime();
+          const bool quiet =
+              std::chrono::duration<double>(cpu_now - cpu_before).count() <=
+              options.quiet_cpu_share * std::chrono::duration<double>(options.period).count();
+          cpu_before = cpu_now;
+          if (!quiet) continue;
           if (heapFreeBytes() == after_last_trim) continue;
           if (trimHeapIfWorthIt(options.min_free)) after_last_trim = heapFreeBytes();
+          cpu_before = processCpuTime();  // the check's own cost does not count against quiet
         }
       },
       "heap trim");

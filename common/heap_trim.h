@@ -25,6 +25,11 @@ namespace ambit {
 struct HeapTrimOptions {
   std::chrono::milliseconds period{std::chrono::seconds(10)};
   size_t min_free = size_t{1} << 20;  // bytes free in the arenas before a trim is worth it
+  // Only in a quiet period: the process used at most this share of one CPU since the last
+  // check. mallinfo2 and malloc_trim walk every free chunk under the arena's lock; on a busy,
+  // fragmented heap that is milliseconds of stalled allocations (1.2 % of a ztunnel's CPU under
+  // the bench's max-rate load when it ran regardless). A burst's memory goes back once it ends.
+  double quiet_cpu_share = 0.05;
 };
 
 // Free bytes in malloc's arenas now (mallinfo2().fordblks).
@@ -33,7 +38,8 @@ size_t heapFreeBytes();
 // One check: trims when at least `min_free` bytes are free; returns whether it trimmed.
 bool trimHeapIfWorthIt(size_t min_free);
 
-// Checks every options.period on `executor` until the executor's context stops.
+// Checks every options.period on `executor` until the executor's context stops; trims in
+// quiet periods only.
 void startHeapTrim(boost::asio::any_io_executor executor, HeapTrimOptions options = {});
 
 }  // namespace ambit

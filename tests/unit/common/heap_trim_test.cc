@@ -71,6 +71,19 @@ TEST(HeapTrim, ReturnsWhatABurstLeftFree) {
 
 TEST(HeapTrim, LeavesAHeapWithLittleFreeAlone) { EXPECT_FALSE(trimHeapIfWorthIt(size_t{1} << 40)); }
 
+TEST(HeapTrim, PeriodicCheckWaitsForAQuietPeriod) {
+  if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator replaces glibc's malloc";
+  boost::asio::io_context io;
+  // Never quiet enough: the test process always uses more than 0 % of a CPU.
+  startHeapTrim(io.get_executor(),
+                {.period = std::chrono::milliseconds(20), .quiet_cpu_share = 0.0});
+  Burst burst;
+  const long before = rssAnonKb();
+  io.run_for(std::chrono::milliseconds(200));
+  const long after = rssAnonKb();
+  EXPECT_GT(after, before - 1024) << "trimmed while busy: RssAnon " << before << " -> " << after;
+}
+
 TEST(HeapTrim, PeriodicCheckTrimsAfterABurst) {
   if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator replaces glibc's malloc";
   boost::asio::io_context io;
