@@ -43,15 +43,18 @@ void startHeapTrim(boost::asio::any_io_executor executor, HeapTrimOptions option
         // allocated or freed since, and the pages are already back.
         size_t after_last_trim = 0;
         auto cpu_before = processCpuTime();
+        double share_before = 0;  // of one CPU, in the period before
         for (;;) {
           timer.expires_after(options.period);
           co_await timer.async_wait(boost::asio::use_awaitable);
           const auto cpu_now = processCpuTime();
-          const bool quiet =
-              std::chrono::duration<double>(cpu_now - cpu_before).count() <=
-              options.quiet_cpu_share * std::chrono::duration<double>(options.period).count();
+          const double share = std::chrono::duration<double>(cpu_now - cpu_before).count() /
+                               std::chrono::duration<double>(options.period).count();
+          const bool quiet = share <= options.quiet_cpu_share;
+          const bool fallen = share <= options.fallen_cpu_ratio * share_before;
           cpu_before = cpu_now;
-          if (!quiet) continue;
+          share_before = share;
+          if (!quiet && !fallen) continue;
           if (heapFreeBytes() == after_last_trim) continue;
           if (trimHeapIfWorthIt(options.min_free)) after_last_trim = heapFreeBytes();
           cpu_before = processCpuTime();  // the check's own cost does not count against quiet

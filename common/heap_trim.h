@@ -30,6 +30,11 @@ struct HeapTrimOptions {
   // fragmented heap that is milliseconds of stalled allocations (1.2 % of a ztunnel's CPU under
   // the bench's max-rate load when it ran regardless). A burst's memory goes back once it ends.
   double quiet_cpu_share = 0.05;
+  // Or when the load fell: the process used at most this fraction of the CPU it used in the
+  // period before (a bulk transfer ended while lighter traffic goes on: a ztunnel carrying
+  // 1,000 req/s uses ~5 % of a CPU, never "quiet", and kept an iperf3 run's ~2 MB for good).
+  // A steady load, however heavy, never triggers it; 0 turns the rule off.
+  double fallen_cpu_ratio = 0.5;
 };
 
 // Free bytes in malloc's arenas now (mallinfo2().fordblks).
@@ -38,8 +43,8 @@ size_t heapFreeBytes();
 // One check: trims when at least `min_free` bytes are free; returns whether it trimmed.
 bool trimHeapIfWorthIt(size_t min_free);
 
-// Checks every options.period on `executor` until the executor's context stops; trims in
-// quiet periods only.
+// Checks every options.period on `executor` until the executor's context stops; trims in a
+// quiet period or one whose load fell (HeapTrimOptions).
 void startHeapTrim(boost::asio::any_io_executor executor, HeapTrimOptions options = {});
 
 }  // namespace ambit

@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential ccache cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  # the ztunnel's link (cmake/AmbitStaticLink.cmake): function order and packed relocations
+  lld-16
   # fuzzing and sanitizer builds (scripts/fuzz.sh): libFuzzer, ASan and UBSan runtimes of clang 14
   libclang-rt-14-dev
   # libraries (DESIGN.md §8)

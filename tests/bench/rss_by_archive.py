@@ -3,8 +3,8 @@
 
   rss_by_archive.py PID BINARY LINK_MAP [--members ARCHIVE,...]
 
-LINK_MAP is GNU ld's map of the same link (the bytes of BINARY must be identical; adding
--Wl,-Map=FILE to the link does not change them). For the ztunnel:
+LINK_MAP is the linker's map (GNU ld's or lld's) of the same link (the bytes of BINARY must be
+identical; adding -Wl,-Map=FILE to the link does not change them). For the ztunnel:
 
   cd build && ninja -t commands bin/ambit-ztunnel | tail -1 |
     sed 's#-o bin/ambit-ztunnel#-o /tmp/zt/ambit-ztunnel -Wl,-Map=/tmp/zt/zt.map#' | bash
@@ -29,8 +29,21 @@ import sys
 PAGE = 4096
 
 
+def origin_name(origin, members):
+    """libfoo.a(member.o) -> libfoo.a (or libfoo.a:member.o when listed), /x/y.o -> y.o."""
+    a = re.match(r"(.*/)?([^/(]+)\((.*)\)", origin)
+    if a:
+        return a.group(2) + (f":{a.group(3)}" if a.group(2) in members else "")
+    return origin.rsplit("/", 1)[-1]
+
+
 def sections(map_file, members):
-    """(address, size, origin) of every input section with an address, sorted."""
+    """(address, size, origin) of every input section with an address, sorted. Reads GNU ld's
+    map and lld's (the ztunnel's link: cmake/AmbitStaticLink.cmake)."""
+    with open(map_file, errors="replace") as f:
+        first = f.readline()
+    if first.split()[:3] == ["VMA", "LMA", "Size"]:
+        return lld_sections(map_file, members)
     out = []
     pending = False
     in_memory_map = False
@@ -47,15 +60,31 @@ def sections(map_file, members):
             continue
         m = full.match(line)
         if m and (m.group(1) or pending):
-            addr, size, origin = int(m.group(2), 16), int(m.group(3), 16), m.group(4).strip()
+            addr, size = int(m.group(2), 16), int(m.group(3), 16)
             if size and addr:
-                a = re.match(r"(.*/)?([^/(]+)\((.*)\)", origin)
-                if a:
-                    origin = a.group(2) + (f":{a.group(3)}" if a.group(2) in members else "")
-                else:
-                    origin = origin.rsplit("/", 1)[-1]
-                out.append((addr, size, origin))
+                out.append((addr, size, origin_name(m.group(4).strip(), members)))
         pending = False
+    out.sort()
+    return out
+
+
+def lld_sections(map_file, members):
+    """lld's map: `VMA LMA Size Align` then the output section, an input section
+    (`file:(section)`, indented once more) or a symbol (indented twice more)."""
+    out = []
+    output_re = re.compile(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ (\S+)$")
+    input_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ {9}(\S.*):\((\S+)\)$")
+    loaded = False  # in an output section the process maps (not .debug_*, .symtab, ...)
+    for line in open(map_file, errors="replace"):
+        m = output_re.match(line)
+        if m:
+            loaded = not re.match(r"\.(debug|comment|symtab|strtab|shstrtab)", m.group(1))
+            continue
+        m = input_re.match(line)
+        if m and loaded:
+            addr, size = int(m.group(1), 16), int(m.group(2), 16)
+            if size and addr and not m.group(3).startswith("<internal>"):
+                out.append((addr, size, origin_name(m.group(3), members)))
     out.sort()
     return out
 

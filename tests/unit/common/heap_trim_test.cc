@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -75,13 +76,33 @@ TEST(HeapTrim, PeriodicCheckWaitsForAQuietPeriod) {
   if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator replaces glibc's malloc";
   boost::asio::io_context io;
   // Never quiet enough: the test process always uses more than 0 % of a CPU.
-  startHeapTrim(io.get_executor(),
-                {.period = std::chrono::milliseconds(20), .quiet_cpu_share = 0.0});
+  startHeapTrim(
+      io.get_executor(),
+      {.period = std::chrono::milliseconds(20), .quiet_cpu_share = 0.0, .fallen_cpu_ratio = 0.0});
   Burst burst;
   const long before = rssAnonKb();
   io.run_for(std::chrono::milliseconds(200));
   const long after = rssAnonKb();
   EXPECT_GT(after, before - 1024) << "trimmed while busy: RssAnon " << before << " -> " << after;
+}
+
+TEST(HeapTrim, PeriodicCheckTrimsWhenTheLoadFalls) {
+  if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator replaces glibc's malloc";
+  boost::asio::io_context io;
+  // Never quiet: only the fall from a busy period to an idle one may trim.
+  startHeapTrim(io.get_executor(),
+                {.period = std::chrono::milliseconds(50), .quiet_cpu_share = 0.0});
+  // The first period is busy (a spin of 45 of its 50 ms), the ones after it idle.
+  boost::asio::post(io, [] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(45);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  });
+  Burst burst;
+  const long before = rssAnonKb();
+  io.run_for(std::chrono::milliseconds(400));
+  const long after = rssAnonKb();
+  EXPECT_LT(after, before - 16 * 1024) << "RssAnon " << before << " -> " << after << " kB";
 }
 
 TEST(HeapTrim, PeriodicCheckTrimsAfterABurst) {
