@@ -20,6 +20,8 @@ PACKAGES=(
   python3 python3-h2 prometheus
   # benchmarks (tests/bench)
   hey linux-perf
+  # the ztunnel's function order (tests/bench/hot_functions.py profiles under callgrind)
+  valgrind
 )
 
 missing=()

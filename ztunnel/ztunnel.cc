@@ -25,6 +25,9 @@ namespace {
 constexpr auto kAgentWait = std::chrono::seconds(60);
 constexpr auto kSuccessorPoll = std::chrono::milliseconds(100);
 constexpr auto kHeapDecay = std::chrono::seconds(10);
+// Buffer caches this full held a bulk transfer's buffers (a full cache is ~1 MB each; a
+// request/response load keeps a few small blocks).
+constexpr size_t kBurstCacheBytes = 512u << 10;
 }  // namespace
 
 // The ztunnel takes its mesh from local files or from its node agent's relay (never from
@@ -125,18 +128,24 @@ Status Ztunnel::Impl::start() {
 
   AMBIT_TRY(registerAdmin());
   // Heap decay (common/heap_trim.h): the data thread lets go of its buffer caches, the admin
-  // thread returns what sits free in malloc's arenas; a burst's memory goes back to the kernel
-  // within two periods instead of staying resident.
+  // thread returns what sits free in malloc's arenas (in a quiet period, or one whose load
+  // fell); a burst's memory goes back to the kernel within two periods instead of staying
+  // resident. When the caches held a bulk transfer's buffers the trim follows at once: the
+  // admin thread's check may have just passed, and a ztunnel that goes on carrying lighter
+  // traffic would keep them another period (BENCHMARKS.md, session 13).
   startHeapTrim(admin_io.get_executor(), {.period = kHeapDecay});
   spawn(
       io,
-      [executor = io.get_executor()]() -> asio::awaitable<void> {
+      [executor = io.get_executor(), admin = admin_io.get_executor()]() -> asio::awaitable<void> {
         asio::steady_timer timer(executor);
         for (;;) {
           timer.expires_after(kHeapDecay);
           co_await timer.async_wait(asio::use_awaitable);
-          http2::Connection::releaseCachedBatches();
-          hbone::detail::ByteQueue::releaseCachedBlocks();
+          const size_t released = http2::Connection::releaseCachedBatches() +
+                                  hbone::detail::ByteQueue::releaseCachedBlocks();
+          if (released >= kBurstCacheBytes) {
+            asio::post(admin, [] { trimHeapIfWorthIt(HeapTrimOptions{}.min_free); });
+          }
         }
       },
       "buffer cache decay");

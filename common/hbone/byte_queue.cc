@@ -25,11 +25,14 @@ class BlockCache {
     }
     return std::make_unique_for_overwrite<uint8_t[]>(capacity);
   }
-  static void clear() {
-    for (auto& blocks : free_) {
-      blocks.clear();
-      blocks.shrink_to_fit();
+  static size_t clear() {
+    size_t bytes = 0;
+    for (size_t c = 0; c < kClasses; ++c) {
+      bytes += free_[c].size() * (ByteQueue::kMinBlock << c);
+      free_[c].clear();
+      free_[c].shrink_to_fit();
     }
+    return bytes;
   }
   static void giveBack(std::unique_ptr<uint8_t[]> block, size_t capacity) {
     if (auto c = classOf(capacity); c < kClasses && free_[c].size() < kPerClass) {
@@ -51,7 +54,7 @@ thread_local std::array<std::vector<std::unique_ptr<uint8_t[]>>, BlockCache::kCl
 
 }  // namespace
 
-void ByteQueue::releaseCachedBlocks() { BlockCache::clear(); }
+size_t ByteQueue::releaseCachedBlocks() { return BlockCache::clear(); }
 
 ByteQueue::Block::~Block() {
   if (data) BlockCache::giveBack(std::move(data), capacity);

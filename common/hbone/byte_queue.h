@@ -29,8 +29,8 @@ class ByteQueue {
   static constexpr size_t kMaxBlock = 64u << 10;
   // Frees the blocks this thread keeps for reuse (up to 8 of each size, ~1 MB after a bulk
   // transfer). A daemon calls it now and then on its data thread so a burst's buffers do not
-  // stay resident for good (the next burst refills the cache).
-  static void releaseCachedBlocks();
+  // stay resident for good (the next burst refills the cache). Returns the bytes freed.
+  static size_t releaseCachedBlocks();
 
   void append(const uint8_t* data, size_t n);
   // Room for 1 to `max` bytes at the tail, to fill and then commit(); at least `min` bytes (at

@@ -72,9 +72,12 @@ struct Connection::Batch {
 
 thread_local std::vector<std::unique_ptr<Connection::Batch>> Connection::Batch::cache;
 
-void Connection::releaseCachedBatches() {
+size_t Connection::releaseCachedBatches() {
+  size_t bytes = 0;
+  for (const auto& b : Batch::cache) bytes += b->capacity;
   Batch::cache.clear();
   Batch::cache.shrink_to_fit();
+  return bytes;
 }
 
 // nghttp2 callbacks; user_data is the Connection.

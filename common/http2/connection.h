@@ -198,8 +198,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void signalWrite() { write_signal_.notify(); }
 
   // Frees the output batches this thread keeps for reuse (up to 16, ~1 MB after a bulk
-  // transfer); see ByteQueue::releaseCachedBlocks.
-  static void releaseCachedBatches();
+  // transfer); see ByteQueue::releaseCachedBlocks. Returns the bytes freed.
+  static size_t releaseCachedBatches();
 
  protected:
   // --- hooks for the layer, called from nghttp2 callbacks unless said otherwise ---

@@ -112,5 +112,21 @@ TEST(ByteQueueTest, BlocksGrowWithTheAmountQueued) {
   EXPECT_LE(q.gather(bufs), 16u) << "bulk data should land in large blocks";
 }
 
+TEST(ByteQueueTest, ReleasingTheCacheReportsTheBytesFreed) {
+  ByteQueue::releaseCachedBlocks();  // whatever earlier tests on this thread left
+  size_t held = 0;
+  {
+    ByteQueue q;
+    const std::string chunk(16u << 10, 'x');  // bulk data: it grows into 64 KiB blocks
+    for (int i = 0; i < 20; ++i) append(q, chunk);
+    held = q.capacity();
+    ASSERT_GE(held, 20 * chunk.size());
+  }  // the queue's blocks go to this thread's cache
+  const size_t released = ByteQueue::releaseCachedBlocks();
+  EXPECT_GT(released, 0u);
+  EXPECT_LE(released, held);
+  EXPECT_EQ(ByteQueue::releaseCachedBlocks(), 0u) << "a second release finds the cache empty";
+}
+
 }  // namespace
 }  // namespace ambit::hbone::detail
