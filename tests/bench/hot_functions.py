@@ -8,11 +8,13 @@ The ztunnel's link places the sections holding these symbols first, in this orde
 which code that is: it brings up its own lab ("hotfn", with a waypoint and 2-minute
 certificates) whose two ztunnels run under valgrind's callgrind, drives the traffic the
 benchmark drives (cross-node and same-node HTTP, IPv6, the Service VIP through the waypoint,
-iperf3 with 1 and 8 streams, the namespace out of the mesh and back, connection churn, idle connections, refused connections, metrics
-scrapes, a certificate rotation), stops the lab (the drain path runs too) and ranks every
-function of ambit-ztunnel that ran by its own instruction count, summed over both ztunnels.
-Run it after changes that move much of the ztunnel's code; a stale list still links, it only
-leaves the new code outside the hot pages. Takes ~2 minutes; needs root and valgrind.
+iperf3 with 1 and 8 streams, the namespace out of the mesh and back, connection churn, idle
+and refused connections, metrics scrapes, a certificate rotation), stops the ztunnels (their
+drain runs too) and ranks every function of ambit-ztunnel that ran by its own instruction
+count, summed over both ztunnels. Run it after changes that move much of the ztunnel's code;
+a stale list still links, it only leaves the new code outside the hot pages (the ctest
+ztunnel_link_layout fails once the list has drifted far). Takes ~1 minute; needs root and
+valgrind.
 """
 
 import argparse
