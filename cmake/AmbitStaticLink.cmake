@@ -18,6 +18,7 @@ if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
   find_program(AMBIT_LLD ld.lld PATHS /usr/lib/llvm-16/bin NO_DEFAULT_PATH)
   if(AMBIT_LLD)
     set(AMBIT_ORDERED_LINK ON)
+    # For every target: the ztunnel links the same ambit_* libraries as the other daemons.
     add_compile_options(-ffunction-sections)
   else()
     message(WARNING "ambit: /usr/lib/llvm-16/bin/ld.lld not found (scripts/setup.sh installs "

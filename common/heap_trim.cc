@@ -10,15 +10,21 @@
 #include "common/log.h"
 
 namespace ambit {
-namespace {
 
-std::chrono::nanoseconds processCpuTime() {
+double processCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-}  // namespace
+bool TrimLoadGate::allows(double share) {
+  const bool quiet = share <= options_.quiet_cpu_share;
+  const bool fallen = options_.fallen_cpu_ratio > 0 && share_before_ > 0 &&
+                      share <= options_.fallen_cpu_ratio * share_before_ &&
+                      share <= options_.fallen_max_share;
+  share_before_ = share;
+  return quiet || fallen;
+}
 
 size_t heapFreeBytes() { return mallinfo2().fordblks; }
 
@@ -42,22 +48,19 @@ void startHeapTrim(boost::asio::any_io_executor executor, HeapTrimOptions option
         // The free bytes right after the last trim: the same figure again means nothing was
         // allocated or freed since, and the pages are already back.
         size_t after_last_trim = 0;
-        auto cpu_before = processCpuTime();
-        double share_before = 0;  // of one CPU, in the period before
+        TrimLoadGate gate(options);
+        const double period = std::chrono::duration<double>(options.period).count();
+        double cpu_before = processCpuSeconds();
         for (;;) {
           timer.expires_after(options.period);
           co_await timer.async_wait(boost::asio::use_awaitable);
-          const auto cpu_now = processCpuTime();
-          const double share = std::chrono::duration<double>(cpu_now - cpu_before).count() /
-                               std::chrono::duration<double>(options.period).count();
-          const bool quiet = share <= options.quiet_cpu_share;
-          const bool fallen = share <= options.fallen_cpu_ratio * share_before;
+          const double cpu_now = processCpuSeconds();
+          const bool allowed = gate.allows((cpu_now - cpu_before) / period);
           cpu_before = cpu_now;
-          share_before = share;
-          if (!quiet && !fallen) continue;
+          if (!allowed) continue;
           if (heapFreeBytes() == after_last_trim) continue;
           if (trimHeapIfWorthIt(options.min_free)) after_last_trim = heapFreeBytes();
-          cpu_before = processCpuTime();  // the check's own cost does not count against quiet
+          cpu_before = processCpuSeconds();  // the check's own cost does not count as load
         }
       },
       "heap trim");

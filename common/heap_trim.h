@@ -33,9 +33,27 @@ struct HeapTrimOptions {
   // Or when the load fell: the process used at most this fraction of the CPU it used in the
   // period before (a bulk transfer ended while lighter traffic goes on: a ztunnel carrying
   // 1,000 req/s uses ~5 % of a CPU, never "quiet", and kept an iperf3 run's ~2 MB for good).
-  // A steady load, however heavy, never triggers it; 0 turns the rule off.
+  // A steady load never triggers it, nor a fall that still leaves more than fallen_max_share
+  // of a CPU in use (a busy process whose load swings); 0 turns the rule off.
   double fallen_cpu_ratio = 0.5;
+  double fallen_max_share = 0.25;
 };
+
+// The load test of HeapTrimOptions, period by period: allows() takes the share of one CPU the
+// process used in the period just ended and says whether a trim may run now (quiet, or the
+// load fell). For a caller with its own cadence (the ztunnel's buffer-cache decay).
+class TrimLoadGate {
+ public:
+  explicit TrimLoadGate(const HeapTrimOptions& options) : options_(options) {}
+  bool allows(double share);
+
+ private:
+  HeapTrimOptions options_;
+  double share_before_ = 0;
+};
+
+// CPU seconds the whole process has used so far (every thread).
+double processCpuSeconds();
 
 // Free bytes in malloc's arenas now (mallinfo2().fordblks).
 size_t heapFreeBytes();

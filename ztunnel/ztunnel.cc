@@ -25,8 +25,7 @@ namespace {
 constexpr auto kAgentWait = std::chrono::seconds(60);
 constexpr auto kSuccessorPoll = std::chrono::milliseconds(100);
 constexpr auto kHeapDecay = std::chrono::seconds(10);
-// Buffer caches this full held a bulk transfer's buffers (a full cache is ~1 MB each; a
-// request/response load keeps a few small blocks).
+// Buffer caches this full held a bulk transfer's buffers (each cache holds up to ~1 MB).
 constexpr size_t kBurstCacheBytes = 512u << 10;
 }  // namespace
 
@@ -130,20 +129,28 @@ Status Ztunnel::Impl::start() {
   // Heap decay (common/heap_trim.h): the data thread lets go of its buffer caches, the admin
   // thread returns what sits free in malloc's arenas (in a quiet period, or one whose load
   // fell); a burst's memory goes back to the kernel within two periods instead of staying
-  // resident. When the caches held a bulk transfer's buffers the trim follows at once: the
-  // admin thread's check may have just passed, and a ztunnel that goes on carrying lighter
-  // traffic would keep them another period (BENCHMARKS.md, session 13).
+  // resident. When the caches held a bulk transfer's buffers and the load has fallen since (the
+  // transfer ended), the trim follows at once: the admin thread's check may have just passed,
+  // and a ztunnel that goes on carrying lighter traffic would keep them another period
+  // (BENCHMARKS.md, session 13). A transfer still running refills the caches every period and
+  // is left alone (the same load test as the admin thread's).
   startHeapTrim(admin_io.get_executor(), {.period = kHeapDecay});
   spawn(
       io,
       [executor = io.get_executor(), admin = admin_io.get_executor()]() -> asio::awaitable<void> {
         asio::steady_timer timer(executor);
+        TrimLoadGate gate(HeapTrimOptions{});
+        const double period = std::chrono::duration<double>(kHeapDecay).count();
+        double cpu_before = processCpuSeconds();
         for (;;) {
           timer.expires_after(kHeapDecay);
           co_await timer.async_wait(asio::use_awaitable);
+          const double cpu_now = processCpuSeconds();
+          const bool load_fell = gate.allows((cpu_now - cpu_before) / period);
+          cpu_before = cpu_now;
           const size_t released = http2::Connection::releaseCachedBatches() +
                                   hbone::detail::ByteQueue::releaseCachedBlocks();
-          if (released >= kBurstCacheBytes) {
+          if (load_fell && released >= kBurstCacheBytes) {
             asio::post(admin, [] { trimHeapIfWorthIt(HeapTrimOptions{}.min_free); });
           }
         }

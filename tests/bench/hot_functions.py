@@ -13,14 +13,15 @@ and refused connections, metrics scrapes, a certificate rotation), stops the ztu
 drain runs too) and ranks every function of ambit-ztunnel that ran by its own instruction
 count, summed over both ztunnels. Run it after changes that move much of the ztunnel's code;
 a stale list still links, it only leaves the new code outside the hot pages (the ctest
-ztunnel_link_layout fails once the list has drifted far). Takes ~1 minute; needs root and
-valgrind.
+ztunnel_link_layout fails once the list has drifted far). Takes 1-3 minutes (up to 2 of
+them waiting for a certificate rotation); needs root and valgrind.
 """
 
 import argparse
 import collections
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -66,7 +67,9 @@ def callgrind_self_cost(files, binary_name):
                         functions[index] = name.split("'")[0]  # foo'2: foo, recursion level 2
                     if kind == "fn":
                         current = None
-                        if Path(current_object or "").name == binary_name:
+                        # Code without a symbol shows as an address or "(below main)".
+                        if Path(current_object or "").name == binary_name and \
+                                not functions[index].startswith(("0x", "(")):
                             current = functions[index]
                             cost[current] += 0
                 after_calls = False
@@ -115,6 +118,9 @@ class Profile:
 
     def bin_dir(self):
         """The lab's binaries, with ambit-ztunnel started under callgrind."""
+        valgrind = shutil.which("valgrind")
+        if not valgrind:
+            raise ScenarioError("valgrind not found (scripts/setup.sh installs it)")
         d = self.work / "bin"
         d.mkdir()
         for name in DAEMONS:
@@ -124,8 +130,9 @@ class Profile:
         wrapper = d / "ambit-ztunnel"
         wrapper.write_text(
             "#!/bin/sh\n"
-            f"exec {shutil.which('valgrind')} --tool=callgrind --demangle=no --dump-instr=no "
-            f"--callgrind-out-file={out}/callgrind.%p {self.build}/bin/ambit-ztunnel \"$@\"\n")
+            f"exec {shlex.quote(valgrind)} --tool=callgrind --demangle=no --dump-instr=no "
+            f"--callgrind-out-file={shlex.quote(str(out))}/callgrind.%p "
+            f"{shlex.quote(str(self.build / 'bin' / 'ambit-ztunnel'))} \"$@\"\n")
         wrapper.chmod(0o755)
         return d, out
 
@@ -224,7 +231,10 @@ class Profile:
         """SIGTERM to both ztunnels (their drain runs), then wait until callgrind has written
         both profiles: `lab down` would SIGKILL a process that takes its time to exit."""
         for pid in self.ztunnel_pids():
-            os.kill(pid, signal.SIGTERM)
+            try:
+                os.kill(pid, signal.SIGTERM)  # the lab's ztunnels: this script started them
+            except ProcessLookupError:
+                pass
         deadline = time.time() + 180
         while time.time() < deadline:
             files = sorted(profiles.glob("callgrind.*"))
@@ -241,6 +251,9 @@ class Profile:
             shutil.rmtree(self.work, ignore_errors=True)
 
     def profile(self, out_file):
+        if Path(f"/run/{LAB}-lab").exists():
+            raise ScenarioError(f"a lab {LAB} exists already (another run, or a leftover): "
+                                f"`ambitctl lab down --name {LAB}` first")
         bin_dir, cg_dir = self.bin_dir()
         lab_up = False
         try:
@@ -253,8 +266,11 @@ class Profile:
             log("stopping the ztunnels (callgrind writes its profiles as they exit)")
             files = self.stop_ztunnels(cg_dir)
         finally:
+            # A second Ctrl-C must not cut the cleanup short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stop_servers()
-            if lab_up or Path(f"/run/{LAB}-lab").exists():
+            if lab_up or Path(f"/run/{LAB}-lab").exists():  # ours: it did not exist before
                 log("lab down")
                 run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
         cost = callgrind_self_cost(files, "ambit-ztunnel")
@@ -274,6 +290,11 @@ def main():
     ap.add_argument("--build-dir", default=str(REPO / "build"))
     ap.add_argument("--out", default=str(REPO / "ztunnel" / "hot-functions.txt"))
     args = ap.parse_args()
+
+    def on_signal(signum, _frame):
+        raise ScenarioError(f"interrupted ({signal.Signals(signum).name})")
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         Profile(args).main(args.out)
     except ScenarioError as e:

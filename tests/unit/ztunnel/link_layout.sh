@@ -5,7 +5,8 @@
 # memory (BENCHMARKS.md) without breaking anything else, so only this test would notice.
 set -euo pipefail
 bin=$1 order=$2 count=500
-if ! readelf -d "$bin" | grep -q '(RELR)'; then
+dynamic=$(readelf -d "$bin")
+if ! grep -q '(RELR)' <<<"$dynamic"; then
   echo "FAIL: $bin has no DT_RELR (packed relative relocations)" >&2
   exit 1
 fi
