@@ -26,6 +26,8 @@ for line in subprocess.run(["nm", "--defined-only", binary], capture_output=True
     f = line.split()
     if len(f) == 3 and f[1] in "tTwW":
         addr.setdefault(f[2], int(f[0], 16))
+if not wanted:
+    sys.exit(f"FAIL: {order} lists no symbols: regenerate it (tests/bench/hot_functions.py)")
 found = [(addr[n], n) for n in wanted if n in addr]
 if len(found) < 0.9 * len(wanted):
     sys.exit(f"FAIL: only {len(found)} of the first {len(wanted)} symbols of {order} are in "
