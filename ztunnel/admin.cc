@@ -51,7 +51,7 @@ nlohmann::json liveConnections(const ConnectionTracker& tracker, const OutboundP
                    {"remote_identity", c.source_principal},
                    {"protocol", c.source_principal.empty() ? "TCP" : "HBONE"}});
   }
-  for (const auto& [id, c] : outbound.connections()) {
+  for (const auto& c : outbound.connections()) {
     out.push_back({{"direction", "outbound"},
                    {"workload_uid", c.pod_uid},
                    {"local", c.local},

@@ -1,22 +1,20 @@
 #include "ztunnel/connection_log.h"
 
+#include "common/hbone/protocol.h"
+
 namespace ambit::ztunnel {
 namespace {
 
 std::string orDash(const std::string& s) { return s.empty() || s == "unknown" ? "-" : s; }
 
+std::string orDash(const Endpoint& e) { return e.port() == 0 ? "-" : hbone::formatAuthority(e); }
+
 }  // namespace
 
 void ConnectionLog::describe(const ConnectionLabels& labels) {
-  if (labels.source) {
-    src_workload = labels.source->name();
-    src_namespace = labels.source->namespace_();
-  }
-  if (labels.destination) {
-    dst_workload = labels.destination->name();
-    dst_namespace = labels.destination->namespace_();
-  }
-  if (labels.destination_service) dst_service = labels.destination_service->hostname();
+  src_workload = labels.source;
+  dst_workload = labels.destination;
+  dst_service = labels.destination_service;
   src_identity = labels.source_principal;
   dst_identity = labels.destination_principal;
   response_flags = labels.response_flags;
@@ -28,14 +26,14 @@ admin::AccessLogRecord ConnectionLog::record(std::chrono::steady_clock::time_poi
       .add("direction", direction)
       .add("protocol", protocol)
       .add("src.addr", orDash(src_addr))
-      .add("src.workload", orDash(src_workload))
-      .add("src.namespace", orDash(src_namespace))
+      .add("src.workload", src_workload ? orDash(src_workload->name()) : "-")
+      .add("src.namespace", src_workload ? orDash(src_workload->namespace_()) : "-")
       .add("src.identity", orDash(src_identity))
       .add("dst.addr", orDash(dst_addr))
       .add("dst.hbone_addr", orDash(dst_hbone_addr))
-      .add("dst.service", orDash(dst_service))
-      .add("dst.workload", orDash(dst_workload))
-      .add("dst.namespace", orDash(dst_namespace))
+      .add("dst.service", dst_service ? orDash(dst_service->hostname()) : "-")
+      .add("dst.workload", dst_workload ? orDash(dst_workload->name()) : "-")
+      .add("dst.namespace", dst_workload ? orDash(dst_workload->namespace_()) : "-")
       .add("dst.identity", orDash(dst_identity))
       .add("authz", authz)
       .add("policy", orDash(policy))

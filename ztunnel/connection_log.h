@@ -8,7 +8,10 @@
 //
 // bytes_sent is what the source sent towards the destination, bytes_recv what it got back.
 // Plain data, filled on the data thread by the proxies; strings are copied out of the
-// configuration so a record outlives a config swap.
+// configuration, except the workloads and service, which point into it (the owner holds that
+// configuration while the connection lives: a swap does not free them). Addresses are written as
+// ip:port
+// ([ip]:port for IPv6), "-" when unset.
 
 #include <chrono>
 #include <cstdint>
@@ -16,17 +19,25 @@
 
 #include "common/admin/access_log.h"
 #include "ztunnel/metrics.h"
+#include "ztunnel/state.h"
 
 namespace ambit::ztunnel {
 
 struct ConnectionLog {
   std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::string direction;  // inbound | outbound
-  std::string protocol;   // HBONE | TCP
-  std::string src_addr, src_workload, src_namespace, src_identity;
-  std::string dst_addr, dst_hbone_addr, dst_service, dst_workload, dst_namespace, dst_identity;
-  std::string authz = "allow";  // allow | deny
+  // Fixed words and addresses are kept as such (formatted when the record is written): every
+  // open connection holds one of these, idle ones for hours.
+  const char* direction = "";                   // inbound | outbound
+  const char* protocol = "";                    // HBONE | TCP
+  Endpoint src_addr, dst_addr, dst_hbone_addr;  // "-" while unset (port 0)
+  // The connection's workloads and service (describe()): they point into the configuration,
+  // which the record's owner keeps alive until the record is written.
+  const v1::Workload* src_workload = nullptr;
+  const v1::Workload* dst_workload = nullptr;
+  const v1::Service* dst_service = nullptr;
+  std::string src_identity, dst_identity;
+  const char* authz = "allow";  // allow | deny
   std::string policy;           // the deciding AuthorizationPolicy, ns/name
   std::string reason;           // why denied or failed, a short fixed phrase
   std::string error;            // the failure's detail

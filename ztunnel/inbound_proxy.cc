@@ -179,7 +179,7 @@ asio::awaitable<Result<tcp::socket>> InboundProxy::connectToApp(const Pod& pod,
 }
 
 asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
-    std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req) {
+    std::shared_ptr<Pod> pod, const hbone::ConnectRequest& req, ConnectionLimits::Lease lease) {
   Address dst_ip = unmapped(req.target.address());
   bool ours = std::find(pod->ips.begin(), pod->ips.end(), dst_ip) != pod->ips.end();
   if (!ours || isProxyPort(req.target.port())) {
@@ -201,9 +201,8 @@ asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
   ConnectionLog log;
   log.direction = "inbound";
   log.protocol = "HBONE";
-  log.src_addr = hbone::formatAuthority(
-      Endpoint(unmapped(req.peer_address.address()), req.peer_address.port()));
-  log.dst_addr = hbone::formatAuthority(Endpoint(dst_ip, req.target.port()));
+  log.src_addr = Endpoint(unmapped(req.peer_address.address()), req.peer_address.port());
+  log.dst_addr = Endpoint(dst_ip, req.target.port());
   log.describe(labels);
   rbac::Decision d = authorizeInbound(*pod, attrs, config.get());
   log.policy = std::string(d.policy);
@@ -234,16 +233,14 @@ asio::awaitable<hbone::ConnectOutcome> InboundProxy::onHboneConnect(
                        req.peer_identity,
                        app->native_handle(),
                        0};
-  tunnels_[&req] = AdmittedTunnel{metrics_.opened(labels), tracker_.add(tc), std::move(log)};
-  co_return std::move(*app);
+  auto admitted = std::make_shared<AdmittedTunnel>(AdmittedTunnel{
+      metrics_.opened(labels), tracker_.add(tc), std::move(log), config, std::move(lease)});
+  co_return hbone::SpliceTo{std::move(*app), [this, admitted](const hbone::SpliceResult& r) {
+                              tunnelClosed(*admitted, r);
+                            }};
 }
 
-void InboundProxy::onHboneClosed(const Pod& /*pod*/, const hbone::ConnectRequest& req,
-                                 const hbone::SpliceResult& r) {
-  auto it = tunnels_.find(&req);
-  if (it == tunnels_.end()) return;
-  AdmittedTunnel t = it->second;
-  tunnels_.erase(it);
+void InboundProxy::tunnelClosed(AdmittedTunnel& t, const hbone::SpliceResult& r) {
   noteRevoked(tracker_.remove(t.tracker_id), t.log);
   // Istio's meaning: received = request bytes (tunnel -> app), sent = response (app -> tunnel).
   t.metrics.addReceived(r.bytes_received);
@@ -275,8 +272,8 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
   ConnectionLog log;
   log.direction = "inbound";
   log.protocol = "TCP";
-  log.src_addr = hbone::formatAuthority(Endpoint(unmapped(peer.address()), peer.port()));
-  log.dst_addr = hbone::formatAuthority(Endpoint(dst_ip, local.port()));
+  log.src_addr = Endpoint(unmapped(peer.address()), peer.port());
+  log.dst_addr = Endpoint(dst_ip, local.port());
   log.describe(labels);
   if (!plaintextAllowed(*pod, local.port(), config.get())) {
     labels.response_flags = "DENY";

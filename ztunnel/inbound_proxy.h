@@ -6,7 +6,8 @@
 //   400  the authority is not one of the pod's IPs, or is a ztunnel port (15001/15006/15008)
 //   401  AuthorizationPolicy denies the connection
 //   503  the app refused or did not answer
-//   else the connected app socket (the server splices the tunnel to it).
+//   else the connected app socket (the server splices the tunnel to it) and what to do when the
+//   tunnel ends (hbone::SpliceTo).
 // Plaintext (servePlaintext) is closed when PeerAuthentication requires mTLS or policy denies.
 // The app is reached inside the pod's netns from the client's own IP (IP_TRANSPARENT, the
 // ConnectGate listing the connect) when the agent installed reply routing for the pod, else
@@ -21,10 +22,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <memory>
-#include <unordered_map>
 
 #include "common/hbone/server.h"
 #include "ztunnel/capture_maps.h"
+#include "ztunnel/connection_limits.h"
 #include "ztunnel/connection_log.h"
 #include "ztunnel/connection_tracker.h"
 #include "ztunnel/metrics.h"
@@ -40,21 +41,25 @@ class InboundProxy {
                const ConfigProvider& config, TcpMetrics& metrics, ConnectionTracker& tracker,
                admin::AccessLogFormat access_log);
 
+  // An admitted tunnel is a SpliceTo whose on_closed counts, logs and untracks it, and frees
+  // `lease` (its connection-limit slot).
   boost::asio::awaitable<hbone::ConnectOutcome> onHboneConnect(std::shared_ptr<Pod> pod,
-                                                               const hbone::ConnectRequest& req);
-  // A tunnel onHboneConnect admitted has ended (HboneServer's on_tunnel_closed).
-  void onHboneClosed(const Pod& pod, const hbone::ConnectRequest& req,
-                     const hbone::SpliceResult& result);
+                                                               const hbone::ConnectRequest& req,
+                                                               ConnectionLimits::Lease lease = {});
   // Serves one connection accepted on `pod`'s 15006 until it ends.
   boost::asio::awaitable<void> servePlaintext(std::shared_ptr<Pod> pod,
                                               boost::asio::ip::tcp::socket client);
 
  private:
+  // What an admitted tunnel keeps while it is open (in its on_closed, the only place).
   struct AdmittedTunnel {
     ConnectionMetrics metrics;
     uint64_t tracker_id = 0;
-    ConnectionLog log;  // written when the tunnel closes
+    ConnectionLog log;                            // written when the tunnel closes
+    std::shared_ptr<const ZtunnelConfig> config;  // what the log's workloads point into
+    ConnectionLimits::Lease lease;
   };
+  void tunnelClosed(AdmittedTunnel& tunnel, const hbone::SpliceResult& result);
 
   // To the app at `target` inside the pod's netns: from `client` (the original source) when
   // the pod preserves sources, else (or if that setup fails) from loopback. The source port
@@ -75,7 +80,6 @@ class InboundProxy {
   TcpMetrics& metrics_;
   ConnectionTracker& tracker_;
   admin::AccessLogFormat access_log_;
-  std::unordered_map<const void*, AdmittedTunnel> tunnels_;  // admitted tunnels, by &ConnectRequest
 };
 
 }  // namespace ambit::ztunnel

@@ -73,8 +73,13 @@ struct OutboundProxy::Carry {
   };
 
   Carry(std::shared_ptr<size_t> active, std::shared_ptr<LiveSet> live, uint64_t id,
-        ConnectionLimits::Lease l, admin::AccessLogFormat format)
-      : done(std::move(active), std::move(live), id), lease(std::move(l)), access_log(format) {}
+        ConnectionLimits::Lease l, std::shared_ptr<Pod> from, admin::AccessLogFormat format)
+      : done(std::move(active), std::move(live), id),
+        lease(std::move(l)),
+        pod(std::move(from)),
+        access_log(format) {
+    done.live->open[id] = this;
+  }
 
   // The connection ended: `sent` app -> destination, `received` back.
   void finish(uint64_t sent, uint64_t received) {
@@ -91,6 +96,7 @@ struct OutboundProxy::Carry {
 
   Done done;
   ConnectionLimits::Lease lease;
+  std::shared_ptr<Pod> pod;
   std::shared_ptr<const ZtunnelConfig> config;
   ConnectionLog log;
   ConnectionMetrics metrics;
@@ -103,16 +109,10 @@ asio::awaitable<void> OutboundProxy::carryTcp(tcp::socket app, tcp::socket up,
   carry->finish(r.a_to_b, r.b_to_a);
 }
 
-asio::awaitable<void> OutboundProxy::carryTunnel(tcp::socket app, std::unique_ptr<Tunnel> tunnel,
-                                                 std::unique_ptr<Carry> carry) {
-  auto r = co_await tunnel->spliceWith(app);
-  carry->finish(r.bytes_sent, r.bytes_received);
-}
-
 asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app,
                                            ConnectionLimits::Lease lease) {
   const uint64_t live_id = live_->next_id++;
-  auto carry = std::make_unique<Carry>(active_, live_, live_id, std::move(lease), access_log_);
+  auto carry = std::make_unique<Carry>(active_, live_, live_id, std::move(lease), pod, access_log_);
 
   auto orig = original_dst_.originalDst(app.native_handle());
   if (!orig || !*orig) {
@@ -136,10 +136,8 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   ConnectionLog& log = carry->log;
   log.direction = "outbound";
   boost::system::error_code peer_ec;
-  log.src_addr = hbone::formatAuthority(app.remote_endpoint(peer_ec));
-  log.dst_addr = hbone::formatAuthority(dst);
-  LiveConnection& live = live_->open[live_id];
-  live = LiveConnection{pod->info.uid(), log.src_addr, log.dst_addr, "", ""};
+  log.src_addr = app.remote_endpoint(peer_ec);
+  log.dst_addr = dst;
   const std::vector<OutboundTarget> targets = st.resolveOutbound(dst, pick_++);
   // A ztunnel that takes over from another one (an upgrade) is given connections from the
   // moment its listeners join the pod's SO_REUSEPORT group, which may be before the pod's
@@ -164,10 +162,7 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
         t.expected_identities.empty() ? "unknown" : t.expected_identities[0];
     log.describe(labels);
     log.protocol = t.kind == OutboundTarget::Kind::kPassthrough ? "TCP" : "HBONE";
-    log.dst_hbone_addr =
-        t.kind == OutboundTarget::Kind::kPassthrough ? "" : hbone::formatAuthority(t.connect_to);
-    live.via = log.dst_hbone_addr;
-    live.protocol = log.protocol;
+    log.dst_hbone_addr = t.kind == OutboundTarget::Kind::kPassthrough ? Endpoint() : t.connect_to;
     Status connected = Status::ok();
     if (t.kind == OutboundTarget::Kind::kPassthrough) {
       auto up = co_await connectPassthrough(*pod, t);
@@ -182,8 +177,11 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
       auto tunnel = co_await dialHbone(*pod, t, dst);
       if (tunnel) {
         carry->metrics = metrics_.opened(labels);
-        spawn(io_, carryTunnel(std::move(app), std::move(*tunnel), std::move(carry)),
-              "outbound HBONE connection");
+        // No coroutine carries it: the splice's callbacks do, and call back with the counts.
+        std::shared_ptr<Carry> carried = std::move(carry);
+        (*tunnel)->splice(std::move(app), [carried](const hbone::SpliceResult& r) {
+          carried->finish(r.bytes_sent, r.bytes_received);
+        });
         co_return;
       }
       connected = tunnel.error();
@@ -203,6 +201,20 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
   boost::system::error_code ignored;
   app.set_option(asio::socket_base::linger(true, 0), ignored);
   app.close(ignored);
+}
+
+std::vector<OutboundProxy::LiveConnection> OutboundProxy::connections() const {
+  std::vector<LiveConnection> out;
+  out.reserve(live_->open.size());
+  auto authority = [](const Endpoint& e) {
+    return e.port() == 0 ? std::string() : hbone::formatAuthority(e);
+  };
+  for (const auto& [id, c] : live_->open) {
+    out.push_back(LiveConnection{c->pod->info.uid(), authority(c->log.src_addr),
+                                 authority(c->log.dst_addr), authority(c->log.dst_hbone_addr),
+                                 c->log.protocol});
+  }
+  return out;
 }
 
 asio::awaitable<Result<tcp::socket>> OutboundProxy::connectPassthrough(const Pod& pod,

@@ -12,9 +12,10 @@
 // metrics (reporter="source") and an access log line for each connection.
 //
 // Memory: serve() sets a connection up in its own coroutine and hands what carrying needs (the
-// two sockets or the tunnel, the access-log record, the counters, the lease) to a coroutine of
-// its own, so the setup's frame (targets, labels, timers: ~3 KiB with GCC) is freed while the
-// connection lives on, idle or not (BENCHMARKS.md, ztunnel memory per idle connection).
+// two sockets or the tunnel, the access-log record, the counters, the lease) on: a tunnel to
+// the HBONE splice's callbacks (no coroutine at all), a passthrough to a coroutine of its own.
+// The setup's frame (targets, labels, timers: ~3 KiB with GCC) is freed while the connection
+// lives on, idle or not (BENCHMARKS.md, ztunnel memory per idle connection).
 //
 // Ownership: the caller owns the proxy and its dependencies; they must outlive it and every
 // connection it serves. Thread: the data thread (the io_context given) only.
@@ -27,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/admin/access_log.h"
 #include "ztunnel/capture_maps.h"
@@ -63,9 +65,10 @@ class OutboundProxy {
     std::string local;     // the app's address "ip:port"
     std::string remote;    // the original destination "ip:port"
     std::string via;       // the HBONE peer "ip:port" being used; empty for passthrough
-    std::string protocol;  // "HBONE" or "TCP"
+    std::string protocol;  // "HBONE" or "TCP"; empty while the first target is being tried
   };
-  const std::map<uint64_t, LiveConnection>& connections() const { return live_->open; }
+  // Made on demand from the connections' own records (which is all they keep).
+  std::vector<LiveConnection> connections() const;
 
  private:
   // What a connection keeps while it is carried (outbound_proxy.cc).
@@ -73,9 +76,6 @@ class OutboundProxy {
   static boost::asio::awaitable<void> carryTcp(boost::asio::ip::tcp::socket app,
                                                boost::asio::ip::tcp::socket up,
                                                std::unique_ptr<Carry> carry);
-  static boost::asio::awaitable<void> carryTunnel(boost::asio::ip::tcp::socket app,
-                                                  std::unique_ptr<Tunnel> tunnel,
-                                                  std::unique_ptr<Carry> carry);
 
   // The upstream socket of a passthrough target, connected.
   boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectPassthrough(
@@ -99,7 +99,7 @@ class OutboundProxy {
   std::shared_ptr<size_t> active_ = std::make_shared<size_t>(0);
   struct LiveSet {
     uint64_t next_id = 1;
-    std::map<uint64_t, LiveConnection> open;
+    std::map<uint64_t, const Carry*> open;
   };
   std::shared_ptr<LiveSet> live_ = std::make_shared<LiveSet>();
 };

@@ -215,11 +215,6 @@ void PodRegistry::serveHbone(const std::shared_ptr<Pod>& pod) {
   sopts.on_timeout = options_.on_hbone_timeout;
   sopts.on_accept_exhausted = hbone_exhausted_;
   std::weak_ptr<Pod> weak = pod;
-  sopts.on_tunnel_closed = [this, weak](const hbone::ConnectRequest& r,
-                                        const hbone::SpliceResult& s) {
-    tunnel_leases_.erase(&r);
-    if (auto p = weak.lock()) inbound_.onHboneClosed(*p, r, s);
-  };
   pod->hbone = std::make_unique<hbone::HboneServer>(
       io_.get_executor(), *pod->tls->server, identities_.peerVerifier(),
       [this, weak](const hbone::ConnectRequest& r) { return admitTunnel(weak, r); }, sopts);
@@ -231,10 +226,8 @@ asio::awaitable<hbone::ConnectOutcome> PodRegistry::admitTunnel(std::weak_ptr<Po
   if (!p) co_return 503;
   auto lease = admit(*p);
   if (!lease) co_return 503;
-  hbone::ConnectOutcome outcome = co_await inbound_.onHboneConnect(p, r);
-  // Only a spliced tunnel is reported to on_tunnel_closed, which frees the slot.
-  if (std::holds_alternative<tcp::socket>(outcome)) tunnel_leases_[&r] = std::move(*lease);
-  co_return outcome;
+  // A spliced tunnel keeps the slot until it closes; a refusal frees it here.
+  co_return co_await inbound_.onHboneConnect(p, r, std::move(*lease));
 }
 
 std::optional<ConnectionLimits::Lease> PodRegistry::admit(const Pod& pod) {

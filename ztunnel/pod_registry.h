@@ -109,8 +109,6 @@ class PodRegistry final : public PodSink {
   InboundProxy& inbound_;
   std::map<std::string, std::shared_ptr<Pod>> pods_;  // by uid
   bool accepting_ = true;
-  // HBONE tunnels spliced to their pod's app, by &ConnectRequest, until on_tunnel_closed.
-  std::unordered_map<const void*, ConnectionLimits::Lease> tunnel_leases_;
   std::function<void()> outbound_exhausted_, inbound_exhausted_, hbone_exhausted_;
   prometheus::Counter* migration_failures_ = nullptr;
 };

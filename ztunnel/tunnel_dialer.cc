@@ -7,9 +7,8 @@ namespace {
 class HboneTunnel final : public Tunnel {
  public:
   explicit HboneTunnel(hbone::HboneStream stream) : stream_(std::move(stream)) {}
-  boost::asio::awaitable<hbone::SpliceResult> spliceWith(
-      boost::asio::ip::tcp::socket& app) override {
-    return stream_.spliceWith(app);
+  void splice(boost::asio::ip::tcp::socket app, hbone::SpliceDone done) override {
+    stream_.splice(std::move(app), std::move(done));
   }
 
  private:

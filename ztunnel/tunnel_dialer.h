@@ -16,13 +16,14 @@
 
 namespace ambit::ztunnel {
 
-// One open tunnel; destroying it before both directions ended resets it.
+// One open tunnel; destroying it before it is spliced resets it.
 class Tunnel {
  public:
   virtual ~Tunnel() = default;
-  // Copies both ways between the tunnel and `app` until both directions are closed.
-  virtual boost::asio::awaitable<hbone::SpliceResult> spliceWith(
-      boost::asio::ip::tcp::socket& app) = 0;
+  // Copies both ways between the tunnel and `app` until both directions are closed, then calls
+  // `done` (hbone::HboneStream::splice: not called if the executor is destroyed first). Takes
+  // the tunnel's stream: call it once.
+  virtual void splice(boost::asio::ip::tcp::socket app, hbone::SpliceDone done) = 0;
 };
 
 class TunnelDialer {

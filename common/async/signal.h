@@ -8,12 +8,15 @@
 //   while (!ready) co_await signal.wait();   // waiter
 //   ready = true; signal.notify();           // notifier
 //
+// Callback code waits with asyncWait(handler) and re-checks in the handler, the same way.
+//
 // Thread model: the signal, its waiters and its notifiers live on one single-threaded executor
 // (the connection's io_context or strand); nothing here is thread-safe.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <utility>
 
 namespace ambit {
 
@@ -28,6 +31,12 @@ class Signal {
   void notify() { timer_.cancel(); }
   // Completes at the next notify() (or when the signal is destroyed).
   asio::awaitable<void> wait();
+  // The same for callback code: `handler(error_code)` runs (through the executor) at the next
+  // notify() or when the signal is destroyed; the code is operation_aborted either way.
+  template <typename Handler>
+  void asyncWait(Handler&& handler) {
+    timer_.async_wait(std::forward<Handler>(handler));
+  }
 
  private:
   asio::steady_timer timer_;

@@ -179,8 +179,11 @@ asio::awaitable<ConnectOutcome> HboneServer::Impl::callHandler(const ConnectRequ
 asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState> st) {
   auto self = shared_from_this();
   auto session = st->connection();
-  ConnectRequest req{
-      session->peerIdentity(), session->remoteEndpoint(), st->authority, {}, st->headers};
+  ConnectRequest req{session->peerIdentity(),
+                     session->remoteEndpoint(),
+                     st->authority,
+                     {},
+                     std::move(st->headers)};
   std::string why;
   int refuse = validateRequest(*st, req, why);
   ConnectOutcome outcome = refuse;
@@ -192,19 +195,36 @@ asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState
     (void)session->respond(*st, code, false);
     co_return;
   }
+  if (auto* terminate = std::get_if<TerminateTunnel>(&outcome)) {
+    if (Status s = session->respond(*st, 200, true); !s) {
+      logDebug("HBONE {} -> {}: {}", req.peer_identity, req.authority, s.message());
+      co_return;
+    }
+    ++stats.streams_accepted;
+    if (terminate->serve) co_await terminate->serve(HboneStream(st));
+    co_return;
+  }
+  SpliceTo to = std::holds_alternative<SpliceTo>(outcome)
+                    ? std::move(std::get<SpliceTo>(outcome))
+                    : SpliceTo{std::move(std::get<tcp::socket>(outcome)), nullptr};
+  if (options.on_tunnel_closed) {
+    req.headers = Headers();  // the handler has decided; an open tunnel does not keep them
+    to.on_closed = [self, req = std::move(req),
+                    inner = std::move(to.on_closed)](const SpliceResult& result) {
+      if (inner) inner(result);
+      self->options.on_tunnel_closed(req, result);
+    };
+  }
   if (Status s = session->respond(*st, 200, true); !s) {
-    logDebug("HBONE {} -> {}: {}", req.peer_identity, req.authority, s.message());
+    logDebug("HBONE {} -> {}: {}", session->peerIdentity(), st->authority, s.message());
+    SpliceResult unanswered;
+    unanswered.status = s;
+    if (to.on_closed) to.on_closed(unanswered);
     co_return;
   }
   ++stats.streams_accepted;
-  HboneStream stream(st);
-  if (auto* terminate = std::get_if<TerminateTunnel>(&outcome)) {
-    if (terminate->serve) co_await terminate->serve(std::move(stream));
-    co_return;
-  }
-  auto& upstream = std::get<tcp::socket>(outcome);
-  SpliceResult result = co_await stream.spliceWith(upstream);
-  if (options.on_tunnel_closed) options.on_tunnel_closed(req, result);
+  // Spliced without this frame: an idle tunnel costs only what the splice holds.
+  HboneStream(st).splice(std::move(to.upstream), std::move(to.on_closed));
 }
 
 std::vector<std::shared_ptr<HboneConnection>> HboneServer::Impl::liveSessions() {

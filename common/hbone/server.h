@@ -51,11 +51,22 @@ struct TerminateTunnel {
   std::function<asio::awaitable<void>(HboneStream stream)> serve;
 };
 
+// Splices the tunnel to `upstream` (connected, on the server's executor) and calls `on_closed`
+// (if set) once it ended, or at once with an error status and no bytes if the tunnel could
+// not be answered. What the caller needs when the tunnel ends lives in on_closed: nothing
+// else (no coroutine, no request) stays behind while the tunnel is open.
+struct SpliceTo {
+  asio::ip::tcp::socket upstream;
+  SpliceDone on_closed;
+};
+
 // An HTTP status to refuse with (400 bad target, 401 policy deny, 503 app refused...), the
-// upstream socket, already connected, on the server's executor, or a TerminateTunnel.
-using ConnectOutcome = std::variant<int, asio::ip::tcp::socket, TerminateTunnel>;
+// upstream socket, already connected, on the server's executor (a SpliceTo without on_closed),
+// a SpliceTo, or a TerminateTunnel.
+using ConnectOutcome = std::variant<int, asio::ip::tcp::socket, TerminateTunnel, SpliceTo>;
 using ConnectHandler = std::function<asio::awaitable<ConnectOutcome>(const ConnectRequest&)>;
-// Called when a tunnel ends (for metrics and access logs).
+// Called when a spliced tunnel ends (for metrics and access logs), with a copy of the request
+// the handler saw, less its headers. Set, it keeps that copy for each open tunnel.
 using TunnelObserver = std::function<void(const ConnectRequest&, const SpliceResult&)>;
 
 struct ServerOptions {

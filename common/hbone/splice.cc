@@ -1,14 +1,14 @@
-// HboneStream::spliceWith: the two copy loops between a tunnel and a TCP socket.
+// HboneStream::splice: the two copy loops between a tunnel and a TCP socket.
 #include <array>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "common/async/signal.h"
-#include "common/async/spawn.h"
 #include "common/hbone/stream.h"
 #include "common/hbone/stream_state.h"
 
@@ -27,6 +27,15 @@ constexpr size_t kShrinkBelow = kBulkReadChunk / 4;
 // Queued blocks handed to one gathered TCP write.
 constexpr size_t kMaxWriteBuffers = 16;
 
+// For the waits an idle splice keeps pending (for hours, maybe): the operation is allocated at
+// its own size. asio's default recycles freed operations through a per-thread cache that hands
+// out any block big enough, so such a wait could hold a block several times its size (a
+// finished accept's or coroutine's, measured: ~2x per idle connection).
+template <typename Handler>
+auto exactSize(Handler&& handler) {
+  return asio::bind_allocator(std::allocator<void>(), std::forward<Handler>(handler));
+}
+
 void closeWithReset(tcp::socket& socket) {
   error_code ec;
   socket.set_option(asio::socket_base::linger(true, 0), ec);
@@ -43,122 +52,194 @@ size_t readIntoStream(tcp::socket& socket, detail::StreamState& stream, size_t c
   return ec ? 0 : n;
 }
 
-// TCP -> tunnel. The stream's bounded send buffer is the back-pressure: while the peer's
-// HTTP/2 window is exhausted, waitSendRoom() waits and we stop reading the socket.
-asio::awaitable<Status> tcpToTunnel(tcp::socket& socket, detail::StreamState& stream,
-                                    uint64_t& bytes) {
-  error_code ec;
-  socket.non_blocking(true, ec);
-  if (ec) {
-    stream.reset(NGHTTP2_CONNECT_ERROR);
-    co_return Error{ec.value(), fmt::format("TCP peer socket: {}", ec.message())};
-  }
-  size_t chunk = kIdleReadChunk;
-  for (;;) {
-    if (Status room = co_await stream.waitSendRoom(); !room) {
-      closeWithReset(socket);
-      co_return room;
-    }
-    // Readiness is edge-triggered: wait only after a read found the socket empty.
-    size_t n = readIntoStream(socket, stream, chunk, ec);
-    if (ec == asio::error::would_block) {
-      co_await socket.async_wait(tcp::socket::wait_read,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) continue;
-    }
-    if (ec == asio::error::eof) {
-      stream.shutdownWrite();
-      co_return Status::ok();
-    }
-    if (ec) {
-      stream.reset(NGHTTP2_CONNECT_ERROR);
-      co_return Error{ec.value(), fmt::format("read from TCP peer: {}", ec.message())};
-    }
-    bytes += n;
-    if (n == chunk) {
-      chunk = kBulkReadChunk;
-    } else if (n < kShrinkBelow) {
-      chunk = kIdleReadChunk;
-    }
-  }
-}
+// Both copy loops of one splice, as callbacks on the stream's executor. Nothing waits in a
+// coroutine frame: an idle splice is this object and one pending wait per direction (the
+// socket's readability, the stream's receive signal), each holding a reference to it; the last
+// completion to let go destroys it, with the socket and the stream handle. When the executor
+// is destroyed first, so are those waits, and with them the splice (done is then never called).
+class Splice final : public std::enable_shared_from_this<Splice> {
+ public:
+  Splice(std::shared_ptr<detail::StreamState> stream, tcp::socket socket, SpliceDone done)
+      : stream_(std::move(stream)), socket_(std::move(socket)), done_(std::move(done)) {}
+  Splice(const Splice&) = delete;
+  Splice& operator=(const Splice&) = delete;
+  ~Splice() { stream_->abandon(); }  // what destroying an HboneStream does
 
-// The TCP -> tunnel half of a splice, reporting to the other half.
-struct Upstream {
-  explicit Upstream(const asio::any_io_executor& executor) : finished(executor) {}
-  Status status;
-  uint64_t bytes = 0;
-  bool done = false;
-  Signal finished;
-};
-
-asio::awaitable<void> runUpstream(tcp::socket& socket, std::shared_ptr<detail::StreamState> stream,
-                                  std::shared_ptr<Upstream> up) {
-  up->status = co_await tcpToTunnel(socket, *stream, up->bytes);
-  up->done = true;
-  up->finished.notify();
-}
-
-// A frame of its own, so that an idle tunnel's frame does not hold the buffer list.
-asio::awaitable<size_t> writeQueued(detail::StreamState& stream, tcp::socket& socket,
-                                    error_code& ec) {
-  // One turn of the event loop first: DATA already read from the connection (the next TLS
-  // records) joins this write instead of needing one of its own.
-  co_await asio::post(socket.get_executor(), asio::use_awaitable);
-  std::array<asio::const_buffer, kMaxWriteBuffers> queued;
-  const size_t filled = stream.gatherReadable(queued);
-  co_return co_await asio::async_write(socket, std::span(queued.data(), filled),
-                                       asio::redirect_error(asio::use_awaitable, ec));
-}
-
-// Tunnel -> TCP: everything queued for the stream leaves in one gathered write. Bytes are
-// consumed (and the HTTP/2 window reopened) only once the socket took them, so a slow TCP
-// reader throttles the remote sender.
-asio::awaitable<Status> tunnelToTcp(detail::StreamState& stream, tcp::socket& socket,
-                                    uint64_t& bytes) {
-  for (;;) {
-    auto readable = co_await stream.readable();
-    if (!readable) {
-      closeWithReset(socket);
-      co_return readable.error();
-    }
+  void start() {
     error_code ec;
-    if (*readable == 0) {
-      socket.shutdown(tcp::socket::shutdown_send, ec);
-      co_return Status::ok();
+    socket_.non_blocking(true, ec);
+    if (ec) {  // both directions need it: the writes below would block
+      stream_->reset(NGHTTP2_CONNECT_ERROR);
+      closeWithReset(socket_);
+      upEnded(Error{ec.value(), fmt::format("TCP peer socket: {}", ec.message())});
+    } else {
+      pumpUp();
     }
-    size_t n = co_await writeQueued(stream, socket, ec);
-    if (ec) {
-      stream.reset(NGHTTP2_CONNECT_ERROR);
-      closeWithReset(socket);
-      co_return Error{ec.value(), fmt::format("write to TCP peer: {}", ec.message())};
-    }
-    stream.consume(n);
-    bytes += n;
+    pumpDown();
   }
-}
+
+ private:
+  // TCP -> tunnel: reads go straight into the stream's send queue while it has room (its
+  // bounded send buffer is the back-pressure: while the peer's HTTP/2 window is exhausted we
+  // stop reading the socket). Readiness is edge-triggered: wait only after a read found the
+  // socket empty.
+  void pumpUp() {
+    for (;;) {
+      std::optional<Status> room = stream_->sendRoomNow();
+      if (!room) {
+        stream_->onSendChange(
+            exactSize([self = shared_from_this()](error_code) { self->pumpUp(); }));
+        return;
+      }
+      if (!*room) {
+        closeWithReset(socket_);
+        upEnded(std::move(*room));
+        return;
+      }
+      error_code ec;
+      size_t n = readIntoStream(socket_, *stream_, chunk_, ec);
+      if (ec == asio::error::would_block) {
+        socket_.async_wait(tcp::socket::wait_read,
+                           exactSize([self = shared_from_this()](error_code wec) {
+                             if (wec) {
+                               self->upFailed(wec);
+                             } else {
+                               self->pumpUp();
+                             }
+                           }));
+        return;
+      }
+      if (ec == asio::error::eof) {
+        stream_->shutdownWrite();
+        upEnded(Status::ok());
+        return;
+      }
+      if (ec) {
+        upFailed(ec);
+        return;
+      }
+      result_.bytes_sent += n;
+      if (n == chunk_) {
+        chunk_ = kBulkReadChunk;
+      } else if (n < kShrinkBelow) {
+        chunk_ = kIdleReadChunk;
+      }
+    }
+  }
+
+  void upFailed(const error_code& ec) {
+    stream_->reset(NGHTTP2_CONNECT_ERROR);
+    upEnded(Error{ec.value(), fmt::format("read from TCP peer: {}", ec.message())});
+  }
+
+  void upEnded(Status status) {
+    if (!status && result_.status) result_.status = std::move(status);  // the other side's first
+    up_done_ = true;
+    finishIfDone();
+  }
+
+  // Tunnel -> TCP: everything queued for the stream leaves in one gathered write. Bytes are
+  // consumed (and the HTTP/2 window reopened) only once the socket took them, so a slow TCP
+  // reader throttles the remote sender.
+  void pumpDown() {
+    std::optional<Result<size_t>> readable = stream_->readableNow();
+    if (!readable) {
+      stream_->onReceiveChange(
+          exactSize([self = shared_from_this()](error_code) { self->pumpDown(); }));
+      return;
+    }
+    if (!*readable) {
+      closeWithReset(socket_);
+      downEnded(readable->status());
+      return;
+    }
+    if (**readable == 0) {
+      error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      downEnded(Status::ok());
+      return;
+    }
+    // One turn of the event loop first: DATA already read from the connection (the next TLS
+    // records) joins this write instead of needing one of its own.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->writeDown(); });
+  }
+
+  // A non-blocking gathered write, and a wait for writability when the socket is full: the
+  // pending operation of a stalled write is a small wait, not a write holding the buffer list.
+  void writeDown() {
+    std::array<asio::const_buffer, kMaxWriteBuffers> queued;
+    const size_t filled = stream_->gatherReadable(queued);
+    error_code ec;
+    const size_t n = socket_.write_some(std::span(queued.data(), filled), ec);
+    if (ec == asio::error::would_block) {
+      socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code wec) {
+        if (wec) {
+          self->downFailed(wec);
+        } else {
+          self->writeDown();
+        }
+      });
+      return;
+    }
+    if (ec) {
+      downFailed(ec);
+      return;
+    }
+    stream_->consume(n);
+    result_.bytes_received += n;
+    pumpDown();
+  }
+
+  void downFailed(const error_code& ec) {
+    stream_->reset(NGHTTP2_CONNECT_ERROR);
+    closeWithReset(socket_);
+    downEnded(Error{ec.value(), fmt::format("write to TCP peer: {}", ec.message())});
+  }
+
+  void downEnded(Status status) {
+    if (!status) result_.status = std::move(status);  // this side's error wins
+    down_done_ = true;
+    finishIfDone();
+  }
+
+  void finishIfDone() {
+    if (!up_done_ || !down_done_) return;
+    SpliceDone done = std::move(done_);
+    if (done) done(result_);
+  }
+
+  std::shared_ptr<detail::StreamState> stream_;
+  tcp::socket socket_;
+  SpliceDone done_;
+  SpliceResult result_;
+  size_t chunk_ = kIdleReadChunk;
+  bool up_done_ = false;
+  bool down_done_ = false;
+};
 
 }  // namespace
 
-asio::awaitable<SpliceResult> HboneStream::spliceWith(tcp::socket& socket) {
-  SpliceResult result;
+void HboneStream::splice(tcp::socket socket, SpliceDone done) {
   if (!state_) {
+    SpliceResult result;
     result.status = makeError("splice of an empty HboneStream");
-    co_return result;
+    if (done) done(result);
+    return;
   }
-  // TCP -> tunnel runs as a coroutine of its own while this one carries tunnel -> TCP, then
-  // waits for it: cheaper per idle tunnel than a parallel group of two (awaitable_operators).
-  auto up = std::make_shared<Upstream>(socket.get_executor());
-  spawn(socket.get_executor(), runUpstream(socket, state_, up), "HBONE splice TCP->tunnel");
-  Status down = co_await tunnelToTcp(*state_, socket, result.bytes_received);
-  while (!up->done) co_await up->finished.wait();
-  result.bytes_sent = up->bytes;
-  if (!down) {
-    result.status = down;
-  } else if (!up->status) {
-    result.status = up->status;
-  }
-  co_return result;
+  std::make_shared<Splice>(std::move(state_), std::move(socket), std::move(done))->start();
+}
+
+asio::awaitable<SpliceResult> HboneStream::spliceWith(tcp::socket& socket) {
+  // The splice outlives this frame only when the executor is destroyed with both suspended;
+  // it is then destroyed without calling back.
+  std::optional<SpliceResult> result;
+  Signal finished(socket.get_executor());
+  splice(std::move(socket), [&result, &finished](const SpliceResult& r) {
+    result = r;
+    finished.notify();
+  });
+  while (!result) co_await finished.wait();
+  co_return std::move(*result);
 }
 
 }  // namespace ambit::hbone

@@ -15,8 +15,7 @@ StreamState::StreamState(std::shared_ptr<HboneConnection> connection, int32_t id
     : connection_(std::move(connection)),
       id_(id),
       recv_signal_(connection_->executor()),
-      send_signal_(connection_->executor()),
-      response_signal_(connection_->executor()) {}
+      send_signal_(connection_->executor()) {}
 
 bool StreamState::addHeader(std::string_view name, std::string_view value, size_t max_bytes) {
   header_bytes_ += name.size() + value.size() + 32;
@@ -60,7 +59,6 @@ void StreamState::onClosed(uint32_t error_code) {
   send_.clear();
   recv_signal_.notify();
   send_signal_.notify();
-  response_signal_.notify();
 }
 
 nghttp2_data_provider StreamState::dataProvider() {
@@ -101,13 +99,18 @@ void StreamState::kickSend() {
   connection_->signalWrite();
 }
 
+std::optional<Result<size_t>> StreamState::readableNow() const {
+  if (closed_ && !remote_end_) {
+    return Result<size_t>(Error{
+        ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})", id_, close_code_)});
+  }
+  if (!recv_.empty() || remote_end_) return Result<size_t>(recv_.size());
+  return std::nullopt;
+}
+
 asio::awaitable<Result<size_t>> StreamState::readable() {
   for (;;) {
-    if (closed_ && !remote_end_) {
-      co_return Error{ECONNRESET, fmt::format("HBONE stream {} reset (HTTP/2 error code {})", id_,
-                                              close_code_)};
-    }
-    if (!recv_.empty() || remote_end_) co_return recv_.size();
+    if (auto now = readableNow()) co_return std::move(*now);
     co_await recv_signal_.wait();
   }
 }
@@ -124,13 +127,18 @@ size_t StreamState::sendRoom() const {
   return send_.size() < limit ? limit - send_.size() : 0;
 }
 
+std::optional<Status> StreamState::sendRoomNow() const {
+  if (closed_) return Status(Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)});
+  if (write_shut_) {
+    return Status(Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)});
+  }
+  if (sendRoom() > 0) return Status::ok();
+  return std::nullopt;
+}
+
 asio::awaitable<Status> StreamState::waitSendRoom() {
   for (;;) {
-    if (closed_) co_return Error{EPIPE, fmt::format("HBONE stream {} is closed", id_)};
-    if (write_shut_) {
-      co_return Error{EPIPE, fmt::format("HBONE stream {}: write after shutdown", id_)};
-    }
-    if (sendRoom() > 0) co_return Status::ok();
+    if (auto now = sendRoomNow()) co_return std::move(*now);
     co_await send_signal_.wait();
   }
 }
@@ -173,7 +181,7 @@ void StreamState::reset(uint32_t error_code) {
 }
 
 asio::awaitable<void> StreamState::waitResponse() {
-  while (status == 0 && !closed_) co_await response_signal_.wait();
+  while (status == 0 && !closed_) co_await recv_signal_.wait();
 }
 
 void StreamState::abandon() {

@@ -6,12 +6,13 @@
 // still open resets the stream (RST_STREAM CANCEL).
 //
 // TCP mapping (both directions): DATA = bytes, END_STREAM = half-close (shutdown(SHUT_WR)),
-// RST_STREAM = reset/close. spliceWith() implements exactly that against a TCP socket.
+// RST_STREAM = reset/close. splice() implements exactly that against a TCP socket.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,9 @@ struct SpliceResult {
   uint64_t bytes_received = 0;  // tunnel -> TCP socket
   Status status;                // ok when both directions ended with a clean half-close
 };
+
+// Called once, on the stream's executor, when both directions of a splice have ended.
+using SpliceDone = std::function<void(const SpliceResult&)>;
 
 class HboneStream {
  public:
@@ -53,9 +57,15 @@ class HboneStream {
   // RST_STREAM (default CANCEL; use NGHTTP2_CONNECT_ERROR for an upstream TCP reset).
   void reset(uint32_t h2_error_code = 0x8);
 
-  // Copies both ways between this tunnel and `socket` until both directions are closed.
-  // TCP EOF -> END_STREAM; END_STREAM -> shutdown(send); TCP error -> RST_STREAM
+  // Copies both ways between this tunnel and `socket` until both directions are closed, then
+  // calls `done`. TCP EOF -> END_STREAM; END_STREAM -> shutdown(send); TCP error -> RST_STREAM
   // (CONNECT_ERROR); RST_STREAM -> the socket is closed with RST (SO_LINGER 0).
+  // The splice takes the stream (this handle becomes empty) and the socket, and runs on its
+  // own as callbacks, with no coroutine: an idle splice costs one small object and one pending
+  // wait per direction (BENCHMARKS.md, memory per idle connection). If the executor is
+  // destroyed first, the splice is destroyed with it and `done` is not called.
+  void splice(asio::ip::tcp::socket socket, SpliceDone done);
+  // splice(), awaited: `socket` is moved into the splice.
   asio::awaitable<SpliceResult> spliceWith(asio::ip::tcp::socket& socket);
 
  private:

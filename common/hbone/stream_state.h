@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,7 +36,7 @@ class StreamState final : public http2::DataSource {
   void onData(const uint8_t* data, size_t len);
   void onRemoteEnd();
   void onClosed(uint32_t error_code);
-  void onResponseHeaders() { response_signal_.notify(); }
+  void onResponseHeaders() { recv_signal_.notify(); }
   // The connection reset the stream for a send stall: fails the user now (the splice closes its
   // TCP side) and drops the buffers; nghttp2's own close may come much later.
   void onStalled() { onClosed(NGHTTP2_CANCEL); }
@@ -49,12 +50,25 @@ class StreamState final : public http2::DataSource {
   // (END_STREAM) and nothing is left; an error means the stream was reset or the connection
   // lost. Bytes stay buffered (and unacknowledged to the peer) until consume().
   asio::awaitable<Result<size_t>> readable();
+  // readable()'s answer now, or nullopt when it would wait: then onReceiveChange(handler) runs
+  // the handler (with an error_code to ignore) at the next change worth checking again.
+  std::optional<Result<size_t>> readableNow() const;
+  template <typename Handler>
+  void onReceiveChange(Handler&& handler) {
+    recv_signal_.asyncWait(std::forward<Handler>(handler));
+  }
   // Views of the readable bytes, oldest first (one per buffer block); valid until consume().
   size_t gatherReadable(std::span<asio::const_buffer> out) const { return recv_.gather(out); }
   void consume(size_t n);
   asio::awaitable<Status> write(asio::const_buffer data);
   // Waits until the send buffer has room; an error once the stream is closed or shut.
   asio::awaitable<Status> waitSendRoom();
+  // waitSendRoom()'s answer now, or nullopt when it would wait (see onSendChange()).
+  std::optional<Status> sendRoomNow() const;
+  template <typename Handler>
+  void onSendChange(Handler&& handler) {
+    send_signal_.asyncWait(std::forward<Handler>(handler));
+  }
   // Room at the send queue's tail for 1 to `chunk` bytes (within the send buffer limit), to
   // fill synchronously and hand to commitSend() before anything else touches the stream.
   asio::mutable_buffer prepareSend(size_t chunk);
@@ -95,9 +109,8 @@ class StreamState final : public http2::DataSource {
   int32_t id_;
   ByteQueue recv_;
   ByteQueue send_;
-  Signal recv_signal_;
+  Signal recv_signal_;  // received bytes, END_STREAM, close, and the response header block
   Signal send_signal_;
-  Signal response_signal_;
   size_t header_bytes_ = 0;
   std::chrono::steady_clock::time_point send_progress_;
   uint32_t close_code_ = NGHTTP2_NO_ERROR;

@@ -22,9 +22,9 @@ TEST(ConnectionLog, RecordCarriesIstioZtunnelFieldsInOrder) {
   log.start_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764885942123));
   log.direction = "outbound";
   log.protocol = "HBONE";
-  log.src_addr = "10.244.1.10:41234";
-  log.dst_addr = "10.96.0.10:80";
-  log.dst_hbone_addr = "10.244.2.11:15008";
+  log.src_addr = Endpoint(boost::asio::ip::make_address("10.244.1.10"), 41234);
+  log.dst_addr = Endpoint(boost::asio::ip::make_address("10.96.0.10"), 80);
+  log.dst_hbone_addr = Endpoint(boost::asio::ip::make_address("10.244.2.11"), 15008);
   log.describe(labels);
   log.bytes_sent = 78;
   log.bytes_recv = 312;

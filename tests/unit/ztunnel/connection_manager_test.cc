@@ -25,8 +25,9 @@ class RecheckTest : public RegistryTest {
     req.target = tcp::endpoint(asio::ip::make_address("127.0.0.2"), app.local_endpoint().port());
     req.authority = "127.0.0.2:" + std::to_string(req.target.port());
     hbone::ConnectOutcome outcome = run(inbound.onHboneConnect(server, req));
-    EXPECT_TRUE(std::holds_alternative<tcp::socket>(outcome));
-    if (auto* s = std::get_if<tcp::socket>(&outcome)) upstreams.push_back(std::move(*s));
+    EXPECT_TRUE(std::holds_alternative<hbone::SpliceTo>(outcome));
+    if (auto* s = std::get_if<hbone::SpliceTo>(&outcome))
+      upstreams.push_back(std::move(s->upstream));
     return app.accept();
   }
   // Whether the app's side of a connection has been ended by the ztunnel.

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <cstring>
 
+#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
 #include "common/listeners.h"
 
@@ -67,12 +68,25 @@ tcp::endpoint LoopbackSockets::where(const std::string& address, uint16_t port) 
   return {};
 }
 
-asio::awaitable<hbone::SpliceResult> ScriptedTunnel::spliceWith(tcp::socket& app) {
+void ScriptedTunnel::splice(tcp::socket app, hbone::SpliceDone done) {
+  auto ex = app.get_executor();
+  spawn(
+      ex,
+      // The proxy drops the tunnel once it is spliced: the coroutine keeps what it needs.
+      [reply = reply_, app = std::move(app),
+       done = std::move(done)]() mutable -> asio::awaitable<void> {
+        hbone::SpliceResult r = co_await run(reply, app);
+        if (done) done(r);
+      },
+      "scripted tunnel");
+}
+
+asio::awaitable<hbone::SpliceResult> ScriptedTunnel::run(std::string reply, tcp::socket& app) {
   hbone::SpliceResult r;
   boost::system::error_code ec;
-  co_await asio::async_write(app, asio::buffer(reply_),
+  co_await asio::async_write(app, asio::buffer(reply),
                              asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) r.bytes_received = reply_.size();
+  if (!ec) r.bytes_received = reply.size();
   app.shutdown(tcp::socket::shutdown_send, ec);
   std::string from_app;
   co_await asio::async_read(app, asio::dynamic_buffer(from_app),

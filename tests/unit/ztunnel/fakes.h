@@ -94,10 +94,11 @@ class RecordingGate final : public InboundConnectGate {
 class ScriptedTunnel final : public Tunnel {
  public:
   explicit ScriptedTunnel(std::string reply) : reply_(std::move(reply)) {}
-  boost::asio::awaitable<hbone::SpliceResult> spliceWith(
-      boost::asio::ip::tcp::socket& app) override;
+  void splice(boost::asio::ip::tcp::socket app, hbone::SpliceDone done) override;
 
  private:
+  static boost::asio::awaitable<hbone::SpliceResult> run(std::string reply,
+                                                         boost::asio::ip::tcp::socket& app);
   std::string reply_;
 };
 

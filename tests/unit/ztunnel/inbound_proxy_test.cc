@@ -97,8 +97,10 @@ TEST_F(InboundTest, AdmittedTunnelGetsTheAppSocketAndIsTrackedUntilClosed) {
   applyMesh();
   auto req = request("127.0.0.2", app_port);
   hbone::ConnectOutcome outcome = run(inbound.onHboneConnect(server, req));
-  ASSERT_TRUE(std::holds_alternative<tcp::socket>(outcome));
-  EXPECT_EQ(std::get<tcp::socket>(outcome).remote_endpoint(), app.local_endpoint());
+  ASSERT_TRUE(std::holds_alternative<hbone::SpliceTo>(outcome));
+  hbone::SpliceTo& to = std::get<hbone::SpliceTo>(outcome);
+  EXPECT_EQ(to.upstream.remote_endpoint(), app.local_endpoint());
+  ASSERT_TRUE(to.on_closed);
   EXPECT_TRUE(hasPendingConnection(app));
   EXPECT_EQ(tracker.size(), 1u);
   EXPECT_EQ(gate.allowed, 0) << "without reply routing the app is reached from loopback";
@@ -106,7 +108,7 @@ TEST_F(InboundTest, AdmittedTunnelGetsTheAppSocketAndIsTrackedUntilClosed) {
   hbone::SpliceResult spliced;
   spliced.bytes_received = 5;  // tunnel -> app
   spliced.bytes_sent = 7;      // app -> tunnel
-  inbound.onHboneClosed(*server, req, spliced);
+  to.on_closed(spliced);
   EXPECT_EQ(tracker.size(), 0u);
   std::map<std::string, std::string> in{{"reporter", "destination"},
                                         {"connection_security_policy", "mutual_tls"}};

@@ -74,7 +74,7 @@ TEST_F(OutboundTest, ConnectionsBeingServedAreListedUntilTheyEnd) {
   asio::co_spawn(io, outbound.serve(pod, std::move(accepted)), asio::detached);
   ASSERT_TRUE(runUntil([&] { return dialer.dials.size() == 1; }));
   ASSERT_EQ(outbound.connections().size(), 1u);
-  const OutboundProxy::LiveConnection& c = outbound.connections().begin()->second;
+  const OutboundProxy::LiveConnection c = outbound.connections().front();
   EXPECT_EQ(c.pod_uid, pod->info.uid());
   EXPECT_EQ(c.remote, "10.96.0.10:80");
   EXPECT_EQ(c.via, dialer.dials[0].address);
