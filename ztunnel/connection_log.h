@@ -7,11 +7,11 @@
 //   authz policy reason error response_flags bytes_sent bytes_recv duration_ms
 //
 // bytes_sent is what the source sent towards the destination, bytes_recv what it got back.
-// Plain data, filled on the data thread by the proxies; strings are copied out of the
-// configuration, except the workloads and service, which point into it (the owner holds that
-// configuration while the connection lives: a swap does not free them). Addresses are written as
-// ip:port
-// ([ip]:port for IPv6), "-" when unset.
+// Plain data, filled on the data thread by the proxies. The workloads and the service point
+// into the configuration, which the record's owner holds while the connection lives (so each
+// open connection pins the snapshot it was opened under; a swap does not free it); identities
+// and policy texts are copies. Addresses are written as ip:port ([ip]:port for IPv6), "-" when
+// unset.
 
 #include <chrono>
 #include <cstdint>

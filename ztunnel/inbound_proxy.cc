@@ -248,6 +248,7 @@ void InboundProxy::tunnelClosed(AdmittedTunnel& t, const hbone::SpliceResult& r)
   t.metrics.closed();
   t.log.bytes_sent = r.bytes_received;
   t.log.bytes_recv = r.bytes_sent;
+  if (!r.status) t.log.error = r.status.message();  // reset, or never answered
   admin::writeAccessLog(t.log.record(), access_log_);
 }
 

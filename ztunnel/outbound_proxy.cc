@@ -81,8 +81,9 @@ struct OutboundProxy::Carry {
     done.live->open[id] = this;
   }
 
-  // The connection ended: `sent` app -> destination, `received` back.
-  void finish(uint64_t sent, uint64_t received) {
+  // The connection ended: `sent` app -> destination, `received` back; `failure` how it ended
+  // if not with a clean close both ways.
+  void finish(uint64_t sent, uint64_t received, const Status& failure = Status::ok()) {
     // Istio's meaning: received = request bytes (towards the destination), sent = response.
     metrics.addReceived(sent);
     metrics.addSent(received);
@@ -90,7 +91,7 @@ struct OutboundProxy::Carry {
     log.bytes_sent = sent;
     log.bytes_recv = received;
     log.reason.clear();
-    log.error.clear();
+    log.error = failure ? std::string() : failure.message();
     admin::writeAccessLog(log.record(), access_log);
   }
 
@@ -180,7 +181,7 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
         // No coroutine carries it: the splice's callbacks do, and call back with the counts.
         std::shared_ptr<Carry> carried = std::move(carry);
         (*tunnel)->splice(std::move(app), [carried](const hbone::SpliceResult& r) {
-          carried->finish(r.bytes_sent, r.bytes_received);
+          carried->finish(r.bytes_sent, r.bytes_received, r.status);
         });
         co_return;
       }

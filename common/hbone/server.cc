@@ -220,6 +220,9 @@ asio::awaitable<void> HboneServer::Impl::serveStream(std::shared_ptr<StreamState
     SpliceResult unanswered;
     unanswered.status = s;
     if (to.on_closed) to.on_closed(unanswered);
+    error_code ec;  // the upstream sees a reset, as when a spliced tunnel is reset
+    to.upstream.set_option(asio::socket_base::linger(true, 0), ec);
+    to.upstream.close(ec);
     co_return;
   }
   ++stats.streams_accepted;

@@ -1,6 +1,5 @@
 // HboneStream::splice: the two copy loops between a tunnel and a TCP socket.
 #include <array>
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,15 +25,6 @@ constexpr size_t kBulkReadChunk = 64u << 10;
 constexpr size_t kShrinkBelow = kBulkReadChunk / 4;
 // Queued blocks handed to one gathered TCP write.
 constexpr size_t kMaxWriteBuffers = 16;
-
-// For the waits an idle splice keeps pending (for hours, maybe): the operation is allocated at
-// its own size. asio's default recycles freed operations through a per-thread cache that hands
-// out any block big enough, so such a wait could hold a block several times its size (a
-// finished accept's or coroutine's, measured: ~2x per idle connection).
-template <typename Handler>
-auto exactSize(Handler&& handler) {
-  return asio::bind_allocator(std::allocator<void>(), std::forward<Handler>(handler));
-}
 
 void closeWithReset(tcp::socket& socket) {
   error_code ec;
@@ -87,8 +77,7 @@ class Splice final : public std::enable_shared_from_this<Splice> {
     for (;;) {
       std::optional<Status> room = stream_->sendRoomNow();
       if (!room) {
-        stream_->onSendChange(
-            exactSize([self = shared_from_this()](error_code) { self->pumpUp(); }));
+        stream_->onSendChange([self = shared_from_this()](error_code) { self->pumpUp(); });
         return;
       }
       if (!*room) {
@@ -99,14 +88,13 @@ class Splice final : public std::enable_shared_from_this<Splice> {
       error_code ec;
       size_t n = readIntoStream(socket_, *stream_, chunk_, ec);
       if (ec == asio::error::would_block) {
-        socket_.async_wait(tcp::socket::wait_read,
-                           exactSize([self = shared_from_this()](error_code wec) {
-                             if (wec) {
-                               self->upFailed(wec);
-                             } else {
-                               self->pumpUp();
-                             }
-                           }));
+        socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code wec) {
+          if (wec) {
+            self->upFailed(wec);
+          } else {
+            self->pumpUp();
+          }
+        });
         return;
       }
       if (ec == asio::error::eof) {
@@ -144,8 +132,7 @@ class Splice final : public std::enable_shared_from_this<Splice> {
   void pumpDown() {
     std::optional<Result<size_t>> readable = stream_->readableNow();
     if (!readable) {
-      stream_->onReceiveChange(
-          exactSize([self = shared_from_this()](error_code) { self->pumpDown(); }));
+      stream_->onReceiveChange([self = shared_from_this()](error_code) { self->pumpDown(); });
       return;
     }
     if (!*readable) {
@@ -230,16 +217,20 @@ void HboneStream::splice(tcp::socket socket, SpliceDone done) {
 }
 
 asio::awaitable<SpliceResult> HboneStream::spliceWith(tcp::socket& socket) {
-  // The splice outlives this frame only when the executor is destroyed with both suspended;
-  // it is then destroyed without calling back.
-  std::optional<SpliceResult> result;
-  Signal finished(socket.get_executor());
-  splice(std::move(socket), [&result, &finished](const SpliceResult& r) {
-    result = r;
-    finished.notify();
+  // Shared with the callback: a cancelled or destroyed awaiter does not stop the splice, which
+  // may then call back after this frame is gone.
+  struct Outcome {
+    explicit Outcome(const asio::any_io_executor& executor) : finished(executor) {}
+    std::optional<SpliceResult> result;
+    Signal finished;
+  };
+  auto outcome = std::make_shared<Outcome>(socket.get_executor());
+  splice(std::move(socket), [outcome](const SpliceResult& r) {
+    outcome->result = r;
+    outcome->finished.notify();
   });
-  while (!result) co_await finished.wait();
-  co_return std::move(*result);
+  while (!outcome->result) co_await outcome->finished.wait();
+  co_return std::move(*outcome->result);
 }
 
 }  // namespace ambit::hbone

@@ -65,7 +65,8 @@ class HboneStream {
   // wait per direction (BENCHMARKS.md, memory per idle connection). If the executor is
   // destroyed first, the splice is destroyed with it and `done` is not called.
   void splice(asio::ip::tcp::socket socket, SpliceDone done);
-  // splice(), awaited: `socket` is moved into the splice.
+  // splice(), awaited: `socket` is moved into the splice. Cancelling the wait does not stop
+  // the splice.
   asio::awaitable<SpliceResult> spliceWith(asio::ip::tcp::socket& socket);
 
  private:

@@ -1,6 +1,6 @@
 // The HBONE data path in one process, over loopback, without the lab: an HboneClientPool and an
 // HboneServer (TLS 1.3, HTTP/2 CONNECT) between an "app" TCP socket and a TCP sink, both ends
-// spliced exactly as the two ztunnels splice them (HboneStream::spliceWith).
+// spliced exactly as the two ztunnels splice them (HboneStream::splice).
 //
 //   build/bench/tunnel_bench idle [--tunnels N]   memory per idle tunnel: N tunnels established
 //       end to end (a greeting byte crossed each), then the heap in use (mallinfo2) and VmRSS
@@ -123,7 +123,7 @@ struct Bench {
       std::fprintf(stderr, "connect: %s\n", tunnel.error().message.c_str());
       std::exit(1);
     }
-    co_await tunnel->spliceWith(app_side);
+    tunnel->splice(std::move(app_side), nullptr);
   }
 
   asio::awaitable<void> acceptApps() {

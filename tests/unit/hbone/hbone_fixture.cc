@@ -89,6 +89,10 @@ asio::awaitable<ConnectOutcome> HboneFixture::handleConnect(const ConnectRequest
   error_code ec;
   co_await upstream.async_connect(req.target, asio::redirect_error(kUse, ec));
   if (ec) co_return 503;
+  if (answer_splice_to_) {
+    co_return SpliceTo{std::move(upstream),
+                       [this](const SpliceResult& r) { spliced_to_.push_back(r); }};
+  }
   co_return std::move(upstream);
 }
 

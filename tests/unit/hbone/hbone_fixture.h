@@ -80,7 +80,10 @@ class HboneFixture : public ::testing::Test {
   uint16_t echo_port_ = 0;
   uint16_t summary_port_ = 0;
   std::vector<ConnectRequest> requests_;  // what the connect handler saw
-  std::vector<SpliceResult> tunnels_;     // finished server-side tunnels
+  std::vector<SpliceResult> tunnels_;     // finished server-side tunnels (on_tunnel_closed)
+  // Set: the connect handler answers with a SpliceTo whose on_closed adds to spliced_to_.
+  bool answer_splice_to_ = false;
+  std::vector<SpliceResult> spliced_to_;
 
  private:
   asio::awaitable<ConnectOutcome> handleConnect(const ConnectRequest& req);

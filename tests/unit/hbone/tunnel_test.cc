@@ -1,5 +1,8 @@
 // Data path: CONNECT round trips, request headers, a 64 MiB byte-exact transfer, half-close
-// through spliceWith, and many concurrent streams on one connection.
+// through spliceWith, SpliceTo's callback, the heap an idle tunnel holds, and many concurrent
+// streams on one connection.
+#include <malloc.h>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -168,6 +171,72 @@ TEST_F(HboneTunnelTest, SpliceMapsHalfCloseBothWaysAndCountsBytes) {
   EXPECT_TRUE(result.status) << result.status.message();
   EXPECT_EQ(result.bytes_sent, 5u);
   EXPECT_EQ(result.bytes_received, 5u);
+}
+
+TEST_F(HboneTunnelTest, SpliceToCallsItsOnClosedOnceWithTheCountsAndTheObserverToo) {
+  answer_splice_to_ = true;
+  startServer();
+  auto pool = makePool();
+  run([&]() -> asio::awaitable<void> {
+    auto s = co_await pool->connect(destination(), request(summary_port_));
+    CO_ASSERT_OK(s);
+    CO_ASSERT_OK(co_await s->write(asio::buffer(std::string("hello"))));
+    s->shutdownWrite();
+    EXPECT_EQ(co_await readAll(*s), "got 5");
+    for (int i = 0; i < 100 && spliced_to_.empty(); ++i) co_await sleep(10ms);
+  });
+  ASSERT_EQ(spliced_to_.size(), 1u);
+  EXPECT_TRUE(spliced_to_[0].status) << spliced_to_[0].status.message();
+  EXPECT_EQ(spliced_to_[0].bytes_received, 5u);  // tunnel -> upstream
+  EXPECT_EQ(spliced_to_[0].bytes_sent, 5u);      // "got 5" back
+  ASSERT_EQ(tunnels_.size(), 1u) << "on_tunnel_closed still sees a SpliceTo's tunnel";
+  EXPECT_EQ(tunnels_[0].bytes_received, 5u);
+}
+
+// Heap held per open, idle tunnel (both ends in this process: the client's stream, the server's
+// stream and splice, the upstream socket, plus the pool's extra connections and the fixture's
+// request log): no coroutine frame stays behind for it. Measured 6.2 KB; the bound is 7.5 KB:
+// the coroutine splice this replaced held ~4 KB more per tunnel (the server's stream coroutine,
+// both copy-loop frames, a spawned coroutine's entry), and 2 KB more in Splice fails it (checked).
+TEST_F(HboneTunnelTest, AnIdleSplicedTunnelHoldsNoCoroutine) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's allocator: mallinfo2 does not see the heap";
+#endif
+  std::vector<tcp::socket> held;
+  const uint16_t hold_port = startUpstream([&held](tcp::socket s) -> asio::awaitable<void> {
+    held.push_back(std::move(s));
+    co_return;
+  });
+  ServerOptions options;
+  startServer(options);
+  auto pool = makePool();
+  std::vector<HboneStream> open;
+  auto openTunnels = [&](int n) {
+    run([&]() -> asio::awaitable<void> {
+      for (int i = 0; i < n; ++i) {
+        auto s = co_await pool->connect(destination(), request(hold_port));
+        CO_ASSERT_OK(s);
+        open.push_back(std::move(*s));
+      }
+      while (held.size() < open.size()) co_await sleep(5ms);
+      co_await sleep(20ms);  // let every handler and post run out
+    });
+  };
+  openTunnels(50);  // warm-up: caches, the connection's buffers, hash tables
+  requests_.clear();
+  requests_.shrink_to_fit();
+  constexpr int kTunnels = 400;
+  open.reserve(open.size() + kTunnels);
+  held.reserve(held.size() + kTunnels);
+  requests_.reserve(kTunnels);
+  const size_t before = mallinfo2().uordblks;
+  openTunnels(kTunnels);
+  const size_t after = mallinfo2().uordblks;
+  const double per_tunnel = static_cast<double>(after - before) / kTunnels;
+  RecordProperty("heap_bytes_per_idle_tunnel", static_cast<int>(per_tunnel));
+  EXPECT_LT(per_tunnel, 7500.0) << "heap per idle tunnel, both ends";
+  EXPECT_EQ(held.size(), open.size());
+  EXPECT_TRUE(tunnels_.empty()) << "no tunnel ended";
 }
 
 TEST_F(HboneTunnelTest, ManyConcurrentStreamsShareOneConnection) {
