@@ -252,31 +252,50 @@ void InboundProxy::tunnelClosed(AdmittedTunnel& t, const hbone::SpliceResult& r)
   admin::writeAccessLog(t.log.record(), access_log_);
 }
 
-asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client) {
+// What a carried plaintext connection keeps (in its splice's callback, the only place): its
+// entry in Pod::steered, the records, the configuration they point into, its lease.
+struct InboundProxy::PlaintextCarry {
+  using Steered = decltype(Pod::steered)::iterator;
+  PlaintextCarry(std::shared_ptr<Pod> p, Steered it, ConnectionLimits::Lease l)
+      : pod(std::move(p)), steered(it), lease(std::move(l)) {}
+  PlaintextCarry(const PlaintextCarry&) = delete;
+  PlaintextCarry& operator=(const PlaintextCarry&) = delete;
+  ~PlaintextCarry() { pod->steered.erase(steered); }
+
+  std::shared_ptr<Pod> pod;
+  Steered steered;
+  ConnectionLimits::Lease lease;
+  std::shared_ptr<const ZtunnelConfig> config;
+  ConnectionLog log;
+  ConnectionMetrics metrics;
+  uint64_t tracker_id = 0;
+};
+
+asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp::socket client,
+                                                   ConnectionLimits::Lease lease) {
   boost::system::error_code ec;
   Endpoint local = client.local_endpoint(ec);
   Endpoint peer = client.remote_endpoint(ec);
   if (ec) co_return;
   Address dst_ip = unmapped(local.address());
   // Listed while the connection lives (see Pod::steered).
-  struct Steered {
-    Pod& pod;
-    std::multiset<std::tuple<Address, uint16_t, uint16_t>>::iterator it;
-    ~Steered() { pod.steered.erase(it); }
-  } steered{*pod, pod->steered.insert({unmapped(peer.address()), peer.port(), local.port()})};
+  auto carry = std::make_shared<PlaintextCarry>(
+      pod, pod->steered.insert({unmapped(peer.address()), peer.port(), local.port()}),
+      std::move(lease));
   rbac::Attributes attrs;
   attrs.source_ip = toRbac(peer.address());
   attrs.destination_ip = toRbac(dst_ip);
   attrs.destination_port = local.port();
-  const std::shared_ptr<const ZtunnelConfig> config = config_.current();  // as above
-  ConnectionLabels labels = destinationLabels(*pod, peer.address(), config.get());
-  ConnectionLog log;
+  carry->config = config_.current();  // as above
+  const ZtunnelConfig* config = carry->config.get();
+  ConnectionLabels labels = destinationLabels(*pod, peer.address(), config);
+  ConnectionLog& log = carry->log;
   log.direction = "inbound";
   log.protocol = "TCP";
   log.src_addr = Endpoint(unmapped(peer.address()), peer.port());
   log.dst_addr = Endpoint(dst_ip, local.port());
   log.describe(labels);
-  if (!plaintextAllowed(*pod, local.port(), config.get())) {
+  if (!plaintextAllowed(*pod, local.port(), config)) {
     labels.response_flags = "DENY";
     metrics_.failed(labels, "mtls_required");
     log.authz = "deny";
@@ -285,7 +304,7 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
     admin::writeAccessLog(log.record(), access_log_);
     co_return;
   }
-  rbac::Decision d = authorizeInbound(*pod, attrs, config.get());
+  rbac::Decision d = authorizeInbound(*pod, attrs, config);
   log.policy = std::string(d.policy);
   if (!d.allowed) {
     labels.response_flags = "DENY";
@@ -313,16 +332,18 @@ asio::awaitable<void> InboundProxy::servePlaintext(std::shared_ptr<Pod> pod, tcp
                        "",
                        client.native_handle(),
                        0};
-  uint64_t tid = tracker_.add(tc);
-  ConnectionMetrics m = metrics_.opened(labels);
-  auto r = co_await spliceTcp(client, *app);
-  noteRevoked(tracker_.remove(tid), log);
-  m.addReceived(r.a_to_b);
-  m.addSent(r.b_to_a);
-  m.closed();
-  log.bytes_sent = r.a_to_b;
-  log.bytes_recv = r.b_to_a;
-  admin::writeAccessLog(log.record(), access_log_);
+  carry->tracker_id = tracker_.add(tc);
+  carry->metrics = metrics_.opened(labels);
+  spliceTcp(std::move(client), std::move(*app), [this, carry](const TcpSpliceResult& r) {
+    noteRevoked(tracker_.remove(carry->tracker_id), carry->log);
+    carry->metrics.addReceived(r.a_to_b);
+    carry->metrics.addSent(r.b_to_a);
+    carry->metrics.closed();
+    carry->log.bytes_sent = r.a_to_b;
+    carry->log.bytes_recv = r.b_to_a;
+    if (!r.status) carry->log.error = r.status.message();
+    admin::writeAccessLog(carry->log.record(), access_log_);
+  });
 }
 
 }  // namespace ambit::ztunnel

@@ -46,9 +46,12 @@ class InboundProxy {
   boost::asio::awaitable<hbone::ConnectOutcome> onHboneConnect(std::shared_ptr<Pod> pod,
                                                                const hbone::ConnectRequest& req,
                                                                ConnectionLimits::Lease lease = {});
-  // Serves one connection accepted on `pod`'s 15006 until it ends.
+  // Sets up one connection accepted on `pod`'s 15006 and starts carrying it (spliceTcp, no
+  // coroutine); completes once it is carried or refused. `lease` (its connection-limit slot)
+  // is held until the connection ends.
   boost::asio::awaitable<void> servePlaintext(std::shared_ptr<Pod> pod,
-                                              boost::asio::ip::tcp::socket client);
+                                              boost::asio::ip::tcp::socket client,
+                                              ConnectionLimits::Lease lease = {});
 
  private:
   // What an admitted tunnel keeps while it is open (in its on_closed, the only place).
@@ -60,6 +63,7 @@ class InboundProxy {
     ConnectionLimits::Lease lease;
   };
   void tunnelClosed(AdmittedTunnel& tunnel, const hbone::SpliceResult& result);
+  struct PlaintextCarry;
 
   // To the app at `target` inside the pod's netns: from `client` (the original source) when
   // the pod preserves sources, else (or if that setup fails) from loopback. The source port

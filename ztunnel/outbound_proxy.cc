@@ -104,12 +104,6 @@ struct OutboundProxy::Carry {
   admin::AccessLogFormat access_log;
 };
 
-asio::awaitable<void> OutboundProxy::carryTcp(tcp::socket app, tcp::socket up,
-                                              std::unique_ptr<Carry> carry) {
-  auto r = co_await spliceTcp(app, up);
-  carry->finish(r.a_to_b, r.b_to_a);
-}
-
 asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket app,
                                            ConnectionLimits::Lease lease) {
   const uint64_t live_id = live_->next_id++;
@@ -169,8 +163,10 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
       auto up = co_await connectPassthrough(*pod, t);
       if (up) {
         carry->metrics = metrics_.opened(labels);
-        spawn(io_, carryTcp(std::move(app), std::move(*up), std::move(carry)),
-              "outbound TCP connection");
+        std::shared_ptr<Carry> carried = std::move(carry);
+        spliceTcp(std::move(app), std::move(*up), [carried](const TcpSpliceResult& r) {
+          carried->finish(r.a_to_b, r.b_to_a, r.status);
+        });
         co_return;
       }
       connected = up.error();
@@ -178,7 +174,7 @@ asio::awaitable<void> OutboundProxy::serve(std::shared_ptr<Pod> pod, tcp::socket
       auto tunnel = co_await dialHbone(*pod, t, dst);
       if (tunnel) {
         carry->metrics = metrics_.opened(labels);
-        // No coroutine carries it: the splice's callbacks do, and call back with the counts.
+        // No coroutine carries it (nor a passthrough): the splice's callbacks do.
         std::shared_ptr<Carry> carried = std::move(carry);
         (*tunnel)->splice(std::move(app), [carried](const hbone::SpliceResult& r) {
           carried->finish(r.bytes_sent, r.bytes_received, r.status);

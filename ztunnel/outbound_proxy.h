@@ -12,8 +12,8 @@
 // metrics (reporter="source") and an access log line for each connection.
 //
 // Memory: serve() sets a connection up in its own coroutine and hands what carrying needs (the
-// two sockets or the tunnel, the access-log record, the counters, the lease) on: a tunnel to
-// the HBONE splice's callbacks (no coroutine at all), a passthrough to a coroutine of its own.
+// two sockets or the tunnel, the access-log record, the counters, the lease) to the splice's
+// callbacks (hbone::HboneStream::splice, spliceTcp): no coroutine carries a connection.
 // The setup's frame (targets, labels, timers: ~3 KiB with GCC) is freed while the connection
 // lives on, idle or not (BENCHMARKS.md, ztunnel memory per idle connection).
 //
@@ -73,9 +73,6 @@ class OutboundProxy {
  private:
   // What a connection keeps while it is carried (outbound_proxy.cc).
   struct Carry;
-  static boost::asio::awaitable<void> carryTcp(boost::asio::ip::tcp::socket app,
-                                               boost::asio::ip::tcp::socket up,
-                                               std::unique_ptr<Carry> carry);
 
   // The upstream socket of a passthrough target, connected.
   boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectPassthrough(

@@ -299,11 +299,8 @@ void PodRegistry::acceptPlaintext(std::shared_ptr<Pod> pod) {
         const AcceptHandler on_accept = [this, pod](tcp::socket s) {
           auto lease = admit(*pod);
           if (!lease) return;
-          spawn(
-              io_,
-              [this, pod, s = std::move(s), lease = std::move(*lease)]() mutable
-              -> asio::awaitable<void> { co_await inbound_.servePlaintext(pod, std::move(s)); },
-              "inbound plaintext connection");
+          spawn(io_, inbound_.servePlaintext(pod, std::move(s), std::move(*lease)),
+                "inbound plaintext connection");
         };
         co_await acceptUntilClosed(*pod->inbound_plaintext, backoff, on_accept);
       },

@@ -1,73 +1,159 @@
 #include "ztunnel/tcp_splice.h"
 
-#include <array>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/asio/post.hpp>
+#include <cstring>
 #include <memory>
+#include <span>
 
 namespace ambit::ztunnel {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
 
 namespace {
 
-// A small buffer per direction; a direction that fills it (bulk data) switches to a large one
-// until reads come back small again (a fixed 64 KiB per direction made idle connections costly).
-constexpr size_t kIdleReadChunk = 2 * 1024;
-constexpr size_t kBulkReadChunk = 64 * 1024;
-constexpr size_t kShrinkBelow = kBulkReadChunk / 4;
+// Reads land here and are written from here at once, so a splice keeps no buffer of its own
+// unless the destination is full.
+constexpr size_t kScratch = 64 * 1024;
+// Reads in one turn of the event loop per direction before yielding to other connections.
+constexpr int kReadsPerTurn = 16;
 
-// One direction: from -> to, half-closing `to` on EOF. Returns bytes copied; an error resets
-// both sockets so the other direction ends too.
-asio::awaitable<uint64_t> pump(tcp::socket& from, tcp::socket& to, Status& status) {
-  std::array<char, kIdleReadChunk> small;
-  std::unique_ptr<char[]> bulk;
-  uint64_t total = 0;
-  for (;;) {
-    boost::system::error_code ec;
-    const auto buf = bulk ? asio::buffer(bulk.get(), kBulkReadChunk) : asio::buffer(small);
-    size_t n = co_await from.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::eof) {
-      boost::system::error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
-      co_return total;
+std::span<char> scratch() {
+  thread_local std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kScratch);
+  return {buffer.get(), kScratch};
+}
+
+class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
+ public:
+  TcpSplice(tcp::socket a, tcp::socket b, std::function<void(const TcpSpliceResult&)> done)
+      : sockets_{std::move(a), std::move(b)}, done_(std::move(done)) {}
+  TcpSplice(const TcpSplice&) = delete;
+  TcpSplice& operator=(const TcpSplice&) = delete;
+
+  void start() {
+    for (auto& s : sockets_) {
+      error_code ec;
+      s.non_blocking(true, ec);
+      if (ec) {
+        fail(0, "socket", ec);
+        fail(1, "socket", ec);
+        return;
+      }
     }
-    if (ec) {
-      if (status) status = makeError("read: {}", ec.message());
-      break;
-    }
-    co_await asio::async_write(to, asio::buffer(buf.data(), n),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (status) status = makeError("write: {}", ec.message());
-      break;
-    }
-    total += n;
-    if (!bulk && n == small.size()) {
-      bulk = std::make_unique_for_overwrite<char[]>(kBulkReadChunk);
-    } else if (bulk && n < kShrinkBelow) {
-      bulk.reset();
+    pump(0);
+    pump(1);
+  }
+
+ private:
+  // Direction 0 copies socket 0 -> 1, direction 1 socket 1 -> 0.
+  struct Direction {
+    std::unique_ptr<char[]> pending;  // read, not yet written (only while `to` is full)
+    size_t pending_at = 0;
+    size_t pending_size = 0;
+    uint64_t total = 0;
+    bool done = false;
+  };
+
+  void pump(int d) {
+    Direction& dir = dirs_[d];
+    tcp::socket& from = sockets_[d];
+    tcp::socket& to = sockets_[1 - d];
+    if (dir.done) return;
+    for (int reads = 0;; ++reads) {
+      error_code ec;
+      if (dir.pending_size > 0) {
+        const size_t n =
+            to.write_some(asio::buffer(dir.pending.get() + dir.pending_at, dir.pending_size), ec);
+        if (ec == asio::error::would_block) {
+          waitWritable(d);
+          return;
+        }
+        if (ec) return fail(d, "write", ec);
+        dir.total += n;
+        dir.pending_at += n;
+        dir.pending_size -= n;
+        if (dir.pending_size > 0) continue;
+        dir.pending.reset();
+      }
+      if (reads == kReadsPerTurn) {
+        asio::post(from.get_executor(), [self = shared_from_this(), d] { self->pump(d); });
+        return;
+      }
+      std::span<char> buf = scratch();
+      const size_t n = from.read_some(asio::buffer(buf.data(), buf.size()), ec);
+      if (ec == asio::error::would_block) {
+        waitReadable(d);
+        return;
+      }
+      if (ec == asio::error::eof) {
+        error_code ignored;
+        to.shutdown(tcp::socket::shutdown_send, ignored);
+        return end(d);
+      }
+      if (ec) return fail(d, "read", ec);
+      size_t written = to.write_some(asio::buffer(buf.data(), n), ec);
+      if (ec == asio::error::would_block) {
+        written = 0;
+      } else if (ec) {
+        return fail(d, "write", ec);
+      }
+      dir.total += written;
+      if (written < n) {  // keep the rest until `to` takes it
+        dir.pending_size = n - written;
+        dir.pending_at = 0;
+        dir.pending = std::make_unique_for_overwrite<char[]>(dir.pending_size);
+        std::memcpy(dir.pending.get(), buf.data() + written, dir.pending_size);
+      }
     }
   }
-  boost::system::error_code ignored;
-  from.close(ignored);
-  to.close(ignored);
-  co_return total;
-}
+
+  void waitReadable(int d) {
+    sockets_[d].async_wait(tcp::socket::wait_read, [self = shared_from_this(), d](error_code ec) {
+      if (ec) return self->fail(d, "read", ec);
+      self->pump(d);
+    });
+  }
+
+  void waitWritable(int d) {
+    sockets_[1 - d].async_wait(tcp::socket::wait_write,
+                               [self = shared_from_this(), d](error_code ec) {
+                                 if (ec) return self->fail(d, "write", ec);
+                                 self->pump(d);
+                               });
+  }
+
+  // An error ends both directions: the sockets are closed, so the other one's wait fails too.
+  void fail(int d, const char* what, const error_code& ec) {
+    if (result_.status) result_.status = makeError("{}: {}", what, ec.message());
+    for (auto& s : sockets_) {
+      error_code ignored;
+      s.close(ignored);
+    }
+    end(d);
+  }
+
+  void end(int d) {
+    if (dirs_[d].done) return;
+    dirs_[d].done = true;
+    dirs_[d].pending.reset();
+    if (!dirs_[0].done || !dirs_[1].done) return;
+    result_.a_to_b = dirs_[0].total;
+    result_.b_to_a = dirs_[1].total;
+    auto done = std::move(done_);
+    if (done) done(result_);
+  }
+
+  tcp::socket sockets_[2];
+  Direction dirs_[2];
+  std::function<void(const TcpSpliceResult&)> done_;
+  TcpSpliceResult result_;
+};
 
 }  // namespace
 
-asio::awaitable<TcpSpliceResult> spliceTcp(tcp::socket& a, tcp::socket& b) {
-  TcpSpliceResult r;
-  auto [ab, ba] = co_await (pump(a, b, r.status) && pump(b, a, r.status));
-  r.a_to_b = ab;
-  r.b_to_a = ba;
-  co_return r;
+void spliceTcp(tcp::socket a, tcp::socket b, std::function<void(const TcpSpliceResult&)> done) {
+  std::make_shared<TcpSplice>(std::move(a), std::move(b), std::move(done))->start();
 }
 
 }  // namespace ambit::ztunnel
