@@ -60,15 +60,12 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
     tcp::socket& from = sockets_[d];
     tcp::socket& to = sockets_[1 - d];
     if (dir.done) return;
-    for (int reads = 0;; ++reads) {
+    for (int reads = 0;;) {
       error_code ec;
       if (dir.pending_size > 0) {
         const size_t n =
             to.write_some(asio::buffer(dir.pending.get() + dir.pending_at, dir.pending_size), ec);
-        if (ec == asio::error::would_block) {
-          waitWritable(d);
-          return;
-        }
+        if (ec == asio::error::would_block) return waitWritable(d);
         if (ec) return fail(d, "write", ec);
         dir.total += n;
         dir.pending_at += n;
@@ -76,16 +73,13 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
         if (dir.pending_size > 0) continue;
         dir.pending.reset();
       }
-      if (reads == kReadsPerTurn) {
+      if (reads++ == kReadsPerTurn) {
         asio::post(from.get_executor(), [self = shared_from_this(), d] { self->pump(d); });
         return;
       }
       std::span<char> buf = scratch();
       const size_t n = from.read_some(asio::buffer(buf.data(), buf.size()), ec);
-      if (ec == asio::error::would_block) {
-        waitReadable(d);
-        return;
-      }
+      if (ec == asio::error::would_block) return waitReadable(d);
       if (ec == asio::error::eof) {
         error_code ignored;
         to.shutdown(tcp::socket::shutdown_send, ignored);
@@ -93,7 +87,8 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
       }
       if (ec) return fail(d, "read", ec);
       size_t written = to.write_some(asio::buffer(buf.data(), n), ec);
-      if (ec == asio::error::would_block) {
+      const bool full = ec == asio::error::would_block;
+      if (full) {
         written = 0;
       } else if (ec) {
         return fail(d, "write", ec);
@@ -104,6 +99,7 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
         dir.pending_at = 0;
         dir.pending = std::make_unique_for_overwrite<char[]>(dir.pending_size);
         std::memcpy(dir.pending.get(), buf.data() + written, dir.pending_size);
+        if (full) return waitWritable(d);
       }
     }
   }

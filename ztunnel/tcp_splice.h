@@ -24,8 +24,9 @@ struct TcpSpliceResult {
 };
 
 // Takes both sockets (on the same single-threaded executor) and calls `done` there once both
-// directions ended. If the executor is destroyed first, the splice is destroyed with it and
-// `done` is not called.
+// directions ended (at once, inside this call, when both fail straight away). If the executor
+// is destroyed first, the splice is destroyed with it and `done` is not called. Each direction
+// yields to other work after 16 reads in a row.
 void spliceTcp(boost::asio::ip::tcp::socket a, boost::asio::ip::tcp::socket b,
                std::function<void(const TcpSpliceResult&)> done);
 

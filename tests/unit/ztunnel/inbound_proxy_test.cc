@@ -10,10 +10,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/async/spawn.h"
 #include "tests/support/log_capture.h"
 #include "tests/support/requirements.h"
 #include "tests/unit/ztunnel/harness.h"
 #include "tests/unit/ztunnel/policies.h"
+#include "ztunnel/connection_limits.h"
 
 namespace ambit::ztunnel::testing {
 namespace {
@@ -170,6 +172,31 @@ TEST_F(PlaintextTest, AllowedPlaintextIsCarriedToTheApp) {
                     {{"reporter", "destination"}, {"connection_security_policy", "none"}}),
             1);
   EXPECT_EQ(tracker.size(), 0u);
+  EXPECT_TRUE(pod->steered.empty());
+}
+
+TEST_F(PlaintextTest, TheConnectionLimitSlotIsHeldUntilTheConnectionEnds) {
+  applyMesh();
+  ConnectionLimits limits(ConnectionCaps{10, 100}, nullptr);
+  auto lease = limits.admit(pod->info.uid());
+  ASSERT_TRUE(lease);
+  tcp::socket client(io);
+  client.connect(steered.local_endpoint());
+  bool served = false;
+  spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await inbound.servePlaintext(pod, steered.accept(), std::move(*lease));
+        served = true;
+      },
+      "plaintext");
+  ASSERT_TRUE(runUntil([&] { return served; })) << "set up and handed to the splice";
+  tcp::socket at_app = app.accept();
+  EXPECT_EQ(limits.open(pod->info.uid()), 1u) << "carried: the slot is still taken";
+  client.close();
+  at_app.close();
+  EXPECT_TRUE(runUntil([&] { return limits.open(pod->info.uid()) == 0; }))
+      << "the connection ended: its slot is free";
   EXPECT_TRUE(pod->steered.empty());
 }
 

@@ -1,6 +1,6 @@
-// spliceTcp: half-close both ways with byte counts, a transfer larger than the socket buffers
-// through a reader that pauses (the kept remainder and the writability wait), an error that ends
-// both directions, and the callback's absence when the io_context goes first. Loopback only.
+// spliceTcp: half-close both ways with byte counts, a transfer far larger than the socket
+// buffers through a reader that pauses (the kept remainder, the writability wait, back-pressure),
+// an error that ends both directions, and teardown with the io_context. Loopback only.
 #include "ztunnel/tcp_splice.h"
 
 #include <boost/asio/read.hpp>
@@ -21,12 +21,19 @@ using boost::system::error_code;
 
 class TcpSpliceTest : public ProxyTest {
  protected:
-  // client <-> [a | splice | b] <-> server
-  void splice() {
+  // client <-> [a | splice | b] <-> server; `small_buffers`: 16 KiB socket buffers all along,
+  // so what the sockets can hold is far below a bulk transfer.
+  void splice(bool small_buffers = false) {
     auto [client_side, a] = connectedPair();
     auto [b, server_side] = connectedPair();
     client = std::move(client_side);
     server = std::move(server_side);
+    if (small_buffers) {
+      for (tcp::socket* s : {&client, &a, &b, &server}) {
+        s->set_option(asio::socket_base::send_buffer_size(16 << 10));
+        s->set_option(asio::socket_base::receive_buffer_size(16 << 10));
+      }
+    }
     spliceTcp(std::move(a), std::move(b), [this](const TcpSpliceResult& r) {
       ++calls;
       result = r;
@@ -61,18 +68,22 @@ TEST_F(TcpSpliceTest, HalfClosesBothWaysAndCountsBytes) {
 }
 
 TEST_F(TcpSpliceTest, CarriesMoreThanTheSocketBuffersThroughAPausingReader) {
-  splice();
-  constexpr size_t kBytes = 24u << 20;
+  splice(/*small_buffers=*/true);
+  constexpr size_t kBytes = 8u << 20;
   std::string sent(kBytes, '\0');
   for (size_t i = 0; i < kBytes; ++i) sent[i] = static_cast<char>((i * 2654435761u) >> 13);
   std::string got;
   bool read_done = false;
+  bool write_done = false;
+  bool write_done_after_pause = true;
   spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        // Nothing read for a while: the splice fills the socket and must keep what is left.
+        // Nothing read for a while: the splice fills the socket, must keep what is left and
+        // stop reading, so the writer cannot finish (back-pressure, not buffering in the splice).
         asio::steady_timer pause(io, std::chrono::milliseconds(300));
         co_await pause.async_wait(asio::use_awaitable);
+        write_done_after_pause = write_done;
         error_code ec;
         co_await asio::async_read(server, asio::dynamic_buffer(got),
                                   asio::redirect_error(asio::use_awaitable, ec));
@@ -83,10 +94,12 @@ TEST_F(TcpSpliceTest, CarriesMoreThanTheSocketBuffersThroughAPausingReader) {
       io,
       [&]() -> asio::awaitable<void> {
         co_await asio::async_write(client, asio::buffer(sent), asio::use_awaitable);
+        write_done = true;
         client.shutdown(tcp::socket::shutdown_send);
       },
       "writer");
   ASSERT_TRUE(runUntil([&] { return read_done; }));
+  EXPECT_FALSE(write_done_after_pause) << "the splice kept reading while its reader paused";
   EXPECT_EQ(got.size(), kBytes);
   EXPECT_TRUE(got == sent) << "bytes changed or reordered in the splice";
   server.shutdown(tcp::socket::shutdown_send);
@@ -112,6 +125,8 @@ TEST_F(TcpSpliceTest, AResetEndsBothDirectionsWithTheError) {
 
 TEST(TcpSplice, DestroyedWithItsIoContextWithoutCallingBack) {
   int calls = 0;
+  auto sentinel = std::make_shared<int>(0);  // held by the callback, so by the splice
+  std::weak_ptr<int> splice_alive = sentinel;
   {
     asio::io_context io;
     asio::ip::tcp::acceptor listener(io, {asio::ip::make_address("127.0.0.1"), 0});
@@ -120,9 +135,12 @@ TEST(TcpSplice, DestroyedWithItsIoContextWithoutCallingBack) {
     listener.accept(b);
     c.connect(listener.local_endpoint());
     listener.accept(d);
-    spliceTcp(std::move(b), std::move(c), [&calls](const TcpSpliceResult&) { ++calls; });
+    spliceTcp(std::move(b), std::move(c),
+              [&calls, held = std::move(sentinel)](const TcpSpliceResult&) { ++calls; });
     io.run_for(std::chrono::milliseconds(20));  // both directions now wait, idle
-  }  // the pending waits go with the io_context, and the splice with them (no leak: ASan builds)
+    EXPECT_FALSE(splice_alive.expired()) << "the pending waits keep the splice";
+  }  // the pending waits go with the io_context, and the splice with them
+  EXPECT_TRUE(splice_alive.expired()) << "the splice outlived its io_context (a leak)";
   EXPECT_EQ(calls, 0);
 }
 
