@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
-#include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
 #include "common/log.h"
 #include "ztunnel/connection_log.h"
