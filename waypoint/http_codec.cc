@@ -28,6 +28,13 @@ asio::awaitable<Result<uint64_t>> writeAny(hbone::HboneStream& stream,
                                            const http::message<isRequest, http::string_body>& m) {
   http::serializer<isRequest, http::string_body> serializer(m);
   std::string wire;
+  // One allocation: the header block's size plus the body (the start line and separators fit
+  // in the slack).
+  size_t header_bytes = 64;
+  if constexpr (isRequest) header_bytes += m.target().size();
+  if constexpr (!isRequest) header_bytes += m.reason().size();
+  for (const auto& f : m.base()) header_bytes += f.name_string().size() + f.value().size() + 4;
+  wire.reserve(header_bytes + m.body().size());
   error_code ec;
   while (!serializer.is_done()) {
     serializer.next(ec, [&](error_code&, const auto& buffers) {

@@ -1,6 +1,7 @@
 #include "waypoint/mesh_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 namespace ambit::waypoint {
@@ -28,7 +29,9 @@ Result<std::shared_ptr<const MeshIndex>> MeshIndex::build(
       snapshot->root_namespace().empty() ? "istio-system" : snapshot->root_namespace();
   auto compiled = rbac::compile(authz, {}, root);
   if (!compiled) return compiled.error();
+  static std::atomic<uint64_t> last_serial{0};
   std::shared_ptr<MeshIndex> index(new MeshIndex());
+  index->serial_ = ++last_serial;
   index->policies_ = *compiled;
   index->trust_domain_ =
       snapshot->trust_domain().empty() ? "cluster.local" : snapshot->trust_domain();

@@ -40,10 +40,14 @@ class MeshIndex {
 
   // spiffe://<trust domain>/ns/<ns>/sa/<service account>
   std::string spiffeId(const v1::Workload& workload) const;
+  // Unique to this index in the process, increasing with each build (1, 2, ...): pointers into
+  // it are meaningful together with this number (a later index can reuse their addresses).
+  uint64_t serial() const { return serial_; }
 
  private:
   MeshIndex() = default;
 
+  uint64_t serial_ = 0;
   std::shared_ptr<const v1::MeshSnapshot> snapshot_;
   std::shared_ptr<const rbac::CompiledPolicySet> policies_;
   std::string trust_domain_;

@@ -59,19 +59,57 @@ HttpMetrics::HttpMetrics(prometheus::Registry& r)
                           .Help("Response sizes in bytes (headers and body)")
                           .Register(r)) {}
 
+HttpMetrics::Key::Key(const KeyView& v)
+    : fields(v), source_principal(v.source_principal), response_flags(v.response_flags) {
+  fields.source_principal = source_principal;
+  fields.response_flags = response_flags;
+}
+
+size_t HttpMetrics::KeyHash::operator()(const KeyView& k) const {
+  size_t h = std::hash<std::string_view>()(k.source_principal);
+  auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+  mix(k.serial);
+  mix(std::hash<const void*>()(k.source));
+  mix(std::hash<const void*>()(k.destination));
+  mix(std::hash<const void*>()(k.service));
+  mix(k.status * 2 + (k.grpc ? 1 : 0));
+  mix(std::hash<std::string_view>()(k.response_flags));
+  return h;
+}
+
+HttpMetrics::Series HttpMetrics::seriesFor(prometheus::Labels labels) {
+  auto it = series_.find(labels);
+  if (it == series_.end()) {
+    Series fresh{&requests_.Add(labels), &duration_.Add(labels, durationBuckets()),
+                 &request_bytes_.Add(labels, byteBuckets()),
+                 &response_bytes_.Add(labels, byteBuckets())};
+    it = series_.emplace(std::move(labels), fresh).first;
+  }
+  return it->second;
+}
+
 void HttpMetrics::record(const RequestRecord& rec) {
-  prometheus::Labels labels = requestLabels(rec);
+  const KeyView key{rec.index ? rec.index->serial() : 0,
+                    rec.source,
+                    rec.destination,
+                    rec.service,
+                    rec.status,
+                    rec.grpc,
+                    rec.source_principal,
+                    rec.response_flags};
   Series s;
   {
     std::lock_guard lock(mu_);
-    auto it = series_.find(labels);
-    if (it == series_.end()) {
-      Series fresh{&requests_.Add(labels), &duration_.Add(labels, durationBuckets()),
-                   &request_bytes_.Add(labels, byteBuckets()),
-                   &response_bytes_.Add(labels, byteBuckets())};
-      it = series_.emplace(std::move(labels), fresh).first;
+    if (auto it = by_key_.find(key); it != by_key_.end()) {
+      s = it->second;
+    } else {
+      s = seriesFor(requestLabels(rec));
+      if (key.serial > key_serial_) {
+        by_key_.clear();
+        key_serial_ = key.serial;
+      }
+      if (key.serial == key_serial_ && by_key_.size() < kMaxKeys) by_key_.emplace(Key(key), s);
     }
-    s = it->second;
   }
   s.requests->Increment();
   s.duration->Observe(static_cast<double>(rec.duration.count()) / 1000.0);

@@ -56,12 +56,9 @@ std::optional<TraceContext> extractTrace(const HttpRequest& r) {
   return std::nullopt;
 }
 
-TraceContext newTrace() {
-  std::string tp = hbone::generateTraceparent();  // "00-<32>-<16>-01"
-  return TraceContext{tp.substr(3, 32), "", true};
-}
+TraceContext newTrace() { return TraceContext{hbone::randomTraceId(16), "", true}; }
 
-std::string newSpanId() { return hbone::generateTraceparent().substr(36, 16); }
+std::string newSpanId() { return hbone::randomTraceId(8); }
 
 void injectTrace(HttpRequest& r, const TraceContext& ctx, const std::string& span_id) {
   for (auto name : {"traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",

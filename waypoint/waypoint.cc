@@ -218,7 +218,8 @@ void Waypoint::Impl::onRequest(const RequestRecord& rec) {
       if (client) t->add(*client);
     }
   }
-  admin::writeAccessLog(accessLogRecord(rec), options.access_log);
+  if (options.access_log != admin::AccessLogFormat::kOff)
+    admin::writeAccessLog(accessLogRecord(rec), options.access_log);
 }
 
 Status Waypoint::Impl::startServer() {

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -66,16 +67,6 @@ std::string formatForwardedFor(const asio::ip::address& source) {
 
 namespace {
 
-std::string hex(const uint8_t* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
-  }
-  return out;
-}
-
 bool allHexNotZero(std::string_view s) {
   bool nonzero = false;
   for (char c : s) {
@@ -88,7 +79,7 @@ bool allHexNotZero(std::string_view s) {
 
 }  // namespace
 
-std::string generateTraceparent() {
+std::string randomTraceId(size_t bytes) {
   // Trace ids need uniqueness, not secrecy (Envoy uses a non-cryptographic generator too): a
   // per-thread 64-bit Mersenne Twister seeded once from the CSPRNG. RAND_bytes per id was ~4% of
   // the waypoint's CPU under load.
@@ -101,14 +92,22 @@ std::string generateTraceparent() {
     std::seed_seq seq(seed.begin(), seed.end());
     return std::mt19937_64(seq);
   }();
-  std::array<uint8_t, 24> ids{};
-  for (size_t i = 0; i < ids.size(); i += 8) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes * 2, '0');
+  for (size_t i = 0; i < out.size(); i += 16) {
     uint64_t v = rng();
-    std::memcpy(ids.data() + i, &v, 8);
+    for (size_t j = i; j < std::min(out.size(), i + 16); ++j, v >>= 4) out[j] = kDigits[v & 0xf];
   }
-  ids[0] |= 1;  // an all-zero id is invalid; keep the trace id non-zero
-  ids[16] |= 1;
-  return fmt::format("00-{}-{}-01", hex(ids.data(), 16), hex(ids.data() + 16, 8));
+  out.back() = kDigits[1 + (rng() % 15)];  // an all-zero id is invalid
+  return out;
+}
+
+std::string generateTraceparent() {
+  std::string out = "00-" + randomTraceId(16);
+  out += '-';
+  out += randomTraceId(8);
+  out += "-01";
+  return out;
 }
 
 bool isValidTraceparent(std::string_view v) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace ambit::hbone {
 namespace {
 
@@ -58,6 +60,25 @@ TEST(HboneProtocol, GeneratesValidDistinctTraceparents) {
   EXPECT_FALSE(isValidTraceparent("00-00000000000000000000000000000000-0000000000000001-01"));
   EXPECT_FALSE(isValidTraceparent("00-abc-def-01"));
   EXPECT_TRUE(isValidTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+}
+
+TEST(HboneProtocol, RandomTraceIdsAreHexOfTheAskedLengthAndDistinct) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    for (size_t bytes : {8, 16}) {
+      const std::string id = randomTraceId(bytes);
+      ASSERT_EQ(id.size(), bytes * 2) << id;
+      ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+      ASSERT_NE(id.find_first_not_of('0'), std::string::npos) << id;
+      ASSERT_TRUE(seen.insert(id).second) << "repeated id " << id;
+    }
+  }
+  // Every hex digit shows up in every position: the generator fills the whole id.
+  for (size_t pos = 0; pos < 32; ++pos) {
+    std::set<char> digits;
+    for (int i = 0; i < 400 && digits.size() < 16; ++i) digits.insert(randomTraceId(16)[pos]);
+    EXPECT_GE(digits.size(), pos == 31 ? 15u : 16u) << "position " << pos;
+  }
 }
 
 TEST(HboneProtocol, FindHeaderReturnsFirstMatch) {
