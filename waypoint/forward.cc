@@ -1,7 +1,7 @@
 // HttpProxy::forward: endpoint choice, retries and timeouts for one routed request.
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <set>
+#include <string_view>
 
 #include "common/config/endpoints.h"
 #include "common/hbone/protocol.h"
@@ -19,11 +19,29 @@ using Clock = std::chrono::steady_clock;
 // to two more endpoints, as Istio's default retry policy does.
 constexpr uint32_t kDefaultRetries = 2;
 
+// The retryOn conditions this proxy acts on (Envoy's names); others are accepted and ignored.
+enum RetryOn : unsigned {
+  kConnectFailure = 1,
+  kGatewayError = 2,
+  k5xx = 4,
+  kRetriableStatusCodes = 8,
+  kReset = 16,
+};
+
+unsigned retryOnBit(std::string_view name) {
+  if (name == "connect-failure") return kConnectFailure;
+  if (name == "gateway-error") return kGatewayError;
+  if (name == "5xx") return k5xx;
+  if (name == "retriable-status-codes") return kRetriableStatusCodes;
+  if (name == "reset") return kReset;
+  return 0;
+}
+
 struct RetryPlan {
   uint32_t attempts = 1 + kDefaultRetries;
   milliseconds per_try{0};
   milliseconds total{0};
-  std::set<std::string, std::less<>> retry_on{"connect-failure"};
+  unsigned retry_on = kConnectFailure;  // RetryOn bits
 };
 
 RetryPlan planFor(const v1::HttpRoute* route) {
@@ -34,26 +52,24 @@ RetryPlan planFor(const v1::HttpRoute* route) {
     const auto& r = route->retries();
     plan.attempts = 1 + r.attempts();
     plan.per_try = milliseconds(r.per_try_timeout_ms());
-    plan.retry_on.clear();
-    for (const auto& on : r.retry_on()) plan.retry_on.insert(on);
-    if (plan.retry_on.empty()) plan.retry_on = {"connect-failure", "gateway-error"};
+    plan.retry_on = r.retry_on().empty() ? kConnectFailure | kGatewayError : 0;
+    for (const auto& on : r.retry_on()) plan.retry_on |= retryOnBit(on);
   }
   return plan;
 }
 
 bool retriableStatus(const RetryPlan& plan, unsigned status) {
-  if (status >= 500 && plan.retry_on.count("5xx")) return true;
-  if ((status == 502 || status == 503 || status == 504) && plan.retry_on.count("gateway-error")) {
+  if (status >= 500 && (plan.retry_on & k5xx)) return true;
+  if ((status == 502 || status == 503 || status == 504) && (plan.retry_on & kGatewayError)) {
     return true;
   }
-  return status == 503 && plan.retry_on.count("retriable-status-codes");
+  return status == 503 && (plan.retry_on & kRetriableStatusCodes);
 }
 
 bool retriableError(const RetryPlan& plan, const Error& e) {
-  if (e.code == ECONNREFUSED || e.code == EAGAIN) return plan.retry_on.count("connect-failure") > 0;
-  if (e.code == ETIMEDOUT)
-    return plan.retry_on.count("5xx") > 0 || plan.retry_on.count("gateway-error") > 0;
-  return plan.retry_on.count("reset") > 0 || plan.retry_on.count("5xx") > 0;
+  if (e.code == ECONNREFUSED || e.code == EAGAIN) return plan.retry_on & kConnectFailure;
+  if (e.code == ETIMEDOUT) return plan.retry_on & (k5xx | kGatewayError);
+  return plan.retry_on & (kReset | k5xx);
 }
 
 // The request as the endpoint gets it: hop-by-hop headers dropped, keep-alive upstream, the
@@ -140,7 +156,7 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
     const v1::Workload* w = decision.endpoints[attempt % decision.endpoints.size()];
     auto target = targetFor(*w, *rec.index, services_.endpoint_hbone_port, decision);
     if (!target) continue;
-    rec.upstream = hbone::formatAuthority(target->authority);
+    rec.upstream = target->authority;
     rec.destination = w;
     auto result = co_await services_.upstream->exchange(*target, request, *timeout);
     if (decision.service) {
@@ -150,7 +166,8 @@ asio::awaitable<HttpResponse> HttpProxy::forward(Exchange& x, const RouteDecisio
     if (!result) {
       last = result.error();
       last_status = 0;
-      logDebug("waypoint: {} {} -> {}: {}", rec.method, rec.path, rec.upstream, last.message);
+      logDebug("waypoint: {} {} -> {}: {}", rec.method, rec.path,
+               hbone::formatAuthority(*rec.upstream), last.message);
       if (!retriableError(plan, last)) break;
       continue;
     }

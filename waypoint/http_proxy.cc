@@ -42,7 +42,8 @@ class FieldHeaders final : public rbac::HeaderSource {
 std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 rbac::IpAddress toRbacIp(const asio::ip::address& a) {
-  return rbac::IpAddress::parse(a.to_string()).value_or(rbac::IpAddress{});
+  return a.is_v4() ? rbac::IpAddress::v4(a.to_v4().to_uint())
+                   : rbac::IpAddress::v6(a.to_v6().to_bytes());
 }
 
 // Reads the start of a tunnel until it either is the HTTP/2 connection preface (true) or
@@ -85,7 +86,7 @@ void HttpProxy::startRecord(RequestRecord& rec, const hbone::ConnectRequest& tun
                             const asio::ip::address& source) const {
   rec.start = std::chrono::steady_clock::now();
   rec.wall_start = std::chrono::system_clock::now();
-  rec.source_ip = source.to_string();
+  rec.source_ip = source;
   rec.source_principal = tunnel.peer_identity;
 }
 
@@ -139,7 +140,8 @@ asio::awaitable<void> HttpProxy::serveHttp1(const hbone::ConnectRequest& tunnel,
     bool keep_alive = false;
     if (!request) {
       if (request.error().code != EBADMSG && request.error().code != EMSGSIZE) break;
-      logDebug("waypoint: bad request from {}: {}", x.rec.source_ip, request.error().message);
+      logDebug("waypoint: bad request from {}: {}", x.rec.source_ip.to_string(),
+               request.error().message);
       response = localReply(statusForReadError(request.error()), "bad request");
     } else {
       keep_alive = x.request.keep_alive();
@@ -194,7 +196,7 @@ asio::awaitable<void> HttpProxy::serveHttp2Stream(
   if (st->header_overflow || st->body_overflow) {
     x.rec.method = st->method;
     x.rec.path = st->path;
-    logDebug("waypoint: HTTP/2 request from {} over the {} limit", x.rec.source_ip,
+    logDebug("waypoint: HTTP/2 request from {} over the {} limit", x.rec.source_ip.to_string(),
              st->header_overflow ? "header list" : "body");
     response = localReply(st->header_overflow ? 431 : 413, "bad request");
   } else {

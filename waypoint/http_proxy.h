@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,7 @@ struct WaypointGateway {
 struct RequestRecord {
   std::shared_ptr<const MeshIndex> index;
   std::string source_principal;
-  std::string source_ip;
+  asio::ip::address source_ip;  // the client (from `forwarded`), not its ztunnel
   const v1::Workload* source = nullptr;
   const v1::Service* service = nullptr;       // destination service
   const v1::Workload* destination = nullptr;  // endpoint that answered
@@ -52,8 +53,8 @@ struct RequestRecord {
   std::string method;
   std::string path;
   std::string host;
-  std::string route;     // route name, "-" when none
-  std::string upstream;  // endpoint ip:port, "-" when none
+  std::string route;                                // route name, "-" when none
+  std::optional<asio::ip::tcp::endpoint> upstream;  // the endpoint tried last; none: not forwarded
   unsigned status = 0;
   std::string response_flags = "-";  // Envoy's: NR, UH, UF, UT, URX, FI, DI, DC, "-"
   uint64_t request_bytes = 0;

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "common/admin/istio_labels.h"
+#include "common/hbone/protocol.h"
 
 namespace ambit::waypoint {
 namespace {
@@ -20,6 +19,11 @@ const prometheus::Histogram::BucketBoundaries& byteBuckets() {
   static const prometheus::Histogram::BucketBoundaries kBuckets{
       1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
   return kBuckets;
+}
+
+// "ip:port" of the endpoint, "-" when the request was not forwarded.
+std::string upstreamHost(const RequestRecord& rec) {
+  return rec.upstream ? hbone::formatAuthority(*rec.upstream) : std::string("-");
 }
 
 }  // namespace
@@ -127,9 +131,9 @@ admin::AccessLogRecord accessLogRecord(const RequestRecord& rec) {
       .add("response_code", uint64_t{rec.status})
       .add("response_flags", orDash(rec.response_flags))
       .add("authority", orDash(rec.host))
-      .add("upstream_host", orDash(rec.upstream))
+      .add("upstream_host", upstreamHost(rec))
       .add("route_name", orDash(rec.route))
-      .add("src.addr", orDash(rec.source_ip))
+      .add("src.addr", rec.source_ip.is_unspecified() ? "-" : rec.source_ip.to_string())
       .add("src.workload", rec.source ? rec.source->name() : "-")
       .add("src.namespace", rec.source ? rec.source->namespace_() : "-")
       .add("src.identity", orDash(rec.source_principal))
@@ -163,7 +167,7 @@ Span spanFor(const RequestRecord& rec) {
             {"http.url", rec.path},
             {"http.status_code", std::to_string(rec.status)},
             {"response_flags", rec.response_flags},
-            {"upstream_cluster", rec.upstream.empty() ? "-" : rec.upstream},
+            {"upstream_cluster", upstreamHost(rec)},
             {"istio.source_principal", rec.source_principal},
             {"istio.canonical_service", rec.service ? rec.service->name() : "-"},
             {"istio.namespace", rec.service ? rec.service->namespace_() : "-"},
@@ -181,30 +185,23 @@ std::optional<Span> upstreamSpanFor(const RequestRecord& rec) {
   s.trace_id = rec.trace_id;
   s.id = rec.upstream_span_id;
   s.parent_id = rec.span_id;
-  s.name = "router " + (rec.upstream.empty() ? std::string("-") : rec.upstream) + " egress";
+  s.name = "router " + upstreamHost(rec) + " egress";
   s.kind = SpanKind::kClient;
   s.start = rec.upstream_wall_start;
   s.duration = rec.upstream_duration;
   s.tags = {{"http.method", rec.method},
             {"http.url", rec.path},
             {"http.status_code", std::to_string(rec.status)},
-            {"upstream_cluster", rec.upstream.empty() ? "-" : rec.upstream},
+            {"upstream_cluster", upstreamHost(rec)},
             {"peer.service", rec.service ? rec.service->hostname() : "-"},
             {"component", "proxy"}};
   if (rec.destination) {
     s.tags["istio.destination_workload"] = admin::workloadName(*rec.destination);
     s.tags["istio.destination_namespace"] = rec.destination->namespace_();
   }
-  if (auto colon = rec.upstream.rfind(':'); colon != std::string::npos) {
-    std::string ip = rec.upstream.substr(0, colon);
-    if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
-    uint16_t port = 0;
-    const char* first = rec.upstream.data() + colon + 1;
-    const char* last = rec.upstream.data() + rec.upstream.size();
-    if (std::from_chars(first, last, port).ec == std::errc()) {
-      s.remote_ip = ip;
-      s.remote_port = port;
-    }
+  if (rec.upstream) {
+    s.remote_ip = rec.upstream->address().to_string();
+    s.remote_port = rec.upstream->port();
   }
   if (rec.status >= 500 || rec.status == 0) {
     s.error = true;

@@ -41,7 +41,7 @@ asio::awaitable<Result<std::shared_ptr<UpstreamPool::Tunnel>>> UpstreamPool::ope
 // The endpoint's connection, or a new one. Requests arriving while it is being opened wait
 // for it instead of opening their own.
 asio::awaitable<Result<std::shared_ptr<H2cConnection>>> UpstreamPool::http2Connection(
-    const std::string& key, const UpstreamTarget& target, bool& reused) {
+    const Key& key, const UpstreamTarget& target, bool& reused) {
   auto ex = co_await asio::this_coro::executor;
   for (;;) {
     H2Slot& slot = h2_[key];
@@ -71,7 +71,7 @@ asio::awaitable<Result<std::shared_ptr<H2cConnection>>> UpstreamPool::http2Conne
 }
 
 asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchangeHttp2(
-    const std::string& key, const UpstreamTarget& target, const HttpRequest& request,
+    const Key& key, const UpstreamTarget& target, const HttpRequest& request,
     std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int attempt = 0;; ++attempt) {
@@ -157,12 +157,12 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::tryOnce(const std::shared_
 asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTarget& target,
                                                                const HttpRequest& request,
                                                                std::chrono::milliseconds timeout) {
-  const std::string key = hbone::formatAuthority(target.authority) + "|" + target.identity;
-  const std::string ip = target.authority.address().to_string();
+  const Key key{target.authority, target.identity};
+  const asio::ip::address ip = target.authority.address();
   ++active_[ip];
   struct InFlight {
-    std::map<std::string, size_t>& active;
-    const std::string& ip;
+    std::map<asio::ip::address, size_t>& active;
+    const asio::ip::address& ip;
     ~InFlight() { --active[ip]; }
   } in_flight{active_, ip};
   if (target.http2) co_return co_await exchangeHttp2(key, target, request, timeout);
@@ -191,7 +191,7 @@ asio::awaitable<Result<UpstreamResult>> UpstreamPool::exchange(const UpstreamTar
   co_return result;
 }
 
-size_t UpstreamPool::activeRequests(const std::string& ip) const {
+size_t UpstreamPool::activeRequests(const asio::ip::address& ip) const {
   auto it = active_.find(ip);
   return it == active_.end() ? 0 : it->second;
 }

@@ -60,19 +60,21 @@ class UpstreamPool {
                                                    const HttpRequest& request,
                                                    std::chrono::milliseconds timeout);
   size_t idleCount() const;
-  // Requests in flight to the endpoint with this address (textual IP).
-  size_t activeRequests(const std::string& ip) const;
+  // Requests in flight to the endpoint with this address.
+  size_t activeRequests(const asio::ip::address& ip) const;
 
  private:
   struct Tunnel;
+  // An endpoint's connections: its authority and the identity it must present.
+  using Key = std::pair<asio::ip::tcp::endpoint, std::string>;
   asio::awaitable<Result<hbone::HboneStream>> openStream(const UpstreamTarget& target);
   asio::awaitable<Result<std::shared_ptr<Tunnel>>> open(const UpstreamTarget& target);
-  asio::awaitable<Result<UpstreamResult>> exchangeHttp2(const std::string& key,
+  asio::awaitable<Result<UpstreamResult>> exchangeHttp2(const Key& key,
                                                         const UpstreamTarget& target,
                                                         const HttpRequest& request,
                                                         std::chrono::milliseconds timeout);
   asio::awaitable<Result<std::shared_ptr<H2cConnection>>> http2Connection(
-      const std::string& key, const UpstreamTarget& target, bool& reused);
+      const Key& key, const UpstreamTarget& target, bool& reused);
   asio::awaitable<Result<UpstreamResult>> tryOnce(const std::shared_ptr<Tunnel>& tunnel,
                                                   const HttpRequest& request,
                                                   std::chrono::milliseconds timeout,
@@ -82,14 +84,14 @@ class UpstreamPool {
   std::function<UpstreamCredentials()> credentials_;
   HttpLimits limits_;
   size_t max_idle_;
-  std::map<std::string, std::vector<std::shared_ptr<Tunnel>>> idle_;
+  std::map<Key, std::vector<std::shared_ptr<Tunnel>>> idle_;
   struct H2Slot {
     std::shared_ptr<H2cConnection> connection;
     bool opening = false;  // a tunnel for a new connection is being opened
     std::shared_ptr<Signal> opened;
   };
-  std::map<std::string, H2Slot> h2_;      // by authority|identity
-  std::map<std::string, size_t> active_;  // by endpoint IP
+  std::map<Key, H2Slot> h2_;
+  std::map<asio::ip::address, size_t> active_;
 };
 
 }  // namespace ambit::waypoint

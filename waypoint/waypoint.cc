@@ -151,7 +151,10 @@ Status Waypoint::Impl::startIdentity() {
       options.limits);
   router = std::make_unique<Router>();
   router->setLoadProbe([this](const v1::Workload& w) {
-    return w.addresses().empty() ? 0 : upstream->activeRequests(w.addresses(0));
+    if (w.addresses().empty()) return size_t{0};
+    boost::system::error_code ec;
+    const auto ip = asio::ip::make_address(w.addresses(0), ec);
+    return ec ? size_t{0} : upstream->activeRequests(ip);
   });
   JwksFetchOptions jwks_options;
   jwks_options.refresh_interval = options.jwks_refresh_interval;

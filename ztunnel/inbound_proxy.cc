@@ -28,7 +28,8 @@ Address unmapped(const Address& a) {
 }
 
 rbac::IpAddress toRbac(const Address& a) {
-  return rbac::IpAddress::parse(unmapped(a).to_string()).value_or(rbac::IpAddress{});
+  return a.is_v4() ? rbac::IpAddress::v4(a.to_v4().to_uint())
+                   : rbac::IpAddress::v6(a.to_v6().to_bytes());
 }
 
 bool isProxyPort(uint16_t port) {

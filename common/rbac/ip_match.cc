@@ -23,13 +23,18 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     return out;
   }
   if (inet_pton(AF_INET6, buf, out.bytes.data()) != 1) return std::nullopt;
-  out.family = Family::kV6;
-  if (std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), out.bytes.begin())) {
-    IpAddress v4addr;
-    v4addr.family = Family::kV4;
-    std::memcpy(v4addr.bytes.data(), out.bytes.data() + 12, 4);
-    return v4addr;
+  return v6(out.bytes);
+}
+
+IpAddress IpAddress::v6(const std::array<uint8_t, 16>& bytes) {
+  IpAddress out;
+  if (std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), bytes.begin())) {
+    out.family = Family::kV4;
+    std::memcpy(out.bytes.data(), bytes.data() + 12, 4);
+    return out;
   }
+  out.family = Family::kV6;
+  out.bytes = bytes;
   return out;
 }
 

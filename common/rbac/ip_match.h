@@ -22,6 +22,8 @@ struct IpAddress {
   // (::ffff:a.b.c.d) is stored as IPv4 so a policy written for either form matches both.
   static std::optional<IpAddress> parse(std::string_view text);
   static IpAddress v4(uint32_t host_order);
+  // From 16 network-order bytes; IPv4-mapped is stored as IPv4, as in parse().
+  static IpAddress v6(const std::array<uint8_t, 16>& bytes);
 
   bool valid() const { return family != Family::kNone; }
   bool operator==(const IpAddress&) const = default;

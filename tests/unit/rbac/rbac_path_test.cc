@@ -108,6 +108,13 @@ TEST(RbacIp, ParseAndContain) {
   EXPECT_FALSE(IpAddress::parse("").has_value());
   EXPECT_FALSE(IpAddress::parse("[::1]").has_value());
   EXPECT_EQ(*IpAddress::parse("::ffff:1.2.3.4"), IpAddress::v4(0x01020304));
+  std::array<uint8_t, 16> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4};
+  EXPECT_EQ(IpAddress::v6(mapped), IpAddress::v4(0x01020304));
+  std::array<uint8_t, 16> doc{0x20, 0x01, 0x0d, 0xb8};
+  doc[15] = 7;
+  EXPECT_EQ(IpAddress::v6(doc), *IpAddress::parse("2001:db8::7"));
+  doc[10] = 0xff;  // not the mapped prefix: stays IPv6
+  EXPECT_EQ(IpAddress::v6(doc).family, IpAddress::Family::kV6);
   const auto c = Cidr::parse("192.168.1.0/23");
   ASSERT_TRUE(c.isOk());
   EXPECT_TRUE(c->contains(*IpAddress::parse("192.168.0.255")));

@@ -223,7 +223,7 @@ TEST_F(H2ProxyTest, PriorKnowledgeRequestsReachAnHttp11Backend) {
   }
   ASSERT_EQ(records_.size(), 2u);
   EXPECT_EQ(records_[0].protocol, "HTTP/2");
-  EXPECT_EQ(records_[0].source_ip, "10.1.2.3");
+  EXPECT_EQ(records_[0].source_ip.to_string(), "10.1.2.3");
   EXPECT_EQ(requestLabels(records_[0])["request_protocol"], "http");
   std::string line =
       admin::formatAccessLog(accessLogRecord(records_[0]), admin::AccessLogFormat::kText);

@@ -221,6 +221,35 @@ spec:
   EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
 }
 
+std::string flakyRouteRetryingOn(const std::string& retry_on) {
+  return R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - route: [{destination: {host: my-app, subset: v2}}]
+    retries: {attempts: 2, retryOn: ")" +
+         retry_on + "\"}\n";
+}
+
+TEST_F(WaypointProxyTest, GatewayErrorAndRetriableStatusCodesRetryA503) {
+  start(flakyRouteRetryingOn("gateway-error,retriable-status-codes"));
+  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+  ASSERT_EQ(out.size(), 6u);
+  for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+}
+
+TEST_F(WaypointProxyTest, RetryOnConditionsThisProxyDoesNotKnowRetryNothing) {
+  start(flakyRouteRetryingOn("refused-stream"));
+  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "200 my-app-v2"), 3);
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 6);
+}
+
 // my-app-v1 has two endpoints; my-app-v1b answers /broken with 500. Without outlier detection
 // round robin keeps sending it half the requests; with it, v1b is ejected after 3 errors.
 constexpr char kBrokenV1bRoute[] = R"(
