@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (  # noqa: E402
-    Interrupted, ScenarioError, cpu_seconds, log, parse_hey, parse_wrk, proc_tree, pss_kb,
-    reset_hwm, run, status_kb)
+    Interrupted, ScenarioError, cpu_seconds, log, machine_busy_seconds, parse_hey, parse_wrk,
+    proc_tree, pss_kb, reset_hwm, run, status_kb)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -388,24 +388,37 @@ backend be
                                 "pss_mb": pss}
         return r
 
-    def wrk(self, url, close=False, duration=None):
+    def wrk(self, url, close=False, duration=None, cost=None):
+        """wrk at its maximum rate; with cost = {label: [root pids]}, also the CPU each label and
+        the whole machine spent per 1,000 requests, and how many CPUs the machine kept busy."""
         duration = duration or self.t_max
         cmd = ["wrk", "-t", "2", "-c", str(CONNS), "-d", f"{duration}s", "--timeout", "5s"]
         if close:
             cmd += ["-H", "Connection: close"]
+        trees = {label: [p for r in roots for p in proc_tree(r)]
+                 for label, roots in (cost or {}).items()}
+        cpu0 = {label: cpu_seconds(pids) for label, pids in trees.items()}
+        busy0, t0 = machine_busy_seconds(), time.monotonic()
         p = run(self.pod("client", cmd + [url]), duration + 30, check=False)
+        busy1, t1 = machine_busy_seconds(), time.monotonic()
+        cpu1 = {label: cpu_seconds(pids) for label, pids in trees.items()}
         r = parse_wrk(p.stdout)
         if p.returncode != 0 or not r.get("rps"):
             raise ScenarioError(f"wrk: no rate (exit {p.returncode}) "
                                 f"{(p.stderr or p.stdout).strip()[-200:]}")
         if r["non2xx"]:
             raise ScenarioError(f"wrk: {r['non2xx']} non-2xx of {r['requests']}")
+        if cost is not None and r.get("requests"):
+            per_k = 1000.0 / r["requests"]
+            r["max_cost"] = {label: (cpu1[label] - cpu0[label]) * per_k for label in trees}
+            r["machine_per_1k"] = (busy1 - busy0) * per_k
+            r["machine_cpus"] = (busy1 - busy0) / (t1 - t0)
         return r
 
     def http_all(self, key, url, cost):
         out = {}
         self.scenario(f"fixed/{key}", lambda: self.fixed_rate(url, cost))
-        self.scenario(f"max/{key}", lambda: self.wrk(url))
+        self.scenario(f"max/{key}", lambda: self.wrk(url, cost=cost))
         return out
 
     def conn_rate(self, key, url):
