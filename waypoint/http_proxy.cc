@@ -4,7 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <deque>
+#include <forward_list>
 
 #include "common/async/spawn.h"
 #include "common/hbone/protocol.h"
@@ -31,12 +31,12 @@ class FieldHeaders final : public rbac::HeaderSource {
       if (!joined.empty()) joined += ',';
       joined.append(it->value().data(), it->value().size());
     }
-    return joined_.emplace_back(std::move(joined));
+    return joined_.emplace_front(std::move(joined));
   }
 
  private:
   const http::fields& fields_;
-  mutable std::deque<std::string> joined_;
+  mutable std::forward_list<std::string> joined_;  // stable; allocates nothing while empty
 };
 
 std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
@@ -145,8 +145,9 @@ asio::awaitable<void> HttpProxy::serveHttp1(const hbone::ConnectRequest& tunnel,
       response = localReply(statusForReadError(request.error()), "bad request");
     } else {
       keep_alive = x.request.keep_alive();
+      const unsigned version = x.request.version();  // handle() forwards it as HTTP/1.1
       response = co_await handle(x);
-      response.version(x.request.version());
+      response.version(version);
     }
     response.keep_alive(keep_alive);
     x.rec.request_bytes = reader.bytesRead() - before;

@@ -106,7 +106,7 @@ class HttpProxy {
   // One request on a tunnel, while it is handled.
   struct Exchange {
     const hbone::ConnectRequest& tunnel;
-    HttpRequest& request;
+    HttpRequest& request;  // forwarding turns it into the endpoint's request (rewrites applied)
     RequestRecord rec;
     asio::ip::address source_ip;  // the client (from `forwarded`), not its ztunnel
   };

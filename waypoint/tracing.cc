@@ -65,7 +65,11 @@ void injectTrace(HttpRequest& r, const TraceContext& ctx, const std::string& spa
                     "x-b3-sampled", "x-b3-flags"}) {
     r.erase(name);
   }
-  r.set("traceparent", "00-" + ctx.trace_id + "-" + span_id + (ctx.sampled ? "-01" : "-00"));
+  std::string traceparent;
+  traceparent.reserve(3 + ctx.trace_id.size() + 1 + span_id.size() + 3);
+  traceparent.append("00-").append(ctx.trace_id).append("-").append(span_id);
+  traceparent.append(ctx.sampled ? "-01" : "-00");
+  r.set("traceparent", traceparent);
   r.set("x-b3-traceid", ctx.trace_id);
   r.set("x-b3-spanid", span_id);
   if (!ctx.parent_span_id.empty()) r.set("x-b3-parentspanid", ctx.parent_span_id);

@@ -221,6 +221,21 @@ spec:
   EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
 }
 
+// The endpoint is always spoken to in HTTP/1.1; the client gets its own version back.
+TEST_F(WaypointProxyTest, AnHttp10ClientGetsAnHttp10Response) {
+  start(seedVirtualService());
+  HttpRequest old = get("/");
+  old.version(10);
+  old.set(http::field::connection, "keep-alive");
+  auto out = exchange({old, old});
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(responses_.size(), 2u);
+  for (const auto& r : responses_) {
+    EXPECT_EQ(r.result_int(), 200u);
+    EXPECT_EQ(r.version(), 10u);
+  }
+}
+
 std::string flakyRouteRetryingOn(const std::string& retry_on) {
   return R"(
 apiVersion: networking.istio.io/v1
