@@ -19,14 +19,13 @@ using Clock = std::chrono::steady_clock;
 // to two more endpoints, as Istio's default retry policy does.
 constexpr uint32_t kDefaultRetries = 2;
 
-// The retryOn conditions this proxy acts on (Envoy's names); others are accepted and ignored.
-enum RetryOn : unsigned {
-  kConnectFailure = 1,
-  kGatewayError = 2,
-  k5xx = 4,
-  kRetriableStatusCodes = 8,
-  kReset = 16,
-};
+// The retryOn conditions this proxy acts on (Envoy's names), as bits of RetryPlan::retry_on;
+// others are accepted and ignored.
+constexpr unsigned kConnectFailure = 1;
+constexpr unsigned kGatewayError = 2;
+constexpr unsigned k5xx = 4;
+constexpr unsigned kRetriableStatusCodes = 8;
+constexpr unsigned kReset = 16;
 
 unsigned retryOnBit(std::string_view name) {
   if (name == "connect-failure") return kConnectFailure;
@@ -41,7 +40,7 @@ struct RetryPlan {
   uint32_t attempts = 1 + kDefaultRetries;
   milliseconds per_try{0};
   milliseconds total{0};
-  unsigned retry_on = kConnectFailure;  // RetryOn bits
+  unsigned retry_on = kConnectFailure;
 };
 
 RetryPlan planFor(const v1::HttpRoute* route) {

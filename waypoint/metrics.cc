@@ -133,7 +133,7 @@ admin::AccessLogRecord accessLogRecord(const RequestRecord& rec) {
       .add("authority", orDash(rec.host))
       .add("upstream_host", upstreamHost(rec))
       .add("route_name", orDash(rec.route))
-      .add("src.addr", rec.source_ip.is_unspecified() ? "-" : rec.source_ip.to_string())
+      .add("src.addr", rec.source_ip.to_string())
       .add("src.workload", rec.source ? rec.source->name() : "-")
       .add("src.namespace", rec.source ? rec.source->namespace_() : "-")
       .add("src.identity", orDash(rec.source_principal))

@@ -56,9 +56,9 @@ std::optional<TraceContext> extractTrace(const HttpRequest& r) {
   return std::nullopt;
 }
 
-TraceContext newTrace() { return TraceContext{hbone::randomTraceId(16), "", true}; }
+TraceContext newTrace() { return TraceContext{hbone::randomHexId(16), "", true}; }
 
-std::string newSpanId() { return hbone::randomTraceId(8); }
+std::string newSpanId() { return hbone::randomHexId(8); }
 
 void injectTrace(HttpRequest& r, const TraceContext& ctx, const std::string& span_id) {
   for (auto name : {"traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",

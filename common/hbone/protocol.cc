@@ -79,7 +79,7 @@ bool allHexNotZero(std::string_view s) {
 
 }  // namespace
 
-std::string randomTraceId(size_t bytes) {
+std::string randomHexId(size_t bytes) {
   // Trace ids need uniqueness, not secrecy (Envoy uses a non-cryptographic generator too): a
   // per-thread 64-bit Mersenne Twister seeded once from the CSPRNG. RAND_bytes per id was ~4% of
   // the waypoint's CPU under load.
@@ -94,6 +94,7 @@ std::string randomTraceId(size_t bytes) {
   }();
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(bytes * 2, '0');
+  if (out.empty()) return out;
   for (size_t i = 0; i < out.size(); i += 16) {
     uint64_t v = rng();
     for (size_t j = i; j < std::min(out.size(), i + 16); ++j, v >>= 4) out[j] = kDigits[v & 0xf];
@@ -103,9 +104,9 @@ std::string randomTraceId(size_t bytes) {
 }
 
 std::string generateTraceparent() {
-  std::string out = "00-" + randomTraceId(16);
+  std::string out = "00-" + randomHexId(16);
   out += '-';
-  out += randomTraceId(8);
+  out += randomHexId(8);
   out += "-01";
   return out;
 }

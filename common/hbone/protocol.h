@@ -41,8 +41,8 @@ Result<asio::ip::address> parseForwardedFor(std::string_view value);
 // A fresh sampled W3C trace context: "00-<32 hex trace id>-<16 hex span id>-01".
 std::string generateTraceparent();
 // A fresh random id of `bytes` bytes (16: a trace id, 8: a span id) as lower-case hex, never
-// all zeros.
-std::string randomTraceId(size_t bytes);
+// all zeros; empty for 0 bytes.
+std::string randomHexId(size_t bytes);
 bool isValidTraceparent(std::string_view value);
 
 }  // namespace ambit::hbone

@@ -66,17 +66,18 @@ TEST(HboneProtocol, RandomTraceIdsAreHexOfTheAskedLengthAndDistinct) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
     for (size_t bytes : {8, 16}) {
-      const std::string id = randomTraceId(bytes);
+      const std::string id = randomHexId(bytes);
       ASSERT_EQ(id.size(), bytes * 2) << id;
       ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
       ASSERT_NE(id.find_first_not_of('0'), std::string::npos) << id;
       ASSERT_TRUE(seen.insert(id).second) << "repeated id " << id;
     }
   }
+  EXPECT_EQ(randomHexId(0), "");
   // Every hex digit shows up in every position: the generator fills the whole id.
   for (size_t pos = 0; pos < 32; ++pos) {
     std::set<char> digits;
-    for (int i = 0; i < 400 && digits.size() < 16; ++i) digits.insert(randomTraceId(16)[pos]);
+    for (int i = 0; i < 400 && digits.size() < 16; ++i) digits.insert(randomHexId(16)[pos]);
     EXPECT_GE(digits.size(), pos == 31 ? 15u : 16u) << "position " << pos;
   }
 }

@@ -113,8 +113,11 @@ TEST(RbacIp, ParseAndContain) {
   std::array<uint8_t, 16> doc{0x20, 0x01, 0x0d, 0xb8};
   doc[15] = 7;
   EXPECT_EQ(IpAddress::v6(doc), *IpAddress::parse("2001:db8::7"));
-  doc[10] = 0xff;  // not the mapped prefix: stays IPv6
-  EXPECT_EQ(IpAddress::v6(doc).family, IpAddress::Family::kV6);
+  std::array<uint8_t, 16> near{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x00, 1, 2, 3, 4};
+  EXPECT_EQ(IpAddress::v6(near).family, IpAddress::Family::kV6);  // ::ff:0:0 is not mapped
+  near[9] = 0xff;
+  near[11] = 0xff;
+  EXPECT_EQ(IpAddress::v6(near).family, IpAddress::Family::kV6);  // one byte off the prefix
   const auto c = Cidr::parse("192.168.1.0/23");
   ASSERT_TRUE(c.isOk());
   EXPECT_TRUE(c->contains(*IpAddress::parse("192.168.0.255")));

@@ -249,12 +249,38 @@ spec:
          retry_on + "\"}\n";
 }
 
-TEST_F(WaypointProxyTest, GatewayErrorAndRetriableStatusCodesRetryA503) {
-  start(flakyRouteRetryingOn("gateway-error,retriable-status-codes"));
+TEST_F(WaypointProxyTest, GatewayErrorRetriesA503) {
+  start(flakyRouteRetryingOn("gateway-error"));
   auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
   ASSERT_EQ(out.size(), 6u);
   for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
   EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+}
+
+TEST_F(WaypointProxyTest, RetriableStatusCodesRetriesA503) {
+  start(flakyRouteRetryingOn("retriable-status-codes"));
+  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+  ASSERT_EQ(out.size(), 6u);
+  for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+}
+
+// A 500 is no gateway error: only 5xx retries it.
+TEST_F(WaypointProxyTest, GatewayErrorDoesNotRetryA500) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - route: [{destination: {host: my-app-v1}}]
+    retries: {attempts: 2, retryOn: gateway-error}
+)");
+  auto out = exchange(std::vector<HttpRequest>(20, get("/broken")));
+  ASSERT_EQ(out.size(), 20u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "500 my-app-v1b"), 10);
+  EXPECT_EQ(endpoints_["127.0.0.2"].requests + endpoints_["127.0.0.4"].requests, 20);
 }
 
 TEST_F(WaypointProxyTest, RetryOnConditionsThisProxyDoesNotKnowRetryNothing) {
