@@ -236,59 +236,56 @@ TEST_F(WaypointProxyTest, AnHttp10ClientGetsAnHttp10Response) {
   }
 }
 
-std::string flakyRouteRetryingOn(const std::string& retry_on) {
-  return R"(
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: my-app, namespace: default}
-spec:
-  hosts: [my-app]
-  http:
-  - route: [{destination: {host: my-app, subset: v2}}]
-    retries: {attempts: 2, retryOn: ")" +
-         retry_on + "\"}\n";
+// A VirtualService for my-app with these `http:` rules.
+std::string myAppRoutes(const std::string& http_rules) {
+  return "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+         "metadata: {name: my-app, namespace: default}\n"
+         "spec:\n  hosts: [my-app]\n  http:\n" +
+         http_rules;
 }
 
-TEST_F(WaypointProxyTest, GatewayErrorRetriesA503) {
-  start(flakyRouteRetryingOn("gateway-error"));
-  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
-  ASSERT_EQ(out.size(), 6u);
-  for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
-  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+// Six /flaky requests (every other try a 503) to my-app-v2, retried twice on `retry_on`: the
+// replies and the tries my-app-v2 saw.
+class RetryOnTest : public WaypointProxyTest {
+ protected:
+  std::pair<std::vector<std::string>, int> flaky(const std::string& retry_on) {
+    start(
+        myAppRoutes("  - route: [{destination: {host: my-app, subset: v2}}]\n"
+                    "    retries: {attempts: 2, retryOn: \"" +
+                    retry_on + "\"}\n"));
+    auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+    return {out, endpoints_["127.0.0.3"].requests};
+  }
+};
+
+TEST_F(RetryOnTest, GatewayErrorRetriesA503) {
+  auto [out, tries] = flaky("gateway-error");
+  EXPECT_EQ(out, std::vector<std::string>(6, "200 my-app-v2"));
+  EXPECT_EQ(tries, 12);
 }
 
-TEST_F(WaypointProxyTest, RetriableStatusCodesRetriesA503) {
-  start(flakyRouteRetryingOn("retriable-status-codes"));
-  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
+TEST_F(RetryOnTest, RetriableStatusCodesRetriesA503) {
+  auto [out, tries] = flaky("retriable-status-codes");
+  EXPECT_EQ(out, std::vector<std::string>(6, "200 my-app-v2"));
+  EXPECT_EQ(tries, 12);
+}
+
+TEST_F(RetryOnTest, ConditionsThisProxyDoesNotKnowRetryNothing) {
+  auto [out, tries] = flaky("refused-stream");
   ASSERT_EQ(out.size(), 6u);
-  for (const auto& o : out) EXPECT_EQ(o, "200 my-app-v2");
-  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 12);
+  EXPECT_EQ(std::count(out.begin(), out.end(), "200 my-app-v2"), 3);
+  EXPECT_EQ(tries, 6);
 }
 
 // A 500 is no gateway error: only 5xx retries it.
-TEST_F(WaypointProxyTest, GatewayErrorDoesNotRetryA500) {
-  start(R"(
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: my-app, namespace: default}
-spec:
-  hosts: [my-app]
-  http:
-  - route: [{destination: {host: my-app-v1}}]
-    retries: {attempts: 2, retryOn: gateway-error}
-)");
+TEST_F(RetryOnTest, GatewayErrorDoesNotRetryA500) {
+  start(
+      myAppRoutes("  - route: [{destination: {host: my-app-v1}}]\n"
+                  "    retries: {attempts: 2, retryOn: gateway-error}\n"));
   auto out = exchange(std::vector<HttpRequest>(20, get("/broken")));
   ASSERT_EQ(out.size(), 20u);
   EXPECT_EQ(std::count(out.begin(), out.end(), "500 my-app-v1b"), 10);
   EXPECT_EQ(endpoints_["127.0.0.2"].requests + endpoints_["127.0.0.4"].requests, 20);
-}
-
-TEST_F(WaypointProxyTest, RetryOnConditionsThisProxyDoesNotKnowRetryNothing) {
-  start(flakyRouteRetryingOn("refused-stream"));
-  auto out = exchange(std::vector<HttpRequest>(6, get("/flaky")));
-  ASSERT_EQ(out.size(), 6u);
-  EXPECT_EQ(std::count(out.begin(), out.end(), "200 my-app-v2"), 3);
-  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 6);
 }
 
 // my-app-v1 has two endpoints; my-app-v1b answers /broken with 500. Without outlier detection
