@@ -60,7 +60,8 @@ def machine_busy_seconds():
     """CPU-seconds the whole machine spent busy (all CPUs: user, nice, system, irq, softirq,
     steal; not idle or iowait) since boot."""
     f = Path("/proc/stat").read_text().splitlines()[0].split()
-    assert f[0] == "cpu", f
+    if f[0] != "cpu" or len(f) < 9:
+        raise ScenarioError(f"/proc/stat: unexpected first line {' '.join(f)!r}")
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f[1:9])
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
