@@ -287,13 +287,12 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   rec.user_agent = std::string(view(x.request[http::field::user_agent]));
   rec.request_id = std::string(view(x.request["x-request-id"]));
   TraceContext trace = extractTrace(x.request).value_or(newTrace());
-  rec.trace_id = trace.trace_id;
-  rec.parent_span_id = trace.parent_span_id;
+  rec.trace_id = std::move(trace.trace_id);
+  rec.parent_span_id = std::move(trace.parent_span_id);
   rec.sampled = trace.sampled;
   rec.span_id = newSpanId();
   rec.upstream_span_id = newSpanId();
-  injectTrace(x.request, TraceContext{trace.trace_id, rec.span_id, trace.sampled},
-              rec.upstream_span_id);
+  injectTrace(x.request, rec.trace_id, rec.sampled, rec.span_id, rec.upstream_span_id);
   if (!rec.index) co_return localReply(503, "no configuration yet");
   rec.source = rec.index->workloadByIp(x.source_ip);
   rec.service = rec.index->serviceByVip(x.tunnel.target.address());
@@ -304,9 +303,9 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   auto normalized = rbac::normalizePath(rec.path);
   if (!normalized) co_return localReply(400, "bad request path");
   AuthnResult authn;
-  if (services_.authn) {
-    authn =
-        co_await services_.authn->authenticate(rec.index, policyTarget(*rec.service), x.request);
+  if (const rbac::Target policy_target = policyTarget(*rec.service);
+      services_.authn && services_.authn->anyApplies(rec.index, policy_target)) {
+    authn = co_await services_.authn->authenticate(rec.index, policy_target, x.request);
     if (authn.rejected()) {
       rec.authz = "unauthenticated";
       rec.authz_reason = authn.reason;

@@ -1,5 +1,6 @@
 #include "waypoint/request_authn.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/log.h"
@@ -174,6 +175,13 @@ std::shared_ptr<const RequestAuthenticator::Compiled> RequestAuthenticator::comp
   if (remote_) remote_->retainOnly(uris);
   compiled_ = std::move(c);
   return compiled_;
+}
+
+bool RequestAuthenticator::anyApplies(const std::shared_ptr<const MeshIndex>& index,
+                                      const rbac::Target& target) {
+  const std::shared_ptr<const Compiled> c = compiled(index);
+  return std::ranges::any_of(
+      c->authns, [&](const CompiledAuthn& a) { return applies(a, target, c->root_ns); });
 }
 
 asio::awaitable<AuthnResult> RequestAuthenticator::authenticate(

@@ -61,6 +61,10 @@ class RequestAuthenticator {
   // edits its headers as the matching rule says.
   asio::awaitable<AuthnResult> authenticate(const std::shared_ptr<const MeshIndex>& index,
                                             const rbac::Target& target, HttpRequest& request);
+  // Whether any RequestAuthentication of `index` applies to `target`. When none does,
+  // authenticate() has nothing to do (kNoToken, the request untouched): the proxy asks this
+  // first and skips the call, a coroutine frame per request.
+  bool anyApplies(const std::shared_ptr<const MeshIndex>& index, const rbac::Target& target);
 
   struct Compiled;
 

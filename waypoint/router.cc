@@ -200,7 +200,10 @@ void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
 // Puts the chosen endpoint first; the rest follow in round-robin order (retries use them).
 void Router::orderEndpoints(const MeshIndex& index, const std::string& host,
                             const std::string& subset, std::vector<const v1::Workload*>& eps) {
-  uint64_t& next = round_robin_[host + "|" + subset];
+  const std::pair<std::string_view, std::string_view> key(host, subset);
+  auto it = round_robin_.find(key);
+  if (it == round_robin_.end()) it = round_robin_.emplace(std::pair(host, subset), 0).first;
+  uint64_t& next = it->second;
   std::rotate(eps.begin(), eps.begin() + static_cast<long>(next++ % eps.size()), eps.end());
   const v1::TrafficPolicy* policy = index.trafficPolicy(host);
   const std::string lb = policy ? policy->lb_policy() : "";

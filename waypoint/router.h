@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ambit/v1/route.pb.h"
@@ -108,7 +109,17 @@ class Router {
 
   RandomSource random_;
   LoadProbe load_;
-  std::map<std::string, uint64_t> round_robin_;  // "host|subset" -> next position
+  // Orders (host, subset) keys as views, so a lookup needs no key built per request.
+  struct HostSubsetLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  // (host, subset) -> next position
+  std::map<std::pair<std::string, std::string>, uint64_t, HostSubsetLess> round_robin_;
   std::map<std::pair<std::string, bool>, std::unique_ptr<re2::RE2>> regexes_;
   OutlierDetector outliers_;
 };

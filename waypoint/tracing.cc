@@ -60,20 +60,21 @@ TraceContext newTrace() { return TraceContext{hbone::randomHexId(16), "", true};
 
 std::string newSpanId() { return hbone::randomHexId(8); }
 
-void injectTrace(HttpRequest& r, const TraceContext& ctx, const std::string& span_id) {
+void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
+                 std::string_view parent_span_id, std::string_view span_id) {
   for (auto name : {"traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
                     "x-b3-sampled", "x-b3-flags"}) {
     r.erase(name);
   }
   std::string traceparent;
-  traceparent.reserve(3 + ctx.trace_id.size() + 1 + span_id.size() + 3);
-  traceparent.append("00-").append(ctx.trace_id).append("-").append(span_id);
-  traceparent.append(ctx.sampled ? "-01" : "-00");
+  traceparent.reserve(3 + trace_id.size() + 1 + span_id.size() + 3);
+  traceparent.append("00-").append(trace_id).append("-").append(span_id);
+  traceparent.append(sampled ? "-01" : "-00");
   r.set("traceparent", traceparent);
-  r.set("x-b3-traceid", ctx.trace_id);
+  r.set("x-b3-traceid", trace_id);
   r.set("x-b3-spanid", span_id);
-  if (!ctx.parent_span_id.empty()) r.set("x-b3-parentspanid", ctx.parent_span_id);
-  r.set("x-b3-sampled", ctx.sampled ? "1" : "0");
+  if (!parent_span_id.empty()) r.set("x-b3-parentspanid", parent_span_id);
+  r.set("x-b3-sampled", sampled ? "1" : "0");
 }
 
 std::string zipkinJson(const std::vector<Span>& spans, const std::string& service) {

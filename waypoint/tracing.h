@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "waypoint/http_codec.h"
@@ -28,8 +29,10 @@ std::optional<TraceContext> extractTrace(const HttpRequest& request);
 TraceContext newTrace();
 // A random 16-hex span id.
 std::string newSpanId();
-// Replaces the request's trace headers with our span as the parent of what comes next.
-void injectTrace(HttpRequest& request, const TraceContext& ctx, const std::string& span_id);
+// Replaces the request's trace headers: the next hop sees `span_id` as its parent span, and
+// `parent_span_id` (ours) as that span's parent.
+void injectTrace(HttpRequest& request, std::string_view trace_id, bool sampled,
+                 std::string_view parent_span_id, std::string_view span_id);
 
 // SERVER: the waypoint receiving a request; CLIENT: the waypoint calling the endpoint.
 enum class SpanKind { kServer, kClient };

@@ -100,7 +100,7 @@ void ByteQueue::commit(size_t n) {
   size_ += n;
   if (tail.begin == tail.end) {  // a fresh block nothing was read into
     blocks_.pop_back();          // the destructor caches the memory
-    if (blocks_.empty()) std::vector<Block>().swap(blocks_);
+    if (blocks_.empty()) releaseBlocks();
   }
 }
 
@@ -141,11 +141,18 @@ size_t ByteQueue::gather(std::span<asio::const_buffer> out) const {
 void ByteQueue::popFront() {
   Block drained = std::move(blocks_.front());  // its destructor caches the memory
   blocks_.erase(blocks_.begin());
-  if (blocks_.empty()) std::vector<Block>().swap(blocks_);
+  if (blocks_.empty()) releaseBlocks();
+}
+
+void ByteQueue::releaseBlocks() {
+  // Back to the inline slot. small_vector's shrink_to_fit and assignment both keep or drop the
+  // heap array without going back to inline storage, so the list is made anew.
+  std::destroy_at(&blocks_);
+  std::construct_at(&blocks_);
 }
 
 void ByteQueue::clear() {
-  std::vector<Block>().swap(blocks_);
+  releaseBlocks();
   size_ = 0;
 }
 

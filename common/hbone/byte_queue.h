@@ -13,6 +13,7 @@
 // move queued bytes). Not thread-safe: one executor, like the stream that owns it.
 
 #include <boost/asio/buffer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -62,10 +63,14 @@ class ByteQueue {
     size_t begin = 0;  // first queued byte
     size_t end = 0;    // one past the last queued byte
   };
+  // A queue mostly holds one block at a time: that one lives inline, so filling and draining
+  // it costs no allocation for the list itself.
+  using Blocks = boost::container::small_vector<Block, 1>;
   Block& grow(size_t want);
   void popFront();
+  void releaseBlocks();
 
-  std::vector<Block> blocks_;  // released (capacity too) whenever the queue becomes empty
+  Blocks blocks_;  // released (a heap array too) whenever the queue becomes empty
   size_t size_ = 0;
 };
 

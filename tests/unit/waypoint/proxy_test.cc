@@ -513,6 +513,26 @@ TEST_F(WaypointProxyTest, InvalidJwtGets401MissingJwtPassesValidJwtIsStripped) {
   EXPECT_EQ(upstream, 2);
 }
 
+// A RequestAuthentication for another Service, or for my-app in another namespace, does not
+// apply: the token is not looked at, an invalid one passes, and the app sees it as sent.
+TEST_F(WaypointProxyTest, RequestAuthenticationsForOtherTargetsDoNotApply) {
+  std::string other_service = requestAuthentication();
+  other_service.replace(other_service.find("name: my-app}"), 13, "name: reviews}");
+  std::string other_ns = requestAuthentication();
+  other_ns.replace(other_ns.find("namespace: default"), 18, "namespace: shop");
+  start(other_service + "---" + other_ns);
+  auto out = exchange({withToken(get("/"), "not-a-jwt")});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].substr(0, 3), "200");
+  int seen = 0;
+  for (auto& [ip, e] : endpoints_) {
+    if (e.requests == 0) continue;
+    ++seen;
+    EXPECT_EQ(e.last_headers[http::field::authorization], "Bearer not-a-jwt") << e.pod;
+  }
+  EXPECT_EQ(seen, 1);
+}
+
 // Every Authorization field is checked: a forged Bearer token behind a first field without the
 // prefix is not waved through (with it the app would see an unchecked token).
 TEST_F(WaypointProxyTest, EveryRepeatedTokenHeaderIsVerified) {

@@ -51,7 +51,7 @@ TEST(WaypointTracing, InjectReplacesEveryFormWithOurSpan) {
   HttpRequest r = withHeaders({{"b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"}});
   TraceContext ctx = *extractTrace(r);
   std::string span = newSpanId();
-  injectTrace(r, ctx, span);
+  injectTrace(r, ctx.trace_id, ctx.sampled, ctx.parent_span_id, span);
   EXPECT_EQ(r.count("b3"), 0u);
   auto back = extractTrace(r);
   ASSERT_TRUE(back);
