@@ -4,9 +4,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <cstring>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ambit::waypoint {
@@ -26,30 +28,12 @@ bool isLimitError(const error_code& ec) {
 template <bool isRequest>
 asio::awaitable<Result<uint64_t>> writeAny(hbone::HboneStream& stream,
                                            const http::message<isRequest, http::string_body>& m) {
-  http::serializer<isRequest, http::string_body> serializer(m);
-  std::string wire;
-  // One allocation: the header block's size plus the body (the start line and separators fit
-  // in the slack).
-  size_t header_bytes = 64;
-  if constexpr (isRequest) header_bytes += m.target().size();
-  if constexpr (!isRequest) header_bytes += m.reason().size();
-  for (const auto& f : m.base()) header_bytes += f.name_string().size() + f.value().size() + 4;
-  wire.reserve(header_bytes + m.body().size());
-  error_code ec;
-  while (!serializer.is_done()) {
-    serializer.next(ec, [&](error_code&, const auto& buffers) {
-      size_t n = 0;
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        wire.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
-      }
-      serializer.consume(n);
-    });
-    if (ec) co_return Error{EBADMSG, "serialize HTTP message: " + ec.message()};
-  }
-  Status st = co_await stream.write(asio::buffer(wire));
+  WireScratch scratch;
+  std::vector<asio::const_buffer> pieces;
+  const size_t bytes = wireBuffers(m, scratch, pieces);
+  Status st = co_await stream.write(pieces);
   if (!st) co_return st.error();
-  co_return wire.size();
+  co_return bytes;
 }
 
 // RFC 9112 strictness Beast does not enforce on its own: every header line ends in CRLF (a bare
@@ -175,6 +159,94 @@ asio::awaitable<Result<HttpResponse>> MessageReader::readResponse(bool head_requ
   if (eof) co_return Error{ECONNRESET, "upstream closed before a response"};
   ends_stream = parser.need_eof();
   co_return parser.release();
+}
+
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+
+asio::const_buffer piece(std::string_view s) { return asio::const_buffer(s.data(), s.size()); }
+asio::const_buffer piece(boost::beast::string_view s) {
+  return asio::const_buffer(s.data(), s.size());
+}
+
+// "HTTP/x.y" for Beast's version number (11 = 1.1), as Beast writes it.
+std::string_view httpVersion(unsigned version, char (&out)[8]) {
+  std::memcpy(out, "HTTP/", 5);
+  out[5] = static_cast<char>('0' + version / 10 % 10);
+  out[6] = '.';
+  out[7] = static_cast<char>('0' + version % 10);
+  return std::string_view(out, 8);
+}
+
+// 4 pieces per field, and a few for the start line, the empty line and the body's framing.
+void reservePieces(const http::fields& fields, std::vector<asio::const_buffer>& out) {
+  out.reserve(4 * static_cast<size_t>(std::distance(fields.begin(), fields.end())) + 12);
+}
+
+// The fields and the body of `m` after its start line.
+template <bool isRequest>
+size_t fieldsAndBody(const http::message<isRequest, http::string_body>& m, WireScratch& scratch,
+                     std::vector<asio::const_buffer>& out) {
+  for (const auto& f : m.base()) {
+    out.push_back(piece(f.name_string()));
+    out.push_back(piece(std::string_view(": ")));
+    out.push_back(piece(f.value()));
+    out.push_back(piece(kCrlf));
+  }
+  out.push_back(piece(kCrlf));
+  const std::string& body = m.body();
+  if (m.chunked()) {
+    // The whole body as one chunk, then the last chunk (no trailers): Beast's framing of a
+    // string body. An empty body is just the last chunk.
+    if (!body.empty()) {
+      auto [end, ec] =
+          std::to_chars(std::begin(scratch.chunk), std::end(scratch.chunk), body.size(), 16);
+      out.push_back(piece(std::string_view(scratch.chunk, end)));
+      out.push_back(piece(kCrlf));
+      out.push_back(piece(std::string_view(body)));
+      out.push_back(piece(kCrlf));
+    }
+    out.push_back(piece(std::string_view("0\r\n\r\n")));
+  } else if (!body.empty()) {
+    out.push_back(piece(std::string_view(body)));
+  }
+  size_t bytes = 0;
+  for (const auto& b : out) bytes += b.size();
+  return bytes;
+}
+
+}  // namespace
+
+size_t wireBuffers(const HttpRequest& m, WireScratch& scratch,
+                   std::vector<asio::const_buffer>& out) {
+  out.clear();
+  reservePieces(m.base(), out);
+  out.push_back(piece(m.method_string()));
+  out.push_back(piece(std::string_view(" ")));
+  out.push_back(piece(m.target()));
+  out.push_back(piece(std::string_view(" ")));
+  out.push_back(piece(httpVersion(m.version(), scratch.version)));
+  out.push_back(piece(kCrlf));
+  return fieldsAndBody(m, scratch, out);
+}
+
+size_t wireBuffers(const HttpResponse& m, WireScratch& scratch,
+                   std::vector<asio::const_buffer>& out) {
+  out.clear();
+  reservePieces(m.base(), out);
+  const unsigned code = m.result_int();
+  scratch.status[0] = ' ';
+  scratch.status[1] = static_cast<char>('0' + code / 100 % 10);
+  scratch.status[2] = static_cast<char>('0' + code / 10 % 10);
+  scratch.status[3] = static_cast<char>('0' + code % 10);
+  scratch.status[4] = ' ';
+  out.push_back(piece(httpVersion(m.version(), scratch.version)));
+  out.push_back(piece(std::string_view(scratch.status, 5)));
+  // An empty reason is written as the status's standard phrase, as Beast does.
+  out.push_back(piece(m.reason().empty() ? http::obsolete_reason(m.result()) : m.reason()));
+  out.push_back(piece(kCrlf));
+  return fieldsAndBody(m, scratch, out);
 }
 
 asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,

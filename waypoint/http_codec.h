@@ -17,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "common/hbone/stream.h"
 #include "common/status.h"
@@ -64,7 +65,24 @@ class MessageReader {
 // earlier resets the stream).
 asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
 
-// Serializes and writes one message; returns the bytes written.
+// The HTTP/1.1 wire form of a message as buffers pointing into the message and `scratch`
+// (valid while both are and the message is unchanged): start line, fields in order, the empty
+// line, the body (as one chunk and the last chunk when the message is chunked). Byte for byte
+// what Beast's serializer writes (tests/unit/waypoint compares the two; but an empty chunked
+// body is the last chunk alone, where Beast writes two), gathered directly: the
+// serializer's buffer-sequence iteration was ~10% of the waypoint's instructions per request.
+// Returns the total size.
+struct WireScratch {
+  char version[8];
+  char status[5];
+  char chunk[17];  // a chunk size in hex
+};
+size_t wireBuffers(const HttpRequest& m, WireScratch& scratch,
+                   std::vector<asio::const_buffer>& out);
+size_t wireBuffers(const HttpResponse& m, WireScratch& scratch,
+                   std::vector<asio::const_buffer>& out);
+
+// Writes one message (wireBuffers(), gathered into the stream); returns the bytes written.
 asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,
                                                const HttpRequest& request);
 asio::awaitable<Result<uint64_t>> writeMessage(hbone::HboneStream& stream,

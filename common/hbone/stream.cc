@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstring>
 #include <span>
 
 #include "common/hbone/stream_state.h"
@@ -155,16 +156,39 @@ void StreamState::commitSend(size_t n) {
 }
 
 asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
-  const auto* p = static_cast<const uint8_t*>(data.data());
-  size_t left = data.size();
+  co_return co_await write(std::span(&data, 1));
+}
+
+asio::awaitable<Status> StreamState::write(std::span<const asio::const_buffer> pieces) {
+  size_t left = 0;
+  for (const auto& p : pieces) left += p.size();
+  size_t piece = 0;
+  size_t offset = 0;  // into pieces[piece]
   while (left > 0) {
-    AMBIT_CO_TRY(co_await waitSendRoom());
-    const size_t n = std::min(left, sendRoom());
-    if (send_.empty()) send_progress_ = std::chrono::steady_clock::now();
-    send_.append(p, n);
-    p += n;
-    left -= n;
-    kickSend();
+    // Room now (the common case) costs no wait, and no coroutine frame for one.
+    if (std::optional<Status> room = sendRoomNow()) {
+      if (!*room) co_return std::move(*room);
+    } else {
+      AMBIT_CO_TRY(co_await waitSendRoom());
+    }
+    // One contiguous region for as much as fits (a block at most), the pieces copied into it.
+    const asio::mutable_buffer region = prepareSend(std::min(left, ByteQueue::kMaxBlock));
+    auto* out = static_cast<uint8_t*>(region.data());
+    size_t filled = 0;
+    while (filled < region.size()) {
+      const size_t n = std::min(region.size() - filled, pieces[piece].size() - offset);
+      if (n > 0) {
+        std::memcpy(out + filled, static_cast<const uint8_t*>(pieces[piece].data()) + offset, n);
+      }
+      filled += n;
+      offset += n;
+      if (offset == pieces[piece].size()) {
+        ++piece;
+        offset = 0;
+      }
+    }
+    left -= filled;
+    commitSend(filled);
   }
   co_return Status::ok();
 }
@@ -215,8 +239,14 @@ const std::string& HboneStream::peerIdentity() const {
 
 asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {
   if (!state_) co_return makeError("read on an empty HboneStream");
-  auto readable = co_await state_->readable();
-  if (!readable) co_return readable.error();
+  // Bytes already queued (or the end, or a reset) need no wait, and no coroutine frame for one.
+  // (No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.)
+  std::optional<Result<size_t>> readable = state_->readableNow();
+  if (!readable) {
+    Result<size_t> waited = co_await state_->readable();
+    readable.emplace(std::move(waited));
+  }
+  if (!*readable) co_return readable->error();
   std::array<asio::const_buffer, 8> queued;
   const size_t filled = state_->gatherReadable(queued);
   size_t n = asio::buffer_copy(buffer, std::span(queued.data(), filled));
@@ -227,6 +257,11 @@ asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {
 asio::awaitable<Status> HboneStream::write(asio::const_buffer data) {
   if (!state_) co_return makeError("write on an empty HboneStream");
   co_return co_await state_->write(data);
+}
+
+asio::awaitable<Status> HboneStream::write(std::span<const asio::const_buffer> pieces) {
+  if (!state_) co_return makeError("write on an empty HboneStream");
+  co_return co_await state_->write(pieces);
 }
 
 void HboneStream::shutdownWrite() {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "common/hbone/protocol.h"
@@ -52,6 +53,9 @@ class HboneStream {
   // Queues all of `data`, waiting while the per-stream send buffer is full (the peer's
   // flow-control window is the only thing that drains it).
   asio::awaitable<Status> write(asio::const_buffer data);
+  // write() of the pieces one after another (a gathered message: no copy into one buffer
+  // first). The pieces must stay valid until it completes.
+  asio::awaitable<Status> write(std::span<const asio::const_buffer> pieces);
   // END_STREAM after the queued bytes.
   void shutdownWrite();
   // RST_STREAM (default CANCEL; use NGHTTP2_CONNECT_ERROR for an upstream TCP reset).

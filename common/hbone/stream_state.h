@@ -61,6 +61,8 @@ class StreamState final : public http2::DataSource {
   size_t gatherReadable(std::span<asio::const_buffer> out) const { return recv_.gather(out); }
   void consume(size_t n);
   asio::awaitable<Status> write(asio::const_buffer data);
+  // The pieces in order, as one write: the connection is woken once for all that fit.
+  asio::awaitable<Status> write(std::span<const asio::const_buffer> pieces);
   // Waits until the send buffer has room; an error once the stream is closed or shut.
   asio::awaitable<Status> waitSendRoom();
   // waitSendRoom()'s answer now, or nullopt when it would wait (see onSendChange()).
