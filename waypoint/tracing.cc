@@ -1,5 +1,8 @@
 #include "waypoint/tracing.h"
 
+#include <algorithm>
+#include <array>
+#include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/hbone/protocol.h"
@@ -62,19 +65,30 @@ std::string newSpanId() { return hbone::randomHexId(8); }
 
 void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
                  std::string_view parent_span_id, std::string_view span_id) {
-  for (auto name : {"traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
-                    "x-b3-sampled", "x-b3-flags"}) {
-    r.erase(name);
+  static constexpr std::array<std::string_view, 7> kTraceHeaders = {
+      "traceparent",       "b3",           "x-b3-traceid", "x-b3-spanid",
+      "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"};
+  // Most requests carry none of them: one pass over the fields finds out, instead of a lookup
+  // per name. With none left, insert() is set() without its lookup.
+  const auto isTraceHeader = [](boost::beast::string_view name) {
+    return std::ranges::any_of(kTraceHeaders, [&](std::string_view t) {
+      return boost::beast::iequals(name, boost::beast::string_view(t.data(), t.size()));
+    });
+  };
+  if (std::ranges::any_of(r, [&](const auto& f) { return isTraceHeader(f.name_string()); })) {
+    for (std::string_view name : kTraceHeaders) {
+      r.erase(boost::beast::string_view(name.data(), name.size()));
+    }
   }
   std::string traceparent;
   traceparent.reserve(3 + trace_id.size() + 1 + span_id.size() + 3);
   traceparent.append("00-").append(trace_id).append("-").append(span_id);
   traceparent.append(sampled ? "-01" : "-00");
-  r.set("traceparent", traceparent);
-  r.set("x-b3-traceid", trace_id);
-  r.set("x-b3-spanid", span_id);
-  if (!parent_span_id.empty()) r.set("x-b3-parentspanid", parent_span_id);
-  r.set("x-b3-sampled", sampled ? "1" : "0");
+  r.insert("traceparent", traceparent);
+  r.insert("x-b3-traceid", trace_id);
+  r.insert("x-b3-spanid", span_id);
+  if (!parent_span_id.empty()) r.insert("x-b3-parentspanid", parent_span_id);
+  r.insert("x-b3-sampled", sampled ? "1" : "0");
 }
 
 std::string zipkinJson(const std::vector<Span>& spans, const std::string& service) {

@@ -61,6 +61,35 @@ TEST(WaypointTracing, InjectReplacesEveryFormWithOurSpan) {
   EXPECT_NE(newTrace().trace_id, newTrace().trace_id);
 }
 
+// Trace headers in any case and form are replaced by exactly one of each of ours (x-b3-flags
+// dropped); a request with none gets ours; other headers are left alone.
+TEST(WaypointTracing, InjectLeavesOneOfEachWhateverCameIn) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  HttpRequest carrying{http::verb::get, "/", 11};
+  carrying.insert("TraceParent", "00-" + trace + "-00f067aa0ba902b7-01");
+  carrying.insert("X-B3-SpanId", "00f067aa0ba902b7");
+  carrying.insert("X-B3-SPANID", "1111111111111111");  // repeated, another case
+  carrying.insert("X-B3-Flags", "1");
+  carrying.insert("x-other", "kept");
+  for (HttpRequest in : {carrying, withHeaders({{"x-other", "kept"}})}) {
+    injectTrace(in, trace, true, "a1a1a1a1a1a1a1a1", "b2b2b2b2b2b2b2b2");
+    EXPECT_EQ(in.count("traceparent"), 1u);
+    EXPECT_EQ(std::string(in["traceparent"]), "00-" + trace + "-b2b2b2b2b2b2b2b2-01");
+    EXPECT_EQ(in.count("x-b3-spanid"), 1u);
+    EXPECT_EQ(std::string(in["x-b3-spanid"]), "b2b2b2b2b2b2b2b2");
+    EXPECT_EQ(std::string(in["x-b3-parentspanid"]), "a1a1a1a1a1a1a1a1");
+    EXPECT_EQ(std::string(in["x-b3-traceid"]), trace);
+    EXPECT_EQ(std::string(in["x-b3-sampled"]), "1");
+    EXPECT_EQ(in.count("x-b3-flags"), 0u);
+    EXPECT_EQ(std::string(in["x-other"]), "kept");
+  }
+  HttpRequest unsampled = withHeaders({});
+  injectTrace(unsampled, trace, false, "", "b2b2b2b2b2b2b2b2");
+  EXPECT_EQ(std::string(unsampled["traceparent"]), "00-" + trace + "-b2b2b2b2b2b2b2b2-00");
+  EXPECT_EQ(unsampled.count("x-b3-parentspanid"), 0u);
+  EXPECT_EQ(std::string(unsampled["x-b3-sampled"]), "0");
+}
+
 // Accepts one POST on `acceptor`, answers 202 and keeps its target and body.
 struct FakeCollector {
   std::string target;
