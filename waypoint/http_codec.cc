@@ -14,7 +14,6 @@
 namespace ambit::waypoint {
 namespace {
 
-namespace beast = boost::beast;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 16u << 10;

@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""The waypoint's user-space instructions per request, for one or more builds, in one run.
+
+  tests/bench/waypoint_instructions.py [--requests N] [--rounds R] [--ctl AMBITCTL] BIN_DIR...
+
+CPU time per request moves ±5-15% between runs on a shared 2-vCPU machine, more than most single
+changes to the waypoint's request path; instruction counts do not. For each BIN_DIR (a directory
+holding all of the lab's binaries, e.g. build/bin or a copy of an older build), in turn and
+`--rounds` times, this brings up its own lab ("wpir", with a waypoint, the lab's seed
+VirtualService 80/20) whose ambit-waypoint runs under valgrind's callgrind, sends 200 warm-up
+requests, zeroes the counters, sends `--requests` requests through the Service VIP (`hey -c 16
+-q 10`: 160 req/s, what callgrind keeps up with), dumps the counters, and takes the lab down.
+Prints a markdown table: instructions per request (every library's included, the kernel's not)
+per run, their mean, and the ratio to the first BIN_DIR. Needs root and valgrind
+(scripts/setup.sh installs it); ~45 s per run.
+"""
+
+import argparse
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+from measure import ScenarioError, log, run  # noqa: E402
+
+LAB = "wpir"
+VIP_URL = "http://10.96.0.10/bytes/1024"
+BINARIES = ("ambit-agent", "ambit-control", "ambit-sample-app", "ambit-waypoint", "ambit-ztunnel",
+            "ambitctl")
+
+
+class Runner:
+    def __init__(self, args):
+        self.ctl = args.ctl
+        self.requests = args.requests
+        self.work = Path(tempfile.mkdtemp(prefix="wpir-", dir="/run"))
+        self.valgrind = shutil.which("valgrind")
+        self.control = shutil.which("callgrind_control")
+        if not self.valgrind or not self.control:
+            raise ScenarioError("valgrind / callgrind_control not found (scripts/setup.sh "
+                                "installs valgrind)")
+
+    def pod(self, cmd):
+        return [self.ctl, "lab", "exec", "--name", LAB, "client", "--", *cmd]
+
+    def bin_dir(self, source, index):
+        """source's binaries, with ambit-waypoint started under callgrind."""
+        source = Path(source).resolve()
+        for name in BINARIES:
+            if not (source / name).is_file():
+                raise ScenarioError(f"{source}: no {name} (a BIN_DIR holds all of {BINARIES})")
+        d = self.work / f"bin{index}"
+        out = self.work / f"callgrind{index}"
+        d.mkdir()
+        out.mkdir()
+        for name in BINARIES:
+            if name != "ambit-waypoint":
+                (d / name).symlink_to(source / name)
+        wrapper = d / "ambit-waypoint"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"exec {shlex.quote(self.valgrind)} --tool=callgrind --dump-instr=no "
+            f"--callgrind-out-file={shlex.quote(str(out))}/callgrind.%p "
+            f"{shlex.quote(str(source / 'ambit-waypoint'))} \"$@\"\n")
+        wrapper.chmod(0o755)
+        return d, out
+
+    def waypoint_pid(self):
+        out = run([self.ctl, "lab", "status", "--name", LAB], 30).stdout
+        for f in (line.split() for line in out.splitlines()):
+            if len(f) >= 6 and f[0] == "waypoint" and f[5].isdigit():
+                return int(f[5])
+        raise ScenarioError("lab status shows no waypoint pod process")
+
+    def hey(self, n):
+        p = run(self.pod(["hey", "-n", str(n), "-c", "16", "-q", "10", VIP_URL]), 600)
+        ok = re.search(r"\[200\]\s+(\d+) responses", p.stdout)
+        if not ok or int(ok.group(1)) < n - 16:  # hey rounds n down to a multiple of -c
+            raise ScenarioError(f"hey through the waypoint: not all 200s:\n{p.stdout[-600:]}")
+        return int(ok.group(1))
+
+    def measure(self, source, index):
+        """Instructions per request of source's waypoint."""
+        if Path(f"/run/{LAB}-lab").exists():
+            raise ScenarioError(f"a lab {LAB} exists already (another run, or a leftover): "
+                                f"`ambitctl lab down --name {LAB}` first")
+        bin_dir, cg_dir = self.bin_dir(source, index)
+        try:
+            run([self.ctl, "lab", "up", "--name", LAB, "--bin-dir", str(bin_dir), "--waypoint",
+                 "--waypoint-arg=--no-access-log"], 180)
+            shutil.copy(REPO / "tests" / "data" / "seed-virtualservice.yaml",
+                        f"/run/{LAB}-lab/config/50-bench-seed-vs.yaml")
+            run(self.pod(["curl", "-s", "-o", "/dev/null", "-m", "30", "--retry", "20",
+                          "--retry-all-errors", "--retry-delay", "1", VIP_URL]), 120)
+            self.hey(200)
+            pid = self.waypoint_pid()
+            run([self.control, "-z", str(pid)], 60)
+            served = self.hey(self.requests)
+            run([self.control, "-d", str(pid)], 60)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                dumps = sorted(cg_dir.glob(f"callgrind.{pid}.*"))
+                text = dumps[-1].read_text(errors="replace") if dumps else ""
+                m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+                if m:
+                    return int(m.group(1)) / served
+                time.sleep(1)
+            raise ScenarioError("callgrind wrote no dump within 60 s")
+        finally:
+            run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
+
+    def main(self, dirs, rounds):
+        try:
+            results = {d: [] for d in dirs}
+            for r in range(rounds):
+                for i, d in enumerate(dirs):
+                    ir = self.measure(d, r * len(dirs) + i)
+                    log(f"round {r + 1}: {d}: {ir:,.0f} instructions per request")
+                    results[d].append(ir)
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+        base = sum(results[dirs[0]]) / rounds
+        print(f"Waypoint user-space instructions per request (callgrind, {self.requests} "
+              f"requests at 160 req/s through {VIP_URL}, seed split 80/20)\n")
+        print("| binaries | per run | mean | vs first |")
+        print("|---|---|---:|---:|")
+        for d in dirs:
+            mean = sum(results[d]) / rounds
+            runs = " / ".join(f"{x:,.0f}" for x in results[d])
+            print(f"| {d} | {runs} | {mean:,.0f} | {mean / base:.3f}x |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", metavar="BIN_DIR")
+    ap.add_argument("--requests", type=int, default=1600)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--ctl", default=str(REPO / "build" / "bin" / "ambitctl"),
+                    help="the ambitctl that drives the labs (default: build/bin's)")
+    args = ap.parse_args()
+    if args.requests < 100 or args.rounds < 1:
+        sys.exit("waypoint_instructions.py: --requests must be ≥ 100 and --rounds ≥ 1")
+
+    def on_signal(signum, _frame):
+        raise ScenarioError(f"interrupted ({signal.Signals(signum).name})")
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        Runner(args).main(args.dirs, args.rounds)
+    except (ScenarioError, subprocess.SubprocessError, OSError) as e:
+        sys.exit(f"waypoint_instructions.py: {e}")
+
+
+if __name__ == "__main__":
+    main()
