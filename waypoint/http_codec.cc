@@ -242,8 +242,7 @@ size_t wireBuffers(const HttpResponse& m, WireScratch& scratch,
   scratch.status[4] = ' ';
   out.push_back(piece(httpVersion(m.version(), scratch.version)));
   out.push_back(piece(std::string_view(scratch.status, 5)));
-  // An empty reason is written as the status's standard phrase, as Beast does.
-  out.push_back(piece(m.reason().empty() ? http::obsolete_reason(m.result()) : m.reason()));
+  out.push_back(piece(m.reason()));  // Beast's: the status's standard phrase unless one is set
   out.push_back(piece(kCrlf));
   return fieldsAndBody(m, scratch, out);
 }

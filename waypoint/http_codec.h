@@ -65,18 +65,19 @@ class MessageReader {
 // earlier resets the stream).
 asio::awaitable<void> endTunnel(hbone::HboneStream& stream);
 
-// The HTTP/1.1 wire form of a message as buffers pointing into the message and `scratch`
-// (valid while both are and the message is unchanged): start line, fields in order, the empty
-// line, the body (as one chunk and the last chunk when the message is chunked). Byte for byte
-// what Beast's serializer writes (tests/unit/waypoint compares the two; but an empty chunked
-// body is the last chunk alone, where Beast writes two), gathered directly: the
-// serializer's buffer-sequence iteration was ~10% of the waypoint's instructions per request.
-// Returns the total size.
+// Room wireBuffers() formats the start line and a chunk size in.
 struct WireScratch {
   char version[8];
   char status[5];
   char chunk[17];  // a chunk size in hex
 };
+// The HTTP/1.x wire form of a message (in its own version) as buffers pointing into the message
+// and `scratch`, valid while both are and the message is unchanged: start line, fields in order,
+// the empty line, the body (as one chunk and the last chunk when the message is chunked). Byte
+// for byte what Beast's serializer writes (tests/unit/waypoint/http_codec_test.cc compares the
+// two), except that an empty chunked body is the last chunk alone where Beast writes two;
+// gathered directly because the serializer's buffer-sequence iteration was ~10% of the
+// waypoint's instructions per request. Replaces `out`'s contents; returns the total size.
 size_t wireBuffers(const HttpRequest& m, WireScratch& scratch,
                    std::vector<asio::const_buffer>& out);
 size_t wireBuffers(const HttpResponse& m, WireScratch& scratch,

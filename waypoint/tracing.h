@@ -30,7 +30,8 @@ TraceContext newTrace();
 // A random 16-hex span id.
 std::string newSpanId();
 // Replaces the request's trace headers: the next hop sees `span_id` as its parent span, and
-// `parent_span_id` (ours) as that span's parent.
+// `parent_span_id` (ours) as that span's parent. The views must not point into `request`'s
+// own fields (those are erased first).
 void injectTrace(HttpRequest& request, std::string_view trace_id, bool sampled,
                  std::string_view parent_span_id, std::string_view span_id);
 

@@ -92,6 +92,13 @@ asio::mutable_buffer ByteQueue::prepare(size_t min, size_t max) {
                               std::min(max, tail->capacity - tail->end));
 }
 
+asio::mutable_buffer ByteQueue::prepareAppend(size_t max) {
+  Block* tail = blocks_.empty() ? nullptr : &blocks_.back();
+  if (tail == nullptr || tail->end == tail->capacity) tail = &grow(max);
+  return asio::mutable_buffer(tail->data.get() + tail->end,
+                              std::min(max, tail->capacity - tail->end));
+}
+
 void ByteQueue::commit(size_t n) {
   if (blocks_.empty()) return;
   Block& tail = blocks_.back();

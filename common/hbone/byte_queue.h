@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <vector>
 
 namespace ambit::hbone::detail {
 
@@ -38,7 +37,11 @@ class ByteQueue {
   // most `max`) unless the tail block already has that much free. Valid until the next call
   // that changes the queue.
   asio::mutable_buffer prepare(size_t min, size_t max);
-  // The first `n` bytes of the last prepare() are queued; the rest is released.
+  // Room for 1 to `max` bytes as append() would use it: what is free in the tail block, else a
+  // new block sized for `max`. Valid until the next call that changes the queue.
+  asio::mutable_buffer prepareAppend(size_t max);
+  // The first `n` bytes of the last prepare() or prepareAppend() are queued; the rest is
+  // released.
   void commit(size_t n);
   // Copies and removes up to out.size() bytes; returns how many.
   size_t pop(std::span<uint8_t> out);

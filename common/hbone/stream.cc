@@ -155,10 +155,6 @@ void StreamState::commitSend(size_t n) {
   if (n > 0) kickSend();
 }
 
-asio::awaitable<Status> StreamState::write(asio::const_buffer data) {
-  co_return co_await write(std::span(&data, 1));
-}
-
 asio::awaitable<Status> StreamState::write(std::span<const asio::const_buffer> pieces) {
   size_t left = 0;
   for (const auto& p : pieces) left += p.size();
@@ -171,8 +167,9 @@ asio::awaitable<Status> StreamState::write(std::span<const asio::const_buffer> p
     } else {
       AMBIT_CO_TRY(co_await waitSendRoom());
     }
-    // One contiguous region for as much as fits (a block at most), the pieces copied into it.
-    const asio::mutable_buffer region = prepareSend(std::min(left, ByteQueue::kMaxBlock));
+    // The tail block's free room first, else a new block for what is left (as append() does),
+    // and the pieces copied into it.
+    const asio::mutable_buffer region = send_.prepareAppend(std::min(left, sendRoom()));
     auto* out = static_cast<uint8_t*>(region.data());
     size_t filled = 0;
     while (filled < region.size()) {
@@ -256,7 +253,7 @@ asio::awaitable<Result<size_t>> HboneStream::read(asio::mutable_buffer buffer) {
 
 asio::awaitable<Status> HboneStream::write(asio::const_buffer data) {
   if (!state_) co_return makeError("write on an empty HboneStream");
-  co_return co_await state_->write(data);
+  co_return co_await state_->write(std::span(&data, 1));  // `data` lives in this frame
 }
 
 asio::awaitable<Status> HboneStream::write(std::span<const asio::const_buffer> pieces) {

@@ -60,8 +60,8 @@ class StreamState final : public http2::DataSource {
   // Views of the readable bytes, oldest first (one per buffer block); valid until consume().
   size_t gatherReadable(std::span<asio::const_buffer> out) const { return recv_.gather(out); }
   void consume(size_t n);
-  asio::awaitable<Status> write(asio::const_buffer data);
-  // The pieces in order, as one write: the connection is woken once for all that fit.
+  // Queues the pieces in order, copied into the send queue as append() fills it, waking the
+  // connection once per region copied; waits only when the send buffer is full.
   asio::awaitable<Status> write(std::span<const asio::const_buffer> pieces);
   // Waits until the send buffer has room; an error once the stream is closed or shut.
   asio::awaitable<Status> waitSendRoom();

@@ -16,6 +16,7 @@ per run, their mean, and the ratio to the first BIN_DIR. Needs root and valgrind
 """
 
 import argparse
+import json
 import re
 import shlex
 import shutil
@@ -41,12 +42,12 @@ class Runner:
     def __init__(self, args):
         self.ctl = args.ctl
         self.requests = args.requests
-        self.work = Path(tempfile.mkdtemp(prefix="wpir-", dir="/run"))
         self.valgrind = shutil.which("valgrind")
         self.control = shutil.which("callgrind_control")
         if not self.valgrind or not self.control:
             raise ScenarioError("valgrind / callgrind_control not found (scripts/setup.sh "
                                 "installs valgrind)")
+        self.work = Path(tempfile.mkdtemp(prefix="wpir-", dir="/run"))
 
     def pod(self, cmd):
         return [self.ctl, "lab", "exec", "--name", LAB, "client", "--", *cmd]
@@ -74,10 +75,10 @@ class Runner:
         return d, out
 
     def waypoint_pid(self):
-        out = run([self.ctl, "lab", "status", "--name", LAB], 30).stdout
-        for f in (line.split() for line in out.splitlines()):
-            if len(f) >= 6 and f[0] == "waypoint" and f[5].isdigit():
-                return int(f[5])
+        out = run([self.ctl, "lab", "status", "--name", LAB, "-o", "json"], 30).stdout
+        for pod in json.loads(out).get("pods", []):
+            if pod.get("name") == "waypoint" and pod.get("pid"):
+                return int(pod["pid"])
         raise ScenarioError("lab status shows no waypoint pod process")
 
     def hey(self, n):
@@ -115,7 +116,12 @@ class Runner:
                 time.sleep(1)
             raise ScenarioError("callgrind wrote no dump within 60 s")
         finally:
+            # A second Ctrl-C must not cut the cleanup short.
+            handlers = (signal.signal(signal.SIGINT, signal.SIG_IGN),
+                        signal.signal(signal.SIGTERM, signal.SIG_IGN))
             run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
 
     def main(self, dirs, rounds):
         try:

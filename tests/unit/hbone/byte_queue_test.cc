@@ -91,6 +91,26 @@ TEST(ByteQueueTest, PrepareAndCommitQueueWhatWasRead) {
   EXPECT_LT(q.capacity(), ByteQueue::kMaxBlock);
 }
 
+// prepareAppend() fills the tail block's free room first, like append(); a full tail gets a new
+// block sized for what is asked.
+TEST(ByteQueueTest, PrepareAppendFillsTheTailBlockFirst) {
+  ByteQueue q;
+  append(q, "x");  // a small block with room left
+  const size_t tail_room = ByteQueue::kMinBlock - 1;
+  asio::mutable_buffer room = q.prepareAppend(3000);
+  ASSERT_EQ(room.size(), tail_room) << "the tail's free room, not a new block";
+  std::memset(room.data(), 'a', room.size());
+  q.commit(room.size());
+  EXPECT_EQ(q.capacity(), ByteQueue::kMinBlock);
+  room = q.prepareAppend(3000);
+  ASSERT_EQ(room.size(), 3000u) << "a full tail: a new block with room for all of it";
+  std::memset(room.data(), 'b', room.size());
+  q.commit(room.size());
+  EXPECT_EQ(gathered(q), "x" + std::string(tail_room, 'a') + std::string(3000, 'b'));
+  q.drop(q.size());
+  EXPECT_EQ(q.capacity(), 0u);
+}
+
 TEST(ByteQueueTest, DrainedQueueHoldsNoMemory) {
   ByteQueue q;
   for (int i = 0; i < 100; ++i) append(q, std::string(20000, 'x'));

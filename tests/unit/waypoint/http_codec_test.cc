@@ -50,8 +50,11 @@ std::vector<HttpRequest> requests() {
   out.push_back(post);
   out.push_back(request(http::verb::get, "/old", 10));
   HttpRequest purge = request(http::verb::get, "/cache");
-  purge.method_string("PURGE");  // a method Beast has no verb for
+  purge.method_string("PURGE");  // a verb Beast knows by name
   out.push_back(purge);
+  HttpRequest frob = request(http::verb::get, "/x");
+  frob.method_string("FROB");  // one it does not (verb::unknown, the text kept)
+  out.push_back(frob);
   HttpRequest chunked = request(http::verb::put, "/upload");
   chunked.body() = std::string(70000, 'z');  // a chunk size of five hex digits
   chunked.chunked(true);
@@ -109,7 +112,10 @@ TEST(WireBuffers, ResponsesAreWhatBeastWrites) {
 TEST(WireBuffers, AnEmptyChunkedBodyIsTheLastChunkOnly) {
   HttpResponse r{http::status::ok, 11};
   r.chunked(true);
-  EXPECT_EQ(ourWire(r), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(ourWire(r), head + "0\r\n\r\n");
+  // What Boost 1.81's serializer writes (if a newer Beast writes one, this tells).
+  EXPECT_EQ(beastWire(r), head + "0\r\n\r\n0\r\n\r\n");
 }
 
 }  // namespace
