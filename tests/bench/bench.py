@@ -19,6 +19,7 @@ decay period, ~10 s, which the fixed-rate row would otherwise count as its peak)
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -338,9 +339,11 @@ backend be
                  for label, roots in (cost or {}).items()}
         for streams in (1, 8):
             cpu0 = {label: cpu_seconds(pids) for label, pids in trees.items()}
+            busy0, t0 = machine_busy_seconds(), time.monotonic()
             p = run(self.pod("client", ["iperf3", "-c", host, "-p", str(port), "-P", str(streams),
                                         "-t", str(self.t_iperf), "-J"]), self.t_iperf + 30,
                     check=False)
+            busy1, t1 = machine_busy_seconds(), time.monotonic()
             cpu1 = {label: cpu_seconds(pids) for label, pids in trees.items()}
             try:
                 j = json.loads(p.stdout)
@@ -353,8 +356,26 @@ backend be
                 raise ScenarioError("iperf3 measured 0 bit/s")
             out[f"gbps{streams}"] = bps / 1e9
             gb = j["end"]["sum_received"]["bytes"] / 1e9
+            # How busy the whole machine was (iperf3's start and end included): a path that
+            # leaves CPUs idle is limited by something else than CPU time.
+            out[f"busy{streams}"] = (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1))
             if trees:
                 out[f"cpu_per_gb{streams}"] = sum(cpu1[k] - cpu0[k] for k in trees) / gb
+        return out
+
+    def crypto_cost(self):
+        """CPU-seconds per GB that AES-128-GCM itself costs here, encrypting and decrypting
+        16 KiB records (`openssl speed`, user CPU time): what any user-space TLS path must add
+        to a plain relay's cost per byte, measured in the same run as the iperf3 rows."""
+        out = {}
+        for what, extra in (("encrypt", []), ("decrypt", ["-decrypt"])):
+            p = run(["openssl", "speed", "-mr", "-seconds", "2", "-bytes", "16384", *extra,
+                     "-evp", "aes-128-gcm"], 60, check=False)
+            m = re.search(r"^\+F:\d+:AES-128-GCM:([0-9.]+)$", p.stdout, re.M)
+            if p.returncode != 0 or not m or float(m.group(1)) <= 0:
+                raise ScenarioError(f"openssl speed ({what}): no rate in its output "
+                                    f"{(p.stderr or p.stdout).strip()[-200:]!r}")
+            out[f"{what}_s_per_gb"] = 1e9 / float(m.group(1))
         return out
 
     def fixed_rate(self, url, cost):
@@ -562,6 +583,7 @@ backend be
             self.http_all("ambit-l4", v2url, zt)
             self.http_all("ambit-waypoint", vip, {**zt, "waypoint": [self.pids["waypoint"]]})
             self.scenario("iperf/ambit", lambda: self.iperf(V2_IP, IPERF_PORT, zt))
+            self.scenario("crypto", self.crypto_cost)
             self.conn_rate("ambit-l4", v2url)
             self.conn_rate("ambit-waypoint", vip)
             self.scenario("idle", self.idle_connections)
