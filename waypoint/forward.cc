@@ -122,7 +122,12 @@ bool speaksHttp2(const RouteDecision& d) {
 std::optional<UpstreamTarget> targetFor(const v1::Workload& w, const MeshIndex& index,
                                         uint16_t hbone_port, const RouteDecision& d) {
   boost::system::error_code ec;
-  auto ip = asio::ip::make_address(w.addresses(0), ec);
+  // make_address tries IPv6 first, and that parser runs the IPv4 one inside for a dotted quad:
+  // an address without ':' is parsed as IPv4 only.
+  const std::string& text = w.addresses(0);
+  const asio::ip::address ip = text.find(':') == std::string::npos
+                                   ? asio::ip::address(asio::ip::make_address_v4(text, ec))
+                                   : asio::ip::address(asio::ip::make_address_v6(text, ec));
   if (ec) return std::nullopt;
   const auto port = config::endpointPort(d.service_port, w, d.target_port);
   if (!port) return std::nullopt;

@@ -41,8 +41,8 @@ asio::awaitable<Result<uint64_t>> writeAny(hbone::HboneStream& stream,
 // goes.
 Status checkHeaderLines(std::string_view bytes) {
   size_t line_start = 0;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (bytes[i] != '\n') continue;
+  // From line end to line end (find: memchr), not byte by byte.
+  for (size_t i = bytes.find('\n'); i != std::string_view::npos; i = bytes.find('\n', i + 1)) {
     if (i == 0 || bytes[i - 1] != '\r') return Error{EBADMSG, "HTTP parse: bare LF in the header"};
     if (i - line_start == 1) return Status::ok();  // the empty line ending the header
     line_start = i + 1;

@@ -178,13 +178,23 @@ std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex&
 
 void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
                            const std::string& subset, RouteDecision& out) {
-  auto candidates = subsetEndpoints(index, service, subset, out.service_port);
+  if (index.serial() != candidates_serial_) {
+    candidates_.clear();
+    candidates_serial_ = index.serial();
+  }
+  const CandidateKey key{&service, out.service_port, subset};
+  auto cached = candidates_.find(key);
+  if (cached == candidates_.end()) {
+    cached =
+        candidates_.emplace(key, subsetEndpoints(index, service, subset, out.service_port)).first;
+  }
+  const auto& candidates = cached->second;
   if (!candidates) {
     out.direct_status = 503;
     out.reason = "subset not defined by a DestinationRule";
     return;
   }
-  std::vector<const v1::Workload*> eps = std::move(*candidates);
+  std::vector<const v1::Workload*> eps = *candidates;
   if (eps.empty()) {
     out.direct_status = 503;
     out.reason = "no healthy upstream";

@@ -95,6 +95,8 @@ class Router {
   void recordOutcome(const MeshIndex& index, const v1::Service& service,
                      const v1::Workload& endpoint, bool failed);
   const OutlierDetector& outliers() const { return outliers_; }
+  // Candidate endpoint lists kept (tests): only the last index route() saw has any.
+  size_t cachedCandidates() const { return candidates_.size(); }
 
  private:
   MatchMismatch mismatch(const v1::HttpMatch& m, const RouteInput& in);
@@ -120,6 +122,17 @@ class Router {
   };
   // (host, subset) -> next position
   std::map<std::pair<std::string, std::string>, uint64_t, HostSubsetLess> round_robin_;
+  // subsetEndpoints() of the index with serial candidates_serial_, by (service, port, subset):
+  // they change only with the configuration, so requests do not select them again (a label
+  // match per endpoint of the service). Emptied when route() sees another index.
+  struct CandidateKey {
+    const v1::Service* service;
+    const v1::ServicePort* port;
+    std::string_view subset;  // points into the index, like the two pointers
+    auto operator<=>(const CandidateKey&) const = default;
+  };
+  std::map<CandidateKey, std::optional<std::vector<const v1::Workload*>>> candidates_;
+  uint64_t candidates_serial_ = 0;
   std::map<std::pair<std::string, bool>, std::unique_ptr<re2::RE2>> regexes_;
   OutlierDetector outliers_;
 };

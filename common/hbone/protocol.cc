@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <random>
 
 namespace ambit::hbone {
@@ -92,11 +93,22 @@ std::string randomHexId(size_t bytes) {
     return std::mt19937_64(seq);
   }();
   static constexpr char kDigits[] = "0123456789abcdef";
+  // Two digits per byte from a table: a third of the instructions of a digit at a time.
+  static constexpr std::array<char, 512> kPairs = [] {
+    std::array<char, 512> t{};
+    for (size_t b = 0; b < 256; ++b) {
+      t[2 * b] = kDigits[b >> 4];
+      t[2 * b + 1] = kDigits[b & 0xf];
+    }
+    return t;
+  }();
   std::string out(bytes * 2, '0');
   if (out.empty()) return out;
-  for (size_t i = 0; i < out.size(); i += 16) {
+  for (size_t i = 0; i < bytes; i += 8) {
     uint64_t v = rng();
-    for (size_t j = i; j < std::min(out.size(), i + 16); ++j, v >>= 4) out[j] = kDigits[v & 0xf];
+    for (size_t j = i; j < std::min(bytes, i + 8); ++j, v >>= 8) {
+      std::memcpy(&out[2 * j], &kPairs[2 * (v & 0xff)], 2);
+    }
   }
   out.back() = kDigits[1 + (rng() % 15)];  // an all-zero id is invalid
   return out;

@@ -87,6 +87,10 @@ std::string lastSslError() {
   return buf.data();
 }
 
+void clearSslErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 Status configureServerContext(SSL_CTX* ctx) {
   AMBIT_TRY(pinTls13(ctx));
   // The server's order decides, so a client listing AES-256 first still gets AES-128.

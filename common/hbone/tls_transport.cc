@@ -121,7 +121,7 @@ long TlsTransport::bioCtrl(BIO* bio, int cmd, long, void*) {  // NOLINT(runtime/
 asio::awaitable<Status> TlsTransport::handshake() {
   for (;;) {
     if (closed_) co_return closedError("TLS handshake");
-    ERR_clear_error();
+    clearSslErrors();
     const int rc = SSL_do_handshake(ssl());
     const int ssl_error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl(), rc);
     std::string failure;
@@ -157,7 +157,7 @@ asio::awaitable<Result<size_t>> TlsTransport::read(asio::mutable_buffer buffer) 
     // Decrypt every whole record already received, up to the caller's buffer.
     size_t got = 0;
     int ssl_error = SSL_ERROR_NONE;
-    ERR_clear_error();
+    clearSslErrors();
     while (got < buffer.size()) {
       size_t n = 0;
       if (SSL_read_ex(ssl(), data + got, buffer.size() - got, &n) != 1) {
@@ -261,7 +261,7 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
   if (data.size() > 0) {
     const size_t records = data.size() / kMaxRecordPlaintext + 1;
     out_.reserve(out_.size() + data.size() + records * kRecordOverhead);
-    ERR_clear_error();
+    clearSslErrors();
     size_t written = 0;
     // The BIO takes every record, so SSL_write completes at once (TLS 1.3 has no
     // renegotiation that could make it wait for input).
@@ -330,9 +330,9 @@ void TlsTransport::finish() {
   if (finished_ || closed_) return;
   finished_ = true;
   if (handshake_done_ && !ssl_failed_) {
-    ERR_clear_error();
+    clearSslErrors();
     SSL_shutdown(ssl());  // queues close_notify; never waits (we do not read the peer's here)
-    ERR_clear_error();
+    clearSslErrors();
   }
   if (input_ended_) {
     // The peer is done too: close_notify if the socket takes it now, then close.

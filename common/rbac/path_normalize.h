@@ -27,6 +27,12 @@ namespace ambit::rbac {
 
 [[nodiscard]] Result<std::string> normalizePath(std::string_view raw);
 
+namespace detail {
+// normalizePath without its shortcut for paths that are already normal: every step above, on
+// any input (the tests check that both agree).
+[[nodiscard]] Result<std::string> normalizePathInFull(std::string_view raw);
+}  // namespace detail
+
 // The path part used for matching an already-normalised path: strips "?query" and "#fragment".
 std::string_view pathForMatch(std::string_view path);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The waypoint's user-space instructions per request, for one or more builds, in one run.
 
-  tests/bench/waypoint_instructions.py [--requests N] [--rounds R] [--ctl AMBITCTL] BIN_DIR...
+  tests/bench/waypoint_instructions.py [--requests N] [--rounds R] [--keep DIR] [--ctl AMBITCTL]
+                                       BIN_DIR...
 
 CPU time per request moves ±5-15% between runs on a shared 2-vCPU machine, more than most single
 changes to the waypoint's request path; instruction counts do not. For each BIN_DIR (a directory
@@ -42,6 +43,7 @@ class Runner:
     def __init__(self, args):
         self.ctl = args.ctl
         self.requests = args.requests
+        self.keep = Path(args.keep).resolve() if args.keep else None
         self.valgrind = shutil.which("valgrind")
         self.control = shutil.which("callgrind_control")
         if not self.valgrind or not self.control:
@@ -112,6 +114,9 @@ class Runner:
                 text = dumps[-1].read_text(errors="replace") if dumps else ""
                 m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
                 if m:
+                    if self.keep:
+                        self.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(dumps[-1], self.keep / f"callgrind.run{index}")
                     return int(m.group(1)) / served
                 time.sleep(1)
             raise ScenarioError("callgrind wrote no dump within 60 s")
@@ -149,6 +154,9 @@ def main():
     ap.add_argument("dirs", nargs="+", metavar="BIN_DIR")
     ap.add_argument("--requests", type=int, default=1600)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--keep", metavar="DIR",
+                    help="copy each run's callgrind dump to DIR/callgrind.runN "
+                         "(for callgrind_annotate)")
     ap.add_argument("--ctl", default=str(REPO / "build" / "bin" / "ambitctl"),
                     help="the ambitctl that drives the labs (default: build/bin's)")
     args = ap.parse_args()

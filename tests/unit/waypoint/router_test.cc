@@ -280,6 +280,39 @@ status: {podIP: 127.0.0.4}
   EXPECT_EQ(endpointName(d), "my-app-v2");
 }
 
+// The router keeps each index's candidate endpoints between requests: one router given a newer
+// index (v1b terminating), then the older one again (requests keep the index they started
+// with), answers from the index it is given each time.
+TEST(WaypointRouter, OneRouterFollowsTheEndpointsOfTheIndexItIsGiven) {
+  auto both = buildIndex(seedVirtualService());
+  ASSERT_TRUE(both);
+  std::string mesh = test::meshYaml();
+  const auto at = mesh.find("metadata: {name: my-app-v1b");
+  ASSERT_NE(at, std::string::npos);
+  mesh.insert(at + std::string_view("metadata: {").size(),
+              "deletionTimestamp: \"2026-12-05T10:00:00Z\", ");
+  config::LoadResult r =
+      config::translate({{"mesh.yaml", mesh}, {"vs.yaml", seedVirtualService()}});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front().toString();
+  auto one = MeshIndex::build(std::make_shared<const v1::MeshSnapshot>(r.snapshot));
+  ASSERT_TRUE(one);
+  Router router([] { return 0u; });  // always v1
+  Req req;
+  for (const MeshIndex* index : {both.get(), one->get(), both.get(), one->get()}) {
+    for (int i = 0; i < 3; ++i) {
+      RouteDecision d = router.route(*index, myApp(*index), req.input());
+      ASSERT_EQ(d.direct_status, 0) << d.reason;
+      EXPECT_EQ(d.endpoints.size(), index == both.get() ? 2u : 1u) << "serial " << index->serial();
+      for (const auto* w : d.endpoints) {
+        EXPECT_EQ(index->workloadByUid(w->uid()), w) << "an endpoint of another index";
+      }
+    }
+    // Pointers into an index are only compared with its serial: another index's lists go (they
+    // could match a later index allocated at the same addresses, and would pile up).
+    EXPECT_EQ(router.cachedCandidates(), 1u);
+  }
+}
+
 // A named targetPort resolves per pod from its container ports; a pod without that port name
 // is no endpoint of the Service (tests/data/named-port-service.yaml).
 TEST(WaypointRouter, NamedTargetPortResolvesPerPod) {
