@@ -1,6 +1,8 @@
 // HttpProxy::forward: endpoint choice, retries and timeouts for one routed request.
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <initializer_list>
 #include <string_view>
 
 #include "common/config/endpoints.h"
@@ -71,6 +73,18 @@ bool retriableError(const RetryPlan& plan, const Error& e) {
   return plan.retry_on & (kReset | k5xx);
 }
 
+// Drops every field named in `names`, in one pass over the message's fields: most messages
+// carry none of them, and erase(name) is a lookup in the field index per name.
+void eraseAll(http::fields& fields, std::initializer_list<http::field> names) {
+  for (auto it = fields.begin(); it != fields.end();) {
+    if (std::ranges::find(names, it->name()) != names.end()) {
+      it = fields.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // Makes the request what the endpoint gets, in place (no copy of its fields): hop-by-hop
 // headers dropped, keep-alive upstream, the route's rewrite and header operations applied.
 void prepareUpstream(HttpRequest& out, const RouteDecision& decision) {
@@ -79,21 +93,24 @@ void prepareUpstream(HttpRequest& out, const RouteDecision& decision) {
     applyRequestHeaderOps(decision.route->headers(), out);
   }
   if (decision.destination) applyRequestHeaderOps(decision.destination->headers(), out);
-  for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                 http::field::te, http::field::upgrade, http::field::transfer_encoding}) {
-    out.erase(f);
-  }
+  eraseAll(out, {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+                 http::field::te, http::field::upgrade, http::field::transfer_encoding});
+  // HTTP/1.1 without a Connection field is keep-alive. The body is framed by its length, as
+  // Beast's prepare_payload() frames a request with Transfer-Encoding gone: Content-Length
+  // when there is a body or the method defines one, otherwise as the client sent it (handle()
+  // refused a TRACE with a body, which prepare_payload() would throw on).
   out.version(11);
-  out.keep_alive(true);
-  out.prepare_payload();
+  const size_t n = out.body().size();
+  const http::verb m = out.method();
+  if (n > 0 || m == http::verb::options || m == http::verb::put || m == http::verb::post) {
+    out.content_length(n);
+  }
 }
 
 // The response as the client gets it: hop-by-hop headers dropped, body framed by length.
 void prepareDownstream(HttpResponse& r, bool head) {
-  for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                 http::field::transfer_encoding, http::field::upgrade}) {
-    r.erase(f);
-  }
+  eraseAll(r, {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+               http::field::transfer_encoding, http::field::upgrade});
   const unsigned s = r.result_int();
   if (s == 204 || s == 304 || s < 200) return;
   if (!head) r.content_length(r.body().size());

@@ -29,6 +29,7 @@ struct FakeEndpoint {
   int flaky = 0;
   std::string last_traceparent;
   http::fields last_headers;
+  http::fields first_headers;  // of the first request it served
 };
 
 class WaypointProxyTest : public WaypointProxyFixture {
@@ -76,6 +77,7 @@ class WaypointProxyTest : public WaypointProxyFixture {
       auto tp = (*req)->base()["traceparent"];
       e.last_traceparent.assign(tp.data(), tp.size());
       e.last_headers = (*req)->base();
+      if (e.requests == 1) e.first_headers = (*req)->base();
       HttpResponse r{http::status::ok, 11};
       if ((*req)->target() == "/flaky" && e.flaky++ % 2 == 0)
         r.result(http::status::service_unavailable);
@@ -84,6 +86,11 @@ class WaypointProxyTest : public WaypointProxyFixture {
       if ((*req)->target() == "/slow") {
         asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
         co_await t.async_wait(asio::use_awaitable);
+      }
+      if ((*req)->target() == "/hop") {  // hop-by-hop fields the proxy must not pass on
+        r.set(http::field::keep_alive, "timeout=5");
+        r.set(http::field::upgrade, "h2c");
+        r.set(http::field::proxy_connection, "keep-alive");
       }
       r.set("x-pod", e.pod);
       r.body() = e.pod;
@@ -242,6 +249,48 @@ std::string myAppRoutes(const std::string& http_rules) {
          "metadata: {name: my-app, namespace: default}\n"
          "spec:\n  hosts: [my-app]\n  http:\n" +
          http_rules;
+}
+
+// Hop-by-hop fields stop at the proxy both ways (RFC 9110 §7.6.1), whatever their case; the
+// rest pass, and a body goes on framed by its length.
+TEST_F(WaypointProxyTest, HopByHopFieldsStopAtTheProxyBothWays) {
+  start(myAppRoutes("  - route: [{destination: {host: my-app, subset: v2}}]\n"));
+  HttpRequest post{http::verb::post, "/hop", 11};
+  post.set(http::field::host, "my-app.default.svc.cluster.local");
+  post.set("KEEP-ALIVE", "timeout=5");
+  post.set("proxy-connection", "keep-alive");
+  post.set(http::field::te, "trailers");
+  post.set(http::field::upgrade, "websocket");
+  post.set("X-Kept", "1");
+  post.set("X-Kept", "1");
+  post.insert("x-kept-too", "2");
+  post.body() = "hello";
+  post.prepare_payload();
+  post.keep_alive(true);
+  HttpRequest get_hop = get("/hop");
+  auto out = exchange({post, get_hop});
+  ASSERT_EQ(out, (std::vector<std::string>{"200 my-app-v2", "200 my-app-v2"}));
+  const http::fields& seen = endpoints_["127.0.0.3"].last_headers;  // the GET's
+  for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+                 http::field::te, http::field::upgrade, http::field::transfer_encoding,
+                 http::field::content_length}) {
+    EXPECT_EQ(seen.count(f), 0u) << f;
+  }
+  for (const auto& r : responses_) {
+    for (auto f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+                   http::field::upgrade}) {
+      EXPECT_EQ(r.count(f), 0u) << f;
+    }
+    EXPECT_EQ(r[http::field::content_length], "9");  // "my-app-v2"
+  }
+  ASSERT_EQ(endpoints_["127.0.0.3"].requests, 2);
+  EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count("x-kept"), 1u);
+  EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count("x-kept-too"), 1u);
+  EXPECT_EQ(endpoints_["127.0.0.3"].first_headers[http::field::content_length], "5");
+  for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
+                 http::field::upgrade, http::field::connection}) {
+    EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count(f), 0u) << f;
+  }
 }
 
 // Six /flaky requests (every other try a 503) to my-app-v2, retried twice on `retry_on`: the
@@ -433,7 +482,9 @@ TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingR
       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
       "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
-      "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n", "GET / HTTP/1.1\nHost: a\n\n"};
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n", "GET / HTTP/1.1\nHost: a\n\n",
+      // RFC 9110 §9.3.8: no content with TRACE.
+      "TRACE / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab"};
   std::vector<std::string> statuses;
   for (const auto& bytes : raw) {
     run([&]() -> asio::awaitable<void> {
@@ -447,7 +498,8 @@ TEST_F(WaypointProxyTest, MalformedSmuggledAndOversizedRequestsGet4xxAndNothingR
       s->shutdownWrite();
     });
   }
-  EXPECT_EQ(statuses, (std::vector<std::string>{"400", "431", "400", "400", "400", "400", "400"}));
+  EXPECT_EQ(statuses,
+            (std::vector<std::string>{"400", "431", "400", "400", "400", "400", "400", "400"}));
   for (auto& [ip, e] : endpoints_) EXPECT_EQ(e.requests, 0) << e.pod;
 }
 
