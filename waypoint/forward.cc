@@ -1,6 +1,8 @@
 // HttpProxy::forward: endpoint choice, retries and timeouts for one routed request.
 #include <algorithm>
+#include <array>
 #include <boost/asio/steady_timer.hpp>
+#include <charconv>
 #include <chrono>
 #include <initializer_list>
 #include <string_view>
@@ -94,16 +96,20 @@ void prepareUpstream(HttpRequest& out, const RouteDecision& decision) {
   }
   if (decision.destination) applyRequestHeaderOps(decision.destination->headers(), out);
   eraseAll(out, {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                 http::field::te, http::field::upgrade, http::field::transfer_encoding});
-  // HTTP/1.1 without a Connection field is keep-alive. The body is framed by its length, as
-  // Beast's prepare_payload() frames a request with Transfer-Encoding gone: Content-Length
-  // when there is a body or the method defines one, otherwise as the client sent it (handle()
-  // refused a TRACE with a body, which prepare_payload() would throw on).
+                 http::field::te, http::field::upgrade, http::field::transfer_encoding,
+                 http::field::content_length});
+  // HTTP/1.1 without a Connection field is keep-alive. The body is framed by its length as
+  // Beast's prepare_payload() frames a request, without its lookups: Content-Length when there
+  // is a body or the method defines one, none otherwise (a client's, or a route's header
+  // operation's, would make the endpoint wait for a body). handle() refused a TRACE with a
+  // body, which prepare_payload() throws on.
   out.version(11);
   const size_t n = out.body().size();
   const http::verb m = out.method();
   if (n > 0 || m == http::verb::options || m == http::verb::put || m == http::verb::post) {
-    out.content_length(n);
+    std::array<char, 20> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), n).ptr;
+    out.insert(http::field::content_length, std::string_view(digits.data(), end));
   }
 }
 

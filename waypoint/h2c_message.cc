@@ -22,7 +22,12 @@ HttpRequest toHttpRequest(H2cConnection::Stream& st) {
   if (!cookies.empty()) r.set(http::field::cookie, cookies);
   if (!st.authority.empty()) r.set(http::field::host, st.authority);
   r.body() = std::move(st.body);
-  if (!r.body().empty() || r.count(http::field::content_length)) r.prepare_payload();
+  if (r.method() == http::verb::trace && !r.body().empty()) {
+    // prepare_payload() throws on it (RFC 9110 §9.3.8); HttpProxy::handle() answers 400.
+    r.content_length(r.body().size());
+  } else if (!r.body().empty() || r.count(http::field::content_length)) {
+    r.prepare_payload();
+  }
   return r;
 }
 

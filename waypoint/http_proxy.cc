@@ -67,6 +67,24 @@ unsigned statusForReadError(const Error& e) {
   return 400;
 }
 
+// The request's Host, User-Agent and x-request-id (the first of each, as operator[] finds them)
+// into the record, in one pass over the fields: a lookup by name each costs more.
+void recordRequestFields(const HttpRequest& request, RequestRecord& rec) {
+  bool host = false, user_agent = false, request_id = false;
+  for (const auto& f : request) {
+    if (f.name() == http::field::host) {
+      if (!std::exchange(host, true)) rec.host = std::string(view(f.value()));
+    } else if (f.name() == http::field::user_agent) {
+      if (!std::exchange(user_agent, true)) rec.user_agent = std::string(view(f.value()));
+    } else if (f.name() == http::field::unknown && !request_id &&
+               boost::beast::iequals(f.name_string(), "x-request-id")) {
+      request_id = true;
+      rec.request_id = std::string(view(f.value()));
+    }
+    if (host && user_agent && request_id) break;
+  }
+}
+
 }  // namespace
 
 HttpResponse localReply(unsigned status, std::string body, unsigned http_version) {
@@ -284,19 +302,7 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   rec.index = services_.index ? services_.index() : nullptr;
   rec.method = std::string(view(x.request.method_string()));
   rec.path = std::string(view(x.request.target()));
-  // The first of each, in one pass over the fields (a lookup by name each costs more).
-  bool host = false, user_agent = false, request_id = false;
-  for (const auto& f : x.request) {
-    if (f.name() == http::field::host) {
-      if (!std::exchange(host, true)) rec.host = std::string(view(f.value()));
-    } else if (f.name() == http::field::user_agent) {
-      if (!std::exchange(user_agent, true)) rec.user_agent = std::string(view(f.value()));
-    } else if (f.name() == http::field::unknown && !request_id &&
-               boost::beast::iequals(f.name_string(), "x-request-id")) {
-      request_id = true;
-      rec.request_id = std::string(view(f.value()));
-    }
-  }
+  recordRequestFields(x.request, rec);
   TraceContext trace = extractTrace(x.request).value_or(newTrace());
   rec.trace_id = std::move(trace.trace_id);
   rec.parent_span_id = std::move(trace.parent_span_id);

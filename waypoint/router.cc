@@ -176,6 +176,10 @@ std::optional<std::vector<const v1::Workload*>> subsetEndpoints(const MeshIndex&
   return config::preferReady(std::move(eps));
 }
 
+namespace {
+const std::string kNoSubset;  // every endpoint of the service (outlives the endpoint cache's keys)
+}  // namespace
+
 void Router::fillEndpoints(const MeshIndex& index, const v1::Service& service,
                            const std::string& subset, RouteDecision& out) {
   if (index.serial() != candidates_serial_) {
@@ -243,7 +247,7 @@ RouteDecision Router::route(const MeshIndex& index, const v1::Service& service,
   const v1::RouteTable* table = index.routeTableFor(service);
   if (trace) trace->table = table;
   if (!table) {
-    fillEndpoints(index, service, "", out);
+    fillEndpoints(index, service, kNoSubset, out);
     return out;
   }
   for (int i = 0; i < table->http_size(); ++i) {

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -128,10 +129,17 @@ class Router {
   struct CandidateKey {
     const v1::Service* service;
     const v1::ServicePort* port;
-    std::string_view subset;  // points into the index, like the two pointers
-    auto operator<=>(const CandidateKey&) const = default;
+    std::string_view subset;  // points into the index (or is empty), like the two pointers
   };
-  std::map<CandidateKey, std::optional<std::vector<const v1::Workload*>>> candidates_;
+  struct CandidateLess {  // std::less: a total order even for pointers to unrelated objects
+    bool operator()(const CandidateKey& a, const CandidateKey& b) const {
+      if (a.service != b.service) return std::less<const v1::Service*>()(a.service, b.service);
+      if (a.port != b.port) return std::less<const v1::ServicePort*>()(a.port, b.port);
+      return a.subset < b.subset;
+    }
+  };
+  std::map<CandidateKey, std::optional<std::vector<const v1::Workload*>>, CandidateLess>
+      candidates_;
   uint64_t candidates_serial_ = 0;
   std::map<std::pair<std::string, bool>, std::unique_ptr<re2::RE2>> regexes_;
   OutlierDetector outliers_;

@@ -359,6 +359,8 @@ backend be
             # How busy the whole machine was (iperf3's start and end included): a path that
             # leaves CPUs idle is limited by something else than CPU time.
             out[f"busy{streams}"] = (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1))
+            out[f"machine_per_gb{streams}"] = (busy1 - busy0) / gb
+            out["machine_cpus"] = os.cpu_count() or 1
             if trees:
                 out[f"cpu_per_gb{streams}"] = sum(cpu1[k] - cpu0[k] for k in trees) / gb
         return out

@@ -116,7 +116,8 @@ class Runner:
                 if m:
                     if self.keep:
                         self.keep.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(dumps[-1], self.keep / f"callgrind.run{index}")
+                        shutil.copy(dumps[-1],
+                                    self.keep / f"callgrind.run{index}.{Path(source).name}")
                     return int(m.group(1)) / served
                 time.sleep(1)
             raise ScenarioError("callgrind wrote no dump within 60 s")
@@ -155,7 +156,7 @@ def main():
     ap.add_argument("--requests", type=int, default=1600)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--keep", metavar="DIR",
-                    help="copy each run's callgrind dump to DIR/callgrind.runN "
+                    help="copy each run's callgrind dump to DIR/callgrind.runN.BIN_DIR_NAME "
                          "(for callgrind_annotate)")
     ap.add_argument("--ctl", default=str(REPO / "build" / "bin" / "ambitctl"),
                     help="the ambitctl that drives the labs (default: build/bin's)")

@@ -371,6 +371,17 @@ TEST_F(H2ProxyTest, InvalidHeadersAreRejectedPerRfc9113) {
   EXPECT_EQ(requests(my_app_port_, json::array({{{"path", "/"}}}))[0]["status"], 200);
 }
 
+// RFC 9110 §9.3.8: a TRACE with content gets 400 over HTTP/2 too (its conversion to an HTTP/1
+// message used to throw, and the stream died without an answer); the session goes on.
+TEST_F(H2ProxyTest, TraceWithABodyGets400AndTheSessionGoesOn) {
+  auto out =
+      requests(my_app_port_,
+               json::array({{{"path", "/"}, {"method", "TRACE"}, {"body", 10}}, {{"path", "/"}}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]["status"], 400) << out.dump();
+  EXPECT_EQ(out[1]["status"], 200) << out.dump();
+}
+
 TEST_F(H2ProxyTest, OversizedHeaderListGets431AndOversizedBody413) {
   auto j = python(my_app_port_, "--bad huge-headers");
   EXPECT_EQ(j["bad"]["status"], 431) << j.dump();

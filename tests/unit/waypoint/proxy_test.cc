@@ -261,13 +261,14 @@ TEST_F(WaypointProxyTest, HopByHopFieldsStopAtTheProxyBothWays) {
   post.set("proxy-connection", "keep-alive");
   post.set(http::field::te, "trailers");
   post.set(http::field::upgrade, "websocket");
-  post.set("X-Kept", "1");
-  post.set("X-Kept", "1");
-  post.insert("x-kept-too", "2");
+  post.insert("X-Kept", "1");
+  post.insert("X-Kept", "2");
+  post.insert("x-kept-too", "3");
   post.body() = "hello";
   post.prepare_payload();
   post.keep_alive(true);
   HttpRequest get_hop = get("/hop");
+  get_hop.set(http::field::content_length, "0");  // no body: the endpoint gets no length
   auto out = exchange({post, get_hop});
   ASSERT_EQ(out, (std::vector<std::string>{"200 my-app-v2", "200 my-app-v2"}));
   const http::fields& seen = endpoints_["127.0.0.3"].last_headers;  // the GET's
@@ -284,13 +285,26 @@ TEST_F(WaypointProxyTest, HopByHopFieldsStopAtTheProxyBothWays) {
     EXPECT_EQ(r[http::field::content_length], "9");  // "my-app-v2"
   }
   ASSERT_EQ(endpoints_["127.0.0.3"].requests, 2);
-  EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count("x-kept"), 1u);
+  EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count("x-kept"), 2u);
   EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count("x-kept-too"), 1u);
   EXPECT_EQ(endpoints_["127.0.0.3"].first_headers[http::field::content_length], "5");
   for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
                  http::field::upgrade, http::field::connection}) {
     EXPECT_EQ(endpoints_["127.0.0.3"].first_headers.count(f), 0u) << f;
   }
+}
+
+// A request without a body reaches the endpoint without Content-Length even when a route's
+// header operation sets one: on a kept-alive upstream connection the endpoint would otherwise
+// take the next request for this one's body.
+TEST_F(WaypointProxyTest, ABodilessRequestGoesOnWithoutALengthWhateverTheRouteSets) {
+  start(
+      myAppRoutes("  - route: [{destination: {host: my-app, subset: v2}}]\n"
+                  "    headers: {request: {set: {content-length: \"5\"}}}\n"));
+  auto out = exchange({get("/a"), get("/b"), get("/c")});
+  EXPECT_EQ(out, (std::vector<std::string>{"200 my-app-v2", "200 my-app-v2", "200 my-app-v2"}));
+  EXPECT_EQ(endpoints_["127.0.0.3"].requests, 3);
+  EXPECT_EQ(endpoints_["127.0.0.3"].last_headers.count(http::field::content_length), 0u);
 }
 
 // Six /flaky requests (every other try a 503) to my-app-v2, retried twice on `retry_on`: the
