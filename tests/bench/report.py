@@ -86,8 +86,7 @@ def render(bench):
         r8 = ratio(get(bench, f"iperf/{key}", "gbps8"), get(bench, "iperf/direct", "gbps8"))
         cpu = "—" if key == "direct" else \
             f"{cell(row, 'cpu_per_gb1', 3)} / {cell(row, 'cpu_per_gb8', 3)}"
-        busy = " / ".join("—" if get(bench, f"iperf/{key}", f"busy{s}") is None else
-                          f"{get(bench, f'iperf/{key}', f'busy{s}') * 100:.0f}%" for s in (1, 8))
+        busy = f"{busy_text(bench, key, 1)} / {busy_text(bench, key, 8)}"
         L.append(f"| {label} | {cell(row, 'gbps1')} | {cell(row, 'gbps8')} | "
                  f"{num(r1)}x | {num(r8)}x | {cpu} | {busy} |")
     L.append("")
