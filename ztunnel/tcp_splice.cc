@@ -101,6 +101,9 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
         std::memcpy(dir.pending.get(), buf.data() + written, dir.pending_size);
         if (full) return waitWritable(d);
       }
+      // A short read emptied the socket: wait rather than read again only to hear EAGAIN (the
+      // wait completes at once for bytes that came in between).
+      if (n < buf.size() && dir.pending_size == 0) return waitReadable(d);
     }
   }
 

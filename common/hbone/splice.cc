@@ -71,8 +71,9 @@ class Splice final : public std::enable_shared_from_this<Splice> {
  private:
   // TCP -> tunnel: reads go straight into the stream's send queue while it has room (its
   // bounded send buffer is the back-pressure: while the peer's HTTP/2 window is exhausted we
-  // stop reading the socket). Readiness is edge-triggered: wait only after a read found the
-  // socket empty.
+  // stop reading the socket). The wait is for readiness (async_wait completes at once on a
+  // socket that is readable now): after a read that came back empty (EAGAIN) or short (the
+  // socket held less than we asked for).
   void pumpUp() {
     for (;;) {
       std::optional<Status> room = stream_->sendRoomNow();
@@ -88,13 +89,7 @@ class Splice final : public std::enable_shared_from_this<Splice> {
       error_code ec;
       size_t n = readIntoStream(socket_, *stream_, chunk_, ec);
       if (ec == asio::error::would_block) {
-        socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code wec) {
-          if (wec) {
-            self->upFailed(wec);
-          } else {
-            self->pumpUp();
-          }
-        });
+        waitReadable();
         return;
       }
       if (ec == asio::error::eof) {
@@ -110,9 +105,23 @@ class Splice final : public std::enable_shared_from_this<Splice> {
       if (n == chunk_) {
         chunk_ = kBulkReadChunk;
       } else if (n < kShrinkBelow) {
+        // A short read emptied the socket: wait now rather than read again only to hear
+        // EAGAIN (the wait completes at once for bytes that came in between).
         chunk_ = kIdleReadChunk;
+        waitReadable();
+        return;
       }
     }
+  }
+
+  void waitReadable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+      if (ec) {
+        self->upFailed(ec);
+      } else {
+        self->pumpUp();
+      }
+    });
   }
 
   void upFailed(const error_code& ec) {

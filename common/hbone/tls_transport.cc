@@ -216,23 +216,31 @@ asio::awaitable<Status> TlsTransport::receive() {
       in_end_ -= in_begin_;
       in_begin_ = 0;
     }
-    const size_t room = in_capacity_ - in_end_;
-    const ssize_t n = ::recv(socket_.native_handle(), in_.get() + in_end_, room, MSG_DONTWAIT);
-    if (n > 0) {
-      ++stats_.recvs;
-      in_end_ += static_cast<size_t>(n);
-      small_traffic_ = static_cast<size_t>(n) < kSmallTransfer;
-      if (static_cast<size_t>(n) == room) {
-        in_next_capacity_ = std::min(in_capacity_ * 2, kMaxReadBuffer);
+    if (!drained_) {
+      const size_t room = in_capacity_ - in_end_;
+      const ssize_t n = ::recv(socket_.native_handle(), in_.get() + in_end_, room, MSG_DONTWAIT);
+      if (n > 0) {
+        ++stats_.recvs;
+        in_end_ += static_cast<size_t>(n);
+        small_traffic_ = static_cast<size_t>(n) < kSmallTransfer;
+        if (static_cast<size_t>(n) == room) {
+          in_next_capacity_ = std::min(in_capacity_ * 2, kMaxReadBuffer);
+        }
+        // A small recv that did not fill the buffer emptied the socket: the next receive()
+        // waits first instead of hearing EAGAIN (the wait completes at once for bytes that
+        // came in between).
+        drained_ = small_traffic_ && static_cast<size_t>(n) < room;
+        co_return Status::ok();
       }
-      co_return Status::ok();
+      if (n == 0) {
+        eof_ = true;
+        co_return Status::ok();
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) co_return errnoError("TLS recv");
+      ++stats_.empty_recvs;
     }
-    if (n == 0) {
-      eof_ = true;
-      co_return Status::ok();
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) co_return errnoError("TLS recv");
+    drained_ = false;
     if (small_traffic_ && in_begin_ == in_end_) releaseIdleBuffers();
     ++stats_.read_waits;
     error_code ec;

@@ -55,6 +55,7 @@ class TlsTransport final : public http2::Transport {
   // Counters for tests and diagnostics.
   struct Stats {
     uint64_t recvs = 0;        // recv() calls that returned bytes
+    uint64_t empty_recvs = 0;  // recv() calls that found nothing (EAGAIN)
     uint64_t sends = 0;        // send() calls that took bytes
     uint64_t read_waits = 0;   // waits for the socket to become readable
     uint64_t write_waits = 0;  // waits for room in the socket's send buffer
@@ -129,6 +130,7 @@ class TlsTransport final : public http2::Transport {
   std::vector<uint8_t> out_;  // ciphertext to send, [out_sent_, size) not yet sent
   size_t out_sent_ = 0;
   bool small_traffic_ = true;  // the last recv was small: release buffers when input pauses
+  bool drained_ = false;       // the last recv was small and short: wait before the next one
 
   bool handshake_done_ = false;
   bool ssl_failed_ = false;        // OpenSSL reported a fatal error: no close_notify

@@ -200,6 +200,42 @@ TEST_F(TlsTransportTest, SmallAndLargeWritesArriveIntactWithOneSendPerBatch) {
   });
 }
 
+// Request/response traffic: a small recv that leaves room in the buffer emptied the socket, so
+// the next read waits for readability instead of first calling recv() only to get EAGAIN.
+TEST_F(TlsTransportTest, SmallExchangesWaitWithoutAnEmptyRecvFirst) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const uint64_t client_empty = p.client.tls->stats().empty_recvs;
+    const uint64_t server_empty = p.server.tls->stats().empty_recvs;
+    const uint64_t server_waits = p.server.tls->stats().read_waits;
+    // Each message is sent a moment after its reader started reading, as over a network.
+    auto later = [&](TlsTransport& t, const std::string& msg) -> asio::awaitable<Status> {
+      co_await sleep(1ms);
+      co_return co_await t.write(asio::buffer(msg));
+    };
+    constexpr int kExchanges = 50;
+    const std::string request = pattern(300);
+    const std::string response = pattern(1200);
+    for (int i = 0; i < kExchanges; ++i) {
+      auto [got, sent] = co_await (readSome(*p.server.tls, request.size(), 64 << 10) &&
+                                   later(*p.client.tls, request));
+      EXPECT_TRUE(sent && got == request) << "exchange " << i;
+      if (!(sent && got == request)) co_return;
+      auto [back, answered] = co_await (readSome(*p.client.tls, response.size(), 64 << 10) &&
+                                        later(*p.server.tls, response));
+      EXPECT_TRUE(answered && back == response) << "exchange " << i;
+      if (!(answered && back == response)) co_return;
+    }
+    // Each read found the socket empty (its message was not sent yet) and waited, ...
+    EXPECT_GE(p.server.tls->stats().read_waits - server_waits, uint64_t{kExchanges});
+    // ... without an EAGAIN first (a few are allowed for a record's bytes arriving in two parts).
+    EXPECT_LE(p.server.tls->stats().empty_recvs - server_empty, 2u);
+    EXPECT_LE(p.client.tls->stats().empty_recvs - client_empty, 2u);
+  });
+}
+
 TEST_F(TlsTransportTest, TinySocketBuffersRunThePartialSendAndWaitPaths) {
   run([&]() -> asio::awaitable<void> {
     Pair p = co_await handshaken(client_ctx_, kServerId, /*small_buffers=*/true);

@@ -3,6 +3,7 @@
 // streams on one connection.
 #include <malloc.h>
 
+#include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -135,6 +136,35 @@ TEST_F(HboneTunnelTest, ManySmallChunksArriveInOrderThroughGatheredWrites) {
   });
   EXPECT_EQ(echoed.size(), sent.size());
   EXPECT_TRUE(echoed == sent) << "echo differs from the 5000 chunks sent";
+}
+
+// Request/response through the server's splice to the echo upstream: each echo is a short read
+// after which the splice waits for readability; every one must come back, in turn.
+TEST_F(HboneTunnelTest, SmallMessagesBackAndForthEachComeBackInTurn) {
+  startServer();
+  auto pool = makePool();
+  int round_trips = 0;
+  run([&]() -> asio::awaitable<void> {
+    auto s = co_await pool->connect(destination(), request(echo_port_));
+    CO_ASSERT_OK(s);
+    for (int i = 0; i < 200; ++i) {
+      const std::string message = "message " + std::to_string(i) + std::string(i % 37, '.');
+      CO_ASSERT_OK(co_await s->write(asio::buffer(message)));
+      std::string back;
+      std::array<char, 256> buf;
+      while (back.size() < message.size()) {
+        auto n = co_await s->read(asio::buffer(buf.data(), message.size() - back.size()));
+        CO_ASSERT_OK(n);
+        if (*n == 0) break;
+        back.append(buf.data(), *n);
+      }
+      if (back != message) break;
+      ++round_trips;
+    }
+    s->shutdownWrite();
+    co_await readAll(*s);
+  });
+  EXPECT_EQ(round_trips, 200);
 }
 
 // One gathered write of many pieces (empty ones too) larger than the stream's send buffer: it

@@ -109,6 +109,49 @@ TEST_F(TcpSpliceTest, CarriesMoreThanTheSocketBuffersThroughAPausingReader) {
   EXPECT_EQ(result->b_to_a, 0u);
 }
 
+// Request/response: every message is a short read after which the splice waits for
+// readability (no read that only hears EAGAIN); none may be lost or held back on the way.
+TEST_F(TcpSpliceTest, SmallMessagesBackAndForthEachArriveAfterAWait) {
+  splice();
+  constexpr int kRounds = 200;
+  auto message = [](int i) { return "message " + std::to_string(i) + std::string(i % 37, '.'); };
+  int answered = 0;
+  spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < kRounds; ++i) {
+          std::string got(message(i).size(), '\0');
+          error_code ec;
+          co_await asio::async_read(server, asio::buffer(got),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+          if (ec || got != message(i)) co_return;
+          co_await asio::async_write(server, asio::buffer("re: " + got),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) co_return;
+          ++answered;
+        }
+      },
+      "server");
+  int round_trips = run([&]() -> asio::awaitable<int> {
+    for (int i = 0; i < kRounds; ++i) {
+      error_code ec;
+      co_await asio::async_write(client, asio::buffer(message(i)),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      std::string back(4 + message(i).size(), '\0');
+      co_await asio::async_read(client, asio::buffer(back),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || back != "re: " + message(i)) co_return i;
+    }
+    co_return kRounds;
+  }());
+  EXPECT_EQ(round_trips, kRounds);
+  EXPECT_EQ(answered, kRounds);
+  client.shutdown(tcp::socket::shutdown_send);
+  server.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(runUntil([&] { return result.has_value(); }));
+  EXPECT_TRUE(result->status) << result->status.message();
+}
+
 TEST_F(TcpSpliceTest, AResetEndsBothDirectionsWithTheError) {
   splice();
   // The server resets its connection: the splice fails that direction and closes both sockets,
