@@ -6,12 +6,15 @@ every scenario, always tears the lab and every process it started down (also on 
 Ctrl-C), prints a markdown table and writes it to the results file. Exit status 1 when any
 scenario failed or produced no number; the row then says "failed: <reason>".
 
-Phases (the enrolment switch happens twice, each verified through the ztunnels' metrics):
+Phases (each enrolment switch is verified through the ztunnels' metrics):
   A  namespace de-enrolled: direct, stunnel pair, nginx and haproxy (in the waypoint pod's
      netns), two plain TCP relays placed like the stunnel pair (the floor of a two-proxy path);
      the ztunnels' connection counters must not move during the whole phase.
   B  namespace enrolled: ambit L4 (pod IP, two ztunnels, HBONE mTLS) and ambit + waypoint
      (Service VIP with the seed 80/20 VirtualService), 10k idle connections.
+  Paired windows, between B's rows and its idle connections: nginx (de-enrolled) and the waypoint
+  (enrolled) alternate at 1,000 req/s, three rounds, for the two's CPU per request measured in
+  the same minutes (the goal's verdict uses the median of the rounds' ratios).
 In each phase the HTTP rows run before the iperf3 rows: a proxy's memory at 1,000 req/s is then
 its own, not the buffers a bulk transfer just before left in its heap (they go back within a
 decay period, ~10 s, which the fixed-rate row would otherwise count as its peak).
@@ -31,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (  # noqa: E402
-    Interrupted, ScenarioError, cpu_seconds, log, machine_busy_seconds, parse_hey, parse_wrk,
-    proc_tree, pss_kb, reset_hwm, run, status_kb)
+    IDLE_SUFFIX, Interrupted, ScenarioError, cpu_seconds, log, machine_busy_seconds, parse_hey,
+    parse_wrk, proc_tree, pss_kb, reset_hwm, run, status_kb)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -75,6 +78,7 @@ class Bench:
         self.t_max = d(10, 2)
         self.t_conn = d(8, 2)
         self.idle_conns = d(10000, 1000)
+        self.paired_rounds = d(3, 1)
         self.micro_min_time = d(0.3, 0.02)
 
     # ---- plumbing
@@ -444,6 +448,31 @@ backend be
         self.scenario(f"max/{key}", lambda: self.wrk(url, cost=cost))
         return out
 
+    def paired_cpu(self):
+        """The waypoint's and nginx's CPU per request in alternating windows (de-enrolled:
+        nginx; enrolled: the waypoint), each pair a minute apart at most, so that the machine's
+        drift between the two phases does not decide their ratio. Ends enrolled."""
+        vip = f"http://{VIP}/bytes/1024"
+        ngx = f"http://{WAYPOINT_IP}:{NGINX_PORT}/bytes/1024"
+        rounds = []
+        for _ in range(self.paired_rounds):
+            pair = {}
+            for enrolled, label, url, pid in ((False, "nginx", ngx, self.server_pid("nginx")),
+                                              (True, "waypoint", vip, self.pids["waypoint"])):
+                self.set_enrolled(enrolled)
+                self.warm_up(url)
+                r = self.fixed_rate(url, {label: [pid]})
+                pair[label] = r["cost"][label]["cpu_per_1k"]
+                pair[f"{label}_p99"] = r["p99"]
+            rounds.append(pair)
+        return {"rounds": rounds}
+
+    def warm_up(self, url):
+        """A short run at the fixed rate: connections (and the mesh's tunnels) open before a
+        measured window starts."""
+        run(self.pod("client", ["hey", "-c", str(CONNS), "-q", f"{RATE / CONNS:g}", "-z", "2s",
+                                "-t", "10", url]), 40, check=False)
+
     def conn_rate(self, key, url):
         self.scenario(f"conn/{key}", lambda: self.wrk(url, close=True, duration=self.t_conn))
 
@@ -494,6 +523,8 @@ backend be
                 unit = b.get("time_unit", "ns")
                 scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[unit]
                 out[f"{name}/{b['name']}"] = b["real_time"] * scale  # microseconds
+                if "idle_ms" in b:  # reload_stall_bench: the same thread's worst tick, idle
+                    out[f"{name}/{b['name']}{IDLE_SUFFIX}"] = b["idle_ms"] * 1000.0
         if not out or any(v <= 0 for v in out.values()):
             raise ScenarioError("micro-benchmarks produced no positive times")
         return out
@@ -572,7 +603,8 @@ backend be
                                     f"{zt_before} -> {zt_after}")
             self.baseline_bypass = f"ztunnel connections opened: {zt_before:g} before, " \
                                    f"{zt_after:g} after the baselines"
-            for name in ("stunnel-client", "stunnel-server", "nginx", "haproxy", "relay-client",
+            # nginx stays: the paired windows below alternate it with the waypoint.
+            for name in ("stunnel-client", "stunnel-server", "haproxy", "relay-client",
                          "relay-server"):
                 self.stop(name)
             # Phase B: the mesh.
@@ -588,6 +620,8 @@ backend be
             self.scenario("crypto", self.crypto_cost)
             self.conn_rate("ambit-l4", v2url)
             self.conn_rate("ambit-waypoint", vip)
+            self.scenario("paired", self.paired_cpu)
+            self.stop("nginx")
             self.scenario("idle", self.idle_connections)
             if self.args.profile or not self.quick:
                 self.scenario("profile", lambda: self.profile(10 if not self.quick else 3))
