@@ -18,6 +18,9 @@ namespace {
 constexpr size_t kScratch = 64 * 1024;
 // Reads in one turn of the event loop per direction before yielding to other connections.
 constexpr int kReadsPerTurn = 16;
+// A read shorter than asked and smaller than this (request/response traffic, not bulk) emptied
+// the socket: the splice waits for readability next instead of reading again for EAGAIN.
+constexpr size_t kSmallRead = 16 * 1024;
 
 std::span<char> scratch() {
   thread_local std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kScratch);
@@ -101,9 +104,9 @@ class TcpSplice final : public std::enable_shared_from_this<TcpSplice> {
         std::memcpy(dir.pending.get(), buf.data() + written, dir.pending_size);
         if (full) return waitWritable(d);
       }
-      // A short read emptied the socket: wait rather than read again only to hear EAGAIN (the
-      // wait completes at once for bytes that came in between).
-      if (n < buf.size() && dir.pending_size == 0) return waitReadable(d);
+      // A small short read emptied the socket: wait rather than read again only to hear EAGAIN
+      // (the wait completes at once for bytes that came in between).
+      if (n < kSmallRead && dir.pending_size == 0) return waitReadable(d);
     }
   }
 

@@ -32,11 +32,13 @@ void closeWithReset(tcp::socket& socket) {
   socket.close(ec);
 }
 
-// One non-blocking read into the stream's send queue: bytes read, 0 at EOF, would_block, or the
-// error. Synchronous, so the queue's tail cannot change under the read.
-size_t readIntoStream(tcp::socket& socket, detail::StreamState& stream, size_t chunk,
+// One non-blocking read of up to `chunk` bytes (fewer when the stream's send queue has less
+// room: `asked` says how many) into the stream's send queue: bytes read, 0 at EOF, would_block,
+// or the error. Synchronous, so the queue's tail cannot change under the read.
+size_t readIntoStream(tcp::socket& socket, detail::StreamState& stream, size_t chunk, size_t& asked,
                       error_code& ec) {
   asio::mutable_buffer room = stream.prepareSend(chunk);
+  asked = room.size();
   size_t n = socket.read_some(room, ec);
   stream.commitSend(ec ? 0 : n);
   return ec ? 0 : n;
@@ -72,8 +74,8 @@ class Splice final : public std::enable_shared_from_this<Splice> {
   // TCP -> tunnel: reads go straight into the stream's send queue while it has room (its
   // bounded send buffer is the back-pressure: while the peer's HTTP/2 window is exhausted we
   // stop reading the socket). The wait is for readiness (async_wait completes at once on a
-  // socket that is readable now): after a read that came back empty (EAGAIN) or short (the
-  // socket held less than we asked for).
+  // socket that is readable now): after a read that came back empty (EAGAIN), or small and
+  // short (the socket held less than we asked for: request/response traffic).
   void pumpUp() {
     for (;;) {
       std::optional<Status> room = stream_->sendRoomNow();
@@ -87,7 +89,8 @@ class Splice final : public std::enable_shared_from_this<Splice> {
         return;
       }
       error_code ec;
-      size_t n = readIntoStream(socket_, *stream_, chunk_, ec);
+      size_t asked = 0;
+      size_t n = readIntoStream(socket_, *stream_, chunk_, asked, ec);
       if (ec == asio::error::would_block) {
         waitReadable();
         return;
@@ -102,10 +105,10 @@ class Splice final : public std::enable_shared_from_this<Splice> {
         return;
       }
       result_.bytes_sent += n;
-      if (n == chunk_) {
-        chunk_ = kBulkReadChunk;
+      if (n == asked) {  // the socket may hold more
+        if (asked == chunk_) chunk_ = kBulkReadChunk;
       } else if (n < kShrinkBelow) {
-        // A short read emptied the socket: wait now rather than read again only to hear
+        // A small short read emptied the socket: wait now rather than read again only to hear
         // EAGAIN (the wait completes at once for bytes that came in between).
         chunk_ = kIdleReadChunk;
         waitReadable();

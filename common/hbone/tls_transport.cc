@@ -207,16 +207,16 @@ asio::awaitable<Status> TlsTransport::receive() {
     if (closed_) co_return closedError("TLS recv");
     if (in_begin_ == in_end_) {
       in_begin_ = in_end_ = 0;
-      if (in_capacity_ != in_next_capacity_) {
-        in_ = std::make_unique_for_overwrite<uint8_t[]>(in_next_capacity_);
-        in_capacity_ = in_next_capacity_;
-      }
     } else if (in_begin_ > 0) {  // not reached today: OpenSSL drains the buffer before WANT_READ
       std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
       in_end_ -= in_begin_;
       in_begin_ = 0;
     }
     if (!drained_) {
+      if (in_end_ == 0 && in_capacity_ != in_next_capacity_) {
+        in_ = std::make_unique_for_overwrite<uint8_t[]>(in_next_capacity_);
+        in_capacity_ = in_next_capacity_;
+      }
       const size_t room = in_capacity_ - in_end_;
       const ssize_t n = ::recv(socket_.native_handle(), in_.get() + in_end_, room, MSG_DONTWAIT);
       if (n > 0) {

@@ -13,9 +13,13 @@
 // on the socket's reactor, so the connection's event loop stays free.
 //
 // Memory: an idle connection holds no data buffers. The input and output buffers, and
-// OpenSSL's own record buffers (SSL_free_buffers), are released whenever traffic pauses after
-// small transfers; during bulk transfers they stay allocated (no malloc per record). The input
-// buffer starts at 16 KiB and doubles up to 128 KiB while reads fill it.
+// OpenSSL's own record buffers (SSL_free_buffers), are released whenever the connection waits
+// for input after a small recv; during bulk transfers they stay allocated (no malloc per
+// record). The input buffer starts at 16 KiB and doubles up to 128 KiB while reads fill it.
+//
+// Syscalls: a recv smaller than the buffer's room emptied the socket, so after a small one the
+// next receive waits for readability at once instead of first hearing EAGAIN from recv (the
+// wait re-checks readiness, so bytes that came in meanwhile complete it immediately).
 //
 // Ends: read() returns 0 after the peer's close_notify; a TCP FIN without close_notify (a
 // truncation) and any TLS failure are errors naming the cause. finish() queues our
@@ -95,8 +99,9 @@ class TlsTransport final : public http2::Transport {
   static long bioCtrl(BIO* bio, int cmd, long num, void* ptr);  // NOLINT(runtime/int)
   static BIO_METHOD* bioMethod();
 
-  // One recv() into the input buffer, waiting for readability first if nothing is there. Sets
-  // eof_ when the peer sent a FIN.
+  // One recv() into the input buffer, waiting for readability first if nothing is there or if
+  // the last recv was small and emptied the socket (drained_). Sets eof_ when the peer sent a
+  // FIN.
   asio::awaitable<Status> receive();
   // Sends the output buffer, waiting for room as needed.
   asio::awaitable<Status> flush();

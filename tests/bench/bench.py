@@ -392,13 +392,10 @@ backend be
         for pids in trees.values():
             reset_hwm(pids)
         cpu0 = {label: cpu_seconds(pids) for label, pids in trees.items()}
-        qps = RATE / CONNS
-        p = run(self.pod("client", ["hey", "-c", str(CONNS), "-q", f"{qps:g}",
-                                    "-z", f"{self.t_fixed}s", "-t", "10", url]),
-                self.t_fixed + 40, check=False)
+        p = self.hey(url, self.t_fixed)
         cpu1 = {label: cpu_seconds(pids) for label, pids in trees.items()}
         r = parse_hey(p.stdout)
-        if p.returncode != 0 or "p50" not in r or r["ok"] == 0:
+        if p.returncode != 0 or any(q not in r for q in ("p50", "p90", "p99")) or r["ok"] == 0:
             raise ScenarioError(f"hey: no latency numbers (exit {p.returncode}) "
                                 f"{(p.stderr or p.stdout).strip()[-200:]}")
         if r["bad"] or r["errors"]:
@@ -451,7 +448,8 @@ backend be
     def paired_cpu(self):
         """The waypoint's and nginx's CPU per request in alternating windows (de-enrolled:
         nginx; enrolled: the waypoint), each pair a minute apart at most, so that the machine's
-        drift between the two phases does not decide their ratio. Ends enrolled."""
+        drift between the two phases does not decide their ratio. A round that fails can leave
+        the namespace de-enrolled: main() enrols it again before the next scenario."""
         vip = f"http://{VIP}/bytes/1024"
         ngx = f"http://{WAYPOINT_IP}:{NGINX_PORT}/bytes/1024"
         rounds = []
@@ -460,18 +458,18 @@ backend be
             for enrolled, label, url, pid in ((False, "nginx", ngx, self.server_pid("nginx")),
                                               (True, "waypoint", vip, self.pids["waypoint"])):
                 self.set_enrolled(enrolled)
-                self.warm_up(url)
+                self.hey(url, 2)  # warm-up: connections and tunnels open before the window
                 r = self.fixed_rate(url, {label: [pid]})
                 pair[label] = r["cost"][label]["cpu_per_1k"]
                 pair[f"{label}_p99"] = r["p99"]
             rounds.append(pair)
         return {"rounds": rounds}
 
-    def warm_up(self, url):
-        """A short run at the fixed rate: connections (and the mesh's tunnels) open before a
-        measured window starts."""
-        run(self.pod("client", ["hey", "-c", str(CONNS), "-q", f"{RATE / CONNS:g}", "-z", "2s",
-                                "-t", "10", url]), 40, check=False)
+    def hey(self, url, seconds):
+        """hey at the fixed rate (RATE req/s over CONNS connections) for `seconds`."""
+        return run(self.pod("client", ["hey", "-c", str(CONNS), "-q", f"{RATE / CONNS:g}",
+                                       "-z", f"{seconds}s", "-t", "10", url]),
+                   seconds + 40, check=False)
 
     def conn_rate(self, key, url):
         self.scenario(f"conn/{key}", lambda: self.wrk(url, close=True, duration=self.t_conn))
@@ -622,6 +620,9 @@ backend be
             self.conn_rate("ambit-waypoint", vip)
             self.scenario("paired", self.paired_cpu)
             self.stop("nginx")
+            # Outside scenario(): when the mesh cannot be enrolled again, the run stops here
+            # rather than measure the rows below without it.
+            self.set_enrolled(True)
             self.scenario("idle", self.idle_connections)
             if self.args.profile or not self.quick:
                 self.scenario("profile", lambda: self.profile(10 if not self.quick else 3))

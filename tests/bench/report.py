@@ -275,11 +275,10 @@ def goals(bench):
     np99 = get(bench, "fixed/nginx", "p99")
     l4a99 = added("ambit-l4", "p99", d99)
     bound = None if np99 is None or l4a99 is None else np99 + l4a99
-    rounds = (bench.rows.get("paired") or {}).get("rounds") or []
-    gaps = ", ".join(num(r["waypoint_p99"] - r["nginx_p99"]) for r in rounds)
+    gaps = ", ".join(num(r["waypoint_p99"] - r["nginx_p99"]) for r in paired_rounds(bench))
+    gaps = f" (alternating windows: waypoint p99 − nginx p99 = {gaps} ms)" if gaps else ""
     L.append(f"| ambit + waypoint p99 ≤ nginx p99 + ambit L4 added p99 | {num(wp99)} vs "
-             f"{num(np99)} + {num(l4a99)} = {num(bound)} ms"
-             f"{f' (alternating windows: waypoint p99 − nginx p99 = {gaps} ms)' if gaps else ''} | "
+             f"{num(np99)} + {num(l4a99)} = {num(bound)} ms{gaps} | "
              f"{verdict(None if wp99 is None or bound is None else wp99 <= bound + 1e-9)} |")
     cost = (bench.rows.get("fixed/ambit-l4") or {}).get("cost", {})
     idle = bench.rows.get("idle") or {}
@@ -316,10 +315,14 @@ def goals(bench):
     return L
 
 
+def paired_rounds(bench):
+    """The rounds of the paired windows (bench.py's paired_cpu), none when it failed."""
+    return (bench.rows.get("paired") or {}).get("rounds") or []
+
+
 def paired_ratios(bench):
     """The waypoint's CPU per request over nginx's in each round of the paired windows."""
-    rounds = (bench.rows.get("paired") or {}).get("rounds") or []
-    return [r["waypoint"] / r["nginx"] for r in rounds if r.get("nginx")]
+    return [r["waypoint"] / r["nginx"] for r in paired_rounds(bench) if r.get("nginx")]
 
 
 def waypoint_cpu_goal(bench):
@@ -333,12 +336,14 @@ def waypoint_cpu_goal(bench):
               f"({num(ratio(wcpu, ncpu))}x)")
     ratios = paired_ratios(bench)
     if not ratios:
-        return (f"| waypoint CPU per request ≤ nginx's | {phases} | "
-                f"{verdict(None if wcpu is None or ncpu is None else wcpu <= ncpu)} |")
-    median = statistics.median(ratios)
-    return (f"| waypoint CPU per request ≤ nginx's | alternating windows: "
-            f"{', '.join(num(r) + 'x' for r in ratios)} (median {num(median)}x); the phases' "
-            f"windows: {phases} | {verdict(median <= 1.0)} |")
+        measured = phases
+        ok = None if wcpu is None or ncpu is None else wcpu <= ncpu
+    else:
+        median = statistics.median(ratios)
+        measured = (f"alternating windows: {', '.join(num(r) + 'x' for r in ratios)} (median "
+                    f"{num(median)}x); the phases' windows: {phases}")
+        ok = median <= 1.0
+    return f"| waypoint CPU per request ≤ nginx's | {measured} | {verdict(ok)} |"
 
 
 def waypoint_path_ceiling(bench):
@@ -444,7 +449,7 @@ def paired_problems(bench):
         return ["paired: not run"]
     if "failed" in row:
         return []  # already in bench.failures
-    rounds = row.get("rounds", [])
+    rounds = paired_rounds(bench)
     if len(rounds) != bench.paired_rounds:
         return [f"paired: {len(rounds)} of {bench.paired_rounds} rounds"]
     return [f"paired: {k} = {v!r}" for r in rounds for k, v in r.items()

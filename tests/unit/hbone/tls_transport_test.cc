@@ -1,7 +1,9 @@
 // TlsTransport (common/hbone/tls_transport.h): two transports over loopback TCP with the test
 // PKI — handshake and verification failures with their reasons, bulk and small transfers
-// (with the number of send() calls), tiny socket buffers so every wait path runs, the three ways
-// a connection ends (close_notify, a bare FIN, finish()'s linger) and close() during a handshake.
+// (with the number of send() calls), small request/response exchanges that wait without an
+// EAGAIN recv first (and bytes that arrive before such a wait), tiny socket buffers so every
+// wait path runs, the three ways a connection ends (close_notify, a bare FIN, finish()'s linger)
+// and close() during a handshake.
 
 #include "common/hbone/tls_transport.h"
 
@@ -233,6 +235,28 @@ TEST_F(TlsTransportTest, SmallExchangesWaitWithoutAnEmptyRecvFirst) {
     // ... without an EAGAIN first (a few are allowed for a record's bytes arriving in two parts).
     EXPECT_LE(p.server.tls->stats().empty_recvs - server_empty, 2u);
     EXPECT_LE(p.client.tls->stats().empty_recvs - client_empty, 2u);
+  });
+}
+
+// The race that waiting without a recv first must survive: after a small recv the next message
+// arrives and the event loop sees the socket turn readable while nothing waits on it. The wait
+// that follows must still complete at once (no lost wakeup), without an EAGAIN recv.
+TEST_F(TlsTransportTest, BytesThatArriveBeforeTheWaitStillCompleteIt) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const std::string first = pattern(200);
+    const std::string second = pattern(300);
+    EXPECT_TRUE(co_await p.client.tls->write(asio::buffer(first)));
+    EXPECT_EQ(co_await readSome(*p.server.tls, first.size(), 64 << 10), first);
+    const uint64_t empty = p.server.tls->stats().empty_recvs;
+    const uint64_t waits = p.server.tls->stats().read_waits;
+    EXPECT_TRUE(co_await p.client.tls->write(asio::buffer(second)));
+    co_await sleep(20ms);  // the reactor takes the socket's readiness edge; nobody waits yet
+    EXPECT_EQ(co_await readSome(*p.server.tls, second.size(), 64 << 10), second);
+    EXPECT_EQ(p.server.tls->stats().read_waits, waits + 1);
+    EXPECT_EQ(p.server.tls->stats().empty_recvs, empty);
   });
 }
 

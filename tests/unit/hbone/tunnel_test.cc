@@ -1,6 +1,6 @@
-// Data path: CONNECT round trips, request headers, a 64 MiB byte-exact transfer, half-close
-// through spliceWith, SpliceTo's callback, the heap an idle tunnel holds, and many concurrent
-// streams on one connection.
+// Data path: CONNECT round trips, request headers, a 64 MiB byte-exact transfer, small messages
+// back and forth, half-close through spliceWith, SpliceTo's callback, the heap an idle tunnel
+// holds, and many concurrent streams on one connection.
 #include <malloc.h>
 
 #include <array>
@@ -138,9 +138,10 @@ TEST_F(HboneTunnelTest, ManySmallChunksArriveInOrderThroughGatheredWrites) {
   EXPECT_TRUE(echoed == sent) << "echo differs from the 5000 chunks sent";
 }
 
-// Request/response through the server's splice to the echo upstream: each echo is a short read
-// after which the splice waits for readability; every one must come back, in turn.
-TEST_F(HboneTunnelTest, SmallMessagesBackAndForthEachComeBackInTurn) {
+// Request/response through the server's splice to the echo upstream: after each echo (a small
+// short read) the splice waits for readability without reading again; every one must still come
+// back, in turn.
+TEST_F(HboneTunnelTest, SmallMessagesBackAndForthAllComeBackInTurn) {
   startServer();
   auto pool = makePool();
   int round_trips = 0;
