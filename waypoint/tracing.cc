@@ -80,15 +80,39 @@ void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
       r.erase(boost::beast::string_view(name.data(), name.size()));
     }
   }
-  std::string traceparent;
-  traceparent.reserve(3 + trace_id.size() + 1 + span_id.size() + 3);
-  traceparent.append("00-").append(trace_id).append("-").append(span_id);
-  traceparent.append(sampled ? "-01" : "-00");
-  r.insert("traceparent", traceparent);
-  r.insert("x-b3-traceid", trace_id);
-  r.insert("x-b3-spanid", span_id);
-  if (!parent_span_id.empty()) r.insert("x-b3-parentspanid", parent_span_id);
-  r.insert("x-b3-sampled", sampled ? "1" : "0");
+  // Beast's enum value of each header injected (field::unknown today), looked up once:
+  // insert(name, value) would look each up again on every request.
+  enum Injected { kTraceparent, kTraceId, kSpanId, kParentSpanId, kSampled };
+  static constexpr std::array<std::string_view, 5> kNames = {
+      "traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled"};
+  static const std::array<http::field, 5> kFields = [] {
+    std::array<http::field, 5> fields{};
+    for (size_t i = 0; i < kNames.size(); ++i) {
+      fields[i] =
+          http::string_to_field(boost::beast::string_view(kNames[i].data(), kNames[i].size()));
+    }
+    return fields;
+  }();
+  const auto insert = [&](Injected which, std::string_view value) {
+    r.insert(kFields[which], boost::beast::string_view(kNames[which].data(), kNames[which].size()),
+             boost::beast::string_view(value.data(), value.size()));
+  };
+  // "00-<trace>-<span>-<flags>", formatted on the stack (insert() copies it into the field).
+  std::array<char, 128> buf;
+  std::string big;
+  const size_t size = 3 + trace_id.size() + 1 + span_id.size() + 3;
+  char* const out = size <= buf.size() ? buf.data() : (big.resize(size), big.data());
+  char* p = std::copy_n("00-", 3, out);
+  p = std::ranges::copy(trace_id, p).out;
+  *p++ = '-';
+  p = std::ranges::copy(span_id, p).out;
+  std::copy_n(sampled ? "-01" : "-00", 3, p);
+  const std::string_view traceparent(out, size);
+  insert(kTraceparent, traceparent);
+  insert(kTraceId, trace_id);
+  insert(kSpanId, span_id);
+  if (!parent_span_id.empty()) insert(kParentSpanId, parent_span_id);
+  insert(kSampled, sampled ? "1" : "0");
 }
 
 std::string zipkinJson(const std::vector<Span>& spans, const std::string& service) {

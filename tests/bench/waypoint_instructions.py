@@ -70,7 +70,10 @@ class Runner:
         wrapper = d / "ambit-waypoint"
         wrapper.write_text(
             "#!/bin/sh\n"
+            # --trace-children: the waypoint runs itself again first, with its malloc tunable
+            # (common/malloc_tunables.h); the measured process is that image.
             f"exec {shlex.quote(self.valgrind)} --tool=callgrind --dump-instr=no "
+            "--trace-children=yes "
             f"--callgrind-out-file={shlex.quote(str(out))}/callgrind.%p "
             f"{shlex.quote(str(source / 'ambit-waypoint'))} \"$@\"\n")
         wrapper.chmod(0o755)

@@ -4,6 +4,7 @@
 // L7 AuthorizationPolicies and forwards over HBONE to my-app-v1 (node1) or my-app-v2 (node2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -183,6 +184,26 @@ TEST_F(WaypointE2eTest, SeedVirtualServiceSplits2000RequestsEightyTwenty) {
   EXPECT_LE(v1, 1660) << r;
   EXPECT_GE(v2, 340) << r;  // 20% +- 3%
   EXPECT_LE(v2, 460) << r;
+}
+
+// The waypoint runs itself again first with glibc's larger per-thread malloc cache
+// (common/malloc_tunables.h): same PID, and still named ambit-waypoint.
+TEST_F(WaypointE2eTest, RunsWithTheLargerMallocCacheUnderItsOwnName) {
+  int pid = 0;
+  for (const auto& p : lab_->status()["pods"]) {
+    if (p.value("name", "") == "waypoint") pid = p.value("pid", 0);
+  }
+  ASSERT_GT(pid, 0) << lab_->status().dump();
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  EXPECT_EQ(name, "ambit-waypoint");
+  std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
+  std::vector<std::string> vars;
+  for (std::string var; std::getline(environ, var, '\0');) vars.push_back(var);
+  EXPECT_NE(std::find(vars.begin(), vars.end(), "GLIBC_TUNABLES=glibc.malloc.tcache_count=32"),
+            vars.end())
+      << vars.size() << " variables";
 }
 
 TEST_F(WaypointE2eTest, HeaderMatchBeforeWeightsRoutesToV2) {

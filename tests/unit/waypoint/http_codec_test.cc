@@ -61,6 +61,7 @@ std::vector<HttpRequest> requests() {
   out.push_back(chunked);
   HttpRequest empty_value = request(http::verb::options, "*");
   empty_value.set("x-empty", "");
+  empty_value.set("x-padded", " \t padded value \t ");  // Beast keeps the value trimmed
   out.push_back(empty_value);
   return out;
 }
@@ -103,6 +104,24 @@ TEST(WireBuffers, ResponsesAreWhatBeastWrites) {
     EXPECT_EQ(ours, beastWire(r)) << r.result_int();
     EXPECT_EQ(bytes, ours.size());
   }
+}
+
+// A field's whole line is one piece (Beast keeps it contiguous), so the stream's gather copies
+// one piece per field rather than four.
+TEST(WireBuffers, EachFieldLineIsOnePiece) {
+  HttpRequest r = request(http::verb::get, "/");  // Host
+  r.set(http::field::user_agent, "curl/7.88.1");
+  r.set(http::field::accept, "*/*");
+  r.set("x-request-id", "0af7651916cd43dd8448eb211c80319c");
+  r.set("x-empty", "");
+  WireScratch scratch;
+  std::vector<asio::const_buffer> pieces;
+  wireBuffers(r, scratch, pieces);
+  EXPECT_EQ(pieces.size(), 6u + 5u + 1u);  // start line, 5 fields, the empty line
+  EXPECT_EQ(std::string(static_cast<const char*>(pieces[6].data()), pieces[6].size()),
+            "Host: my-app.default.svc.cluster.local\r\n");
+  EXPECT_EQ(std::string(static_cast<const char*>(pieces[10].data()), pieces[10].size()),
+            "x-empty: \r\n");
 }
 
 // The one place ours differs on purpose: Beast frames an empty chunked string body as a zero-size
