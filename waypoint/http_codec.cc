@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/version.hpp>
 #include <charconv>
 #include <cstring>
 #include <iterator>
@@ -178,24 +179,25 @@ std::string_view httpVersion(unsigned version, char (&out)[8]) {
   return std::string_view(out, 8);
 }
 
-// Up to 4 pieces per field (fieldLine()), and a few for the start line, the empty line and the
+// One piece per field (fieldLine()), and a few for the start line, the empty line and the
 // body's framing.
 void reservePieces(const http::fields& fields, std::vector<asio::const_buffer>& out) {
-  out.reserve(4 * static_cast<size_t>(std::distance(fields.begin(), fields.end())) + 12);
+  out.reserve(static_cast<size_t>(std::distance(fields.begin(), fields.end())) + 12);
 }
 
-// A field's line, "name: value\r\n". Beast keeps each field's line contiguous (its serializer
-// sends it as one buffer), so that is one piece: the stream's gather then copies a dozen pieces per
-// message instead of fifty. The layout is Beast's, not its documented interface, so it is checked
-// and a field laid out otherwise goes as four pieces.
+// A field's line, "name: value\r\n", as one piece: Beast 1.81 keeps each field's line
+// contiguous in one allocation (its serializer sends it as one buffer), so the stream's gather
+// copies a dozen pieces per message instead of fifty. That layout is Beast's, not its
+// documented interface: the version is pinned (cmake/AmbitDeps.cmake, and the assertion below),
+// WireBuffers tests compare every byte with Beast's serializer, and a field whose value does not
+// start right after its name and ": " goes as four pieces.
+static_assert(BOOST_VERSION == 108100, "fieldLine() relies on Boost 1.81's field layout");
 void fieldLine(const http::fields::value_type& f, std::vector<asio::const_buffer>& out) {
   const boost::beast::string_view name = f.name_string();
   const boost::beast::string_view value = f.value();
   const char* line = name.data();
-  const char* value_end = value.data() + value.size();
-  if (value.data() == line + name.size() + 2 && line[name.size()] == ':' &&
-      line[name.size() + 1] == ' ' && value_end[0] == '\r' && value_end[1] == '\n') {
-    out.push_back(asio::const_buffer(line, static_cast<size_t>(value_end + 2 - line)));
+  if (value.data() == line + name.size() + 2 && line[name.size()] == ':') {
+    out.push_back(asio::const_buffer(line, name.size() + 2 + value.size() + 2));
     return;
   }
   out.push_back(piece(name));

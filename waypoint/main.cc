@@ -9,8 +9,7 @@
 #include "waypoint/waypoint.h"
 
 int main(int argc, char** argv) {
-  // A request frees a dozen blocks of a few sizes at once: glibc's per-thread cache of 7 per
-  // size sends the rest through its slower bins (4 % of the instructions per request).
+  // glibc's per-thread malloc cache, 32 blocks per size (common/malloc_tunables.h).
   ambit::ensureMallocTcacheCount(argv, 32);
   ambit::waypoint::WaypointOptions o;
   std::string log_level = "info";

@@ -65,9 +65,21 @@ std::string newSpanId() { return hbone::randomHexId(8); }
 
 void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
                  std::string_view parent_span_id, std::string_view span_id) {
+  // Every trace header a request may carry; the first five are the ones injected.
   static constexpr std::array<std::string_view, 7> kTraceHeaders = {
-      "traceparent",       "b3",           "x-b3-traceid", "x-b3-spanid",
-      "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"};
+      "traceparent",  "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+      "x-b3-sampled", "b3",           "x-b3-flags"};
+  enum class Injected : size_t { kTraceparent, kTraceId, kSpanId, kParentSpanId, kSampled };
+  // Beast's enum value of each injected name (field::unknown today), looked up once:
+  // insert(name, value) would look it up again on every request.
+  static const std::array<http::field, 5> kFields = [] {
+    std::array<http::field, 5> fields{};
+    for (size_t i = 0; i < fields.size(); ++i) {
+      fields[i] = http::string_to_field(
+          boost::beast::string_view(kTraceHeaders[i].data(), kTraceHeaders[i].size()));
+    }
+    return fields;
+  }();
   // Most requests carry none of them: one pass over the fields finds out, instead of a lookup
   // per name. With none left, insert() is set() without its lookup.
   const auto isTraceHeader = [](boost::beast::string_view name) {
@@ -80,25 +92,15 @@ void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
       r.erase(boost::beast::string_view(name.data(), name.size()));
     }
   }
-  // Beast's enum value of each header injected (field::unknown today), looked up once:
-  // insert(name, value) would look each up again on every request.
-  enum Injected { kTraceparent, kTraceId, kSpanId, kParentSpanId, kSampled };
-  static constexpr std::array<std::string_view, 5> kNames = {
-      "traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled"};
-  static const std::array<http::field, 5> kFields = [] {
-    std::array<http::field, 5> fields{};
-    for (size_t i = 0; i < kNames.size(); ++i) {
-      fields[i] =
-          http::string_to_field(boost::beast::string_view(kNames[i].data(), kNames[i].size()));
-    }
-    return fields;
-  }();
   const auto insert = [&](Injected which, std::string_view value) {
-    r.insert(kFields[which], boost::beast::string_view(kNames[which].data(), kNames[which].size()),
+    const auto i = static_cast<size_t>(which);
+    r.insert(kFields[i],
+             boost::beast::string_view(kTraceHeaders[i].data(), kTraceHeaders[i].size()),
              boost::beast::string_view(value.data(), value.size()));
   };
-  // "00-<trace>-<span>-<flags>", formatted on the stack (insert() copies it into the field).
-  std::array<char, 128> buf;
+  // "00-<trace>-<span>-<flags>", formatted on the stack (insert() copies it into the field);
+  // ids longer than ours (32 and 16 hex digits) on the heap.
+  std::array<char, 64> buf;
   std::string big;
   const size_t size = 3 + trace_id.size() + 1 + span_id.size() + 3;
   char* const out = size <= buf.size() ? buf.data() : (big.resize(size), big.data());
@@ -107,12 +109,11 @@ void injectTrace(HttpRequest& r, std::string_view trace_id, bool sampled,
   *p++ = '-';
   p = std::ranges::copy(span_id, p).out;
   std::copy_n(sampled ? "-01" : "-00", 3, p);
-  const std::string_view traceparent(out, size);
-  insert(kTraceparent, traceparent);
-  insert(kTraceId, trace_id);
-  insert(kSpanId, span_id);
-  if (!parent_span_id.empty()) insert(kParentSpanId, parent_span_id);
-  insert(kSampled, sampled ? "1" : "0");
+  insert(Injected::kTraceparent, std::string_view(out, size));
+  insert(Injected::kTraceId, trace_id);
+  insert(Injected::kSpanId, span_id);
+  if (!parent_span_id.empty()) insert(Injected::kParentSpanId, parent_span_id);
+  insert(Injected::kSampled, sampled ? "1" : "0");
 }
 
 std::string zipkinJson(const std::vector<Span>& spans, const std::string& service) {

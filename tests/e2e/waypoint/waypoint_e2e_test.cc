@@ -199,11 +199,15 @@ TEST_F(WaypointE2eTest, RunsWithTheLargerMallocCacheUnderItsOwnName) {
   std::getline(comm, name);
   EXPECT_EQ(name, "ambit-waypoint");
   std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
-  std::vector<std::string> vars;
-  for (std::string var; std::getline(environ, var, '\0');) vars.push_back(var);
-  EXPECT_NE(std::find(vars.begin(), vars.end(), "GLIBC_TUNABLES=glibc.malloc.tcache_count=32"),
-            vars.end())
-      << vars.size() << " variables";
+  std::vector<std::string> tunables;  // the entries of GLIBC_TUNABLES
+  for (std::string var; std::getline(environ, var, '\0');) {
+    if (!var.starts_with("GLIBC_TUNABLES=")) continue;
+    std::istringstream entries(var.substr(var.find('=') + 1));
+    for (std::string entry; std::getline(entries, entry, ':');) tunables.push_back(entry);
+  }
+  EXPECT_NE(std::find(tunables.begin(), tunables.end(), "glibc.malloc.tcache_count=32"),
+            tunables.end())
+      << tunables.size() << " tunables";
 }
 
 TEST_F(WaypointE2eTest, HeaderMatchBeforeWeightsRoutesToV2) {

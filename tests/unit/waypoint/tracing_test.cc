@@ -88,6 +88,11 @@ TEST(WaypointTracing, InjectLeavesOneOfEachWhateverCameIn) {
   EXPECT_EQ(std::string(unsampled["traceparent"]), "00-" + trace + "-b2b2b2b2b2b2b2b2-00");
   EXPECT_EQ(unsampled.count("x-b3-parentspanid"), 0u);
   EXPECT_EQ(std::string(unsampled["x-b3-sampled"]), "0");
+  // Ids longer than a traceparent's own (not from extractTrace) are written whole all the same.
+  const std::string long_trace(100, 'c');
+  HttpRequest long_ids = withHeaders({});
+  injectTrace(long_ids, long_trace, true, "", "d4d4d4d4d4d4d4d4");
+  EXPECT_EQ(std::string(long_ids["traceparent"]), "00-" + long_trace + "-d4d4d4d4d4d4d4d4-01");
 }
 
 // Accepts one POST on `acceptor`, answers 202 and keeps its target and body.
