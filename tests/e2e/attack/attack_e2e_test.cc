@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "tests/support/requirements.h"
+#include "tests/support/sanitizer.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/waypoint_lab.h"
@@ -56,17 +57,11 @@ constexpr double kCloseSlackS = 3.0;
 // per-connection buffers (windows and stream send buffers, a few MB).
 constexpr double kMaxCpuS = 2.0;
 constexpr long kMaxRssGrowthKb = 32 * 1024;
-// Under AddressSanitizer (scripts/sanitize.sh; the daemons come from the same build) a daemon
-// keeps freed memory in ASan's quarantine, 256 MB by default, to catch use after free: its RSS
-// growth then says nothing about ambit's bounds, which the normal build asserts.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRssMeaningful = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kRssMeaningful = false;
-#else
-constexpr bool kRssMeaningful = true;
-#endif
+// Under a sanitizer (scripts/sanitize.sh; the daemons come from the same build) a daemon's memory
+// is the sanitizer allocator's: ASan keeps freed memory in its quarantine, 256 MB by default, to
+// catch use after free, so RSS growth says nothing about ambit's bounds, which the normal build
+// asserts.
+constexpr bool kRssMeaningful = !test::kSanitizerAllocator;
 #else
 constexpr bool kRssMeaningful = true;
 #endif

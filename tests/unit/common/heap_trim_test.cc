@@ -14,20 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/sanitizer.h"
+
 namespace ambit {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
+using test::kSanitizerAllocator;
 
 long rssAnonKb() {
   std::ifstream status("/proc/self/status");

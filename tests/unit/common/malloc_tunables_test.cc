@@ -16,22 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/sanitizer.h"
+
 namespace ambit {
 namespace {
 
-// Sanitizers bring their own allocator: frees never reach glibc's bins there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
+using test::kSanitizerAllocator;
 
 constexpr const char* kReportEnv = "AMBIT_MALLOC_TUNABLES_REPORT";
 constexpr const char* kTcache = "glibc.malloc.tcache_count";
