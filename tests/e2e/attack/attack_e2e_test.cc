@@ -62,9 +62,6 @@ constexpr long kMaxRssGrowthKb = 32 * 1024;
 // catch use after free, so RSS growth says nothing about ambit's bounds, which the normal build
 // asserts.
 constexpr bool kRssMeaningful = !test::kSanitizerAllocator;
-#else
-constexpr bool kRssMeaningful = true;
-#endif
 
 struct Usage {
   double cpu_s = 0;

@@ -189,11 +189,12 @@ TEST_F(WaypointE2eTest, SeedVirtualServiceSplits2000RequestsEightyTwenty) {
 // The waypoint runs itself again first with glibc's larger per-thread malloc cache
 // (common/malloc_tunables.h): same PID, and still named ambit-waypoint.
 TEST_F(WaypointE2eTest, RunsWithTheLargerMallocCacheUnderItsOwnName) {
+  const nlohmann::json status = lab_->status();
   int pid = 0;
-  for (const auto& p : lab_->status()["pods"]) {
+  for (const auto& p : status["pods"]) {
     if (p.value("name", "") == "waypoint") pid = p.value("pid", 0);
   }
-  ASSERT_GT(pid, 0) << lab_->status().dump();
+  ASSERT_GT(pid, 0) << status.dump();
   std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
   std::string name;
   std::getline(comm, name);
