@@ -4,7 +4,7 @@
 // glibc keeps up to 7 freed blocks of each size class per thread (the tcache) and serves them
 // back without a lock. A proxied request frees more than that of some sizes at once (a dozen
 // header fields of 80–112 bytes, coroutine frames); the rest go to the arena's bins, and the next
-// request takes the slower path for them (16 of the waypoint's ~57 mallocs per request did; with
+// request takes the slower path for them (17 of the waypoint's 57 mallocs per request did; with
 // 32 per size it spends 4 % fewer instructions: BENCHMARKS.md, session 19). The count is a glibc
 // tunable, read only from the GLIBC_TUNABLES environment variable at start-up, so a daemon that
 // wants another one runs itself again with the variable set (same PID, arguments and environment
