@@ -165,7 +165,7 @@ asio::awaitable<void> HttpProxy::serveHttp1(const hbone::ConnectRequest& tunnel,
     } else {
       keep_alive = x.request.keep_alive();
       const unsigned version = x.request.version();  // handle() forwards it as HTTP/1.1
-      response = co_await handle(x);
+      co_await handle(x, response);
       response.version(version);
     }
     response.keep_alive(keep_alive);
@@ -220,7 +220,7 @@ asio::awaitable<void> HttpProxy::serveHttp2Stream(
              st->header_overflow ? "header list" : "body");
     response = localReply(st->header_overflow ? 431 : 413, "bad request");
   } else {
-    response = co_await handle(x);
+    co_await handle(x, response);
   }
   x.rec.request_bytes = st->wire_bytes;
   x.rec.status = response.result_int();
@@ -253,8 +253,7 @@ rbac::Target HttpProxy::policyTarget(const v1::Service& svc) const {
   return target;
 }
 
-bool HttpProxy::authorized(Exchange& x, std::string_view normalized_path,
-                           const jwt::VerifiedJwt* jwt) const {
+bool HttpProxy::authorized(Exchange& x, const jwt::VerifiedJwt* jwt) const {
   const rbac::Target target = policyTarget(*x.rec.service);
   const std::string request_principal = jwt ? jwt->principal() : std::string();
   FieldHeaders headers(x.request.base());
@@ -264,7 +263,7 @@ bool HttpProxy::authorized(Exchange& x, std::string_view normalized_path,
   attrs.destination_port = x.tunnel.target.port();
   attrs.source_principal = x.tunnel.peer_identity;
   attrs.method = view(x.request.method_string());
-  attrs.path = normalized_path;
+  attrs.path = x.normalized_path;
   attrs.host = x.rec.host;  // the request's Host field (handle())
   attrs.headers = &headers;
   attrs.request_principal = request_principal;
@@ -280,8 +279,8 @@ bool HttpProxy::authorized(Exchange& x, std::string_view normalized_path,
   return d.allowed;
 }
 
-asio::awaitable<std::optional<HttpResponse>> HttpProxy::injectFault(const v1::HttpRoute& route,
-                                                                    RequestRecord& rec) {
+asio::awaitable<bool> HttpProxy::injectFault(const v1::HttpRoute& route, RequestRecord& rec,
+                                             HttpResponse& response) {
   const v1::FaultInjection& f = route.fault();
   if (f.delay_ms() > 0 && services_.router->chance(f.delay_percent())) {
     asio::steady_timer t(co_await asio::this_coro::executor,
@@ -292,12 +291,40 @@ asio::awaitable<std::optional<HttpResponse>> HttpProxy::injectFault(const v1::Ht
   }
   if (f.abort_status() > 0 && services_.router->chance(f.abort_percent())) {
     rec.response_flags = "FI";
-    co_return localReply(f.abort_status(), "fault filter abort");
+    response = localReply(f.abort_status(), "fault filter abort");
+    co_return true;
   }
-  co_return std::nullopt;
+  co_return false;
 }
 
-asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
+// The request's pipeline. Only the steps that can wait are coroutines (JWT keys, a fault's delay,
+// the upstream); the rest are plain functions. GCC gives every local and temporary of a coroutine
+// its own slot in the frame, and a frame over Asio's 1,020-byte cache limit costs a malloc and a
+// free per request (BENCHMARKS.md, session 20).
+asio::awaitable<void> HttpProxy::handle(Exchange& x, HttpResponse& response) {
+  switch (admit(x, response)) {
+    case Admission::kReplied:
+      co_return;
+    case Admission::kAuthenticate:
+      if (!co_await authenticate(x, response)) co_return;
+      break;
+    case Admission::kAuthorized:
+      break;
+  }
+  RouteDecision decision;
+  if (!route(x, decision, response)) co_return;
+  if (decision.route && decision.route->has_fault() &&
+      co_await injectFault(*decision.route, x.rec, response)) {
+    co_return;
+  }
+  if (!readyToForward(x, decision, response)) co_return;
+  const auto upstream_start = std::chrono::steady_clock::now();
+  response = co_await forward(x, decision);
+  x.rec.upstream_duration = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - upstream_start);
+}
+
+HttpProxy::Admission HttpProxy::admit(Exchange& x, HttpResponse& response) const {
   RequestRecord& rec = x.rec;
   rec.index = services_.index ? services_.index() : nullptr;
   rec.method = std::string(view(x.request.method_string()));
@@ -310,60 +337,91 @@ asio::awaitable<HttpResponse> HttpProxy::handle(Exchange& x) {
   rec.span_id = newSpanId();
   rec.upstream_span_id = newSpanId();
   injectTrace(x.request, rec.trace_id, rec.sampled, rec.span_id, rec.upstream_span_id);
-  if (!rec.index) co_return localReply(503, "no configuration yet");
+  if (!rec.index) {
+    response = localReply(503, "no configuration yet");
+    return Admission::kReplied;
+  }
   // RFC 9110 §9.3.8: a client must not send content with TRACE (Beast's framing refuses it).
   if (x.request.method() == http::verb::trace && !x.request.body().empty()) {
-    co_return localReply(400, "TRACE request with a body");
+    response = localReply(400, "TRACE request with a body");
+    return Admission::kReplied;
   }
   rec.source = rec.index->workloadByIp(x.source_ip);
   rec.service = rec.index->serviceByVip(x.tunnel.target.address());
   if (!rec.service) {
     rec.response_flags = "NR";
-    co_return localReply(404, "no service for " + x.tunnel.authority);
+    response = localReply(404, "no service for " + x.tunnel.authority);
+    return Admission::kReplied;
   }
   auto normalized = rbac::normalizePath(rec.path);
-  if (!normalized) co_return localReply(400, "bad request path");
-  AuthnResult authn;
-  if (const rbac::Target policy_target = policyTarget(*rec.service);
-      services_.authn && services_.authn->anyApplies(rec.index, policy_target)) {
-    authn = co_await services_.authn->authenticate(rec.index, policy_target, x.request);
-    if (authn.rejected()) {
-      rec.authz = "unauthenticated";
-      rec.authz_reason = authn.reason;
-      logDebug("waypoint: {} {} {}: JWT rejected: {}", x.tunnel.peer_identity, rec.method, rec.path,
-               authn.reason);
-      co_return unauthorizedReply(x.request, authn.reason);
-    }
+  if (!normalized) {
+    response = localReply(400, "bad request path");
+    return Admission::kReplied;
   }
-  if (!authorized(x, *normalized, authn.jwt ? &*authn.jwt : nullptr))
-    co_return localReply(403, "RBAC: access denied");
+  x.normalized_path = std::move(*normalized);
+  if (services_.authn && services_.authn->anyApplies(rec.index, policyTarget(*rec.service))) {
+    return Admission::kAuthenticate;
+  }
+  if (!authorized(x, nullptr)) {
+    response = localReply(403, "RBAC: access denied");
+    return Admission::kReplied;
+  }
+  return Admission::kAuthorized;
+}
+
+asio::awaitable<bool> HttpProxy::authenticate(Exchange& x, HttpResponse& response) {
+  RequestRecord& rec = x.rec;
+  const AuthnResult authn =
+      co_await services_.authn->authenticate(rec.index, policyTarget(*rec.service), x.request);
+  if (authn.rejected()) {
+    rec.authz = "unauthenticated";
+    rec.authz_reason = authn.reason;
+    logDebug("waypoint: {} {} {}: JWT rejected: {}", x.tunnel.peer_identity, rec.method, rec.path,
+             authn.reason);
+    response = unauthorizedReply(x.request, authn.reason);
+    co_return false;
+  }
+  if (!authorized(x, authn.jwt ? &*authn.jwt : nullptr)) {
+    response = localReply(403, "RBAC: access denied");
+    co_return false;
+  }
+  co_return true;
+}
+
+bool HttpProxy::route(Exchange& x, RouteDecision& decision, HttpResponse& response) const {
+  RequestRecord& rec = x.rec;
   std::string_view target = rec.path;
   size_t q = target.find('?');
   FieldHeaders headers(x.request.base());
-  RouteInput in{view(x.request.method_string()), rbac::pathForMatch(*normalized),
+  RouteInput in{view(x.request.method_string()), rbac::pathForMatch(x.normalized_path),
                 q == std::string_view::npos ? std::string_view{} : target.substr(q + 1), &headers,
                 x.tunnel.target.port()};
-  RouteDecision decision = services_.router->route(*rec.index, *rec.service, in);
+  decision = services_.router->route(*rec.index, *rec.service, in);
   rec.route = decision.route && !decision.route->name().empty() ? decision.route->name() : "-";
   if (decision.direct_status) {
     rec.response_flags = decision.direct_status == 404 ? "NR" : "UH";
-    co_return localReply(static_cast<unsigned>(decision.direct_status),
-                         std::string(decision.reason));
+    response =
+        localReply(static_cast<unsigned>(decision.direct_status), std::string(decision.reason));
+    return false;
   }
-  if (decision.route && decision.route->has_fault()) {
-    if (auto aborted = co_await injectFault(*decision.route, rec)) co_return std::move(*aborted);
-  }
+  return true;
+}
+
+bool HttpProxy::readyToForward(Exchange& x, const RouteDecision& decision,
+                               HttpResponse& response) const {
   if (decision.route) {
-    if (auto redirect = redirectFor(*decision.route, x.request)) co_return std::move(*redirect);
+    if (auto redirect = redirectFor(*decision.route, x.request)) {
+      response = std::move(*redirect);
+      return false;
+    }
   }
-  if (decision.endpoints.empty()) co_return localReply(503, "route has no destination");
-  rec.forwarded = true;
-  rec.upstream_wall_start = std::chrono::system_clock::now();
-  const auto upstream_start = std::chrono::steady_clock::now();
-  HttpResponse response = co_await forward(x, decision);
-  rec.upstream_duration = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - upstream_start);
-  co_return response;
+  if (decision.endpoints.empty()) {
+    response = localReply(503, "route has no destination");
+    return false;
+  }
+  x.rec.forwarded = true;
+  x.rec.upstream_wall_start = std::chrono::system_clock::now();
+  return true;
 }
 
 }  // namespace ambit::waypoint

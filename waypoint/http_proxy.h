@@ -109,8 +109,20 @@ class HttpProxy {
     HttpRequest& request;  // forwarding turns it into the endpoint's request (rewrites applied)
     RequestRecord rec;
     asio::ip::address source_ip;  // the client (from `forwarded`), not its ztunnel
+    std::string normalized_path;  // the path as policies and routes see it (admit())
   };
-  asio::awaitable<HttpResponse> handle(Exchange& x);
+  // The pipeline: answers `x` into `response`, from the waypoint itself or from the upstream.
+  asio::awaitable<void> handle(Exchange& x, HttpResponse& response);
+  // Its steps. admit(): records the request, then the checks that never wait (configuration,
+  // service, path) and, when no JWT rule applies, authorization. authenticate(): the JWT rules,
+  // then authorization. route(): the route and its destination. readyToForward(): a redirect, or
+  // a destination without endpoints. Each step that answers fills `response` and returns
+  // kReplied / false.
+  enum class Admission { kReplied, kAuthenticate, kAuthorized };
+  Admission admit(Exchange& x, HttpResponse& response) const;
+  asio::awaitable<bool> authenticate(Exchange& x, HttpResponse& response);
+  bool route(Exchange& x, RouteDecision& decision, HttpResponse& response) const;
+  bool readyToForward(Exchange& x, const RouteDecision& decision, HttpResponse& response) const;
   asio::awaitable<void> serveHttp1(const hbone::ConnectRequest& tunnel, hbone::HboneStream& stream,
                                    const asio::ip::address& source, std::string_view sniffed);
   asio::awaitable<void> serveHttp2(std::shared_ptr<const hbone::ConnectRequest> tunnel,
@@ -124,9 +136,10 @@ class HttpProxy {
   void startRecord(RequestRecord& rec, const hbone::ConnectRequest& tunnel,
                    const asio::ip::address& source) const;
   rbac::Target policyTarget(const v1::Service& service) const;
-  bool authorized(Exchange& x, std::string_view normalized_path, const jwt::VerifiedJwt* jwt) const;
-  asio::awaitable<std::optional<HttpResponse>> injectFault(const v1::HttpRoute& route,
-                                                           RequestRecord& rec);
+  bool authorized(Exchange& x, const jwt::VerifiedJwt* jwt) const;
+  // A route's fault: waits its delay; true when it aborts (the abort's reply is in `response`).
+  asio::awaitable<bool> injectFault(const v1::HttpRoute& route, RequestRecord& rec,
+                                    HttpResponse& response);
   asio::awaitable<HttpResponse> forward(Exchange& x, const RouteDecision& decision);
   void finish(RequestRecord& rec) const;
 
