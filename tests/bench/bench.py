@@ -13,7 +13,7 @@ Phases (each enrolment switch is verified through the ztunnels' metrics):
   B  namespace enrolled: ambit L4 (pod IP, two ztunnels, HBONE mTLS) and ambit + waypoint
      (Service VIP with the seed 80/20 VirtualService), 10k idle connections.
   Paired windows, between B's rows and its idle connections: nginx (de-enrolled) and the waypoint
-  (enrolled) alternate at 1,000 req/s, three rounds, for the two's CPU per request measured in
+  (enrolled) alternate at 1,000 req/s, five rounds, for the two's CPU per request measured in
   the same minutes (the goal's verdict uses the median of the rounds' ratios).
 In each phase the HTTP rows run before the iperf3 rows: a proxy's memory at 1,000 req/s is then
 its own, not the buffers a bulk transfer just before left in its heap (they go back within a
@@ -78,7 +78,7 @@ class Bench:
         self.t_max = d(10, 2)
         self.t_conn = d(8, 2)
         self.idle_conns = d(10000, 1000)
-        self.paired_rounds = d(3, 1)
+        self.paired_rounds = d(5, 1)
         self.micro_min_time = d(0.3, 0.02)
 
     # ---- plumbing
@@ -509,6 +509,7 @@ backend be
 
     def micro(self):
         out = {}
+        stall = {}  # reload_stall_bench's counters by variant (report.py's reload-stall row)
         for name in ("rbac_bench", "route_bench", "config_bench", "reload_stall_bench"):
             exe = self.build / "bench" / name
             if not exe.exists():
@@ -523,6 +524,10 @@ backend be
                 out[f"{name}/{b['name']}"] = b["real_time"] * scale  # microseconds
                 if "idle_ms" in b:  # reload_stall_bench: the same thread's worst tick, idle
                     out[f"{name}/{b['name']}{IDLE_SUFFIX}"] = b["idle_ms"] * 1000.0
+                    stall[b["name"].split("/")[1]] = {
+                        k: b[k] for k in ("late_ticks", "idle_late_ticks", "reclaim_late_ticks",
+                                          "clear_ms", "reclaim_ms", "reclaim_idle_ms") if k in b}
+        self.rows["reload_stall"] = stall
         if not out or any(v <= 0 for v in out.values()):
             raise ScenarioError("micro-benchmarks produced no positive times")
         return out

@@ -10,8 +10,8 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The name suffix of a reload_stall_bench entry's twin: the longest stall of the same data
-# thread in the idle second before the reload (the machine's floor for that measurement).
-IDLE_SUFFIX = " (idle, before the reload)"
+# thread idle, over as long a window as the reload (the machine's floor for that measurement).
+IDLE_SUFFIX = " (idle, as long as the reload)"
 
 
 class ScenarioError(Exception):
