@@ -264,7 +264,7 @@ bool HttpProxy::authorized(Exchange& x, const jwt::VerifiedJwt* jwt) const {
   attrs.source_principal = x.tunnel.peer_identity;
   attrs.method = view(x.request.method_string());
   attrs.path = x.normalized_path;
-  attrs.host = x.rec.host;  // the request's Host field (handle())
+  attrs.host = x.rec.host;  // the request's Host field (admit())
   attrs.headers = &headers;
   attrs.request_principal = request_principal;
   if (jwt) attrs.claims = &jwt->claims;

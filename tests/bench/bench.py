@@ -459,16 +459,25 @@ backend be
         windows = ((False, "direct", v2url, None), (False, "nginx", ngx, self.server_pid("nginx")),
                    (True, "l4", v2url, None), (True, "waypoint", vip, self.pids["waypoint"]))
         rounds = []
-        for _ in range(self.paired_rounds):
+        for n in range(self.paired_rounds):
             pair = {}
-            for i, (enrolled, label, url, pid) in enumerate(windows):
-                if i == 0 or enrolled != windows[i - 1][0]:
-                    self.set_enrolled(enrolled)
-                self.hey(url, 2)  # warm-up: connections and tunnels open before the window
-                r = self.fixed_rate(url, {label: [pid]} if pid else {})
-                if pid:
-                    pair[label] = r["cost"][label]["cpu_per_1k"]
-                pair[f"{label}_p99"] = r["p99"]
+            try:
+                for i, (enrolled, label, url, pid) in enumerate(windows):
+                    if i == 0 or enrolled != windows[i - 1][0]:
+                        self.set_enrolled(enrolled)
+                    self.hey(url, 2)  # warm-up: connections and tunnels open before the window
+                    r = self.fixed_rate(url, {label: [pid]} if pid else {})
+                    if pid:
+                        pair[label] = r["cost"][label]["cpu_per_1k"]
+                    pair[f"{label}_p99"] = r["p99"]
+            except ScenarioError as e:
+                # The rounds done so far stay (the verdicts use them; the report says how many
+                # ran); the run still fails.
+                if not rounds:
+                    raise
+                self.failures.append(f"paired: round {n + 1}: {e}")
+                log(f"paired: round {n + 1} FAILED {e}")
+                return {"rounds": rounds, "failed_round": f"round {n + 1}: {e}"}
             rounds.append(pair)
         return {"rounds": rounds}
 
@@ -533,7 +542,7 @@ backend be
                     out[f"{name}/{b['name']}{IDLE_SUFFIX}"] = b["idle_ms"] * 1000.0
                     stall[b["name"].split("/")[1]] = {
                         k: b[k] for k in ("late_ticks", "idle_late_ticks", "reclaim_late_ticks",
-                                          "clear_ms", "reclaim_ms", "reclaim_idle_ms") if k in b}
+                                          "idle_reclaim_late_ticks") if k in b}
         self.rows["reload_stall"] = stall
         if not out or any(v <= 0 for v in out.values()):
             raise ScenarioError("micro-benchmarks produced no positive times")

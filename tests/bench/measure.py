@@ -10,8 +10,9 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The name suffix of a reload_stall_bench entry's twin: the longest stall of the same data
-# thread idle, over as long a window as the reload (the machine's floor for that measurement).
-IDLE_SUFFIX = " (idle, as long as the reload)"
+# thread idle for 10 s before the reload, about as long as it takes (the machine's floor for that
+# measurement).
+IDLE_SUFFIX = " (idle 10 s, before the reload)"
 
 
 class ScenarioError(Exception):

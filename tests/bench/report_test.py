@@ -49,12 +49,31 @@ class WaypointP99Goal(unittest.TestCase):
         self.assertIn("**not met**", line)
         self.assertIn("median -0.10 ms", line)
 
-    def test_each_round_uses_its_own_direct_and_l4(self):
-        # Round 1's L4 added is 2.0 (bound 3.5), round 2's is 0.0 (bound 1.5).
-        rounds = [rnd(0.5, 1.5, 2.5, 3.0), rnd(1.0, 1.5, 1.0, 3.0), rnd(0.5, 1.5, 2.5, 3.0)]
+    def test_each_round_uses_its_own_direct_nginx_and_l4(self):
+        # Bounds 3.5, 1.5, 3.6: each round's own nginx, L4 and direct (the phases' nginx p99 is
+        # 1.5, their L4 added 1.0: a bound of 2.5 everywhere).
+        rounds = [rnd(0.5, 1.0, 3.0, 3.0), rnd(1.0, 1.5, 1.0, 3.0), rnd(0.5, 2.1, 2.0, 3.0)]
         line = self.goal(rounds)
-        self.assertIn("3.00 vs 3.50, 3.00 vs 1.50, 3.00 vs 3.50 ms", line)
+        self.assertIn("3.00 vs 3.50, 3.00 vs 1.50, 3.00 vs 3.60 ms", line)
+        self.assertIn("median 0.50 ms", line)
         self.assertIn("| met |", line)
+
+    def test_the_median_of_the_margins_not_the_margin_of_the_medians(self):
+        # (bound, waypoint) = (2, 1.9), (3, 3.1), (4, 3.9), (5, 5.2), (6, 6.1): margins 0.1,
+        # -0.1, 0.1, -0.2, -0.1, median -0.1; median bound 4 - median waypoint 3.9 = +0.1.
+        rounds = [rnd(0.5, n - 1.0, 1.5, w)
+                  for n, w in ((2, 1.9), (3, 3.1), (4, 3.9), (5, 5.2), (6, 6.1))]
+        line = self.goal(rounds)
+        self.assertIn("median -0.10 ms", line)
+        self.assertIn("**not met**", line)
+
+    def test_a_short_run_says_how_many_rounds_ran(self):
+        rows = phases()
+        rows["paired"] = {"rounds": [rnd(0.5, 1.5, 1.5, 2.0)] * 3,
+                          "failed_round": "round 4: hey: no latency numbers"}
+        line = report.waypoint_p99_goal(FakeBench(rows), 1.0)
+        self.assertIn("(3 of 5 rounds; round 4: hey: no latency numbers)", line)
+        self.assertEqual(report.paired_problems(FakeBench(rows)), ["paired: 3 of 5 rounds"])
 
     def test_phases_decide_without_rounds(self):
         self.assertIn("| met |", self.goal([], wp99=2.5))
@@ -88,11 +107,13 @@ class ReloadStallGoal(unittest.TestCase):
 
     def test_met(self):
         self.assertIn("| met |", self.goal(0.9, 0.5))
+        self.assertIn("| met |", self.goal(1.0, 0.5))
+        self.assertIn("**not met**", self.goal(1.001, 0.5))
 
     def test_the_floor_is_named_when_idle_is_as_late(self):
-        line = self.goal(1.6, 4.0)
-        self.assertIn("**not met** (the idle ticks, over as long a window, have a tick as late",
-                      line)
+        for idle in (4.0, 1.6):
+            line = self.goal(1.6, idle)
+            self.assertIn("**not met** (the 10 idle seconds before it have a tick as late", line)
 
     def test_not_met_above_the_floor(self):
         line = self.goal(1.6, 0.8)
@@ -101,9 +122,13 @@ class ReloadStallGoal(unittest.TestCase):
 
     def test_late_ticks_are_shown(self):
         line = self.goal(1.6, 0.8, {"late_ticks": 3, "idle_late_ticks": 9,
-                                    "reclaim_late_ticks": 1})
-        self.assertIn("ticks over 1 ms late: 3 in the reload (1 while kernel memory reclaim "
-                      "ran), 9 idle", line)
+                                    "reclaim_late_ticks": 1, "idle_reclaim_late_ticks": 2})
+        self.assertIn("ticks over 1 ms late: 3 in the reload, 9 idle (of them attributed to "
+                      "kernel memory reclaim: 1, 2)", line)
+        # An older binary without the reclaim counters: shown as unknown, not as 0.
+        line = self.goal(1.6, 0.8, {"late_ticks": 3, "idle_late_ticks": 9})
+        self.assertIn("reclaim: —, —)", line)
+        self.assertNotIn("ticks over", self.goal(1.6, 0.8))
 
 
 if __name__ == "__main__":

@@ -11,29 +11,29 @@
 //             pipeline itself does to the data thread.
 //
 // The data thread is an io_context ticking a timer every 100 µs. Each benchmark loads the
-// directory, ticks idle for 1 s, adds one file (a full reload), waits until the new version is
-// applied and the old one freed, ticks 100 ms more, then ticks idle again until the idle ticks
-// add up to as long as the reload took. The benchmark's time is the longest stall during the
-// reload (how late the most delayed tick fired); the idle ticks give the machine's floor over
-// a window as long. (On this project's VMs even a bare SCHED_FIFO thread sleeping to 100 µs
-// deadlines with nothing else running sees a tick or two 1-4 ms late in 10 s, and a reload
-// takes ~10 s: BENCHMARKS.md, session 20.)
+// directory, ticks idle for 10 s (about as long as a 100k-pod reload takes here), adds one file
+// (a full reload), waits until the new version is applied and the old one freed, and ticks
+// 100 ms more. The benchmark's time is the longest stall during the reload (how late the most
+// delayed tick fired); the idle ticks give the machine's floor over a window about as long.
+// (On this project's VMs even a bare SCHED_FIFO thread sleeping to 100 µs deadlines with
+// nothing else running sees a tick or two 1-4 ms late in 10 s: BENCHMARKS.md, session 20.)
 //
 // Kernel threads that reclaim memory (DAMON's kdamond, kswapd, kcompactd) run long stretches in
 // the kernel between preemption points: a real-time thread woken on their CPU waits for the
 // next one, and a timer due meanwhile can fire late. On these VMs DAMON's pageout scheme (set
 // up by the VM's kernel, not by us) runs about twice a second for 1-5 ms. Each tick reads
-// those threads' CPU time (/proc/PID/schedstat, ~1 µs): a tick that was late while they ran at
-// least half as long as it was late is counted as theirs.
+// those threads' CPU time (/proc/PID/schedstat, ~1 µs); a late tick is attributed to kernel
+// reclaim when they ran at least half as long as it was late and one that ran last ran on the
+// data thread's CPU (/proc/PID/stat, read on late ticks only).
 //
 // Counters: handler_ms (the longest config handler that ran on the data thread), late_ticks
 // and idle_late_ticks (ticks more than 1 ms late during the reload, and idle),
-// reclaim_late_ticks (of late_ticks, kernel reclaim's), clear_ms and clear_idle_ms (the
-// longest stall of the ticks that are not kernel reclaim's), reclaim_ms and reclaim_idle_ms
-// (those threads' CPU time, ms per second), runq_wait_ms (how long the data thread was
-// runnable but had no CPU during the reload: on a busy machine, the scheduler's share of the
-// lateness), idle_ms (the longest stall of the idle ticks), applied_ms (change written ->
-// applied). A summary line per variant goes to stderr.
+// reclaim_late_ticks and idle_reclaim_late_ticks (of them, those attributed to kernel reclaim),
+// clear_ms and clear_idle_ms (the longest stall of the ticks not attributed to it),
+// reclaim_ms and reclaim_idle_ms (those threads' CPU time, ms per second), runq_wait_ms (how
+// long the data thread was runnable but had no CPU during the reload: on a busy machine, the
+// scheduler's share of the lateness), idle_ms (the longest stall of the idle ticks),
+// applied_ms (change written -> applied). A summary line per variant goes to stderr.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -53,6 +53,8 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -73,6 +75,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto kTick = 100us;
+// The idle ticks before the reload: about as long as a 100k-pod reload takes here (10-11 s).
+constexpr auto kIdleWindow = 10s;
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -84,7 +88,7 @@ uint64_t runQueueWaitNs(pid_t tid) {
   return waiting;
 }
 
-// The kernel's memory-reclaim threads (see the top), and their CPU time so far.
+// The kernel's memory-reclaim threads (see the top). Used by the data thread only.
 class ReclaimThreads {
  public:
   ReclaimThreads() {
@@ -101,25 +105,64 @@ class ReclaimThreads {
       UniqueFd fd(::open((entry.path() / "schedstat").c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) continue;
       names_ += (names_.empty() ? "" : ", ") + comm;
-      fds_.push_back(std::move(fd));
+      threads_.push_back({std::move(fd), entry.path() / "stat"});
     }
+    advance();
   }
-  // Nanoseconds on a CPU, summed over the threads (schedstat's first field).
-  uint64_t cpuNs() const {
+  // CPU time (ns) the threads used since the last call (a thread that ended adds nothing).
+  uint64_t advance() {
     uint64_t total = 0;
-    for (const UniqueFd& fd : fds_) {
-      std::array<char, 96> buf;
-      const ssize_t n = ::pread(fd.get(), buf.data(), buf.size() - 1, 0);
-      if (n <= 0) continue;
-      buf[static_cast<size_t>(n)] = '\0';
-      total += std::strtoull(buf.data(), nullptr, 10);
+    for (Thread& t : threads_) {
+      t.moved = false;
+      const uint64_t now = readFirstNumber(t.schedstat.get()).value_or(t.cpu_ns);
+      if (now > t.cpu_ns) {
+        total += now - t.cpu_ns;
+        t.moved = true;
+        t.cpu_ns = now;
+      }
     }
     return total;
+  }
+  // Whether a thread that ran in the last advance() last ran on `cpu` (/proc/PID/stat's
+  // `processor`): it held the CPU the data thread runs on, rather than the other one.
+  bool movedOn(int cpu) const {
+    for (const Thread& t : threads_) {
+      if (t.moved && lastCpu(t.stat) == cpu) return true;
+    }
+    return false;
   }
   const std::string& names() const { return names_; }
 
  private:
-  std::vector<UniqueFd> fds_;
+  struct Thread {
+    UniqueFd schedstat;
+    std::filesystem::path stat;
+    uint64_t cpu_ns = 0;  // schedstat's first field at the last advance()
+    bool moved = false;
+  };
+  static std::optional<uint64_t> readFirstNumber(int fd) {
+    std::array<char, 96> buf;
+    const ssize_t n = ::pread(fd, buf.data(), buf.size() - 1, 0);
+    if (n <= 0) return std::nullopt;
+    buf[static_cast<size_t>(n)] = '\0';
+    return std::strtoull(buf.data(), nullptr, 10);
+  }
+  // Field 39 of /proc/PID/stat; -1 when unreadable.
+  static int lastCpu(const std::filesystem::path& stat) {
+    std::ifstream in(stat);
+    std::string line;
+    if (!std::getline(in, line)) return -1;
+    const size_t paren = line.rfind(')');  // the name may hold spaces
+    if (paren == std::string::npos) return -1;
+    std::istringstream fields(line.substr(paren + 2));  // from field 3 on
+    std::string field;
+    for (int i = 3; i <= 39 && fields >> field; ++i) {
+      if (i == 39) return std::atoi(field.c_str());
+    }
+    return -1;
+  }
+
+  std::vector<Thread> threads_;
   std::string names_;
 };
 
@@ -133,7 +176,7 @@ class DataThread {
     Clock::duration worst_clear{};  // of the ticks not delayed by kernel reclaim (top)
     uint64_t ticks = 0;
     uint64_t late = 0;          // ticks more than 1 ms late
-    uint64_t late_reclaim = 0;  // of them, the ones kernel reclaim delayed
+    uint64_t late_reclaim = 0;  // of them, the ones attributed to kernel reclaim
     uint64_t run_queue_wait_ns = 0;
     uint64_t reclaim_ns = 0;  // the reclaim threads' CPU time during the phase
     Clock::duration length{};
@@ -146,6 +189,7 @@ class DataThread {
   // `realtime`: the thread runs SCHED_FIFO, so other processes cannot delay it and what is
   // left is what this process does to it. Fails without CAP_SYS_NICE.
   void start(bool realtime) {
+    reclaim_.advance();  // what they used during the initial load is not the first tick's
     next_ = Clock::now() + kTick;
     arm();
     std::promise<std::pair<pid_t, int>> started;
@@ -167,7 +211,6 @@ class DataThread {
     }
     tid_ = tid;
     phase_start_wait_ = runQueueWaitNs(tid_);
-    phase_start_reclaim_ = reclaim_.cpuNs();
     phase_start_ = Clock::now();
   }
   void setPhase(Phase p) {
@@ -193,9 +236,6 @@ class DataThread {
     const uint64_t wait = runQueueWaitNs(tid_);
     st.run_queue_wait_ns += wait - phase_start_wait_;
     phase_start_wait_ = wait;
-    const uint64_t reclaim = reclaim_.cpuNs();
-    st.reclaim_ns += reclaim - phase_start_reclaim_;
-    phase_start_reclaim_ = reclaim;
     const auto now = Clock::now();
     st.length += now - phase_start_;
     phase_start_ = now;
@@ -206,11 +246,13 @@ class DataThread {
       if (ec) return;
       const auto now = Clock::now();
       const auto lateness = now - next_;
-      const uint64_t reclaim = reclaim_.cpuNs();
-      const auto reclaimed = std::chrono::nanoseconds(reclaim - last_reclaim_);
-      last_reclaim_ = reclaim;
-      const bool by_reclaim = reclaimed > std::chrono::nanoseconds(0) && 2 * reclaimed >= lateness;
+      // Kernel reclaim's (the top): those threads ran at least half as long as the tick was
+      // late, one of them on this thread's CPU.
+      const auto reclaimed = std::chrono::nanoseconds(reclaim_.advance());
+      const bool by_reclaim = reclaimed > std::chrono::nanoseconds(0) &&
+                              2 * reclaimed >= lateness && reclaim_.movedOn(sched_getcpu());
       PhaseStats& st = stats_[phase_.load()];
+      st.reclaim_ns += static_cast<uint64_t>(reclaimed.count());
       st.worst = std::max(st.worst, lateness);
       if (!by_reclaim) st.worst_clear = std::max(st.worst_clear, lateness);
       ++st.ticks;
@@ -233,8 +275,6 @@ class DataThread {
   pid_t tid_ = 0;
   uint64_t phase_start_wait_ = 0;
   ReclaimThreads reclaim_;
-  uint64_t last_reclaim_ = reclaim_.cpuNs();
-  uint64_t phase_start_reclaim_ = 0;
   Clock::time_point phase_start_;
   std::thread thread_;
 };
@@ -252,7 +292,7 @@ StallReport reloadAndWait(DataThread& data, bool realtime, const test::TempDir& 
                           const std::function<bool()>& released) {
   StallReport report;
   data.start(realtime);
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(kIdleWindow);
   data.setPhase(DataThread::kReload);
   const auto changed = Clock::now();
   dir.write("30-extra.yaml",
@@ -264,9 +304,6 @@ StallReport reloadAndWait(DataThread& data, bool realtime, const test::TempDir& 
   while (!released() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   if (!applied() || !released()) throw std::runtime_error("the reload did not complete in 600 s");
   std::this_thread::sleep_for(100ms);
-  const auto reload_length = Clock::now() - changed;
-  data.setPhase(DataThread::kIdle);
-  std::this_thread::sleep_for(std::max(reload_length - 1s, Clock::duration::zero()));
   data.stop();
   report.idle = data.stats(DataThread::kIdle);
   report.reload = data.stats(DataThread::kReload);
@@ -369,6 +406,7 @@ void BM_ReloadStall(benchmark::State& state, Variant variant) {
   state.counters["late_ticks"] = static_cast<double>(r.reload.late);
   state.counters["idle_late_ticks"] = static_cast<double>(r.idle.late);
   state.counters["reclaim_late_ticks"] = static_cast<double>(r.reload.late_reclaim);
+  state.counters["idle_reclaim_late_ticks"] = static_cast<double>(r.idle.late_reclaim);
   state.counters["runq_wait_ms"] = static_cast<double>(r.reload.run_queue_wait_ns) / 1e6;
   state.counters["applied_ms"] = ms(r.applied_after);
   state.counters["clear_ms"] = ms(r.reload.worst_clear);
@@ -383,9 +421,9 @@ void BM_ReloadStall(benchmark::State& state, Variant variant) {
   std::cerr << fmt::format(
       "reload of {} pods, {}: longest data-thread stall {:.3f} ms, {} of {} ticks over 1 ms late "
       "(longest config handler on the data thread {:.3f} ms; data thread waited {:.1f} ms for a "
-      "CPU; change applied after {:.0f} ms). Idle, as long before and after it: longest stall "
+      "CPU; change applied after {:.0f} ms). Idle for 10 s before it: longest stall "
       "{:.3f} ms, {} of {} ticks over 1 ms late, {:.1f} ms waiting for a CPU. Kernel reclaim ({}): "
-      "{} of the late ticks; the "
+      "{} of the late ticks ({} idle); the "
       "longest stall of the other ticks {:.3f} ms (idle {:.3f} ms); their CPU time {:.1f} ms per "
       "second during the reload, {:.1f} idle\n",
       workloads, kNames[static_cast<int>(variant)], ms(r.reload.worst), r.reload.late,
@@ -393,7 +431,8 @@ void BM_ReloadStall(benchmark::State& state, Variant variant) {
       ms(r.applied_after), ms(r.idle.worst), r.idle.late, r.idle.ticks,
       static_cast<double>(r.idle.run_queue_wait_ns) / 1e6,
       r.reclaim_threads.empty() ? "none found" : r.reclaim_threads, r.reload.late_reclaim,
-      ms(r.reload.worst_clear), ms(r.idle.worst_clear), perSecond(r.reload), perSecond(r.idle));
+      r.idle.late_reclaim, ms(r.reload.worst_clear), ms(r.idle.worst_clear), perSecond(r.reload),
+      perSecond(r.idle));
 }
 
 BENCHMARK_CAPTURE(BM_ReloadStall, in_loop, Variant::kInLoop)

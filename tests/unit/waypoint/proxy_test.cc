@@ -414,6 +414,30 @@ spec:
   EXPECT_EQ(records_[1].response_flags, "UT");
 }
 
+// A delay that does not abort: the request waits, then goes upstream as any other.
+TEST_F(WaypointProxyTest, FaultDelayThenForwards) {
+  start(R"(
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: default}
+spec:
+  hosts: [my-app]
+  http:
+  - fault: {delay: {fixedDelay: 200ms, percentage: {value: 100}}}
+    route: [{destination: {host: my-app}}]
+)");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = exchange({get("/")});
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].substr(0, 3), "200");
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].response_flags, "DI");
+  EXPECT_TRUE(records_[0].forwarded);
+  EXPECT_EQ(records_[0].status, 200u);
+  EXPECT_GE(waited, std::chrono::milliseconds(200));  // the delay is the behaviour under test
+}
+
 TEST_F(WaypointProxyTest, RedirectAndRewriteRoutes) {
   start(R"(
 apiVersion: networking.istio.io/v1
