@@ -2,8 +2,8 @@
 # The benchmark command (issue 6): installs, builds, brings up its own lab, runs every scenario
 # (ambit against direct and against stunnel / nginx / haproxy), tears the lab down and prints a
 # markdown table (also written to the results file).
-#   tests/bench/run.sh                 full run (lab "bench", ~12 min on 2 cores)
-#   tests/bench/run.sh --quick         short durations (lab "benchq", ~1-2 min; the ctest)
+#   tests/bench/run.sh                 full run (lab "bench", ~13 min on 2 cores)
+#   tests/bench/run.sh --quick         short durations (lab "benchq", ~3.5 min; the ctest)
 #   tests/bench/run.sh --no-build      skip setup.sh and build.sh
 #   tests/bench/run.sh --out FILE      results file (default build/bench/results[-quick].md)
 #   tests/bench/run.sh --quick --profile   quick run plus the perf profile (a full run always
