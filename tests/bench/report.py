@@ -313,7 +313,8 @@ def paired_rounds(bench):
 
 
 def rounds_note(bench):
-    """" (3 of 5 rounds: round 4 failed: ...)" when the alternating windows stopped early."""
+    """The note on a row when the alternating windows stopped early, e.g. " (3 of 5 rounds;
+    round 4: ...)"; empty when every round ran."""
     row = bench.rows.get("paired") or {}
     if "failed_round" not in row:
         return ""
