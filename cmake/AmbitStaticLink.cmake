@@ -10,6 +10,29 @@
 # are packed (DT_RELR: a few KiB instead of ~670 KiB of .rela.dyn that the loader reads, and so
 # keeps resident, at every start). BENCHMARKS.md has the before/after.
 option(AMBIT_STATIC_DATAPLANE "Link ambit-ztunnel against static archives of its libraries" ON)
+# The archives Debian does not ship (fmt, spdlog, prometheus-cpp), built by
+# scripts/setup-static-libs.sh; with them libstdc++ is linked statically too.
+set(AMBIT_STATIC_LIBS "/var/cache/ambit/static-libs" CACHE PATH
+    "Static archives of fmt, spdlog and prometheus-cpp for ambit-ztunnel (lib/*.a)")
+
+set(AMBIT_STATIC_ARCHIVES fmt spdlog prometheus-cpp-core)
+list(TRANSFORM AMBIT_STATIC_ARCHIVES PREPEND "${AMBIT_STATIC_LIBS}/lib/lib")
+list(TRANSFORM AMBIT_STATIC_ARCHIVES APPEND ".a")
+# ON: ambit-ztunnel links those archives and libstdc++ statically (tests check for it).
+set(AMBIT_STATIC_CXX OFF)
+if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
+  set(AMBIT_STATIC_CXX ON)
+  foreach(a IN LISTS AMBIT_STATIC_ARCHIVES)
+    if(NOT EXISTS ${a})
+      set(AMBIT_STATIC_CXX OFF)
+    endif()
+  endforeach()
+  if(NOT AMBIT_STATIC_CXX)
+    message(WARNING "ambit: no static archives of fmt, spdlog and prometheus-cpp in "
+                    "${AMBIT_STATIC_LIBS} (scripts/setup-static-libs.sh builds them): "
+                    "ambit-ztunnel links libstdc++ and those three shared (~2 MB more memory)")
+  endif()
+endif()
 
 set(AMBIT_ORDERED_LINK OFF)
 if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
@@ -31,8 +54,12 @@ function(ambit_static_link target)
   if(NOT AMBIT_STATIC_DATAPLANE OR AMBIT_SANITIZE)
     return()
   endif()
-  set_target_properties(${target} PROPERTIES
-    CXX_LINKER_LAUNCHER ${PROJECT_SOURCE_DIR}/cmake/static-link.sh)
+  set(launcher ${PROJECT_SOURCE_DIR}/cmake/static-link.sh)
+  if(AMBIT_STATIC_CXX)
+    list(APPEND launcher --archives ${AMBIT_STATIC_LIBS})
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${AMBIT_STATIC_ARCHIVES})
+  endif()
+  set_target_properties(${target} PROPERTIES CXX_LINKER_LAUNCHER "${launcher}")
   if(AMBIT_ORDERED_LINK AND S_ORDER_FILE)
     get_filename_component(lld_dir ${AMBIT_LLD} DIRECTORY)
     target_link_options(${target} PRIVATE

@@ -4,11 +4,20 @@
 # Abseil, OpenSSL, c-ares, re2, libbpf, libelf, nghttp2, yaml-cpp, zlib...) replaced by that
 # archive, together with the archives of the libraries those need (their DT_NEEDED entries,
 # followed down), all in one group so their order does not matter; unreferenced sections are
-# dropped. glibc, libstdc++ and libgcc stay shared, as do libraries without an archive
-# (spdlog, fmt, prometheus-cpp). Why: a process maps every page it touches of each shared
+# dropped. Archives Debian does not ship (fmt, spdlog, prometheus-cpp: scripts/setup-static-
+# libs.sh builds them from Debian's sources) are taken from the directory given with
+# `--archives DIR` (DIR/lib/libNAME.a). When no library left shared needs libstdc++, libstdc++ is
+# linked statically too (-static-libstdc++); otherwise the process would hold two copies of it.
+# glibc and libgcc stay shared. Why: a process maps every page it touches of each shared
 # library, relocations dirty private pages in each, and the data plane's RSS is mostly those
 # pages (BENCHMARKS.md, issue 13).
 set -euo pipefail
+
+extra=""  # --archives DIR: more static archives, in DIR/lib
+if [[ ${1:-} == --archives ]]; then
+  extra=$2
+  shift 2
+fi
 
 declare -A seen=()   # archive -> 1: linked static
 archives=()
@@ -16,11 +25,13 @@ shared=()            # shared libraries that stay (no archive), given or needed 
 args=()
 keep_shared='^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux[^.]*)\.so'
 
-archive_of() {  # /dir/libfoo.so[.N...] -> /dir/libfoo.a, if it exists and may be linked static
+archive_of() {  # /dir/libfoo.so[.N...] -> /dir/libfoo.a or $extra/lib/libfoo.a, if it exists
+                # and may be linked static
   local so=$1 base
   base=$(basename "$so")
   [[ $base =~ $keep_shared ]] && return 1
   local a="$(dirname "$so")/${base%%.so*}.a"
+  [[ ! -f $a && -n $extra ]] && a="$extra/lib/${base%%.so*}.a"
   [[ -f $a ]] && echo "$a"
 }
 
@@ -81,5 +92,22 @@ for so in "${shared[@]}"; do
     exec "$@"
   fi
 done
+# libstdc++ static when nothing left shared needs it (followed down).
+needs_libstdcxx() {
+  local so=$1 dep
+  while read -r dep; do
+    [[ $(basename "$dep") == libstdc++.so* ]] && return 0
+    needs_libstdcxx "$dep" && return 0
+  done < <(needed_of "$so")
+  return 1
+}
+static_cxx=(-static-libstdc++)
+for so in "${shared[@]}"; do
+  if needs_libstdcxx "$so"; then
+    echo "static-link.sh: $so stays shared and needs libstdc++: libstdc++ stays shared" >&2
+    static_cxx=()
+    break
+  fi
+done
 exec "${args[@]}" -Wl,--start-group "${archives[@]}" -Wl,--end-group \
-  "${shared[@]}" -Wl,--gc-sections
+  "${shared[@]}" "${static_cxx[@]}" -Wl,--gc-sections

@@ -6,8 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential ccache cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-  # the ztunnel's link (cmake/AmbitStaticLink.cmake): function order and packed relocations
-  lld-16
+  # the ztunnel's link (cmake/AmbitStaticLink.cmake): function order and packed relocations;
+  # dpkg-dev unpacks the Debian sources scripts/setup-static-libs.sh builds archives from
+  lld-16 dpkg-dev
   # fuzzing and sanitizer builds (scripts/fuzz.sh): libFuzzer, ASan and UBSan runtimes of clang 14
   libclang-rt-14-dev
   # libraries (DESIGN.md §8)
@@ -42,3 +43,7 @@ if ((${#missing[@]})); then
 else
   echo "setup: all ${#PACKAGES[@]} packages present"
 fi
+
+# Static archives of fmt, spdlog and prometheus-cpp for the ztunnel's link (Debian ships them
+# shared only); cached in /var/cache/ambit/static-libs.
+"$(dirname "$0")/setup-static-libs.sh"

@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # Fails when ambit-ztunnel ($1) was not linked the way cmake/AmbitStaticLink.cmake orders it:
 # the hottest functions of its order file ($2) must sit together at the start of .text, and the
-# relative relocations must be packed (DT_RELR). Either missing costs megabytes of resident
-# memory (BENCHMARKS.md) without breaking anything else, so only this test would notice.
+# relative relocations must be packed (DT_RELR), and with --no-libstdcxx no shared C++
+# library may be loaded (libstdc++, spdlog, fmt, prometheus-cpp linked statically). Any of them
+# missing costs megabytes of resident memory (BENCHMARKS.md) without breaking anything else, so
+# only this test would notice.
 set -euo pipefail
+no_cxx=false
+if [[ ${1:-} == --no-libstdcxx ]]; then
+  no_cxx=true
+  shift
+fi
 bin=$1 order=$2 count=500
 dynamic=$(readelf -d "$bin")
 if ! grep -q '(RELR)' <<<"$dynamic"; then
   echo "FAIL: $bin has no DT_RELR (packed relative relocations)" >&2
   exit 1
+fi
+if $no_cxx; then
+  cxx=$(sed -n 's/.*(NEEDED).*\[\(lib\(stdc++\|spdlog\|fmt\|prometheus-cpp\)[^]]*\)\].*/\1/p' \
+    <<<"$dynamic" | tr '\n' ' ')
+  if [[ -n $cxx ]]; then
+    echo "FAIL: $bin loads shared C++ libraries: $cxx(cmake/static-link.sh links them statically" \
+      "when scripts/setup-static-libs.sh has built their archives)" >&2
+    exit 1
+  fi
 fi
 read -r text_addr text_size < <(readelf -SW "$bin" |
   awk '$2 == ".text" { print $4, $6 } $3 == ".text" { print $5, $7 }' | head -1)
