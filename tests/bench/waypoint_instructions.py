@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""The waypoint's user-space instructions per request, for one or more builds, in one run.
+"""The waypoint's (or the ztunnels') user-space instructions per request, for one or more builds.
 
-  tests/bench/waypoint_instructions.py [--requests N] [--rounds R] [--keep DIR] [--ctl AMBITCTL]
-                                       BIN_DIR...
+  tests/bench/waypoint_instructions.py [--ztunnel] [--requests N] [--rounds R] [--keep DIR]
+                                       [--ctl AMBITCTL] BIN_DIR...
 
 CPU time per request moves ±5-15% between runs on a shared 2-vCPU machine, more than most single
 changes to the waypoint's request path; instruction counts do not. For each BIN_DIR (a directory
@@ -14,6 +14,10 @@ requests, zeroes the counters, sends `--requests` requests through the Service V
 Prints a markdown table: instructions per request (every library's included, the kernel's not)
 per run, their mean, and the ratio to the first BIN_DIR. Needs root and valgrind
 (scripts/setup.sh installs it); ~45 s per run.
+
+--ztunnel measures the two ztunnels instead, on the L4 path the benchmark's latency rows use
+(client pod -> my-app-v2's pod IP, cross-node; no waypoint): both run under callgrind, and the
+table shows the client side's, the server side's and their sum per request.
 """
 
 import argparse
@@ -35,12 +39,16 @@ from measure import ScenarioError, log, run  # noqa: E402
 
 LAB = "wpir"
 VIP_URL = "http://10.96.0.10/bytes/1024"
+L4_URL = "http://10.244.2.10:8080/bytes/1024"  # my-app-v2 on node2, from the client on node1
 BINARIES = ("ambit-agent", "ambit-control", "ambit-sample-app", "ambit-waypoint", "ambit-ztunnel",
             "ambitctl")
 
 
 class Runner:
     def __init__(self, args):
+        self.ztunnel = args.ztunnel
+        self.daemon = "ambit-ztunnel" if args.ztunnel else "ambit-waypoint"
+        self.url = L4_URL if args.ztunnel else VIP_URL
         self.ctl = args.ctl
         self.requests = args.requests
         self.keep = Path(args.keep).resolve() if args.keep else None
@@ -55,7 +63,7 @@ class Runner:
         return [self.ctl, "lab", "exec", "--name", LAB, "client", "--", *cmd]
 
     def bin_dir(self, source, index):
-        """source's binaries, with ambit-waypoint started under callgrind."""
+        """source's binaries, with the measured daemon started under callgrind."""
         source = Path(source).resolve()
         for name in BINARIES:
             if not (source / name).is_file():
@@ -65,9 +73,9 @@ class Runner:
         d.mkdir()
         out.mkdir()
         for name in BINARIES:
-            if name != "ambit-waypoint":
+            if name != self.daemon:
                 (d / name).symlink_to(source / name)
-        wrapper = d / "ambit-waypoint"
+        wrapper = d / self.daemon
         wrapper.write_text(
             "#!/bin/sh\n"
             # --trace-children: the waypoint runs itself again first, with its malloc tunable
@@ -75,55 +83,56 @@ class Runner:
             f"exec {shlex.quote(self.valgrind)} --tool=callgrind --dump-instr=no "
             "--trace-children=yes "
             f"--callgrind-out-file={shlex.quote(str(out))}/callgrind.%p "
-            f"{shlex.quote(str(source / 'ambit-waypoint'))} \"$@\"\n")
+            f"{shlex.quote(str(source / self.daemon))} \"$@\"\n")
         wrapper.chmod(0o755)
         return d, out
 
-    def waypoint_pid(self):
-        out = run([self.ctl, "lab", "status", "--name", LAB, "-o", "json"], 30).stdout
-        for pod in json.loads(out).get("pods", []):
+    def pids(self):
+        """The measured processes: the waypoint, or the ztunnels of node1 and node2 in order."""
+        status = json.loads(run([self.ctl, "lab", "status", "--name", LAB, "-o", "json"],
+                                30).stdout)
+        if self.ztunnel:
+            z = sorted((d["node"], int(d["pid"])) for d in status.get("daemons", [])
+                       if d.get("name") == "ztunnel" and d.get("pid"))
+            if len(z) != 2:
+                raise ScenarioError(f"lab status shows {len(z)} ztunnel processes, not 2")
+            return [pid for _, pid in z]
+        for pod in status.get("pods", []):
             if pod.get("name") == "waypoint" and pod.get("pid"):
-                return int(pod["pid"])
+                return [int(pod["pid"])]
         raise ScenarioError("lab status shows no waypoint pod process")
 
     def hey(self, n):
-        p = run(self.pod(["hey", "-n", str(n), "-c", "16", "-q", "10", VIP_URL]), 600)
+        p = run(self.pod(["hey", "-n", str(n), "-c", "16", "-q", "10", self.url]), 600)
         ok = re.search(r"\[200\]\s+(\d+) responses", p.stdout)
         if not ok or int(ok.group(1)) < n - 16:  # hey rounds n down to a multiple of -c
-            raise ScenarioError(f"hey through the waypoint: not all 200s:\n{p.stdout[-600:]}")
+            raise ScenarioError(f"hey to {self.url}: not all 200s:\n{p.stdout[-600:]}")
         return int(ok.group(1))
 
     def measure(self, source, index):
-        """Instructions per request of source's waypoint."""
+        """Instructions per request of source's measured process(es), one figure each."""
         if Path(f"/run/{LAB}-lab").exists():
             raise ScenarioError(f"a lab {LAB} exists already (another run, or a leftover): "
                                 f"`ambitctl lab down --name {LAB}` first")
         bin_dir, cg_dir = self.bin_dir(source, index)
         try:
-            run([self.ctl, "lab", "up", "--name", LAB, "--bin-dir", str(bin_dir), "--waypoint",
-                 "--waypoint-arg=--no-access-log"], 180)
-            shutil.copy(REPO / "tests" / "data" / "seed-virtualservice.yaml",
-                        f"/run/{LAB}-lab/config/50-bench-seed-vs.yaml")
+            up = [self.ctl, "lab", "up", "--name", LAB, "--bin-dir", str(bin_dir)]
+            if not self.ztunnel:
+                up += ["--waypoint", "--waypoint-arg=--no-access-log"]
+            run(up, 180)
+            if not self.ztunnel:
+                shutil.copy(REPO / "tests" / "data" / "seed-virtualservice.yaml",
+                            f"/run/{LAB}-lab/config/50-bench-seed-vs.yaml")
             run(self.pod(["curl", "-s", "-o", "/dev/null", "-m", "30", "--retry", "20",
-                          "--retry-all-errors", "--retry-delay", "1", VIP_URL]), 120)
+                          "--retry-all-errors", "--retry-delay", "1", self.url]), 120)
             self.hey(200)
-            pid = self.waypoint_pid()
-            run([self.control, "-z", str(pid)], 60)
+            pids = self.pids()
+            for pid in pids:
+                run([self.control, "-z", str(pid)], 60)
             served = self.hey(self.requests)
-            run([self.control, "-d", str(pid)], 60)
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                dumps = sorted(cg_dir.glob(f"callgrind.{pid}.*"))
-                text = dumps[-1].read_text(errors="replace") if dumps else ""
-                m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-                if m:
-                    if self.keep:
-                        self.keep.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(dumps[-1],
-                                    self.keep / f"callgrind.run{index}.{Path(source).name}")
-                    return int(m.group(1)) / served
-                time.sleep(1)
-            raise ScenarioError("callgrind wrote no dump within 60 s")
+            for pid in pids:
+                run([self.control, "-d", str(pid)], 60)
+            return [self.dumped(cg_dir, pid, source, index) / served for pid in pids]
         finally:
             # A second Ctrl-C must not cut the cleanup short.
             handlers = (signal.signal(signal.SIGINT, signal.SIG_IGN),
@@ -132,30 +141,65 @@ class Runner:
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
 
+    def dumped(self, cg_dir, pid, source, index):
+        """The instruction total of pid's latest callgrind dump (waits up to 60 s for it)."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            dumps = sorted(cg_dir.glob(f"callgrind.{pid}.*"))
+            text = dumps[-1].read_text(errors="replace") if dumps else ""
+            m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            if m:
+                if self.keep:
+                    self.keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(dumps[-1],
+                                self.keep / f"callgrind.run{index}.{Path(source).name}.{pid}")
+                return int(m.group(1))
+            time.sleep(1)
+        raise ScenarioError(f"callgrind wrote no dump for {pid} within 60 s")
+
     def main(self, dirs, rounds):
         try:
             results = {d: [] for d in dirs}
             for r in range(rounds):
                 for i, d in enumerate(dirs):
                     ir = self.measure(d, r * len(dirs) + i)
-                    log(f"round {r + 1}: {d}: {ir:,.0f} instructions per request")
+                    log(f"round {r + 1}: {d}: " +
+                        " + ".join(f"{x:,.0f}" for x in ir) + " instructions per request")
                     results[d].append(ir)
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
-        base = sum(results[dirs[0]]) / rounds
-        print(f"Waypoint user-space instructions per request (callgrind, {self.requests} "
-              f"requests at 160 req/s through {VIP_URL}, seed split 80/20)\n")
-        print("| binaries | per run | mean | vs first |")
-        print("|---|---|---:|---:|")
+        what = ("The ztunnels' user-space instructions per request (callgrind, client side + "
+                f"server side, {self.requests} requests at 160 req/s to {self.url}, cross-node)"
+                if self.ztunnel else
+                f"Waypoint user-space instructions per request (callgrind, {self.requests} "
+                f"requests at 160 req/s through {self.url}, seed split 80/20)")
+        print(what + "\n")
+        total = {d: [sum(x) for x in results[d]] for d in dirs}
+        base = sum(total[dirs[0]]) / rounds
+        if self.ztunnel:
+            print("| binaries | per run (client + server) | client side | server side | mean sum "
+                  "| vs first |")
+            print("|---|---|---:|---:|---:|---:|")
+        else:
+            print("| binaries | per run | mean | vs first |")
+            print("|---|---|---:|---:|")
         for d in dirs:
-            mean = sum(results[d]) / rounds
-            runs = " / ".join(f"{x:,.0f}" for x in results[d])
-            print(f"| {d} | {runs} | {mean:,.0f} | {mean / base:.3f}x |")
+            mean = sum(total[d]) / rounds
+            if self.ztunnel:
+                runs = " / ".join(f"{a:,.0f} + {b:,.0f}" for a, b in results[d])
+                sides = [sum(x[i] for x in results[d]) / rounds for i in (0, 1)]
+                print(f"| {d} | {runs} | {sides[0]:,.0f} | {sides[1]:,.0f} | {mean:,.0f} | "
+                      f"{mean / base:.3f}x |")
+            else:
+                runs = " / ".join(f"{x:,.0f}" for x in total[d])
+                print(f"| {d} | {runs} | {mean:,.0f} | {mean / base:.3f}x |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", metavar="BIN_DIR")
+    ap.add_argument("--ztunnel", action="store_true",
+                    help="measure the two ztunnels on the L4 path instead of the waypoint")
     ap.add_argument("--requests", type=int, default=1600)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--keep", metavar="DIR",
