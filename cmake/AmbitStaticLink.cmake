@@ -12,8 +12,14 @@
 option(AMBIT_STATIC_DATAPLANE "Link ambit-ztunnel against static archives of its libraries" ON)
 # The archives Debian does not ship (fmt, spdlog, prometheus-cpp), built by
 # scripts/setup-static-libs.sh; with them libstdc++ is linked statically too.
-set(AMBIT_STATIC_LIBS "/var/cache/ambit/static-libs" CACHE PATH
-    "Static archives of fmt, spdlog and prometheus-cpp for ambit-ztunnel (lib/*.a)")
+# Its AMBIT_STATIC_LIBS environment variable sets the default here too.
+if(DEFINED ENV{AMBIT_STATIC_LIBS})
+  set(ambit_static_libs_default "$ENV{AMBIT_STATIC_LIBS}")
+else()
+  set(ambit_static_libs_default "/var/cache/ambit/static-libs")
+endif()
+set(AMBIT_STATIC_LIBS "${ambit_static_libs_default}" CACHE PATH
+    "Directory of static archives of fmt, spdlog and prometheus-cpp for ambit-ztunnel (lib/*.a)")
 
 set(AMBIT_STATIC_ARCHIVES fmt spdlog prometheus-cpp-core)
 list(TRANSFORM AMBIT_STATIC_ARCHIVES PREPEND "${AMBIT_STATIC_LIBS}/lib/lib")
@@ -27,10 +33,37 @@ if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
       set(AMBIT_STATIC_CXX OFF)
     endif()
   endforeach()
-  if(NOT AMBIT_STATIC_CXX)
+  # The archives must be of the versions whose headers the build compiles against (the stamp
+  # holds the Debian source versions: "fmtlib=9.1.0+ds1-2", "spdlog=1:1.10.0+ds-0.4", ...).
+  # prometheus-cpp's CMake package has no version file (its version is empty here): it is
+  # checked by setup-static-libs.sh only, which rebuilds when an installed -dev version changes.
+  set(stamp_file "${AMBIT_STATIC_LIBS}/VERSIONS")
+  set(stale "")
+  if(AMBIT_STATIC_CXX AND EXISTS ${stamp_file})
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${stamp_file})
+    file(READ ${stamp_file} stamp)
+    foreach(pair "fmtlib;${fmt_VERSION}" "spdlog;${spdlog_VERSION}"
+                 "prometheus-cpp;${prometheus-cpp_VERSION}")
+      list(GET pair 0 src)
+      list(GET pair 1 version)
+      if(version AND NOT stamp MATCHES "(^|\n)${src}=([0-9]+:)?${version}[+~-]")
+        string(APPEND stale " ${src} ${version}")
+      endif()
+    endforeach()
+  elseif(AMBIT_STATIC_CXX)
+    set(stale " (no VERSIONS stamp)")
+  endif()
+  if(AMBIT_STATIC_CXX AND stale)
+    set(AMBIT_STATIC_CXX OFF)
+    message(WARNING "ambit: the static archives in ${AMBIT_STATIC_LIBS} are not of the "
+                    "installed${stale}: run scripts/setup-static-libs.sh and re-run cmake; "
+                    "ambit-ztunnel links libstdc++, fmt, spdlog and prometheus-cpp shared "
+                    "(~2 MB more memory)")
+  elseif(NOT AMBIT_STATIC_CXX)
     message(WARNING "ambit: no static archives of fmt, spdlog and prometheus-cpp in "
-                    "${AMBIT_STATIC_LIBS} (scripts/setup-static-libs.sh builds them): "
-                    "ambit-ztunnel links libstdc++ and those three shared (~2 MB more memory)")
+                    "${AMBIT_STATIC_LIBS} (scripts/setup-static-libs.sh builds them; re-run "
+                    "cmake after it): ambit-ztunnel links libstdc++ and those three shared "
+                    "(~2 MB more memory)")
   endif()
 endif()
 

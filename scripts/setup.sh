@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build, test and demo dependency of ambit from Debian bookworm packages.
-# Idempotent: a second run installs nothing and finishes in seconds.
+# Installs every build, test and demo dependency of ambit from Debian bookworm packages, then
+# builds the static archives the ztunnel's link needs from Debian's sources (setup-static-libs.sh,
+# ~20 s the first time). Idempotent: a second run installs nothing and finishes in seconds.
 set -euo pipefail
 
 PACKAGES=(

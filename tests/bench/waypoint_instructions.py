@@ -13,7 +13,7 @@ requests, zeroes the counters, sends `--requests` requests through the Service V
 -q 10`: 160 req/s, what callgrind keeps up with), dumps the counters, and takes the lab down.
 Prints a markdown table: instructions per request (every library's included, the kernel's not)
 per run, their mean, and the ratio to the first BIN_DIR. Needs root and valgrind
-(scripts/setup.sh installs it); ~45 s per run.
+(scripts/setup.sh installs it); ~45 s per run (~30 s with --ztunnel).
 
 --ztunnel measures the two ztunnels instead, on the L4 path the benchmark's latency rows use
 (client pod -> my-app-v2's pod IP, cross-node; no waypoint): both run under callgrind, and the
@@ -79,6 +79,7 @@ class Runner:
         wrapper.write_text(
             "#!/bin/sh\n"
             # --trace-children: the waypoint runs itself again first, with its malloc tunable
+            # (harmless for the ztunnel, which starts nothing)
             # (common/malloc_tunables.h); the measured process is that image.
             f"exec {shlex.quote(self.valgrind)} --tool=callgrind --dump-instr=no "
             "--trace-children=yes "
@@ -132,7 +133,9 @@ class Runner:
             served = self.hey(self.requests)
             for pid in pids:
                 run([self.control, "-d", str(pid)], 60)
-            return [self.dumped(cg_dir, pid, source, index) / served for pid in pids]
+            sides = ["client", "server"] if self.ztunnel else ["waypoint"]
+            return [self.dumped(cg_dir, pid, source, f"{index}.{side}") / served
+                    for pid, side in zip(pids, sides)]
         finally:
             # A second Ctrl-C must not cut the cleanup short.
             handlers = (signal.signal(signal.SIGINT, signal.SIG_IGN),
@@ -141,8 +144,9 @@ class Runner:
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
 
-    def dumped(self, cg_dir, pid, source, index):
-        """The instruction total of pid's latest callgrind dump (waits up to 60 s for it)."""
+    def dumped(self, cg_dir, pid, source, tag):
+        """The instruction total of pid's latest callgrind dump (waits up to 60 s for it); --keep
+        copies the dump as callgrind.run<tag>.<BIN_DIR name>, tag = "<run>.<side>"."""
         deadline = time.time() + 60
         while time.time() < deadline:
             dumps = sorted(cg_dir.glob(f"callgrind.{pid}.*"))
@@ -152,7 +156,7 @@ class Runner:
                 if self.keep:
                     self.keep.mkdir(parents=True, exist_ok=True)
                     shutil.copy(dumps[-1],
-                                self.keep / f"callgrind.run{index}.{Path(source).name}.{pid}")
+                                self.keep / f"callgrind.run{tag}.{Path(source).name}")
                 return int(m.group(1))
             time.sleep(1)
         raise ScenarioError(f"callgrind wrote no dump for {pid} within 60 s")
@@ -203,8 +207,9 @@ def main():
     ap.add_argument("--requests", type=int, default=1600)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--keep", metavar="DIR",
-                    help="copy each run's callgrind dump to DIR/callgrind.runN.BIN_DIR_NAME "
-                         "(for callgrind_annotate)")
+                    help="copy each run's callgrind dumps to DIR/callgrind.runN.SIDE.BIN_DIR_NAME "
+                         "(SIDE: waypoint, or client and server with --ztunnel; for "
+                         "callgrind_annotate)")
     ap.add_argument("--ctl", default=str(REPO / "build" / "bin" / "ambitctl"),
                     help="the ambitctl that drives the labs (default: build/bin's)")
     args = ap.parse_args()

@@ -18,8 +18,8 @@ if ! grep -q '(RELR)' <<<"$dynamic"; then
   exit 1
 fi
 if $no_cxx; then
-  cxx=$(sed -n 's/.*(NEEDED).*\[\(lib\(stdc++\|spdlog\|fmt\|prometheus-cpp\)[^]]*\)\].*/\1/p' \
-    <<<"$dynamic" | tr '\n' ' ')
+  # What the loader maps, followed down (ldd): a library the ztunnel needs could bring one too.
+  cxx=$(ldd "$bin" | awk '$1 ~ /^lib(stdc\+\+|spdlog|fmt|prometheus-cpp)/ {print $1}' | tr '\n' ' ')
   if [[ -n $cxx ]]; then
     echo "FAIL: $bin loads shared C++ libraries: $cxx(cmake/static-link.sh links them statically" \
       "when scripts/setup-static-libs.sh has built their archives)" >&2
