@@ -111,6 +111,14 @@ Result<std::shared_ptr<grpc::Channel>> makeControlChannel(const ChannelOptions& 
   return grpc::CreateCustomChannel(options.address, creds, args);
 }
 
+void setReconnectBackoff(grpc::ChannelArguments& args, std::chrono::milliseconds initial,
+                         std::chrono::milliseconds connect_timeout, std::chrono::milliseconds max) {
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(initial.count()));
+  // gRPC 1.51 takes the minimum connect timeout from this argument (subchannel.cc).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(connect_timeout.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(max.count()));
+}
+
 Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
                                                               const MeshSourceOptions& o) {
   identity::CaClientOptions ca;
@@ -121,9 +129,13 @@ Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string&
     c.address = ca_address;
     c.control_ca = o.control_ca;
     c.token_file = o.token_file;
-    auto channel = makeControlChannel(c);
+    grpc::ChannelArguments args;
+    setReconnectBackoff(args, std::chrono::milliseconds(250), std::chrono::seconds(1),
+                        std::chrono::seconds(5));
+    auto channel = makeControlChannel(c, std::move(args));
     if (!channel) return channel.error().context("--ca-address " + ca_address);
     ca.channel = std::move(*channel);
+    ca.wait_for_ready = true;
   }
   return std::make_shared<identity::CaClient>(std::move(ca));
 }

@@ -15,6 +15,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -50,8 +51,18 @@ Result<std::string> readTokenFile(const std::filesystem::path& file);
 Result<std::shared_ptr<grpc::Channel>> makeControlChannel(
     const ChannelOptions& options, grpc::ChannelArguments args = grpc::ChannelArguments());
 
+// gRPC's reconnect backoff for a channel to ambit-control: the first retry after `initial`,
+// growing to `max`. Each connection attempt is bounded by `connect_timeout` (or the current
+// backoff, if longer); gRPC's own default is 20 s, so one SYN to a replica that has just gone
+// (kube-proxy keeps a half-open connection's NAT to it) would hold every call on the channel
+// for 20 s, where a new attempt picks a live replica.
+void setReconnectBackoff(grpc::ChannelArguments& args, std::chrono::milliseconds initial,
+                         std::chrono::milliseconds connect_timeout, std::chrono::milliseconds max);
+
 // A CertificateService client for `ca_address`: a local unix socket, or ambit-control over TLS
-// with the token (--control-ca and --token-file of `options`, as for discovery).
+// with the token (--control-ca and --token-file of `options`, as for discovery). Calls to
+// ambit-control wait for the channel within their deadline (a control-plane roll), with
+// connection attempts of at most a second.
 Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
                                                               const MeshSourceOptions& options);
 

@@ -48,11 +48,8 @@ StreamFactoryMaker grpcStreams() {
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
     // gRPC's own reconnect backoff would otherwise keep a channel failing fast for up to two
     // minutes after its server comes back; ours decides when to try again.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                static_cast<int>(options.initial_backoff.count()));
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                static_cast<int>(options.initial_backoff.count()));
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options.max_backoff.count()));
+    setReconnectBackoff(args, options.initial_backoff, options.initial_backoff,
+                        options.max_backoff);
     auto factory = std::make_unique<GrpcStreamFactory>();
     for (const std::string& address : options.addresses) {
       auto channel = makeControlChannel({.address = address,

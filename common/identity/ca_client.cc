@@ -40,8 +40,9 @@ struct CaClient::Impl {
     return csrRequest(csrPem, ttl, options.node);
   }
 
-  void setDeadline(grpc::ClientContext& ctx) const {
+  void prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
+    ctx.set_wait_for_ready(options.wait_for_ready);
   }
 
   Result<IssuedCertificate> toResult(const grpc::Status& s, ambit::v1::CsrResponse& resp) const {
@@ -97,7 +98,7 @@ CaClient::~CaClient() {
 Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
                                                       std::chrono::seconds ttl) {
   grpc::ClientContext ctx;
-  impl_->setDeadline(ctx);
+  impl_->prepare(ctx);
   ambit::v1::CsrResponse resp;
   grpc::Status s = impl_->stub->CreateCertificate(&ctx, impl_->request(csrPem, ttl), &resp);
   return impl_->toResult(s, resp);
@@ -106,7 +107,7 @@ Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
 void CaClient::fetch(std::string csrPem, std::chrono::seconds ttl, Done done) {
   auto call = std::make_shared<Call>();
   call->req = impl_->request(csrPem, ttl);
-  impl_->setDeadline(call->ctx);
+  impl_->prepare(call->ctx);
   {
     std::lock_guard lock(impl_->mu);
     impl_->in_flight.insert(call.get());

@@ -25,6 +25,10 @@ struct CaClientOptions {
   // The channel to call through, e.g. discovery::makeControlChannel() to ambit-control (TLS
   // plus a bearer token). Unset: a plaintext channel to `address` (a local unix socket).
   std::shared_ptr<grpc::Channel> channel;
+  // Calls wait, within their deadline, for the channel to connect (gRPC's wait_for_ready)
+  // instead of failing at once while it is reconnecting: for a server that is expected back
+  // soon (ambit-control during a roll).
+  bool wait_for_ready = false;
 };
 
 // gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread

@@ -2,7 +2,14 @@
 // and CaClient reaches it through the control-plane channel (TLS + bearer token).
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <future>
+#include <thread>
+
+#include "common/discovery/channel.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/ca_service.h"
 #include "common/identity/csr.h"
@@ -48,6 +55,59 @@ TEST(SharedPort, CertificateServiceAndDiscoveryOnOneTlsPort) {
   RawClient discovery(*channel);
   ASSERT_TRUE(discovery.subscribe(MeshType::kWorkload));
   EXPECT_EQ(namesOf(discovery.read()), std::vector<std::string>{"default/a"});
+}
+
+// A free loopback port (bound, then released) for a server that starts later.
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ADD_FAILURE() << "no loopback port";
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The agent's CSR proxy during an ambit-control roll: a call made while nothing answers at the
+// control address is answered once the new replica is up, within the call's deadline, instead
+// of failing at once (the ztunnel would back off for seconds, its pods without certificates).
+TEST(SharedPort, CertificateClientWaitsForControlWithinTheDeadline) {
+  test::TempDir dir("discovery-ca-wait");
+  Tls tls(dir);
+  std::shared_ptr<identity::EmbeddedCa> ca = identity::testing::openCa(dir.path() / "ca");
+  ASSERT_TRUE(ca);
+  identity::CertificateServiceImpl certificates(
+      ca, [](const identity::SpiffeId&, std::string_view) { return Status::ok(); });
+  const std::string address = fmt::format("127.0.0.1:{}", freePort());
+  auto client = certificateClient(address, {.control_ca = tls.ca_file.string(),
+                                            .token_file = tls.token_file.string(),
+                                            .node = "node-1"});
+  ASSERT_TRUE(client) << client.error().message;
+  auto id = identity::SpiffeId::make("cluster.local", "default", "my-app");
+  ASSERT_TRUE(id);
+  auto csr = identity::createWorkloadCsr(*id);
+  ASSERT_TRUE(csr);
+
+  auto issued = std::async(std::launch::async, [&] {
+    return (*client)->createCertificate(csr->csrPem, std::chrono::hours(1));
+  });
+  // Refused connections first: the channel is in its reconnect backoff when the server comes.
+  ASSERT_EQ(issued.wait_for(std::chrono::milliseconds(1500)), std::future_status::timeout)
+      << "the call ended before ambit-control was up";
+  auto store = std::make_shared<ResourceStore>();
+  auto server =
+      startServer(store, {.address = address,
+                          .tls = tls.serverTls(),
+                          .authenticator = std::make_shared<TokenAuthenticator>("token-1"),
+                          .extra_services = {&certificates}});
+  ASSERT_TRUE(server);
+  auto result = issued.get();
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->rootsPem, std::vector<std::string>{ca->rootPem()});
 }
 
 }  // namespace
