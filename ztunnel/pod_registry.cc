@@ -1,5 +1,6 @@
 #include "ztunnel/pod_registry.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "ambit/abi.h"
@@ -45,8 +46,12 @@ Status PodRegistry::addPod(const v1::PodInfo& info, UniqueFd netns) {
   pod->info = info;
   pod->netns = std::move(netns);
   AMBIT_TRY(runOnDataThread(io_, [&]() -> Status { return openPod(pod); }));
-  // Serve HBONE and ack only once the pod can present its certificate (bounded wait).
-  auto deadline = std::chrono::steady_clock::now() + options_.identity_wait;
+  // Serve HBONE and ack only once the pod can present its certificate (bounded wait; a short
+  // one while the CA has not answered the last pod in time, pod_registry.h).
+  auto deadline = std::chrono::steady_clock::now() +
+                  (identity_wait_ran_out_
+                       ? std::min(options_.identity_wait, options_.identity_wait_after_timeout)
+                       : options_.identity_wait);
   bool ready = false;
   while (!ready && std::chrono::steady_clock::now() < deadline) {
     auto r =
@@ -54,6 +59,7 @@ Status PodRegistry::addPod(const v1::PodInfo& info, UniqueFd netns) {
     ready = r && *r;
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  identity_wait_ran_out_ = !ready;
   if (!ready)
     logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
   return runOnDataThread(io_, [&]() -> Status { return startHbone(info.uid()); });

@@ -6,7 +6,10 @@
 // sk_lookup, registered through InboundSteering -> InboundProxy) and [::]:15008 (HBONE, an
 // HboneServer with the pod's certificate -> InboundProxy). A pod is acked to the agent once
 // its listeners are up and, bounded by a few seconds, its certificate is in place; HBONE is
-// served only from then on (until then handshakes wait in the listen backlog).
+// served only from then on (until then handshakes wait in the listen backlog). Once such a wait
+// has run out, the pods handed over after it wait only briefly, until a certificate arrives
+// again: with the CA unreachable, a snapshot of N pods would otherwise hold the hand-off (and
+// every pod after the first, unserved) N times the wait.
 //
 // Threads: the PodSink methods run on the hand-off thread and move their work to the data
 // thread (waiting for it); every other method runs on the data thread only.
@@ -45,6 +48,8 @@ class PodRegistry final : public PodSink {
     // Inbound HBONE connections and tunnels ended by a timeout (hbone::ServerOptions).
     std::function<void(hbone::HboneTimeout)> on_hbone_timeout;
     std::chrono::milliseconds identity_wait{std::chrono::seconds(5)};  // before the ack
+    // The wait of the pods handed over after one whose wait ran out (at most identity_wait).
+    std::chrono::milliseconds identity_wait_after_timeout{250};
     // Per-pod and per-node connection caps (null: none). Outlives the registry.
     ConnectionLimits* limits = nullptr;
     // Where the registry's own metrics go (null: none): accept() failures for lack of fds
@@ -109,6 +114,7 @@ class PodRegistry final : public PodSink {
   InboundProxy& inbound_;
   std::map<std::string, std::shared_ptr<Pod>> pods_;  // by uid
   bool accepting_ = true;
+  bool identity_wait_ran_out_ = false;  // hand-off thread only (addPod)
   std::function<void()> outbound_exhausted_, inbound_exhausted_, hbone_exhausted_;
   prometheus::Counter* migration_failures_ = nullptr;
 };

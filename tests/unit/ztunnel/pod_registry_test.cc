@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <mutex>
 #include <thread>
 
 #include "tests/unit/ztunnel/registry_harness.h"
@@ -121,10 +122,11 @@ class HandoffTest : public RegistryTest {
   void SetUp() override {
     data_thread = std::thread([this] { io.run(); });
   }
-  void TearDown() override {
+  void TearDown() override { stopDataThread(); }
+  void stopDataThread() {
     work.reset();
     io.stop();
-    data_thread.join();
+    if (data_thread.joinable()) data_thread.join();
   }
   UniqueFd netns() { return UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)); }
   bool served(const std::string& uid) {
@@ -153,6 +155,75 @@ TEST_F(HandoffTest, AddedPodIsAckedWithItsCertificateAndSnapshotsDropTheUnnamed)
 
   ASSERT_TRUE(pods.deletePod("default/my-app-v1"));
   EXPECT_FALSE(served("default/my-app-v1"));
+}
+
+// A CA that holds every request unanswered until release(); from then on it signs them.
+class HeldCa final : public identity::CertificateFetcher {
+ public:
+  void fetch(std::string csr_pem, std::chrono::seconds ttl, Done done) override {
+    std::unique_lock lock(mu_);
+    if (held_) {
+      pending_.push_back({std::move(csr_pem), ttl, std::move(done)});
+      return;
+    }
+    lock.unlock();
+    ca_.fetch(std::move(csr_pem), ttl, std::move(done));
+  }
+  void release() {
+    std::vector<Request> pending;
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+      pending.swap(pending_);
+    }
+    for (auto& r : pending) ca_.fetch(std::move(r.csr_pem), r.ttl, std::move(r.done));
+  }
+
+ private:
+  struct Request {
+    std::string csr_pem;
+    std::chrono::seconds ttl;
+    Done done;
+  };
+  InProcessCa ca_;
+  std::mutex mu_;
+  bool held_ = true;
+  std::vector<Request> pending_;
+};
+
+// A hand-off while the CA does not answer (ambit-control down during a node upgrade): the first
+// pod waits its whole identity wait, the next ones only briefly, so three pods are served in
+// about one wait rather than three. Once certificates come again, a pod waits for its own.
+TEST_F(HandoffTest, AfterAnIdentityWaitRanOutTheNextPodsDoNotWaitItAgain) {
+  constexpr auto kWait = std::chrono::milliseconds(2000);
+  auto held = std::make_shared<HeldCa>();
+  identity::IdentityStore store{io, held, {}, "cluster.local"};
+  PodRegistry registry{
+      io,
+      {.identity_wait = kWait, .identity_wait_after_timeout = std::chrono::milliseconds(500)},
+      sockets,
+      steering,
+      store,
+      outbound,
+      inbound};
+  const auto started = std::chrono::steady_clock::now();
+  for (const auto& [name, ip] :
+       {std::pair{"a", "127.0.0.11"}, {"b", "127.0.0.12"}, {"c", "127.0.0.13"}}) {
+    ASSERT_TRUE(registry.addPod(podInfo(name, name, {ip}), netns())) << name;
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, kWait) << "the first pod waits for its certificate";
+  EXPECT_LT(took, 2 * kWait) << "the second and third pods waited the whole wait again";
+
+  held->release();  // the CA answers again: a pod waits for its certificate, and gets it
+  ASSERT_TRUE(registry.addPod(podInfo("d", "d", {"127.0.0.14"}), netns()));
+  auto ready = runOnDataThread(
+      io, [&]() -> Result<bool> { return store.ready("spiffe://cluster.local/ns/default/sa/d"); });
+  EXPECT_TRUE(ready && *ready) << "acked before its certificate, though the CA answers";
+  for (const char* uid : {"default/a", "default/b", "default/c", "default/d"}) {
+    ASSERT_TRUE(registry.deletePod(uid)) << uid;
+  }
+  stopDataThread();  // before the registry and the store go
 }
 
 }  // namespace
