@@ -45,21 +45,32 @@ Status PodRegistry::addPod(const v1::PodInfo& info, UniqueFd netns) {
   auto pod = std::make_shared<Pod>();
   pod->info = info;
   pod->netns = std::move(netns);
-  AMBIT_TRY(runOnDataThread(io_, [&]() -> Status { return openPod(pod); }));
+  uint64_t issued = 0;  // certificates installed so far
+  AMBIT_TRY(runOnDataThread(io_, [&]() -> Status {
+    issued = identities_.rotations();
+    return openPod(pod);
+  }));
   // Serve HBONE and ack only once the pod can present its certificate (bounded wait; a short
-  // one while the CA has not answered the last pod in time, pod_registry.h).
-  auto deadline = std::chrono::steady_clock::now() +
-                  (identity_wait_ran_out_
-                       ? std::min(options_.identity_wait, options_.identity_wait_after_timeout)
-                       : options_.identity_wait);
+  // one while no certificate has come since a wait ran out, pod_registry.h).
+  const bool ca_silent = issued_when_wait_ran_out_ && *issued_when_wait_ran_out_ == issued;
+  auto deadline =
+      std::chrono::steady_clock::now() +
+      (ca_silent ? std::min(options_.identity_wait, options_.identity_wait_after_timeout)
+                 : options_.identity_wait);
   bool ready = false;
   while (!ready && std::chrono::steady_clock::now() < deadline) {
-    auto r =
-        runOnDataThread(io_, [&]() -> Result<bool> { return identities_.ready(pod->spiffe_id); });
+    auto r = runOnDataThread(io_, [&]() -> Result<bool> {
+      issued = identities_.rotations();
+      return identities_.ready(pod->spiffe_id);
+    });
     ready = r && *r;
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  identity_wait_ran_out_ = !ready;
+  if (!ready) {
+    issued_when_wait_ran_out_ = issued;
+  } else if (issued_when_wait_ran_out_ && *issued_when_wait_ran_out_ != issued) {
+    issued_when_wait_ran_out_.reset();  // the CA answers again
+  }
   if (!ready)
     logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
   return runOnDataThread(io_, [&]() -> Status { return startHbone(info.uid()); });

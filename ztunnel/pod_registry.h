@@ -7,9 +7,9 @@
 // HboneServer with the pod's certificate -> InboundProxy). A pod is acked to the agent once
 // its listeners are up and, bounded by a few seconds, its certificate is in place; HBONE is
 // served only from then on (until then handshakes wait in the listen backlog). Once such a wait
-// has run out, the pods handed over after it wait only briefly, until a certificate arrives
-// again: with the CA unreachable, a snapshot of N pods would otherwise hold the hand-off (and
-// every pod after the first, unserved) N times the wait.
+// has run out, the pods handed over after it wait only briefly until the CA issues any
+// certificate again: with the CA unreachable, a snapshot of N pods would otherwise hold the
+// hand-off N times the wait.
 //
 // Threads: the PodSink methods run on the hand-off thread and move their work to the data
 // thread (waiting for it); every other method runs on the data thread only.
@@ -114,7 +114,9 @@ class PodRegistry final : public PodSink {
   InboundProxy& inbound_;
   std::map<std::string, std::shared_ptr<Pod>> pods_;  // by uid
   bool accepting_ = true;
-  bool identity_wait_ran_out_ = false;  // hand-off thread only (addPod)
+  // The store's certificate count when a pod's identity wait last ran out, until a certificate
+  // has come since (hand-off thread only: addPod).
+  std::optional<uint64_t> issued_when_wait_ran_out_;
   std::function<void()> outbound_exhausted_, inbound_exhausted_, hbone_exhausted_;
   prometheus::Counter* migration_failures_ = nullptr;
 };

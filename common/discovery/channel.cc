@@ -131,7 +131,7 @@ Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string&
     c.token_file = o.token_file;
     grpc::ChannelArguments args;
     setReconnectBackoff(args, std::chrono::milliseconds(250), std::chrono::seconds(1),
-                        std::chrono::seconds(5));
+                        std::chrono::seconds(2));
     auto channel = makeControlChannel(c, std::move(args));
     if (!channel) return channel.error().context("--ca-address " + ca_address);
     ca.channel = std::move(*channel);

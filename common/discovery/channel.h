@@ -61,8 +61,8 @@ void setReconnectBackoff(grpc::ChannelArguments& args, std::chrono::milliseconds
 
 // A CertificateService client for `ca_address`: a local unix socket, or ambit-control over TLS
 // with the token (--control-ca and --token-file of `options`, as for discovery). Calls to
-// ambit-control wait for the channel within their deadline (a control-plane roll), with
-// connection attempts of at most a second.
+// ambit-control wait for the channel within their deadline (a control-plane roll); each
+// connection attempt gives up after 1 s (up to 2 s as the backoff grows) and the next follows.
 Result<std::shared_ptr<identity::CaClient>> certificateClient(const std::string& ca_address,
                                                               const MeshSourceOptions& options);
 

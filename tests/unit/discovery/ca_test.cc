@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <thread>
 
@@ -57,20 +59,35 @@ TEST(SharedPort, CertificateServiceAndDiscoveryOnOneTlsPort) {
   EXPECT_EQ(namesOf(discovery.read()), std::vector<std::string>{"default/a"});
 }
 
-// A free loopback port (bound, then released) for a server that starts later.
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ADD_FAILURE() << "no loopback port";
+// A loopback port held by a bound, not listening socket (connections to it are refused), with
+// SO_REUSEPORT so that a gRPC server (which sets it too) can listen there later: no other
+// process can take the port in between.
+class ReservedPort {
+ public:
+  ReservedPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int on = 1;
+    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+  ~ReservedPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  uint16_t port() const { return port_; }  // 0: none could be reserved
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
 
 // The agent's CSR proxy during an ambit-control roll: a call made while nothing answers at the
 // control address is answered once the new replica is up, within the call's deadline, instead
@@ -82,7 +99,9 @@ TEST(SharedPort, CertificateClientWaitsForControlWithinTheDeadline) {
   ASSERT_TRUE(ca);
   identity::CertificateServiceImpl certificates(
       ca, [](const identity::SpiffeId&, std::string_view) { return Status::ok(); });
-  const std::string address = fmt::format("127.0.0.1:{}", freePort());
+  ReservedPort reserved;
+  ASSERT_NE(reserved.port(), 0) << "no loopback port: " << std::strerror(errno);
+  const std::string address = fmt::format("127.0.0.1:{}", reserved.port());
   auto client = certificateClient(address, {.control_ca = tls.ca_file.string(),
                                             .token_file = tls.token_file.string(),
                                             .node = "node-1"});
