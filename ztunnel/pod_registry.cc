@@ -68,11 +68,10 @@ Status PodRegistry::addPod(const v1::PodInfo& info, UniqueFd netns) {
   }
   if (!ready) {
     issued_when_wait_ran_out_ = issued;
+    logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
   } else if (issued_when_wait_ran_out_ && *issued_when_wait_ran_out_ != issued) {
     issued_when_wait_ran_out_.reset();  // the CA answers again
   }
-  if (!ready)
-    logWarn("pod {}: no certificate for {} yet; serving HBONE anyway", info.uid(), pod->spiffe_id);
   return runOnDataThread(io_, [&]() -> Status { return startHbone(info.uid()); });
 }
 

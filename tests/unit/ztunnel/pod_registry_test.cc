@@ -6,7 +6,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <mutex>
-#include <stop_token>
 #include <thread>
 
 #include "tests/unit/ztunnel/registry_harness.h"
