@@ -1,15 +1,17 @@
 # ambit_static_link(target [ORDER_FILE file]): link `target` against the static archives of its
 # system libraries where Debian ships them (cmake/static-link.sh says which and why). For the
-# data-plane binary, whose resident memory is mostly the pages of its code.
+# daemons a node runs (ambit-ztunnel, ambit-agent, ambit-waypoint), whose resident memory is
+# mostly the pages of their code and of the shared libraries they would load.
 #
-# With ORDER_FILE (a list of symbols, hottest first: tests/bench/hot_functions.py writes it)
-# the link uses LLVM's lld, which places the sections holding those symbols first and in that
-# order, so the functions a running process touches share pages instead of being spread over
-# the whole text (each touched page costs a 64 KiB fault-around window of resident memory).
-# Every object is then compiled with one section per function, and the relative relocations
-# are packed (DT_RELR: a few KiB instead of ~670 KiB of .rela.dyn that the loader reads, and so
-# keeps resident, at every start). BENCHMARKS.md has the before/after.
-option(AMBIT_STATIC_DATAPLANE "Link ambit-ztunnel against static archives of its libraries" ON)
+# The link uses LLVM's lld, which packs the relative relocations (DT_RELR: a few KiB instead of
+# ~670 KiB of .rela.dyn that the loader reads, and so keeps resident, at every start). With
+# ORDER_FILE (a list of symbols, hottest first: tests/bench/hot_functions.py writes it) lld also
+# places the sections holding those symbols first and in that order, so the functions a running
+# process touches share pages instead of being spread over the whole text (each touched page
+# costs a 64 KiB fault-around window of resident memory); every object is compiled with one
+# section per function for that. BENCHMARKS.md has the before/after (sessions 13, 21, 23).
+option(AMBIT_STATIC_DATAPLANE
+       "Link ambit-ztunnel, ambit-agent and ambit-waypoint against static archives of libraries" ON)
 # The archives Debian does not ship (fmt, spdlog, prometheus-cpp), built by
 # scripts/setup-static-libs.sh; with them libstdc++ is linked statically too.
 # Its AMBIT_STATIC_LIBS environment variable sets the default here too.
@@ -19,12 +21,12 @@ else()
   set(ambit_static_libs_default "/var/cache/ambit/static-libs")
 endif()
 set(AMBIT_STATIC_LIBS "${ambit_static_libs_default}" CACHE PATH
-    "Directory of static archives of fmt, spdlog and prometheus-cpp for ambit-ztunnel (lib/*.a)")
+    "Directory of static archives of fmt, spdlog and prometheus-cpp for the static links (lib/*.a)")
 
 set(AMBIT_STATIC_ARCHIVES fmt spdlog prometheus-cpp-core)
 list(TRANSFORM AMBIT_STATIC_ARCHIVES PREPEND "${AMBIT_STATIC_LIBS}/lib/lib")
 list(TRANSFORM AMBIT_STATIC_ARCHIVES APPEND ".a")
-# ON: ambit-ztunnel links those archives and libstdc++ statically (tests check for it).
+# ON: the statically linked daemons take those archives and libstdc++ static (tests check for it).
 set(AMBIT_STATIC_CXX OFF)
 if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
   set(AMBIT_STATIC_CXX ON)
@@ -57,13 +59,13 @@ if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
     set(AMBIT_STATIC_CXX OFF)
     message(WARNING "ambit: the static archives in ${AMBIT_STATIC_LIBS} are not of the "
                     "installed${stale}: run scripts/setup-static-libs.sh and re-run cmake; "
-                    "ambit-ztunnel links libstdc++, fmt, spdlog and prometheus-cpp shared "
-                    "(~2 MB more memory)")
+                    "ambit-ztunnel, ambit-agent and ambit-waypoint link libstdc++, fmt, spdlog "
+                    "and prometheus-cpp shared (~2 MB more memory each)")
   elseif(NOT AMBIT_STATIC_CXX)
     message(WARNING "ambit: no static archives of fmt, spdlog and prometheus-cpp in "
                     "${AMBIT_STATIC_LIBS} (scripts/setup-static-libs.sh builds them; re-run "
-                    "cmake after it): ambit-ztunnel links libstdc++ and those three shared "
-                    "(~2 MB more memory)")
+                    "cmake after it): ambit-ztunnel, ambit-agent and ambit-waypoint link "
+                    "libstdc++ and those three shared (~2 MB more memory each)")
   endif()
 endif()
 
@@ -78,7 +80,8 @@ if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
     add_compile_options(-ffunction-sections)
   else()
     message(WARNING "ambit: /usr/lib/llvm-16/bin/ld.lld not found (scripts/setup.sh installs "
-                    "lld-16): ambit-ztunnel is linked without its function order (more memory)")
+                    "lld-16): the node's daemons are linked without packed relocations, the ztunnel "
+                    "without its function order (more memory)")
   endif()
 endif()
 
@@ -93,12 +96,13 @@ function(ambit_static_link target)
     set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${AMBIT_STATIC_ARCHIVES})
   endif()
   set_target_properties(${target} PROPERTIES CXX_LINKER_LAUNCHER "${launcher}")
-  if(AMBIT_ORDERED_LINK AND S_ORDER_FILE)
+  if(AMBIT_ORDERED_LINK)
     get_filename_component(lld_dir ${AMBIT_LLD} DIRECTORY)
-    target_link_options(${target} PRIVATE
-      -B${lld_dir}/ -fuse-ld=lld
-      -Wl,--symbol-ordering-file=${S_ORDER_FILE} -Wl,--no-warn-symbol-ordering
-      -Wl,-z,pack-relative-relocs)
-    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${S_ORDER_FILE})
+    target_link_options(${target} PRIVATE -B${lld_dir}/ -fuse-ld=lld -Wl,-z,pack-relative-relocs)
+    if(S_ORDER_FILE)
+      target_link_options(${target} PRIVATE
+        -Wl,--symbol-ordering-file=${S_ORDER_FILE} -Wl,--no-warn-symbol-ordering)
+      set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${S_ORDER_FILE})
+    endif()
   endif()
 endfunction()

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Link launcher of ambit-ztunnel (cmake/AmbitStaticLink.cmake). It runs the link command CMake
-# gives with every system shared library that has a static archive beside it (gRPC, protobuf,
-# Abseil, OpenSSL, c-ares, re2, libbpf, libelf, nghttp2, yaml-cpp, zlib...) replaced by that
-# archive, together with the archives of the libraries those need (their DT_NEEDED entries,
-# followed down), all in one group so their order does not matter; unreferenced sections are
-# dropped. Archives Debian does not ship (fmt, spdlog, prometheus-cpp: scripts/setup-static-
-# libs.sh builds them from Debian's sources) are taken from the directory given with
-# `--archives DIR` (DIR/lib/libNAME.a). When no library left shared needs libstdc++, libstdc++ is
-# linked statically too (-static-libstdc++); otherwise the process would hold two copies of it.
-# glibc and libgcc stay shared. Why: a process maps every page it touches of each shared
-# library, relocations dirty private pages in each, and the data plane's RSS is mostly those
-# pages (BENCHMARKS.md, issue 13).
+# Link launcher of ambit-ztunnel, ambit-agent and ambit-waypoint (cmake/AmbitStaticLink.cmake).
+# It runs the link command CMake gives with every system shared library that has a static
+# archive beside it (gRPC, protobuf, Abseil, OpenSSL, c-ares, re2, libbpf, libelf, nghttp2,
+# yaml-cpp, zlib...) replaced by that archive, together with the archives of the libraries
+# those need (their DT_NEEDED entries, followed down), all in one group so their order does not
+# matter; unreferenced sections are dropped. Archives Debian does not ship (fmt, spdlog,
+# prometheus-cpp: scripts/setup-static-libs.sh builds them from Debian's sources) are taken from
+# the directory given with `--archives DIR` (DIR/lib/libNAME.a). When no library left shared
+# needs libstdc++, libstdc++ is linked statically too (-static-libstdc++); otherwise the process
+# would hold two copies of it. glibc and libgcc stay shared. Why: a process maps every page it
+# touches of each shared library, relocations dirty private pages in each, and a node daemon's
+# RSS is mostly those pages (BENCHMARKS.md, issue 13; sessions 10, 21 and 23).
 set -euo pipefail
 
 extra=""  # --archives DIR: more static archives, in DIR/lib
