@@ -18,9 +18,9 @@ Result<identity::SpiffeId> requestedId(std::string_view csrPem) {
 
 }  // namespace
 
-Result<identity::IssuedCertificate> ForwardingSigner::sign(
+Result<identity::IssuedCertificate> ForwardingSigner::signBefore(
     std::string_view csrPem, std::chrono::seconds ttl,
-    const identity::IdentityAuthorizer& authorize) {
+    const identity::IdentityAuthorizer& authorize, identity::Deadline deadline) {
   auto id = requestedId(csrPem);
   if (!id) return Error{identity::kBadRequest, "CSR rejected: " + id.error().message};
   if (authorize) {
@@ -29,7 +29,7 @@ Result<identity::IssuedCertificate> ForwardingSigner::sign(
                    fmt::format("identity {} not allowed: {}", id->toString(), allowed.message())};
     }
   }
-  auto issued = control_->createCertificate(csrPem, ttl);
+  auto issued = control_->createCertificate(csrPem, ttl, deadline);
   if (!issued) return issued.error().context("ambit-control");
   return issued;
 }

@@ -56,8 +56,9 @@ Result<ossl::X509Ptr> EmbeddedCa::issueLeaf(EVP_PKEY* publicKey, const SpiffeId&
   return cert;
 }
 
-Result<IssuedCertificate> EmbeddedCa::sign(std::string_view csrPem, std::chrono::seconds ttl,
-                                           const IdentityAuthorizer& authorize) {
+Result<IssuedCertificate> EmbeddedCa::signBefore(std::string_view csrPem, std::chrono::seconds ttl,
+                                                 const IdentityAuthorizer& authorize,
+                                                 Deadline /*deadline*/) {
   auto csr = parseCsrPem(csrPem);
   if (!csr) return badRequest(csr.error());
   auto id = checkCsr(csr->get());

@@ -62,16 +62,16 @@ class EmbeddedCa final : public CertificateSigner {
                                                                         EmbeddedCaOptions options,
                                                                         std::string_view origin);
 
-  // Accepts only: a PEM CSR whose signature verifies, an ECDSA P-256 key, a request meeting
-  // checkCsrRequest() (svid_rules.h: exactly one SAN, a SPIFFE URI with a path, nothing that
-  // would make a leaf a CA), an id in this CA's trust domain, and which authorize() allows.
+  // sign() (CertificateSigner) accepts only: a PEM CSR whose signature verifies, an ECDSA
+  // P-256 key, a request meeting checkCsrRequest() (svid_rules.h: exactly one SAN, a SPIFFE URI
+  // with a path, nothing that would make a leaf a CA), an id in this CA's trust domain, and
+  // which authorize() allows.
   // Issues: random 16-byte serial, notBefore = now - 1 min, notAfter = now + min(ttl, max)
   // (and never past the root's notAfter),
   // CA:FALSE, digitalSignature+keyEncipherment, serverAuth+clientAuth, SKI/AKI, empty subject,
   // critical URI SAN; the result is checked against every leaf rule (checkLeafSvid) before it
   // leaves. Errors carry kBadRequest / kNotAllowed / kSignerFailure and name the rule broken.
-  [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,
-                                               const IdentityAuthorizer& authorize) override;
+  // It signs here and at once, so the requester's deadline does not matter to it.
 
   // A server certificate for this CA's own services (ambit-control's gRPC port): a new P-256
   // key, the SPIFFE id `id` and DNS SANs `dnsNames`, valid for `ttl` (capped like sign()).
@@ -90,6 +90,9 @@ class EmbeddedCa final : public CertificateSigner {
  private:
   EmbeddedCa(EmbeddedCaOptions options, ossl::EvpPkeyPtr key, ossl::X509Ptr root,
              std::string rootPem, bool created, std::vector<std::string> intermediatesPem = {});
+  Result<IssuedCertificate> signBefore(std::string_view csrPem, std::chrono::seconds ttl,
+                                       const IdentityAuthorizer& authorize,
+                                       Deadline deadline) override;
   Result<SpiffeId> checkCsr(X509_REQ* csr) const;
   Result<ossl::X509Ptr> issueLeaf(EVP_PKEY* publicKey, const SpiffeId& id, std::chrono::seconds ttl,
                                   const std::vector<std::string>& dnsNames = {});

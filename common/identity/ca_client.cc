@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -40,14 +41,26 @@ struct CaClient::Impl {
     return csrRequest(csrPem, ttl, options.node);
   }
 
-  void prepare(grpc::ClientContext& ctx) const {
-    ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
+  void prepare(grpc::ClientContext& ctx, Deadline deadline = kNoDeadline) const {
+    Deadline own = std::chrono::system_clock::now() + options.timeout;
+    if (deadline != kNoDeadline) own = std::min(own, deadline - CaClient::kAnswerMargin);
+    ctx.set_deadline(own);
     ctx.set_wait_for_ready(options.wait_for_ready);
   }
 
   Result<IssuedCertificate> toResult(const grpc::Status& s, ambit::v1::CsrResponse& resp) const {
     grpc_lite::CallStatus status{static_cast<grpc_lite::StatusCode>(s.error_code()),
                                  s.error_message()};
+    // A wait-for-ready call that never got a connection ends as a bare "Deadline Exceeded":
+    // say that the server was not reachable, which is what the operator has to fix.
+    if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && options.wait_for_ready) {
+      grpc_connectivity_state state = channel->GetState(false);
+      if (state != GRPC_CHANNEL_READY) {
+        status.message += fmt::format(
+            " (no connection to the server before the deadline: the channel is {})",
+            state == GRPC_CHANNEL_TRANSIENT_FAILURE ? "failing to connect" : "still connecting");
+      }
+    }
     return createCertificateResult(status, resp, options.address);
   }
 };
@@ -96,9 +109,14 @@ CaClient::~CaClient() {
 }
 
 Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
-                                                      std::chrono::seconds ttl) {
+                                                      std::chrono::seconds ttl, Deadline deadline) {
+  if (deadline != kNoDeadline && deadline - kAnswerMargin <= std::chrono::system_clock::now()) {
+    return Error{EAGAIN, fmt::format("CreateCertificate via {}: not asked, the requester's "
+                                     "deadline leaves no time for an answer",
+                                     impl_->options.address)};
+  }
   grpc::ClientContext ctx;
-  impl_->prepare(ctx);
+  impl_->prepare(ctx, deadline);
   ambit::v1::CsrResponse resp;
   grpc::Status s = impl_->stub->CreateCertificate(&ctx, impl_->request(csrPem, ttl), &resp);
   return impl_->toResult(s, resp);

@@ -46,9 +46,14 @@ class CaClient final : public CertificateFetcher {
   explicit CaClient(CaClientOptions options);
   ~CaClient() override;
 
-  // Blocking call, for tools and tests; never call it on a data thread.
+  // Blocking call, for tools, tests and the agent's ForwardingSigner; never call it on a data
+  // thread. With a `deadline` (the requester's, when forwarding), the call gives up
+  // kAnswerMargin before it if that is sooner than the options' timeout, so the answer (an
+  // error naming the cause) still reaches the requester in time.
   [[nodiscard]] Result<IssuedCertificate> createCertificate(std::string_view csrPem,
-                                                            std::chrono::seconds ttl);
+                                                            std::chrono::seconds ttl,
+                                                            Deadline deadline = kNoDeadline);
+  static constexpr std::chrono::milliseconds kAnswerMargin{200};
   void fetch(std::string csrPem, std::chrono::seconds ttl, Done done) override;
 
  private:

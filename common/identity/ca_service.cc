@@ -73,8 +73,8 @@ grpc::Status CertificateServiceImpl::CreateCertificate(grpc::ServerContext* cont
             allowed.error().message);
     return refuse(allowed.error());
   }
-  auto issued =
-      signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()), *allowed);
+  auto issued = signer_->sign(request->csr_pem(), std::chrono::seconds(request->ttl_seconds()),
+                              *allowed, context->deadline());
   if (!issued) {
     logWarn("CreateCertificate from node '{}' refused: {}", node, issued.error().message);
     return refuse(issued.error());

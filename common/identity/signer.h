@@ -35,14 +35,28 @@ inline constexpr int kNotAllowed = EACCES;      // authorizer refused the identi
 inline constexpr int kSignerFailure = EIO;      // internal failure (OpenSSL, storage)
 inline constexpr int kUnauthenticated = EPERM;  // the caller's credentials were not accepted
 
+// When the requester stops waiting for an answer (a gRPC call's deadline); kNoDeadline: never.
+using Deadline = std::chrono::system_clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
 class CertificateSigner {
  public:
   virtual ~CertificateSigner() = default;
   // Verifies csrPem and issues a leaf for its SPIFFE id valid for ttl (the signer may shorten
-  // it; zero means the signer's maximum). Thread-safe.
-  [[nodiscard]] virtual Result<IssuedCertificate> sign(std::string_view csrPem,
-                                                       std::chrono::seconds ttl,
-                                                       const IdentityAuthorizer& authorize) = 0;
+  // it; zero means the signer's maximum). A signer that asks another server (the agent's
+  // ForwardingSigner) gives up early enough for its answer to reach the requester before
+  // `deadline`. Thread-safe.
+  [[nodiscard]] Result<IssuedCertificate> sign(std::string_view csrPem, std::chrono::seconds ttl,
+                                               const IdentityAuthorizer& authorize,
+                                               Deadline deadline = kNoDeadline) {
+    return signBefore(csrPem, ttl, authorize, deadline);
+  }
+
+ private:
+  [[nodiscard]] virtual Result<IssuedCertificate> signBefore(std::string_view csrPem,
+                                                             std::chrono::seconds ttl,
+                                                             const IdentityAuthorizer& authorize,
+                                                             Deadline deadline) = 0;
 };
 
 }  // namespace ambit::identity

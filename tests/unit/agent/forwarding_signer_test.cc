@@ -6,12 +6,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/identity/ca_client.h"
+#include "common/identity/ca_service.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/identity/test_util.h"
 
 namespace ambit::agent {
 namespace {
 
 using identity::testing::csrRequesting;
+using namespace std::chrono_literals;
 
 constexpr char kUri[] = "URI:spiffe://cluster.local/ns/default/sa/my-app";
 
@@ -39,6 +43,46 @@ TEST(ForwardingSignerTest, RefusesCsrsBreakingAnSvidRuleBeforeTheAuthorizer) {
               ::testing::HasSubstr("SPIFFE rule leaf-path"));
   EXPECT_THAT(answer(csrRequesting({{NID_subject_alt_name, "URI:http://cluster.local/ns/a/sa/b"}})),
               ::testing::HasSubstr("SPIFFE rule id-scheme"));
+}
+
+// The chain of Kubernetes mode with ambit-control unreachable: the ztunnel asks the agent's CA
+// socket, whose ForwardingSigner asks ambit-control (wait-for-ready, 30 s of its own). The
+// forwarded call must give up within the ztunnel's 2 s deadline and tell the ztunnel why,
+// rather than run on after the ztunnel stopped listening and leave it a bare timeout.
+TEST(ForwardingSignerTest, GivesUpWithinTheRequestersDeadlineAndSaysWhy) {
+  test::TempDir dir("forwarding-signer-deadline");
+  auto control = std::make_shared<identity::CaClient>(identity::CaClientOptions{
+      .address = "unix:" + (dir.path() / "no-ambit-control.sock").string(),
+      .node = "node-1",
+      .timeout = 30s,
+      .wait_for_ready = true});
+  auto signer = std::make_shared<ForwardingSigner>(control);
+  const std::string agent_address = "unix:" + (dir.path() / "ca.sock").string();
+  auto server = identity::CaServer::start(
+      agent_address, signer,
+      [](const identity::SpiffeId&, std::string_view) { return Status::ok(); });
+  ASSERT_TRUE(server) << server.error().message;
+  auto id = identity::SpiffeId::make("cluster.local", "default", "my-app");
+  ASSERT_TRUE(id);
+  auto csr = identity::createWorkloadCsr(*id);
+  ASSERT_TRUE(csr);
+
+  identity::CaClient ztunnel({.address = agent_address, .node = "node-1", .timeout = 2s});
+  auto issued = ztunnel.createCertificate(csr->csrPem, 1h);
+  ASSERT_FALSE(issued);
+  EXPECT_EQ(issued.error().code, EAGAIN) << issued.error().message;
+  // The agent's answer (UNAVAILABLE, code 14), not the ztunnel's own deadline (code 4).
+  EXPECT_THAT(issued.error().message, ::testing::HasSubstr("(gRPC code 14)"));
+  EXPECT_THAT(issued.error().message,
+              ::testing::HasSubstr("ambit-control: CreateCertificate via unix:"));
+  EXPECT_THAT(issued.error().message,
+              ::testing::HasSubstr("no connection to the server before the deadline"));
+
+  // A deadline too close to forward within: refused at once, nothing sent.
+  auto late = signer->sign(csr->csrPem, 1h, identity::testing::allowAll(),
+                           std::chrono::system_clock::now() + 50ms);
+  ASSERT_FALSE(late);
+  EXPECT_THAT(late.error().message, ::testing::HasSubstr("leaves no time for an answer"));
 }
 
 }  // namespace
