@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${AMBIT_BUILD_DIR:-build}
 # Configures a new build directory, and again when scripts/setup-static-libs.sh made new
-# archives since (the ztunnel's link takes them only from a configure that saw them).
+# archives since (the node daemons' link takes them only from a configure that saw them).
 stamp=${AMBIT_STATIC_LIBS:-/var/cache/ambit/static-libs}/VERSIONS
 if [[ ! -f "$BUILD_DIR/build.ninja" ]] ||
    [[ -f $stamp && $stamp -nt "$BUILD_DIR/CMakeCache.txt" ]]; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds static archives of fmt, spdlog and prometheus-cpp (core) for ambit-ztunnel's link, from
-# Debian's own source packages of the exact versions whose headers scripts/setup.sh installed.
+# Builds static archives of fmt, spdlog and prometheus-cpp (core) for the static link of the
+# node's daemons (ambit-ztunnel, ambit-agent, ambit-waypoint), from Debian's own source packages
+# of the exact versions whose headers scripts/setup.sh installed.
 #
 # Why: Debian ships these three as shared libraries only, and each needs libstdc++.so. While any
-# of them is shared, the ztunnel must load libstdc++.so too, and a loaded libstdc++ keeps ~1.7 MB
-# resident (its text, and its symbol tables and relocations that the loader reads at every
-# start). With their archives, cmake/static-link.sh links all of them and libstdc++ itself
-# statically, and the ztunnel keeps only the libstdc++ code it runs (BENCHMARKS.md, session 21).
+# of them is shared, those daemons must load libstdc++.so too, and a loaded libstdc++ keeps
+# ~1.7 MB resident (its text, and its symbol tables and relocations that the loader reads at
+# every start). With their archives, cmake/static-link.sh links all of them and libstdc++ itself
+# statically, and each daemon keeps only the libstdc++ code it runs (BENCHMARKS.md, sessions 21
+# and 23).
 #
 # Output: ${AMBIT_STATIC_LIBS:-/var/cache/ambit/static-libs}/lib/lib{fmt,spdlog,prometheus-cpp-
 # core}.a and a VERSIONS stamp (the source versions and this recipe's revision). Idempotent: a

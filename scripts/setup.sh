@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs every build, test and demo dependency of ambit from Debian bookworm packages, then
-# builds the static archives the ztunnel's link needs from Debian's sources (setup-static-libs.sh,
-# ~20 s the first time). Idempotent: a second run installs nothing and finishes in seconds.
+# builds the static archives the node daemons' link needs from Debian's sources
+# (setup-static-libs.sh, ~20 s the first time). Idempotent: a second run installs nothing and
+# finishes in seconds.
 set -euo pipefail
 
 PACKAGES=(
   # toolchain
   build-essential ccache cmake ninja-build pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-  # the ztunnel's link (cmake/AmbitStaticLink.cmake): function order and packed relocations;
+  # the node daemons' link (cmake/AmbitStaticLink.cmake): packed relocations, the ztunnel's
+  # function order;
   # dpkg-dev unpacks the Debian sources scripts/setup-static-libs.sh builds archives from
   lld-16 dpkg-dev
   # fuzzing and sanitizer builds (scripts/fuzz.sh): libFuzzer, ASan and UBSan runtimes of clang 14
@@ -45,6 +47,6 @@ else
   echo "setup: all ${#PACKAGES[@]} packages present"
 fi
 
-# Static archives of fmt, spdlog and prometheus-cpp for the ztunnel's link (Debian ships them
+# Static archives of fmt, spdlog and prometheus-cpp for the node daemons' link (Debian ships them
 # shared only); cached in /var/cache/ambit/static-libs.
 "$(dirname "$0")/setup-static-libs.sh"

@@ -71,7 +71,7 @@ class EmbeddedCa final : public CertificateSigner {
   // CA:FALSE, digitalSignature+keyEncipherment, serverAuth+clientAuth, SKI/AKI, empty subject,
   // critical URI SAN; the result is checked against every leaf rule (checkLeafSvid) before it
   // leaves. Errors carry kBadRequest / kNotAllowed / kSignerFailure and name the rule broken.
-  // It signs here and at once, so the requester's deadline does not matter to it.
+  // It signs here and at once, so the requester's deadline does not matter to it (signBefore).
 
   // A server certificate for this CA's own services (ambit-control's gRPC port): a new P-256
   // key, the SPIFFE id `id` and DNS SANs `dnsNames`, valid for `ttl` (capped like sign()).

@@ -41,9 +41,11 @@ struct CaClient::Impl {
     return csrRequest(csrPem, ttl, options.node);
   }
 
+  // Sets the call's deadline: the options' timeout, or `deadline` less the answer margin when
+  // that is sooner (the caller has checked that it is still ahead).
   void prepare(grpc::ClientContext& ctx, Deadline deadline = kNoDeadline) const {
     Deadline own = std::chrono::system_clock::now() + options.timeout;
-    if (deadline != kNoDeadline) own = std::min(own, deadline - CaClient::kAnswerMargin);
+    if (deadline != kNoDeadline) own = std::min(own, deadline - options.answer_margin);
     ctx.set_deadline(own);
     ctx.set_wait_for_ready(options.wait_for_ready);
   }
@@ -52,13 +54,17 @@ struct CaClient::Impl {
     grpc_lite::CallStatus status{static_cast<grpc_lite::StatusCode>(s.error_code()),
                                  s.error_message()};
     // A wait-for-ready call that never got a connection ends as a bare "Deadline Exceeded":
-    // say that the server was not reachable, which is what the operator has to fix.
+    // add what the channel is doing now, which tells an unreachable server from a slow one.
     if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && options.wait_for_ready) {
-      grpc_connectivity_state state = channel->GetState(false);
-      if (state != GRPC_CHANNEL_READY) {
-        status.message += fmt::format(
-            " (no connection to the server before the deadline: the channel is {})",
-            state == GRPC_CHANNEL_TRANSIENT_FAILURE ? "failing to connect" : "still connecting");
+      switch (channel->GetState(false)) {
+        case GRPC_CHANNEL_TRANSIENT_FAILURE:
+          status.message += " (the channel to the server is failing to connect)";
+          break;
+        case GRPC_CHANNEL_CONNECTING:
+          status.message += " (the channel to the server is still connecting)";
+          break;
+        default:
+          break;
       }
     }
     return createCertificateResult(status, resp, options.address);
@@ -110,7 +116,7 @@ CaClient::~CaClient() {
 
 Result<IssuedCertificate> CaClient::createCertificate(std::string_view csrPem,
                                                       std::chrono::seconds ttl, Deadline deadline) {
-  if (deadline != kNoDeadline && deadline - kAnswerMargin <= std::chrono::system_clock::now()) {
+  if (deadline <= std::chrono::system_clock::now() + impl_->options.answer_margin) {
     return Error{EAGAIN, fmt::format("CreateCertificate via {}: not asked, the requester's "
                                      "deadline leaves no time for an answer",
                                      impl_->options.address)};

@@ -29,6 +29,9 @@ struct CaClientOptions {
   // instead of failing at once while it is reconnecting: for a server that is expected back
   // soon (ambit-control during a roll).
   bool wait_for_ready = false;
+  // createCertificate() with the requester's deadline gives up this long before it: the time
+  // its answer needs to get back to the requester.
+  std::chrono::milliseconds answer_margin{200};
 };
 
 // gRPC CertificateService client. Thread-safe. fetch() uses gRPC's callback API, so no thread
@@ -48,12 +51,11 @@ class CaClient final : public CertificateFetcher {
 
   // Blocking call, for tools, tests and the agent's ForwardingSigner; never call it on a data
   // thread. With a `deadline` (the requester's, when forwarding), the call gives up
-  // kAnswerMargin before it if that is sooner than the options' timeout, so the answer (an
+  // `answer_margin` before it if that is sooner than the options' timeout, so the answer (an
   // error naming the cause) still reaches the requester in time.
   [[nodiscard]] Result<IssuedCertificate> createCertificate(std::string_view csrPem,
                                                             std::chrono::seconds ttl,
                                                             Deadline deadline = kNoDeadline);
-  static constexpr std::chrono::milliseconds kAnswerMargin{200};
   void fetch(std::string csrPem, std::chrono::seconds ttl, Done done) override;
 
  private:

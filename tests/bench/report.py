@@ -138,8 +138,9 @@ def render(bench):
     L.append("")
     L.append("CPU = utime+stime from /proc/<pid>/stat (process and children) before/after; "
              "CPU-seconds per 1,000 requests equals vCPU per 1,000 req/s. Peak RSS = VmHWM "
-             "after `echo 5 > clear_refs`; it counts every mapped page of the shared libraries "
-             "(OpenSSL, gRPC, protobuf, Boost...). After the run: private = RssAnon (the "
+             "after `echo 5 > clear_refs`; it counts every touched page of the binary and its "
+             "shared libraries (ambit's ztunnel, agent and waypoint link theirs statically and "
+             "load only glibc; nginx and haproxy load OpenSSL, PCRE...). After the run: private = RssAnon (the "
              "process's own heap and stacks), PSS = shared pages divided among the processes "
              "mapping them.")
     L.append("")
