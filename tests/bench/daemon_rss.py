@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""The resident memory of the lab's daemons under load, for one or more builds.
+
+  tests/bench/daemon_rss.py [--rounds R] [--seconds S] [--ctl AMBITCTL] BIN_DIR...
+
+For each BIN_DIR (a directory holding all of the lab's binaries, e.g. build/bin or a copy of an
+older build), in turn and `--rounds` times, this brings up its own lab ("drss", with a waypoint
+and the lab's seed VirtualService 80/20) from those binaries, sends `--seconds` of 1,000 req/s
+through the Service VIP from the client pod (`hey -c 16 -q 62.5`), reads VmRSS and RssAnon
+(the private part) of both agents, both ztunnels and the waypoint, and takes the lab down.
+Prints a markdown table: each daemon's VmRSS per run and its mean, in MB. Fresh labs alternate
+between the builds, so a machine that drifts touches every build alike. Needs root; ~30 s per
+run. Session 23 (BENCHMARKS.md) measured the agent's and the waypoint's static link with it.
+"""
+
+import argparse
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+from measure import ScenarioError, log, run, status_kb  # noqa: E402
+
+LAB = "drss"
+VIP_URL = "http://10.96.0.10/bytes/1024"
+BINARIES = ("ambit-agent", "ambit-control", "ambit-sample-app", "ambit-waypoint", "ambit-ztunnel",
+            "ambitctl")
+DAEMONS = ("agent node1", "agent node2", "ztunnel node1", "ztunnel node2", "waypoint")
+
+
+class Runner:
+    def __init__(self, args):
+        self.ctl = args.ctl
+        self.seconds = args.seconds
+
+    def pod(self, cmd):
+        return [self.ctl, "lab", "exec", "--name", LAB, "client", "--", *cmd]
+
+    def pids(self):
+        """DAEMONS -> pid, from `lab status`."""
+        status = json.loads(run([self.ctl, "lab", "status", "--name", LAB, "-o", "json"],
+                                30).stdout)
+        found = {f"{d.get('name')} {d.get('node')}": int(d["pid"])
+                 for d in status.get("daemons", []) if d.get("pid")}
+        found.update({p["name"]: int(p["pid"]) for p in status.get("pods", [])
+                      if p.get("name") == "waypoint" and p.get("pid")})
+        missing = [d for d in DAEMONS if d not in found]
+        if missing:
+            raise ScenarioError(f"lab status shows no process for {', '.join(missing)}")
+        return {d: found[d] for d in DAEMONS}
+
+    def measure(self, source):
+        """DAEMONS -> (VmRSS, RssAnon) in MB, after the load, in a fresh lab of source's binaries."""
+        source = Path(source).resolve()
+        for name in BINARIES:
+            if not (source / name).is_file():
+                raise ScenarioError(f"{source}: no {name} (a BIN_DIR holds all of {BINARIES})")
+        if Path(f"/run/{LAB}-lab").exists():
+            raise ScenarioError(f"a lab {LAB} exists already (another run, or a leftover): "
+                                f"`ambitctl lab down --name {LAB}` first")
+        try:
+            run([self.ctl, "lab", "up", "--name", LAB, "--bin-dir", str(source), "--waypoint",
+                 "--waypoint-arg=--no-access-log"], 180)
+            shutil.copy(REPO / "tests" / "data" / "seed-virtualservice.yaml",
+                        f"/run/{LAB}-lab/config/50-bench-seed-vs.yaml")
+            run(self.pod(["curl", "-s", "-o", "/dev/null", "-m", "30", "--retry", "20",
+                          "--retry-all-errors", "--retry-delay", "1", VIP_URL]), 120)
+            p = run(self.pod(["hey", "-c", "16", "-q", "62.5", "-z", f"{self.seconds}s",
+                              VIP_URL]), self.seconds + 60)
+            ok = re.search(r"\[200\]\s+(\d+) responses", p.stdout)
+            if not ok or int(ok.group(1)) < 900 * self.seconds:
+                raise ScenarioError(f"hey to {VIP_URL}: fewer than 900 ok responses a second:\n"
+                                    f"{p.stdout[-600:]}")
+            got = {d: (status_kb(pid, "VmRSS") / 1024, status_kb(pid, "RssAnon") / 1024)
+                   for d, pid in self.pids().items()}
+            gone = [d for d, (rss, _) in got.items() if rss == 0]
+            if gone:
+                raise ScenarioError(f"no VmRSS for {', '.join(gone)}: the process ended")
+            return got
+        finally:
+            # A second Ctrl-C must not cut the cleanup short.
+            handlers = (signal.signal(signal.SIGINT, signal.SIG_IGN),
+                        signal.signal(signal.SIGTERM, signal.SIG_IGN))
+            run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
+
+    def main(self, dirs, rounds):
+        results = {d: [] for d in dirs}
+        for r in range(rounds):
+            for d in dirs:
+                got = self.measure(d)
+                log(f"round {r + 1}: {d}: " +
+                    ", ".join(f"{k} {v[0]:.1f} MB" for k, v in got.items()))
+                results[d].append(got)
+        print(f"VmRSS in MB after {self.seconds} s at 1,000 req/s through {VIP_URL} (seed split "
+              "80/20), a fresh lab per run; in brackets the mean private part (RssAnon)\n")
+        print("| binaries | " + " | ".join(DAEMONS) + " |")
+        print("|---|" + "---:|" * len(DAEMONS))
+        for d in dirs:
+            cells = []
+            for daemon in DAEMONS:
+                rss = [run_[daemon][0] for run_ in results[d]]
+                anon = sum(run_[daemon][1] for run_ in results[d]) / rounds
+                cells.append(" / ".join(f"{x:.1f}" for x in rss) +
+                             f" (mean {sum(rss) / rounds:.1f}; {anon:.1f})")
+            print(f"| {d} | " + " | ".join(cells) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("bin_dirs", nargs="+", metavar="BIN_DIR")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=10, help="load duration per run (5-120)")
+    ap.add_argument("--ctl", default=str(REPO / "build" / "bin" / "ambitctl"))
+    args = ap.parse_args()
+    if not 1 <= args.rounds <= 20:
+        ap.error("--rounds must be 1-20")
+    if not 5 <= args.seconds <= 120:
+        ap.error("--seconds must be 5-120")
+
+    def on_signal(signum, _frame):
+        raise ScenarioError(f"interrupted ({signal.Signals(signum).name})")
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        Runner(args).main(args.bin_dirs, args.rounds)
+    except (ScenarioError, subprocess.SubprocessError, OSError) as e:
+        sys.exit(f"daemon_rss.py: {e}")
+
+
+if __name__ == "__main__":
+    main()
