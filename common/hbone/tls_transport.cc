@@ -159,9 +159,9 @@ asio::awaitable<Result<size_t>> TlsTransport::read(asio::mutable_buffer buffer) 
     int ssl_error = SSL_ERROR_NONE;
     clearSslErrors();
     while (got < buffer.size()) {
-      // Nothing left to decrypt, neither received nor held by OpenSSL: SSL_read_ex could only
-      // say WANT_READ, after a pass through its record layer (~1,000 instructions).
-      if (in_begin_ == in_end_ && !eof_ && SSL_has_pending(ssl()) == 0) {
+      // No byte received that OpenSSL has not taken, none of them left in its buffers, and no
+      // end to report again: SSL_read_ex could only say WANT_READ (BENCHMARKS.md, session 23).
+      if (in_begin_ == in_end_ && !eof_ && !input_ended_ && SSL_has_pending(ssl()) == 0) {
         ssl_error = SSL_ERROR_WANT_READ;
         break;
       }

@@ -56,16 +56,12 @@ class Runner:
         return {d: found[d] for d in DAEMONS}
 
     def measure(self, source):
-        """DAEMONS -> (VmRSS, RssAnon) in MB, after the load, in a fresh lab of source's binaries."""
-        source = Path(source).resolve()
-        for name in BINARIES:
-            if not (source / name).is_file():
-                raise ScenarioError(f"{source}: no {name} (a BIN_DIR holds all of {BINARIES})")
+        """DAEMONS -> (VmRSS, RssAnon) in MB after the load, in a fresh lab of source's binaries."""
         if Path(f"/run/{LAB}-lab").exists():
             raise ScenarioError(f"a lab {LAB} exists already (another run, or a leftover): "
                                 f"`ambitctl lab down --name {LAB}` first")
         try:
-            run([self.ctl, "lab", "up", "--name", LAB, "--bin-dir", str(source), "--waypoint",
+            run([self.ctl, "lab", "up", "--name", LAB, "--bin-dir", source, "--waypoint",
                  "--waypoint-arg=--no-access-log"], 180)
             shutil.copy(REPO / "tests" / "data" / "seed-virtualservice.yaml",
                         f"/run/{LAB}-lab/config/50-bench-seed-vs.yaml")
@@ -87,7 +83,9 @@ class Runner:
             # A second Ctrl-C must not cut the cleanup short.
             handlers = (signal.signal(signal.SIGINT, signal.SIG_IGN),
                         signal.signal(signal.SIGTERM, signal.SIG_IGN))
-            run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
+            down = run([self.ctl, "lab", "down", "--name", LAB], 180, check=False)
+            if down.returncode != 0:
+                log(f"lab down --name {LAB} failed ({down.returncode}): {down.stderr.strip()}")
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
 
@@ -106,10 +104,10 @@ class Runner:
         for d in dirs:
             cells = []
             for daemon in DAEMONS:
-                rss = [run_[daemon][0] for run_ in results[d]]
-                anon = sum(run_[daemon][1] for run_ in results[d]) / rounds
+                rss = [one[daemon][0] for one in results[d]]
+                anon = sum(one[daemon][1] for one in results[d]) / len(rss)
                 cells.append(" / ".join(f"{x:.1f}" for x in rss) +
-                             f" (mean {sum(rss) / rounds:.1f}; {anon:.1f})")
+                             f" (mean {sum(rss) / len(rss):.1f}; {anon:.1f})")
             print(f"| {d} | " + " | ".join(cells) + " |")
 
 
@@ -130,7 +128,16 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        Runner(args).main(args.bin_dirs, args.rounds)
+        dirs = []
+        for d in args.bin_dirs:
+            source = str(Path(d).resolve())
+            for name in BINARIES:
+                if not (Path(source) / name).is_file():
+                    raise ScenarioError(f"{d}: no {name} (a BIN_DIR holds all of {BINARIES})")
+            if source in dirs:
+                raise ScenarioError(f"{d} is given twice")
+            dirs.append(source)
+        Runner(args).main(dirs, args.rounds)
     except (ScenarioError, subprocess.SubprocessError, OSError) as e:
         sys.exit(f"daemon_rss.py: {e}")
 

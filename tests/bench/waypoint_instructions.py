@@ -215,6 +215,10 @@ def main():
     args = ap.parse_args()
     if args.requests < 100 or args.rounds < 1:
         sys.exit("waypoint_instructions.py: --requests must be ≥ 100 and --rounds ≥ 1")
+    resolved = [Path(d).resolve() for d in args.dirs]
+    if len(set(resolved)) != len(resolved):
+        sys.exit("waypoint_instructions.py: a BIN_DIR is given twice (each one's runs would be "
+                 "counted together)")
 
     def on_signal(signum, _frame):
         raise ScenarioError(f"interrupted ({signal.Signals(signum).name})")

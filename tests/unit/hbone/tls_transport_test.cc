@@ -2,8 +2,8 @@
 // PKI — handshake and verification failures with their reasons, bulk and small transfers
 // (with the number of send() calls), small request/response exchanges that wait without an
 // EAGAIN recv first (and bytes that arrive before such a wait), tiny socket buffers so every
-// wait path runs, the three ways a connection ends (close_notify, a bare FIN, finish()'s linger)
-// and close() during a handshake.
+// wait path runs, the three ways a connection ends (close_notify, a bare FIN, finish()'s linger),
+// reads after the end, and close() during a handshake.
 
 #include "common/hbone/tls_transport.h"
 
@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "common/hbone/tls.h"
@@ -33,6 +34,7 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::experimental::awaitable_operators::operator&&;
+using asio::experimental::awaitable_operators::operator||;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 using test::CertKey;
@@ -341,6 +343,33 @@ TEST_F(TlsTransportTest, FinishSendsCloseNotifyAndBothEndsClose) {
     if (!(client_end)) co_return;
     EXPECT_EQ(*client_end, 0u);
     EXPECT_FALSE(p.client.tls->socket().is_open());
+  });
+}
+
+// After the peer's close_notify (its TCP side still open), every read reports the end at once:
+// none waits on the socket for bytes that cannot come.
+TEST_F(TlsTransportTest, ReadsAfterCloseNotifyReportTheEndAgainWithoutWaiting) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    Status sent = co_await p.client.tls->write(asio::buffer(std::string("bye")));
+    EXPECT_TRUE(sent) << sent.message();
+    if (!sent) co_return;
+    SSL_shutdown(p.client.tls->ssl());  // close_notify, and no FIN
+    Status flushed = co_await p.client.tls->write(asio::const_buffer());
+    EXPECT_TRUE(flushed) << flushed.message();
+    EXPECT_EQ(co_await readSome(*p.server.tls, 100, 100), "bye");  // stops at the end
+    std::array<char, 16> buf{};
+    for (int i = 0; i < 2; ++i) {
+      auto end = co_await (p.server.tls->read(asio::buffer(buf)) || sleep(2s));
+      EXPECT_EQ(end.index(), 0u) << "read " << i << " after close_notify waited 2 s";
+      if (end.index() != 0) co_return;
+      const Result<size_t>& n = std::get<0>(end);
+      EXPECT_TRUE(n) << n.error().message;
+      if (!n) co_return;
+      EXPECT_EQ(*n, 0u);
+    }
   });
 }
 
