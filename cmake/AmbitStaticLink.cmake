@@ -80,8 +80,8 @@ if(AMBIT_STATIC_DATAPLANE AND NOT AMBIT_SANITIZE)
     add_compile_options(-ffunction-sections)
   else()
     message(WARNING "ambit: /usr/lib/llvm-16/bin/ld.lld not found (scripts/setup.sh installs "
-                    "lld-16): the node's daemons are linked without packed relocations, the ztunnel "
-                    "without its function order (more memory)")
+                    "lld-16): the node's daemons are linked without packed relocations, the "
+                    "ztunnel without its function order (more memory)")
   endif()
 endif()
 

@@ -140,9 +140,9 @@ def render(bench):
              "CPU-seconds per 1,000 requests equals vCPU per 1,000 req/s. Peak RSS = VmHWM "
              "after `echo 5 > clear_refs`; it counts every touched page of the binary and its "
              "shared libraries (ambit's ztunnel, agent and waypoint link theirs statically and "
-             "load only glibc; nginx and haproxy load OpenSSL, PCRE...). After the run: private = RssAnon (the "
-             "process's own heap and stacks), PSS = shared pages divided among the processes "
-             "mapping them.")
+             "load only glibc; nginx and haproxy load OpenSSL, PCRE...). After the run: "
+             "private = RssAnon (the process's own heap and stacks), PSS = shared pages "
+             "divided among the processes mapping them.")
     L.append("")
     L.append("| scenario | process | CPU-s per 1,000 req (vCPU per 1k req/s) | RSS before MB | "
              "peak RSS MB | private MB | PSS MB |")
