@@ -5,9 +5,12 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/intrusive/list.hpp>
 #include <cstring>
 
 #include "common/hbone/tls.h"
@@ -20,8 +23,10 @@ using boost::system::error_code;
 constexpr size_t kMinReadBuffer = 16u << 10;
 constexpr size_t kMaxReadBuffer = 128u << 10;
 // A recv or write smaller than this is not bulk traffic: once the connection waits after one,
-// its buffers are released (an idle connection then holds none).
+// a bulk transfer's larger buffers are dropped.
 constexpr size_t kSmallTransfer = 16u << 10;
+// The output buffer a connection keeps: a batch of small messages, records included.
+constexpr size_t kKeptOutput = (16u << 10) + 256;
 // TLS 1.3 record: at most 16 KiB of plaintext, plus header (5), content type (1), AEAD tag (16).
 constexpr size_t kMaxRecordPlaintext = 16u << 10;
 constexpr size_t kRecordOverhead = 22;
@@ -32,13 +37,53 @@ TlsTransport* transportOf(BIO* bio) { return static_cast<TlsTransport*>(BIO_get_
 
 }  // namespace
 
+// The connections of one io_context that keep their data buffers, most recent waiter first.
+// A service of the io_context, so that it lives as long as any transport on it and is used
+// from that context's thread only, like the transports.
+class TlsTransport::WarmSet final : public asio::execution_context::service {
+ public:
+  using key_type = WarmSet;
+  static inline asio::execution_context::id id;
+
+  explicit WarmSet(asio::execution_context& context) : service(context) {}
+  ~WarmSet() override { list_.clear(); }
+
+  // `t` waits for input: it becomes the most recent member; returns the member that the set
+  // no longer has room for, if any.
+  TlsTransport* touch(TlsTransport& t) {
+    if (t.warm_hook_.is_linked()) {
+      if (&list_.front() == &t) return nullptr;
+      list_.erase(list_.iterator_to(t));
+    }
+    list_.push_front(t);
+    if (list_.size() <= kWarmConnections) return nullptr;
+    TlsTransport& coldest = list_.back();
+    list_.pop_back();
+    return &coldest;
+  }
+
+  void remove(TlsTransport& t) {
+    if (t.warm_hook_.is_linked()) list_.erase(list_.iterator_to(t));
+  }
+
+ private:
+  void shutdown() override {}
+
+  boost::intrusive::list<TlsTransport, boost::intrusive::member_hook<
+                                           TlsTransport, boost::intrusive::list_member_hook<>,
+                                           &TlsTransport::warm_hook_>>
+      list_;
+};
+
 TlsTransport::TlsTransport(asio::ip::tcp::socket socket, std::chrono::milliseconds linger)
     : socket_(std::move(socket)),
       linger_(linger),
       linger_timer_(socket_.get_executor()),
-      in_next_capacity_(kMinReadBuffer) {}
+      in_next_capacity_(kMinReadBuffer),
+      warm_set_(&asio::use_service<WarmSet>(
+          asio::query(socket_.get_executor(), asio::execution::context))) {}
 
-TlsTransport::~TlsTransport() = default;
+TlsTransport::~TlsTransport() { warm_set_->remove(*this); }
 
 Result<std::unique_ptr<TlsTransport>> TlsTransport::create(asio::ip::tcp::socket socket,
                                                            SSL_CTX* ctx, Side side,
@@ -222,6 +267,7 @@ asio::awaitable<Status> TlsTransport::receive() {
       if (in_end_ == 0 && in_capacity_ != in_next_capacity_) {
         in_ = std::make_unique_for_overwrite<uint8_t[]>(in_next_capacity_);
         in_capacity_ = in_next_capacity_;
+        ++stats_.input_buffers;
       }
       const size_t room = in_capacity_ - in_end_;
       const ssize_t n = ::recv(socket_.native_handle(), in_.get() + in_end_, room, MSG_DONTWAIT);
@@ -247,7 +293,7 @@ asio::awaitable<Status> TlsTransport::receive() {
       ++stats_.empty_recvs;
     }
     drained_ = false;
-    if (small_traffic_ && in_begin_ == in_end_) releaseIdleBuffers();
+    keepBuffersWhileWaiting();
     ++stats_.read_waits;
     error_code ec;
     co_await socket_.async_wait(asio::socket_base::wait_read,
@@ -256,17 +302,33 @@ asio::awaitable<Status> TlsTransport::receive() {
   }
 }
 
-void TlsTransport::releaseIdleBuffers() {
-  if (!handshake_done_) return;
-  in_.reset();
-  in_capacity_ = 0;
-  in_begin_ = in_end_ = 0;
-  in_next_capacity_ = kMinReadBuffer;
+void TlsTransport::keepBuffersWhileWaiting() {
+  if (!handshake_done_ || closed_) return;
+  if (small_traffic_ && in_capacity_ > kMinReadBuffer && in_begin_ == in_end_) {
+    in_.reset();
+    in_capacity_ = 0;
+    in_begin_ = in_end_ = 0;
+    in_next_capacity_ = kMinReadBuffer;
+  }
+  if (TlsTransport* coldest = warm_set_->touch(*this)) coldest->releaseBuffers();
+}
+
+void TlsTransport::releaseBuffers() {
+  ++stats_.buffer_releases;
+  // The owner may be anywhere between its awaits (this runs on its thread, from another
+  // connection's wait): only what holds nothing in flight goes, and the owner's next receive()
+  // or write() allocates again.
+  if (in_begin_ == in_end_) {
+    in_.reset();
+    in_capacity_ = 0;
+    in_begin_ = in_end_ = 0;
+    in_next_capacity_ = kMinReadBuffer;
+  }
   if (out_sent_ == out_.size()) {
     std::vector<uint8_t>().swap(out_);
     out_sent_ = 0;
   }
-  SSL_free_buffers(ssl());  // refuses, harmlessly, while OpenSSL holds part of a record
+  if (handshake_done_) SSL_free_buffers(ssl());  // refuses, harmlessly, part of a record
 }
 
 asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
@@ -274,7 +336,8 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
   const uint64_t waits_at_start = stats_.read_waits + stats_.write_waits;
   if (data.size() > 0) {
     const size_t records = data.size() / kMaxRecordPlaintext + 1;
-    out_.reserve(out_.size() + data.size() + records * kRecordOverhead);
+    const size_t needed = out_.size() + data.size() + records * kRecordOverhead;
+    if (needed > out_.capacity()) out_.reserve(std::max(needed, kKeptOutput));
     clearSslErrors();
     size_t written = 0;
     // The BIO takes every record, so SSL_write completes at once (TLS 1.3 has no
@@ -285,7 +348,9 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
     }
   }
   Status sent = co_await flush();
-  if (sent && data.size() < kSmallTransfer && out_.empty()) std::vector<uint8_t>().swap(out_);
+  if (sent && data.size() < kSmallTransfer && out_.empty() && out_.capacity() > kKeptOutput) {
+    std::vector<uint8_t>().swap(out_);  // a bulk transfer's; the next write takes kKeptOutput
+  }
   if (sent) co_await yieldIfNotWaited(waits_at_start);
   co_return sent;
 }
@@ -365,6 +430,7 @@ void TlsTransport::finish() {
 
 void TlsTransport::close() {
   closed_ = true;
+  warm_set_->remove(*this);
   linger_timer_.cancel();
   error_code ignored;
   socket_.close(ignored);

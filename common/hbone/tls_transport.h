@@ -12,10 +12,15 @@
 // The socket is never blocked on: recv/send use MSG_DONTWAIT and waits are asio async_waits
 // on the socket's reactor, so the connection's event loop stays free.
 //
-// Memory: an idle connection holds no data buffers. The input and output buffers, and
-// OpenSSL's own record buffers (SSL_free_buffers), are released whenever the connection waits
-// for input after a small recv; during bulk transfers they stay allocated (no malloc per
-// record). The input buffer starts at 16 KiB and doubles up to 128 KiB while reads fill it.
+// Memory: the data buffers (the input and output buffers, and OpenSSL's own record buffers)
+// are kept by the kWarmConnections connections of an io_context that most recently waited for
+// input, and released (SSL_free_buffers for OpenSSL's) when a connection falls out of that set
+// or closes. So a connection carrying requests allocates them once, not at every message
+// (~2% of the waypoint's and the ztunnels' instructions per request: BENCHMARKS.md, session
+// 24), and memory stays bounded however many connections sit idle: an idle connection outside
+// the set holds none. The input buffer starts at 16 KiB and doubles up to 128 KiB while reads
+// fill it; after bulk traffic, the first wait after a small recv drops it back (and a small
+// write the output buffer), so a warm connection keeps ~50 KiB.
 //
 // Syscalls: a recv smaller than the buffer's room emptied the socket, so after a small one the
 // next receive waits for readability at once instead of first hearing EAGAIN from recv (the
@@ -38,6 +43,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list_hook.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -58,12 +64,17 @@ class TlsTransport final : public http2::Transport {
 
   // Counters for tests and diagnostics.
   struct Stats {
-    uint64_t recvs = 0;        // recv() calls that returned bytes
-    uint64_t empty_recvs = 0;  // recv() calls that found nothing (EAGAIN)
-    uint64_t sends = 0;        // send() calls that took bytes
-    uint64_t read_waits = 0;   // waits for the socket to become readable
-    uint64_t write_waits = 0;  // waits for room in the socket's send buffer
+    uint64_t recvs = 0;            // recv() calls that returned bytes
+    uint64_t empty_recvs = 0;      // recv() calls that found nothing (EAGAIN)
+    uint64_t sends = 0;            // send() calls that took bytes
+    uint64_t read_waits = 0;       // waits for the socket to become readable
+    uint64_t write_waits = 0;      // waits for room in the socket's send buffer
+    uint64_t input_buffers = 0;    // input buffers allocated
+    uint64_t buffer_releases = 0;  // all data buffers released (out of the warm set, closed)
   };
+
+  // How many connections of one io_context keep their data buffers while waiting for input.
+  static constexpr size_t kWarmConnections = 8;
 
   // A new SSL of `ctx` on `socket` (open; connected now or later through socket()). The caller
   // adds its per-connection settings on ssl() (PeerVerification, ALPN) before handshake().
@@ -88,6 +99,8 @@ class TlsTransport final : public http2::Transport {
   SSL* ssl() const { return ssl_.get(); }
   asio::ip::tcp::socket& socket() { return socket_; }
   const Stats& stats() const { return stats_; }
+  // Bytes of our own data buffers allocated now (OpenSSL's record buffers not included).
+  size_t bufferBytes() const { return in_capacity_ + out_.capacity(); }
 
  private:
   TlsTransport(asio::ip::tcp::socket socket, std::chrono::milliseconds linger);
@@ -115,8 +128,13 @@ class TlsTransport final : public http2::Transport {
   // Passes through the scheduler unless a wait happened since `waits_at_start` (read_waits +
   // write_waits): read() and write() never complete without giving other work a turn.
   asio::awaitable<void> yieldIfNotWaited(uint64_t waits_at_start);
-  // Frees the data buffers (ours and OpenSSL's) of a connection with nothing in flight.
-  void releaseIdleBuffers();
+  // Waiting for input: drops a bulk transfer's large input buffer once traffic is small, and
+  // joins the io_context's warm set as its most recent member (see "Memory").
+  void keepBuffersWhileWaiting();
+  // Frees the data buffers (ours and OpenSSL's) that hold nothing in flight.
+  void releaseBuffers();
+
+  class WarmSet;  // the io_context's connections that keep their buffers (an asio service)
 
   struct SslDeleter {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
@@ -134,7 +152,7 @@ class TlsTransport final : public http2::Transport {
   size_t in_next_capacity_;   // the size the buffer gets when (re)allocated
   std::vector<uint8_t> out_;  // ciphertext to send, [out_sent_, size) not yet sent
   size_t out_sent_ = 0;
-  bool small_traffic_ = true;  // the last recv was small: release buffers when input pauses
+  bool small_traffic_ = true;  // the last recv was small: drop a large input buffer on a wait
   bool drained_ = false;       // the last recv was small and short: wait before the next one
 
   bool handshake_done_ = false;
@@ -147,6 +165,9 @@ class TlsTransport final : public http2::Transport {
   bool background_flush_ = false;  // flushInBackground() waits for writability
   std::optional<Result<size_t>> deferred_end_;  // an end seen while returning bytes
   Stats stats_;
+
+  WarmSet* warm_set_ = nullptr;                     // the socket's io_context's
+  boost::intrusive::list_member_hook<> warm_hook_;  // linked while in the warm set
 };
 
 }  // namespace ambit::hbone

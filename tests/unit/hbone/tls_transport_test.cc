@@ -1,7 +1,8 @@
 // TlsTransport (common/hbone/tls_transport.h): two transports over loopback TCP with the test
 // PKI — handshake and verification failures with their reasons, bulk and small transfers
 // (with the number of send() calls), small request/response exchanges that wait without an
-// EAGAIN recv first (and bytes that arrive before such a wait), tiny socket buffers so every
+// EAGAIN recv first (and bytes that arrive before such a wait), which connections keep their
+// data buffers between messages, tiny socket buffers so every
 // wait path runs, the three ways a connection ends (close_notify, a bare FIN, finish()'s linger),
 // reads after the end, and close() during a handshake.
 
@@ -140,6 +141,24 @@ class TlsTransportTest : public ::testing::Test {
     co_return got;
   }
 
+  // Writes `msg` a moment later, so that its reader is waiting on the socket by then (as over
+  // a network).
+  asio::awaitable<Status> writeLater(TlsTransport& t, const std::string& msg) {
+    co_await sleep(1ms);
+    co_return co_await t.write(asio::buffer(msg));
+  }
+
+  // A request and its response, each read by a transport that waits for it.
+  asio::awaitable<bool> exchange(Pair& p, const std::string& request, const std::string& response) {
+    auto [got, sent] = co_await (readSome(*p.server.tls, request.size(), 64 << 10) &&
+                                 writeLater(*p.client.tls, request));
+    EXPECT_TRUE(sent && got == request);
+    auto [back, answered] = co_await (readSome(*p.client.tls, response.size(), 64 << 10) &&
+                                      writeLater(*p.server.tls, response));
+    EXPECT_TRUE(answered && back == response);
+    co_return sent&& got == request&& answered&& back == response;
+  }
+
   static asio::awaitable<Status> writeAll(TlsTransport& t, const std::string& data, size_t batch) {
     for (size_t at = 0; at < data.size(); at += batch) {
       AMBIT_CO_TRY(
@@ -214,29 +233,101 @@ TEST_F(TlsTransportTest, SmallExchangesWaitWithoutAnEmptyRecvFirst) {
     const uint64_t client_empty = p.client.tls->stats().empty_recvs;
     const uint64_t server_empty = p.server.tls->stats().empty_recvs;
     const uint64_t server_waits = p.server.tls->stats().read_waits;
-    // Each message is sent a moment after its reader started reading, as over a network.
-    auto later = [&](TlsTransport& t, const std::string& msg) -> asio::awaitable<Status> {
-      co_await sleep(1ms);
-      co_return co_await t.write(asio::buffer(msg));
-    };
     constexpr int kExchanges = 50;
     const std::string request = pattern(300);
     const std::string response = pattern(1200);
     for (int i = 0; i < kExchanges; ++i) {
-      auto [got, sent] = co_await (readSome(*p.server.tls, request.size(), 64 << 10) &&
-                                   later(*p.client.tls, request));
-      EXPECT_TRUE(sent && got == request) << "exchange " << i;
-      if (!(sent && got == request)) co_return;
-      auto [back, answered] = co_await (readSome(*p.client.tls, response.size(), 64 << 10) &&
-                                        later(*p.server.tls, response));
-      EXPECT_TRUE(answered && back == response) << "exchange " << i;
-      if (!(answered && back == response)) co_return;
+      const bool ok = co_await exchange(p, request, response);
+      EXPECT_TRUE(ok) << "exchange " << i;
+      if (!ok) co_return;
     }
     // Each read found the socket empty (its message was not sent yet) and waited, ...
     EXPECT_GE(p.server.tls->stats().read_waits - server_waits, uint64_t{kExchanges});
     // ... without an EAGAIN first (a few are allowed for a record's bytes arriving in two parts).
     EXPECT_LE(p.server.tls->stats().empty_recvs - server_empty, 2u);
     EXPECT_LE(p.client.tls->stats().empty_recvs - client_empty, 2u);
+  });
+}
+
+// A connection carrying requests allocates its data buffers once, not at every message
+// (BENCHMARKS.md, session 24); after a bulk transfer, the first small messages take it back to
+// the small buffers.
+TEST_F(TlsTransportTest, AWarmConnectionKeepsItsBuffersAndDropsABulkTransfersOnes) {
+  run([&]() -> asio::awaitable<void> {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return;
+    const TlsTransport::Stats client = p.client.tls->stats();
+    const TlsTransport::Stats server = p.server.tls->stats();
+    const std::string request = pattern(300);
+    const std::string response = pattern(1200);
+    for (int i = 0; i < 30; ++i) {
+      if (!co_await exchange(p, request, response)) co_return;
+    }
+    for (End* end : {&p.client, &p.server}) {
+      const TlsTransport::Stats& before = end == &p.client ? client : server;
+      const TlsTransport::Stats& now = end->tls->stats();
+      EXPECT_GE(now.read_waits - before.read_waits, 30u);
+      EXPECT_LE(now.input_buffers - before.input_buffers, 1u);
+      EXPECT_EQ(now.buffer_releases, 0u);
+      EXPECT_GT(end->tls->bufferBytes(), 0u);
+    }
+    // 4 MiB in 64 KiB writes: the server's input buffer grows, the client's output buffer holds
+    // a whole batch.
+    const std::string bulk = pattern(4 << 20);
+    auto [written, received] = co_await (writeAll(*p.client.tls, bulk, 64 << 10) &&
+                                         readSome(*p.server.tls, bulk.size(), 32 << 10));
+    EXPECT_TRUE(written && received == bulk);
+    if (!(written && received == bulk)) co_return;
+    EXPECT_GT(p.client.tls->bufferBytes(), size_t{64} << 10);
+    EXPECT_GT(p.server.tls->bufferBytes(), size_t{64} << 10);
+    for (int i = 0; i < 2; ++i) {
+      if (!co_await exchange(p, request, response)) co_return;
+    }
+    // 16 KiB of input and ~16 KiB of output, at most, on each side.
+    EXPECT_LE(p.client.tls->bufferBytes(), size_t{33} << 10);
+    EXPECT_LE(p.server.tls->bufferBytes(), size_t{33} << 10);
+  });
+}
+
+// Memory stays bounded however many connections an io_context holds: only the
+// kWarmConnections that most recently waited for input keep their buffers; the one that falls
+// out releases them (OpenSSL's too), and allocates again when it is used again.
+TEST_F(TlsTransportTest, OnlyTheMostRecentlyWaitingConnectionsKeepTheirBuffers) {
+  run([&]() -> asio::awaitable<void> {
+    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;  // one pair too many
+    std::vector<Pair> pairs;
+    for (size_t i = 0; i < kPairs; ++i) {
+      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
+      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
+      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
+    }
+    const std::string request = pattern(300);
+    const std::string response = pattern(1200);
+    for (Pair& p : pairs) {
+      if (!co_await exchange(p, request, response)) co_return;
+    }
+    auto holds = [](const End& end) {
+      return end.tls->bufferBytes() > 0 && end.tls->stats().buffer_releases == 0;
+    };
+    auto released = [](const End& end, uint64_t times) {
+      return end.tls->bufferBytes() == 0 && end.tls->stats().buffer_releases == times;
+    };
+    EXPECT_TRUE(released(pairs[0].client, 1) && released(pairs[0].server, 1));
+    for (size_t i = 1; i < kPairs; ++i) {
+      EXPECT_TRUE(holds(pairs[i].client) && holds(pairs[i].server)) << "pair " << i;
+    }
+    // The first pair is used again: it allocates anew, and the next coldest pair goes.
+    if (!co_await exchange(pairs[0], request, response)) co_return;
+    EXPECT_GT(pairs[0].client.tls->bufferBytes(), 0u);
+    EXPECT_GT(pairs[0].server.tls->bufferBytes(), 0u);
+    EXPECT_TRUE(released(pairs[1].client, 1) && released(pairs[1].server, 1));
+    EXPECT_TRUE(holds(pairs[2].client) && holds(pairs[2].server));
+    // A closed connection leaves the set without taking anyone's place.
+    pairs[kPairs - 1].client.tls->close();
+    pairs[kPairs - 1].server.tls->close();
+    if (!co_await exchange(pairs[1], request, response)) co_return;
+    EXPECT_TRUE(holds(pairs[2].client) && holds(pairs[2].server));
   });
 }
 
