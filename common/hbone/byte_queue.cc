@@ -11,11 +11,18 @@ namespace {
 // Freed blocks of the power-of-two sizes kMinBlock..kMaxBlock wait here for the next queue on
 // the same thread that needs one: a busy data path reuses its blocks instead of going through
 // malloc for every burst, while idle queues hold nothing (the cache is per thread, bounded).
+// Each size keeps 8 blocks, the small ones up to 64 KiB' worth: a burst of 16 requests holds
+// ~16 small blocks at once per direction (with 8 of 2 KiB, 0.55 blocks per request still went
+// to malloc, and those sizes are past glibc's per-thread cache: BENCHMARKS.md, session 24).
 class BlockCache {
  public:
   static constexpr size_t kClasses =
       std::countr_zero(ByteQueue::kMaxBlock / ByteQueue::kMinBlock) + 1;
-  static constexpr size_t kPerClass = 8;
+  static constexpr size_t kMinPerClass = 8;
+  static constexpr size_t kSmallClassBytes = 64u << 10;
+  static constexpr size_t perClass(size_t c) {
+    return std::max(kMinPerClass, kSmallClassBytes / (ByteQueue::kMinBlock << c));
+  }
 
   static std::unique_ptr<uint8_t[]> take(size_t capacity) {
     if (auto c = classOf(capacity); c < kClasses && !free_[c].empty()) {
@@ -35,7 +42,7 @@ class BlockCache {
     return bytes;
   }
   static void giveBack(std::unique_ptr<uint8_t[]> block, size_t capacity) {
-    if (auto c = classOf(capacity); c < kClasses && free_[c].size() < kPerClass) {
+    if (auto c = classOf(capacity); c < kClasses && free_[c].size() < perClass(c)) {
       free_[c].push_back(std::move(block));
     }
   }

@@ -27,9 +27,10 @@ class ByteQueue {
  public:
   static constexpr size_t kMinBlock = 1u << 10;
   static constexpr size_t kMaxBlock = 64u << 10;
-  // Frees the blocks this thread keeps for reuse (up to 8 of each size, ~1 MB after a bulk
-  // transfer). A daemon calls it now and then on its data thread so a burst's buffers do not
-  // stay resident for good (the next burst refills the cache). Returns the bytes freed.
+  // Frees the blocks this thread keeps for reuse (8 of each size, up to 64 of the smallest;
+  // ~1.2 MB after a bulk transfer). A daemon calls it now and then on its data thread so a burst's
+  // buffers do not stay resident for good (the next burst refills the cache). Returns the bytes
+  // freed.
   static size_t releaseCachedBlocks();
 
   void append(const uint8_t* data, size_t n);

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace ambit::hbone::detail {
 namespace {
@@ -145,6 +146,22 @@ TEST(ByteQueueTest, ReleasingTheCacheReportsTheBytesFreed) {
   const size_t released = ByteQueue::releaseCachedBlocks();
   EXPECT_EQ(released, held) << "every block of the queue fits the cache (powers of two, < 8 each)";
   EXPECT_EQ(ByteQueue::releaseCachedBlocks(), 0u) << "a second release finds the cache empty";
+}
+
+// A burst of requests holds many small blocks at once (one per stream and direction); when
+// they drain together, all of them wait for the next burst in the cache instead of going back
+// to malloc (2 KiB blocks are past glibc's per-thread cache).
+TEST(ByteQueueTest, ABurstsSmallBlocksAllComeBackToTheCache) {
+  ByteQueue::releaseCachedBlocks();
+  constexpr size_t kStreams = 32;
+  {
+    std::vector<ByteQueue> queues(kStreams);
+    for (ByteQueue& q : queues) {
+      append(q, std::string(1500, 'r'));  // a request: one 2 KiB block
+      ASSERT_EQ(q.capacity(), 2u << 10);
+    }
+  }
+  EXPECT_EQ(ByteQueue::releaseCachedBlocks(), kStreams * (2u << 10));
 }
 
 }  // namespace
