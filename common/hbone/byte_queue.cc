@@ -11,7 +11,7 @@ namespace {
 // Freed blocks of the power-of-two sizes kMinBlock..kMaxBlock wait here for the next queue on
 // the same thread that needs one: a busy data path reuses its blocks instead of going through
 // malloc for every burst, while idle queues hold nothing (the cache is per thread, bounded).
-// Each size keeps 8 blocks, the small ones up to 64 KiB' worth: a burst of 16 requests holds
+// Each size keeps 8 blocks, the small ones up to 64 KiB's worth: a burst of 16 requests holds
 // ~16 small blocks at once per direction (with 8 of 2 KiB, 0.55 blocks per request still went
 // to malloc, and those sizes are past glibc's per-thread cache: BENCHMARKS.md, session 24).
 class BlockCache {

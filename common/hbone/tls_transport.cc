@@ -46,10 +46,9 @@ class TlsTransport::WarmSet final : public asio::execution_context::service {
   static inline asio::execution_context::id id;
 
   explicit WarmSet(asio::execution_context& context) : service(context) {}
-  ~WarmSet() override { list_.clear(); }
 
-  // `t` waits for input: it becomes the most recent member; returns the member that the set
-  // no longer has room for, if any.
+  // `t` is active: it becomes the most recent member; returns the member that the set no
+  // longer has room for, if any.
   TlsTransport* touch(TlsTransport& t) {
     if (t.warm_hook_.is_linked()) {
       if (&list_.front() == &t) return nullptr;
@@ -167,6 +166,7 @@ asio::awaitable<Status> TlsTransport::handshake() {
   for (;;) {
     if (closed_) co_return closedError("TLS handshake");
     clearSslErrors();
+    ssl_buffers_used_ = true;
     const int rc = SSL_do_handshake(ssl());
     const int ssl_error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl(), rc);
     std::string failure;
@@ -211,6 +211,7 @@ asio::awaitable<Result<size_t>> TlsTransport::read(asio::mutable_buffer buffer) 
         break;
       }
       size_t n = 0;
+      ssl_buffers_used_ = true;
       if (SSL_read_ex(ssl(), data + got, buffer.size() - got, &n) != 1) {
         ssl_error = SSL_get_error(ssl(), 0);
         break;
@@ -310,25 +311,40 @@ void TlsTransport::keepBuffersWhileWaiting() {
     in_begin_ = in_end_ = 0;
     in_next_capacity_ = kMinReadBuffer;
   }
+  joinWarmSet();
+}
+
+void TlsTransport::joinWarmSet() {
+  if (!handshake_done_ || closed_) return;
   if (TlsTransport* coldest = warm_set_->touch(*this)) coldest->releaseBuffers();
 }
 
 void TlsTransport::releaseBuffers() {
-  ++stats_.buffer_releases;
   // The owner may be anywhere between its awaits (this runs on its thread, from another
-  // connection's wait): only what holds nothing in flight goes, and the owner's next receive()
-  // or write() allocates again.
-  if (in_begin_ == in_end_) {
+  // connection's wait or write): only what holds nothing in flight goes, and the owner's next
+  // receive() or write() allocates again.
+  bool freed = false;
+  if (in_ && in_begin_ == in_end_) {
     in_.reset();
     in_capacity_ = 0;
     in_begin_ = in_end_ = 0;
     in_next_capacity_ = kMinReadBuffer;
+    freed = true;
   }
-  if (out_sent_ == out_.size()) {
+  if (out_.capacity() > 0 && (out_sent_ == out_.size() || closed_)) {
     std::vector<uint8_t>().swap(out_);
     out_sent_ = 0;
+    freed = true;
   }
-  if (handshake_done_) SSL_free_buffers(ssl());  // refuses, harmlessly, part of a record
+  // Not while OpenSSL holds received bytes (a partial record, or decrypted bytes the owner has
+  // not read yet): OpenSSL 3.0 before 3.0.14 freed its read buffer even then (CVE-2024-4741).
+  if (ssl_buffers_used_ && handshake_done_ && SSL_has_pending(ssl()) == 0 &&
+      SSL_free_buffers(ssl()) == 1) {
+    ssl_buffers_used_ = false;
+    ++stats_.ssl_buffers_freed;
+    freed = true;
+  }
+  if (freed) ++stats_.buffer_releases;
 }
 
 asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
@@ -342,6 +358,7 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
     size_t written = 0;
     // The BIO takes every record, so SSL_write completes at once (TLS 1.3 has no
     // renegotiation that could make it wait for input).
+    ssl_buffers_used_ = true;
     if (SSL_write_ex(ssl(), data.data(), data.size(), &written) != 1) {
       ssl_failed_ = true;
       co_return Error{EPROTO, fmt::format("TLS write: {}", lastSslError())};
@@ -351,6 +368,7 @@ asio::awaitable<Status> TlsTransport::write(asio::const_buffer data) {
   if (sent && data.size() < kSmallTransfer && out_.empty() && out_.capacity() > kKeptOutput) {
     std::vector<uint8_t>().swap(out_);  // a bulk transfer's; the next write takes kKeptOutput
   }
+  if (sent) joinWarmSet();
   if (sent) co_await yieldIfNotWaited(waits_at_start);
   co_return sent;
 }
@@ -410,6 +428,7 @@ void TlsTransport::finish() {
   finished_ = true;
   if (handshake_done_ && !ssl_failed_) {
     clearSslErrors();
+    ssl_buffers_used_ = true;
     SSL_shutdown(ssl());  // queues close_notify; never waits (we do not read the peer's here)
     clearSslErrors();
   }
@@ -431,6 +450,7 @@ void TlsTransport::finish() {
 void TlsTransport::close() {
   closed_ = true;
   warm_set_->remove(*this);
+  releaseBuffers();  // nothing is sent or received any more
   linger_timer_.cancel();
   error_code ignored;
   socket_.close(ignored);

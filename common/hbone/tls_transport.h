@@ -13,14 +13,16 @@
 // on the socket's reactor, so the connection's event loop stays free.
 //
 // Memory: the data buffers (the input and output buffers, and OpenSSL's own record buffers)
-// are kept by the kWarmConnections connections of an io_context that most recently waited for
-// input, and released (SSL_free_buffers for OpenSSL's) when a connection falls out of that set
-// or closes. So a connection carrying requests allocates them once, not at every message
-// (~2% of the waypoint's and the ztunnels' instructions per request: BENCHMARKS.md, session
-// 24), and memory stays bounded however many connections sit idle: an idle connection outside
-// the set holds none. The input buffer starts at 16 KiB and doubles up to 128 KiB while reads
-// fill it; after bulk traffic, the first wait after a small recv drops it back (and a small
-// write the output buffer), so a warm connection keeps ~50 KiB.
+// are kept by the kWarmConnections connections of an io_context that were most recently
+// active (waited for input, or wrote), and released (SSL_free_buffers for OpenSSL's) when a
+// connection falls out of that set or closes. So a connection carrying requests allocates
+// them once, not at every message (BENCHMARKS.md, session 24), and memory stays bounded
+// however many connections sit idle: an idle connection outside the set holds none (but bytes
+// still in flight: a partial record, decrypted bytes not yet read, output not yet sent). The
+// input buffer starts at 16 KiB and doubles up to 128 KiB while reads fill it; after bulk
+// traffic, the first wait after a small recv drops it back (and a small write the output
+// buffer), so a warm connection holds ~65 KiB (16 KiB input, 16.25 KiB output, OpenSSL's two
+// record buffers of ~16.5 KiB each).
 //
 // Syscalls: a recv smaller than the buffer's room emptied the socket, so after a small one the
 // next receive waits for readability at once instead of first hearing EAGAIN from recv (the
@@ -36,6 +38,8 @@
 //
 // Thread model: everything, including handshake(), runs on the socket's executor (one
 // thread); the http2::Transport contract applies (one read and one write outstanding at most).
+// The transports of one io_context share its warm set, so that io_context must run on one
+// thread (the ztunnel's and the waypoint's data threads do).
 // The SSL_CTX stays the caller's: it must outlive the transport. Not movable: the BIO points at
 // the object.
 
@@ -64,13 +68,14 @@ class TlsTransport final : public http2::Transport {
 
   // Counters for tests and diagnostics.
   struct Stats {
-    uint64_t recvs = 0;            // recv() calls that returned bytes
-    uint64_t empty_recvs = 0;      // recv() calls that found nothing (EAGAIN)
-    uint64_t sends = 0;            // send() calls that took bytes
-    uint64_t read_waits = 0;       // waits for the socket to become readable
-    uint64_t write_waits = 0;      // waits for room in the socket's send buffer
-    uint64_t input_buffers = 0;    // input buffers allocated
-    uint64_t buffer_releases = 0;  // all data buffers released (out of the warm set, closed)
+    uint64_t recvs = 0;              // recv() calls that returned bytes
+    uint64_t empty_recvs = 0;        // recv() calls that found nothing (EAGAIN)
+    uint64_t sends = 0;              // send() calls that took bytes
+    uint64_t read_waits = 0;         // waits for the socket to become readable
+    uint64_t write_waits = 0;        // waits for room in the socket's send buffer
+    uint64_t input_buffers = 0;      // input buffers allocated
+    uint64_t buffer_releases = 0;    // releases that freed a buffer (out of the warm set, closed)
+    uint64_t ssl_buffers_freed = 0;  // of them, the ones where OpenSSL's went too
   };
 
   // How many connections of one io_context keep their data buffers while waiting for input.
@@ -128,9 +133,12 @@ class TlsTransport final : public http2::Transport {
   // Passes through the scheduler unless a wait happened since `waits_at_start` (read_waits +
   // write_waits): read() and write() never complete without giving other work a turn.
   asio::awaitable<void> yieldIfNotWaited(uint64_t waits_at_start);
-  // Waiting for input: drops a bulk transfer's large input buffer once traffic is small, and
-  // joins the io_context's warm set as its most recent member (see "Memory").
+  // Waiting for input: drops a bulk transfer's large input buffer once traffic is small, then
+  // joinWarmSet().
   void keepBuffersWhileWaiting();
+  // Active now: the connection becomes the warm set's most recent member, and the member the
+  // set no longer has room for releases its buffers (see "Memory").
+  void joinWarmSet();
   // Frees the data buffers (ours and OpenSSL's) that hold nothing in flight.
   void releaseBuffers();
 
@@ -152,8 +160,9 @@ class TlsTransport final : public http2::Transport {
   size_t in_next_capacity_;   // the size the buffer gets when (re)allocated
   std::vector<uint8_t> out_;  // ciphertext to send, [out_sent_, size) not yet sent
   size_t out_sent_ = 0;
-  bool small_traffic_ = true;  // the last recv was small: drop a large input buffer on a wait
-  bool drained_ = false;       // the last recv was small and short: wait before the next one
+  bool small_traffic_ = true;      // the last recv was small: drop a large input buffer on a wait
+  bool drained_ = false;           // the last recv was small and short: wait before the next one
+  bool ssl_buffers_used_ = false;  // an SSL call since SSL_free_buffers last freed OpenSSL's
 
   bool handshake_done_ = false;
   bool ssl_failed_ = false;        // OpenSSL reported a fatal error: no close_notify

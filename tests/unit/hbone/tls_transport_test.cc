@@ -2,9 +2,9 @@
 // PKI — handshake and verification failures with their reasons, bulk and small transfers
 // (with the number of send() calls), small request/response exchanges that wait without an
 // EAGAIN recv first (and bytes that arrive before such a wait), which connections keep their
-// data buffers between messages, tiny socket buffers so every
-// wait path runs, the three ways a connection ends (close_notify, a bare FIN, finish()'s linger),
-// reads after the end, and close() during a handshake.
+// data buffers between messages (and what a released one keeps: bytes in flight), tiny socket
+// buffers so every wait path runs, the three ways a connection ends (close_notify, a bare FIN,
+// finish()'s linger), reads after the end, and close() during a handshake.
 
 #include "common/hbone/tls_transport.h"
 
@@ -156,7 +156,8 @@ class TlsTransportTest : public ::testing::Test {
     auto [back, answered] = co_await (readSome(*p.client.tls, response.size(), 64 << 10) &&
                                       writeLater(*p.server.tls, response));
     EXPECT_TRUE(answered && back == response);
-    co_return sent&& got == request&& answered&& back == response;
+    const bool ok = sent && got == request && answered && back == response;
+    co_return ok;
   }
 
   static asio::awaitable<Status> writeAll(TlsTransport& t, const std::string& data, size_t batch) {
@@ -270,7 +271,9 @@ TEST_F(TlsTransportTest, AWarmConnectionKeepsItsBuffersAndDropsABulkTransfersOne
       EXPECT_GE(now.read_waits - before.read_waits, 30u);
       EXPECT_LE(now.input_buffers - before.input_buffers, 1u);
       EXPECT_EQ(now.buffer_releases, 0u);
-      EXPECT_GT(end->tls->bufferBytes(), 0u);
+      EXPECT_EQ(now.ssl_buffers_freed, 0u);
+      // The 16 KiB input buffer, and the output buffer kept for the next write.
+      EXPECT_GT(end->tls->bufferBytes(), size_t{16} << 10);
     }
     // 4 MiB in 64 KiB writes: the server's input buffer grows, the client's output buffer holds
     // a whole batch.
@@ -311,7 +314,8 @@ TEST_F(TlsTransportTest, OnlyTheMostRecentlyWaitingConnectionsKeepTheirBuffers) 
       return end.tls->bufferBytes() > 0 && end.tls->stats().buffer_releases == 0;
     };
     auto released = [](const End& end, uint64_t times) {
-      return end.tls->bufferBytes() == 0 && end.tls->stats().buffer_releases == times;
+      return end.tls->bufferBytes() == 0 && end.tls->stats().buffer_releases == times &&
+             end.tls->stats().ssl_buffers_freed == times;  // OpenSSL's went too
     };
     EXPECT_TRUE(released(pairs[0].client, 1) && released(pairs[0].server, 1));
     for (size_t i = 1; i < kPairs; ++i) {
@@ -328,6 +332,63 @@ TEST_F(TlsTransportTest, OnlyTheMostRecentlyWaitingConnectionsKeepTheirBuffers) 
     pairs[kPairs - 1].server.tls->close();
     if (!co_await exchange(pairs[1], request, response)) co_return;
     EXPECT_TRUE(holds(pairs[2].client) && holds(pairs[2].server));
+  });
+}
+
+// A write is activity too: a connection that answers after it fell out of the set (its reader
+// still waiting) joins it again, and the coldest member releases its buffers instead.
+TEST_F(TlsTransportTest, AConnectionThatWritesJoinsTheWarmSetAgain) {
+  run([&]() -> asio::awaitable<void> {
+    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;
+    std::vector<Pair> pairs;
+    for (size_t i = 0; i < kPairs; ++i) {
+      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
+      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
+      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
+    }
+    const std::string request = pattern(300);
+    const std::string response = pattern(1200);
+    for (Pair& p : pairs) {
+      if (!co_await exchange(p, request, response)) co_return;
+    }
+    EXPECT_EQ(pairs[0].server.tls->bufferBytes(), 0u);
+    // Pair 1 joined in the order server (its wait), client (its write, then its wait), server
+    // (its write): the client is the coldest member now.
+    EXPECT_TRUE(co_await pairs[0].server.tls->write(asio::buffer(response)));
+    EXPECT_GT(pairs[0].server.tls->bufferBytes(), 0u);
+    EXPECT_EQ(pairs[1].client.tls->bufferBytes(), 0u);
+    EXPECT_EQ(pairs[1].client.tls->stats().buffer_releases, 1u);
+    EXPECT_GT(pairs[1].server.tls->bufferBytes(), 0u);
+    EXPECT_EQ(co_await readSome(*pairs[0].client.tls, response.size(), 64 << 10), response);
+  });
+}
+
+// Falling out of the set frees only what holds nothing in flight: decrypted bytes the owner
+// has not read yet stay with OpenSSL (SSL_free_buffers is not called then: before OpenSSL
+// 3.0.14 it freed them, CVE-2024-4741), and the owner reads them afterwards intact.
+TEST_F(TlsTransportTest, AReleasedConnectionKeepsTheBytesItHasNotReadYet) {
+  run([&]() -> asio::awaitable<void> {
+    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;
+    std::vector<Pair> pairs;
+    for (size_t i = 0; i < kPairs; ++i) {
+      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
+      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
+      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
+    }
+    // One record of 1,200 bytes, of which the server reads 100: 1,100 stay in OpenSSL.
+    const std::string message = pattern(1200);
+    auto [head, sent] = co_await (readSome(*pairs[0].server.tls, 100, 100) &&
+                                  writeLater(*pairs[0].client.tls, message));
+    EXPECT_TRUE(sent && head == message.substr(0, 100));
+    EXPECT_EQ(SSL_has_pending(pairs[0].server.tls->ssl()), 1);
+    const std::string request = pattern(300);
+    for (size_t i = 1; i < kPairs; ++i) {
+      if (!co_await exchange(pairs[i], request, message)) co_return;
+    }
+    // Out of the set: its input buffer (empty) went, OpenSSL's buffers stayed.
+    EXPECT_EQ(pairs[0].server.tls->stats().buffer_releases, 1u);
+    EXPECT_EQ(pairs[0].server.tls->stats().ssl_buffers_freed, 0u);
+    EXPECT_EQ(co_await readSome(*pairs[0].server.tls, 1100, 64 << 10), message.substr(100));
   });
 }
 
