@@ -141,6 +141,19 @@ class TlsTransportTest : public ::testing::Test {
     co_return got;
   }
 
+  // One handshaken pair more than the warm set holds (its two ends are two members); empty if
+  // a handshake failed.
+  static constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;
+  asio::awaitable<std::vector<Pair>> oneWarmSetTooMany() {
+    std::vector<Pair> pairs;
+    for (size_t i = 0; i < kPairs; ++i) {
+      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
+      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
+      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return {};
+    }
+    co_return pairs;
+  }
+
   // Writes `msg` a moment later, so that its reader is waiting on the socket by then (as over
   // a network).
   asio::awaitable<Status> writeLater(TlsTransport& t, const std::string& msg) {
@@ -294,17 +307,12 @@ TEST_F(TlsTransportTest, AWarmConnectionKeepsItsBuffersAndDropsABulkTransfersOne
 }
 
 // Memory stays bounded however many connections an io_context holds: only the
-// kWarmConnections that most recently waited for input keep their buffers; the one that falls
-// out releases them (OpenSSL's too), and allocates again when it is used again.
-TEST_F(TlsTransportTest, OnlyTheMostRecentlyWaitingConnectionsKeepTheirBuffers) {
+// kWarmConnections that were most recently active keep their buffers; the one that falls out
+// releases them (OpenSSL's too), and allocates again when it is used again.
+TEST_F(TlsTransportTest, OnlyTheMostRecentlyActiveConnectionsKeepTheirBuffers) {
   run([&]() -> asio::awaitable<void> {
-    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;  // one pair too many
-    std::vector<Pair> pairs;
-    for (size_t i = 0; i < kPairs; ++i) {
-      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
-      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
-      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
-    }
+    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
+    if (pairs.empty()) co_return;
     const std::string request = pattern(300);
     const std::string response = pattern(1200);
     for (Pair& p : pairs) {
@@ -339,13 +347,8 @@ TEST_F(TlsTransportTest, OnlyTheMostRecentlyWaitingConnectionsKeepTheirBuffers) 
 // still waiting) joins it again, and the coldest member releases its buffers instead.
 TEST_F(TlsTransportTest, AConnectionThatWritesJoinsTheWarmSetAgain) {
   run([&]() -> asio::awaitable<void> {
-    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;
-    std::vector<Pair> pairs;
-    for (size_t i = 0; i < kPairs; ++i) {
-      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
-      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
-      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
-    }
+    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
+    if (pairs.empty()) co_return;
     const std::string request = pattern(300);
     const std::string response = pattern(1200);
     for (Pair& p : pairs) {
@@ -368,13 +371,8 @@ TEST_F(TlsTransportTest, AConnectionThatWritesJoinsTheWarmSetAgain) {
 // 3.0.14 it freed them, CVE-2024-4741), and the owner reads them afterwards intact.
 TEST_F(TlsTransportTest, AReleasedConnectionKeepsTheBytesItHasNotReadYet) {
   run([&]() -> asio::awaitable<void> {
-    constexpr size_t kPairs = TlsTransport::kWarmConnections / 2 + 1;
-    std::vector<Pair> pairs;
-    for (size_t i = 0; i < kPairs; ++i) {
-      pairs.push_back(co_await handshaken(client_ctx_, kServerId));
-      EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
-      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return;
-    }
+    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
+    if (pairs.empty()) co_return;
     // One record of 1,200 bytes, of which the server reads 100: 1,100 stay in OpenSSL.
     const std::string message = pattern(1200);
     auto [head, sent] = co_await (readSome(*pairs[0].server.tls, 100, 100) &&
