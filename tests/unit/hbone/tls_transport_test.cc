@@ -149,7 +149,9 @@ class TlsTransportTest : public ::testing::Test {
     for (size_t i = 0; i < kPairs; ++i) {
       pairs.push_back(co_await handshaken(client_ctx_, kServerId));
       EXPECT_TRUE(pairs.back().client.handshake && pairs.back().server.handshake);
-      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) co_return {};
+      if (!(pairs.back().client.handshake && pairs.back().server.handshake)) {
+        co_return std::vector<Pair>();
+      }
     }
     co_return pairs;
   }
