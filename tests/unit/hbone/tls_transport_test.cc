@@ -156,6 +156,17 @@ class TlsTransportTest : public ::testing::Test {
     co_return pairs;
   }
 
+  // oneWarmSetTooMany() after a request and a response on each pair in turn (exchange()): the
+  // first pair's two ends are out of the set now; empty if anything failed.
+  asio::awaitable<std::vector<Pair>> overflowedWarmSet(const std::string& request,
+                                                       const std::string& response) {
+    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
+    for (Pair& p : pairs) {
+      if (!co_await exchange(p, request, response)) co_return std::vector<Pair>();
+    }
+    co_return pairs;
+  }
+
   // Writes `msg` a moment later, so that its reader is waiting on the socket by then (as over
   // a network).
   asio::awaitable<Status> writeLater(TlsTransport& t, const std::string& msg) {
@@ -313,13 +324,10 @@ TEST_F(TlsTransportTest, AWarmConnectionKeepsItsBuffersAndDropsABulkTransfersOne
 // releases them (OpenSSL's too), and allocates again when it is used again.
 TEST_F(TlsTransportTest, OnlyTheMostRecentlyActiveConnectionsKeepTheirBuffers) {
   run([&]() -> asio::awaitable<void> {
-    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
-    if (pairs.empty()) co_return;
     const std::string request = pattern(300);
     const std::string response = pattern(1200);
-    for (Pair& p : pairs) {
-      if (!co_await exchange(p, request, response)) co_return;
-    }
+    std::vector<Pair> pairs = co_await overflowedWarmSet(request, response);
+    if (pairs.empty()) co_return;
     auto holds = [](const End& end) {
       return end.tls->bufferBytes() > 0 && end.tls->stats().buffer_releases == 0;
     };
@@ -349,13 +357,10 @@ TEST_F(TlsTransportTest, OnlyTheMostRecentlyActiveConnectionsKeepTheirBuffers) {
 // still waiting) joins it again, and the coldest member releases its buffers instead.
 TEST_F(TlsTransportTest, AConnectionThatWritesJoinsTheWarmSetAgain) {
   run([&]() -> asio::awaitable<void> {
-    std::vector<Pair> pairs = co_await oneWarmSetTooMany();
-    if (pairs.empty()) co_return;
     const std::string request = pattern(300);
     const std::string response = pattern(1200);
-    for (Pair& p : pairs) {
-      if (!co_await exchange(p, request, response)) co_return;
-    }
+    std::vector<Pair> pairs = co_await overflowedWarmSet(request, response);
+    if (pairs.empty()) co_return;
     EXPECT_EQ(pairs[0].server.tls->bufferBytes(), 0u);
     // Pair 1 joined in the order server (its wait), client (its write, then its wait), server
     // (its write): the client is the coldest member now.
