@@ -37,7 +37,7 @@ TlsTransport* transportOf(BIO* bio) { return static_cast<TlsTransport*>(BIO_get_
 
 }  // namespace
 
-// The connections of one io_context that keep their data buffers, most recent waiter first.
+// The connections of one io_context that keep their data buffers, the most recently active first.
 // A service of the io_context, so that it lives as long as any transport on it and is used
 // from that context's thread only, like the transports.
 class TlsTransport::WarmSet final : public asio::execution_context::service {

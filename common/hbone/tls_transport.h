@@ -78,7 +78,7 @@ class TlsTransport final : public http2::Transport {
     uint64_t ssl_buffers_freed = 0;  // of them, the ones where OpenSSL's went too
   };
 
-  // How many connections of one io_context keep their data buffers while waiting for input.
+  // How many connections of one io_context keep their data buffers (the most recently active).
   static constexpr size_t kWarmConnections = 8;
 
   // A new SSL of `ctx` on `socket` (open; connected now or later through socket()). The caller
