@@ -21,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <variant>
@@ -165,6 +166,18 @@ class TlsTransportTest : public ::testing::Test {
       if (!co_await exchange(p, request, response)) co_return std::vector<Pair>();
     }
     co_return pairs;
+  }
+
+  // A handshaken pair whose client has written `bytes`; nullopt (the failure reported) if the
+  // handshake or the write failed.
+  asio::awaitable<std::optional<Pair>> handshakenAndSent(const std::string& bytes) {
+    Pair p = co_await handshaken(client_ctx_, kServerId);
+    EXPECT_TRUE(p.client.handshake && p.server.handshake);
+    if (!(p.client.handshake && p.server.handshake)) co_return std::nullopt;
+    Status sent = co_await p.client.tls->write(asio::buffer(bytes));
+    EXPECT_TRUE(sent) << sent.message();
+    if (!sent) co_return std::nullopt;
+    co_return std::optional<Pair>(std::move(p));
   }
 
   // Writes `msg` a moment later, so that its reader is waiting on the socket by then (as over
@@ -477,12 +490,9 @@ TEST_F(TlsTransportTest, ReadsFromBufferedDataStillYieldToOtherWork) {
 
 TEST_F(TlsTransportTest, FinishSendsCloseNotifyAndBothEndsClose) {
   run([&]() -> asio::awaitable<void> {
-    Pair p = co_await handshaken(client_ctx_, kServerId);
-    EXPECT_TRUE(p.client.handshake && p.server.handshake);
-    if (!(p.client.handshake && p.server.handshake)) co_return;
-    Status sent = co_await p.client.tls->write(asio::buffer(std::string("bye")));
-    EXPECT_TRUE(sent) << sent.message();
+    std::optional<Pair> sent = co_await handshakenAndSent("bye");
     if (!sent) co_return;
+    Pair& p = *sent;
     p.client.tls->finish();
     EXPECT_FALSE(co_await p.client.tls->write(asio::buffer(std::string("more"))));
     EXPECT_EQ(co_await readSome(*p.server.tls, 100, 100), "bye");  // stops at the end
@@ -507,12 +517,9 @@ TEST_F(TlsTransportTest, FinishSendsCloseNotifyAndBothEndsClose) {
 // none waits on the socket for bytes that cannot come.
 TEST_F(TlsTransportTest, ReadsAfterCloseNotifyReportTheEndAgainWithoutWaiting) {
   run([&]() -> asio::awaitable<void> {
-    Pair p = co_await handshaken(client_ctx_, kServerId);
-    EXPECT_TRUE(p.client.handshake && p.server.handshake);
-    if (!(p.client.handshake && p.server.handshake)) co_return;
-    Status sent = co_await p.client.tls->write(asio::buffer(std::string("bye")));
-    EXPECT_TRUE(sent) << sent.message();
+    std::optional<Pair> sent = co_await handshakenAndSent("bye");
     if (!sent) co_return;
+    Pair& p = *sent;
     SSL_shutdown(p.client.tls->ssl());  // close_notify, and no FIN
     Status flushed = co_await p.client.tls->write(asio::const_buffer());
     EXPECT_TRUE(flushed) << flushed.message();
